@@ -1,0 +1,61 @@
+/**
+ * The agent's own http-01 listener, used by `standalone` (bound on port 80
+ * while an order is validated) and `proxy` (a local port the proxy forwards
+ * /.well-known/acme-challenge/ to). It answers exactly the tokens of the
+ * current order, GET or HEAD, and nothing else: no directory listing, no
+ * other paths, small header limits and short timeouts against slow clients.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { StoreError, describeError } from '../errors.js';
+import type { OpenResponder } from './types.js';
+
+const PREFIX = '/.well-known/acme-challenge/';
+/** RFC 8555 tokens are base64url, at least 128 bits. */
+const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
+
+export const openHttpResponder: OpenResponder = async ({ host, port }) => {
+  const tokens = new Map<string, string>();
+  const server = createServer({ maxHeaderSize: 8 * 1024, requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 2_000 }, (req, res) => answer(tokens, req, res));
+  server.maxConnections = 128;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'is in use by another program (use challenge.mode webroot or proxy when a proxy owns port 80)' : err.code === 'EACCES' ? 'needs CAP_NET_BIND_SERVICE or root' : describeError(err);
+      reject(new StoreError(`cannot listen for http-01 on ${host}:${port}: ${why}`));
+    });
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    async publish(token, keyAuthorization) {
+      tokens.set(token, keyAuthorization);
+    },
+    async unpublish(token) {
+      tokens.delete(token);
+    },
+    async close() {
+      tokens.clear();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+};
+
+function answer(tokens: Map<string, string>, req: IncomingMessage, res: ServerResponse): void {
+  res.setHeader('cache-control', 'no-store');
+  res.setHeader('connection', 'close');
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { allow: 'GET, HEAD' }).end();
+    return;
+  }
+  const path = (req.url ?? '').split('?')[0] ?? '';
+  const token = path.startsWith(PREFIX) ? path.slice(PREFIX.length) : '';
+  const keyAuthorization = TOKEN.test(token) ? tokens.get(token) : undefined;
+  if (keyAuthorization === undefined) {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end(req.method === 'HEAD' ? undefined : 'not found\n');
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(keyAuthorization) });
+  res.end(req.method === 'HEAD' ? undefined : keyAuthorization);
+}
+

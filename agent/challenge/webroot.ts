@@ -1,0 +1,44 @@
+/**
+ * http-01 through files the proxy serves: `<webroot>/<token>` holds the key
+ * authorization. The proxy maps /.well-known/acme-challenge/ onto the
+ * directory (see packaging/nginx). Files are world-readable on purpose — the
+ * proxy's workers must read them and they are public by design — and are
+ * removed when the order is done.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../fsutil.js';
+import { StoreError, describeError } from '../errors.js';
+import type { OpenResponder } from './types.js';
+
+const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
+
+export const openWebrootResponder: OpenResponder = async ({ webroot }) => {
+  try {
+    mkdirSync(webroot, { recursive: true, mode: 0o755 });
+  } catch (err) {
+    throw new StoreError(`cannot create challenge.webroot ${webroot}: ${describeError(err)}`);
+  }
+  const written = new Set<string>();
+  const pathOf = (token: string) => {
+    // The token comes from the CA; never let it name a path outside webroot.
+    if (!TOKEN.test(token)) throw new StoreError(`refusing challenge token ${JSON.stringify(token.slice(0, 40))}: not base64url`);
+    return join(webroot, token);
+  };
+  const remove = (token: string) => {
+    rmSync(pathOf(token), { force: true });
+    written.delete(token);
+  };
+  return {
+    async publish(token, keyAuthorization) {
+      writeFileAtomic(pathOf(token), keyAuthorization, 0o644);
+      written.add(token);
+    },
+    async unpublish(token) {
+      remove(token);
+    },
+    async close() {
+      for (const token of [...written]) remove(token);
+    },
+  };
+};

@@ -1,0 +1,93 @@
+/**
+ * What each command does, as functions returning their output and exit code.
+ * cli.ts parses flags and prints; nothing here writes to the terminal.
+ */
+import { loadConfig, type Config } from './config.js';
+import { ExitCode, UsageError } from './errors.js';
+import { enroll, enrollInputFrom } from './enroll.js';
+import { bootstrapTrust } from './trust.js';
+import { parseFingerprint } from './fingerprint.js';
+import { writeFileAtomic } from './fsutil.js';
+import { renewPass } from './renew.js';
+import { collectStatus, EXIT_FOR } from './status.js';
+import { renderStatus } from './status-text.js';
+import type { Logger } from './log.js';
+
+export interface CommandResult {
+  stdout: string;
+  exitCode: number;
+}
+
+export interface CommandContext {
+  configPath: string;
+  flags: Record<string, unknown>;
+  env: NodeJS.ProcessEnv;
+  log: Logger;
+  now: () => Date;
+  isTty: boolean;
+}
+
+export async function enrollCommand(ctx: CommandContext): Promise<CommandResult> {
+  const result = await enroll(ctx.configPath, enrollInputFrom(ctx.flags, ctx.env), ctx.now());
+  const c = result.config;
+  const lines = [
+    `${result.configChanged ? 'wrote' : 'unchanged:'} ${result.configPath}`,
+    `pinned CA root ${result.trust.roots.map((r) => r.fingerprint).join(', ')} from ${c.ca.url} (TLS chain verified)`,
+    `certificate for ${c.certificate.domains.join(', ')} will be written to ${c.certificate.dir}; reload: ${c.reload.target}; challenge: ${c.challenge.mode} on ${c.challenge.mode === 'webroot' ? c.challenge.webroot : c.challenge.listen}`,
+    'next: systemctl enable --now cert-agent   (or: cert-agent renew)',
+  ];
+  return { stdout: lines.join('\n') + '\n', exitCode: ExitCode.ok };
+}
+
+export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResult> {
+  const url = (ctx.flags['ca-url'] as string | undefined) ?? ctx.env.CERT_AGENT_CA_URL;
+  const fps = (ctx.flags.fingerprint as string[] | undefined)?.length ? (ctx.flags.fingerprint as string[]) : (ctx.env.CERT_AGENT_FINGERPRINT ?? '').split(',').filter(Boolean);
+  if (!url) throw new UsageError('bootstrap needs --ca-url URL');
+  if (!fps.length) throw new UsageError('bootstrap needs --fingerprint HEX');
+  const pins = fps.map((fp) => {
+    const parsed = parseFingerprint(fp);
+    if (!parsed) throw new UsageError(`--fingerprint ${JSON.stringify(fp)} is not a SHA-256 fingerprint: expected 64 hex digits (colons allowed)`);
+    return parsed;
+  });
+  let parsedUrl: URL;
+  try {
+    parsedUrl = new URL(url);
+  } catch {
+    throw new UsageError(`--ca-url ${JSON.stringify(url)} is not a URL; expected e.g. https://ca.internal:9000`);
+  }
+  if (parsedUrl.protocol !== 'https:') throw new UsageError(`--ca-url ${JSON.stringify(url)} must use https://`);
+  const bundle = await bootstrapTrust(url.replace(/\/+$/, ''), pins, ctx.now());
+  const pem = bundle.roots.map((r) => r.pem).join('');
+  const out = ctx.flags.out as string | undefined;
+  if (out) {
+    writeFileAtomic(out, pem, 0o644);
+    return { stdout: `wrote root ${bundle.roots.map((r) => r.fingerprint).join(', ')} to ${out}\n`, exitCode: ExitCode.ok };
+  }
+  return { stdout: pem, exitCode: ExitCode.ok };
+}
+
+export async function renewCommand(ctx: CommandContext): Promise<CommandResult> {
+  const config = loadConfig(ctx.configPath);
+  const result = await renewPass({ config, log: ctx.log, force: Boolean(ctx.flags.force), now: ctx.now });
+  const serial = result.live.cert.serialNumber.toLowerCase();
+  const notAfter = new Date(result.live.cert.validTo).toISOString();
+  const text =
+    result.action === 'renewed'
+      ? `renewed (${result.reason}): serial ${serial}, valid until ${notAfter}; ${result.reload?.detail ?? ''}\nnext renewal ${result.nextRenewal.toISOString()}\n`
+      : `not due: serial ${serial} valid until ${notAfter}; next renewal ${result.nextRenewal.toISOString()}\n`;
+  return { stdout: text, exitCode: ExitCode.ok };
+}
+
+export async function statusCommand(ctx: CommandContext): Promise<CommandResult> {
+  let config: Config;
+  try {
+    config = loadConfig(ctx.configPath);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (ctx.flags.json) return { stdout: JSON.stringify({ schema: 'cert-agent.status/v1', status: 'UNKNOWN', problems: [message] }, null, 2) + '\n', exitCode: 3 };
+    return { stdout: `cert-agent UNKNOWN — ${message}\n`, exitCode: 3 };
+  }
+  const report = collectStatus(config, ctx.now());
+  const stdout = ctx.flags.json ? JSON.stringify(report, null, 2) + '\n' : renderStatus(report, { color: ctx.isTty && !ctx.env.NO_COLOR, now: ctx.now() });
+  return { stdout, exitCode: EXIT_FOR[report.status] };
+}

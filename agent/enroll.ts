@@ -1,0 +1,101 @@
+/**
+ * `cert-agent enroll`: turns flags (or CERT_AGENT_* variables, for template
+ * hooks) into the config file and pins the CA. Fields the operator added by
+ * hand are kept: the given values are merged into the existing document. The
+ * order makes failure harmless: validate everything, prove the pin against
+ * the CA, and only then write trust and config. Same input, same file.
+ */
+import { dirname } from 'node:path';
+import { isDocument, parseDocument, type Document } from 'yaml';
+import { ConfigError, UsageError } from './errors.js';
+import { validateConfig, type Config } from './config.js';
+import { ensurePrivateDir, readIfExists, writeFileAtomic } from './fsutil.js';
+import { bootstrapTrust, saveTrust, trustForPins, trustFromRootFile, type TrustBundle } from './trust.js';
+
+/** Each enroll input: flag, environment variable, config path, and whether it is a list. */
+export const ENROLL_FIELDS = [
+  { flag: 'ca-url', env: 'CERT_AGENT_CA_URL', path: ['ca', 'url'] },
+  { flag: 'fingerprint', env: 'CERT_AGENT_FINGERPRINT', path: ['ca', 'fingerprint'], list: true },
+  { flag: 'provisioner', env: 'CERT_AGENT_PROVISIONER', path: ['ca', 'provisioner'] },
+  { flag: 'root-file', env: 'CERT_AGENT_ROOT_FILE', path: ['ca', 'rootFile'] },
+  { flag: 'domain', env: 'CERT_AGENT_DOMAINS', path: ['certificate', 'domains'], list: true },
+  { flag: 'key-type', env: 'CERT_AGENT_KEY_TYPE', path: ['certificate', 'keyType'] },
+  { flag: 'cert-dir', env: 'CERT_AGENT_CERT_DIR', path: ['certificate', 'dir'] },
+  { flag: 'owner', env: 'CERT_AGENT_OWNER', path: ['certificate', 'owner'] },
+  { flag: 'group', env: 'CERT_AGENT_GROUP', path: ['certificate', 'group'] },
+  { flag: 'email', env: 'CERT_AGENT_EMAIL', path: ['account', 'email'] },
+  { flag: 'challenge', env: 'CERT_AGENT_CHALLENGE', path: ['challenge', 'mode'] },
+  { flag: 'listen', env: 'CERT_AGENT_LISTEN', path: ['challenge', 'listen'] },
+  { flag: 'webroot', env: 'CERT_AGENT_WEBROOT', path: ['challenge', 'webroot'] },
+  { flag: 'reload', env: 'CERT_AGENT_RELOAD', path: ['reload', 'target'] },
+  { flag: 'verify', env: 'CERT_AGENT_VERIFY', path: ['reload', 'verify'] },
+  { flag: 'state-dir', env: 'CERT_AGENT_STATE_DIR', path: ['stateDir'] },
+] as const;
+
+export type EnrollInput = Partial<Record<(typeof ENROLL_FIELDS)[number]['flag'], string | string[]>>;
+
+export interface EnrollResult {
+  configPath: string;
+  configChanged: boolean;
+  config: Config;
+  trust: TrustBundle;
+}
+
+/** Flags win over environment variables; list variables are comma-separated. */
+export function enrollInputFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): EnrollInput {
+  const input: EnrollInput = {};
+  for (const f of ENROLL_FIELDS) {
+    const flag = flags[f.flag];
+    const fromFlag = Array.isArray(flag) ? (flag.length ? flag : undefined) : (flag as string | undefined);
+    const raw = fromFlag ?? env[f.env];
+    if (raw === undefined || raw === '') continue;
+    const list = 'list' in f && f.list;
+    input[f.flag] = list ? (Array.isArray(raw) ? raw : raw.split(',')).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean) : (raw as string);
+  }
+  return input;
+}
+
+export function mergeEnrollInput(existing: string | undefined, input: EnrollInput): Document {
+  const doc = existing ? parseDocument(existing) : parseDocument('{}');
+  if (!isDocument(doc) || doc.errors.length) throw new ConfigError('', `the existing config file is not valid YAML (${doc.errors[0]?.message ?? 'unreadable'}); fix or remove it before enrolling`);
+  for (const f of ENROLL_FIELDS) {
+    const value = input[f.flag];
+    if (value !== undefined) doc.setIn([...f.path], value);
+  }
+  return doc;
+}
+
+export async function enroll(configPath: string, input: EnrollInput, now: Date): Promise<EnrollResult> {
+  for (const required of ['ca-url', 'domain'] as const) {
+    if (input[required] === undefined && !readIfExists(configPath)) throw new UsageError(`enroll needs --${required} (or ${ENROLL_FIELDS.find((f) => f.flag === required)?.env})`);
+  }
+  const before = readIfExists(configPath);
+  const doc = mergeEnrollInput(before, input);
+  let config: Config;
+  try {
+    config = validateConfig(doc.toJS());
+  } catch (err) {
+    throw err instanceof ConfigError ? asFlagError(err, input) : err;
+  }
+  const trust = config.ca.rootFile ? trustFromRootFile(config.ca.rootFile, config.ca.fingerprints, now) : await bootstrapTrust(config.ca.url, config.ca.fingerprints, now);
+
+  ensurePrivateDir(config.stateDir);
+  const saved = trustForPins(config.stateDir, config.ca.fingerprints);
+  const sameRoots = saved && saved.roots.map((r) => r.fingerprint).sort().join() === trust.roots.map((r) => r.fingerprint).sort().join();
+  if (!sameRoots) saveTrust(config.stateDir, trust);
+  const text = doc.toString({ lineWidth: 0 });
+  const changed = text !== before;
+  if (changed) {
+    ensurePrivateDir(dirname(configPath), 0o755);
+    writeFileAtomic(configPath, text, 0o600);
+  }
+  return { configPath, configChanged: changed, config, trust: sameRoots ? (saved as TrustBundle) : trust };
+}
+
+/** A config error caused by a flag is reported against the flag, as a usage error. */
+function asFlagError(err: ConfigError, input: EnrollInput): Error {
+  const field = err.field.replace(/\[\d+\]$/, '');
+  const source = ENROLL_FIELDS.find((f) => f.path.join('.') === field && input[f.flag] !== undefined);
+  if (!source) return err;
+  return new UsageError(`--${source.flag} (${source.env}): ${err.message.replace(/^config: [\w.[\]]+: /, '')}`);
+}

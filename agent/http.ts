@@ -1,0 +1,93 @@
+/**
+ * The agent's own HTTPS requests to the CA (everything except ACME, which
+ * acme.ts sends). Each request names its trust explicitly: the pinned roots as
+ * the only anchors, or — for the single first-contact request of bootstrap —
+ * no verification at all, whose answer is then checked against the pin.
+ */
+import { Agent, request } from 'undici';
+import { AgentError, CaProtocolError, CaUnavailableError, TrustError, describeError } from './errors.js';
+
+export type Trust = { roots: string[] } | { insecureFirstContact: true };
+
+export interface FetchOptions {
+  trust: Trust;
+  timeoutMs?: number;
+  /** Answers larger than this are refused: a CA never sends megabytes of roots. */
+  maxBytes?: number;
+}
+
+export interface HttpAnswer {
+  status: number;
+  body: string;
+}
+
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_SIGNATURE_FAILURE', 'CERT_UNTRUSTED', 'CERT_REJECTED',
+]);
+
+export async function httpsGet(url: string, opts: FetchOptions): Promise<HttpAnswer> {
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const maxBytes = opts.maxBytes ?? 1024 * 1024;
+  const connect = 'roots' in opts.trust ? { ca: opts.trust.roots, rejectUnauthorized: true } : { rejectUnauthorized: false };
+  const dispatcher = new Agent({ connect: { ...connect, timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  try {
+    const res = await request(url, { method: 'GET', dispatcher, signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > maxBytes) {
+        res.body.destroy();
+        throw new CaProtocolError(`${url} answered with more than ${maxBytes} bytes; refusing it`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return { status: res.statusCode, body: Buffer.concat(chunks).toString('utf8') };
+  } catch (err) {
+    throw classifyNetworkError(err, url);
+  } finally {
+    void dispatcher.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Turns a low-level failure into an operator-facing error: a TLS verification
+ * failure means the CA is not the one pinned (TrustError); anything else that
+ * prevented an answer means the CA is unavailable.
+ */
+export function classifyNetworkError(err: unknown, url: string): AgentError {
+  if (err instanceof AgentError) return err;
+  const code = errorCode(err);
+  const detail = describeError(deepest(err));
+  if (code && TLS_VERIFY_CODES.has(code)) {
+    return new TrustError(`TLS certificate of ${originOf(url)} does not verify against the pinned CA root (${code}: ${detail}); if the CA was recreated, re-enroll with its new fingerprint`);
+  }
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || (err as Error)?.name === 'TimeoutError') {
+    return new CaUnavailableError(`${originOf(url)} did not answer in time (${code ?? 'timeout'})`);
+  }
+  return new CaUnavailableError(`cannot reach ${originOf(url)}: ${code ? `${code}: ` : ''}${detail}`);
+}
+
+function errorCode(err: unknown): string | undefined {
+  for (let e: unknown = err, i = 0; e && i < 5; e = (e as { cause?: unknown }).cause, i++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (TLS_VERIFY_CODES.has(code) || !code.startsWith('ERR_BAD'))) return code;
+  }
+  return undefined;
+}
+
+function deepest(err: unknown): unknown {
+  let e = err;
+  for (let i = 0; i < 5 && (e as { cause?: unknown })?.cause; i++) e = (e as { cause: unknown }).cause;
+  return e;
+}
+
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}

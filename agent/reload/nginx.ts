@@ -1,0 +1,34 @@
+/**
+ * reload.target: nginx. `nginx -t` first: if nginx refuses the configuration
+ * with the new files, the caller restores the previous set and nginx keeps
+ * running on it. Then `nginx -s reload`, confirmed by a handshake that serves
+ * the new serial (reload.verify).
+ */
+import { ReloadError } from '../errors.js';
+import { runArgv } from './command.js';
+import type { Reloader } from './types.js';
+import { waitForSerial } from './verify.js';
+
+export class NginxConfigRejected extends ReloadError {
+  readonly rollback = true;
+}
+
+export const reloadNginx: Reloader = async ({ config, live }) => {
+  const { binary, config: confFile } = config.reload.nginx;
+  const base = [binary, ...(confFile ? ['-c', confFile] : [])];
+  const test = await runArgv([...base, '-t'], config.reload.timeoutSeconds);
+  if (test.code !== 0) throw new NginxConfigRejected(`nginx -t failed (${test.code === null ? 'could not run' : `exit ${test.code}`}): ${test.output}`);
+  const reload = await runArgv([...base, '-s', 'reload'], config.reload.timeoutSeconds);
+  if (reload.code !== 0) throw new ReloadError(`nginx -s reload failed (${reload.code === null ? 'could not run' : `exit ${reload.code}`}): ${reload.output}`);
+  return verifyServed(config.reload.verify, config.certificate.domains[0] as string, live.cert.serialNumber, 'nginx');
+};
+
+/** Shared by the proxy targets: without reload.verify there is nothing to confirm against. */
+export async function verifyServed(verify: string | undefined, servername: string, serial: string, what: string) {
+  if (!verify) return { detail: `${what} reloaded (not verified: set reload.verify to confirm the served serial)` };
+  const seen = await waitForSerial(verify, servername, serial);
+  if (!seen.ok) {
+    throw new ReloadError(`${what} reloaded but ${verify} still serves ${seen.seen ? `serial ${seen.seen}` : `nothing (${seen.error})`}, not the new serial ${serial.toLowerCase()}`);
+  }
+  return { detail: `${what} serves serial ${seen.seen} on ${verify}`, servedSerial: seen.seen };
+}

@@ -1,0 +1,54 @@
+/**
+ * reload.target: traefik. Traefik's file provider re-reads certificates only
+ * when its dynamic configuration changes, so the agent owns one dynamic file
+ * and rewrites it atomically after every install, pointing at the new set's
+ * own directory: the content changes each time (Traefik notices) and the
+ * paths name one consistent set (a key never paired with another
+ * certificate). The previous set stays on disk until the next install, so
+ * Traefik always has readable files while it switches.
+ */
+import { dirname } from 'node:path';
+import { stringify } from 'yaml';
+import type { Config } from '../config.js';
+import { ensurePrivateDir, writeFileAtomic } from '../fsutil.js';
+import type { LiveSet } from '../store.js';
+import type { Reloader } from './types.js';
+import { verifyServed } from './nginx.js';
+
+export const ACME_ROUTER = 'cert-agent-acme';
+
+export function traefikDynamicConfig(config: Config, live: LiveSet | undefined): string {
+  const doc: Record<string, unknown> = {};
+  if (live) {
+    const entry = { certFile: `${live.path}/fullchain.pem`, keyFile: `${live.path}/key.pem` };
+    doc.tls = { certificates: [entry], stores: { default: { defaultCertificate: entry } } };
+  }
+  if (config.challenge.mode === 'proxy') {
+    doc.http = {
+      routers: {
+        [ACME_ROUTER]: {
+          rule: 'PathPrefix(`/.well-known/acme-challenge/`)',
+          entryPoints: [config.reload.traefik.entryPoint],
+          // Above any router an operator writes, so the challenge always reaches the agent.
+          priority: 2147483000,
+          service: ACME_ROUTER,
+        },
+      },
+      services: { [ACME_ROUTER]: { loadBalancer: { servers: [{ url: `http://${config.challenge.listen}` }] } } },
+    };
+  }
+  const header = `# Managed by cert-agent: rewritten after every certificate install. Do not edit.\n# serial: ${live?.cert.serialNumber.toLowerCase() ?? 'none yet'}\n`;
+  return header + stringify(doc);
+}
+
+export function writeTraefikDynamic(config: Config, live: LiveSet | undefined): void {
+  const file = config.reload.traefik.dynamicFile;
+  ensurePrivateDir(dirname(file), 0o755);
+  // No secret inside (only paths), and Traefik may run as another user.
+  writeFileAtomic(file, traefikDynamicConfig(config, live), 0o644);
+}
+
+export const reloadTraefik: Reloader = async ({ config, live }) => {
+  writeTraefikDynamic(config, live);
+  return verifyServed(config.reload.verify, config.certificate.domains[0] as string, live.cert.serialNumber, 'traefik');
+};

@@ -1,0 +1,43 @@
+/**
+ * After a reload, ask the consumer itself: a TLS handshake to reload.verify
+ * with SNI = the first name, comparing the served serial with the live one.
+ * This is the only trustworthy signal — `nginx -s reload` exits 0 even when
+ * the master rejects the new configuration. Workers switch over
+ * asynchronously, so a mismatch is retried for a few seconds.
+ */
+import { connect } from 'node:tls';
+import { isIP } from 'node:net';
+import { splitHostPort } from '../config.js';
+import { describeError } from '../errors.js';
+
+export async function servedSerial(address: string, servername: string, timeoutMs = 3000): Promise<string> {
+  const { host, port } = splitHostPort(address, '127.0.0.1');
+  return new Promise((resolve, reject) => {
+    // Only the serial is read; trust is not the question here, identity is.
+    const socket = connect({ host, port, servername: isIP(servername) ? undefined : servername, rejectUnauthorized: false, timeout: timeoutMs }, () => {
+      const serial = socket.getPeerCertificate()?.serialNumber;
+      socket.end();
+      if (serial) resolve(serial.toLowerCase());
+      else reject(new Error(`${address} presented no certificate`));
+    });
+    socket.once('timeout', () => socket.destroy(new Error(`no TLS answer from ${address} within ${timeoutMs}ms`)));
+    socket.once('error', (err) => reject(err));
+  });
+}
+
+/** Waits until `address` serves `serial`; returns what was last seen and whether it matched. */
+export async function waitForSerial(address: string, servername: string, serial: string, totalMs = 10_000): Promise<{ ok: boolean; seen?: string; error?: string }> {
+  const want = serial.toLowerCase().replace(/^0+/, '');
+  const deadline = Date.now() + totalMs;
+  let last: { ok: boolean; seen?: string; error?: string } = { ok: false };
+  for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+    try {
+      const seen = await servedSerial(address, servername);
+      last = { ok: seen.replace(/^0+/, '') === want, seen };
+    } catch (err) {
+      last = { ok: false, error: describeError(err) };
+    }
+    if (last.ok || Date.now() + delay > deadline) return last;
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * One renewal pass (`cert-agent renew`, and each check of the daemon):
+ * trust → decide → account → key → order → install → reload → state.
+ * It never prints; it returns what happened and logs one event per step.
+ */
+import type { X509Certificate } from 'node:crypto';
+import { X509Certificate as X509 } from 'node:crypto';
+import type { Config } from './config.js';
+import { AgentError, ConfigError, ReloadError, StoreError, TrustError, describeError } from './errors.js';
+import { ensurePrivateDir, resolveId } from './fsutil.js';
+import type { Logger } from './log.js';
+import { acquireLock } from './lock.js';
+import { issueCertificate } from './acme.js';
+import { accountUrlFor, loadOrCreateAccount, saveAccountUrl } from './account.js';
+import { generateKeyPem } from './keys.js';
+import { openResponder } from './challenge/index.js';
+import { CertStore, type LiveSet, type Ownership } from './store.js';
+import { bootstrapTrust, fetchRoots, rootsPem, saveTrust, trustForPins, trustFromRootFile, type TrustBundle } from './trust.js';
+import { keyMatchesCert, missingNames, verifyChain, certFingerprint } from './x509.js';
+import { nextRenewal, randomForSerial, retryDelay, type Random } from './schedule.js';
+import { readState, writeState, type AgentState } from './state.js';
+import { reloaders, type ReloadOutcome } from './reload/index.js';
+import { NginxConfigRejected } from './reload/nginx.js';
+
+export interface PassOptions {
+  config: Config;
+  log: Logger;
+  force?: boolean;
+  now?: () => Date;
+  /** Random source for retry jitter (renewal jitter is fixed per certificate). */
+  random?: Random;
+}
+
+export interface PassResult {
+  action: 'renewed' | 'not-due';
+  reason: string;
+  live: LiveSet;
+  nextRenewal: Date;
+  reload?: ReloadOutcome;
+}
+
+export function ownershipOf(config: Config): Ownership {
+  try {
+    return { uid: resolveId(config.certificate.owner, 'user'), gid: resolveId(config.certificate.group, 'group') };
+  } catch (err) {
+    throw new ConfigError(`certificate.${/group/.test(describeError(err)) ? 'group' : 'owner'}`, describeError(err));
+  }
+}
+
+export function storeFor(config: Config): CertStore {
+  return new CertStore(config.certificate.dir, ownershipOf(config));
+}
+
+/** The saved trust for the configured pins, or a fresh bootstrap when there is none (or the pins changed). */
+export async function ensureTrust(config: Config, now: Date, log: Logger): Promise<TrustBundle> {
+  const saved = trustForPins(config.stateDir, config.ca.fingerprints);
+  if (saved) return saved;
+  const bundle = config.ca.rootFile ? trustFromRootFile(config.ca.rootFile, config.ca.fingerprints, now) : await bootstrapTrust(config.ca.url, config.ca.fingerprints, now);
+  ensurePrivateDir(config.stateDir);
+  saveTrust(config.stateDir, bundle);
+  log.info({ event: 'trust_bootstrapped', caUrl: config.ca.url, fingerprints: bundle.roots.map((r) => r.fingerprint) }, 'pinned CA root saved');
+  return bundle;
+}
+
+/** Why the live set must be replaced now, or undefined when it is good until its renewal time. */
+export function renewalReason(live: LiveSet | undefined, config: Config, roots: X509Certificate[], now: Date): string | undefined {
+  if (!live) return 'no certificate installed';
+  if (live.placeholder) return 'placeholder certificate in use';
+  if (!keyMatchesCert(live.keyPem, live.cert)) return 'key does not match the certificate';
+  const missing = missingNames(live.cert, config.certificate.domains);
+  if (missing.length) return `certificate lacks configured names ${missing.join(', ')}`;
+  const chain = verifyChain(live.cert, live.intermediates, roots, now);
+  if ('problem' in chain) return `certificate does not verify: ${chain.problem}`;
+  const due = nextRenewal(validityOf(live.cert), config.renewal, randomForSerial(live.cert.serialNumber));
+  if (now >= due) return `renewal due since ${due.toISOString()}`;
+  return undefined;
+}
+
+export function validityOf(cert: X509Certificate) {
+  return { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) };
+}
+
+export function renewalTimeOf(live: LiveSet, config: Config): Date {
+  return nextRenewal(validityOf(live.cert), config.renewal, randomForSerial(live.cert.serialNumber));
+}
+
+export async function renewPass(opts: PassOptions): Promise<PassResult> {
+  const { config, log } = opts;
+  const now = opts.now ?? (() => new Date());
+  ensurePrivateDir(config.stateDir);
+  const release = acquireLock(config.stateDir);
+  const state = readState(config.stateDir);
+  const store = storeFor(config);
+  try {
+    const result = await attempt(opts, store, state, now);
+    Object.assign(state, {
+      lastAttempt: { at: now().toISOString(), result: result.action },
+      consecutiveFailures: 0,
+      backoffStep: 0,
+      nextRenewal: result.nextRenewal.toISOString(),
+      placeholder: result.live.placeholder,
+      trust: { ok: true, checkedAt: now().toISOString() },
+    } satisfies Partial<AgentState>);
+    delete state.nextAttempt;
+    if (result.action === 'renewed') state.lastSuccess = now().toISOString();
+    return result;
+  } catch (err) {
+    await recordFailure(opts, store, state, err, now());
+    throw err;
+  } finally {
+    try {
+      writeState(config.stateDir, state);
+    } finally {
+      release();
+    }
+  }
+}
+
+async function attempt(opts: PassOptions, store: CertStore, state: AgentState, now: () => Date): Promise<PassResult> {
+  const { config, log } = opts;
+  const trust = await ensureTrust(config, now(), log);
+  const roots = trust.roots.map((r) => new X509(r.pem));
+  const live = store.live();
+  const reason = opts.force ? 'forced' : renewalReason(live, config, roots, now());
+  if (!reason && live) {
+    const next = renewalTimeOf(live, config);
+    log.info({ event: 'renewal_not_due', serial: live.cert.serialNumber.toLowerCase(), notAfter: validityOf(live.cert).notAfter.toISOString(), nextRenewal: next.toISOString() }, 'certificate is good, renewal not due');
+    return { action: 'not-due', reason: 'not due', live, nextRenewal: next };
+  }
+  log.info({ event: 'renewal_started', domains: config.certificate.domains, reason, attempt: state.consecutiveFailures + 1 }, 'requesting a certificate');
+
+  const account = await loadOrCreateAccount(config.stateDir);
+  const keyPem = await generateKeyPem(config.certificate.keyType);
+  const responder = await openResponder(config.challenge);
+  let issued;
+  try {
+    issued = await issueCertificate({
+      directoryUrl: config.ca.directory,
+      roots: rootsPem(trust),
+      accountKeyPem: account.keyPem,
+      accountUrl: accountUrlFor(config.stateDir, config.ca.directory),
+      ...(config.account.email ? { email: config.account.email } : {}),
+      domains: config.certificate.domains,
+      certKeyPem: keyPem,
+      responder,
+      onEvent: (event, fields) => log.info({ event, ...fields }, event.replace(/_/g, ' ')),
+    });
+  } finally {
+    await responder.close();
+  }
+  saveAccountUrl(config.stateDir, issued.accountUrl, config.ca.directory);
+
+  const installed = store.install({ keyPem, fullchainPem: issued.fullchainPem, rootsPem: rootsPem(trust) }, { domains: config.certificate.domains, roots, now: now() });
+  const next = renewalTimeOf(installed, config);
+  const notAfter = validityOf(installed.cert).notAfter.toISOString();
+  log.info({ event: 'certificate_installed', domains: config.certificate.domains, serial: installed.cert.serialNumber.toLowerCase(), notAfter, nextRenewal: next.toISOString(), set: installed.id }, 'new certificate is live');
+
+  const reload = await reloadConsumer(config, store, installed, state, now, log);
+  return { action: 'renewed', reason: reason ?? 'no certificate installed', live: installed, nextRenewal: next, reload };
+}
+
+async function reloadConsumer(config: Config, store: CertStore, live: LiveSet, state: AgentState, now: () => Date, log: Logger): Promise<ReloadOutcome> {
+  const target = config.reload.target;
+  try {
+    const outcome = await reloaders[target]({ config, live, log });
+    state.reload = { target, at: now().toISOString(), ok: true, detail: outcome.detail, ...(outcome.servedSerial ? { servedSerial: outcome.servedSerial } : {}) };
+    log.info({ event: 'reload_done', target, serial: live.cert.serialNumber.toLowerCase(), detail: outcome.detail }, 'consumer reloaded');
+    return outcome;
+  } catch (err) {
+    let detail = describeError(err);
+    if (err instanceof NginxConfigRejected && store.rollback()) detail += '; the previous certificate set was restored';
+    state.reload = { target, at: now().toISOString(), ok: false, detail };
+    log.error({ event: 'reload_failed', target, serial: live.cert.serialNumber.toLowerCase(), error: detail }, 'reload failed');
+    throw err instanceof ReloadError ? new ReloadError(detail) : err;
+  }
+}
+
+async function recordFailure(opts: PassOptions, store: CertStore, state: AgentState, err: unknown, at: Date): Promise<void> {
+  const { config, log } = opts;
+  const kind = err instanceof AgentError ? err.kind : 'internal';
+  const error = describeError(err);
+  state.lastAttempt = { at: at.toISOString(), result: 'failed', error, errorKind: kind };
+  if (err instanceof ReloadError) {
+    // The certificate itself was renewed; only the consumer failed.
+    state.lastSuccess = at.toISOString();
+  }
+  state.consecutiveFailures += 1;
+  let live: LiveSet | undefined;
+  try {
+    live = store.live();
+  } catch {
+    live = undefined;
+  }
+  const delay = retryDelay(state.backoffStep, live ? validityOf(live.cert) : undefined, at, opts.random ?? Math.random);
+  state.backoffStep += 1;
+  state.nextAttempt = new Date(at.getTime() + delay).toISOString();
+  if (live) state.nextRenewal = renewalTimeOf(live, config).toISOString();
+  if (err instanceof TrustError) {
+    state.trust = { ok: false, detail: error, offeredFingerprints: await offeredFingerprints(config), checkedAt: at.toISOString() };
+  }
+  const level = err instanceof StoreError || err instanceof ConfigError ? 'error' : 'warn';
+  log[level]({ event: 'renewal_failed', domains: config.certificate.domains, attempt: state.consecutiveFailures, error, errorKind: kind, nextAttempt: state.nextAttempt }, 'renewal failed; keeping the current certificate');
+}
+
+/** What the CA offers now, for the operator's information only: never trusted. */
+async function offeredFingerprints(config: Config): Promise<string[]> {
+  try {
+    return (await fetchRoots(config.ca.url, { insecureFirstContact: true })).map(certFingerprint);
+  } catch {
+    return [];
+  }
+}

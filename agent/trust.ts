@@ -1,0 +1,119 @@
+/**
+ * Trust in the CA, and nothing else (spec §6). First contact fetches /roots
+ * without verification, keeps only a root whose SHA-256 equals a pin, then
+ * proves that the CA's own TLS certificate chains to that root by fetching
+ * /roots again with the root as the only anchor. From then on every CA
+ * connection (ACME included) trusts exactly the roots saved here.
+ */
+import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { CaProtocolError, ConfigError, TrustError, describeError } from './errors.js';
+import { httpsGet, type Trust } from './http.js';
+import { certFingerprint, parseCerts, toPem } from './x509.js';
+import { readIfExists, writeFileAtomic } from './fsutil.js';
+
+export interface TrustBundle {
+  /** The pins this bundle was bootstrapped from; a change of pins means bootstrap again. */
+  pins: string[];
+  roots: { fingerprint: string; pem: string }[];
+  bootstrappedAt: string;
+  refreshedAt?: string;
+}
+
+export const TRUST_FILE = 'trust.json';
+
+export function rootsPem(bundle: TrustBundle): string[] {
+  return bundle.roots.map((r) => r.pem);
+}
+
+/** Fetches and parses /roots. Status 201 is step-ca's normal answer, 200 is accepted too. */
+export async function fetchRoots(caUrl: string, trust: Trust): Promise<X509Certificate[]> {
+  const url = `${caUrl}/roots`;
+  const answer = await httpsGet(url, { trust });
+  if (answer.status !== 200 && answer.status !== 201) {
+    throw new CaProtocolError(`${url} answered HTTP ${answer.status}; expected 201 with {"crts": [...]} (is this a step-ca?)`, undefined, answer.status);
+  }
+  let crts: unknown;
+  try {
+    crts = (JSON.parse(answer.body) as { crts?: unknown }).crts;
+  } catch {
+    throw new CaProtocolError(`${url} did not answer JSON; expected {"crts": [PEM, ...]}`);
+  }
+  if (!Array.isArray(crts) || crts.length === 0 || !crts.every((c) => typeof c === 'string')) {
+    throw new CaProtocolError(`${url} answered without a "crts" list of PEM certificates`);
+  }
+  try {
+    return crts.flatMap((pem: string) => parseCerts(pem));
+  } catch (err) {
+    throw new CaProtocolError(`${url} answered a certificate that does not parse: ${describeError(err)}`);
+  }
+}
+
+/** Pins the CA: returns the served roots that match a pin, after proving the CA's TLS chains to them. */
+export async function bootstrapTrust(caUrl: string, pins: string[], now: Date): Promise<TrustBundle> {
+  const offered = await fetchRoots(caUrl, { insecureFirstContact: true });
+  const pinned = offered.filter((c) => pins.includes(certFingerprint(c)));
+  if (pinned.length === 0) {
+    const offeredFps = offered.map(certFingerprint);
+    throw new TrustError(`fingerprint mismatch: expected ${pins.join(' or ')}, the CA at ${caUrl} offered ${offeredFps.join(', ')}; nothing was trusted`, offeredFps);
+  }
+  const roots = pinned.map(toPem);
+  // The same request, now verified: succeeds only if the CA's TLS certificate
+  // chains to a pinned root, which rules out a man in the middle that merely
+  // repeats the real /roots answer.
+  const again = await fetchRoots(caUrl, { roots });
+  if (!again.some((c) => pins.includes(certFingerprint(c)))) {
+    throw new TrustError(`the CA at ${caUrl} no longer offers the pinned root over a verified connection; nothing was trusted`);
+  }
+  return { pins: [...pins], roots: pinned.map((c) => ({ fingerprint: certFingerprint(c), pem: toPem(c) })), bootstrappedAt: now.toISOString() };
+}
+
+/** For CAs without /roots: the operator supplies the root file (checked against pins when given). */
+export function trustFromRootFile(rootFile: string, pins: string[], now: Date): TrustBundle {
+  const text = readIfExists(rootFile);
+  if (text === undefined) throw new ConfigError('ca.rootFile', `${rootFile} does not exist`);
+  let certs: X509Certificate[];
+  try {
+    certs = parseCerts(text);
+  } catch (err) {
+    throw new ConfigError('ca.rootFile', `${rootFile} holds a certificate that does not parse: ${describeError(err)}`);
+  }
+  if (certs.length === 0) throw new ConfigError('ca.rootFile', `${rootFile} holds no PEM certificate`);
+  const chosen = pins.length ? certs.filter((c) => pins.includes(certFingerprint(c))) : certs;
+  if (chosen.length === 0) {
+    throw new TrustError(`fingerprint mismatch: expected ${pins.join(' or ')}, ${rootFile} holds ${certs.map(certFingerprint).join(', ')}`);
+  }
+  return { pins: [...pins], roots: chosen.map((c) => ({ fingerprint: certFingerprint(c), pem: toPem(c) })), bootstrappedAt: now.toISOString() };
+}
+
+export function loadTrust(stateDir: string): TrustBundle | undefined {
+  const text = readIfExists(join(stateDir, TRUST_FILE));
+  if (text === undefined) return undefined;
+  try {
+    const bundle = JSON.parse(text) as TrustBundle;
+    if (!Array.isArray(bundle.pins) || !Array.isArray(bundle.roots) || bundle.roots.length === 0) return undefined;
+    // Never trust what the file claims: recompute each fingerprint from the PEM.
+    bundle.roots = bundle.roots.filter((r) => {
+      try {
+        return certFingerprint(new X509Certificate(r.pem)) === r.fingerprint;
+      } catch {
+        return false;
+      }
+    });
+    return bundle.roots.length ? bundle : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function saveTrust(stateDir: string, bundle: TrustBundle): void {
+  writeFileAtomic(join(stateDir, TRUST_FILE), `${JSON.stringify(bundle, null, 2)}\n`, 0o644);
+}
+
+/** The saved bundle if it was made from exactly these pins (order aside). */
+export function trustForPins(stateDir: string, pins: string[]): TrustBundle | undefined {
+  const bundle = loadTrust(stateDir);
+  if (!bundle) return undefined;
+  const same = bundle.pins.length === pins.length && pins.every((p) => bundle.pins.includes(p));
+  return same ? bundle : undefined;
+}

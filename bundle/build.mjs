@@ -1,0 +1,29 @@
+// Builds the single-file agent: bundle/out/cert-agent.mjs, runnable with
+// `node` and no node_modules beside it. Writes esbuild's metafile next to it
+// so the size per dependency can be reported.
+import { build } from 'esbuild';
+import { readFileSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+const outfile = new URL('./out/cert-agent.mjs', import.meta.url).pathname;
+mkdirSync(new URL('./out/', import.meta.url), { recursive: true });
+
+const result = await build({
+  entryPoints: [new URL('../agent/cli.ts', import.meta.url).pathname],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  minify: true,
+  legalComments: 'linked',
+  metafile: true,
+  define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version) },
+  // Dependencies written as CommonJS call require() for Node built-ins.
+  banner: { js: "#!/usr/bin/env node\nimport { createRequire as __certAgentRequire } from 'node:module';\nconst require = __certAgentRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
+writeFileSync(new URL('./out/meta.json', import.meta.url), JSON.stringify(result.metafile));
+chmodSync(outfile, 0o755);
+const size = result.metafile.outputs[Object.keys(result.metafile.outputs).find((k) => k.endsWith('cert-agent.mjs'))].bytes;
+console.log(`bundle/out/cert-agent.mjs ${(size / 1024).toFixed(0)} KiB`);

@@ -1,0 +1,280 @@
+// Starts a real step-ca (v0.30.2) in a temp dir for integration tests: one
+// ACME provisioner, a badger database, and http-01 validation redirected to a
+// per-CA port so tests need neither port 80 nor root.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fingerprintOf, makePki, type Pki } from './pki.js';
+
+export { fingerprintOf, makeOtherCa } from './pki.js';
+
+export interface StepCaOptions {
+  /** defaultTLSCertDuration of the ACME provisioner, e.g. "24h" (default) or "3m". */
+  certDuration?: string;
+  /** minTLSCertDuration, default "1m". */
+  minCertDuration?: string;
+  /** ACME provisioner name, default "acme"; it is part of every ACME URL. */
+  provisioner?: string;
+}
+
+export interface StepCa {
+  /** https://127.0.0.1:PORT (https://localhost:PORT works too). */
+  url: string;
+  port: number;
+  /** Temp dir holding ca.json, pki/, db/ and step-ca.log. */
+  dir: string;
+  /** Port step-ca dials for http-01 validation (instead of 80). */
+  acmeHttpPort: number;
+  /** Current root PEM; changes on recreate(). */
+  rootPem: string;
+  /** Lowercase hex SHA-256 over the root's DER, as `step certificate fingerprint` prints. */
+  rootFingerprint: string;
+  /** `${url}/acme/${provisioner}/directory` */
+  directoryUrl: string;
+  /** (Re)starts step-ca; resolves once /health answers. */
+  start(): Promise<void>;
+  /** SIGTERM, then SIGKILL after 5 s; resolves when the process is gone. */
+  stop(): Promise<void>;
+  /** A CA that lost its database: same root, same port, empty DB. */
+  resetDatabase(): Promise<void>;
+  /** A CA rebuilt from scratch: new root and intermediate, same port, empty DB. */
+  recreate(): Promise<void>;
+  /** Stops and deletes dir; safe to call twice. */
+  cleanup(): Promise<void>;
+  /** Last ~50 lines of step-ca's log, for failure messages. */
+  logTail(): string;
+}
+
+export const DEFAULT_STEP_CA_BIN = '/usr/local/lib/cert-agent-test/bin/step-ca';
+const START_TIMEOUT_MS = 20_000;
+const STOP_GRACE_MS = 5_000;
+
+export function stepCaBinary(): string {
+  const bin = process.env.STEP_CA_BIN || DEFAULT_STEP_CA_BIN;
+  if (!fs.existsSync(bin)) {
+    throw new Error(`step-ca binary not found at ${bin}; run \`make deps\` (or set STEP_CA_BIN)`);
+  }
+  return bin;
+}
+
+// A crashed or aborted test run must not leave CAs holding ports, so every
+// live child is SIGKILLed when this process exits, however it exits.
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function track(child: ChildProcess): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    });
+  }
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+}
+
+// 'exit' handlers do not run when the test worker itself is SIGKILLed or
+// SIGTERMed; setpriv's parent-death signal covers that case on Linux.
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p));
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// ---- step-ca configuration --------------------------------------------------
+
+/** Go-style duration ("1h30m", "90s", "3m") to milliseconds. */
+function durationMs(d: string): number {
+  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/g;
+  const unit: Record<string, number> = { ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
+  let total = 0;
+  let consumed = '';
+  for (const m of d.matchAll(re)) { total += Number(m[1]) * unit[m[2]!]!; consumed += m[0]; }
+  if (!consumed || consumed !== d) throw new Error(`unsupported duration: ${d}`);
+  return total;
+}
+
+function caJson(o: { port: number; pki: Pki; dbDir: string; provisioner: string; min: string; def: string }) {
+  const max = durationMs(o.def) > durationMs('24h') ? o.def : '24h';
+  return {
+    root: o.pki.rootCrt,
+    crt: o.pki.intCrt,
+    key: o.pki.intKey,
+    address: `127.0.0.1:${o.port}`,
+    // dnsNames[0] also names the host in ACME links when a request has no
+    // Host header; IPs here become IP SANs of step-ca's own TLS certificate.
+    dnsNames: ['localhost', '127.0.0.1'],
+    logger: { format: 'text' },
+    db: { type: 'badgerv2', dataSource: o.dbDir },
+    authority: {
+      provisioners: [{
+        type: 'ACME',
+        name: o.provisioner,
+        claims: { minTLSCertDuration: o.min, defaultTLSCertDuration: o.def, maxTLSCertDuration: max },
+      }],
+    },
+  };
+}
+
+// ---- the running CA ---------------------------------------------------------
+
+// Readiness only: whether the CA presents the right chain is what the tests
+// check, so the harness does not verify TLS here. No agent, so no pooled
+// socket outlives a restart.
+function healthy(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.get({ host: '127.0.0.1', port, path: '/health', rejectUnauthorized: false, timeout: 1_000, agent: false },
+      (res) => { res.resume(); resolve(res.statusCode === 200); });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+class StepCaInstance implements StepCa {
+  url: string;
+  directoryUrl: string;
+  rootPem = '';
+  rootFingerprint = '';
+  private child: ChildProcess | undefined;
+  private readonly logFile: string;
+  private readonly pkiDir: string;
+  private readonly dbDir: string;
+  private cleaned = false;
+
+  constructor(
+    readonly dir: string,
+    readonly port: number,
+    readonly acmeHttpPort: number,
+    private readonly opts: Required<StepCaOptions>,
+  ) {
+    this.url = `https://127.0.0.1:${port}`;
+    this.directoryUrl = `${this.url}/acme/${encodeURIComponent(opts.provisioner)}/directory`;
+    this.logFile = path.join(dir, 'step-ca.log');
+    this.pkiDir = path.join(dir, 'pki');
+    this.dbDir = path.join(dir, 'db');
+  }
+
+  /** Fresh root + intermediate and the ca.json pointing at them. */
+  async init(): Promise<void> {
+    await fsp.rm(this.pkiDir, { recursive: true, force: true });
+    const pki = await makePki(this.pkiDir, 'step-ca test');
+    this.rootPem = pki.rootPem;
+    this.rootFingerprint = fingerprintOf(pki.rootPem);
+    const cfg = caJson({ port: this.port, pki, dbDir: this.dbDir, provisioner: this.opts.provisioner,
+      min: this.opts.minCertDuration, def: this.opts.certDuration });
+    await fsp.writeFile(path.join(this.dir, 'ca.json'), JSON.stringify(cfg, null, 2));
+  }
+
+  async start(): Promise<void> {
+    if (this.cleaned) throw new Error('step-ca harness: start() after cleanup()');
+    await this.stop();
+    const args = [stepCaBinary(), path.join(this.dir, 'ca.json'),
+      // --acme-http-port makes http-01 validation dial this port instead of 80,
+      // so tests need no privileged port and parallel CAs never collide.
+      '--insecure', `--acme-http-port=${this.acmeHttpPort}`];
+    const argv = SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...args] : args;
+    const env: NodeJS.ProcessEnv = { ...process.env, STEPPATH: path.join(this.dir, 'step'), HOME: this.dir };
+    // Validation requests must reach the test's own listener, never a proxy.
+    for (const k of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy']) delete env[k];
+    const fd = fs.openSync(this.logFile, 'a');
+    fs.writeSync(fd, `\n=== starting step-ca at ${new Date().toISOString()} ===\n`);
+    let child: ChildProcess;
+    try {
+      child = spawn(argv[0]!, argv.slice(1), { cwd: this.dir, env, stdio: ['ignore', fd, fd] });
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.child = child;
+    track(child);
+    let exited = false;
+    child.once('exit', () => { exited = true; });
+    child.once('error', () => { exited = true; });
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (exited) throw new Error(`step-ca exited during startup (code ${child.exitCode}):\n${this.logTail()}`);
+      if (await healthy(this.port)) return;
+      await sleep(50);
+    }
+    await this.stop();
+    throw new Error(`step-ca did not answer /health within ${START_TIMEOUT_MS} ms:\n${this.logTail()}`);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    await gone;
+    clearTimeout(timer);
+  }
+
+  async resetDatabase(): Promise<void> {
+    await this.stop();
+    await fsp.rm(this.dbDir, { recursive: true, force: true });
+    await this.start();
+  }
+
+  async recreate(): Promise<void> {
+    await this.stop();
+    await fsp.rm(this.dbDir, { recursive: true, force: true });
+    await this.init();
+    await this.start();
+  }
+
+  async cleanup(): Promise<void> {
+    await this.stop();
+    this.cleaned = true;
+    await fsp.rm(this.dir, { recursive: true, force: true });
+  }
+
+  logTail(): string {
+    try {
+      return fs.readFileSync(this.logFile, 'utf8').split('\n').slice(-50).join('\n');
+    } catch {
+      return '(no step-ca log)';
+    }
+  }
+}
+
+export async function startStepCa(opts: StepCaOptions = {}): Promise<StepCa> {
+  const full: Required<StepCaOptions> = {
+    certDuration: opts.certDuration ?? '24h',
+    minCertDuration: opts.minCertDuration ?? '1m',
+    provisioner: opts.provisioner ?? 'acme',
+  };
+  stepCaBinary(); // fail fast, before any temp dir exists
+  // Ports are picked by binding port 0 and releasing it, so another process
+  // can grab one before step-ca binds it; retry with fresh ports if so.
+  for (let attempt = 1; ; attempt++) {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'cert-agent-stepca-'));
+    const port = await freePort();
+    let acmeHttpPort = await freePort();
+    while (acmeHttpPort === port) acmeHttpPort = await freePort();
+    const ca = new StepCaInstance(dir, port, acmeHttpPort, full);
+    try {
+      await ca.init();
+      await ca.start();
+      return ca;
+    } catch (err) {
+      const portClash = /address already in use/i.test(ca.logTail());
+      await ca.cleanup();
+      if (!portClash || attempt >= 3) throw err;
+    }
+  }
+}
+
