@@ -9,6 +9,8 @@ import { DEFAULT_CONFIG_PATH } from './config.js';
 import { AgentError, ExitCode, UsageError, describeError } from './errors.js';
 import { HELP } from './help.js';
 import { createLogger } from './log.js';
+import { doctorCommand } from './doctor.js';
+import { metricsCommand } from './metrics.js';
 import { bootstrapCommand, enrollCommand, renewCommand, statusCommand, type CommandContext, type CommandResult } from './commands.js';
 
 declare const CERT_AGENT_VERSION: string | undefined;
@@ -26,6 +28,8 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) =>
   bootstrap: { options: { 'ca-url': { type: 'string' }, fingerprint: { type: 'string', multiple: true }, out: { type: 'string' } }, run: bootstrapCommand },
   renew: { options: { force: { type: 'boolean' } }, run: renewCommand },
   status: { options: { json: { type: 'boolean' } }, run: statusCommand },
+  doctor: { options: { fix: { type: 'boolean' } }, run: doctorCommand },
+  metrics: { options: {}, run: metricsCommand },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -21,6 +21,7 @@ import { nextRenewal, randomForSerial, retryDelay, type Random } from './schedul
 import { readState, writeState, type AgentState } from './state.js';
 import { reloaders, type ReloadOutcome } from './reload/index.js';
 import { NginxConfigRejected } from './reload/nginx.js';
+import { writeTraefikDynamic } from './reload/traefik.js';
 
 export interface PassOptions {
   config: Config;
@@ -131,6 +132,10 @@ async function attempt(opts: PassOptions, store: CertStore, state: AgentState, n
 
   const account = await loadOrCreateAccount(config.stateDir);
   const keyPem = await generateKeyPem(config.certificate.keyType);
+  if (config.challenge.mode === 'proxy' && config.reload.target === 'traefik') {
+    // Traefik must route the challenge path to us before the CA asks for it.
+    writeTraefikDynamic(config, live);
+  }
   const responder = await openResponder(config.challenge);
   let issued;
   try {
