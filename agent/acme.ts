@@ -146,10 +146,7 @@ async function issueWithAccount(req: IssueRequest, accountUrl: string | undefine
       const keyAuthorization = await step('key authorization', () => client.getChallengeKeyAuthorization(challenge));
       await req.responder.publish(challenge.token, keyAuthorization);
       published.push(challenge.token);
-      await step(`challenge for ${authz.identifier.value}`, () => client.completeChallenge(challenge));
-    }
-    for (const authz of authorizations) {
-      if (authz.status !== 'valid') await step(`validation of ${authz.identifier.value}`, () => client.waitForValidStatus(authz));
+      await answerChallenge(client, authz, challenge, step);
     }
   } finally {
     for (const token of published) await req.responder.unpublish(token).catch(() => undefined);
@@ -161,6 +158,38 @@ async function issueWithAccount(req: IssueRequest, accountUrl: string | undefine
   const fullchainPem = await step('certificate download', () => client.getCertificate(order));
   return { fullchainPem, accountUrl, accountRecreated: recreated };
 }
+
+type Step = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
+type Authorization = Awaited<ReturnType<acme.Client['getAuthorizations']>>[number];
+type Challenge = Authorization['challenges'][number];
+
+/**
+ * Tells the CA to validate, then waits for the verdict. step-ca validates
+ * inside the POST and, when it cannot fetch the token, leaves the challenge
+ * "pending" with an error instead of failing it: that error is the real
+ * cause ("connection refused on port 80"), so it is retried a few times by
+ * POSTing again (RFC 8555 §7.5.1) and then reported as it is, rather than
+ * polling an authorization that will never change.
+ */
+async function answerChallenge(client: acme.Client, authz: Authorization, challenge: Challenge, step: Step): Promise<void> {
+  const name = authz.identifier.value;
+  for (let attempt = 0; ; attempt++) {
+    const answer = (await step(`challenge for ${name}`, () => client.completeChallenge(challenge))) as Challenge & { error?: { detail?: string; type?: string } };
+    if (answer.status === 'valid') return;
+    if (answer.status === 'invalid' || (answer.error && attempt >= CHALLENGE_RETRIES.length)) {
+      const detail = answer.error?.detail ?? 'no detail from the CA';
+      throw new CaProtocolError(`http-01 validation of ${name} failed: ${detail}`, answer.error?.type);
+    }
+    if (!answer.error) {
+      await step(`validation of ${name}`, () => client.waitForValidStatus(authz));
+      return;
+    }
+    await new Promise((r) => setTimeout(r, CHALLENGE_RETRIES[attempt]));
+  }
+}
+
+/** Pauses before re-POSTing a challenge the CA could not validate yet (a proxy reloading, a slow listener). */
+const CHALLENGE_RETRIES = [250, 1000, 2000] as const;
 
 function isIpLiteral(value: string): boolean {
   return isIP(value) !== 0;
