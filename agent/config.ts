@@ -43,6 +43,8 @@ export interface Config {
     verify?: string;
   };
   trust: { installSystem: boolean };
+  /** textfile: Prometheus text file for node_exporter's textfile collector, rewritten after every pass. */
+  metrics: { textfile?: string };
   stateDir: string;
 }
 
@@ -148,6 +150,10 @@ export function validateConfig(doc: unknown): Config {
   const installSystem = trust.boolean('installSystem', false);
   trust.done();
 
+  const metrics = root.section('metrics');
+  const textfile = metrics.optionalString('textfile', (v) => absolutePathProblem(v) ?? (v.endsWith('.prom') ? undefined : "must end in .prom (node_exporter's textfile collector reads only *.prom)"));
+  metrics.done();
+
   const stateDir = root.string('stateDir', { default: DEFAULTS.stateDir, check: absolutePathProblem });
   root.done();
 
@@ -159,6 +165,7 @@ export function validateConfig(doc: unknown): Config {
     challenge: { mode, listen, webroot },
     reload: { target, ...(command ? { command } : {}), timeoutSeconds, traefik: { dynamicFile, entryPoint }, nginx: { binary: nginxBinary, ...(nginxConfig ? { config: nginxConfig } : {}) }, ...(verify ? { verify } : {}) },
     trust: { installSystem },
+    metrics: textfile ? { textfile } : {},
     stateDir,
   };
 }
