@@ -1,7 +1,13 @@
-/** The human rendering of a StatusReport: one screen, a lifetime bar, relative times. */
+/**
+ * The human rendering of a StatusReport: one screen, the verdict first, a
+ * lifetime bar and relative times ("in 3h12m"). Colour and block characters
+ * only on a terminal without NO_COLOR; otherwise plain ASCII that greps and
+ * pastes into a ticket cleanly.
+ */
 import type { StatusReport } from './status.js';
 
 export interface RenderOptions {
+  /** Terminal output: ANSI colour and a block-character bar. */
   color: boolean;
   now: Date;
 }
@@ -10,49 +16,71 @@ const COLORS = { OK: '32', WARNING: '33', CRITICAL: '31', UNKNOWN: '35' } as con
 
 export function renderStatus(r: StatusReport, opts: RenderOptions): string {
   const paint = (code: string, text: string) => (opts.color ? `\u001b[${code}m${text}\u001b[0m` : text);
+  const bad = (text: string) => paint('31', text);
   const lines: string[] = [];
   const row = (label: string, value: string) => lines.push(`  ${label.padEnd(14)} ${value}`);
-  lines.push(`cert-agent ${paint(COLORS[r.status], r.status)}${r.problems.length ? ` — ${r.problems[0]}` : ''}`);
+  lines.push(`cert-agent ${paint(COLORS[r.status], r.status)}${r.problems.length ? ` - ${r.problems[0]}` : ''}`);
   for (const p of r.problems.slice(1)) lines.push(`  also: ${p}`);
+  if (!r.certificate && !r.renewal) return lines.join('\n') + '\n';
   lines.push('');
+
   const c = r.certificate;
   if (c) {
     row('names', c.names.join(', ') || '(none)');
+    if (c.missingNames.length) row('missing names', bad(c.missingNames.join(', ')));
     row('serial', c.serial);
-    row('issuer', c.issuer + (c.placeholder ? ' (PLACEHOLDER)' : ''));
-    row('valid', `${c.notBefore} → ${c.notAfter}`);
-    row('lifetime', `${bar(c.lifetimeUsed, opts.color)} ${Math.round(c.lifetimeUsed * 100)}% used, ${c.secondsToExpiry >= 0 ? `expires in ${human(c.secondsToExpiry)}` : `expired ${human(-c.secondsToExpiry)} ago`}`);
-    row('key', c.keyMatches ? 'matches certificate' : 'DOES NOT MATCH certificate');
-    row('chain', c.chainVerifies ? 'verifies to pinned root' : c.placeholder ? 'self-signed placeholder' : 'DOES NOT VERIFY');
-    row('files', c.directory);
+    row('issuer', c.issuer);
+    row('placeholder', c.placeholder ? paint('33', 'YES - self-signed stand-in until the CA answers') : 'no');
+    row('valid from', `${c.notBefore} (${relative(c.notBefore, opts.now)})`);
+    row('valid until', `${c.notAfter} (${c.expired ? bad(`expired ${relative(c.notAfter, opts.now)}`) : relative(c.notAfter, opts.now)})`);
+    row('lifetime', `${bar(c.lifetimeUsed, opts.color)} ${Math.round(c.lifetimeUsed * 100)}% used`);
+    row('key', c.keyMatches ? 'matches the certificate' : bad('DOES NOT MATCH the certificate'));
+    row('chain', c.chainVerifies ? 'verifies to the pinned root' : c.placeholder ? 'self-signed placeholder' : bad(`DOES NOT VERIFY: ${c.chainProblem ?? ''}`));
+    row('files', `${c.directory} (set ${c.set})`);
   } else {
-    row('certificate', 'none installed');
+    row('certificate', bad('none installed'));
   }
   lines.push('');
-  row('next renewal', r.renewal.next ? `${r.renewal.next} (${relative(r.renewal.next, opts.now)})` : 'when a certificate is installed');
-  if (r.renewal.nextAttempt) row('next retry', `${r.renewal.nextAttempt} (${relative(r.renewal.nextAttempt, opts.now)})`);
-  const last = r.renewal.lastAttempt;
-  row('last attempt', last ? `${last.at} ${last.result}${last.error ? `: ${last.error}` : ''}` : 'never');
-  if (r.renewal.consecutiveFailures) row('failures', `${r.renewal.consecutiveFailures} in a row`);
+
+  const n = r.renewal;
+  row('next renewal', n.next ? `${n.next} (${n.due ? `due since ${human((opts.now.getTime() - Date.parse(n.next)) / 1000)}` : relative(n.next, opts.now)})` : 'as soon as possible (no certificate)');
+  if (n.nextAttempt) row('next retry', `${n.nextAttempt} (${relative(n.nextAttempt, opts.now)})`);
+  const last = n.lastAttempt;
+  row('last attempt', last ? `${last.at} (${relative(last.at, opts.now)}) ${last.result === 'failed' ? bad('FAILED') : last.result}${last.error ? `: ${last.error}` : ''}` : 'never');
+  row('last success', n.lastSuccess ? `${n.lastSuccess} (${relative(n.lastSuccess, opts.now)})` : 'never');
+  if (n.consecutiveFailures) row('failures', `${n.consecutiveFailures} in a row`);
   lines.push('');
+
   row('CA', r.ca.url);
-  row('pinned root', r.ca.pinnedFingerprints.join(', ') || '(ca.rootFile)');
-  row('trust', r.ca.trust + (r.ca.trustDetail && r.ca.trust !== 'ok' ? `: ${r.ca.trustDetail}` : ''));
+  row('pinned root', r.ca.pinnedFingerprints.join(', ') || '(from ca.rootFile)');
+  const trustText = { ok: 'ok (the CA chains to the pinned root)', broken: bad('BROKEN'), 'not-bootstrapped': paint('33', 'not bootstrapped yet') }[r.ca.trust];
+  row('trust', trustText + (r.ca.trustDetail && r.ca.trust !== 'ok' ? `: ${r.ca.trustDetail}` : ''));
+  if (r.ca.offeredFingerprints.length) row('CA offers', r.ca.offeredFingerprints.join(', '));
+  lines.push('');
+
   const rl = r.reload.lastResult;
-  row('reload', `${r.reload.target}${rl ? `, last ${rl.ok ? 'ok' : 'FAILED'} at ${rl.at}: ${rl.detail ?? ''}` : ''}`);
-  if (r.reload.servedMatches !== null) row('served', r.reload.servedMatches ? 'matches the installed certificate' : 'DIFFERS from the installed certificate');
+  row('reload', r.reload.target);
+  row('last reload', rl ? `${rl.at} (${relative(rl.at, opts.now)}) ${rl.ok ? 'ok' : bad('FAILED')}${rl.detail ? `: ${rl.detail}` : ''}` : 'never');
+  const served =
+    r.reload.servedMatches === null
+      ? `not checked${r.reload.verify ? '' : ' (set reload.verify to confirm the served serial)'}`
+      : r.reload.servedMatches
+        ? `matches the installed certificate (serial ${rl?.servedSerial} on ${r.reload.verify ?? 'reload.verify'})`
+        : bad(`STALE: serial ${rl?.servedSerial} was served, not ${c?.serial ?? 'the installed one'}`);
+  row('served', served);
   return lines.join('\n') + '\n';
 }
 
-function bar(fraction: number, color: boolean): string {
+/** 20 cells; ASCII when plain, coloured blocks on a terminal. */
+export function bar(fraction: number, color: boolean): string {
   const width = 20;
   const filled = Math.max(0, Math.min(width, Math.round(fraction * width)));
-  const text = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
-  if (!color) return text;
+  if (!color) return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
   const code = fraction >= 1 ? '31' : fraction >= 0.8 ? '33' : '32';
-  return `\u001b[${code}m${text}\u001b[0m`;
+  return `\u001b[${code}m${'█'.repeat(filled)}\u001b[2m${'░'.repeat(width - filled)}\u001b[0m`;
 }
 
+/** 3h12m, 2d4h, 5m07s, 42s. */
 export function human(seconds: number): string {
   const s = Math.round(Math.abs(seconds));
   const d = Math.floor(s / 86400);
@@ -64,7 +92,7 @@ export function human(seconds: number): string {
   return `${s}s`;
 }
 
-function relative(iso: string, now: Date): string {
-  const seconds = (new Date(iso).getTime() - now.getTime()) / 1000;
+export function relative(iso: string, now: Date): string {
+  const seconds = (Date.parse(iso) - now.getTime()) / 1000;
   return seconds >= 0 ? `in ${human(seconds)}` : `${human(seconds)} ago`;
 }

@@ -1,22 +1,29 @@
 /**
  * `cert-agent status`: the truth about this container's certificate, read
  * from disk and state.json only (no network, no daemon needed), in one look
- * for a person and as a stable JSON document for monitoring. Exit codes
- * follow the monitoring-plugin convention: 0 OK, 1 WARNING, 2 CRITICAL,
- * 3 UNKNOWN.
+ * for a person and as a stable JSON document for monitoring
+ * (docs/status.schema.json). Exit codes follow the monitoring-plugin
+ * convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+ *
+ * The document is built field by field from state.json rather than copying
+ * its records, so a new field in state.json never changes the published
+ * schema by accident.
  */
 import { X509Certificate } from 'node:crypto';
 import type { Config } from './config.js';
-import { readState, type AgentState } from './state.js';
+import { describeError } from './errors.js';
+import { readState } from './state.js';
 import { loadTrust } from './trust.js';
-import { keyMatchesCert, missingNames, summarize, verifyChain } from './x509.js';
-import { renewalTimeOf, storeFor, validityOf } from './renew.js';
+import { certFingerprint, keyMatchesCert, missingNames, summarize, verifyChain } from './x509.js';
+import { renewalTimeOf, validityOf } from './renew.js';
+import { CertStore, type LiveSet } from './store.js';
 
 export type Level = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
 export const EXIT_FOR: Record<Level, 0 | 1 | 2 | 3> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
+export const STATUS_SCHEMA_ID = 'cert-agent.status/v1';
 
 export interface StatusReport {
-  schema: 'cert-agent.status/v1';
+  schema: typeof STATUS_SCHEMA_ID;
   status: Level;
   /** Why the status is not OK, most severe first; empty when OK. */
   problems: string[];
@@ -24,6 +31,7 @@ export interface StatusReport {
   certificate: null | {
     configuredNames: string[];
     names: string[];
+    missingNames: string[];
     serial: string;
     subject: string;
     issuer: string;
@@ -32,15 +40,20 @@ export interface StatusReport {
     /** Share of the lifetime elapsed, 0 at issue, 1 at expiry (above 1 when expired). */
     lifetimeUsed: number;
     secondsToExpiry: number;
+    expired: boolean;
     placeholder: boolean;
     keyMatches: boolean;
     chainVerifies: boolean;
+    chainProblem: string | null;
     directory: string;
+    set: string;
   };
   renewal: {
     next: string | null;
+    /** True when the renewal time has passed (the daemon renews at its next check). */
+    due: boolean;
     nextAttempt: string | null;
-    lastAttempt: AgentState['lastAttempt'] | null;
+    lastAttempt: null | { at: string; result: 'renewed' | 'not-due' | 'failed'; error: string | null; errorKind: string | null };
     lastSuccess: string | null;
     consecutiveFailures: number;
   };
@@ -48,49 +61,72 @@ export interface StatusReport {
     url: string;
     directory: string;
     pinnedFingerprints: string[];
+    /** Roots in the saved trust bundle (normally the pin itself). */
+    trustedFingerprints: string[];
     trust: 'ok' | 'broken' | 'not-bootstrapped';
     trustDetail: string | null;
     offeredFingerprints: string[];
   };
   reload: {
     target: string;
-    lastResult: AgentState['reload'] | null;
-    /** Whether the proxy was last seen serving the live serial; null when never checked. */
+    verify: string | null;
+    lastResult: null | { at: string; ok: boolean; detail: string | null; servedSerial: string | null };
+    /** Whether the proxy was last seen serving the installed serial; null when never checked. */
     servedMatches: boolean | null;
   };
 }
 
+/** A report for when there is nothing to inspect (no usable config); only these fields are promised then. */
+export function unknownReport(problem: string, now: Date): Pick<StatusReport, 'schema' | 'status' | 'problems' | 'checkedAt'> {
+  return { schema: STATUS_SCHEMA_ID, status: 'UNKNOWN', problems: [problem], checkedAt: now.toISOString() };
+}
+
 export function collectStatus(config: Config, now: Date): StatusReport {
+  try {
+    return inspect(config, now);
+  } catch (err) {
+    // An unreadable directory or file must still give monitoring an answer.
+    return unknownReport(`cannot inspect the installation: ${describeError(err)}`, now) as StatusReport;
+  }
+}
+
+const normSerial = (s: string) => s.toLowerCase().replace(/^0+/, '');
+
+function inspect(config: Config, now: Date): StatusReport {
   const critical: string[] = [];
   const warning: string[] = [];
   const state = readState(config.stateDir);
   const trust = loadTrust(config.stateDir);
   const roots = (trust?.roots ?? []).map((r) => new X509Certificate(r.pem));
-  const live = storeFor(config).live();
+  // Reading needs no ownership, and an unknown owner must not hide the status.
+  const live: LiveSet | undefined = new CertStore(config.certificate.dir, { uid: -1, gid: -1 }).live();
 
   let certificate: StatusReport['certificate'] = null;
   let next: Date | undefined;
   if (!live) {
-    critical.push(`no certificate installed in ${config.certificate.dir}`);
+    critical.push(`no certificate installed in ${config.certificate.dir} (run: cert-agent renew)`);
   } else {
     const s = summarize(live.cert);
     const { notBefore, notAfter } = validityOf(live.cert);
     const lifetime = notAfter.getTime() - notBefore.getTime();
+    const expired = now >= notAfter;
     const keyMatches = keyMatchesCert(live.keyPem, live.cert);
-    const chain = live.placeholder ? { problem: 'placeholder' } : verifyChain(live.cert, live.intermediates, roots, now);
-    const chainVerifies = !('problem' in chain);
-    next = renewalTimeOf(live, config);
-    if (now >= notAfter) critical.push(`certificate expired at ${notAfter.toISOString()}`);
-    if (!keyMatches) critical.push('key.pem does not match cert.pem');
-    if (live.placeholder) warning.push('placeholder (self-signed) certificate in use: the CA has not answered yet');
-    else if (!chainVerifies && now < notAfter) critical.push(`certificate does not verify to the pinned root: ${(chain as { problem: string }).problem}`);
+    const chain = live.placeholder ? { problem: 'self-signed placeholder' } : verifyChain(live.cert, live.intermediates, roots, now);
+    const chainProblem = 'problem' in chain ? chain.problem : null;
     const missing = missingNames(live.cert, config.certificate.domains);
-    if (missing.length && !live.placeholder) critical.push(`certificate lacks configured names: ${missing.join(', ')}`);
+    next = renewalTimeOf(live, config);
+    if (expired) critical.push(`certificate expired at ${notAfter.toISOString()}`);
+    if (!keyMatches) critical.push('key.pem does not match cert.pem (run: cert-agent renew --force)');
+    if (live.placeholder) warning.push('placeholder (self-signed) certificate in use: the CA has not answered yet');
+    else if (chainProblem && !expired) critical.push(`certificate does not verify to the pinned root: ${chainProblem}`);
+    if (missing.length) critical.push(`certificate lacks configured names: ${missing.join(', ')}`);
+    // A little slack so a check that is merely running late is not a warning.
     const grace = Math.min(10 * 60_000, lifetime * 0.05);
-    if (now.getTime() > next.getTime() + grace && now < notAfter) warning.push(`renewal overdue since ${next.toISOString()}`);
+    if (!live.placeholder && !expired && now.getTime() > next.getTime() + grace) warning.push(`renewal overdue since ${next.toISOString()}`);
     certificate = {
       configuredNames: config.certificate.domains,
       names: s.names,
+      missingNames: missing,
       serial: s.serial,
       subject: s.subject,
       issuer: s.issuer,
@@ -98,46 +134,63 @@ export function collectStatus(config: Config, now: Date): StatusReport {
       notAfter: notAfter.toISOString(),
       lifetimeUsed: lifetime > 0 ? Math.round(((now.getTime() - notBefore.getTime()) / lifetime) * 1000) / 1000 : 1,
       secondsToExpiry: Math.round((notAfter.getTime() - now.getTime()) / 1000),
+      expired,
       placeholder: live.placeholder,
       keyMatches,
-      chainVerifies,
+      chainVerifies: chainProblem === null,
+      chainProblem,
       directory: config.certificate.dir,
+      set: live.id,
     };
   }
 
   const trustState = state.trust && !state.trust.ok ? 'broken' : trust ? 'ok' : 'not-bootstrapped';
+  const offered = state.trust?.offeredFingerprints ?? [];
   if (trustState === 'broken') {
-    const offered = state.trust?.offeredFingerprints?.length ? ` The CA now offers root ${state.trust.offeredFingerprints.join(', ')};` : '';
-    critical.push(`trust broken: ${state.trust?.detail ?? 'the CA no longer chains to the pinned root'}.${offered} if the CA was recreated on purpose, run: cert-agent enroll --fingerprint <new fingerprint>`);
+    const offeredText = offered.length ? ` The CA now offers root ${offered.join(', ')};` : '';
+    critical.push(`trust broken: ${state.trust?.detail ?? 'the CA no longer chains to the pinned root'}.${offeredText} if the CA was recreated on purpose, run: cert-agent enroll --fingerprint <new fingerprint>`);
+  } else if (trustState === 'not-bootstrapped') {
+    warning.push('the CA root is not pinned yet (no trust.json): run cert-agent enroll or cert-agent renew');
   }
-  if (state.lastAttempt?.result === 'failed') warning.push(`last attempt at ${state.lastAttempt.at} failed: ${state.lastAttempt.error ?? 'unknown error'}`);
+
+  const last = state.lastAttempt;
+  if (last?.result === 'failed') warning.push(`last attempt at ${last.at} failed: ${last.error ?? 'unknown error'}`);
+
+  const rl = state.reload;
   let servedMatches: boolean | null = null;
-  if (state.reload?.servedSerial && live) servedMatches = state.reload.servedSerial.replace(/^0+/, '') === live.cert.serialNumber.toLowerCase().replace(/^0+/, '');
-  if (state.reload && !state.reload.ok) warning.push(`last reload of ${state.reload.target} failed: ${state.reload.detail ?? ''}`);
-  else if (servedMatches === false) warning.push(`${config.reload.target} was last seen serving serial ${state.reload?.servedSerial}, not the installed one`);
+  if (rl?.servedSerial && live) servedMatches = normSerial(rl.servedSerial) === normSerial(live.cert.serialNumber);
+  if (rl && !rl.ok) warning.push(`last reload of ${rl.target} failed: ${rl.detail ?? 'no detail'}`);
+  else if (servedMatches === false) warning.push(`${config.reload.target} was last seen serving serial ${rl?.servedSerial}, not the installed ${live?.cert.serialNumber.toLowerCase()}`);
 
   const status: Level = critical.length ? 'CRITICAL' : warning.length ? 'WARNING' : 'OK';
   return {
-    schema: 'cert-agent.status/v1',
+    schema: STATUS_SCHEMA_ID,
     status,
     problems: [...critical, ...warning],
     checkedAt: now.toISOString(),
     certificate,
     renewal: {
       next: next?.toISOString() ?? null,
+      due: next !== undefined && now >= next,
       nextAttempt: state.nextAttempt ?? null,
-      lastAttempt: state.lastAttempt ?? null,
+      lastAttempt: last ? { at: last.at, result: last.result, error: last.error ?? null, errorKind: last.errorKind ?? null } : null,
       lastSuccess: state.lastSuccess ?? null,
-      consecutiveFailures: state.consecutiveFailures,
+      consecutiveFailures: state.consecutiveFailures ?? 0,
     },
     ca: {
       url: config.ca.url,
       directory: config.ca.directory,
       pinnedFingerprints: config.ca.fingerprints,
+      trustedFingerprints: roots.map(certFingerprint),
       trust: trustState,
       trustDetail: state.trust?.detail ?? null,
-      offeredFingerprints: state.trust?.offeredFingerprints ?? [],
+      offeredFingerprints: offered,
     },
-    reload: { target: config.reload.target, lastResult: state.reload ?? null, servedMatches },
+    reload: {
+      target: config.reload.target,
+      verify: config.reload.verify ?? null,
+      lastResult: rl ? { at: rl.at, ok: rl.ok, detail: rl.detail ?? null, servedSerial: rl.servedSerial ?? null } : null,
+      servedMatches,
+    },
   };
 }
