@@ -11,7 +11,7 @@ import { HELP } from './help.js';
 import { createLogger } from './log.js';
 import { doctorCommand } from './doctor.js';
 import { metricsCommand } from './metrics.js';
-import { bootstrapCommand, enrollCommand, renewCommand, statusCommand, type CommandContext, type CommandResult } from './commands.js';
+import { bootstrapCommand, enrollCommand, renewCommand, runCommand, statusCommand, type CommandContext, type CommandResult } from './commands.js';
 
 declare const CERT_AGENT_VERSION: string | undefined;
 export const VERSION = typeof CERT_AGENT_VERSION === 'string' ? CERT_AGENT_VERSION : '0.0.0-dev';
@@ -22,11 +22,12 @@ const ENROLL_FLAGS = ['ca-url', 'provisioner', 'root-file', 'key-type', 'cert-di
 
 const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) => Promise<CommandResult> }> = {
   enroll: {
-    options: { ...Object.fromEntries(ENROLL_FLAGS.map((f) => [f, { type: 'string' }])), fingerprint: { type: 'string', multiple: true }, domain: { type: 'string', multiple: true } },
+    options: { ...Object.fromEntries(ENROLL_FLAGS.map((f) => [f, { type: 'string' }])), fingerprint: { type: 'string', multiple: true }, domain: { type: 'string', multiple: true }, 'allow-unreachable': { type: 'boolean' } },
     run: enrollCommand,
   },
   bootstrap: { options: { 'ca-url': { type: 'string' }, fingerprint: { type: 'string', multiple: true }, out: { type: 'string' } }, run: bootstrapCommand },
   renew: { options: { force: { type: 'boolean' } }, run: renewCommand },
+  run: { options: {}, run: runCommand },
   status: { options: { json: { type: 'boolean' } }, run: statusCommand },
   doctor: { options: { fix: { type: 'boolean' } }, run: doctorCommand },
   metrics: { options: {}, run: metricsCommand },
@@ -52,8 +53,9 @@ export async function main(argv: string[]): Promise<number> {
     configPath: (flags.config as string | undefined) ?? process.env.CERT_AGENT_CONFIG ?? DEFAULT_CONFIG_PATH,
     flags,
     env: process.env,
-    // One-shot commands keep stdout for their answer; their log goes to stderr.
-    log: createLogger({ fd: 2, level: process.env.CERT_AGENT_LOG_LEVEL ?? 'warn' }),
+    // The daemon logs to stdout (journald); one-shot commands keep stdout for
+    // their answer and log warnings and errors to stderr.
+    log: command === 'run' ? createLogger({ fd: 1 }) : createLogger({ fd: 2, level: process.env.CERT_AGENT_LOG_LEVEL ?? 'warn' }),
     now: () => new Date(),
     isTty: Boolean(process.stdout.isTTY),
   };

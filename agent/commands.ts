@@ -12,6 +12,7 @@ import { renewPass } from './renew.js';
 import { collectStatus, EXIT_FOR } from './status.js';
 import { renderStatus } from './status-text.js';
 import type { Logger } from './log.js';
+import { Daemon } from './daemon.js';
 
 export interface CommandResult {
   stdout: string;
@@ -28,11 +29,14 @@ export interface CommandContext {
 }
 
 export async function enrollCommand(ctx: CommandContext): Promise<CommandResult> {
-  const result = await enroll(ctx.configPath, enrollInputFrom(ctx.flags, ctx.env), ctx.now());
+  const allowUnreachable = Boolean(ctx.flags['allow-unreachable']) || ctx.env.CERT_AGENT_ALLOW_UNREACHABLE === '1';
+  const result = await enroll(ctx.configPath, enrollInputFrom(ctx.flags, ctx.env), ctx.now(), { allowUnreachable });
   const c = result.config;
   const lines = [
     `${result.configChanged ? 'wrote' : 'unchanged:'} ${result.configPath}`,
-    `pinned CA root ${result.trust.roots.map((r) => r.fingerprint).join(', ')} from ${c.ca.url} (TLS chain verified)`,
+    result.trust
+      ? `pinned CA root ${result.trust.roots.map((r) => r.fingerprint).join(', ')} from ${c.ca.url} (TLS chain verified)`
+      : `CA ${c.ca.url} not reachable now: the root will be pinned (${c.ca.fingerprints.join(', ')}) when it answers; until then a placeholder certificate is served`,
     `certificate for ${c.certificate.domains.join(', ')} will be written to ${c.certificate.dir}; reload: ${c.reload.target}; challenge: ${c.challenge.mode} on ${c.challenge.mode === 'webroot' ? c.challenge.webroot : c.challenge.listen}`,
     'next: systemctl enable --now cert-agent   (or: cert-agent renew)',
   ];
@@ -90,4 +94,16 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
   const report = collectStatus(config, ctx.now());
   const stdout = ctx.flags.json ? JSON.stringify(report, null, 2) + '\n' : renderStatus(report, { color: ctx.isTty && !ctx.env.NO_COLOR, now: ctx.now() });
   return { stdout, exitCode: EXIT_FOR[report.status] };
+}
+
+export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
+  const daemon = new Daemon({ configPath: ctx.configPath, log: ctx.log, now: ctx.now });
+  daemon.start();
+  const signal = await new Promise<string>((resolve) => {
+    process.on('SIGHUP', () => daemon.reload());
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  await daemon.stop(signal);
+  return { stdout: '', exitCode: ExitCode.ok };
 }

@@ -5,9 +5,9 @@
  * order makes failure harmless: validate everything, prove the pin against
  * the CA, and only then write trust and config. Same input, same file.
  */
-import { dirname } from 'node:path';
-import { isDocument, parseDocument, type Document } from 'yaml';
-import { ConfigError, UsageError } from './errors.js';
+import { dirname, join } from 'node:path';
+import { Document, isDocument, parseDocument } from 'yaml';
+import { CaUnavailableError, ConfigError, UsageError } from './errors.js';
 import { validateConfig, type Config } from './config.js';
 import { ensurePrivateDir, readIfExists, writeFileAtomic } from './fsutil.js';
 import { bootstrapTrust, saveTrust, trustForPins, trustFromRootFile, type TrustBundle } from './trust.js';
@@ -38,7 +38,8 @@ export interface EnrollResult {
   configPath: string;
   configChanged: boolean;
   config: Config;
-  trust: TrustBundle;
+  /** Undefined when the CA was unreachable and allowUnreachable was given. */
+  trust: TrustBundle | undefined;
 }
 
 /** Flags win over environment variables; list variables are comma-separated. */
@@ -56,7 +57,7 @@ export function enrollInputFrom(flags: Record<string, unknown>, env: NodeJS.Proc
 }
 
 export function mergeEnrollInput(existing: string | undefined, input: EnrollInput): Document {
-  const doc = existing ? parseDocument(existing) : parseDocument('{}');
+  const doc = existing ? parseDocument(existing) : new Document({});
   if (!isDocument(doc) || doc.errors.length) throw new ConfigError('', `the existing config file is not valid YAML (${doc.errors[0]?.message ?? 'unreadable'}); fix or remove it before enrolling`);
   for (const f of ENROLL_FIELDS) {
     const value = input[f.flag];
@@ -65,7 +66,7 @@ export function mergeEnrollInput(existing: string | undefined, input: EnrollInpu
   return doc;
 }
 
-export async function enroll(configPath: string, input: EnrollInput, now: Date): Promise<EnrollResult> {
+export async function enroll(configPath: string, input: EnrollInput, now: Date, opts: { allowUnreachable?: boolean } = {}): Promise<EnrollResult> {
   for (const required of ['ca-url', 'domain'] as const) {
     if (input[required] === undefined && !readIfExists(configPath)) throw new UsageError(`enroll needs --${required} (or ${ENROLL_FIELDS.find((f) => f.flag === required)?.env})`);
   }
@@ -77,19 +78,42 @@ export async function enroll(configPath: string, input: EnrollInput, now: Date):
   } catch (err) {
     throw err instanceof ConfigError ? asFlagError(err, input) : err;
   }
-  const trust = config.ca.rootFile ? trustFromRootFile(config.ca.rootFile, config.ca.fingerprints, now) : await bootstrapTrust(config.ca.url, config.ca.fingerprints, now);
+  let trust: TrustBundle | undefined;
+  try {
+    trust = config.ca.rootFile ? trustFromRootFile(config.ca.rootFile, config.ca.fingerprints, now) : await bootstrapTrust(config.ca.url, config.ca.fingerprints, now);
+  } catch (err) {
+    // A template hook may run before the CA container is up: with
+    // allowUnreachable the config is written and the daemon pins the root
+    // (with the same checks) once the CA answers. A wrong pin still fails.
+    if (!(err instanceof CaUnavailableError && opts.allowUnreachable)) throw err;
+  }
 
   ensurePrivateDir(config.stateDir);
   const saved = trustForPins(config.stateDir, config.ca.fingerprints);
-  const sameRoots = saved && saved.roots.map((r) => r.fingerprint).sort().join() === trust.roots.map((r) => r.fingerprint).sort().join();
-  if (!sameRoots) saveTrust(config.stateDir, trust);
+  const sameRoots = !trust || (saved && saved.roots.map((r) => r.fingerprint).sort().join() === trust.roots.map((r) => r.fingerprint).sort().join());
+  if (trust && !sameRoots) saveTrust(config.stateDir, trust);
   const text = doc.toString({ lineWidth: 0 });
   const changed = text !== before;
   if (changed) {
     ensurePrivateDir(dirname(configPath), 0o755);
     writeFileAtomic(configPath, text, 0o600);
   }
-  return { configPath, configChanged: changed, config, trust: sameRoots ? (saved as TrustBundle) : trust };
+  if (changed) signalDaemon(config.stateDir);
+  return { configPath, configChanged: changed, config, trust: trust && sameRoots && saved ? saved : trust };
+}
+
+/** A running daemon re-reads the config at once instead of at its next check. */
+function signalDaemon(stateDir: string): void {
+  const pid = Number(readIfExists(join(stateDir, 'daemon.pid'))?.trim());
+  if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) return;
+  // A stale pid file may name an unrelated process by now: signal only a cert-agent.
+  const cmdline = readIfExists(`/proc/${pid}/cmdline`) ?? '';
+  if (!cmdline.includes('cert-agent')) return;
+  try {
+    process.kill(pid, 'SIGHUP');
+  } catch {
+    // Not running (a stale pid file): it reads the new config when it starts.
+  }
 }
 
 /** A config error caused by a flag is reported against the flag, as a usage error. */

@@ -93,7 +93,10 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
   const state = readState(config.stateDir);
   const store = storeFor(config);
   try {
-    const result = await attempt(opts, store, state, now);
+    const result = await attempt(opts, store, state, now).catch(async (err) => {
+      if (!(err instanceof TrustError) || !(await rotateToPinnedRoot(config, now(), log))) throw err;
+      return attempt(opts, store, state, now);
+    });
     Object.assign(state, {
       lastAttempt: { at: now().toISOString(), result: result.action },
       consecutiveFailures: 0,
@@ -196,7 +199,8 @@ async function recordFailure(opts: PassOptions, store: CertStore, state: AgentSt
   } catch {
     live = undefined;
   }
-  const delay = retryDelay(state.backoffStep, live ? validityOf(live.cert) : undefined, at, opts.random ?? Math.random);
+  const usable = live && !live.placeholder ? validityOf(live.cert) : undefined;
+  const delay = retryDelay(state.backoffStep, usable, at, opts.random ?? Math.random);
   state.backoffStep += 1;
   state.nextAttempt = new Date(at.getTime() + delay).toISOString();
   if (live) state.nextRenewal = renewalTimeOf(live, config).toISOString();
@@ -205,6 +209,27 @@ async function recordFailure(opts: PassOptions, store: CertStore, state: AgentSt
   }
   const level = err instanceof StoreError || err instanceof ConfigError ? 'error' : 'warn';
   log[level]({ event: 'renewal_failed', domains: config.certificate.domains, attempt: state.consecutiveFailures, error, errorKind: kind, nextAttempt: state.nextAttempt }, 'renewal failed; keeping the current certificate');
+}
+
+/**
+ * The CA no longer chains to the roots we trust. If it now serves a root that
+ * is among the configured pins (a planned rotation: both fingerprints were
+ * pinned), bootstrap again — with the same proof as at first contact — and
+ * keep the old roots too. Anything else stays a trust failure for the operator.
+ */
+async function rotateToPinnedRoot(config: Config, now: Date, log: Logger): Promise<boolean> {
+  if (config.ca.rootFile || config.ca.fingerprints.length < 2) return false;
+  try {
+    const fresh = await bootstrapTrust(config.ca.url, config.ca.fingerprints, now);
+    const old = trustForPins(config.stateDir, config.ca.fingerprints);
+    const known = new Set(fresh.roots.map((r) => r.fingerprint));
+    fresh.roots.push(...(old?.roots ?? []).filter((r) => !known.has(r.fingerprint)));
+    saveTrust(config.stateDir, fresh);
+    log.warn({ event: 'trust_rotated', fingerprints: fresh.roots.map((r) => r.fingerprint) }, 'the CA moved to another pinned root; trusting it');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** What the CA offers now, for the operator's information only: never trusted. */

@@ -49,26 +49,42 @@ export function randomForSerial(serial: string): Random {
  * Retry after failures: exponential backoff with "equal jitter" (half fixed,
  * half random), so a fleet that failed together does not retry together.
  *
- *   step 0 → 30 s, 1 → 1 min, 2 → 2 min, … doubling up to the cap
- *   cap = a quarter of the time left before expiry, so at least ~4 more
- *         attempts fit before the certificate expires; never below 30 s
- *         and never above 1 h
- *   after expiry (or with no certificate at all) the cap is 5 min: the proxy
- *         is serving a stale or stand-in certificate, so keep trying often.
+ * With a usable certificate (valid, not a placeholder):
+ *   first  = lifetime / 200, between 1 s and 30 s (30 s for 24 h certificates;
+ *            about 1 s for the minutes-long ones of a test CA)
+ *   cap    = a quarter of the time left before expiry, between `first` and
+ *            1 h, so at least ~4 more attempts fit before the certificate
+ *            expires however long the outage
+ * Without one (none yet, a placeholder, or expired — the proxy is serving a
+ * stand-in or a stale certificate), retry often:
+ *   first  = 5 s, cap = 60 s.
+ * Retrying continues forever; only the interval is bounded.
  */
 export const BACKOFF = {
-  firstMs: 30_000,
-  minCapMs: 30_000,
+  lifetimeShare: 1 / 200,
+  minFirstMs: 1_000,
+  maxFirstMs: 30_000,
+  remainingShare: 0.25,
   maxCapMs: 60 * 60_000,
-  expiredCapMs: 5 * 60_000,
-  shareOfRemaining: 0.25,
+  unusableFirstMs: 5_000,
+  unusableCapMs: 60_000,
 } as const;
 
 export function retryDelay(step: number, cert: Validity | undefined, now: Date, random: Random): number {
   const remaining = cert ? cert.notAfter.getTime() - now.getTime() : 0;
-  const cap = remaining > 0 ? Math.min(BACKOFF.maxCapMs, Math.max(BACKOFF.minCapMs, remaining * BACKOFF.shareOfRemaining)) : BACKOFF.expiredCapMs;
-  const exponential = Math.min(cap, BACKOFF.firstMs * 2 ** Math.min(step, 30));
+  let first: number = BACKOFF.unusableFirstMs;
+  let cap: number = BACKOFF.unusableCapMs;
+  if (cert && remaining > 0) {
+    const lifetime = cert.notAfter.getTime() - cert.notBefore.getTime();
+    first = clamp(lifetime * BACKOFF.lifetimeShare, BACKOFF.minFirstMs, BACKOFF.maxFirstMs);
+    cap = clamp(remaining * BACKOFF.remainingShare, first, BACKOFF.maxCapMs);
+  }
+  const exponential = Math.min(cap, first * 2 ** Math.min(step, 30));
   return Math.round(exponential / 2 + (exponential / 2) * clamp01(random()));
+}
+
+function clamp(x: number, lo: number, hi: number): number {
+  return Math.min(Math.max(x, lo), hi);
 }
 
 function clamp01(x: number): number {

@@ -1,0 +1,165 @@
+/**
+ * `cert-agent run`: a dumb loop around the renew pass. It owns no renewal
+ * logic — every check asks the pass, which decides from the certificate on
+ * disk and the wall clock — so a container frozen or suspended past its
+ * renewal time renews at the first check after it wakes. Between cron checks
+ * a timer fires at the exact renewal (or retry) moment.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import cron from 'node-cron';
+import { loadConfig, type Config } from './config.js';
+import { AgentError, describeError } from './errors.js';
+import { writeFileAtomic, ensurePrivateDir } from './fsutil.js';
+import type { Logger } from './log.js';
+import { renewPass, storeFor, validityOf } from './renew.js';
+import { readState, writeState } from './state.js';
+import { installPlaceholder } from './first-start.js';
+import { refreshTrust } from './trust-refresh.js';
+import type { Random } from './schedule.js';
+
+export interface DaemonOptions {
+  configPath: string;
+  log: Logger;
+  now?: () => Date;
+  random?: Random;
+}
+
+/** setTimeout cannot wait longer than ~24.8 days; the cron check covers the rest anyway. */
+const MAX_TIMER_MS = 6 * 60 * 60_000;
+/** How long SIGTERM waits for a pass in flight before leaving anyway (writes are atomic either way). */
+const STOP_GRACE_MS = 10_000;
+
+export class Daemon {
+  private config: Config;
+  private configHash: string;
+  private task: ReturnType<typeof cron.schedule> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private readonly now: () => Date;
+  private readonly random: Random;
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.now = opts.now ?? (() => new Date());
+    this.random = opts.random ?? Math.random;
+    this.config = loadConfig(opts.configPath);
+    this.configHash = hashFile(opts.configPath);
+  }
+
+  start(): void {
+    const { log } = this.opts;
+    ensurePrivateDir(this.config.stateDir);
+    writeFileAtomic(join(this.config.stateDir, 'daemon.pid'), `${process.pid}\n`, 0o644);
+    try {
+      storeFor(this.config).prune();
+    } catch (err) {
+      log.warn({ event: 'prune_failed', error: describeError(err) }, 'could not clean up leftovers');
+    }
+    this.schedule();
+    log.info({ event: 'daemon_started', domains: this.config.certificate.domains, check: this.config.renewal.check, caUrl: this.config.ca.url }, 'cert-agent daemon started');
+    void this.check('start');
+  }
+
+  /** SIGHUP: re-read the configuration (keeping the old one when the new one is invalid), then check now. */
+  reload(reason = 'SIGHUP'): void {
+    const { log } = this.opts;
+    try {
+      const next = loadConfig(this.opts.configPath);
+      const scheduleChanged = next.renewal.check !== this.config.renewal.check;
+      this.config = next;
+      this.configHash = hashFile(this.opts.configPath);
+      if (scheduleChanged) this.schedule();
+      log.info({ event: 'config_reloaded', reason, domains: next.certificate.domains }, 'configuration re-read');
+    } catch (err) {
+      this.configHash = hashFile(this.opts.configPath);
+      log.error({ event: 'config_invalid', reason, error: describeError(err) }, 'new configuration is invalid; keeping the previous one');
+    }
+    void this.check(reason, true);
+  }
+
+  /** SIGTERM/SIGINT: no new passes; wait briefly for one in flight. */
+  async stop(signal = 'SIGTERM'): Promise<void> {
+    this.stopped = true;
+    await this.task?.destroy();
+    if (this.timer) clearTimeout(this.timer);
+    if (this.running) await Promise.race([this.running, new Promise((r) => setTimeout(r, STOP_GRACE_MS).unref())]);
+    rmSync(join(this.config.stateDir, 'daemon.pid'), { force: true });
+    this.opts.log.info({ event: 'daemon_stopped', signal }, 'cert-agent daemon stopped');
+  }
+
+  private schedule(): void {
+    void this.task?.destroy();
+    this.task = cron.schedule(this.config.renewal.check, () => this.check('cron'), { noOverlap: true, name: 'cert-agent-check' });
+  }
+
+  /** One check: skips while a pass runs or a retry is not yet due; otherwise runs the pass. */
+  private check(trigger: string, ignoreBackoff = false): Promise<void> {
+    if (this.stopped || this.running) return this.running ?? Promise.resolve();
+    if (hashFile(this.opts.configPath) !== this.configHash) {
+      // `enroll` rewrote the file (e.g. a new fingerprint after the CA was recreated).
+      this.reload('config file changed');
+      return this.running ?? Promise.resolve();
+    }
+    const state = readState(this.config.stateDir);
+    const now = this.now();
+    if (!ignoreBackoff && trigger !== 'start' && state.nextAttempt && new Date(state.nextAttempt) > now) {
+      this.armTimer();
+      return Promise.resolve();
+    }
+    this.running = this.pass(trigger).finally(() => {
+      this.running = undefined;
+      this.armTimer();
+    });
+    return this.running;
+  }
+
+  private async pass(trigger: string): Promise<void> {
+    const { log } = this.opts;
+    const config = this.config;
+    try {
+      const result = await renewPass({ config, log, now: this.now, random: this.random });
+      if (result.action === 'renewed') await refreshTrust(config, this.now(), log);
+    } catch (err) {
+      if (!(err instanceof AgentError)) log.error({ event: 'internal_error', error: describeError(err), trigger }, 'unexpected error in renewal pass');
+      await this.ensureUsableCertificate(err);
+    }
+  }
+
+  /** First start with the CA unreachable: put a placeholder in place so the proxy can start. */
+  private async ensureUsableCertificate(cause: unknown): Promise<void> {
+    const config = this.config;
+    const live = storeFor(config).live();
+    const usable = live && this.now() < validityOf(live.cert).notAfter;
+    if (usable) return;
+    try {
+      const placed = await installPlaceholder(config, this.now(), this.opts.log);
+      const state = readState(config.stateDir);
+      state.placeholder = true;
+      writeState(config.stateDir, state);
+      this.opts.log.warn({ event: 'placeholder_installed', domains: config.certificate.domains, serial: placed.cert.serialNumber.toLowerCase(), notAfter: validityOf(placed.cert).notAfter.toISOString(), error: describeError(cause) }, 'CA not reached: serving a self-signed placeholder until it answers');
+    } catch (err) {
+      this.opts.log.error({ event: 'placeholder_failed', error: describeError(err) }, 'could not install a placeholder certificate');
+    }
+  }
+
+  /** A timer for the next renewal or retry moment, whichever comes first. */
+  private armTimer(): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    const state = readState(this.config.stateDir);
+    const moments = [state.nextAttempt, state.nextRenewal].filter((m): m is string => Boolean(m)).map((m) => new Date(m).getTime());
+    if (!moments.length) return;
+    const wait = Math.min(Math.max(Math.min(...moments) - this.now().getTime(), 0) + 50, MAX_TIMER_MS);
+    this.timer = setTimeout(() => void this.check('timer'), wait);
+  }
+}
+
+function hashFile(path: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(path)).digest('hex');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * First start with the CA unreachable: install the placeholder set and tell
+ * the consumer, so the proxy can start now instead of waiting for the CA
+ * container (the seed's start-order problem). A reload failure here is only
+ * logged: the proxy may not be running yet, which is the point.
+ */
+import { X509Certificate } from 'node:crypto';
+import type { Config } from './config.js';
+import { describeError } from './errors.js';
+import type { Logger } from './log.js';
+import { makePlaceholder } from './placeholder.js';
+import { reloaders } from './reload/index.js';
+import { storeFor } from './renew.js';
+import type { LiveSet } from './store.js';
+import { loadTrust } from './trust.js';
+
+export async function installPlaceholder(config: Config, now: Date, log: Logger): Promise<LiveSet> {
+  const { keyPem, certPem } = await makePlaceholder(config.certificate.domains, now);
+  const roots = loadTrust(config.stateDir)?.roots.map((r) => r.pem) ?? [];
+  const live = storeFor(config).install({ keyPem, fullchainPem: certPem, rootsPem: roots, placeholder: true }, { domains: config.certificate.domains, roots: roots.map((p) => new X509Certificate(p)), now });
+  try {
+    await reloaders[config.reload.target]({ config, live, log });
+  } catch (err) {
+    log.warn({ event: 'reload_failed', target: config.reload.target, serial: live.cert.serialNumber.toLowerCase(), error: describeError(err) }, 'placeholder installed; the consumer could not be reloaded yet');
+  }
+  return live;
+}

@@ -1,0 +1,84 @@
+/**
+ * Runs `cert-agent run` from the bundle as its own process and collects its
+ * JSON log lines, so tests can wait for events the way an operator reads
+ * journald.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { agentBundle } from './agent.js';
+
+export interface LogLine {
+  event?: string;
+  time: string;
+  level: string;
+  [key: string]: unknown;
+}
+
+export class DaemonProcess {
+  readonly lines: LogLine[] = [];
+  readonly stderr: string[] = [];
+  private readonly proc: ChildProcess;
+  private exit: Promise<number | null>;
+  private waiters: (() => void)[] = [];
+
+  constructor(configPath: string, env: Record<string, string> = {}) {
+    this.proc = spawn(process.execPath, [agentBundle(), 'run', '--config', configPath], {
+      cwd: tmpdir(),
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let buf = '';
+    this.proc.stdout!.on('data', (chunk: Buffer) => {
+      buf += chunk.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try {
+          this.lines.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.lines.push({ event: 'unparsed', time: new Date().toISOString(), level: 'info', line });
+        }
+        for (const w of this.waiters.splice(0)) w();
+      }
+    });
+    this.proc.stderr!.on('data', (chunk: Buffer) => this.stderr.push(chunk.toString()));
+    this.exit = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
+  }
+
+  get pid(): number {
+    return this.proc.pid as number;
+  }
+
+  events(name: string): LogLine[] {
+    return this.lines.filter((l) => l.event === name);
+  }
+
+  /** Resolves when `count` lines with `event` have been logged. */
+  async waitFor(event: string, count = 1, timeoutMs = 60_000): Promise<LogLine[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.events(event).length < count) {
+      if (Date.now() > deadline || this.proc.exitCode !== null) {
+        throw new Error(`${this.proc.exitCode !== null ? `daemon exited ${this.proc.exitCode}` : 'timed out'} waiting for ${count}× ${event}; log:\n${this.lines.map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${this.stderr.join('')}`);
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 500);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return this.events(event);
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    this.proc.kill(sig);
+  }
+
+  /** SIGTERM and the exit code. */
+  async stop(): Promise<number | null> {
+    if (this.proc.exitCode === null) this.proc.kill('SIGTERM');
+    return this.exit;
+  }
+}
