@@ -1,7 +1,7 @@
 // Starts a real step-ca (v0.30.2) in a temp dir for integration tests: one
 // ACME provisioner, a badger database, and http-01 validation redirected to a
 // per-CA port so tests need neither port 80 nor root.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as https from 'node:https';
@@ -19,6 +19,21 @@ export interface StepCaOptions {
   minCertDuration?: string;
   /** ACME provisioner name, default "acme"; it is part of every ACME URL. */
   provisioner?: string;
+  /**
+   * Run as in production instead: inside a network namespace, on
+   * address:port (default 443), without --acme-http-port, so http-01 is
+   * validated on port 80 of each name as the namespace resolves it.
+   */
+  netns?: StepCaNetns;
+}
+
+export interface StepCaNetns {
+  /** Namespace name (see test/harness/netns.ts). */
+  ns: string;
+  address: string;
+  port?: number;
+  /** Names of the CA; the first one is used in `url`. */
+  dnsNames: string[];
 }
 
 export interface StepCa {
@@ -27,7 +42,7 @@ export interface StepCa {
   port: number;
   /** Temp dir holding ca.json, pki/, db/ and step-ca.log. */
   dir: string;
-  /** Port step-ca dials for http-01 validation (instead of 80). */
+  /** Port step-ca dials for http-01 validation (80 with the netns option). */
   acmeHttpPort: number;
   /** Current root PEM; changes on recreate(). */
   rootPem: string;
@@ -105,16 +120,16 @@ function durationMs(d: string): number {
   return total;
 }
 
-function caJson(o: { port: number; pki: Pki; dbDir: string; provisioner: string; min: string; def: string }) {
+function caJson(o: { port: number; pki: Pki; dbDir: string; provisioner: string; min: string; def: string; netns?: StepCaNetns }) {
   const max = durationMs(o.def) > durationMs('24h') ? o.def : '24h';
   return {
     root: o.pki.rootCrt,
     crt: o.pki.intCrt,
     key: o.pki.intKey,
-    address: `127.0.0.1:${o.port}`,
+    address: `${o.netns?.address ?? '127.0.0.1'}:${o.port}`,
     // dnsNames[0] also names the host in ACME links when a request has no
     // Host header; IPs here become IP SANs of step-ca's own TLS certificate.
-    dnsNames: ['localhost', '127.0.0.1'],
+    dnsNames: o.netns ? [...o.netns.dnsNames, o.netns.address] : ['localhost', '127.0.0.1'],
     logger: { format: 'text' },
     db: { type: 'badgerv2', dataSource: o.dbDir },
     authority: {
@@ -132,12 +147,21 @@ function caJson(o: { port: number; pki: Pki; dbDir: string; provisioner: string;
 // Readiness only: whether the CA presents the right chain is what the tests
 // check, so the harness does not verify TLS here. No agent, so no pooled
 // socket outlives a restart.
-function healthy(port: number): Promise<boolean> {
+function healthy(port: number, netns?: StepCaNetns): Promise<boolean> {
+  // The CA's namespace is not reachable from here: ask from inside it.
+  if (netns) return healthyIn(netns, port);
   return new Promise((resolve) => {
     const req = https.get({ host: '127.0.0.1', port, path: '/health', rejectUnauthorized: false, timeout: 1_000, agent: false },
       (res) => { res.resume(); resolve(res.statusCode === 200); });
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(false));
+  });
+}
+
+function healthyIn(netns: StepCaNetns, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile('ip', ['netns', 'exec', netns.ns, 'curl', '-sk', '--max-time', '1', '-o', '/dev/null', '-w', '%{http_code}', `https://${netns.address}:${port}/health`],
+      (err, stdout) => resolve(!err && stdout.trim() === '200'));
   });
 }
 
@@ -158,9 +182,10 @@ class StepCaInstance implements StepCa {
     readonly dir: string,
     readonly port: number,
     readonly acmeHttpPort: number,
-    private readonly opts: Required<StepCaOptions>,
+    private readonly opts: Required<Omit<StepCaOptions, 'netns'>> & Pick<StepCaOptions, 'netns'>,
   ) {
-    this.url = `https://127.0.0.1:${port}`;
+    const net = opts.netns;
+    this.url = net ? `https://${net.dnsNames[0]}${port === 443 ? '' : `:${port}`}` : `https://127.0.0.1:${port}`;
     this.directoryUrl = `${this.url}/acme/${encodeURIComponent(opts.provisioner)}/directory`;
     this.logFile = path.join(dir, 'step-ca.log');
     this.pkiDir = path.join(dir, 'pki');
@@ -174,17 +199,20 @@ class StepCaInstance implements StepCa {
     this.rootPem = pki.rootPem;
     this.rootFingerprint = fingerprintOf(pki.rootPem);
     const cfg = caJson({ port: this.port, pki, dbDir: this.dbDir, provisioner: this.opts.provisioner,
-      min: this.opts.minCertDuration, def: this.opts.certDuration });
+      min: this.opts.minCertDuration, def: this.opts.certDuration, ...(this.opts.netns ? { netns: this.opts.netns } : {}) });
     await fsp.writeFile(path.join(this.dir, 'ca.json'), JSON.stringify(cfg, null, 2));
   }
 
   async start(): Promise<void> {
     if (this.cleaned) throw new Error('step-ca harness: start() after cleanup()');
     await this.stop();
-    const args = [stepCaBinary(), path.join(this.dir, 'ca.json'),
-      // --acme-http-port makes http-01 validation dial this port instead of 80,
-      // so tests need no privileged port and parallel CAs never collide.
-      '--insecure', `--acme-http-port=${this.acmeHttpPort}`];
+    const net = this.opts.netns;
+    const args = net
+      ? ['ip', 'netns', 'exec', net.ns, stepCaBinary(), path.join(this.dir, 'ca.json')]
+      : [stepCaBinary(), path.join(this.dir, 'ca.json'),
+        // --acme-http-port makes http-01 validation dial this port instead of 80,
+        // so tests need no privileged port and parallel CAs never collide.
+        '--insecure', `--acme-http-port=${this.acmeHttpPort}`];
     const argv = SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...args] : args;
     const env: NodeJS.ProcessEnv = { ...process.env, STEPPATH: path.join(this.dir, 'step'), HOME: this.dir };
     // Validation requests must reach the test's own listener, never a proxy.
@@ -205,7 +233,7 @@ class StepCaInstance implements StepCa {
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (Date.now() < deadline) {
       if (exited) throw new Error(`step-ca exited during startup (code ${child.exitCode}):\n${this.logTail()}`);
-      if (await healthy(this.port)) return;
+      if (await healthy(this.port, this.opts.netns)) return;
       await sleep(50);
     }
     await this.stop();
@@ -252,18 +280,20 @@ class StepCaInstance implements StepCa {
 }
 
 export async function startStepCa(opts: StepCaOptions = {}): Promise<StepCa> {
-  const full: Required<StepCaOptions> = {
+  const full = {
     certDuration: opts.certDuration ?? '24h',
     minCertDuration: opts.minCertDuration ?? '1m',
     provisioner: opts.provisioner ?? 'acme',
+    ...(opts.netns ? { netns: opts.netns } : {}),
   };
   stepCaBinary(); // fail fast, before any temp dir exists
   // Ports are picked by binding port 0 and releasing it, so another process
   // can grab one before step-ca binds it; retry with fresh ports if so.
   for (let attempt = 1; ; attempt++) {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'cert-agent-stepca-'));
-    const port = await freePort();
-    let acmeHttpPort = await freePort();
+    // In its own namespace the CA has every port to itself.
+    const port = opts.netns ? (opts.netns.port ?? 443) : await freePort();
+    let acmeHttpPort = opts.netns ? 80 : await freePort();
     while (acmeHttpPort === port) acmeHttpPort = await freePort();
     const ca = new StepCaInstance(dir, port, acmeHttpPort, full);
     try {

@@ -1,0 +1,322 @@
+/**
+ * Several "containers" on one machine: one network namespace per host, all
+ * plugged into a bridge that lives in its own namespace (nothing is added to
+ * the machine's own network), each host with its own address, its own port
+ * 80/443 and its own name resolution (/etc/netns/NAME/hosts, which
+ * `ip netns exec` mounts over /etc/hosts). Every process started here is
+ * tracked and killed, and every namespace and /etc/netns entry removed, on
+ * cleanup() and when the test process exits, however it exits.
+ */
+import { execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+
+export interface HostSpec {
+  /** Short key, e.g. "ca", "nginx"; also the namespace suffix. */
+  key: string;
+  /** Last octet inside the topology's /24. */
+  octet: number;
+  /** Names that resolve to this host in every namespace of the topology. */
+  names?: string[];
+}
+
+export interface Host {
+  key: string;
+  ns: string;
+  address: string;
+  names: string[];
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Namespaces are named PREFIX-<pid>-<key> so a later run can tell stale ones (dead pid) from live ones. */
+const PREFIX = 'certagent';
+const SUBNET = '10.213.4';
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+
+const all = new Set<Topology>();
+let exitHook = false;
+
+export class Topology {
+  readonly hosts: Record<string, Host> = {};
+  readonly switchNs: string;
+  private readonly children = new Set<ChildProcess>();
+  private readonly namespaces: string[] = [];
+  private cleaned = false;
+
+  constructor(readonly id: string) {
+    this.switchNs = `${PREFIX}-${id}-sw`;
+  }
+
+  host(key: string): Host {
+    const h = this.hosts[key];
+    if (!h) throw new Error(`no host ${key} in the topology; hosts: ${Object.keys(this.hosts).join(', ')}`);
+    return h;
+  }
+
+  /** Runs argv inside the host's namespace and waits for it. */
+  exec(key: string, argv: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<ExecResult> {
+    const { ns } = this.host(key);
+    return new Promise((resolve) => {
+      const child = execFile('ip', ['netns', 'exec', ns, ...argv], { timeout: opts.timeoutMs ?? 60_000, killSignal: 'SIGKILL', env: opts.env ?? process.env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      });
+      if (opts.input !== undefined) child.stdin?.end(opts.input);
+    });
+  }
+
+  /**
+   * Starts a long-running process inside the host's namespace. `ip netns
+   * exec` execs the command in place, and setpriv's parent-death signal
+   * kills it if the test process dies without running its exit hooks.
+   */
+  spawn(key: string, argv: string[], opts: SpawnOptions = {}): ChildProcess {
+    const { ns } = this.host(key);
+    const inner = SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv] : argv;
+    const child = spawn('ip', ['netns', 'exec', ns, ...inner], { stdio: 'ignore', ...opts });
+    this.children.add(child);
+    child.once('exit', () => this.children.delete(child));
+    return child;
+  }
+
+  /** Resolves when something accepts TCP connections on host:port, seen from inside `key`'s namespace. */
+  async waitForPort(key: string, port: number, address = '127.0.0.1', timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await this.exec(key, ['bash', '-c', `exec 3<>/dev/tcp/${address}/${port}`], { timeoutMs: 2_000 });
+      if (r.code === 0) return;
+      if (Date.now() > deadline) throw new Error(`nothing listens on ${address}:${port} in ${key} after ${timeoutMs} ms`);
+      await new Promise((r2) => setTimeout(r2, 100));
+    }
+  }
+
+  /** Kills what this topology started (and anything left in its namespaces), then removes them. Safe to call twice. */
+  async cleanup(): Promise<void> {
+    if (this.cleaned) return;
+    const gone = [...this.children].map((c) => new Promise<void>((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve() : c.once('exit', () => resolve()))));
+    for (const c of this.children) c.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      for (const c of this.children) c.kill('SIGKILL');
+    }, 3_000);
+    await Promise.all(gone);
+    clearTimeout(timer);
+    this.cleanupSync();
+  }
+
+  /** The synchronous part, also run from the process exit hook. */
+  cleanupSync(): void {
+    if (this.cleaned) return;
+    this.cleaned = true;
+    all.delete(this);
+    for (const c of this.children) c.kill('SIGKILL');
+    for (const ns of [...this.namespaces].reverse()) removeNamespace(ns);
+  }
+
+  /** Creates the namespaces, the bridge and the veth pairs; used by createTopology. */
+  build(specs: HostSpec[]): void {
+    this.addNamespace(this.switchNs);
+    ip(['-n', this.switchNs, 'link', 'add', 'br0', 'type', 'bridge']);
+    ip(['-n', this.switchNs, 'link', 'set', 'br0', 'up']);
+    for (const spec of specs) {
+      const ns = `${PREFIX}-${this.id}-${spec.key}`;
+      this.addNamespace(ns);
+      // The veth pair is created inside the switch namespace with its peer
+      // moved straight into the host: no interface ever appears on the machine.
+      const port = `p-${spec.key}`.slice(0, 15);
+      ip(['-n', this.switchNs, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+      ip(['-n', this.switchNs, 'link', 'set', port, 'master', 'br0', 'up']);
+      const address = `${SUBNET}.${spec.octet}`;
+      ip(['-n', ns, 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
+      ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
+      ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+      this.hosts[spec.key] = { key: spec.key, ns, address, names: spec.names ?? [] };
+    }
+    const hostsFile = ['127.0.0.1 localhost', '::1 localhost', ...Object.values(this.hosts).filter((h) => h.names.length).map((h) => `${h.address} ${h.names.join(' ')}`)].join('\n') + '\n';
+    for (const h of Object.values(this.hosts)) {
+      mkdirSync(`/etc/netns/${h.ns}`, { recursive: true });
+      writeFileSync(`/etc/netns/${h.ns}/hosts`, hostsFile);
+    }
+  }
+
+  private addNamespace(ns: string): void {
+    ip(['netns', 'add', ns]);
+    this.namespaces.push(ns);
+  }
+}
+
+function ip(args: string[]): void {
+  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+function namespacePids(ns: string): number[] {
+  try {
+    return execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Kills by id whatever still runs in one of our namespaces (e.g. nginx workers), then deletes it. */
+function removeNamespace(ns: string): void {
+  for (const pid of namespacePids(ns)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  try {
+    execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+  } catch {
+    // not there (or already deleted)
+  }
+  rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
+}
+
+/** Namespaces of an earlier run of this harness whose process is gone (killed before its hooks ran). */
+function removeStale(): void {
+  let names: string[] = [];
+  try {
+    names = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0] ?? '');
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = new RegExp(`^${PREFIX}-(\\d+)-`).exec(name);
+    if (!m || Number(m[1]) === process.pid) continue;
+    let alive = true;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch {
+      alive = false;
+    }
+    if (!alive) removeNamespace(name);
+  }
+}
+
+let counter = 0;
+
+export function createTopology(specs: HostSpec[]): Topology {
+  if (process.getuid?.() !== 0) throw new Error('the network topology needs root (ip netns)');
+  removeStale();
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', () => {
+      for (const t of [...all]) t.cleanupSync();
+    });
+  }
+  counter += 1;
+  const topo = new Topology(counter === 1 ? `${process.pid}` : `${process.pid}-t${counter}`);
+  all.add(topo);
+  try {
+    topo.build(specs);
+  } catch (err) {
+    topo.cleanupSync();
+    throw err;
+  }
+  return topo;
+}
+
+// ---- a TLS client in a namespace of its own ---------------------------------
+
+export interface Handshake {
+  ok: boolean;
+  /** Lowercase hex serial of the served leaf (also when verification failed). */
+  serial?: string;
+  /** Node's verdict against the given root only (hostname included). */
+  authorized?: boolean;
+  authorizationError?: string;
+  issuer?: string;
+  subjectAltName?: string;
+  error?: string;
+}
+
+// One handshake trusting exactly the root in caFile (`ca` replaces Node's
+// default store), SNI = servername, hostname checked against the certificate.
+const HANDSHAKE = `
+const tls = require('node:tls'), fs = require('node:fs');
+function once(host, port, servername, ca) {
+  return new Promise((resolve) => {
+    const s = tls.connect({ host, port: Number(port), servername, ca, rejectUnauthorized: false, timeout: 3000 }, () => {
+      const c = s.getPeerCertificate();
+      let authorizationError = s.authorizationError ? String(s.authorizationError) : undefined;
+      if (s.authorized) { const e = tls.checkServerIdentity(servername, c); if (e) authorizationError = e.message; }
+      resolve({ ok: true, serial: (c.serialNumber || '').toLowerCase(), authorized: s.authorized && !authorizationError, authorizationError,
+        issuer: c.issuer && c.issuer.CN, subjectAltName: c.subjectaltname });
+      s.end();
+    });
+    s.once('timeout', () => s.destroy(new Error('handshake timed out')));
+    s.once('error', (e) => resolve({ ok: false, error: e.code || e.message }));
+  });
+}
+`;
+
+const PROBE = `${HANDSHAKE}
+const [host, port, servername, caFile] = process.argv.slice(1);
+once(host, port, servername, fs.readFileSync(caFile)).then((r) => process.stdout.write(JSON.stringify(r)));
+`;
+
+// Handshakes back to back until SIGTERM; prints a summary. A failure is a
+// handshake that errors or whose certificate does not verify to the root.
+const LOOP = `${HANDSHAKE}
+const [host, port, servername, caFile] = process.argv.slice(1);
+const ca = fs.readFileSync(caFile);
+let total = 0, stop = false; const failures = [], serials = [];
+process.on('SIGTERM', () => { stop = true; });
+(async () => {
+  process.stdout.write('started\\n');
+  while (!stop) {
+    const r = await once(host, port, servername, ca);
+    total++;
+    if (!r.ok || !r.authorized) failures.push({ at: new Date().toISOString(), error: r.error || r.authorizationError || 'not authorized', serial: r.serial });
+    if (r.serial && serials[serials.length - 1] !== r.serial) serials.push(r.serial);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  process.stdout.write(JSON.stringify({ total, failures, serials }) + '\\n');
+})();
+`;
+
+/** One handshake from `fromKey`'s namespace to host:port, trusting only the root in caFile. */
+export async function probeTls(topo: Topology, fromKey: string, target: { host: string; port: number; servername: string; caFile: string }): Promise<Handshake> {
+  const r = await topo.exec(fromKey, [process.execPath, '-e', PROBE, target.host, String(target.port), target.servername, target.caFile], { timeoutMs: 15_000 });
+  if (r.code !== 0) throw new Error(`TLS probe from ${fromKey} failed to run (exit ${r.code}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as Handshake;
+}
+
+export interface LoopSummary {
+  total: number;
+  failures: { at: string; error: string; serial?: string }[];
+  /** Distinct serials in the order they were first served. */
+  serials: string[];
+}
+
+/** Starts a handshake loop in `fromKey`'s namespace; stop() ends it and returns what it saw. */
+export async function startTlsLoop(topo: Topology, fromKey: string, target: { host: string; port: number; servername: string; caFile: string }): Promise<{ stop(): Promise<LoopSummary> }> {
+  const child = topo.spawn(fromKey, [process.execPath, '-e', LOOP, target.host, String(target.port), target.servername, target.caFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 10_000;
+  while (!out.startsWith('started')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`TLS loop did not start: ${err}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      const last = out.trim().split('\n').pop() ?? '';
+      try {
+        return JSON.parse(last) as LoopSummary;
+      } catch {
+        throw new Error(`TLS loop printed no summary: ${out} ${err}`);
+      }
+    },
+  };
+}
