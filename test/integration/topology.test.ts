@@ -92,7 +92,9 @@ beforeAll(async () => {
     { key: 'traefik', octet: 12, names: TRAEFIK_NAMES },
     { key: 'client', octet: 20 },
   ]);
-  ca = await startStepCa({ netns: { ns: topo.host('ca').ns, address: topo.host('ca').address, port: 443, dnsNames: ['ca.test.internal'] } });
+  // Two-minute certificates (three with step-ca's minute of backdating), so
+  // the daemon's scheduled renewal happens within the test.
+  ca = await startStepCa({ certDuration: '2m', netns: { ns: topo.host('ca').ns, address: topo.host('ca').address, port: 443, dnsNames: ['ca.test.internal'] } });
   clientRoot = tempDir('cert-agent-client-root-');
   ng = consumer('nginx');
   tr = consumer('traefik');
@@ -228,6 +230,60 @@ describe('Traefik container', () => {
     expect(traefik.pid()).toBe(pid);
   });
 });
+
+describe('the daemon (cert-agent run) in each consumer', () => {
+  it('a scheduled renewal makes each proxy serve the new serial, without restarting it', async () => {
+    const proxies = [
+      { c: ng, target: nginxTarget(), pid: () => nginx.masterPid() },
+      { c: tr, target: traefikTarget(), pid: () => traefik.pid() },
+    ];
+    const daemons: { stop(): Promise<number | null>; lines: () => Record<string, unknown>[] }[] = [];
+    try {
+      for (const p of proxies) {
+        // Due a few seconds from now: `at` is the share of the live certificate's lifetime.
+        const cert = new X509Certificate(readFileSync(join(p.c.certDir, 'cert.pem')));
+        const nb = new Date(cert.validFrom).getTime();
+        const na = new Date(cert.validTo).getTime();
+        const at = Math.round(((Date.now() + 5_000 - nb) / (na - nb)) * 1000) / 1000;
+        expect(at).toBeGreaterThan(0.1);
+        const doc = JSON.parse(readFileSync(p.c.config, 'utf8'));
+        writeAgentConfig(p.c, { ...doc, renewal: { at, jitter: 0, check: '* * * * * *' } });
+        daemons.push(startDaemon(p.c));
+      }
+      const before = proxies.map((p) => liveSerial(p.c));
+      const pids = proxies.map((p) => p.pid());
+      const deadline = Date.now() + 40_000;
+      const served = proxies.map(() => '');
+      while (Date.now() < deadline && proxies.some((_, i) => !served[i] || served[i] === before[i])) {
+        await new Promise((r) => setTimeout(r, 500));
+        for (const [i, p] of proxies.entries()) served[i] = (await probeTls(topo, 'client', p.target)).serial ?? '';
+      }
+      for (const [i, p] of proxies.entries()) {
+        expect(served[i], `${p.c.key} still serves ${before[i]}`).not.toBe(before[i]);
+        const reloads = daemons[i]!.lines().filter((l) => l.event === 'reload_done');
+        expect(reloads.map((l) => l.serial)).toContain(served[i]);
+        expect(p.pid()).toBe(pids[i]);
+      }
+    } finally {
+      for (const d of daemons) expect(await d.stop()).toBe(0);
+    }
+  }, 60_000);
+});
+
+/** `cert-agent run` inside the consumer's namespace; its JSON log lines are collected. */
+function startDaemon(c: Consumer) {
+  const child = topo.spawn(c.key, [process.execPath, c.bundle, 'run', '--config', c.config], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: c.root } });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    lines: () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
+    async stop() {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
 
 describe('no shared directory', () => {
   it('each consumer reads only files under its own root', () => {
