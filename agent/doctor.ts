@@ -1,6 +1,361 @@
-import { UsageError } from './errors.js';
+/**
+ * `cert-agent doctor`: audits the installation (spec §10), one line per check
+ * saying what is wrong and what to do. `--fix` repairs only what cannot make
+ * things worse — modes and ownership of the agent's own files — and says what
+ * it changed. Exit 0 when nothing is wrong (after fixes), 1 otherwise.
+ */
+import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, realpathSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { createServer, request } from 'node:http';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { loadConfig, splitHostPort, type Config } from './config.js';
+import { TrustError, describeError } from './errors.js';
+import { bootstrapTrust, fetchRoots, loadTrust, rootsPem } from './trust.js';
+import { certFingerprint, keyMatchesCert, missingNames, verifyChain } from './x509.js';
+import { ownershipOf } from './renew.js';
+import { CertStore, type Ownership } from './store.js';
+import { tail } from './reload/command.js';
+import { servedSerial } from './reload/verify.js';
 import type { CommandContext, CommandResult } from './commands.js';
 
-export async function doctorCommand(_ctx: CommandContext): Promise<CommandResult> {
-  throw new UsageError('doctor is being written');
+export type Verdict = 'ok' | 'PROBLEM' | 'FIXED' | 'skip';
+export interface CheckLine {
+  verdict: Verdict;
+  check: string;
+  detail: string;
+}
+
+type Add = (verdict: Verdict, check: string, detail: string) => void;
+
+export async function runDoctor(configPath: string, opts: { fix: boolean; now: Date }): Promise<CheckLine[]> {
+  const lines: CheckLine[] = [];
+  const add: Add = (verdict, check, detail) => lines.push({ verdict, check, detail });
+  let config: Config;
+  try {
+    config = loadConfig(configPath);
+    add('ok', 'config', `${configPath} is valid`);
+  } catch (err) {
+    add('PROBLEM', 'config', `${describeError(err)}; the other checks need a valid config`);
+    return lines;
+  }
+  let owner: Ownership | undefined;
+  try {
+    owner = ownershipOf(config);
+  } catch (err) {
+    add('PROBLEM', 'owner', `${describeError(err)}: create the user/group or change certificate.owner/group`);
+  }
+  checkPermissions(config, owner, opts.fix, add);
+  checkMounts(config, add);
+  await checkCa(config, opts.now, add);
+  checkCertificate(config, opts.now, add);
+  await checkProxyConfig(config, add);
+  await checkChallenge(config, add);
+  await checkServed(config, add);
+  return lines;
+}
+
+// ---- modes and ownership ----------------------------------------------------
+
+interface Expect {
+  path: string;
+  what: string;
+  mode: number;
+  owner?: Ownership;
+}
+
+function checkPermissions(config: Config, owner: Ownership | undefined, fix: boolean, add: Add): void {
+  const me = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const want: Expect[] = [
+    { path: config.stateDir, what: 'state directory', mode: 0o700, owner: { uid: me.uid, gid: -1 } },
+    { path: join(config.stateDir, 'account.key'), what: 'ACME account key', mode: 0o600, owner: { uid: me.uid, gid: -1 } },
+    { path: config.certificate.dir, what: 'certificate directory', mode: 0o700, owner },
+    { path: join(config.certificate.dir, '.sets'), what: 'certificate sets directory', mode: 0o700, owner },
+  ];
+  const keys = new Set<string>();
+  const sets = join(config.certificate.dir, '.sets');
+  for (const id of safeList(sets)) {
+    want.push({ path: join(sets, id), what: 'certificate set', mode: 0o700, owner });
+    keys.add(join(sets, id, 'key.pem'));
+  }
+  // A key.pem that is a plain file (the legacy layout) is audited too.
+  const named = join(config.certificate.dir, 'key.pem');
+  if (existsSync(named)) keys.add(realpathSync(named));
+  for (const key of keys) want.push({ path: key, what: 'private key', mode: 0o600, owner });
+
+  let good = 0;
+  for (const w of want) {
+    let st;
+    try {
+      st = statSync(w.path);
+    } catch {
+      continue; // not created yet: renew creates it with the right mode
+    }
+    const loose = st.mode & 0o077 & ~(w.mode & 0o077);
+    const wrongOwner = w.owner && ((w.owner.uid >= 0 && st.uid !== w.owner.uid) || (w.owner.gid >= 0 && st.gid !== w.owner.gid));
+    if (!loose && !wrongOwner) {
+      good++;
+      continue;
+    }
+    const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+    const problems: string[] = [];
+    if (loose) problems.push(`is ${st.mode & 0o044 ? 'readable' : 'accessible'} by ${st.mode & 0o070 ? 'group' : ''}${st.mode & 0o070 && st.mode & 0o007 ? ' and ' : ''}${st.mode & 0o007 ? 'others' : ''} (mode ${mode}, want ${w.mode.toString(8).padStart(4, '0')})`);
+    if (wrongOwner) problems.push(`is owned by ${st.uid}:${st.gid}, want ${w.owner!.uid >= 0 ? w.owner!.uid : st.uid}:${w.owner!.gid >= 0 ? w.owner!.gid : st.gid}`);
+    if (!fix) {
+      add('PROBLEM', w.what, `${w.path} ${problems.join(' and ')}: run cert-agent doctor --fix`);
+      continue;
+    }
+    try {
+      const changed: string[] = [];
+      if (loose) {
+        chmodSync(w.path, (st.mode & 0o700) | (w.mode & 0o700));
+        changed.push(`mode ${mode} -> ${((st.mode & 0o700) | (w.mode & 0o700)).toString(8).padStart(4, '0')}`);
+      }
+      if (wrongOwner) {
+        chownSync(w.path, w.owner!.uid >= 0 ? w.owner!.uid : st.uid, w.owner!.gid >= 0 ? w.owner!.gid : st.gid);
+        changed.push(`owner ${st.uid}:${st.gid} -> ${statSync(w.path).uid}:${statSync(w.path).gid}`);
+      }
+      add('FIXED', w.what, `${w.path}: ${changed.join(', ')}`);
+    } catch (err) {
+      add('PROBLEM', w.what, `${w.path} ${problems.join(' and ')}; --fix failed: ${describeError(err)}`);
+    }
+  }
+  if (good) add('ok', 'permissions', `${good} path(s) private and owned as configured`);
+}
+
+// ---- bind mounts from the host (the legacy shared directory) ----------------
+
+interface Mount {
+  root: string;
+  point: string;
+  fstype: string;
+  source: string;
+}
+
+const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+export function parseMountinfo(text: string): Mount[] {
+  const mounts: Mount[] = [];
+  for (const line of text.split('\n')) {
+    const [left, right] = line.split(' - ');
+    const f = left?.split(' ') ?? [];
+    const r = right?.split(' ') ?? [];
+    if (f.length < 5 || r.length < 2) continue;
+    mounts.push({ root: unescape(f[3] as string), point: unescape(f[4] as string), fstype: r[0] as string, source: unescape(r[1] as string) });
+  }
+  return mounts;
+}
+
+const SHARED_FS = /^(nfs4?|cifs|smb3|9p|virtiofs|fuse\..*|ceph|glusterfs)$/;
+
+/** Why `path` sits on a mount shared with the host, or undefined. */
+export function sharedMountProblem(path: string, mounts: Mount[]): string | undefined {
+  const within = (p: string, m: string) => m === '/' || p === m || p.startsWith(`${m}/`);
+  // The last matching entry wins: later mounts stack over earlier ones.
+  const m = mounts.filter((x) => within(path, x.point)).sort((a, b) => a.point.length - b.point.length).at(-1);
+  if (!m || m.point === '/') return undefined;
+  if (m.root !== '/') return `is on a bind mount of ${m.root} (from ${m.source}) at ${m.point}`;
+  if (SHARED_FS.test(m.fstype)) return `is on a ${m.fstype} mount from ${m.source} at ${m.point}`;
+  return undefined;
+}
+
+function checkMounts(config: Config, add: Add): void {
+  let mounts: Mount[];
+  try {
+    mounts = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+  } catch (err) {
+    add('skip', 'mounts', `cannot read /proc/self/mountinfo: ${describeError(err)}`);
+    return;
+  }
+  for (const [what, dir] of [['certificate directory', config.certificate.dir], ['state directory', config.stateDir]] as const) {
+    const problem = sharedMountProblem(existingReal(dir), mounts);
+    if (problem) add('PROBLEM', 'mount', `${what} ${dir} ${problem}: keys must stay inside this container; use a local directory and remove the mount point from the container config (the old shared-directory setup)`);
+    else add('ok', 'mount', `${what} ${dir} is local to this container`);
+  }
+}
+
+// ---- CA, trust and the installed set --------------------------------------
+
+async function checkCa(config: Config, now: Date, add: Add): Promise<void> {
+  const trust = loadTrust(config.stateDir);
+  try {
+    if (!trust) {
+      if (config.ca.rootFile) return add('PROBLEM', 'CA', `no trust.json yet: run cert-agent renew (it pins ${config.ca.rootFile})`);
+      await bootstrapTrust(config.ca.url, config.ca.fingerprints, now);
+      return add('PROBLEM', 'CA', `${config.ca.url} is reachable and serves the pinned root, but it is not saved yet: run cert-agent renew`);
+    }
+    const served = (await fetchRoots(config.ca.url, { roots: rootsPem(trust) })).map(certFingerprint);
+    const pinned = served.filter((fp) => config.ca.fingerprints.includes(fp) || trust.roots.some((r) => r.fingerprint === fp));
+    if (!pinned.length) return add('PROBLEM', 'CA', `${config.ca.url} answers over the pinned TLS trust but serves roots ${served.join(', ')}, none pinned: check ca.fingerprint`);
+    add('ok', 'CA', `${config.ca.url} is reachable and its TLS chains to the pinned root ${pinned.join(', ')}`);
+  } catch (err) {
+    if (err instanceof TrustError) {
+      const offered = await fetchRoots(config.ca.url, { insecureFirstContact: true }).then((c) => c.map(certFingerprint).join(', '), () => 'unknown');
+      return add('PROBLEM', 'CA', `${describeError(err)}; the CA offers root ${offered}. If it was recreated on purpose, run: cert-agent enroll --fingerprint <new fingerprint>`);
+    }
+    add('PROBLEM', 'CA', `${describeError(err)}: check that step-ca runs and ${config.ca.url} is reachable from this container`);
+  }
+}
+
+function checkCertificate(config: Config, now: Date, add: Add): void {
+  const live = new CertStore(config.certificate.dir, { uid: -1, gid: -1 }).live();
+  if (!live) return add('PROBLEM', 'certificate', `no certificate installed in ${config.certificate.dir}: run cert-agent renew`);
+  const serial = live.cert.serialNumber.toLowerCase();
+  if (keyMatchesCert(live.keyPem, live.cert)) add('ok', 'key', `key.pem matches cert.pem (serial ${serial})`);
+  else add('PROBLEM', 'key', `key.pem does not belong to cert.pem (serial ${serial}): run cert-agent renew --force to install a new matching set`);
+  const roots = (loadTrust(config.stateDir)?.roots ?? []).map((r) => new X509Certificate(r.pem));
+  if (live.placeholder) add('PROBLEM', 'chain', 'the self-signed placeholder is in use: the CA has not issued a certificate yet (see the CA line)');
+  else {
+    const v = verifyChain(live.cert, live.intermediates, roots, now);
+    if ('problem' in v) add('PROBLEM', 'chain', `cert.pem does not verify to the pinned root: ${v.problem}: run cert-agent renew --force`);
+    else add('ok', 'chain', `cert.pem + chain.pem verify to the pinned root ${certFingerprint(v.root)}`);
+  }
+  const missing = missingNames(live.cert, config.certificate.domains);
+  if (missing.length) add('PROBLEM', 'names', `the certificate lacks ${missing.join(', ')}: run cert-agent renew --force`);
+}
+
+// ---- the consumer ---------------------------------------------------------
+
+async function checkProxyConfig(config: Config, add: Add): Promise<void> {
+  const dir = config.certificate.dir;
+  const target = config.reload.target;
+  if (target === 'nginx') {
+    const { binary, config: conf } = config.reload.nginx;
+    // nginx -T prints the whole configuration; read all of it, not a tail.
+    const dump = await new Promise<{ ok: boolean; text: string }>((resolve) =>
+      execFile(binary, [...(conf ? ['-c', conf] : []), '-T'], { timeout: config.reload.timeoutSeconds * 1000, maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) =>
+        resolve({ ok: !err, text: err ? tail(`${stderr} ${describeError(err)}`) : stdout }),
+      ),
+    );
+    if (!dump.ok) return add('PROBLEM', 'proxy config', `cannot read nginx's configuration with ${binary} -T: ${dump.text}`);
+    const paths = [...dump.text.replace(/#[^\n]*/g, '').matchAll(/(?<![\w$])(ssl_certificate(?:_key)?)\s+("?)([^";\s]+)\2\s*;/g)].map((m) => ({ directive: m[1], path: m[3] as string }));
+    const ours = paths.filter((p) => p.path.startsWith(`${dir}/`));
+    const hasCert = ours.some((p) => p.directive === 'ssl_certificate');
+    const hasKey = ours.some((p) => p.directive === 'ssl_certificate_key');
+    if (hasCert && hasKey) return add('ok', 'proxy config', `nginx uses ${[...new Set(ours.map((p) => p.path))].join(', ')}`);
+    const others = [...new Set(paths.filter((p) => !p.path.startsWith(`${dir}/`)).map((p) => p.path))];
+    return add('PROBLEM', 'proxy config', `nginx does not use the agent's files: set ssl_certificate ${dir}/fullchain.pem; and ssl_certificate_key ${dir}/key.pem;${others.length ? ` (it uses ${others.join(', ')})` : ''}`);
+  }
+  if (target === 'traefik') {
+    const file = config.reload.traefik.dynamicFile;
+    if (!existsSync(file)) return add('PROBLEM', 'proxy config', `${file} does not exist: run cert-agent renew (it writes it), and have Traefik's file provider watch ${dirname(file)}`);
+    const text = readFileSync(file, 'utf8');
+    if (text.includes(`${dir}/`)) add('ok', 'proxy config', `${file} names the certificate files in ${dir} (Traefik must load it: providers.file.directory ${dirname(file)})`);
+    else add('PROBLEM', 'proxy config', `${file} does not name files in ${dir}: run cert-agent renew to rewrite it`);
+    return;
+  }
+  add('skip', 'proxy config', target === 'command' ? `reload.command ${JSON.stringify(config.reload.command)}: cannot tell which files the consumer reads; point it at ${dir}/fullchain.pem and ${dir}/key.pem` : 'reload.target is none');
+}
+
+async function checkChallenge(config: Config, add: Add): Promise<void> {
+  const { mode, listen, webroot } = config.challenge;
+  const { host, port } = splitHostPort(listen);
+  if (mode === 'standalone') {
+    const bound = await tryListen(host, port, () => undefined);
+    if (bound === true) return add('ok', 'challenge', `${listen} is free; the agent binds it only while the CA validates`);
+    return add('PROBLEM', 'challenge', `cannot bind ${listen} (${bound}): another process holds it; stop it, or use challenge.mode webroot or proxy through the server that holds the port`);
+  }
+  const token = `cert-agent-doctor-${randomBytes(8).toString('hex')}`;
+  const body = randomBytes(12).toString('hex');
+  if (mode === 'webroot') {
+    if (!existsSync(webroot)) return add('PROBLEM', 'challenge', `webroot ${webroot} does not exist: create it and serve it at /.well-known/acme-challenge/`);
+    writeFileSync(join(webroot, token), body);
+    try {
+      return report(add, 'webroot', await probe(config, token, body));
+    } finally {
+      rmSync(join(webroot, token), { force: true });
+    }
+  }
+  let result: string | true = 'not probed';
+  const bound = await tryListen(host, port, async () => {
+    result = await probe(config, token, body);
+  }, (path) => (path === `/.well-known/acme-challenge/${token}` ? body : undefined));
+  if (bound !== true) return add('skip', 'challenge', `${listen} is busy (${bound}); run doctor again when no renewal is in progress`);
+  report(add, 'proxy', result);
+}
+
+function report(add: Add, mode: string, result: string | true): void {
+  if (result === true) add('ok', 'challenge', `port 80 on this container answers /.well-known/acme-challenge/ from the ${mode} (best effort: checked from inside, via 127.0.0.1)`);
+  else add('PROBLEM', 'challenge', `port 80 does not answer the challenge path from the ${mode} (${result}): ${mode === 'proxy' ? 'forward /.well-known/acme-challenge/ to challenge.listen (see the shipped snippets)' : 'serve the webroot at /.well-known/acme-challenge/'}`);
+}
+
+/** Listens on host:port (answering `respond`) while `during` runs; true, or the reason it could not. */
+function tryListen(host: string, port: number, during: () => unknown, respond: (path: string) => string | undefined = () => undefined): Promise<true | string> {
+  return new Promise((resolve) => {
+    const server = createServer((req, res) => {
+      const answer = respond(req.url ?? '');
+      res.writeHead(answer ? 200 : 404).end(answer ?? '');
+    });
+    server.once('error', (err) => resolve((err as NodeJS.ErrnoException).code ?? describeError(err)));
+    server.listen(port, host, async () => {
+      try {
+        await during();
+      } finally {
+        server.close(() => resolve(true));
+        server.closeAllConnections();
+      }
+    });
+  });
+}
+
+/** GET http://127.0.0.1:80/.well-known/acme-challenge/<token> with the first name as Host, as the CA would. */
+function probe(config: Config, token: string, body: string): Promise<string | true> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port: 80, path: `/.well-known/acme-challenge/${token}`, headers: { host: config.certificate.domains[0] }, timeout: 3000 }, (res) => {
+      let got = '';
+      res.on('data', (c: Buffer) => (got += c.toString()));
+      res.on('end', () => resolve(res.statusCode === 200 && got.trim() === body ? true : `HTTP ${res.statusCode}${res.statusCode === 200 ? ' with other content' : ''}`));
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 3 s')));
+    req.on('error', (err) => resolve(describeError(err)));
+    req.end();
+  });
+}
+
+async function checkServed(config: Config, add: Add): Promise<void> {
+  const verify = config.reload.verify;
+  const live = new CertStore(config.certificate.dir, { uid: -1, gid: -1 }).live();
+  if (!verify || !live) return;
+  const want = live.cert.serialNumber.toLowerCase().replace(/^0+/, '');
+  try {
+    const seen = await servedSerial(verify, config.certificate.domains[0] as string);
+    if (seen.replace(/^0+/, '') === want) add('ok', 'served', `${verify} serves the installed certificate (serial ${seen})`);
+    else add('PROBLEM', 'served', `${verify} serves serial ${seen}, not the installed ${want}: reload the ${config.reload.target === 'none' ? 'server' : config.reload.target} (cert-agent renew --force reloads)`);
+  } catch (err) {
+    add('PROBLEM', 'served', `no TLS answer from ${verify} (reload.verify): ${describeError(err)}`);
+  }
+}
+
+// ---- helpers and the command ----------------------------------------------
+
+function safeList(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** The real path of the nearest existing ancestor, so a directory not yet created is judged by where it will be. */
+function existingReal(path: string): string {
+  for (let p = path; ; p = dirname(p)) {
+    try {
+      return p === path ? realpathSync(p) : join(realpathSync(p), path.slice(p.length));
+    } catch {
+      if (p === dirname(p)) return path;
+    }
+  }
+}
+
+export function renderDoctor(lines: CheckLine[]): string {
+  const problems = lines.filter((l) => l.verdict === 'PROBLEM').length;
+  const fixed = lines.filter((l) => l.verdict === 'FIXED').length;
+  const out = lines.map((l) => `${l.verdict.padEnd(8)}${l.check.padEnd(28)}${l.detail}`);
+  out.push(problems ? `doctor: ${problems} problem(s)${fixed ? `, ${fixed} fixed` : ''}` : `doctor: all good${fixed ? ` (${fixed} fixed)` : ''}`);
+  return out.join('\n') + '\n';
+}
+
+export async function doctorCommand(ctx: CommandContext): Promise<CommandResult> {
+  const lines = await runDoctor(ctx.configPath, { fix: Boolean(ctx.flags.fix), now: ctx.now() });
+  return { stdout: renderDoctor(lines), exitCode: lines.some((l) => l.verdict === 'PROBLEM') ? 1 : 0 };
 }
