@@ -3,15 +3,15 @@
  * exits with its code. Errors become one line on stderr and a documented
  * exit code; never a stack trace (set CERT_AGENT_DEBUG=1 for one).
  */
-import 'reflect-metadata';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { DEFAULT_CONFIG_PATH } from './config.js';
+import { DEFAULT_CONFIG_PATH } from './paths.js';
 import { AgentError, ExitCode, UsageError, describeError } from './errors.js';
 import { HELP } from './help.js';
-import { createLogger } from './log.js';
-import { doctorCommand } from './doctor.js';
-import { metricsCommand } from './metrics.js';
 import { bootstrapCommand, enrollCommand, renewCommand, runCommand, statusCommand, type CommandContext, type CommandResult } from './commands.js';
+
+// doctor and metrics are loaded only when asked for (see commands.ts).
+const doctorCommand = async (ctx: CommandContext) => (await import('./doctor.js')).doctorCommand(ctx);
+const metricsCommand = async (ctx: CommandContext) => (await import('./metrics.js')).metricsCommand(ctx);
 
 declare const CERT_AGENT_VERSION: string | undefined;
 export const VERSION = typeof CERT_AGENT_VERSION === 'string' ? CERT_AGENT_VERSION : '0.0.0-dev';
@@ -55,7 +55,10 @@ export async function main(argv: string[]): Promise<number> {
     env: process.env,
     // The daemon logs to stdout (journald); one-shot commands keep stdout for
     // their answer and log warnings and errors to stderr.
-    log: command === 'run' ? createLogger({ fd: 1 }) : createLogger({ fd: 2, level: process.env.CERT_AGENT_LOG_LEVEL ?? 'warn' }),
+    logger: async () => {
+      const { createLogger } = await import('./log.js');
+      return command === 'run' ? createLogger({ fd: 1 }) : createLogger({ fd: 2, level: process.env.CERT_AGENT_LOG_LEVEL ?? 'warn' });
+    },
     now: () => new Date(),
     isTty: Boolean(process.stdout.isTTY),
   };

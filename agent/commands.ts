@@ -2,17 +2,16 @@
  * What each command does, as functions returning their output and exit code.
  * cli.ts parses flags and prints; nothing here writes to the terminal.
  */
-import { loadConfig, type Config } from './config.js';
+// Each command loads the modules it needs when it runs (dynamic import, kept
+// lazy inside the single-file bundle): `status` and `--version` must not pay
+// for the ACME client, the HTTP stack or the logger.
+import type { Config } from './config.js';
 import { ExitCode, UsageError } from './errors.js';
-import { enroll, enrollInputFrom } from './enroll.js';
-import { bootstrapTrust } from './trust.js';
 import { parseFingerprint } from './fingerprint.js';
+
+const loadConfig = async (path: string): Promise<Config> => (await import('./config.js')).loadConfig(path);
 import { writeFileAtomic } from './fsutil.js';
-import { renewPass } from './renew.js';
-import { collectStatus, EXIT_FOR } from './status.js';
-import { renderStatus } from './status-text.js';
 import type { Logger } from './log.js';
-import { Daemon } from './daemon.js';
 
 export interface CommandResult {
   stdout: string;
@@ -23,12 +22,14 @@ export interface CommandContext {
   configPath: string;
   flags: Record<string, unknown>;
   env: NodeJS.ProcessEnv;
-  log: Logger;
+  /** The command's logger, created on first use (JSON lines; stdout for `run`, stderr otherwise). */
+  logger: () => Promise<Logger>;
   now: () => Date;
   isTty: boolean;
 }
 
 export async function enrollCommand(ctx: CommandContext): Promise<CommandResult> {
+  const { enroll, enrollInputFrom } = await import('./enroll.js');
   const allowUnreachable = Boolean(ctx.flags['allow-unreachable']) || ctx.env.CERT_AGENT_ALLOW_UNREACHABLE === '1';
   const result = await enroll(ctx.configPath, enrollInputFrom(ctx.flags, ctx.env), ctx.now(), { allowUnreachable });
   const c = result.config;
@@ -60,6 +61,7 @@ export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResu
     throw new UsageError(`--ca-url ${JSON.stringify(url)} is not a URL; expected e.g. https://ca.internal:9000`);
   }
   if (parsedUrl.protocol !== 'https:') throw new UsageError(`--ca-url ${JSON.stringify(url)} must use https://`);
+  const { bootstrapTrust } = await import('./trust.js');
   const bundle = await bootstrapTrust(url.replace(/\/+$/, ''), pins, ctx.now());
   const pem = bundle.roots.map((r) => r.pem).join('');
   const out = ctx.flags.out as string | undefined;
@@ -71,8 +73,9 @@ export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResu
 }
 
 export async function renewCommand(ctx: CommandContext): Promise<CommandResult> {
-  const config = loadConfig(ctx.configPath);
-  const result = await renewPass({ config, log: ctx.log, force: Boolean(ctx.flags.force), now: ctx.now });
+  const config = await loadConfig(ctx.configPath);
+  const { renewPass } = await import('./renew.js');
+  const result = await renewPass({ config, log: await ctx.logger(), force: Boolean(ctx.flags.force), now: ctx.now });
   const serial = result.live.cert.serialNumber.toLowerCase();
   const notAfter = new Date(result.live.cert.validTo).toISOString();
   const text =
@@ -85,19 +88,22 @@ export async function renewCommand(ctx: CommandContext): Promise<CommandResult> 
 export async function statusCommand(ctx: CommandContext): Promise<CommandResult> {
   let config: Config;
   try {
-    config = loadConfig(ctx.configPath);
+    config = await loadConfig(ctx.configPath);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     if (ctx.flags.json) return { stdout: JSON.stringify({ schema: 'cert-agent.status/v1', status: 'UNKNOWN', problems: [message] }, null, 2) + '\n', exitCode: 3 };
     return { stdout: `cert-agent UNKNOWN — ${message}\n`, exitCode: 3 };
   }
+  const { collectStatus, EXIT_FOR } = await import('./status.js');
+  const { renderStatus } = await import('./status-text.js');
   const report = collectStatus(config, ctx.now());
   const stdout = ctx.flags.json ? JSON.stringify(report, null, 2) + '\n' : renderStatus(report, { color: ctx.isTty && !ctx.env.NO_COLOR, now: ctx.now() });
   return { stdout, exitCode: EXIT_FOR[report.status] };
 }
 
 export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
-  const daemon = new Daemon({ configPath: ctx.configPath, log: ctx.log, now: ctx.now });
+  const { Daemon } = await import('./daemon.js');
+  const daemon = new Daemon({ configPath: ctx.configPath, log: await ctx.logger(), now: ctx.now });
   daemon.start();
   const signal = await new Promise<string>((resolve) => {
     process.on('SIGHUP', () => daemon.reload());

@@ -12,7 +12,7 @@ import { ConfigError, describeError } from './errors.js';
 import { FieldReader } from './validate.js';
 import { fingerprintProblem, parseFingerprint } from './fingerprint.js';
 
-export const DEFAULT_CONFIG_PATH = '/etc/cert-agent/config.yaml';
+export { DEFAULT_CONFIG_PATH } from './paths.js';
 export const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
 export const CHALLENGE_MODES = ['standalone', 'webroot', 'proxy'] as const;
 export const RELOAD_TARGETS = ['nginx', 'traefik', 'command', 'none'] as const;

@@ -7,14 +7,16 @@ import type { X509Certificate } from 'node:crypto';
 import { X509Certificate as X509 } from 'node:crypto';
 import type { Config } from './config.js';
 import { AgentError, ConfigError, ReloadError, StoreError, TrustError, describeError } from './errors.js';
-import { ensurePrivateDir, resolveId } from './fsutil.js';
+import { ensurePrivateDir } from './fsutil.js';
 import type { Logger } from './log.js';
 import { acquireLock } from './lock.js';
 import { issueCertificate } from './acme.js';
 import { accountUrlFor, loadOrCreateAccount, saveAccountUrl } from './account.js';
 import { generateKeyPem } from './keys.js';
 import { openResponder } from './challenge/index.js';
-import { CertStore, type LiveSet, type Ownership } from './store.js';
+import type { CertStore, LiveSet } from './store.js';
+import { renewalTimeOf, storeFor, validityOf } from './live.js';
+export { ownershipOf, renewalTimeOf, storeFor, validityOf } from './live.js';
 import { bootstrapTrust, fetchRoots, rootsPem, saveTrust, trustForPins, trustFromRootFile, type TrustBundle } from './trust.js';
 import { keyMatchesCert, missingNames, verifyChain, certFingerprint } from './x509.js';
 import { nextRenewal, randomForSerial, retryDelay, type Random } from './schedule.js';
@@ -40,18 +42,6 @@ export interface PassResult {
   reload?: ReloadOutcome;
 }
 
-export function ownershipOf(config: Config): Ownership {
-  try {
-    return { uid: resolveId(config.certificate.owner, 'user'), gid: resolveId(config.certificate.group, 'group') };
-  } catch (err) {
-    throw new ConfigError(`certificate.${/group/.test(describeError(err)) ? 'group' : 'owner'}`, describeError(err));
-  }
-}
-
-export function storeFor(config: Config): CertStore {
-  return new CertStore(config.certificate.dir, ownershipOf(config));
-}
-
 /** The saved trust for the configured pins, or a fresh bootstrap when there is none (or the pins changed). */
 export async function ensureTrust(config: Config, now: Date, log: Logger): Promise<TrustBundle> {
   const saved = trustForPins(config.stateDir, config.ca.fingerprints);
@@ -75,14 +65,6 @@ export function renewalReason(live: LiveSet | undefined, config: Config, roots: 
   const due = nextRenewal(validityOf(live.cert), config.renewal, randomForSerial(live.cert.serialNumber));
   if (now >= due) return `renewal due since ${due.toISOString()}`;
   return undefined;
-}
-
-export function validityOf(cert: X509Certificate) {
-  return { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) };
-}
-
-export function renewalTimeOf(live: LiveSet, config: Config): Date {
-  return nextRenewal(validityOf(live.cert), config.renewal, randomForSerial(live.cert.serialNumber));
 }
 
 export async function renewPass(opts: PassOptions): Promise<PassResult> {

@@ -13,9 +13,9 @@ import { X509Certificate } from 'node:crypto';
 import type { Config } from './config.js';
 import { describeError } from './errors.js';
 import { readState } from './state.js';
-import { loadTrust } from './trust.js';
+import { loadTrust } from './trust-file.js';
 import { certFingerprint, keyMatchesCert, missingNames, summarize, verifyChain } from './x509.js';
-import { renewalTimeOf, validityOf } from './renew.js';
+import { renewalTimeOf, validityOf } from './live.js';
 import { CertStore, type LiveSet } from './store.js';
 
 export type Level = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';

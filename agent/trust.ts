@@ -5,26 +5,13 @@
  * /roots again with the root as the only anchor. From then on every CA
  * connection (ACME included) trusts exactly the roots saved here.
  */
-import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { CaProtocolError, ConfigError, TrustError, describeError } from './errors.js';
 import { httpsGet, type Trust } from './http.js';
 import { certFingerprint, parseCerts, toPem } from './x509.js';
-import { readIfExists, writeFileAtomic } from './fsutil.js';
-
-export interface TrustBundle {
-  /** The pins this bundle was bootstrapped from; a change of pins means bootstrap again. */
-  pins: string[];
-  roots: { fingerprint: string; pem: string }[];
-  bootstrappedAt: string;
-  refreshedAt?: string;
-}
-
-export const TRUST_FILE = 'trust.json';
-
-export function rootsPem(bundle: TrustBundle): string[] {
-  return bundle.roots.map((r) => r.pem);
-}
+import { readIfExists } from './fsutil.js';
+import type { TrustBundle } from './trust-file.js';
+export { TRUST_FILE, loadTrust, rootsPem, saveTrust, trustForPins, type TrustBundle } from './trust-file.js';
 
 /** Fetches and parses /roots. Status 201 is step-ca's normal answer, 200 is accepted too. */
 export async function fetchRoots(caUrl: string, trust: Trust): Promise<X509Certificate[]> {
@@ -86,34 +73,3 @@ export function trustFromRootFile(rootFile: string, pins: string[], now: Date): 
   return { pins: [...pins], roots: chosen.map((c) => ({ fingerprint: certFingerprint(c), pem: toPem(c) })), bootstrappedAt: now.toISOString() };
 }
 
-export function loadTrust(stateDir: string): TrustBundle | undefined {
-  const text = readIfExists(join(stateDir, TRUST_FILE));
-  if (text === undefined) return undefined;
-  try {
-    const bundle = JSON.parse(text) as TrustBundle;
-    if (!Array.isArray(bundle.pins) || !Array.isArray(bundle.roots) || bundle.roots.length === 0) return undefined;
-    // Never trust what the file claims: recompute each fingerprint from the PEM.
-    bundle.roots = bundle.roots.filter((r) => {
-      try {
-        return certFingerprint(new X509Certificate(r.pem)) === r.fingerprint;
-      } catch {
-        return false;
-      }
-    });
-    return bundle.roots.length ? bundle : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-export function saveTrust(stateDir: string, bundle: TrustBundle): void {
-  writeFileAtomic(join(stateDir, TRUST_FILE), `${JSON.stringify(bundle, null, 2)}\n`, 0o644);
-}
-
-/** The saved bundle if it was made from exactly these pins (order aside). */
-export function trustForPins(stateDir: string, pins: string[]): TrustBundle | undefined {
-  const bundle = loadTrust(stateDir);
-  if (!bundle) return undefined;
-  const same = bundle.pins.length === pins.length && pins.every((p) => bundle.pins.includes(p));
-  return same ? bundle : undefined;
-}
