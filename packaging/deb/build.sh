@@ -19,11 +19,11 @@ P=$STAGE/pkg
 DOC=$P/usr/share/doc/cert-agent
 SHARE=$P/usr/share/cert-agent
 
-install -d -m 0755 "$P/DEBIAN" "$P/usr/lib/cert-agent" "$P/usr/bin" "$P/lib/systemd/system" "$DOC" "$SHARE"
+install -d -m 0755 "$P/DEBIAN" "$P/usr/lib/cert-agent" "$P/usr/bin" "$P/usr/lib/systemd/system" "$DOC" "$SHARE"
 install -m 0755 "$BUNDLE" "$P/usr/lib/cert-agent/cert-agent.mjs"
 # The bundle starts with `#!/usr/bin/env node`, so a symlink is the whole wrapper.
 ln -s ../lib/cert-agent/cert-agent.mjs "$P/usr/bin/cert-agent"
-install -m 0644 "$ROOT/packaging/cert-agent.service" "$P/lib/systemd/system/cert-agent.service"
+install -m 0644 "$ROOT/packaging/cert-agent.service" "$P/usr/lib/systemd/system/cert-agent.service"
 # Outside /usr/share/doc: minimal images drop that tree (dpkg path-exclude),
 # and the snippets are meant to be included from live proxy configs.
 install -m 0644 "$ROOT/packaging/config.example.yaml" "$SHARE/config.example.yaml"

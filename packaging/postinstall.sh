@@ -1,0 +1,154 @@
+#!/bin/sh
+# cert-agent container-template hook: install, enroll, enable, first
+# certificate, status. Run as root inside a new container (e.g. from the
+# Proxmox host: `pct push` this file and the .deb, then `pct exec`).
+#
+# Input (environment):
+#   CERT_AGENT_CA_URL       step-ca URL, https://…                    (required)
+#   CERT_AGENT_FINGERPRINT  SHA-256 of the CA root, hex; several comma-separated
+#                           (required unless CERT_AGENT_ROOT_FILE is set)
+#   CERT_AGENT_DOMAINS      names/IPs, comma-separated, first = subject (required)
+#   CERT_AGENT_DEB          the .deb to install (default: cert-agent_*.deb next
+#                           to this script), or
+#   CERT_AGENT_BUNDLE       cert-agent.mjs (needs Node >= 20) or the single
+#                           executable, for containers without the package;
+#                           the unit comes from CERT_AGENT_UNIT (default:
+#                           cert-agent.service next to this script)
+#   CERT_AGENT_WAIT         seconds to wait for the first certificate when
+#                           systemd runs (default 120)
+#   every other CERT_AGENT_* variable of `cert-agent enroll --help`
+#   (CERT_AGENT_RELOAD, CERT_AGENT_CHALLENGE, CERT_AGENT_LISTEN, …)
+#
+# With systemd running, the unit is started and the hook waits for the first
+# certificate. Without (a chroot, an image build), the hook runs one
+# `cert-agent renew` itself so the container has its certificate before the
+# proxy first starts; the enabled unit takes over at boot.
+#
+# Idempotent: a second run with the same input changes nothing (same package
+# version: not reinstalled; same flags: config unchanged; valid certificate:
+# not renewed). Missing or malformed input is refused (exit 64) before
+# anything is installed.
+#
+# Exit: the final `cert-agent status` code (0 OK, 1 WARNING, 2 CRITICAL,
+# 3 UNKNOWN), 64 bad input, 66 artifact missing, 75 no certificate within
+# CERT_AGENT_WAIT, or the exit code of the step that failed.
+set -eu
+
+say() { printf 'postinstall: %s\n' "$*"; }
+die() { code=$1; shift; printf 'postinstall: %s\n' "$*" >&2; exit "$code"; }
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+# ---- 1. input, all checked before anything is touched --------------------
+[ "$(id -u)" = 0 ] || die 64 "must run as root (it installs a package and writes /etc/cert-agent)"
+missing=""
+[ -n "${CERT_AGENT_CA_URL:-}" ] || missing="$missing CERT_AGENT_CA_URL"
+[ -n "${CERT_AGENT_FINGERPRINT:-}${CERT_AGENT_ROOT_FILE:-}" ] || missing="$missing CERT_AGENT_FINGERPRINT"
+[ -n "${CERT_AGENT_DOMAINS:-}" ] || missing="$missing CERT_AGENT_DOMAINS"
+[ -z "$missing" ] || die 64 "missing:$missing (e.g. CERT_AGENT_CA_URL=https://ca.internal:9000 CERT_AGENT_FINGERPRINT=<sha256 of the root> CERT_AGENT_DOMAINS=app.internal); nothing was installed"
+case "$CERT_AGENT_CA_URL" in https://?*) ;; *) die 64 "CERT_AGENT_CA_URL=$CERT_AGENT_CA_URL: must be an https:// URL; nothing was installed" ;; esac
+old_ifs=$IFS; IFS=,
+for fp in ${CERT_AGENT_FINGERPRINT:-}; do
+  hex=$(printf '%s' "$fp" | tr -d ': ' | tr 'A-F' 'a-f')
+  printf '%s' "$hex" | grep -Eq '^[0-9a-f]{64}$' || die 64 "CERT_AGENT_FINGERPRINT: \"$fp\" is not a SHA-256 fingerprint (64 hex digits, colons allowed); nothing was installed"
+done
+IFS=$old_ifs
+[ -n "$(printf '%s' "$CERT_AGENT_DOMAINS" | tr -d ', ')" ] || die 64 "CERT_AGENT_DOMAINS: no name given; nothing was installed"
+WAIT=${CERT_AGENT_WAIT:-120}
+case "$WAIT" in ''|*[!0-9]*) die 64 "CERT_AGENT_WAIT=$WAIT: must be a number of seconds" ;; esac
+
+DEB=${CERT_AGENT_DEB:-}
+BUNDLE=${CERT_AGENT_BUNDLE:-}
+[ -z "$DEB" ] || [ -z "$BUNDLE" ] || die 64 "set CERT_AGENT_DEB or CERT_AGENT_BUNDLE, not both"
+if [ -z "$DEB$BUNDLE" ]; then
+  DEB=$(ls "$HERE"/cert-agent_*_all.deb 2>/dev/null | sort -V | tail -n 1 || true)
+  [ -n "$DEB" ] || command -v cert-agent >/dev/null 2>&1 || die 66 "no package to install: set CERT_AGENT_DEB (or CERT_AGENT_BUNDLE), or put cert-agent_<version>_all.deb next to $0"
+fi
+[ -z "$DEB" ] || [ -f "$DEB" ] || die 66 "CERT_AGENT_DEB=$DEB: no such file"
+[ -z "$BUNDLE" ] || [ -f "$BUNDLE" ] || die 66 "CERT_AGENT_BUNDLE=$BUNDLE: no such file"
+UNIT_SRC=${CERT_AGENT_UNIT:-$HERE/cert-agent.service}
+if [ -n "$BUNDLE" ]; then
+  [ -f "$UNIT_SRC" ] || die 66 "CERT_AGENT_UNIT=$UNIT_SRC: no such file (the bundle needs the systemd unit next to it)"
+  ! dpkg-query -W -f='${Status}' cert-agent 2>/dev/null | grep -q 'ok installed' || die 64 "cert-agent is installed from the Debian package here; upgrade it with CERT_AGENT_DEB, not CERT_AGENT_BUNDLE"
+  if [ "$(head -c 4 "$BUNDLE" | od -An -c | tr -d ' ')" != '177ELF' ]; then
+    node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null \
+      || die 64 "CERT_AGENT_BUNDLE is the JavaScript bundle, which needs Node.js 20 or newer as \`node\`; use the single executable (make sea) instead"
+  fi
+fi
+
+# ---- 2. install ------------------------------------------------------------
+if [ -n "$DEB" ]; then
+  want=$(dpkg-deb -f "$DEB" Version)
+  if [ "$(dpkg-query -W -f='${Status} ${Version}' cert-agent 2>/dev/null || true)" = "install ok installed $want" ]; then
+    say "cert-agent $want already installed"
+  else
+    say "installing $(basename "$DEB")"
+    case "$DEB" in /*) ;; *) DEB=$PWD/$DEB ;; esac
+    # apt resolves the nodejs dependency from the container's own mirror and
+    # refuses before unpacking when it cannot; bare dpkg would leave the
+    # package half-configured instead.
+    if command -v apt-get >/dev/null 2>&1; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$DEB" >/dev/null
+    else
+      dpkg -i "$DEB"
+    fi
+  fi
+elif [ -n "$BUNDLE" ]; then
+  if [ "$(head -c 4 "$BUNDLE" | od -An -c | tr -d ' ')" = '177ELF' ]; then target=/usr/lib/cert-agent/cert-agent; else target=/usr/lib/cert-agent/cert-agent.mjs; fi
+  changed=""
+  install -d -m 0755 /usr/lib/cert-agent
+  cmp -s "$BUNDLE" "$target" || { install -m 0755 "$BUNDLE" "$target"; changed=1; }
+  [ "$(readlink /usr/bin/cert-agent 2>/dev/null)" = "$target" ] || { ln -sfn "$target" /usr/bin/cert-agent; changed=1; }
+  # An admin-installed unit belongs in /etc/systemd/system.
+  cmp -s "$UNIT_SRC" /etc/systemd/system/cert-agent.service || { install -D -m 0644 "$UNIT_SRC" /etc/systemd/system/cert-agent.service; changed=1; }
+  [ -d /etc/cert-agent ] || install -d -m 0755 /etc/cert-agent
+  [ -d /etc/cert-agent/tls ] || install -d -m 0700 /etc/cert-agent/tls
+  [ -d /var/lib/cert-agent ] || install -d -m 0700 /var/lib/cert-agent
+  if [ -n "$changed" ]; then say "installed $target"; else say "$target already installed"; fi
+fi
+say "$(cert-agent --version)"
+
+# ---- 3. enroll (config + pinned root; prints "unchanged" on a repeat) ------
+cert-agent enroll
+
+# ---- 4. enable, and the first certificate ----------------------------------
+if command -v systemctl >/dev/null 2>&1; then
+  if systemctl is-enabled --quiet cert-agent.service 2>/dev/null; then
+    say "cert-agent.service already enabled"
+  else
+    [ ! -d /run/systemd/system ] || systemctl daemon-reload
+    systemctl enable --quiet cert-agent.service
+    say "enabled cert-agent.service"
+  fi
+else
+  say "no systemctl here: start \`cert-agent run\` from this system's service manager"
+fi
+
+if [ -d /run/systemd/system ]; then
+  if systemctl is-active --quiet cert-agent.service; then
+    # Re-reads the config (SIGHUP) in case enroll changed it; checks now.
+    systemctl reload cert-agent.service
+  else
+    systemctl start cert-agent.service
+    say "started cert-agent.service"
+  fi
+  say "waiting up to ${WAIT}s for the first certificate"
+  waited=0
+  until cert-agent status >/dev/null 2>&1; do
+    if [ "$waited" -ge "$WAIT" ]; then
+      cert-agent status || true
+      die 75 "no valid certificate after ${WAIT}s; the agent keeps trying (journalctl -u cert-agent, cert-agent doctor)"
+    fi
+    sleep 2
+    waited=$((waited + 2))
+  done
+elif cert-agent status >/dev/null 2>&1; then
+  say "certificate present and valid; not renewing"
+else
+  # No running systemd (chroot, image build): one pass now.
+  cert-agent renew || die $? "cert-agent renew failed (see above); the unit will retry at boot"
+fi
+
+# ---- 5. status -------------------------------------------------------------
+rc=0
+cert-agent status || rc=$?
+exit "$rc"

@@ -1,0 +1,99 @@
+/**
+ * A real Debian root filesystem for the packaging tests: debootstrap once
+ * (minbase + Debian's own nodejs and systemd, as in a container template),
+ * cached as a tar in /var/cache/cert-agent-test, unpacked per suite.
+ *
+ * Commands run in it through `unshare --mount` + `chroot`: /proc and /dev are
+ * mounted inside a private mount namespace that dies with the command, so no
+ * mount is ever left behind on the host, whatever happens to the test. The
+ * chroot shares the host's network, so the agent in it reaches the step-ca
+ * the harness started on 127.0.0.1.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { tempDir } from '../helpers/agent.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+export const ROOTFS_CACHE = process.env.CERT_AGENT_ROOTFS_CACHE || '/var/cache/cert-agent-test';
+/** Debian 13: its nodejs is 20, the oldest Node the agent supports. */
+export const SUITE = 'trixie';
+const INCLUDE = ['nodejs', 'systemd'];
+
+/** Builds the .deb from the current bundle (fast) and returns its path. */
+export function buildDeb(): string {
+  execFileSync(process.execPath, [join(ROOT, 'bundle/build.mjs')], { stdio: 'ignore' });
+  return execFileSync('bash', [join(ROOT, 'packaging/deb/build.sh')], { encoding: 'utf8' }).trim().split('\n').pop() as string;
+}
+
+/** The Debian mirror apt on this machine uses (deb.debian.org unless configured otherwise). */
+export function debianMirror(): string {
+  if (process.env.CERT_AGENT_DEBIAN_MIRROR) return process.env.CERT_AGENT_DEBIAN_MIRROR;
+  for (const f of ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list']) {
+    if (!existsSync(f)) continue;
+    const text = readFileSync(f, 'utf8');
+    const m = /^URIs:\s*(\S+\/debian)\/?\s*$/m.exec(text) ?? /^deb\s+(?:\[[^\]]*\]\s+)?(\S+\/debian)\/?\s/m.exec(text);
+    if (m) return m[1] as string;
+  }
+  return 'http://deb.debian.org/debian';
+}
+
+/** Path of the cached rootfs tar, debootstrapping it first when missing (about a minute). */
+export function ensureRootfs(): string {
+  const key = createHash('sha256').update(`${SUITE} minbase ${INCLUDE.join(',')}`).digest('hex').slice(0, 8);
+  const tar = join(ROOTFS_CACHE, `rootfs-${SUITE}-${key}.tar`);
+  if (existsSync(tar)) return tar;
+  mkdirSync(ROOTFS_CACHE, { recursive: true });
+  const build = tempDir('cert-agent-debootstrap-');
+  try {
+    execFileSync('debootstrap', ['--variant=minbase', `--include=${INCLUDE.join(',')}`, SUITE, join(build, 'root'), debianMirror()], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
+    execFileSync('tar', ['-C', join(build, 'root'), '-cf', `${tar}.part`, '.']);
+    renameSync(`${tar}.part`, tar);
+  } finally {
+    rmSync(`${tar}.part`, { force: true });
+    removeTree(join(build, 'root'));
+    rmSync(build, { recursive: true, force: true });
+  }
+  return tar;
+}
+
+/** A fresh root filesystem from the cached tar; remove it with removeTree(). */
+export function unpackRootfs(): string {
+  const tar = ensureRootfs();
+  const dir = tempDir('cert-agent-rootfs-');
+  execFileSync('tar', ['-C', dir, '-xf', tar]);
+  return dir;
+}
+
+/** Refuses to delete a tree that still has something mounted inside (it would reach the host's /dev). */
+export function removeTree(dir: string): void {
+  if (!existsSync(dir)) return;
+  const mounted = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((p) => p && (p === dir || p.startsWith(`${dir}/`)));
+  if (mounted.length) throw new Error(`not removing ${dir}: still mounted: ${mounted.join(', ')}`);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export interface ChrootResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs argv inside the root filesystem (private mount namespace, host network), with a clean environment plus env. */
+export function inChroot(root: string, argv: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<ChrootResult> {
+  const setup = 'set -e; mount -t proc proc "$R/proc"; mount --rbind /dev "$R/dev"; exec chroot "$R" /usr/bin/env -i "$@"';
+  const vars = Object.entries({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8', ...env }).map(([k, v]) => `${k}=${v}`);
+  return new Promise((resolvePromise) => {
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', setup, 'sh', ...vars, ...argv], { env: { R: root, PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code: code ?? (signal ? 128 : -1), stdout, stderr });
+    });
+  });
+}

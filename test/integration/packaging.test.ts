@@ -1,0 +1,129 @@
+/**
+ * The packaging artifacts themselves: the systemd unit passes
+ * `systemd-analyze verify` and scores ≤ 2.0 on `systemd-analyze security`,
+ * the .deb built by `make deb` lists the expected files and passes lintian
+ * without errors, and the example config is every field at its default.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig, type Config } from '../../agent/config.js';
+import { tempDir } from '../helpers/agent.js';
+import { buildDeb } from '../harness/rootfs.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const UNIT = join(ROOT, 'packaging/cert-agent.service');
+let work: string;
+
+beforeAll(() => {
+  work = tempDir('cert-agent-pkg-');
+});
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('systemd unit', () => {
+  it('passes systemd-analyze verify (no warnings) in a root that has the binary', () => {
+    // verify checks that ExecStart= exists; a scratch root holds the unit,
+    // the host's targets and slices, and a stand-in /usr/bin/cert-agent.
+    const root = join(work, 'verify-root');
+    const units = join(root, 'lib/systemd/system');
+    mkdirSync(units, { recursive: true });
+    mkdirSync(join(root, 'usr/bin'), { recursive: true });
+    mkdirSync(join(root, 'bin'), { recursive: true });
+    for (const f of readdirSync('/lib/systemd/system')) if (/\.(target|slice)$/.test(f)) copyFileSync(join('/lib/systemd/system', f), join(units, f));
+    copyFileSync(UNIT, join(units, 'cert-agent.service'));
+    writeFileSync(join(root, 'usr/bin/cert-agent'), '#!/bin/sh\n');
+    chmodSync(join(root, 'usr/bin/cert-agent'), 0o755);
+    copyFileSync('/bin/kill', join(root, 'bin/kill'));
+    const r = spawnSync('systemd-analyze', ['verify', `--root=${root}`, 'cert-agent.service'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('scores 2.0 or lower on systemd-analyze security --offline=true', () => {
+    const r = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', UNIT], { encoding: 'utf8' });
+    const m = /Overall exposure level for cert-agent\.service: (\d+\.\d+)/.exec(r.stdout);
+    expect(m, r.stdout + r.stderr).not.toBeNull();
+    const score = Number(m![1]);
+    console.log(`systemd-analyze security exposure: ${score}`);
+    expect(score).toBeLessThanOrEqual(2.0);
+  });
+
+  it('does not restart on a configuration error and keeps the capabilities the job needs', () => {
+    const text = readFileSync(UNIT, 'utf8');
+    const setting = (key: string) => [...text.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => m[1]).join(' ');
+    expect(setting('ExecStart')).toBe('/usr/bin/cert-agent run');
+    expect(setting('Restart')).toBe('on-failure');
+    expect(setting('RestartPreventExitStatus').split(/\s+/)).toContain('78');
+    expect(setting('CapabilityBoundingSet').split(/\s+/)).toContain('CAP_NET_BIND_SERVICE');
+    const rw = setting('ReadWritePaths').split(/\s+/).map((p) => p.replace(/^-/, ''));
+    expect(rw).toEqual(expect.arrayContaining(['/etc/cert-agent', '/var/lib/cert-agent', '/etc/traefik/dynamic', '/var/log/nginx']));
+  });
+});
+
+describe('Debian package', () => {
+  let deb: string;
+  beforeAll(() => {
+    deb = buildDeb();
+  });
+
+  it('is named cert-agent_<version>_all.deb and lists the expected files', () => {
+    const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
+    expect(deb.endsWith(`/cert-agent_${version}_all.deb`)).toBe(true);
+    const listing = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8' });
+    const entries = new Map(listing.trim().split('\n').map((l) => {
+      const f = l.split(/\s+/);
+      return [f[5]!.replace(/^\.\//, '/').replace(/\/$/, ''), { mode: f[0]!, owner: f[1]!, link: f[7] }];
+    }));
+    expect(entries.get('/usr/lib/cert-agent/cert-agent.mjs')?.mode).toBe('-rwxr-xr-x');
+    expect(entries.get('/usr/bin/cert-agent')).toMatchObject({ mode: 'lrwxrwxrwx', link: '../lib/cert-agent/cert-agent.mjs' });
+    expect(entries.get('/usr/lib/systemd/system/cert-agent.service')?.mode).toBe('-rw-r--r--');
+    for (const f of ['/usr/share/cert-agent/config.example.yaml', '/usr/share/doc/cert-agent/README.md', '/usr/share/doc/cert-agent/copyright', '/usr/share/doc/cert-agent/changelog.gz']) {
+      expect(entries.has(f), f).toBe(true);
+    }
+    for (const proxy of ['nginx', 'traefik']) {
+      const dir = join(ROOT, 'packaging', proxy);
+      let shipped: string[] = [];
+      try { shipped = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => join(d.parentPath, d.name).slice(dir.length)); } catch { /* not there yet */ }
+      for (const f of shipped) expect(entries.has(`/usr/share/cert-agent/${proxy}${f}`), f).toBe(true);
+    }
+    expect([...entries.values()].every((e) => e.owner === 'root/root')).toBe(true);
+    const control = execFileSync('dpkg-deb', ['-f', deb, 'Depends', 'Architecture', 'Package'], { encoding: 'utf8' });
+    expect(control).toContain('Depends: nodejs (>= 20)');
+    expect(control).toContain('Architecture: all');
+    const scripts = execFileSync('dpkg-deb', ['-I', deb], { encoding: 'utf8' });
+    for (const s of ['postinst', 'prerm', 'postrm']) expect(scripts).toMatch(new RegExp(`\\d+ lines\\s+\\*\\s+${s}\\b`));
+  });
+
+  it('has no lintian errors (the remaining warnings are explained in the README)', () => {
+    const r = spawnSync('lintian', ['--allow-root', '--no-tag-display-limit', deb], { encoding: 'utf8' });
+    const tags = r.stdout.trim().split('\n').filter(Boolean);
+    expect(tags.filter((t) => t.startsWith('E:'))).toEqual([]);
+    const allowed = /^W: cert-agent: (maintainer-script-calls-systemctl|no-manual-page) /;
+    expect(tags.filter((t) => !allowed.test(t))).toEqual([]);
+  });
+});
+
+describe('packaging/config.example.yaml', () => {
+  const example = readFileSync(join(ROOT, 'packaging/config.example.yaml'), 'utf8');
+
+  it('is valid and every value in it is the default', () => {
+    const parsed = parseConfig(example, 'config.example.yaml');
+    const minimal = parseConfig(`ca: {url: "${parsed.ca.url}", fingerprint: "${parsed.ca.fingerprints[0]}"}\ncertificate: {domains: [${parsed.certificate.domains.join(', ')}]}\n`);
+    expect(parsed).toEqual(minimal);
+  });
+
+  it('names every field the config accepts, commented-out ones included', () => {
+    // Uncommenting `# key: value` lines must still give a valid config, and
+    // each leaf of the parsed Config must appear as a key in the file.
+    const uncommented = example.replace(/^(\s*)# ([a-zA-Z]+: .*)$/gm, '$1$2');
+    const full: Config = parseConfig(uncommented, 'uncommented example');
+    const leaves = (o: object): string[] => Object.entries(o).flatMap(([k, v]) => (v && typeof v === 'object' && !Array.isArray(v) ? leaves(v) : [k]));
+    const keysInFile = new Set([...uncommented.matchAll(/^\s*([a-zA-Z]+):/gm)].map((m) => m[1]));
+    const renamed: Record<string, string> = { fingerprints: 'fingerprint', timeoutSeconds: 'timeout', binary: 'binary' };
+    for (const leaf of leaves(full)) expect(keysInFile.has(renamed[leaf] ?? leaf), leaf).toBe(true);
+    expect(full.reload.command).toEqual(['systemctl', 'reload', 'haproxy']);
+  });
+});
