@@ -84,6 +84,7 @@ function checkPermissions(config: Config, owner: Ownership | undefined, fix: boo
   for (const key of keys) want.push({ path: key, what: 'private key', mode: 0o600, owner });
 
   let good = 0;
+  const octal = (m: number) => (m & 0o777).toString(8).padStart(4, '0');
   for (const w of want) {
     let st;
     try {
@@ -91,33 +92,32 @@ function checkPermissions(config: Config, owner: Ownership | undefined, fix: boo
     } catch {
       continue; // not created yet: renew creates it with the right mode
     }
-    const loose = st.mode & 0o077 & ~(w.mode & 0o077);
-    const wrongOwner = w.owner && ((w.owner.uid >= 0 && st.uid !== w.owner.uid) || (w.owner.gid >= 0 && st.gid !== w.owner.gid));
+    const loose = st.mode & 0o077 & ~w.mode;
+    const uid = w.owner && w.owner.uid >= 0 ? w.owner.uid : st.uid;
+    const gid = w.owner && w.owner.gid >= 0 ? w.owner.gid : st.gid;
+    const wrongOwner = st.uid !== uid || st.gid !== gid;
     if (!loose && !wrongOwner) {
       good++;
       continue;
     }
-    const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
-    const problems: string[] = [];
-    if (loose) problems.push(`is ${st.mode & 0o044 ? 'readable' : 'accessible'} by ${st.mode & 0o070 ? 'group' : ''}${st.mode & 0o070 && st.mode & 0o007 ? ' and ' : ''}${st.mode & 0o007 ? 'others' : ''} (mode ${mode}, want ${w.mode.toString(8).padStart(4, '0')})`);
-    if (wrongOwner) problems.push(`is owned by ${st.uid}:${st.gid}, want ${w.owner!.uid >= 0 ? w.owner!.uid : st.uid}:${w.owner!.gid >= 0 ? w.owner!.gid : st.gid}`);
+    const who = [st.mode & 0o070 ? 'group' : '', st.mode & 0o007 ? 'others' : ''].filter(Boolean).join(' and ');
+    const problems = [
+      ...(loose ? [`is ${st.mode & 0o044 ? 'readable' : 'accessible'} by ${who} (mode ${octal(st.mode)}, want ${octal(w.mode)})`] : []),
+      ...(wrongOwner ? [`is owned by ${st.uid}:${st.gid}, want ${uid}:${gid}`] : []),
+    ].join(' and ');
     if (!fix) {
-      add('PROBLEM', w.what, `${w.path} ${problems.join(' and ')}: run cert-agent doctor --fix`);
+      add('PROBLEM', w.what, `${w.path} ${problems}: run cert-agent doctor --fix`);
       continue;
     }
     try {
-      const changed: string[] = [];
-      if (loose) {
-        chmodSync(w.path, (st.mode & 0o700) | (w.mode & 0o700));
-        changed.push(`mode ${mode} -> ${((st.mode & 0o700) | (w.mode & 0o700)).toString(8).padStart(4, '0')}`);
-      }
-      if (wrongOwner) {
-        chownSync(w.path, w.owner!.uid >= 0 ? w.owner!.uid : st.uid, w.owner!.gid >= 0 ? w.owner!.gid : st.gid);
-        changed.push(`owner ${st.uid}:${st.gid} -> ${statSync(w.path).uid}:${statSync(w.path).gid}`);
-      }
-      add('FIXED', w.what, `${w.path}: ${changed.join(', ')}`);
+      // Only ever narrows: the owner's bits stay, group/other bits go.
+      const mode = (st.mode & 0o700) | (w.mode & 0o700);
+      if (loose) chmodSync(w.path, mode);
+      if (wrongOwner) chownSync(w.path, uid, gid);
+      const changed = [loose ? `mode ${octal(st.mode)} -> ${octal(mode)}` : '', wrongOwner ? `owner ${st.uid}:${st.gid} -> ${uid}:${gid}` : ''];
+      add('FIXED', w.what, `${w.path}: ${changed.filter(Boolean).join(', ')}`);
     } catch (err) {
-      add('PROBLEM', w.what, `${w.path} ${problems.join(' and ')}; --fix failed: ${describeError(err)}`);
+      add('PROBLEM', w.what, `${w.path} ${problems}; --fix failed: ${describeError(err)}`);
     }
   }
   if (good) add('ok', 'permissions', `${good} path(s) private and owned as configured`);

@@ -7,7 +7,7 @@
  * and exit 1; --fix repairs modes and says what it changed.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, statSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
@@ -68,6 +68,17 @@ describe('cert-agent doctor', () => {
     expect(modeOf(liveKey())).toBe(0o600);
     expect(modeOf(certDir())).toBe(0o700);
     expect((await doctor()).code).toBe(0);
+  });
+
+  it('catches a key owned by someone else; --fix gives it back to the configured owner', async () => {
+    chownSync(liveKey(), 65534, 65534);
+    const r = await doctor();
+    expect(r.code).toBe(1);
+    expect(r.problems).toContainEqual(`PROBLEM private key                 ${liveKey()} is owned by 65534:65534, want 0:0: run cert-agent doctor --fix`);
+    const fixed = await doctor(cfg(), ['--fix']);
+    expect(fixed.lines).toContainEqual(`FIXED   private key                 ${liveKey()}: owner 65534:65534 -> 0:0`);
+    expect(statSync(liveKey()).uid).toBe(0);
+    expect(fixed.code).toBe(0);
   });
 
   it('catches a certificate directory bind-mounted from outside the container', async () => {
