@@ -190,6 +190,32 @@ describe('nginx container', () => {
     expect((await probeTls(topo, 'client', nginxTarget())).serial).toBe(liveSerial(ng));
     expect((await agent(ng, ['status'])).code).toBe(0);
   });
+  it('nginx -t passes but the master refuses the reload (a port taken): reload.verify catches it, the failure is in log and state', async () => {
+    const served = liveSerial(ng);
+    const pid = nginx.masterPid();
+    // `nginx -t` does not bind sockets, so only the master finds port 8444 taken.
+    const blocker = topo.spawn('nginx', [process.execPath, '-e', "require('node:net').createServer().listen(8444, '127.0.0.1')"]);
+    try {
+      await topo.waitForPort('nginx', 8444);
+      nginx.writeConfig(nginxSite('proxy', true, '  server { listen 127.0.0.1:8444; return 204; }\n'));
+      const r = await agent(ng, ['renew', '--force']);
+      expect(r.code).toBe(1);
+      const failed = r.events.find((e) => e.event === 'reload_failed');
+      expect(failed?.error).toMatch(new RegExp(`nginx reloaded but 127\\.0\\.0\\.1:443 still serves serial ${served}, not the new serial ${liveSerial(ng)}`));
+      expect(liveSerial(ng)).not.toBe(served);
+      expect((await probeTls(topo, 'client', nginxTarget())).serial).toBe(served);
+      expect(nginx.masterPid()).toBe(pid);
+      expect(nginx.errorLogTail()).toMatch(/8444 failed \(98: Address already in use\)/);
+      const state = JSON.parse(readFileSync(join(ng.stateDir, 'state.json'), 'utf8'));
+      expect(state.reload).toMatchObject({ target: 'nginx', ok: false });
+    } finally {
+      blocker.kill('SIGKILL');
+      nginx.writeConfig(nginxSite('proxy', true));
+    }
+    const again = await agent(ng, ['renew', '--force']);
+    expect(again.code, again.stderr).toBe(0);
+    expect((await probeTls(topo, 'client', nginxTarget())).serial).toBe(liveSerial(ng));
+  });
 });
 
 describe('Traefik container', () => {
