@@ -18,6 +18,7 @@ import { readState, writeState } from './state.js';
 import { installPlaceholder } from './first-start.js';
 import { refreshTrust } from './trust-refresh.js';
 import type { Random } from './schedule.js';
+import { writeMetricsTextfile } from './metrics.js';
 
 export interface DaemonOptions {
   configPath: string;
@@ -124,6 +125,17 @@ export class Daemon {
     } catch (err) {
       if (!(err instanceof AgentError)) log.error({ event: 'internal_error', error: describeError(err), trigger }, 'unexpected error in renewal pass');
       await this.ensureUsableCertificate(err);
+    } finally {
+      this.exportMetrics();
+    }
+  }
+
+  /** node_exporter's textfile collector reads the file between passes; a failure here is only logged. */
+  private exportMetrics(): void {
+    try {
+      writeMetricsTextfile(this.config, this.now());
+    } catch (err) {
+      this.opts.log.warn({ event: 'metrics_failed', error: describeError(err) }, 'could not write the metrics textfile');
     }
   }
 

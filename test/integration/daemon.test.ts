@@ -177,3 +177,19 @@ describe.concurrent('cert-agent run', () => {
     expect(await d.stop()).toBe(0);
   }, 120_000);
 });
+
+describe('metrics textfile', () => {
+  it('is written after each pass of the daemon', async () => {
+    const s = await setup();
+    const prom = join(s.dir, 'cert_agent.prom');
+    writeFileSync(s.config, readFileSync(s.config, 'utf8') + `metrics:\n  textfile: ${prom}\n`);
+    const d = start(s);
+    const [installed] = await d.waitFor('certificate_installed', 1);
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(prom) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const text = readFileSync(prom, 'utf8');
+    const notAfter = Math.round(new Date(installed!.notAfter as string).getTime() / 1000);
+    expect(text).toMatch(new RegExp(`^cert_agent_certificate_not_after_timestamp_seconds(\\{[^}]*\\})? ${notAfter}$`, 'm'));
+    expect(await d.stop()).toBe(0);
+  }, 60_000);
+});
