@@ -56,6 +56,10 @@ Flags (each also from the environment variable in brackets):
   --email ADDR          ACME account contact                    [CERT_AGENT_EMAIL]
   --provisioner NAME    step-ca ACME provisioner (default acme)  [CERT_AGENT_PROVISIONER]
   --root-file PATH      use this root PEM instead of /roots      [CERT_AGENT_ROOT_FILE]
+  --allow-unreachable   when the CA cannot be reached now (a template booting before the
+                        CA container), write the config anyway; the daemon pins the root
+                        with the same checks when the CA answers and serves a placeholder
+                        until then. A wrong fingerprint still fails. [CERT_AGENT_ALLOW_UNREACHABLE=1]
   --config PATH         where to write the config (default /etc/cert-agent/config.yaml) [CERT_AGENT_CONFIG]
 
 Examples:
