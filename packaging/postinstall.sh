@@ -57,6 +57,7 @@ WAIT=${CERT_AGENT_WAIT:-120}
 case "$WAIT" in ''|*[!0-9]*) die 64 "CERT_AGENT_WAIT=$WAIT: must be a number of seconds" ;; esac
 
 DEB=${CERT_AGENT_DEB:-}
+units_changed=""
 BUNDLE=${CERT_AGENT_BUNDLE:-}
 [ -z "$DEB" ] || [ -z "$BUNDLE" ] || die 64 "set CERT_AGENT_DEB or CERT_AGENT_BUNDLE, not both"
 if [ -z "$DEB$BUNDLE" ]; then
@@ -99,7 +100,7 @@ elif [ -n "$BUNDLE" ]; then
   cmp -s "$BUNDLE" "$target" || { install -m 0755 "$BUNDLE" "$target"; changed=1; }
   [ "$(readlink /usr/bin/cert-agent 2>/dev/null)" = "$target" ] || { ln -sfn "$target" /usr/bin/cert-agent; changed=1; }
   # An admin-installed unit belongs in /etc/systemd/system.
-  cmp -s "$UNIT_SRC" /etc/systemd/system/cert-agent.service || { install -D -m 0644 "$UNIT_SRC" /etc/systemd/system/cert-agent.service; changed=1; }
+  cmp -s "$UNIT_SRC" /etc/systemd/system/cert-agent.service || { install -D -m 0644 "$UNIT_SRC" /etc/systemd/system/cert-agent.service; changed=1; units_changed=1; }
   [ -d /etc/cert-agent ] || install -d -m 0755 /etc/cert-agent
   [ -d /etc/cert-agent/tls ] || install -d -m 0700 /etc/cert-agent/tls
   [ -d /var/lib/cert-agent ] || install -d -m 0700 /var/lib/cert-agent
@@ -110,7 +111,26 @@ say "$(cert-agent --version)"
 # ---- 3. enroll (config + pinned root; prints "unchanged" on a repeat) ------
 cert-agent enroll
 
-# ---- 4. enable, and the first certificate ----------------------------------
+# ---- 4. paths outside the unit's ReadWritePaths= get a drop-in --------------
+extra=""
+for d in "${CERT_AGENT_CERT_DIR:-}" "${CERT_AGENT_STATE_DIR:-}" "${CERT_AGENT_WEBROOT:-}"; do
+  case "$d" in ''|/etc/cert-agent|/etc/cert-agent/*|/var/lib/cert-agent|/var/lib/cert-agent/*|/var/www/acme-challenge) ;; *) extra="$extra -$d" ;; esac
+done
+# A webroot must exist before the unit starts (ProtectSystem=strict cannot
+# make a missing path writable); the proxy's workers read it, hence 0755.
+if [ -n "${CERT_AGENT_WEBROOT:-}" ] && [ ! -d "$CERT_AGENT_WEBROOT" ]; then install -d -m 0755 "$CERT_AGENT_WEBROOT"; say "created $CERT_AGENT_WEBROOT"; fi
+DROPIN=/etc/systemd/system/cert-agent.service.d/paths.conf
+if [ -n "$extra" ]; then
+  want=$(printf '# Written by the cert-agent template hook: paths outside the unit defaults.\n[Service]\nReadWritePaths=%s' "${extra# }")
+  if [ "$(cat "$DROPIN" 2>/dev/null || true)" != "$want" ]; then
+    install -d -m 0755 "$(dirname "$DROPIN")"
+    printf '%s\n' "$want" > "$DROPIN"
+    say "wrote $DROPIN"
+    units_changed=1
+  fi
+fi
+
+# ---- 5. enable, and the first certificate ----------------------------------
 if command -v systemctl >/dev/null 2>&1; then
   if systemctl is-enabled --quiet cert-agent.service 2>/dev/null; then
     say "cert-agent.service already enabled"
@@ -124,9 +144,14 @@ else
 fi
 
 if [ -d /run/systemd/system ]; then
+  [ -z "$units_changed" ] || systemctl daemon-reload
   if systemctl is-active --quiet cert-agent.service; then
-    # Re-reads the config (SIGHUP) in case enroll changed it; checks now.
-    systemctl reload cert-agent.service
+    if [ -n "$units_changed" ]; then
+      systemctl restart cert-agent.service
+    else
+      # Re-reads the config (SIGHUP) in case enroll changed it; checks now.
+      systemctl reload cert-agent.service
+    fi
   else
     systemctl start cert-agent.service
     say "started cert-agent.service"
@@ -148,7 +173,7 @@ else
   cert-agent renew || die $? "cert-agent renew failed (see above); the unit will retry at boot"
 fi
 
-# ---- 5. status -------------------------------------------------------------
+# ---- 6. status -------------------------------------------------------------
 rc=0
 cert-agent status || rc=$?
 exit "$rc"

@@ -11,9 +11,10 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tempDir } from '../helpers/agent.js';
+import { nodeBinary } from './node-versions.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 export const ROOTFS_CACHE = process.env.CERT_AGENT_ROOTFS_CACHE || '/var/cache/cert-agent-test';
@@ -25,6 +26,16 @@ const INCLUDE = ['nodejs', 'systemd'];
 export function buildDeb(): string {
   execFileSync(process.execPath, [join(ROOT, 'bundle/build.mjs')], { stdio: 'ignore' });
   return execFileSync('bash', [join(ROOT, 'packaging/deb/build.sh')], { encoding: 'utf8' }).trim().split('\n').pop() as string;
+}
+
+/** bundle/out/cert-agent (`make sea`), rebuilt on the pinned Node 24 when missing or older than agent/. */
+export function seaExecutable(): string {
+  const sea = join(ROOT, 'bundle/out/cert-agent');
+  const newest = Math.max(...readdirSync(join(ROOT, 'agent'), { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => statSync(join(d.parentPath, d.name)).mtimeMs));
+  if (!existsSync(sea) || statSync(sea).mtimeMs < newest) {
+    execFileSync(process.execPath, [join(ROOT, 'bundle/build-sea.mjs'), '--node', nodeBinary(24)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  return sea;
 }
 
 /** The Debian mirror apt on this machine uses (deb.debian.org unless configured otherwise). */

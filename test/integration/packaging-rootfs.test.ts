@@ -11,7 +11,7 @@ import { copyFileSync, existsSync, lstatSync, readFileSync, readdirSync, readlin
 import { basename, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
-import { buildDeb, inChroot, removeTree, unpackRootfs } from '../harness/rootfs.js';
+import { buildDeb, inChroot, removeTree, seaExecutable, unpackRootfs } from '../harness/rootfs.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 let ca: StepCa;
@@ -140,5 +140,31 @@ describe('Debian package and template hook in a debootstrapped trixie', () => {
     expect(existsSync(at('var/lib/cert-agent'))).toBe(false);
     expect(existsSync(at('etc/systemd/system/cert-agent.service'))).toBe(false);
     expect(existsSync(at('etc/systemd/system/multi-user.target.wants/cert-agent.service'))).toBe(false);
+  });
+
+  it('without the package: installs the single executable, writes a drop-in for a custom cert dir, issues; a repeat changes nothing', async () => {
+    // As on a Debian 12 template, whose nodejs (18) is too old: no `node` at all.
+    await inChroot(root, ['mv', '/usr/bin/node', '/usr/bin/node.hidden']);
+    copyFileSync(seaExecutable(), at('root/cert-agent'));
+    copyFileSync(join(ROOT, 'packaging/cert-agent.service'), at('root/cert-agent.service'));
+    const env = { ...hookEnv(), CERT_AGENT_DEB: '', CERT_AGENT_BUNDLE: '/root/cert-agent', CERT_AGENT_CERT_DIR: '/srv/tls' };
+    const r = await inChroot(root, ['sh', '/root/postinstall.sh'], env);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('postinstall: installed /usr/lib/cert-agent/cert-agent');
+    expect(r.stdout).toContain('cert-agent OK');
+    expect(readlinkSync(at('usr/bin/cert-agent'))).toBe('/usr/lib/cert-agent/cert-agent');
+    expect(readlinkSync(at('etc/systemd/system/multi-user.target.wants/cert-agent.service'))).toBe('/etc/systemd/system/cert-agent.service');
+    expect(readFileSync(at('etc/systemd/system/cert-agent.service.d/paths.conf'), 'utf8')).toContain('ReadWritePaths=-/srv/tls\n');
+    expect(mode('srv/tls')).toBe(0o700);
+    expect(mode('srv/tls/key.pem')).toBe(0o600);
+    expect(mode('var/lib/cert-agent')).toBe(0o700);
+
+    const dirs = ['etc', 'srv', 'var/lib/cert-agent', 'usr/lib/cert-agent', 'usr/bin'];
+    const before = snapshot(dirs);
+    const again = await inChroot(root, ['sh', '/root/postinstall.sh'], env);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('/usr/lib/cert-agent/cert-agent already installed');
+    expect(snapshot(dirs)).toEqual(before);
   });
 });

@@ -5,31 +5,22 @@
  * real step-ca.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
-import { nodeBinary } from '../harness/node-versions.js';
+import { seaExecutable } from '../harness/rootfs.js';
 import { modeOf, tempDir, type RunResult } from '../helpers/agent.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const SEA = join(ROOT, 'bundle/out/cert-agent');
 let ca: StepCa;
 let dir: string;
 let exe: string;
 
-/** Newest modification time under agent/ (the SEA is rebuilt when older). */
-function newestSource(): number {
-  return Math.max(...readdirSync(join(ROOT, 'agent'), { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => statSync(join(d.parentPath, d.name)).mtimeMs));
-}
-
 beforeAll(async () => {
-  if (!existsSync(SEA) || statSync(SEA).mtimeMs < newestSource()) {
-    execFileSync(process.execPath, [join(ROOT, 'bundle/build-sea.mjs'), '--node', nodeBinary(24)], { stdio: 'inherit' });
-  }
   dir = tempDir('cert-agent-sea-');
   exe = join(dir, 'bin/cert-agent');
-  execFileSync('install', ['-D', '-m', '0755', SEA, exe]);
+  execFileSync('install', ['-D', '-m', '0755', seaExecutable(), exe]);
   ca = await startStepCa();
 }, 120_000);
 afterAll(async () => {
