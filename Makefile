@@ -36,7 +36,10 @@ deps-system:
 
 deps-node: node_modules/.installed
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	# `npm install` from the lock file rather than `npm ci`: vite (under vitest)
+	# lists a Windows-only optional package the registry does not serve here,
+	# which `npm ci` refuses as a lock mismatch.
+	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 deps-stepca:
