@@ -91,7 +91,8 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
     config = await loadConfig(ctx.configPath);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    if (ctx.flags.json) return { stdout: JSON.stringify({ schema: 'cert-agent.status/v1', status: 'UNKNOWN', problems: [message] }, null, 2) + '\n', exitCode: 3 };
+    const { unknownReport } = await import('./status.js');
+    if (ctx.flags.json) return { stdout: JSON.stringify(unknownReport(message, ctx.now()), null, 2) + '\n', exitCode: 3 };
     return { stdout: `cert-agent UNKNOWN — ${message}\n`, exitCode: 3 };
   }
   const { collectStatus, EXIT_FOR } = await import('./status.js');
