@@ -80,7 +80,7 @@ describe('Debian package', () => {
     expect(entries.get('/usr/lib/cert-agent/cert-agent.mjs')?.mode).toBe('-rwxr-xr-x');
     expect(entries.get('/usr/bin/cert-agent')).toMatchObject({ mode: 'lrwxrwxrwx', link: '../lib/cert-agent/cert-agent.mjs' });
     expect(entries.get('/usr/lib/systemd/system/cert-agent.service')?.mode).toBe('-rw-r--r--');
-    for (const f of ['/usr/share/cert-agent/config.example.yaml', '/usr/share/doc/cert-agent/README.md', '/usr/share/doc/cert-agent/copyright', '/usr/share/doc/cert-agent/changelog.gz']) {
+    for (const f of ['/usr/share/cert-agent/config.example.yaml', '/usr/share/doc/cert-agent/README.md', '/usr/share/doc/cert-agent/copyright', '/usr/share/doc/cert-agent/changelog.gz', '/usr/share/doc/cert-agent/migration.md']) {
       expect(entries.has(f), f).toBe(true);
     }
     for (const proxy of ['nginx', 'traefik']) {
