@@ -58,7 +58,8 @@ export const DEFAULTS = {
   check: '*/5 * * * *',
   standaloneListen: '0.0.0.0:80',
   proxyListen: '127.0.0.1:8402',
-  webroot: '/var/lib/cert-agent/acme-challenge',
+  // Outside the 0700 state directory: the proxy's workers (www-data) must read the tokens.
+  webroot: '/var/www/acme-challenge',
   traefikDynamicFile: '/etc/traefik/dynamic/cert-agent.yml',
   reloadTimeoutSeconds: 30,
 };

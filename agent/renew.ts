@@ -14,6 +14,7 @@ import { issueCertificate } from './acme.js';
 import { accountUrlFor, loadOrCreateAccount, saveAccountUrl } from './account.js';
 import { generateKeyPem } from './keys.js';
 import { openResponder } from './challenge/index.js';
+import { waitForChallengeRoute } from './challenge/route-probe.js';
 import type { CertStore, LiveSet } from './store.js';
 import { renewalTimeOf, storeFor, validityOf } from './live.js';
 export { ownershipOf, renewalTimeOf, storeFor, validityOf } from './live.js';
@@ -111,7 +112,11 @@ async function attempt(opts: PassOptions, store: CertStore, state: AgentState, n
   if (!reason && live) {
     const next = renewalTimeOf(live, config);
     log.info({ event: 'renewal_not_due', serial: live.cert.serialNumber.toLowerCase(), notAfter: validityOf(live.cert).notAfter.toISOString(), nextRenewal: next.toISOString() }, 'certificate is good, renewal not due');
-    return { action: 'not-due', reason: 'not due', live, nextRenewal: next };
+    // The certificate is fine but the consumer never took it (a reload that
+    // failed after the install): keep reloading until it does, or the proxy
+    // serves the old certificate until the next renewal — or past its expiry.
+    const reload = state.reload && !state.reload.ok ? await reloadConsumer(config, store, live, state, now, log) : undefined;
+    return { action: 'not-due', reason: reload ? 'not due; consumer reloaded' : 'not due', live, nextRenewal: next, ...(reload ? { reload } : {}) };
   }
   log.info({ event: 'renewal_started', domains: config.certificate.domains, reason, attempt: state.consecutiveFailures + 1 }, 'requesting a certificate');
 
@@ -124,6 +129,9 @@ async function attempt(opts: PassOptions, store: CertStore, state: AgentState, n
   const responder = await openResponder(config.challenge);
   let issued;
   try {
+    if (config.challenge.mode === 'proxy' && config.reload.target === 'traefik' && !(await waitForChallengeRoute(responder, 'http://127.0.0.1:80'))) {
+      log.warn({ event: 'challenge_route_not_ready', domains: config.certificate.domains }, 'Traefik does not route the challenge path to the agent yet; asking the CA anyway');
+    }
     issued = await issueCertificate({
       directoryUrl: config.ca.directory,
       roots: rootsPem(trust),

@@ -4,7 +4,8 @@
  * the tree, so a missing dependency in the bundle fails the test.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -12,14 +13,24 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const BUNDLE = join(ROOT, 'bundle/out/cert-agent.mjs');
 let isolated: string | undefined;
 
-/** The bundle, copied once per test process to /tmp (outside the repo, so no node_modules resolve). */
+/**
+ * The bundle, copied to /tmp (outside the repo, so no node_modules resolve)
+ * under a name derived from its content: every test process reuses the same
+ * copy, and nothing accumulates however the worker exits.
+ */
 export function agentBundle(): string {
   if (isolated && existsSync(isolated)) return isolated;
   if (!existsSync(BUNDLE)) execFileSync(process.execPath, [join(ROOT, 'bundle/build.mjs')], { stdio: 'inherit' });
-  const dir = mkdtempSync(join(tmpdir(), 'cert-agent-bin-'));
-  isolated = join(dir, 'cert-agent.mjs');
-  copyFileSync(BUNDLE, isolated);
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const content = readFileSync(BUNDLE);
+  const dir = join(tmpdir(), `cert-agent-bin-${createHash('sha256').update(content).digest('hex').slice(0, 16)}`);
+  mkdirSync(dir, { recursive: true });
+  const target = join(dir, 'cert-agent.mjs');
+  if (!existsSync(target)) {
+    const tmp = `${target}.${process.pid}.tmp`;
+    writeFileSync(tmp, content);
+    renameSync(tmp, target);
+  }
+  isolated = target;
   return isolated;
 }
 

@@ -118,3 +118,27 @@ describe('a challenge the CA cannot reach', () => {
     expect(state.lastAttempt.errorKind).toBe('ca-protocol');
   });
 });
+
+describe('a reload that failed after the install', () => {
+  it('is retried by the next pass although the certificate is not due, until the consumer takes it', async () => {
+    const flag = join(dir, 'consumer-ready');
+    const marker = join(dir, 'reloaded-serial');
+    // A consumer that refuses until `flag` exists, then records the serial it was given.
+    const script = `[ -e ${flag} ] || { echo 'consumer not ready' >&2; exit 3; }; echo "$CERT_AGENT_SERIAL" > ${marker}`;
+    const config = { ...configFor('reload-retry'), reload: { ...configFor('reload-retry').reload, target: 'command' as const, command: ['sh', '-c', script] } };
+    await expect(renewPass({ config, log: silentLogger() })).rejects.toThrow(/exited 3; output: consumer not ready/);
+    const installed = new X509Certificate(readFileSync(join(config.certificate.dir, 'cert.pem')));
+    writeFileSync(flag, '');
+    const second = await renewPass({ config, log: silentLogger() });
+    expect(second.action).toBe('not-due');
+    expect(second.reload?.detail).toMatch(/exited 0/);
+    expect(readFileSync(marker, 'utf8').trim()).toBe(installed.serialNumber.toLowerCase());
+    const state = JSON.parse(readFileSync(join(config.stateDir, 'state.json'), 'utf8'));
+    expect(state.reload.ok).toBe(true);
+    // Once the consumer has it, a further pass does not reload again.
+    rmSync(marker);
+    const third = await renewPass({ config, log: silentLogger() });
+    expect(third.reload).toBeUndefined();
+    expect(existsSync(marker)).toBe(false);
+  });
+});
