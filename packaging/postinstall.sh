@@ -118,7 +118,9 @@ for d in "${CERT_AGENT_CERT_DIR:-}" "${CERT_AGENT_STATE_DIR:-}" "${CERT_AGENT_WE
 done
 # A webroot must exist before the unit starts (ProtectSystem=strict cannot
 # make a missing path writable); the proxy's workers read it, hence 0755.
-if [ -n "${CERT_AGENT_WEBROOT:-}" ] && [ ! -d "$CERT_AGENT_WEBROOT" ]; then install -d -m 0755 "$CERT_AGENT_WEBROOT"; say "created $CERT_AGENT_WEBROOT"; fi
+WEBROOT=${CERT_AGENT_WEBROOT:-}
+[ -n "$WEBROOT" ] || [ "${CERT_AGENT_CHALLENGE:-}" != webroot ] || WEBROOT=/var/www/acme-challenge
+if [ -n "$WEBROOT" ] && [ ! -d "$WEBROOT" ]; then install -d -m 0755 "$WEBROOT"; say "created $WEBROOT"; fi
 DROPIN=/etc/systemd/system/cert-agent.service.d/paths.conf
 if [ -n "$extra" ]; then
   want=$(printf '# Written by the cert-agent template hook: paths outside the unit defaults.\n[Service]\nReadWritePaths=%s' "${extra# }")
