@@ -8,7 +8,7 @@ NODE ?= node
 BUNDLE := bundle/out/cert-agent.mjs
 SOURCES := $(shell find agent -name '*.ts') package.json bundle/build.mjs
 
-.PHONY: help deps deps-system deps-node deps-stepca deps-proxies deps-packaging deps-nodes typecheck bundle deb sea test test-unit test-integration demo clean
+.PHONY: help deps deps-system deps-node deps-stepca deps-proxies deps-packaging deps-nodes typecheck bundle deb sea test test-unit test-integration test-faults deps-faults demo clean
 
 help:
 	@echo "make demo   - build, start a local step-ca, enroll, issue, print status"
@@ -17,7 +17,7 @@ help:
 	@echo "make deb    - build bundle/out/cert-agent_<version>_all.deb"
 	@echo "make sea    - build bundle/out/cert-agent, a single executable (Node SEA)"
 
-deps: deps-system deps-node deps-stepca deps-proxies deps-packaging deps-nodes
+deps: deps-system deps-node deps-stepca deps-proxies deps-packaging deps-nodes deps-faults
 
 # Debian packages the tests use: nginx (webroot challenges, reload), openssl
 # (test CAs, verification), iproute2 and util-linux (namespaces, setpriv).
@@ -92,6 +92,15 @@ test-unit: deps-node
 
 test-integration: deps bundle
 	npx vitest run test/integration
+
+# The fault suite alone (it also runs in `make test`), then its table:
+# scenario | injected | expected | observed. Pebble is the strict ACME test
+# server that rejects a share of nonces on purpose.
+test-faults: deps deps-faults bundle
+	npx vitest run --config vitest.faults.config.ts
+
+deps-faults:
+	@command -v pebble >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pebble; }
 
 demo: deps bundle
 	$(NODE) bundle/build-demo.mjs

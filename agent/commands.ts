@@ -105,12 +105,14 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
 export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
   const { Daemon } = await import('./daemon.js');
   const daemon = new Daemon({ configPath: ctx.configPath, log: await ctx.logger(), now: ctx.now });
-  daemon.start();
-  const signal = await new Promise<string>((resolve) => {
+  // Handlers first: start() runs the first pass's synchronous part at once,
+  // and a SIGTERM arriving then would otherwise kill the process outright.
+  const signal = new Promise<string>((resolve) => {
     process.on('SIGHUP', () => daemon.reload());
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
-  await daemon.stop(signal);
+  daemon.start();
+  await daemon.stop(await signal);
   return { stdout: '', exitCode: ExitCode.ok };
 }

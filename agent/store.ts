@@ -73,6 +73,10 @@ export class CertStore {
   install(set: NewSet, expect: { domains: string[]; roots: X509Certificate[]; now: Date }): LiveSet {
     const { leaf, intermediates } = checkSet(set, expect);
     this.prepare();
+    // What an install killed before its own prune left behind goes now, so
+    // crashes in a row cannot pile up sets: at most current, previous and
+    // the one being written exist.
+    this.prune();
     const id = `${expect.now.toISOString().replace(/[-:]|\.\d+/g, '')}-${leaf.serialNumber.slice(-8).toLowerCase()}-${randomBytes(2).toString('hex')}`;
     const path = join(this.dir, SETS, id);
     try {
