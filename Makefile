@@ -12,6 +12,7 @@ SOURCES := $(shell find agent -name '*.ts') package.json bundle/build.mjs
 
 help:
 	@echo "make demo   - build, start a local step-ca, enroll, issue, print status"
+	@echo "make bench  - benchmarks vs lego, certbot, step; writes BENCHMARKS.md (not part of make test)"
 	@echo "make test   - install what the tests need, typecheck, bundle, run every test"
 	@echo "make bundle - build $(BUNDLE)"
 	@echo "make deb    - build bundle/out/cert-agent_<version>_all.deb"
@@ -23,7 +24,7 @@ deps: deps-system deps-node deps-stepca deps-proxies deps-packaging deps-nodes d
 # (test CAs, verification), iproute2 and util-linux (namespaces, setpriv).
 deps-system:
 	@missing=""; \
-	for c in nginx:nginx openssl:openssl ip:iproute2 setpriv:util-linux curl:curl; do \
+	for c in nginx:nginx openssl:openssl ip:iproute2 setpriv:util-linux curl:curl update-ca-certificates:ca-certificates; do \
 	  command -v $${c%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${c%%:*} ] || missing="$$missing $${c#*:}"; \
 	done; \
 	if ! command -v $(NODE) >/dev/null 2>&1; then missing="$$missing nodejs npm"; fi; \
@@ -105,6 +106,18 @@ deps-faults:
 demo: deps bundle
 	$(NODE) bundle/build-demo.mjs
 	$(NODE) bundle/out/demo.mjs
+
+# Benchmarks, not part of `make test`: cert-agent side by side with lego,
+# certbot and the step CLI against a local step-ca, the daemon, a fleet of
+# agents; writes BENCHMARKS.md (~10 min; knobs in bench/main.ts).
+.PHONY: bench deps-bench
+deps-bench:
+	@bash bench/install-peers.sh
+
+bench: deps-node deps-stepca deps-bench bundle
+	npx tsc --noEmit -p bench
+	$(NODE) bench/build.mjs
+	$(NODE) bench/out/main.mjs
 
 clean:
 	rm -rf bundle/out

@@ -15,6 +15,7 @@ import { accountUrlFor, loadOrCreateAccount, saveAccountUrl } from './account.js
 import { generateKeyPem } from './keys.js';
 import { openResponder } from './challenge/index.js';
 import { waitForChallengeRoute } from './challenge/route-probe.js';
+import { installSystemTrust } from './system-trust.js';
 import type { CertStore, LiveSet } from './store.js';
 import { renewalTimeOf, storeFor, validityOf } from './live.js';
 export { ownershipOf, renewalTimeOf, storeFor, validityOf } from './live.js';
@@ -46,11 +47,15 @@ export interface PassResult {
 /** The saved trust for the configured pins, or a fresh bootstrap when there is none (or the pins changed). */
 export async function ensureTrust(config: Config, now: Date, log: Logger): Promise<TrustBundle> {
   const saved = trustForPins(config.stateDir, config.ca.fingerprints);
-  if (saved) return saved;
+  if (saved) {
+    await installSystemTrust(config, saved, log);
+    return saved;
+  }
   const bundle = config.ca.rootFile ? trustFromRootFile(config.ca.rootFile, config.ca.fingerprints, now) : await bootstrapTrust(config.ca.url, config.ca.fingerprints, now);
   ensurePrivateDir(config.stateDir);
   saveTrust(config.stateDir, bundle);
   log.info({ event: 'trust_bootstrapped', caUrl: config.ca.url, fingerprints: bundle.roots.map((r) => r.fingerprint) }, 'pinned CA root saved');
+  await installSystemTrust(config, bundle, log);
   return bundle;
 }
 
