@@ -103,7 +103,8 @@ test-faults: deps deps-faults bundle
 deps-faults:
 	@command -v pebble >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pebble; }
 
-demo: deps bundle
+# The demo needs only Node, openssl and step-ca, not the whole test toolchain.
+demo: deps-system deps-node deps-stepca bundle
 	$(NODE) bundle/build-demo.mjs
 	$(NODE) bundle/out/demo.mjs
 
