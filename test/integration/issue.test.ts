@@ -8,8 +8,9 @@ import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStepCa, type StepCa } from '../harness/stepca.js';
+import { describe, expect, it } from 'vitest';
+import type { StepCa } from '../harness/stepca.js';
+import { useStepCaSuite } from '../helpers/suite.js';
 import { modeOf, runAgent, tempDir } from '../helpers/agent.js';
 
 let ca: StepCa;
@@ -18,13 +19,9 @@ const cfg = () => join(dir, 'config.yaml');
 const certDir = () => join(dir, 'tls');
 const stateDir = () => join(dir, 'state');
 
-beforeAll(async () => {
-  ca = await startStepCa();
-  dir = tempDir();
-});
-afterAll(async () => {
-  await ca?.cleanup();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+useStepCaSuite((c, d) => {
+  ca = c;
+  dir = d;
 });
 
 function enrollArgs(extra: string[] = []): string[] {

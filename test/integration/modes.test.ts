@@ -7,23 +7,20 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { validateConfig, type Config } from '../../agent/config.js';
 import { silentLogger } from '../../agent/log.js';
 import { renewPass } from '../../agent/renew.js';
-import { startStepCa, type StepCa } from '../harness/stepca.js';
-import { modeOf, tempDir } from '../helpers/agent.js';
+import type { StepCa } from '../harness/stepca.js';
+import { useStepCaSuite } from '../helpers/suite.js';
+import { modeOf } from '../helpers/agent.js';
 
 let ca: StepCa;
 let dir: string;
 
-beforeAll(async () => {
-  ca = await startStepCa();
-  dir = tempDir();
-});
-afterAll(async () => {
-  await ca?.cleanup();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+useStepCaSuite((c, d) => {
+  ca = c;
+  dir = d;
 });
 
 function configFor(name: string, extra: Record<string, unknown> = {}): Config {

@@ -5,22 +5,19 @@
  * missing program fails the pass (exit 1) and shows in `status`.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStepCa, type StepCa } from '../harness/stepca.js';
-import { runAgent, tempDir } from '../helpers/agent.js';
+import { describe, expect, it } from 'vitest';
+import type { StepCa } from '../harness/stepca.js';
+import { useStepCaSuite } from '../helpers/suite.js';
+import { runAgent } from '../helpers/agent.js';
 
 let ca: StepCa;
 let dir: string;
 
-beforeAll(async () => {
-  ca = await startStepCa();
-  dir = tempDir();
-});
-afterAll(async () => {
-  await ca?.cleanup();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+useStepCaSuite((c, d) => {
+  ca = c;
+  dir = d;
 });
 
 function configWith(name: string, reload: Record<string, unknown>): string {

@@ -3,24 +3,20 @@
  * real update-ca-certificates (pointed at a scratch store, so the test machine's
  * own trust is untouched).
  */
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../agent/config.js';
 import { silentLogger } from '../../agent/log.js';
 import { installSystemTrust } from '../../agent/system-trust.js';
-import { startStepCa, type StepCa } from '../harness/stepca.js';
-import { tempDir } from '../helpers/agent.js';
+import type { StepCa } from '../harness/stepca.js';
+import { useStepCaSuite } from '../helpers/suite.js';
 
 let ca: StepCa;
 let dir: string;
-beforeAll(async () => {
-  ca = await startStepCa();
-  dir = tempDir();
-});
-afterAll(async () => {
-  await ca?.cleanup();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+useStepCaSuite((c, d) => {
+  ca = c;
+  dir = d;
 });
 
 describe('installSystem', () => {
