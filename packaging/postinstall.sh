@@ -16,6 +16,10 @@
 #                           cert-agent.service next to this script)
 #   CERT_AGENT_WAIT         seconds to wait for the first certificate when
 #                           systemd runs (default 120)
+#   CERT_AGENT_ALLOW_UNREACHABLE=1  enroll even when the CA is not up yet (a
+#                           template booting before the CA container): the
+#                           daemon pins the root with the same checks when the
+#                           CA answers and serves a placeholder until then
 #   every other CERT_AGENT_* variable of `cert-agent enroll --help`
 #   (CERT_AGENT_RELOAD, CERT_AGENT_CHALLENGE, CERT_AGENT_LISTEN, …)
 #
