@@ -77,6 +77,7 @@ function checkPermissions(config: Config, owner: Ownership | undefined, fix: boo
   for (const id of safeList(sets)) {
     want.push({ path: join(sets, id), what: 'certificate set', mode: 0o700, owner });
     keys.add(join(sets, id, 'key.pem'));
+    if (existsSync(join(sets, id, 'combined.pem'))) keys.add(join(sets, id, 'combined.pem'));
   }
   // A key.pem that is a plain file (the legacy layout) is audited too.
   const named = join(config.certificate.dir, 'key.pem');

@@ -7,10 +7,10 @@
  * last set for rollback.
  *
  *   dir/            0700 owner:group
- *     key.pem       -> current/key.pem        (likewise cert, chain, fullchain, ca)
+ *     key.pem       -> current/key.pem        (likewise cert, chain, fullchain, ca, combined)
  *     current       -> .sets/20261128T150102Z-1a2b3c4d
  *     previous      -> .sets/20261128T090102Z-99aa00bb
- *     .sets/<id>/   0700: key.pem 0600, cert.pem, chain.pem, fullchain.pem, ca.pem 0644
+ *     .sets/<id>/   0700: key.pem and combined.pem 0600; cert.pem, chain.pem, fullchain.pem, ca.pem 0644
  */
 import { chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { X509Certificate, randomBytes } from 'node:crypto';
@@ -19,7 +19,13 @@ import { InvalidCertificateError, StoreError, describeError } from './errors.js'
 import { ensurePrivateDir, syncDir, writeNewFile } from './fsutil.js';
 import { keyMatchesCert, missingNames, parseCerts, toPem, verifyChain } from './x509.js';
 
-export const SET_FILES = ['key.pem', 'cert.pem', 'chain.pem', 'fullchain.pem', 'ca.pem'] as const;
+/**
+ * combined.pem (0600) is the key followed by the full chain in one file, for
+ * consumers that take both from one path (HAProxy, some Java and Go
+ * servers): one open(2), so even a reader that opens it at the moment of a
+ * swap gets a matching pair.
+ */
+export const SET_FILES = ['key.pem', 'cert.pem', 'chain.pem', 'fullchain.pem', 'ca.pem', 'combined.pem'] as const;
 const SETS = '.sets';
 
 export interface NewSet {
@@ -88,6 +94,7 @@ export class CertStore {
       this.writeFile(path, 'chain.pem', chainPem, 0o644);
       this.writeFile(path, 'fullchain.pem', toPem(leaf) + chainPem, 0o644);
       this.writeFile(path, 'ca.pem', set.rootsPem.join(''), 0o644);
+      this.writeFile(path, 'combined.pem', set.keyPem.trimEnd() + '\n' + toPem(leaf) + chainPem, 0o600);
       if (set.placeholder) this.writeFile(path, 'PLACEHOLDER', 'self-signed stand-in until the CA answers\n', 0o644);
       syncDir(path);
     } catch (err) {

@@ -73,6 +73,9 @@ describe('enroll and issue through the bundle against a real step-ca', () => {
     const key = readFileSync(join(certDir(), 'key.pem'), 'utf8');
     expect(cert.checkPrivateKey((await import('node:crypto')).createPrivateKey(key))).toBe(true);
     expect(cert.publicKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    // combined.pem: the same key and chain in one file, as private as the key.
+    expect(modeOf(join(certDir(), 'combined.pem'))).toBe(0o600);
+    expect(readFileSync(join(certDir(), 'combined.pem'), 'utf8')).toBe(key.trimEnd() + '\n' + fullchain);
   });
 
   it('renew again is not due and changes nothing', async () => {
