@@ -9,7 +9,13 @@ import { ConfigError } from './errors.js';
 type Obj = Record<string, unknown>;
 
 export function show(value: unknown): string {
-  const text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    // YAML anchors can build a structure that contains itself (`a: &x [*x]`).
+    text = 'a structure that contains itself (YAML alias)';
+  }
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
