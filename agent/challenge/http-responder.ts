@@ -15,7 +15,9 @@ const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
 
 export const openHttpResponder: OpenResponder = async ({ host, port }) => {
   const tokens = new Map<string, string>();
-  const server = createServer({ maxHeaderSize: 8 * 1024, requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 2_000 }, (req, res) => answer(tokens, req, res));
+  // Node checks the two timeouts only every connectionsCheckingInterval
+  // (30 s by default): a slowloris client would hold a slot that long.
+  const server = createServer({ maxHeaderSize: 8 * 1024, requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 2_000, connectionsCheckingInterval: 1_000 }, (req, res) => answer(tokens, req, res));
   server.maxConnections = 128;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
