@@ -5,27 +5,15 @@
  * leave every file in its sandbox exactly as it was. Then a running daemon
  * gets several of them by SIGHUP and must keep its old configuration.
  */
-import { chmodSync, lstatSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
 import { runAgent, tempDir } from '../helpers/agent.js';
 import { DaemonProcess } from '../helpers/daemon.js';
 import { badCases, validDoc, type BadCase } from './badconfig-cases.js';
-import { agentPaths, writeConfig, type AgentPaths } from './common.js';
+import { agentPaths, snapshot, writeConfig, type AgentPaths } from './common.js';
 import { record } from './table.js';
-
-/** Every path under dir with its type, mode, size and mtime: "touched" means this changed. */
-function snapshot(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (p: string) => {
-    const st = lstatSync(p);
-    out.push(`${p} ${st.mode.toString(8)} ${st.size} ${st.mtimeMs} ${st.uid}`);
-    if (st.isDirectory()) for (const e of readdirSync(p).sort()) walk(join(p, e));
-  };
-  walk(dir);
-  return out;
-}
 
 function prepare(c: BadCase): { sandbox: string; config: string } {
   const sandbox = tempDir('cert-agent-badcfg-');

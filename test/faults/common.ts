@@ -5,7 +5,7 @@
  * agent's modules) into one .mjs a child process can run and be SIGKILLed.
  */
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { tempDir } from '../helpers/agent.js';
@@ -119,6 +119,23 @@ export async function buildFixture(name: string): Promise<string> {
   });
   built.set(name, outfile);
   return outfile;
+}
+
+/** Every path under dir with its type, mode, size, mtime and owner: "touched" means this changed. */
+export function snapshot(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (p: string) => {
+    const st = lstatSync(p);
+    out.push(`${p} ${st.mode.toString(8)} ${st.size} ${st.mtimeMs} ${st.uid}`);
+    if (st.isDirectory()) for (const e of readdirSync(p).sort()) walk(join(p, e));
+  };
+  walk(dir);
+  return out;
+}
+
+/** The one line a failed command prints for the operator (stderr also carries JSON log events). */
+export function plainLines(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l && !l.startsWith('{'));
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,175 @@
+/**
+ * Small hostile or broken servers for the CA fault tests:
+ *  - startHostileCa: an HTTPS "CA" whose TLS certificate chains to a root the
+ *    agent pins (so the agent talks to it), answering /roots and ACME with
+ *    garbage, huge or slow bodies, or HTTP 500s;
+ *  - startTcpRelay: a byte relay in front of a real step-ca (TLS passes
+ *    through untouched) that, after a number of bytes from the client, stops
+ *    forwarding (a hung CA) or drops every connection and stops listening
+ *    (a CA that died) — mid-order;
+ *  - startCountingProxy: a TLS-terminating relay in front of Pebble that
+ *    counts the badNonce rejections it passes back.
+ */
+import * as https from 'node:https';
+import * as net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { makeOtherCa } from '../harness/stepca.js';
+
+export type Behaviour = 'garbage' | 'huge' | 'silent' | 'drip' | 'http500';
+
+export interface HostileCa {
+  url: string;
+  rootPem: string;
+  rootFingerprint: string;
+  requests: string[];
+  /** Bytes of body sent by 'huge' before the client hung up. */
+  hugeSent: number;
+  close(): Promise<void>;
+}
+
+const PROBLEM_500 = JSON.stringify({ type: 'urn:ietf:params:acme:error:serverInternal', detail: 'the database is on fire', status: 500 });
+
+export async function startHostileCa(behaviour: Behaviour): Promise<HostileCa> {
+  const ca = await makeOtherCa();
+  const leaf = await ca.issue(['localhost', '127.0.0.1']);
+  const sockets = new Set<net.Socket>();
+  const state: HostileCa = { url: '', rootPem: ca.rootPem, rootFingerprint: ca.rootFingerprint, requests: [], hugeSent: 0, close: async () => undefined };
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    state.requests.push(`${req.method} ${req.url}`);
+    const roots = req.url === '/roots' || req.url === '/1.0/roots';
+    if (behaviour === 'http500' && roots) return void res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ crts: [ca.rootPem] }));
+    if (behaviour === 'http500') return void res.writeHead(500, { 'content-type': 'application/problem+json' }).end(PROBLEM_500);
+    if (behaviour === 'garbage') return void res.writeHead(201, { 'content-type': 'application/json' }).end('<html>\x00\xff{"crts": [not json');
+    if (behaviour === 'silent') return; // never answers
+    if (behaviour === 'drip') {
+      res.writeHead(201, { 'content-type': 'application/json' });
+      const t = setInterval(() => res.write(' '), 1_000);
+      res.once('close', () => clearInterval(t));
+      return;
+    }
+    // huge: an endless JSON string, 64 KiB at a time, until the client hangs up (at most 256 MiB).
+    res.writeHead(201, { 'content-type': 'application/json' });
+    res.write('{"crts": ["');
+    const chunk = Buffer.alloc(64 * 1024, 0x41);
+    const pump = () => {
+      while (state.hugeSent < 256 * 2 ** 20 && !res.destroyed) {
+        state.hugeSent += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    pump();
+  };
+  const server = https.createServer({ key: leaf.keyPem, cert: leaf.certPem + leaf.chainPem }, handler);
+  server.on('connection', (s: net.Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  server.on('tlsClientError', () => undefined);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  state.url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  state.close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  };
+  return state;
+}
+
+export interface TcpRelay {
+  port: number;
+  /** Bytes the client has sent through the relay so far. */
+  readonly bytesUp: number;
+  /** From `afterBytes` bytes on: 'hang' stops forwarding, 'die' drops every connection and stops listening. */
+  trip(afterBytes: number, how: 'hang' | 'die'): void;
+  /** When the trip happened (ms epoch), if it did. */
+  readonly trippedAt: number | undefined;
+  close(): Promise<void>;
+}
+
+export async function startTcpRelay(targetPort: number): Promise<TcpRelay> {
+  let bytesUp = 0;
+  let trip: { at: number; how: 'hang' | 'die' } | undefined;
+  let trippedAt: number | undefined;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    const tripped = () => trip !== undefined && bytesUp >= trip.at;
+    client.on('data', (d: Buffer) => {
+      bytesUp += d.length;
+      if (tripped()) return fire();
+      upstream.write(d);
+    });
+    upstream.on('data', (d: Buffer) => {
+      if (!tripped()) client.write(d);
+    });
+    client.once('close', () => upstream.destroy());
+    upstream.once('close', () => {
+      if (!tripped()) client.destroy();
+    });
+  });
+  const fire = () => {
+    if (trippedAt) return;
+    trippedAt = Date.now();
+    if (trip?.how === 'die') {
+      server.close();
+      for (const s of sockets) s.destroy();
+    }
+    // 'hang': sockets stay open, nothing more is forwarded; new connections are accepted and ignored.
+  };
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as AddressInfo).port,
+    get bytesUp() {
+      return bytesUp;
+    },
+    get trippedAt() {
+      return trippedAt;
+    },
+    trip(afterBytes, how) {
+      trip = { at: afterBytes, how };
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+export interface CountingProxy {
+  url: string;
+  rootPem: string;
+  badNonces: number;
+  requests: number;
+  close(): Promise<void>;
+}
+
+/** TLS-terminating relay to https://127.0.0.1:targetPort (trusting its self-signed cert), Host kept. */
+export async function startCountingProxy(targetPort: number, targetCertPem: string): Promise<CountingProxy> {
+  const ca = await makeOtherCa();
+  const leaf = await ca.issue(['localhost', '127.0.0.1']);
+  const stats: CountingProxy = { url: '', rootPem: ca.rootPem, badNonces: 0, requests: 0, close: async () => undefined };
+  const server = https.createServer({ key: leaf.keyPem, cert: leaf.certPem + leaf.chainPem }, (req, res) => {
+    stats.requests++;
+    const up = https.request({ host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers, ca: targetCertPem, agent: false, servername: 'localhost' }, (r) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () => {
+        const body = Buffer.concat(chunks);
+        if (r.statusCode === 400 && body.includes('badNonce')) stats.badNonces++;
+        res.writeHead(r.statusCode ?? 502, r.headers).end(body);
+      });
+    });
+    up.on('error', (e) => res.writeHead(502).end(e.message));
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  stats.url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  stats.close = () => new Promise<void>((r) => server.close(() => r()));
+  return stats;
+}
