@@ -1,17 +1,17 @@
 /**
- * The only module that speaks ACME (RFC 8555). It drives acme-client's
- * low-level methods so that the order is under our control: polling tuned
- * for a CA on the local network, http-01 published through two injected
- * callbacks and always withdrawn in `finally`, and every failure turned into
- * a typed error that keeps the real cause (acme-client alone turns a TLS
- * failure into a TypeError and drops the problem type).
+ * The only module that speaks ACME (RFC 8555): account, order, http-01 (published
+ * through two injected callbacks and always withdrawn in `finally`), CSR,
+ * finalize, download. Polling is tuned for a CA on the local network, and
+ * every failure is a typed error that keeps the CA's own words.
+ *
+ * It is written directly on node:crypto and node:https (see acme-http.ts and
+ * der.ts) rather than on acme-client: the same protocol steps, without loading
+ * axios, an ASN.1 stack and node-forge at every start of every container.
  */
-import { Agent as HttpsAgent } from 'node:https';
 import { isIP } from 'node:net';
-import acme from 'acme-client';
-import axios, { type AxiosAdapter, type InternalAxiosRequestConfig } from 'axios';
-import { AgentError, CaProtocolError, describeError } from './errors.js';
-import { classifyNetworkError } from './http.js';
+import { AgentError, CaProtocolError } from './errors.js';
+import { AcmeTransport, PROBLEM_PREFIX } from './acme-http.js';
+import { createCsr } from './der.js';
 
 /** How the http-01 key authorization is made reachable; see agent/challenge/. */
 export interface ChallengeResponder {
@@ -41,59 +41,18 @@ export interface IssueResult {
   accountRecreated: boolean;
 }
 
+interface Challenge { type: string; url: string; token: string; status: string; error?: { type?: string; detail?: string } }
+interface Authorization { status: string; identifier: { type: string; value: string }; challenges: Challenge[] }
+interface Order { status: string; authorizations: string[]; finalize: string; certificate?: string; error?: { detail?: string } }
+
 /**
  * Polling for a CA on the local network: step-ca validates while answering the
- * challenge POST, so the first poll after 50 ms usually sees "valid". The cap
- * keeps a slow CA from stretching one poll beyond 2 s; 20 polls ≈ 30 s total.
+ * challenge POST, so the first poll after 50 ms usually sees the result. The
+ * delay doubles up to 2 s; about 30 s in all before giving up.
  */
-const POLLING = { backoffAttempts: 20, backoffMin: 50, backoffMax: 2000 } as const;
-/** One request may take this long before the CA counts as unavailable. */
-const REQUEST_TIMEOUT_MS = 15_000;
-
-const PROBLEM_PREFIX = 'urn:ietf:params:acme:error:';
-let lastProblem: { type: string; status: number } | undefined;
-
-function configureTransport(roots: string[]): void {
-  const instance = acme.axios;
-  instance.defaults.httpsAgent = new HttpsAgent({ ca: roots, rejectUnauthorized: true, keepAlive: true });
-  instance.defaults.timeout = REQUEST_TIMEOUT_MS;
-  // The daemon has its own backoff; acme-client's 5 retries of 5-25 s would
-  // hide a dead CA for over a minute. One quick retry covers a CA restart.
-  (instance.defaults as unknown as { acmeSettings: Record<string, number> }).acmeSettings.retryMaxAttempts = 1;
-  (instance.defaults as unknown as { acmeSettings: Record<string, number> }).acmeSettings.retryDefaultDelay = 1;
-  if (!(instance.defaults as { certAgentWrapped?: boolean }).certAgentWrapped) {
-    const http = axios.getAdapter('http') as AxiosAdapter;
-    // A transport failure is re-thrown as our own error object without
-    // `config`, which acme-client's interceptor passes through untouched
-    // instead of crashing on it and losing the cause.
-    instance.defaults.adapter = async (config: InternalAxiosRequestConfig) => {
-      try {
-        return await http(config);
-      } catch (err) {
-        if ((err as { response?: unknown }).response) throw err;
-        throw classifyNetworkError(err, config.url ?? '');
-      }
-    };
-    instance.interceptors.response.use((response) => {
-      const data = response.data as { type?: unknown } | undefined;
-      if (response.status >= 400 && typeof data?.type === 'string' && data.type.startsWith(PROBLEM_PREFIX)) {
-        lastProblem = { type: data.type, status: response.status };
-      } else if (response.status >= 500) {
-        lastProblem = { type: '', status: response.status };
-      }
-      return response;
-    });
-    (instance.defaults as { certAgentWrapped?: boolean }).certAgentWrapped = true;
-  }
-}
-
-/** Wraps whatever acme-client threw into a typed error carrying the problem type. */
-function toAgentError(err: unknown, step: string): AgentError {
-  if (err instanceof AgentError) return err;
-  const problem = lastProblem;
-  const detail = describeError(err);
-  return new CaProtocolError(`ACME ${step} failed: ${detail}${problem?.type ? ` (${problem.type.slice(PROBLEM_PREFIX.length)})` : ''}`, problem?.type || undefined, problem?.status);
-}
+const POLL = { firstMs: 50, maxMs: 2000, totalMs: 30_000 } as const;
+/** Pauses before re-POSTing a challenge the CA could not validate yet (a proxy reloading, a slow listener). */
+const CHALLENGE_RETRIES = [250, 1000, 2000] as const;
 
 /** The CA no longer knows the account: RFC 8555's problem, or step-ca's HTTP 500 after a database reset. */
 export function isUnknownAccount(err: AgentError): boolean {
@@ -104,64 +63,75 @@ export function isUnknownAccount(err: AgentError): boolean {
 }
 
 export async function issueCertificate(req: IssueRequest): Promise<IssueResult> {
-  configureTransport(req.roots);
   const emit = req.onEvent ?? (() => undefined);
+  const acme = new AcmeTransport(req.directoryUrl, req.roots, req.accountKeyPem);
   try {
-    return await issueWithAccount(req, req.accountUrl, emit, false);
-  } catch (err) {
-    if (req.accountUrl && err instanceof AgentError && isUnknownAccount(err)) {
-      emit('account_unknown', { error: err.message });
-      return issueWithAccount(req, undefined, emit, true);
+    try {
+      return await issueWithAccount(acme, req, req.accountUrl, emit, false);
+    } catch (err) {
+      if (req.accountUrl && err instanceof AgentError && isUnknownAccount(err)) {
+        emit('account_unknown', { error: err.message });
+        acme.kid = undefined;
+        return await issueWithAccount(acme, req, undefined, emit, true);
+      }
+      throw err;
     }
+  } finally {
+    acme.close();
+  }
+}
+
+/** Runs one protocol step; a CA error is reported with the step it broke. */
+async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof CaProtocolError) throw new CaProtocolError(`ACME ${name} failed: ${err.message}`, err.problemType, err.httpStatus);
     throw err;
   }
 }
 
-async function issueWithAccount(req: IssueRequest, accountUrl: string | undefined, emit: NonNullable<IssueRequest['onEvent']>, recreated: boolean): Promise<IssueResult> {
-  const client = new acme.Client({ directoryUrl: req.directoryUrl, accountKey: req.accountKeyPem, ...(accountUrl ? { accountUrl } : {}), ...POLLING });
-  const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
-    lastProblem = undefined;
-    try {
-      return await fn();
-    } catch (err) {
-      throw toAgentError(err, name);
-    }
-  };
-
-  if (!accountUrl) {
-    await step('account registration', () => client.createAccount({ termsOfServiceAgreed: true, ...(req.email ? { contact: [`mailto:${req.email}`] } : {}) }));
-    accountUrl = client.getAccountUrl();
+async function issueWithAccount(acme: AcmeTransport, req: IssueRequest, accountUrl: string | undefined, emit: NonNullable<IssueRequest['onEvent']>, recreated: boolean): Promise<IssueResult> {
+  const dir = await step('directory', () => acme.directory());
+  if (accountUrl) {
+    acme.kid = accountUrl;
+  } else {
+    const created = await step('account registration', () => acme.post(dir.newAccount, { termsOfServiceAgreed: true, ...(req.email ? { contact: [`mailto:${req.email}`] } : {}) }));
+    const location = created.headers.location;
+    if (typeof location !== 'string') throw new CaProtocolError('ACME account registration failed: the CA gave no account URL (Location header)');
+    acme.kid = accountUrl = location;
     emit('account_registered', { accountUrl });
   }
 
-  const identifiers = req.domains.map((value) => ({ type: isIpLiteral(value) ? 'ip' : 'dns', value }));
-  let order = await step('new order', () => client.createOrder({ identifiers }));
-  const authorizations = await step('authorizations', () => client.getAuthorizations(order));
+  const identifiers = req.domains.map((value) => ({ type: isIP(value) ? 'ip' : 'dns', value }));
+  const created = await step('new order', () => acme.post<Order>(dir.newOrder, { identifiers }));
+  const orderUrl = created.headers.location;
+  if (typeof orderUrl !== 'string') throw new CaProtocolError('ACME new order failed: the CA gave no order URL (Location header)');
+  let order = created.body;
+  const authorizations = await step('authorizations', () => Promise.all(order.authorizations.map(async (url) => ({ url, authz: (await acme.post<Authorization>(url, undefined)).body }))));
+
   const published: string[] = [];
   try {
-    for (const authz of authorizations) {
+    for (const { url, authz } of authorizations) {
       if (authz.status === 'valid') continue;
       const challenge = authz.challenges.find((c) => c.type === 'http-01');
       if (!challenge) throw new CaProtocolError(`the CA offers no http-01 challenge for ${authz.identifier.value}; offered: ${authz.challenges.map((c) => c.type).join(', ')}`);
-      const keyAuthorization = await step('key authorization', () => client.getChallengeKeyAuthorization(challenge));
-      await req.responder.publish(challenge.token, keyAuthorization);
+      await req.responder.publish(challenge.token, `${challenge.token}.${acme.thumbprint()}`);
       published.push(challenge.token);
-      await answerChallenge(client, authz, challenge, step);
+      await answerChallenge(acme, url, authz, challenge);
     }
   } finally {
     for (const token of published) await req.responder.unpublish(token).catch(() => undefined);
   }
 
-  const [, csr] = await step('CSR', () => acme.crypto.createCsr({ commonName: req.domains[0], altNames: req.domains }, req.certKeyPem));
-  order = await step('finalize', () => client.finalizeOrder(order, csr));
-  if (order.status !== 'valid') order = await step('order completion', () => client.waitForValidStatus(order));
-  const fullchainPem = await step('certificate download', () => client.getCertificate(order));
-  return { fullchainPem, accountUrl, accountRecreated: recreated };
+  const csr = createCsr(req.domains, req.certKeyPem).toString('base64url');
+  order = (await step('finalize', () => acme.post<Order>(order.finalize, { csr }))).body;
+  if (order.status !== 'valid') order = await poll(acme, orderUrl, 'order completion', (o: Order) => o.status === 'valid', (o: Order) => o.status === 'invalid' && `the order became invalid: ${o.error?.detail ?? 'no detail'}`);
+  const certUrl = order.certificate;
+  if (!certUrl) throw new CaProtocolError('ACME certificate download failed: the valid order names no certificate URL');
+  const download = await step('certificate download', () => acme.post<string>(certUrl, undefined, { raw: true, accept: 'application/pem-certificate-chain' }));
+  return { fullchainPem: download.body, accountUrl, accountRecreated: recreated };
 }
-
-type Step = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
-type Authorization = Awaited<ReturnType<acme.Client['getAuthorizations']>>[number];
-type Challenge = Authorization['challenges'][number];
 
 /**
  * Tells the CA to validate, then waits for the verdict. step-ca validates
@@ -171,26 +141,30 @@ type Challenge = Authorization['challenges'][number];
  * POSTing again (RFC 8555 §7.5.1) and then reported as it is, rather than
  * polling an authorization that will never change.
  */
-async function answerChallenge(client: acme.Client, authz: Authorization, challenge: Challenge, step: Step): Promise<void> {
+async function answerChallenge(acme: AcmeTransport, authzUrl: string, authz: Authorization, challenge: Challenge): Promise<void> {
   const name = authz.identifier.value;
   for (let attempt = 0; ; attempt++) {
-    const answer = (await step(`challenge for ${name}`, () => client.completeChallenge(challenge))) as Challenge & { error?: { detail?: string; type?: string } };
+    const answer = (await step(`challenge for ${name}`, () => acme.post<Challenge>(challenge.url, {}))).body;
     if (answer.status === 'valid') return;
     if (answer.status === 'invalid' || (answer.error && attempt >= CHALLENGE_RETRIES.length)) {
-      const detail = answer.error?.detail ?? 'no detail from the CA';
-      throw new CaProtocolError(`http-01 validation of ${name} failed: ${detail}`, answer.error?.type);
+      throw new CaProtocolError(`http-01 validation of ${name} failed: ${answer.error?.detail ?? 'no detail from the CA'}`, answer.error?.type);
     }
     if (!answer.error) {
-      await step(`validation of ${name}`, () => client.waitForValidStatus(authz));
+      await poll(acme, authzUrl, `validation of ${name}`, (a: Authorization) => a.status === 'valid', (a: Authorization) => a.status === 'invalid' && `http-01 validation of ${name} failed: ${a.challenges.find((c) => c.type === 'http-01')?.error?.detail ?? 'the authorization became invalid'}`);
       return;
     }
     await new Promise((r) => setTimeout(r, CHALLENGE_RETRIES[attempt]));
   }
 }
 
-/** Pauses before re-POSTing a challenge the CA could not validate yet (a proxy reloading, a slow listener). */
-const CHALLENGE_RETRIES = [250, 1000, 2000] as const;
-
-function isIpLiteral(value: string): boolean {
-  return isIP(value) !== 0;
+async function poll<T>(acme: AcmeTransport, url: string, what: string, done: (t: T) => boolean, failed: (t: T) => string | false): Promise<T> {
+  const deadline = Date.now() + POLL.totalMs;
+  for (let delay: number = POLL.firstMs; ; delay = Math.min(delay * 2, POLL.maxMs)) {
+    const item = (await step(what, () => acme.post<T>(url, undefined))).body;
+    if (done(item)) return item;
+    const why = failed(item);
+    if (why) throw new CaProtocolError(why);
+    if (Date.now() + delay > deadline) throw new CaProtocolError(`ACME ${what} failed: still not done after ${POLL.totalMs / 1000}s`);
+    await new Promise((r) => setTimeout(r, delay));
+  }
 }

@@ -287,8 +287,11 @@ describe('the daemon (cert-agent run) in each consumer', () => {
       }
       for (const [i, p] of proxies.entries()) {
         expect(served[i], `${p.c.key} still serves ${before[i]}`).not.toBe(before[i]);
-        const reloads = daemons[i]!.lines().filter((l) => l.event === 'reload_done');
-        expect(reloads.map((l) => l.serial)).toContain(served[i]);
+        // The proxy may serve the new serial a moment before the daemon's
+        // verification returns and logs reload_done: wait for the line.
+        const logged = () => daemons[i]!.lines().filter((l) => l.event === 'reload_done').map((l) => l.serial);
+        for (const until = Date.now() + 10_000; !logged().includes(served[i]) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 200));
+        expect(logged()).toContain(served[i]);
         expect(p.pid()).toBe(pids[i]);
       }
     } finally {
