@@ -16,8 +16,21 @@ export interface Account {
   url?: string;
 }
 
-export async function loadOrCreateAccount(stateDir: string): Promise<Account> {
+/**
+ * With `directoryUrl`, an account made through another directory URL gets a
+ * new key: step-ca remembers the URL an account was registered under and
+ * refuses orders signed for the same key under another one ("kid does not
+ * match stored account location"), so after ca.url changes (a new name or
+ * port for the same CA) the old key could never order again.
+ */
+export async function loadOrCreateAccount(stateDir: string, directoryUrl?: string): Promise<Account> {
   let keyPem = readIfExists(join(stateDir, KEY_FILE));
+  const savedDirectory = savedAccount(stateDir).directory;
+  if (keyPem && directoryUrl && savedDirectory && savedDirectory !== directoryUrl) {
+    keyPem = await generateKeyPem('ec-p256');
+    writeFileAtomic(join(stateDir, KEY_FILE), keyPem, 0o600);
+    writeFileAtomic(join(stateDir, ACCOUNT_FILE), `${JSON.stringify({ directory: directoryUrl }, null, 2)}\n`, 0o600);
+  }
   if (!keyPem) {
     keyPem = await generateKeyPem('ec-p256');
     writeNewFile(join(stateDir, KEY_FILE), keyPem, 0o600);
@@ -37,10 +50,14 @@ export function saveAccountUrl(stateDir: string, url: string, directoryUrl: stri
 
 /** The saved URL belongs to this directory; an account on another CA is useless here. */
 export function accountUrlFor(stateDir: string, directoryUrl: string): string | undefined {
+  const saved = savedAccount(stateDir);
+  return saved.directory === directoryUrl ? saved.url : undefined;
+}
+
+function savedAccount(stateDir: string): { url?: string; directory?: string } {
   try {
-    const saved = JSON.parse(readIfExists(join(stateDir, ACCOUNT_FILE)) ?? '{}') as { url?: string; directory?: string };
-    return saved.directory === directoryUrl ? saved.url : undefined;
+    return JSON.parse(readIfExists(join(stateDir, ACCOUNT_FILE)) ?? '{}') as { url?: string; directory?: string };
   } catch {
-    return undefined;
+    return {};
   }
 }

@@ -125,7 +125,7 @@ async function attempt(opts: PassOptions, store: CertStore, state: AgentState, n
   }
   log.info({ event: 'renewal_started', domains: config.certificate.domains, reason, attempt: state.consecutiveFailures + 1 }, 'requesting a certificate');
 
-  const account = await loadOrCreateAccount(config.stateDir);
+  const account = await loadOrCreateAccount(config.stateDir, config.ca.directory);
   const keyPem = await generateKeyPem(config.certificate.keyType);
   if (config.challenge.mode === 'proxy' && config.reload.target === 'traefik') {
     // Traefik must route the challenge path to us before the CA asks for it.
