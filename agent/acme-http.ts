@@ -6,10 +6,10 @@
  * problem document as CaProtocolError carrying its type and status.
  */
 import { createHash, createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { CaProtocolError } from './errors.js';
-import { classifyNetworkError } from './http.js';
+import { sendHttps } from './http.js';
 
 export const PROBLEM_PREFIX = 'urn:ietf:params:acme:error:';
 /** One request may take this long before the CA counts as unavailable. */
@@ -101,29 +101,12 @@ export class AcmeTransport {
     return this.nonce;
   }
 
-  private send(method: string, url: string, body?: string, accept = 'application/json'): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
-    return new Promise((resolve, reject) => {
-      const headers: Record<string, string> = { accept, 'user-agent': 'cert-agent' };
-      if (body !== undefined) headers['content-type'] = 'application/jose+json';
-      const req = request(url, { method, agent: this.agent, headers, timeout: REQUEST_TIMEOUT_MS }, (res) => {
-        const nonce = res.headers['replay-nonce'];
-        if (typeof nonce === 'string' && nonce) this.nonce = nonce;
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_BODY_BYTES) req.destroy(new CaProtocolError(`${url} answered more than ${MAX_BODY_BYTES} bytes; refusing it`));
-          else chunks.push(c);
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', (err) => reject(classifyNetworkError(err, url)));
-      });
-      const deadline = setTimeout(() => req.destroy(Object.assign(new Error(`no complete answer within ${REQUEST_TIMEOUT_MS}ms`), { name: 'TimeoutError' })), REQUEST_TIMEOUT_MS);
-      req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${REQUEST_TIMEOUT_MS}ms`), { name: 'TimeoutError' })));
-      req.on('error', (err) => reject(classifyNetworkError(err, url)));
-      req.on('close', () => clearTimeout(deadline));
-      req.end(body);
-    });
+  private async send(method: 'GET' | 'HEAD' | 'POST', url: string, body?: string, accept = 'application/json'): Promise<AcmeAnswer<string>> {
+    const headers: Record<string, string> = { accept, 'user-agent': 'cert-agent', ...(body !== undefined ? { 'content-type': 'application/jose+json' } : {}) };
+    const answer = await sendHttps(url, { method, agent: this.agent, headers, ...(body !== undefined ? { body } : {}), timeoutMs: REQUEST_TIMEOUT_MS, maxBytes: MAX_BODY_BYTES });
+    const nonce = answer.headers['replay-nonce'];
+    if (typeof nonce === 'string' && nonce) this.nonce = nonce;
+    return answer;
   }
 }
 

@@ -2,11 +2,12 @@
  * The agent's own HTTPS requests to the CA (everything except ACME, which
  * acme.ts sends). Built on node:https rather than undici: for one GET of a
  * few kilobytes it does the same, and keeps half a megabyte out of the
- * single-file bundle every container loads. Each request names its trust explicitly: the pinned roots as
- * the only anchors, or — for the single first-contact request of bootstrap —
+ * single-file bundle every container loads. Each request names its trust
+ * explicitly: the pinned roots as the only anchors, or — for the single first-contact request of bootstrap —
  * no verification at all, whose answer is then checked against the pin.
  */
-import { request } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import { request, type Agent } from 'node:https';
 import { AgentError, CaProtocolError, CaUnavailableError, TrustError, describeError } from './errors.js';
 
 export type Trust = { roots: string[] } | { insecureFirstContact: true };
@@ -20,7 +21,19 @@ export interface FetchOptions {
 
 export interface HttpAnswer {
   status: number;
+  headers: IncomingHttpHeaders;
   body: string;
+}
+
+export interface SendOptions {
+  method: 'GET' | 'HEAD' | 'POST';
+  /** Connection pool (ACME keeps one per pass); without it, `tls` applies to a one-off connection. */
+  agent?: Agent;
+  tls?: { ca?: string[]; rejectUnauthorized: boolean };
+  headers?: Record<string, string>;
+  body?: string;
+  timeoutMs: number;
+  maxBytes: number;
 }
 
 const TLS_VERIFY_CODES = new Set([
@@ -30,33 +43,37 @@ const TLS_VERIFY_CODES = new Set([
 ]);
 
 export function httpsGet(url: string, opts: FetchOptions): Promise<HttpAnswer> {
-  const timeoutMs = opts.timeoutMs ?? 10_000;
-  const maxBytes = opts.maxBytes ?? 1024 * 1024;
   // `ca` replaces Node's default store: the pinned roots are the only anchors.
   const tls = 'roots' in opts.trust ? { ca: opts.trust.roots, rejectUnauthorized: true } : { rejectUnauthorized: false };
+  return sendHttps(url, { method: 'GET', tls, headers: { accept: 'application/json' }, timeoutMs: opts.timeoutMs ?? 10_000, maxBytes: opts.maxBytes ?? 1024 * 1024 });
+}
+
+/**
+ * One HTTPS exchange with the CA, bounded in size and in time: a per-socket
+ * idle timeout and a whole-request deadline, so a server trickling bytes
+ * cannot hold a pass forever. Failures come out classified (see below).
+ */
+export function sendHttps(url: string, opts: SendOptions): Promise<HttpAnswer> {
+  const { timeoutMs, maxBytes } = opts;
   return new Promise<HttpAnswer>((resolve, reject) => {
     const fail = (err: unknown) => reject(classifyNetworkError(err, url));
-    const req = request(url, { method: 'GET', ...tls, agent: false, timeout: timeoutMs, headers: { accept: 'application/json' } }, (res) => {
+    const req = request(url, { method: opts.method, ...(opts.agent ? { agent: opts.agent } : { agent: false, ...opts.tls }), timeout: timeoutMs, headers: opts.headers ?? {} }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        if (size > maxBytes) {
-          req.destroy();
-          reject(new CaProtocolError(`${url} answered with more than ${maxBytes} bytes; refusing it`));
-          return;
-        }
-        chunks.push(chunk);
+        if (size > maxBytes) req.destroy(new CaProtocolError(`${url} answered with more than ${maxBytes} bytes; refusing it`));
+        else chunks.push(chunk);
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', fail);
     });
-    // A whole-request deadline as well: a server trickling bytes must not hold a pass forever.
-    const deadline = setTimeout(() => req.destroy(Object.assign(new Error(`no complete answer within ${timeoutMs}ms`), { name: 'TimeoutError' })), timeoutMs);
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs}ms`), { name: 'TimeoutError' })));
+    const timeout = (what: string) => req.destroy(Object.assign(new Error(`no ${what} within ${timeoutMs}ms`), { name: 'TimeoutError' }));
+    const deadline = setTimeout(() => timeout('complete answer'), timeoutMs);
+    req.on('timeout', () => timeout('answer'));
     req.on('error', fail);
     req.on('close', () => clearTimeout(deadline));
-    req.end();
+    req.end(opts.body);
   });
 }
 
