@@ -154,7 +154,12 @@ export class CertStore {
     for (const name of SET_FILES) {
       const link = join(this.dir, name);
       const target = join('current', name);
-      if (safeReadlink(link) !== target) this.replaceWithLink(link, target);
+      if (safeReadlink(link) === target) continue;
+      // A plain file here is from before the agent (e.g. copied from the old
+      // shared mount): keep it beside, never destroy a working certificate.
+      const keep = join(this.dir, `${name}.before-cert-agent`);
+      if (isPlainFile(link) && !isPlainFile(keep)) renameSync(link, keep);
+      this.replaceWithLink(link, target);
     }
   }
 
@@ -216,6 +221,14 @@ function safeReadlink(path: string): string | undefined {
     return readlinkSync(path);
   } catch {
     return undefined;
+  }
+}
+
+function isPlainFile(path: string): boolean {
+  try {
+    return lstatSync(path).isFile();
+  } catch {
+    return false;
   }
 }
 

@@ -4,7 +4,7 @@
  * nothing on disk, and only current + previous survive a prune.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CertStore, SET_FILES } from '../../agent/store.js';
@@ -118,5 +118,22 @@ describe('CertStore', () => {
     // And a placeholder with a foreign key is still refused.
     const foreign = (await newKey()).pem;
     expect(() => install(ph, { placeholder: true, keyPem: foreign })).toThrow(/does not match/);
+  });
+});
+
+describe('a directory with certificate files from before the agent', () => {
+  it('keeps them beside as *.before-cert-agent and installs its links', async () => {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, 'key.pem'), 'legacy key\n', { mode: 0o600 });
+    writeFileSync(join(dir, 'cert.pem'), 'legacy cert\n');
+    const leaf = await ca.leaf({ domains: DOMAINS });
+    install(leaf);
+    expect(readFileSync(join(dir, 'key.pem.before-cert-agent'), 'utf8')).toBe('legacy key\n');
+    expect(readFileSync(join(dir, 'cert.pem.before-cert-agent'), 'utf8')).toBe('legacy cert\n');
+    expect(readlinkSync(join(dir, 'key.pem'))).toBe(join('current', 'key.pem'));
+    expect(served('key.pem')).toBe(leaf.keyPem);
+    // A second install does not overwrite the kept files with links.
+    install(await ca.leaf({ domains: DOMAINS }));
+    expect(readFileSync(join(dir, 'key.pem.before-cert-agent'), 'utf8')).toBe('legacy key\n');
   });
 });
