@@ -43,6 +43,8 @@ export interface Config {
     verify?: string;
   };
   trust: { installSystem: boolean };
+  /** What a pass does when the key or its directories are open to group/others. */
+  permissions: { onDrift: 'repair' | 'report' };
   /** textfile: Prometheus text file for node_exporter's textfile collector, rewritten after every pass. */
   metrics: { textfile?: string };
   stateDir: string;
@@ -202,6 +204,10 @@ export function validateConfig(doc: unknown): Config {
   const textfile = metrics.optionalString('textfile', (v) => absolutePathProblem(v) ?? (v.endsWith('.prom') ? undefined : "must end in .prom (node_exporter's textfile collector reads only *.prom)"));
   metrics.done();
 
+  const permissions = root.section('permissions');
+  const onDrift = permissions.string('onDrift', { default: 'repair', allowed: ['repair', 'report'] }) as 'repair' | 'report';
+  permissions.done();
+
   const stateDir = root.string('stateDir', { default: DEFAULTS.stateDir, check: absolutePathProblem });
   root.done();
 
@@ -213,6 +219,7 @@ export function validateConfig(doc: unknown): Config {
     challenge: { mode, listen, webroot },
     reload: { target, ...(command ? { command } : {}), timeoutSeconds, traefik: { dynamicFile, entryPoint }, nginx: { binary: nginxBinary, ...(nginxConfig ? { config: nginxConfig } : {}) }, ...(verify ? { verify } : {}) },
     trust: { installSystem },
+    permissions: { onDrift },
     metrics: textfile ? { textfile } : {},
     stateDir,
   };

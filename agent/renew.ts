@@ -18,6 +18,7 @@ import { waitForChallengeRoute } from './challenge/route-probe.js';
 import { installSystemTrust } from './system-trust.js';
 import type { CertStore, LiveSet } from './store.js';
 import { renewalTimeOf, storeFor, validityOf } from './live.js';
+import { auditPermissions } from './permissions.js';
 export { ownershipOf, renewalTimeOf, storeFor, validityOf } from './live.js';
 import { bootstrapTrust, fetchRoots, rootsPem, saveTrust, trustForPins, trustFromRootFile, type TrustBundle } from './trust.js';
 import { keyMatchesCert, missingNames, verifyChain, certFingerprint } from './x509.js';
@@ -81,6 +82,7 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
   const state = readState(config.stateDir);
   const store = storeFor(config);
   try {
+    auditPermissions(config, store.live(), log);
     const result = await attempt(opts, store, state, now).catch(async (err) => {
       if (!(err instanceof TrustError) || !(await rotateToPinnedRoot(config, now(), log))) throw err;
       return attempt(opts, store, state, now);

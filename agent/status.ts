@@ -17,6 +17,7 @@ import { loadTrust } from './trust-file.js';
 import { certFingerprint, keyMatchesCert, missingNames, summarize, verifyChain } from './x509.js';
 import { renewalTimeOf, validityOf } from './live.js';
 import { CertStore, type LiveSet } from './store.js';
+import { findDrift } from './permissions.js';
 
 export type Level = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
 export const EXIT_FOR: Record<Level, 0 | 1 | 2 | 3> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
@@ -120,6 +121,8 @@ function inspect(config: Config, now: Date): StatusReport {
     if (live.placeholder) warning.push('placeholder (self-signed) certificate in use: the CA has not answered yet');
     else if (chainProblem && !expired) critical.push(`certificate does not verify to the pinned root: ${chainProblem}`);
     if (missing.length) critical.push(`certificate lacks configured names: ${missing.join(', ')}`);
+    const open = findDrift(config.certificate.dir, live).find((d) => d.what === 'private key');
+    if (open) warning.push(`private key ${open.path} is readable by group or others (mode 0${open.mode.toString(8)}): the next check narrows it unless permissions.onDrift is report; or run cert-agent doctor --fix`);
     // A little slack so a check that is merely running late is not a warning.
     const grace = Math.min(10 * 60_000, lifetime * 0.05);
     if (!live.placeholder && !expired && now.getTime() > next.getTime() + grace) warning.push(`renewal overdue since ${next.toISOString()}`);
