@@ -14,7 +14,7 @@ const here = (p) => new URL(p, import.meta.url).pathname;
 mkdirSync(here('./out/'), { recursive: true });
 
 await build({
-  entryPoints: [here('./main.ts'), here('./lib/caproxy.ts')],
+  entryPoints: [here('./main.ts'), here('./lib/caproxy.ts'), here('./lib/fleet-worker.ts')],
   outdir: here('./out/'),
   outExtension: { '.js': '.mjs' },
   bundle: true,

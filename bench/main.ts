@@ -127,19 +127,37 @@ async function main(): Promise<void> {
         const c = ca;
         idle = await section('idle daemons (start)', () => startIdle(c, agentBin, rootFile, stepBin, join(work, 'idle'), want('idle') ? knobs.idleSeconds : 10), errors);
       }
-      if (want('latency') && idle) {
-        const config = idle.config;
+      if (want('latency')) {
+        let config = idle?.config;
+        if (!config) {
+          // The idle section failed: an agent of its own with a certificate.
+          const a = await enroll(agentBin, join(work, 'latency'), { caUrl: ca.url, fingerprint: ca.rootFingerprint, domain: 'localhost', listen: `127.0.0.1:${ca.acmeHttpPort}` });
+          await run([process.execPath, agentBin, 'renew', '--config', a.config], { cwd: a.dir });
+          config = a.config;
+        }
+        const cfg = config;
         const hf = (await run(['hyperfine', '--version'], {})).code === 0;
-        results.latency = await section('command latency', () => latencySection(agentBin, config, knobs.latencyRuns, hf), errors);
+        results.latency = await section('command latency', () => latencySection(agentBin, cfg, knobs.latencyRuns, hf), errors);
       }
       if (want('oneshot')) {
         const c = ca;
-        results.oneShot = await section('one-shot issuance', () => oneShotSection({ ca: c, rootFile, agentBin, ...(stepBin ? { stepBin } : {}), baseDir: join(work, 'oneshot'), rounds: knobs.runs },
+        const o = await section('one-shot issuance', () => oneShotSection({ ca: c, rootFile, agentBin, ...(stepBin ? { stepBin } : {}), baseDir: join(work, 'oneshot'), rounds: knobs.runs },
           { lego: Boolean(versions.lego), certbot: Boolean(versions.certbot) }), errors);
+        if (o) {
+          results.oneShot = o.tools;
+          results.agentPhases = o.agentPhases;
+        }
       }
     }
     if (want('daemon')) results.daemonRenewal = await section('renewal inside the daemon', () => daemonRenewalSection(agentBin, join(work, 'daemon'), knobs.daemonRenewals), errors);
-    if (want('fleet')) results.fleet = await section(`fleet of ${knobs.fleetSize}`, () => fleetSection(agentBin, join(OUT, 'lib/caproxy.mjs'), mkdirp(join(work, 'fleet')), knobs.fleetSize), errors);
+    if (want('fleet')) {
+      const scripts = { proxy: join(OUT, 'lib/caproxy.mjs'), worker: join(OUT, 'lib/fleet-worker.mjs') };
+      results.fleet = [];
+      for (const mode of ['processes', 'instances'] as const) {
+        const f = await section(`fleet of ${knobs.fleetSize} (${mode})`, () => fleetSection(agentBin, scripts, mkdirp(join(work, `fleet-${mode}`)), knobs.fleetSize, mode), errors);
+        if (f) results.fleet.push(f);
+      }
+    }
     if (want('profile') && ca) {
       const c = ca;
       results.profile = await section('CPU profiles', async () => {

@@ -4,7 +4,7 @@ import type { DaemonRenewalResult } from './sections/daemon-renewal.js';
 import type { FleetResult } from './sections/fleet.js';
 import { splitCpu, type IdleResult } from './sections/idle.js';
 import type { LatencyResult } from './sections/latency.js';
-import type { ToolRuns } from './sections/oneshot.js';
+import type { AgentPhases, ToolRuns } from './sections/oneshot.js';
 import type { ProfileRow } from './sections/profile.js';
 import type { SimRow } from './sections/simulate.js';
 import { cell, median, summarize, type Summary } from './lib/stats.js';
@@ -20,9 +20,10 @@ export interface Results {
   bundle?: BundleResult;
   latency?: LatencyResult;
   oneShot?: ToolRuns[];
+  agentPhases?: AgentPhases;
   daemonRenewal?: DaemonRenewalResult;
   idle?: IdleResult;
-  fleet?: FleetResult;
+  fleet?: FleetResult[];
   simulation?: SimRow[];
   profile?: ProfileRow[];
 }
@@ -101,11 +102,12 @@ function targets(r: Results): Target[] {
     const b = r.bundle.bytes;
     out.push({ name: 'Bundle size (minified)', target: '≤ 1.5 MB (stretch 1 MB), 10⁶ B', measured: `${fmt(b / MB, 3)} MB (${kib(b)}); gzip ${fmt(r.bundle.gzipBytes / MB, 3)} MB`, met: b <= 1.5 * MB, margin: b <= MB ? `stretch met: ${fmt((MB - b) / 1000)} kB under 1 MB` : b <= 1.5 * MB ? `${fmt((1.5 * MB - b) / 1000)} kB under 1.5 MB; stretch missed by ${fmt((b - MB) / 1000)} kB` : `${fmt((b - 1.5 * MB) / 1000)} kB over` });
   }
-  if (r.fleet) {
-    const f = r.fleet;
-    const ok = f.certified === f.size && f.renewed === f.certified && f.enrollFailures.length === 0 && f.renewalFailures === 0;
+  for (const f of r.fleet ?? []) {
+    const failures = f.enrollFailures.length + f.startFailures.length + f.renewalFailures;
+    const ok = f.certified === f.size && f.renewed === f.certified && failures === 0;
     const fast = f.allCertifiedMs < 30_000;
-    out.push({ name: `Fleet of ${f.size}`, target: 'all certified in < 30 s, no failures', measured: `${f.certified}/${f.size} certified in ${fmt(f.allCertifiedMs / 1000, 1)} s; ${f.renewed}/${f.certified} renewed; ${f.enrollFailures.length + f.renewalFailures} failures`, met: ok && fast, margin: ok && fast ? `${fmt(30 - f.allCertifiedMs / 1000, 1)} s to spare` : !ok ? 'failures' : `${fmt(f.allCertifiedMs / 1000 - 30, 1)} s over (${fmt(f.allCertifiedMs / 30_000, 2)}×)` });
+    const label = f.mode === 'processes' ? `${f.size} separate processes` : `${f.size} instances in ${f.workers} processes`;
+    out.push({ name: `Fleet: ${label}`, target: 'all certified in < 30 s, no failures', measured: `${f.certified}/${f.size} certified in ${fmt(f.allCertifiedMs / 1000, 1)} s; ${f.renewed}/${f.certified} renewed; ${failures} failed attempts`, met: ok && fast, margin: ok && fast ? `${fmt(30 - f.allCertifiedMs / 1000, 1)} s to spare` : [!fast ? `${fmt(f.allCertifiedMs / 1000 - 30, 1)} s over (${fmt(f.allCertifiedMs / 30_000, 2)}×)` : '', !ok ? `${failures} failed attempts${f.certified < f.size ? `, ${f.size - f.certified} never certified` : ''}` : ''].filter(Boolean).join('; ') });
   }
   return out;
 }
@@ -132,6 +134,10 @@ export function render(r: Results): string {
       const a = median(agent.repeat.map((x) => x.wallMs));
       s.push('Ratios (repeat, medians): ' + r.oneShot.filter((x) => x !== agent).map((x) => `cert-agent / ${x.tool.split(' ').slice(0, x.tool.startsWith('step') ? 3 : 1).join(' ')} = ${fmt(a / median(x.repeat.map((y) => y.wallMs)), 2)}×`).join('; ') + '.', '');
     }
+    if (r.agentPhases?.startupMs.length) {
+      const p = r.agentPhases;
+      s.push(`Where \`cert-agent renew --force\` spends its wall time (${p.startupMs.length} extra runs logging at info level; times from the agent\'s own log lines against the parent\'s spawn and exit): start-up until the decision to renew (Node, bundle, config, saved trust) ${cell(summarize(p.startupMs), 'ms')}; decision to certificate installed (key, ACME, http-01, install) ${cell(summarize(p.issueMs), 'ms')}; installed to process exit ${cell(summarize(p.exitMs), 'ms')}.`, '');
+    }
     s.push('Notes: cert-agent\'s trust bootstrap (fetching and pinning the root) happens in `enroll`, which is not timed; its `renew --force` verifies the chain against the pinned root, checks the key and names, and installs the set atomically with the previous set kept, which the other tools do not do. `step ca certificate` creates a new ACME account on every run, so its first and repeat runs are the same work; it also waits in whole seconds while polling. `step ca renew` is not ACME: it renews over mutual TLS with the current certificate (no challenge), shown for context only.', '');
     const fails = r.oneShot.flatMap((x) => x.failures.map((f) => `${x.tool}: ${f}`));
     if (fails.length) s.push('Failures:', '', ...fails.map((f) => `- ${f}`), '');
@@ -152,13 +158,14 @@ export function render(r: Results): string {
 
   if (r.idle) {
     s.push('## Idle daemon', '');
-    s.push(`Both daemons hold a fresh 24-hour certificate from the same step-ca and are sampled once a second for ${r.idle.seconds} s (resident memory from /proc/<pid>/status, CPU from /proc/<pid>/stat in 10 ms ticks) after a 5 s settling pause. The other benchmarks run meanwhile; CPU and memory are per process, so they do not show here. cert-agent uses its default check schedule (\`*/5 * * * *\`); each check is logged, so CPU is split into "at a check" (±1.5 s) and "between checks".`, '');
+    s.push(`Both daemons hold a fresh 24-hour certificate from the same step-ca and are sampled once a second for ${r.idle.seconds} s (resident memory from /proc/<pid>/status, CPU from /proc/<pid>/stat in 10 ms ticks) after a 5 s settling pause. The other benchmarks run meanwhile; CPU and memory are per process, so they do not show here. cert-agent uses its default check schedule (\`*/5 * * * *\`); each check is logged, so CPU is split into "at a check" (±1.5 s) and "between checks". The rows "node --…" are the same daemon started with V8 flags that trade speed for memory (a systemd unit could pass them to \`node\`); each has its own certificate.`, '');
     const rows = r.idle.series.map((x) => {
       const rssS = summarize(x.samples.map((y) => y.rssKb));
       const cpu = splitCpu(x);
       const windowS = (x.samples[x.samples.length - 1]!.t - x.samples[0]!.t) / 1000;
       return [x.name, `${fmt(kbToMiB(x.samples[0]!.rssKb), 1)} → ${fmt(kbToMiB(x.samples[x.samples.length - 1]!.rssKb), 1)} MiB (max ${fmt(kbToMiB(rssS.max), 1)})`, `${fmt(kbToMiB(x.hwmKb), 1)} MiB`, `${fmt(cpu.totalMs)} ms (${fmt((cpu.totalMs / 1000 / windowS) * 100, 3)} %)`, x.name.startsWith('cert-agent') ? `${x.checksAt.length}` : '—', x.name.startsWith('cert-agent') ? `${fmt(cpu.atChecksMs)} ms` : '—', x.name.startsWith('cert-agent') ? `${fmt(cpu.betweenMs)} ms` : `${fmt(cpu.totalMs)} ms`, cpu.busySeconds.length ? cpu.busySeconds.slice(0, 12).join(', ') + (cpu.busySeconds.length > 12 ? ', …' : '') : 'none'];
     });
+    if (r.idle.failedVariants?.length) s.push(`Variants that did not start: ${r.idle.failedVariants.join('; ')}.`, '');
     s.push(table(['daemon', 'RSS start → end', 'VmHWM (peak since start)', 'CPU in window', 'checks', 'CPU at checks', 'CPU between checks', 'seconds with CPU ticks'], rows), '');
   }
 
@@ -171,10 +178,10 @@ export function render(r: Results): string {
 
   if (r.profile) {
     s.push('## Where start-up time goes', '');
-    s.push('`node --cpu-prof` on a copy of the bundle built with the same options plus a source map; self time (CPU, idle excluded) summed per dependency, median of 3 runs. `(program)` is V8/Node work outside JavaScript frames — mostly reading, parsing and compiling the bundle; `(garbage collector)` is GC. Wall times include the profiler\'s overhead.', '');
+    s.push('`node --cpu-prof` on a copy of the bundle built by `bundle/build.mjs` itself with a source map added (same options and stand-ins); median of 3 runs. Every CPU sample is charged to the package of the nearest bundle frame on its stack, so Node built-ins that a package loads (`require(\'node:https\')` compiles Node\'s own JavaScript on first use) or calls (crypto, TLS) count for that package; the last column says how much of it was inside Node. Samples with no bundle frame are Node\'s own: bootstrap, reading and compiling the bundle. Idle time (waiting for the network) is left out; wall times include the profiler\'s overhead.', '');
     for (const p of r.profile) {
-      s.push(`**${p.command}** — wall ${fmt(p.wallMs)} ms, sampled CPU ${fmt(p.cpuMs)} ms:`, '');
-      s.push(table(['where', 'self ms', 'share'], p.buckets.filter(([, ms]) => ms >= 0.5).slice(0, 12).map(([k, ms]) => [k, fmt(ms, 1), `${fmt((ms / p.cpuMs) * 100)} %`])), '');
+      s.push(`**${p.command}** — wall ${fmt(p.wallMs)} ms, CPU sampled ${fmt(p.cpuMs)} ms:`, '');
+      s.push(table(['where', 'CPU ms', 'share', 'of it inside Node built-ins'], p.buckets.filter(([, ms]) => ms >= 1).slice(0, 14).map(([k, ms, viaNode]) => [k, fmt(ms, 1), `${fmt((ms / p.cpuMs) * 100)} %`, viaNode >= 0.5 ? `${fmt(viaNode, 1)} ms` : ''])), '');
     }
   }
 
@@ -187,32 +194,41 @@ export function render(r: Results): string {
     s.push(table(['dependency', 'bytes alone', 'load wall', '+ wall over node -e 0', 'peak RSS', '+ RSS'], b.deps.map((d) => [d.name, d.bytes.toLocaleString('en'), cell(d.wallMs, 'ms'), `${fmt(d.wallMs.median - b.baseline.wallMs.median)} ms`, cell(mibSummary(d.rssKb), 'MiB', 1), `${fmt(kbToMiB(d.rssKb.median - b.baseline.rssKb.median), 1)} MiB`])), '');
   }
 
-  if (r.fleet) {
-    const f = r.fleet;
-    s.push(`## Fleet: ${f.size} agents against one step-ca`, '');
-    s.push(`${f.size} agents, each a separate \`cert-agent enroll\` then \`cert-agent run\` process with its own directories, ACME account, account key and certificate key, and its own name: an IP identifier 127.10.x.y with its own standalone http-01 listener on that address (like ${f.size} containers, each with its own address and port 80). All start at the same moment. step-ca issues 2-minute certificates (3 minutes of lifetime with backdating); the agents use the default schedule (renew at 66 % of the lifetime, up to 5 % earlier at random per certificate), so each renews about a minute after it was certified. In front of the CA, a counting HTTPS proxy (its own process; TLS certificate from the CA's intermediate, so the agents' pinning accepts it; Host header passed through) records every request and how many are in flight at the CA at once.`, '');
-    s.push(table(['', 'value'], [
-      ['certified / renewed', `${f.certified}/${f.size} / ${f.renewed}/${f.certified}`],
-      ['failures (enroll, renewal attempts, placeholders)', `${f.enrollFailures.length}, ${f.renewalFailures}, ${f.placeholders}`],
-      ['**time to all certified** (common start → last first certificate)', `**${fmt(f.allCertifiedMs / 1000, 1)} s**`],
-      ['per agent: start → own first certificate, p50 / p99', `${fmt(f.timeToCert.median / 1000, 1)} s / ${fmt(f.timeToCert.p99 / 1000, 1)} s`],
-      ['per agent: `enroll` process (trust bootstrap), p50 / p99', `${fmt(f.enrollMs.median)} ms / ${fmt(f.enrollMs.p99)} ms`],
-      ['per agent: first issuance inside the daemon, p50 / p99', `${fmt(f.issueMs.median)} ms / ${fmt(f.issueMs.p99)} ms`],
-      ['per agent: renewal inside the daemon, p50 / p99', `${fmt(f.renewMs.median)} ms / ${fmt(f.renewMs.p99)} ms`],
-      ['renewal decisions spread over (first → last)', `${fmt(f.renewalWindowMs / 1000, 1)} s`],
-      ['agents\' RSS once certified: per agent median (min–max); sum', `${cell(mibSummary(f.perAgentRssKb), 'MiB', 1)}; ${fmt(f.fleetRssKb / 1024 / 1024, 2)} GiB`],
+  if (r.fleet?.length) {
+    const fl = r.fleet;
+    const size = fl[0]!.size;
+    s.push(`## Fleet: ${size} agents against one step-ca`, '');
+    s.push(`${size} agents, each with its own directories, ACME account, account key and certificate key, and its own name: an IP identifier 127.10.x.y with its own standalone http-01 listener on that address (like ${size} containers, each with its own address and port 80). Each is enrolled first (\`cert-agent enroll\`, ${4} at a time: configuration and pinned root, as a container's post-install hook does). Then **all daemons start at the same moment** and request their first certificate at once; step-ca issues 2-minute certificates (3 minutes of lifetime with backdating), and each agent then renews on its default schedule (66 % of the lifetime, up to 5 % earlier at random per certificate), about a minute after it was certified. In front of the CA, a counting HTTPS proxy (its own process; TLS certificate from the CA's intermediate, so the agents' pinning accepts it; Host header passed through) records every request and how many are in flight at the CA at once.`, '');
+    s.push('Two ways to run the daemons: **processes** — one `cert-agent run` process per agent, as in real containers, so the machine also pays for starting Node and loading the bundle once per agent; **instances** — the same daemon class (`agent/daemon.ts`) instantiated once per agent inside one worker process per core, so start-up is paid once per worker and the run shows what the CA and the protocol cost.', '');
+    const col = (f: FleetResult) => (f.mode === 'processes' ? `${f.size} processes` : `${f.size} instances in ${f.workers} processes`);
+    s.push(table(['', ...fl.map(col)], [
+      ['enrolled / certified / renewed', ...fl.map((f) => `${f.enrolled} / ${f.certified} / ${f.renewed}`)],
+      ['failed attempts (enroll, first start, renewals incl. retries) and placeholders', ...fl.map((f) => `${f.enrollFailures.length}, ${f.startFailures.length}, ${f.renewalFailures}; ${f.placeholders}`)],
+      ['**time to all certified** (common start → last first certificate)', ...fl.map((f) => `**${fmt(f.allCertifiedMs / 1000, 1)} s**`)],
+      ['per agent: start → own first certificate, p50 / p99', ...fl.map((f) => `${fmt(f.timeToCert.median / 1000, 1)} s / ${fmt(f.timeToCert.p99 / 1000, 1)} s`)],
+      ['per agent: first issuance (decision → installed), p50 / p99', ...fl.map((f) => `${fmt(f.issueMs.median)} ms / ${fmt(f.issueMs.p99)} ms`)],
+      ['per agent: renewal (decision → installed), p50 / p99', ...fl.map((f) => `${fmt(f.renewMs.median)} ms / ${fmt(f.renewMs.p99)} ms`)],
+      ['renewal decisions spread over (first → last)', ...fl.map((f) => `${fmt(f.renewalWindowMs / 1000, 1)} s`)],
+      ['per agent: `enroll` process before the start, p50 / p99', ...fl.map((f) => `${fmt(f.enrollMs.median)} ms / ${fmt(f.enrollMs.p99)} ms`)],
+      ['CPU of the agents\' processes, start → all certified (per agent)', ...fl.map((f) => `${fmt(f.agentCpuMs / 1000, 1)} s (${fmt(f.agentCpuMs / Math.max(1, f.certified))} ms)`)],
+      ['CPU of the counting proxy / of step-ca in that time', ...fl.map((f) => `${fmt(f.proxyCpuMs / 1000, 1)} s / ${fmt(f.caCpuMs.enroll / 1000, 1)} s`)],
+      ['resident memory of the agents\' processes once certified', ...fl.map((f) => `${fmt(f.rssKb / 1024 / 1024, 2)} GiB (${fmt(f.rssKb / 1024 / Math.max(1, f.certified), 1)} MiB per agent)`)],
     ]), '');
-    s.push(table(['at the CA', 'enrollment phase', 'renewal phase'], [
-      ['requests', f.enrollPhase.requests, f.renewPhase.requests],
-      ['**peak requests in flight at once**', `**${f.enrollPhase.peakInFlight}**`, `**${f.renewPhase.peakInFlight}**`],
-      ['peak open TLS connections', f.enrollPhase.peakConnections, f.renewPhase.peakConnections],
-      ['peak requests started in one second', f.enrollPhase.peakRequestsPerSecond, f.renewPhase.peakRequestsPerSecond],
-      ['CA response time p50 / p99 (at the proxy)', `${fmt(f.enrollPhase.caLatency.median)} / ${fmt(f.enrollPhase.caLatency.p99)} ms`, `${fmt(f.renewPhase.caLatency.median)} / ${fmt(f.renewPhase.caLatency.p99)} ms`],
-      ['non-2xx answers / proxy errors', `${f.enrollPhase.non2xx} / ${f.enrollPhase.errors}`, `${f.renewPhase.non2xx} / ${f.renewPhase.errors}`],
-      ['step-ca CPU time', `${fmt(f.caCpuMs.enroll / 1000, 1)} s`, `${fmt(f.caCpuMs.renew / 1000, 1)} s`],
+    s.push(table(['at the CA', ...fl.flatMap((f) => [`${col(f)}: first certificates`, 'renewals'])], [
+      ['requests', ...fl.flatMap((f) => [f.enrollPhase.requests, f.renewPhase.requests])],
+      ['**peak requests in flight at once**', ...fl.flatMap((f) => [`**${f.enrollPhase.peakInFlight}**`, `**${f.renewPhase.peakInFlight}**`])],
+      ['peak open TLS connections', ...fl.flatMap((f) => [f.enrollPhase.peakConnections, f.renewPhase.peakConnections])],
+      ['peak requests started in one second', ...fl.flatMap((f) => [f.enrollPhase.peakRequestsPerSecond, f.renewPhase.peakRequestsPerSecond])],
+      ['CA response time p50 / p99 (seen at the proxy)', ...fl.flatMap((f) => [`${fmt(f.enrollPhase.caLatency.median)} / ${fmt(f.enrollPhase.caLatency.p99)} ms`, `${fmt(f.renewPhase.caLatency.median)} / ${fmt(f.renewPhase.caLatency.p99)} ms`])],
+      ['non-2xx answers / proxy errors', ...fl.flatMap((f) => [`${f.enrollPhase.non2xx} / ${f.enrollPhase.errors}`, `${f.renewPhase.non2xx} / ${f.renewPhase.errors}`])],
+      ['step-ca CPU time', ...fl.flatMap((f) => [`${fmt(f.caCpuMs.enroll / 1000, 1)} s`, `${fmt(f.caCpuMs.renew / 1000, 1)} s`])],
     ]), '');
-    s.push(`Requests by kind (enrollment phase): ${Object.entries(f.enrollPhase.byKind).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}. Non-2xx answers include the expected ones (e.g. step-ca's 201 counts as 2xx; a 4xx would be a real rejection).`, '');
-    if (f.enrollFailures.length) s.push('Enrollment failures:', '', ...f.enrollFailures.slice(0, 10).map((x) => `- ${x}`), '');
+    const f0 = fl[0]!;
+    s.push(`Requests by kind (${col(f0)}, first certificates): ${Object.entries(f0.enrollPhase.byKind).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}.`, '');
+    for (const f of fl) {
+      const fails = [...f.enrollFailures, ...f.startFailures];
+      if (fails.length) s.push(`Failures (${col(f)}):`, '', ...fails.slice(0, 8).map((x) => `- ${x}`), ...(fails.length > 8 ? [`- … ${fails.length - 8} more`] : []), '');
+    }
   }
 
   if (r.simulation) {

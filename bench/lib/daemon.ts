@@ -1,4 +1,4 @@
-/** `cert-agent run` as a child process, with its JSON log lines parsed as they arrive. */
+/** `cert-agent run` as a child process (or an agent instance in a fleet worker), with its JSON log lines parsed as they arrive. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cleanEnv } from './proc.js';
 
@@ -8,15 +8,62 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
-export class Daemon {
+/** The log of one agent: lines in arrival order, and waiting for events. */
+export class EventLog {
   readonly lines: LogLine[] = [];
+  private listeners: (() => void)[] = [];
+  protected gone: string | undefined;
+
+  push(line: LogLine): void {
+    this.lines.push(line);
+    for (const l of this.listeners) l();
+  }
+
+  /** Marks the agent as gone (process exited): waiters fail at once. */
+  protected end(why: string): void {
+    this.gone = why;
+    for (const l of this.listeners) l();
+  }
+
+  events(name: string): LogLine[] {
+    return this.lines.filter((l) => l.event === name);
+  }
+
+  /** Resolves with the events once `count` of them were logged; rejects after timeoutMs or when the agent is gone. */
+  waitFor(event: string, count: number, timeoutMs: number): Promise<LogLine[]> {
+    return new Promise((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.listeners = this.listeners.filter((l) => l !== listener);
+      };
+      const listener = () => {
+        const got = this.events(event);
+        if (got.length >= count) {
+          cleanup();
+          resolve(got);
+        } else if (this.gone !== undefined) {
+          cleanup();
+          reject(new Error(`agent gone (${this.gone}) waiting for ${event}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${count}× ${event}; last lines:\n${this.lines.slice(-5).map((l) => JSON.stringify(l)).join('\n')}`));
+      }, timeoutMs);
+      this.listeners.push(listener);
+      listener();
+    });
+  }
+}
+
+export class Daemon extends EventLog {
   stderr = '';
   readonly proc: ChildProcess;
   readonly exited: Promise<number | null>;
-  private listeners: ((l: LogLine) => void)[] = [];
 
-  constructor(bin: string, config: string, cwd: string) {
-    this.proc = spawn(process.execPath, [bin, 'run', '--config', config], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(bin: string, config: string, cwd: string, nodeFlags: string[] = []) {
+    super();
+    this.proc = spawn(process.execPath, [...nodeFlags, bin, 'run', '--config', config], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let buf = '';
     this.proc.stdout!.on('data', (chunk: Buffer) => {
       buf += chunk.toString();
@@ -24,18 +71,16 @@ export class Daemon {
       while ((nl = buf.indexOf('\n')) >= 0) {
         const text = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        let line: LogLine;
         try {
-          line = JSON.parse(text) as LogLine;
+          this.push(JSON.parse(text) as LogLine);
         } catch {
-          line = { event: 'unparsed', time: new Date().toISOString(), text };
+          this.push({ event: 'unparsed', time: new Date().toISOString(), text });
         }
-        this.lines.push(line);
-        for (const l of this.listeners) l(line);
       }
     });
     this.proc.stderr!.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4000)));
     this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
+    this.proc.once('exit', (code, signal) => this.end(`exit ${code ?? signal}: ${this.stderr.trim().split('\n').slice(-2).join(' / ')}`));
   }
 
   get pid(): number {
@@ -44,42 +89,6 @@ export class Daemon {
 
   get running(): boolean {
     return this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-
-  events(name: string): LogLine[] {
-    return this.lines.filter((l) => l.event === name);
-  }
-
-  /** Resolves with the events once `count` of them were logged; rejects after timeoutMs or when the daemon exits. */
-  waitFor(event: string, count: number, timeoutMs: number): Promise<LogLine[]> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const got = this.events(event);
-        if (got.length >= count) {
-          cleanup();
-          resolve(got);
-          return true;
-        }
-        return false;
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${count}× ${event}; last lines:\n${this.lines.slice(-5).map((l) => JSON.stringify(l)).join('\n')}\n${this.stderr}`));
-      }, timeoutMs);
-      const onExit = () => {
-        cleanup();
-        reject(new Error(`daemon exited waiting for ${event}: ${this.stderr}`));
-      };
-      const listener = () => void check();
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.listeners = this.listeners.filter((l) => l !== listener);
-        this.proc.off('exit', onExit);
-      };
-      this.listeners.push(listener);
-      this.proc.once('exit', onExit);
-      check();
-    });
   }
 
   async stop(): Promise<number | null> {

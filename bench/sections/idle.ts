@@ -5,7 +5,10 @@
  * read from /proc/<pid>/stat (clock ticks of 10 ms), so "no measurable CPU"
  * means no tick counted. The daemon's periodic checks are logged
  * (`renewal_not_due`), so CPU can be split into "at a check" and "between
- * checks".
+ * checks". Next to the default daemon run a few with V8 flags that trade
+ * speed for memory (a systemd unit could pass them), each with its own name
+ * (an IP identifier 127.20.0.x) so their first issuances do not share a
+ * listener.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -28,6 +31,7 @@ export interface IdleResult {
   seconds: number;
   series: IdleSeries[];
   config: string;
+  failedVariants: string[];
 }
 
 export interface IdleHandle {
@@ -36,10 +40,29 @@ export interface IdleHandle {
   done: Promise<IdleResult>;
 }
 
+/** V8 flag sets tried next to the default daemon. */
+export const FLAG_VARIANTS: string[][] = [['--max-semi-space-size=1'], ['--optimize-for-size'], ['--max-semi-space-size=1', '--optimize-for-size']];
+
 export async function startIdle(ca: StepCa, agentBin: string, rootFile: string, stepBin: string | undefined, baseDir: string, seconds: number): Promise<IdleHandle> {
   const a = await enroll(agentBin, join(baseDir, 'agent'), { caUrl: ca.url, fingerprint: ca.rootFingerprint, domain: 'localhost', listen: `127.0.0.1:${ca.acmeHttpPort}` });
   const daemon = new Daemon(agentBin, a.config, a.dir);
   await daemon.waitFor('certificate_installed', 1, 60_000);
+  const variants: { name: string; daemon: Daemon }[] = [];
+  const failedVariants: string[] = [];
+  for (const [k, flags] of FLAG_VARIANTS.entries()) {
+    const addr = `127.20.0.${k + 1}`;
+    const name = `cert-agent run, node ${flags.join(' ')}`;
+    let d: Daemon | undefined;
+    try {
+      const v = await enroll(agentBin, join(baseDir, `variant-${k}`), { caUrl: ca.url, fingerprint: ca.rootFingerprint, domain: addr, listen: `${addr}:${ca.acmeHttpPort}` });
+      d = new Daemon(agentBin, v.config, v.dir, flags);
+      await d.waitFor('certificate_installed', 1, 60_000);
+      variants.push({ name, daemon: d });
+    } catch (err) {
+      await d?.stop();
+      failedVariants.push(`${name}: ${String(err).split('\n')[0]}`);
+    }
+  }
 
   let step: { pid: number; stop: () => void; note?: string } | undefined;
   if (stepBin) {
@@ -61,6 +84,10 @@ export async function startIdle(ca: StepCa, agentBin: string, rootFile: string, 
       await sleep(5_000); // let start-up work (JIT, GC after issuance) settle
       const series: IdleSeries[] = [{ name: 'cert-agent run', samples: [], hwmKb: NaN, checksAt: [] }];
       const pids = [daemon.pid];
+      for (const v of variants) {
+        series.push({ name: v.name, samples: [], hwmKb: NaN, checksAt: [] });
+        pids.push(v.daemon.pid);
+      }
       if (step) {
         series.push({ name: 'step ca renew --daemon', samples: [], hwmKb: NaN, checksAt: [] });
         pids.push(step.pid);
@@ -79,10 +106,13 @@ export async function startIdle(ca: StepCa, agentBin: string, rootFile: string, 
         if (i < seconds) await sleep(Math.max(0, start + (i + 1) * 1000 - Date.now()));
       }
       series[0]!.checksAt = daemon.events('renewal_not_due').slice(checksBefore).map((l) => eventTime(l) - start);
-      return { seconds, series, config: a.config };
+      variants.forEach((v, k) => {
+        series[1 + k]!.checksAt = v.daemon.events('renewal_not_due').filter((l) => eventTime(l) >= start).map((l) => eventTime(l) - start);
+      });
+      return { seconds, series, config: a.config, failedVariants };
     } finally {
       step?.stop();
-      await daemon.stop();
+      await Promise.all([daemon, ...variants.map((v) => v.daemon)].map((d) => d.stop()));
     }
   })();
   return { config: a.config, done };

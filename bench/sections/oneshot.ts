@@ -31,6 +31,16 @@ interface Tool {
   repeatOnly?: { after: string };
 }
 
+/** Where a `cert-agent renew --force` process spends its wall time, from its own log (extra runs, info level). */
+export interface AgentPhases {
+  /** spawn → renewal_started: Node start, bundle load, config, trust, decision */
+  startupMs: number[];
+  /** renewal_started → certificate_installed: key, ACME order, http-01, finalize, download, checks, install */
+  issueMs: number[];
+  /** certificate_installed → process exit: reload (none), state, exit */
+  exitMs: number[];
+}
+
 export interface OneShotContext {
   ca: StepCa;
   rootFile: string;
@@ -40,7 +50,7 @@ export interface OneShotContext {
   rounds: number;
 }
 
-export async function oneShotSection(ctx: OneShotContext, available: { lego: boolean; certbot: boolean }): Promise<ToolRuns[]> {
+export async function oneShotSection(ctx: OneShotContext, available: { lego: boolean; certbot: boolean }): Promise<{ tools: ToolRuns[]; agentPhases: AgentPhases }> {
   const { ca, rootFile } = ctx;
   const http = `127.0.0.1:${ca.acmeHttpPort}`;
   const all: Tool[] = [
@@ -134,5 +144,28 @@ export async function oneShotSection(ctx: OneShotContext, available: { lego: boo
       if (check(t, repeat, p.certFile, `round ${round} repeat`)) res.repeat.push(repeat);
     }
   }
-  return [...results.values()];
+  // The agent's phases, from extra runs that log at info level to stderr.
+  const phases: AgentPhases = { startupMs: [], issueMs: [], exitMs: [] };
+  const a = await enroll(ctx.agentBin, join(ctx.baseDir, 'phases'), { caUrl: ca.url, fingerprint: ca.rootFingerprint, domain: 'localhost', listen: http });
+  for (let i = 0; i < Math.max(3, ctx.rounds); i++) {
+    const spawned = Date.now();
+    const r = await timed([process.execPath, ctx.agentBin, 'renew', '--force', '--config', a.config], { env: cleanEnv({ CERT_AGENT_LOG_LEVEL: 'info' }), cwd: a.dir });
+    const exited = spawned + r.wallMs;
+    const times = new Map<string, number>();
+    for (const line of r.stderr.split('\n')) {
+      try {
+        const l = JSON.parse(line) as { event?: string; time?: string };
+        if (l.event && l.time && !times.has(l.event)) times.set(l.event, Date.parse(l.time));
+      } catch {
+        // not a log line
+      }
+    }
+    const started = times.get('renewal_started');
+    const installed = times.get('certificate_installed');
+    if (r.code !== 0 || started === undefined || installed === undefined) continue;
+    phases.startupMs.push(started - spawned);
+    phases.issueMs.push(installed - started);
+    phases.exitMs.push(exited - installed);
+  }
+  return { tools: [...results.values()], agentPhases: phases };
 }

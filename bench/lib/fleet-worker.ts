@@ -1,0 +1,46 @@
+/**
+ * Fleet benchmark, "isolated instances" mode: runs several agents' daemons
+ * (agent/daemon.ts, the same class `cert-agent run` uses) inside one
+ * process, each with its own configuration, state and certificate
+ * directories, ACME account, keys and logger. Forked by the fleet section
+ * with IPC; config paths come in CERT_AGENT_FLEET_CONFIGS (JSON array) and
+ * CERT_AGENT_FLEET_BASE (index of the first one). Every log line goes to the
+ * parent as {agent, line}; {type:'stop'} stops all daemons and exits.
+ *
+ * Shared between instances of one process, unlike separate containers: the
+ * loaded code, and acme-client's module-wide HTTP client (all instances
+ * trust the same root here, so its TLS settings are the same for all).
+ */
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { Daemon } from '../../agent/daemon.js';
+
+const configs = JSON.parse(process.env.CERT_AGENT_FLEET_CONFIGS ?? '[]') as string[];
+const base = Number(process.env.CERT_AGENT_FLEET_BASE ?? 0);
+
+function loggerFor(agent: number) {
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const text of chunk.toString().split('\n')) {
+        if (!text) continue;
+        try {
+          process.send?.({ type: 'log', agent, line: JSON.parse(text) });
+        } catch {
+          // not JSON
+        }
+      }
+      done();
+    },
+  });
+  return pino({ level: 'info', base: null, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'msg', formatters: { level: (label) => ({ level: label }) } }, sink);
+}
+
+const daemons = configs.map((configPath, i) => new Daemon({ configPath, log: loggerFor(base + i) }));
+process.on('message', (msg: { type?: string }) => {
+  if (msg?.type === 'start') for (const d of daemons) d.start();
+  if (msg?.type === 'stop') {
+    void Promise.all(daemons.map((d) => d.stop())).finally(() => process.exit(0));
+  }
+});
+process.on('disconnect', () => process.exit(0));
+process.send?.({ type: 'ready' });
