@@ -50,11 +50,12 @@ deps-stepca:
 deps-proxies:
 	@bash test/harness/install-traefik.sh
 
-# Packaging tests: debootstrap (Debian root filesystem), lintian; dpkg-deb and
-# systemd-analyze come with dpkg and systemd.
+# Packaging tests: debootstrap (Debian root filesystem), systemd-nspawn (boots
+# it with systemd), lintian; dpkg-deb and systemd-analyze come with dpkg and
+# systemd.
 deps-packaging:
 	@missing=""; \
-	for c in debootstrap:debootstrap lintian:lintian dpkg-deb:dpkg systemd-analyze:systemd; do \
+	for c in debootstrap:debootstrap lintian:lintian dpkg-deb:dpkg systemd-analyze:systemd systemd-nspawn:systemd-container; do \
 	  command -v $${c%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${c%%:*} ] || missing="$$missing $${c#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
