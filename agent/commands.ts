@@ -103,16 +103,21 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
 }
 
 export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
-  const { Daemon } = await import('./daemon.js');
-  const daemon = new Daemon({ configPath: ctx.configPath, log: await ctx.logger(), now: ctx.now });
-  // Handlers first: start() runs the first pass's synchronous part at once,
-  // and a SIGTERM arriving then would otherwise kill the process outright.
+  // Handlers before anything else, even before the daemon's modules load:
+  // systemd counts the unit as started as soon as the process exists, and a
+  // SIGTERM or SIGHUP arriving in the first moments would otherwise kill it
+  // (a SIGHUP then even means a restart). A SIGHUP before start is a no-op:
+  // the daemon reads the config and checks at start anyway.
+  let daemon: { reload(): void } | undefined;
+  process.on('SIGHUP', () => daemon?.reload());
   const signal = new Promise<string>((resolve) => {
-    process.on('SIGHUP', () => daemon.reload());
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
-  daemon.start();
-  await daemon.stop(await signal);
+  const { Daemon } = await import('./daemon.js');
+  const running = new Daemon({ configPath: ctx.configPath, log: await ctx.logger(), now: ctx.now });
+  daemon = running;
+  running.start();
+  await running.stop(await signal);
   return { stdout: '', exitCode: ExitCode.ok };
 }

@@ -36,7 +36,7 @@ describe('systemd unit', () => {
     copyFileSync(UNIT, join(units, 'cert-agent.service'));
     writeFileSync(join(root, 'usr/bin/cert-agent'), '#!/bin/sh\n');
     chmodSync(join(root, 'usr/bin/cert-agent'), 0o755);
-    copyFileSync('/bin/kill', join(root, 'bin/kill'));
+    copyFileSync('/bin/sh', join(root, 'bin/sh'));
     const r = spawnSync('systemd-analyze', ['verify', `--root=${root}`, 'cert-agent.service'], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
