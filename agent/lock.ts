@@ -1,40 +1,92 @@
 /**
  * One writer at a time per state directory: `renew` from a shell and the
  * daemon must not install over each other. The lock is a file created with
- * O_EXCL holding the owner's pid; a lock whose process is gone is stale and
- * taken over, so a SIGKILLed agent never blocks the next one.
+ * O_EXCL holding the owner's pid and its start time; a lock whose process is
+ * gone is stale and taken over, so a SIGKILLed agent never blocks the next
+ * one. The start time matters after a container restart: the lock survives
+ * in the state directory while pids start again from 1, so the recorded pid
+ * may now belong to some other live process, which must not hold the lock.
  */
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LockedError, StoreError } from './errors.js';
 import { writeNewFile } from './fsutil.js';
 
+interface Owner {
+  pid: number;
+  /** Start time of the process in clock ticks since boot (/proc/PID/stat field 22), when known. */
+  start?: number;
+}
+
 export function acquireLock(stateDir: string): () => void {
   const path = join(stateDir, 'lock');
   for (let tries = 0; tries < 3; tries++) {
     try {
-      writeNewFile(path, `${process.pid}\n`, 0o600);
+      writeNewFile(path, `${process.pid} ${startTicks(process.pid) ?? ''}\n`, 0o600);
       return () => {
-        if (ownerOf(path) === process.pid) rmSync(path, { force: true });
+        if (ownerOf(path)?.pid === process.pid) rmSync(path, { force: true });
       };
     } catch (err) {
       if (!(err instanceof StoreError) || !/EEXIST/.test(err.message)) throw err;
       const owner = ownerOf(path);
-      // An empty lock younger than a few seconds is being written right now.
-      const fresh = owner === undefined && ageMs(path) < 5_000;
-      if (fresh || (owner !== undefined && owner !== process.pid && isAlive(owner))) {
-        throw new LockedError(`another cert-agent (pid ${owner ?? 'starting'}) is renewing; try again when it is done`);
+      if (held(path, owner)) {
+        throw new LockedError(`another cert-agent (pid ${owner?.pid ?? 'starting'}) is renewing; try again when it is done`);
       }
-      rmSync(path, { force: true });
+      breakStale(path, owner);
     }
   }
   throw new LockedError(`cannot take the lock ${path}`);
 }
 
-function ownerOf(path: string): number | undefined {
+/** Whether the lock file naming `owner` belongs to a live agent. */
+function held(path: string, owner: Owner | undefined): boolean {
+  // An empty lock younger than a few seconds is being written right now.
+  if (!owner) return ageMs(path) < 5_000;
+  if (owner.pid === process.pid || !isAlive(owner.pid)) return false;
+  const now = startTicks(owner.pid);
+  return owner.start === undefined || now === undefined || now === owner.start;
+}
+
+/**
+ * Removes a stale lock, one breaker at a time: two agents that find the same
+ * stale lock must not each remove it and then the other's new one. The
+ * guard file serialises breakers; a guard left by a killed breaker expires.
+ */
+function breakStale(path: string, stale: Owner | undefined): void {
+  const guard = `${path}.break`;
   try {
-    const pid = Number(readFileSync(path, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    writeNewFile(guard, `${process.pid}\n`, 0o600);
+  } catch {
+    if (ageMs(guard) > 10_000) rmSync(guard, { force: true });
+    return; // someone else is breaking it; try the lock again
+  }
+  try {
+    const owner = ownerOf(path);
+    if (owner?.pid === stale?.pid && owner?.start === stale?.start && !held(path, owner)) rmSync(path, { force: true });
+  } finally {
+    rmSync(guard, { force: true });
+  }
+}
+
+function ownerOf(path: string): Owner | undefined {
+  try {
+    const [pidText, startText] = readFileSync(path, 'utf8').trim().split(/\s+/);
+    const pid = Number(pidText);
+    const start = startText ? Number(startText) : NaN;
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    return Number.isInteger(start) ? { pid, start } : { pid };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Clock ticks since boot at which `pid` started; undefined off Linux or when unreadable. */
+function startTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm)": state is field 3, starttime field 22.
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    return Number.isInteger(ticks) ? ticks : undefined;
   } catch {
     return undefined;
   }

@@ -5,7 +5,8 @@
  * it exits 75 (EX_TEMPFAIL) at once with one line naming the holder, and the
  * daemon, when it is the loser, simply tries again at its next check.
  */
-import { rmSync, existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { rmSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
@@ -64,5 +65,41 @@ describe('renew while the daemon renews', () => {
     } finally {
       await d.stop();
     }
+  }, 120_000);
+
+  it('a stale lock (dead owner, or its pid reused by another process) is taken over by exactly one of several', async ({ task }) => {
+    const lock = join(p.stateDir, 'lock');
+    // A container restarted: the lock names a pid that now belongs to an
+    // unrelated live process (started at another time than recorded).
+    const squatter = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      writeFileSync(lock, `${squatter.pid} 12345\n`, { mode: 0o600 });
+      const reused = await runAgent(['renew', '--force', '--config', p.config]);
+      expect(reused.code, reused.stderr).toBe(0);
+      expect(existsSync(lock)).toBe(false);
+    } finally {
+      squatter.kill('SIGKILL');
+    }
+    // A SIGKILLed agent's lock, and six renewals starting at once.
+    writeFileSync(lock, '999999 1\n', { mode: 0o600 });
+    const runs = await Promise.all(Array.from({ length: 6 }, () => runAgent(['renew', '--force', '--config', p.config], { env: { CERT_AGENT_LOG_LEVEL: 'info' } })));
+    const codes = runs.map((r) => r.code);
+    for (const r of runs) expect([0, 75], r.stderr).toContain(r.code);
+    expect(codes).toContain(0);
+    // Two holders at once would also collide on the challenge port (exit 73) or overlap in time.
+    const spans = runs.filter((r) => r.code === 0).map((r) => {
+      const ev = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; time: string });
+      return [Date.parse(ev.find((e) => e.event === 'renewal_started')!.time), Date.parse(ev.find((e) => e.event === 'certificate_installed')!.time)] as const;
+    }).sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+    expect(existsSync(lock)).toBe(false);
+    expect(existsSync(`${lock}.break`)).toBe(false);
+    expect(checkLive(p.certDir, ca.rootPem).ok).toBe(true);
+    record(task, {
+      scenario: 'two writers: stale lock',
+      injected: 'lock naming a pid reused by an unrelated live process; then a dead pid\'s lock and 6 × renew --force at once',
+      expected: 'stale lock taken over; still one writer at a time',
+      observed: `reused pid: renew exit 0 (before this fix: 75 until the unrelated process ended); 6 at once: exits ${codes.join(', ')}, their renewals did not overlap; no lock or lock.break left`,
+    });
   }, 120_000);
 });
