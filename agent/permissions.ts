@@ -27,7 +27,7 @@ export function findDrift(certDir: string, live: LiveSet | undefined): Drift[] {
     [certDir, 'certificate directory', 0o700],
     [join(certDir, '.sets'), 'certificate sets directory', 0o700],
   ];
-  if (live) want.push([live.path, 'certificate set', 0o700], [join(live.path, 'key.pem'), 'private key', 0o600]);
+  if (live) want.push([live.path, 'certificate set', 0o700], [join(live.path, 'key.pem'), 'private key', 0o600], [join(live.path, 'combined.pem'), 'private key (combined.pem)', 0o600]);
   const drift: Drift[] = [];
   for (const [path, what, mode] of want) {
     try {

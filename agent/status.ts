@@ -121,7 +121,7 @@ function inspect(config: Config, now: Date): StatusReport {
     if (live.placeholder) warning.push('placeholder (self-signed) certificate in use: the CA has not answered yet');
     else if (chainProblem && !expired) critical.push(`certificate does not verify to the pinned root: ${chainProblem}`);
     if (missing.length) critical.push(`certificate lacks configured names: ${missing.join(', ')}`);
-    const open = findDrift(config.certificate.dir, live).find((d) => d.what === 'private key');
+    const open = findDrift(config.certificate.dir, live).find((d) => d.what.startsWith('private key'));
     if (open) warning.push(`private key ${open.path} is readable by group or others (mode 0${open.mode.toString(8)}): the next check narrows it unless permissions.onDrift is report; or run cert-agent doctor --fix`);
     // A little slack so a check that is merely running late is not a warning.
     const grace = Math.min(10 * 60_000, lifetime * 0.05);

@@ -17,6 +17,7 @@ import { record } from './table.js';
 let ca: StepCa;
 let p: AgentPaths;
 const key = () => realpathSync(join(p.certDir, 'key.pem'));
+const combined = () => realpathSync(join(p.certDir, 'combined.pem'));
 const mode = (path: string) => `0${(statSync(path).mode & 0o777).toString(8)}`;
 const events = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; path: string; mode: string });
 const status = async () => {
@@ -39,6 +40,7 @@ afterAll(async () => {
 describe('key made world-readable', () => {
   it('repair (default): the next pass narrows the modes back and says so', async ({ task }) => {
     chmodSync(key(), 0o644);
+    chmodSync(combined(), 0o644);
     chmodSync(p.certDir, 0o755);
     const warned = await status();
     expect(warned.code).toBe(1);
@@ -47,11 +49,11 @@ describe('key made world-readable', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^not due/);
     const repaired = events(r.stderr).filter((e) => e.event === 'permissions_repaired');
-    expect(repaired.map((e) => [e.path, e.mode])).toEqual([[p.certDir, '0755'], [key(), '0644']]);
-    expect([mode(key()), mode(p.certDir)]).toEqual(['0600', '0700']);
+    expect(repaired.map((e) => [e.path, e.mode])).toEqual([[p.certDir, '0755'], [key(), '0644'], [combined(), '0644']]);
+    expect([mode(key()), mode(combined()), mode(p.certDir)]).toEqual(['0600', '0600', '0700']);
     const after = await status();
     expect(after.code).toBe(0);
-    record(task, { scenario: 'permission drift (repair)', injected: 'chmod 0644 on the live key, 0755 on the certificate dir; then renew (not due)', expected: 'next check repairs and says so', observed: `status before: exit ${warned.code} "${warned.problems.slice(0, 90)}…"; renew logged ${repaired.length} × permissions_repaired; modes now key ${mode(key())}, dir ${mode(p.certDir)}; status exit ${after.code}` });
+    record(task, { scenario: 'permission drift (repair)', injected: 'chmod 0644 on the live key.pem and combined.pem, 0755 on the certificate dir; then renew (not due)', expected: 'next check repairs and says so', observed: `status before: exit ${warned.code} "${warned.problems.slice(0, 90)}…"; renew logged ${repaired.length} × permissions_repaired; modes now key ${mode(key())}, combined ${mode(combined())}, dir ${mode(p.certDir)}; status exit ${after.code}` });
   });
 
   it('report: the next pass leaves the mode, logs it, status keeps warning', async ({ task }) => {
