@@ -10,7 +10,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import cron from 'node-cron';
 import { loadConfig, type Config } from './config.js';
-import { AgentError, describeError } from './errors.js';
+import { AgentError, LockedError, describeError } from './errors.js';
 import { writeFileAtomic, ensurePrivateDir } from './fsutil.js';
 import type { Logger } from './log.js';
 import { renewPass, storeFor, validityOf } from './renew.js';
@@ -124,6 +124,8 @@ export class Daemon {
       if (result.action === 'renewed') await refreshTrust(config, this.now(), log);
     } catch (err) {
       if (!(err instanceof AgentError)) log.error({ event: 'internal_error', error: describeError(err), trigger }, 'unexpected error in renewal pass');
+      // `cert-agent renew` from a shell holds the lock: nothing was done, the next check tries again.
+      if (err instanceof LockedError) log.info({ event: 'check_skipped', trigger, reason: describeError(err) }, 'another cert-agent holds the lock; checking again later');
       await this.ensureUsableCertificate(err);
     } finally {
       this.exportMetrics();

@@ -47,6 +47,8 @@ describe('renew while the daemon renews', () => {
         await sleep(Math.random() * 200);
       }
       const daemonInstalls = d.events('certificate_installed').length;
+      const skipped = d.events('check_skipped');
+      expect(skipped.every((e) => /another cert-agent \(pid \d+\) is renewing/.test(String(e.reason)))).toBe(true);
       expect(lockedLines.length).toBeGreaterThan(0);
       for (const line of lockedLines) expect(line).toMatch(/^cert-agent: another cert-agent \(pid \d+\) is renewing; try again when it is done\n$/);
       expect(d.events('internal_error')).toEqual([]);
@@ -60,7 +62,7 @@ describe('renew while the daemon renews', () => {
         scenario: 'two writers',
         injected: `${RUNS} × cert-agent renew --force while the daemon renews back to back`,
         expected: 'lock serialises; loser exits 75 with one line; no corruption',
-        observed: `renew: ${won} × exit 0 (took the lock between daemon passes), ${lockedLines.length} × exit 75 "another cert-agent (pid N) is renewing"; daemon installed ${daemonInstalls} sets meanwhile, no internal error; live set valid after every run; lock gone after SIGTERM (exit ${code})`,
+        observed: `renew: ${won} × exit 0 (took the lock between daemon passes), ${lockedLines.length} × exit 75 "another cert-agent (pid N) is renewing"; daemon installed ${daemonInstalls} sets meanwhile and logged check_skipped ${skipped.length} × when renew held the lock, no internal error; live set valid after every run; lock gone after SIGTERM (exit ${code})`,
       });
     } finally {
       await d.stop();
