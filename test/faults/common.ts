@@ -50,6 +50,22 @@ export interface LiveVerdict {
  * chain must verify to `rootPem` (signatures and validity at `now`).
  */
 export function checkLive(certDir: string, rootPem: string, now = new Date()): LiveVerdict {
+  // With a writer running, `current` may move (and the old set be pruned)
+  // while we read: only a verdict on a set that stayed current counts.
+  let verdict = checkOnce(certDir, rootPem, now);
+  for (let i = 0; i < 5 && !verdict.ok && currentTarget(certDir) !== verdict.set; i++) verdict = checkOnce(certDir, rootPem, now);
+  return verdict;
+}
+
+function currentTarget(certDir: string): string | undefined {
+  try {
+    return readlinkSync(join(certDir, 'current')).replace(/^\.sets\//, '');
+  } catch {
+    return undefined;
+  }
+}
+
+function checkOnce(certDir: string, rootPem: string, now: Date): LiveVerdict {
   let setDir: string;
   try {
     setDir = realpathSync(join(certDir, 'current'));
@@ -71,8 +87,10 @@ export function checkLive(certDir: string, rootPem: string, now = new Date()): L
       issuer = c;
     }
     if (now < new Date(leaf.validFrom) || now > new Date(leaf.validTo)) return { ok: false, set, serial, problem: 'leaf not valid now' };
-    // The names a proxy opens must lead into the same set.
-    if (realpathSync(join(certDir, 'cert.pem')) !== join(setDir, 'cert.pem')) return { ok: false, set, serial, problem: 'cert.pem does not resolve into current' };
+    // The names a proxy opens must lead through `current`.
+    for (const name of ['key.pem', 'cert.pem', 'fullchain.pem']) {
+      if (readlinkSync(join(certDir, name)) !== `current/${name}`) return { ok: false, set, serial, problem: `${name} does not point through current` };
+    }
     return { ok: true, set, serial };
   } catch (err) {
     return { ok: false, set, problem: (err as Error).message };
