@@ -7,7 +7,7 @@
  * certificate stays.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import * as https from 'node:https';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -97,7 +97,6 @@ describe('Pebble rejecting nonces', () => {
     // ...so give it the one issued by the lenient Pebble and check it is kept.
     rmSync(s.p.certDir, { recursive: true, force: true });
     rmSync(s.p.stateDir, { recursive: true, force: true });
-    const { cpSync } = await import('node:fs');
     cpSync(a.p.certDir, s.p.certDir, { recursive: true, verbatimSymlinks: true });
     const before = snapshot(s.p.certDir);
     const started = Date.now();
