@@ -8,10 +8,12 @@
  *   BENCH_IDLE_SECONDS=300   idle window of the daemons
  *   BENCH_DAEMON_RENEWALS=10 renewals timed inside the running daemon
  *   BENCH_FLEET_SIZE=100     agents in the fleet benchmark
+ *   BENCH_FLEET_ENROLL=4     `cert-agent enroll` processes at a time before the fleet starts
  *   BENCH_SIM_AGENTS=1000    agents in the schedule simulation
  *   BENCH_ONLY=a,b           run only these sections (bundle, latency, oneshot,
  *                            daemon, idle, fleet, simulate, profile)
  *   BENCH_OUT=BENCHMARKS.md  where the report goes (relative to the repo)
+ *   BENCH_RENDER_ONLY=1      only re-render the report from bench/out/results.json
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
@@ -42,6 +44,7 @@ const knobs = {
   idleSeconds: Math.max(10, int('BENCH_IDLE_SECONDS', 300)),
   daemonRenewals: Math.max(1, int('BENCH_DAEMON_RENEWALS', 10)),
   fleetSize: Math.min(1000, Math.max(1, int('BENCH_FLEET_SIZE', 100))),
+  fleetEnroll: Math.max(1, int('BENCH_FLEET_ENROLL', 4)),
   simAgents: Math.max(1, int('BENCH_SIM_AGENTS', 1000)),
 };
 const only = new Set((process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean));
@@ -66,6 +69,12 @@ async function section<T>(name: string, fn: () => Promise<T>, errors: Record<str
 }
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_RENDER_ONLY) {
+    // Re-render the report from the last run's raw numbers.
+    const results = JSON.parse(readFileSync(join(OUT, 'results.json'), 'utf8')) as Results;
+    writeFileSync(join(ROOT, process.env.BENCH_OUT ?? 'BENCHMARKS.md'), render(results));
+    return;
+  }
   const begun = Date.now();
   const work = mkdtempSync(join(tmpdir(), 'cert-agent-bench-'));
   const cleanup = () => rmSync(work, { recursive: true, force: true });
@@ -88,7 +97,7 @@ async function main(): Promise<void> {
   const versions: Record<string, string | undefined> = {
     'cert-agent': `${(await run([process.execPath, agentBin, '--version'], {})).stdout.trim()} (commit ${gitHead}${gitDirty ? ', with uncommitted changes in agent/' : ''})`,
     node: process.version,
-    'acme-client': (JSON.parse(readFileSync(join(ROOT, 'node_modules/acme-client/package.json'), 'utf8')) as { version: string }).version,
+    'runtime dependencies (bundled)': runtimeDeps(),
     esbuild: (JSON.parse(readFileSync(join(ROOT, 'node_modules/esbuild/package.json'), 'utf8')) as { version: string }).version,
     'step-ca': await versionOf([stepCaBinary(), '--version']),
     step: stepBin ? await versionOf([stepBin, 'version']) : undefined,
@@ -154,7 +163,7 @@ async function main(): Promise<void> {
       const scripts = { proxy: join(OUT, 'lib/caproxy.mjs'), worker: join(OUT, 'lib/fleet-worker.mjs') };
       results.fleet = [];
       for (const mode of ['processes', 'instances'] as const) {
-        const f = await section(`fleet of ${knobs.fleetSize} (${mode})`, () => fleetSection(agentBin, scripts, mkdirp(join(work, `fleet-${mode}`)), knobs.fleetSize, mode), errors);
+        const f = await section(`fleet of ${knobs.fleetSize} (${mode})`, () => fleetSection(agentBin, scripts, mkdirp(join(work, `fleet-${mode}`)), knobs.fleetSize, mode, knobs.fleetEnroll), errors);
         if (f) results.fleet.push(f);
       }
     }
@@ -195,6 +204,18 @@ async function debianVersion(pkg: string, argv: string[]): Promise<string | unde
   if (!own) return undefined;
   const deb = (await run(['dpkg-query', '-W', '-f', '${Version}', pkg], {})).stdout.trim();
   return deb ? `${own} (Debian package ${pkg} ${deb})` : own;
+}
+
+/** "node-cron 4.6.0, pino 10.4.0, …": the installed versions of package.json's dependencies. */
+function runtimeDeps(): string {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  return Object.keys(pkg.dependencies ?? {}).map((d) => {
+    try {
+      return `${d} ${(JSON.parse(readFileSync(join(ROOT, 'node_modules', d, 'package.json'), 'utf8')) as { version: string }).version}`;
+    } catch {
+      return `${d} (not installed)`;
+    }
+  }).join(', ');
 }
 
 function mkdirp(p: string): string {

@@ -112,6 +112,49 @@ function targets(r: Results): Target[] {
   return out;
 }
 
+/** Sentences explaining each missed target from this run's own numbers. */
+function analysis(r: Results): string[] {
+  const out: string[] = [];
+  const node = r.latency?.rows.find((x) => x.name === 'node -e 0');
+  const version = r.latency?.rows.find((x) => x.name === 'cert-agent --version');
+  const status = r.latency?.rows.find((x) => x.name === 'cert-agent status');
+  const agent = byTool(r, 'cert-agent');
+  const lego = byTool(r, 'lego');
+  const certbot = byTool(r, 'certbot');
+  const ph = r.agentPhases;
+  if (agent && lego && ph?.startupMs.length) {
+    const a = median(agent.repeat.map((x) => x.wallMs));
+    const l = median(lego.repeat.map((x) => x.wallMs));
+    const [st, is, ex] = [median(ph.startupMs), median(ph.issueMs), median(ph.exitMs)];
+    if (a > 1.5 * l) {
+      out.push(`One-shot vs lego: cert-agent's ${fmt(a)} ms split as start-up to the decision ${fmt(st)} ms, issuance and install ${fmt(is)} ms, exit ${fmt(ex)} ms; the budget is 1.5 × ${fmt(l)} = ${fmt(1.5 * l)} ms.${node ? ` A bare \`node -e 0\` alone takes ${fmt(node.wallMs.median)} ms${version ? ` and loading the bundle (\`--version\`) ${fmt(version.wallMs.median)} ms` : ''}, so start-up is ${fmt(st - node.wallMs.median)} ms above bare Node.` : ''} ${is > 1.5 * l ? 'The issuance part alone is already over the budget.' : `Issuance alone (${fmt(is)} ms) fits; the start-up is what does not.`}${r.daemonRenewal ? ` Inside a running daemon the same work takes ${fmt(r.daemonRenewal.renewal.median)} ms (warm process: no start-up, code already compiled).` : ''}`);
+    }
+    if (certbot) {
+      const c = median(certbot.repeat.map((x) => x.wallMs));
+      if (a > 0.1 * c) out.push(`One-shot vs certbot: the budget is 0.1 × ${fmt(c)} = ${fmt(0.1 * c)} ms against cert-agent's ${fmt(a)} ms; the same start-up cost as above is what is over.`);
+    }
+  }
+  if (status && node && status.wallMs.median > 2 * node.wallMs.median) {
+    const prof = r.profile?.find((p) => p.command === 'cert-agent status');
+    const top = prof ? prof.buckets.filter(([k]) => !k.startsWith('(')).slice(0, 5).map(([k, ms]) => `${k} ${fmt(ms)} ms`).join(', ') : '';
+    out.push(`\`status\`: ${fmt(status.wallMs.median)} ms against a budget of 2 × ${fmt(node.wallMs.median)} = ${fmt(2 * node.wallMs.median)} ms${version ? `; \`--version\` (bundle loaded, nothing run) takes ${fmt(version.wallMs.median)} ms, so ${fmt(version.wallMs.median - node.wallMs.median)} ms go to loading the bundle and ${fmt(status.wallMs.median - version.wallMs.median)} ms to the command itself` : ''}.${top ? ` Largest CPU shares in its profile: ${top}.` : ''}`);
+  }
+  const idle = r.idle?.series.find((s) => s.name === 'cert-agent run');
+  if (idle) {
+    const max = Math.max(...idle.samples.map((s) => s.rssKb));
+    if (max * 1024 > 50 * MB) {
+      const flags = r.idle!.series.filter((s) => s.name.includes('node --')).map((s) => `${s.name.replace('cert-agent run, node ', '')} ${fmt(kbToMiB(Math.max(...s.samples.map((x) => x.rssKb))), 1)} MiB`);
+      out.push(`Idle memory: ${fmt(kbToMiB(max), 1)} MiB against 47.7 MiB.${node ? ` Bare Node already holds ${fmt(kbToMiB(node.rssKb.median), 1)} MiB` : ''}${version ? `, Node with the bundle loaded ${fmt(kbToMiB(version.rssKb.median), 1)} MiB` : ''}${status ? `, \`status\` peaks at ${fmt(kbToMiB(status.rssKb.median), 1)} MiB` : ''}; the rest is what the daemon keeps after running (code compiled for the ACME path, TLS contexts, heap).${flags.length ? ` V8 flags barely move it: ${flags.join(', ')}.` : ''}${r.idle!.series.find((s) => s.name.startsWith('step')) ? ` \`step ca renew --daemon\` (Go) idles at ${fmt(kbToMiB(Math.max(...r.idle!.series.find((s) => s.name.startsWith('step'))!.samples.map((x) => x.rssKb))), 1)} MiB.` : ''}`);
+    }
+  }
+  for (const f of r.fleet ?? []) {
+    if (f.allCertifiedMs >= 30_000 || f.certified < f.size) {
+      out.push(`Fleet (${f.mode}): the agents' processes used ${fmt(f.agentCpuMs / 1000, 1)} s of CPU (${fmt(f.agentCpuMs / Math.max(1, f.certified))} ms per agent) between the common start and the last certificate, while step-ca used ${fmt(f.caCpuMs.enroll / 1000, 1)} s: on ${r.machine.cores} cores the agents' own start-up sets the pace, not the CA.`);
+    }
+  }
+  return out;
+}
+
 export function render(r: Results): string {
   const s: string[] = [];
   s.push('# cert-agent benchmarks', '');
@@ -122,6 +165,11 @@ export function render(r: Results): string {
   if (t.length) {
     s.push('## Targets', '');
     s.push(table(['target', 'goal', 'measured (median)', 'verdict', 'by how much'], t.map((x) => [x.name, x.target, x.measured, verdict(x.met), x.margin])), '');
+  }
+
+  const why = analysis(r);
+  if (why.length) {
+    s.push('## Where the misses come from', '', 'Computed from the numbers of this run (medians).', '', ...why.map((w) => `- ${w}`), '');
   }
 
   if (r.oneShot) {
@@ -158,7 +206,7 @@ export function render(r: Results): string {
 
   if (r.idle) {
     s.push('## Idle daemon', '');
-    s.push(`Both daemons hold a fresh 24-hour certificate from the same step-ca and are sampled once a second for ${r.idle.seconds} s (resident memory from /proc/<pid>/status, CPU from /proc/<pid>/stat in 10 ms ticks) after a 5 s settling pause. The other benchmarks run meanwhile; CPU and memory are per process, so they do not show here. cert-agent uses its default check schedule (\`*/5 * * * *\`); each check is logged, so CPU is split into "at a check" (±1.5 s) and "between checks". The rows "node --…" are the same daemon started with V8 flags that trade speed for memory (a systemd unit could pass them to \`node\`); each has its own certificate.`, '');
+    s.push(`All daemons hold a fresh 24-hour certificate from the same step-ca and are sampled once a second for ${r.idle.seconds} s (resident memory from /proc/<pid>/status, CPU from /proc/<pid>/stat in 10 ms ticks) after a 5 s settling pause. The other benchmarks run meanwhile; CPU and memory are per process, so they do not show here. cert-agent uses its default check schedule (\`*/5 * * * *\`); each check is logged, so CPU is split into "at a check" (±1.5 s) and "between checks". The rows "node --…" are the same daemon started with V8 flags that trade speed for memory (a systemd unit could pass them to \`node\`); each has its own certificate.`, '');
     const rows = r.idle.series.map((x) => {
       const rssS = summarize(x.samples.map((y) => y.rssKb));
       const cpu = splitCpu(x);
@@ -167,6 +215,12 @@ export function render(r: Results): string {
     });
     if (r.idle.failedVariants?.length) s.push(`Variants that did not start: ${r.idle.failedVariants.join('; ')}.`, '');
     s.push(table(['daemon', 'RSS start → end', 'VmHWM (peak since start)', 'CPU in window', 'checks', 'CPU at checks', 'CPU between checks', 'seconds with CPU ticks'], rows), '');
+    const withMaps = r.idle.series.filter((x) => x.mappings && (x.name === 'cert-agent run' || x.name.startsWith('step')));
+    if (withMaps.length) {
+      const kinds = [...new Set(withMaps.flatMap((x) => Object.keys(x.mappings!)))].sort((a, b) => (withMaps[0]!.mappings![b] ?? 0) - (withMaps[0]!.mappings![a] ?? 0));
+      s.push('Resident memory by mapping at the end of the window (/proc/<pid>/smaps):', '');
+      s.push(table(['mapping', ...withMaps.map((x) => x.name)], kinds.map((k) => [k, ...withMaps.map((x) => `${fmt(kbToMiB(x.mappings![k] ?? 0), 1)} MiB`)])), '');
+    }
   }
 
   if (r.latency) {
@@ -190,7 +244,7 @@ export function render(r: Results): string {
     s.push('## Bundle', '');
     s.push(`\`bundle/out/cert-agent.mjs\`: **${b.bytes.toLocaleString('en')} bytes** minified (${fmt(b.bytes / MB, 3)} MB), **${b.gzipBytes.toLocaleString('en')} bytes** gzipped (-9), ${b.brotliBytes.toLocaleString('en')} bytes brotli (q11). Breakdown by package from esbuild's metafile (\`bundle/out/meta.json\`, bytes each input contributes to the output):`, '');
     s.push(table(['package', 'bytes in bundle', 'share'], b.byPackage.map(([k, v]) => [k, v.toLocaleString('en'), `${fmt((v / b.bytes) * 100, 1)} %`])), '');
-    s.push(`Each runtime dependency bundled **alone** with the same options, loaded by a bare \`node\` (${r.knobs.runs} runs, interleaved): what it costs at start-up on top of \`node -e 0\` (${cell(b.baseline.wallMs, 'ms')}, ${cell(mibSummary(b.baseline.rssKb), 'MiB', 1)}). The costs do not add up exactly (shared code such as axios inside acme-client).`, '');
+    s.push(`Each runtime dependency bundled **alone** with the same options, loaded by a bare \`node\` (${r.knobs.runs} runs, interleaved): what it costs at start-up on top of \`node -e 0\` (${cell(b.baseline.wallMs, 'ms')}, ${cell(mibSummary(b.baseline.rssKb), 'MiB', 1)}). The costs do not add up exactly: Node built-ins loaded by several packages are paid once.`, '');
     s.push(table(['dependency', 'bytes alone', 'load wall', '+ wall over node -e 0', 'peak RSS', '+ RSS'], b.deps.map((d) => [d.name, d.bytes.toLocaleString('en'), cell(d.wallMs, 'ms'), `${fmt(d.wallMs.median - b.baseline.wallMs.median)} ms`, cell(mibSummary(d.rssKb), 'MiB', 1), `${fmt(kbToMiB(d.rssKb.median - b.baseline.rssKb.median), 1)} MiB`])), '');
   }
 
@@ -198,7 +252,7 @@ export function render(r: Results): string {
     const fl = r.fleet;
     const size = fl[0]!.size;
     s.push(`## Fleet: ${size} agents against one step-ca`, '');
-    s.push(`${size} agents, each with its own directories, ACME account, account key and certificate key, and its own name: an IP identifier 127.10.x.y with its own standalone http-01 listener on that address (like ${size} containers, each with its own address and port 80). Each is enrolled first (\`cert-agent enroll\`, ${4} at a time: configuration and pinned root, as a container's post-install hook does). Then **all daemons start at the same moment** and request their first certificate at once; step-ca issues 2-minute certificates (3 minutes of lifetime with backdating), and each agent then renews on its default schedule (66 % of the lifetime, up to 5 % earlier at random per certificate), about a minute after it was certified. In front of the CA, a counting HTTPS proxy (its own process; TLS certificate from the CA's intermediate, so the agents' pinning accepts it; Host header passed through) records every request and how many are in flight at the CA at once.`, '');
+    s.push(`${size} agents, each with its own directories, ACME account, account key and certificate key, and its own name: an IP identifier 127.10.x.y with its own standalone http-01 listener on that address (like ${size} containers, each with its own address and port 80). Each is enrolled first (\`cert-agent enroll\`, ${fl[0]!.enrollConcurrency} at a time: configuration and pinned root, as a container's post-install hook does). Then **all daemons start at the same moment** and request their first certificate at once; step-ca issues 2-minute certificates (3 minutes of lifetime with backdating), and each agent then renews on its default schedule (66 % of the lifetime, up to 5 % earlier at random per certificate), about a minute after it was certified. In front of the CA, a counting HTTPS proxy (its own process; TLS certificate from the CA's intermediate, so the agents' pinning accepts it; Host header passed through) records every request and how many are in flight at the CA at once.`, '');
     s.push('Two ways to run the daemons: **processes** — one `cert-agent run` process per agent, as in real containers, so the machine also pays for starting Node and loading the bundle once per agent; **instances** — the same daemon class (`agent/daemon.ts`) instantiated once per agent inside one worker process per core, so start-up is paid once per worker and the run shows what the CA and the protocol cost.', '');
     const col = (f: FleetResult) => (f.mode === 'processes' ? `${f.size} processes` : `${f.size} instances in ${f.workers} processes`);
     s.push(table(['', ...fl.map(col)], [
@@ -220,12 +274,15 @@ export function render(r: Results): string {
       ['peak open TLS connections', ...fl.flatMap((f) => [f.enrollPhase.peakConnections, f.renewPhase.peakConnections])],
       ['peak requests started in one second', ...fl.flatMap((f) => [f.enrollPhase.peakRequestsPerSecond, f.renewPhase.peakRequestsPerSecond])],
       ['CA response time p50 / p99 (seen at the proxy)', ...fl.flatMap((f) => [`${fmt(f.enrollPhase.caLatency.median)} / ${fmt(f.enrollPhase.caLatency.p99)} ms`, `${fmt(f.renewPhase.caLatency.median)} / ${fmt(f.renewPhase.caLatency.p99)} ms`])],
-      ['non-2xx answers / proxy errors', ...fl.flatMap((f) => [`${f.enrollPhase.non2xx} / ${f.enrollPhase.errors}`, `${f.renewPhase.non2xx} / ${f.renewPhase.errors}`])],
+      ['non-2xx answers / proxy errors (requests re-sent after a keep-alive race)', ...fl.flatMap((f) => [`${f.enrollPhase.non2xx} / ${f.enrollPhase.errors} (${f.enrollPhase.retried})`, `${f.renewPhase.non2xx} / ${f.renewPhase.errors} (${f.renewPhase.retried})`])],
       ['step-ca CPU time', ...fl.flatMap((f) => [`${fmt(f.caCpuMs.enroll / 1000, 1)} s`, `${fmt(f.caCpuMs.renew / 1000, 1)} s`])],
     ]), '');
     const f0 = fl[0]!;
     s.push(`Requests by kind (${col(f0)}, first certificates): ${Object.entries(f0.enrollPhase.byKind).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}.`, '');
     for (const f of fl) {
+      const proxyErrors = [...f.enrollPhase.errorMessages, ...f.renewPhase.errorMessages];
+      if (proxyErrors.length) s.push(`Proxy errors (${col(f)}): ${proxyErrors.join('; ')}.`, '');
+      if (f.failureMessages?.length) s.push(`Failed attempts (${col(f)}; the daemon retried them): ${f.failureMessages.join('; ')}.`, '');
       const fails = [...f.enrollFailures, ...f.startFailures];
       if (fails.length) s.push(`Failures (${col(f)}):`, '', ...fails.slice(0, 8).map((x) => `- ${x}`), ...(fails.length > 8 ? [`- … ${fails.length - 8} more`] : []), '');
     }
@@ -251,6 +308,6 @@ export function render(r: Results): string {
   s.push(table(['component', 'version'], Object.entries(r.versions).map(([k, v]) => [k, v ?? 'not installed (section skipped)'])), '');
   s.push('## Reproduce', '');
   s.push('```sh', 'make bench        # installs peers (make deps-bench), builds the bundle, runs everything (~10 min), writes BENCHMARKS.md', 'BENCH_IDLE_SECONDS=30 BENCH_FLEET_SIZE=20 make bench     # a quick run', 'BENCH_ONLY=fleet,simulate make bench                      # some sections only', '```', '');
-  s.push(`Knobs used in this run: ${Object.entries(r.knobs).map(([k, v]) => `${k}=${v}`).join(', ')} (environment: BENCH_RUNS, BENCH_LATENCY_RUNS, BENCH_IDLE_SECONDS, BENCH_DAEMON_RENEWALS, BENCH_FLEET_SIZE, BENCH_SIM_AGENTS, BENCH_ONLY). Raw numbers of the run: \`bench/out/results.json\`. Peers: \`make deps-bench\` installs Debian's lego, certbot, hyperfine and GNU time, and builds the step CLI from the Go module proxy (\`bench/install-peers.sh\`); step-ca is the test harness's (\`make deps-stepca\`). Sources: \`bench/\`.`, '');
+  s.push(`Knobs used in this run: ${Object.entries(r.knobs).map(([k, v]) => `${k}=${v}`).join(', ')} (environment: BENCH_RUNS, BENCH_LATENCY_RUNS, BENCH_IDLE_SECONDS, BENCH_DAEMON_RENEWALS, BENCH_FLEET_SIZE, BENCH_FLEET_ENROLL, BENCH_SIM_AGENTS, BENCH_ONLY). Raw numbers of the run: \`bench/out/results.json\`. Peers: \`make deps-bench\` installs Debian's lego, certbot, hyperfine and GNU time, and builds the step CLI from the Go module proxy (\`bench/install-peers.sh\`); step-ca is the test harness's (\`make deps-stepca\`). Sources: \`bench/\`.`, '');
   return s.join('\n');
 }

@@ -30,6 +30,9 @@ export interface PhaseReport {
   byKind: Record<string, number>;
   byStatus: Record<string, number>;
   errors: number;
+  /** requests sent again after the CA closed a pooled connection under them (keep-alive race) */
+  retried: number;
+  errorMessages: string[];
   /** [second since phase start, requests started in that second, peak in flight in that second] */
   perSecond: [number, number, number][];
   durationMs: number;
@@ -51,7 +54,7 @@ function main(): void {
   let connections = 0;
   let stats = fresh();
   function fresh() {
-    return { requests: 0, peakInFlight: inFlight, peakConnections: connections, upstreamMs: [] as number[], byKind: {} as Record<string, number>, byStatus: {} as Record<string, number>, errors: 0, seconds: new Map<number, [number, number]>() };
+    return { requests: 0, peakInFlight: inFlight, peakConnections: connections, upstreamMs: [] as number[], byKind: {} as Record<string, number>, byStatus: {} as Record<string, number>, errors: 0, retried: 0, errorMessages: [] as string[], seconds: new Map<number, [number, number]>() };
   }
   const second = () => {
     const s = Math.floor((Date.now() - phaseStart) / 1000);
@@ -79,20 +82,37 @@ function main(): void {
       stats.upstreamMs.push(Date.now() - started);
     };
     const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !HOP.has(k)));
-    const up = https.request({ host: '127.0.0.1', port: cfg.upstreamPort, method: req.method, path: req.url, headers, agent: upstream, rejectUnauthorized: false }, (upRes) => {
-      const out = Object.fromEntries(Object.entries(upRes.headers).filter(([k]) => !HOP.has(k)));
-      res.writeHead(upRes.statusCode ?? 502, out);
-      upRes.pipe(res);
-      upRes.on('end', () => finish(String(upRes.statusCode)));
-      upRes.on('error', () => finish('error'));
+    // ACME bodies are small: buffer them, so that a request sent on a pooled
+    // connection the CA had just closed can be sent again (Node's advice for
+    // keep-alive races: retry when request.reusedSocket is set).
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const send = (attempt: number) => {
+        const up = https.request({ host: '127.0.0.1', port: cfg.upstreamPort, method: req.method, path: req.url, headers, agent: upstream, rejectUnauthorized: false }, (upRes) => {
+          const out = Object.fromEntries(Object.entries(upRes.headers).filter(([k]) => !HOP.has(k)));
+          res.writeHead(upRes.statusCode ?? 502, out);
+          upRes.pipe(res);
+          upRes.on('end', () => finish(String(upRes.statusCode)));
+          upRes.on('error', () => finish('error'));
+        });
+        up.on('error', (err: NodeJS.ErrnoException) => {
+          if (up.reusedSocket && attempt === 0 && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+            stats.retried++;
+            send(1);
+            return;
+          }
+          stats.errors++;
+          if (stats.errorMessages.length < 5) stats.errorMessages.push(`${req.method} ${kind}: ${err.code ?? err.message}`);
+          finish('error');
+          if (!res.headersSent) res.writeHead(502).end();
+          else res.destroy();
+        });
+        up.end(body);
+      };
+      send(0);
     });
-    up.on('error', () => {
-      stats.errors++;
-      finish('error');
-      if (!res.headersSent) res.writeHead(502).end();
-      else res.destroy();
-    });
-    req.pipe(up);
   });
   server.on('connection', (sock) => {
     connections++;
@@ -112,6 +132,8 @@ function main(): void {
       byKind: stats.byKind,
       byStatus: stats.byStatus,
       errors: stats.errors,
+      retried: stats.retried,
+      errorMessages: stats.errorMessages,
       perSecond: [...stats.seconds.entries()].sort((a, b) => a[0] - b[0]).map(([s, [n, p]]) => [s, n, p]),
       durationMs: Date.now() - phaseStart,
     };

@@ -120,3 +120,26 @@ export function machineLoad(): string {
     return 'n/a';
   }
 }
+
+/** Resident memory by mapping, from /proc/<pid>/smaps (KiB): the node binary, other files, malloc heap, anonymous (V8 heap, buffers), stacks. */
+export function rssByMapping(pid: number): Record<string, number> | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const out: Record<string, number> = {};
+  let kind = 'anonymous';
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      const name = head[1] ?? '';
+      kind = !name ? 'anonymous (V8 heap, buffers)' : name === '[heap]' ? 'malloc heap' : name.startsWith('[stack') ? 'stacks' : name.startsWith('[') ? 'kernel mappings' : /\/node$/.test(name) ? 'node binary (file)' : 'other files (libraries)';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) out[kind] = (out[kind] ?? 0) + Number(rss[1]);
+  }
+  return out;
+}

@@ -43,7 +43,7 @@ export async function bundleSection(root: string, outDir: string, runs: number):
 
   // Each runtime dependency alone, bundled like the agent.
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-  const names = [...Object.keys(pkg.dependencies), 'axios'].filter((n) => n !== 'reflect-metadata');
+  const names = Object.keys(pkg.dependencies).filter((n) => n !== 'reflect-metadata');
   // Modules the agent's build replaces with stand-ins (esbuild namespace "stub"
   // in the metafile) are replaced here too, by a stand-in that only loads.
   const stubbed = Object.keys(out.inputs).filter((k) => k.startsWith('stub:')).map((k) => k.slice('stub:'.length));
@@ -59,7 +59,7 @@ export async function bundleSection(root: string, outDir: string, runs: number):
   mkdirSync(depDir, { recursive: true });
   const files: { name: string; file: string; bytes: number }[] = [];
   for (const name of names) {
-    const prelude = name === '@peculiar/x509' ? "import 'reflect-metadata';\n" : '';
+    const prelude = name === '@peculiar/x509' && pkg.dependencies['reflect-metadata'] ? "import 'reflect-metadata';\n" : '';
     const outfile = join(depDir, `${name.replace(/[@/]/g, '_')}.mjs`);
     const r = await build({
       stdin: { contents: `${prelude}import * as m from '${name}';\nglobalThis.__keep = m;\n`, resolveDir: root, loader: 'js' },

@@ -29,13 +29,13 @@ import { CLK_TCK, pidsMatching, readProc, sleep } from '../lib/proc.js';
 import { summarize, type Summary } from '../lib/stats.js';
 
 const execFileP = promisify(execFile);
-const ENROLL_CONCURRENCY = 4;
 
 export type FleetMode = 'processes' | 'instances';
 
 export interface FleetResult {
   mode: FleetMode;
   size: number;
+  enrollConcurrency: number;
   workers: number;
   enrolled: number;
   certified: number;
@@ -43,6 +43,8 @@ export interface FleetResult {
   enrollFailures: string[];
   startFailures: string[];
   renewalFailures: number;
+  /** distinct errors of failed attempts (first few) */
+  failureMessages: string[];
   placeholders: number;
   /** ms from the common start to the last agent's first certificate */
   allCertifiedMs: number;
@@ -74,6 +76,8 @@ export interface PhaseSummary {
   peakRequestsPerSecond: number;
   byKind: Record<string, number>;
   errors: number;
+  errorMessages: string[];
+  retried: number;
   non2xx: number;
 }
 
@@ -86,6 +90,8 @@ function phase(r: PhaseReport): PhaseSummary {
     peakRequestsPerSecond: Math.max(0, ...r.perSecond.map((s) => s[1])),
     byKind: r.byKind,
     errors: r.errors,
+    errorMessages: r.errorMessages,
+    retried: r.retried,
     non2xx: Object.entries(r.byStatus).filter(([s]) => !/^2/.test(s)).reduce((a, [, n]) => a + n, 0),
   };
 }
@@ -109,7 +115,7 @@ export interface FleetScripts {
   worker: string;
 }
 
-export async function fleetSection(agentBin: string, scripts: FleetScripts, baseDir: string, size: number, mode: FleetMode): Promise<FleetResult> {
+export async function fleetSection(agentBin: string, scripts: FleetScripts, baseDir: string, size: number, mode: FleetMode, enrollConcurrency: number): Promise<FleetResult> {
   const ca = await startStepCa({ certDuration: '2m' });
   let proxy: ChildProcess | undefined;
   const daemons: Daemon[] = [];
@@ -143,7 +149,7 @@ export async function fleetSection(agentBin: string, scripts: FleetScripts, base
     const enrolled: (AgentDirs | undefined)[] = new Array(size).fill(undefined);
     const enrollMs: number[] = [];
     const enrollFailures: string[] = [];
-    await pool(Array.from({ length: size }, (_, i) => i), ENROLL_CONCURRENCY, async (i) => {
+    await pool(Array.from({ length: size }, (_, i) => i), enrollConcurrency, async (i) => {
       const addr = addressOf(i);
       try {
         const a = await enroll(agentBin, join(baseDir, `agent-${String(i).padStart(4, '0')}`), { caUrl, fingerprint: ca.rootFingerprint, domain: addr, listen: `${addr}:${ca.acmeHttpPort}` });
@@ -244,6 +250,7 @@ export async function fleetSection(agentBin: string, scripts: FleetScripts, base
     return {
       mode,
       size,
+      enrollConcurrency,
       workers: mode === 'processes' ? agentPids.length : workers.length,
       enrolled: enrolled.filter(Boolean).length,
       certified: live.length,
@@ -251,6 +258,7 @@ export async function fleetSection(agentBin: string, scripts: FleetScripts, base
       enrollFailures,
       startFailures,
       renewalFailures: all.reduce((n, d) => n + d.events('renewal_failed').length, 0),
+      failureMessages: [...new Set(all.flatMap((d) => d.events('renewal_failed').map((l) => String(l.error))))].slice(0, 5),
       placeholders: all.reduce((n, d) => n + d.events('placeholder_installed').length, 0),
       allCertifiedMs,
       timeToCert: summarize(certifiedTimes),

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { StepCa } from '../../test/harness/stepca.js';
 import { enroll, eventTime } from '../lib/agent.js';
 import { Daemon } from '../lib/daemon.js';
-import { CLK_TCK, cleanEnv, readProc, run, sleep, type ProcSample } from '../lib/proc.js';
+import { CLK_TCK, cleanEnv, readProc, rssByMapping, run, sleep, type ProcSample } from '../lib/proc.js';
 
 export interface IdleSeries {
   name: string;
@@ -24,7 +24,8 @@ export interface IdleSeries {
   hwmKb: number;
   /** checks logged by the daemon inside the window (ms since window start) */
   checksAt: number[];
-  note?: string;
+  /** resident memory by mapping at the end of the window (KiB) */
+  mappings?: Record<string, number>;
 }
 
 export interface IdleResult {
@@ -105,6 +106,10 @@ export async function startIdle(ca: StepCa, agentBin: string, rootFile: string, 
         });
         if (i < seconds) await sleep(Math.max(0, start + (i + 1) * 1000 - Date.now()));
       }
+      pids.forEach((pid, k) => {
+        const m = rssByMapping(pid);
+        if (m) series[k]!.mappings = m;
+      });
       series[0]!.checksAt = daemon.events('renewal_not_due').slice(checksBefore).map((l) => eventTime(l) - start);
       variants.forEach((v, k) => {
         series[1 + k]!.checksAt = v.daemon.events('renewal_not_due').filter((l) => eventTime(l) >= start).map((l) => eventTime(l) - start);
