@@ -31,6 +31,8 @@ export interface DaemonOptions {
 const MAX_TIMER_MS = 6 * 60 * 60_000;
 /** How long SIGTERM waits for a pass in flight before leaving anyway (writes are atomic either way). */
 const STOP_GRACE_MS = 10_000;
+/** How long to leave the lock to a `cert-agent renew` from a shell before checking again. */
+const LOCK_RETRY_MS = 2_000;
 
 export class Daemon {
   private config: Config;
@@ -39,6 +41,8 @@ export class Daemon {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** After a check skipped for the lock, no timer fires before this moment (epoch ms). */
+  private quietUntil = 0;
   private readonly now: () => Date;
   private readonly random: Random;
 
@@ -125,7 +129,11 @@ export class Daemon {
     } catch (err) {
       if (!(err instanceof AgentError)) log.error({ event: 'internal_error', error: describeError(err), trigger }, 'unexpected error in renewal pass');
       // `cert-agent renew` from a shell holds the lock: nothing was done, the next check tries again.
-      if (err instanceof LockedError) log.info({ event: 'check_skipped', trigger, reason: describeError(err) }, 'another cert-agent holds the lock; checking again later');
+      if (err instanceof LockedError) {
+        log.info({ event: 'check_skipped', trigger, reason: describeError(err) }, 'another cert-agent holds the lock; checking again later');
+        // The holder writes state.json when done; until then do not spin on a renewal time that is already past.
+        this.quietUntil = this.now().getTime() + LOCK_RETRY_MS;
+      }
       await this.ensureUsableCertificate(err);
     } finally {
       this.exportMetrics();
@@ -165,7 +173,8 @@ export class Daemon {
     const state = readState(this.config.stateDir);
     const moments = [state.nextAttempt, state.nextRenewal].filter((m): m is string => Boolean(m)).map((m) => new Date(m).getTime());
     if (!moments.length) return;
-    const wait = Math.min(Math.max(Math.min(...moments) - this.now().getTime(), 0) + 50, MAX_TIMER_MS);
+    const now = this.now().getTime();
+    const wait = Math.min(Math.max(Math.min(...moments) - now, this.quietUntil - now, 0) + 50, MAX_TIMER_MS);
     this.timer = setTimeout(() => void this.check('timer'), wait);
   }
 }

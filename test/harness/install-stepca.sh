@@ -37,7 +37,11 @@ installed_version_ok() {
   [ -x "$TARGET" ] || return 1
   # Prints e.g. "Smallstep CA/0.30.2 (linux/amd64)"; anchor on the slash so
   # 0.30.20 or a "-dev" build does not pass.
-  "$TARGET" --version 2>/dev/null | grep -Eq "/v?${STEPCA_VERSION//./\\.} "
+  # Read the whole output before matching: `grep -q` under pipefail can turn
+  # an early exit into SIGPIPE for the writer and a false "not installed".
+  local out
+  out=$("$TARGET" --version 2>/dev/null) || return 1
+  grep -Eq "/v?${STEPCA_VERSION//./\\.} " <<<"$out"
 }
 
 if installed_version_ok; then
