@@ -115,7 +115,9 @@ function validityProblem(cert: X509Certificate, now: Date): string | undefined {
   const from = new Date(cert.validFrom);
   const to = new Date(cert.validTo);
   const who = cert.subject.replace(/\n/g, ', ');
-  if (now < from) return `${who} is not valid before ${from.toISOString()}`;
-  if (now > to) return `${who} expired at ${to.toISOString()}`;
+  // A fresh certificate that is "not yet valid" or "expired" usually means this
+  // machine's clock is off, not the CA: say which clock the verdict used.
+  if (now < from) return `${who} is not valid before ${from.toISOString()} (this machine's clock says ${now.toISOString()}; check it)`;
+  if (now > to) return `${who} expired at ${to.toISOString()} (this machine's clock says ${now.toISOString()})`;
   return undefined;
 }
