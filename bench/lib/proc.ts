@@ -4,7 +4,7 @@
  * daemons.
  */
 import { spawn, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -121,11 +121,18 @@ export function machineLoad(): string {
   }
 }
 
-/** Resident memory by mapping, from /proc/<pid>/smaps (KiB): the node binary, other files, malloc heap, anonymous (V8 heap, buffers), stacks. */
+/**
+ * Resident memory by mapping, from /proc/<pid>/smaps (KiB): the process's
+ * own executable (file-backed: its code and read-only data, clean pages the
+ * kernel can share and drop), other files (shared libraries), the malloc
+ * heap, anonymous memory (the V8 heap and buffers for Node), stacks.
+ */
 export function rssByMapping(pid: number): Record<string, number> | undefined {
   let text: string;
+  let exe = '';
   try {
     text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+    exe = readlinkSync(`/proc/${pid}/exe`);
   } catch {
     return undefined;
   }
@@ -135,11 +142,24 @@ export function rssByMapping(pid: number): Record<string, number> | undefined {
     const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
     if (head) {
       const name = head[1] ?? '';
-      kind = !name ? 'anonymous (V8 heap, buffers)' : name === '[heap]' ? 'malloc heap' : name.startsWith('[stack') ? 'stacks' : name.startsWith('[') ? 'kernel mappings' : /\/node$/.test(name) ? 'node binary (file)' : 'other files (libraries)';
+      kind = !name ? 'anonymous (V8 heap, buffers / Go heap)' : name === '[heap]' ? 'malloc heap' : name.startsWith('[stack') ? 'stacks' : name.startsWith('[') ? 'kernel mappings' : name === exe ? 'the executable itself (file-backed)' : 'other files (shared libraries)';
       continue;
     }
     const rss = /^Rss:\s+(\d+) kB/.exec(line);
     if (rss) out[kind] = (out[kind] ?? 0) + Number(rss[1]);
   }
   return out;
+}
+
+/** Busy and total CPU time of the whole machine so far (ms, all cores), from /proc/stat. */
+export function machineCpu(): { busyMs: number; totalMs: number } {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is inside user)
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = cpu;
+    const busy = user + nice + system + irq + softirq + steal;
+    return { busyMs: (busy * 1000) / CLK_TCK, totalMs: ((busy + idle + iowait) * 1000) / CLK_TCK };
+  } catch {
+    return { busyMs: NaN, totalMs: NaN };
+  }
 }

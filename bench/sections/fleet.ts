@@ -25,7 +25,7 @@ import { startStepCa } from '../../test/harness/stepca.js';
 import { enroll, eventTime, type AgentDirs } from '../lib/agent.js';
 import type { PhaseReport } from '../lib/caproxy.js';
 import { Daemon, EventLog, type LogLine } from '../lib/daemon.js';
-import { CLK_TCK, pidsMatching, readProc, sleep } from '../lib/proc.js';
+import { CLK_TCK, machineCpu, pidsMatching, readProc, sleep } from '../lib/proc.js';
 import { summarize, type Summary } from '../lib/stats.js';
 
 const execFileP = promisify(execFile);
@@ -63,6 +63,8 @@ export interface FleetResult {
   /** CPU of the agents' processes from the common start until all were certified */
   agentCpuMs: number;
   proxyCpuMs: number;
+  /** CPU of the whole machine (all processes, all cores) in the same window */
+  machineBusyMs: number;
   caCpuMs: { enroll: number; renew: number };
   /** resident memory of the agents' processes once all were certified */
   rssKb: number;
@@ -203,6 +205,7 @@ export async function fleetSection(agentBin: string, scripts: FleetScripts, base
       for (const w of workers) w.send({ type: 'start' });
     }
     const cpuAtStart = agentPids.reduce((a, p) => a + (ticksOf(p) || 0), 0);
+    const machineAtStart = machineCpu();
     const firstCert = new Array<number>(size).fill(NaN);
     await Promise.all(logs.map(async (log, i) => {
       if (!log) return;
@@ -216,6 +219,8 @@ export async function fleetSection(agentBin: string, scripts: FleetScripts, base
     const certifiedTimes = firstCert.filter(Number.isFinite);
     const allCertifiedMs = certifiedTimes.length ? Math.max(...certifiedTimes) : NaN;
     const agentCpuMs = ms(agentPids.reduce((a, p) => a + (ticksOf(p) || 0), 0) - cpuAtStart);
+    const machineAtEnd = machineCpu();
+    const machineBusyMs = machineAtEnd.busyMs - machineAtStart.busyMs;
     const rssKb = agentPids.reduce((a, p) => a + (readProc(p)?.rssKb ?? 0), 0);
     const enrollPhase = phase(await report());
     const ticks1 = ticksOf(caPid);
@@ -270,6 +275,7 @@ export async function fleetSection(agentBin: string, scripts: FleetScripts, base
       renewPhase,
       agentCpuMs,
       proxyCpuMs: ms(proxyTicks1 - proxyTicks0),
+      machineBusyMs,
       caCpuMs: { enroll: ms(ticks1 - ticks0), renew: ms(ticks2 - ticks1) },
       rssKb,
     };
