@@ -47,6 +47,11 @@ function table(head: string[], rows: (string | number)[][]): string {
   return [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i === 0 ? '---' : '---:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
+/** A verdict within 10 % of its limit can flip from run to run on this shared machine. */
+function close(ratio: number): string {
+  return Math.abs(ratio - 1) < 0.1 ? ' — within run-to-run noise of the limit' : '';
+}
+
 function verdict(met: boolean | undefined): string {
   return met === undefined ? 'not measured' : met ? '**met**' : '**missed**';
 }
@@ -70,13 +75,13 @@ function targets(r: Results): Target[] {
       const l = median(lego.repeat.map((x) => x.wallMs));
       const lf = median(lego.first.map((x) => x.wallMs));
       const q = a / l;
-      out.push({ name: 'One-shot issuance vs lego', target: '≤ 1.5× lego', measured: `${fmt(q, 2)}× (${fmt(a)} ms vs ${fmt(l)} ms; first issuance with a new account: ${fmt(af / lf, 2)}×)`, met: q <= 1.5, margin: q <= 1.5 ? `${fmt((1 - q / 1.5) * 100)} % under` : `${fmt(q / 1.5, 2)}× over the target (${fmt(a - 1.5 * l)} ms too slow)` });
+      out.push({ name: 'One-shot issuance vs lego', target: '≤ 1.5× lego', measured: `${fmt(q, 2)}× (${fmt(a)} ms vs ${fmt(l)} ms; first issuance with a new account: ${fmt(af / lf, 2)}×)`, met: q <= 1.5, margin: (q <= 1.5 ? `${fmt((1 - q / 1.5) * 100)} % under` : `${fmt(q / 1.5, 2)}× over the target (${fmt(a - 1.5 * l)} ms too slow)`) + close(q / 1.5) });
     }
     if (certbot) {
       const c = median(certbot.repeat.map((x) => x.wallMs));
       const cf = median(certbot.first.map((x) => x.wallMs));
       const q = a / c;
-      out.push({ name: 'One-shot issuance vs certbot', target: '≤ 0.1× certbot', measured: `${fmt(q, 3)}× (${fmt(a)} ms vs ${fmt(c)} ms; first: ${fmt(af / cf, 3)}×)`, met: q <= 0.1, margin: q <= 0.1 ? `${fmt((1 - q / 0.1) * 100)} % under` : `${fmt(q / 0.1, 2)}× over the target` });
+      out.push({ name: 'One-shot issuance vs certbot', target: '≤ 0.1× certbot', measured: `${fmt(q, 4)}× (${fmt(a)} ms vs ${fmt(c)} ms; first: ${fmt(af / cf, 3)}×)`, met: q <= 0.1, margin: (q <= 0.1 ? `${fmt((1 - q / 0.1) * 100, 1)} % under` : `${fmt(q / 0.1, 2)}× over the target`) + close(q / 0.1) });
     }
   }
   if (r.daemonRenewal && lego) {
@@ -96,7 +101,7 @@ function targets(r: Results): Target[] {
     const node = lat.find((x) => x.name === 'node -e 0')!.wallMs.median;
     const st = lat.find((x) => x.name === 'cert-agent status')!.wallMs.median;
     const q = st / node;
-    out.push({ name: '`cert-agent status` latency', target: '≤ 2× `node -e 0`', measured: `${fmt(q, 2)}× (${fmt(st)} ms vs ${fmt(node)} ms)`, met: q <= 2, margin: q <= 2 ? `${fmt((1 - q / 2) * 100)} % under` : `${fmt(q / 2, 2)}× over (${fmt(st - 2 * node)} ms too slow)` });
+    out.push({ name: '`cert-agent status` latency', target: '≤ 2× `node -e 0`', measured: `${fmt(q, 2)}× (${fmt(st)} ms vs ${fmt(node)} ms)`, met: q <= 2, margin: (q <= 2 ? `${fmt((1 - q / 2) * 100)} % under` : `${fmt(q / 2, 2)}× over (${fmt(st - 2 * node)} ms too slow)`) + close(q / 2) });
   }
   if (r.bundle) {
     const b = r.bundle.bytes;
@@ -107,7 +112,7 @@ function targets(r: Results): Target[] {
     const ok = f.certified === f.size && f.renewed === f.certified && failures === 0;
     const fast = f.allCertifiedMs < 30_000;
     const label = f.mode === 'processes' ? `${f.size} separate processes` : `${f.size} instances in ${f.workers} processes`;
-    out.push({ name: `Fleet: ${label}`, target: 'all certified in < 30 s, no failures', measured: `${f.certified}/${f.size} certified in ${fmt(f.allCertifiedMs / 1000, 1)} s; ${f.renewed}/${f.certified} renewed; ${failures} failed attempts`, met: ok && fast, margin: ok && fast ? `${fmt(30 - f.allCertifiedMs / 1000, 1)} s to spare` : [!fast ? `${fmt(f.allCertifiedMs / 1000 - 30, 1)} s over (${fmt(f.allCertifiedMs / 30_000, 2)}×)` : '', !ok ? `${failures} failed attempts${f.certified < f.size ? `, ${f.size - f.certified} never certified` : ''}` : ''].filter(Boolean).join('; ') });
+    out.push({ name: `Fleet: ${label}`, target: 'all certified in < 30 s, no failures', measured: `${f.certified}/${f.size} certified in ${fmt(f.allCertifiedMs / 1000, 1)} s; ${f.renewed}/${f.certified} renewed; ${failures} failed attempts`, met: ok && fast, margin: ok && fast ? `${fmt(30 - f.allCertifiedMs / 1000, 1)} s to spare${close(f.allCertifiedMs / 30_000)}` : [!fast ? `${fmt(f.allCertifiedMs / 1000 - 30, 1)} s over (${fmt(f.allCertifiedMs / 30_000, 2)}×)${close(f.allCertifiedMs / 30_000)}` : '', !ok ? `${failures} failed attempts${f.certified < f.size ? `, ${f.size - f.certified} never certified` : ''}` : ''].filter(Boolean).join('; ') });
   }
   return out;
 }
@@ -283,6 +288,9 @@ export function render(r: Results): string {
       ['non-2xx answers / proxy errors (requests re-sent after a keep-alive race)', ...fl.flatMap((f) => [`${f.enrollPhase.non2xx} / ${f.enrollPhase.errors} (${f.enrollPhase.retried})`, `${f.renewPhase.non2xx} / ${f.renewPhase.errors} (${f.renewPhase.retried})`])],
       ['step-ca CPU time', ...fl.flatMap((f) => [`${fmt(f.caCpuMs.enroll / 1000, 1)} s`, `${fmt(f.caCpuMs.renew / 1000, 1)} s`])],
     ]), '');
+    for (const f of fl) {
+      if (f.enrollPhase.perSecond?.length) s.push(`Requests arriving at the CA per second after the common start (${col(f)}): ${f.enrollPhase.perSecond.join(' ')}.`, '');
+    }
     const f0 = fl[0]!;
     s.push(`Requests by kind (${col(f0)}, first certificates): ${Object.entries(f0.enrollPhase.byKind).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}.`, '');
     for (const f of fl) {

@@ -81,6 +81,8 @@ export interface PhaseSummary {
   errorMessages: string[];
   retried: number;
   non2xx: number;
+  /** requests started in each second of the phase (first 60 s) */
+  perSecond: number[];
 }
 
 function phase(r: PhaseReport): PhaseSummary {
@@ -94,6 +96,7 @@ function phase(r: PhaseReport): PhaseSummary {
     errors: r.errors,
     errorMessages: r.errorMessages,
     retried: r.retried,
+    perSecond: Array.from({ length: Math.min(60, (r.perSecond[r.perSecond.length - 1]?.[0] ?? -1) + 1) }, (_, i) => r.perSecond.find((x) => x[0] === i)?.[1] ?? 0),
     non2xx: Object.entries(r.byStatus).filter(([s]) => !/^2/.test(s)).reduce((a, [, n]) => a + n, 0),
   };
 }
