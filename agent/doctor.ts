@@ -18,6 +18,8 @@ import { CertStore, type Ownership } from './store.js';
 import { tail } from './reload/command.js';
 import { servedSerial } from './reload/verify.js';
 import type { CommandContext, CommandResult } from './commands.js';
+import { parseMountinfo, sharedMountProblem, type Mount } from './mounts.js';
+export { parseMountinfo, sharedMountProblem } from './mounts.js';
 
 export type Verdict = 'ok' | 'PROBLEM' | 'FIXED' | 'skip';
 export interface CheckLine {
@@ -124,41 +126,7 @@ function checkPermissions(config: Config, owner: Ownership | undefined, fix: boo
   if (good) add('ok', 'permissions', `${good} path(s) private and owned as configured`);
 }
 
-// ---- bind mounts from the host (the legacy shared directory) ----------------
-
-interface Mount {
-  root: string;
-  point: string;
-  fstype: string;
-  source: string;
-}
-
-const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-
-export function parseMountinfo(text: string): Mount[] {
-  const mounts: Mount[] = [];
-  for (const line of text.split('\n')) {
-    const [left, right] = line.split(' - ');
-    const f = left?.split(' ') ?? [];
-    const r = right?.split(' ') ?? [];
-    if (f.length < 5 || r.length < 2) continue;
-    mounts.push({ root: unescape(f[3] as string), point: unescape(f[4] as string), fstype: r[0] as string, source: unescape(r[1] as string) });
-  }
-  return mounts;
-}
-
-const SHARED_FS = /^(nfs4?|cifs|smb3|9p|virtiofs|fuse\..*|ceph|glusterfs)$/;
-
-/** Why `path` sits on a mount shared with the host, or undefined. */
-export function sharedMountProblem(path: string, mounts: Mount[]): string | undefined {
-  const within = (p: string, m: string) => m === '/' || p === m || p.startsWith(`${m}/`);
-  // The last matching entry wins: later mounts stack over earlier ones.
-  const m = mounts.filter((x) => within(path, x.point)).sort((a, b) => a.point.length - b.point.length).at(-1);
-  if (!m || m.point === '/') return undefined;
-  if (m.root !== '/') return `is on a bind mount of ${m.root} (from ${m.source}) at ${m.point}`;
-  if (SHARED_FS.test(m.fstype)) return `is on a ${m.fstype} mount from ${m.source} at ${m.point}`;
-  return undefined;
-}
+// ---- bind mounts from the host (the legacy shared directory): see mounts.ts --
 
 function checkMounts(config: Config, add: Add): void {
   let mounts: Mount[];
