@@ -1,6 +1,6 @@
 /** `cert-agent run` as a child process (or an agent instance in a fleet worker), with its JSON log lines parsed as they arrive. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cleanEnv } from './proc.js';
+import { cleanEnv, track } from './proc.js';
 
 export interface LogLine {
   event?: string;
@@ -63,7 +63,7 @@ export class Daemon extends EventLog {
 
   constructor(bin: string, config: string, cwd: string, nodeFlags: string[] = []) {
     super();
-    this.proc = spawn(process.execPath, [...nodeFlags, bin, 'run', '--config', config], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = track(spawn(process.execPath, [...nodeFlags, bin, 'run', '--config', config], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] }));
     let buf = '';
     this.proc.stdout!.on('data', (chunk: Buffer) => {
       buf += chunk.toString();

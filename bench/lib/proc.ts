@@ -3,7 +3,7 @@
  * RSS and CPU from GNU time's rusage, and /proc sampling for long-running
  * daemons.
  */
-import { spawn, type SpawnOptions } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,22 @@ export interface Timed {
   cpuMs: number;
   stdout: string;
   stderr: string;
+}
+
+// Children still running when the driver exits (error, Ctrl-C) are killed,
+// so no daemon, proxy or worker outlives a run.
+const children = new Set<ChildProcess>();
+let exitHook = false;
+export function track(child: ChildProcess): ChildProcess {
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', () => {
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    });
+  }
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -52,7 +68,7 @@ export async function timed(argv: string[], opts: { env?: Record<string, string>
 
 export function run(argv: string[], opts: SpawnOptions, timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = track(spawn(argv[0]!, argv.slice(1), { ...opts, stdio: ['ignore', 'pipe', 'pipe'] }));
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -25,7 +25,7 @@ import { startStepCa } from '../../test/harness/stepca.js';
 import { enroll, eventTime, type AgentDirs } from '../lib/agent.js';
 import type { PhaseReport } from '../lib/caproxy.js';
 import { Daemon, EventLog, type LogLine } from '../lib/daemon.js';
-import { CLK_TCK, machineCpu, pidsMatching, readProc, sleep } from '../lib/proc.js';
+import { CLK_TCK, machineCpu, pidsMatching, readProc, sleep, track } from '../lib/proc.js';
 import { summarize, type Summary } from '../lib/stats.js';
 
 const execFileP = promisify(execFile);
@@ -136,7 +136,7 @@ export async function fleetSection(agentBin: string, scripts: FleetScripts, base
     await execFileP('openssl', ['x509', '-req', '-in', join(baseDir, 'proxy.csr'), '-CA', caCfg.crt, '-CAkey', caCfg.key, '-CAcreateserial', '-days', '2', '-sha256', '-extfile', ext, '-out', certFile], { cwd: baseDir });
     writeFileSync(certFile, readFileSync(certFile, 'utf8') + readFileSync(caCfg.crt, 'utf8'));
 
-    proxy = fork(scripts.proxy, [], { env: { ...process.env, CAPROXY_CONFIG: JSON.stringify({ upstreamPort: ca.port, keyFile, certFile }) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    proxy = track(fork(scripts.proxy, [], { env: { ...process.env, CAPROXY_CONFIG: JSON.stringify({ upstreamPort: ca.port, keyFile, certFile }) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
     const port = await new Promise<number>((resolve, reject) => {
       proxy!.once('message', (m: { type: string; port: number }) => (m.type === 'ready' ? resolve(m.port) : reject(new Error('proxy did not start'))));
       proxy!.once('exit', () => reject(new Error('proxy exited')));
@@ -190,10 +190,10 @@ export async function fleetSection(agentBin: string, scripts: FleetScripts, base
         const mine = ids.slice(w * per, (w + 1) * per);
         if (!mine.length) continue;
         for (const i of mine) logs[i] = new EventLog();
-        const child = fork(scripts.worker, [], {
+        const child = track(fork(scripts.worker, [], {
           env: { ...process.env, CERT_AGENT_FLEET_CONFIGS: JSON.stringify(mine.map((i) => enrolled[i]!.config)), CERT_AGENT_FLEET_BASE: '0' },
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        });
+        }));
         child.on('message', (m: { type: string; agent: number; line: LogLine }) => {
           if (m.type === 'log') logs[mine[m.agent]!]!.push(m.line);
         });

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { StepCa } from '../../test/harness/stepca.js';
 import { enroll, eventTime } from '../lib/agent.js';
 import { Daemon } from '../lib/daemon.js';
-import { CLK_TCK, cleanEnv, readProc, rssByMapping, run, sleep, type ProcSample } from '../lib/proc.js';
+import { CLK_TCK, cleanEnv, readProc, rssByMapping, run, sleep, track, type ProcSample } from '../lib/proc.js';
 
 export interface IdleSeries {
   name: string;
@@ -47,7 +47,12 @@ export const FLAG_VARIANTS: string[][] = [['--max-semi-space-size=1'], ['--optim
 export async function startIdle(ca: StepCa, agentBin: string, rootFile: string, stepBin: string | undefined, baseDir: string, seconds: number): Promise<IdleHandle> {
   const a = await enroll(agentBin, join(baseDir, 'agent'), { caUrl: ca.url, fingerprint: ca.rootFingerprint, domain: 'localhost', listen: `127.0.0.1:${ca.acmeHttpPort}` });
   const daemon = new Daemon(agentBin, a.config, a.dir);
-  await daemon.waitFor('certificate_installed', 1, 60_000);
+  try {
+    await daemon.waitFor('certificate_installed', 1, 60_000);
+  } catch (err) {
+    await daemon.stop();
+    throw err;
+  }
   const variants: { name: string; daemon: Daemon }[] = [];
   const failedVariants: string[] = [];
   for (const [k, flags] of FLAG_VARIANTS.entries()) {
@@ -66,7 +71,7 @@ export async function startIdle(ca: StepCa, agentBin: string, rootFile: string, 
   }
 
   let step: { pid: number; stop: () => void; note?: string } | undefined;
-  if (stepBin) {
+  if (stepBin) try {
     const dir = join(baseDir, 'step');
     mkdirSync(dir, { recursive: true });
     const env = cleanEnv({ STEPPATH: join(dir, 'step') });
@@ -75,9 +80,12 @@ export async function startIdle(ca: StepCa, agentBin: string, rootFile: string, 
     const issued = await run([stepBin, 'ca', 'certificate', 'localhost', crt, key, '--provisioner', 'acme', '--ca-url', ca.url, '--root', rootFile,
       '--http-listen', `127.0.0.1:${ca.acmeHttpPort}`, '--kty', 'EC', '--curve', 'P-256', '-f'], { env, cwd: dir });
     if (issued.code === 0) {
-      const child = spawn(stepBin, ['ca', 'renew', '--daemon', '--ca-url', ca.url, '--root', rootFile, crt, key], { env, cwd: dir, stdio: 'ignore' });
+      const child = track(spawn(stepBin, ['ca', 'renew', '--daemon', '--ca-url', ca.url, '--root', rootFile, crt, key], { env, cwd: dir, stdio: 'ignore' }));
       step = { pid: child.pid!, stop: () => child.kill('SIGTERM') };
     }
+  } catch (err) {
+    await Promise.all([daemon, ...variants.map((v) => v.daemon)].map((d) => d.stop()));
+    throw err;
   }
 
   const done = (async (): Promise<IdleResult> => {
