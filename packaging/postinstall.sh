@@ -113,7 +113,15 @@ fi
 say "$(cert-agent --version)"
 
 # ---- 3. enroll (config + pinned root; prints "unchanged" on a repeat) ------
-cert-agent enroll
+# A CA that does not answer (69) may only be busy: a whole fleet enrolling at
+# once, or a host starved of CPU. Try three times before giving up.
+tries=0
+until rc=0 && cert-agent enroll || rc=$?; [ "$rc" -eq 0 ]; do
+  tries=$((tries + 1))
+  [ "$rc" -eq 69 ] && [ "$tries" -lt 3 ] || exit "$rc"
+  say "CA did not answer; trying again in 5s"
+  sleep 5
+done
 
 # ---- 4. paths outside the unit's ReadWritePaths= get a drop-in --------------
 extra=""
