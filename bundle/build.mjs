@@ -8,7 +8,21 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 const outfile = new URL('./out/cert-agent.mjs', import.meta.url).pathname;
 mkdirSync(new URL('./out/', import.meta.url), { recursive: true });
 
+// Node built-ins through require(), not import: an ESM bundle must hoist every
+// `import` of a built-in to its top, so `status` would load https, tls and
+// child_process at every start. As CommonJS stand-ins they load when the
+// module using them first runs, and the agent's modules run only when their
+// command needs them (see agent/commands.ts).
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (args) => (args.kind === 'import-statement' && args.namespace === 'file' && !args.importer.includes('node_modules') ? { path: args.path, namespace: 'lazy-builtin' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+
 const result = await build({
+  plugins: [lazyBuiltins],
   entryPoints: [new URL('../agent/cli.ts', import.meta.url).pathname],
   outfile,
   bundle: true,
