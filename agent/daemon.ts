@@ -110,6 +110,8 @@ export class Daemon {
     const state = readState(this.config.stateDir);
     const now = this.now();
     if (!ignoreBackoff && trigger !== 'start' && state.nextAttempt && new Date(state.nextAttempt) > now) {
+      // Backing off (after a failure, or a clock that disagrees with the CA's): the CA is left alone until then.
+      if (trigger === 'cron') this.opts.log.info({ event: 'check_deferred', trigger, nextAttempt: state.nextAttempt, attempt: state.consecutiveFailures }, 'backing off; next attempt at nextAttempt');
       this.armTimer();
       return Promise.resolve();
     }

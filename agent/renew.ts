@@ -28,6 +28,9 @@ import { reloaders, type ReloadOutcome } from './reload/index.js';
 import { NginxConfigRejected } from './reload/nginx.js';
 import { writeTraefikDynamic } from './reload/traefik.js';
 
+/** More than any CA's backdating: a fresh certificate this old means the clocks disagree. */
+const CLOCK_SKEW_MS = 2 * 60 * 60_000;
+
 export interface PassOptions {
   config: Config;
   log: Logger;
@@ -87,16 +90,26 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
       if (!(err instanceof TrustError) || !(await rotateToPinnedRoot(config, now(), log))) throw err;
       return attempt(opts, store, state, now);
     });
+    // A certificate issued this moment that is already due, with a notBefore
+    // hours in the past by our clock: the clocks disagree (CAs backdate by a
+    // minute, at most an hour — more is not backdating).
+    const skewed = result.action === 'renewed' && now() >= result.nextRenewal && now().getTime() - validityOf(result.live.cert).notBefore.getTime() > CLOCK_SKEW_MS;
     Object.assign(state, {
       lastAttempt: { at: now().toISOString(), result: result.action },
       consecutiveFailures: 0,
-      backoffStep: 0,
+      backoffStep: skewed ? state.backoffStep + 1 : 0,
       nextRenewal: result.nextRenewal.toISOString(),
       placeholder: result.live.placeholder,
       trust: { ok: true, checkedAt: now().toISOString() },
     } satisfies Partial<AgentState>);
     delete state.nextAttempt;
     if (result.action === 'renewed') state.lastSuccess = now().toISOString();
+    if (skewed) {
+      // Renewing again at once would loop against the CA; back off instead, and say why.
+      const delay = retryDelay(state.backoffStep - 1, validityOf(result.live.cert), now(), opts.random ?? Math.random);
+      state.nextAttempt = new Date(now().getTime() + delay).toISOString();
+      log.warn({ event: 'clock_skew_suspected', serial: result.live.cert.serialNumber.toLowerCase(), notBefore: validityOf(result.live.cert).notBefore.toISOString(), nextRenewal: state.nextRenewal, nextAttempt: state.nextAttempt, now: now().toISOString() }, "the new certificate is already due by this machine's clock; check the clocks of this machine and the CA");
+    }
     return result;
   } catch (err) {
     await recordFailure(opts, store, state, err, now());
