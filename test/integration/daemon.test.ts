@@ -65,9 +65,9 @@ describe.concurrent('cert-agent run', () => {
       const notBefore = notAfter - 120_000;
       const renewedAt = new Date(installs[i]!.time).getTime();
       const share = (renewedAt - notBefore) / (notAfter - notBefore);
-      // Scheduled at 0.55–0.60 of the lifetime; allow ~2.5 s for a check and an issuance.
+      // Scheduled at 0.55–0.60 of the lifetime; allow ~4 s for a check and an issuance on a busy machine.
       expect(share).toBeGreaterThanOrEqual(0.55 - 0.005);
-      expect(share).toBeLessThanOrEqual(0.6 + 0.021);
+      expect(share).toBeLessThanOrEqual(0.6 + 0.035);
       expect(installs[i]!.serial).not.toBe(prev.serial);
     }
     expect(liveCert(s).serialNumber.toLowerCase()).toBe(installs[3]!.serial);
