@@ -7,7 +7,7 @@
  * in the state directory while pids start again from 1, so the recorded pid
  * may now belong to some other live process, which must not hold the lock.
  */
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { linkSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LockedError, StoreError } from './errors.js';
 import { writeNewFile } from './fsutil.js';
@@ -20,27 +20,53 @@ interface Owner {
 
 export function acquireLock(stateDir: string): () => void {
   const path = join(stateDir, 'lock');
-  for (let tries = 0; tries < 3; tries++) {
-    try {
-      writeNewFile(path, `${process.pid} ${startTicks(process.pid) ?? ''}\n`, 0o600);
-      return () => {
-        if (ownerOf(path)?.pid === process.pid) rmSync(path, { force: true });
-      };
-    } catch (err) {
-      if (!(err instanceof StoreError) || !/EEXIST/.test(err.message)) throw err;
-      const owner = ownerOf(path);
-      if (held(path, owner)) {
-        throw new LockedError(`another cert-agent (pid ${owner?.pid ?? 'starting'}) is renewing; try again when it is done`);
+  sweepTemps(stateDir);
+  // The lock appears with its content or not at all: written to a temp file,
+  // then link(2)ed into place (which fails if a lock exists). An agent killed
+  // at any moment never leaves an empty lock that would look "just created".
+  const tmp = `${path}.${process.pid}.tmp`;
+  rmSync(tmp, { force: true });
+  writeNewFile(tmp, `${process.pid} ${startTicks(process.pid) ?? ''}\n`, 0o600);
+  try {
+    for (let tries = 0; tries < 3; tries++) {
+      try {
+        linkSync(tmp, path);
+        return () => {
+          if (ownerOf(path)?.pid === process.pid) rmSync(path, { force: true });
+        };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StoreError(`cannot take the lock ${path}: ${(err as Error).message}`);
+        const owner = ownerOf(path);
+        if (held(path, owner)) {
+          throw new LockedError(`another cert-agent (pid ${owner?.pid ?? 'starting'}) is renewing; try again when it is done`);
+        }
+        breakStale(path, owner);
       }
-      breakStale(path, owner);
     }
+    throw new LockedError(`cannot take the lock ${path}`);
+  } finally {
+    rmSync(tmp, { force: true });
   }
-  throw new LockedError(`cannot take the lock ${path}`);
+}
+
+/** Temp files of lock attempts whose process is gone (killed between write and link). */
+function sweepTemps(stateDir: string): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(stateDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^lock\.(\d+)\.tmp$/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !isAlive(Number(m[1]))) rmSync(join(stateDir, name), { force: true });
+  }
 }
 
 /** Whether the lock file naming `owner` belongs to a live agent. */
 function held(path: string, owner: Owner | undefined): boolean {
-  // An empty lock younger than a few seconds is being written right now.
+  // Locks are linked in with their content, so an unreadable one is damage
+  // (e.g. a full disk); give it a moment in case a reader raced a writer.
   if (!owner) return ageMs(path) < 5_000;
   if (owner.pid === process.pid || !isAlive(owner.pid)) return false;
   const now = startTicks(owner.pid);
