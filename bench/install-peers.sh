@@ -15,6 +15,8 @@ BIN_DIR="$PREFIX/bin"
 TARGET="$BIN_DIR/step"
 
 log() { printf 'install-peers: %s\n' "$*" >&2; }
+# shellcheck source=../test/harness/go-tool.sh
+. "$(dirname "$0")/../test/harness/go-tool.sh"
 
 missing=""
 for c in lego:lego certbot:certbot hyperfine:hyperfine /usr/bin/time:time; do
@@ -30,38 +32,17 @@ if [ -n "$missing" ]; then
   systemctl disable --now certbot.timer >/dev/null 2>&1 || true
 fi
 
-step_ok() {
-  [ -x "$TARGET" ] || return 1
-  # Prints e.g. "Smallstep CLI/0.30.2 (linux/amd64)".
-  "$TARGET" version 2>/dev/null | grep -Eq "/v?${STEP_VERSION//./\\.} "
-}
-if step_ok; then
+if reports_version "$STEP_VERSION" "$TARGET" version; then
   log "step ${STEP_VERSION} already installed at $TARGET"
   exit 0
 fi
-if ! command -v go >/dev/null 2>&1; then
-  for d in /usr/local/go/bin /usr/lib/go/bin; do
-    if [ -x "$d/go" ]; then PATH="$d:$PATH"; break; fi
-  done
-fi
-if ! command -v go >/dev/null 2>&1; then
+if ! find_go; then
   log "Go not found: the step CLI peer will be skipped"
   exit 0
 fi
 log "building step ${STEP_VERSION} with $(go version)"
-mkdir -p "$BIN_DIR"
-tmp_bin="$(mktemp -d "$PREFIX/.build-step.XXXXXX")"
-trap 'rm -rf "$tmp_bin"' EXIT
-# CGO_ENABLED=0 as for step-ca: no pcsclite headers needed, like upstream builds.
-if ! (
-  cd /
-  CGO_ENABLED=0 GOBIN="$tmp_bin" go install \
-    -ldflags "-w -X main.Version=${STEP_VERSION} -X 'main.BuildTime=$(date -u '+%Y-%m-%d %H:%M UTC')'" \
-    "github.com/smallstep/cli/cmd/step@v${STEP_VERSION}"
-); then
+if ! go_build_tool github.com/smallstep/cli/cmd/step "$STEP_VERSION" step "$TARGET"; then
   log "building step failed: the step CLI peer will be skipped"
   exit 0
 fi
-install -m 0755 "$tmp_bin/step" "$TARGET.new"
-mv -f "$TARGET.new" "$TARGET"
 log "installed $("$TARGET" version 2>&1 | head -n1) at $TARGET"

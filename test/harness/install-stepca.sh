@@ -14,6 +14,8 @@ BIN_DIR="$PREFIX/bin"
 TARGET="$BIN_DIR/step-ca"
 
 log() { printf 'install-stepca: %s\n' "$*" >&2; }
+# shellcheck source=go-tool.sh
+. "$(dirname "$0")/go-tool.sh"
 
 apt_updated=0
 apt_install() {
@@ -33,52 +35,18 @@ if ! command -v openssl >/dev/null 2>&1; then
 fi
 
 # --- step-ca ---------------------------------------------------------------
-installed_version_ok() {
-  [ -x "$TARGET" ] || return 1
-  # Prints e.g. "Smallstep CA/0.30.2 (linux/amd64)"; anchor on the slash so
-  # 0.30.20 or a "-dev" build does not pass.
-  # Read the whole output before matching: `grep -q` under pipefail can turn
-  # an early exit into SIGPIPE for the writer and a false "not installed".
-  local out
-  out=$("$TARGET" --version 2>/dev/null) || return 1
-  grep -Eq "/v?${STEPCA_VERSION//./\\.} " <<<"$out"
-}
+installed_version_ok() { reports_version "$STEPCA_VERSION" "$TARGET" --version; }
 
 if installed_version_ok; then
   log "step-ca ${STEPCA_VERSION} already installed at $TARGET"
   exit 0
 fi
-
-# Go may be installed without being on root's PATH (e.g. non-login shells).
-if ! command -v go >/dev/null 2>&1; then
-  for d in /usr/local/go/bin /usr/lib/go/bin; do
-    if [ -x "$d/go" ]; then PATH="$d:$PATH"; break; fi
-  done
-fi
-if ! command -v go >/dev/null 2>&1; then
+if ! find_go; then
   log "Go is required to build step-ca but was not found"
   exit 1
 fi
-
 log "building step-ca ${STEPCA_VERSION} with $(go version)"
-mkdir -p "$BIN_DIR"
-# Build into a scratch GOBIN and move into place afterwards, so an interrupted
-# build never leaves a half-written binary at the stable path.
-tmp_bin="$(mktemp -d "$PREFIX/.build.XXXXXX")"
-trap 'rm -rf "$tmp_bin"' EXIT
-
-# CGO_ENABLED=0: with cgo on, the YubiKey KMS needs libpcsclite headers, which
-# a plain Debian lacks; upstream release builds disable cgo too.
-# -X main.Version: `go install` leaves the version as "N/A", which step-ca
-# prints as "0000000-dev"; stamping it lets the check above recognise it.
-(
-  cd /
-  CGO_ENABLED=0 GOBIN="$tmp_bin" go install \
-    -ldflags "-w -X main.Version=${STEPCA_VERSION} -X 'main.BuildTime=$(date -u '+%Y-%m-%d %H:%M UTC')'" \
-    "github.com/smallstep/certificates/cmd/step-ca@v${STEPCA_VERSION}"
-)
-install -m 0755 "$tmp_bin/step-ca" "$TARGET.new"
-mv -f "$TARGET.new" "$TARGET"
+go_build_tool github.com/smallstep/certificates/cmd/step-ca "$STEPCA_VERSION" step-ca "$TARGET"
 
 if ! installed_version_ok; then
   log "installed $TARGET but it does not report version ${STEPCA_VERSION}:"
