@@ -13,6 +13,7 @@ const ACCOUNT_FILE = 'account.json';
 
 export interface Account {
   keyPem: string;
+  /** The account URL, only when it was registered through this same directory URL. */
   url?: string;
 }
 
@@ -23,10 +24,10 @@ export interface Account {
  * match stored account location"), so after ca.url changes (a new name or
  * port for the same CA) the old key could never order again.
  */
-export async function loadOrCreateAccount(stateDir: string, directoryUrl?: string): Promise<Account> {
+export async function loadOrCreateAccount(stateDir: string, directoryUrl: string): Promise<Account> {
   let keyPem = readIfExists(join(stateDir, KEY_FILE));
-  const savedDirectory = savedAccount(stateDir).directory;
-  if (keyPem && directoryUrl && savedDirectory && savedDirectory !== directoryUrl) {
+  const saved = savedAccount(stateDir);
+  if (keyPem && saved.directory && saved.directory !== directoryUrl) {
     keyPem = await generateKeyPem('ec-p256');
     writeFileAtomic(join(stateDir, KEY_FILE), keyPem, 0o600);
     writeFileAtomic(join(stateDir, ACCOUNT_FILE), `${JSON.stringify({ directory: directoryUrl }, null, 2)}\n`, 0o600);
@@ -35,23 +36,13 @@ export async function loadOrCreateAccount(stateDir: string, directoryUrl?: strin
     keyPem = await generateKeyPem('ec-p256');
     writeNewFile(join(stateDir, KEY_FILE), keyPem, 0o600);
   }
-  let url: string | undefined;
-  try {
-    url = (JSON.parse(readIfExists(join(stateDir, ACCOUNT_FILE)) ?? '{}') as { url?: string }).url;
-  } catch {
-    url = undefined;
-  }
+  // An account registered through another directory URL is useless here.
+  const url = saved.directory === directoryUrl ? saved.url : undefined;
   return { keyPem, ...(url ? { url } : {}) };
 }
 
 export function saveAccountUrl(stateDir: string, url: string, directoryUrl: string): void {
   writeFileAtomic(join(stateDir, ACCOUNT_FILE), `${JSON.stringify({ url, directory: directoryUrl }, null, 2)}\n`, 0o600);
-}
-
-/** The saved URL belongs to this directory; an account on another CA is useless here. */
-export function accountUrlFor(stateDir: string, directoryUrl: string): string | undefined {
-  const saved = savedAccount(stateDir);
-  return saved.directory === directoryUrl ? saved.url : undefined;
 }
 
 function savedAccount(stateDir: string): { url?: string; directory?: string } {

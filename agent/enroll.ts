@@ -10,7 +10,8 @@ import { Document, isDocument, parseDocument } from 'yaml';
 import { CaUnavailableError, ConfigError, UsageError } from './errors.js';
 import { validateConfig, type Config } from './config.js';
 import { ensurePrivateDir, readIfExists, writeFileAtomic } from './fsutil.js';
-import { bootstrapTrust, saveTrust, trustForPins, trustFromRootFile, type TrustBundle } from './trust.js';
+import { bootstrapTrust, trustFromRootFile } from './trust.js';
+import { saveTrust, trustForPins, type TrustBundle } from './trust-file.js';
 
 /** Each enroll input: flag, environment variable, config path, and whether it is a list. */
 export const ENROLL_FIELDS = [

@@ -10,9 +10,9 @@ import { describeError } from './errors.js';
 import type { Logger } from './log.js';
 import { makePlaceholder } from './placeholder.js';
 import { reloaders } from './reload/index.js';
-import { storeFor } from './renew.js';
+import { storeFor } from './live.js';
 import type { LiveSet } from './store.js';
-import { loadTrust } from './trust.js';
+import { loadTrust } from './trust-file.js';
 
 export async function installPlaceholder(config: Config, now: Date, log: Logger): Promise<LiveSet> {
   const { keyPem, certPem } = await makePlaceholder(config.certificate.domains, now);

@@ -11,7 +11,7 @@ import { ensurePrivateDir } from './fsutil.js';
 import type { Logger } from './log.js';
 import { acquireLock } from './lock.js';
 import { issueCertificate } from './acme.js';
-import { accountUrlFor, loadOrCreateAccount, saveAccountUrl } from './account.js';
+import { loadOrCreateAccount, saveAccountUrl } from './account.js';
 import { generateKeyPem } from './keys.js';
 import { openResponder } from './challenge/index.js';
 import { waitForChallengeRoute } from './challenge/route-probe.js';
@@ -19,8 +19,8 @@ import { installSystemTrust } from './system-trust.js';
 import type { CertStore, LiveSet } from './store.js';
 import { renewalTimeOf, storeFor, validityOf } from './live.js';
 import { auditPermissions } from './permissions.js';
-export { ownershipOf, renewalTimeOf, storeFor, validityOf } from './live.js';
-import { bootstrapTrust, fetchRoots, rootsPem, saveTrust, trustForPins, trustFromRootFile, type TrustBundle } from './trust.js';
+import { bootstrapTrust, fetchRoots, trustFromRootFile } from './trust.js';
+import { rootsPem, saveTrust, trustForPins, type TrustBundle } from './trust-file.js';
 import { keyMatchesCert, missingNames, verifyChain, certFingerprint } from './x509.js';
 import { nextRenewal, randomForSerial, retryDelay, type Random } from './schedule.js';
 import { readState, writeState, type AgentState } from './state.js';
@@ -156,7 +156,7 @@ async function attempt(opts: PassOptions, store: CertStore, state: AgentState, n
       directoryUrl: config.ca.directory,
       roots: rootsPem(trust),
       accountKeyPem: account.keyPem,
-      accountUrl: accountUrlFor(config.stateDir, config.ca.directory),
+      accountUrl: account.url,
       ...(config.account.email ? { email: config.account.email } : {}),
       domains: config.certificate.domains,
       certKeyPem: keyPem,

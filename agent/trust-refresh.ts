@@ -7,7 +7,8 @@
 import type { Config } from './config.js';
 import { describeError } from './errors.js';
 import type { Logger } from './log.js';
-import { fetchRoots, loadTrust, rootsPem, saveTrust } from './trust.js';
+import { fetchRoots } from './trust.js';
+import { loadTrust, rootsPem, saveTrust } from './trust-file.js';
 import { certFingerprint, toPem } from './x509.js';
 
 const REFRESH_EVERY_MS = 60 * 60_000;

@@ -11,7 +11,6 @@ import { httpsGet, type Trust } from './http.js';
 import { certFingerprint, parseCerts, toPem } from './x509.js';
 import { readIfExists } from './fsutil.js';
 import type { TrustBundle } from './trust-file.js';
-export { TRUST_FILE, loadTrust, rootsPem, saveTrust, trustForPins, type TrustBundle } from './trust-file.js';
 
 /** Fetches and parses /roots. Status 201 is step-ca's normal answer, 200 is accepted too. */
 export async function fetchRoots(caUrl: string, trust: Trust): Promise<X509Certificate[]> {

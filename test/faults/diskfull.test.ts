@@ -5,7 +5,6 @@
  * `status` must say why; once space is back, the next renewal works.
  */
 import { execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, writeSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { connect } from 'node:tls';
