@@ -21,7 +21,7 @@ mkdirSync(out(''), { recursive: true });
 // 1. CJS bundle. node-cron's ESM build reads import.meta.url; in CJS the
 //    file's own URL stands in (in an SEA, __filename is the executable).
 await build({
-  entryPoints: [new URL('../agent/cli.ts', import.meta.url).pathname],
+  entryPoints: [new URL('../agent/cli/main.ts', import.meta.url).pathname],
   outfile: out('cert-agent.cjs'),
   bundle: true,
   platform: 'node',

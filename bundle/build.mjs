@@ -12,7 +12,7 @@ mkdirSync(new URL('./out/', import.meta.url), { recursive: true });
 // `import` of a built-in to its top, so `status` would load https, tls and
 // child_process at every start. As CommonJS stand-ins they load when the
 // module using them first runs, and the agent's modules run only when their
-// command needs them (see agent/commands.ts).
+// command needs them (see agent/cli/commands.ts).
 const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(b) {
@@ -23,7 +23,7 @@ const lazyBuiltins = {
 
 const result = await build({
   plugins: [lazyBuiltins],
-  entryPoints: [new URL('../agent/cli.ts', import.meta.url).pathname],
+  entryPoints: [new URL('../agent/cli/main.ts', import.meta.url).pathname],
   outfile,
   bundle: true,
   platform: 'node',

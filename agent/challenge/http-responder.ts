@@ -6,7 +6,7 @@
  * other paths, small header limits and short timeouts against slow clients.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { StoreError, describeError } from '../errors.js';
+import { StoreError, describeError } from '../lib/errors.js';
 import type { OpenResponder } from './types.js';
 
 const PREFIX = '/.well-known/acme-challenge/';

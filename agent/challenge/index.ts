@@ -1,6 +1,6 @@
 /** The challenge modes of spec §7, one registry checked by the compiler. */
-import type { ChallengeMode } from '../config.js';
-import { splitHostPort } from '../config.js';
+import type { ChallengeMode } from '../config/config.js';
+import { splitHostPort } from '../config/config.js';
 import { openHttpResponder } from './http-responder.js';
 import { openWebrootResponder } from './webroot.js';
 import type { OpenResponder, OpenedResponder } from './types.js';

@@ -1,4 +1,4 @@
-import type { ChallengeResponder } from '../acme.js';
+import type { ChallengeResponder } from '../acme/client.js';
 
 /** A responder that holds a resource (a listening socket, files) until closed. */
 export interface OpenedResponder extends ChallengeResponder {

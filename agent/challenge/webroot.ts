@@ -7,8 +7,8 @@
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../fsutil.js';
-import { StoreError, describeError } from '../errors.js';
+import { writeFileAtomic } from '../lib/fs.js';
+import { StoreError, describeError } from '../lib/errors.js';
 import type { OpenResponder } from './types.js';
 
 const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;

@@ -5,7 +5,7 @@
  * `status` and in the exit code (unlike certbot's hooks).
  */
 import { execFile } from 'node:child_process';
-import { ReloadError } from '../errors.js';
+import { ReloadError } from '../lib/errors.js';
 import type { Reloader } from './types.js';
 
 const TAIL = 400;

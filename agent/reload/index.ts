@@ -1,5 +1,5 @@
 /** The reload targets of spec §9, one registry checked by the compiler. */
-import type { ReloadTarget } from '../config.js';
+import type { ReloadTarget } from '../config/config.js';
 import { reloadCommand } from './command.js';
 import { reloadNginx } from './nginx.js';
 import { reloadTraefik } from './traefik.js';

@@ -4,7 +4,7 @@
  * running on it. Then `nginx -s reload`, confirmed by a handshake that serves
  * the new serial (reload.verify).
  */
-import { ReloadError } from '../errors.js';
+import { ReloadError } from '../lib/errors.js';
 import { runArgv } from './command.js';
 import type { Reloader } from './types.js';
 import { waitForSerial } from './verify.js';

@@ -9,9 +9,9 @@
  */
 import { dirname } from 'node:path';
 import { stringify } from 'yaml';
-import type { Config } from '../config.js';
-import { ensurePrivateDir, writeFileAtomic } from '../fsutil.js';
-import type { LiveSet } from '../store.js';
+import type { Config } from '../config/config.js';
+import { ensurePrivateDir, writeFileAtomic } from '../lib/fs.js';
+import type { LiveSet } from '../store/sets.js';
 import type { Reloader } from './types.js';
 import { verifyServed } from './nginx.js';
 

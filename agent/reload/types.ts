@@ -1,6 +1,6 @@
-import type { Config } from '../config.js';
-import type { Logger } from '../log.js';
-import type { LiveSet } from '../store.js';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../lib/log.js';
+import type { LiveSet } from '../store/sets.js';
 
 export interface ReloadContext {
   config: Config;

@@ -7,8 +7,8 @@
  */
 import { connect } from 'node:tls';
 import { isIP } from 'node:net';
-import { splitHostPort } from '../config.js';
-import { describeError } from '../errors.js';
+import { splitHostPort } from '../config/config.js';
+import { describeError } from '../lib/errors.js';
 
 export async function servedSerial(address: string, servername: string, timeoutMs = 3000): Promise<string> {
   const { host, port } = splitHostPort(address, '127.0.0.1');

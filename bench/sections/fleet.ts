@@ -12,7 +12,7 @@
  * once; then each renews on its own schedule (renewal.at 0.66, jitter 0.05:
  * the defaults). Two ways to run the daemons:
  *   - processes: N `cert-agent run` processes (what N containers run);
- *   - instances: N instances of the daemon (agent/daemon.ts) spread over one
+ *   - instances: N instances of the daemon (agent/renewal/daemon.ts) spread over one
  *     worker process per core, so the agents' own start-up is paid once per
  *     worker rather than N times.
  */

@@ -1,6 +1,6 @@
 /**
  * 1000 agents over 24 hours of 24-hour certificates, simulated with the
- * agent's own schedule functions (agent/schedule.ts: nextRenewal with the
+ * agent's own schedule functions (agent/renewal/schedule.ts: nextRenewal with the
  * per-serial random of randomForSerial), with and without jitter. Each
  * certificate is modelled as step-ca issues it: notBefore backdated one
  * minute, notAfter 24 h after issuance; each agent renews exactly when its
@@ -10,7 +10,7 @@
  * "staggered" (first certificates spread over a day).
  */
 import { randomBytes } from 'node:crypto';
-import { nextRenewal, randomForSerial, type RenewalPolicy } from '../../agent/schedule.js';
+import { nextRenewal, randomForSerial, type RenewalPolicy } from '../../agent/renewal/schedule.js';
 
 export interface SimRow {
   scenario: string;

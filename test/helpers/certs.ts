@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from 'no
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
-import { fingerprintOfDer } from '../../agent/fingerprint.js';
+import { fingerprintOfDer } from '../../agent/pki/fingerprint.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 

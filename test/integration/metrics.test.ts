@@ -7,8 +7,8 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync }
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { loadConfig } from '../../agent/config.js';
-import { writeMetricsTextfile } from '../../agent/metrics.js';
+import { loadConfig } from '../../agent/config/config.js';
+import { writeMetricsTextfile } from '../../agent/report/metrics.js';
 import { makeCa, selfSigned, writeSetByHand, type TestCa } from '../helpers/certs.js';
 import { runAgent, tempDir } from '../helpers/agent.js';
 

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig, type Config } from '../../agent/config.js';
+import { parseConfig, type Config } from '../../agent/config/config.js';
 import { tempDir } from '../helpers/agent.js';
 import { buildDeb } from '../harness/rootfs.js';
 

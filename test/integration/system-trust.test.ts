@@ -6,9 +6,9 @@
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { validateConfig } from '../../agent/config.js';
-import { silentLogger } from '../../agent/log.js';
-import { installSystemTrust } from '../../agent/system-trust.js';
+import { validateConfig } from '../../agent/config/config.js';
+import { silentLogger } from '../../agent/lib/log.js';
+import { installSystemTrust } from '../../agent/trust/system-store.js';
 import type { StepCa } from '../harness/stepca.js';
 import { useStepCaSuite } from '../helpers/suite.js';
 

@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, parseConfig, validateConfig } from '../../agent/config.js';
-import { ConfigError, ExitCode } from '../../agent/errors.js';
+import { loadConfig, parseConfig, validateConfig } from '../../agent/config/config.js';
+import { ConfigError, ExitCode } from '../../agent/lib/errors.js';
 
 const FP = '4a5679c0ffee00112233445566778899aabbccddeeff00112233445566778899';
 const base = () => ({ ca: { url: 'https://ca.internal:9000', fingerprint: FP }, certificate: { domains: ['app.internal'] } }) as Record<string, any>;

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createCsr, createSelfSigned } from '../../agent/der.js';
+import { createCsr, createSelfSigned } from '../../agent/pki/der.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cert-agent-der-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -7,8 +7,8 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CertStore, SET_FILES } from '../../agent/store.js';
-import { InvalidCertificateError } from '../../agent/errors.js';
+import { CertStore, SET_FILES } from '../../agent/store/sets.js';
+import { InvalidCertificateError } from '../../agent/lib/errors.js';
 import { makeCa, newKey, selfSigned, type Leaf, type TestCa } from '../helpers/certs.js';
 import { tempDir } from '../helpers/agent.js';
 

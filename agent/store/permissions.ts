@@ -8,10 +8,10 @@
  */
 import { chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from './config.js';
-import { describeError } from './errors.js';
-import type { Logger } from './log.js';
-import type { LiveSet } from './store.js';
+import type { Config } from '../config/config.js';
+import { describeError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import type { LiveSet } from './sets.js';
 
 export interface Drift {
   path: string;

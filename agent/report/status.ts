@@ -10,14 +10,14 @@
  * schema by accident.
  */
 import { X509Certificate } from 'node:crypto';
-import type { Config } from './config.js';
-import { describeError } from './errors.js';
-import { readState } from './state.js';
-import { loadTrust } from './trust-file.js';
-import { certFingerprint, keyMatchesCert, missingNames, summarize, verifyChain } from './x509.js';
-import { renewalTimeOf, validityOf } from './live.js';
-import { CertStore, type LiveSet } from './store.js';
-import { findDrift } from './permissions.js';
+import type { Config } from '../config/config.js';
+import { describeError } from '../lib/errors.js';
+import { readState } from '../store/state.js';
+import { loadTrust } from '../trust/file.js';
+import { certFingerprint, keyMatchesCert, missingNames, summarize, verifyChain } from '../pki/x509.js';
+import { renewalTimeOf, validityOf } from '../store/live.js';
+import { CertStore, type LiveSet } from '../store/sets.js';
+import { findDrift } from '../store/permissions.js';
 
 export type Level = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
 export const EXIT_FOR: Record<Level, 0 | 1 | 2 | 3> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };

@@ -6,11 +6,11 @@
  * connection (ACME included) trusts exactly the roots saved here.
  */
 import { X509Certificate } from 'node:crypto';
-import { CaProtocolError, ConfigError, TrustError, describeError } from './errors.js';
-import { httpsGet, type Trust } from './http.js';
-import { certFingerprint, parseCerts, toPem } from './x509.js';
-import { readIfExists } from './fsutil.js';
-import type { TrustBundle } from './trust-file.js';
+import { CaProtocolError, ConfigError, TrustError, describeError } from '../lib/errors.js';
+import { httpsGet, type Trust } from '../lib/https.js';
+import { certFingerprint, parseCerts, toPem } from '../pki/x509.js';
+import { readIfExists } from '../lib/fs.js';
+import type { TrustBundle } from './file.js';
 
 /** Fetches and parses /roots. Status 201 is step-ca's normal answer, 200 is accepted too. */
 export async function fetchRoots(caUrl: string, trust: Trust): Promise<X509Certificate[]> {

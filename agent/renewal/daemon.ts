@@ -9,17 +9,17 @@ import { createHash } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import cron from 'node-cron';
-import { loadConfig, type Config } from './config.js';
-import { AgentError, LockedError, describeError } from './errors.js';
-import { writeFileAtomic, ensurePrivateDir } from './fsutil.js';
-import type { Logger } from './log.js';
-import { renewPass } from './renew.js';
-import { storeFor, validityOf } from './live.js';
-import { readState, writeState } from './state.js';
+import { loadConfig, type Config } from '../config/config.js';
+import { AgentError, LockedError, describeError } from '../lib/errors.js';
+import { writeFileAtomic, ensurePrivateDir } from '../lib/fs.js';
+import type { Logger } from '../lib/log.js';
+import { renewPass } from './pass.js';
+import { storeFor, validityOf } from '../store/live.js';
+import { readState, writeState } from '../store/state.js';
 import { installPlaceholder } from './first-start.js';
-import { refreshTrust } from './trust-refresh.js';
+import { refreshTrust } from '../trust/refresh.js';
 import type { Random } from './schedule.js';
-import { writeMetricsTextfile } from './metrics.js';
+import { writeMetricsTextfile } from '../report/metrics.js';
 
 export interface DaemonOptions {
   configPath: string;

@@ -4,7 +4,7 @@
  * wrong, what it holds and what is allowed. Unknown keys are errors too: a
  * typo ("renewl:") must not silently fall back to a default.
  */
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../lib/errors.js';
 
 type Obj = Record<string, unknown>;
 

@@ -4,14 +4,14 @@
  * exit code; never a stack trace (set CERT_AGENT_DEBUG=1 for one).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { DEFAULT_CONFIG_PATH } from './paths.js';
-import { AgentError, ExitCode, UsageError, describeError } from './errors.js';
+import { DEFAULT_CONFIG_PATH } from '../config/defaults.js';
+import { AgentError, ExitCode, UsageError, describeError } from '../lib/errors.js';
 import { HELP } from './help.js';
 import { bootstrapCommand, enrollCommand, renewCommand, runCommand, statusCommand, type CommandContext, type CommandResult } from './commands.js';
 
 // doctor and metrics are loaded only when asked for (see commands.ts).
-const doctorCommand = async (ctx: CommandContext) => (await import('./doctor.js')).doctorCommand(ctx);
-const metricsCommand = async (ctx: CommandContext) => (await import('./metrics.js')).metricsCommand(ctx);
+const doctorCommand = async (ctx: CommandContext) => (await import('../report/doctor.js')).doctorCommand(ctx);
+const metricsCommand = async (ctx: CommandContext) => (await import('../report/metrics.js')).metricsCommand(ctx);
 
 declare const CERT_AGENT_VERSION: string | undefined;
 export const VERSION = typeof CERT_AGENT_VERSION === 'string' ? CERT_AGENT_VERSION : '0.0.0-dev';
@@ -56,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
     // The daemon logs to stdout (journald); one-shot commands keep stdout for
     // their answer and log warnings and errors to stderr.
     logger: async () => {
-      const { createLogger } = await import('./log.js');
+      const { createLogger } = await import('../lib/log.js');
       return command === 'run' ? createLogger({ fd: 1 }) : createLogger({ fd: 2, level: process.env.CERT_AGENT_LOG_LEVEL ?? 'warn' });
     },
     now: () => new Date(),

@@ -6,12 +6,12 @@
  */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from './config.js';
-import { describeError } from './errors.js';
-import { readIfExists, writeFileAtomic } from './fsutil.js';
-import type { Logger } from './log.js';
-import { runArgv } from './reload/command.js';
-import type { TrustBundle } from './trust-file.js';
+import type { Config } from '../config/config.js';
+import { describeError } from '../lib/errors.js';
+import { readIfExists, writeFileAtomic } from '../lib/fs.js';
+import type { Logger } from '../lib/log.js';
+import { runArgv } from '../reload/command.js';
+import type { TrustBundle } from './file.js';
 
 export const SYSTEM_CA_DIR = '/usr/local/share/ca-certificates';
 const PREFIX = 'cert-agent-';

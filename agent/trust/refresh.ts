@@ -4,12 +4,12 @@
  * planned rotation announced by the CA flows in without an operator. At most
  * once an hour; a failure here never fails a renewal.
  */
-import type { Config } from './config.js';
-import { describeError } from './errors.js';
-import type { Logger } from './log.js';
-import { fetchRoots } from './trust.js';
-import { loadTrust, rootsPem, saveTrust } from './trust-file.js';
-import { certFingerprint, toPem } from './x509.js';
+import type { Config } from '../config/config.js';
+import { describeError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import { fetchRoots } from './pin.js';
+import { loadTrust, rootsPem, saveTrust } from './file.js';
+import { certFingerprint, toPem } from '../pki/x509.js';
 
 const REFRESH_EVERY_MS = 60 * 60_000;
 

@@ -1,6 +1,6 @@
 /** Private keys, generated locally; the certificate key never leaves the container. */
 import { generateKeyPair } from 'node:crypto';
-import type { KeyType } from './config.js';
+import type { KeyType } from '../config/config.js';
 
 /** PKCS#8 PEM for the given key type (generation runs off the event loop; RSA 4096 takes a while). */
 export function generateKeyPem(type: KeyType): Promise<string> {

@@ -7,11 +7,11 @@
  */
 import { dirname, join } from 'node:path';
 import { Document, isDocument, parseDocument } from 'yaml';
-import { CaUnavailableError, ConfigError, UsageError } from './errors.js';
-import { validateConfig, type Config } from './config.js';
-import { ensurePrivateDir, readIfExists, writeFileAtomic } from './fsutil.js';
-import { bootstrapTrust, trustFromRootFile } from './trust.js';
-import { saveTrust, trustForPins, type TrustBundle } from './trust-file.js';
+import { CaUnavailableError, ConfigError, UsageError } from '../lib/errors.js';
+import { validateConfig, type Config } from '../config/config.js';
+import { ensurePrivateDir, readIfExists, writeFileAtomic } from '../lib/fs.js';
+import { bootstrapTrust, trustFromRootFile } from '../trust/pin.js';
+import { saveTrust, trustForPins, type TrustBundle } from '../trust/file.js';
 
 /** Each enroll input: flag, environment variable, config path, and whether it is a list. */
 export const ENROLL_FIELDS = [

@@ -8,11 +8,11 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import cron from 'node-cron';
-import { ConfigError, describeError } from './errors.js';
+import { ConfigError, describeError } from '../lib/errors.js';
 import { FieldReader } from './validate.js';
-import { fingerprintProblem, parseFingerprint } from './fingerprint.js';
+import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
 
-export { DEFAULT_CONFIG_PATH } from './paths.js';
+export { DEFAULT_CONFIG_PATH } from './defaults.js';
 export const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
 export const CHALLENGE_MODES = ['standalone', 'webroot', 'proxy'] as const;
 export const RELOAD_TARGETS = ['nginx', 'traefik', 'command', 'none'] as const;

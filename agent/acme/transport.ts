@@ -8,8 +8,8 @@
 import { createHash, createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { Agent } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
-import { CaProtocolError } from './errors.js';
-import { sendHttps } from './http.js';
+import { CaProtocolError } from '../lib/errors.js';
+import { sendHttps } from '../lib/https.js';
 
 export const PROBLEM_PREFIX = 'urn:ietf:params:acme:error:';
 /** One request may take this long before the CA counts as unavailable. */

@@ -5,8 +5,8 @@
  * losing the key only costs a new registration.
  */
 import { join } from 'node:path';
-import { generateKeyPem } from './keys.js';
-import { readIfExists, writeFileAtomic, writeNewFile } from './fsutil.js';
+import { generateKeyPem } from '../pki/keys.js';
+import { readIfExists, writeFileAtomic, writeNewFile } from '../lib/fs.js';
 
 const KEY_FILE = 'account.key';
 const ACCOUNT_FILE = 'account.json';

@@ -4,11 +4,11 @@
  * which must stay free of the ACME and network code.
  */
 import type { X509Certificate } from 'node:crypto';
-import type { Config } from './config.js';
-import { ConfigError, describeError } from './errors.js';
-import { resolveId } from './fsutil.js';
-import { CertStore, type LiveSet, type Ownership } from './store.js';
-import { nextRenewal, randomForSerial } from './schedule.js';
+import type { Config } from '../config/config.js';
+import { ConfigError, describeError } from '../lib/errors.js';
+import { resolveId } from '../lib/fs.js';
+import { CertStore, type LiveSet, type Ownership } from './sets.js';
+import { nextRenewal, randomForSerial } from '../renewal/schedule.js';
 
 export function ownershipOf(config: Config): Ownership {
   try {

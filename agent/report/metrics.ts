@@ -11,11 +11,11 @@
  * durations, because a textfile may be read long after it was written; the
  * one duration (seconds to renewal) is as of the time of writing.
  */
-import { loadConfig, type Config } from './config.js';
-import { ExitCode } from './errors.js';
-import { writeFileAtomic } from './fsutil.js';
+import { loadConfig, type Config } from '../config/config.js';
+import { ExitCode } from '../lib/errors.js';
+import { writeFileAtomic } from '../lib/fs.js';
 import { collectStatus, EXIT_FOR, type StatusReport } from './status.js';
-import type { CommandContext, CommandResult } from './commands.js';
+import type { CommandContext, CommandResult } from '../cli/commands.js';
 
 interface Sample {
   labels?: Record<string, string>;

@@ -5,13 +5,13 @@
 // Each command loads the modules it needs when it runs (dynamic import, kept
 // lazy inside the single-file bundle): `status` and `--version` must not pay
 // for the ACME client, the HTTP stack or the logger.
-import type { Config } from './config.js';
-import { ExitCode, UsageError } from './errors.js';
-import { parseFingerprint } from './fingerprint.js';
+import type { Config } from '../config/config.js';
+import { ExitCode, UsageError } from '../lib/errors.js';
+import { parseFingerprint } from '../pki/fingerprint.js';
 
-const loadConfig = async (path: string): Promise<Config> => (await import('./config.js')).loadConfig(path);
-import { writeFileAtomic } from './fsutil.js';
-import type { Logger } from './log.js';
+const loadConfig = async (path: string): Promise<Config> => (await import('../config/config.js')).loadConfig(path);
+import { writeFileAtomic } from '../lib/fs.js';
+import type { Logger } from '../lib/log.js';
 
 export interface CommandResult {
   stdout: string;
@@ -61,7 +61,7 @@ export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResu
     throw new UsageError(`--ca-url ${JSON.stringify(url)} is not a URL; expected e.g. https://ca.internal:9000`);
   }
   if (parsedUrl.protocol !== 'https:') throw new UsageError(`--ca-url ${JSON.stringify(url)} must use https://`);
-  const { bootstrapTrust } = await import('./trust.js');
+  const { bootstrapTrust } = await import('../trust/pin.js');
   const bundle = await bootstrapTrust(url.replace(/\/+$/, ''), pins, ctx.now());
   const pem = bundle.roots.map((r) => r.pem).join('');
   const out = ctx.flags.out as string | undefined;
@@ -74,7 +74,7 @@ export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResu
 
 export async function renewCommand(ctx: CommandContext): Promise<CommandResult> {
   const config = await loadConfig(ctx.configPath);
-  const { renewPass } = await import('./renew.js');
+  const { renewPass } = await import('../renewal/pass.js');
   const result = await renewPass({ config, log: await ctx.logger(), force: Boolean(ctx.flags.force), now: ctx.now });
   const serial = result.live.cert.serialNumber.toLowerCase();
   const notAfter = new Date(result.live.cert.validTo).toISOString();
@@ -91,12 +91,12 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
     config = await loadConfig(ctx.configPath);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    const { unknownReport } = await import('./status.js');
+    const { unknownReport } = await import('../report/status.js');
     if (ctx.flags.json) return { stdout: JSON.stringify(unknownReport(message, ctx.now()), null, 2) + '\n', exitCode: 3 };
     return { stdout: `cert-agent UNKNOWN — ${message}\n`, exitCode: 3 };
   }
-  const { collectStatus, EXIT_FOR } = await import('./status.js');
-  const { renderStatus } = await import('./status-text.js');
+  const { collectStatus, EXIT_FOR } = await import('../report/status.js');
+  const { renderStatus } = await import('../report/status-text.js');
   const report = collectStatus(config, ctx.now());
   const stdout = ctx.flags.json ? JSON.stringify(report, null, 2) + '\n' : renderStatus(report, { color: ctx.isTty && !ctx.env.NO_COLOR, now: ctx.now() });
   return { stdout, exitCode: EXIT_FOR[report.status] };
@@ -114,7 +114,7 @@ export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
-  const { Daemon } = await import('./daemon.js');
+  const { Daemon } = await import('../renewal/daemon.js');
   const running = new Daemon({ configPath: ctx.configPath, log: await ctx.logger(), now: ctx.now });
   daemon = running;
   running.start();

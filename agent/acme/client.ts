@@ -9,9 +9,9 @@
  * axios, an ASN.1 stack and node-forge at every start of every container.
  */
 import { isIP } from 'node:net';
-import { AgentError, CaProtocolError } from './errors.js';
-import { AcmeTransport, PROBLEM_PREFIX } from './acme-http.js';
-import { createCsr } from './der.js';
+import { AgentError, CaProtocolError } from '../lib/errors.js';
+import { AcmeTransport, PROBLEM_PREFIX } from './transport.js';
+import { createCsr } from '../pki/der.js';
 
 /** How the http-01 key authorization is made reachable; see agent/challenge/. */
 export interface ChallengeResponder {

@@ -5,7 +5,7 @@
  * a damaged state file cannot stop renewals.
  */
 import { join } from 'node:path';
-import { readIfExists, writeFileAtomic } from './fsutil.js';
+import { readIfExists, writeFileAtomic } from '../lib/fs.js';
 
 export interface Attempt {
   at: string;

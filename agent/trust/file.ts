@@ -4,8 +4,8 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
-import { readIfExists, writeFileAtomic } from './fsutil.js';
-import { certFingerprint } from './x509.js';
+import { readIfExists, writeFileAtomic } from '../lib/fs.js';
+import { certFingerprint } from '../pki/x509.js';
 
 export interface TrustBundle {
   /** The pins this bundle was bootstrapped from; a change of pins means bootstrap again. */

@@ -5,14 +5,14 @@
  * logged: the proxy may not be running yet, which is the point.
  */
 import { X509Certificate } from 'node:crypto';
-import type { Config } from './config.js';
-import { describeError } from './errors.js';
-import type { Logger } from './log.js';
-import { makePlaceholder } from './placeholder.js';
-import { reloaders } from './reload/index.js';
-import { storeFor } from './live.js';
-import type { LiveSet } from './store.js';
-import { loadTrust } from './trust-file.js';
+import type { Config } from '../config/config.js';
+import { describeError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import { makePlaceholder } from '../pki/placeholder.js';
+import { reloaders } from '../reload/index.js';
+import { storeFor } from '../store/live.js';
+import type { LiveSet } from '../store/sets.js';
+import { loadTrust } from '../trust/file.js';
 
 export async function installPlaceholder(config: Config, now: Date, log: Logger): Promise<LiveSet> {
   const { keyPem, certPem } = await makePlaceholder(config.certificate.domains, now);

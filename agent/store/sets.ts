@@ -15,9 +15,9 @@
 import { chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { InvalidCertificateError, StoreError, describeError } from './errors.js';
-import { ensurePrivateDir, syncDir, writeNewFile } from './fsutil.js';
-import { keyMatchesCert, missingNames, parseCerts, toPem, verifyChain } from './x509.js';
+import { InvalidCertificateError, StoreError, describeError } from '../lib/errors.js';
+import { ensurePrivateDir, syncDir, writeNewFile } from '../lib/fs.js';
+import { keyMatchesCert, missingNames, parseCerts, toPem, verifyChain } from '../pki/x509.js';
 
 /**
  * combined.pem (0600) is the key followed by the full chain in one file, for

@@ -9,8 +9,8 @@
  */
 import { linkSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { LockedError, StoreError } from './errors.js';
-import { writeNewFile } from './fsutil.js';
+import { LockedError, StoreError } from '../lib/errors.js';
+import { writeNewFile } from '../lib/fs.js';
 
 interface Owner {
   pid: number;
