@@ -1,6 +1,6 @@
 /**
- * The only module that speaks ACME (RFC 8555): account, order, http-01 (published
- * through two injected callbacks and always withdrawn in `finally`), CSR,
+ * The only module that speaks ACME (RFC 8555): account, order, challenges
+ * (answered by the injected solver, each withdrawn in `finally`), CSR,
  * finalize, download. Polling is tuned for a CA on the local network, and
  * every failure is a typed error that keeps the CA's own words.
  *
@@ -12,12 +12,7 @@ import { isIP } from 'node:net';
 import { AgentError, CaProtocolError } from '../lib/errors.js';
 import { AcmeTransport, PROBLEM_PREFIX } from './transport.js';
 import { createCsr } from '../pki/der.js';
-
-/** How the http-01 key authorization is made reachable; see agent/challenge/. */
-export interface ChallengeResponder {
-  publish(token: string, keyAuthorization: string): Promise<void>;
-  unpublish(token: string): Promise<void>;
-}
+import type { Challenge, Solver } from '../challenge/types.js';
 
 export interface IssueRequest {
   directoryUrl: string;
@@ -29,7 +24,8 @@ export interface IssueRequest {
   email?: string;
   domains: string[];
   certKeyPem: string;
-  responder: ChallengeResponder;
+  /** Answers one challenge type; the order uses that challenge of each authorization. */
+  solver: Solver;
   onEvent?: (event: string, fields: Record<string, unknown>) => void;
 }
 
@@ -41,8 +37,8 @@ export interface IssueResult {
   accountRecreated: boolean;
 }
 
-interface Challenge { type: string; url: string; token: string; status: string; error?: { type?: string; detail?: string } }
-interface Authorization { status: string; identifier: { type: string; value: string }; challenges: Challenge[] }
+interface ChallengeObject { type: string; url: string; token: string; status: string; error?: { type?: string; detail?: string } }
+interface Authorization { status: string; identifier: { type: string; value: string }; challenges: ChallengeObject[] }
 interface Order { status: string; authorizations: string[]; finalize: string; certificate?: string; error?: { detail?: string } }
 
 /**
@@ -110,18 +106,25 @@ async function issueWithAccount(acme: AcmeTransport, req: IssueRequest, accountU
   let order = created.body;
   const authorizations = await step('authorizations', () => Promise.all(order.authorizations.map(async (url) => ({ url, authz: (await acme.post<Authorization>(url, undefined)).body }))));
 
-  const published: string[] = [];
+  const { solver } = req;
+  const presented: Challenge[] = [];
   try {
     for (const { url, authz } of authorizations) {
       if (authz.status === 'valid') continue;
-      const challenge = authz.challenges.find((c) => c.type === 'http-01');
-      if (!challenge) throw new CaProtocolError(`the CA offers no http-01 challenge for ${authz.identifier.value}; offered: ${authz.challenges.map((c) => c.type).join(', ')}`);
-      await req.responder.publish(challenge.token, `${challenge.token}.${acme.thumbprint()}`);
-      published.push(challenge.token);
-      await answerChallenge(acme, url, authz, challenge);
+      const offered = authz.challenges.find((c) => c.type === solver.type);
+      if (!offered) throw new CaProtocolError(`the CA offers no ${solver.type} challenge for ${authz.identifier.value}; offered: ${authz.challenges.map((c) => c.type).join(', ')}`);
+      const challenge: Challenge = {
+        type: offered.type,
+        identifier: { type: authz.identifier.type === 'ip' ? 'ip' : 'dns', value: authz.identifier.value },
+        token: offered.token,
+        keyAuthorization: `${offered.token}.${acme.thumbprint()}`,
+      };
+      await solver.present(challenge);
+      presented.push(challenge);
+      await answerChallenge(acme, url, authz, offered);
     }
   } finally {
-    for (const token of published) await req.responder.unpublish(token).catch(() => undefined);
+    for (const challenge of presented) await solver.cleanup(challenge).catch(() => undefined);
   }
 
   const csr = createCsr(req.domains, req.certKeyPem).toString('base64url');
@@ -141,16 +144,17 @@ async function issueWithAccount(acme: AcmeTransport, req: IssueRequest, accountU
  * POSTing again (RFC 8555 §7.5.1) and then reported as it is, rather than
  * polling an authorization that will never change.
  */
-async function answerChallenge(acme: AcmeTransport, authzUrl: string, authz: Authorization, challenge: Challenge): Promise<void> {
+async function answerChallenge(acme: AcmeTransport, authzUrl: string, authz: Authorization, challenge: ChallengeObject): Promise<void> {
   const name = authz.identifier.value;
+  const type = challenge.type;
   for (let attempt = 0; ; attempt++) {
-    const answer = (await step(`challenge for ${name}`, () => acme.post<Challenge>(challenge.url, {}))).body;
+    const answer = (await step(`challenge for ${name}`, () => acme.post<ChallengeObject>(challenge.url, {}))).body;
     if (answer.status === 'valid') return;
     if (answer.status === 'invalid' || (answer.error && attempt >= CHALLENGE_RETRIES.length)) {
-      throw new CaProtocolError(`http-01 validation of ${name} failed: ${answer.error?.detail ?? 'no detail from the CA'}`, answer.error?.type);
+      throw new CaProtocolError(`${type} validation of ${name} failed: ${answer.error?.detail ?? 'no detail from the CA'}`, answer.error?.type);
     }
     if (!answer.error) {
-      await poll(acme, authzUrl, `validation of ${name}`, (a: Authorization) => a.status === 'valid', (a: Authorization) => a.status === 'invalid' && `http-01 validation of ${name} failed: ${a.challenges.find((c) => c.type === 'http-01')?.error?.detail ?? 'the authorization became invalid'}`);
+      await poll(acme, authzUrl, `validation of ${name}`, (a: Authorization) => a.status === 'valid', (a: Authorization) => a.status === 'invalid' && `${type} validation of ${name} failed: ${a.challenges.find((c) => c.type === type)?.error?.detail ?? 'the authorization became invalid'}`);
       return;
     }
     await new Promise((r) => setTimeout(r, CHALLENGE_RETRIES[attempt]));

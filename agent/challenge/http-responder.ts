@@ -6,14 +6,14 @@
  * other paths, small header limits and short timeouts against slow clients.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { StoreError, describeError } from '../lib/errors.js';
-import type { OpenResponder } from './types.js';
+import { ChallengeError, describeError } from '../lib/errors.js';
+import type { OpenSolver } from './types.js';
 
 const PREFIX = '/.well-known/acme-challenge/';
 /** RFC 8555 tokens are base64url, at least 128 bits. */
 const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
 
-export const openHttpResponder: OpenResponder = async ({ host, port }) => {
+export const openHttpResponder: OpenSolver = async ({ host, port }) => {
   const tokens = new Map<string, string>();
   // Node checks the two timeouts only every connectionsCheckingInterval
   // (30 s by default): a slowloris client would hold a slot that long.
@@ -22,15 +22,16 @@ export const openHttpResponder: OpenResponder = async ({ host, port }) => {
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       const why = err.code === 'EADDRINUSE' ? 'is in use by another program (use challenge.mode webroot or proxy when a proxy owns port 80)' : err.code === 'EACCES' ? 'needs CAP_NET_BIND_SERVICE or root' : describeError(err);
-      reject(new StoreError(`cannot listen for http-01 on ${host}:${port}: ${why}`));
+      reject(new ChallengeError(`cannot listen for http-01 on ${host}:${port}: ${why}`));
     });
     server.listen(port, host, () => resolve());
   });
   return {
-    async publish(token, keyAuthorization) {
+    type: 'http-01',
+    async present({ token, keyAuthorization }) {
       tokens.set(token, keyAuthorization);
     },
-    async unpublish(token) {
+    async cleanup({ token }) {
       tokens.delete(token);
     },
     async close() {

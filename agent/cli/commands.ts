@@ -121,3 +121,15 @@ export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
   await running.stop(await signal);
   return { stdout: '', exitCode: ExitCode.ok };
 }
+
+export async function doctorCommand(ctx: CommandContext): Promise<CommandResult> {
+  const { runDoctor, renderDoctor } = await import('../report/doctor.js');
+  const lines = await runDoctor(ctx.configPath, { fix: Boolean(ctx.flags.fix), now: ctx.now() });
+  return { stdout: renderDoctor(lines), exitCode: lines.some((l) => l.verdict === 'PROBLEM') ? ExitCode.failure : ExitCode.ok };
+}
+
+export async function metricsCommand(ctx: CommandContext): Promise<CommandResult> {
+  const config = await loadConfig(ctx.configPath);
+  const { metricsText } = await import('../report/metrics.js');
+  return { stdout: metricsText(config, ctx.now()), exitCode: ExitCode.ok };
+}

@@ -12,6 +12,11 @@ import { validateConfig, type Config } from '../config/config.js';
 import { ensurePrivateDir, readIfExists, writeFileAtomic } from '../lib/fs.js';
 import { bootstrapTrust, trustFromRootFile } from '../trust/pin.js';
 import { saveTrust, trustForPins, type TrustBundle } from '../trust/file.js';
+import { acquireLockWaiting } from '../store/lock.js';
+import { DAEMON_PID_FILE } from '../store/layout.js';
+
+/** How long enroll waits for a renewal pass in flight before giving up with exit 75. */
+const LOCK_WAIT_MS = 60_000;
 
 /** Each enroll input: flag, environment variable, config path, and whether it is a list. */
 export const ENROLL_FIELDS = [
@@ -90,9 +95,17 @@ export async function enroll(configPath: string, input: EnrollInput, now: Date, 
   }
 
   ensurePrivateDir(config.stateDir);
-  const saved = trustForPins(config.stateDir, config.ca.fingerprints);
-  const sameRoots = !trust || (saved && saved.roots.map((r) => r.fingerprint).sort().join() === trust.roots.map((r) => r.fingerprint).sort().join());
-  if (trust && !sameRoots) saveTrust(config.stateDir, trust);
+  // trust.json is the daemon's too: written under the lock, after any pass in flight.
+  const release = await acquireLockWaiting(config.stateDir, LOCK_WAIT_MS);
+  let saved: TrustBundle | undefined;
+  let sameRoots: boolean;
+  try {
+    saved = trustForPins(config.stateDir, config.ca.fingerprints);
+    sameRoots = !trust || Boolean(saved && saved.roots.map((r) => r.fingerprint).sort().join() === trust.roots.map((r) => r.fingerprint).sort().join());
+    if (trust && !sameRoots) saveTrust(config.stateDir, trust);
+  } finally {
+    release();
+  }
   const text = doc.toString({ lineWidth: 0 });
   const changed = text !== before;
   if (changed) {
@@ -105,7 +118,7 @@ export async function enroll(configPath: string, input: EnrollInput, now: Date, 
 
 /** A running daemon re-reads the config at once instead of at its next check. */
 function signalDaemon(stateDir: string): void {
-  const pid = Number(readIfExists(join(stateDir, 'daemon.pid'))?.trim());
+  const pid = Number(readIfExists(join(stateDir, DAEMON_PID_FILE))?.trim());
   if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) return;
   // A stale pid file may name an unrelated process by now: signal only a cert-agent.
   const cmdline = readIfExists(`/proc/${pid}/cmdline`) ?? '';

@@ -7,11 +7,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_CONFIG_PATH } from '../config/defaults.js';
 import { AgentError, ExitCode, UsageError, describeError } from '../lib/errors.js';
 import { HELP } from './help.js';
-import { bootstrapCommand, enrollCommand, renewCommand, runCommand, statusCommand, type CommandContext, type CommandResult } from './commands.js';
-
-// doctor and metrics are loaded only when asked for (see commands.ts).
-const doctorCommand = async (ctx: CommandContext) => (await import('../report/doctor.js')).doctorCommand(ctx);
-const metricsCommand = async (ctx: CommandContext) => (await import('../report/metrics.js')).metricsCommand(ctx);
+import { bootstrapCommand, doctorCommand, enrollCommand, metricsCommand, renewCommand, runCommand, statusCommand, type CommandContext, type CommandResult } from './commands.js';
 
 declare const CERT_AGENT_VERSION: string | undefined;
 export const VERSION = typeof CERT_AGENT_VERSION === 'string' ? CERT_AGENT_VERSION : '0.0.0-dev';

@@ -92,6 +92,18 @@ export class LockedError extends AgentError {
 export class ReloadError extends AgentError {
   readonly exitCode = ExitCode.failure;
   readonly kind = 'reload';
+  /** The consumer refused the new files (and still runs on the old ones): restore the previous set. */
+  readonly rollback: boolean;
+  constructor(message: string, options?: { cause?: unknown; rollback?: boolean }) {
+    super(message, options);
+    this.rollback = options?.rollback ?? false;
+  }
+}
+
+/** The challenge could not be offered here (the port is taken, the webroot cannot be written). */
+export class ChallengeError extends AgentError {
+  readonly exitCode = ExitCode.failure;
+  readonly kind = 'challenge';
 }
 
 /** Message of any thrown value, on one line, for logs and state. */

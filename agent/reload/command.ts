@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { ReloadError } from '../lib/errors.js';
-import type { Reloader } from './types.js';
+import type { ReloadContext, ReloadOutcome, ReloadTarget } from './types.js';
 
 const TAIL = 400;
 
@@ -27,7 +27,7 @@ export function runArgv(argv: string[], timeoutSeconds: number, env: Record<stri
   });
 }
 
-export const reloadCommand: Reloader = async ({ config, live }) => {
+async function reloadCommand({ config, live }: ReloadContext): Promise<ReloadOutcome> {
   const argv = config.reload.command ?? [];
   const result = await runArgv(argv, config.reload.timeoutSeconds, {
     CERT_AGENT_CERT_DIR: config.certificate.dir,
@@ -42,4 +42,6 @@ export const reloadCommand: Reloader = async ({ config, live }) => {
     throw new ReloadError(`reload command ${shown} ${how}; output: ${result.output || '(none)'}`);
   }
   return { detail: `command ${shown} exited 0${result.output ? `; output: ${result.output}` : ''}` };
-};
+}
+
+export const commandTarget: ReloadTarget = { reload: reloadCommand };

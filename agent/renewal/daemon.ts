@@ -11,13 +11,12 @@ import { join } from 'node:path';
 import cron from 'node-cron';
 import { loadConfig, type Config } from '../config/config.js';
 import { AgentError, LockedError, describeError } from '../lib/errors.js';
-import { writeFileAtomic, ensurePrivateDir } from '../lib/fs.js';
+import { readIfExists } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
 import { renewPass } from './pass.js';
-import { storeFor, validityOf } from '../store/live.js';
-import { readState, writeState } from '../store/state.js';
-import { installPlaceholder } from './first-start.js';
-import { refreshTrust } from '../trust/refresh.js';
+import { readState } from '../store/state.js';
+import { tryLock } from '../store/lock.js';
+import { DAEMON_PID_FILE } from '../store/layout.js';
 import type { Random } from './schedule.js';
 import { writeMetricsTextfile } from '../report/metrics.js';
 
@@ -56,13 +55,9 @@ export class Daemon {
 
   start(): void {
     const { log } = this.opts;
-    ensurePrivateDir(this.config.stateDir);
-    writeFileAtomic(join(this.config.stateDir, 'daemon.pid'), `${process.pid}\n`, 0o644);
-    try {
-      storeFor(this.config).prune();
-    } catch (err) {
-      log.warn({ event: 'prune_failed', error: describeError(err) }, 'could not clean up leftovers');
-    }
+    // Nothing is written here: daemon.pid, leftovers and the placeholder are
+    // all handled inside the first pass, under the lock, so a `cert-agent
+    // renew` started at the same moment cannot race the daemon's start.
     this.schedule();
     log.info({ event: 'daemon_started', domains: this.config.certificate.domains, check: this.config.renewal.check, caUrl: this.config.ca.url }, 'cert-agent daemon started');
     void this.check('start');
@@ -91,7 +86,7 @@ export class Daemon {
     await this.task?.destroy();
     if (this.timer) clearTimeout(this.timer);
     if (this.running) await Promise.race([this.running, new Promise((r) => setTimeout(r, STOP_GRACE_MS).unref())]);
-    rmSync(join(this.config.stateDir, 'daemon.pid'), { force: true });
+    forgetDaemon(this.config.stateDir);
     this.opts.log.info({ event: 'daemon_stopped', signal }, 'cert-agent daemon stopped');
   }
 
@@ -127,8 +122,7 @@ export class Daemon {
     const { log } = this.opts;
     const config = this.config;
     try {
-      const result = await renewPass({ config, log, now: this.now, random: this.random });
-      if (result.action === 'renewed') await refreshTrust(config, this.now(), log);
+      await renewPass({ config, log, now: this.now, random: this.random, placeholder: true, refreshTrust: true, daemonPid: process.pid });
     } catch (err) {
       if (!(err instanceof AgentError)) log.error({ event: 'internal_error', error: describeError(err), trigger }, 'unexpected error in renewal pass');
       // `cert-agent renew` from a shell holds the lock: nothing was done, the next check tries again.
@@ -137,7 +131,6 @@ export class Daemon {
         // The holder writes state.json when done; until then do not spin on a renewal time that is already past.
         this.quietUntil = this.now().getTime() + LOCK_RETRY_MS;
       }
-      await this.ensureUsableCertificate(err);
     } finally {
       this.exportMetrics();
     }
@@ -152,23 +145,6 @@ export class Daemon {
     }
   }
 
-  /** First start with the CA unreachable: put a placeholder in place so the proxy can start. */
-  private async ensureUsableCertificate(cause: unknown): Promise<void> {
-    const config = this.config;
-    const live = storeFor(config).live();
-    const usable = live && this.now() < validityOf(live.cert).notAfter;
-    if (usable) return;
-    try {
-      const placed = await installPlaceholder(config, this.now(), this.opts.log);
-      const state = readState(config.stateDir);
-      state.placeholder = true;
-      writeState(config.stateDir, state);
-      this.opts.log.warn({ event: 'placeholder_installed', domains: config.certificate.domains, serial: placed.cert.serialNumber.toLowerCase(), notAfter: validityOf(placed.cert).notAfter.toISOString(), error: describeError(cause) }, 'CA not reached: serving a self-signed placeholder until it answers');
-    } catch (err) {
-      this.opts.log.error({ event: 'placeholder_failed', error: describeError(err) }, 'could not install a placeholder certificate');
-    }
-  }
-
   /** A timer for the next renewal or retry moment, whichever comes first. */
   private armTimer(): void {
     if (this.stopped) return;
@@ -179,6 +155,18 @@ export class Daemon {
     const now = this.now().getTime();
     const wait = Math.min(Math.max(Math.min(...moments) - now, this.quietUntil - now, 0) + 50, MAX_TIMER_MS);
     this.timer = setTimeout(() => void this.check('timer'), wait);
+  }
+}
+
+/** Removes daemon.pid if it still names this process, under the lock; left for the next start when the lock is busy. */
+function forgetDaemon(stateDir: string): void {
+  const release = tryLock(stateDir);
+  if (!release) return;
+  try {
+    const path = join(stateDir, DAEMON_PID_FILE);
+    if (readIfExists(path)?.trim() === String(process.pid)) rmSync(path, { force: true });
+  } finally {
+    release();
   }
 }
 

@@ -13,20 +13,23 @@ import { acquireLock } from '../store/lock.js';
 import { issueCertificate } from '../acme/client.js';
 import { loadOrCreateAccount, saveAccountUrl } from '../acme/account.js';
 import { generateKeyPem } from '../pki/keys.js';
-import { openResponder } from '../challenge/index.js';
-import { waitForChallengeRoute } from '../challenge/route-probe.js';
+import { openSolver } from '../challenge/index.js';
 import { installSystemTrust } from '../trust/system-store.js';
 import type { CertStore, LiveSet } from '../store/sets.js';
 import { renewalTimeOf, storeFor, validityOf } from '../store/live.js';
 import { auditPermissions } from '../store/permissions.js';
 import { bootstrapTrust, fetchRoots, trustFromRootFile } from '../trust/pin.js';
 import { rootsPem, saveTrust, trustForPins, type TrustBundle } from '../trust/file.js';
-import { keyMatchesCert, missingNames, verifyChain, certFingerprint } from '../pki/x509.js';
+import { certFingerprint } from '../pki/x509.js';
+import { assessSet, firstCritical } from '../pki/assess.js';
 import { nextRenewal, randomForSerial, retryDelay, type Random } from './schedule.js';
 import { readState, writeState, type AgentState } from '../store/state.js';
-import { reloaders, type ReloadOutcome } from '../reload/index.js';
-import { NginxConfigRejected } from '../reload/nginx.js';
-import { writeTraefikDynamic } from '../reload/traefik.js';
+import { installPlaceholder } from './first-start.js';
+import { refreshTrust } from '../trust/refresh.js';
+import { DAEMON_PID_FILE } from '../store/layout.js';
+import { readIfExists, writeFileAtomic } from '../lib/fs.js';
+import { join } from 'node:path';
+import { reloadTargets, type ReloadOutcome } from '../reload/index.js';
 
 /** More than any CA's backdating: a fresh certificate this old means the clocks disagree. */
 const CLOCK_SKEW_MS = 2 * 60 * 60_000;
@@ -38,6 +41,17 @@ export interface PassOptions {
   now?: () => Date;
   /** Random source for retry jitter (renewal jitter is fixed per certificate). */
   random?: Random;
+  /**
+   * What a long-running or scheduled agent adds to a pass, all done while the
+   * pass holds the lock so that a `renew` from a shell never races it:
+   * placeholder: when the pass fails and no usable certificate is live, install
+   * the self-signed stand-in so the proxy can start;
+   * refreshTrust: after a renewal, fetch the CA's roots again (at most hourly);
+   * daemonPid: record this process in daemon.pid so `enroll` can signal it.
+   */
+  placeholder?: boolean;
+  refreshTrust?: boolean;
+  daemonPid?: number;
 }
 
 export interface PassResult {
@@ -66,12 +80,9 @@ export async function ensureTrust(config: Config, now: Date, log: Logger): Promi
 /** Why the live set must be replaced now, or undefined when it is good until its renewal time. */
 export function renewalReason(live: LiveSet | undefined, config: Config, roots: X509Certificate[], now: Date): string | undefined {
   if (!live) return 'no certificate installed';
-  if (live.placeholder) return 'placeholder certificate in use';
-  if (!keyMatchesCert(live.keyPem, live.cert)) return 'key does not match the certificate';
-  const missing = missingNames(live.cert, config.certificate.domains);
-  if (missing.length) return `certificate lacks configured names ${missing.join(', ')}`;
-  const chain = verifyChain(live.cert, live.intermediates, roots, now);
-  if ('problem' in chain) return `certificate does not verify: ${chain.problem}`;
+  const findings = assessSet(live, { domains: config.certificate.domains, roots, now });
+  const replaceNow = firstCritical(findings) ?? findings.find((f) => f.code === 'placeholder');
+  if (replaceNow) return replaceNow.message;
   const due = nextRenewal(validityOf(live.cert), config.renewal, randomForSerial(live.cert.serialNumber));
   if (now >= due) return `renewal due since ${due.toISOString()}`;
   return undefined;
@@ -85,6 +96,8 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
   const state = readState(config.stateDir);
   const store = storeFor(config);
   try {
+    if (opts.daemonPid !== undefined) recordDaemon(config.stateDir, opts.daemonPid);
+    pruneLeftovers(store, log);
     auditPermissions(config, store.live(), log);
     const result = await attempt(opts, store, state, now).catch(async (err) => {
       if (!(err instanceof TrustError) || !(await rotateToPinnedRoot(config, now(), log))) throw err;
@@ -104,6 +117,7 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
     } satisfies Partial<AgentState>);
     delete state.nextAttempt;
     if (result.action === 'renewed') state.lastSuccess = now().toISOString();
+    if (result.action === 'renewed' && opts.refreshTrust) await refreshTrust(config, now(), log);
     if (skewed) {
       // Renewing again at once would loop against the CA; back off instead, and say why.
       const delay = retryDelay(state.backoffStep - 1, validityOf(result.live.cert), now(), opts.random ?? Math.random);
@@ -113,6 +127,7 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
     return result;
   } catch (err) {
     await recordFailure(opts, store, state, err, now());
+    if (opts.placeholder) await ensureUsableCertificate(config, store, state, err, now(), log);
     throw err;
   } finally {
     try {
@@ -142,16 +157,12 @@ async function attempt(opts: PassOptions, store: CertStore, state: AgentState, n
 
   const account = await loadOrCreateAccount(config.stateDir, config.ca.directory);
   const keyPem = await generateKeyPem(config.certificate.keyType);
-  if (config.challenge.mode === 'proxy' && config.reload.target === 'traefik') {
-    // Traefik must route the challenge path to us before the CA asks for it.
-    writeTraefikDynamic(config, live);
-  }
-  const responder = await openResponder(config.challenge);
+  const solver = await openSolver(config.challenge);
   let issued;
   try {
-    if (config.challenge.mode === 'proxy' && config.reload.target === 'traefik' && !(await waitForChallengeRoute(responder, 'http://127.0.0.1:80'))) {
-      log.warn({ event: 'challenge_route_not_ready', domains: config.certificate.domains }, 'Traefik does not route the challenge path to the agent yet; asking the CA anyway');
-    }
+    const target = reloadTargets[config.reload.target];
+    const warning = target.prepareChallenge ? await target.prepareChallenge({ config, live, solver, log }) : undefined;
+    if (warning) log.warn({ event: 'challenge_route_not_ready', domains: config.certificate.domains, target: config.reload.target }, warning);
     issued = await issueCertificate({
       directoryUrl: config.ca.directory,
       roots: rootsPem(trust),
@@ -160,11 +171,11 @@ async function attempt(opts: PassOptions, store: CertStore, state: AgentState, n
       ...(config.account.email ? { email: config.account.email } : {}),
       domains: config.certificate.domains,
       certKeyPem: keyPem,
-      responder,
+      solver,
       onEvent: (event, fields) => log.info({ event, ...fields }, event.replace(/_/g, ' ')),
     });
   } finally {
-    await responder.close();
+    await solver.close();
   }
   saveAccountUrl(config.stateDir, issued.accountUrl, config.ca.directory);
 
@@ -180,13 +191,13 @@ async function attempt(opts: PassOptions, store: CertStore, state: AgentState, n
 async function reloadConsumer(config: Config, store: CertStore, live: LiveSet, state: AgentState, now: () => Date, log: Logger): Promise<ReloadOutcome> {
   const target = config.reload.target;
   try {
-    const outcome = await reloaders[target]({ config, live, log });
+    const outcome = await reloadTargets[target].reload({ config, live, log });
     state.reload = { target, at: now().toISOString(), ok: true, detail: outcome.detail, ...(outcome.servedSerial ? { servedSerial: outcome.servedSerial } : {}) };
     log.info({ event: 'reload_done', target, serial: live.cert.serialNumber.toLowerCase(), detail: outcome.detail }, 'consumer reloaded');
     return outcome;
   } catch (err) {
     let detail = describeError(err);
-    if (err instanceof NginxConfigRejected && store.rollback()) detail += '; the previous certificate set was restored';
+    if (err instanceof ReloadError && err.rollback && store.rollback()) detail += '; the previous certificate set was restored';
     state.reload = { target, at: now().toISOString(), ok: false, detail };
     log.error({ event: 'reload_failed', target, serial: live.cert.serialNumber.toLowerCase(), error: detail }, 'reload failed');
     throw err instanceof ReloadError ? new ReloadError(detail) : err;
@@ -219,6 +230,44 @@ async function recordFailure(opts: PassOptions, store: CertStore, state: AgentSt
   }
   const level = err instanceof StoreError || err instanceof ConfigError ? 'error' : 'warn';
   log[level]({ event: 'renewal_failed', domains: config.certificate.domains, attempt: state.consecutiveFailures, error, errorKind: kind, nextAttempt: state.nextAttempt }, 'renewal failed; keeping the current certificate');
+}
+
+/** daemon.pid names the running daemon for `enroll`, which signals it after rewriting the config. */
+function recordDaemon(stateDir: string, pid: number): void {
+  const path = join(stateDir, DAEMON_PID_FILE);
+  if (readIfExists(path)?.trim() !== String(pid)) writeFileAtomic(path, `${pid}\n`, 0o644);
+}
+
+/** Sets left by an install that was killed before its own prune; never fails the pass. */
+function pruneLeftovers(store: CertStore, log: Logger): void {
+  try {
+    store.prune();
+  } catch (err) {
+    log.warn({ event: 'prune_failed', error: describeError(err) }, 'could not clean up leftovers');
+  }
+}
+
+/**
+ * The pass failed and nothing usable is live (first start with the CA
+ * unreachable, or a certificate that expired during an outage): install the
+ * self-signed placeholder so the proxy can start now instead of waiting for
+ * the CA. A live certificate that is still valid is never replaced by it.
+ */
+async function ensureUsableCertificate(config: Config, store: CertStore, state: AgentState, cause: unknown, now: Date, log: Logger): Promise<void> {
+  let live: LiveSet | undefined;
+  try {
+    live = store.live();
+  } catch {
+    live = undefined;
+  }
+  if (live && now < validityOf(live.cert).notAfter) return;
+  try {
+    const placed = await installPlaceholder(config, store, now, log);
+    state.placeholder = true;
+    log.warn({ event: 'placeholder_installed', domains: config.certificate.domains, serial: placed.cert.serialNumber.toLowerCase(), notAfter: validityOf(placed.cert).notAfter.toISOString(), error: describeError(cause) }, 'CA not reached: serving a self-signed placeholder until it answers');
+  } catch (err) {
+    log.error({ event: 'placeholder_failed', error: describeError(err) }, 'could not install a placeholder certificate');
+  }
 }
 
 /**

@@ -18,7 +18,6 @@ import { ownershipOf } from '../store/live.js';
 import { CertStore, type Ownership } from '../store/sets.js';
 import { tail } from '../reload/command.js';
 import { servedSerial } from '../reload/verify.js';
-import type { CommandContext, CommandResult } from '../cli/commands.js';
 import { parseMountinfo, sharedMountProblem, type Mount } from './mounts.js';
 export { parseMountinfo, sharedMountProblem } from './mounts.js';
 
@@ -323,9 +322,4 @@ export function renderDoctor(lines: CheckLine[]): string {
   const out = lines.map((l) => `${l.verdict.padEnd(8)}${l.check.padEnd(28)}${l.detail}`);
   out.push(problems ? `doctor: ${problems} problem(s)${fixed ? `, ${fixed} fixed` : ''}` : `doctor: all good${fixed ? ` (${fixed} fixed)` : ''}`);
   return out.join('\n') + '\n';
-}
-
-export async function doctorCommand(ctx: CommandContext): Promise<CommandResult> {
-  const lines = await runDoctor(ctx.configPath, { fix: Boolean(ctx.flags.fix), now: ctx.now() });
-  return { stdout: renderDoctor(lines), exitCode: lines.some((l) => l.verdict === 'PROBLEM') ? 1 : 0 };
 }

@@ -11,11 +11,9 @@
  * durations, because a textfile may be read long after it was written; the
  * one duration (seconds to renewal) is as of the time of writing.
  */
-import { loadConfig, type Config } from '../config/config.js';
-import { ExitCode } from '../lib/errors.js';
+import type { Config } from '../config/config.js';
 import { writeFileAtomic } from '../lib/fs.js';
 import { collectStatus, EXIT_FOR, type StatusReport } from './status.js';
-import type { CommandContext, CommandResult } from '../cli/commands.js';
 
 interface Sample {
   labels?: Record<string, string>;
@@ -100,9 +98,4 @@ export function writeMetricsTextfile(config: Config, now: Date): string | undefi
   if (!file) return undefined;
   writeFileAtomic(file, metricsText(config, now), 0o644);
   return file;
-}
-
-export async function metricsCommand(ctx: CommandContext): Promise<CommandResult> {
-  const config = loadConfig(ctx.configPath);
-  return { stdout: metricsText(config, ctx.now()), exitCode: ExitCode.ok };
 }

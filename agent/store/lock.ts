@@ -11,6 +11,7 @@ import { linkSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LockedError, StoreError } from '../lib/errors.js';
 import { writeNewFile } from '../lib/fs.js';
+import { LOCK_FILE } from './layout.js';
 
 interface Owner {
   pid: number;
@@ -18,8 +19,29 @@ interface Owner {
   start?: number;
 }
 
+/** Takes the lock, or returns undefined when another live agent holds it (nothing is written then). */
+export function tryLock(stateDir: string): (() => void) | undefined {
+  try {
+    return acquireLock(stateDir);
+  } catch (err) {
+    if (err instanceof LockedError) return undefined;
+    throw err;
+  }
+}
+
+/** Takes the lock, waiting up to `waitMs` for a holder to finish (a pass takes seconds); LockedError after that. */
+export async function acquireLockWaiting(stateDir: string, waitMs: number): Promise<() => void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const release = tryLock(stateDir);
+    if (release) return release;
+    if (Date.now() >= deadline) return acquireLock(stateDir);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 export function acquireLock(stateDir: string): () => void {
-  const path = join(stateDir, 'lock');
+  const path = join(stateDir, LOCK_FILE);
   sweepTemps(stateDir);
   // The lock appears with its content or not at all: written to a temp file,
   // then link(2)ed into place (which fails if a lock exists). An agent killed

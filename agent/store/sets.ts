@@ -17,7 +17,8 @@ import { X509Certificate, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { InvalidCertificateError, StoreError, describeError } from '../lib/errors.js';
 import { ensurePrivateDir, syncDir, writeNewFile } from '../lib/fs.js';
-import { keyMatchesCert, missingNames, parseCerts, toPem, verifyChain } from '../pki/x509.js';
+import { parseCerts, toPem } from '../pki/x509.js';
+import { assessSet, firstCritical } from '../pki/assess.js';
 
 /**
  * combined.pem (0600) is the key followed by the full chain in one file, for
@@ -62,13 +63,8 @@ export function checkSet(set: NewSet, expect: { domains: string[]; roots: X509Ce
   }
   const [leaf, ...intermediates] = certs;
   if (!leaf) throw new InvalidCertificateError('the CA sent no certificate');
-  if (!keyMatchesCert(set.keyPem, leaf)) throw new InvalidCertificateError(`certificate ${leaf.serialNumber} does not match the private key`);
-  const missing = missingNames(leaf, expect.domains);
-  if (missing.length) throw new InvalidCertificateError(`certificate ${leaf.serialNumber} lacks the configured names ${missing.join(', ')}`);
-  if (!set.placeholder) {
-    const verdict = verifyChain(leaf, intermediates, expect.roots, expect.now);
-    if ('problem' in verdict) throw new InvalidCertificateError(`certificate ${leaf.serialNumber} does not verify to the pinned root: ${verdict.problem}`);
-  }
+  const unfit = firstCritical(assessSet({ keyPem: set.keyPem, cert: leaf, intermediates, placeholder: Boolean(set.placeholder) }, expect));
+  if (unfit) throw new InvalidCertificateError(unfit.message);
   return { leaf, intermediates };
 }
 

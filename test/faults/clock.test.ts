@@ -70,7 +70,7 @@ describe('clock jumps (injected clock)', () => {
 
     const expiredAt = new Date(liveCert().validTo);
     const forward = await pass(30 * H);
-    expect(forward).toMatch(/^refused: certificate .* does not verify to the pinned root: .* expired at/);
+    expect(forward).toMatch(/^refused: certificate [0-9a-f]+ expired at .* \(this machine's clock says/);
     expect(liveSet()).toBe(second);
 
     const notBefore = new Date(liveCert().validFrom);
