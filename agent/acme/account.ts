@@ -7,9 +7,7 @@
 import { join } from 'node:path';
 import { generateKeyPem } from '../pki/keys.js';
 import { readIfExists, writeFileAtomic, writeNewFile } from '../lib/fs.js';
-
-const KEY_FILE = 'account.key';
-const ACCOUNT_FILE = 'account.json';
+import { ACCOUNT_FILE, ACCOUNT_KEY_FILE as KEY_FILE } from '../store/layout.js';
 
 export interface Account {
   keyPem: string;

@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import { readIfExists, writeFileAtomic } from '../lib/fs.js';
+import { STATE_FILE } from './layout.js';
 
 export interface Attempt {
   at: string;
@@ -36,7 +37,6 @@ export interface AgentState {
   reload?: ReloadRecord;
 }
 
-export const STATE_FILE = 'state.json';
 
 export function emptyState(): AgentState {
   return { consecutiveFailures: 0, backoffStep: 0, placeholder: false };
