@@ -188,6 +188,24 @@ function subtreeOf(tlv: Tlv): Subtree {
   return { kind: 'other', tag: base.tag };
 }
 
+/**
+ * Why `cert` may not act as a CA (issue certificates), or undefined when it
+ * may: basicConstraints CA:TRUE, keyCertSign if it has a keyUsage, and no
+ * critical extension this agent does not understand.
+ */
+export function mayIssueProblem(cert: X509Certificate): string | undefined {
+  let r: CertRules;
+  try {
+    r = rulesOf(cert);
+  } catch (err) {
+    return `it has a malformed extension (${err instanceof DerError ? err.message : String(err)})`;
+  }
+  if (r.unknownCritical.length) return `it has a critical extension this agent does not understand (${r.unknownCritical.join(', ')})`;
+  if (!r.ca) return 'it is not a CA (no basicConstraints CA:TRUE)';
+  if (r.keyUsage && !hasBit(r.keyUsage, KU_KEY_CERT_SIGN)) return 'its keyUsage lacks keyCertSign';
+  return undefined;
+}
+
 const hasBit = (bits: Buffer | undefined, bit: number) => !!bits && (((bits[bit >> 3] ?? 0) >> (7 - (bit & 7))) & 1) === 1;
 const KU_DIGITAL_SIGNATURE = 0;
 const KU_KEY_ENCIPHERMENT = 2;
