@@ -54,7 +54,9 @@ function readOne(buf: Buffer, pos: number): { tlv: Tlv; next: number } {
 }
 
 export function expectTag(tlv: Tlv, tag: number, what: string): Buffer {
-  if (tlv.tag !== tag) throw new DerError(`${what}: expected tag 0x${tag.toString(16)}, found 0x${tlv.tag.toString(16)}`);
+  if (tlv.tag !== tag) {
+    throw new DerError(`${what}: expected tag 0x${tag.toString(16)}, found 0x${tlv.tag.toString(16)}`);
+  }
   return tlv.body;
 }
 

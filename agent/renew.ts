@@ -57,7 +57,8 @@ export async function ensureTrust(config: Config, now: Date, log: Logger): Promi
       // Heal the file too: what loading dropped must not stay on disk as if trusted.
       saveTrust(config.stateDir, { ...saved, refused: (saved.refused ?? []).filter((r) => !dropped.includes(r)) });
       for (const r of dropped) {
-        log.warn({ event: 'trust_root_dropped', fingerprint: r.fingerprint, subject: r.subject }, 'trust.json held a root that matches no pin and no cross-signature by a trusted root; no longer trusted');
+        log.warn({ event: 'trust_root_dropped', fingerprint: r.fingerprint, subject: r.subject },
+          'trust.json held a root that matches no pin and no cross-signature by a trusted root; no longer trusted');
       }
     }
     await installSystemTrust(config, saved, log);

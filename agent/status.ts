@@ -161,9 +161,10 @@ function inspect(config: Config, now: Date): StatusReport {
   const refused = trust?.refused ?? [];
   for (const r of refused) {
     const pins = [...config.ca.fingerprints, r.fingerprint];
+    const pin = `cert-agent enroll --fingerprint ${pins.join(',')} (or ca.fingerprint: [${pins.join(', ')}])`;
     warning.push(r.root
-      ? `the CA serves root ${r.fingerprint} (${r.subject}), not trusted: ${r.reason}. If it is your CA's new root, pin it: cert-agent enroll --fingerprint ${pins.join(',')} (or ca.fingerprint: [${pins.join(', ')}])`
-      : `the CA's /roots lists ${r.fingerprint} (${r.subject}), not trusted: ${r.reason}; ask the CA's operator why it is there`);
+      ? `the CA serves root ${r.fingerprint} (${r.subject}), not trusted: ${r.reason}. If it is your new root: ${pin}`
+      : `the CA's /roots lists ${r.fingerprint} (${r.subject}), not trusted: ${r.reason}; ask the CA's operator why`);
   }
 
   const last = state.lastAttempt;

@@ -62,12 +62,14 @@ export function isSelfSignedCa(cert: X509Certificate): boolean {
  * signed by a trusted root.
  */
 export function vouchesFor(cross: X509Certificate, root: X509Certificate, trusted: X509Certificate[]): boolean {
-  if (cross.subject !== root.subject || !spki(cross).equals(spki(root)) || mayIssueProblem(cross) !== undefined) return false;
+  if (cross.subject !== root.subject || !spki(cross).equals(spki(root))) return false;
+  if (mayIssueProblem(cross) !== undefined) return false;
   return trusted.some((t) => !spki(t).equals(spki(root)) && issuedBy(cross, t));
 }
 
 export function describeRefused(cert: X509Certificate, reason: string): RefusedRoot {
-  return { fingerprint: certFingerprint(cert), subject: cert.subject.replace(/\n/g, ', '), root: isSelfSignedCa(cert), reason };
+  const subject = cert.subject.replace(/\n/g, ', ');
+  return { fingerprint: certFingerprint(cert), subject, root: isSelfSignedCa(cert), reason };
 }
 
 export function loadTrust(stateDir: string): TrustBundle | undefined {

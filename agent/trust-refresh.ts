@@ -13,7 +13,9 @@ import type { Config } from './config.js';
 import { describeError } from './errors.js';
 import type { Logger } from './log.js';
 import { fetchRoots } from './trust.js';
-import { describeRefused, isSelfSignedCa, loadTrust, rootsPem, saveTrust, vouchesFor, type RefusedRoot, type TrustedRoot } from './trust-file.js';
+import {
+  describeRefused, isSelfSignedCa, loadTrust, rootsPem, saveTrust, vouchesFor, type RefusedRoot, type TrustedRoot,
+} from './trust-file.js';
 import { certFingerprint, toPem } from './x509.js';
 
 const REFRESH_EVERY_MS = 60 * 60_000;
@@ -32,9 +34,12 @@ export async function refreshTrust(config: Config, now: Date, log: Logger, force
     bundle.refused = refused;
     saveTrust(config.stateDir, bundle);
     const fingerprints = added.map((r) => r.fingerprint);
-    if (fingerprints.length) log.info({ event: 'trust_roots_added', fingerprints }, 'the CA serves new roots that a pin or a trusted root vouches for; trusting them');
+    if (fingerprints.length) {
+      log.info({ event: 'trust_roots_added', fingerprints }, 'new roots that a pin or a trusted root vouches for');
+    }
     for (const r of refused) {
-      log.warn({ event: 'trust_root_refused', fingerprint: r.fingerprint, subject: r.subject, reason: r.reason }, 'the CA serves a root that is not trusted');
+      log.warn({ event: 'trust_root_refused', fingerprint: r.fingerprint, subject: r.subject, reason: r.reason },
+        'the CA serves a root that is not trusted');
     }
     return fingerprints;
   } catch (err) {
@@ -49,7 +54,10 @@ export async function refreshTrust(config: Config, now: Date, log: Logger, force
  * (two rotations in a row) comes in too. A cross-certificate that vouches for
  * a trusted root is evidence, not a refusal.
  */
-function admit(served: X509Certificate[], roots: TrustedRoot[], pins: string[], now: Date): { added: TrustedRoot[]; refused: RefusedRoot[] } {
+function admit(served: X509Certificate[], roots: TrustedRoot[], pins: string[], now: Date): {
+  added: TrustedRoot[];
+  refused: RefusedRoot[];
+} {
   const trusted = new Map(roots.map((r) => [r.fingerprint, new X509Certificate(r.pem)]));
   const added: TrustedRoot[] = [];
   for (let progress = true; progress; ) {

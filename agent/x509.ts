@@ -5,7 +5,9 @@
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { isIP } from 'node:net';
-import { DerError, certificateExtensions, expectTag, oidText, readAll, readBoolean, readSingle, smallUnsigned, type Tlv } from './der-read.js';
+import {
+  DerError, certificateExtensions, expectTag, oidText, readAll, readBoolean, readSingle, smallUnsigned, type Tlv,
+} from './der-read.js';
 import { fingerprintOfDer } from './fingerprint.js';
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
@@ -127,7 +129,10 @@ interface CertRules {
   unknownCritical: string[];
 }
 
-type Subtree = { kind: 'dns'; name: string } | { kind: 'ip'; addr: Buffer; mask: Buffer } | { kind: 'other'; tag: number };
+type Subtree =
+  | { kind: 'dns'; name: string }
+  | { kind: 'ip'; addr: Buffer; mask: Buffer }
+  | { kind: 'other'; tag: number };
 
 const OID = {
   basicConstraints: '2.5.29.19',
@@ -139,8 +144,10 @@ const OID = {
 };
 // Critical extensions a verifier may accept without acting on them beyond
 // what is checked here (policies constrain nothing this agent relies on).
-const UNDERSTOOD = new Set([OID.basicConstraints, OID.keyUsage, OID.extKeyUsage, OID.subjectAltName, OID.nameConstraints,
-  '2.5.29.32', '2.5.29.33', '2.5.29.36', '2.5.29.54', '2.5.29.14', '2.5.29.35']);
+const UNDERSTOOD = new Set([
+  OID.basicConstraints, OID.keyUsage, OID.extKeyUsage, OID.subjectAltName, OID.nameConstraints,
+  '2.5.29.32', '2.5.29.33', '2.5.29.36', '2.5.29.54', '2.5.29.14', '2.5.29.35',
+]);
 
 function rulesOf(cert: X509Certificate): CertRules {
   const rules: CertRules = { ca: false, dnsNames: [], ips: [], unknownCritical: [] };
@@ -200,17 +207,21 @@ export function mayIssueProblem(cert: X509Certificate): string | undefined {
   } catch (err) {
     return `it has a malformed extension (${err instanceof DerError ? err.message : String(err)})`;
   }
-  if (r.unknownCritical.length) return `it has a critical extension this agent does not understand (${r.unknownCritical.join(', ')})`;
+  if (r.unknownCritical.length) {
+    return `it has a critical extension this agent does not understand (${r.unknownCritical.join(', ')})`;
+  }
   if (!r.ca) return 'it is not a CA (no basicConstraints CA:TRUE)';
   if (r.keyUsage && !hasBit(r.keyUsage, KU_KEY_CERT_SIGN)) return 'its keyUsage lacks keyCertSign';
   return undefined;
 }
 
-const hasBit = (bits: Buffer | undefined, bit: number) => !!bits && (((bits[bit >> 3] ?? 0) >> (7 - (bit & 7))) & 1) === 1;
+const hasBit = (bits: Buffer | undefined, bit: number) =>
+  !!bits && (((bits[bit >> 3] ?? 0) >> (7 - (bit & 7))) & 1) === 1;
 const KU_DIGITAL_SIGNATURE = 0;
 const KU_KEY_ENCIPHERMENT = 2;
 const KU_KEY_AGREEMENT = 4;
 const KU_KEY_CERT_SIGN = 5;
+const SERVER_KEY_USAGE = [KU_DIGITAL_SIGNATURE, KU_KEY_ENCIPHERMENT, KU_KEY_AGREEMENT];
 
 /** path = [leaf, intermediates..., root]; signatures and dates are already checked. */
 function pathProblem(path: X509Certificate[]): string | undefined {
@@ -227,26 +238,37 @@ function pathProblem(path: X509Certificate[]): string | undefined {
     const r = rules[i]!;
     const who = nameOf(cert);
     const kind = i === 0 ? 'the certificate' : i === path.length - 1 ? 'the root' : 'the intermediate';
-    if (r.unknownCritical.length) return `${kind} ${who} has a critical extension this agent does not understand (${r.unknownCritical.join(', ')}); a TLS client must reject it`;
-    if (r.eku && !r.eku.includes(OID.serverAuth)) return `${kind} ${who} is not for TLS servers: its extendedKeyUsage (${r.eku.join(', ')}) lacks serverAuth`;
+    if (r.unknownCritical.length) {
+      const oids = r.unknownCritical.join(', ');
+      return `${kind} ${who} has a critical extension this agent does not understand (${oids}); TLS clients reject it`;
+    }
+    if (r.eku && !r.eku.includes(OID.serverAuth)) {
+      return `${kind} ${who} is not for TLS servers: its extendedKeyUsage (${r.eku.join(', ')}) lacks serverAuth`;
+    }
     if (i === 0) {
-      if (r.keyUsage && ![KU_DIGITAL_SIGNATURE, KU_KEY_ENCIPHERMENT, KU_KEY_AGREEMENT].some((b) => hasBit(r.keyUsage, b))) {
-        return `the certificate ${who} is not for TLS servers: its keyUsage allows neither digitalSignature nor keyEncipherment`;
+      const serverUse = SERVER_KEY_USAGE.some((b) => hasBit(r.keyUsage, b));
+      if (r.keyUsage && !serverUse) {
+        return `the certificate ${who} is not for TLS servers: its keyUsage lacks digitalSignature and keyEncipherment`;
       }
       continue;
     }
     const below = nameOf(path[i - 1]!);
     if (!r.ca) return `${kind} ${who} is not a CA (no basicConstraints CA:TRUE), yet it signed ${below}`;
-    if (r.keyUsage && !hasBit(r.keyUsage, KU_KEY_CERT_SIGN)) return `${kind} ${who} may not sign certificates (its keyUsage lacks keyCertSign), yet it signed ${below}`;
+    if (r.keyUsage && !hasBit(r.keyUsage, KU_KEY_CERT_SIGN)) {
+      return `${kind} ${who} may not sign certificates (its keyUsage lacks keyCertSign), yet it signed ${below}`;
+    }
     // Intermediates between this CA and the leaf; self-issued ones do not count.
     const cas = path.slice(1, i).filter((c) => c.subject !== c.issuer).length;
     if (r.pathLen !== undefined && cas > r.pathLen) {
-      return `${kind} ${who} allows ${r.pathLen} intermediate CA(s) below it (pathLen ${r.pathLen}), the chain has ${cas}`;
+      const allowed = `${r.pathLen} intermediate CA(s) below it (pathLen ${r.pathLen})`;
+      return `${kind} ${who} allows ${allowed}, the chain has ${cas}`;
     }
     if (r.nameConstraints) {
       for (let j = 0; j < i; j++) {
         const problem = nameConstraintProblem(r.nameConstraints, path[j]!, rules[j]!, j === 0);
-        if (problem) return `${kind} ${who} may not issue for ${problem} (name constraints), yet the chain holds ${nameOf(path[j]!)}`;
+        if (problem) {
+          return `${kind} ${who} may not issue for ${problem} (name constraints), yet it is in ${nameOf(path[j]!)}`;
+        }
       }
     }
   }
@@ -256,13 +278,19 @@ function pathProblem(path: X509Certificate[]): string | undefined {
 // A common name that looks like a host name is held to DNS constraints too, as TLS clients do.
 const HOSTNAME_CN = /^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]*[a-z0-9])?$/i;
 
-function nameConstraintProblem(nc: NonNullable<CertRules['nameConstraints']>, cert: X509Certificate, r: CertRules, leaf: boolean): string | undefined {
+type NameConstraints = NonNullable<CertRules['nameConstraints']>;
+
+/** The first name in `cert` that `nc` forbids, or undefined. */
+function nameConstraintProblem(nc: NameConstraints, cert: X509Certificate, r: CertRules, leaf: boolean) {
   const other = [...nc.permitted, ...nc.excluded].find((s) => s.kind === 'other');
-  if (other) return `names of a kind this agent cannot check (GeneralName tag 0x${other.kind === 'other' ? other.tag.toString(16) : ''})`;
+  // Constraints on other kinds of names (directory names, e-mail, URIs) are not evaluated: refuse rather than ignore.
+  if (other?.kind === 'other') return `names of a kind this agent cannot check (tag 0x${other.tag.toString(16)})`;
   if (!leaf && cert.subject === cert.issuer) return undefined;
   const dns = [...r.dnsNames];
   if (leaf) {
-    for (const m of cert.subject.matchAll(/^CN=(.*)$/gm)) if (m[1] && HOSTNAME_CN.test(m[1])) dns.push(m[1].toLowerCase());
+    for (const m of cert.subject.matchAll(/^CN=(.*)$/gm)) {
+      if (m[1] && HOSTNAME_CN.test(m[1])) dns.push(m[1].toLowerCase());
+    }
   }
   for (const name of dns) {
     const excluded = nc.excluded.some((s) => s.kind === 'dns' && dnsWithin(name, s.name));
@@ -272,7 +300,8 @@ function nameConstraintProblem(nc: NonNullable<CertRules['nameConstraints']>, ce
   for (const ip of r.ips) {
     const excluded = nc.excluded.some((s) => s.kind === 'ip' && ipWithin(ip, s.addr, s.mask));
     const permits = nc.permitted.filter((s) => s.kind === 'ip');
-    if (excluded || (permits.length && !permits.some((s) => s.kind === 'ip' && ipWithin(ip, s.addr, s.mask)))) return ipText(ip);
+    const permitted = permits.some((s) => s.kind === 'ip' && ipWithin(ip, s.addr, s.mask));
+    if (excluded || (permits.length && !permitted)) return ipText(ip);
   }
   return undefined;
 }
@@ -286,8 +315,7 @@ function dnsWithin(name: string, base: string): boolean {
 
 function ipWithin(ip: Buffer, addr: Buffer, mask: Buffer): boolean {
   if (ip.length !== addr.length) return false;
-  for (let k = 0; k < ip.length; k++) if ((((ip[k] as number) ^ (addr[k] as number)) & (mask[k] as number)) !== 0) return false;
-  return true;
+  return [...ip].every((byte, k) => ((byte ^ (addr[k] as number)) & (mask[k] as number)) === 0);
 }
 
 function ipText(ip: Buffer): string {

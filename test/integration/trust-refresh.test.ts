@@ -11,7 +11,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import pino from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { validateConfig, type Config } from '../../agent/config.js';
+import { validateConfig } from '../../agent/config.js';
 import { ensureTrust } from '../../agent/renew.js';
 import { installSystemTrust } from '../../agent/system-trust.js';
 import { bootstrapTrust } from '../../agent/trust.js';
@@ -44,11 +44,16 @@ beforeAll(async () => {
 
 let n = 0;
 /** A state directory bootstrapped from the pinned root, and its config (also written as a file for the CLI). */
-async function installation(extra: Record<string, unknown> = {}): Promise<{ config: Config; configPath: string; stateDir: string }> {
+async function installation(extra: Record<string, unknown> = {}) {
   const base = join(dir, `case-${++n}`);
   const stateDir = join(base, 'state');
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const raw = { ca: { url: ca.url, fingerprint: ca.rootFingerprint }, certificate: { domains: ['localhost'], dir: join(base, 'tls') }, stateDir, ...extra };
+  const raw = {
+    ca: { url: ca.url, fingerprint: ca.rootFingerprint },
+    certificate: { domains: ['localhost'], dir: join(base, 'tls') },
+    stateDir,
+    ...extra,
+  };
   const configPath = join(base, 'config.yaml');
   writeFileSync(configPath, JSON.stringify(raw));
   saveTrust(stateDir, await bootstrapTrust(ca.url, [ca.rootFingerprint], new Date()));
@@ -81,7 +86,8 @@ describe('trust refresh trusts only what a pin or a trusted root vouches for', (
     expect(await refreshTrust(config, new Date(), log, true)).toEqual([]);
     expect(trustedFps(stateDir)).toEqual([ca.rootFingerprint]);
     expect(onDisk(stateDir)).not.toContain(unrelated.rootPem.split('\n')[1]);
-    expect(events).toContainEqual(expect.objectContaining({ level: 40, event: 'trust_root_refused', fingerprint: unrelated.rootFingerprint }));
+    const warning = { level: 40, event: 'trust_root_refused', fingerprint: unrelated.rootFingerprint };
+    expect(events).toContainEqual(expect.objectContaining(warning));
 
     const { text, doc } = await status(configPath);
     expect(doc.ca.trustedFingerprints).toEqual([ca.rootFingerprint]);
@@ -99,12 +105,13 @@ describe('trust refresh trusts only what a pin or a trusted root vouches for', (
     const { log, events } = capture();
     await refreshTrust(config, new Date(), log, true);
     expect(trustedFps(stateDir)).toEqual([ca.rootFingerprint]);
-    expect(events).toContainEqual(expect.objectContaining({ event: 'trust_root_refused', fingerprint: fingerprintOf(leafPem) }));
+    const leafFp = fingerprintOf(leafPem);
+    expect(events).toContainEqual(expect.objectContaining({ event: 'trust_root_refused', fingerprint: leafFp }));
     const { doc } = await status(configPath);
-    expect(doc.problems).toContainEqual(expect.stringMatching(new RegExp(`lists ${fingerprintOf(leafPem)} .*not a self-signed CA`)));
+    expect(doc.problems).toContainEqual(expect.stringMatching(new RegExp(`lists ${leafFp} .*not a self-signed CA`)));
   });
 
-  it('trusts a new root cross-signed by the pinned root (a rotation), and keeps it when trust.json is loaded again', async () => {
+  it('trusts a new root cross-signed by the pinned root (a rotation), also when trust.json is read again', async () => {
     await ca.serveExtraRoots([rotated.rootPem, rotated.crossPem]);
     const { config, configPath, stateDir } = await installation();
     const { log, events } = capture();
@@ -117,7 +124,7 @@ describe('trust refresh trusts only what a pin or a trusted root vouches for', (
     expect(doc.problems.join('\n')).not.toMatch(/not trusted/);
   });
 
-  it('a new root whose "cross-certificate" is signed by another CA, or that comes with none, is not trusted', async () => {
+  it('does not trust a new root whose "cross-certificate" another CA signed, or that has none', async () => {
     const fake = await makeRotatedRoot({ ...ca.pki, rootCrt: ca.pki.intCrt, rootKey: ca.pki.intKey }, 'forged');
     const bare = await makeRotatedRoot(ca.pki, 'bare');
     await ca.serveExtraRoots([fake.rootPem, fake.crossPem, bare.rootPem]);
@@ -133,27 +140,33 @@ describe('trust refresh trusts only what a pin or a trusted root vouches for', (
     await ca.serveExtraRoots([unrelated.rootPem, rotated.rootPem, rotated.crossPem]);
     const { config, stateDir } = await installation({ trust: { installSystem: true } });
     await refreshTrust(config, new Date(), capture().log, true);
-    const local = join(dir, `system-${n}`, 'local');
-    const etc = join(dir, `system-${n}`, 'etc');
-    for (const d of [local, etc, join(dir, `system-${n}`, 'hooks'), join(dir, `system-${n}`, 'share')]) mkdirSync(d, { recursive: true });
-    writeFileSync(join(dir, `system-${n}`, 'ca-certificates.conf'), '');
-    const updater = ['update-ca-certificates', '--certsconf', join(dir, `system-${n}`, 'ca-certificates.conf'), '--certsdir',
-      join(dir, `system-${n}`, 'share'), '--localcertsdir', local, '--etccertsdir', etc, '--hooksdir', join(dir, `system-${n}`, 'hooks')];
+    // A scratch system store, as in system-trust.test.ts.
+    const sys = join(dir, `system-${n}`);
+    const local = join(sys, 'local');
+    const etc = join(sys, 'etc');
+    const hooks = join(sys, 'hooks');
+    const share = join(sys, 'share');
+    for (const d of [local, etc, hooks, share]) mkdirSync(d, { recursive: true });
+    writeFileSync(join(sys, 'ca-certificates.conf'), '');
+    const updater = ['update-ca-certificates', '--certsconf', join(sys, 'ca-certificates.conf'), '--certsdir', share,
+      '--localcertsdir', local, '--etccertsdir', etc, '--hooksdir', hooks];
     expect(await installSystemTrust(config, loadTrust(stateDir)!, capture().log, local, updater)).toBe(true);
-    const want = [ca.rootFingerprint, fingerprintOf(rotated.rootPem)].map((f) => `cert-agent-${f.slice(0, 16)}.crt`).sort();
+    const want = [ca.rootFingerprint, fingerprintOf(rotated.rootPem)].map((f) => `cert-agent-${f.slice(0, 16)}.crt`);
+    want.sort();
     expect(readdirSync(local).sort()).toEqual(want);
     const store = readFileSync(join(etc, 'ca-certificates.crt'), 'utf8');
     expect(store).not.toContain(unrelated.rootPem.split('\n')[1]);
     expect(store).toContain(rotated.rootPem.split('\n')[1]);
   });
 
-  it('a trust.json widened before (an unpinned root in it) is cleaned on load, on disk at the next pass, and status says so', async () => {
+  it('cleans a widened trust.json on load, and on disk at the next pass; status says what was dropped', async () => {
     await ca.serveExtraRoots([]);
     const { config, configPath, stateDir } = await installation();
     const bundle = loadTrust(stateDir)!;
     bundle.roots.push({ fingerprint: unrelated.rootFingerprint, pem: unrelated.rootPem });
     // A root with a cross-certificate that is not for it: dropped too.
-    bundle.roots.push({ fingerprint: fingerprintOf(rotated.rootPem), pem: rotated.rootPem, crossPem: unrelated.rootPem });
+    const rotatedFp = fingerprintOf(rotated.rootPem);
+    bundle.roots.push({ fingerprint: rotatedFp, pem: rotated.rootPem, crossPem: unrelated.rootPem });
     saveTrust(stateDir, bundle);
 
     expect(trustedFps(stateDir)).toEqual([ca.rootFingerprint]);
@@ -166,12 +179,13 @@ describe('trust refresh trusts only what a pin or a trusted root vouches for', (
     await ensureTrust(config, new Date(), log);
     expect(onDisk(stateDir)).not.toContain(unrelated.rootPem.split('\n')[1]);
     expect(onDisk(stateDir)).not.toContain(rotated.rootPem.split('\n')[1]);
-    expect(events).toContainEqual(expect.objectContaining({ event: 'trust_root_dropped', fingerprint: unrelated.rootFingerprint }));
+    const dropped = { event: 'trust_root_dropped', fingerprint: unrelated.rootFingerprint };
+    expect(events).toContainEqual(expect.objectContaining(dropped));
 
     // A rotated root saved with its real cross-certificate stays.
     const healed = loadTrust(stateDir)!;
-    healed.roots.push({ fingerprint: fingerprintOf(rotated.rootPem), pem: rotated.rootPem, crossPem: rotated.crossPem });
+    healed.roots.push({ fingerprint: rotatedFp, pem: rotated.rootPem, crossPem: rotated.crossPem });
     saveTrust(stateDir, healed);
-    expect(trustedFps(stateDir)).toEqual([ca.rootFingerprint, fingerprintOf(rotated.rootPem)].sort());
+    expect(trustedFps(stateDir)).toEqual([ca.rootFingerprint, rotatedFp].sort());
   });
 });
