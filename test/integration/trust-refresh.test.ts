@@ -44,19 +44,19 @@ beforeAll(async () => {
 
 let n = 0;
 /** A state directory bootstrapped from the pinned root, and its config (also written as a file for the CLI). */
-async function installation(extra: Record<string, unknown> = {}) {
+async function installation(extra: Record<string, unknown> = {}, pins = [ca.rootFingerprint]) {
   const base = join(dir, `case-${++n}`);
   const stateDir = join(base, 'state');
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const raw = {
-    ca: { url: ca.url, fingerprint: ca.rootFingerprint },
+    ca: { url: ca.url, fingerprint: pins },
     certificate: { domains: ['localhost'], dir: join(base, 'tls') },
     stateDir,
     ...extra,
   };
   const configPath = join(base, 'config.yaml');
   writeFileSync(configPath, JSON.stringify(raw));
-  saveTrust(stateDir, await bootstrapTrust(ca.url, [ca.rootFingerprint], new Date()));
+  saveTrust(stateDir, await bootstrapTrust(ca.url, pins, new Date()));
   return { config: validateConfig(raw), configPath, stateDir };
 }
 
@@ -134,6 +134,18 @@ describe('trust refresh trusts only what a pin or a trusted root vouches for', (
     expect(trustedFps(stateDir)).toEqual([ca.rootFingerprint]);
     const refused = events.filter((e) => e.event === 'trust_root_refused').map((e) => e.fingerprint);
     expect(refused.sort()).toEqual([fake.rootPem, fake.crossPem, bare.rootPem].map(fingerprintOf).sort());
+  });
+
+  it('still trusts a served root that the operator pinned ahead of a planned rotation (several pins)', async () => {
+    const planned = await makeRotatedRoot(ca.pki, 'planned');
+    await ca.serveExtraRoots([]);
+    const pins = [ca.rootFingerprint, fingerprintOf(planned.rootPem)];
+    const { config, configPath, stateDir } = await installation({}, pins);
+    expect(trustedFps(stateDir)).toEqual([ca.rootFingerprint]);
+    await ca.serveExtraRoots([planned.rootPem]);
+    await refreshTrust(config, new Date(), capture().log, true);
+    expect(trustedFps(stateDir)).toEqual([...pins].sort());
+    expect((await status(configPath)).doc.ca.untrustedRoots).toEqual([]);
   });
 
   it('trust.installSystem installs the pinned and the cross-signed root, never the unrelated one', async () => {
