@@ -69,7 +69,9 @@ for var in CERT_AGENT_CERT_DIR CERT_AGENT_STATE_DIR CERT_AGENT_WEBROOT; do
   [ -n "$val" ] || continue
   case "$val" in
     /*[!A-Za-z0-9._+@/-]* | */../* | */.. | [!/]*)
-      die 64 "$var=$(printf '%s' "$val" | tr -c 'A-Za-z0-9._+@/-' '?'): must be an absolute path of letters, digits and / . _ - + @ (no spaces, newlines or ..); nothing was installed" ;;
+      shown=$(printf '%s' "$val" | tr -c 'A-Za-z0-9._+@/-' '?')
+      die 64 "$var=$shown: must be an absolute path of letters, digits and / . _ - + @" \
+        "(no spaces, newlines or ..); nothing was installed" ;;
   esac
 done
 WAIT=${CERT_AGENT_WAIT:-120}

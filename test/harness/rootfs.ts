@@ -63,7 +63,8 @@ export function ensureRootfs(extra: string[] = []): string {
   mkdirSync(ROOTFS_CACHE, { recursive: true });
   const build = tempDir('cert-agent-debootstrap-');
   try {
-    execFileSync('debootstrap', ['--variant=minbase', `--include=${include.join(',')}`, SUITE, join(build, 'root'), debianMirror()], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
+    const argv = ['--variant=minbase', `--include=${include.join(',')}`, SUITE, join(build, 'root'), debianMirror()];
+    execFileSync('debootstrap', argv, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
     execFileSync('tar', ['-C', join(build, 'root'), '-cf', `${tar}.part`, '.']);
     renameSync(`${tar}.part`, tar);
   } finally {

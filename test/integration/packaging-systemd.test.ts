@@ -12,7 +12,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
@@ -44,7 +46,8 @@ function prepareRoot(dir: string): void {
   }
   // IP accounting shares the firewall's cgroup BPF programs: counters prove they are attached.
   mkdirSync(join(dir, 'etc/systemd/system/cert-agent.service.d'), { recursive: true });
-  writeFileSync(join(dir, 'etc/systemd/system/cert-agent.service.d/test-accounting.conf'), '[Service]\nIPAccounting=yes\n');
+  const dropIns = join(dir, 'etc/systemd/system/cert-agent.service.d');
+  writeFileSync(join(dropIns, 'test-accounting.conf'), '[Service]\nIPAccounting=yes\n');
 }
 
 beforeAll(async () => {
@@ -230,14 +233,17 @@ describe('Debian package, template hook and unit under systemd (systemd-nspawn, 
   });
 });
 
-describe('non-root certificate.owner, challenge webroot through nginx (workers www-data), under the shipped unit', () => {
+describe('non-root certificate.owner, webroot through nginx (www-data workers), under the shipped unit', () => {
   let root2: string;
   let c2: Container;
   const at2 = (p: string) => join(root2, p);
   const WEBROOT = '/var/www/acme-challenge';
   const TEXTFILE = '/var/lib/prometheus/node-exporter/cert-agent.prom';
   /** argv inside the container as `user` (its own groups only), as Traefik, nginx's workers or node_exporter run. */
-  const asUser = (user: string, argv: string[]) => c2.exec(['setpriv', `--reuid=${user}`, `--regid=${user === 'nobody' ? 'nogroup' : user}`, '--init-groups', ...argv]);
+  const asUser = (user: string, argv: string[]) =>
+    c2.exec(['setpriv', `--reuid=${user}`, `--regid=${user === 'nobody' ? 'nogroup' : user}`, '--init-groups',
+      ...argv]);
+  const unitLog = () => c2.sh('journalctl -u cert-agent.service -n 20 -o cat --no-pager');
   const journal = async () => (await c2.sh('journalctl -u cert-agent.service -o cat --no-pager'))
     .split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
 
@@ -248,7 +254,8 @@ describe('non-root certificate.owner, challenge webroot through nginx (workers w
     // the shipped snippet on the port the test CA validates http-01 on; no
     // default site, so nothing listens on port 80 of the host.
     rmSync(at2('etc/nginx/sites-enabled/default'), { force: true });
-    copyFileSync(join(ROOT, 'packaging/nginx/cert-agent-challenge-webroot.conf'), at2('etc/nginx/snippets/cert-agent-challenge-webroot.conf'));
+    const snippet = 'cert-agent-challenge-webroot.conf';
+    copyFileSync(join(ROOT, 'packaging/nginx', snippet), at2(`etc/nginx/snippets/${snippet}`));
     writeFileSync(at2('etc/nginx/conf.d/cert-agent-test.conf'), `server {
     listen 127.0.0.1:${ca.acmeHttpPort};
     server_name localhost;
@@ -270,37 +277,46 @@ describe('non-root certificate.owner, challenge webroot through nginx (workers w
 
   it('nginx runs with its workers as www-data', async () => {
     expect(await c2.sh('systemctl is-active nginx.service')).toBe('active');
-    const uids = await c2.sh('for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = nginx ] && awk \'/^Uid:/ {print $2}\' $p/status; done | sort -u');
+    const uids = await c2.sh('for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = nginx ] && '
+      + 'awk \'/^Uid:/ {print $2}\' $p/status; done | sort -u');
     expect(uids.split('\n')).toEqual(['0', await c2.sh('id -u www-data')]);
   });
 
   it('the hook installs with certificate.owner traefik and webroot; the unit issues through nginx', async () => {
     const { CERT_AGENT_LISTEN: _standalone, ...env } = hookEnv();
-    const r = await c2.exec(['sh', '/root/postinstall.sh'], { ...env, CERT_AGENT_OWNER: 'traefik', CERT_AGENT_CHALLENGE: 'webroot', CERT_AGENT_WAIT: '60' }, 150_000);
-    const log = async () => `${r.stdout}${r.stderr}\n${await c2.sh('journalctl -u cert-agent.service -n 20 -o cat --no-pager')}`;
+    const vars = { ...env, CERT_AGENT_OWNER: 'traefik', CERT_AGENT_CHALLENGE: 'webroot', CERT_AGENT_WAIT: '60' };
+    const r = await c2.exec(['sh', '/root/postinstall.sh'], vars, 150_000);
+    const log = async () => `${r.stdout}${r.stderr}\n${await unitLog()}`;
     expect(r.code, await log()).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain('postinstall: started cert-agent.service');
     expect(r.stdout).toContain('cert-agent OK');
     expect(await c2.sh('cat /etc/cert-agent/config.yaml')).toMatch(/owner: traefik/);
 
-    // The unit issued it, with its sandbox as shipped: UMask=0077 and a filter that allows chown and nothing else privileged.
-    const p = Object.fromEntries((await c2.sh('systemctl show cert-agent.service -p UMask,SystemCallFilter,ActiveState')).split('\n')
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    // The unit issued it, with its sandbox as shipped: UMask=0077 and a
+    // filter that allows chown and nothing else privileged.
+    const shown = await c2.sh('systemctl show cert-agent.service -p UMask,SystemCallFilter,ActiveState');
+    const p = Object.fromEntries(shown.split('\n').map((l) => [l.slice(0, l.indexOf('=')),
+      l.slice(l.indexOf('=') + 1)]));
     expect(p.ActiveState).toBe('active');
     expect(p.UMask).toBe('0077');
     const allowed = (p.SystemCallFilter ?? '').split(' ');
     expect(allowed).toEqual(expect.arrayContaining(['chown', 'fchown', 'fchownat', 'lchown']));
-    for (const denied of ['setuid', 'setresuid', 'mount', 'chroot', 'setgroups', 'settimeofday']) expect(allowed).not.toContain(denied);
+    for (const denied of ['setuid', 'setresuid', 'mount', 'chroot', 'setgroups', 'settimeofday']) {
+      expect(allowed).not.toContain(denied);
+    }
     const installed = (await journal()).filter((e) => e.event === 'certificate_installed');
     expect(installed).toHaveLength(1);
 
     writeFileSync(at2('root/ca-root.pem'), ca.rootPem);
     const cert = at2('etc/cert-agent/tls/cert.pem');
-    const verdict = execFileSync('openssl', ['verify', '-CAfile', at2('root/ca-root.pem'), '-untrusted', at2('etc/cert-agent/tls/chain.pem'), cert], { encoding: 'utf8' });
+    const chain = at2('etc/cert-agent/tls/chain.pem');
+    const verdict = execFileSync('openssl', ['verify', '-CAfile', at2('root/ca-root.pem'), '-untrusted', chain, cert],
+      { encoding: 'utf8' });
     expect(verdict.trim()).toBe(`${cert}: OK`);
     // step-ca fetched the token from nginx's www-data workers, and got it.
-    expect(await c2.sh('cat /var/log/nginx/access.log')).toMatch(/"GET \/\.well-known\/acme-challenge\/[\w-]{16,} HTTP\/1\.1" 200 /);
+    const fetched = /"GET \/\.well-known\/acme-challenge\/[\w-]{16,} HTTP\/1\.1" 200 /;
+    expect(await c2.sh('cat /var/log/nginx/access.log')).toMatch(fetched);
     expect(await c2.sh(`ls -A ${WEBROOT}`)).toBe('');
   }, 200_000);
 
@@ -319,12 +335,14 @@ describe('non-root certificate.owner, challenge webroot through nginx (workers w
 
   it('the metrics textfile, written under UMask=0077, is readable by node_exporter\'s user', async () => {
     // As an operator enables it: the path in the config, its directory writable for the unit.
-    await c2.sh(`install -d -m 0755 ${dirname(TEXTFILE)} && printf 'metrics:\\n  textfile: ${TEXTFILE}\\n' >> /etc/cert-agent/config.yaml`);
-    writeFileSync(at2('etc/systemd/system/cert-agent.service.d/metrics.conf'), `[Service]\nReadWritePaths=${dirname(TEXTFILE)}\n`);
+    await c2.sh(`install -d -m 0755 ${dirname(TEXTFILE)}`);
+    await c2.sh(`printf 'metrics:\\n  textfile: ${TEXTFILE}\\n' >> /etc/cert-agent/config.yaml`);
+    const dropIn = at2('etc/systemd/system/cert-agent.service.d/metrics.conf');
+    writeFileSync(dropIn, `[Service]\nReadWritePaths=${dirname(TEXTFILE)}\n`);
     await c2.sh('systemctl daemon-reload && systemctl restart cert-agent.service');
     const deadline = Date.now() + 30_000;
     while (!existsSync(at2(TEXTFILE))) {
-      if (Date.now() > deadline) throw new Error(`no ${TEXTFILE}:\n${await c2.sh('journalctl -u cert-agent.service -n 20 -o cat --no-pager')}`);
+      if (Date.now() > deadline) throw new Error(`no ${TEXTFILE}:\n${await unitLog()}`);
       await sleep(500);
     }
     expect(statSync(at2(TEXTFILE)).mode & 0o777).toBe(0o644);

@@ -50,8 +50,10 @@ describe('systemd unit', () => {
     console.log(`systemd-analyze security exposure: ${score}`);
     expect(score).toBeLessThanOrEqual(2.1);
     // Each exposure is one the README explains; anything more fails here even within the score.
-    const json = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', '--json=short', UNIT], { encoding: 'utf8' });
-    const exposed = (JSON.parse(json.stdout) as { name: string; exposure: string | null }[]).filter((c) => Number(c.exposure) > 0).map((c) => c.name);
+    const args = ['security', '--offline=true', '--no-pager', '--json=short', UNIT];
+    const json = spawnSync('systemd-analyze', args, { encoding: 'utf8' });
+    const checks = JSON.parse(json.stdout) as { name: string; exposure: string | null }[];
+    const exposed = checks.filter((c) => Number(c.exposure) > 0).map((c) => c.name);
     expect(exposed.sort()).toEqual([
       'CapabilityBoundingSet=~CAP_(CHOWN|FSETID|SETFCAP)', // certificate.owner/group
       'CapabilityBoundingSet=~CAP_(DAC_*|FOWNER|IPC_OWNER)', // nginx -t opens nginx's logs; files of certificate.owner
