@@ -11,11 +11,11 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { Config } from './config.js';
-import { describeError } from './errors.js';
+import { StoreError, describeError } from './errors.js';
 import { readState } from './state.js';
 import { loadTrust } from './trust-file.js';
 import { certFingerprint, keyMatchesCert, missingNames, summarize, verifyChain } from './x509.js';
-import { renewalTimeOf, validityOf } from './live.js';
+import { ownershipForReading, renewalTimeOf, validityOf } from './live.js';
 import { CertStore, type LiveSet } from './store.js';
 import { findDrift } from './permissions.js';
 
@@ -100,11 +100,22 @@ function inspect(config: Config, now: Date): StatusReport {
   const trust = loadTrust(config.stateDir);
   const roots = (trust?.roots ?? []).map((r) => new X509Certificate(r.pem));
   // Reading needs no ownership, and an unknown owner must not hide the status.
-  const live: LiveSet | undefined = new CertStore(config.certificate.dir, { uid: -1, gid: -1 }).live();
+  const owner = ownershipForReading(config);
+  // A directory entry that is not the agent's own is refused, and said as such.
+  let refused: string | undefined;
+  let live: LiveSet | undefined;
+  try {
+    live = new CertStore(config.certificate.dir, owner).live();
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    refused = describeError(err);
+  }
 
   let certificate: StatusReport['certificate'] = null;
   let next: Date | undefined;
-  if (!live) {
+  if (refused) {
+    critical.push(refused);
+  } else if (!live) {
     critical.push(`no certificate installed in ${config.certificate.dir} (run: cert-agent renew)`);
   } else {
     const s = summarize(live.cert);
@@ -121,7 +132,7 @@ function inspect(config: Config, now: Date): StatusReport {
     if (live.placeholder) warning.push('placeholder (self-signed) certificate in use: the CA has not answered yet');
     else if (chainProblem && !expired) critical.push(`certificate does not verify to the pinned root: ${chainProblem}`);
     if (missing.length) critical.push(`certificate lacks configured names: ${missing.join(', ')}`);
-    const open = findDrift(config.certificate.dir, live).find((d) => d.what.startsWith('private key'));
+    const open = findDrift(config.certificate.dir, live, owner).find((d) => d.what.startsWith('private key'));
     if (open) warning.push(`private key ${open.path} is readable by group or others (mode 0${open.mode.toString(8)}): the next check narrows it unless permissions.onDrift is report; or run cert-agent doctor --fix`);
     // A little slack so a check that is merely running late is not a warning.
     const grace = Math.min(10 * 60_000, lifetime * 0.05);

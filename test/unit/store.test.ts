@@ -17,7 +17,6 @@ let ca: TestCa;
 let other: TestCa;
 let dir: string;
 let store: CertStore;
-const me = { uid: process.getuid!(), gid: process.getgid!() };
 
 beforeAll(async () => {
   ca = await makeCa('Store');
@@ -25,7 +24,7 @@ beforeAll(async () => {
 });
 beforeEach(() => {
   dir = join(tempDir(), 'tls');
-  store = new CertStore(dir, me);
+  store = new CertStore(dir);
 });
 afterEach(() => rmSync(join(dir, '..'), { recursive: true, force: true }));
 
