@@ -307,10 +307,11 @@ export class CertStore {
 
   private readSet(id: string): LiveSet | undefined {
     const path = join(this.dir, SETS, id);
+    // .sets first: an lstat of .sets/<id> would already go through a link there.
+    checkChain(this.dir, path, this.readUids);
     const st = lstatMaybe(path);
     if (!st) return undefined;
     checkOwnDir(path, st, this.readUids);
-    checkChain(this.dir, path, this.readUids);
     try {
       const keyPem = readNoFollow(join(path, 'key.pem'));
       const [cert, ...intermediates] = parseCerts(readNoFollow(join(path, 'fullchain.pem')));
