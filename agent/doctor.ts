@@ -4,7 +4,9 @@
  * things worse — modes and ownership of the agent's own files — and says what
  * it changed. Exit 0 when nothing is wrong (after fixes), 1 otherwise.
  */
-import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, writeFileSync, rmSync, type Stats } from 'node:fs';
+import {
+  existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, writeFileSync, rmSync, type Stats,
+} from 'node:fs';
 import { execFile } from 'node:child_process';
 import { createServer, request } from 'node:http';
 import { randomBytes, X509Certificate } from 'node:crypto';
@@ -15,7 +17,9 @@ import { bootstrapTrust, fetchRoots } from './trust.js';
 import { loadTrust, rootsPem } from './trust-file.js';
 import { certFingerprint, keyMatchesCert, missingNames, verifyChain } from './x509.js';
 import { ownershipForReading, ownershipOf } from './live.js';
-import { AGENT_GID, AGENT_UID, checkChain, closeQuietly, describeEntry, lstatMaybe, openNoFollow, setAccessFd, type Kind } from './safefs.js';
+import {
+  AGENT_GID, AGENT_UID, checkChain, closeQuietly, describeEntry, lstatMaybe, openNoFollow, setAccessFd, type Kind,
+} from './safefs.js';
 import { CertStore, type Ownership } from './store.js';
 import { tail } from './reload/command.js';
 import { servedSerial } from './reload/verify.js';
@@ -83,28 +87,33 @@ function checkPermissions(config: Config, owner: Ownership | undefined, fix: boo
   const keyMode = o.group === undefined ? 0o600 : 0o640;
   const certOwner = owner ? { uid: AGENT_UID, gid: o.group ?? AGENT_GID } : undefined;
   const readUids = o.legacyUid === undefined ? [AGENT_UID] : [AGENT_UID, o.legacyUid];
+  const root = { uid: AGENT_UID, gid: -1 };
   const want: Expect[] = [
-    { path: config.stateDir, what: 'state directory', kind: 'directory', mode: 0o700, owner: { uid: AGENT_UID, gid: -1 } },
-    { path: join(config.stateDir, 'account.key'), what: 'ACME account key', kind: 'file', mode: 0o600, owner: { uid: AGENT_UID, gid: -1 } },
+    { path: config.stateDir, what: 'state directory', kind: 'directory', mode: 0o700, owner: root },
+    { path: join(config.stateDir, 'account.key'), what: 'ACME account key', kind: 'file', mode: 0o600, owner: root },
     { path: dir, what: 'certificate directory', kind: 'directory', mode: dirMode, owner: certOwner },
-    { path: join(dir, '.sets'), what: 'certificate sets directory', kind: 'directory', mode: dirMode, owner: certOwner },
+    { path: join(dir, '.sets'), what: 'certificate sets directory', kind: 'directory', mode: dirMode,
+      owner: certOwner },
   ];
+  const key = (path: string): Expect => ({ path, what: 'private key', kind: 'file', mode: keyMode, owner: certOwner });
   const sets = join(dir, '.sets');
   const setsSt = safeLstat(sets);
   if (setsSt?.isDirectory() && readUids.includes(setsSt.uid)) {
     for (const id of safeList(sets)) {
       want.push({ path: join(sets, id), what: 'certificate set', kind: 'directory', mode: dirMode, owner: certOwner });
-      want.push({ path: join(sets, id, 'key.pem'), what: 'private key', kind: 'file', mode: keyMode, owner: certOwner });
-      want.push({ path: join(sets, id, 'combined.pem'), what: 'private key', kind: 'file', mode: keyMode, owner: certOwner });
+      want.push(key(join(sets, id, 'key.pem')), key(join(sets, id, 'combined.pem')));
     }
   }
   // key.pem in the directory is the agent's link through current; a plain
   // file there (the legacy layout) is audited too; a link elsewhere is not ours.
   const named = join(dir, 'key.pem');
   const namedSt = safeLstat(named);
-  if (namedSt?.isFile()) want.push({ path: named, what: 'private key', kind: 'file', mode: keyMode, owner: certOwner });
+  if (namedSt?.isFile()) want.push(key(named));
   else if (namedSt?.isSymbolicLink() && readlinkSync(named) !== 'current/key.pem') {
-    add('PROBLEM', 'private key', `${named} is ${describeEntry(named, namedSt)}, not the agent's link current/key.pem: not followed, not changed; run cert-agent renew --force (it puts the agent's link back)`);
+    const what = describeEntry(named, namedSt);
+    const todo = "run cert-agent renew --force (it puts the agent's link back)";
+    const why = "not the agent's link current/key.pem: not followed, not changed";
+    add('PROBLEM', 'private key', `${named} is ${what}, ${why}; ${todo}`);
   }
 
   let good = 0;
@@ -117,9 +126,12 @@ function checkPermissions(config: Config, owner: Ownership | undefined, fix: boo
     const st = path === w.path ? lst : safeLstat(path);
     if (!st) continue;
     const under = w.path.startsWith(`${dir}/`);
-    if (st.isSymbolicLink() || (w.kind === 'directory' ? !st.isDirectory() : !st.isFile()) || (w.kind === 'file' && under && st.nlink !== 1)) {
-      const found = st.nlink !== 1 && st.isFile() ? `a file with ${st.nlink} hard links` : describeEntry(w.path, st);
-      add('PROBLEM', w.what, `${w.path} is ${found}, not the agent's: not followed, not changed; remove it and run cert-agent renew --force`);
+    const wrongKind = w.kind === 'directory' ? !st.isDirectory() : !st.isFile();
+    const linked = w.kind === 'file' && under && st.nlink !== 1;
+    if (st.isSymbolicLink() || wrongKind || linked) {
+      const found = linked && st.isFile() ? `a file with ${st.nlink} hard links` : describeEntry(w.path, st);
+      const todo = 'not followed, not changed; remove it and run cert-agent renew --force';
+      add('PROBLEM', w.what, `${w.path} is ${found}, not the agent's: ${todo}`);
       continue;
     }
     if (under) {
@@ -139,10 +151,11 @@ function checkPermissions(config: Config, owner: Ownership | undefined, fix: boo
       good++;
       continue;
     }
+    const modes = `(mode ${octal4(st.mode)}, want ${octal4(w.mode)})`;
     const who = [st.mode & 0o070 ? 'group' : '', st.mode & 0o007 ? 'others' : ''].filter(Boolean).join(' and ');
     const problems = [
-      ...(loose ? [`is ${st.mode & 0o044 ? 'readable' : 'accessible'} by ${who} (mode ${octal4(st.mode)}, want ${octal4(w.mode)})`] : []),
-      ...(closed ? [`is not readable by the consumer group ${gid} (mode ${octal4(st.mode)}, want ${octal4(w.mode)})`] : []),
+      ...(loose ? [`is ${st.mode & 0o044 ? 'readable' : 'accessible'} by ${who} ${modes}`] : []),
+      ...(closed ? [`is not readable by the consumer group ${gid} ${modes}`] : []),
       ...(wrongOwner ? [`is owned by ${st.uid}:${st.gid}, want ${uid}:${gid}`] : []),
     ].join(' and ');
     if (!fix) {
@@ -155,12 +168,15 @@ function checkPermissions(config: Config, owner: Ownership | undefined, fix: boo
       if (under) checkChain(dir, w.path, [AGENT_UID], true);
       const opened = openNoFollow(path, w.kind);
       fd = opened.fd;
-      if (opened.st.ino !== st.ino || opened.st.dev !== st.dev) throw new Error('it changed while doctor was checking it');
+      if (opened.st.ino !== st.ino || opened.st.dev !== st.dev) throw new Error('it changed while doctor checked it');
       if (w.kind === 'file' && opened.st.nlink !== 1) throw new Error(`it has ${opened.st.nlink} hard links`);
       // The owner's bits stay; group and other bits become what the model gives.
       const mode = (st.mode & 0o700) | (w.mode & 0o077);
       setAccessFd(fd, opened.st, { uid, gid, mode });
-      const changed = [(st.mode & 0o777) !== mode ? `mode ${octal4(st.mode)} -> ${octal4(mode)}` : '', wrongOwner ? `owner ${st.uid}:${st.gid} -> ${uid}:${gid}` : ''];
+      const changed = [
+        (st.mode & 0o777) !== mode ? `mode ${octal4(st.mode)} -> ${octal4(mode)}` : '',
+        wrongOwner ? `owner ${st.uid}:${st.gid} -> ${uid}:${gid}` : '',
+      ];
       add('FIXED', w.what, `${w.path}: ${changed.filter(Boolean).join(', ')}`);
     } catch (err) {
       add('PROBLEM', w.what, `${w.path} ${problems}; --fix failed: ${describeError(err)}`);

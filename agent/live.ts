@@ -34,7 +34,10 @@ export function ownershipOf(config: Config): Ownership {
     throw new ConfigError('certificate.group', describeError(err));
   }
   if (gid === 0 && user.uid !== 0) {
-    if (user.gid === undefined) throw new ConfigError('certificate.owner', `user ${JSON.stringify(owner)} has no entry in /etc/passwd to take a group from: set certificate.group`);
+    if (user.gid === undefined) {
+      const why = 'has no entry in /etc/passwd to take a group from: set certificate.group';
+      throw new ConfigError('certificate.owner', `user ${JSON.stringify(owner)} ${why}`);
+    }
     gid = user.gid;
   }
   return { group: gid === 0 ? undefined : gid, ...(user.uid !== AGENT_UID ? { legacyUid: user.uid } : {}) };

@@ -36,9 +36,16 @@ export function findDrift(certDir: string, live: LiveSet | undefined, owner: Own
     [certDir, 'certificate directory', dirMode, true],
     [join(certDir, '.sets'), 'certificate sets directory', dirMode, true],
   ];
-  if (live) want.push([live.path, 'certificate set', dirMode, true], [join(live.path, 'key.pem'), 'private key', keyMode, false], [join(live.path, 'combined.pem'), 'private key (combined.pem)', keyMode, false]);
+  if (live) {
+    want.push(
+      [live.path, 'certificate set', dirMode, true],
+      [join(live.path, 'key.pem'), 'private key', keyMode, false],
+      [join(live.path, 'combined.pem'), 'private key (combined.pem)', keyMode, false],
+    );
+  }
   const drift: Drift[] = [];
   for (const [path, what, mode, dir] of want) {
+    const kind = dir ? 'directory' : 'file';
     let st;
     try {
       st = lstatMaybe(path);
@@ -49,11 +56,11 @@ export function findDrift(certDir: string, live: LiveSet | undefined, owner: Own
     if (path === certDir && st.isSymbolicLink()) st = lstatMaybe(`${path}/.`) ?? st;
     // The configured directory itself may be a link root made; below it, a link is not ours.
     if (st.isSymbolicLink() && path !== certDir) {
-      drift.push({ path, what, kind: dir ? 'directory' : 'file', mode: st.mode & 0o777, want: mode, found: describeEntry(path, st) });
+      drift.push({ path, what, kind, mode: st.mode & 0o777, want: mode, found: describeEntry(path, st) });
       continue;
     }
     if (st.isSymbolicLink() || (dir ? !st.isDirectory() : !st.isFile())) continue;
-    if (st.mode & 0o077 & ~mode) drift.push({ path, what, kind: dir ? 'directory' : 'file', mode: st.mode & 0o777, want: mode });
+    if (st.mode & 0o077 & ~mode) drift.push({ path, what, kind, mode: st.mode & 0o777, want: mode });
   }
   return drift;
 }
@@ -64,7 +71,8 @@ export function auditPermissions(config: Config, live: LiveSet | undefined, log:
   for (const d of drift) {
     const fields = { path: d.path, what: d.what, mode: octal(d.mode), want: octal(d.want) };
     if (d.found) {
-      log.error({ event: 'permissions_refused', ...fields, found: d.found }, `${d.what} ${d.path} is ${d.found}, not the agent's: not followed, not changed; remove it`);
+      const msg = `${d.what} ${d.path} is ${d.found}, not the agent's: not followed, not changed; remove it`;
+      log.error({ event: 'permissions_refused', ...fields, found: d.found }, msg);
       continue;
     }
     if (config.permissions.onDrift === 'report') {
@@ -79,9 +87,11 @@ export function auditPermissions(config: Config, live: LiveSet | undefined, log:
       const path = d.path === config.certificate.dir && lstatMaybe(d.path)?.isSymbolicLink() ? `${d.path}/.` : d.path;
       opened = openNoFollow(path, d.kind);
       setAccessFd(opened.fd, opened.st, { uid: -1, gid: -1, mode: (opened.st.mode & 0o7000) | now });
-      log.warn({ event: 'permissions_repaired', ...fields, now: octal(now) }, `${d.what} was open to group or others; removed their access`);
+      const msg = `${d.what} was open to group or others; removed their access`;
+      log.warn({ event: 'permissions_repaired', ...fields, now: octal(now) }, msg);
     } catch (err) {
-      log.error({ event: 'permissions_repair_failed', ...fields, error: describeError(err) }, `cannot narrow the mode of ${d.path}`);
+      const error = describeError(err);
+      log.error({ event: 'permissions_repair_failed', ...fields, error }, `cannot narrow the mode of ${d.path}`);
     } finally {
       if (opened) closeQuietly(opened.fd);
     }

@@ -86,7 +86,9 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
   const store = storeFor(config);
   try {
     // Takes back what an older install gave the consumer and refuses what is not ours, before anything is read.
-    for (const change of store.secure()) log.warn({ event: 'store_secured', change }, `certificate directory: ${change}`);
+    for (const change of store.secure()) {
+      log.warn({ event: 'store_secured', change }, `certificate directory: ${change}`);
+    }
     auditPermissions(config, store.live(), log);
     const result = await attempt(opts, store, state, now).catch(async (err) => {
       if (!(err instanceof TrustError) || !(await rotateToPinnedRoot(config, now(), log))) throw err;

@@ -15,7 +15,10 @@
  * the agent's own before anything inside it is touched. The configured
  * certificate directory's own path (its parents) is trusted as root's choice.
  */
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, rmdirSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import {
+  closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, lstatSync, openSync, readSync, readdirSync,
+  readlinkSync, rmdirSync, unlinkSync, writeSync, type Stats,
+} from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { StoreError, describeError } from './errors.js';
 
@@ -31,7 +34,8 @@ export function lstatMaybe(path: string): Stats | undefined {
   try {
     return lstatSync(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw new StoreError(`cannot inspect ${path}: ${describeError(err)}`, { cause: err });
   }
 }
@@ -56,15 +60,19 @@ export function describeEntry(path: string, st: Stats): string {
  * its kind. A link gives a StoreError naming it; O_NONBLOCK keeps a planted
  * FIFO from hanging the agent.
  */
-export function openNoFollow(path: string, kind: Kind, write = false): { fd: number; st: Stats } {
-  const flags = (write && kind === 'file' ? constants.O_WRONLY : constants.O_RDONLY) | constants.O_NOFOLLOW | constants.O_NONBLOCK | (kind === 'directory' ? constants.O_DIRECTORY : 0);
+export function openNoFollow(path: string, kind: Kind): { fd: number; st: Stats } {
+  const dir = kind === 'directory' ? constants.O_DIRECTORY : 0;
+  const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | dir;
   let fd: number;
   try {
     fd = openSync(path, flags);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const st = code === 'ELOOP' || code === 'ENOTDIR' ? lstatMaybe(path) : undefined;
-    if (st) throw new StoreError(`${path} is ${describeEntry(path, st)}, not a ${kind} the agent made: refusing to follow it`);
+    if (st) {
+      const what = describeEntry(path, st);
+      throw new StoreError(`${path} is ${what}, not a ${kind} the agent made: refusing to follow it`);
+    }
     throw new StoreError(`cannot open ${path}: ${describeError(err)}`, { cause: err });
   }
   const st = fstatSync(fd);
@@ -92,7 +100,8 @@ export interface Access {
 export function setAccessFd(fd: number, st: Stats, want: Access): void {
   const narrow = st.mode & want.mode & 0o7777;
   if ((st.mode & 0o7777) !== narrow) fchmodSync(fd, narrow);
-  if ((want.uid >= 0 && st.uid !== want.uid) || (want.gid >= 0 && st.gid !== want.gid)) fchownSync(fd, want.uid, want.gid);
+  const owner = (want.uid >= 0 && st.uid !== want.uid) || (want.gid >= 0 && st.gid !== want.gid);
+  if (owner) fchownSync(fd, want.uid, want.gid);
   if (narrow !== (want.mode & 0o7777)) fchmodSync(fd, want.mode);
 }
 
@@ -105,11 +114,17 @@ export function setAccessFd(fd: number, st: Stats, want: Access): void {
 export function setAccess(path: string, kind: Kind, want: Access, expect?: Stats): void {
   const { fd, st } = openNoFollow(path, kind);
   try {
-    if (expect && (st.ino !== expect.ino || st.dev !== expect.dev)) throw new StoreError(`${path} changed while the agent was checking it: refusing to touch it`);
-    if (kind === 'file' && st.nlink !== 1) throw new StoreError(`${path} has ${st.nlink} hard links: it may be another file of the system, refusing to touch it`);
+    if (expect && (st.ino !== expect.ino || st.dev !== expect.dev)) {
+      throw new StoreError(`${path} changed while the agent was checking it: refusing to touch it`);
+    }
+    if (kind === 'file' && st.nlink !== 1) {
+      const why = 'it may be another file of the system, refusing to touch it';
+      throw new StoreError(`${path} has ${st.nlink} hard links: ${why}`);
+    }
     setAccessFd(fd, st, want);
   } catch (err) {
-    throw err instanceof StoreError ? err : new StoreError(`cannot set owner/mode of ${path}: ${describeError(err)}`, { cause: err });
+    if (err instanceof StoreError) throw err;
+    throw new StoreError(`cannot set owner/mode of ${path}: ${describeError(err)}`, { cause: err });
   } finally {
     closeSync(fd);
   }
@@ -143,7 +158,9 @@ export function createFile(path: string, data: string | Uint8Array, want: { gid:
 export function readNoFollow(path: string, limit = 1 << 20): string {
   const { fd, st } = openNoFollow(path, 'file');
   try {
-    if (st.size > limit) throw new StoreError(`${path} is ${st.size} bytes, more than the ${limit} a certificate file can be`);
+    if (st.size > limit) {
+      throw new StoreError(`${path} is ${st.size} bytes, more than the ${limit} a certificate file can be`);
+    }
     const buf = Buffer.alloc(st.size);
     let off = 0;
     while (off < buf.length) {
@@ -165,7 +182,9 @@ export function readNoFollow(path: string, limit = 1 << 20): string {
  */
 export function checkChain(base: string, path: string, uids: number[], strict = false): void {
   const rel = relative(base, dirname(path));
-  if (rel.startsWith('..') || rel.startsWith(sep)) throw new StoreError(`${path} is outside ${base}: refusing to touch it`);
+  if (rel.startsWith('..') || rel.startsWith(sep)) {
+    throw new StoreError(`${path} is outside ${base}: refusing to touch it`);
+  }
   let p = base;
   for (const part of rel ? rel.split(sep) : []) {
     p = join(p, part);
@@ -177,9 +196,20 @@ export function checkChain(base: string, path: string, uids: number[], strict = 
 
 /** A real directory (not a link) owned by one of `uids`; with `strict` also not writable by group or others. */
 export function checkOwnDir(path: string, st: Stats, uids: number[], strict = false): void {
-  if (!st.isDirectory() || st.isSymbolicLink()) throw new StoreError(`${path} is ${describeEntry(path, st)}, not a directory the agent made: refusing to follow it; remove it`);
-  if (!uids.includes(st.uid)) throw new StoreError(`${path} is ${describeEntry(path, st)}, not the agent's (uid ${AGENT_UID}): refusing to use it; remove it or chown it to uid ${AGENT_UID}`);
-  if (strict && st.mode & 0o022) throw new StoreError(`${path} is writable by group or others (mode ${octal(st.mode)}): refusing to delete anything in it`);
+  const what = describeEntry(path, st);
+  if (!st.isDirectory() || st.isSymbolicLink()) {
+    throw new StoreError(`${path} is ${what}, not a directory the agent made: refusing to follow it; remove it`);
+  }
+  if (!uids.includes(st.uid)) {
+    throw new StoreError(
+      `${path} is ${what}, not the agent's (uid ${AGENT_UID}): refusing to use it; ` +
+        `remove it or chown it to uid ${AGENT_UID}`,
+    );
+  }
+  if (strict && st.mode & 0o022) {
+    const mode = octal(st.mode);
+    throw new StoreError(`${path} is writable by group or others (mode ${mode}): refusing to delete anything in it`);
+  }
 }
 
 /**
@@ -227,6 +257,7 @@ export function unlinkMaybe(path: string): void {
   try {
     unlinkSync(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreError(`cannot remove ${path}: ${describeError(err)}`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new StoreError(`cannot remove ${path}: ${describeError(err)}`, { cause: err });
   }
 }

@@ -24,7 +24,10 @@ import { X509Certificate, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { InvalidCertificateError, StoreError, describeError } from './errors.js';
 import { syncDir } from './fsutil.js';
-import { AGENT_GID, AGENT_UID, checkChain, checkOwnDir, closeQuietly, createFile, describeEntry, lstatMaybe, octal, openNoFollow, readNoFollow, removeOwnTree, setAccess, setAccessFd, unlinkMaybe, type Kind } from './safefs.js';
+import {
+  AGENT_GID, AGENT_UID, checkChain, checkOwnDir, closeQuietly, createFile, describeEntry, lstatMaybe, octal,
+  openNoFollow, readNoFollow, removeOwnTree, setAccess, setAccessFd, unlinkMaybe, type Access, type Kind,
+} from './safefs.js';
 import { keyMatchesCert, missingNames, parseCerts, toPem, verifyChain } from './x509.js';
 
 /**
@@ -286,8 +289,9 @@ export class CertStore {
    * group when it is not theirs yet; lets the group in where the model wants
    * it; takes group/other write from directories.
    */
-  private settle(path: string, st: Stats, kind: Kind, apply?: (want: { uid: number; gid: number; mode: number }) => void): void {
-    const base = kind === 'directory' ? this.dirMode : SECRET.has(path.slice(path.lastIndexOf('/') + 1)) ? this.keyMode : 0o644;
+  private settle(path: string, st: Stats, kind: Kind, apply?: (want: Access) => void): void {
+    const secret = SECRET.has(path.slice(path.lastIndexOf('/') + 1));
+    const base = kind === 'directory' ? this.dirMode : secret ? this.keyMode : 0o644;
     let mode = st.mode & 0o7777;
     const foreign = st.uid !== AGENT_UID || st.gid !== this.gid;
     if (foreign) mode = base;
@@ -335,7 +339,11 @@ export class CertStore {
     const target = st.isSymbolicLink() ? safeReadlink(path) : undefined;
     const m = target ? /^\.sets\/([\w.-]+)$/.exec(target) : null;
     if (!m?.[1] || m[1] === '.' || m[1] === '..') {
-      throw new StoreError(`${path} is ${describeEntry(path, st)}, not a link to ${SETS}/<id>: refusing to follow it; remove it and run cert-agent renew --force`);
+      const what = describeEntry(path, st);
+      throw new StoreError(
+        `${path} is ${what}, not a link to ${SETS}/<id>: refusing to follow it; ` +
+          'remove it and run cert-agent renew --force',
+      );
     }
     return m[1];
   }

@@ -10,7 +10,9 @@
  * outside may be chowned, chmodded or deleted.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
@@ -51,7 +53,9 @@ try {
   if (op === 'read') fs.readFileSync(a);
   console.log('ok');
 } catch (e) { console.log(e.code); }`;
-  return execFileSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '-e', script, JSON.stringify([op, a, b])], { encoding: 'utf8' }).trim();
+  const argv = ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '-e', script];
+  argv.push(JSON.stringify([op, a, b]));
+  return execFileSync('setpriv', argv, { encoding: 'utf8' }).trim();
 }
 
 /** A root-owned file (and its directory) outside the certificate directory, and how to see they are untouched. */
@@ -68,7 +72,8 @@ function outside(p: AgentPaths) {
     } catch {
       return `${f} is gone`;
     }
-    return `${f} ${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)} ${st.isFile() ? readFileSync(f, 'utf8').trim() : readdirSync(f).join(',')}`;
+    const content = st.isFile() ? readFileSync(f, 'utf8').trim() : readdirSync(f).join(',');
+    return `${f} ${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)} ${content}`;
   });
   return { dir, file, before: look(), look };
 }
@@ -103,31 +108,44 @@ function makeLegacy(certDir: string): void {
 const both = (r: { stdout: string; stderr: string }) => `${r.stdout}\n${r.stderr}`;
 
 describe('consumer (certificate.owner: nobody) against the certificate directory', () => {
-  it('the directory is root:nogroup, readable by the consumer, and nobody can replace .sets, current, previous or key.pem', async ({ task }) => {
+  it('new install: root:nogroup, consumer reads, nobody replaces .sets/current/previous/key.pem', async ({ task }) => {
     const p = await install();
     expect((await runAgent(['renew', '--force', '--config', p.config])).code).toBe(0);
     const out = outside(p);
     const cur = join(p.certDir, readlinkSync(join(p.certDir, 'current')));
     const key = join(cur, 'key.pem');
-    const who = (f: string) => { const st = statSync(f); return `${st.uid}:${st.gid} ${(st.mode & 0o777).toString(8)}`; };
+    const who = (f: string) => {
+      const st = statSync(f);
+      return `${st.uid}:${st.gid} ${(st.mode & 0o777).toString(8)}`;
+    };
     expect([p.certDir, join(p.certDir, '.sets'), cur].map(who)).toEqual(['0:65534 750', '0:65534 750', '0:65534 750']);
-    expect([key, join(cur, 'combined.pem'), join(cur, 'cert.pem')].map(who)).toEqual(['0:65534 640', '0:65534 640', '0:65534 644']);
+    expect([key, join(cur, 'combined.pem'), join(cur, 'cert.pem')].map(who))
+      .toEqual(['0:65534 640', '0:65534 640', '0:65534 644']);
     // The consumer reads what it needs ...
     expect(asNobody('read', join(p.certDir, 'key.pem'))).toBe('ok');
     // ... and changes nothing.
     const tried: Record<string, string[]> = {};
     for (const name of ['.sets', 'current', 'previous', 'key.pem']) {
       const path = join(p.certDir, name);
-      tried[name] = [asNobody('plant', out.dir, path), asNobody('rename', path, `${path}.moved`), asNobody('unlink', path)];
+      tried[name] = [
+        asNobody('plant', out.dir, path), asNobody('rename', path, `${path}.moved`), asNobody('unlink', path),
+      ];
     }
     tried['set key.pem'] = [asNobody('plant', out.file, key), asNobody('unlink', key)];
     for (const [name, codes] of Object.entries(tried)) expect([name, codes]).toEqual([name, codes.map(() => 'EACCES')]);
     expect(dirsOwnedBy(p.certDir, NOBODY)).toEqual([]);
     expect(out.look()).toEqual(out.before);
-    record(task, { scenario: 'consumer vs. certificate dir (new install)', injected: 'as nobody: symlink over, rename and delete .sets, current, previous, key.pem and the set key', expected: 'EACCES for every one; consumer still reads key.pem', observed: `${Object.values(tried).flat().length} attempts, all ${[...new Set(Object.values(tried).flat())].join('/')}; dirs 0750 root:nogroup, key 0640 root:nogroup` });
+    const codes = Object.values(tried).flat();
+    record(task, {
+      scenario: 'consumer vs. certificate dir (new install)',
+      injected: 'as nobody: symlink over, rename and delete .sets, current, previous, key.pem and the set key',
+      expected: 'EACCES for every one; consumer still reads key.pem',
+      observed: `${codes.length} attempts, all ${[...new Set(codes)].join('/')}; `
+        + 'dirs 0750 root:nogroup, key 0640 root:nogroup',
+    });
   });
 
-  it('old-model install: key.pem links planted by the consumer are refused; doctor --fix, the audit and renew touch nothing outside', async ({ task }) => {
+  it('old-model install: planted key.pem links refused; doctor --fix, audit, renew leave outside', async ({ task }) => {
     const p = await install();
     makeLegacy(p.certDir);
     const out = outside(p);
@@ -138,14 +156,17 @@ describe('consumer (certificate.owner: nobody) against the certificate directory
 
     const doctor = await runAgent(['doctor', '--fix', '--config', p.config]);
     expect(out.look()).toEqual(out.before);
-    expect(doctor.stdout).toContain(`${join(p.certDir, 'key.pem')} is a symbolic link to ${out.file}, not the agent's link current/key.pem: not followed`);
-    expect(doctor.stdout).toContain(`${setKey} is a symbolic link to ${out.file}, not the agent's: not followed, not changed`);
+    const named = join(p.certDir, 'key.pem');
+    const link = `is a symbolic link to ${out.file}`;
+    expect(doctor.stdout).toContain(`${named} ${link}, not the agent's link current/key.pem: not followed`);
+    expect(doctor.stdout).toContain(`${setKey} ${link}, not the agent's: not followed, not changed`);
     expect(doctor.code).toBe(1);
 
     const audit = await runAgent(['renew', '--config', p.config]);
     expect(out.look()).toEqual(out.before);
     expect(audit.code).toBe(73);
-    expect(audit.stderr).toContain(`cert-agent: ${setKey} is a symbolic link to ${out.file}, not a file the agent made: refusing to follow it`);
+    const refusal = `${setKey} is a symbolic link to ${out.file}, not a file the agent made: refusing to follow it`;
+    expect(audit.stderr).toContain(`cert-agent: ${refusal}`);
 
     const forced = await runAgent(['renew', '--force', '--config', p.config]);
     expect(out.look()).toEqual(out.before);
@@ -156,10 +177,17 @@ describe('consumer (certificate.owner: nobody) against the certificate directory
     expect(dirsOwnedBy(p.certDir, NOBODY)).toEqual([]);
     expect(readlinkSync(join(p.certDir, 'key.pem'))).toBe('current/key.pem');
     expect(asNobody('plant', out.file, join(p.certDir, 'cert.pem'))).toBe('EACCES');
-    record(task, { scenario: 'consumer links in an old-model install (key.pem)', injected: 'dirs chowned to nobody; as nobody: key.pem and the live set key.pem -> a root file outside; doctor --fix, renew, renew --force', expected: 'refused and reported; outside file unchanged; dirs back to root', observed: `doctor exit ${doctor.code}, renew exit ${audit.code}, renew --force exit ${forced.code}; outside ${out.look()[1]}; nobody-owned dirs: ${dirsOwnedBy(p.certDir, NOBODY).length}` });
+    record(task, {
+      scenario: 'consumer links in an old-model install (key.pem)',
+      injected: 'dirs chowned to nobody; as nobody: key.pem and the live set key.pem -> a root file outside; '
+        + 'doctor --fix, renew, renew --force',
+      expected: 'refused and reported; outside file unchanged; dirs back to root',
+      observed: `doctor exit ${doctor.code}, renew exit ${audit.code}, renew --force exit ${forced.code}; `
+        + `outside ${out.look()[1]}; nobody-owned dirs: ${dirsOwnedBy(p.certDir, NOBODY).length}`,
+    });
   });
 
-  it('old-model install: .sets replaced by a link to a root directory is refused; nothing there is re-owned or deleted', async ({ task }) => {
+  it('old-model install: .sets -> a root directory is refused; nothing there re-owned or deleted', async ({ task }) => {
     const p = await install();
     makeLegacy(p.certDir);
     const out = outside(p);
@@ -169,7 +197,8 @@ describe('consumer (certificate.owner: nobody) against the certificate directory
     // As the consumer: the real .sets goes away, .sets now names root's directory.
     expect(asNobody('rename', join(p.certDir, '.sets'), join(stash, 'sets'))).toBe('ok');
     expect(asNobody('plant', out.dir, join(p.certDir, '.sets'))).toBe('ok');
-    const refusal = `${join(p.certDir, '.sets')} is a symbolic link to ${out.dir}, not a directory the agent made: refusing to follow it`;
+    const sets = join(p.certDir, '.sets');
+    const refusal = `${sets} is a symbolic link to ${out.dir}, not a directory the agent made: refusing to follow it`;
 
     const forced = await runAgent(['renew', '--force', '--config', p.config]);
     expect(out.look()).toEqual(out.before);
@@ -180,13 +209,20 @@ describe('consumer (certificate.owner: nobody) against the certificate directory
     expect(both(audit)).toContain(refusal);
     const doctor = await runAgent(['doctor', '--fix', '--config', p.config]);
     expect(out.look()).toEqual(out.before);
-    expect(doctor.stdout).toContain(`${join(p.certDir, '.sets')} is a symbolic link to ${out.dir}, not the agent's: not followed, not changed`);
+    expect(doctor.stdout).toContain(`${sets} is a symbolic link to ${out.dir}, not the agent's: not followed`);
     expect(doctor.stdout).toContain(refusal);
     const status = await runAgent(['status', '--json', '--config', p.config]);
     expect(status.code).toBe(2);
     expect(JSON.parse(status.stdout).problems).toContain(`${refusal}; remove it`);
     expect(dirsOwnedBy(p.certDir, NOBODY)).toEqual([]);
     expect(lstatSync(join(p.certDir, '.sets')).isSymbolicLink()).toBe(true);
-    record(task, { scenario: 'consumer links in an old-model install (.sets)', injected: 'dirs chowned to nobody; as nobody: .sets moved away and replaced by a link to a root directory with a root file; renew --force, renew, doctor --fix, status', expected: 'refused and reported everywhere; the directory and its file keep owner, mode and existence', observed: `renew --force exit ${forced.code}, doctor exit ${doctor.code}, status exit ${status.code}; outside ${out.look().join('; ')}` });
+    record(task, {
+      scenario: 'consumer links in an old-model install (.sets)',
+      injected: 'dirs chowned to nobody; as nobody: .sets moved away and replaced by a link to a root directory '
+        + 'with a root file; renew --force, renew, doctor --fix, status',
+      expected: 'refused and reported everywhere; the directory and its file keep owner, mode and existence',
+      observed: `renew --force exit ${forced.code}, doctor exit ${doctor.code}, status exit ${status.code}; `
+        + `outside ${out.look().join('; ')}`,
+    });
   });
 });

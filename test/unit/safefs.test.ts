@@ -5,7 +5,10 @@
  * group before it holds a byte, and a delete never leaves the tree it was
  * given. Run as root against real files (the tests chown to nobody).
  */
-import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync, chownSync, linkSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreError } from '../../agent/errors.js';
@@ -29,7 +32,8 @@ describe('safefs', () => {
   it('setAccess refuses a symbolic link and leaves its target as it was', () => {
     const link = join(dir, 'key.pem');
     symlinkSync(victim, link);
-    expect(() => setAccess(link, 'file', { uid: NOBODY, gid: NOBODY, mode: 0o644 })).toThrow(new StoreError(`${link} is a symbolic link to ${victim}, not a file the agent made: refusing to follow it`));
+    const refusal = `${link} is a symbolic link to ${victim}, not a file the agent made: refusing to follow it`;
+    expect(() => setAccess(link, 'file', { uid: NOBODY, gid: NOBODY, mode: 0o644 })).toThrow(new StoreError(refusal));
     const st = statSync(victim);
     expect([st.uid, st.gid, st.mode & 0o777]).toEqual([0, 0, 0o600]);
   });
@@ -37,7 +41,8 @@ describe('safefs', () => {
   it('setAccess refuses a file with a second hard link (another file of the system linked in)', () => {
     const link = join(dir, 'combined.pem');
     linkSync(victim, link);
-    expect(() => setAccess(link, 'file', { uid: -1, gid: NOBODY, mode: 0o640 })).toThrow(/has 2 hard links: it may be another file of the system/);
+    expect(() => setAccess(link, 'file', { uid: -1, gid: NOBODY, mode: 0o640 }))
+      .toThrow(/has 2 hard links: it may be another file of the system/);
     expect([statSync(victim).gid, mode(victim)]).toEqual([0, 0o600]);
   });
 
@@ -51,14 +56,16 @@ describe('safefs', () => {
     mkdirSync(`${d}.new`);
     rmSync(d, { recursive: true });
     renameSync(`${d}.new`, d);
-    expect(() => setAccess(d, 'directory', { uid: 0, gid: 0, mode: 0o700 }, before)).toThrow(/changed while the agent was checking it/);
+    expect(() => setAccess(d, 'directory', { uid: 0, gid: 0, mode: 0o700 }, before))
+      .toThrow(/changed while the agent was checking it/);
   });
 
   it('openNoFollow refuses a link to a directory and a directory where a file is expected', () => {
     const link = join(dir, '.sets');
     symlinkSync(dir, link);
-    expect(() => openNoFollow(link, 'directory')).toThrow(`${link} is a symbolic link to ${dir}, not a directory the agent made: refusing to follow it`);
-    expect(() => openNoFollow(dir, 'file')).toThrow(/is a directory owned by uid 0 .*, not a file: refusing to touch it/);
+    expect(() => openNoFollow(link, 'directory'))
+      .toThrow(`${link} is a symbolic link to ${dir}, not a directory the agent made: refusing to follow it`);
+    expect(() => openNoFollow(dir, 'file')).toThrow(/is a directory owned by uid 0 .*, not a file: refusing to touch/);
   });
 
   it('createFile has the group and the final mode on the descriptor before any content, whatever the umask', () => {
@@ -90,16 +97,19 @@ describe('safefs', () => {
     const outside = tempDir('cert-agent-safefs-outside-');
     try {
       symlinkSync(outside, sets);
-      expect(() => checkChain(dir, join(sets, 'id', 'key.pem'), [0])).toThrow(`${sets} is a symbolic link to ${outside}, not a directory the agent made: refusing to follow it; remove it`);
+      const key = join(sets, 'id', 'key.pem');
+      expect(() => checkChain(dir, key, [0]))
+        .toThrow(`${sets} is a symbolic link to ${outside}, not a directory the agent made: `
+          + 'refusing to follow it; remove it');
       rmSync(sets);
       mkdirSync(join(sets, 'id'), { recursive: true, mode: 0o700 });
       chownSync(sets, NOBODY, NOBODY);
-      expect(() => checkChain(dir, join(sets, 'id', 'key.pem'), [0])).toThrow(/\.sets is a directory owned by uid 65534 .*not the agent's/);
+      expect(() => checkChain(dir, key, [0])).toThrow(/\.sets is a directory owned by uid 65534 .*not the agent's/);
       chownSync(sets, 0, 0);
       chmodSync(sets, 0o777);
-      expect(() => checkChain(dir, join(sets, 'id', 'key.pem'), [0], true)).toThrow(/writable by group or others/);
+      expect(() => checkChain(dir, key, [0], true)).toThrow(/writable by group or others/);
       chmodSync(sets, 0o700);
-      expect(() => checkChain(dir, join(sets, 'id', 'key.pem'), [0], true)).not.toThrow();
+      expect(() => checkChain(dir, key, [0], true)).not.toThrow();
       expect(() => checkChain(dir, join(dir, '..', 'etc', 'x'), [0])).toThrow(/is outside/);
     } finally {
       rmSync(outside, { recursive: true, force: true });

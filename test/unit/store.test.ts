@@ -4,7 +4,10 @@
  * nothing on disk, and only current + previous survive a prune.
  */
 import { X509Certificate } from 'node:crypto';
-import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CertStore, SET_FILES } from '../../agent/store.js';
@@ -138,7 +141,7 @@ describe('a directory with certificate files from before the agent', () => {
 });
 
 describe('names in the directory that are not the agent\'s', () => {
-  it('refuses a current or previous that points outside .sets or is not a link, and touches nothing there', async () => {
+  it('refuses a current or previous that points outside .sets or is not a link; touches nothing there', async () => {
     install(await ca.leaf({ domains: DOMAINS }));
     const outside = join(dir, '..', 'outside');
     mkdirSync(join(outside, 'keep'), { recursive: true });
@@ -147,9 +150,11 @@ describe('names in the directory that are not the agent\'s', () => {
       make(join(dir, name));
     };
     swap('previous', (p) => symlinkSync(outside, p));
-    expect(() => store.secure()).toThrow(new StoreError(`${join(dir, 'previous')} is a symbolic link to ${outside}, not a link to .sets/<id>: refusing to follow it; remove it and run cert-agent renew --force`));
+    expect(() => store.secure()).toThrow(new StoreError(`${join(dir, 'previous')} is a symbolic link to ${outside}, `
+      + 'not a link to .sets/<id>: refusing to follow it; remove it and run cert-agent renew --force'));
     swap('previous', (p) => mkdirSync(p));
-    expect(() => store.secure()).toThrow(/previous is a directory owned by uid \d+ \(mode 0\d+\), not a link to \.sets\/<id>/);
+    expect(() => store.secure())
+      .toThrow(/previous is a directory owned by uid \d+ \(mode 0\d+\), not a link to \.sets\/<id>/);
     rmSync(join(dir, 'previous'), { recursive: true });
     const id = store.currentId()!;
     swap('current', (p) => symlinkSync('.sets/../../outside', p));
@@ -166,7 +171,8 @@ describe('names in the directory that are not the agent\'s', () => {
     const changes = legacy.secure();
     expect(changes).toContain(`${dir}: 65534:65534 0700 -> 0:65534 0750`);
     const who = (p: string) => `${statSync(p).uid}:${statSync(p).gid} ${(statSync(p).mode & 0o777).toString(8)}`;
-    expect([dir, join(dir, '.sets'), live.path, join(live.path, 'key.pem'), join(live.path, 'combined.pem')].map(who)).toEqual(['0:65534 750', '0:65534 750', '0:65534 750', '0:65534 640', '0:65534 640']);
+    const paths = [dir, join(dir, '.sets'), live.path, join(live.path, 'key.pem'), join(live.path, 'combined.pem')];
+    expect(paths.map(who)).toEqual(['0:65534 750', '0:65534 750', '0:65534 750', '0:65534 640', '0:65534 640']);
     expect(legacy.secure()).toEqual([]);
     // Without the old owner configured, such a directory is refused, not taken.
     chownSync(join(dir, '.sets'), 65534, 65534);
