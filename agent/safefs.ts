@@ -14,6 +14,14 @@
  * before a delete, and the owner/mode changes go top-down, so a directory is
  * the agent's own before anything inside it is touched. The configured
  * certificate directory's own path (its parents) is trusted as root's choice.
+ *
+ * What remains: a process with the agent's own uid can still race these
+ * checks (it is root already). In a directory still owned by a consumer (an
+ * install from before the agent kept them), a read by `status` before the
+ * next pass takes it back can be redirected between the check and the open;
+ * it only parses the content and writes nothing. A file with more than one
+ * hard link is never chowned or chmodded (fs.protected_hardlinks normally
+ * stops a consumer from making one to root's files, this does not rely on it).
  */
 import {
   closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, lstatSync, openSync, readSync, readdirSync,

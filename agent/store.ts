@@ -1,5 +1,5 @@
 /**
- * The certificate directory (spec §8). Each issued set lives in its own
+ * The certificate directory. Each issued set lives in its own
  * directory under .sets/; the names a proxy reads (key.pem, cert.pem, …) are
  * fixed symlinks through `current`, and going live is one rename(2) of
  * `current`. So a reader resolves either the whole old set or the whole new
