@@ -121,6 +121,12 @@ describe('consumer (certificate.owner: nobody) against the certificate directory
     expect([p.certDir, join(p.certDir, '.sets'), cur].map(who)).toEqual(['0:65534 750', '0:65534 750', '0:65534 750']);
     expect([key, join(cur, 'combined.pem'), join(cur, 'cert.pem')].map(who))
       .toEqual(['0:65534 640', '0:65534 640', '0:65534 644']);
+    // status and doctor take 0750/0640 with the consumer group as the model, not as drift.
+    const status = await runAgent(['status', '--json', '--config', p.config]);
+    expect([status.code, JSON.parse(status.stdout).problems]).toEqual([0, []]);
+    const doctor = await runAgent(['doctor', '--config', p.config]);
+    expect(doctor.stdout).toMatch(/^ok +permissions +\d+ path\(s\) private and owned as configured$/m);
+    expect(doctor.stdout).not.toMatch(/^PROBLEM +(certificate|private key|permissions)/m);
     // The consumer reads what it needs ...
     expect(asNobody('read', join(p.certDir, 'key.pem'))).toBe('ok');
     // ... and changes nothing.
