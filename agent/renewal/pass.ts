@@ -106,6 +106,10 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
   const store = storeFor(config);
   try {
     if (opts.daemonPid !== undefined) recordDaemon(config.stateDir, opts.daemonPid);
+    // Takes back what an older install gave the consumer and refuses what is not ours, before anything is read.
+    for (const change of store.secure()) {
+      log.warn({ event: 'store_secured', change }, `certificate directory: ${change}`);
+    }
     pruneLeftovers(store, log);
     auditPermissions(config, store.live(), log);
     const result = await attempt(opts, store, state, now).catch(async (err) => {

@@ -11,11 +11,11 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { Config } from '../config/config.js';
-import { describeError } from '../lib/errors.js';
+import { StoreError, describeError } from '../lib/errors.js';
 import { readState } from '../store/state.js';
 import { loadTrust } from '../trust/file.js';
 import { certFingerprint, keyMatchesCert, missingNames, summarize, verifyChain } from '../pki/x509.js';
-import { renewalTimeOf, validityOf } from '../store/live.js';
+import { ownershipForReading, renewalTimeOf, validityOf } from '../store/live.js';
 import { CertStore, type LiveSet } from '../store/sets.js';
 import { findDrift } from '../store/permissions.js';
 
@@ -102,11 +102,22 @@ function inspect(config: Config, now: Date): StatusReport {
   const trust = loadTrust(config.stateDir);
   const roots = (trust?.roots ?? []).map((r) => new X509Certificate(r.pem));
   // Reading needs no ownership, and an unknown owner must not hide the status.
-  const live: LiveSet | undefined = new CertStore(config.certificate.dir, { uid: -1, gid: -1 }).live();
+  const owner = ownershipForReading(config);
+  // A directory entry that is not the agent's own is refused, and said as such.
+  let refused: string | undefined;
+  let live: LiveSet | undefined;
+  try {
+    live = new CertStore(config.certificate.dir, owner).live();
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    refused = describeError(err);
+  }
 
   let certificate: StatusReport['certificate'] = null;
   let next: Date | undefined;
-  if (!live) {
+  if (refused) {
+    critical.push(refused);
+  } else if (!live) {
     critical.push(`no certificate installed in ${config.certificate.dir} (run: cert-agent renew)`);
   } else {
     const s = summarize(live.cert);
@@ -123,7 +134,7 @@ function inspect(config: Config, now: Date): StatusReport {
     if (live.placeholder) warning.push('placeholder (self-signed) certificate in use: the CA has not answered yet');
     else if (chainProblem && !expired) critical.push(`certificate does not verify to the pinned root: ${chainProblem}`);
     if (missing.length) critical.push(`certificate lacks configured names: ${missing.join(', ')}`);
-    const open = findDrift(config.certificate.dir, live).find((d) => d.what.startsWith('private key'));
+    const open = findDrift(config.certificate.dir, live, owner).find((d) => d.what.startsWith('private key'));
     if (open) warning.push(`private key ${open.path} is readable by group or others (mode 0${open.mode.toString(8)}): the next check narrows it unless permissions.onDrift is report; or run cert-agent doctor --fix`);
     // A little slack so a check that is merely running late is not a warning.
     const grace = Math.min(10 * 60_000, lifetime * 0.05);
@@ -158,8 +169,8 @@ function inspect(config: Config, now: Date): StatusReport {
     warning.push('the CA root is not pinned yet (no trust.json): run cert-agent enroll or cert-agent renew');
   }
 
-  const refused = trust?.refused ?? [];
-  for (const r of refused) {
+  const refusedRoots = trust?.refused ?? [];
+  for (const r of refusedRoots) {
     const pins = [...config.ca.fingerprints, r.fingerprint];
     const pin = `cert-agent enroll --fingerprint ${pins.join(',')} (or ca.fingerprint: [${pins.join(', ')}])`;
     warning.push(r.root
@@ -199,7 +210,7 @@ function inspect(config: Config, now: Date): StatusReport {
       trust: trustState,
       trustDetail: state.trust?.detail ?? null,
       offeredFingerprints: offered,
-      untrustedRoots: refused.map((r) => ({ fingerprint: r.fingerprint, subject: r.subject, reason: r.reason })),
+      untrustedRoots: refusedRoots.map((r) => ({ fingerprint: r.fingerprint, subject: r.subject, reason: r.reason })),
     },
     reload: {
       target: config.reload.target,
