@@ -89,7 +89,7 @@ export async function ensureTrust(config: Config, now: Date, log: Logger): Promi
 /** Why the live set must be replaced now, or undefined when it is good until its renewal time. */
 export function renewalReason(live: LiveSet | undefined, config: Config, roots: X509Certificate[], now: Date): string | undefined {
   if (!live) return 'no certificate installed';
-  const findings = assessSet(live, { domains: config.certificate.domains, roots, now });
+  const { findings } = assessSet(live, { domains: config.certificate.domains, roots, now });
   const replaceNow = firstCritical(findings) ?? findings.find((f) => f.code === 'placeholder');
   if (replaceNow) return replaceNow.message;
   const due = nextRenewal(validityOf(live.cert), config.renewal, randomForSerial(live.cert.serialNumber));

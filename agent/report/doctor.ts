@@ -15,7 +15,8 @@ import { loadConfig, splitHostPort, type Config } from '../config/config.js';
 import { StoreError, TrustError, describeError } from '../lib/errors.js';
 import { bootstrapTrust, fetchRoots } from '../trust/pin.js';
 import { loadTrust, rootsPem } from '../trust/file.js';
-import { certFingerprint, keyMatchesCert, missingNames, verifyChain } from '../pki/x509.js';
+import { certFingerprint } from '../pki/x509.js';
+import { assessSet, type FindingCode } from '../pki/assess.js';
 import { ownershipForReading, ownershipOf } from '../store/live.js';
 import {
   AGENT_GID, AGENT_UID, checkChain, closeQuietly, describeEntry, lstatMaybe, openNoFollow, setAccessFd, type Kind,
@@ -247,17 +248,19 @@ function checkCertificate(config: Config, now: Date, add: Add): void {
   }
   if (!live) return add('PROBLEM', 'certificate', `no certificate installed in ${config.certificate.dir}: run cert-agent renew`);
   const serial = live.cert.serialNumber.toLowerCase();
-  if (keyMatchesCert(live.keyPem, live.cert)) add('ok', 'key', `key.pem matches cert.pem (serial ${serial})`);
-  else add('PROBLEM', 'key', `key.pem does not belong to cert.pem (serial ${serial}): run cert-agent renew --force to install a new matching set`);
   const roots = (loadTrust(config.stateDir)?.roots ?? []).map((r) => new X509Certificate(r.pem));
-  if (live.placeholder) add('PROBLEM', 'chain', 'the self-signed placeholder is in use: the CA has not issued a certificate yet (see the CA line)');
-  else {
-    const v = verifyChain(live.cert, live.intermediates, roots, now);
-    if ('problem' in v) add('PROBLEM', 'chain', `cert.pem does not verify to the pinned root: ${v.problem}: run cert-agent renew --force`);
-    else add('ok', 'chain', `cert.pem + chain.pem verify to the pinned root ${certFingerprint(v.root)}`);
-  }
-  const missing = missingNames(live.cert, config.certificate.domains);
-  if (missing.length) add('PROBLEM', 'names', `the certificate lacks ${missing.join(', ')}: run cert-agent renew --force`);
+  // The same assessment as the renewal decision, the store and status: one line per kind of check.
+  const { findings, root } = assessSet(live, { domains: config.certificate.domains, roots, now });
+  const found = (...codes: FindingCode[]) => findings.find((f) => codes.includes(f.code));
+  const key = found('key-mismatch');
+  if (key) add('PROBLEM', 'key', `${key.message}: run cert-agent renew --force to install a new matching set`);
+  else add('ok', 'key', `key.pem matches cert.pem (serial ${serial})`);
+  const chain = found('placeholder', 'chain', 'expired', 'not-yet-valid');
+  if (chain?.code === 'placeholder') add('PROBLEM', 'chain', `${chain.message} (see the CA line)`);
+  else if (chain) add('PROBLEM', 'chain', `${chain.message}: run cert-agent renew --force`);
+  else if (root) add('ok', 'chain', `cert.pem + chain.pem verify to the pinned root ${certFingerprint(root)}`);
+  const names = found('names-missing');
+  if (names) add('PROBLEM', 'names', `${names.message}: run cert-agent renew --force`);
 }
 
 // ---- the consumer ---------------------------------------------------------

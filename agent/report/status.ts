@@ -14,7 +14,8 @@ import type { Config } from '../config/config.js';
 import { StoreError, describeError } from '../lib/errors.js';
 import { readState } from '../store/state.js';
 import { loadTrust } from '../trust/file.js';
-import { certFingerprint, keyMatchesCert, missingNames, summarize, verifyChain } from '../pki/x509.js';
+import { certFingerprint, summarize } from '../pki/x509.js';
+import { assessSet, type FindingCode } from '../pki/assess.js';
 import { ownershipForReading, renewalTimeOf, validityOf } from '../store/live.js';
 import { CertStore, type LiveSet } from '../store/sets.js';
 import { findDrift } from '../store/permissions.js';
@@ -95,6 +96,14 @@ export function collectStatus(config: Config, now: Date): StatusReport {
 
 const normSerial = (s: string) => s.toLowerCase().replace(/^0+/, '');
 
+/** What the operator can do about each finding of the assessment, after its message. */
+const REMEDY: Partial<Record<FindingCode, string>> = {
+  'key-mismatch': ' (run: cert-agent renew --force)',
+  'names-missing': ' (run: cert-agent renew --force)',
+  chain: ' (run: cert-agent renew --force)',
+  expired: ' (run: cert-agent renew)',
+};
+
 function inspect(config: Config, now: Date): StatusReport {
   const critical: string[] = [];
   const warning: string[] = [];
@@ -124,16 +133,14 @@ function inspect(config: Config, now: Date): StatusReport {
     const { notBefore, notAfter } = validityOf(live.cert);
     const lifetime = notAfter.getTime() - notBefore.getTime();
     const expired = now >= notAfter;
-    const keyMatches = keyMatchesCert(live.keyPem, live.cert);
-    const chain = live.placeholder ? { problem: 'self-signed placeholder' } : verifyChain(live.cert, live.intermediates, roots, now);
-    const chainProblem = 'problem' in chain ? chain.problem : null;
-    const missing = missingNames(live.cert, config.certificate.domains);
+    const { findings } = assessSet(live, { domains: config.certificate.domains, roots, now });
+    const found = (code: FindingCode) => findings.find((f) => f.code === code);
+    // The same findings as the renewal decision and the store, with what the operator can do about them.
+    const chainFinding = found('chain') ?? found('expired') ?? found('not-yet-valid');
+    const chainProblem = live.placeholder ? 'self-signed placeholder' : (chainFinding?.problem ?? null);
+    const missing = found('names-missing')?.missing ?? [];
     next = renewalTimeOf(live, config);
-    if (expired) critical.push(`certificate expired at ${notAfter.toISOString()}`);
-    if (!keyMatches) critical.push('key.pem does not match cert.pem (run: cert-agent renew --force)');
-    if (live.placeholder) warning.push('placeholder (self-signed) certificate in use: the CA has not answered yet');
-    else if (chainProblem && !expired) critical.push(`certificate does not verify to the pinned root: ${chainProblem}`);
-    if (missing.length) critical.push(`certificate lacks configured names: ${missing.join(', ')}`);
+    for (const f of findings) (f.severity === 'critical' ? critical : warning).push(f.message + (REMEDY[f.code] ?? ''));
     const open = findDrift(config.certificate.dir, live, owner).find((d) => d.what.startsWith('private key'));
     if (open) warning.push(`private key ${open.path} is readable by group or others (mode 0${open.mode.toString(8)}): the next check narrows it unless permissions.onDrift is report; or run cert-agent doctor --fix`);
     // A little slack so a check that is merely running late is not a warning.
@@ -152,7 +159,7 @@ function inspect(config: Config, now: Date): StatusReport {
       secondsToExpiry: Math.round((notAfter.getTime() - now.getTime()) / 1000),
       expired,
       placeholder: live.placeholder,
-      keyMatches,
+      keyMatches: !found('key-mismatch'),
       chainVerifies: chainProblem === null,
       chainProblem,
       directory: config.certificate.dir,

@@ -82,7 +82,7 @@ export function checkSet(set: NewSet, expect: { domains: string[]; roots: X509Ce
   }
   const [leaf, ...intermediates] = certs;
   if (!leaf) throw new InvalidCertificateError('the CA sent no certificate');
-  const unfit = firstCritical(assessSet({ keyPem: set.keyPem, cert: leaf, intermediates, placeholder: Boolean(set.placeholder) }, expect));
+  const unfit = firstCritical(assessSet({ keyPem: set.keyPem, cert: leaf, intermediates, placeholder: Boolean(set.placeholder) }, expect).findings);
   if (unfit) throw new InvalidCertificateError(unfit.message);
   return { leaf, intermediates };
 }
