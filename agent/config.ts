@@ -3,7 +3,7 @@
  * the whole document before anything on disk is touched. Every error is a
  * ConfigError (exit 78) naming the field, the value and what is allowed.
  */
-import { lstatSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { lstatSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
@@ -94,6 +94,42 @@ function checkPathSafety(configPath: string, config: Config): void {
   for (const [field, path] of paths) {
     const problem = unsafePathProblem(resolve(path));
     if (problem) throw new ConfigError(field, `${JSON.stringify(path)} ${problem}`);
+  }
+  const owned = configOwnershipProblem(resolve(configPath));
+  if (owned) throw new ConfigError('', owned);
+}
+
+/**
+ * The config chooses commands the agent runs as root, so, like sshd's
+ * StrictModes, the file and every directory above it (after resolving links)
+ * must be owned by root or by the agent's own user and writable by neither
+ * group nor others. The sticky bit does not excuse a directory here (sshd
+ * makes no exception for it either): a shared /tmp is no place for this file.
+ */
+export function configOwnershipProblem(path: string): string | undefined {
+  const me = process.getuid?.() ?? 0;
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch {
+    return undefined; // reading it already failed or will fail with its own message
+  }
+  const owners = me === 0 ? 'root' : `root or uid ${me}`;
+  for (let p = real; ; p = dirname(p)) {
+    const st = statOrUndefined(p);
+    if (!st) return undefined;
+    const badOwner = st.uid !== 0 && st.uid !== me;
+    const badMode = (st.mode & 0o022) !== 0;
+    if (badOwner || badMode) {
+      const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+      const what = p === real ? `${JSON.stringify(path)}${real !== path ? ` (${real})` : ''} is` : `${JSON.stringify(path)} lies under ${p}, which is`;
+      const fix = [badOwner ? `chown root ${p}` : '', badMode ? `chmod go-w ${p}` : ''].filter(Boolean).join('; ');
+      const where = p === real ? '' : ' or move the file to a directory only root can write (e.g. /etc/cert-agent)';
+      const writable = badMode ? ', writable by group or others' : '';
+      return `${what} owned by uid ${st.uid} with mode ${mode}${writable}; the configuration chooses commands run as root, `
+        + `so it and every directory above it must be owned by ${owners} and not writable by group or others: ${fix}${where}`;
+    }
+    if (dirname(p) === p) return undefined;
   }
 }
 

@@ -2,12 +2,12 @@
  * Config validation: a minimal file gets every default, and each kind of
  * mistake is a ConfigError (exit 78) naming the field and what is allowed.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig, validateConfig } from '../../agent/config.js';
 import { ConfigError, ExitCode } from '../../agent/errors.js';
+import { tempDir } from '../helpers/agent.js';
 
 const FP = '4a5679c0ffee00112233445566778899aabbccddeeff00112233445566778899';
 const base = () => ({ ca: { url: 'https://ca.internal:9000', fingerprint: FP }, certificate: { domains: ['app.internal'] } }) as Record<string, any>;
@@ -111,11 +111,51 @@ describe('validateConfig: each mistake names its field', () => {
   });
 
   it('names the file when it cannot be read, and hints at enroll', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cert-agent-config-'));
+    const dir = tempDir('cert-agent-config-');
     try {
       expect(() => loadConfig(join(dir, 'missing.yaml'))).toThrow(/cannot read .*missing\.yaml: ENOENT \(run `cert-agent enroll` to create it\)/);
       writeFileSync(join(dir, 'c.yaml'), JSON.stringify(base()));
       expect(loadConfig(join(dir, 'c.yaml')).certificate.domains).toEqual(['app.internal']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.runIf(process.getuid?.() === 0)('refuses, like sshd StrictModes, a config that a user other than root could change', () => {
+    const dir = tempDir('cert-agent-config-');
+    const load = (file: string) => () => loadConfig(file);
+    try {
+      const file = join(dir, 'c.yaml');
+      writeFileSync(file, JSON.stringify(base()), { mode: 0o600 });
+      expect(loadConfig(file).certificate.domains).toEqual(['app.internal']);
+      chmodSync(file, 0o620);
+      expect(load(file)).toThrow(/^config: "[^"]*c\.yaml" is owned by uid 0 with mode 0620, writable by group or others; .*: chmod go-w \S*c\.yaml$/);
+      chmodSync(file, 0o600);
+      chownSync(file, 65534, 65534);
+      expect(load(file)).toThrow(/is owned by uid 65534 with mode 0600; .*must be owned by root .*: chown root \S*c\.yaml$/);
+      chownSync(file, 0, 0);
+      // A parent directory: group-writable, then owned by another user, then sticky and world-writable like /tmp.
+      const sub = join(dir, 'sub');
+      mkdirSync(sub);
+      const inner = join(sub, 'c.yaml');
+      writeFileSync(inner, JSON.stringify(base()), { mode: 0o600 });
+      expect(loadConfig(inner).certificate.domains).toEqual(['app.internal']);
+      for (const [mode, uid, message] of [[0o775, 0, /lies under \S*sub, which is owned by uid 0 with mode 0775.*chmod go-w \S*sub or move the file/],
+        [0o755, 65534, /lies under \S*sub, which is owned by uid 65534 with mode 0755;.*chown root \S*sub or move/],
+        [0o1777, 0, /lies under \S*sub, which is owned by uid 0 with mode 1777/]] as const) {
+        chmodSync(sub, mode);
+        chownSync(sub, uid, uid);
+        expect(load(inner)).toThrow(message);
+        try {
+          loadConfig(inner);
+        } catch (err) {
+          expect((err as ConfigError).exitCode).toBe(ExitCode.config);
+          expect((err as Error).message).not.toContain('\n');
+        }
+      }
+      chmodSync(sub, 0o755);
+      chownSync(sub, 0, 0);
+      expect(loadConfig(inner).certificate.domains).toEqual(['app.internal']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
