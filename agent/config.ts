@@ -11,6 +11,7 @@ import cron from 'node-cron';
 import { ConfigError, describeError } from './errors.js';
 import { FieldReader } from './validate.js';
 import { fingerprintProblem, parseFingerprint } from './fingerprint.js';
+import { ipv6Bytes } from './der.js';
 
 export { DEFAULT_CONFIG_PATH } from './paths.js';
 export const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
@@ -278,6 +279,13 @@ const DNS_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
 
 /** A DNS name or IP address step-ca can validate over http-01. */
 export function identifierProblem(value: string): string | undefined {
+  if (isIP(value) === 6) {
+    const b = ipv6Bytes(value);
+    if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
+      // step-ca (Go) takes it for the IPv4 address and issues for that; the names would never match.
+      return `is an IPv4-mapped IPv6 address; clients connect over IPv4, so list the IPv4 form ${b.subarray(12).join('.')}`;
+    }
+  }
   if (isIP(value)) return undefined;
   if (value.startsWith('*.')) return 'is a wildcard; http-01 cannot validate wildcards';
   if (value.length > 253) return 'is longer than 253 characters';

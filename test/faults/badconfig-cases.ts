@@ -73,7 +73,7 @@ const values: [string, string, unknown[]][] = [
   ['bad URL', 'ca.directory', ['http://x/acme/acme/directory', 5]],
   ['bad fingerprint', 'ca.fingerprint', ['abc', 'g'.repeat(64), 'a'.repeat(63), 'a'.repeat(65), 'b'.repeat(40), 'aa:bb', `sha1:${'a'.repeat(64)}`, ['a'.repeat(64), 'xyz']]],
   ['bad cron', 'renewal.check', [5, '* * *', '61 * * * *', 'every minute', '*/0 * * * *', '* * * * 8', '* * * * * * *', '']],
-  ['bad name', 'certificate.domains', [['*.example.org'], ['-bad.example'], ['a..b'], ['localhost', 'LOCALHOST'], ['x'.repeat(254)], ['exa mple.org'], ['under_score.example']]],
+  ['bad name', 'certificate.domains', [['*.example.org'], ['-bad.example'], ['a..b'], ['localhost', 'LOCALHOST'], ['x'.repeat(254)], ['exa mple.org'], ['under_score.example'], ['::ffff:10.1.2.3']]],
   ['bad reload command', 'reload', [{ target: 'command' }, { target: 'command', command: 'systemctl reload nginx' }, { target: 'command', command: [1] }, { target: 'command', command: [] }]],
   ['wrong section type', 'ca', ['x']],
   ['wrong section type', 'certificate', [[]]],

@@ -64,6 +64,8 @@ describe('validateConfig: each mistake names its field', () => {
     ['domains missing', { ca: base().ca }, 'certificate.domains', /is required/],
     ['a wildcard domain', withField('certificate.domains', ['*.app.internal']), 'certificate.domains[0]', /wildcard/],
     ['an invalid DNS name', withField('certificate.domains', ['app.internal', 'bad_name!']), 'certificate.domains[1]', /not a valid DNS name/],
+    ['an IPv4-mapped IPv6 address', withField('certificate.domains', ['app.internal', '::ffff:10.1.2.3']), 'certificate.domains[1]', /IPv4-mapped IPv6 address; .*list the IPv4 form 10\.1\.2\.3$/],
+    ['an IPv4-mapped IPv6 address in hex', withField('certificate.domains', ['::FFFF:a01:203']), 'certificate.domains[0]', /IPv4-mapped .*IPv4 form 10\.1\.2\.3$/],
     ['a domain listed twice', withField('certificate.domains', ['a.internal', 'A.internal']), 'certificate.domains', /listed twice/],
     ['an unknown key type', withField('certificate.keyType', 'ed25519'), 'certificate.keyType', /not allowed; use one of ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096/],
     ['a malformed CA URL', withField('ca.url', 'ca.internal:9000'), 'ca.url', /https/],
