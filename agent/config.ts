@@ -33,7 +33,8 @@ export interface Config {
   };
   account: { email?: string };
   certificate: { domains: string[]; keyType: KeyType; dir: string; owner: string; group: string };
-  renewal: { at: number; jitter: number; check: string };
+  /** orderTimeoutSeconds: the whole ACME order of one pass, after which it is abandoned. */
+  renewal: { at: number; jitter: number; check: string; orderTimeoutSeconds: number };
   challenge: { mode: ChallengeMode; listen: string; webroot: string };
   reload: {
     target: ReloadTarget;
@@ -59,6 +60,7 @@ export const DEFAULTS = {
   renewalAt: 0.66,
   jitter: 0.05,
   check: '*/5 * * * *',
+  orderTimeoutSeconds: 600,
   standaloneListen: '0.0.0.0:80',
   proxyListen: '127.0.0.1:8402',
   // Outside the 0700 state directory: the proxy's workers (www-data) must read the tokens.
@@ -209,6 +211,7 @@ export function validateConfig(doc: unknown): Config {
   const jitter = renewal.number('jitter', { default: DEFAULTS.jitter, min: 0, max: 0.3 });
   if (jitter >= at) throw new ConfigError('renewal.jitter', `${jitter} must be smaller than renewal.at (${at})`);
   const check = renewal.string('check', { default: DEFAULTS.check, check: (v) => (cron.validate(v) ? undefined : 'is not a valid cron expression (e.g. "*/5 * * * *")') });
+  const orderTimeoutSeconds = renewal.number('orderTimeout', { default: DEFAULTS.orderTimeoutSeconds, min: 10, max: 3600, integer: true });
   renewal.done();
 
   const challenge = root.section('challenge');
@@ -252,7 +255,7 @@ export function validateConfig(doc: unknown): Config {
     ca: { url, fingerprints, provisioner, directory, ...(rootFile ? { rootFile } : {}) },
     account: email ? { email } : {},
     certificate: { domains, keyType, dir, owner, group },
-    renewal: { at, jitter, check },
+    renewal: { at, jitter, check, orderTimeoutSeconds },
     challenge: { mode, listen, webroot },
     reload: { target, ...(command ? { command } : {}), timeoutSeconds, traefik: { dynamicFile, entryPoint }, nginx: { binary: nginxBinary, ...(nginxConfig ? { config: nginxConfig } : {}) }, ...(verify ? { verify } : {}) },
     trust: { installSystem },

@@ -36,7 +36,7 @@ describe('validateConfig: defaults', () => {
     const c = validateConfig(base());
     expect(c.ca).toEqual({ url: 'https://ca.internal:9000', fingerprints: [FP], provisioner: 'acme', directory: 'https://ca.internal:9000/acme/acme/directory' });
     expect(c.certificate).toEqual({ domains: ['app.internal'], keyType: 'ec-p256', dir: '/etc/cert-agent/tls', owner: 'root', group: 'root' });
-    expect(c.renewal).toEqual({ at: 0.66, jitter: 0.05, check: '*/5 * * * *' });
+    expect(c.renewal).toEqual({ at: 0.66, jitter: 0.05, check: '*/5 * * * *', orderTimeoutSeconds: 600 });
     expect(c.challenge).toEqual({ mode: 'standalone', listen: '0.0.0.0:80', webroot: '/var/www/acme-challenge' });
     expect(c.reload.target).toBe('none');
     expect(c.stateDir).toBe('/var/lib/cert-agent');
@@ -78,6 +78,7 @@ describe('validateConfig: each mistake names its field', () => {
     ['an unknown nested field', withField('certificate.domian', ['x']), 'certificate.domian', /unknown field/],
     ['a bad cron', withField('renewal.check', 'every five minutes'), 'renewal.check', /not a valid cron expression/],
     ['renewal.at out of range', withField('renewal.at', 1.5), 'renewal.at', /from 0.1 to 0.95, got 1.5/],
+    ['an order timeout under 10 s', withField('renewal.orderTimeout', 5), 'renewal.orderTimeout', /from 10 to 3600, got 5/],
     ['renewal.at as a string', withField('renewal.at', '0.5'), 'renewal.at', /must be a number/],
     ['jitter not smaller than at', withField('renewal', { at: 0.2, jitter: 0.25 }), 'renewal.jitter', /smaller than renewal.at/],
     ['an unknown challenge mode', withField('challenge.mode', 'dns'), 'challenge.mode', /use one of standalone, webroot, proxy/],
