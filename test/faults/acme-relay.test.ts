@@ -6,10 +6,12 @@
  * agent runs as the bundle; every certificate comes from the real CA.
  */
 import { connect } from 'node:net';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
 import { runAgent } from '../helpers/agent.js';
+import { DaemonProcess } from '../helpers/daemon.js';
 import { agentPaths, checkLive, writeConfig, type AgentPaths } from './common.js';
 import { startAcmeRelay, type AcmeRelay, type Intercept } from './hostile-servers.js';
 import { record } from './table.js';
@@ -100,6 +102,35 @@ describe('ACME answers the agent must read right', () => {
       record(task, { scenario: 'ACME: order never completes', injected: 'authorization "pending" for ever (Retry-After: 1), renewal.orderTimeout 10', expected: 'abandoned at the deadline, exit 69, listener released', observed: `exit ${r.code} after ${secs.toFixed(1)} s; listener open at 5 s, closed after` });
     } finally {
       intercept = () => undefined;
+    }
+  }, 60_000);
+
+  it('the daemon abandons such an order at the deadline and holds neither the lock nor the port afterwards', async ({ task }) => {
+    const p = container({ renewal: { orderTimeout: 10 } });
+    slowValidation(Number.MAX_SAFE_INTEGER, '1');
+    const d = new DaemonProcess(p.config);
+    cleanups.push(() => d.stop());
+    try {
+      await new Promise((r) => setTimeout(r, 5_000));
+      const lock = join(p.stateDir, 'lock');
+      const midway = { lock: existsSync(lock), port: await listening(ca.acmeHttpPort) };
+      const [failed] = await d.waitFor('renewal_failed', 1, 30_000);
+      expect(String(failed!.error)).toMatch(/did not complete within 10s/);
+      expect(failed!.errorKind).toBe('ca-unavailable');
+      let released = false;
+      for (let i = 0; i < 40 && !released; i++) {
+        released = !existsSync(lock);
+        if (!released) await new Promise((r) => setTimeout(r, 50));
+      }
+      const portAfter = await listening(ca.acmeHttpPort);
+      expect(midway).toEqual({ lock: true, port: true });
+      expect(released).toBe(true);
+      expect(portAfter).toBe(false);
+      expect(d.events('internal_error')).toEqual([]);
+      record(task, { scenario: 'ACME: order never completes (daemon)', injected: 'the daemon meets an authorization "pending" for ever, renewal.orderTimeout 10', expected: 'pass fails at the deadline; lock and port released; daemon runs on', observed: `renewal_failed (${failed!.errorKind}) after the deadline; lock and listener held at 5 s, both released at once after; next attempt ${failed!.nextAttempt}` });
+    } finally {
+      intercept = () => undefined;
+      await d.stop();
     }
   }, 60_000);
 
