@@ -11,6 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startStepCa } from '../harness/stepca.js';
+import { runAgent } from '../helpers/agent.js';
 import { DaemonProcess } from '../helpers/daemon.js';
 import { agentPaths, buildFixture, sleep, writeConfig } from './common.js';
 import { record } from './table.js';
@@ -196,11 +197,57 @@ describe('hostile clients against the http-01 listener', () => {
   });
 });
 
+/**
+ * Keeps `count` connections from `from` open to the port, reconnecting
+ * (every 5 ms) whenever one is refused or closed, until stop().
+ */
+function holdSlots(port: number, from: string, count: number): { stop(): void; stats: { connected: number; closed: number } } {
+  const stats = { connected: 0, closed: 0 };
+  const sockets = new Set<Socket>();
+  let stopped = false;
+  const open = () => {
+    if (stopped) return;
+    const s = connect({ port, host: '127.0.0.1', localAddress: from }, () => stats.connected++);
+    sockets.add(s);
+    const again = () => {
+      if (!sockets.delete(s)) return;
+      stats.closed++;
+      setTimeout(open, 5);
+    };
+    s.on('close', again);
+    s.on('error', () => undefined);
+  };
+  for (let i = 0; i < count; i++) open();
+  return { stats, stop: () => {
+    stopped = true;
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  } };
+}
+
 describe('a real daemon order', () => {
   const cleanups: (() => unknown)[] = [];
   afterAll(async () => {
     for (const c of cleanups.reverse()) await c();
   });
+
+  it('the real CA validates while another client holds 200 idle connections to the listener', async ({ task }) => {
+    const ca = await startStepCa();
+    const p = agentPaths();
+    cleanups.push(() => ca.cleanup(), () => rmSync(p.dir, { recursive: true, force: true }));
+    writeConfig(p, ca, ca.acmeHttpPort);
+    // step-ca connects from 127.0.0.1; the hostile client from 127.0.0.2.
+    const hog = holdSlots(ca.acmeHttpPort, '127.0.0.2', 200);
+    let r;
+    try {
+      r = await runAgent(['renew', '--config', p.config], { timeoutMs: 60_000 });
+    } finally {
+      hog.stop();
+    }
+    expect(hog.stats.connected).toBeGreaterThanOrEqual(16);
+    expect(r.code, r.stderr).toBe(0);
+    record(task, { scenario: 'challenge: a client holds the listener (real CA)', injected: '200 connections from 127.0.0.2 kept open (reconnecting at once) while step-ca validates from 127.0.0.1', expected: 'the certificate is issued', observed: `renew exit ${r.code}; the hostile client got ${hog.stats.connected} connections, ${hog.stats.closed} closed by the listener or refused` });
+  }, 90_000);
   it('the standalone listener is gone once the certificate is installed', async ({ task }) => {
     const ca = await startStepCa();
     const p = agentPaths();
