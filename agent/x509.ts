@@ -37,8 +37,8 @@ export interface CertSummary {
 export function summarize(cert: X509Certificate): CertSummary {
   return {
     serial: cert.serialNumber.toLowerCase(),
-    subject: cert.subject.replace(/\n/g, ', '),
-    issuer: cert.issuer.replace(/\n/g, ', '),
+    subject: subjectText(cert),
+    issuer: (cert.issuer ?? '').replace(/\n/g, ', '),
     names: certNames(cert),
     notBefore: new Date(cert.validFrom),
     notAfter: new Date(cert.validTo),
@@ -96,10 +96,20 @@ export function verifyChain(leaf: X509Certificate, intermediates: X509Certificat
       return rootWindow ? { problem: rootWindow } : { root };
     }
     const idx = pool.findIndex((c) => c.ca && issuedBy(current, c));
-    if (idx < 0) return { problem: `no issuer found for ${current.subject.replace(/\n/g, ', ')} among the chain and the pinned roots` };
+    if (idx < 0) return { problem: `no issuer found for ${subjectText(current)} among the chain and the pinned roots` };
     current = pool.splice(idx, 1)[0] as X509Certificate;
   }
   return { problem: 'certificate chain is longer than 8' };
+}
+
+/**
+ * The subject on one line. A certificate whose first name is too long for a
+ * CN has an empty subject (Node then gives undefined): it is named by its
+ * subjectAltName instead.
+ */
+export function subjectText(cert: X509Certificate): string {
+  const subject = (cert.subject ?? '').replace(/\n/g, ', ');
+  return subject || `(no subject; ${cert.subjectAltName ?? 'no names'})`;
 }
 
 function issuedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
@@ -114,7 +124,7 @@ function issuedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
 function validityProblem(cert: X509Certificate, now: Date): string | undefined {
   const from = new Date(cert.validFrom);
   const to = new Date(cert.validTo);
-  const who = cert.subject.replace(/\n/g, ', ');
+  const who = subjectText(cert);
   // A fresh certificate that is "not yet valid" or "expired" usually means this
   // machine's clock is off, not the CA: say which clock the verdict used.
   if (now < from) return `${who} is not valid before ${from.toISOString()} (this machine's clock says ${now.toISOString()}; check it)`;
