@@ -84,7 +84,9 @@ export async function issueCertificate(req: IssueRequest): Promise<IssueResult> 
   })();
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CaUnavailableError(`the ACME order did not complete within ${Math.round(timeoutMs / 1000)}s (renewal.orderTimeout); it was abandoned and the challenge listener and the lock released; the current certificate stays`)), timeoutMs);
+    const message = `the ACME order did not complete within ${Math.round(timeoutMs / 1000)}s (renewal.orderTimeout); `
+      + 'it was abandoned and the challenge listener and the lock released; the current certificate stays';
+    timer = setTimeout(() => reject(new CaUnavailableError(message)), timeoutMs);
   });
   try {
     return await Promise.race([work, expired]);

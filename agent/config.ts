@@ -125,12 +125,15 @@ export function configOwnershipProblem(path: string): string | undefined {
     const badMode = (st.mode & 0o022) !== 0;
     if (badOwner || badMode) {
       const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
-      const what = p === real ? `${JSON.stringify(path)}${real !== path ? ` (${real})` : ''} is` : `${JSON.stringify(path)} lies under ${p}, which is`;
+      const shown = JSON.stringify(path);
+      const resolved = real !== path ? ` (${real})` : '';
+      const what = p === real ? `${shown}${resolved} is` : `${shown} lies under ${p}, which is`;
       const fix = [badOwner ? `chown root ${p}` : '', badMode ? `chmod go-w ${p}` : ''].filter(Boolean).join('; ');
       const where = p === real ? '' : ' or move the file to a directory only root can write (e.g. /etc/cert-agent)';
       const writable = badMode ? ', writable by group or others' : '';
-      return `${what} owned by uid ${st.uid} with mode ${mode}${writable}; the configuration chooses commands run as root, `
-        + `so it and every directory above it must be owned by ${owners} and not writable by group or others: ${fix}${where}`;
+      return `${what} owned by uid ${st.uid} with mode ${mode}${writable}; `
+        + 'the configuration chooses commands run as root, so it and every directory above it '
+        + `must be owned by ${owners} and not writable by group or others: ${fix}${where}`;
     }
     if (dirname(p) === p) return undefined;
   }
@@ -211,7 +214,9 @@ export function validateConfig(doc: unknown): Config {
   const jitter = renewal.number('jitter', { default: DEFAULTS.jitter, min: 0, max: 0.3 });
   if (jitter >= at) throw new ConfigError('renewal.jitter', `${jitter} must be smaller than renewal.at (${at})`);
   const check = renewal.string('check', { default: DEFAULTS.check, check: (v) => (cron.validate(v) ? undefined : 'is not a valid cron expression (e.g. "*/5 * * * *")') });
-  const orderTimeoutSeconds = renewal.number('orderTimeout', { default: DEFAULTS.orderTimeoutSeconds, min: 10, max: 3600, integer: true });
+  const orderTimeoutSeconds = renewal.number('orderTimeout', {
+    default: DEFAULTS.orderTimeoutSeconds, min: 10, max: 3600, integer: true,
+  });
   renewal.done();
 
   const challenge = root.section('challenge');
@@ -286,7 +291,8 @@ export function identifierProblem(value: string): string | undefined {
     const b = ipv6Bytes(value);
     if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
       // step-ca (Go) takes it for the IPv4 address and issues for that; the names would never match.
-      return `is an IPv4-mapped IPv6 address; clients connect over IPv4, so list the IPv4 form ${b.subarray(12).join('.')}`;
+      const v4 = b.subarray(12).join('.');
+      return `is an IPv4-mapped IPv6 address; clients connect over IPv4, so list the IPv4 form ${v4}`;
     }
   }
   if (isIP(value)) return undefined;

@@ -28,10 +28,11 @@ export function tail(text: string): string {
 }
 
 /** What a child process inherits from the agent: PATH, the locale and the time zone, nothing else. */
-export function childEnvironment(extra: Record<string, string> = {}, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function childEnvironment(extra: Record<string, string> = {}, from = process.env): Record<string, string> {
   const env: Record<string, string> = { PATH: from.PATH || DEFAULT_PATH };
   for (const [name, value] of Object.entries(from)) {
-    if (value !== undefined && (name === 'LANG' || name === 'LANGUAGE' || name === 'TZ' || name.startsWith('LC_'))) env[name] = value;
+    const kept = name === 'LANG' || name === 'LANGUAGE' || name === 'TZ' || name.startsWith('LC_');
+    if (kept && value !== undefined) env[name] = value;
   }
   return { ...env, ...extra };
 }
@@ -52,7 +53,9 @@ export function runArgv(argv: string[], timeoutSeconds: number, env: Record<stri
     let settled = false;
     const timers: NodeJS.Timeout[] = [];
     // detached: a new session and process group, whose id is the child's pid.
-    const child = spawn(file as string, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: childEnvironment(env) });
+    const child = spawn(file as string, args, {
+      detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: childEnvironment(env),
+    });
     const collect = (b: Buffer) => {
       if (size < MAX_OUTPUT) chunks.push(b);
       size += b.length;
@@ -103,7 +106,10 @@ export const reloadCommand: Reloader = async ({ config, live }) => {
     CERT_AGENT_DOMAINS: config.certificate.domains.join(','),
   });
   const shown = JSON.stringify(argv);
-  if (result.timedOut) throw new ReloadError(`reload command ${shown} did not finish within ${config.reload.timeoutSeconds}s and was killed with everything it started; output: ${result.output || '(none)'}`);
+  if (result.timedOut) {
+    throw new ReloadError(`reload command ${shown} did not finish within ${config.reload.timeoutSeconds}s `
+      + `and was killed with everything it started; output: ${result.output || '(none)'}`);
+  }
   if (result.code !== 0) {
     const how = result.signal ? `was killed by ${result.signal}` : result.code === null ? 'could not start' : `exited ${result.code}`;
     throw new ReloadError(`reload command ${shown} ${how}; output: ${result.output || '(none)'}`);

@@ -51,7 +51,8 @@ interface Raw {
 }
 
 /** Sends raw bytes (optionally in timed pieces) and collects the answer until close or timeout. */
-function raw(payload: string | string[], opts: { gapMs?: number; timeoutMs?: number; from?: string } = {}): Promise<Raw> {
+function raw(payload: string | string[], opts: { gapMs?: number; timeoutMs?: number; from?: string } = {}):
+  Promise<Raw> {
   const started = Date.now();
   return new Promise((resolve) => {
     const s = connect({ port, host: '127.0.0.1', ...(opts.from ? { localAddress: opts.from } : {}) });
@@ -80,7 +81,8 @@ function raw(payload: string | string[], opts: { gapMs?: number; timeoutMs?: num
   });
 }
 
-const get = (path: string, method = 'GET', from?: string) => raw(`${method} ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`, from ? { from } : {});
+const get = (path: string, method = 'GET', from?: string) =>
+  raw(`${method} ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`, from ? { from } : {});
 /** Nothing but 4xx (or no answer and a closed connection), and never a key authorization. */
 const refused = (r: Raw) => ((r.status !== undefined && r.status >= 400 && r.status < 500) || (r.status === undefined && r.closed)) && !r.body.includes('thumbprint') && !r.body.includes(`${OTHER}.x`);
 const P = '/.well-known/acme-challenge/';
@@ -182,7 +184,13 @@ describe('hostile clients against the http-01 listener', () => {
       const fetches = await Promise.all(Array.from({ length: 3 }, () => get(P + TOKEN, 'GET', '127.0.0.1')));
       expect(fetches.map((r) => r.status)).toEqual([200, 200, 200]);
       expect(held).toBeLessThanOrEqual(16);
-      record(task, { scenario: 'challenge: one client holds the slots', injected: '200 idle connections from 127.0.0.2, then the token fetched from 127.0.0.1', expected: 'the other address is served', observed: `${held} of 200 held, the others closed at once; 3 fetches from 127.0.0.1: ${fetches.map((r) => r.status ?? 'closed').join(', ')}` });
+      record(task, {
+        scenario: 'challenge: one client holds the slots',
+        injected: '200 idle connections from 127.0.0.2, then the token fetched from 127.0.0.1',
+        expected: 'the other address is served',
+        observed: `${held} of 200 held, the others closed at once; `
+          + `3 fetches from 127.0.0.1: ${fetches.map((r) => r.status ?? 'closed').join(', ')}`,
+      });
     } finally {
       for (const s of sockets) s.destroy();
     }
@@ -201,7 +209,8 @@ describe('hostile clients against the http-01 listener', () => {
  * Keeps `count` connections from `from` open to the port, reconnecting
  * (every 5 ms) whenever one is refused or closed, until stop().
  */
-function holdSlots(port: number, from: string, count: number): { stop(): void; stats: { connected: number; closed: number } } {
+function holdSlots(port: number, from: string, count: number):
+  { stop(): void; stats: { connected: number; closed: number } } {
   const stats = { connected: 0, closed: 0 };
   const sockets = new Set<Socket>();
   let stopped = false;
@@ -246,7 +255,14 @@ describe('a real daemon order', () => {
     }
     expect(hog.stats.connected).toBeGreaterThanOrEqual(16);
     expect(r.code, r.stderr).toBe(0);
-    record(task, { scenario: 'challenge: a client holds the listener (real CA)', injected: '200 connections from 127.0.0.2 kept open (reconnecting at once) while step-ca validates from 127.0.0.1', expected: 'the certificate is issued', observed: `renew exit ${r.code}; the hostile client got ${hog.stats.connected} connections, ${hog.stats.closed} closed by the listener or refused` });
+    record(task, {
+      scenario: 'challenge: a client holds the listener (real CA)',
+      injected: '200 connections from 127.0.0.2 kept open (reconnecting at once) '
+        + 'while step-ca validates from 127.0.0.1',
+      expected: 'the certificate is issued',
+      observed: `renew exit ${r.code}; the hostile client got ${hog.stats.connected} connections, `
+        + `${hog.stats.closed} closed by the listener or refused`,
+    });
   }, 90_000);
   it('the standalone listener is gone once the certificate is installed', async ({ task }) => {
     const ca = await startStepCa();

@@ -189,7 +189,8 @@ export interface AcmeRelay {
 }
 
 /** What an intercept may do to one exchange: leave it (undefined) or answer this instead. */
-export type Intercept = (req: { method: string; path: string }, upstream: { status: number; headers: Record<string, string>; body: string }) =>
+export interface Exchange { status: number; headers: Record<string, string>; body: string }
+export type Intercept = (req: { method: string; path: string }, upstream: Exchange) =>
   { status: number; headers?: Record<string, string>; body: string } | undefined;
 
 /**
@@ -200,7 +201,8 @@ export type Intercept = (req: { method: string; path: string }, upstream: { stat
  * Retry-After. step-ca builds its ACME URLs from the Host header, so the
  * whole order goes through the relay.
  */
-export async function startAcmeRelay(ca: { port: number; dir: string; rootPem: string }, intercept: Intercept): Promise<AcmeRelay> {
+export async function startAcmeRelay(ca: { port: number; dir: string; rootPem: string }, intercept: Intercept):
+  Promise<AcmeRelay> {
   const leaf = await issueFromStepCaIntermediate(ca.dir, ['127.0.0.1', 'localhost']);
   const relay: AcmeRelay = { url: '', log: [], close: async () => undefined };
   const server = https.createServer({ key: leaf.keyPem, cert: leaf.certPem + leaf.chainPem }, (req, res) => {
@@ -208,11 +210,13 @@ export async function startAcmeRelay(ca: { port: number; dir: string; rootPem: s
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const up = https.request({ host: '127.0.0.1', port: ca.port, method: req.method, path: req.url, headers: req.headers, ca: ca.rootPem, agent: false }, (r) => {
+      const target = { host: '127.0.0.1', port: ca.port, method: req.method, path: req.url, headers: req.headers };
+      const up = https.request({ ...target, ca: ca.rootPem, agent: false }, (r) => {
         const body: Buffer[] = [];
         r.on('data', (c: Buffer) => body.push(c));
         r.on('end', () => {
-          const headers = Object.fromEntries(Object.entries(r.headers).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+          const single = Object.entries(r.headers).filter(([, v]) => typeof v === 'string');
+          const headers = Object.fromEntries(single) as Record<string, string>;
           const upstream = { status: r.statusCode ?? 502, headers, body: Buffer.concat(body).toString('utf8') };
           const changed = intercept({ method: req.method ?? '', path: req.url ?? '' }, upstream);
           if (!changed) return void res.writeHead(upstream.status, r.headers).end(Buffer.concat(body));
@@ -235,15 +239,21 @@ export async function startAcmeRelay(ca: { port: number; dir: string; rootPem: s
 }
 
 /** A TLS server certificate signed by the step-ca's own intermediate (pki/ of its directory). */
-async function issueFromStepCaIntermediate(caDir: string, names: string[]): Promise<{ certPem: string; keyPem: string; chainPem: string }> {
+async function issueFromStepCaIntermediate(caDir: string, names: string[]):
+  Promise<{ certPem: string; keyPem: string; chainPem: string }> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'cert-agent-relayleaf-'));
   try {
     const san = names.map((n) => (net.isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(', ');
-    await fsp.writeFile(path.join(dir, 'leaf.ext'), `basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = ${san}\n`);
+    const ext = ['basicConstraints = critical, CA:FALSE', 'keyUsage = critical, digitalSignature',
+      'extendedKeyUsage = serverAuth', `subjectAltName = ${san}`, ''];
+    await fsp.writeFile(path.join(dir, 'leaf.ext'), ext.join('\n'));
     const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', `/CN=${names[0]}`]);
-    run(['x509', '-req', '-in', 'leaf.csr', '-CA', path.join(caDir, 'pki/intermediate_ca.crt'), '-CAkey', path.join(caDir, 'pki/intermediate_ca_key'),
-      '-set_serial', `0x${randomBytes(12).toString('hex')}`, '-days', '2', '-sha256', '-extfile', 'leaf.ext', '-out', 'leaf.crt']);
+    run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+      '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', `/CN=${names[0]}`]);
+    run(['x509', '-req', '-in', 'leaf.csr',
+      '-CA', path.join(caDir, 'pki/intermediate_ca.crt'), '-CAkey', path.join(caDir, 'pki/intermediate_ca_key'),
+      '-set_serial', `0x${randomBytes(12).toString('hex')}`, '-days', '2', '-sha256', '-extfile', 'leaf.ext',
+      '-out', 'leaf.crt']);
     return {
       certPem: await fsp.readFile(path.join(dir, 'leaf.crt'), 'utf8'),
       keyPem: await fsp.readFile(path.join(dir, 'leaf.key'), 'utf8'),

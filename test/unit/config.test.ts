@@ -64,8 +64,10 @@ describe('validateConfig: each mistake names its field', () => {
     ['domains missing', { ca: base().ca }, 'certificate.domains', /is required/],
     ['a wildcard domain', withField('certificate.domains', ['*.app.internal']), 'certificate.domains[0]', /wildcard/],
     ['an invalid DNS name', withField('certificate.domains', ['app.internal', 'bad_name!']), 'certificate.domains[1]', /not a valid DNS name/],
-    ['an IPv4-mapped IPv6 address', withField('certificate.domains', ['app.internal', '::ffff:10.1.2.3']), 'certificate.domains[1]', /IPv4-mapped IPv6 address; .*list the IPv4 form 10\.1\.2\.3$/],
-    ['an IPv4-mapped IPv6 address in hex', withField('certificate.domains', ['::FFFF:a01:203']), 'certificate.domains[0]', /IPv4-mapped .*IPv4 form 10\.1\.2\.3$/],
+    ['an IPv4-mapped IPv6 address', withField('certificate.domains', ['app.internal', '::ffff:10.1.2.3']),
+      'certificate.domains[1]', /IPv4-mapped IPv6 address; .*list the IPv4 form 10\.1\.2\.3$/],
+    ['an IPv4-mapped IPv6 address in hex', withField('certificate.domains', ['::FFFF:a01:203']),
+      'certificate.domains[0]', /IPv4-mapped .*IPv4 form 10\.1\.2\.3$/],
     ['a domain listed twice', withField('certificate.domains', ['a.internal', 'A.internal']), 'certificate.domains', /listed twice/],
     ['an unknown key type', withField('certificate.keyType', 'ed25519'), 'certificate.keyType', /not allowed; use one of ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096/],
     ['a malformed CA URL', withField('ca.url', 'ca.internal:9000'), 'ca.url', /https/],
@@ -78,7 +80,8 @@ describe('validateConfig: each mistake names its field', () => {
     ['an unknown nested field', withField('certificate.domian', ['x']), 'certificate.domian', /unknown field/],
     ['a bad cron', withField('renewal.check', 'every five minutes'), 'renewal.check', /not a valid cron expression/],
     ['renewal.at out of range', withField('renewal.at', 1.5), 'renewal.at', /from 0.1 to 0.95, got 1.5/],
-    ['an order timeout under 10 s', withField('renewal.orderTimeout', 5), 'renewal.orderTimeout', /from 10 to 3600, got 5/],
+    ['an order timeout under 10 s', withField('renewal.orderTimeout', 5), 'renewal.orderTimeout',
+      /from 10 to 3600, got 5/],
     ['renewal.at as a string', withField('renewal.at', '0.5'), 'renewal.at', /must be a number/],
     ['jitter not smaller than at', withField('renewal', { at: 0.2, jitter: 0.25 }), 'renewal.jitter', /smaller than renewal.at/],
     ['an unknown challenge mode', withField('challenge.mode', 'dns'), 'challenge.mode', /use one of standalone, webroot, proxy/],
@@ -124,7 +127,8 @@ describe('validateConfig: each mistake names its field', () => {
     }
   });
 
-  it.runIf(process.getuid?.() === 0)('refuses, like sshd StrictModes, a config that a user other than root could change', () => {
+  const asRoot = process.getuid?.() === 0;
+  it.runIf(asRoot)('refuses, like sshd StrictModes, a config that a user other than root could change', () => {
     const dir = tempDir('cert-agent-config-');
     const load = (file: string) => () => loadConfig(file);
     try {
@@ -132,10 +136,12 @@ describe('validateConfig: each mistake names its field', () => {
       writeFileSync(file, JSON.stringify(base()), { mode: 0o600 });
       expect(loadConfig(file).certificate.domains).toEqual(['app.internal']);
       chmodSync(file, 0o620);
-      expect(load(file)).toThrow(/^config: "[^"]*c\.yaml" is owned by uid 0 with mode 0620, writable by group or others; .*: chmod go-w \S*c\.yaml$/);
+      expect(load(file)).toThrow(/^config: "[^"]*c\.yaml" is owned by uid 0 with mode 0620, writable by group or others; /);
+      expect(load(file)).toThrow(/: chmod go-w \S*c\.yaml$/);
       chmodSync(file, 0o600);
       chownSync(file, 65534, 65534);
-      expect(load(file)).toThrow(/is owned by uid 65534 with mode 0600; .*must be owned by root .*: chown root \S*c\.yaml$/);
+      expect(load(file))
+        .toThrow(/is owned by uid 65534 with mode 0600; .*must be owned by root .*: chown root \S*c\.yaml$/);
       chownSync(file, 0, 0);
       // A parent directory: group-writable, then owned by another user, then sticky and world-writable like /tmp.
       const sub = join(dir, 'sub');
@@ -143,7 +149,8 @@ describe('validateConfig: each mistake names its field', () => {
       const inner = join(sub, 'c.yaml');
       writeFileSync(inner, JSON.stringify(base()), { mode: 0o600 });
       expect(loadConfig(inner).certificate.domains).toEqual(['app.internal']);
-      for (const [mode, uid, message] of [[0o775, 0, /lies under \S*sub, which is owned by uid 0 with mode 0775.*chmod go-w \S*sub or move the file/],
+      for (const [mode, uid, message] of [
+        [0o775, 0, /lies under \S*sub, which is owned by uid 0 with mode 0775.*chmod go-w \S*sub or move the file/],
         [0o755, 65534, /lies under \S*sub, which is owned by uid 65534 with mode 0755;.*chown root \S*sub or move/],
         [0o1777, 0, /lies under \S*sub, which is owned by uid 0 with mode 1777/]] as const) {
         chmodSync(sub, mode);
