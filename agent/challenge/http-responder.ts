@@ -8,14 +8,15 @@
  * the slots the CA's validation needs.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
+import { ipv6Bytes } from '../der.js';
 import { StoreError, describeError } from '../errors.js';
 import type { OpenResponder } from './types.js';
 
 const PREFIX = '/.well-known/acme-challenge/';
 /** RFC 8555 tokens are base64url, at least 128 bits. */
 const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
-/** A CA validates with one connection at a time per name; a client holding more is not a CA. */
+/** A CA validates with one connection at a time per name; a client (address, IPv6 /64) holding more is not one. */
 export const MAX_PER_ADDRESS = 16;
 const MAX_CONNECTIONS = 1024;
 /** A connection silent this long is closed (the CA sends its request at once). */
@@ -32,7 +33,7 @@ export const openHttpResponder: OpenResponder = async ({ host, port }) => {
   const perAddress = new Map<string, number>();
   server.maxConnections = MAX_CONNECTIONS;
   server.on('connection', (socket: Socket) => {
-    const address = socket.remoteAddress ?? '';
+    const address = clientKey(socket.remoteAddress ?? '');
     const count = perAddress.get(address) ?? 0;
     if (count >= MAX_PER_ADDRESS) {
       socket.destroy();
@@ -69,6 +70,19 @@ export const openHttpResponder: OpenResponder = async ({ host, port }) => {
     },
   };
 };
+
+/**
+ * Whose connection this is, for the per-client limit: an IPv4 address (also
+ * when it arrives IPv4-mapped on a dual-stack socket), or an IPv6 /64, since
+ * one host can take any number of addresses inside its own /64.
+ */
+export function clientKey(address: string): string {
+  if (isIP(address) !== 6) return address;
+  const bytes = ipv6Bytes(address);
+  const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
+  if (mapped) return bytes.subarray(12).join('.');
+  return `${bytes.subarray(0, 8).toString('hex')}::/64`;
+}
 
 function answer(tokens: Map<string, string>, req: IncomingMessage, res: ServerResponse): void {
   res.setHeader('cache-control', 'no-store');
