@@ -8,7 +8,7 @@
 import { createHash, createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { Agent } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
-import { CaProtocolError } from '../lib/errors.js';
+import { CaProtocolError, CaUnavailableError } from '../lib/errors.js';
 import { sendHttps } from '../lib/https.js';
 
 export const PROBLEM_PREFIX = 'urn:ietf:params:acme:error:';
@@ -40,6 +40,7 @@ export class AcmeTransport {
   private readonly jwk: Record<string, string>;
   private nonce: string | undefined;
   private dir: Directory | undefined;
+  private closed = false;
   /** Set once the account is known: later requests are signed with `kid` instead of the key. */
   kid: string | undefined;
 
@@ -91,7 +92,13 @@ export class AcmeTransport {
   }
 
   close(): void {
+    this.closed = true;
     this.agent.destroy();
+  }
+
+  /** Throws once the order was abandoned (closed), so nothing more is sent or published for it. */
+  ensureOpen(): void {
+    if (this.closed) throw new CaUnavailableError('the ACME order was abandoned');
   }
 
   private async freshNonce(): Promise<string> {
@@ -102,6 +109,7 @@ export class AcmeTransport {
   }
 
   private async send(method: 'GET' | 'HEAD' | 'POST', url: string, body?: string, accept = 'application/json'): Promise<AcmeAnswer<string>> {
+    this.ensureOpen();
     const headers: Record<string, string> = { accept, 'user-agent': 'cert-agent', ...(body !== undefined ? { 'content-type': 'application/jose+json' } : {}) };
     const answer = await sendHttps(url, { method, agent: this.agent, headers, ...(body !== undefined ? { body } : {}), timeoutMs: REQUEST_TIMEOUT_MS, maxBytes: MAX_BODY_BYTES });
     const nonce = answer.headers['replay-nonce'];

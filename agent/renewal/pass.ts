@@ -185,6 +185,7 @@ async function attempt(opts: PassOptions, store: CertStore, state: AgentState, n
       domains: config.certificate.domains,
       certKeyPem: keyPem,
       solver,
+      timeoutMs: config.renewal.orderTimeoutSeconds * 1000,
       onEvent: (event, fields) => log.info({ event, ...fields }, event.replace(/_/g, ' ')),
     });
   } finally {

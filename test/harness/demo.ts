@@ -4,13 +4,16 @@
  * files in a temporary directory (nothing under /etc is touched).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startStepCa } from './stepca.js';
 
 const bundle = resolve(process.argv[2] ?? 'bundle/out/cert-agent.mjs');
-const dir = mkdtempSync(join(tmpdir(), 'cert-agent-demo-'));
+// Not /tmp: as root the agent refuses a configuration below a directory others can write.
+const base = process.getuid?.() === 0 ? '/run/cert-agent-demo' : tmpdir();
+mkdirSync(base, { recursive: true, mode: 0o755 });
+const dir = mkdtempSync(join(base, 'cert-agent-demo-'));
 const config = join(dir, 'config.yaml');
 
 function agent(args: string[], allowFail = false): void {

@@ -5,7 +5,9 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, statSync, writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -50,8 +52,21 @@ export function runAgent(args: string[], opts: { env?: Record<string, string>; t
   });
 }
 
+/**
+ * Where tests put their files. As root that is /run/cert-agent-test, not
+ * /tmp: the agent refuses a configuration below a directory that others can
+ * write (sticky or not), and every test writes its config there.
+ */
+export function testBase(): string {
+  if (process.getuid?.() !== 0) return tmpdir();
+  const base = '/run/cert-agent-test';
+  mkdirSync(base, { recursive: true, mode: 0o755 });
+  chmodSync(base, 0o755); // past the umask, and whatever an earlier run left
+  return base;
+}
+
 export function tempDir(prefix = 'cert-agent-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  return mkdtempSync(join(testBase(), prefix));
 }
 
 export function modeOf(path: string): number {

@@ -4,7 +4,7 @@
  * Each exits with its documented code and a one-line message, and writes
  * nothing.
  */
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
@@ -102,6 +102,36 @@ describe('invalid configuration exits 78, names the field, writes nothing', () =
       rmSync(cfgDir, { recursive: true, force: true });
     });
   }
+
+  it('a valid config that another user owns or can write is refused (78) before anything is touched', async () => {
+    const base = join(dir, 'ownership');
+    const cfgDir = tempDir();
+    const file = join(cfgDir, 'config.yaml');
+    const doc = `ca: {url: "${ca.url}", fingerprint: "${ca.rootFingerprint}"}\n`
+      + `certificate: {domains: [localhost], dir: ${base}/tls}\n`
+      + `reload: {target: command, command: [/bin/touch, ${base}-ran]}\nstateDir: ${base}/state\n`;
+    writeFileSync(file, doc, { mode: 0o600 });
+    const tries: [() => void, RegExp][] = [
+      [() => chmodSync(file, 0o660),
+        /"[^"]+config\.yaml" is owned by uid 0 with mode 0660, writable by group or others;.*chmod go-w /],
+      [() => { chmodSync(file, 0o600); chownSync(file, 65534, 65534); },
+        /is owned by uid 65534 with mode 0600;.*chown root /],
+      [() => { chownSync(file, 0, 0); chmodSync(cfgDir, 0o775); },
+        /lies under [^,]+, which is owned by uid 0 with mode 0775, writable by group or others;.*or move the file/],
+    ];
+    for (const [make, message] of tries) {
+      make();
+      const r = await runAgent(['renew', '--config', file]);
+      expect(r.code).toBe(78);
+      expect(r.stderr).toMatch(message);
+      expectOneLine(r.stderr);
+      expect(existsSync(base)).toBe(false);
+      expect(existsSync(`${base}-ran`)).toBe(false);
+      expect(readdirSync(cfgDir)).toEqual(['config.yaml']);
+    }
+    chmodSync(cfgDir, 0o700);
+    rmSync(cfgDir, { recursive: true, force: true });
+  });
 
   it('enroll with a bad flag value exits 64 naming the flag, writes nothing', async () => {
     const base = join(dir, 'badflag');
