@@ -34,7 +34,8 @@ symlinkSync(here('../agent'), `${mirror}agent`);
 symlinkSync(here('../node_modules'), `${mirror}node_modules`);
 const source = readFileSync(here('../bundle/build.mjs'), 'utf8');
 const patched = source.replace(/minify: true,/, "minify: true, sourcemap: 'external', sourcesContent: false,");
-if (patched === source) throw new Error('bench/build.mjs: could not add a source map to bundle/build.mjs (no `minify: true,` in it)');
+if (patched === source)
+  throw new Error('bench/build.mjs: could not add a source map to bundle/build.mjs (no `minify: true,` in it)');
 writeFileSync(`${mirror}bundle/build.mjs`, patched);
 execFileSync(process.execPath, [`${mirror}bundle/build.mjs`], { stdio: ['ignore', 'ignore', 'inherit'] });
 mkdirSync(here('./out/prof/'), { recursive: true });

@@ -37,7 +37,10 @@ await build({
 // 2. The preparation blob, made by the same Node binary it is injected into
 //    (the blob format is tied to the Node version).
 const seaConfig = out('sea-config.json');
-writeFileSync(seaConfig, JSON.stringify({ main: out('cert-agent.cjs'), output: out('sea-prep.blob'), disableExperimentalSEAWarning: true }));
+writeFileSync(
+  seaConfig,
+  JSON.stringify({ main: out('cert-agent.cjs'), output: out('sea-prep.blob'), disableExperimentalSEAWarning: true }),
+);
 quiet(node, ['--experimental-sea-config', seaConfig]);
 
 // 3. Copy the binary and inject the blob (postject, pinned, from npm).
@@ -45,8 +48,18 @@ const exe = out('cert-agent');
 rmSync(exe, { force: true });
 copyFileSync(node, exe);
 chmodSync(exe, 0o755);
-quiet('npm', ['exec', '--yes', '--package=postject@1.0.0-alpha.6', '--', 'postject', exe, 'NODE_SEA_BLOB', out('sea-prep.blob'),
-  '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2']);
+quiet('npm', [
+  'exec',
+  '--yes',
+  '--package=postject@1.0.0-alpha.6',
+  '--',
+  'postject',
+  exe,
+  'NODE_SEA_BLOB',
+  out('sea-prep.blob'),
+  '--sentinel-fuse',
+  'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
+]);
 rmSync(out('sea-prep.blob'));
 rmSync(seaConfig);
 
@@ -56,11 +69,14 @@ function quiet(cmd, args) {
     execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     process.stderr.write(`${err.stdout ?? ''}${err.stderr ?? ''}`);
-    throw new Error(`build-sea: ${cmd} ${args[0]} failed (exit ${err.status})`);
+    throw new Error(`build-sea: ${cmd} ${args[0]} failed (exit ${err.status})`, { cause: err });
   }
 }
 
 const version = execFileSync(exe, ['--version'], { encoding: 'utf8' }).trim();
-if (version !== `cert-agent ${pkg.version}`) throw new Error(`the built executable answers ${JSON.stringify(version)} to --version, expected "cert-agent ${pkg.version}"`);
+if (version !== `cert-agent ${pkg.version}`)
+  throw new Error(
+    `the built executable answers ${JSON.stringify(version)} to --version, expected "cert-agent ${pkg.version}"`,
+  );
 const nodeVersion = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
 console.log(`bundle/out/cert-agent ${(statSync(exe).size / 1048576).toFixed(0)} MiB (SEA, node ${nodeVersion})`);

@@ -16,8 +16,15 @@ mkdirSync(new URL('./out/', import.meta.url), { recursive: true });
 const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(b) {
-    b.onResolve({ filter: /^node:/ }, (args) => (args.kind === 'import-statement' && args.namespace === 'file' && !args.importer.includes('node_modules') ? { path: args.path, namespace: 'lazy-builtin' } : undefined));
-    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    b.onResolve({ filter: /^node:/ }, (args) =>
+      args.kind === 'import-statement' && args.namespace === 'file' && !args.importer.includes('node_modules')
+        ? { path: args.path, namespace: 'lazy-builtin' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
   },
 };
 
@@ -34,10 +41,13 @@ const result = await build({
   metafile: true,
   define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version) },
   // Dependencies written as CommonJS call require() for Node built-ins.
-  banner: { js: "#!/usr/bin/env node\nimport { createRequire as __certAgentRequire } from 'node:module';\nconst require = __certAgentRequire(import.meta.url);" },
+  banner: {
+    js: "#!/usr/bin/env node\nimport { createRequire as __certAgentRequire } from 'node:module';\nconst require = __certAgentRequire(import.meta.url);",
+  },
   logLevel: 'warning',
 });
 writeFileSync(new URL('./out/meta.json', import.meta.url), JSON.stringify(result.metafile));
 chmodSync(outfile, 0o755);
-const size = result.metafile.outputs[Object.keys(result.metafile.outputs).find((k) => k.endsWith('cert-agent.mjs'))].bytes;
+const size =
+  result.metafile.outputs[Object.keys(result.metafile.outputs).find((k) => k.endsWith('cert-agent.mjs'))].bytes;
 console.log(`bundle/out/cert-agent.mjs ${(size / 1024).toFixed(0)} KiB`);

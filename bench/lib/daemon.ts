@@ -48,7 +48,14 @@ export class EventLog {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${count}× ${event}; last lines:\n${this.lines.slice(-5).map((l) => JSON.stringify(l)).join('\n')}`));
+        reject(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for ${count}× ${event}; last lines:\n${this.lines
+              .slice(-5)
+              .map((l) => JSON.stringify(l))
+              .join('\n')}`,
+          ),
+        );
       }, timeoutMs);
       this.listeners.push(listener);
       listener();
@@ -63,7 +70,13 @@ export class Daemon extends EventLog {
 
   constructor(bin: string, config: string, cwd: string, nodeFlags: string[] = []) {
     super();
-    this.proc = track(spawn(process.execPath, [...nodeFlags, bin, 'run', '--config', config], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] }));
+    this.proc = track(
+      spawn(process.execPath, [...nodeFlags, bin, 'run', '--config', config], {
+        cwd,
+        env: cleanEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
     let buf = '';
     this.proc.stdout!.on('data', (chunk: Buffer) => {
       buf += chunk.toString();
@@ -80,7 +93,9 @@ export class Daemon extends EventLog {
     });
     this.proc.stderr!.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4000)));
     this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
-    this.proc.once('exit', (code, signal) => this.end(`exit ${code ?? signal}: ${this.stderr.trim().split('\n').slice(-2).join(' / ')}`));
+    this.proc.once('exit', (code, signal) =>
+      this.end(`exit ${code ?? signal}: ${this.stderr.trim().split('\n').slice(-2).join(' / ')}`),
+    );
   }
 
   get pid(): number {

@@ -41,11 +41,18 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** Clean environment for peers and the agent: no proxies (all traffic stays on this machine). */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LANG: 'C.UTF-8' };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    LANG: 'C.UTF-8',
+  };
   return { ...env, ...extra };
 }
 
-export async function timed(argv: string[], opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<Timed> {
+export async function timed(
+  argv: string[],
+  opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
+): Promise<Timed> {
   const haveTime = existsSync(GNU_TIME);
   const dir = mkdtempSync(join(tmpdir(), 'cert-agent-bench-time-'));
   const out = join(dir, 'time');
@@ -66,7 +73,11 @@ export async function timed(argv: string[], opts: { env?: Record<string, string>
   return { ...res, wallMs, maxRssKb, cpuMs };
 }
 
-export function run(argv: string[], opts: SpawnOptions, timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
+export function run(
+  argv: string[],
+  opts: SpawnOptions,
+  timeoutMs = 120_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = track(spawn(argv[0]!, argv.slice(1), { ...opts, stdio: ['ignore', 'pipe', 'pipe'] }));
     let stdout = '';
@@ -145,7 +156,7 @@ export function machineLoad(): string {
  */
 export function rssByMapping(pid: number): Record<string, number> | undefined {
   let text: string;
-  let exe = '';
+  let exe: string;
   try {
     text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
     exe = readlinkSync(`/proc/${pid}/exe`);
@@ -158,7 +169,17 @@ export function rssByMapping(pid: number): Record<string, number> | undefined {
     const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
     if (head) {
       const name = head[1] ?? '';
-      kind = !name ? 'anonymous (V8 heap, buffers / Go heap)' : name === '[heap]' ? 'malloc heap' : name.startsWith('[stack') ? 'stacks' : name.startsWith('[') ? 'kernel mappings' : name === exe ? 'the executable itself (file-backed)' : 'other files (shared libraries)';
+      kind = !name
+        ? 'anonymous (V8 heap, buffers / Go heap)'
+        : name === '[heap]'
+          ? 'malloc heap'
+          : name.startsWith('[stack')
+            ? 'stacks'
+            : name.startsWith('[')
+              ? 'kernel mappings'
+              : name === exe
+                ? 'the executable itself (file-backed)'
+                : 'other files (shared libraries)';
       continue;
     }
     const rss = /^Rss:\s+(\d+) kB/.exec(line);

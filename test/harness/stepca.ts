@@ -115,12 +115,23 @@ function durationMs(d: string): number {
   const unit: Record<string, number> = { ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
   let total = 0;
   let consumed = '';
-  for (const m of d.matchAll(re)) { total += Number(m[1]) * unit[m[2]!]!; consumed += m[0]; }
+  for (const m of d.matchAll(re)) {
+    total += Number(m[1]) * unit[m[2]!]!;
+    consumed += m[0];
+  }
   if (!consumed || consumed !== d) throw new Error(`unsupported duration: ${d}`);
   return total;
 }
 
-function caJson(o: { port: number; pki: Pki; dbDir: string; provisioner: string; min: string; def: string; netns?: StepCaNetns }) {
+function caJson(o: {
+  port: number;
+  pki: Pki;
+  dbDir: string;
+  provisioner: string;
+  min: string;
+  def: string;
+  netns?: StepCaNetns;
+}) {
   const max = durationMs(o.def) > durationMs('24h') ? o.def : '24h';
   return {
     root: o.pki.rootCrt,
@@ -133,11 +144,13 @@ function caJson(o: { port: number; pki: Pki; dbDir: string; provisioner: string;
     logger: { format: 'text' },
     db: { type: 'badgerv2', dataSource: o.dbDir },
     authority: {
-      provisioners: [{
-        type: 'ACME',
-        name: o.provisioner,
-        claims: { minTLSCertDuration: o.min, defaultTLSCertDuration: o.def, maxTLSCertDuration: max },
-      }],
+      provisioners: [
+        {
+          type: 'ACME',
+          name: o.provisioner,
+          claims: { minTLSCertDuration: o.min, defaultTLSCertDuration: o.def, maxTLSCertDuration: max },
+        },
+      ],
     },
   };
 }
@@ -151,8 +164,13 @@ function healthy(port: number, netns?: StepCaNetns): Promise<boolean> {
   // The CA's namespace is not reachable from here: ask from inside it.
   if (netns) return healthyIn(netns, port);
   return new Promise((resolve) => {
-    const req = https.get({ host: '127.0.0.1', port, path: '/health', rejectUnauthorized: false, timeout: 1_000, agent: false },
-      (res) => { res.resume(); resolve(res.statusCode === 200); });
+    const req = https.get(
+      { host: '127.0.0.1', port, path: '/health', rejectUnauthorized: false, timeout: 1_000, agent: false },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      },
+    );
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(false));
   });
@@ -160,8 +178,24 @@ function healthy(port: number, netns?: StepCaNetns): Promise<boolean> {
 
 function healthyIn(netns: StepCaNetns, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    execFile('ip', ['netns', 'exec', netns.ns, 'curl', '-sk', '--max-time', '1', '-o', '/dev/null', '-w', '%{http_code}', `https://${netns.address}:${port}/health`],
-      (err, stdout) => resolve(!err && stdout.trim() === '200'));
+    execFile(
+      'ip',
+      [
+        'netns',
+        'exec',
+        netns.ns,
+        'curl',
+        '-sk',
+        '--max-time',
+        '1',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        `https://${netns.address}:${port}/health`,
+      ],
+      (err, stdout) => resolve(!err && stdout.trim() === '200'),
+    );
   });
 }
 
@@ -198,8 +232,15 @@ class StepCaInstance implements StepCa {
     const pki = await makePki(this.pkiDir, 'step-ca test');
     this.rootPem = pki.rootPem;
     this.rootFingerprint = fingerprintOf(pki.rootPem);
-    const cfg = caJson({ port: this.port, pki, dbDir: this.dbDir, provisioner: this.opts.provisioner,
-      min: this.opts.minCertDuration, def: this.opts.certDuration, ...(this.opts.netns ? { netns: this.opts.netns } : {}) });
+    const cfg = caJson({
+      port: this.port,
+      pki,
+      dbDir: this.dbDir,
+      provisioner: this.opts.provisioner,
+      min: this.opts.minCertDuration,
+      def: this.opts.certDuration,
+      ...(this.opts.netns ? { netns: this.opts.netns } : {}),
+    });
     await fsp.writeFile(path.join(this.dir, 'ca.json'), JSON.stringify(cfg, null, 2));
   }
 
@@ -209,10 +250,14 @@ class StepCaInstance implements StepCa {
     const net = this.opts.netns;
     const args = net
       ? ['ip', 'netns', 'exec', net.ns, stepCaBinary(), path.join(this.dir, 'ca.json')]
-      : [stepCaBinary(), path.join(this.dir, 'ca.json'),
-        // --acme-http-port makes http-01 validation dial this port instead of 80,
-        // so tests need no privileged port and parallel CAs never collide.
-        '--insecure', `--acme-http-port=${this.acmeHttpPort}`];
+      : [
+          stepCaBinary(),
+          path.join(this.dir, 'ca.json'),
+          // --acme-http-port makes http-01 validation dial this port instead of 80,
+          // so tests need no privileged port and parallel CAs never collide.
+          '--insecure',
+          `--acme-http-port=${this.acmeHttpPort}`,
+        ];
     const argv = SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...args] : args;
     const env: NodeJS.ProcessEnv = { ...process.env, STEPPATH: path.join(this.dir, 'step'), HOME: this.dir };
     // Validation requests must reach the test's own listener, never a proxy.
@@ -228,8 +273,12 @@ class StepCaInstance implements StepCa {
     this.child = child;
     track(child);
     let exited = false;
-    child.once('exit', () => { exited = true; });
-    child.once('error', () => { exited = true; });
+    child.once('exit', () => {
+      exited = true;
+    });
+    child.once('error', () => {
+      exited = true;
+    });
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (Date.now() < deadline) {
       if (exited) throw new Error(`step-ca exited during startup (code ${child.exitCode}):\n${this.logTail()}`);
@@ -307,4 +356,3 @@ export async function startStepCa(opts: StepCaOptions = {}): Promise<StepCa> {
     }
   }
 }
-

@@ -59,7 +59,9 @@ export class DaemonProcess {
     const deadline = Date.now() + timeoutMs;
     while (this.events(event).length < count) {
       if (Date.now() > deadline || this.proc.exitCode !== null) {
-        throw new Error(`${this.proc.exitCode !== null ? `daemon exited ${this.proc.exitCode}` : 'timed out'} waiting for ${count}× ${event}; log:\n${this.lines.map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${this.stderr.join('')}`);
+        throw new Error(
+          `${this.proc.exitCode !== null ? `daemon exited ${this.proc.exitCode}` : 'timed out'} waiting for ${count}× ${event}; log:\n${this.lines.map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${this.stderr.join('')}`,
+        );
       }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 500);

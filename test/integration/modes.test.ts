@@ -39,7 +39,9 @@ async function startNginx(webroot: string, port: number): Promise<{ stop(): Prom
   mkdirSync(ndir, { recursive: true });
   const conf = join(ndir, 'nginx.conf');
   // The test directories are 0700 root: workers must run as root to read tokens there.
-  writeFileSync(conf, `user root; worker_processes 1; pid ${ndir}/nginx.pid; error_log ${ndir}/error.log;
+  writeFileSync(
+    conf,
+    `user root; worker_processes 1; pid ${ndir}/nginx.pid; error_log ${ndir}/error.log;
 events { worker_connections 64; }
 http {
   access_log off; client_body_temp_path ${ndir}; proxy_temp_path ${ndir}; fastcgi_temp_path ${ndir}; uwsgi_temp_path ${ndir}; scgi_temp_path ${ndir};
@@ -49,7 +51,8 @@ http {
     location / { return 404; }
   }
 }
-`);
+`,
+  );
   const proc: ChildProcess = spawn('nginx', ['-c', conf, '-g', 'daemon off;'], { stdio: 'ignore' });
   const deadline = Date.now() + 5000;
   while (!existsSync(join(ndir, 'nginx.pid'))) {
@@ -107,7 +110,9 @@ describe('a challenge the CA cannot reach', () => {
     // The responder listens on another port than the one the CA validates on.
     const config = configFor('unreachable', { challenge: { listen: '127.0.0.1:1' } });
     const started = Date.now();
-    await expect(renewPass({ config, log: silentLogger() })).rejects.toThrow(/http-01 validation of (localhost|127\.0\.0\.1) failed: .*(connection refused|connect)/i);
+    await expect(renewPass({ config, log: silentLogger() })).rejects.toThrow(
+      /http-01 validation of (localhost|127\.0\.0\.1) failed: .*(connection refused|connect)/i,
+    );
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(existsSync(join(config.certificate.dir, 'cert.pem'))).toBe(false);
     const state = JSON.parse(readFileSync(join(config.stateDir, 'state.json'), 'utf8'));
@@ -122,7 +127,10 @@ describe('a reload that failed after the install', () => {
     const marker = join(dir, 'reloaded-serial');
     // A consumer that refuses until `flag` exists, then records the serial it was given.
     const script = `[ -e ${flag} ] || { echo 'consumer not ready' >&2; exit 3; }; echo "$CERT_AGENT_SERIAL" > ${marker}`;
-    const config = { ...configFor('reload-retry'), reload: { ...configFor('reload-retry').reload, target: 'command' as const, command: ['sh', '-c', script] } };
+    const config = {
+      ...configFor('reload-retry'),
+      reload: { ...configFor('reload-retry').reload, target: 'command' as const, command: ['sh', '-c', script] },
+    };
     await expect(renewPass({ config, log: silentLogger() })).rejects.toThrow(/exited 3; output: consumer not ready/);
     const installed = new X509Certificate(readFileSync(join(config.certificate.dir, 'cert.pem')));
     writeFileSync(flag, '');

@@ -32,7 +32,8 @@ describe('systemd unit', () => {
     mkdirSync(units, { recursive: true });
     mkdirSync(join(root, 'usr/bin'), { recursive: true });
     mkdirSync(join(root, 'bin'), { recursive: true });
-    for (const f of readdirSync('/lib/systemd/system')) if (/\.(target|slice)$/.test(f)) copyFileSync(join('/lib/systemd/system', f), join(units, f));
+    for (const f of readdirSync('/lib/systemd/system'))
+      if (/\.(target|slice)$/.test(f)) copyFileSync(join('/lib/systemd/system', f), join(units, f));
     copyFileSync(UNIT, join(units, 'cert-agent.service'));
     writeFileSync(join(root, 'usr/bin/cert-agent'), '#!/bin/sh\n');
     chmodSync(join(root, 'usr/bin/cert-agent'), 0o755);
@@ -58,8 +59,12 @@ describe('systemd unit', () => {
     expect(setting('Restart')).toBe('on-failure');
     expect(setting('RestartPreventExitStatus').split(/\s+/)).toContain('78');
     expect(setting('CapabilityBoundingSet').split(/\s+/)).toContain('CAP_NET_BIND_SERVICE');
-    const rw = setting('ReadWritePaths').split(/\s+/).map((p) => p.replace(/^-/, ''));
-    expect(rw).toEqual(expect.arrayContaining(['/etc/cert-agent', '/var/lib/cert-agent', '/etc/traefik/dynamic', '/var/log/nginx']));
+    const rw = setting('ReadWritePaths')
+      .split(/\s+/)
+      .map((p) => p.replace(/^-/, ''));
+    expect(rw).toEqual(
+      expect.arrayContaining(['/etc/cert-agent', '/var/lib/cert-agent', '/etc/traefik/dynamic', '/var/log/nginx']),
+    );
   });
 });
 
@@ -73,20 +78,40 @@ describe('Debian package', () => {
     const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
     expect(deb.endsWith(`/cert-agent_${version}_all.deb`)).toBe(true);
     const listing = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8' });
-    const entries = new Map(listing.trim().split('\n').map((l) => {
-      const f = l.split(/\s+/);
-      return [f[5]!.replace(/^\.\//, '/').replace(/\/$/, ''), { mode: f[0]!, owner: f[1]!, link: f[7] }];
-    }));
+    const entries = new Map(
+      listing
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const f = l.split(/\s+/);
+          return [f[5]!.replace(/^\.\//, '/').replace(/\/$/, ''), { mode: f[0]!, owner: f[1]!, link: f[7] }];
+        }),
+    );
     expect(entries.get('/usr/lib/cert-agent/cert-agent.mjs')?.mode).toBe('-rwxr-xr-x');
-    expect(entries.get('/usr/bin/cert-agent')).toMatchObject({ mode: 'lrwxrwxrwx', link: '../lib/cert-agent/cert-agent.mjs' });
+    expect(entries.get('/usr/bin/cert-agent')).toMatchObject({
+      mode: 'lrwxrwxrwx',
+      link: '../lib/cert-agent/cert-agent.mjs',
+    });
     expect(entries.get('/usr/lib/systemd/system/cert-agent.service')?.mode).toBe('-rw-r--r--');
-    for (const f of ['/usr/share/cert-agent/config.example.yaml', '/usr/share/doc/cert-agent/README.md', '/usr/share/doc/cert-agent/copyright', '/usr/share/doc/cert-agent/changelog.gz', '/usr/share/doc/cert-agent/migration.md']) {
+    for (const f of [
+      '/usr/share/cert-agent/config.example.yaml',
+      '/usr/share/doc/cert-agent/README.md',
+      '/usr/share/doc/cert-agent/copyright',
+      '/usr/share/doc/cert-agent/changelog.gz',
+      '/usr/share/doc/cert-agent/migration.md',
+    ]) {
       expect(entries.has(f), f).toBe(true);
     }
     for (const proxy of ['nginx', 'traefik']) {
       const dir = join(ROOT, 'packaging', proxy);
       let shipped: string[] = [];
-      try { shipped = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => join(d.parentPath, d.name).slice(dir.length)); } catch { /* not there yet */ }
+      try {
+        shipped = readdirSync(dir, { recursive: true, withFileTypes: true })
+          .filter((d) => d.isFile())
+          .map((d) => join(d.parentPath, d.name).slice(dir.length));
+      } catch {
+        /* not there yet */
+      }
       for (const f of shipped) expect(entries.has(`/usr/share/cert-agent/${proxy}${f}`), f).toBe(true);
     }
     expect([...entries.values()].every((e) => e.owner === 'root/root')).toBe(true);
@@ -94,7 +119,8 @@ describe('Debian package', () => {
     expect(control).toContain('Depends: nodejs (>= 20)');
     expect(control).toContain('Architecture: all');
     const scripts = execFileSync('dpkg-deb', ['-I', deb], { encoding: 'utf8' });
-    for (const s of ['postinst', 'prerm', 'postrm']) expect(scripts).toMatch(new RegExp(`\\d+ lines\\s+\\*\\s+${s}\\b`));
+    for (const s of ['postinst', 'prerm', 'postrm'])
+      expect(scripts).toMatch(new RegExp(`\\d+ lines\\s+\\*\\s+${s}\\b`));
   });
 
   it('has no lintian errors (the remaining warnings are explained in the README)', () => {
@@ -111,7 +137,9 @@ describe('packaging/config.example.yaml', () => {
 
   it('is valid and every value in it is the default', () => {
     const parsed = parseConfig(example, 'config.example.yaml');
-    const minimal = parseConfig(`ca: {url: "${parsed.ca.url}", fingerprint: "${parsed.ca.fingerprints[0]}"}\ncertificate: {domains: [${parsed.certificate.domains.join(', ')}]}\n`);
+    const minimal = parseConfig(
+      `ca: {url: "${parsed.ca.url}", fingerprint: "${parsed.ca.fingerprints[0]}"}\ncertificate: {domains: [${parsed.certificate.domains.join(', ')}]}\n`,
+    );
     expect(parsed).toEqual(minimal);
   });
 
@@ -120,9 +148,14 @@ describe('packaging/config.example.yaml', () => {
     // each leaf of the parsed Config must appear as a key in the file.
     const uncommented = example.replace(/^(\s*)# ([a-zA-Z]+: .*)$/gm, '$1$2');
     const full: Config = parseConfig(uncommented, 'uncommented example');
-    const leaves = (o: object): string[] => Object.entries(o).flatMap(([k, v]) => (v && typeof v === 'object' && !Array.isArray(v) ? leaves(v) : [k]));
+    const leaves = (o: object): string[] =>
+      Object.entries(o).flatMap(([k, v]) => (v && typeof v === 'object' && !Array.isArray(v) ? leaves(v) : [k]));
     const keysInFile = new Set([...uncommented.matchAll(/^\s*([a-zA-Z]+):/gm)].map((m) => m[1]));
-    const renamed: Record<string, string> = { fingerprints: 'fingerprint', timeoutSeconds: 'timeout', binary: 'binary' };
+    const renamed: Record<string, string> = {
+      fingerprints: 'fingerprint',
+      timeoutSeconds: 'timeout',
+      binary: 'binary',
+    };
     for (const leaf of leaves(full)) expect(keysInFile.has(renamed[leaf] ?? leaf), leaf).toBe(true);
     expect(full.reload.command).toEqual(['systemctl', 'reload', 'haproxy']);
   });

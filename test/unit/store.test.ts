@@ -4,7 +4,17 @@
  * nothing on disk, and only current + previous survive a prune.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CertStore, SET_FILES } from '../../agent/store.js';
@@ -32,9 +42,22 @@ afterEach(() => rmSync(join(dir, '..'), { recursive: true, force: true }));
 const roots = () => [new X509Certificate(ca.root.pem)];
 const expect_ = (now = new Date()) => ({ domains: DOMAINS, roots: roots(), now });
 const install = (leaf: Leaf, opts: { keyPem?: string; placeholder?: boolean } = {}) =>
-  store.install({ keyPem: opts.keyPem ?? leaf.keyPem, fullchainPem: leaf.fullchainPem, rootsPem: [ca.root.pem], placeholder: opts.placeholder }, expect_());
+  store.install(
+    {
+      keyPem: opts.keyPem ?? leaf.keyPem,
+      fullchainPem: leaf.fullchainPem,
+      rootsPem: [ca.root.pem],
+      placeholder: opts.placeholder,
+    },
+    expect_(),
+  );
 const served = (name: string) => readFileSync(join(dir, name), 'utf8');
-const snapshot = () => ({ current: readlinkSync(join(dir, 'current')), sets: readdirSync(join(dir, '.sets')).sort(), cert: served('cert.pem'), key: served('key.pem') });
+const snapshot = () => ({
+  current: readlinkSync(join(dir, 'current')),
+  sets: readdirSync(join(dir, '.sets')).sort(),
+  cert: served('cert.pem'),
+  key: served('key.pem'),
+});
 
 describe('CertStore', () => {
   it('installs a set: fixed names link through current, private modes, the live set reads back', async () => {
@@ -75,10 +98,32 @@ describe('CertStore', () => {
   });
 
   const rejected: [string, (good: Leaf) => Promise<Parameters<typeof install>>, RegExp][] = [
-    ['a key that does not match the certificate', async (good) => [good, { keyPem: (await newKey()).pem }], /does not match the private key/],
-    ['a certificate without the configured names', async () => [await ca.leaf({ domains: ['other.internal'] })], /lacks the configured names app\.internal, 10\.0\.0\.5/],
-    ['a chain to another root', async () => [await other.leaf({ domains: DOMAINS })], /does not verify to the pinned root/],
-    ['an expired certificate', async () => [await ca.leaf({ domains: DOMAINS, notBefore: new Date(Date.now() - 48 * 3600e3), notAfter: new Date(Date.now() - 3600e3) })], /expired/],
+    [
+      'a key that does not match the certificate',
+      async (good) => [good, { keyPem: (await newKey()).pem }],
+      /does not match the private key/,
+    ],
+    [
+      'a certificate without the configured names',
+      async () => [await ca.leaf({ domains: ['other.internal'] })],
+      /lacks the configured names app\.internal, 10\.0\.0\.5/,
+    ],
+    [
+      'a chain to another root',
+      async () => [await other.leaf({ domains: DOMAINS })],
+      /does not verify to the pinned root/,
+    ],
+    [
+      'an expired certificate',
+      async () => [
+        await ca.leaf({
+          domains: DOMAINS,
+          notBefore: new Date(Date.now() - 48 * 3600e3),
+          notAfter: new Date(Date.now() - 3600e3),
+        }),
+      ],
+      /expired/,
+    ],
   ];
   for (const [what, make, message] of rejected) {
     it(`rejects ${what} and changes nothing`, async () => {
