@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE ?= node
 BUNDLE := bundle/out/cert-agent.mjs
-SOURCES := $(shell find agent -name '*.ts') package.json bundle/build.mjs
+SOURCES := $(shell find agent -name '*.ts') package.json bundle/build.mjs bundle/esbuild-options.mjs
 
 .PHONY: help deps deps-system deps-node deps-stepca deps-proxies deps-packaging deps-nodes typecheck lint fmt bundle deb sea test test-unit test-integration test-faults deps-faults demo clean
 

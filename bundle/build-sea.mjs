@@ -8,6 +8,7 @@
 // The Node binary that is copied must be an official build (it carries the
 // SEA fuse); the Makefile passes the pinned Node 24 from the npm registry.
 import { build } from 'esbuild';
+import { nodeEsm } from './esbuild-options.mjs';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -23,15 +24,12 @@ mkdirSync(out(''), { recursive: true });
 await build({
   entryPoints: [new URL('../agent/cli.ts', import.meta.url).pathname],
   outfile: out('cert-agent.cjs'),
-  bundle: true,
-  platform: 'node',
+  ...nodeEsm,
   format: 'cjs',
-  target: 'node20',
   minify: true,
   legalComments: 'none',
   define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__certAgentMetaUrl' },
   banner: { js: "const __certAgentMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-  logLevel: 'warning',
 });
 
 // 2. The preparation blob, made by the same Node binary it is injected into

@@ -1,12 +1,9 @@
 /** `cert-agent run` as a child process (or an agent instance in a fleet worker), with its JSON log lines parsed as they arrive. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { followLog, type LogLine } from '../../test/harness/json-log.js';
 import { cleanEnv, track } from './proc.js';
 
-export interface LogLine {
-  event?: string;
-  time: string;
-  [key: string]: unknown;
-}
+export type { LogLine };
 
 /** The log of one agent: lines in arrival order, and waiting for events. */
 export class EventLog {
@@ -77,20 +74,7 @@ export class Daemon extends EventLog {
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
     );
-    let buf = '';
-    this.proc.stdout!.on('data', (chunk: Buffer) => {
-      buf += chunk.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const text = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          this.push(JSON.parse(text) as LogLine);
-        } catch {
-          this.push({ event: 'unparsed', time: new Date().toISOString(), text });
-        }
-      }
-    });
+    followLog(this.proc.stdout!, (line) => this.push(line));
     this.proc.stderr!.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4000)));
     this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
     this.proc.once('exit', (code, signal) =>

@@ -5,6 +5,7 @@
  * bare `node -e 0`).
  */
 import { build } from 'esbuild';
+import { nodeEsm, requireBanner } from '../../bundle/esbuild-options.mjs';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
@@ -78,15 +79,12 @@ export async function bundleSection(root: string, outDir: string, runs: number):
       },
       outfile,
       plugins: [stubPlugin],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
+      ...nodeEsm,
       minify: true,
       legalComments: 'none',
       metafile: true,
       logLevel: 'error',
-      banner: { js: "import { createRequire as __r } from 'node:module';\nconst require = __r(import.meta.url);" },
+      banner: { js: requireBanner },
     });
     files.push({ name, file: outfile, bytes: Object.values(r.metafile.outputs)[0]!.bytes });
   }

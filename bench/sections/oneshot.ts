@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { StepCa } from '../../test/harness/stepca.js';
 import { enroll } from '../lib/agent.js';
 import { cleanEnv, timed, type Timed } from '../lib/proc.js';
+import { parseLog } from '../../test/harness/json-log.js';
 
 export interface ToolRuns {
   tool: string;
@@ -255,13 +256,8 @@ export async function oneShotSection(
     });
     const exited = spawned + r.wallMs;
     const times = new Map<string, number>();
-    for (const line of r.stderr.split('\n')) {
-      try {
-        const l = JSON.parse(line) as { event?: string; time?: string };
-        if (l.event && l.time && !times.has(l.event)) times.set(l.event, Date.parse(l.time));
-      } catch {
-        // not a log line
-      }
+    for (const l of parseLog(r.stderr)) {
+      if (l.event && l.time && l.event !== 'unparsed' && !times.has(l.event)) times.set(l.event, Date.parse(l.time));
     }
     const started = times.get('renewal_started');
     const installed = times.get('certificate_installed');

@@ -17,6 +17,7 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
+import { nodeEsm, requireBanner } from '../../bundle/esbuild-options.mjs';
 import { tempDir } from '../helpers/agent.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -149,13 +150,9 @@ export async function buildFixture(name: string): Promise<string> {
   await build({
     entryPoints: [join(ROOT, 'test/faults/fixtures', `${name}.ts`)],
     outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
+    ...nodeEsm,
     minify: true,
-    banner: { js: "import { createRequire as __req } from 'node:module';\nconst require = __req(import.meta.url);" },
-    logLevel: 'warning',
+    banner: { js: requireBanner },
   });
   built.set(name, outfile);
   return outfile;
