@@ -160,7 +160,7 @@ function expectedSans(names: string[]): string[] {
 }
 
 /** The request's subjectAltName entries, read through the library's own decoder. */
-function sanItems(csr: x509.Pkcs10CertificateRequest): x509.GeneralName[] {
+function sanItems(csr: x509.Pkcs10CertificateRequest): readonly x509.GeneralName[] {
   const raw = csr.getExtension('2.5.29.17');
   return raw ? new x509.SubjectAlternativeNameExtension(raw.rawData).names.items : [];
 }
@@ -208,7 +208,7 @@ describe('createCsr against @peculiar/x509 and openssl (generated name sets)', (
       maxSans = Math.max(maxSans, names.length);
       const der = createCsr(names, key.pem);
       const where = `set ${i} (seed ${SEED}, ${key.type}): ${JSON.stringify(names).slice(0, 300)}`;
-      const csr = new x509.Pkcs10CertificateRequest(der);
+      const csr = new x509.Pkcs10CertificateRequest(new Uint8Array(der));
       const sans = sansOf(csr);
       const want = expectedSans(names);
       // expect() only on a mismatch: thousands of deep comparisons through it cost seconds.
@@ -218,7 +218,7 @@ describe('createCsr against @peculiar/x509 and openssl (generated name sets)', (
       if (!(await csr.verify())) expect.fail(`${where}: signature does not verify`);
       if (
         sample.length < OPENSSL_SAMPLE &&
-        (i % Math.floor(SETS / OPENSSL_SAMPLE) === 0 || key.type.startsWith('rsa'))
+        (i % Math.max(1, Math.floor(SETS / OPENSSL_SAMPLE)) === 0 || key.type.startsWith('rsa'))
       ) {
         const file = join(dir, `${i}.csr`);
         writeFileSync(file, der);
@@ -227,10 +227,10 @@ describe('createCsr against @peculiar/x509 and openssl (generated name sets)', (
     }
     // The generator really covered what it claims to.
     for (const type of Object.keys(KEY_POOL)) expect(perType.get(type as KeyType), type).toBeGreaterThan(0);
-    expect(ipv6Count).toBeGreaterThan(500);
-    expect(longLabels).toBeGreaterThan(200);
-    expect(maxSans).toBeGreaterThanOrEqual(90);
-    expect(sample.length).toBe(OPENSSL_SAMPLE);
+    expect(ipv6Count).toBeGreaterThan(SETS / 4);
+    expect(longLabels).toBeGreaterThan(SETS / 10);
+    if (SETS >= 1000) expect(maxSans).toBeGreaterThanOrEqual(90);
+    expect(sample.length).toBe(Math.min(OPENSSL_SAMPLE, SETS));
 
     for (const { file, names } of sample) {
       const text = execFileSync('openssl', ['req', '-inform', 'der', '-in', file, '-noout', '-verify', '-text'], {
@@ -250,7 +250,7 @@ describe('createCsr against @peculiar/x509 and openssl (generated name sets)', (
     const key = keys.find((k) => k.type === 'ec-p256')!;
     const long = `${'a'.repeat(63)}.${'b'.repeat(20)}.example`;
     const names = [long, 'short.example'];
-    const csr = new x509.Pkcs10CertificateRequest(createCsr(names, key.pem));
+    const csr = new x509.Pkcs10CertificateRequest(new Uint8Array(createCsr(names, key.pem)));
     expect(sansOf(csr)).toEqual(expectedSans(names));
     expect(await csr.verify()).toBe(true);
     expect(csr.subject).not.toContain(long);
@@ -261,7 +261,7 @@ describe('createCsr against @peculiar/x509 and openssl (generated name sets)', (
     const key = keys.find((k) => k.type === 'ec-p256')!;
     for (const mapped of ['::ffff:1.2.3.4', '::ffff:10.0.0.5', '64:ff9b::192.0.2.33']) {
       if (identifierProblem(mapped) !== undefined) continue;
-      const csr = new x509.Pkcs10CertificateRequest(createCsr(['app.example', mapped], key.pem));
+      const csr = new x509.Pkcs10CertificateRequest(new Uint8Array(createCsr(['app.example', mapped], key.pem)));
       const ip = sanItems(csr).find((n) => n.type === 'ip');
       expect(ip && canonicalIp(ip.value), mapped).toBe(canonicalIp(mapped));
       expect(await csr.verify()).toBe(true);
