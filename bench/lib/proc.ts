@@ -7,6 +7,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { killOnExit } from '../../test/harness/children.js';
 
 export const GNU_TIME = '/usr/bin/time';
 export const CLK_TCK = 100;
@@ -23,19 +24,7 @@ export interface Timed {
 
 // Children still running when the driver exits (error, Ctrl-C) are killed,
 // so no daemon, proxy or worker outlives a run.
-const children = new Set<ChildProcess>();
-let exitHook = false;
-export function track(child: ChildProcess): ChildProcess {
-  if (!exitHook) {
-    exitHook = true;
-    process.on('exit', () => {
-      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    });
-  }
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
+export const track = killOnExit;
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

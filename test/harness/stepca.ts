@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fingerprintOf, makePki, type Pki } from './pki.js';
+import { killOnExit } from './children.js';
 
 export { fingerprintOf, makeOtherCa } from './pki.js';
 
@@ -74,21 +75,6 @@ export function stepCaBinary(): string {
     throw new Error(`step-ca binary not found at ${bin}; run \`make deps\` (or set STEP_CA_BIN)`);
   }
   return bin;
-}
-
-// A crashed or aborted test run must not leave CAs holding ports, so every
-// live child is SIGKILLed when this process exits, however it exits.
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function track(child: ChildProcess): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.on('exit', () => {
-      for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    });
-  }
-  live.add(child);
-  child.once('exit', () => live.delete(child));
 }
 
 // 'exit' handlers do not run when the test worker itself is SIGKILLed or
@@ -271,7 +257,7 @@ class StepCaInstance implements StepCa {
       fs.closeSync(fd);
     }
     this.child = child;
-    track(child);
+    killOnExit(child);
     let exited = false;
     child.once('exit', () => {
       exited = true;
