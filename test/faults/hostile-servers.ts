@@ -35,19 +35,35 @@ export interface HostileCa {
   close(): Promise<void>;
 }
 
-const PROBLEM_500 = JSON.stringify({ type: 'urn:ietf:params:acme:error:serverInternal', detail: 'the database is on fire', status: 500 });
+const PROBLEM_500 = JSON.stringify({
+  type: 'urn:ietf:params:acme:error:serverInternal',
+  detail: 'the database is on fire',
+  status: 500,
+});
 
 export async function startHostileCa(behaviour: Behaviour): Promise<HostileCa> {
   const ca = await makeOtherCa();
   const leaf = await ca.issue(['localhost', '127.0.0.1']);
   const sockets = new Set<net.Socket>();
-  const state: HostileCa = { url: '', rootPem: ca.rootPem, rootFingerprint: ca.rootFingerprint, requests: [], hugeSent: 0, close: async () => undefined };
+  const state: HostileCa = {
+    url: '',
+    rootPem: ca.rootPem,
+    rootFingerprint: ca.rootFingerprint,
+    requests: [],
+    hugeSent: 0,
+    close: async () => undefined,
+  };
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     state.requests.push(`${req.method} ${req.url}`);
     const roots = req.url === '/roots' || req.url === '/1.0/roots';
-    if (behaviour === 'http500' && roots) return void res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ crts: [ca.rootPem] }));
-    if (behaviour === 'http500') return void res.writeHead(500, { 'content-type': 'application/problem+json' }).end(PROBLEM_500);
-    if (behaviour === 'garbage') return void res.writeHead(201, { 'content-type': 'application/json' }).end('<html>\x00\xff{"crts": [not json');
+    if (behaviour === 'http500' && roots)
+      return void res
+        .writeHead(201, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ crts: [ca.rootPem] }));
+    if (behaviour === 'http500')
+      return void res.writeHead(500, { 'content-type': 'application/problem+json' }).end(PROBLEM_500);
+    if (behaviour === 'garbage')
+      return void res.writeHead(201, { 'content-type': 'application/json' }).end('<html>\x00\xff{"crts": [not json');
     if (behaviour === 'silent') return; // never answers
     if (behaviour === 'drip') {
       res.writeHead(201, { 'content-type': 'application/json' });
@@ -160,18 +176,36 @@ export interface CountingProxy {
 export async function startCountingProxy(targetPort: number, targetCertPem: string): Promise<CountingProxy> {
   const ca = await makeOtherCa();
   const leaf = await ca.issue(['localhost', '127.0.0.1']);
-  const stats: CountingProxy = { url: '', rootPem: ca.rootPem, badNonces: 0, requests: 0, close: async () => undefined };
+  const stats: CountingProxy = {
+    url: '',
+    rootPem: ca.rootPem,
+    badNonces: 0,
+    requests: 0,
+    close: async () => undefined,
+  };
   const server = https.createServer({ key: leaf.keyPem, cert: leaf.certPem + leaf.chainPem }, (req, res) => {
     stats.requests++;
-    const up = https.request({ host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers, ca: targetCertPem, agent: false, servername: 'localhost' }, (r) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => {
-        const body = Buffer.concat(chunks);
-        if (r.statusCode === 400 && body.includes('badNonce')) stats.badNonces++;
-        res.writeHead(r.statusCode ?? 502, r.headers).end(body);
-      });
-    });
+    const up = https.request(
+      {
+        host: '127.0.0.1',
+        port: targetPort,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        ca: targetCertPem,
+        agent: false,
+        servername: 'localhost',
+      },
+      (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => {
+          const body = Buffer.concat(chunks);
+          if (r.statusCode === 400 && body.includes('badNonce')) stats.badNonces++;
+          res.writeHead(r.statusCode ?? 502, r.headers).end(body);
+        });
+      },
+    );
     up.on('error', (e) => res.writeHead(502).end(e.message));
     req.pipe(up);
   });

@@ -19,7 +19,9 @@ const config = join(dir, 'config.yaml');
 function agent(args: string[], allowFail = false): void {
   console.log(`\n$ cert-agent ${args.join(' ')}`);
   try {
-    process.stdout.write(execFileSync(process.execPath, [bundle, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+    process.stdout.write(
+      execFileSync(process.execPath, [bundle, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }),
+    );
   } catch (err) {
     process.stdout.write(String((err as { stdout?: string }).stdout ?? ''));
     if (!allowFail) throw err;
@@ -29,8 +31,25 @@ function agent(args: string[], allowFail = false): void {
 const ca = await startStepCa();
 try {
   console.log(`step-ca ${ca.url} is up; root fingerprint ${ca.rootFingerprint}`);
-  agent(['enroll', '--config', config, '--ca-url', ca.url, '--fingerprint', ca.rootFingerprint, '--domain', 'localhost', '--domain', '127.0.0.1',
-    '--cert-dir', join(dir, 'tls'), '--state-dir', join(dir, 'state'), '--listen', `127.0.0.1:${ca.acmeHttpPort}`]);
+  agent([
+    'enroll',
+    '--config',
+    config,
+    '--ca-url',
+    ca.url,
+    '--fingerprint',
+    ca.rootFingerprint,
+    '--domain',
+    'localhost',
+    '--domain',
+    '127.0.0.1',
+    '--cert-dir',
+    join(dir, 'tls'),
+    '--state-dir',
+    join(dir, 'state'),
+    '--listen',
+    `127.0.0.1:${ca.acmeHttpPort}`,
+  ]);
   agent(['renew', '--config', config]);
   agent(['status', '--config', config], true);
   console.log(`\nfiles kept in ${dir} (the demo CA has been stopped)`);

@@ -23,23 +23,28 @@ useStepCaSuite((c, d) => {
 function configWith(name: string, reload: Record<string, unknown>): string {
   const base = join(dir, name);
   const file = join(dir, `${name}.json`);
-  writeFileSync(file, JSON.stringify({
-    ca: { url: ca.url, fingerprint: ca.rootFingerprint },
-    certificate: { domains: ['localhost'], dir: join(base, 'tls') },
-    challenge: { mode: 'standalone', listen: `127.0.0.1:${ca.acmeHttpPort}` },
-    reload: { target: 'command', ...reload },
-    stateDir: join(base, 'state'),
-  }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      ca: { url: ca.url, fingerprint: ca.rootFingerprint },
+      certificate: { domains: ['localhost'], dir: join(base, 'tls') },
+      challenge: { mode: 'standalone', listen: `127.0.0.1:${ca.acmeHttpPort}` },
+      reload: { target: 'command', ...reload },
+      stateDir: join(base, 'state'),
+    }),
+  );
   return file;
 }
 
-const serialIn = (name: string) => new X509Certificate(readFileSync(join(dir, name, 'tls/cert.pem'))).serialNumber.toLowerCase();
+const serialIn = (name: string) =>
+  new X509Certificate(readFileSync(join(dir, name, 'tls/cert.pem'))).serialNumber.toLowerCase();
 
 describe('reload.target: command', () => {
   it('passes every argument intact, spaces and shell characters included, with the new serial in the environment', async () => {
     const out = join(dir, 'argv.json');
     const args = ['two words', '  padded  ', `quote's "and" $HOME; echo injected`, '*'];
-    const script = "require('node:fs').writeFileSync(process.argv[1], JSON.stringify({ args: process.argv.slice(2), serial: process.env.CERT_AGENT_SERIAL, dir: process.env.CERT_AGENT_CERT_DIR }))";
+    const script =
+      "require('node:fs').writeFileSync(process.argv[1], JSON.stringify({ args: process.argv.slice(2), serial: process.env.CERT_AGENT_SERIAL, dir: process.env.CERT_AGENT_CERT_DIR }))";
     const config = configWith('ok', { command: [process.execPath, '-e', script, out, ...args] });
     const r = await runAgent(['renew', '--config', config]);
     expect(r.code, r.stderr).toBe(0);

@@ -31,10 +31,17 @@ describe('createCsr', () => {
       const keyPem = make().privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
       const file = join(dir, `${type}.csr`);
       writeFileSync(file, createCsr(NAMES, keyPem));
-      const text = execFileSync('openssl', ['req', '-inform', 'der', '-in', file, '-noout', '-verify', '-text'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      const text = execFileSync('openssl', ['req', '-inform', 'der', '-in', file, '-noout', '-verify', '-text'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       expect(text).toMatch(/Subject: CN\s?=\s?app\.example/);
-      expect(text).toContain('DNS:app.example, DNS:www.app.example, IP Address:10.1.2.3, IP Address:0:0:0:0:0:0:0:1, IP Address:FD00:0:0:0:0:0:1:2');
-      const pub = execFileSync('openssl', ['req', '-inform', 'der', '-in', file, '-noout', '-pubkey'], { encoding: 'utf8' });
+      expect(text).toContain(
+        'DNS:app.example, DNS:www.app.example, IP Address:10.1.2.3, IP Address:0:0:0:0:0:0:0:1, IP Address:FD00:0:0:0:0:0:1:2',
+      );
+      const pub = execFileSync('openssl', ['req', '-inform', 'der', '-in', file, '-noout', '-pubkey'], {
+        encoding: 'utf8',
+      });
       expect(pub.trim()).toBe(createPublicKey(keyPem).export({ type: 'spki', format: 'pem' }).toString().trim());
     });
   }
@@ -51,7 +58,16 @@ describe('createSelfSigned', () => {
     const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const notBefore = new Date('2026-11-28T10:00:00Z');
     const notAfter = new Date('2026-11-29T10:00:00Z');
-    const pem = createSelfSigned({ keyPem, names: ['app.example', '10.1.2.3'], subject: [['CN', 'stand-in'], ['O', 'cert-agent placeholder']], notBefore, notAfter });
+    const pem = createSelfSigned({
+      keyPem,
+      names: ['app.example', '10.1.2.3'],
+      subject: [
+        ['CN', 'stand-in'],
+        ['O', 'cert-agent placeholder'],
+      ],
+      notBefore,
+      notAfter,
+    });
     const cert = new X509Certificate(pem);
     expect(cert.subject).toBe('CN=stand-in\nO=cert-agent placeholder');
     expect(cert.subjectAltName).toBe('DNS:app.example, IP Address:10.1.2.3');
@@ -68,7 +84,13 @@ describe('createSelfSigned', () => {
   });
   it('uses GeneralizedTime from 2050 on (RFC 5280)', () => {
     const keyPem = KEYS['ec-p256']().privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    const pem = createSelfSigned({ keyPem, names: ['a.example'], subject: [['CN', 'x']], notBefore: new Date('2049-12-31T00:00:00Z'), notAfter: new Date('2050-01-02T00:00:00Z') });
+    const pem = createSelfSigned({
+      keyPem,
+      names: ['a.example'],
+      subject: [['CN', 'x']],
+      notBefore: new Date('2049-12-31T00:00:00Z'),
+      notAfter: new Date('2050-01-02T00:00:00Z'),
+    });
     const cert = new X509Certificate(pem);
     expect(new Date(cert.validTo).toISOString()).toBe('2050-01-02T00:00:00.000Z');
   });
