@@ -1,5 +1,5 @@
 /**
- * `cert-agent doctor`: audits the installation (spec §10), one line per check
+ * `cert-agent doctor`: audits the installation, one line per check
  * saying what is wrong and what to do. `--fix` repairs only what cannot make
  * things worse — modes and ownership of the agent's own files — and says what
  * it changed. Exit 0 when nothing is wrong (after fixes), 1 otherwise.
