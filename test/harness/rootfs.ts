@@ -21,6 +21,13 @@ export const ROOTFS_CACHE = process.env.CERT_AGENT_ROOTFS_CACHE || '/var/cache/c
 /** Debian 13: its nodejs is 20, the oldest Node the agent supports. */
 export const SUITE = 'trixie';
 const INCLUDE = ['nodejs', 'systemd'];
+/**
+ * The fleet's variant: the same base plus Debian's nginx (the web container),
+ * openssl (the CA container's fingerprint for the host scripts), curl and
+ * iproute2 (which brings libbpf, so systemd enforces the unit's IP allow-list,
+ * as in a standard image). Cached under its own key.
+ */
+export const FLEET_PACKAGES = ['nginx', 'openssl', 'curl', 'iproute2'] as const;
 
 /** Builds the .deb from the current bundle (fast) and returns its path. */
 export function buildDeb(): string {
@@ -50,15 +57,19 @@ export function debianMirror(): string {
   return 'http://deb.debian.org/debian';
 }
 
-/** Path of the cached rootfs tar, debootstrapping it first when missing (about a minute). */
-export function ensureRootfs(): string {
-  const key = createHash('sha256').update(`${SUITE} minbase ${INCLUDE.join(',')}`).digest('hex').slice(0, 8);
+/**
+ * Path of the cached rootfs tar, debootstrapping it first when missing (about
+ * a minute). `extra` packages make a variant with a cache key of its own.
+ */
+export function ensureRootfs(extra: readonly string[] = []): string {
+  const include = [...INCLUDE, ...extra];
+  const key = createHash('sha256').update(`${SUITE} minbase ${include.join(',')}`).digest('hex').slice(0, 8);
   const tar = join(ROOTFS_CACHE, `rootfs-${SUITE}-${key}.tar`);
   if (existsSync(tar)) return tar;
   mkdirSync(ROOTFS_CACHE, { recursive: true });
   const build = tempDir('cert-agent-debootstrap-');
   try {
-    execFileSync('debootstrap', ['--variant=minbase', `--include=${INCLUDE.join(',')}`, SUITE, join(build, 'root'), debianMirror()], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
+    execFileSync('debootstrap', ['--variant=minbase', `--include=${include.join(',')}`, SUITE, join(build, 'root'), debianMirror()], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
     execFileSync('tar', ['-C', join(build, 'root'), '-cf', `${tar}.part`, '.']);
     renameSync(`${tar}.part`, tar);
   } finally {
@@ -70,8 +81,8 @@ export function ensureRootfs(): string {
 }
 
 /** A fresh root filesystem from the cached tar; remove it with removeTree(). */
-export function unpackRootfs(): string {
-  const tar = ensureRootfs();
+export function unpackRootfs(extra: readonly string[] = []): string {
+  const tar = ensureRootfs(extra);
   const dir = tempDir('cert-agent-rootfs-');
   execFileSync('tar', ['-C', dir, '-xf', tar]);
   return dir;
