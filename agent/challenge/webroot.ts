@@ -2,12 +2,12 @@
  * http-01 through files the proxy serves: `<webroot>/<token>` holds the key
  * authorization. The proxy maps /.well-known/acme-challenge/ onto the
  * directory (see packaging/nginx). Files are world-readable on purpose — the
- * proxy's workers must read them and they are public by design — and are
- * removed when the order is done.
+ * proxy's workers must read them and they are public by design — whatever
+ * the umask the agent runs under, and are removed when the order is done.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../fsutil.js';
+import { ensureDir, writeFileAtomic } from '../fsutil.js';
 import { StoreError, describeError } from '../errors.js';
 import type { OpenResponder } from './types.js';
 
@@ -15,7 +15,8 @@ const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
 
 export const openWebrootResponder: OpenResponder = async ({ webroot }) => {
   try {
-    mkdirSync(webroot, { recursive: true, mode: 0o755 });
+    // 0755 exactly, whatever the umask: the proxy's workers traverse it.
+    ensureDir(webroot, 0o755);
   } catch (err) {
     throw new StoreError(`cannot create challenge.webroot ${webroot}: ${describeError(err)}`);
   }
