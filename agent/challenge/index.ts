@@ -1,19 +1,19 @@
-/** The challenge modes of spec §7, one registry checked by the compiler. */
-import type { ChallengeMode } from '../config.js';
-import { splitHostPort } from '../config.js';
+/** The challenge modes: one registry, checked by the compiler against the config's list of modes. */
+import type { ChallengeMode } from '../config/config.js';
+import { splitHostPort } from '../config/config.js';
 import { openHttpResponder } from './http-responder.js';
 import { openWebrootResponder } from './webroot.js';
-import type { OpenResponder, OpenedResponder } from './types.js';
+import type { OpenSolver, Solver } from './types.js';
 
-const responders = {
+const solvers = {
   standalone: openHttpResponder,
   proxy: openHttpResponder,
   webroot: openWebrootResponder,
-} satisfies Record<ChallengeMode, OpenResponder>;
+} satisfies Record<ChallengeMode, OpenSolver>;
 
-export function openResponder(challenge: { mode: ChallengeMode; listen: string; webroot: string }): Promise<OpenedResponder> {
+export function openSolver(challenge: { mode: ChallengeMode; listen: string; webroot: string }): Promise<Solver> {
   const { host, port } = splitHostPort(challenge.listen);
-  return responders[challenge.mode]({ host, port, webroot: challenge.webroot });
+  return solvers[challenge.mode]({ host, port, webroot: challenge.webroot });
 }
 
-export type { OpenedResponder };
+export type { Challenge, Solver } from './types.js';

@@ -8,12 +8,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
-import type { OpenedResponder } from './types.js';
+import type { Challenge, Solver } from './types.js';
 
-export async function waitForChallengeRoute(responder: OpenedResponder, origin: string, timeoutMs = 5000): Promise<boolean> {
+export async function waitForChallengeRoute(solver: Solver, name: string, origin: string, timeoutMs = 5000): Promise<boolean> {
   const token = randomBytes(24).toString('base64url');
   const expected = `route-probe.${randomBytes(12).toString('base64url')}`;
-  await responder.publish(token, expected);
+  const probe: Challenge = { type: solver.type, identifier: { type: 'dns', value: name }, token, keyAuthorization: expected };
+  await solver.present(probe);
   try {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
@@ -22,7 +23,7 @@ export async function waitForChallengeRoute(responder: OpenedResponder, origin: 
     }
     return false;
   } finally {
-    await responder.unpublish(token);
+    await solver.cleanup(probe);
   }
 }
 

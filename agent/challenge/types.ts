@@ -1,15 +1,40 @@
-import type { ChallengeResponder } from '../acme.js';
+/**
+ * The contract between the ACME client and the ways of answering a
+ * challenge. A solver gets the whole challenge (its type, the identifier it
+ * proves, the token and the key authorization), so a solver that needs the
+ * name has it, and the ACME client takes from each authorization the
+ * challenge of the type the solver answers. Adding a challenge type is a new
+ * solver file plus its entry in index.ts; the ACME client does not change.
+ */
 
-/** A responder that holds a resource (a listening socket, files) until closed. */
-export interface OpenedResponder extends ChallengeResponder {
-  /** Withdraws every token and releases the resource; safe to call once in `finally`. */
+/** One challenge the CA asked for, whole. */
+export interface Challenge {
+  /** The ACME challenge type, e.g. "http-01". */
+  type: string;
+  identifier: { type: 'dns' | 'ip'; value: string };
+  token: string;
+  /**
+   * `token.thumbprint-of-the-account-key`, the same for every challenge type;
+   * each solver derives what it publishes from it (http-01 serves it as is).
+   */
+  keyAuthorization: string;
+}
+
+export interface Solver {
+  /** The ACME challenge type this solver answers. */
+  readonly type: string;
+  /** Makes the challenge answerable; resolves once it is. */
+  present(challenge: Challenge): Promise<void>;
+  /** Withdraws one challenge; called in `finally` for every challenge presented, after success or failure. */
+  cleanup(challenge: Challenge): Promise<void>;
+  /** Releases what the solver holds (a listening socket, files); called once, in `finally`, when the order is done. */
   close(): Promise<void>;
 }
 
-export interface ResponderOptions {
+export interface SolverOptions {
   host: string;
   port: number;
   webroot: string;
 }
 
-export type OpenResponder = (opts: ResponderOptions) => Promise<OpenedResponder>;
+export type OpenSolver = (opts: SolverOptions) => Promise<Solver>;

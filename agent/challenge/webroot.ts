@@ -7,13 +7,13 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureDir, writeFileAtomic } from '../fsutil.js';
-import { StoreError, describeError } from '../errors.js';
-import type { OpenResponder } from './types.js';
+import { ensureDir, writeFileAtomic } from '../lib/fs.js';
+import { CaProtocolError, StoreError, describeError } from '../lib/errors.js';
+import type { OpenSolver } from './types.js';
 
 const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
 
-export const openWebrootResponder: OpenResponder = async ({ webroot }) => {
+export const openWebrootResponder: OpenSolver = async ({ webroot }) => {
   try {
     // 0755 exactly, whatever the umask: the proxy's workers traverse it.
     ensureDir(webroot, 0o755);
@@ -23,7 +23,7 @@ export const openWebrootResponder: OpenResponder = async ({ webroot }) => {
   const written = new Set<string>();
   const pathOf = (token: string) => {
     // The token comes from the CA; never let it name a path outside webroot.
-    if (!TOKEN.test(token)) throw new StoreError(`refusing challenge token ${JSON.stringify(token.slice(0, 40))}: not base64url`);
+    if (!TOKEN.test(token)) throw new CaProtocolError(`the CA sent the challenge token ${JSON.stringify(token.slice(0, 40))}, which is not base64url; refusing to use it as a file name`);
     return join(webroot, token);
   };
   const remove = (token: string) => {
@@ -31,11 +31,12 @@ export const openWebrootResponder: OpenResponder = async ({ webroot }) => {
     written.delete(token);
   };
   return {
-    async publish(token, keyAuthorization) {
+    type: 'http-01',
+    async present({ token, keyAuthorization }) {
       writeFileAtomic(pathOf(token), keyAuthorization, 0o644);
       written.add(token);
     },
-    async unpublish(token) {
+    async cleanup({ token }) {
       remove(token);
     },
     async close() {

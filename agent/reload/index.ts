@@ -1,17 +1,17 @@
-/** The reload targets of spec §9, one registry checked by the compiler. */
-import type { ReloadTarget } from '../config.js';
-import { reloadCommand } from './command.js';
-import { reloadNginx } from './nginx.js';
-import { reloadTraefik } from './traefik.js';
-import type { Reloader } from './types.js';
+/** The reload targets: one registry, checked by the compiler against the config's list of targets. */
+import type { ReloadTarget as TargetName } from '../config/config.js';
+import { commandTarget } from './command.js';
+import { nginxTarget } from './nginx.js';
+import { traefikTarget } from './traefik.js';
+import type { ReloadTarget } from './types.js';
 
-const none: Reloader = async () => ({ detail: 'no reload configured' });
+const none: ReloadTarget = { reload: async () => ({ detail: 'no reload configured' }) };
 
-export const reloaders = {
-  nginx: reloadNginx,
-  traefik: reloadTraefik,
-  command: reloadCommand,
+export const reloadTargets = {
+  nginx: nginxTarget,
+  traefik: traefikTarget,
+  command: commandTarget,
   none,
-} satisfies Record<ReloadTarget, Reloader>;
+} satisfies Record<TargetName, ReloadTarget>;
 
-export type { ReloadContext, ReloadOutcome, Reloader } from './types.js';
+export type { ChallengeContext, ReloadContext, ReloadOutcome, ReloadTarget } from './types.js';

@@ -4,34 +4,22 @@
  * running on it. Then `nginx -s reload`, confirmed by a handshake that serves
  * the new serial (reload.verify).
  */
-import { ReloadError } from '../errors.js';
+import { ReloadError } from '../lib/errors.js';
 import { runArgv } from './command.js';
-import type { Reloader } from './types.js';
-import { waitForSerial } from './verify.js';
+import type { ReloadContext, ReloadOutcome, ReloadTarget } from './types.js';
+import { verifyServed } from './verify.js';
 
-export class NginxConfigRejected extends ReloadError {
-  readonly rollback = true;
-}
-
-export const reloadNginx: Reloader = async ({ config, live }) => {
+async function reloadNginx({ config, live }: ReloadContext): Promise<ReloadOutcome> {
   const { binary, config: confFile } = config.reload.nginx;
   const base = [binary, ...(confFile ? ['-c', confFile] : [])];
   const test = await runArgv([...base, '-t'], config.reload.timeoutSeconds);
-  if (test.code !== 0) throw new NginxConfigRejected(`nginx -t failed (${test.code === null ? 'could not run' : `exit ${test.code}`}): ${test.output}`);
+  if (test.code !== 0) throw new ReloadError(`nginx -t failed (${test.code === null ? 'could not run' : `exit ${test.code}`}): ${test.output}`, { rollback: true });
   const reload = await runArgv([...base, '-s', 'reload'], config.reload.timeoutSeconds);
   if (reload.code !== 0) throw new ReloadError(`nginx -s reload failed (${reload.code === null ? 'could not run' : `exit ${reload.code}`}): ${reload.output}`);
   // Exit 0 only means the signal was delivered: a master that cannot apply
   // the configuration (a port taken, a file unreadable at load time) keeps
   // the old one and says so only in its error log.
   return verifyServed(config.reload.verify, config.certificate.domains[0] as string, live.cert.serialNumber, 'nginx', 'nginx reloaded', 'nginx -s reload exits 0 even when the master refuses the new configuration: see nginx\'s error log');
-};
-
-/** Shared by the proxy targets: without reload.verify there is nothing to confirm against. */
-export async function verifyServed(verify: string | undefined, servername: string, serial: string, what: string, action: string, hint?: string) {
-  if (!verify) return { detail: `${action} (not verified: set reload.verify to confirm the served serial)` };
-  const seen = await waitForSerial(verify, servername, serial);
-  if (!seen.ok) {
-    throw new ReloadError(`${action} but ${verify} still serves ${seen.seen ? `serial ${seen.seen}` : `nothing (${seen.error})`}, not the new serial ${serial.toLowerCase()}${hint ? ` (${hint})` : ''}`);
-  }
-  return { detail: `${what} serves serial ${seen.seen} on ${verify}`, servedSerial: seen.seen };
 }
+
+export const nginxTarget: ReloadTarget = { reload: reloadNginx };

@@ -9,11 +9,12 @@
  */
 import { dirname } from 'node:path';
 import { stringify } from 'yaml';
-import type { Config } from '../config.js';
-import { ensureDir, writeFileAtomic } from '../fsutil.js';
-import type { LiveSet } from '../store.js';
-import type { Reloader } from './types.js';
-import { verifyServed } from './nginx.js';
+import type { Config } from '../config/config.js';
+import { ensureDir, writeFileAtomic } from '../lib/fs.js';
+import type { LiveSet } from '../store/sets.js';
+import type { ChallengeContext, ReloadContext, ReloadOutcome, ReloadTarget } from './types.js';
+import { verifyServed } from './verify.js';
+import { waitForChallengeRoute } from '../challenge/route-probe.js';
 
 export const ACME_ROUTER = 'cert-agent-acme';
 
@@ -49,7 +50,21 @@ export function writeTraefikDynamic(config: Config, live: LiveSet | undefined): 
   writeFileAtomic(file, traefikDynamicConfig(config, live), 0o644);
 }
 
-export const reloadTraefik: Reloader = async ({ config, live }) => {
+async function reloadTraefik({ config, live }: ReloadContext): Promise<ReloadOutcome> {
   writeTraefikDynamic(config, live);
   return verifyServed(config.reload.verify, config.certificate.domains[0] as string, live.cert.serialNumber, 'traefik', `traefik dynamic file ${config.reload.traefik.dynamicFile} rewritten`, `Traefik ignores a dynamic file it cannot parse or whose files it cannot read: see its log, and check that its file provider watches ${dirname(config.reload.traefik.dynamicFile)}`);
-};
+}
+
+/**
+ * Proxy mode: Traefik must route the challenge path to the agent before the
+ * CA asks for it. The dynamic file carries that router; Traefik needs a
+ * moment to load it, so a probe token is fetched through port 80 first.
+ */
+async function prepareChallenge({ config, live, solver }: ChallengeContext): Promise<string | undefined> {
+  if (config.challenge.mode !== 'proxy') return undefined;
+  writeTraefikDynamic(config, live);
+  const routed = await waitForChallengeRoute(solver, config.certificate.domains[0] as string, 'http://127.0.0.1:80');
+  return routed ? undefined : 'Traefik does not route the challenge path to the agent yet; asking the CA anyway';
+}
+
+export const traefikTarget: ReloadTarget = { reload: reloadTraefik, prepareChallenge };

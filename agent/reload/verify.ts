@@ -7,8 +7,8 @@
  */
 import { connect } from 'node:tls';
 import { isIP } from 'node:net';
-import { splitHostPort } from '../config.js';
-import { describeError } from '../errors.js';
+import { splitHostPort } from '../config/config.js';
+import { ReloadError, describeError } from '../lib/errors.js';
 
 export async function servedSerial(address: string, servername: string, timeoutMs = 3000): Promise<string> {
   const { host, port } = splitHostPort(address, '127.0.0.1');
@@ -40,4 +40,14 @@ export async function waitForSerial(address: string, servername: string, serial:
     if (last.ok || Date.now() + delay > deadline) return last;
     await new Promise((r) => setTimeout(r, delay));
   }
+}
+
+/** Shared by the proxy targets: without reload.verify there is nothing to confirm against. */
+export async function verifyServed(verify: string | undefined, servername: string, serial: string, what: string, action: string, hint?: string) {
+  if (!verify) return { detail: `${action} (not verified: set reload.verify to confirm the served serial)` };
+  const seen = await waitForSerial(verify, servername, serial);
+  if (!seen.ok) {
+    throw new ReloadError(`${action} but ${verify} still serves ${seen.seen ? `serial ${seen.seen}` : `nothing (${seen.error})`}, not the new serial ${serial.toLowerCase()}${hint ? ` (${hint})` : ''}`);
+  }
+  return { detail: `${what} serves serial ${seen.seen} on ${verify}`, servedSerial: seen.seen };
 }

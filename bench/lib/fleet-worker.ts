@@ -1,6 +1,6 @@
 /**
  * Fleet benchmark, "isolated instances" mode: runs several agents' daemons
- * (agent/daemon.ts, the same class `cert-agent run` uses) inside one
+ * (agent/renewal/daemon.ts, the same class `cert-agent run` uses) inside one
  * process, each with its own configuration, state and certificate
  * directories, ACME account, keys and logger. Forked by the fleet section
  * with IPC; config paths come in CERT_AGENT_FLEET_CONFIGS (JSON array) and
@@ -13,7 +13,7 @@
  */
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { Daemon } from '../../agent/daemon.js';
+import { Daemon } from '../../agent/renewal/daemon.js';
 
 const configs = JSON.parse(process.env.CERT_AGENT_FLEET_CONFIGS ?? '[]') as string[];
 const base = Number(process.env.CERT_AGENT_FLEET_BASE ?? 0);
@@ -32,7 +32,16 @@ function loggerFor(agent: number) {
       done();
     },
   });
-  return pino({ level: 'info', base: null, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'msg', formatters: { level: (label) => ({ level: label }) } }, sink);
+  return pino(
+    {
+      level: 'info',
+      base: null,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      messageKey: 'msg',
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    sink,
+  );
 }
 
 const daemons = configs.map((configPath, i) => new Daemon({ configPath, log: loggerFor(base + i) }));

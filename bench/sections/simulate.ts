@@ -1,6 +1,6 @@
 /**
  * 1000 agents over 24 hours of 24-hour certificates, simulated with the
- * agent's own schedule functions (agent/schedule.ts: nextRenewal with the
+ * agent's own schedule functions (agent/renewal/schedule.ts: nextRenewal with the
  * per-serial random of randomForSerial), with and without jitter. Each
  * certificate is modelled as step-ca issues it: notBefore backdated one
  * minute, notAfter 24 h after issuance; each agent renews exactly when its
@@ -10,7 +10,7 @@
  * "staggered" (first certificates spread over a day).
  */
 import { randomBytes } from 'node:crypto';
-import { nextRenewal, randomForSerial, type RenewalPolicy } from '../../agent/schedule.js';
+import { nextRenewal, randomForSerial, type RenewalPolicy } from '../../agent/renewal/schedule.js';
 
 export interface SimRow {
   scenario: string;
@@ -27,7 +27,12 @@ const MIN = 60_000;
 const HOUR = 60 * MIN;
 const LIFETIME_EXTRA = MIN; // step-ca backdates notBefore by one minute
 
-function simulate(agents: number, hours: number, policy: RenewalPolicy, firstIssue: (i: number) => number): Omit<SimRow, 'scenario' | 'jitter' | 'hours'> {
+function simulate(
+  agents: number,
+  hours: number,
+  policy: RenewalPolicy,
+  firstIssue: (i: number) => number,
+): Omit<SimRow, 'scenario' | 'jitter' | 'hours'> {
   const end = hours * HOUR;
   const perMinute = new Map<number, number>();
   const perSecond = new Map<number, number>();
@@ -49,7 +54,12 @@ function simulate(agents: number, hours: number, policy: RenewalPolicy, firstIss
   let busiest = 0;
   let busiestAt = 0;
   for (const [m, n] of perMinute) if (n > busiest) [busiest, busiestAt] = [n, m];
-  return { renewals, maxPerMinute: busiest, maxPerSecond: Math.max(0, ...perSecond.values()), busiestAtH: (busiestAt * MIN) / HOUR };
+  return {
+    renewals,
+    maxPerMinute: busiest,
+    maxPerSecond: Math.max(0, ...perSecond.values()),
+    busiestAtH: (busiestAt * MIN) / HOUR,
+  };
 }
 
 export function simulateSection(agents = 1000): SimRow[] {

@@ -27,7 +27,7 @@ const INCLUDE = ['nodejs', 'systemd'];
  * iproute2 (which brings libbpf, so systemd enforces the unit's IP allow-list,
  * as in a standard image). Cached under its own key.
  */
-export const FLEET_PACKAGES = ['nginx', 'openssl', 'curl', 'iproute2'] as const;
+export const FLEET_PACKAGES = ['nginx', 'openssl', 'curl', 'iproute2'];
 
 /** Builds the .deb from the current bundle (fast) and returns its path. */
 export function buildDeb(): string {
@@ -59,9 +59,10 @@ export function debianMirror(): string {
 
 /**
  * Path of the cached rootfs tar, debootstrapping it first when missing (about
- * a minute). `extra` packages make a variant with a cache key of its own.
+ * a minute). `extra`: more Debian packages (e.g. nginx), cached as a rootfs
+ * of its own, so the plain one stays what a minimal template has.
  */
-export function ensureRootfs(extra: readonly string[] = []): string {
+export function ensureRootfs(extra: string[] = []): string {
   const include = [...INCLUDE, ...extra];
   const key = createHash('sha256').update(`${SUITE} minbase ${include.join(',')}`).digest('hex').slice(0, 8);
   const tar = join(ROOTFS_CACHE, `rootfs-${SUITE}-${key}.tar`);
@@ -69,7 +70,8 @@ export function ensureRootfs(extra: readonly string[] = []): string {
   mkdirSync(ROOTFS_CACHE, { recursive: true });
   const build = tempDir('cert-agent-debootstrap-');
   try {
-    execFileSync('debootstrap', ['--variant=minbase', `--include=${include.join(',')}`, SUITE, join(build, 'root'), debianMirror()], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
+    const argv = ['--variant=minbase', `--include=${include.join(',')}`, SUITE, join(build, 'root'), debianMirror()];
+    execFileSync('debootstrap', argv, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
     execFileSync('tar', ['-C', join(build, 'root'), '-cf', `${tar}.part`, '.']);
     renameSync(`${tar}.part`, tar);
   } finally {
@@ -80,8 +82,8 @@ export function ensureRootfs(extra: readonly string[] = []): string {
   return tar;
 }
 
-/** A fresh root filesystem from the cached tar; remove it with removeTree(). */
-export function unpackRootfs(extra: readonly string[] = []): string {
+/** A fresh root filesystem from the cached tar (see ensureRootfs for `extra`); remove it with removeTree(). */
+export function unpackRootfs(extra: string[] = []): string {
   const tar = ensureRootfs(extra);
   const dir = tempDir('cert-agent-rootfs-');
   execFileSync('tar', ['-C', dir, '-xf', tar]);

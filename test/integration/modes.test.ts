@@ -7,12 +7,14 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { validateConfig, type Config } from '../../agent/config.js';
-import { silentLogger } from '../../agent/log.js';
-import { renewPass } from '../../agent/renew.js';
+import { validateConfig, type Config } from '../../agent/config/config.js';
+import { silentLogger } from '../../agent/lib/log.js';
+import { renewPass } from '../../agent/renewal/pass.js';
 import type { StepCa } from '../harness/stepca.js';
 import { useStepCaSuite } from '../helpers/suite.js';
 import { modeOf } from '../helpers/agent.js';
@@ -41,7 +43,8 @@ function configFor(name: string, extra: Record<string, unknown> = {}): Config {
  * validation port. Workers run as `user`: root where the test directories
  * are 0700 root, www-data (as in a Debian container) where they are not.
  */
-async function startNginx(webroot: string, port: number, user = 'root', name = 'nginx'): Promise<{ stop(): Promise<void> }> {
+async function startNginx(webroot: string, port: number, user = 'root', name = 'nginx'):
+  Promise<{ stop(): Promise<void> }> {
   const ndir = join(dir, name);
   const tmp = join(ndir, 'tmp');
   mkdirSync(tmp, { recursive: true });
@@ -49,7 +52,8 @@ async function startNginx(webroot: string, port: number, user = 'root', name = '
   writeFileSync(conf, `user ${user}; worker_processes 1; pid ${ndir}/nginx.pid; error_log ${ndir}/error.log;
 events { worker_connections 64; }
 http {
-  access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fastcgi_temp_path ${tmp}; uwsgi_temp_path ${tmp}; scgi_temp_path ${tmp};
+  access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp};
+  fastcgi_temp_path ${tmp}; uwsgi_temp_path ${tmp}; scgi_temp_path ${tmp};
   server {
     listen 127.0.0.1:${port};
     location /.well-known/acme-challenge/ { alias ${webroot}/; default_type application/octet-stream; }
@@ -90,7 +94,8 @@ describe('webroot mode through a real nginx', () => {
 
 /** Runs argv as www-data (no supplementary groups), as nginx's workers, Traefik or node_exporter would read. */
 function asWwwData(argv: string[]): { code: number | null; stderr: string } {
-  const r = spawnSync('setpriv', ['--reuid=www-data', '--regid=www-data', '--clear-groups', '--', ...argv], { encoding: 'utf8' });
+  const ids = ['--reuid=www-data', '--regid=www-data', '--clear-groups'];
+  const r = spawnSync('setpriv', [...ids, '--', ...argv], { encoding: 'utf8' });
   return { code: r.status, stderr: r.stderr };
 }
 
@@ -135,7 +140,9 @@ describe('the daemon under umask 077 (the unit sets UMask=0077), nginx workers a
       const deadline = Date.now() + 60_000;
       const done = () => daemon.events('certificate_installed').length + daemon.events('renewal_failed').length > 0;
       while (!(done() && existsSync(textfile))) {
-        if (Date.now() > deadline) throw new Error(`no pass finished; log:\n${daemon.lines.map((l) => JSON.stringify(l)).join('\n')}`);
+        if (Date.now() > deadline) {
+          throw new Error(`no pass finished; log:\n${daemon.lines.map((l) => JSON.stringify(l)).join('\n')}`);
+        }
         await new Promise((r) => setTimeout(r, 200));
       }
       expect(daemon.events('renewal_failed').map((e) => e.error)).toEqual([]);
@@ -157,12 +164,16 @@ describe('the daemon under umask 077 (the unit sets UMask=0077), nginx workers a
       'www': '0755', 'www/acme-challenge': '0755', 'traefik': '0755', 'traefik/dynamic': '0755',
       'traefik/dynamic/cert-agent.yml': '0644', 'metrics/cert-agent.prom': '0644',
     });
-    for (const f of ['cert.pem', 'chain.pem', 'fullchain.pem', 'ca.pem']) expect(run.modes[`tls/.sets/*/${f}`]).toMatch(/^0644$|^0640$/);
+    for (const f of ['cert.pem', 'chain.pem', 'fullchain.pem', 'ca.pem']) {
+      expect(run.modes[`tls/.sets/*/${f}`]).toMatch(/^0644$|^0640$/);
+    }
     expect(asWwwData(['cat', join(run.base, 'traefik/dynamic/cert-agent.yml')])).toMatchObject({ code: 0 });
     expect(asWwwData(['cat', run.textfile])).toMatchObject({ code: 0 });
     expect(asWwwData(['ls', run.webroot])).toMatchObject({ code: 0 });
     // and what is secret stays so.
-    for (const f of ['key.pem', 'combined.pem']) expect(Number.parseInt(run.modes[`tls/.sets/*/${f}`] ?? '7777', 8) & 0o007).toBe(0);
+    for (const f of ['key.pem', 'combined.pem']) {
+      expect(Number.parseInt(run.modes[`tls/.sets/*/${f}`] ?? '7777', 8) & 0o007).toBe(0);
+    }
     expect(asWwwData(['cat', join(run.base, 'tls/key.pem')]).code).not.toBe(0);
     expect(run.modes['state/account.key']).toBe('0600');
   }, 150_000);

@@ -1,7 +1,7 @@
 /** Pins as operators paste them: colons, spaces, upper case, a sha256: prefix; nothing else. */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { fingerprintOfDer, fingerprintProblem, parseFingerprint } from '../../agent/fingerprint.js';
+import { fingerprintOfDer, fingerprintProblem, parseFingerprint } from '../../agent/pki/fingerprint.js';
 import { makeCa } from '../helpers/certs.js';
 
 const HEX = '4a5679c0ffee00112233445566778899aabbccddeeff00112233445566778899';

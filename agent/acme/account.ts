@@ -1,0 +1,52 @@
+/**
+ * The ACME account: a P-256 key created once in the state directory (0600
+ * from the moment it exists) and the account URL the CA gave us. Losing the
+ * URL is harmless (registering again with the same key finds the account);
+ * losing the key only costs a new registration.
+ */
+import { join } from 'node:path';
+import { generateKeyPem } from '../pki/keys.js';
+import { readIfExists, writeFileAtomic, writeNewFile } from '../lib/fs.js';
+import { ACCOUNT_FILE, ACCOUNT_KEY_FILE as KEY_FILE } from '../store/layout.js';
+
+export interface Account {
+  keyPem: string;
+  /** The account URL, only when it was registered through this same directory URL. */
+  url?: string;
+}
+
+/**
+ * With `directoryUrl`, an account made through another directory URL gets a
+ * new key: step-ca remembers the URL an account was registered under and
+ * refuses orders signed for the same key under another one ("kid does not
+ * match stored account location"), so after ca.url changes (a new name or
+ * port for the same CA) the old key could never order again.
+ */
+export async function loadOrCreateAccount(stateDir: string, directoryUrl: string): Promise<Account> {
+  let keyPem = readIfExists(join(stateDir, KEY_FILE));
+  const saved = savedAccount(stateDir);
+  if (keyPem && saved.directory && saved.directory !== directoryUrl) {
+    keyPem = await generateKeyPem('ec-p256');
+    writeFileAtomic(join(stateDir, KEY_FILE), keyPem, 0o600);
+    writeFileAtomic(join(stateDir, ACCOUNT_FILE), `${JSON.stringify({ directory: directoryUrl }, null, 2)}\n`, 0o600);
+  }
+  if (!keyPem) {
+    keyPem = await generateKeyPem('ec-p256');
+    writeNewFile(join(stateDir, KEY_FILE), keyPem, 0o600);
+  }
+  // An account registered through another directory URL is useless here.
+  const url = saved.directory === directoryUrl ? saved.url : undefined;
+  return { keyPem, ...(url ? { url } : {}) };
+}
+
+export function saveAccountUrl(stateDir: string, url: string, directoryUrl: string): void {
+  writeFileAtomic(join(stateDir, ACCOUNT_FILE), `${JSON.stringify({ url, directory: directoryUrl }, null, 2)}\n`, 0o600);
+}
+
+function savedAccount(stateDir: string): { url?: string; directory?: string } {
+  try {
+    return JSON.parse(readIfExists(join(stateDir, ACCOUNT_FILE)) ?? '{}') as { url?: string; directory?: string };
+  } catch {
+    return {};
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * What each command does, as functions returning their output and exit code.
+ * cli.ts parses flags and prints; nothing here writes to the terminal.
+ */
+// Each command loads the modules it needs when it runs (dynamic import, kept
+// lazy inside the single-file bundle): `status` and `--version` must not pay
+// for the ACME client, the HTTP stack or the logger.
+import type { Config } from '../config/config.js';
+import type { StatusReport } from '../report/status.js';
+import { ExitCode, UsageError } from '../lib/errors.js';
+import { parseFingerprint } from '../pki/fingerprint.js';
+
+const loadConfig = async (path: string): Promise<Config> => (await import('../config/config.js')).loadConfig(path);
+import { writeFileAtomic } from '../lib/fs.js';
+import type { Logger } from '../lib/log.js';
+
+export interface CommandResult {
+  stdout: string;
+  exitCode: number;
+}
+
+export interface CommandContext {
+  configPath: string;
+  flags: Record<string, unknown>;
+  env: NodeJS.ProcessEnv;
+  /** The command's logger, created on first use (JSON lines; stdout for `run`, stderr otherwise). */
+  logger: () => Promise<Logger>;
+  now: () => Date;
+  isTty: boolean;
+}
+
+export async function enrollCommand(ctx: CommandContext): Promise<CommandResult> {
+  const { enroll, enrollInputFrom } = await import('./enroll.js');
+  const allowUnreachable = Boolean(ctx.flags['allow-unreachable']) || ctx.env.CERT_AGENT_ALLOW_UNREACHABLE === '1';
+  const result = await enroll(ctx.configPath, enrollInputFrom(ctx.flags, ctx.env), ctx.now(), { allowUnreachable });
+  const c = result.config;
+  const lines = [
+    `${result.configChanged ? 'wrote' : 'unchanged:'} ${result.configPath}`,
+    result.trust
+      ? `pinned CA root ${result.trust.roots.map((r) => r.fingerprint).join(', ')} from ${c.ca.url} (TLS chain verified)`
+      : `CA ${c.ca.url} not reachable now: the root will be pinned (${c.ca.fingerprints.join(', ')}) when it answers; until then a placeholder certificate is served`,
+    `certificate for ${c.certificate.domains.join(', ')} will be written to ${c.certificate.dir}; reload: ${c.reload.target}; challenge: ${c.challenge.mode} on ${c.challenge.mode === 'webroot' ? c.challenge.webroot : c.challenge.listen}`,
+    'next: systemctl enable --now cert-agent   (or: cert-agent renew)',
+  ];
+  return { stdout: lines.join('\n') + '\n', exitCode: ExitCode.ok };
+}
+
+export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResult> {
+  const url = (ctx.flags['ca-url'] as string | undefined) ?? ctx.env.CERT_AGENT_CA_URL;
+  const fps = (ctx.flags.fingerprint as string[] | undefined)?.length ? (ctx.flags.fingerprint as string[]) : (ctx.env.CERT_AGENT_FINGERPRINT ?? '').split(',').filter(Boolean);
+  if (!url) throw new UsageError('bootstrap needs --ca-url URL');
+  if (!fps.length) throw new UsageError('bootstrap needs --fingerprint HEX');
+  const pins = fps.map((fp) => {
+    const parsed = parseFingerprint(fp);
+    if (!parsed) throw new UsageError(`--fingerprint ${JSON.stringify(fp)} is not a SHA-256 fingerprint: expected 64 hex digits (colons allowed)`);
+    return parsed;
+  });
+  let parsedUrl: URL;
+  try {
+    parsedUrl = new URL(url);
+  } catch {
+    throw new UsageError(`--ca-url ${JSON.stringify(url)} is not a URL; expected e.g. https://ca.internal:9000`);
+  }
+  if (parsedUrl.protocol !== 'https:') throw new UsageError(`--ca-url ${JSON.stringify(url)} must use https://`);
+  const { bootstrapTrust } = await import('../trust/pin.js');
+  const bundle = await bootstrapTrust(url.replace(/\/+$/, ''), pins, ctx.now());
+  const pem = bundle.roots.map((r) => r.pem).join('');
+  const out = ctx.flags.out as string | undefined;
+  if (out) {
+    writeFileAtomic(out, pem, 0o644);
+    return { stdout: `wrote root ${bundle.roots.map((r) => r.fingerprint).join(', ')} to ${out}\n`, exitCode: ExitCode.ok };
+  }
+  return { stdout: pem, exitCode: ExitCode.ok };
+}
+
+export async function renewCommand(ctx: CommandContext): Promise<CommandResult> {
+  const config = await loadConfig(ctx.configPath);
+  const { renewPass } = await import('../renewal/pass.js');
+  const result = await renewPass({ config, log: await ctx.logger(), force: Boolean(ctx.flags.force), now: ctx.now });
+  const serial = result.live.cert.serialNumber.toLowerCase();
+  const notAfter = new Date(result.live.cert.validTo).toISOString();
+  const text =
+    result.action === 'renewed'
+      ? `renewed (${result.reason}): serial ${serial}, valid until ${notAfter}; ${result.reload?.detail ?? ''}\nnext renewal ${result.nextRenewal.toISOString()}\n`
+      : `not due: serial ${serial} valid until ${notAfter}; next renewal ${result.nextRenewal.toISOString()}\n`;
+  return { stdout: text, exitCode: ExitCode.ok };
+}
+
+export async function statusCommand(ctx: CommandContext): Promise<CommandResult> {
+  if (ctx.flags.json && ctx.flags.line) throw new UsageError('status: --json and --line are two formats of the same report; give one of them');
+  let config: Config;
+  try {
+    config = await loadConfig(ctx.configPath);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const { unknownReport } = await import('../report/status.js');
+    if (ctx.flags.json) return { stdout: JSON.stringify(unknownReport(message, ctx.now()), null, 2) + '\n', exitCode: 3 };
+    if (ctx.flags.line) {
+      const { renderStatusLine } = await import('../report/status-text.js');
+      return { stdout: renderStatusLine(unknownReport(message, ctx.now()) as StatusReport, ctx.now()), exitCode: 3 };
+    }
+    return { stdout: `cert-agent UNKNOWN — ${message}\n`, exitCode: 3 };
+  }
+  const { collectStatus, EXIT_FOR } = await import('../report/status.js');
+  const { renderStatus, renderStatusLine } = await import('../report/status-text.js');
+  const report = collectStatus(config, ctx.now());
+  const stdout = ctx.flags.json ? JSON.stringify(report, null, 2) + '\n'
+    : ctx.flags.line ? renderStatusLine(report, ctx.now())
+      : renderStatus(report, { color: ctx.isTty && !ctx.env.NO_COLOR, now: ctx.now() });
+  return { stdout, exitCode: EXIT_FOR[report.status] };
+}
+
+export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
+  // Handlers before anything else, even before the daemon's modules load:
+  // systemd counts the unit as started as soon as the process exists, and a
+  // SIGTERM or SIGHUP arriving in the first moments would otherwise kill it
+  // (a SIGHUP then even means a restart). A SIGHUP before start is a no-op:
+  // the daemon reads the config and checks at start anyway.
+  let daemon: { reload(): void } | undefined;
+  process.on('SIGHUP', () => daemon?.reload());
+  const signal = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  const { Daemon } = await import('../renewal/daemon.js');
+  const running = new Daemon({ configPath: ctx.configPath, log: await ctx.logger(), now: ctx.now });
+  daemon = running;
+  running.start();
+  await running.stop(await signal);
+  return { stdout: '', exitCode: ExitCode.ok };
+}
+
+export async function doctorCommand(ctx: CommandContext): Promise<CommandResult> {
+  const { runDoctor, renderDoctor } = await import('../report/doctor.js');
+  const lines = await runDoctor(ctx.configPath, { fix: Boolean(ctx.flags.fix), now: ctx.now() });
+  return { stdout: renderDoctor(lines), exitCode: lines.some((l) => l.verdict === 'PROBLEM') ? ExitCode.failure : ExitCode.ok };
+}
+
+export async function metricsCommand(ctx: CommandContext): Promise<CommandResult> {
+  const config = await loadConfig(ctx.configPath);
+  const { metricsText } = await import('../report/metrics.js');
+  return { stdout: metricsText(config, ctx.now()), exitCode: ExitCode.ok };
+}

@@ -1,0 +1,230 @@
+/** Help texts: the command line's specification, with defaults and examples. */
+export const HELP: Record<string, string> = {
+  main: `cert-agent — keeps this container's TLS certificate valid, issued over ACME by your step-ca
+
+Usage: cert-agent <command> [flags]
+
+Commands:
+  enroll      write the config file and pin the CA root (run once, e.g. from a template hook)
+  bootstrap   fetch the CA roots, verify the pin, print or write the root PEM
+  renew       one pass: renew if due (or --force), install, reload
+  run         the daemon: renew on schedule, survive CA outages (started by systemd)
+  status      what the certificate, renewal, trust and reload look like now
+  doctor      audit the installation and say what to fix (--fix repairs modes and owners)
+  metrics     print Prometheus metrics (also written to metrics.textfile by the daemon)
+
+Global flags:
+  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+  --help          help for any command
+  --version       print the version
+
+Exit codes: 0 ok, 1 failed (see message), 64 bad usage, 65 CA not trusted (pin),
+69 CA unreachable or order not done in time, 73 cannot write files,
+75 another agent holds the lock, 76 CA answered wrongly, 78 bad configuration.
+status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+doctor: 0 all good, 1 problems found.
+
+Examples:
+  cert-agent enroll --ca-url https://ca.internal:9000 --fingerprint 4a5679… --domain app.internal
+  cert-agent status
+  cert-agent doctor --fix
+
+Run 'cert-agent <command> --help' for a command's flags and examples.
+`,
+  enroll: `Usage: cert-agent enroll --ca-url URL --fingerprint HEX --domain NAME [--domain NAME…] [flags]
+
+Writes the config file (0600) and pins the CA root: fetches /roots, keeps the root
+whose SHA-256 equals --fingerprint, and proves that the CA's own TLS certificate
+chains to it. Nothing is written when any of this fails. Running it again with the
+same input changes nothing; other fields already in the config file are kept.
+
+Flags (each also from the environment variable in brackets):
+  --ca-url URL          step-ca base URL                        [CERT_AGENT_CA_URL]
+  --fingerprint HEX     SHA-256 of the CA root; repeat to pin several roots for a
+                        planned rotation (colons allowed)        [CERT_AGENT_FINGERPRINT, comma-separated]
+  --domain NAME         name or IP for the certificate; repeat; the first is the
+                        subject                                  [CERT_AGENT_DOMAINS, comma-separated]
+  --reload TARGET       nginx | traefik | command | none (default none)   [CERT_AGENT_RELOAD]
+  --challenge MODE      standalone | webroot | proxy (default standalone) [CERT_AGENT_CHALLENGE]
+  --listen HOST:PORT    challenge listener (default 0.0.0.0:80; proxy 127.0.0.1:8402) [CERT_AGENT_LISTEN]
+  --webroot DIR         directory for webroot tokens (default /var/www/acme-challenge) [CERT_AGENT_WEBROOT]
+  --verify HOST:PORT    after a reload, check the served serial here [CERT_AGENT_VERIFY]
+  --cert-dir DIR        certificate directory (default /etc/cert-agent/tls) [CERT_AGENT_CERT_DIR]
+  --state-dir DIR       account, trust and state (default /var/lib/cert-agent) [CERT_AGENT_STATE_DIR]
+  --key-type TYPE       ec-p256 (default) | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096 [CERT_AGENT_KEY_TYPE]
+  --owner USER          user that must read the certificate files, through its primary
+                        group; the files stay root's (default root) [CERT_AGENT_OWNER]
+  --group GROUP         group that reads the certificate files (default root) [CERT_AGENT_GROUP]
+  --email ADDR          ACME account contact                    [CERT_AGENT_EMAIL]
+  --provisioner NAME    step-ca ACME provisioner (default acme)  [CERT_AGENT_PROVISIONER]
+  --root-file PATH      use this root PEM instead of /roots      [CERT_AGENT_ROOT_FILE]
+  --allow-unreachable   when the CA cannot be reached now (a template booting before the
+                        CA container), write the config anyway; the daemon pins the root
+                        with the same checks when the CA answers and serves a placeholder
+                        until then. A wrong fingerprint still fails. [CERT_AGENT_ALLOW_UNREACHABLE=1]
+  --config PATH         where to write the config (default /etc/cert-agent/config.yaml) [CERT_AGENT_CONFIG]
+
+Examples:
+  cert-agent enroll --ca-url https://ca.internal:9000 \\
+    --fingerprint 4a5679…c0ffee --domain app.internal --domain www.app.internal --reload nginx
+  CERT_AGENT_CA_URL=https://ca.internal:9000 CERT_AGENT_FINGERPRINT=4a56… \\
+    CERT_AGENT_DOMAINS=app.internal cert-agent enroll
+`,
+  bootstrap: `Usage: cert-agent bootstrap --ca-url URL --fingerprint HEX [--out FILE]
+
+Fetches the CA's roots from URL/roots, keeps the one whose SHA-256 over DER equals
+HEX, proves the CA's TLS certificate chains to it, and prints its PEM (or writes it
+to FILE, 0644, atomically). On a mismatch it names the expected and the offered
+fingerprints, writes nothing and exits 65.
+
+Flags:
+  --ca-url URL        step-ca base URL (required)           [CERT_AGENT_CA_URL]
+  --fingerprint HEX   SHA-256 of the root; repeat for several (required, colons allowed)
+                                                            [CERT_AGENT_FINGERPRINT, comma-separated]
+  --out FILE          write the PEM here, 0644 (default: print it on stdout)
+
+Examples:
+  cert-agent bootstrap --ca-url https://ca.internal:9000 --fingerprint 4a5679… --out /tmp/root.pem
+  cert-agent bootstrap --ca-url https://ca.internal:9000 --fingerprint 4a5679… | openssl x509 -noout -subject
+`,
+  renew: `Usage: cert-agent renew [--force] [--config PATH]
+
+One pass: check trust, renew the certificate if it is due (renewal.at of its
+lifetime, minus jitter) or missing, broken or a placeholder; install the new set
+atomically and reload the consumer. With --force, renew now whatever the schedule.
+Exit 0 when renewed or not due; non-zero (see 'cert-agent --help') on failure, in
+which case the current certificate stays in place.
+
+Flags:
+  --force         renew now, even when not due
+  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+
+Examples:
+  cert-agent renew            # renew if due
+  cert-agent renew --force    # renew now
+`,
+  run: `Usage: cert-agent run [--config PATH]
+
+The daemon started by cert-agent.service. Checks on renewal.check (cron, default
+every 5 minutes) and at the exact renewal moment, deciding from the certificate on
+disk and the wall clock each time; retries with exponential backoff when the CA
+fails; writes a marked self-signed placeholder when the CA is unreachable at first
+start. SIGHUP re-reads the config and checks now; SIGTERM/SIGINT stop cleanly.
+Logs are JSON lines on stdout. With metrics.textfile set, rewrites that file
+(Prometheus text format) after every check.
+
+Flags:
+  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+
+Exit: 0 after SIGTERM/SIGINT; 78 bad configuration (systemd does not restart).
+Environment: CERT_AGENT_LOG_LEVEL (default info).
+
+Examples:
+  systemctl enable --now cert-agent
+  cert-agent run --config /etc/cert-agent/config.yaml     # in the foreground
+`,
+  status: `Usage: cert-agent status [--json | --line] [--config PATH]
+
+Shows, in one screen: names, serial, issuer, validity and a bar of the lifetime
+used; the next renewal (absolute and "in 3h12m"); the last attempt and its
+error; whether the self-signed placeholder is in use; the CA URL, the pinned
+fingerprint and the trust state; the reload target, its last result and whether
+the served certificate matched. Reads only files (certificate.dir, stateDir):
+works without the daemon and without network. Colour and a block bar on a
+terminal; plain ASCII when piped or with NO_COLOR set.
+
+Flags:
+  --json          the same as a stable JSON document (schema cert-agent.status/v1,
+                  documented in docs/status.schema.json)
+  --line          one line of tab-separated fields, for shells without a JSON
+                  parser: v1, status, names (comma-separated), seconds to
+                  expiry, seconds to the next renewal (negative: due), pinned
+                  fingerprints, first problem; "-" where there is no value
+  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+
+Exit codes (monitoring-plugin convention):
+  0 OK
+  1 WARNING   placeholder in use, renewal overdue, last attempt or reload failed,
+              served certificate stale, CA root not pinned yet
+  2 CRITICAL  no certificate, expired, key/certificate mismatch, chain does not
+              verify to the pinned root, names missing, trust broken (CA recreated)
+  3 UNKNOWN   no usable config, or the files cannot be read
+
+Examples:
+  cert-agent status
+  cert-agent status --json | jq -r .certificate.notAfter
+  cert-agent status >/dev/null; echo $?      # as a Nagios/Icinga check
+  cert-agent status --line | cut -f2,4       # status and seconds to expiry
+`,
+  doctor: `Usage: cert-agent doctor [--fix] [--config PATH]
+
+Audits the installation; one line per check: "ok", "PROBLEM" (with what to do),
+"FIXED" (with what --fix changed) or "skip" (with why). The checks:
+  config          the config file is valid
+  permissions     state directory, account key, certificate directory, sets and
+                  private keys: owned by root, readable only by the consumer group
+                  (dirs 0750, keys 0640) or, without one, by nobody else (0700,
+                  0600); a link where a directory or key belongs is reported,
+                  never followed
+  mount           certificate and state directory are not on a bind mount or a
+                  network share from the host (read from /proc/self/mountinfo):
+                  the old shared-directory setup
+  CA              the CA is reachable and its TLS chains to the pinned root; names
+                  the root it offers when it does not (CA recreated)
+  key / chain     key.pem matches cert.pem; the chain verifies to the pinned root
+  proxy config    nginx: \`nginx -T\` shows ssl_certificate/ssl_certificate_key in
+                  certificate.dir; traefik: the dynamic file exists and names them
+  challenge       standalone: challenge.listen can be bound; webroot/proxy: a test
+                  token is fetched from http://127.0.0.1:80/.well-known/acme-challenge/
+                  with the first name as Host (best effort, from inside)
+  served          with reload.verify: the server presents the installed serial
+
+Flags:
+  --fix           repair what is safe: chmod/chown the agent's own files and
+                  directories (never anything else); each change is printed
+  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+
+Exit codes: 0 nothing wrong (after --fix), 1 at least one PROBLEM.
+The CA check needs the network; everything else is local.
+
+Examples:
+  cert-agent doctor
+  cert-agent doctor --fix
+`,
+  metrics: `Usage: cert-agent metrics [--config PATH]
+
+Prints the agent's metrics in the Prometheus text format, computed like status
+(from files, no network). With metrics.textfile set in the config (an absolute
+path ending in .prom, e.g. /var/lib/prometheus/node-exporter/cert-agent.prom),
+the daemon writes the same text there atomically after every check, for
+node_exporter's textfile collector.
+
+Metrics (all gauges):
+  cert_agent_status                                   0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+  cert_agent_certificate_present                      1 if a certificate is installed
+  cert_agent_certificate_info{serial,issuer,names}    always 1
+  cert_agent_certificate_not_before_timestamp_seconds
+  cert_agent_certificate_not_after_timestamp_seconds
+  cert_agent_certificate_placeholder                  1 while the self-signed placeholder is in use
+  cert_agent_certificate_key_matches                  1 if key.pem belongs to cert.pem
+  cert_agent_certificate_chain_verifies               1 if the chain verifies to the pinned root
+  cert_agent_renewal_next_timestamp_seconds
+  cert_agent_renewal_remaining_seconds                until renewal is due, as of writing; negative once due
+  cert_agent_last_success_timestamp_seconds           0 if never
+  cert_agent_last_attempt_timestamp_seconds           0 if never
+  cert_agent_consecutive_failures
+  cert_agent_trust_broken                             1 if the CA no longer chains to the pinned root
+  cert_agent_reload_last_success                      absent until the first reload
+  cert_agent_served_certificate_match                 absent until reload.verify was checked
+
+Flags:
+  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+
+Exit: 0 printed; 78 bad configuration.
+
+Examples:
+  cert-agent metrics
+  # alert: expires within 6 hours
+  #   cert_agent_certificate_not_after_timestamp_seconds - time() < 6*3600
+`,
+};

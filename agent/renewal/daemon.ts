@@ -1,0 +1,179 @@
+/**
+ * `cert-agent run`: a dumb loop around the renew pass. It owns no renewal
+ * logic — every check asks the pass, which decides from the certificate on
+ * disk and the wall clock — so a container frozen or suspended past its
+ * renewal time renews at the first check after it wakes. Between cron checks
+ * a timer fires at the exact renewal (or retry) moment.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import cron from 'node-cron';
+import { loadConfig, type Config } from '../config/config.js';
+import { AgentError, LockedError, describeError } from '../lib/errors.js';
+import { readIfExists } from '../lib/fs.js';
+import type { Logger } from '../lib/log.js';
+import { renewPass } from './pass.js';
+import { readState } from '../store/state.js';
+import { tryLock } from '../store/lock.js';
+import { DAEMON_PID_FILE } from '../store/layout.js';
+import type { Random } from './schedule.js';
+import { writeMetricsTextfile } from '../report/metrics.js';
+
+export interface DaemonOptions {
+  configPath: string;
+  log: Logger;
+  now?: () => Date;
+  random?: Random;
+}
+
+/** setTimeout cannot wait longer than ~24.8 days; the cron check covers the rest anyway. */
+const MAX_TIMER_MS = 6 * 60 * 60_000;
+/** How long SIGTERM waits for a pass in flight before leaving anyway (writes are atomic either way). */
+const STOP_GRACE_MS = 10_000;
+/** How long to leave the lock to a `cert-agent renew` from a shell before checking again. */
+const LOCK_RETRY_MS = 2_000;
+
+export class Daemon {
+  private config: Config;
+  private configHash: string;
+  private task: ReturnType<typeof cron.schedule> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  /** After a check skipped for the lock, no timer fires before this moment (epoch ms). */
+  private quietUntil = 0;
+  private readonly now: () => Date;
+  private readonly random: Random;
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.now = opts.now ?? (() => new Date());
+    this.random = opts.random ?? Math.random;
+    this.config = loadConfig(opts.configPath);
+    this.configHash = hashFile(opts.configPath);
+  }
+
+  start(): void {
+    const { log } = this.opts;
+    // Nothing is written here: daemon.pid, leftovers and the placeholder are
+    // all handled inside the first pass, under the lock, so a `cert-agent
+    // renew` started at the same moment cannot race the daemon's start.
+    this.schedule();
+    log.info({ event: 'daemon_started', domains: this.config.certificate.domains, check: this.config.renewal.check, caUrl: this.config.ca.url }, 'cert-agent daemon started');
+    void this.check('start');
+  }
+
+  /** SIGHUP: re-read the configuration (keeping the old one when the new one is invalid), then check now. */
+  reload(reason = 'SIGHUP'): void {
+    const { log } = this.opts;
+    try {
+      const next = loadConfig(this.opts.configPath);
+      const scheduleChanged = next.renewal.check !== this.config.renewal.check;
+      this.config = next;
+      this.configHash = hashFile(this.opts.configPath);
+      if (scheduleChanged) this.schedule();
+      log.info({ event: 'config_reloaded', reason, domains: next.certificate.domains }, 'configuration re-read');
+    } catch (err) {
+      this.configHash = hashFile(this.opts.configPath);
+      log.error({ event: 'config_invalid', reason, error: describeError(err) }, 'new configuration is invalid; keeping the previous one');
+    }
+    void this.check(reason, true);
+  }
+
+  /** SIGTERM/SIGINT: no new passes; wait briefly for one in flight. */
+  async stop(signal = 'SIGTERM'): Promise<void> {
+    this.stopped = true;
+    await this.task?.destroy();
+    if (this.timer) clearTimeout(this.timer);
+    if (this.running) await Promise.race([this.running, new Promise((r) => setTimeout(r, STOP_GRACE_MS).unref())]);
+    forgetDaemon(this.config.stateDir);
+    this.opts.log.info({ event: 'daemon_stopped', signal }, 'cert-agent daemon stopped');
+  }
+
+  private schedule(): void {
+    void this.task?.destroy();
+    this.task = cron.schedule(this.config.renewal.check, () => this.check('cron'), { noOverlap: true, name: 'cert-agent-check' });
+  }
+
+  /** One check: skips while a pass runs or a retry is not yet due; otherwise runs the pass. */
+  private check(trigger: string, ignoreBackoff = false): Promise<void> {
+    if (this.stopped || this.running) return this.running ?? Promise.resolve();
+    if (hashFile(this.opts.configPath) !== this.configHash) {
+      // `enroll` rewrote the file (e.g. a new fingerprint after the CA was recreated).
+      this.reload('config file changed');
+      return this.running ?? Promise.resolve();
+    }
+    const state = readState(this.config.stateDir);
+    const now = this.now();
+    if (!ignoreBackoff && trigger !== 'start' && state.nextAttempt && new Date(state.nextAttempt) > now) {
+      // Backing off (after a failure, or a clock that disagrees with the CA's): the CA is left alone until then.
+      if (trigger === 'cron') this.opts.log.info({ event: 'check_deferred', trigger, nextAttempt: state.nextAttempt, attempt: state.consecutiveFailures }, 'backing off; next attempt at nextAttempt');
+      this.armTimer();
+      return Promise.resolve();
+    }
+    this.running = this.pass(trigger).finally(() => {
+      this.running = undefined;
+      this.armTimer();
+    });
+    return this.running;
+  }
+
+  private async pass(trigger: string): Promise<void> {
+    const { log } = this.opts;
+    const config = this.config;
+    try {
+      await renewPass({ config, log, now: this.now, random: this.random, placeholder: true, refreshTrust: true, daemonPid: process.pid });
+    } catch (err) {
+      if (!(err instanceof AgentError)) log.error({ event: 'internal_error', error: describeError(err), trigger }, 'unexpected error in renewal pass');
+      // `cert-agent renew` from a shell holds the lock: nothing was done, the next check tries again.
+      if (err instanceof LockedError) {
+        log.info({ event: 'check_skipped', trigger, reason: describeError(err) }, 'another cert-agent holds the lock; checking again later');
+        // The holder writes state.json when done; until then do not spin on a renewal time that is already past.
+        this.quietUntil = this.now().getTime() + LOCK_RETRY_MS;
+      }
+    } finally {
+      this.exportMetrics();
+    }
+  }
+
+  /** node_exporter's textfile collector reads the file between passes; a failure here is only logged. */
+  private exportMetrics(): void {
+    try {
+      writeMetricsTextfile(this.config, this.now());
+    } catch (err) {
+      this.opts.log.warn({ event: 'metrics_failed', error: describeError(err) }, 'could not write the metrics textfile');
+    }
+  }
+
+  /** A timer for the next renewal or retry moment, whichever comes first. */
+  private armTimer(): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    const state = readState(this.config.stateDir);
+    const moments = [state.nextAttempt, state.nextRenewal].filter((m): m is string => Boolean(m)).map((m) => new Date(m).getTime());
+    if (!moments.length) return;
+    const now = this.now().getTime();
+    const wait = Math.min(Math.max(Math.min(...moments) - now, this.quietUntil - now, 0) + 50, MAX_TIMER_MS);
+    this.timer = setTimeout(() => void this.check('timer'), wait);
+  }
+}
+
+/** Removes daemon.pid if it still names this process, under the lock; left for the next start when the lock is busy. */
+function forgetDaemon(stateDir: string): void {
+  const release = tryLock(stateDir);
+  if (!release) return;
+  try {
+    const path = join(stateDir, DAEMON_PID_FILE);
+    if (readIfExists(path)?.trim() === String(process.pid)) rmSync(path, { force: true });
+  } finally {
+    release();
+  }
+}
+
+function hashFile(path: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(path)).digest('hex');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Metrics in the Prometheus text exposition format (version 0.0.4), derived
+ * from the same StatusReport as `status`, so the two never disagree.
+ * `cert-agent metrics` prints them; with metrics.textfile set the daemon
+ * writes them atomically after every pass for node_exporter's textfile
+ * collector (which reads *.prom files and must never see half a file).
+ *
+ * Naming follows Prometheus conventions: a cert_agent_ prefix, base units
+ * (seconds), timestamps as *_timestamp_seconds since the epoch, booleans as
+ * 0/1 gauges. Points in time are exported as timestamps rather than only as
+ * durations, because a textfile may be read long after it was written; the
+ * one duration (seconds to renewal) is as of the time of writing.
+ */
+import type { Config } from '../config/config.js';
+import { writeFileAtomic } from '../lib/fs.js';
+import { collectStatus, EXIT_FOR, type StatusReport } from './status.js';
+
+interface Sample {
+  labels?: Record<string, string>;
+  value: number;
+}
+
+interface Family {
+  name: string;
+  help: string;
+  samples: Sample[];
+}
+
+const seconds = (iso: string | null | undefined) => (iso ? Date.parse(iso) / 1000 : undefined);
+const bool = (b: boolean) => (b ? 1 : 0);
+
+/** The metric families for one report; a family whose value is unknown is left out rather than faked. */
+export function metricFamilies(r: StatusReport, now: Date): Family[] {
+  const families: Family[] = [];
+  const add = (name: string, help: string, value: number | undefined, labels?: Record<string, string>) => {
+    if (value === undefined || Number.isNaN(value)) return;
+    families.push({ name: `cert_agent_${name}`, help, samples: [{ value, ...(labels ? { labels } : {}) }] });
+  };
+  add('status', 'Overall status as in `cert-agent status`: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.', EXIT_FOR[r.status]);
+  const c = r.certificate;
+  add('certificate_present', 'Whether a certificate is installed in certificate.dir (1) or not (0).', r.status === 'UNKNOWN' ? undefined : bool(Boolean(c)));
+  if (c) {
+    add('certificate_info', 'The installed certificate; the value is always 1.', 1, { serial: c.serial, issuer: c.issuer, names: c.names.join(',') });
+    add('certificate_not_before_timestamp_seconds', 'Start of the installed certificate\'s validity, seconds since the epoch.', seconds(c.notBefore));
+    add('certificate_not_after_timestamp_seconds', 'Expiry of the installed certificate, seconds since the epoch.', seconds(c.notAfter));
+    add('certificate_placeholder', 'Whether the self-signed placeholder is in use (1) because the CA has not answered yet.', bool(c.placeholder));
+    add('certificate_key_matches', 'Whether key.pem belongs to cert.pem (1) or not (0).', bool(c.keyMatches));
+    add('certificate_chain_verifies', 'Whether the certificate chain verifies to the pinned root now (1) or not (0).', bool(c.chainVerifies));
+  }
+  if (r.renewal) {
+    const next = seconds(r.renewal.next);
+    add('renewal_next_timestamp_seconds', 'When renewal of the installed certificate becomes due, seconds since the epoch.', next);
+    add('renewal_remaining_seconds', 'Seconds from the time of writing until renewal is due; negative once due.', next === undefined ? undefined : Math.round(next - now.getTime() / 1000));
+    add('last_success_timestamp_seconds', 'Last time a certificate was issued and installed, seconds since the epoch; 0 if never.', seconds(r.renewal.lastSuccess) ?? 0);
+    add('last_attempt_timestamp_seconds', 'Last renewal check or attempt, seconds since the epoch; 0 if never.', seconds(r.renewal.lastAttempt?.at) ?? 0);
+    add('consecutive_failures', 'Failed attempts in a row since the last success.', r.renewal.consecutiveFailures);
+  }
+  if (r.ca) add('trust_broken', 'Whether the CA no longer chains to the pinned root (1): re-enroll if it was recreated on purpose.', bool(r.ca.trust === 'broken'));
+  if (r.reload) {
+    add('reload_last_success', 'Whether the last reload of the consumer succeeded (1) or failed (0); absent if none yet.', r.reload.lastResult ? bool(r.reload.lastResult.ok) : undefined);
+    add('served_certificate_match', 'Whether the consumer was last seen serving the installed certificate (1) or another one (0); absent if never checked.', r.reload.servedMatches === null ? undefined : bool(r.reload.servedMatches));
+  }
+  return families;
+}
+
+export function renderMetrics(families: Family[]): string {
+  const out: string[] = [];
+  for (const f of families) {
+    out.push(`# HELP ${f.name} ${f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${f.name} gauge`);
+    for (const s of f.samples) out.push(`${f.name}${labelText(s.labels)} ${formatValue(s.value)}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+function labelText(labels: Record<string, string> | undefined): string {
+  if (!labels) return '';
+  const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  return `{${Object.entries(labels).map(([k, v]) => `${k}="${escape(v)}"`).join(',')}}`;
+}
+
+function formatValue(v: number): string {
+  if (Number.isInteger(v)) return String(v);
+  return String(Math.round(v * 1000) / 1000);
+}
+
+export function metricsText(config: Config, now: Date): string {
+  return renderMetrics(metricFamilies(collectStatus(config, now), now));
+}
+
+/**
+ * Writes metrics.textfile atomically (temp file + rename in the same
+ * directory), 0644 since it holds no secret and node_exporter runs as its
+ * own user. A no-op when metrics.textfile is unset. Throws StoreError when
+ * the file cannot be written; the caller logs it and carries on.
+ */
+export function writeMetricsTextfile(config: Config, now: Date): string | undefined {
+  const file = config.metrics?.textfile;
+  if (!file) return undefined;
+  writeFileAtomic(file, metricsText(config, now), 0o644);
+  return file;
+}

@@ -1,0 +1,127 @@
+/**
+ * The human rendering of a StatusReport: one screen, the verdict first, a
+ * lifetime bar and relative times ("in 3h12m"). Colour and block characters
+ * only on a terminal without NO_COLOR; otherwise plain ASCII that greps and
+ * pastes into a ticket cleanly.
+ */
+import type { StatusReport } from './status.js';
+
+export interface RenderOptions {
+  /** Terminal output: ANSI colour and a block-character bar. */
+  color: boolean;
+  now: Date;
+}
+
+const COLORS = { OK: '32', WARNING: '33', CRITICAL: '31', UNKNOWN: '35' } as const;
+
+export function renderStatus(r: StatusReport, opts: RenderOptions): string {
+  const paint = (code: string, text: string) => (opts.color ? `\u001b[${code}m${text}\u001b[0m` : text);
+  const bad = (text: string) => paint('31', text);
+  const lines: string[] = [];
+  const row = (label: string, value: string) => lines.push(`  ${label.padEnd(14)} ${value}`);
+  lines.push(`cert-agent ${paint(COLORS[r.status], r.status)}${r.problems.length ? ` - ${r.problems[0]}` : ''}`);
+  for (const p of r.problems.slice(1)) lines.push(`  also: ${p}`);
+  if (!r.certificate && !r.renewal) return lines.join('\n') + '\n';
+  lines.push('');
+
+  const c = r.certificate;
+  if (c) {
+    row('names', c.names.join(', ') || '(none)');
+    if (c.missingNames.length) row('missing names', bad(c.missingNames.join(', ')));
+    row('serial', c.serial);
+    row('issuer', c.issuer);
+    row('placeholder', c.placeholder ? paint('33', 'YES - self-signed stand-in until the CA answers') : 'no');
+    row('valid from', `${c.notBefore} (${relative(c.notBefore, opts.now)})`);
+    row('valid until', `${c.notAfter} (${c.expired ? bad(`expired ${relative(c.notAfter, opts.now)}`) : relative(c.notAfter, opts.now)})`);
+    row('lifetime', `${bar(c.lifetimeUsed, opts.color)} ${Math.round(c.lifetimeUsed * 100)}% used`);
+    row('key', c.keyMatches ? 'matches the certificate' : bad('DOES NOT MATCH the certificate'));
+    row('chain', c.chainVerifies ? 'verifies to the pinned root' : c.placeholder ? 'self-signed placeholder' : bad(`DOES NOT VERIFY: ${c.chainProblem ?? ''}`));
+    row('files', `${c.directory} (set ${c.set})`);
+  } else {
+    row('certificate', bad('none installed'));
+  }
+  lines.push('');
+
+  const n = r.renewal;
+  row('next renewal', n.next ? `${n.next} (${n.due ? `due since ${human((opts.now.getTime() - Date.parse(n.next)) / 1000)}` : relative(n.next, opts.now)})` : 'as soon as possible (no certificate)');
+  if (n.nextAttempt) row('next retry', `${n.nextAttempt} (${relative(n.nextAttempt, opts.now)})`);
+  const last = n.lastAttempt;
+  row('last attempt', last ? `${last.at} (${relative(last.at, opts.now)}) ${last.result === 'failed' ? bad('FAILED') : last.result}${last.error ? `: ${last.error}` : ''}` : 'never');
+  row('last success', n.lastSuccess ? `${n.lastSuccess} (${relative(n.lastSuccess, opts.now)})` : 'never');
+  if (n.consecutiveFailures) row('failures', `${n.consecutiveFailures} in a row`);
+  lines.push('');
+
+  row('CA', r.ca.url);
+  row('pinned root', r.ca.pinnedFingerprints.join(', ') || '(from ca.rootFile)');
+  const trustText = { ok: 'ok (the CA chains to the pinned root)', broken: bad('BROKEN'), 'not-bootstrapped': paint('33', 'not bootstrapped yet') }[r.ca.trust];
+  row('trust', trustText + (r.ca.trustDetail && r.ca.trust !== 'ok' ? `: ${r.ca.trustDetail}` : ''));
+  if (r.ca.offeredFingerprints.length) row('CA offers', r.ca.offeredFingerprints.join(', '));
+  const untrusted = r.ca.untrustedRoots ?? [];
+  if (untrusted.length) row('not trusted', paint('33', untrusted.map((u) => u.fingerprint).join(', ')));
+  lines.push('');
+
+  const rl = r.reload.lastResult;
+  row('reload', r.reload.target);
+  row('last reload', rl ? `${rl.at} (${relative(rl.at, opts.now)}) ${rl.ok ? 'ok' : bad('FAILED')}${rl.detail ? `: ${rl.detail}` : ''}` : 'never');
+  const served =
+    r.reload.servedMatches === null
+      ? `not checked${r.reload.verify ? '' : ' (set reload.verify to confirm the served serial)'}`
+      : r.reload.servedMatches
+        ? `matches the installed certificate (serial ${rl?.servedSerial} on ${r.reload.verify ?? 'reload.verify'})`
+        : bad(`STALE: serial ${rl?.servedSerial} was served, not ${c?.serial ?? 'the installed one'}`);
+  row('served', served);
+  return lines.join('\n') + '\n';
+}
+
+/** 20 cells; ASCII when plain, coloured blocks on a terminal. */
+export function bar(fraction: number, color: boolean): string {
+  const width = 20;
+  const filled = Math.max(0, Math.min(width, Math.round(fraction * width)));
+  if (!color) return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+  const code = fraction >= 1 ? '31' : fraction >= 0.8 ? '33' : '32';
+  return `\u001b[${code}m${'█'.repeat(filled)}\u001b[2m${'░'.repeat(width - filled)}\u001b[0m`;
+}
+
+/** 3h12m, 2d4h, 5m07s, 42s. */
+export function human(seconds: number): string {
+  const s = Math.round(Math.abs(seconds));
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d) return `${d}d${h}h`;
+  if (h) return `${h}h${String(m).padStart(2, '0')}m`;
+  if (m) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  return `${s}s`;
+}
+
+export function relative(iso: string, now: Date): string {
+  const seconds = (Date.parse(iso) - now.getTime()) / 1000;
+  return seconds >= 0 ? `in ${human(seconds)}` : `${human(seconds)} ago`;
+}
+
+/** Version tag of the `--line` format; a new field is appended and bumps it. */
+export const STATUS_LINE_VERSION = 'v1';
+
+/**
+ * `status --line`: one line of tab-separated fields for scripts that have a
+ * POSIX shell but no JSON parser (a hypervisor host asking every container).
+ * Fields: version, status, names, seconds to expiry, seconds to the next
+ * renewal (negative when due), pinned fingerprints, the first problem (or the
+ * last attempt's error). An absent value is "-"; no field is ever empty and
+ * none contains a tab or a newline.
+ */
+export function renderStatusLine(r: StatusReport, now: Date): string {
+  const clean = (s: string | null | undefined) => (s ? s.replace(/[\t\r\n]+/g, ' ').trim() || '-' : '-');
+  const secondsTo = (iso: string | null | undefined) => (iso ? String(Math.round((Date.parse(iso) - now.getTime()) / 1000)) : '-');
+  const c = r.certificate;
+  const fields = [
+    STATUS_LINE_VERSION,
+    r.status,
+    clean(c?.names.join(',')),
+    c ? String(Math.round(c.secondsToExpiry)) : '-',
+    secondsTo(r.renewal?.next),
+    clean(r.ca?.pinnedFingerprints.join(',')),
+    clean(r.problems[0] ?? r.renewal?.lastAttempt?.error),
+  ];
+  return fields.join('\t') + '\n';
+}

@@ -1,0 +1,57 @@
+/**
+ * state.json in the state directory: what the last pass did, what comes next
+ * and what `status` must report. Written atomically after every pass; a
+ * missing or unreadable file reads as a fresh state, never as an error, so
+ * a damaged state file cannot stop renewals.
+ */
+import { join } from 'node:path';
+import { readIfExists, writeFileAtomic } from '../lib/fs.js';
+import { STATE_FILE } from './layout.js';
+
+export interface Attempt {
+  at: string;
+  result: 'renewed' | 'not-due' | 'failed';
+  error?: string;
+  errorKind?: string;
+}
+
+export interface ReloadRecord {
+  target: string;
+  at: string;
+  ok: boolean;
+  detail?: string;
+  /** Serial the proxy was seen serving after the reload, when verified. */
+  servedSerial?: string;
+}
+
+export interface AgentState {
+  lastAttempt?: Attempt;
+  lastSuccess?: string;
+  consecutiveFailures: number;
+  /** Index into the backoff table; 0 after a success. */
+  backoffStep: number;
+  nextRenewal?: string;
+  nextAttempt?: string;
+  placeholder: boolean;
+  trust?: { ok: boolean; detail?: string; offeredFingerprints?: string[]; checkedAt: string };
+  reload?: ReloadRecord;
+}
+
+
+export function emptyState(): AgentState {
+  return { consecutiveFailures: 0, backoffStep: 0, placeholder: false };
+}
+
+export function readState(stateDir: string): AgentState {
+  const text = readIfExists(join(stateDir, STATE_FILE));
+  if (!text) return emptyState();
+  try {
+    return { ...emptyState(), ...(JSON.parse(text) as Partial<AgentState>) };
+  } catch {
+    return emptyState();
+  }
+}
+
+export function writeState(stateDir: string, state: AgentState): void {
+  writeFileAtomic(join(stateDir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`, 0o600);
+}
