@@ -77,26 +77,39 @@ function shimConf(n: Node): void {
   writeFileSync(join(work, 'pct', `${n.id}.conf`), `name=${n.key}\npid=${n.ct?.leader ?? ''}\n`);
 }
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 /** Runs a host script with dash, as root on a Proxmox host would, pct being the stand-in. */
 function host(script: string, args: string[], env: Record<string, string> = {}, timeoutMs = 240_000): Promise<Run> {
   return new Promise((resolveRun) => {
-    execFile('dash', [script, ...args], {
-      timeout: timeoutMs,
-      env: {
-        PATH: `${join(REPO, 'test/harness')}:/usr/sbin:/usr/bin:/sbin:/bin`,
-        PCT_SHIM_DIR: join(work, 'pct'),
-        CERT_AGENT_FLEET_CONF: join(work, 'fleet-conf'),
-        CERT_AGENT_FLEET_STATE: join(work, 'fleet-state'),
-        CERT_AGENT_FLEET_LOG: join(work, 'fleet.log'),
-        CERT_AGENT_FLEET_SYSLOG: '0',
-        CERT_AGENT_FLEET: FLEET,
-        ...env,
+    execFile(
+      'dash',
+      [script, ...args],
+      {
+        timeout: timeoutMs,
+        env: {
+          PATH: `${join(REPO, 'test/harness')}:/usr/sbin:/usr/bin:/sbin:/bin`,
+          PCT_SHIM_DIR: join(work, 'pct'),
+          CERT_AGENT_FLEET_CONF: join(work, 'fleet-conf'),
+          CERT_AGENT_FLEET_STATE: join(work, 'fleet-state'),
+          CERT_AGENT_FLEET_LOG: join(work, 'fleet.log'),
+          CERT_AGENT_FLEET_SYSLOG: '0',
+          CERT_AGENT_FLEET: FLEET,
+          ...env,
+        },
       },
-    }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolveRun({ code, stdout, stderr });
-    });
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : -1
+          : 0;
+        resolveRun({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -109,18 +122,28 @@ function hostsFile(self: Node): string {
 }
 
 function caJson(): string {
-  return JSON.stringify({
-    root: '/etc/step-ca/certs/root_ca.crt',
-    crt: '/etc/step-ca/certs/intermediate_ca.crt',
-    key: '/etc/step-ca/secrets/intermediate_ca_key',
-    address: ':9000',
-    dnsNames: ['ca.fleet.internal', `${SUBNET}.3`],
-    logger: { format: 'text' },
-    db: { type: 'badgerv2', dataSource: '/var/lib/step-ca/db' },
-    authority: {
-      provisioners: [{ type: 'ACME', name: 'acme', claims: { minTLSCertDuration: '1m', defaultTLSCertDuration: '2m', maxTLSCertDuration: '24h' } }],
+  return JSON.stringify(
+    {
+      root: '/etc/step-ca/certs/root_ca.crt',
+      crt: '/etc/step-ca/certs/intermediate_ca.crt',
+      key: '/etc/step-ca/secrets/intermediate_ca_key',
+      address: ':9000',
+      dnsNames: ['ca.fleet.internal', `${SUBNET}.3`],
+      logger: { format: 'text' },
+      db: { type: 'badgerv2', dataSource: '/var/lib/step-ca/db' },
+      authority: {
+        provisioners: [
+          {
+            type: 'ACME',
+            name: 'acme',
+            claims: { minTLSCertDuration: '1m', defaultTLSCertDuration: '2m', maxTLSCertDuration: '24h' },
+          },
+        ],
+      },
     },
-  }, null, 2);
+    null,
+    2,
+  );
 }
 
 /** The CA's PKI as `step ca init` would leave it (made with openssl on the host, copied in). */
@@ -200,8 +223,14 @@ async function prepareRoots(): Promise<void> {
   put(ca, 'etc/step-ca/config/ca.json', caJson());
   installPki(pki);
   put(ca, 'etc/systemd/system/step-ca.service', STEP_CA_UNIT);
-  symlinkSync('/etc/systemd/system/step-ca.service', at(ca, 'etc/systemd/system/multi-user.target.wants/step-ca.service'));
-  await chroot(ca, 'useradd --system --user-group --home-dir /etc/step-ca --shell /usr/sbin/nologin step && chown -R step:step /etc/step-ca /var/lib/step-ca');
+  symlinkSync(
+    '/etc/systemd/system/step-ca.service',
+    at(ca, 'etc/systemd/system/multi-user.target.wants/step-ca.service'),
+  );
+  await chroot(
+    ca,
+    'useradd --system --user-group --home-dir /etc/step-ca --shell /usr/sbin/nologin step && chown -R step:step /etc/step-ca /var/lib/step-ca',
+  );
 
   // web: Debian's nginx with the shipped snippets; started by hand once a certificate (placeholder) exists.
   const web = nodes.web;
@@ -219,7 +248,10 @@ async function prepareRoots(): Promise<void> {
   const app = readFileSync(join(REPO, 'packaging/traefik/dynamic/app.example.yml'), 'utf8');
   put(proxy, 'etc/traefik/dynamic/app.yml', app.replace(/rule: .*/, `rule: Host(\`${proxy.names[0]}\`)`));
   put(proxy, 'etc/systemd/system/traefik.service', TRAEFIK_UNIT);
-  symlinkSync('/etc/systemd/system/traefik.service', at(proxy, 'etc/systemd/system/multi-user.target.wants/traefik.service'));
+  symlinkSync(
+    '/etc/systemd/system/traefik.service',
+    at(proxy, 'etc/systemd/system/multi-user.target.wants/traefik.service'),
+  );
   put(proxy, 'etc/cert-agent/config.yaml', RENEWAL, 0o600);
   if (unitDeniesChown()) {
     // certificate.owner needs chown(2), which `~@privileged` denies even with
@@ -233,7 +265,9 @@ async function prepareRoots(): Promise<void> {
 
 /** Whether packaging/cert-agent.service filters out @privileged (which holds chown) without allowing @chown again. */
 function unitDeniesChown(): boolean {
-  const filters = readFileSync(join(REPO, 'packaging/cert-agent.service'), 'utf8').split('\n').filter((l) => l.startsWith('SystemCallFilter='));
+  const filters = readFileSync(join(REPO, 'packaging/cert-agent.service'), 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('SystemCallFilter='));
   const denied = filters.some((l) => /^SystemCallFilter=~.*@privileged\b/.test(l));
   const allowed = filters.some((l) => /^SystemCallFilter=[^~].*(@chown|\bchown\b)/.test(l));
   return denied && !allowed;
@@ -245,7 +279,11 @@ async function chroot(n: Node, script: string): Promise<void> {
 }
 
 async function boot(n: Node): Promise<void> {
-  n.ct = await bootContainer(n.root, 90_000, { machine: `fleet-${n.key}-${process.pid}`, hostname: n.key, netnsPath: `/run/netns/${topo.host(n.key).ns}` });
+  n.ct = await bootContainer(n.root, 90_000, {
+    machine: `fleet-${n.key}-${process.pid}`,
+    hostname: n.key,
+    netnsPath: `/run/netns/${topo.host(n.key).ns}`,
+  });
   shimConf(n);
 }
 
@@ -271,14 +309,28 @@ async function diagnose(): Promise<string> {
   const parts: string[] = [];
   for (const n of Object.values(nodes)) {
     if (!n.ct) continue;
-    const r = await n.ct.exec(['sh', '-c', 'ss -ltn; for u in cert-agent nginx traefik step-ca; do systemctl is-active --quiet $u && journalctl -u $u -n 12 -o cat --no-pager | cut -c1-300; done'], {}, 15_000);
+    const r = await n.ct.exec(
+      [
+        'sh',
+        '-c',
+        'ss -ltn; for u in cert-agent nginx traefik step-ca; do systemctl is-active --quiet $u && journalctl -u $u -n 12 -o cat --no-pager | cut -c1-300; done',
+      ],
+      {},
+      15_000,
+    );
     parts.push(`--- ${n.key}\n${r.stdout}${r.stderr}`);
   }
   return parts.join('\n');
 }
 
 /** Polls until `ok` holds for what `fn` returns; the elapsed milliseconds. */
-async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, ms = 60_000, every = 250): Promise<{ value: T; ms: number }> {
+async function until<T>(
+  what: string,
+  fn: () => Promise<T>,
+  ok: (v: T) => boolean,
+  ms = 60_000,
+  every = 250,
+): Promise<{ value: T; ms: number }> {
   const start = Date.now();
   let last: T | undefined;
   for (;;) {
@@ -288,13 +340,18 @@ async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolea
     } catch (err) {
       last = String(err) as T;
     }
-    if (Date.now() - start > ms) throw new Error(`${what}: still ${JSON.stringify(last)} after ${ms} ms\n${await diagnose()}`);
+    if (Date.now() - start > ms)
+      throw new Error(`${what}: still ${JSON.stringify(last)} after ${ms} ms\n${await diagnose()}`);
     await sleep(every);
   }
 }
 
 async function caAnswers(): Promise<boolean> {
-  const r = await topo.exec('client', ['curl', '-sk', '--max-time', '1', '-o', '/dev/null', '-w', '%{http_code}', `https://${SUBNET}.3:9000/health`], { timeoutMs: 5_000 });
+  const r = await topo.exec(
+    'client',
+    ['curl', '-sk', '--max-time', '1', '-o', '/dev/null', '-w', '%{http_code}', `https://${SUBNET}.3:9000/health`],
+    { timeoutMs: 5_000 },
+  );
   return r.stdout.trim() === '200';
 }
 
@@ -306,7 +363,10 @@ async function unit(n: Node, name: string): Promise<{ pid: string; restarts: str
 
 async function events(n: Node): Promise<Record<string, unknown>[]> {
   const out = await ct(n).sh('journalctl -u cert-agent.service -o cat --no-pager');
-  return out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return out
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 const count = (evs: Record<string, unknown>[], name: string) => evs.filter((e) => e.event === name).length;
 
@@ -323,12 +383,16 @@ function liveSerial(n: Node): string {
 /** Serials of the sets on disk (current and previous): what a proxy may serve right after a renewal. */
 function setSerials(n: Node): string[] {
   const sets = at(n, 'etc/cert-agent/tls/.sets');
-  return readdirSync(sets).map((d) => new X509Certificate(readFileSync(join(sets, d, 'cert.pem'))).serialNumber.toLowerCase());
+  return readdirSync(sets).map((d) =>
+    new X509Certificate(readFileSync(join(sets, d, 'cert.pem'))).serialNumber.toLowerCase(),
+  );
 }
 
 /** The users processes named `comm` run as (minimal images have no ps). */
 async function usersOf(n: Node, comm: string): Promise<string[]> {
-  const out = await ct(n).sh(`for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = ${comm} ] && stat -c %U $d; done | sort -u`);
+  const out = await ct(n).sh(
+    `for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = ${comm} ] && stat -c %U $d; done | sort -u`,
+  );
   return out.split('\n').filter(Boolean);
 }
 
@@ -343,10 +407,14 @@ async function processes(): Promise<Record<string, string>> {
 }
 
 async function restarts(): Promise<number[]> {
-  return Promise.all([
-    unit(nodes.web, 'cert-agent.service'), unit(nodes.web, 'nginx.service'),
-    unit(nodes.proxy, 'cert-agent.service'), unit(nodes.proxy, 'traefik.service'),
-  ].map(async (u) => Number((await u).restarts)));
+  return Promise.all(
+    [
+      unit(nodes.web, 'cert-agent.service'),
+      unit(nodes.web, 'nginx.service'),
+      unit(nodes.proxy, 'cert-agent.service'),
+      unit(nodes.proxy, 'traefik.service'),
+    ].map(async (u) => Number((await u).restarts)),
+  );
 }
 
 const consumers = () => [nodes.web, nodes.proxy];
@@ -358,12 +426,15 @@ beforeAll(async () => {
   for (const d of ['pct', 'fleet-conf', 'fleet-state']) mkdirSync(join(work, d));
   pki = await makePki(join(work, 'pki-1'), 'fleet');
   deb = buildDeb();
-  topo = createTopology([
-    { key: 'web', octet: nodes.web.octet, names: nodes.web.names },
-    { key: 'proxy', octet: nodes.proxy.octet, names: nodes.proxy.names },
-    { key: 'ca', octet: nodes.ca.octet, names: nodes.ca.names },
-    { key: 'client', octet: 9 },
-  ], SUBNET);
+  topo = createTopology(
+    [
+      { key: 'web', octet: nodes.web.octet, names: nodes.web.names },
+      { key: 'proxy', octet: nodes.proxy.octet, names: nodes.proxy.names },
+      { key: 'ca', octet: nodes.ca.octet, names: nodes.ca.names },
+      { key: 'client', octet: 9 },
+    ],
+    SUBNET,
+  );
   await prepareRoots();
   for (const n of Object.values(nodes)) shimConf(n);
   // The consumers first: the CA container is started in the second test.
@@ -374,7 +445,9 @@ afterAll(async () => {
   for (const n of Object.values(nodes)) {
     try {
       await n.ct?.shutdown();
-    } catch { /* reported by the test that failed */ }
+    } catch {
+      /* reported by the test that failed */
+    }
   }
   await topo?.cleanup();
   for (const n of Object.values(nodes)) if (n.root) removeTree(n.root);
@@ -384,14 +457,34 @@ afterAll(async () => {
 
 describe('the fleet: ca (103), web (101), proxy (102) as containers of their own', () => {
   it('consumers before the CA: the hook installs from the host, the agents serve placeholders', async () => {
-    writeFileSync(join(work, 'fleet-conf/101.env'), [
-      `CERT_AGENT_DOMAINS=${nodes.web.names.join(',')}`, 'CERT_AGENT_CHALLENGE=proxy', 'CERT_AGENT_RELOAD=nginx', 'CERT_AGENT_VERIFY=127.0.0.1:443', ''].join('\n'));
-    writeFileSync(join(work, 'fleet-conf/102.env'), [
-      `CERT_AGENT_DOMAINS=${nodes.proxy.names[0]}`, 'CERT_AGENT_CHALLENGE=proxy', 'CERT_AGENT_RELOAD=traefik', 'CERT_AGENT_VERIFY=127.0.0.1:443',
-      'CERT_AGENT_OWNER=traefik', 'CERT_AGENT_GROUP=traefik', ''].join('\n'));
+    writeFileSync(
+      join(work, 'fleet-conf/101.env'),
+      [
+        `CERT_AGENT_DOMAINS=${nodes.web.names.join(',')}`,
+        'CERT_AGENT_CHALLENGE=proxy',
+        'CERT_AGENT_RELOAD=nginx',
+        'CERT_AGENT_VERIFY=127.0.0.1:443',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(work, 'fleet-conf/102.env'),
+      [
+        `CERT_AGENT_DOMAINS=${nodes.proxy.names[0]}`,
+        'CERT_AGENT_CHALLENGE=proxy',
+        'CERT_AGENT_RELOAD=traefik',
+        'CERT_AGENT_VERIFY=127.0.0.1:443',
+        'CERT_AGENT_OWNER=traefik',
+        'CERT_AGENT_GROUP=traefik',
+        '',
+      ].join('\n'),
+    );
     // The CA is not up: enroll pins on first contact; the hook does not wait for a certificate.
     const r = await host(FLEET, ['install', '101', '102', '--deb', deb], {
-      CERT_AGENT_CA_URL: CA_URL, CERT_AGENT_FINGERPRINT: fingerprintOf(pki.rootPem), CERT_AGENT_ALLOW_UNREACHABLE: '1', CERT_AGENT_WAIT: '0',
+      CERT_AGENT_CA_URL: CA_URL,
+      CERT_AGENT_FINGERPRINT: fingerprintOf(pki.rootPem),
+      CERT_AGENT_ALLOW_UNREACHABLE: '1',
+      CERT_AGENT_WAIT: '0',
     });
     expect(r.stdout).toMatch(/^101: postinstall: installing cert-agent_/m);
     expect(r.stdout).toMatch(/^102: postinstall: installing cert-agent_/m);
@@ -402,12 +495,22 @@ describe('the fleet: ca (103), web (101), proxy (102) as containers of their own
     expect(r.code).toBe(1);
     for (const n of consumers()) {
       expect(await ct(n).sh('systemctl is-active cert-agent.service')).toBe('active');
-      await until(`${n.key}: placeholder installed`, () => statusLine(n), (f) => f[1] === 'WARNING' && /placeholder/.test(f[6] ?? ''), 30_000);
+      await until(
+        `${n.key}: placeholder installed`,
+        () => statusLine(n),
+        (f) => f[1] === 'WARNING' && /placeholder/.test(f[6] ?? ''),
+        30_000,
+      );
     }
     // nginx refuses to start without the files; with the placeholder it starts.
     await ct(nodes.web).sh('systemctl start nginx.service');
     for (const n of consumers()) {
-      const seen = await until(`${n.key} serves the placeholder`, () => probe(n, rootFile(pki)), (h) => h.ok && /cert-agent placeholder/.test(h.issuer ?? ''), 30_000);
+      const seen = await until(
+        `${n.key} serves the placeholder`,
+        () => probe(n, rootFile(pki)),
+        (h) => h.ok && /cert-agent placeholder/.test(h.issuer ?? ''),
+        30_000,
+      );
       expect(seen.value.authorized).toBe(false);
     }
     expect(await usersOf(nodes.web, 'nginx')).toEqual(['root', 'www-data']);
@@ -429,17 +532,31 @@ describe('the fleet: ca (103), web (101), proxy (102) as containers of their own
     const hook = await host(HOOK, ['103', 'post-start']);
     expect(hook.stdout).toContain(`recorded CA root ${fingerprintOf(pki.rootPem)} (first run`);
     expect(hook.code).toBe(0);
-    const times = await Promise.all(consumers().map(async (n) => {
-      const r = await until(`${n.key} serves a certificate from the CA`, () => probe(n, rootFile(pki)), (h) => h.ok && h.authorized === true, 120_000, 100);
-      return { key: n.key, ms: Date.now() - caUp, serial: r.value.serial };
-    }));
+    const times = await Promise.all(
+      consumers().map(async (n) => {
+        const r = await until(
+          `${n.key} serves a certificate from the CA`,
+          () => probe(n, rootFile(pki)),
+          (h) => h.ok && h.authorized === true,
+          120_000,
+          100,
+        );
+        return { key: n.key, ms: Date.now() - caUp, serial: r.value.serial };
+      }),
+    );
     for (const t of times) {
       measured[`first real certificate after step-ca answers (${t.key})`] = `${(t.ms / 1000).toFixed(1)} s`;
       expect(setSerials(nodes[t.key])).toContain(t.serial);
     }
     expect(await processes()).toEqual(before);
     expect(await restarts()).toEqual([0, 0, 0, 0]);
-    for (const n of consumers()) await until(`${n.key} status OK`, () => statusLine(n), (f) => f[1] === 'OK', 20_000);
+    for (const n of consumers())
+      await until(
+        `${n.key} status OK`,
+        () => statusLine(n),
+        (f) => f[1] === 'OK',
+        20_000,
+      );
   }, 240_000);
 
   it('nothing is mounted between the containers: mountinfo, cert-agent doctor, names, hostnames', async () => {
@@ -453,10 +570,13 @@ describe('the fleet: ca (103), web (101), proxy (102) as containers of their own
       const slash = mounts.find((f) => f[4] === '/');
       rootMounts.push(slash?.[3] ?? '');
       // No mount at or under a directory where certificates, keys or proxy configuration live.
-      const shared = mounts.filter((f) => /^\/(etc\/(cert-agent|nginx|traefik|step-ca)|var\/lib\/(cert-agent|step-ca)|var\/www)(\/|$)/.test(f[4] ?? ''));
+      const shared = mounts.filter((f) =>
+        /^\/(etc\/(cert-agent|nginx|traefik|step-ca)|var\/lib\/(cert-agent|step-ca)|var\/www)(\/|$)/.test(f[4] ?? ''),
+      );
       expect(shared.map((f) => f.join(' '))).toEqual([]);
       // Nothing of another container's tree is mounted here.
-      for (const other of Object.values(nodes)) if (other !== n) expect(mounts.filter((f) => (f[3] ?? '').startsWith(other.root))).toEqual([]);
+      for (const other of Object.values(nodes))
+        if (other !== n) expect(mounts.filter((f) => (f[3] ?? '').startsWith(other.root))).toEqual([]);
     }
     expect(new Set(rootMounts).size).toBe(3);
     for (const n of consumers()) {
@@ -474,35 +594,64 @@ describe('the fleet: ca (103), web (101), proxy (102) as containers of their own
     const rows = text.stdout.trimEnd().split('\n');
     expect(rows[0]).toMatch(/^ID +NAME +STATE +NAMES +EXPIRES +NEXT-RENEWAL +ROOT +LAST-ERROR$/);
     const fp = fingerprintOf(pki.rootPem);
-    expect(rows[1]).toMatch(new RegExp(`^101 +web +OK +web\\.fleet\\.internal,www\\.web\\.fleet\\.internal +\\dm\\d\\ds +in \\d+m?\\d+s +${fp.slice(0, 12)}\\.\\.\\. +-$`));
-    expect(rows[2]).toMatch(new RegExp(`^102 +proxy +OK +proxy\\.fleet\\.internal +\\dm\\d\\ds +in \\d+m?\\d+s +${fp.slice(0, 12)}\\.\\.\\. +-$`));
+    expect(rows[1]).toMatch(
+      new RegExp(
+        `^101 +web +OK +web\\.fleet\\.internal,www\\.web\\.fleet\\.internal +\\dm\\d\\ds +in \\d+m?\\d+s +${fp.slice(0, 12)}\\.\\.\\. +-$`,
+      ),
+    );
+    expect(rows[2]).toMatch(
+      new RegExp(
+        `^102 +proxy +OK +proxy\\.fleet\\.internal +\\dm\\d\\ds +in \\d+m?\\d+s +${fp.slice(0, 12)}\\.\\.\\. +-$`,
+      ),
+    );
     expect(rows[3]).toMatch(/^103 +ca +no-agent +- +- +- +- +-$/);
     const json = await host(FLEET, ['status', '--json']);
     expect(json.code).toBe(0);
     const doc = JSON.parse(json.stdout) as { worst: string; containers: Record<string, unknown>[] };
     expect(doc.worst).toBe('OK');
-    expect(doc.containers.map((c) => [c.id, c.name, c.state])).toEqual([[101, 'web', 'OK'], [102, 'proxy', 'OK'], [103, 'ca', 'no-agent']]);
+    expect(doc.containers.map((c) => [c.id, c.name, c.state])).toEqual([
+      [101, 'web', 'OK'],
+      [102, 'proxy', 'OK'],
+      [103, 'ca', 'no-agent'],
+    ]);
     expect(doc.containers[1]).toMatchObject({ names: ['proxy.fleet.internal'], pinnedRoots: [fp], lastError: null });
     expect(doc.containers[1]?.expiresIn).toBeGreaterThan(0);
   }, 60_000);
 
   it('several renewals, served by both proxies without a restart, no failed handshake', async () => {
-    const loops = await Promise.all(consumers().map((n) => startTlsLoop(topo, 'client', { host: n.names[0] as string, port: 443, servername: n.names[0] as string, caFile: rootFile(pki) })));
+    const loops = await Promise.all(
+      consumers().map((n) =>
+        startTlsLoop(topo, 'client', {
+          host: n.names[0] as string,
+          port: 443,
+          servername: n.names[0] as string,
+          caFile: rootFile(pki),
+        }),
+      ),
+    );
     const start = consumers().map((n) => liveSerial(n));
     const failedBefore = await Promise.all(consumers().map(async (n) => count(await events(n), 'renewal_failed')));
     const startedBefore = await Promise.all(consumers().map(async (n) => count(await events(n), 'renewal_started')));
     try {
-      const installedBefore = await Promise.all(consumers().map(async (n) => count(await events(n), 'certificate_installed')));
+      const installedBefore = await Promise.all(
+        consumers().map(async (n) => count(await events(n), 'certificate_installed')),
+      );
       // Three renewals each (about half a three-minute lifetime apart).
-      await until('three renewals in each consumer', () => Promise.all(consumers().map(async (n) => count(await events(n), 'certificate_installed'))),
-        (c) => c.every((v, i) => v >= (installedBefore[i] ?? 0) + 3), 180_000, 2_000);
+      await until(
+        'three renewals in each consumer',
+        () => Promise.all(consumers().map(async (n) => count(await events(n), 'certificate_installed'))),
+        (c) => c.every((v, i) => v >= (installedBefore[i] ?? 0) + 3),
+        180_000,
+        2_000,
+      );
     } finally {
       loopResults = await Promise.all(loops.map((l) => l.stop()));
     }
     const summaries = loopResults;
     consumers().forEach((n, i) => {
       const s = summaries[i]!;
-      measured[`handshakes during renewals (${n.key})`] = `${s.total}, ${s.failures.length} failed, ${s.serials.length} serials seen`;
+      measured[`handshakes during renewals (${n.key})`] =
+        `${s.total}, ${s.failures.length} failed, ${s.serials.length} serials seen`;
       expect(s.failures).toEqual([]);
       expect(s.total).toBeGreaterThan(100);
       expect(s.serials[0]).toBe(start[i]);
@@ -513,7 +662,10 @@ describe('the fleet: ca (103), web (101), proxy (102) as containers of their own
     for (const [i, n] of consumers().entries()) {
       const evs = await events(n);
       expect(count(evs, 'renewal_failed')).toBe(failedBefore[i]);
-      const reasons = evs.filter((e) => e.event === 'renewal_started').slice(startedBefore[i]).map((e) => String(e.reason ?? e.trigger ?? '?'));
+      const reasons = evs
+        .filter((e) => e.event === 'renewal_started')
+        .slice(startedBefore[i])
+        .map((e) => String(e.reason ?? e.trigger ?? '?'));
       measured[`renewals during the loop (${n.key})`] = reasons.join(', ');
     }
   }, 240_000);
@@ -521,15 +673,31 @@ describe('the fleet: ca (103), web (101), proxy (102) as containers of their own
   it('the CA loses its database: accounts registered again, renewals go on', async () => {
     const accountsBefore = consumers().map((n) => readFileSync(at(n, 'var/lib/cert-agent/account.json'), 'utf8'));
     const serials = consumers().map(liveSerial);
-    await ct(nodes.ca).sh('systemctl stop step-ca.service && rm -rf /var/lib/step-ca/db && systemctl start step-ca.service');
+    await ct(nodes.ca).sh(
+      'systemctl stop step-ca.service && rm -rf /var/lib/step-ca/db && systemctl start step-ca.service',
+    );
     await until('step-ca answers after the wipe', caAnswers, (ok) => ok, 30_000, 100);
     const wiped = Date.now();
-    await until('both consumers renewed after the wipe', async () => consumers().map(liveSerial), (s) => s.every((v, i) => v !== serials[i]), 120_000, 1_000);
-    measured['renewal after the CA database was wiped'] = `within ${((Date.now() - wiped) / 1000).toFixed(0)} s (next scheduled renewal)`;
-    consumers().forEach((n, i) => expect(readFileSync(at(n, 'var/lib/cert-agent/account.json'), 'utf8')).not.toBe(accountsBefore[i]));
+    await until(
+      'both consumers renewed after the wipe',
+      async () => consumers().map(liveSerial),
+      (s) => s.every((v, i) => v !== serials[i]),
+      120_000,
+      1_000,
+    );
+    measured['renewal after the CA database was wiped'] =
+      `within ${((Date.now() - wiped) / 1000).toFixed(0)} s (next scheduled renewal)`;
+    consumers().forEach((n, i) =>
+      expect(readFileSync(at(n, 'var/lib/cert-agent/account.json'), 'utf8')).not.toBe(accountsBefore[i]),
+    );
     for (const n of consumers()) {
       // The proxy switches to the new set a moment after the agent installed it.
-      const served = await until(`${n.key} serves its live certificate`, () => probe(n, rootFile(pki)), (h) => h.ok && h.authorized === true && h.serial === liveSerial(n), 20_000);
+      const served = await until(
+        `${n.key} serves its live certificate`,
+        () => probe(n, rootFile(pki)),
+        (h) => h.ok && h.authorized === true && h.serial === liveSerial(n),
+        20_000,
+      );
       expect(served.value.authorized).toBe(true);
     }
     expect(await restarts()).toEqual([0, 0, 0, 0]);
@@ -538,24 +706,48 @@ describe('the fleet: ca (103), web (101), proxy (102) as containers of their own
   it('a consumer container restarted in the middle of a renewal comes back serving and renewing', async () => {
     const n = nodes.proxy;
     // Wait for the next renewal to start, then power the container off at once.
-    const seen = await ct(n).exec(['sh', '-c', 'journalctl -u cert-agent.service -f -n 0 -o cat | grep -m 1 \'"event":"renewal_started"\''], {}, 120_000);
+    const seen = await ct(n).exec(
+      ['sh', '-c', 'journalctl -u cert-agent.service -f -n 0 -o cat | grep -m 1 \'"event":"renewal_started"\''],
+      {},
+      120_000,
+    );
     expect(seen.stdout).toContain('renewal_started');
     const inFlight = liveSerial(n);
     const off = Date.now();
     await powerOff(n);
-    measured['proxy powered off mid-renewal'] = `${liveSerial(n) === inFlight ? 'renewal abandoned by the stop' : 'renewal in flight finished before the agent stopped'}; power-off took ${((Date.now() - off) / 1000).toFixed(1)} s`;
+    measured['proxy powered off mid-renewal'] =
+      `${liveSerial(n) === inFlight ? 'renewal abandoned by the stop' : 'renewal in flight finished before the agent stopped'}; power-off took ${((Date.now() - off) / 1000).toFixed(1)} s`;
     const root = at(n, 'etc/cert-agent/tls');
     await boot(n);
     expect(await ct(n).sh('systemctl is-active cert-agent.service traefik.service')).toBe('active\nactive');
-    const back = await until('proxy serves a valid certificate after the restart', () => probe(n, rootFile(pki)), (h) => h.ok && h.authorized === true, 60_000, 250);
+    const back = await until(
+      'proxy serves a valid certificate after the restart',
+      () => probe(n, rootFile(pki)),
+      (h) => h.ok && h.authorized === true,
+      60_000,
+      250,
+    );
     expect(setSerials(n)).toContain(back.value.serial);
     // No half-written set: every set directory is complete.
     for (const set of readdirSync(join(root, '.sets'))) {
-      expect(readdirSync(join(root, '.sets', set)).sort()).toEqual(expect.arrayContaining(['cert.pem', 'fullchain.pem', 'key.pem']));
+      expect(readdirSync(join(root, '.sets', set)).sort()).toEqual(
+        expect.arrayContaining(['cert.pem', 'fullchain.pem', 'key.pem']),
+      );
     }
     const serial = liveSerial(n);
-    await until('the restarted proxy renews on schedule', async () => liveSerial(n), (s) => s !== serial, 90_000, 1_000);
-    await until('proxy status OK', () => statusLine(n), (f) => f[1] === 'OK', 30_000);
+    await until(
+      'the restarted proxy renews on schedule',
+      async () => liveSerial(n),
+      (s) => s !== serial,
+      90_000,
+      1_000,
+    );
+    await until(
+      'proxy status OK',
+      () => statusLine(n),
+      (f) => f[1] === 'OK',
+      30_000,
+    );
     expect((await unit(n, 'cert-agent.service')).restarts).toBe('0');
   }, 240_000);
 
@@ -579,9 +771,20 @@ describe('the fleet: ca (103), web (101), proxy (102) as containers of their own
     expect(readFileSync(join(work, 'fleet-state/ca-103.fingerprint'), 'utf8').trim()).toBe(newFp);
     expect(readFileSync(join(work, 'fleet.log'), 'utf8')).toContain(`re-pinned every consumer to ${newFp}`);
     // From the client, trusting only the new root.
-    const served = await Promise.all(consumers().map((n) => until(`${n.key} serves a certificate from the new root`, () => probe(n, newPki.rootCrt), (h) => h.ok && h.authorized === true, 120_000, 100)));
+    const served = await Promise.all(
+      consumers().map((n) =>
+        until(
+          `${n.key} serves a certificate from the new root`,
+          () => probe(n, newPki.rootCrt),
+          (h) => h.ok && h.authorized === true,
+          120_000,
+          100,
+        ),
+      ),
+    );
     const recovered = Date.now();
-    measured['recovery after the CA was recreated (step-ca up -> both consumers serve the new root)'] = `${((recovered - caUp) / 1000).toFixed(1)} s, of which the hookscript ${((hookDone - caUp) / 1000).toFixed(1)} s`;
+    measured['recovery after the CA was recreated (step-ca up -> both consumers serve the new root)'] =
+      `${((recovered - caUp) / 1000).toFixed(1)} s, of which the hookscript ${((hookDone - caUp) / 1000).toFixed(1)} s`;
     served.forEach((s, i) => expect(setSerials(consumers()[i]!)).toContain(s.value.serial));
     // A second start with the same root changes nothing.
     const again = await host(HOOK, ['103', 'post-start']);
@@ -609,7 +812,9 @@ describe('the fleet: ca (103), web (101), proxy (102) as containers of their own
     expect((await host(HOOK, ['--help'])).stdout).toContain('post-start');
     // A wrong fingerprint: enroll proves it against the CA and refuses; the container's config is untouched.
     const config = readFileSync(at(nodes.web, 'etc/cert-agent/config.yaml'), 'utf8');
-    const wrong = await host(FLEET, ['repin', '--fingerprint', 'ab'.repeat(32), '101'], { CERT_AGENT_FLEET_CA_WAIT: '0' });
+    const wrong = await host(FLEET, ['repin', '--fingerprint', 'ab'.repeat(32), '101'], {
+      CERT_AGENT_FLEET_CA_WAIT: '0',
+    });
     expect(wrong.code).toBe(1);
     expect(wrong.stdout).toMatch(/^101 web: FAILED \(cert-agent enroll exit 65\)/m);
     expect(readFileSync(at(nodes.web, 'etc/cert-agent/config.yaml'), 'utf8')).toBe(config);
