@@ -253,24 +253,7 @@ async function prepareRoots(): Promise<void> {
     at(proxy, 'etc/systemd/system/multi-user.target.wants/traefik.service'),
   );
   put(proxy, 'etc/cert-agent/config.yaml', RENEWAL, 0o600);
-  if (unitDeniesChown()) {
-    // certificate.owner needs chown(2), which `~@privileged` denies even with
-    // CAP_CHOWN. While the shipped unit does that, the proxy container gets
-    // the one line that allows it back, and the run says so.
-    put(proxy, 'etc/systemd/system/cert-agent.service.d/allow-chown.conf', '[Service]\nSystemCallFilter=@chown\n');
-    measured['unit drop-in added because the shipped unit denies chown'] = 'SystemCallFilter=@chown';
-  }
   await chroot(proxy, 'useradd --system --user-group --home-dir /etc/traefik --shell /usr/sbin/nologin traefik');
-}
-
-/** Whether packaging/cert-agent.service filters out @privileged (which holds chown) without allowing @chown again. */
-function unitDeniesChown(): boolean {
-  const filters = readFileSync(join(REPO, 'packaging/cert-agent.service'), 'utf8')
-    .split('\n')
-    .filter((l) => l.startsWith('SystemCallFilter='));
-  const denied = filters.some((l) => /^SystemCallFilter=~.*@privileged\b/.test(l));
-  const allowed = filters.some((l) => /^SystemCallFilter=[^~].*(@chown|\bchown\b)/.test(l));
-  return denied && !allowed;
 }
 
 async function chroot(n: Node, script: string): Promise<void> {
