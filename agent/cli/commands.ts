@@ -102,6 +102,36 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
   return { stdout, exitCode: EXIT_FOR[report.status] };
 }
 
+/**
+ * Timer mode: exactly one check of the daemon, then exit (started by
+ * cert-agent.timer through cert-agent-pass.service). Before the next attempt
+ * recorded after a failure it does nothing at all; a config file rewritten
+ * since the last attempt (`enroll` with a new fingerprint) is checked at once,
+ * as the daemon does on SIGHUP. Exits 0 whatever the pass did, like a daemon
+ * that carries on: the outcome is in state.json, `status` and the log.
+ */
+export async function checkCommand(ctx: CommandContext): Promise<CommandResult> {
+  const config = await loadConfig(ctx.configPath);
+  const log = await ctx.logger();
+  const [{ checkDecision, scheduledPass }, { readState }, { statSync }] = await Promise.all([
+    import('../renewal/check.js'),
+    import('../store/state.js'),
+    import('node:fs'),
+  ]);
+  const state = readState(config.stateDir);
+  const lastAttempt = state.lastAttempt ? new Date(state.lastAttempt.at).getTime() : NaN;
+  const configChanged = statSync(ctx.configPath).mtimeMs > lastAttempt;
+  const decision = checkDecision(state.nextAttempt, ctx.now(), configChanged);
+  if (!decision.run) {
+    const fields = { trigger: 'timer-mode', nextAttempt: decision.nextAttempt, attempt: state.consecutiveFailures };
+    log.info({ event: 'check_deferred', ...fields }, 'backing off; next attempt at nextAttempt');
+    return { stdout: '', exitCode: ExitCode.ok };
+  }
+  const trigger = configChanged && state.nextAttempt ? 'config file changed' : 'timer-mode';
+  await scheduledPass({ config, log, trigger, now: ctx.now });
+  return { stdout: '', exitCode: ExitCode.ok };
+}
+
 export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
   // Handlers before anything else, even before the daemon's modules load:
   // systemd counts the unit as started as soon as the process exists, and a
