@@ -10,6 +10,7 @@ import { ExitCode, UsageError } from '../lib/errors.js';
 import { parseFingerprint } from '../pki/fingerprint.js';
 
 const loadConfig = async (path: string): Promise<Config> => (await import('../config/config.js')).loadConfig(path);
+import { statSync } from 'node:fs';
 import { writeFileAtomic } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
 
@@ -113,11 +114,7 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
 export async function checkCommand(ctx: CommandContext): Promise<CommandResult> {
   const config = await loadConfig(ctx.configPath);
   const log = await ctx.logger();
-  const [{ checkDecision, scheduledPass }, { readState }, { statSync }] = await Promise.all([
-    import('../renewal/check.js'),
-    import('../store/state.js'),
-    import('node:fs'),
-  ]);
+  const [{ checkDecision, scheduledPass }, { readState }] = await Promise.all([import('../renewal/check.js'), import('../store/state.js')]);
   const state = readState(config.stateDir);
   const lastAttempt = state.lastAttempt ? new Date(state.lastAttempt.at).getTime() : NaN;
   const configChanged = statSync(ctx.configPath).mtimeMs > lastAttempt;
