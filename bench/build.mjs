@@ -32,6 +32,7 @@ mkdirSync(`${mirror}bundle`, { recursive: true });
 symlinkSync(here('../package.json'), `${mirror}package.json`);
 symlinkSync(here('../agent'), `${mirror}agent`);
 symlinkSync(here('../node_modules'), `${mirror}node_modules`);
+symlinkSync(here('../bundle/loader.mjs'), `${mirror}bundle/loader.mjs`);
 const source = readFileSync(here('../bundle/build.mjs'), 'utf8');
 const patched = source.replace(/minify: true,/, "minify: true, sourcemap: 'external', sourcesContent: false,");
 if (patched === source) throw new Error('bench/build.mjs: could not add a source map to bundle/build.mjs (no `minify: true,` in it)');

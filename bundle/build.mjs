@@ -1,16 +1,17 @@
 // Builds the single-file agent: bundle/out/cert-agent.mjs, runnable with
-// `node` and no node_modules beside it. Writes esbuild's metafile next to it
+// `node` and no node_modules beside it: bundle/loader.mjs, with the agent's
+// code as a string that the loader compiles with V8's code cache. Writes esbuild's metafile next to it
 // so the size per dependency can be reported.
-import { build } from 'esbuild';
+import { build, transform } from 'esbuild';
+import { createHash } from 'node:crypto';
 import { readFileSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const outfile = new URL('./out/cert-agent.mjs', import.meta.url).pathname;
 mkdirSync(new URL('./out/', import.meta.url), { recursive: true });
 
-// Node built-ins through require(), not import: an ESM bundle must hoist every
-// `import` of a built-in to its top, so `status` would load https, tls and
-// child_process at every start. As CommonJS stand-ins they load when the
+// Node built-ins through require() where they are used, not hoisted to the
+// top: otherwise `status` would load https, tls and child_process at every start. As CommonJS stand-ins they load when the
 // module using them first runs, and the agent's modules run only when their
 // command needs them (see agent/cli/commands.ts).
 const lazyBuiltins = {
@@ -21,23 +22,45 @@ const lazyBuiltins = {
   },
 };
 
+// The agent's code as CommonJS (an ESM bundle cannot be compiled by
+// vm.Script), kept as a string inside the file that bundle/loader.mjs starts
+// from: the loader compiles it with V8's code cache. Still one file, runnable
+// with `node` and nothing beside it.
 const result = await build({
   plugins: [lazyBuiltins],
   entryPoints: [new URL('../agent/cli/main.ts', import.meta.url).pathname],
-  outfile,
+  outfile: `${outfile}.core.cjs`,
+  write: false,
   bundle: true,
   platform: 'node',
-  format: 'esm',
+  format: 'cjs',
   target: 'node20',
   minify: true,
   legalComments: 'linked',
   metafile: true,
-  define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version) },
-  // Dependencies written as CommonJS call require() for Node built-ins.
-  banner: { js: "#!/usr/bin/env node\nimport { createRequire as __certAgentRequire } from 'node:module';\nconst require = __certAgentRequire(import.meta.url);" },
+  // node-cron's ESM build reads import.meta.url: the loader passes its own.
+  define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__certAgentMetaUrl' },
   logLevel: 'warning',
 });
-writeFileSync(new URL('./out/meta.json', import.meta.url), JSON.stringify(result.metafile));
+const coreFile = result.outputFiles.find((f) => f.path.endsWith('.core.cjs'));
+const legal = result.outputFiles.find((f) => f.path.endsWith('.LEGAL.txt'));
+const core = `(function (require, module, exports, __filename, __certAgentMetaUrl) {${coreFile.text}\n})`;
+// The main help, answered by the loader without compiling the agent.
+const help = await build({ entryPoints: [new URL('../agent/cli/help.ts', import.meta.url).pathname], bundle: true, format: 'esm', write: false, logLevel: 'warning' });
+const { HELP } = await import(`data:text/javascript;base64,${Buffer.from(help.outputFiles[0].text).toString('base64')}`);
+const loader = await transform(readFileSync(new URL('./loader.mjs', import.meta.url), 'utf8'), { minify: true, format: 'esm', target: 'node20', legalComments: 'none' });
+const text = [
+  '#!/usr/bin/env node',
+  `// cert-agent ${pkg.version}. For license information please see cert-agent.mjs.LEGAL.txt`,
+  `const BUILD_ID=${JSON.stringify(createHash('sha256').update(core).digest('hex').slice(0, 16))},VERSION=${JSON.stringify(pkg.version)},HELP_MAIN=${JSON.stringify(HELP.main)};`,
+  `const CORE=${JSON.stringify(core)};`,
+  loader.code,
+].join('\n');
+writeFileSync(outfile, text);
+if (legal) writeFileSync(`${outfile}.LEGAL.txt`, legal.contents);
 chmodSync(outfile, 0o755);
-const size = result.metafile.outputs[Object.keys(result.metafile.outputs).find((k) => k.endsWith('cert-agent.mjs'))].bytes;
-console.log(`bundle/out/cert-agent.mjs ${(size / 1024).toFixed(0)} KiB`);
+// Reports read the size per dependency from the metafile, under the shipped file's name.
+const [[, output]] = Object.entries(result.metafile.outputs).filter(([k]) => k.endsWith('.core.cjs'));
+result.metafile.outputs = { 'bundle/out/cert-agent.mjs': { ...output, bytes: Buffer.byteLength(text) } };
+writeFileSync(new URL('./out/meta.json', import.meta.url), JSON.stringify(result.metafile));
+console.log(`bundle/out/cert-agent.mjs ${(Buffer.byteLength(text) / 1024).toFixed(0)} KiB`);

@@ -10,6 +10,8 @@ import { ExitCode, UsageError } from '../lib/errors.js';
 import { parseFingerprint } from '../pki/fingerprint.js';
 
 const loadConfig = async (path: string): Promise<Config> => (await import('../config/config.js')).loadConfig(path);
+/** For the commands run often: the parsed-config cache (see config-cache.ts), same result and errors. */
+const loadConfigOften = async (ctx: CommandContext): Promise<Config> => (await import('./config-cache.js')).loadConfigCached(ctx.configPath, ctx.env);
 import { statSync } from 'node:fs';
 import { writeFileAtomic } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
@@ -89,7 +91,7 @@ export async function renewCommand(ctx: CommandContext): Promise<CommandResult> 
 export async function statusCommand(ctx: CommandContext): Promise<CommandResult> {
   let config: Config;
   try {
-    config = await loadConfig(ctx.configPath);
+    config = await loadConfigOften(ctx);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const { unknownReport } = await import('../report/status.js');
@@ -112,7 +114,7 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
  * that carries on: the outcome is in state.json, `status` and the log.
  */
 export async function checkCommand(ctx: CommandContext): Promise<CommandResult> {
-  const config = await loadConfig(ctx.configPath);
+  const config = await loadConfigOften(ctx);
   const log = await ctx.logger();
   const [{ checkDecision, scheduledPass }, { readState }] = await Promise.all([import('../renewal/check.js'), import('../store/state.js')]);
   const state = readState(config.stateDir);
@@ -156,7 +158,7 @@ export async function doctorCommand(ctx: CommandContext): Promise<CommandResult>
 }
 
 export async function metricsCommand(ctx: CommandContext): Promise<CommandResult> {
-  const config = await loadConfig(ctx.configPath);
+  const config = await loadConfigOften(ctx);
   const { metricsText } = await import('../report/metrics.js');
   return { stdout: metricsText(config, ctx.now()), exitCode: ExitCode.ok };
 }

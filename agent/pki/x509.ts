@@ -4,7 +4,7 @@
  * the pinned roots. Nothing here trusts the system store.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { isIP } from 'node:net';
+import { isIP } from './ip.js';
 import { fingerprintOfDer } from './fingerprint.js';
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
