@@ -4,7 +4,7 @@
  * daemons.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -40,8 +40,22 @@ export function track(child: ChildProcess): ChildProcess {
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Clean environment for peers and the agent: no proxies (all traffic stays on this machine). */
+/**
+ * The agent's start-up caches, as an installed agent has them under /var/lib/cert-agent:
+ * a private directory for this benchmark run (the agents' own state dirs are elsewhere).
+ */
+let cacheDir: string | undefined;
+function agentCacheDir(): string {
+  if (!cacheDir) {
+    const parent = mkdtempSync(join(tmpdir(), 'cert-agent-bench-cache-'));
+    chmodSync(parent, 0o700);
+    cacheDir = join(parent, 'code-cache');
+  }
+  return cacheDir;
+}
+
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LANG: 'C.UTF-8' };
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LANG: 'C.UTF-8', CERT_AGENT_CACHE_DIR: agentCacheDir() };
   return { ...env, ...extra };
 }
 
