@@ -11,9 +11,10 @@ const outfile = new URL('./out/cert-agent.mjs', import.meta.url).pathname;
 mkdirSync(new URL('./out/', import.meta.url), { recursive: true });
 
 // Node built-ins through require() where they are used, not hoisted to the
-// top: otherwise `status` would load https, tls and child_process at every start. As CommonJS stand-ins they load when the
-// module using them first runs, and the agent's modules run only when their
-// command needs them (see agent/cli/commands.ts).
+// top: otherwise `status` would load https, tls and child_process at every
+// start. As CommonJS stand-ins they load when the module using them first
+// runs, and the agent's modules run only when their command needs them (see
+// agent/cli/commands.ts).
 const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(b) {
@@ -46,13 +47,16 @@ const coreFile = result.outputFiles.find((f) => f.path.endsWith('.core.cjs'));
 const legal = result.outputFiles.find((f) => f.path.endsWith('.LEGAL.txt'));
 const core = `(function (require, module, exports, __filename, __certAgentMetaUrl) {${coreFile.text}\n})`;
 // The main help, answered by the loader without compiling the agent.
-const help = await build({ entryPoints: [new URL('../agent/cli/help.ts', import.meta.url).pathname], bundle: true, format: 'esm', write: false, logLevel: 'warning' });
+const helpTs = new URL('../agent/cli/help.ts', import.meta.url).pathname;
+const help = await build({ entryPoints: [helpTs], bundle: true, format: 'esm', write: false, logLevel: 'warning' });
 const { HELP } = await import(`data:text/javascript;base64,${Buffer.from(help.outputFiles[0].text).toString('base64')}`);
-const loader = await transform(readFileSync(new URL('./loader.mjs', import.meta.url), 'utf8'), { minify: true, format: 'esm', target: 'node20', legalComments: 'none' });
+const loaderSource = readFileSync(new URL('./loader.mjs', import.meta.url), 'utf8');
+const loader = await transform(loaderSource, { minify: true, format: 'esm', target: 'node20', legalComments: 'none' });
+const buildId = createHash('sha256').update(core).digest('hex').slice(0, 16);
 const text = [
   '#!/usr/bin/env node',
   `// cert-agent ${pkg.version}. For license information please see cert-agent.mjs.LEGAL.txt`,
-  `const BUILD_ID=${JSON.stringify(createHash('sha256').update(core).digest('hex').slice(0, 16))},VERSION=${JSON.stringify(pkg.version)},HELP_MAIN=${JSON.stringify(HELP.main)};`,
+  `const BUILD_ID=${JSON.stringify(buildId)},VERSION=${JSON.stringify(pkg.version)},HELP_MAIN=${JSON.stringify(HELP.main)};`,
   `const CORE=${JSON.stringify(core)};`,
   loader.code,
 ].join('\n');

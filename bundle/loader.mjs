@@ -16,7 +16,8 @@
 // `--version` and the main help are answered before the agent's code is
 // compiled at all.
 import { createRequire } from 'node:module';
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync }
+  from 'node:fs';
 import { Script } from 'node:vm';
 
 /* global BUILD_ID, VERSION, HELP_MAIN, CORE */
@@ -38,7 +39,9 @@ function start() {
   const cachedData = cache?.read();
   const script = new Script(CORE, { filename, ...(cachedData ? { cachedData } : {}) });
   // Written when the process ends, so that it holds what this command compiled while it ran.
-  if (cache && (!cachedData || script.cachedDataRejected)) process.once('exit', () => cache.write(script.createCachedData()));
+  if (cache && (!cachedData || script.cachedDataRejected)) {
+    process.once('exit', () => cache.write(script.createCachedData()));
+  }
   const module = { exports: {} };
   script.runInThisContext()(createRequire(import.meta.url), module, module.exports, filename, import.meta.url);
 }
@@ -79,7 +82,8 @@ function codeCache(command) {
     write(data) {
       const tmp = `${path}.${process.pid}.tmp`;
       try {
-        const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+        const fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
         try {
           writeSync(fd, data);
         } finally {
@@ -87,7 +91,8 @@ function codeCache(command) {
         }
         renameSync(tmp, path);
         // Caches of other builds or Node versions are of no use any more.
-        for (const f of readdirSync(dir)) if (f.startsWith('v8-') && !f.startsWith(`v8-${BUILD_ID}-${process.version}-`)) rmSync(`${dir}/${f}`, { force: true });
+        const mine = `v8-${BUILD_ID}-${process.version}-`;
+        for (const f of readdirSync(dir)) if (f.startsWith('v8-') && !f.startsWith(mine)) rmSync(`${dir}/${f}`, { force: true });
       } catch {
         rmSync(tmp, { force: true });
       }

@@ -65,7 +65,10 @@ done
 IFS=$old_ifs
 [ -n "$(printf '%s' "$CERT_AGENT_DOMAINS" | tr -d ', ')" ] || die 64 "CERT_AGENT_DOMAINS: no name given; nothing was installed"
 MODE=${CERT_AGENT_MODE:-timer}
-case "$MODE" in daemon|timer) ;; *) die 64 "CERT_AGENT_MODE=$MODE: must be daemon or timer; nothing was installed" ;; esac
+case "$MODE" in
+  daemon|timer) ;;
+  *) die 64 "CERT_AGENT_MODE=$MODE: must be daemon or timer; nothing was installed" ;;
+esac
 # The package's postinst enables this mode on a first install.
 export CERT_AGENT_MODE="$MODE"
 WAIT=${CERT_AGENT_WAIT:-120}
@@ -124,7 +127,10 @@ elif [ -n "$BUNDLE" ]; then
   cmp -s "$UNIT_SRC" /etc/systemd/system/cert-agent.service || { install -D -m 0644 "$UNIT_SRC" /etc/systemd/system/cert-agent.service; changed=1; units_changed=1; }
   for u in cert-agent-pass.service cert-agent.timer; do
     [ -f "$UNIT_DIR/$u" ] || continue
-    cmp -s "$UNIT_DIR/$u" "/etc/systemd/system/$u" || { install -D -m 0644 "$UNIT_DIR/$u" "/etc/systemd/system/$u"; changed=1; units_changed=1; }
+    cmp -s "$UNIT_DIR/$u" "/etc/systemd/system/$u" && continue
+    install -D -m 0644 "$UNIT_DIR/$u" "/etc/systemd/system/$u"
+    changed=1
+    units_changed=1
   done
   [ -d /etc/cert-agent ] || install -d -m 0755 /etc/cert-agent
   [ -d /etc/cert-agent/tls ] || install -d -m 0700 /etc/cert-agent/tls
@@ -157,7 +163,8 @@ if [ -n "$WEBROOT" ] && [ ! -d "$WEBROOT" ]; then install -d -m 0755 "$WEBROOT";
 # Both services (daemon and timer mode) get it: they share one sandbox.
 if [ -n "$extra" ]; then
   want=$(printf '# Written by the cert-agent template hook: paths outside the unit defaults.\n[Service]\nReadWritePaths=%s' "${extra# }")
-  for DROPIN in /etc/systemd/system/cert-agent.service.d/paths.conf /etc/systemd/system/cert-agent-pass.service.d/paths.conf; do
+  for svc in cert-agent cert-agent-pass; do
+    DROPIN=/etc/systemd/system/$svc.service.d/paths.conf
     if [ "$(cat "$DROPIN" 2>/dev/null || true)" != "$want" ]; then
       install -d -m 0755 "$(dirname "$DROPIN")"
       printf '%s\n' "$want" > "$DROPIN"

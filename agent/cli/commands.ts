@@ -11,7 +11,8 @@ import { parseFingerprint } from '../pki/fingerprint.js';
 
 const loadConfig = async (path: string): Promise<Config> => (await import('../config/config.js')).loadConfig(path);
 /** For the commands run often: the parsed-config cache (see config-cache.ts), same result and errors. */
-const loadConfigOften = async (ctx: CommandContext): Promise<Config> => (await import('./config-cache.js')).loadConfigCached(ctx.configPath, ctx.env);
+const loadConfigOften = async (ctx: CommandContext): Promise<Config> =>
+  (await import('./config-cache.js')).loadConfigCached(ctx.configPath, ctx.env);
 import { statSync } from 'node:fs';
 import { writeFileAtomic } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
@@ -42,7 +43,7 @@ export async function enrollCommand(ctx: CommandContext): Promise<CommandResult>
       ? `pinned CA root ${result.trust.roots.map((r) => r.fingerprint).join(', ')} from ${c.ca.url} (TLS chain verified)`
       : `CA ${c.ca.url} not reachable now: the root will be pinned (${c.ca.fingerprints.join(', ')}) when it answers; until then a placeholder certificate is served`,
     `certificate for ${c.certificate.domains.join(', ')} will be written to ${c.certificate.dir}; reload: ${c.reload.target}; challenge: ${c.challenge.mode} on ${c.challenge.mode === 'webroot' ? c.challenge.webroot : c.challenge.listen}`,
-    'next: systemctl enable --now cert-agent   (or: cert-agent renew)',
+    'next: systemctl enable --now cert-agent.timer   (the daemon: cert-agent.service; or once: cert-agent renew)',
   ];
   return { stdout: lines.join('\n') + '\n', exitCode: ExitCode.ok };
 }
@@ -116,7 +117,8 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
 export async function checkCommand(ctx: CommandContext): Promise<CommandResult> {
   const config = await loadConfigOften(ctx);
   const log = await ctx.logger();
-  const [{ checkDecision, scheduledPass }, { readState }] = await Promise.all([import('../renewal/check.js'), import('../store/state.js')]);
+  const { checkDecision, scheduledPass } = await import('../renewal/check.js');
+  const { readState } = await import('../store/state.js');
   const state = readState(config.stateDir);
   const lastAttempt = state.lastAttempt ? new Date(state.lastAttempt.at).getTime() : NaN;
   const configChanged = statSync(ctx.configPath).mtimeMs > lastAttempt;

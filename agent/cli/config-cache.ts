@@ -13,7 +13,8 @@
  * A file that does not parse is never cached (the error comes from the parser).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync }
+  from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config } from '../config/config.js';
 import { checkPathSafety } from '../config/path-safety.js';
@@ -40,7 +41,8 @@ export async function loadConfigCached(path: string, env: NodeJS.ProcessEnv): Pr
     try {
       const st = fstatSync(fd);
       text = readFileSync(fd);
-      key = { version: VERSION, path: resolve(path), dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, sha256: createHash('sha256').update(text).digest('hex') };
+      const sha256 = createHash('sha256').update(text).digest('hex');
+      key = { version: VERSION, path: resolve(path), dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, sha256 };
     } finally {
       closeSync(fd);
     }
@@ -66,7 +68,7 @@ function sameKey(a: Omit<Entry, 'config'>, b: Omit<Entry, 'config'>): boolean {
   return (['version', 'path', 'dev', 'ino', 'size', 'mtimeMs', 'sha256'] as const).every((k) => a[k] === b[k]);
 }
 
-/** The cache directory if it is safe to use: 0700, owned by this user, in a parent only root or this user can change. */
+/** The cache directory if it is safe: 0700, owned by this user, in a parent only root or this user can change. */
 function cacheDir(env: NodeJS.ProcessEnv): string | undefined {
   const uid = process.geteuid?.();
   const dir = (env.CERT_AGENT_CACHE_DIR || '/var/lib/cert-agent/code-cache').replace(/\/+$/, '');

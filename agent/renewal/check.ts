@@ -57,10 +57,13 @@ export async function scheduledPass(opts: ScheduledPassOptions): Promise<'done' 
     });
     return 'done';
   } catch (err) {
-    if (!(err instanceof AgentError)) log.error({ event: 'internal_error', error: describeError(err), trigger }, 'unexpected error in renewal pass');
+    if (!(err instanceof AgentError)) {
+      log.error({ event: 'internal_error', error: describeError(err), trigger }, 'unexpected error in renewal pass');
+    }
     // `cert-agent renew` from a shell holds the lock: nothing was done, the next check tries again.
     if (err instanceof LockedError) {
-      log.info({ event: 'check_skipped', trigger, reason: describeError(err) }, 'another cert-agent holds the lock; checking again later');
+      const fields = { event: 'check_skipped', trigger, reason: describeError(err) };
+      log.info(fields, 'another cert-agent holds the lock; checking again later');
       return 'locked';
     }
     return 'failed';

@@ -106,7 +106,10 @@ export class Daemon {
     const decision = checkDecision(state.nextAttempt, this.now(), ignoreBackoff || trigger === 'start');
     if (!decision.run) {
       // Backing off (after a failure, or a clock that disagrees with the CA's): the CA is left alone until then.
-      if (trigger === 'cron') this.opts.log.info({ event: 'check_deferred', trigger, nextAttempt: decision.nextAttempt, attempt: state.consecutiveFailures }, 'backing off; next attempt at nextAttempt');
+      if (trigger === 'cron') {
+        const fields = { event: 'check_deferred', trigger, nextAttempt: decision.nextAttempt, attempt: state.consecutiveFailures };
+        this.opts.log.info(fields, 'backing off; next attempt at nextAttempt');
+      }
       this.armTimer();
       return Promise.resolve();
     }
@@ -118,7 +121,8 @@ export class Daemon {
   }
 
   private async pass(trigger: string): Promise<void> {
-    const outcome = await scheduledPass({ config: this.config, log: this.opts.log, trigger, now: this.now, random: this.random, daemonPid: process.pid });
+    const { config, now, random } = this;
+    const outcome = await scheduledPass({ config, log: this.opts.log, trigger, now, random, daemonPid: process.pid });
     // The holder writes state.json when done; until then do not spin on a renewal time that is already past.
     if (outcome === 'locked') this.quietUntil = this.now().getTime() + LOCK_RETRY_MS;
   }
