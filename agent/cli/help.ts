@@ -159,7 +159,8 @@ used; the next renewal (absolute and "in 3h12m"); the last attempt and its
 error; whether the self-signed placeholder is in use; the CA URL, the pinned
 fingerprint and the trust state; the reload target, its last result and whether
 the served certificate matched. Reads only files (certificate.dir, stateDir):
-works without the daemon and without network. Colour and a block bar on a
+works without the daemon and without network. Keeps its start-up caches in
+/var/lib/cert-agent/code-cache when that directory is private (CERT_AGENT_CACHE_DIR). Colour and a block bar on a
 terminal; plain ASCII when piped or with NO_COLOR set.
 
 Flags:
