@@ -10,25 +10,17 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 const outfile = new URL('./out/cert-agent.mjs', import.meta.url).pathname;
 mkdirSync(new URL('./out/', import.meta.url), { recursive: true });
 
-// Node built-ins through require() where they are used, not hoisted to the
-// top: otherwise `status` would load https, tls and child_process at every
-// start. As CommonJS stand-ins they load when the module using them first
-// runs, and the agent's modules run only when their command needs them (see
-// agent/cli/commands.ts).
-const lazyBuiltins = {
-  name: 'lazy-builtins',
-  setup(b) {
-    b.onResolve({ filter: /^node:/ }, (args) => (args.kind === 'import-statement' && args.namespace === 'file' && !args.importer.includes('node_modules') ? { path: args.path, namespace: 'lazy-builtin' } : undefined));
-    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
-  },
-};
-
 // The agent's code as CommonJS (an ESM bundle cannot be compiled by
 // vm.Script), kept as a string inside the file that bundle/loader.mjs starts
 // from: the loader compiles it with V8's code cache. Still one file, runnable
-// with `node` and nothing beside it.
+// with `node` and nothing beside it. As CommonJS, a Node built-in is
+// require()d when the module importing it first runs, and the agent's modules
+// run only when their command needs them (see agent/cli/commands.ts), so
+// `status` does not load https, tls or child_process. (No stand-in modules
+// for built-ins: esbuild would copy every export of each one at every import,
+// enough to make V8 optimise that copy loop in the daemon and page in ~3 MiB
+// of its optimising compiler.)
 const result = await build({
-  plugins: [lazyBuiltins],
   entryPoints: [new URL('../agent/cli/main.ts', import.meta.url).pathname],
   outfile: `${outfile}.core.cjs`,
   write: false,
