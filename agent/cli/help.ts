@@ -9,6 +9,7 @@ Commands:
   bootstrap   fetch the CA roots, verify the pin, print or write the root PEM
   renew       one pass: renew if due (or --force), install, reload
   run         the daemon: renew on schedule, survive CA outages (started by systemd)
+  check       timer mode: one check of the daemon, then exit (started by cert-agent.timer)
   status      what the certificate, renewal, trust and reload look like now
   doctor      audit the installation and say what to fix (--fix repairs modes and owners)
   metrics     print Prometheus metrics (also written to metrics.textfile by the daemon)
@@ -123,6 +124,36 @@ Examples:
   systemctl enable --now cert-agent
   cert-agent run --config /etc/cert-agent/config.yaml     # in the foreground
 `,
+  check: `Usage: cert-agent check [--config PATH]
+
+Timer mode: does exactly what one check of the daemon ('cert-agent run') does,
+then exits, so nothing stays in memory between checks. Started by
+cert-agent.timer (every 5 minutes, through cert-agent-pass.service) instead of
+running the daemon. After a failed attempt it does nothing, without contacting
+the CA, until the retry time recorded in state.json (exponential backoff, as
+the daemon); a config file changed since the last attempt is checked at once.
+Otherwise one pass: renew if due (same renewal time and jitter as the daemon),
+install, reload and verify, pin the CA root when it first answers, serve a
+marked self-signed placeholder while the CA cannot be reached and nothing
+usable is installed. With metrics.textfile set, rewrites that file after the
+pass. Logs are JSON lines on stdout (journald).
+
+The difference to the daemon: renewals and retries happen at the next timer
+run, not at their exact moment (up to one timer period later; 5 minutes by
+default). renewal.check is not read: the timer's OnCalendar= sets the period.
+
+Flags:
+  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+
+Exit: 0 after the check, whatever the pass did (the outcome is in 'cert-agent
+status', state.json and the log; the next run retries); 78 bad configuration.
+Environment: CERT_AGENT_LOG_LEVEL (default info).
+
+Examples:
+  systemctl disable --now cert-agent.service && systemctl enable --now cert-agent.timer
+  cert-agent check --config /etc/cert-agent/config.yaml     # one check by hand
+  journalctl -u cert-agent-pass.service                     # what the runs did
+`,
   status: `Usage: cert-agent status [--json | --line] [--config PATH]
 
 Shows, in one screen: names, serial, issuer, validity and a bar of the lifetime
@@ -130,7 +161,8 @@ used; the next renewal (absolute and "in 3h12m"); the last attempt and its
 error; whether the self-signed placeholder is in use; the CA URL, the pinned
 fingerprint and the trust state; the reload target, its last result and whether
 the served certificate matched. Reads only files (certificate.dir, stateDir):
-works without the daemon and without network. Colour and a block bar on a
+works without the daemon and without network. Keeps its start-up caches in
+/var/lib/cert-agent/code-cache when that directory is private (CERT_AGENT_CACHE_DIR). Colour and a block bar on a
 terminal; plain ASCII when piped or with NO_COLOR set.
 
 Flags:
