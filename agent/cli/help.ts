@@ -46,7 +46,9 @@ Flags (each also from the environment variable in brackets):
   --reload TARGET       nginx | traefik | command | none (default none)   [CERT_AGENT_RELOAD]
   --challenge MODE      standalone | webroot | proxy (default standalone) [CERT_AGENT_CHALLENGE]
   --listen HOST:PORT    challenge listener (default 0.0.0.0:80; proxy 127.0.0.1:8402) [CERT_AGENT_LISTEN]
-  --webroot DIR         directory for webroot tokens (default /var/www/acme-challenge) [CERT_AGENT_WEBROOT]
+  --webroot DIR         document root of the port-80 site, as for certbot --webroot-path:
+                        tokens go to DIR/.well-known/acme-challenge/ (default
+                        /var/www/acme-challenge, served by the shipped snippet) [CERT_AGENT_WEBROOT]
   --verify HOST:PORT    after a reload, check the served serial here [CERT_AGENT_VERIFY]
   --cert-dir DIR        certificate directory (default /etc/cert-agent/tls) [CERT_AGENT_CERT_DIR]
   --state-dir DIR       account, trust and state (default /var/lib/cert-agent) [CERT_AGENT_STATE_DIR]

@@ -48,10 +48,10 @@ export class NginxContainer {
 
   /** Writes nginx.conf and the shipped snippets, rewritten for this container's paths. */
   writeConfig(site: NginxSite): void {
-    const webroot = readFileSync(join(PACKAGING, 'cert-agent-challenge-webroot.conf'), 'utf8').replace('/var/www/acme-challenge/', `${site.webroot}/`);
+    const webroot = readFileSync(join(PACKAGING, 'cert-agent-challenge-webroot.conf'), 'utf8').replace('root /var/www/acme-challenge;', `root ${site.webroot};`);
     const proxy = readFileSync(join(PACKAGING, 'cert-agent-challenge-proxy.conf'), 'utf8').replace('http://127.0.0.1:8402', `http://${site.proxyListen}`);
     const ssl = readFileSync(join(PACKAGING, 'cert-agent-ssl.conf'), 'utf8').replaceAll('/etc/cert-agent/tls', site.certDir);
-    for (const [name, text, original] of [['cert-agent-challenge-webroot.conf', webroot, '/var/www/acme-challenge/'], ['cert-agent-challenge-proxy.conf', proxy, '127.0.0.1:8402'], ['cert-agent-ssl.conf', ssl, '/etc/cert-agent/tls']] as const) {
+    for (const [name, text, original] of [['cert-agent-challenge-webroot.conf', webroot, 'root /var/www/acme-challenge;'], ['cert-agent-challenge-proxy.conf', proxy, '127.0.0.1:8402'], ['cert-agent-ssl.conf', ssl, '/etc/cert-agent/tls']] as const) {
       // A shipped snippet that no longer contains the path we rewrite would silently test something else.
       if (!readFileSync(join(PACKAGING, name), 'utf8').includes(original)) throw new Error(`packaging/nginx/${name} no longer contains ${original}`);
       writeFileSync(join(this.snippets, name), text);

@@ -33,7 +33,7 @@ function configFor(name: string, extra: Record<string, unknown> = {}): Config {
   });
 }
 
-/** A real nginx serving only the challenge path from `webroot`, on the CA's validation port. */
+/** A real nginx serving only the challenge path from the document root `webroot`, on the CA's validation port. */
 async function startNginx(webroot: string, port: number): Promise<{ stop(): Promise<void> }> {
   const ndir = join(dir, 'nginx');
   mkdirSync(ndir, { recursive: true });
@@ -45,7 +45,7 @@ http {
   access_log off; client_body_temp_path ${ndir}; proxy_temp_path ${ndir}; fastcgi_temp_path ${ndir}; uwsgi_temp_path ${ndir}; scgi_temp_path ${ndir};
   server {
     listen 127.0.0.1:${port};
-    location /.well-known/acme-challenge/ { alias ${webroot}/; default_type application/octet-stream; }
+    location /.well-known/acme-challenge/ { root ${webroot}; default_type application/octet-stream; }
     location / { return 404; }
   }
 }

@@ -1,0 +1,148 @@
+/**
+ * http-01 as an operator meets it, against a real step-ca and a real nginx
+ * whose workers run as www-data: challenge.webroot is the site's document
+ * root (a port-80 server with `root <dir>;` and nothing else).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { validateConfig, type Config } from '../../agent/config/config.js';
+import { renewPass } from '../../agent/renewal/pass.js';
+import type { StepCa } from '../harness/stepca.js';
+import { useStepCaSuite } from '../helpers/suite.js';
+
+let ca: StepCa;
+let dir: string;
+useStepCaSuite((c, d) => {
+  ca = c;
+  dir = d;
+});
+
+// Document roots live under /tmp (1777), so www-data can reach them as on a real site.
+const sites: string[] = [];
+afterAll(() => {
+  for (const s of sites) rmSync(s, { recursive: true, force: true });
+});
+
+function documentRoot(): string {
+  const root = mkdtempSync('/tmp/cert-agent-site-');
+  chmodSync(root, 0o755);
+  sites.push(root);
+  writeFileSync(join(root, 'index.html'), '<h1>the site</h1>\n');
+  chmodSync(join(root, 'index.html'), 0o644);
+  return root;
+}
+
+/** Every path under root with its type and mode: what "untouched" means. */
+function snapshot(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const rel of readdirSync(root, { recursive: true }) as string[]) {
+    const st = lstatSync(join(root, rel));
+    out[rel] = `${st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'f'}${(st.mode & 0o7777).toString(8)}`;
+  }
+  return out;
+}
+
+let nginxCount = 0;
+/** nginx as Debian runs it (`user www-data;`), with one port-80 server for localhost and 127.0.0.1 holding `server`. */
+async function startNginx(server: string): Promise<{ conf: string; stop(): Promise<void> }> {
+  const ndir = join(dir, `nginx-${++nginxCount}`);
+  mkdirSync(join(ndir, 'tmp'), { recursive: true });
+  const conf = join(ndir, 'nginx.conf');
+  const tmp = join(ndir, 'tmp');
+  writeFileSync(conf, `user www-data;
+worker_processes 1;
+pid ${ndir}/nginx.pid;
+error_log ${ndir}/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fastcgi_temp_path ${tmp}; uwsgi_temp_path ${tmp}; scgi_temp_path ${tmp};
+  server {
+    listen 127.0.0.1:${ca.acmeHttpPort};
+    server_name localhost 127.0.0.1;
+    ${server}
+  }
+}
+`);
+  const proc: ChildProcess = spawn('nginx', ['-c', conf, '-g', 'daemon off;'], { stdio: 'ignore' });
+  const deadline = Date.now() + 5000;
+  while (!existsSync(join(ndir, 'nginx.pid'))) {
+    if (Date.now() > deadline) throw new Error(`nginx did not start: ${readFileSync(join(ndir, 'error.log'), 'utf8')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    conf,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  };
+}
+
+let configs = 0;
+function configFor(challenge: Record<string, unknown>, extra: Record<string, unknown> = {}): Config {
+  const base = join(dir, `agent-${++configs}`);
+  return validateConfig({
+    ca: { url: ca.url, fingerprint: ca.rootFingerprint },
+    certificate: { domains: ['localhost', '127.0.0.1'], dir: join(base, 'tls') },
+    challenge,
+    stateDir: join(base, 'state'),
+    ...extra,
+  });
+}
+
+interface LogLine {
+  level: string;
+  event?: string;
+  [k: string]: unknown;
+}
+
+/** A logger that keeps every line, to check what the operator is told. */
+function capture(): { log: pino.Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const log = pino({ level: 'info', formatters: { level: (label) => ({ level: label }) } }, { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
+  return { log, lines };
+}
+
+/** One pass; the error it ends with, if any. */
+async function pass(config: Config, force = false) {
+  const { log, lines } = capture();
+  try {
+    const result = await renewPass({ config, log, force });
+    return { result, lines, error: undefined };
+  } catch (err) {
+    return { result: undefined, lines, error: (err as Error).message };
+  }
+}
+
+describe('challenge.webroot is the document root (certbot --webroot-path)', () => {
+  it('issues through a plain `root` server with www-data workers, and leaves the document root as it was', async () => {
+    const root = documentRoot();
+    const nginx = await startNginx(`root ${root};`);
+    try {
+      const config = configFor({ mode: 'webroot', webroot: root });
+      const before = snapshot(root);
+      const first = await pass(config);
+      expect(first.error).toBeUndefined();
+      expect(first.result?.action).toBe('renewed');
+      expect(snapshot(root)).toEqual(before);
+
+      // A site that already has .well-known (security.txt): kept, with its mode; only the token comes and goes.
+      mkdirSync(join(root, '.well-known'), { mode: 0o755 });
+      chmodSync(join(root, '.well-known'), 0o755);
+      writeFileSync(join(root, '.well-known/security.txt'), 'Contact: mailto:security@example.invalid\n', { mode: 0o644 });
+      const withWellKnown = snapshot(root);
+      const second = await pass(config, true);
+      expect(second.error).toBeUndefined();
+      expect(second.result?.action).toBe('renewed');
+      expect(snapshot(root)).toEqual(withWellKnown);
+    } finally {
+      await nginx.stop();
+    }
+  });
+});
