@@ -7,13 +7,15 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { ChallengeError, describeError } from '../lib/errors.js';
+import { selfCheckHttp01 } from './self-check.js';
 import type { OpenSolver } from './types.js';
 
 const PREFIX = '/.well-known/acme-challenge/';
 /** RFC 8555 tokens are base64url, at least 128 bits. */
 const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
 
-export const openHttpResponder: OpenSolver = async ({ host, port }) => {
+export const openHttpResponder: OpenSolver = async (opts) => {
+  const { host, port } = opts;
   const tokens = new Map<string, string>();
   // Node checks the two timeouts only every connectionsCheckingInterval
   // (30 s by default): a slowloris client would hold a slot that long.
@@ -34,6 +36,7 @@ export const openHttpResponder: OpenSolver = async ({ host, port }) => {
     async cleanup({ token }) {
       tokens.delete(token);
     },
+    selfCheck: (challenge) => selfCheckHttp01(challenge, opts),
     async close() {
       tokens.clear();
       await new Promise<void>((resolve) => {

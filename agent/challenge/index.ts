@@ -11,9 +11,22 @@ const solvers = {
   webroot: openWebrootResponder,
 } satisfies Record<ChallengeMode, OpenSolver>;
 
-export function openSolver(challenge: { mode: ChallengeMode; listen: string; webroot: string }): Promise<Solver> {
+export interface SolverExtras {
+  /** Port the self-check fetches on; 80 (the CA's) unless a test moves the CA's. */
+  selfCheckPort?: number;
+  nginx?: { binary: string; config?: string };
+}
+
+export function openSolver(challenge: { mode: ChallengeMode; listen: string; webroot: string }, extras: SolverExtras = {}): Promise<Solver> {
   const { host, port } = splitHostPort(challenge.listen);
-  return solvers[challenge.mode]({ host, port, webroot: challenge.webroot });
+  return solvers[challenge.mode]({
+    mode: challenge.mode,
+    host,
+    port,
+    webroot: challenge.webroot,
+    selfCheckPort: extras.selfCheckPort ?? 80,
+    ...(extras.nginx ? { nginx: extras.nginx } : {}),
+  });
 }
 
 export type { Challenge, Solver } from './types.js';

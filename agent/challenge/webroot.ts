@@ -16,6 +16,7 @@ import { closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync, rmSyn
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../lib/fs.js';
 import { CaProtocolError, ChallengeError, StoreError, describeError } from '../lib/errors.js';
+import { selfCheckHttp01 } from './self-check.js';
 import type { OpenSolver } from './types.js';
 
 const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
@@ -59,6 +60,7 @@ export const openWebrootResponder: OpenSolver = async (opts) => {
     async cleanup({ token }) {
       remove(token);
     },
+    selfCheck: (challenge) => selfCheckHttp01(challenge, { ...opts, tokenPath: pathOf(challenge.token) }),
     async close() {
       for (const token of [...written]) remove(token);
       removeEmpty(created);

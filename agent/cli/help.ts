@@ -168,8 +168,12 @@ Audits the installation; one line per check: "ok", "PROBLEM" (with what to do),
   proxy config    nginx: \`nginx -T\` shows ssl_certificate/ssl_certificate_key in
                   certificate.dir; traefik: the dynamic file exists and names them
   challenge       standalone: challenge.listen can be bound; webroot/proxy: a test
-                  token is fetched from http://127.0.0.1:80/.well-known/acme-challenge/
-                  with the first name as Host (best effort, from inside)
+                  token is fetched for each name as the CA will, from
+                  http://<name>/.well-known/acme-challenge/ on port 80 (the name
+                  resolved as this container does); a wrong answer says what
+                  answered and what to change (nothing listens, 403 with the user
+                  and path, 404 missing location, redirect without exception)
+  last renewal    the last attempt's error, with the self-check's finding
   served          with reload.verify: the server presents the installed serial
 
 Flags:

@@ -6,14 +6,14 @@
 import type { X509Certificate } from 'node:crypto';
 import { X509Certificate as X509 } from 'node:crypto';
 import type { Config } from '../config/config.js';
-import { AgentError, ConfigError, ReloadError, StoreError, TrustError, describeError } from '../lib/errors.js';
+import { AgentError, CaProtocolError, ConfigError, ReloadError, StoreError, TrustError, describeError } from '../lib/errors.js';
 import { ensurePrivateDir } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
 import { acquireLock } from '../store/lock.js';
 import { issueCertificate } from '../acme/client.js';
 import { loadOrCreateAccount, saveAccountUrl } from '../acme/account.js';
 import { generateKeyPem } from '../pki/keys.js';
-import { openSolver } from '../challenge/index.js';
+import { openSolver, type Challenge, type Solver } from '../challenge/index.js';
 import { installSystemTrust } from '../trust/system-store.js';
 import type { CertStore, LiveSet } from '../store/sets.js';
 import { renewalTimeOf, storeFor, validityOf } from '../store/live.js';
@@ -52,6 +52,8 @@ export interface PassOptions {
   placeholder?: boolean;
   refreshTrust?: boolean;
   daemonPid?: number;
+  /** Port the http-01 self-check fetches on (80, as the CA does); tests whose CA validates elsewhere move it. */
+  selfCheckPort?: number;
 }
 
 export interface PassResult {
@@ -157,7 +159,13 @@ async function attempt(opts: PassOptions, store: CertStore, state: AgentState, n
 
   const account = await loadOrCreateAccount(config.stateDir, config.ca.directory);
   const keyPem = await generateKeyPem(config.certificate.keyType);
-  const solver = await openSolver(config.challenge);
+  const solver = await openSolver(config.challenge, {
+    ...(opts.selfCheckPort ? { selfCheckPort: opts.selfCheckPort } : {}),
+    ...(config.reload.target === 'nginx' ? { nginx: config.reload.nginx } : {}),
+  });
+  // What the agent's own fetch of each token found wrong: a warning now, and
+  // the explanation of the CA's failure if the CA fails too.
+  const selfCheckFindings: string[] = [];
   let issued;
   try {
     const target = reloadTargets[config.reload.target];
@@ -173,7 +181,18 @@ async function attempt(opts: PassOptions, store: CertStore, state: AgentState, n
       certKeyPem: keyPem,
       solver,
       onEvent: (event, fields) => log.info({ event, ...fields }, event.replace(/_/g, ' ')),
+      beforeValidation: async (challenge) => {
+        const finding = await selfCheck(solver, challenge);
+        if (!finding) return;
+        selfCheckFindings.push(finding);
+        log.warn({ event: 'challenge_self_check_failed', name: challenge.identifier.value, type: challenge.type, finding }, 'the challenge does not answer as the CA will fetch it; asking the CA anyway');
+      },
     });
+  } catch (err) {
+    if (err instanceof CaProtocolError && selfCheckFindings.length) {
+      throw new CaProtocolError(`${err.message}; ${selfCheckFindings.join('; ')}`, err.problemType, err.httpStatus);
+    }
+    throw err;
   } finally {
     await solver.close();
   }
@@ -230,6 +249,16 @@ async function recordFailure(opts: PassOptions, store: CertStore, state: AgentSt
   }
   const level = err instanceof StoreError || err instanceof ConfigError ? 'error' : 'warn';
   log[level]({ event: 'renewal_failed', domains: config.certificate.domains, attempt: state.consecutiveFailures, error, errorKind: kind, nextAttempt: state.nextAttempt }, 'renewal failed; keeping the current certificate');
+}
+
+/** The solver's own fetch of a challenge; a self-check that breaks is reported, never fatal. */
+async function selfCheck(solver: Solver, challenge: Challenge): Promise<string | undefined> {
+  if (!solver.selfCheck) return undefined;
+  try {
+    return await solver.selfCheck(challenge);
+  } catch (err) {
+    return `self-check could not run: ${describeError(err)}`;
+  }
 }
 
 /** daemon.pid names the running daemon for `enroll`, which signals it after rewriting the config. */

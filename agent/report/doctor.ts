@@ -4,9 +4,10 @@
  * things worse — modes and ownership of the agent's own files — and says what
  * it changed. Exit 0 when nothing is wrong (after fixes), 1 otherwise.
  */
-import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, realpathSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { execFile } from 'node:child_process';
-import { createServer, request } from 'node:http';
+import { createServer } from 'node:http';
+import { isIP } from 'node:net';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { loadConfig, splitHostPort, type Config } from '../config/config.js';
@@ -17,6 +18,8 @@ import { certFingerprint, keyMatchesCert, missingNames, verifyChain } from '../p
 import { ownershipOf } from '../store/live.js';
 import { CertStore, type Ownership } from '../store/sets.js';
 import { tail } from '../reload/command.js';
+import { openSolver, type Challenge, type Solver } from '../challenge/index.js';
+import { readState } from '../store/state.js';
 import { servedSerial } from '../reload/verify.js';
 import { parseMountinfo, sharedMountProblem, type Mount } from './mounts.js';
 export { parseMountinfo, sharedMountProblem } from './mounts.js';
@@ -30,7 +33,7 @@ export interface CheckLine {
 
 type Add = (verdict: Verdict, check: string, detail: string) => void;
 
-export async function runDoctor(configPath: string, opts: { fix: boolean; now: Date }): Promise<CheckLine[]> {
+export async function runDoctor(configPath: string, opts: { fix: boolean; now: Date; selfCheckPort?: number }): Promise<CheckLine[]> {
   const lines: CheckLine[] = [];
   const add: Add = (verdict, check, detail) => lines.push({ verdict, check, detail });
   let config: Config;
@@ -52,7 +55,8 @@ export async function runDoctor(configPath: string, opts: { fix: boolean; now: D
   await checkCa(config, opts.now, add);
   checkCertificate(config, opts.now, add);
   await checkProxyConfig(config, add);
-  await checkChallenge(config, add);
+  await checkChallenge(config, add, opts.selfCheckPort ?? 80);
+  checkLastAttempt(config, add);
   await checkServed(config, add);
   return lines;
 }
@@ -216,69 +220,56 @@ async function checkProxyConfig(config: Config, add: Add): Promise<void> {
   add('skip', 'proxy config', target === 'command' ? `reload.command ${JSON.stringify(config.reload.command)}: cannot tell which files the consumer reads; point it at ${dir}/fullchain.pem and ${dir}/key.pem` : 'reload.target is none');
 }
 
-async function checkChallenge(config: Config, add: Add): Promise<void> {
+async function checkChallenge(config: Config, add: Add, selfCheckPort: number): Promise<void> {
   const { mode, listen, webroot } = config.challenge;
   const { host, port } = splitHostPort(listen);
   if (mode === 'standalone') {
-    const bound = await tryListen(host, port, () => undefined);
+    const bound = await tryListen(host, port);
     if (bound === true) return add('ok', 'challenge', `${listen} is free; the agent binds it only while the CA validates`);
     return add('PROBLEM', 'challenge', `cannot bind ${listen} (${bound}): another process holds it; stop it, or use challenge.mode webroot or proxy through the server that holds the port`);
   }
-  const token = `cert-agent-doctor-${randomBytes(8).toString('hex')}`;
-  const body = randomBytes(12).toString('hex');
-  if (mode === 'webroot') {
-    if (!existsSync(webroot)) return add('PROBLEM', 'challenge', `webroot ${webroot} does not exist: create it and serve it at /.well-known/acme-challenge/`);
-    writeFileSync(join(webroot, token), body);
-    try {
-      return report(add, 'webroot', await probe(config, token, body));
-    } finally {
-      rmSync(join(webroot, token), { force: true });
-    }
+  // Nothing is created for the operator's site here: the document root must exist.
+  if (mode === 'webroot' && !existsSync(webroot)) return add('PROBLEM', 'challenge', `webroot ${webroot} does not exist: create it, and serve it as the document root of the port-80 server (or include snippets/cert-agent-challenge-webroot.conf)`);
+  let solver: Solver;
+  try {
+    solver = await openSolver(config.challenge, { selfCheckPort, ...(config.reload.target === 'nginx' ? { nginx: config.reload.nginx } : {}) });
+  } catch (err) {
+    if (mode === 'proxy') return add('skip', 'challenge', `${listen} is busy (${describeError(err)}); run doctor again when no renewal is in progress`);
+    return add('PROBLEM', 'challenge', describeError(err));
   }
-  let result: string | true = 'not probed';
-  const bound = await tryListen(host, port, async () => {
-    result = await probe(config, token, body);
-  }, (path) => (path === `/.well-known/acme-challenge/${token}` ? body : undefined));
-  if (bound !== true) return add('skip', 'challenge', `${listen} is busy (${bound}); run doctor again when no renewal is in progress`);
-  report(add, 'proxy', result);
-}
-
-function report(add: Add, mode: string, result: string | true): void {
-  if (result === true) add('ok', 'challenge', `port 80 on this container answers /.well-known/acme-challenge/ from the ${mode} (best effort: checked from inside, via 127.0.0.1)`);
-  else add('PROBLEM', 'challenge', `port 80 does not answer the challenge path from the ${mode} (${result}): ${mode === 'proxy' ? 'forward /.well-known/acme-challenge/ to challenge.listen (see the shipped snippets)' : 'serve the webroot at /.well-known/acme-challenge/'}`);
-}
-
-/** Listens on host:port (answering `respond`) while `during` runs; true, or the reason it could not. */
-function tryListen(host: string, port: number, during: () => unknown, respond: (path: string) => string | undefined = () => undefined): Promise<true | string> {
-  return new Promise((resolve) => {
-    const server = createServer((req, res) => {
-      const answer = respond(req.url ?? '');
-      res.writeHead(answer ? 200 : 404).end(answer ?? '');
-    });
-    server.once('error', (err) => resolve((err as NodeJS.ErrnoException).code ?? describeError(err)));
-    server.listen(port, host, async () => {
+  // A probe token of our own, fetched for every name the way the CA will.
+  const token = randomBytes(24).toString('base64url');
+  try {
+    for (const name of config.certificate.domains) {
+      const probe: Challenge = { type: solver.type, identifier: { type: isIP(name) ? 'ip' : 'dns', value: name }, token, keyAuthorization: `${token}.doctor-${randomBytes(8).toString('hex')}` };
+      await solver.present(probe);
       try {
-        await during();
+        const finding = await solver.selfCheck?.(probe);
+        if (finding) add('PROBLEM', 'challenge', finding);
+        else add('ok', 'challenge', `http://${name}/.well-known/acme-challenge/ answers from the ${mode} (checked from this container)`);
       } finally {
-        server.close(() => resolve(true));
-        server.closeAllConnections();
+        await solver.cleanup(probe);
       }
-    });
+    }
+  } finally {
+    await solver.close();
+  }
+}
+
+/** Whether host:port can be bound now; true, or the reason it could not. */
+function tryListen(host: string, port: number): Promise<true | string> {
+  return new Promise((resolve) => {
+    const server = createServer((_req, res) => res.writeHead(404).end());
+    server.once('error', (err) => resolve((err as NodeJS.ErrnoException).code ?? describeError(err)));
+    server.listen(port, host, () => server.close(() => resolve(true)));
   });
 }
 
-/** GET http://127.0.0.1:80/.well-known/acme-challenge/<token> with the first name as Host, as the CA would. */
-function probe(config: Config, token: string, body: string): Promise<string | true> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port: 80, path: `/.well-known/acme-challenge/${token}`, headers: { host: config.certificate.domains[0] }, timeout: 3000 }, (res) => {
-      let got = '';
-      res.on('data', (c: Buffer) => (got += c.toString()));
-      res.on('end', () => resolve(res.statusCode === 200 && got.trim() === body ? true : `HTTP ${res.statusCode}${res.statusCode === 200 ? ' with other content' : ''}`));
-    });
-    req.on('timeout', () => req.destroy(new Error('no answer within 3 s')));
-    req.on('error', (err) => resolve(describeError(err)));
-    req.end();
-  });
+/** The last pass failed: its error (with the self-check's finding, when there was one) is what to fix first. */
+function checkLastAttempt(config: Config, add: Add): void {
+  const last = readState(config.stateDir).lastAttempt;
+  if (last?.result === 'failed') add('PROBLEM', 'last renewal', `the attempt at ${last.at} failed: ${last.error ?? 'no detail'}`);
+  else if (last) add('ok', 'last renewal', `the attempt at ${last.at}: ${last.result}`);
 }
 
 async function checkServed(config: Config, add: Add): Promise<void> {

@@ -1,7 +1,10 @@
 /**
  * http-01 as an operator meets it, against a real step-ca and a real nginx
  * whose workers run as www-data: challenge.webroot is the site's document
- * root (a port-80 server with `root <dir>;` and nothing else).
+ * root (a port-80 server with `root <dir>;` and nothing else), and when the
+ * CA cannot fetch the token the renewal error says why in the operator's
+ * terms — a missing location (404), a directory www-data cannot enter (403),
+ * a redirect to https without an exception, nothing listening.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +13,8 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateConfig, type Config } from '../../agent/config/config.js';
 import { renewPass } from '../../agent/renewal/pass.js';
+import { collectStatus } from '../../agent/report/status.js';
+import { runDoctor } from '../../agent/report/doctor.js';
 import type { StepCa } from '../harness/stepca.js';
 import { useStepCaSuite } from '../helpers/suite.js';
 
@@ -109,11 +114,11 @@ function capture(): { log: pino.Logger; lines: LogLine[] } {
   return { log, lines };
 }
 
-/** One pass; the error it ends with, if any. */
+/** One pass with the self-check on the port the test CA validates on; the error it ends with, if any. */
 async function pass(config: Config, force = false) {
   const { log, lines } = capture();
   try {
-    const result = await renewPass({ config, log, force });
+    const result = await renewPass({ config, log, force, selfCheckPort: ca.acmeHttpPort });
     return { result, lines, error: undefined };
   } catch (err) {
     return { result: undefined, lines, error: (err as Error).message };
@@ -130,6 +135,8 @@ describe('challenge.webroot is the document root (certbot --webroot-path)', () =
       const first = await pass(config);
       expect(first.error).toBeUndefined();
       expect(first.result?.action).toBe('renewed');
+      // The agent's own fetch found the token where the CA did.
+      expect(first.lines.filter((l) => l.event === 'challenge_self_check_failed')).toEqual([]);
       expect(snapshot(root)).toEqual(before);
 
       // A site that already has .well-known (security.txt): kept, with its mode; only the token comes and goes.
@@ -144,5 +151,100 @@ describe('challenge.webroot is the document root (certbot --webroot-path)', () =
     } finally {
       await nginx.stop();
     }
+  });
+});
+
+describe('a failed http-01, explained', () => {
+  /** Runs a pass that must fail; checks the finding is in the error, the warning, state, status and doctor. */
+  async function failingPass(config: Config, finding: RegExp) {
+    const r = await pass(config);
+    expect(r.error).toMatch(/http-01 validation of (localhost|127\.0\.0\.1) failed/);
+    expect(r.error).toMatch(finding);
+    const warned = r.lines.filter((l) => l.event === 'challenge_self_check_failed');
+    expect(warned.length).toBeGreaterThan(0);
+    expect(warned[0]?.level).toBe('warn');
+    expect(String(warned[0]?.finding)).toMatch(finding);
+    const failed = r.lines.find((l) => l.event === 'renewal_failed');
+    expect(String(failed?.error)).toMatch(finding);
+    // The order went ahead anyway: the CA was asked and said no.
+    expect(r.lines.some((l) => l.event === 'account_registered')).toBe(true);
+    const status = collectStatus(config, new Date());
+    expect(status.renewal.lastAttempt?.error).toMatch(finding);
+    return r;
+  }
+
+  it('404: the port-80 server has no location for the challenge path', async () => {
+    // The site serves another document root; the agent writes into the shipped default one.
+    const site = documentRoot();
+    const webroot = documentRoot();
+    const nginx = await startNginx(`root ${site};`);
+    try {
+      const config = configFor({ mode: 'webroot', webroot });
+      await failingPass(config, new RegExp(
+        `self-check: http://(localhost|127\\.0\\.0\\.1):${ca.acmeHttpPort}/\\.well-known/acme-challenge/<token> \\(fetched from 127\\.0\\.0\\.1:${ca.acmeHttpPort}\\) answers 404 Not Found: ` +
+        `the port-80 server answering (localhost|127\\.0\\.0\\.1) does not serve ${webroot}/\\.well-known/acme-challenge/: it lacks the location .*include snippets/cert-agent-challenge-webroot\\.conf`,
+      ));
+      expect(readdirSync(webroot)).toEqual(['index.html']);
+    } finally {
+      await nginx.stop();
+    }
+  });
+
+  it('403: www-data (nginx -T names it) cannot enter the token directory', async () => {
+    const root = documentRoot();
+    mkdirSync(join(root, '.well-known/acme-challenge'), { recursive: true });
+    chmodSync(join(root, '.well-known'), 0o755);
+    chmodSync(join(root, '.well-known/acme-challenge'), 0o700);
+    const nginx = await startNginx(`root ${root};`);
+    try {
+      const config = configFor({ mode: 'webroot', webroot: root }, { reload: { target: 'nginx', nginx: { config: nginx.conf } } });
+      const before = snapshot(root);
+      await failingPass(config, new RegExp(
+        `answers 403 Forbidden: www-data \\(nginx's user directive\\) cannot enter ${root}/\\.well-known/acme-challenge \\(mode 0700, owner root:root\\): chmod o\\+x ${root}/\\.well-known/acme-challenge`,
+      ));
+      // Directories that existed stay, with their modes; the token is gone.
+      expect(snapshot(root)).toEqual(before);
+      // doctor finds the same with its own probe token, and shows the last failure.
+      const configPath = join(dir, 'doctor-403.yaml');
+      writeFileSync(configPath, JSON.stringify({
+        ca: { url: ca.url, fingerprint: ca.rootFingerprint },
+        certificate: { domains: config.certificate.domains, dir: config.certificate.dir },
+        challenge: { mode: 'webroot', webroot: root },
+        reload: { target: 'nginx', nginx: { config: nginx.conf } },
+        stateDir: config.stateDir,
+      }), { mode: 0o600 });
+      const lines = await runDoctor(configPath, { fix: false, now: new Date(), selfCheckPort: ca.acmeHttpPort });
+      const challenge = lines.filter((l) => l.check === 'challenge');
+      expect(challenge.map((l) => l.verdict)).toEqual(['PROBLEM', 'PROBLEM']);
+      expect(challenge[0]?.detail).toMatch(/www-data \(nginx's user directive\) cannot enter .*\/\.well-known\/acme-challenge \(mode 0700/);
+      expect(lines.find((l) => l.check === 'last renewal')).toMatchObject({ verdict: 'PROBLEM', detail: expect.stringMatching(/cannot enter/) });
+      expect(snapshot(root)).toEqual(before);
+    } finally {
+      await nginx.stop();
+    }
+  });
+
+  it('a redirect to https without an exception for the challenge path', async () => {
+    const root = documentRoot();
+    const nginx = await startNginx(`root ${root};\n    location / { return 301 https://$host$request_uri; }`);
+    try {
+      const config = configFor({ mode: 'webroot', webroot: root });
+      await failingPass(config, new RegExp(
+        `redirects to https://(localhost|127\\.0\\.0\\.1)/\\.well-known/acme-challenge/<token>, which .*; the challenge must be answered on port 80: ` +
+        'put an exception for /\\.well-known/acme-challenge/ before the redirect in the port-80 server for (localhost|127\\.0\\.0\\.1)',
+      ));
+    } finally {
+      await nginx.stop();
+    }
+  });
+
+  it('nothing listens on port 80', async () => {
+    const root = documentRoot();
+    const config = configFor({ mode: 'webroot', webroot: root });
+    const before = snapshot(root);
+    await failingPass(config, new RegExp(
+      `\\(fetched from 127\\.0\\.0\\.1:${ca.acmeHttpPort}\\) is refused: nothing listens there: start the web server that serves ${root} and have it listen on port 80 for (localhost|127\\.0\\.0\\.1)`,
+    ));
+    expect(snapshot(root)).toEqual(before);
   });
 });
