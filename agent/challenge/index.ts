@@ -11,6 +11,16 @@ const solvers = {
   webroot: openWebrootResponder,
 } satisfies Record<ChallengeMode, OpenSolver>;
 
+/**
+ * CAs validate http-01 on port 80. A test CA that validates on another port
+ * (step-ca --acme-http-port) names it in CERT_AGENT_SELF_CHECK_PORT so the
+ * self-check fetches where that CA does; nothing else reads it.
+ */
+function selfCheckPortFromEnv(): number | undefined {
+  const port = Number(process.env.CERT_AGENT_SELF_CHECK_PORT);
+  return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
+}
+
 export interface SolverExtras {
   /** Port the self-check fetches on; 80 (the CA's) unless a test moves the CA's. */
   selfCheckPort?: number;
@@ -24,7 +34,7 @@ export function openSolver(challenge: { mode: ChallengeMode; listen: string; web
     host,
     port,
     webroot: challenge.webroot,
-    selfCheckPort: extras.selfCheckPort ?? 80,
+    selfCheckPort: extras.selfCheckPort ?? selfCheckPortFromEnv() ?? 80,
     ...(extras.nginx ? { nginx: extras.nginx } : {}),
   });
 }

@@ -185,7 +185,7 @@ async function attempt(opts: PassOptions, store: CertStore, state: AgentState, n
         const finding = await selfCheck(solver, challenge);
         if (!finding) return;
         selfCheckFindings.push(finding);
-        log.warn({ event: 'challenge_self_check_failed', name: challenge.identifier.value, type: challenge.type, finding }, 'the challenge does not answer as the CA will fetch it; asking the CA anyway');
+        log.warn({ event: 'challenge_self_check_failed', identifier: challenge.identifier.value, type: challenge.type, finding }, 'the challenge does not answer as the CA will fetch it; asking the CA anyway');
       },
     });
   } catch (err) {

@@ -41,13 +41,19 @@ export interface RunResult {
 }
 
 export function runAgent(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number; node?: string } = {}): Promise<RunResult> {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...opts.env };
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...selfCheckEnv(), ...opts.env };
   return new Promise((resolvePromise) => {
     execFile(opts.node ?? process.execPath, [agentBundle(), ...args], { env, timeout: opts.timeoutMs ?? 60_000, cwd: tmpdir() }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
       resolvePromise({ code, stdout, stderr });
     });
   });
+}
+
+/** Where the test CA validates http-01 (set by the step-ca harness), so the agent's self-check looks there too. */
+export function selfCheckEnv(): Record<string, string> {
+  const port = process.env.CERT_AGENT_SELF_CHECK_PORT;
+  return port ? { CERT_AGENT_SELF_CHECK_PORT: port } : {};
 }
 
 export function tempDir(prefix = 'cert-agent-test-'): string {

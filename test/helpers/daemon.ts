@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { agentBundle } from './agent.js';
+import { agentBundle, selfCheckEnv } from './agent.js';
 
 export interface LogLine {
   event?: string;
@@ -24,7 +24,7 @@ export class DaemonProcess {
   constructor(configPath: string, env: Record<string, string> = {}) {
     this.proc = spawn(process.execPath, [agentBundle(), 'run', '--config', configPath], {
       cwd: tmpdir(),
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...selfCheckEnv(), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let buf = '';
