@@ -129,7 +129,9 @@ Shows, in one screen: names, serial, issuer, validity and a bar of the lifetime
 used; the next renewal (absolute and "in 3h12m"); the last attempt and its
 error; whether the self-signed placeholder is in use; the CA URL, the pinned
 fingerprint and the trust state; the reload target, its last result and whether
-the served certificate matched. Reads only files (certificate.dir, stateDir):
+the served certificate matched; the CA-outage allowance (how long the CA may
+stay unreachable before the certificate expires, and what the schedule leaves
+on a normal day). Reads only files (certificate.dir, stateDir):
 works without the daemon and without network. Colour and a block bar on a
 terminal; plain ASCII when piped or with NO_COLOR set.
 
@@ -141,7 +143,8 @@ Flags:
 Exit codes (monitoring-plugin convention):
   0 OK
   1 WARNING   placeholder in use, renewal overdue, last attempt or reload failed,
-              served certificate stale, CA root not pinned yet
+              served certificate stale, CA root not pinned yet, CA-outage
+              allowance under renewal.minAllowance
   2 CRITICAL  no certificate, expired, key/certificate mismatch, chain does not
               verify to the pinned root, names missing, trust broken (CA recreated)
   3 UNKNOWN   no usable config, or the files cannot be read
@@ -174,6 +177,9 @@ Audits the installation; one line per check: "ok", "PROBLEM" (with what to do),
                   answered and what to change (nothing listens, 403 with the user
                   and path, 404 missing location, redirect without exception)
   last renewal    the last attempt's error, with the self-check's finding
+  outage allowance  WARN (exit unchanged) when renewal.at and jitter leave less
+                  than 1h between renewal and expiry for the live certificate's
+                  lifetime
   served          with reload.verify: the server presents the installed serial
 
 Flags:

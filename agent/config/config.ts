@@ -9,8 +9,9 @@ import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import cron from 'node-cron';
 import { ConfigError, describeError } from '../lib/errors.js';
-import { FieldReader } from './validate.js';
+import { FieldReader, show } from './validate.js';
 import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
+import { parseDurationSeconds, type AllowanceThreshold } from '../renewal/schedule.js';
 
 export { DEFAULT_CONFIG_PATH } from './defaults.js';
 export const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
@@ -32,7 +33,8 @@ export interface Config {
   };
   account: { email?: string };
   certificate: { domains: string[]; keyType: KeyType; dir: string; owner: string; group: string };
-  renewal: { at: number; jitter: number; check: string };
+  /** minAllowance: `status` warns when the CA-outage allowance falls under it. */
+  renewal: { at: number; jitter: number; check: string; minAllowance: AllowanceThreshold };
   challenge: { mode: ChallengeMode; listen: string; webroot: string };
   reload: {
     target: ReloadTarget;
@@ -56,6 +58,8 @@ export const DEFAULTS = {
   certDir: '/etc/cert-agent/tls',
   stateDir: '/var/lib/cert-agent',
   renewalAt: 0.66,
+  /** Share of the lifetime under which status warns about the CA-outage allowance. */
+  minAllowanceShare: 0.25,
   jitter: 0.05,
   check: '*/5 * * * *',
   standaloneListen: '0.0.0.0:80',
@@ -172,6 +176,7 @@ export function validateConfig(doc: unknown): Config {
   const jitter = renewal.number('jitter', { default: DEFAULTS.jitter, min: 0, max: 0.3 });
   if (jitter >= at) throw new ConfigError('renewal.jitter', `${jitter} must be smaller than renewal.at (${at})`);
   const check = renewal.string('check', { default: DEFAULTS.check, check: (v) => (cron.validate(v) ? undefined : 'is not a valid cron expression (e.g. "*/5 * * * *")') });
+  const minAllowance = allowanceThreshold(renewal.raw('minAllowance'), at);
   renewal.done();
 
   const challenge = root.section('challenge');
@@ -215,7 +220,7 @@ export function validateConfig(doc: unknown): Config {
     ca: { url, fingerprints, provisioner, directory, ...(rootFile ? { rootFile } : {}) },
     account: email ? { email } : {},
     certificate: { domains, keyType, dir, owner, group },
-    renewal: { at, jitter, check },
+    renewal: { at, jitter, check, minAllowance },
     challenge: { mode, listen, webroot },
     reload: { target, ...(command ? { command } : {}), timeoutSeconds, traefik: { dynamicFile, entryPoint }, nginx: { binary: nginxBinary, ...(nginxConfig ? { config: nginxConfig } : {}) }, ...(verify ? { verify } : {}) },
     trust: { installSystem },
@@ -223,6 +228,24 @@ export function validateConfig(doc: unknown): Config {
     metrics: textfile ? { textfile } : {},
     stateDir,
   };
+}
+
+/**
+ * renewal.minAllowance: a share of the lifetime below what the schedule
+ * leaves every day (1 − renewal.at; more would warn on every normal day), or
+ * a duration such as "6h".
+ */
+function allowanceThreshold(value: unknown, at: number): AllowanceThreshold {
+  if (value === undefined || value === null) return { share: DEFAULTS.minAllowanceShare < 1 - at ? DEFAULTS.minAllowanceShare : Math.round((1 - at) * 50) / 100 };
+  const limit = Math.round((1 - at) * 1000) / 1000;
+  const allowed = `a share of the lifetime above 0 and below 1 - renewal.at (${limit}), or a duration such as 6h, 90m or 1h30m`;
+  if (typeof value === 'number') {
+    if (Number.isFinite(value) && value > 0 && value < 1 - at) return { share: value };
+    throw new ConfigError('renewal.minAllowance', `${show(value)} is not allowed; use ${allowed}`);
+  }
+  const seconds = typeof value === 'string' ? parseDurationSeconds(value) : undefined;
+  if (seconds === undefined) throw new ConfigError('renewal.minAllowance', `${show(value)} is not allowed; use ${allowed}`);
+  return { seconds };
 }
 
 function httpsUrlProblem(value: string): string | undefined {

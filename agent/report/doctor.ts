@@ -20,11 +20,14 @@ import { CertStore, type Ownership } from '../store/sets.js';
 import { tail } from '../reload/command.js';
 import { openSolver, type Challenge, type Solver } from '../challenge/index.js';
 import { readState } from '../store/state.js';
+import { leastNormalDayAllowanceMs } from '../renewal/schedule.js';
+import { human } from './status-text.js';
 import { servedSerial } from '../reload/verify.js';
 import { parseMountinfo, sharedMountProblem, type Mount } from './mounts.js';
 export { parseMountinfo, sharedMountProblem } from './mounts.js';
 
-export type Verdict = 'ok' | 'PROBLEM' | 'FIXED' | 'skip';
+/** WARN: works now, but leaves little room (it does not change the exit code). */
+export type Verdict = 'ok' | 'PROBLEM' | 'FIXED' | 'WARN' | 'skip';
 export interface CheckLine {
   verdict: Verdict;
   check: string;
@@ -54,6 +57,7 @@ export async function runDoctor(configPath: string, opts: { fix: boolean; now: D
   checkMounts(config, add);
   await checkCa(config, opts.now, add);
   checkCertificate(config, opts.now, add);
+  checkOutageAllowance(config, add);
   await checkProxyConfig(config, add);
   await checkChallenge(config, add, opts.selfCheckPort ?? 80);
   checkLastAttempt(config, add);
@@ -187,6 +191,25 @@ function checkCertificate(config: Config, now: Date, add: Add): void {
   if (missing.length) add('PROBLEM', 'names', `the certificate lacks ${missing.join(', ')}: run cert-agent renew --force`);
 }
 
+/** Less than this between the renewal time and expiry leaves no time to notice and fix a CA outage. */
+const MIN_NORMAL_DAY_ALLOWANCE_MS = 60 * 60_000;
+
+/** Whether renewal.at and jitter leave the CA room for an outage, for the lifetime the CA actually issues. */
+function checkOutageAllowance(config: Config, add: Add): void {
+  const live = new CertStore(config.certificate.dir, { uid: -1, gid: -1 }).live();
+  if (!live || live.placeholder) return;
+  const lifetimeMs = new Date(live.cert.validTo).getTime() - new Date(live.cert.validFrom).getTime();
+  const least = leastNormalDayAllowanceMs(lifetimeMs, config.renewal);
+  const most = leastNormalDayAllowanceMs(lifetimeMs, { at: config.renewal.at - config.renewal.jitter, jitter: 0 });
+  const policy = `renewal.at ${config.renewal.at} and jitter ${config.renewal.jitter}`;
+  const range = `${human(least / 1000)} to ${human(most / 1000)}`;
+  if (least < MIN_NORMAL_DAY_ALLOWANCE_MS) {
+    add('WARN', 'outage allowance', `with ${policy}, the CA's ${human(lifetimeMs / 1000)} certificates leave only ${range} between renewal and expiry for a CA outage (less than 1h): lower renewal.at, or have the CA issue longer certificates`);
+  } else {
+    add('ok', 'outage allowance', `with ${policy}, the CA's ${human(lifetimeMs / 1000)} certificates leave ${range} between renewal and expiry for a CA outage`);
+  }
+}
+
 // ---- the consumer ---------------------------------------------------------
 
 async function checkProxyConfig(config: Config, add: Add): Promise<void> {
@@ -310,7 +333,9 @@ function existingReal(path: string): string {
 export function renderDoctor(lines: CheckLine[]): string {
   const problems = lines.filter((l) => l.verdict === 'PROBLEM').length;
   const fixed = lines.filter((l) => l.verdict === 'FIXED').length;
+  const warned = lines.filter((l) => l.verdict === 'WARN').length;
   const out = lines.map((l) => `${l.verdict.padEnd(8)}${l.check.padEnd(28)}${l.detail}`);
-  out.push(problems ? `doctor: ${problems} problem(s)${fixed ? `, ${fixed} fixed` : ''}` : `doctor: all good${fixed ? ` (${fixed} fixed)` : ''}`);
+  const extra = [fixed ? `${fixed} fixed` : '', warned ? `${warned} warning(s)` : ''].filter(Boolean).join(', ');
+  out.push(problems ? `doctor: ${problems} problem(s)${extra ? `, ${extra}` : ''}` : `doctor: all good${extra ? ` (${extra})` : ''}`);
   return out.join('\n') + '\n';
 }

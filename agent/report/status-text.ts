@@ -49,6 +49,11 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
   row('last attempt', last ? `${last.at} (${relative(last.at, opts.now)}) ${last.result === 'failed' ? bad('FAILED') : last.result}${last.error ? `: ${last.error}` : ''}` : 'never');
   row('last success', n.lastSuccess ? `${n.lastSuccess} (${relative(n.lastSuccess, opts.now)})` : 'never');
   if (n.consecutiveFailures) row('failures', `${n.consecutiveFailures} in a row`);
+  const al = n.caOutageAllowance;
+  if (al) {
+    const left = `${human(al.seconds)} from now`;
+    row('CA may be down', `${al.seconds < al.warnBelowSeconds ? paint('33', left) : left}; a normal day leaves ${human(al.normalDaySeconds)} (warn below ${human(al.warnBelowSeconds)})`);
+  }
   lines.push('');
 
   row('CA', r.ca.url);

@@ -16,6 +16,8 @@ import { readState } from '../store/state.js';
 import { loadTrust } from '../trust/file.js';
 import { certFingerprint, keyMatchesCert, missingNames, summarize, verifyChain } from '../pki/x509.js';
 import { renewalTimeOf, validityOf } from '../store/live.js';
+import { allowanceThresholdMs, outageAllowance, randomForSerial } from '../renewal/schedule.js';
+import { human } from './status-text.js';
 import { CertStore, type LiveSet } from '../store/sets.js';
 import { findDrift } from '../store/permissions.js';
 
@@ -57,6 +59,15 @@ export interface StatusReport {
     lastAttempt: null | { at: string; result: 'renewed' | 'not-due' | 'failed'; error: string | null; errorKind: string | null };
     lastSuccess: string | null;
     consecutiveFailures: number;
+    /** How long the CA may be unreachable; null without a certificate from the CA (none, or the placeholder). */
+    caOutageAllowance: null | {
+      /** From now until the live certificate expires. */
+      seconds: number;
+      /** What the schedule leaves on a normal day: notAfter − the renewal time. */
+      normalDaySeconds: number;
+      /** status warns below this (renewal.minAllowance). */
+      warnBelowSeconds: number;
+    };
   };
   ca: {
     url: string;
@@ -104,6 +115,7 @@ function inspect(config: Config, now: Date): StatusReport {
 
   let certificate: StatusReport['certificate'] = null;
   let next: Date | undefined;
+  let allowance: StatusReport['renewal']['caOutageAllowance'] = null;
   if (!live) {
     critical.push(`no certificate installed in ${config.certificate.dir} (run: cert-agent renew)`);
   } else {
@@ -126,6 +138,14 @@ function inspect(config: Config, now: Date): StatusReport {
     // A little slack so a check that is merely running late is not a warning.
     const grace = Math.min(10 * 60_000, lifetime * 0.05);
     if (!live.placeholder && !expired && now.getTime() > next.getTime() + grace) warning.push(`renewal overdue since ${next.toISOString()}`);
+    if (!live.placeholder) {
+      const a = outageAllowance({ notBefore, notAfter }, config.renewal, randomForSerial(live.cert.serialNumber), now);
+      const warnBelow = allowanceThresholdMs(config.renewal.minAllowance, a.lifetimeMs);
+      allowance = { seconds: Math.round(a.fromNowMs / 1000), normalDaySeconds: Math.round(a.normalDayMs / 1000), warnBelowSeconds: Math.round(warnBelow / 1000) };
+      if (!expired && a.fromNowMs < warnBelow) {
+        warning.push(`the CA may stay unreachable for only ${human(a.fromNowMs / 1000)} more before the certificate expires at ${notAfter.toISOString()} (renewal.minAllowance: ${human(warnBelow / 1000)}; a normal day leaves ${human(a.normalDayMs / 1000)}): make the renewal succeed now (see the last attempt; cert-agent renew)`);
+      }
+    }
     certificate = {
       configuredNames: config.certificate.domains,
       names: s.names,
@@ -179,6 +199,7 @@ function inspect(config: Config, now: Date): StatusReport {
       lastAttempt: last ? { at: last.at, result: last.result, error: last.error ?? null, errorKind: last.errorKind ?? null } : null,
       lastSuccess: state.lastSuccess ?? null,
       consecutiveFailures: state.consecutiveFailures ?? 0,
+      caOutageAllowance: allowance,
     },
     ca: {
       url: config.ca.url,
