@@ -21,7 +21,10 @@
 #                           daemon pins the root with the same checks when the
 #                           CA answers and serves a placeholder until then
 #   every other CERT_AGENT_* variable of `cert-agent enroll --help`
-#   (CERT_AGENT_RELOAD, CERT_AGENT_CHALLENGE, CERT_AGENT_LISTEN, …)
+#   (CERT_AGENT_RELOAD, CERT_AGENT_CHALLENGE, CERT_AGENT_LISTEN, …);
+#   CERT_AGENT_CERT_DIR, CERT_AGENT_STATE_DIR and CERT_AGENT_WEBROOT must be
+#   absolute paths of letters, digits and / . _ - + @ (they go into a unit
+#   drop-in)
 #
 # With systemd running, the unit is started and the hook waits for the first
 # certificate. Without (a chroot, an image build), the hook runs one
@@ -57,6 +60,20 @@ for fp in ${CERT_AGENT_FINGERPRINT:-}; do
 done
 IFS=$old_ifs
 [ -n "$(printf '%s' "$CERT_AGENT_DOMAINS" | tr -d ', ')" ] || die 64 "CERT_AGENT_DOMAINS: no name given; nothing was installed"
+# Paths that end up in the unit's drop-in (step 4): absolute, and made only of
+# characters that need no quoting or escaping in a unit file (no space, %,
+# quote, backslash or newline, which would split the setting or start a new
+# one), and no `..` (systemd refuses paths that are not normalised).
+for var in CERT_AGENT_CERT_DIR CERT_AGENT_STATE_DIR CERT_AGENT_WEBROOT; do
+  eval "val=\${$var:-}"
+  [ -n "$val" ] || continue
+  case "$val" in
+    /*[!A-Za-z0-9._+@/-]* | */../* | */.. | [!/]*)
+      shown=$(printf '%s' "$val" | tr -c 'A-Za-z0-9._+@/-' '?')
+      die 64 "$var=$shown: must be an absolute path of letters, digits and / . _ - + @" \
+        "(no spaces, newlines or ..); nothing was installed" ;;
+  esac
+done
 WAIT=${CERT_AGENT_WAIT:-120}
 case "$WAIT" in ''|*[!0-9]*) die 64 "CERT_AGENT_WAIT=$WAIT: must be a number of seconds" ;; esac
 
@@ -124,6 +141,7 @@ until rc=0 && cert-agent enroll || rc=$?; [ "$rc" -eq 0 ]; do
 done
 
 # ---- 4. paths outside the unit's ReadWritePaths= get a drop-in --------------
+# The values were checked in step 1: they need no quoting in a unit file.
 extra=""
 for d in "${CERT_AGENT_CERT_DIR:-}" "${CERT_AGENT_STATE_DIR:-}" "${CERT_AGENT_WEBROOT:-}"; do
   case "$d" in ''|/etc/cert-agent|/etc/cert-agent/*|/var/lib/cert-agent|/var/lib/cert-agent/*|/var/www/acme-challenge) ;; *) extra="$extra -$d" ;; esac

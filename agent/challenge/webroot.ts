@@ -13,8 +13,8 @@
  * else in the document root is touched.
  */
 import { closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync, rmSync, rmdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { writeFileAtomic } from '../lib/fs.js';
+import { join } from 'node:path';
+import { ensureDir, writeFileAtomic } from '../lib/fs.js';
 import { CaProtocolError, ChallengeError, StoreError, describeError } from '../lib/errors.js';
 import { selfCheckHttp01 } from './self-check.js';
 import type { OpenSolver } from './types.js';
@@ -29,8 +29,9 @@ export const openWebrootResponder: OpenSolver = async (opts) => {
   let dir = webroot;
   try {
     // The document root itself: created when missing (the shipped default
-    // /var/www/acme-challenge), and kept, since the web server names it.
-    makeDir(webroot);
+    // /var/www/acme-challenge) with 0755 whatever the umask, and kept, since
+    // the web server names it.
+    ensureDir(webroot, 0o755);
     for (const part of CHALLENGE_PATH) {
       dir = join(dir, part);
       if (makeDir(dir)) created.push(dir);
@@ -70,7 +71,7 @@ export const openWebrootResponder: OpenSolver = async (opts) => {
 
 /**
  * Makes `dir` a directory the web server can traverse; true when this call
- * created it. Missing parents are created the same way. An existing
+ * created it. An existing
  * directory is kept as it is (its modes are the site's business; the
  * self-check says when they stop the web server). A link is refused unless
  * root or the agent's own user owns it: anyone else could point it
@@ -84,7 +85,6 @@ function makeDir(dir: string): boolean {
     if (!(st.isSymbolicLink() ? statOrUndefined(dir)?.isDirectory() : st.isDirectory())) throw new ChallengeError(`${dir} exists and is not a directory: the web server must find a directory there`);
     return false;
   }
-  if (dirname(dir) !== dir) makeDir(dirname(dir));
   try {
     mkdirSync(dir, { mode: 0o755 });
   } catch (err) {

@@ -1,19 +1,31 @@
 /**
- * File primitives the rest of the agent builds on. Two rules hold everywhere:
- * a secret file has its final mode from the moment it exists (open with the
- * mode and O_EXCL, never chmod afterwards), and a file another process may
+ * File primitives the rest of the agent builds on. Three rules hold
+ * everywhere: a secret file has its final mode from the moment it exists
+ * (open with the mode and O_EXCL, never wider at any moment); a file or
+ * directory meant for other readers gets exactly the mode asked for, whatever
+ * the process umask (a service manager's UMask=0077 would otherwise leave
+ * proxies and exporters unable to read it); and a file another process may
  * read is replaced by rename(2), never rewritten in place.
  */
-import { closeSync, constants, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync, constants, fchmodSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync,
+  statSync, writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { StoreError, describeError } from './errors.js';
 
-/** Creates a new file exclusively with `mode` and writes it fully; fails if it exists. */
+/**
+ * Creates a new file exclusively with `mode` and writes it fully; fails if it
+ * exists. open(2) applies the umask, so the file is created with at most
+ * `mode` and then set to exactly `mode` on the descriptor, before any data:
+ * it is never wider than asked, and never narrower once written.
+ */
 export function writeNewFile(path: string, data: string | Uint8Array, mode: number): void {
   let fd: number | undefined;
   try {
     fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+    setModeOn(fd, mode);
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
     let off = 0;
     while (off < buf.length) off += writeSync(fd, buf, off);
@@ -52,17 +64,57 @@ export function syncDir(dir: string): void {
   }
 }
 
+/** fchmod only when the umask took bits away: no needless change on filesystems that refuse modes. */
+function setModeOn(fd: number, mode: number): void {
+  if ((fstatSync(fd).mode & 0o7777) !== mode) fchmodSync(fd, mode);
+}
+
 /**
- * Creates a private directory (and missing parents) with `mode`. An existing
- * directory is left as it is: its mode is reported by `doctor`, not changed
- * behind the operator's back.
+ * Creates a directory (and missing parents), each one it creates with exactly
+ * `mode` whatever the umask: 0700 for the agent's private directories, 0755
+ * for one a proxy's workers must traverse (a webroot, Traefik's dynamic
+ * directory). The mode is set through a descriptor opened without following
+ * links on the directory just made. An existing directory is left as it is:
+ * its mode is reported by `doctor`, not changed behind the operator's back.
  */
-export function ensurePrivateDir(dir: string, mode = 0o700): void {
+export function ensureDir(dir: string, mode = 0o700): void {
   try {
-    mkdirSync(dir, { recursive: true, mode });
+    const missing: string[] = [];
+    for (let p = resolve(dir); !isDirectory(p); p = dirname(p)) {
+      missing.unshift(p);
+      if (dirname(p) === p) break;
+    }
+    for (const d of missing) {
+      try {
+        mkdirSync(d, { mode });
+      } catch (err) {
+        // Created meanwhile by someone else: theirs, not ours to re-mode.
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        throw err;
+      }
+      const fd = openSync(d, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+      try {
+        setModeOn(fd, mode);
+      } finally {
+        closeSync(fd);
+      }
+    }
     if (!statSync(dir).isDirectory()) throw new Error('exists and is not a directory');
   } catch (err) {
     throw new StoreError(`cannot create directory ${dir}: ${describeError(err)}`, { cause: err });
+  }
+}
+
+/** ensureDir for the agent's own directories: 0700 unless told otherwise. */
+export function ensurePrivateDir(dir: string, mode = 0o700): void {
+  ensureDir(dir, mode);
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
 

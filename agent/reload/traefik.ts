@@ -10,7 +10,7 @@
 import { dirname } from 'node:path';
 import { stringify } from 'yaml';
 import type { Config } from '../config/config.js';
-import { ensurePrivateDir, writeFileAtomic } from '../lib/fs.js';
+import { ensureDir, writeFileAtomic } from '../lib/fs.js';
 import type { LiveSet } from '../store/sets.js';
 import type { ChallengeContext, ReloadContext, ReloadOutcome, ReloadTarget } from './types.js';
 import { verifyServed } from './verify.js';
@@ -44,8 +44,9 @@ export function traefikDynamicConfig(config: Config, live: LiveSet | undefined):
 
 export function writeTraefikDynamic(config: Config, live: LiveSet | undefined): void {
   const file = config.reload.traefik.dynamicFile;
-  ensurePrivateDir(dirname(file), 0o755);
-  // No secret inside (only paths), and Traefik may run as another user.
+  // No secret inside (only paths), and Traefik may run as another user:
+  // 0755/0644 exactly, whatever the umask.
+  ensureDir(dirname(file), 0o755);
   writeFileAtomic(file, traefikDynamicConfig(config, live), 0o644);
 }
 

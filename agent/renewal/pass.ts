@@ -19,7 +19,7 @@ import type { CertStore, LiveSet } from '../store/sets.js';
 import { renewalTimeOf, storeFor, validityOf } from '../store/live.js';
 import { auditPermissions } from '../store/permissions.js';
 import { bootstrapTrust, fetchRoots, trustFromRootFile } from '../trust/pin.js';
-import { rootsPem, saveTrust, trustForPins, type TrustBundle } from '../trust/file.js';
+import { droppedOnLoad, rootsPem, saveTrust, trustForPins, type TrustBundle } from '../trust/file.js';
 import { certFingerprint } from '../pki/x509.js';
 import { assessSet, firstCritical } from '../pki/assess.js';
 import { nextRenewal, randomForSerial, retryDelay, type Random } from './schedule.js';
@@ -68,6 +68,15 @@ export interface PassResult {
 export async function ensureTrust(config: Config, now: Date, log: Logger): Promise<TrustBundle> {
   const saved = trustForPins(config.stateDir, config.ca.fingerprints);
   if (saved) {
+    const dropped = droppedOnLoad(saved);
+    if (dropped.length) {
+      // Heal the file too: what loading dropped must not stay on disk as if trusted.
+      saveTrust(config.stateDir, { ...saved, refused: (saved.refused ?? []).filter((r) => !dropped.includes(r)) });
+      for (const r of dropped) {
+        log.warn({ event: 'trust_root_dropped', fingerprint: r.fingerprint, subject: r.subject },
+          'trust.json held a root that matches no pin and no cross-signature by a trusted root; no longer trusted');
+      }
+    }
     await installSystemTrust(config, saved, log);
     return saved;
   }

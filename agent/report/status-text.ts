@@ -61,6 +61,8 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
   const trustText = { ok: 'ok (the CA chains to the pinned root)', broken: bad('BROKEN'), 'not-bootstrapped': paint('33', 'not bootstrapped yet') }[r.ca.trust];
   row('trust', trustText + (r.ca.trustDetail && r.ca.trust !== 'ok' ? `: ${r.ca.trustDetail}` : ''));
   if (r.ca.offeredFingerprints.length) row('CA offers', r.ca.offeredFingerprints.join(', '));
+  const untrusted = r.ca.untrustedRoots ?? [];
+  if (untrusted.length) row('not trusted', paint('33', untrusted.map((u) => u.fingerprint).join(', ')));
   lines.push('');
 
   const rl = r.reload.lastResult;

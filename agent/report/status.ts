@@ -78,6 +78,8 @@ export interface StatusReport {
     trust: 'ok' | 'broken' | 'not-bootstrapped';
     trustDetail: string | null;
     offeredFingerprints: string[];
+    /** What the CA serves as roots that is not trusted (no pin, no cross-signature by a trusted root). */
+    untrustedRoots?: { fingerprint: string; subject: string; reason: string }[];
   };
   reload: {
     target: string;
@@ -176,6 +178,15 @@ function inspect(config: Config, now: Date): StatusReport {
     warning.push('the CA root is not pinned yet (no trust.json): run cert-agent enroll or cert-agent renew');
   }
 
+  const refused = trust?.refused ?? [];
+  for (const r of refused) {
+    const pins = [...config.ca.fingerprints, r.fingerprint];
+    const pin = `cert-agent enroll --fingerprint ${pins.join(',')} (or ca.fingerprint: [${pins.join(', ')}])`;
+    warning.push(r.root
+      ? `the CA serves root ${r.fingerprint} (${r.subject}), not trusted: ${r.reason}. If it is your new root: ${pin}`
+      : `the CA's /roots lists ${r.fingerprint} (${r.subject}), not trusted: ${r.reason}; ask the CA's operator why`);
+  }
+
   const last = state.lastAttempt;
   if (last?.result === 'failed') warning.push(`last attempt at ${last.at} failed: ${last.error ?? 'unknown error'}`);
 
@@ -209,6 +220,7 @@ function inspect(config: Config, now: Date): StatusReport {
       trust: trustState,
       trustDetail: state.trust?.detail ?? null,
       offeredFingerprints: offered,
+      untrustedRoots: refused.map((r) => ({ fingerprint: r.fingerprint, subject: r.subject, reason: r.reason })),
     },
     reload: {
       target: config.reload.target,

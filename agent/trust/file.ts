@@ -1,24 +1,75 @@
 /**
- * The pinned roots on disk (trust.json in the state directory). Reading it
- * needs no network: `status` and `doctor` use this module alone.
+ * The pinned roots on disk (trust.json in the state directory), and the rule
+ * for what may be in it: a root that matches a pin, or a self-signed CA that
+ * a root already trusted has cross-signed (a CA rotating its root). Reading
+ * it needs no network: `status` and `doctor` use this module alone.
  */
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { readIfExists, writeFileAtomic } from '../lib/fs.js';
-import { certFingerprint } from '../pki/x509.js';
+import { certFingerprint, issuedBy, mayIssueProblem } from '../pki/x509.js';
+
+export interface TrustedRoot {
+  fingerprint: string;
+  pem: string;
+  /** For a root that matches no pin: the certificate by which an already trusted root vouches for it. */
+  crossPem?: string;
+}
+
+/** A certificate the CA offered as a root that is not trusted, kept for `status` to report. */
+export interface RefusedRoot {
+  fingerprint: string;
+  subject: string;
+  /** True when it is a self-signed CA, which the operator could pin; false for a leaf or intermediate. */
+  root: boolean;
+  reason: string;
+}
 
 export interface TrustBundle {
   /** The pins this bundle was bootstrapped from; a change of pins means bootstrap again. */
   pins: string[];
-  roots: { fingerprint: string; pem: string }[];
+  roots: TrustedRoot[];
   bootstrappedAt: string;
   refreshedAt?: string;
+  /** What the CA's /roots served at the last refresh that is not trusted. */
+  refused?: RefusedRoot[];
 }
 
 export const TRUST_FILE = 'trust.json';
 
+/** What loadTrust dropped from each bundle, so a writer knows to save the cleaned file. */
+const cleaned = new WeakMap<TrustBundle, RefusedRoot[]>();
+
 export function rootsPem(bundle: TrustBundle): string[] {
   return bundle.roots.map((r) => r.pem);
+}
+
+/** The roots loadTrust dropped from this bundle (also listed in its `refused`). */
+export function droppedOnLoad(bundle: TrustBundle): RefusedRoot[] {
+  return cleaned.get(bundle) ?? [];
+}
+
+const spki = (cert: X509Certificate) => cert.publicKey.export({ type: 'spki', format: 'der' });
+
+/** A self-signed certificate of a CA that may sign certificates. */
+export function isSelfSignedCa(cert: X509Certificate): boolean {
+  return issuedBy(cert, cert) && mayIssueProblem(cert) === undefined;
+}
+
+/**
+ * Whether `cross` is a certificate by which one of `trusted` vouches for
+ * `root`: same subject and same key as `root`, itself a CA certificate, and
+ * signed by a trusted root.
+ */
+export function vouchesFor(cross: X509Certificate, root: X509Certificate, trusted: X509Certificate[]): boolean {
+  if (cross.subject !== root.subject || !spki(cross).equals(spki(root))) return false;
+  if (mayIssueProblem(cross) !== undefined) return false;
+  return trusted.some((t) => !spki(t).equals(spki(root)) && issuedBy(cross, t));
+}
+
+export function describeRefused(cert: X509Certificate, reason: string): RefusedRoot {
+  const subject = cert.subject.replace(/\n/g, ', ');
+  return { fingerprint: certFingerprint(cert), subject, root: isSelfSignedCa(cert), reason };
 }
 
 export function loadTrust(stateDir: string): TrustBundle | undefined {
@@ -35,10 +86,49 @@ export function loadTrust(stateDir: string): TrustBundle | undefined {
         return false;
       }
     });
+    if (!Array.isArray(bundle.refused)) delete bundle.refused;
+    if (bundle.pins.length) keepOnlyVouched(bundle);
     return bundle.roots.length ? bundle : undefined;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Drops the roots that match no pin and carry no cross-signature by a root
+ * kept before them (pinned roots first, then in rounds, so a chain of
+ * rotations stays). Dropped roots are listed as refused for `status`.
+ * Without pins (ca.rootFile and no fingerprint) the operator's file is the
+ * trust, and everything in it stays.
+ */
+function keepOnlyVouched(bundle: TrustBundle): void {
+  const kept = bundle.roots.filter((r) => bundle.pins.includes(r.fingerprint));
+  let pending = bundle.roots.filter((r) => !bundle.pins.includes(r.fingerprint));
+  for (let progress = true; progress && pending.length; ) {
+    progress = false;
+    const trusted = kept.map((r) => new X509Certificate(r.pem));
+    for (const r of pending) {
+      const cert = new X509Certificate(r.pem);
+      let cross: X509Certificate | undefined;
+      try {
+        cross = r.crossPem ? new X509Certificate(r.crossPem) : undefined;
+      } catch {
+        cross = undefined;
+      }
+      if (isSelfSignedCa(cert) && cross && vouchesFor(cross, cert, trusted)) {
+        kept.push(r);
+        progress = true;
+      }
+    }
+    pending = pending.filter((r) => !kept.includes(r));
+  }
+  if (!pending.length) return;
+  bundle.roots = kept;
+  const reason = 'was in trust.json, but matches no pin and is not cross-signed by a trusted root: dropped';
+  const refused = pending.map((r) => describeRefused(new X509Certificate(r.pem), reason));
+  cleaned.set(bundle, refused);
+  const listed = new Set(refused.map((r) => r.fingerprint));
+  bundle.refused = [...refused, ...(bundle.refused ?? []).filter((r) => !listed.has(r.fingerprint))];
 }
 
 export function saveTrust(stateDir: string, bundle: TrustBundle): void {

@@ -1,14 +1,21 @@
 /**
- * Trust refresh (spec §6): fetch /roots over the already verified connection
- * and add roots the CA now serves — authenticated by the roots we trust, so a
- * planned rotation announced by the CA flows in without an operator. At most
- * once an hour; a failure here never fails a renewal.
+ * Trust refresh: fetch /roots over the already verified connection and take
+ * in what a root rotation announces, without an operator, but only what the
+ * pins allow: a served root that matches a configured pin, or a self-signed
+ * CA that a root already trusted has cross-signed (the cross-certificate
+ * served alongside it in /roots). Anything else the CA serves is logged and
+ * kept for `status` to report, never trusted: a verified connection proves
+ * who sent the list, not that every entry in it deserves to be a root. At
+ * most once an hour; a failure here never fails a renewal.
  */
+import { X509Certificate } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import { describeError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { fetchRoots } from './pin.js';
-import { loadTrust, rootsPem, saveTrust } from './file.js';
+import {
+  describeRefused, isSelfSignedCa, loadTrust, rootsPem, saveTrust, vouchesFor, type RefusedRoot, type TrustedRoot,
+} from './file.js';
 import { certFingerprint, toPem } from '../pki/x509.js';
 
 const REFRESH_EVERY_MS = 60 * 60_000;
@@ -21,16 +28,68 @@ export async function refreshTrust(config: Config, now: Date, log: Logger, force
   if (!force && now.getTime() - new Date(last).getTime() < REFRESH_EVERY_MS) return [];
   try {
     const served = await fetchRoots(config.ca.url, { roots: rootsPem(bundle) });
-    const known = new Set(bundle.roots.map((r) => r.fingerprint));
-    const added = served.filter((c) => !known.has(certFingerprint(c)));
-    for (const cert of added) bundle.roots.push({ fingerprint: certFingerprint(cert), pem: toPem(cert) });
+    const { added, refused } = admit(served, bundle.roots, bundle.pins, now);
+    bundle.roots.push(...added);
     bundle.refreshedAt = now.toISOString();
+    bundle.refused = refused;
     saveTrust(config.stateDir, bundle);
-    const fingerprints = added.map(certFingerprint);
-    if (fingerprints.length) log.info({ event: 'trust_roots_added', fingerprints }, 'the CA serves new roots; trusting them (authenticated by the pinned root)');
+    const fingerprints = added.map((r) => r.fingerprint);
+    if (fingerprints.length) {
+      log.info({ event: 'trust_roots_added', fingerprints }, 'new roots that a pin or a trusted root vouches for');
+    }
+    for (const r of refused) {
+      log.warn({ event: 'trust_root_refused', fingerprint: r.fingerprint, subject: r.subject, reason: r.reason },
+        'the CA serves a root that is not trusted');
+    }
     return fingerprints;
   } catch (err) {
     log.warn({ event: 'trust_refresh_failed', error: describeError(err) }, 'could not refresh the CA roots');
     return [];
   }
+}
+
+/**
+ * Splits what /roots served into roots to add and certificates to refuse.
+ * Rounds, so that a root vouched for by a root added in this same refresh
+ * (two rotations in a row) comes in too. A cross-certificate that vouches for
+ * a trusted root is evidence, not a refusal.
+ */
+function admit(served: X509Certificate[], roots: TrustedRoot[], pins: string[], now: Date): {
+  added: TrustedRoot[];
+  refused: RefusedRoot[];
+} {
+  const trusted = new Map(roots.map((r) => [r.fingerprint, new X509Certificate(r.pem)]));
+  const added: TrustedRoot[] = [];
+  for (let progress = true; progress; ) {
+    progress = false;
+    for (const cert of served) {
+      const fingerprint = certFingerprint(cert);
+      if (trusted.has(fingerprint)) continue;
+      let entry: TrustedRoot | undefined;
+      if (pins.includes(fingerprint)) {
+        entry = { fingerprint, pem: toPem(cert) };
+      } else if (isSelfSignedCa(cert)) {
+        const anchors = [...trusted.values()];
+        const cross = served.find((x) => x !== cert && withinValidity(x, now) && vouchesFor(x, cert, anchors));
+        if (cross) entry = { fingerprint, pem: toPem(cert), crossPem: toPem(cross) };
+      }
+      if (entry) {
+        added.push(entry);
+        trusted.set(fingerprint, cert);
+        progress = true;
+      }
+    }
+  }
+  const anchors = [...trusted.values()];
+  const refused = served
+    .filter((c) => !trusted.has(certFingerprint(c)))
+    .filter((c) => !anchors.some((root) => vouchesFor(c, root, anchors)))
+    .map((c) => describeRefused(c, isSelfSignedCa(c)
+      ? 'a root that matches no pin and is not cross-signed by a trusted root'
+      : 'not a self-signed CA certificate, so never a root'));
+  return { added, refused };
+}
+
+function withinValidity(cert: X509Certificate, now: Date): boolean {
+  return now >= new Date(cert.validFrom) && now <= new Date(cert.validTo);
 }

@@ -50,15 +50,21 @@ export function debianMirror(): string {
   return 'http://deb.debian.org/debian';
 }
 
-/** Path of the cached rootfs tar, debootstrapping it first when missing (about a minute). */
-export function ensureRootfs(): string {
-  const key = createHash('sha256').update(`${SUITE} minbase ${INCLUDE.join(',')}`).digest('hex').slice(0, 8);
+/**
+ * Path of the cached rootfs tar, debootstrapping it first when missing (about
+ * a minute). `extra`: more Debian packages (e.g. nginx), cached as a rootfs
+ * of its own, so the plain one stays what a minimal template has.
+ */
+export function ensureRootfs(extra: string[] = []): string {
+  const include = [...INCLUDE, ...extra];
+  const key = createHash('sha256').update(`${SUITE} minbase ${include.join(',')}`).digest('hex').slice(0, 8);
   const tar = join(ROOTFS_CACHE, `rootfs-${SUITE}-${key}.tar`);
   if (existsSync(tar)) return tar;
   mkdirSync(ROOTFS_CACHE, { recursive: true });
   const build = tempDir('cert-agent-debootstrap-');
   try {
-    execFileSync('debootstrap', ['--variant=minbase', `--include=${INCLUDE.join(',')}`, SUITE, join(build, 'root'), debianMirror()], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
+    const argv = ['--variant=minbase', `--include=${include.join(',')}`, SUITE, join(build, 'root'), debianMirror()];
+    execFileSync('debootstrap', argv, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
     execFileSync('tar', ['-C', join(build, 'root'), '-cf', `${tar}.part`, '.']);
     renameSync(`${tar}.part`, tar);
   } finally {
@@ -69,9 +75,9 @@ export function ensureRootfs(): string {
   return tar;
 }
 
-/** A fresh root filesystem from the cached tar; remove it with removeTree(). */
-export function unpackRootfs(): string {
-  const tar = ensureRootfs();
+/** A fresh root filesystem from the cached tar (see ensureRootfs for `extra`); remove it with removeTree(). */
+export function unpackRootfs(extra: string[] = []): string {
+  const tar = ensureRootfs(extra);
   const dir = tempDir('cert-agent-rootfs-');
   execFileSync('tar', ['-C', dir, '-xf', tar]);
   return dir;

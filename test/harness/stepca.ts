@@ -10,6 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fingerprintOf, makePki, type Pki } from './pki.js';
 
+export type { Pki } from './pki.js';
+
 export { fingerprintOf, makeOtherCa } from './pki.js';
 
 export interface StepCaOptions {
@@ -58,6 +60,14 @@ export interface StepCa {
   resetDatabase(): Promise<void>;
   /** A CA rebuilt from scratch: new root and intermediate, same port, empty DB. */
   recreate(): Promise<void>;
+  /** Files of the current root and intermediate (keys included), e.g. to cross-sign or issue with them. */
+  pki: Pki;
+  /**
+   * Restarts step-ca with ca.json `root` as a list: the CA's own root first,
+   * then these PEM certificates, all of which /roots then serves. An empty
+   * list goes back to the single root.
+   */
+  serveExtraRoots(pems: string[]): Promise<void>;
   /** Stops and deletes dir; safe to call twice. */
   cleanup(): Promise<void>;
   /** Last ~50 lines of step-ca's log, for failure messages. */
@@ -172,6 +182,7 @@ class StepCaInstance implements StepCa {
   directoryUrl: string;
   rootPem = '';
   rootFingerprint = '';
+  pki!: Pki;
   private child: ChildProcess | undefined;
   private readonly logFile: string;
   private readonly pkiDir: string;
@@ -196,6 +207,7 @@ class StepCaInstance implements StepCa {
   async init(): Promise<void> {
     await fsp.rm(this.pkiDir, { recursive: true, force: true });
     const pki = await makePki(this.pkiDir, 'step-ca test');
+    this.pki = pki;
     this.rootPem = pki.rootPem;
     this.rootFingerprint = fingerprintOf(pki.rootPem);
     const cfg = caJson({ port: this.port, pki, dbDir: this.dbDir, provisioner: this.opts.provisioner,
@@ -249,6 +261,16 @@ class StepCaInstance implements StepCa {
     const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
     await gone;
     clearTimeout(timer);
+  }
+
+  async serveExtraRoots(pems: string[]): Promise<void> {
+    const files = pems.map((_, i) => path.join(this.pkiDir, `extra_root_${i}.crt`));
+    await Promise.all(pems.map((pem, i) => fsp.writeFile(files[i]!, pem)));
+    const file = path.join(this.dir, 'ca.json');
+    const cfg = JSON.parse(await fsp.readFile(file, 'utf8')) as { root: string | string[] };
+    cfg.root = files.length ? [this.pki.rootCrt, ...files] : this.pki.rootCrt;
+    await fsp.writeFile(file, JSON.stringify(cfg, null, 2));
+    await this.start();
   }
 
   async resetDatabase(): Promise<void> {

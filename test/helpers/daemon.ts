@@ -21,8 +21,12 @@ export class DaemonProcess {
   private exit: Promise<number | null>;
   private waiters: (() => void)[] = [];
 
-  constructor(configPath: string, env: Record<string, string> = {}) {
-    this.proc = spawn(process.execPath, [agentBundle(), 'run', '--config', configPath], {
+  /** `umask`: the process's file-creation mask, e.g. 0o077 as systemd's UMask= sets it (default: inherited). */
+  constructor(configPath: string, env: Record<string, string> = {}, opts: { umask?: number } = {}) {
+    const argv = [process.execPath, agentBundle(), 'run', '--config', configPath];
+    const umask = opts.umask?.toString(8).padStart(4, '0');
+    const [cmd, ...args] = umask === undefined ? argv : ['/bin/sh', '-c', `umask ${umask}; exec "$@"`, 'sh', ...argv];
+    this.proc = spawn(cmd as string, args, {
       cwd: tmpdir(),
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...selfCheckEnv(), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

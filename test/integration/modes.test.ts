@@ -1,12 +1,16 @@
 /**
  * Challenge modes and key types against a real step-ca, through the renew
  * pass in-process: webroot served by a real nginx, and every key type the
- * configuration allows.
+ * configuration allows. Then the bundled daemon under the umask the shipped
+ * unit sets (0077), with nginx's workers as www-data: what is meant for other
+ * readers must still be readable by them.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync,
+} from 'node:fs';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateConfig, type Config } from '../../agent/config/config.js';
 import { silentLogger } from '../../agent/lib/log.js';
@@ -14,6 +18,7 @@ import { renewPass } from '../../agent/renewal/pass.js';
 import type { StepCa } from '../harness/stepca.js';
 import { useStepCaSuite } from '../helpers/suite.js';
 import { modeOf } from '../helpers/agent.js';
+import { DaemonProcess } from '../helpers/daemon.js';
 
 let ca: StepCa;
 let dir: string;
@@ -33,16 +38,23 @@ function configFor(name: string, extra: Record<string, unknown> = {}): Config {
   });
 }
 
-/** A real nginx serving only the challenge path from the document root `webroot`, on the CA's validation port. */
-async function startNginx(webroot: string, port: number): Promise<{ stop(): Promise<void> }> {
-  const ndir = join(dir, 'nginx');
-  mkdirSync(ndir, { recursive: true });
+/**
+ * A real nginx serving only the challenge path from the document root
+ * `webroot`, on the CA's
+ * validation port. Workers run as `user`: root where the test directories
+ * are 0700 root, www-data (as in a Debian container) where they are not.
+ */
+async function startNginx(webroot: string, port: number, user = 'root', name = 'nginx'):
+  Promise<{ stop(): Promise<void> }> {
+  const ndir = join(dir, name);
+  const tmp = join(ndir, 'tmp');
+  mkdirSync(tmp, { recursive: true });
   const conf = join(ndir, 'nginx.conf');
-  // The test directories are 0700 root: workers must run as root to read tokens there.
-  writeFileSync(conf, `user root; worker_processes 1; pid ${ndir}/nginx.pid; error_log ${ndir}/error.log;
+  writeFileSync(conf, `user ${user}; worker_processes 1; pid ${ndir}/nginx.pid; error_log ${ndir}/error.log;
 events { worker_connections 64; }
 http {
-  access_log off; client_body_temp_path ${ndir}; proxy_temp_path ${ndir}; fastcgi_temp_path ${ndir}; uwsgi_temp_path ${ndir}; scgi_temp_path ${ndir};
+  access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp};
+  fastcgi_temp_path ${tmp}; uwsgi_temp_path ${tmp}; scgi_temp_path ${tmp};
   server {
     listen 127.0.0.1:${port};
     location /.well-known/acme-challenge/ { root ${webroot}; default_type application/octet-stream; }
@@ -79,6 +91,93 @@ describe('webroot mode through a real nginx', () => {
       await nginx.stop();
     }
   });
+});
+
+/** Runs argv as www-data (no supplementary groups), as nginx's workers, Traefik or node_exporter would read. */
+function asWwwData(argv: string[]): { code: number | null; stderr: string } {
+  const ids = ['--reuid=www-data', '--regid=www-data', '--clear-groups'];
+  const r = spawnSync('setpriv', [...ids, '--', ...argv], { encoding: 'utf8' });
+  return { code: r.status, stderr: r.stderr };
+}
+
+/** Mode of every file and directory under base (links not followed), set ids normalised to `*`. */
+function modesUnder(base: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const rel of readdirSync(base, { recursive: true }) as string[]) {
+    const st = lstatSync(join(base, rel));
+    if (st.isSymbolicLink()) continue;
+    out[rel.replace(/^(tls\/\.sets\/)[^/]+/, '$1*')] = (st.mode & 0o7777).toString(8).padStart(4, '0');
+  }
+  return out;
+}
+
+describe('the daemon under umask 077 (the unit sets UMask=0077), nginx workers as www-data', () => {
+  /**
+   * One `cert-agent run` issuing over webroot through nginx, rewriting a
+   * Traefik dynamic file and the metrics textfile, under `umask`. The webroot
+   * and Traefik's directories do not exist yet: the agent creates them.
+   */
+  async function runUnder(umask: number, name: string) {
+    // www-data traverses the suite directory to reach the webroot and the files meant for it.
+    chmodSync(dir, 0o711);
+    const base = join(dir, name);
+    mkdirSync(join(base, 'metrics'), { recursive: true });
+    chmodSync(base, 0o755);
+    chmodSync(join(base, 'metrics'), 0o755);
+    const webroot = join(base, 'www/acme-challenge');
+    const textfile = join(base, 'metrics/cert-agent.prom');
+    const config = join(base, 'config.yaml');
+    writeFileSync(config, JSON.stringify({
+      ca: { url: ca.url, fingerprint: ca.rootFingerprint },
+      certificate: { domains: ['localhost', '127.0.0.1'], dir: join(base, 'tls') },
+      challenge: { mode: 'webroot', webroot },
+      reload: { target: 'traefik', traefik: { dynamicFile: join(base, 'traefik/dynamic/cert-agent.yml') } },
+      metrics: { textfile },
+      stateDir: join(base, 'state'),
+    }), { mode: 0o600 });
+    const nginx = await startNginx(webroot, ca.acmeHttpPort, 'www-data', `nginx-${name}`);
+    const daemon = new DaemonProcess(config, {}, { umask });
+    try {
+      const deadline = Date.now() + 60_000;
+      const done = () => daemon.events('certificate_installed').length + daemon.events('renewal_failed').length > 0;
+      while (!(done() && existsSync(textfile))) {
+        if (Date.now() > deadline) {
+          throw new Error(`no pass finished; log:\n${daemon.lines.map((l) => JSON.stringify(l)).join('\n')}`);
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(daemon.events('renewal_failed').map((e) => e.error)).toEqual([]);
+      expect(readdirSync(webroot)).toEqual([]);
+      return { base, webroot, textfile, modes: modesUnder(base) };
+    } finally {
+      await daemon.stop();
+      await nginx.stop();
+    }
+  }
+
+  it('issues over webroot (www-data reads the tokens) and gives readers exactly the modes asked for', async () => {
+    const reference = await runUnder(0o022, 'umask-022');
+    const run = await runUnder(0o077, 'umask-077');
+    // Every file and directory the agent wrote has the mode it asked for, as under a shell's umask.
+    expect(run.modes).toEqual(reference.modes);
+    // What is meant for other readers, whatever the umask:
+    expect(run.modes).toMatchObject({
+      'www': '0755', 'www/acme-challenge': '0755', 'traefik': '0755', 'traefik/dynamic': '0755',
+      'traefik/dynamic/cert-agent.yml': '0644', 'metrics/cert-agent.prom': '0644',
+    });
+    for (const f of ['cert.pem', 'chain.pem', 'fullchain.pem', 'ca.pem']) {
+      expect(run.modes[`tls/.sets/*/${f}`]).toMatch(/^0644$|^0640$/);
+    }
+    expect(asWwwData(['cat', join(run.base, 'traefik/dynamic/cert-agent.yml')])).toMatchObject({ code: 0 });
+    expect(asWwwData(['cat', run.textfile])).toMatchObject({ code: 0 });
+    expect(asWwwData(['ls', run.webroot])).toMatchObject({ code: 0 });
+    // and what is secret stays so.
+    for (const f of ['key.pem', 'combined.pem']) {
+      expect(Number.parseInt(run.modes[`tls/.sets/*/${f}`] ?? '7777', 8) & 0o007).toBe(0);
+    }
+    expect(asWwwData(['cat', join(run.base, 'tls/key.pem')]).code).not.toBe(0);
+    expect(run.modes['state/account.key']).toBe('0600');
+  }, 150_000);
 });
 
 describe('key types', () => {

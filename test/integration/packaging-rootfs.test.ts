@@ -80,6 +80,33 @@ describe('Debian package and template hook in a debootstrapped trixie', () => {
     expect((await inChroot(root, ['dpkg-query', '-W', 'cert-agent'])).code).not.toBe(0);
   });
 
+  it('refuses a path that would go into the unit drop-in unsafely: exit 64, before anything', async () => {
+    const cases: [string, string][] = [
+      ['CERT_AGENT_CERT_DIR', '/srv/tls\nExecStartPre=+/bin/touch /injected'],
+      ['CERT_AGENT_STATE_DIR', '/srv/my state'],
+      ['CERT_AGENT_WEBROOT', 'var/www/acme-challenge'],
+      ['CERT_AGENT_CERT_DIR', '/srv/../etc/cert-agent'],
+    ];
+    for (const [name, value] of cases) {
+      const env = { ...hookEnv(), CERT_AGENT_CHALLENGE: 'webroot', [name]: value };
+      const r = await inChroot(root, ['sh', '/root/postinstall.sh'], env);
+      expect(r.code, `${name}=${JSON.stringify(value)}: ${r.stdout}${r.stderr}`).toBe(64);
+      // One line naming the variable and what is allowed.
+      const allowed = 'must be an absolute path of letters, digits and / \\. _ - \\+ @ ';
+      const line = `^postinstall: ${name}=[^\\n]*: ${allowed}[^\\n]*nothing was installed\\n$`;
+      expect(r.stderr).toMatch(new RegExp(line));
+      expect(r.stdout).toBe('');
+    }
+    expect(existsSync(at('etc/systemd/system/cert-agent.service.d'))).toBe(false);
+    expect(existsSync(at('injected'))).toBe(false);
+    expect(existsSync(at('srv/tls'))).toBe(false);
+    expect(existsSync(at('srv/my state'))).toBe(false);
+    expect(existsSync(at('var/www'))).toBe(false);
+    expect(existsSync(at('usr/lib/cert-agent'))).toBe(false);
+    expect(existsSync(at('etc/cert-agent'))).toBe(false);
+    expect((await inChroot(root, ['dpkg-query', '-W', 'cert-agent'])).code).not.toBe(0);
+  });
+
   it('installs, enrolls, enables the unit and obtains the first certificate', async () => {
     const r = await inChroot(root, ['sh', '/root/postinstall.sh'], hookEnv());
     expect(r.stderr).toBe('');

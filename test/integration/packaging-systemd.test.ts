@@ -5,11 +5,17 @@
  * installs, enrolls, starts cert-agent.service and waits for the first
  * certificate; then a second run, reload (SIGHUP), a broken config (exit 78,
  * no restart loop) and stop, all through systemctl inside the container.
+ * Then a second container with Debian's nginx: the hook installs with a
+ * non-root certificate.owner and challenge mode webroot, and the unit (its
+ * UMask=0077 and system call filter in force) issues through nginx, whose
+ * workers run as www-data.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import {
+  copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
 import { buildDeb, removeTree, unpackRootfs } from '../harness/rootfs.js';
@@ -19,18 +25,16 @@ const ROOT = resolve(import.meta.dirname, '../..');
 let ca: StepCa;
 let root: string;
 let ct: Container;
+let debPath: string;
 let debName: string;
 const at = (p: string) => join(root, p);
 const mode = (p: string) => statSync(at(p)).mode & 0o777;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-beforeAll(async () => {
-  ca = await startStepCa();
-  const deb = buildDeb();
-  debName = basename(deb);
-  root = unpackRootfs();
-  copyFileSync(deb, at(`root/${debName}`));
-  copyFileSync(join(ROOT, 'packaging/postinstall.sh'), at('root/postinstall.sh'));
+/** The package, the hook and what the unit needs from the host, copied into a fresh root filesystem. */
+function prepareRoot(dir: string): void {
+  copyFileSync(debPath, join(dir, `root/${debName}`));
+  copyFileSync(join(ROOT, 'packaging/postinstall.sh'), join(dir, 'root/postinstall.sh'));
   // systemd enforces IPAddressDeny=/IPAddressAllow= only with libbpf, which
   // minbase lacks (standard images have it: iproute2 depends on libbpf1).
   // The host's copy (iproute2 is in `make deps`) stands in, so the firewall
@@ -38,11 +42,20 @@ beforeAll(async () => {
   for (const lib of ['libbpf.so.1', 'libelf.so.1']) {
     const host = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu'].map((d) => join(d, lib)).find(existsSync);
     if (!host) throw new Error(`${lib} missing on the host: apt-get install libbpf1`);
-    copyFileSync(realpathSync(host), at(`usr/lib/x86_64-linux-gnu/${lib}`));
+    copyFileSync(realpathSync(host), join(dir, `usr/lib/x86_64-linux-gnu/${lib}`));
   }
   // IP accounting shares the firewall's cgroup BPF programs: counters prove they are attached.
-  mkdirSync(at('etc/systemd/system/cert-agent.service.d'), { recursive: true });
-  writeFileSync(at('etc/systemd/system/cert-agent.service.d/test-accounting.conf'), '[Service]\nIPAccounting=yes\n');
+  mkdirSync(join(dir, 'etc/systemd/system/cert-agent.service.d'), { recursive: true });
+  const dropIns = join(dir, 'etc/systemd/system/cert-agent.service.d');
+  writeFileSync(join(dropIns, 'test-accounting.conf'), '[Service]\nIPAccounting=yes\n');
+}
+
+beforeAll(async () => {
+  ca = await startStepCa();
+  debPath = buildDeb();
+  debName = basename(debPath);
+  root = unpackRootfs();
+  prepareRoot(root);
   ct = await bootContainer(root);
 }, 180_000);
 
@@ -217,5 +230,124 @@ describe('Debian package, template hook and unit under systemd (systemd-nspawn, 
     expect(existsSync(`/proc/${leader}`)).toBe(false);
     expect(mountsUnder(root)).toEqual([]);
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(ct.machine);
+  });
+});
+
+describe('non-root certificate.owner, webroot through nginx (www-data workers), under the shipped unit', () => {
+  let root2: string;
+  let c2: Container;
+  const at2 = (p: string) => join(root2, p);
+  const WEBROOT = '/var/www/acme-challenge';
+  const TEXTFILE = '/var/lib/prometheus/node-exporter/cert-agent.prom';
+  /** argv inside the container as `user` (its own groups only), as Traefik, nginx's workers or node_exporter run. */
+  const asUser = (user: string, argv: string[]) =>
+    c2.exec(['setpriv', `--reuid=${user}`, `--regid=${user === 'nobody' ? 'nogroup' : user}`, '--init-groups',
+      ...argv]);
+  const unitLog = () => c2.sh('journalctl -u cert-agent.service -n 20 -o cat --no-pager');
+  const journal = async () => (await c2.sh('journalctl -u cert-agent.service -o cat --no-pager'))
+    .split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+
+  beforeAll(async () => {
+    root2 = unpackRootfs(['nginx']);
+    prepareRoot(root2);
+    // Debian's nginx (nginx.conf: `user www-data;`), started at boot, serving
+    // the shipped snippet on the port the test CA validates http-01 on; no
+    // default site, so nothing listens on port 80 of the host.
+    rmSync(at2('etc/nginx/sites-enabled/default'), { force: true });
+    const snippet = 'cert-agent-challenge-webroot.conf';
+    copyFileSync(join(ROOT, 'packaging/nginx', snippet), at2(`etc/nginx/snippets/${snippet}`));
+    writeFileSync(at2('etc/nginx/conf.d/cert-agent-test.conf'), `server {
+    listen 127.0.0.1:${ca.acmeHttpPort};
+    server_name localhost;
+    include snippets/cert-agent-challenge-webroot.conf;
+    location / { return 404; }
+}
+`);
+    c2 = await bootContainer(root2);
+    await c2.sh('useradd --system --user-group --no-create-home --shell /usr/sbin/nologin traefik');
+  }, 600_000);
+
+  afterAll(async () => {
+    try {
+      await c2?.shutdown();
+    } finally {
+      if (root2) removeTree(root2);
+    }
+  }, 60_000);
+
+  it('nginx runs with its workers as www-data', async () => {
+    expect(await c2.sh('systemctl is-active nginx.service')).toBe('active');
+    const uids = await c2.sh('for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = nginx ] && '
+      + 'awk \'/^Uid:/ {print $2}\' $p/status; done | sort -u');
+    expect(uids.split('\n')).toEqual(['0', await c2.sh('id -u www-data')]);
+  });
+
+  it('the hook installs with certificate.owner traefik and webroot; the unit issues through nginx', async () => {
+    const { CERT_AGENT_LISTEN: _standalone, ...env } = hookEnv();
+    const vars = { ...env, CERT_AGENT_OWNER: 'traefik', CERT_AGENT_CHALLENGE: 'webroot', CERT_AGENT_WAIT: '60' };
+    const r = await c2.exec(['sh', '/root/postinstall.sh'], vars, 150_000);
+    const log = async () => `${r.stdout}${r.stderr}\n${await unitLog()}`;
+    expect(r.code, await log()).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('postinstall: started cert-agent.service');
+    expect(r.stdout).toContain('cert-agent OK');
+    expect(await c2.sh('cat /etc/cert-agent/config.yaml')).toMatch(/owner: traefik/);
+
+    // The unit issued it, with its sandbox as shipped: UMask=0077 and a
+    // filter that allows chown and nothing else privileged.
+    const shown = await c2.sh('systemctl show cert-agent.service -p UMask,SystemCallFilter,ActiveState');
+    const p = Object.fromEntries(shown.split('\n').map((l) => [l.slice(0, l.indexOf('=')),
+      l.slice(l.indexOf('=') + 1)]));
+    expect(p.ActiveState).toBe('active');
+    expect(p.UMask).toBe('0077');
+    const allowed = (p.SystemCallFilter ?? '').split(' ');
+    expect(allowed).toEqual(expect.arrayContaining(['chown', 'fchown', 'fchownat', 'lchown']));
+    for (const denied of ['setuid', 'setresuid', 'mount', 'chroot', 'setgroups', 'settimeofday']) {
+      expect(allowed).not.toContain(denied);
+    }
+    const installed = (await journal()).filter((e) => e.event === 'certificate_installed');
+    expect(installed).toHaveLength(1);
+
+    writeFileSync(at2('root/ca-root.pem'), ca.rootPem);
+    const cert = at2('etc/cert-agent/tls/cert.pem');
+    const chain = at2('etc/cert-agent/tls/chain.pem');
+    const verdict = execFileSync('openssl', ['verify', '-CAfile', at2('root/ca-root.pem'), '-untrusted', chain, cert],
+      { encoding: 'utf8' });
+    expect(verdict.trim()).toBe(`${cert}: OK`);
+    // step-ca fetched the token from nginx's www-data workers, and got it.
+    const fetched = /"GET \/\.well-known\/acme-challenge\/[\w-]{16,} HTTP\/1\.1" 200 /;
+    expect(await c2.sh('cat /var/log/nginx/access.log')).toMatch(fetched);
+    expect(await c2.sh(`ls -A ${WEBROOT}`)).toBe('');
+  }, 200_000);
+
+  it('the owner reads the key and the full chain; nobody else reads the key', async () => {
+    for (const f of ['key.pem', 'fullchain.pem']) {
+      const r = await asUser('traefik', ['cat', `/etc/cert-agent/tls/${f}`]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(readFileSync(at2(`etc/cert-agent/tls/${f}`), 'utf8'));
+    }
+    for (const other of ['www-data', 'nobody']) {
+      const r = await asUser(other, ['cat', '/etc/cert-agent/tls/key.pem']);
+      expect(r.code, `${other} read the key`).not.toBe(0);
+      expect(r.stderr).toMatch(/Permission denied/);
+    }
+  });
+
+  it('the metrics textfile, written under UMask=0077, is readable by node_exporter\'s user', async () => {
+    // As an operator enables it: the path in the config, its directory writable for the unit.
+    await c2.sh(`install -d -m 0755 ${dirname(TEXTFILE)}`);
+    await c2.sh(`printf 'metrics:\\n  textfile: ${TEXTFILE}\\n' >> /etc/cert-agent/config.yaml`);
+    const dropIn = at2('etc/systemd/system/cert-agent.service.d/metrics.conf');
+    writeFileSync(dropIn, `[Service]\nReadWritePaths=${dirname(TEXTFILE)}\n`);
+    await c2.sh('systemctl daemon-reload && systemctl restart cert-agent.service');
+    const deadline = Date.now() + 30_000;
+    while (!existsSync(at2(TEXTFILE))) {
+      if (Date.now() > deadline) throw new Error(`no ${TEXTFILE}:\n${await unitLog()}`);
+      await sleep(500);
+    }
+    expect(statSync(at2(TEXTFILE)).mode & 0o777).toBe(0o644);
+    const r = await asUser('nobody', ['cat', TEXTFILE]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^cert_agent_\w+/m);
   });
 });
