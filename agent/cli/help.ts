@@ -92,6 +92,9 @@ Examples:
 One pass: check trust, renew the certificate if it is due (renewal.at of its
 lifetime, minus jitter) or missing, broken or a placeholder; install the new set
 atomically and reload the consumer. With --force, renew now whatever the schedule.
+Due or not, the names consumers read (key.pem, cert.pem, …) are put back as links
+into the live set when missing, copied over or pointing elsewhere (a copied file
+is kept as <name>.before-cert-agent), and the consumer is reloaded.
 Exit 0 when renewed or not due; non-zero (see 'cert-agent --help') on failure, in
 which case the current certificate stays in place.
 
@@ -146,7 +149,9 @@ Exit codes (monitoring-plugin convention):
               served certificate stale, CA root not pinned yet, CA-outage
               allowance under renewal.minAllowance
   2 CRITICAL  no certificate, expired, key/certificate mismatch, chain does not
-              verify to the pinned root, names missing, trust broken (CA recreated)
+              verify to the pinned root, names missing, trust broken (CA recreated),
+              a published file (key.pem, cert.pem, chain.pem, fullchain.pem, ca.pem,
+              combined.pem) missing, dangling, a copied file, or a link elsewhere
   3 UNKNOWN   no usable config, or the files cannot be read
 
 Examples:
@@ -168,6 +173,8 @@ Audits the installation; one line per check: "ok", "PROBLEM" (with what to do),
   CA              the CA is reachable and its TLS chains to the pinned root; names
                   the root it offers when it does not (CA recreated)
   key / chain     key.pem matches cert.pem; the chain verifies to the pinned root
+  published name  each of key.pem, cert.pem, chain.pem, fullchain.pem, ca.pem,
+                  combined.pem is the link into the live set (renew restores it)
   proxy config    nginx: \`nginx -T\` shows ssl_certificate/ssl_certificate_key in
                   certificate.dir; traefik: the dynamic file exists and names them
   challenge       standalone: challenge.listen can be bound; webroot/proxy: a test

@@ -18,6 +18,7 @@ import { installSystemTrust } from '../trust/system-store.js';
 import type { CertStore, LiveSet } from '../store/sets.js';
 import { renewalTimeOf, storeFor, validityOf } from '../store/live.js';
 import { auditPermissions } from '../store/permissions.js';
+import { publishedProblems } from '../store/published.js';
 import { bootstrapTrust, fetchRoots, trustFromRootFile } from '../trust/pin.js';
 import { droppedOnLoad, rootsPem, saveTrust, trustForPins, type TrustBundle } from '../trust/file.js';
 import { certFingerprint } from '../pki/x509.js';
@@ -62,6 +63,8 @@ export interface PassResult {
   live: LiveSet;
   nextRenewal: Date;
   reload?: ReloadOutcome;
+  /** Published names this pass put back (they were missing, replaced by a file, or pointed elsewhere). */
+  repaired?: string[];
 }
 
 /** The saved trust for the configured pins, or a fresh bootstrap when there is none (or the pins changed). */
@@ -110,9 +113,10 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
     if (opts.daemonPid !== undefined) recordDaemon(config.stateDir, opts.daemonPid);
     pruneLeftovers(store, log);
     auditPermissions(config, store.live(), log);
-    const result = await attempt(opts, store, state, now).catch(async (err) => {
+    const repaired = repairPublishedNames(store, now(), log);
+    const result = await attempt(opts, store, state, now, repaired).catch(async (err) => {
       if (!(err instanceof TrustError) || !(await rotateToPinnedRoot(config, now(), log))) throw err;
-      return attempt(opts, store, state, now);
+      return attempt(opts, store, state, now, repaired);
     });
     // A certificate issued this moment that is already due, with a notBefore
     // hours in the past by our clock: the clocks disagree (CAs backdate by a
@@ -149,20 +153,25 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
   }
 }
 
-async function attempt(opts: PassOptions, store: CertStore, state: AgentState, now: () => Date): Promise<PassResult> {
+async function attempt(opts: PassOptions, store: CertStore, state: AgentState, now: () => Date, repaired: string[]): Promise<PassResult> {
   const { config, log } = opts;
   const trust = await ensureTrust(config, now(), log);
   const roots = trust.roots.map((r) => new X509(r.pem));
   const live = store.live();
-  const reason = opts.force ? 'forced' : renewalReason(live, config, roots, now());
+  // A published name whose file the live set lacks is mended by a new set.
+  const incomplete = live ? publishedProblems(store.dir).filter((p) => p.state === 'dangling').map((p) => p.name) : [];
+  const reason = opts.force ? 'forced' : (renewalReason(live, config, roots, now()) ?? (incomplete.length ? `the live set lacks ${incomplete.join(', ')}` : undefined));
   if (!reason && live) {
     const next = renewalTimeOf(live, config);
     log.info({ event: 'renewal_not_due', serial: live.cert.serialNumber.toLowerCase(), notAfter: validityOf(live.cert).notAfter.toISOString(), nextRenewal: next.toISOString() }, 'certificate is good, renewal not due');
     // The certificate is fine but the consumer never took it (a reload that
     // failed after the install): keep reloading until it does, or the proxy
     // serves the old certificate until the next renewal — or past its expiry.
-    const reload = state.reload && !state.reload.ok ? await reloadConsumer(config, store, live, state, now, log) : undefined;
-    return { action: 'not-due', reason: reload ? 'not due; consumer reloaded' : 'not due', live, nextRenewal: next, ...(reload ? { reload } : {}) };
+    // Names just restored may have been serving a copy: the consumer reloads onto the live set.
+    const mustReload = (state.reload && !state.reload.ok) || (repaired.length > 0 && config.reload.target !== 'none');
+    const reload = mustReload ? await reloadConsumer(config, store, live, state, now, log) : undefined;
+    const notes = [...(repaired.length ? [`restored ${repaired.join(', ')}`] : []), ...(reload ? ['consumer reloaded'] : [])];
+    return { action: 'not-due', reason: ['not due', ...notes].join('; '), live, nextRenewal: next, ...(reload ? { reload } : {}), ...(repaired.length ? { repaired } : {}) };
   }
   log.info({ event: 'renewal_started', domains: config.certificate.domains, reason, attempt: state.consecutiveFailures + 1 }, 'requesting a certificate');
 
@@ -274,6 +283,37 @@ async function selfCheck(solver: Solver, challenge: Challenge): Promise<string |
 function recordDaemon(stateDir: string, pid: number): void {
   const path = join(stateDir, DAEMON_PID_FILE);
   if (readIfExists(path)?.trim() !== String(pid)) writeFileAtomic(path, `${pid}\n`, 0o644);
+}
+
+/**
+ * The names consumers read must be links into the live set: one that is
+ * missing, a regular file copied over it, or pointing elsewhere is put back
+ * (a copied file kept beside), logged like permission drift. Runs under the
+ * pass's lock; never fails the pass. A name whose file the live set lacks is
+ * left to a renewal (see attempt).
+ */
+function repairPublishedNames(store: CertStore, now: Date, log: Logger): string[] {
+  let live: LiveSet | undefined;
+  try {
+    live = store.live();
+  } catch {
+    return [];
+  }
+  if (!live) return [];
+  const broken = publishedProblems(store.dir).filter((p) => p.state !== 'dangling');
+  if (!broken.length) return [];
+  try {
+    const done = store.relink(broken.map((p) => p.name), now);
+    for (const p of broken) {
+      const keptAs = done.find((d) => d.name === p.name)?.keptAs;
+      const kept = keptAs ? `; the file found there is kept as ${keptAs}` : '';
+      log.warn({ event: 'published_name_repaired', name: p.name, path: p.path, was: p.state, ...(keptAs ? { keptAs } : {}) }, `${p.detail}; restored the link to current/${p.name}${kept}`);
+    }
+    return broken.map((p) => p.name);
+  } catch (err) {
+    log.error({ event: 'published_name_repair_failed', names: broken.map((p) => p.name), error: describeError(err) }, 'cannot restore the names consumers read');
+    return [];
+  }
 }
 
 /** Sets left by an install that was killed before its own prune; never fails the pass. */

@@ -20,6 +20,7 @@ import { CertStore, type Ownership } from '../store/sets.js';
 import { tail } from '../reload/command.js';
 import { openSolver, type Challenge, type Solver } from '../challenge/index.js';
 import { readState } from '../store/state.js';
+import { inspectPublishedNames } from '../store/published.js';
 import { leastNormalDayAllowanceMs } from '../renewal/schedule.js';
 import { human } from './status-text.js';
 import { servedSerial } from '../reload/verify.js';
@@ -187,6 +188,12 @@ function checkCertificate(config: Config, now: Date, add: Add): void {
     if ('problem' in v) add('PROBLEM', 'chain', `cert.pem does not verify to the pinned root: ${v.problem}: run cert-agent renew --force`);
     else add('ok', 'chain', `cert.pem + chain.pem verify to the pinned root ${certFingerprint(v.root)}`);
   }
+  const published = inspectPublishedNames(config.certificate.dir);
+  for (const p of published.filter((n) => n.state !== 'ok')) {
+    const fix = p.state === 'dangling' ? 'it installs a complete set' : `it restores the link${p.state === 'regular-file' ? ` and keeps the file as ${p.name}.before-cert-agent` : ''}`;
+    add('PROBLEM', 'published name', `${p.detail}: run cert-agent renew (${fix}), or let the next check do it`);
+  }
+  if (published.every((p) => p.state === 'ok')) add('ok', 'published names', `${published.map((p) => p.name).join(', ')} link to the live set`);
   const missing = missingNames(live.cert, config.certificate.domains);
   if (missing.length) add('PROBLEM', 'names', `the certificate lacks ${missing.join(', ')}: run cert-agent renew --force`);
 }

@@ -37,6 +37,8 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
     row('key', c.keyMatches ? 'matches the certificate' : bad('DOES NOT MATCH the certificate'));
     row('chain', c.chainVerifies ? 'verifies to the pinned root' : c.placeholder ? 'self-signed placeholder' : bad(`DOES NOT VERIFY: ${c.chainProblem ?? ''}`));
     row('files', `${c.directory} (set ${c.set})`);
+    const broken = (c.publishedNames ?? []).filter((p) => p.state !== 'ok');
+    row('published', broken.length ? bad(broken.map((p) => `${p.name} ${p.state.replace('-', ' ')}`).join(', ')) : `${(c.publishedNames ?? []).map((p) => p.name).join(', ')} link to the live set`);
   } else {
     row('certificate', bad('none installed'));
   }

@@ -20,6 +20,7 @@ import { allowanceThresholdMs, outageAllowance, randomForSerial } from '../renew
 import { human } from './status-text.js';
 import { CertStore, type LiveSet } from '../store/sets.js';
 import { findDrift } from '../store/permissions.js';
+import { inspectPublishedNames, type PublishedName } from '../store/published.js';
 
 export type Level = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
 export const EXIT_FOR: Record<Level, 0 | 1 | 2 | 3> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
@@ -50,6 +51,8 @@ export interface StatusReport {
     chainProblem: string | null;
     directory: string;
     set: string;
+    /** The names consumers read, each of which must link into the live set. */
+    publishedNames: PublishedName[];
   };
   renewal: {
     next: string | null;
@@ -135,6 +138,11 @@ function inspect(config: Config, now: Date): StatusReport {
     if (live.placeholder) warning.push('placeholder (self-signed) certificate in use: the CA has not answered yet');
     else if (chainProblem && !expired) critical.push(`certificate does not verify to the pinned root: ${chainProblem}`);
     if (missing.length) critical.push(`certificate lacks configured names: ${missing.join(', ')}`);
+    const published = inspectPublishedNames(config.certificate.dir);
+    for (const p of published.filter((n) => n.state !== 'ok')) {
+      const fix = p.state === 'dangling' ? 'the next check installs a complete set' : 'the next check restores the link';
+      critical.push(`${p.detail}: consumers reading ${p.name} fail or serve something else; ${fix} (or run: cert-agent renew)`);
+    }
     const open = findDrift(config.certificate.dir, live).find((d) => d.what.startsWith('private key'));
     if (open) warning.push(`private key ${open.path} is readable by group or others (mode 0${open.mode.toString(8)}): the next check narrows it unless permissions.onDrift is report; or run cert-agent doctor --fix`);
     // A little slack so a check that is merely running late is not a warning.
@@ -166,6 +174,7 @@ function inspect(config: Config, now: Date): StatusReport {
       chainProblem,
       directory: config.certificate.dir,
       set: live.id,
+      publishedNames: published,
     };
   }
 

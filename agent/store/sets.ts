@@ -159,6 +159,32 @@ export class CertStore {
     }
   }
 
+  /**
+   * Puts published names back as links to current/<name> (a pass found them
+   * missing, pointing elsewhere, or replaced by a file). A regular file there
+   * is kept beside it (<name>.before-cert-agent, or with the time when that
+   * exists): what a consumer may be serving is never destroyed. Only names
+   * are renamed or replaced; nothing is followed. Returns where files went.
+   */
+  relink(names: readonly string[], now: Date): { name: string; keptAs?: string }[] {
+    const done: { name: string; keptAs?: string }[] = [];
+    for (const name of names) {
+      if (!(SET_FILES as readonly string[]).includes(name)) continue;
+      const link = join(this.dir, name);
+      let keptAs: string | undefined;
+      if (isPlainFile(link)) {
+        const stamp = now.toISOString().replace(/[-:]|\.\d+/g, '');
+        keptAs = [`${link}.before-cert-agent`, `${link}.replaced-${stamp}`].find((p) => !exists(p));
+        if (!keptAs) throw new StoreError(`cannot keep ${link} aside: ${link}.before-cert-agent and ${link}.replaced-${stamp} exist`);
+        renameSync(link, keptAs);
+      }
+      this.replaceWithLink(link, join('current', name));
+      done.push({ name, ...(keptAs ? { keptAs } : {}) });
+    }
+    syncDir(this.dir);
+    return done;
+  }
+
   private readSet(id: string): LiveSet | undefined {
     const path = join(this.dir, SETS, id);
     try {
@@ -226,6 +252,10 @@ function isPlainFile(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+function exists(path: string): boolean {
+  return safeLstat(path);
 }
 
 function safeLstat(path: string): boolean {

@@ -40,9 +40,9 @@ function configFor(name: string, extra: Record<string, unknown> = {}): Config {
 
 /**
  * A real nginx serving only the challenge path from the document root
- * `webroot`, on the CA's
- * validation port. Workers run as `user`: root where the test directories
- * are 0700 root, www-data (as in a Debian container) where they are not.
+ * `webroot`, on the CA's validation port. Workers run as `user`: root where
+ * the test directories are 0700 root, www-data (as in a Debian container)
+ * where they are not.
  */
 async function startNginx(webroot: string, port: number, user = 'root', name = 'nginx'):
   Promise<{ stop(): Promise<void> }> {

@@ -9,7 +9,7 @@ const report: StatusReport = {
   status: 'WARNING',
   problems: ['renewal overdue since 2026-03-01T11:00:00.000Z'],
   checkedAt: now.toISOString(),
-  certificate: { configuredNames: ['a.internal'], names: ['a.internal'], missingNames: [], serial: '1a2b', subject: 'CN=a.internal', issuer: 'CN=Int', notBefore: '2026-02-28T16:00:00.000Z', notAfter: '2026-03-01T16:00:00.000Z', lifetimeUsed: 0.833, secondsToExpiry: 14400, expired: false, placeholder: false, keyMatches: true, chainVerifies: true, chainProblem: null, directory: '/etc/cert-agent/tls', set: 's1' },
+  certificate: { configuredNames: ['a.internal'], names: ['a.internal'], missingNames: [], serial: '1a2b', subject: 'CN=a.internal', issuer: 'CN=Int', notBefore: '2026-02-28T16:00:00.000Z', notAfter: '2026-03-01T16:00:00.000Z', lifetimeUsed: 0.833, secondsToExpiry: 14400, expired: false, placeholder: false, keyMatches: true, chainVerifies: true, chainProblem: null, directory: '/etc/cert-agent/tls', set: 's1', publishedNames: [] },
   renewal: { next: '2026-03-01T08:48:00.000Z', due: true, nextAttempt: null, lastAttempt: null, lastSuccess: null, consecutiveFailures: 0, caOutageAllowance: null },
   ca: { url: 'https://ca:9000', directory: 'https://ca:9000/acme/acme/directory', pinnedFingerprints: ['ab'.repeat(32)], trustedFingerprints: ['ab'.repeat(32)], trust: 'ok', trustDetail: null, offeredFingerprints: [] },
   reload: { target: 'none', verify: null, lastResult: null, servedMatches: null },
