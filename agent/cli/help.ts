@@ -53,8 +53,9 @@ Flags (each also from the environment variable in brackets):
   --cert-dir DIR        certificate directory (default /etc/cert-agent/tls) [CERT_AGENT_CERT_DIR]
   --state-dir DIR       account, trust and state (default /var/lib/cert-agent) [CERT_AGENT_STATE_DIR]
   --key-type TYPE       ec-p256 (default) | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096 [CERT_AGENT_KEY_TYPE]
-  --owner USER          owner of the certificate files (default root) [CERT_AGENT_OWNER]
-  --group GROUP         group of the certificate files (default root) [CERT_AGENT_GROUP]
+  --owner USER          user that must read the certificate files, through its primary
+                        group; the files stay root's (default root) [CERT_AGENT_OWNER]
+  --group GROUP         group that reads the certificate files (default root) [CERT_AGENT_GROUP]
   --email ADDR          ACME account contact                    [CERT_AGENT_EMAIL]
   --provisioner NAME    step-ca ACME provisioner (default acme)  [CERT_AGENT_PROVISIONER]
   --root-file PATH      use this root PEM instead of /roots      [CERT_AGENT_ROOT_FILE]
@@ -165,8 +166,10 @@ Audits the installation; one line per check: "ok", "PROBLEM" (with what to do),
 "FIXED" (with what --fix changed) or "skip" (with why). The checks:
   config          the config file is valid
   permissions     state directory, account key, certificate directory, sets and
-                  private keys: not readable by group or others (dirs 0700, keys
-                  0600), owned as configured (certificate.owner/group)
+                  private keys: owned by root, readable only by the consumer group
+                  (dirs 0750, keys 0640) or, without one, by nobody else (0700,
+                  0600); a link where a directory or key belongs is reported,
+                  never followed
   mount           certificate and state directory are not on a bind mount or a
                   network share from the host (read from /proc/self/mountinfo):
                   the old shared-directory setup

@@ -16,6 +16,17 @@ export interface Finding {
   severity: 'critical' | 'warning';
   /** One line for the operator, naming the certificate by serial. */
   message: string;
+  /** names-missing: the configured names the certificate lacks. */
+  missing?: string[];
+  /** chain, expired, not-yet-valid: what the path check found, without the serial. */
+  problem?: string;
+}
+
+export interface Assessment {
+  /** Every finding, most urgent first; empty when the set is good. */
+  findings: Finding[];
+  /** The pinned root the chain ends at, when it verifies. */
+  root?: X509Certificate;
 }
 
 export interface SetUnderReview {
@@ -32,23 +43,23 @@ export interface Expectations {
   now: Date;
 }
 
-/** Every finding, most urgent first; an empty list means the set is good. */
-export function assessSet(set: SetUnderReview, expect: Expectations): Finding[] {
+export function assessSet(set: SetUnderReview, expect: Expectations): Assessment {
   const findings: Finding[] = [];
+  let root: X509Certificate | undefined;
   const serial = set.cert.serialNumber.toLowerCase();
-  const critical = (code: FindingCode, message: string) => findings.push({ code, severity: 'critical', message });
-  if (!keyMatchesCert(set.keyPem, set.cert)) critical('key-mismatch', `certificate ${serial} does not match the private key`);
+  if (!keyMatchesCert(set.keyPem, set.cert)) findings.push({ code: 'key-mismatch', severity: 'critical', message: `certificate ${serial} does not match the private key` });
   const missing = missingNames(set.cert, expect.domains);
-  if (missing.length) critical('names-missing', `certificate ${serial} lacks the configured names ${missing.join(', ')}`);
+  if (missing.length) findings.push({ code: 'names-missing', severity: 'critical', message: `certificate ${serial} lacks the configured names ${missing.join(', ')}`, missing });
   const window = validityFinding(set.cert, expect.now);
   if (window) findings.push(window);
   if (set.placeholder) {
     findings.push({ code: 'placeholder', severity: 'warning', message: 'the self-signed placeholder is in use: the CA has not issued a certificate yet' });
   } else if (!window) {
     const chain = verifyChain(set.cert, set.intermediates, expect.roots, expect.now);
-    if ('problem' in chain) critical('chain', `certificate ${serial} does not verify to the pinned root: ${chain.problem}`);
+    if ('problem' in chain) findings.push({ code: 'chain', severity: 'critical', message: `certificate ${serial} does not verify to the pinned root: ${chain.problem}`, problem: chain.problem });
+    else root = chain.root;
   }
-  return findings;
+  return root ? { findings, root } : { findings };
 }
 
 /** The first critical finding, if any: what makes a set unfit to go live or to stay. */
@@ -62,7 +73,13 @@ function validityFinding(cert: X509Certificate, now: Date): Finding | undefined 
   const to = new Date(cert.validTo);
   // A fresh certificate that is "not yet valid" or "expired" usually means this
   // machine's clock is off, not the CA: say which clock the verdict used.
-  if (now < from) return { code: 'not-yet-valid', severity: 'critical', message: `certificate ${serial} is not valid before ${from.toISOString()} (this machine's clock says ${now.toISOString()}; check it)` };
-  if (now >= to) return { code: 'expired', severity: 'critical', message: `certificate ${serial} expired at ${to.toISOString()} (this machine's clock says ${now.toISOString()})` };
+  if (now < from) {
+    const problem = `not valid before ${from.toISOString()} (this machine's clock says ${now.toISOString()}; check it)`;
+    return { code: 'not-yet-valid', severity: 'critical', message: `certificate ${serial} is ${problem}`, problem };
+  }
+  if (now >= to) {
+    const problem = `expired at ${to.toISOString()} (this machine's clock says ${now.toISOString()})`;
+    return { code: 'expired', severity: 'critical', message: `certificate ${serial} ${problem}`, problem };
+  }
   return undefined;
 }

@@ -94,7 +94,7 @@ export async function ensureTrust(config: Config, now: Date, log: Logger): Promi
 /** Why the live set must be replaced now, or undefined when it is good until its renewal time. */
 export function renewalReason(live: LiveSet | undefined, config: Config, roots: X509Certificate[], now: Date): string | undefined {
   if (!live) return 'no certificate installed';
-  const findings = assessSet(live, { domains: config.certificate.domains, roots, now });
+  const { findings } = assessSet(live, { domains: config.certificate.domains, roots, now });
   const replaceNow = firstCritical(findings) ?? findings.find((f) => f.code === 'placeholder');
   if (replaceNow) return replaceNow.message;
   const due = nextRenewal(validityOf(live.cert), config.renewal, randomForSerial(live.cert.serialNumber));
@@ -111,6 +111,10 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
   const store = storeFor(config);
   try {
     if (opts.daemonPid !== undefined) recordDaemon(config.stateDir, opts.daemonPid);
+    // Takes back what an older install gave the consumer and refuses what is not ours, before anything is read.
+    for (const change of store.secure()) {
+      log.warn({ event: 'store_secured', change }, `certificate directory: ${change}`);
+    }
     pruneLeftovers(store, log);
     auditPermissions(config, store.live(), log);
     const repaired = repairPublishedNames(store, now(), log);

@@ -4,18 +4,24 @@
  * things worse — modes and ownership of the agent's own files — and says what
  * it changed. Exit 0 when nothing is wrong (after fixes), 1 otherwise.
  */
-import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import {
+  existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, type Stats,
+} from 'node:fs';
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import { isIP } from 'node:net';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { loadConfig, splitHostPort, type Config } from '../config/config.js';
-import { TrustError, describeError } from '../lib/errors.js';
+import { StoreError, TrustError, describeError } from '../lib/errors.js';
 import { bootstrapTrust, fetchRoots } from '../trust/pin.js';
 import { loadTrust, rootsPem } from '../trust/file.js';
-import { certFingerprint, keyMatchesCert, missingNames, verifyChain } from '../pki/x509.js';
-import { ownershipOf } from '../store/live.js';
+import { certFingerprint } from '../pki/x509.js';
+import { assessSet, type FindingCode } from '../pki/assess.js';
+import { ownershipForReading, ownershipOf } from '../store/live.js';
+import {
+  AGENT_GID, AGENT_UID, checkChain, closeQuietly, describeEntry, lstatMaybe, openNoFollow, setAccessFd, type Kind,
+} from '../lib/safefs.js';
 import { CertStore, type Ownership } from '../store/sets.js';
 import { tail } from '../reload/command.js';
 import { openSolver, type Challenge, type Solver } from '../challenge/index.js';
@@ -24,6 +30,7 @@ import { inspectPublishedNames } from '../store/published.js';
 import { leastNormalDayAllowanceMs } from '../renewal/schedule.js';
 import { human } from './status-text.js';
 import { servedSerial } from '../reload/verify.js';
+import type { CommandContext, CommandResult } from '../cli/commands.js';
 import { parseMountinfo, sharedMountProblem, type Mount } from './mounts.js';
 export { parseMountinfo, sharedMountProblem } from './mounts.js';
 
@@ -71,68 +78,133 @@ export async function runDoctor(configPath: string, opts: { fix: boolean; now: D
 interface Expect {
   path: string;
   what: string;
+  kind: Kind;
   mode: number;
-  owner?: Ownership;
+  owner?: { uid: number; gid: number };
 }
 
+/**
+ * The agent's own paths, checked with lstat and fixed through O_NOFOLLOW
+ * descriptors: a link (or a directory not the agent's) where the agent keeps
+ * a directory or key is reported and never followed, and nothing below the
+ * certificate directory is changed unless every directory above it is the
+ * agent's own. So --fix cannot touch a file outside the certificate directory.
+ */
 function checkPermissions(config: Config, owner: Ownership | undefined, fix: boolean, add: Add): void {
-  const me = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const dir = config.certificate.dir;
+  const o = owner ?? {};
+  const dirMode = o.group === undefined ? 0o700 : 0o750;
+  const keyMode = o.group === undefined ? 0o600 : 0o640;
+  const certOwner = owner ? { uid: AGENT_UID, gid: o.group ?? AGENT_GID } : undefined;
+  const readUids = o.legacyUid === undefined ? [AGENT_UID] : [AGENT_UID, o.legacyUid];
+  const root = { uid: AGENT_UID, gid: -1 };
   const want: Expect[] = [
-    { path: config.stateDir, what: 'state directory', mode: 0o700, owner: { uid: me.uid, gid: -1 } },
-    { path: join(config.stateDir, 'account.key'), what: 'ACME account key', mode: 0o600, owner: { uid: me.uid, gid: -1 } },
-    { path: config.certificate.dir, what: 'certificate directory', mode: 0o700, owner },
-    { path: join(config.certificate.dir, '.sets'), what: 'certificate sets directory', mode: 0o700, owner },
+    { path: config.stateDir, what: 'state directory', kind: 'directory', mode: 0o700, owner: root },
+    { path: join(config.stateDir, 'account.key'), what: 'ACME account key', kind: 'file', mode: 0o600, owner: root },
+    { path: dir, what: 'certificate directory', kind: 'directory', mode: dirMode, owner: certOwner },
+    { path: join(dir, '.sets'), what: 'certificate sets directory', kind: 'directory', mode: dirMode,
+      owner: certOwner },
   ];
-  const keys = new Set<string>();
-  const sets = join(config.certificate.dir, '.sets');
-  for (const id of safeList(sets)) {
-    want.push({ path: join(sets, id), what: 'certificate set', mode: 0o700, owner });
-    keys.add(join(sets, id, 'key.pem'));
-    if (existsSync(join(sets, id, 'combined.pem'))) keys.add(join(sets, id, 'combined.pem'));
+  const key = (path: string): Expect => ({ path, what: 'private key', kind: 'file', mode: keyMode, owner: certOwner });
+  const sets = join(dir, '.sets');
+  const setsSt = safeLstat(sets);
+  if (setsSt?.isDirectory() && readUids.includes(setsSt.uid)) {
+    for (const id of safeList(sets)) {
+      want.push({ path: join(sets, id), what: 'certificate set', kind: 'directory', mode: dirMode, owner: certOwner });
+      want.push(key(join(sets, id, 'key.pem')), key(join(sets, id, 'combined.pem')));
+    }
   }
-  // A key.pem that is a plain file (the legacy layout) is audited too.
-  const named = join(config.certificate.dir, 'key.pem');
-  if (existsSync(named)) keys.add(realpathSync(named));
-  for (const key of keys) want.push({ path: key, what: 'private key', mode: 0o600, owner });
+  // key.pem in the directory is the agent's link through current; a plain
+  // file there (the legacy layout) is audited too; a link elsewhere is not ours.
+  const named = join(dir, 'key.pem');
+  const namedSt = safeLstat(named);
+  if (namedSt?.isFile()) want.push(key(named));
+  else if (namedSt?.isSymbolicLink() && readlinkSync(named) !== 'current/key.pem') {
+    const what = describeEntry(named, namedSt);
+    const todo = "run cert-agent renew --force (it puts the agent's link back)";
+    const why = "not the agent's link current/key.pem: not followed, not changed";
+    add('PROBLEM', 'private key', `${named} is ${what}, ${why}; ${todo}`);
+  }
 
   let good = 0;
-  const octal = (m: number) => (m & 0o777).toString(8).padStart(4, '0');
   for (const w of want) {
-    let st;
-    try {
-      st = statSync(w.path);
-    } catch {
-      continue; // not created yet: renew creates it with the right mode
+    // The configured directory may be a link root made; below it nothing is followed.
+    const configured = w.path === dir || w.path === config.stateDir;
+    const lst = safeLstat(w.path);
+    if (!lst) continue; // not created yet: renew creates it with the right mode
+    const path = configured && lst.isSymbolicLink() ? `${w.path}/.` : w.path;
+    const st = path === w.path ? lst : safeLstat(path);
+    if (!st) continue;
+    const under = w.path.startsWith(`${dir}/`);
+    const wrongKind = w.kind === 'directory' ? !st.isDirectory() : !st.isFile();
+    const linked = w.kind === 'file' && under && st.nlink !== 1;
+    if (st.isSymbolicLink() || wrongKind || linked) {
+      const found = linked && st.isFile() ? `a file with ${st.nlink} hard links` : describeEntry(w.path, st);
+      const todo = 'not followed, not changed; remove it and run cert-agent renew --force';
+      add('PROBLEM', w.what, `${w.path} is ${found}, not the agent's: ${todo}`);
+      continue;
+    }
+    if (under) {
+      try {
+        checkChain(dir, w.path, readUids);
+      } catch (err) {
+        add('PROBLEM', w.what, `${describeError(err)}`);
+        continue;
+      }
     }
     const loose = st.mode & 0o077 & ~w.mode;
+    const closed = o.group !== undefined && under ? w.mode & 0o070 & ~st.mode : 0;
     const uid = w.owner && w.owner.uid >= 0 ? w.owner.uid : st.uid;
     const gid = w.owner && w.owner.gid >= 0 ? w.owner.gid : st.gid;
     const wrongOwner = st.uid !== uid || st.gid !== gid;
-    if (!loose && !wrongOwner) {
+    if (!loose && !closed && !wrongOwner) {
       good++;
       continue;
     }
+    const modes = `(mode ${octal4(st.mode)}, want ${octal4(w.mode)})`;
     const who = [st.mode & 0o070 ? 'group' : '', st.mode & 0o007 ? 'others' : ''].filter(Boolean).join(' and ');
     const problems = [
-      ...(loose ? [`is ${st.mode & 0o044 ? 'readable' : 'accessible'} by ${who} (mode ${octal(st.mode)}, want ${octal(w.mode)})`] : []),
+      ...(loose ? [`is ${st.mode & 0o044 ? 'readable' : 'accessible'} by ${who} ${modes}`] : []),
+      ...(closed ? [`is not readable by the consumer group ${gid} ${modes}`] : []),
       ...(wrongOwner ? [`is owned by ${st.uid}:${st.gid}, want ${uid}:${gid}`] : []),
     ].join(' and ');
     if (!fix) {
       add('PROBLEM', w.what, `${w.path} ${problems}: run cert-agent doctor --fix`);
       continue;
     }
+    let fd: number | undefined;
     try {
-      // Only ever narrows: the owner's bits stay, group/other bits go.
-      const mode = (st.mode & 0o700) | (w.mode & 0o700);
-      if (loose) chmodSync(w.path, mode);
-      if (wrongOwner) chownSync(w.path, uid, gid);
-      const changed = [loose ? `mode ${octal(st.mode)} -> ${octal(mode)}` : '', wrongOwner ? `owner ${st.uid}:${st.gid} -> ${uid}:${gid}` : ''];
+      // Every directory above must be the agent's own by now (fixed top-down), so nothing can be swapped in.
+      if (under) checkChain(dir, w.path, [AGENT_UID], true);
+      const opened = openNoFollow(path, w.kind);
+      fd = opened.fd;
+      if (opened.st.ino !== st.ino || opened.st.dev !== st.dev) throw new Error('it changed while doctor checked it');
+      if (w.kind === 'file' && opened.st.nlink !== 1) throw new Error(`it has ${opened.st.nlink} hard links`);
+      // The owner's bits stay; group and other bits become what the model gives.
+      const mode = (st.mode & 0o700) | (w.mode & 0o077);
+      setAccessFd(fd, opened.st, { uid, gid, mode });
+      const changed = [
+        (st.mode & 0o777) !== mode ? `mode ${octal4(st.mode)} -> ${octal4(mode)}` : '',
+        wrongOwner ? `owner ${st.uid}:${st.gid} -> ${uid}:${gid}` : '',
+      ];
       add('FIXED', w.what, `${w.path}: ${changed.filter(Boolean).join(', ')}`);
     } catch (err) {
       add('PROBLEM', w.what, `${w.path} ${problems}; --fix failed: ${describeError(err)}`);
+    } finally {
+      if (fd !== undefined) closeQuietly(fd);
     }
   }
   if (good) add('ok', 'permissions', `${good} path(s) private and owned as configured`);
+}
+
+const octal4 = (m: number) => (m & 0o777).toString(8).padStart(4, '0');
+
+function safeLstat(path: string): Stats | undefined {
+  try {
+    return lstatMaybe(path);
+  } catch {
+    return undefined;
+  }
 }
 
 // ---- bind mounts from the host (the legacy shared directory): see mounts.ts --
@@ -176,26 +248,34 @@ async function checkCa(config: Config, now: Date, add: Add): Promise<void> {
 }
 
 function checkCertificate(config: Config, now: Date, add: Add): void {
-  const live = new CertStore(config.certificate.dir, { uid: -1, gid: -1 }).live();
+  let live;
+  try {
+    live = new CertStore(config.certificate.dir, ownershipForReading(config)).live();
+  } catch (err) {
+    if (err instanceof StoreError) return add('PROBLEM', 'certificate', describeError(err));
+    throw err;
+  }
   if (!live) return add('PROBLEM', 'certificate', `no certificate installed in ${config.certificate.dir}: run cert-agent renew`);
   const serial = live.cert.serialNumber.toLowerCase();
-  if (keyMatchesCert(live.keyPem, live.cert)) add('ok', 'key', `key.pem matches cert.pem (serial ${serial})`);
-  else add('PROBLEM', 'key', `key.pem does not belong to cert.pem (serial ${serial}): run cert-agent renew --force to install a new matching set`);
   const roots = (loadTrust(config.stateDir)?.roots ?? []).map((r) => new X509Certificate(r.pem));
-  if (live.placeholder) add('PROBLEM', 'chain', 'the self-signed placeholder is in use: the CA has not issued a certificate yet (see the CA line)');
-  else {
-    const v = verifyChain(live.cert, live.intermediates, roots, now);
-    if ('problem' in v) add('PROBLEM', 'chain', `cert.pem does not verify to the pinned root: ${v.problem}: run cert-agent renew --force`);
-    else add('ok', 'chain', `cert.pem + chain.pem verify to the pinned root ${certFingerprint(v.root)}`);
-  }
+  // The same assessment as the renewal decision, the store and status: one line per kind of check.
+  const { findings, root } = assessSet(live, { domains: config.certificate.domains, roots, now });
+  const found = (...codes: FindingCode[]) => findings.find((f) => codes.includes(f.code));
+  const key = found('key-mismatch');
+  if (key) add('PROBLEM', 'key', `${key.message}: run cert-agent renew --force to install a new matching set`);
+  else add('ok', 'key', `key.pem matches cert.pem (serial ${serial})`);
+  const chain = found('placeholder', 'chain', 'expired', 'not-yet-valid');
+  if (chain?.code === 'placeholder') add('PROBLEM', 'chain', `${chain.message} (see the CA line)`);
+  else if (chain) add('PROBLEM', 'chain', `${chain.message}: run cert-agent renew --force`);
+  else if (root) add('ok', 'chain', `cert.pem + chain.pem verify to the pinned root ${certFingerprint(root)}`);
+  const names = found('names-missing');
+  if (names) add('PROBLEM', 'names', `${names.message}: run cert-agent renew --force`);
   const published = inspectPublishedNames(config.certificate.dir);
   for (const p of published.filter((n) => n.state !== 'ok')) {
     const fix = p.state === 'dangling' ? 'it installs a complete set' : `it restores the link${p.state === 'regular-file' ? ` and keeps the file as ${p.name}.before-cert-agent` : ''}`;
     add('PROBLEM', 'published name', `${p.detail}: run cert-agent renew (${fix}), or let the next check do it`);
   }
   if (published.every((p) => p.state === 'ok')) add('ok', 'published names', `${published.map((p) => p.name).join(', ')} link to the live set`);
-  const missing = missingNames(live.cert, config.certificate.domains);
-  if (missing.length) add('PROBLEM', 'names', `the certificate lacks ${missing.join(', ')}: run cert-agent renew --force`);
 }
 
 /** Less than this between the renewal time and expiry leaves no time to notice and fix a CA outage. */
@@ -203,7 +283,12 @@ const MIN_NORMAL_DAY_ALLOWANCE_MS = 60 * 60_000;
 
 /** Whether renewal.at and jitter leave the CA room for an outage, for the lifetime the CA actually issues. */
 function checkOutageAllowance(config: Config, add: Add): void {
-  const live = new CertStore(config.certificate.dir, { uid: -1, gid: -1 }).live();
+  let live;
+  try {
+    live = new CertStore(config.certificate.dir, ownershipForReading(config)).live();
+  } catch {
+    return; // the certificate line already says why it cannot be read
+  }
   if (!live || live.placeholder) return;
   const lifetimeMs = new Date(live.cert.validTo).getTime() - new Date(live.cert.validFrom).getTime();
   const least = leastNormalDayAllowanceMs(lifetimeMs, config.renewal);
@@ -304,7 +389,12 @@ function checkLastAttempt(config: Config, add: Add): void {
 
 async function checkServed(config: Config, add: Add): Promise<void> {
   const verify = config.reload.verify;
-  const live = new CertStore(config.certificate.dir, { uid: -1, gid: -1 }).live();
+  let live;
+  try {
+    live = new CertStore(config.certificate.dir, ownershipForReading(config)).live();
+  } catch {
+    return; // said under "certificate"
+  }
   if (!verify || !live) return;
   const want = live.cert.serialNumber.toLowerCase().replace(/^0+/, '');
   try {

@@ -11,11 +11,12 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { Config } from '../config/config.js';
-import { describeError } from '../lib/errors.js';
+import { StoreError, describeError } from '../lib/errors.js';
 import { readState } from '../store/state.js';
 import { loadTrust } from '../trust/file.js';
-import { certFingerprint, keyMatchesCert, missingNames, summarize, verifyChain } from '../pki/x509.js';
-import { renewalTimeOf, validityOf } from '../store/live.js';
+import { certFingerprint, summarize } from '../pki/x509.js';
+import { assessSet, type FindingCode } from '../pki/assess.js';
+import { ownershipForReading, renewalTimeOf, validityOf } from '../store/live.js';
 import { allowanceThresholdMs, outageAllowance, randomForSerial } from '../renewal/schedule.js';
 import { human } from './status-text.js';
 import { CertStore, type LiveSet } from '../store/sets.js';
@@ -109,6 +110,14 @@ export function collectStatus(config: Config, now: Date): StatusReport {
 
 const normSerial = (s: string) => s.toLowerCase().replace(/^0+/, '');
 
+/** What the operator can do about each finding of the assessment, after its message. */
+const REMEDY: Partial<Record<FindingCode, string>> = {
+  'key-mismatch': ' (run: cert-agent renew --force)',
+  'names-missing': ' (run: cert-agent renew --force)',
+  chain: ' (run: cert-agent renew --force)',
+  expired: ' (run: cert-agent renew)',
+};
+
 function inspect(config: Config, now: Date): StatusReport {
   const critical: string[] = [];
   const warning: string[] = [];
@@ -116,34 +125,43 @@ function inspect(config: Config, now: Date): StatusReport {
   const trust = loadTrust(config.stateDir);
   const roots = (trust?.roots ?? []).map((r) => new X509Certificate(r.pem));
   // Reading needs no ownership, and an unknown owner must not hide the status.
-  const live: LiveSet | undefined = new CertStore(config.certificate.dir, { uid: -1, gid: -1 }).live();
+  const owner = ownershipForReading(config);
+  // A directory entry that is not the agent's own is refused, and said as such.
+  let refused: string | undefined;
+  let live: LiveSet | undefined;
+  try {
+    live = new CertStore(config.certificate.dir, owner).live();
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    refused = describeError(err);
+  }
 
   let certificate: StatusReport['certificate'] = null;
   let next: Date | undefined;
   let allowance: StatusReport['renewal']['caOutageAllowance'] = null;
-  if (!live) {
+  if (refused) {
+    critical.push(refused);
+  } else if (!live) {
     critical.push(`no certificate installed in ${config.certificate.dir} (run: cert-agent renew)`);
   } else {
     const s = summarize(live.cert);
     const { notBefore, notAfter } = validityOf(live.cert);
     const lifetime = notAfter.getTime() - notBefore.getTime();
     const expired = now >= notAfter;
-    const keyMatches = keyMatchesCert(live.keyPem, live.cert);
-    const chain = live.placeholder ? { problem: 'self-signed placeholder' } : verifyChain(live.cert, live.intermediates, roots, now);
-    const chainProblem = 'problem' in chain ? chain.problem : null;
-    const missing = missingNames(live.cert, config.certificate.domains);
+    const { findings } = assessSet(live, { domains: config.certificate.domains, roots, now });
+    const found = (code: FindingCode) => findings.find((f) => f.code === code);
+    // The same findings as the renewal decision and the store, with what the operator can do about them.
+    const chainFinding = found('chain') ?? found('expired') ?? found('not-yet-valid');
+    const chainProblem = live.placeholder ? 'self-signed placeholder' : (chainFinding?.problem ?? null);
+    const missing = found('names-missing')?.missing ?? [];
     next = renewalTimeOf(live, config);
-    if (expired) critical.push(`certificate expired at ${notAfter.toISOString()}`);
-    if (!keyMatches) critical.push('key.pem does not match cert.pem (run: cert-agent renew --force)');
-    if (live.placeholder) warning.push('placeholder (self-signed) certificate in use: the CA has not answered yet');
-    else if (chainProblem && !expired) critical.push(`certificate does not verify to the pinned root: ${chainProblem}`);
-    if (missing.length) critical.push(`certificate lacks configured names: ${missing.join(', ')}`);
+    for (const f of findings) (f.severity === 'critical' ? critical : warning).push(f.message + (REMEDY[f.code] ?? ''));
     const published = inspectPublishedNames(config.certificate.dir);
     for (const p of published.filter((n) => n.state !== 'ok')) {
       const fix = p.state === 'dangling' ? 'the next check installs a complete set' : 'the next check restores the link';
       critical.push(`${p.detail}: consumers reading ${p.name} fail or serve something else; ${fix} (or run: cert-agent renew)`);
     }
-    const open = findDrift(config.certificate.dir, live).find((d) => d.what.startsWith('private key'));
+    const open = findDrift(config.certificate.dir, live, owner).find((d) => d.what.startsWith('private key'));
     if (open) warning.push(`private key ${open.path} is readable by group or others (mode 0${open.mode.toString(8)}): the next check narrows it unless permissions.onDrift is report; or run cert-agent doctor --fix`);
     // A little slack so a check that is merely running late is not a warning.
     const grace = Math.min(10 * 60_000, lifetime * 0.05);
@@ -169,7 +187,7 @@ function inspect(config: Config, now: Date): StatusReport {
       secondsToExpiry: Math.round((notAfter.getTime() - now.getTime()) / 1000),
       expired,
       placeholder: live.placeholder,
-      keyMatches,
+      keyMatches: !found('key-mismatch'),
       chainVerifies: chainProblem === null,
       chainProblem,
       directory: config.certificate.dir,
@@ -187,8 +205,8 @@ function inspect(config: Config, now: Date): StatusReport {
     warning.push('the CA root is not pinned yet (no trust.json): run cert-agent enroll or cert-agent renew');
   }
 
-  const refused = trust?.refused ?? [];
-  for (const r of refused) {
+  const refusedRoots = trust?.refused ?? [];
+  for (const r of refusedRoots) {
     const pins = [...config.ca.fingerprints, r.fingerprint];
     const pin = `cert-agent enroll --fingerprint ${pins.join(',')} (or ca.fingerprint: [${pins.join(', ')}])`;
     warning.push(r.root
@@ -229,7 +247,7 @@ function inspect(config: Config, now: Date): StatusReport {
       trust: trustState,
       trustDetail: state.trust?.detail ?? null,
       offeredFingerprints: offered,
-      untrustedRoots: refused.map((r) => ({ fingerprint: r.fingerprint, subject: r.subject, reason: r.reason })),
+      untrustedRoots: refusedRoots.map((r) => ({ fingerprint: r.fingerprint, subject: r.subject, reason: r.reason })),
     },
     reload: {
       target: config.reload.target,

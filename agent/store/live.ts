@@ -6,16 +6,62 @@
 import type { X509Certificate } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import { ConfigError, describeError } from '../lib/errors.js';
-import { resolveId } from '../lib/fs.js';
+import { readIfExists, resolveId } from '../lib/fs.js';
+import { AGENT_UID } from '../lib/safefs.js';
 import { CertStore, type LiveSet, type Ownership } from './sets.js';
 import { nextRenewal, randomForSerial } from '../renewal/schedule.js';
 
+/**
+ * Who reads the certificate files besides the agent. Directories and files
+ * always belong to the agent's own uid; consumers read through the group:
+ * certificate.group when it is not root, else the primary group of
+ * certificate.owner when that is not root; with both root, nobody else reads.
+ * An install from before this model gave directories to certificate.owner:
+ * that uid is accepted once more, to be taken back.
+ */
 export function ownershipOf(config: Config): Ownership {
+  const { owner, group } = config.certificate;
+  let user: { uid: number; gid?: number };
   try {
-    return { uid: resolveId(config.certificate.owner, 'user'), gid: resolveId(config.certificate.group, 'group') };
+    user = resolveUser(owner);
   } catch (err) {
-    throw new ConfigError(`certificate.${/group/.test(describeError(err)) ? 'group' : 'owner'}`, describeError(err));
+    throw new ConfigError('certificate.owner', describeError(err));
   }
+  let gid: number;
+  try {
+    gid = resolveId(group, 'group');
+  } catch (err) {
+    throw new ConfigError('certificate.group', describeError(err));
+  }
+  if (gid === 0 && user.uid !== 0) {
+    if (user.gid === undefined) {
+      const why = 'has no entry in /etc/passwd to take a group from: set certificate.group';
+      throw new ConfigError('certificate.owner', `user ${JSON.stringify(owner)} ${why}`);
+    }
+    gid = user.gid;
+  }
+  return { group: gid === 0 ? undefined : gid, ...(user.uid !== AGENT_UID ? { legacyUid: user.uid } : {}) };
+}
+
+/** For reading only (status, doctor): an unknown owner must not hide the certificate. */
+export function ownershipForReading(config: Config): Ownership {
+  try {
+    return ownershipOf(config);
+  } catch {
+    return {};
+  }
+}
+
+/** uid and primary gid of a user name or numeric uid, from /etc/passwd. */
+function resolveUser(name: string): { uid: number; gid?: number } {
+  const numeric = /^\d+$/.test(name);
+  for (const line of (readIfExists('/etc/passwd') ?? '').split('\n')) {
+    const [entry, , uid, gid] = line.split(':');
+    if (!uid || !gid || !/^\d+$/.test(uid) || !/^\d+$/.test(gid)) continue;
+    if (numeric ? uid === name : entry === name) return { uid: Number(uid), gid: Number(gid) };
+  }
+  if (numeric) return { uid: Number(name) };
+  return { uid: resolveId(name, 'user') };
 }
 
 export function storeFor(config: Config): CertStore {

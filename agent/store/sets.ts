@@ -1,27 +1,38 @@
 /**
- * The certificate directory (spec §8). Each issued set lives in its own
- * private directory under .sets/; the names a proxy reads (key.pem,
- * cert.pem, …) are fixed symlinks through `current`, and going live is one
- * rename(2) of `current`. So a reader resolves either the whole old set or
- * the whole new one, a crash leaves one of the two, and `previous` keeps the
- * last set for rollback.
+ * The certificate directory. Each issued set lives in its own
+ * directory under .sets/; the names a proxy reads (key.pem, cert.pem, …) are
+ * fixed symlinks through `current`, and going live is one rename(2) of
+ * `current`. So a reader resolves either the whole old set or the whole new
+ * one, a crash leaves one of the two, and `previous` keeps the last set for
+ * rollback.
  *
- *   dir/            0700 owner:group
+ *   dir/            0750 agent:G (0700 with no consumer group)
  *     key.pem       -> current/key.pem        (likewise cert, chain, fullchain, ca, combined)
  *     current       -> .sets/20261128T150102Z-1a2b3c4d
  *     previous      -> .sets/20261128T090102Z-99aa00bb
- *     .sets/<id>/   0700: key.pem and combined.pem 0600; cert.pem, chain.pem, fullchain.pem, ca.pem 0644
+ *     .sets/        0750 agent:G
+ *       <id>/       0750 agent:G: key.pem and combined.pem 0640 agent:G (0600 with no group),
+ *                   cert.pem, chain.pem, fullchain.pem, ca.pem 0644
+ *
+ * Everything here belongs to the agent's uid (root); a consumer reads through
+ * the group G and can change nothing, so it cannot plant a link that root
+ * would later follow. A `.sets`, `current` or `previous` that is not the
+ * agent's own is refused with a StoreError, never followed (see safefs.ts).
  */
-import { chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, readlinkSync, renameSync, symlinkSync, type Stats } from 'node:fs';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { InvalidCertificateError, StoreError, describeError } from '../lib/errors.js';
-import { ensurePrivateDir, syncDir, writeNewFile } from '../lib/fs.js';
+import { syncDir } from '../lib/fs.js';
+import {
+  AGENT_GID, AGENT_UID, checkChain, checkOwnDir, closeQuietly, createFile, describeEntry, lstatMaybe, octal,
+  openNoFollow, readNoFollow, removeOwnTree, setAccess, setAccessFd, unlinkMaybe, type Access, type Kind,
+} from '../lib/safefs.js';
 import { parseCerts, toPem } from '../pki/x509.js';
 import { assessSet, firstCritical } from '../pki/assess.js';
 
 /**
- * combined.pem (0600) is the key followed by the full chain in one file, for
+ * combined.pem (private like key.pem) is the key followed by the full chain in one file, for
  * consumers that take both from one path (HAProxy, some Java and Go
  * servers): one open(2), so even a reader that opens it at the moment of a
  * swap gets a matching pair.
@@ -48,10 +59,18 @@ export interface LiveSet {
   placeholder: boolean;
 }
 
+/**
+ * Who reads the files besides the agent (see live.ts ownershipOf): `group`
+ * gets read access (dirs 0750, keys 0640); without it everything is private.
+ * `legacyUid` is the certificate.owner of an install from before this model,
+ * which owned the directories: accepted only to take them back.
+ */
 export interface Ownership {
-  uid: number;
-  gid: number;
+  group?: number;
+  legacyUid?: number;
 }
+
+const SECRET = new Set(['key.pem', 'combined.pem']);
 
 /** What a set must satisfy before it goes live; a failure names the first problem. */
 export function checkSet(set: NewSet, expect: { domains: string[]; roots: X509Certificate[]; now: Date }): { leaf: X509Certificate; intermediates: X509Certificate[] } {
@@ -63,13 +82,35 @@ export function checkSet(set: NewSet, expect: { domains: string[]; roots: X509Ce
   }
   const [leaf, ...intermediates] = certs;
   if (!leaf) throw new InvalidCertificateError('the CA sent no certificate');
-  const unfit = firstCritical(assessSet({ keyPem: set.keyPem, cert: leaf, intermediates, placeholder: Boolean(set.placeholder) }, expect));
+  const unfit = firstCritical(assessSet({ keyPem: set.keyPem, cert: leaf, intermediates, placeholder: Boolean(set.placeholder) }, expect).findings);
   if (unfit) throw new InvalidCertificateError(unfit.message);
   return { leaf, intermediates };
 }
 
 export class CertStore {
-  constructor(readonly dir: string, private readonly owner: Ownership) {}
+  /** What `secure()` changed on its last call, one line each, for the log. */
+  readonly changes: string[] = [];
+
+  constructor(readonly dir: string, private readonly owner: Ownership = {}) {}
+
+  /** Mode of the directories: the consumer group may list and enter them. */
+  get dirMode(): number {
+    return this.owner.group === undefined ? 0o700 : 0o750;
+  }
+
+  /** Mode of key.pem and combined.pem. */
+  get keyMode(): number {
+    return this.owner.group === undefined ? 0o600 : 0o640;
+  }
+
+  private get gid(): number {
+    return this.owner.group ?? AGENT_GID;
+  }
+
+  /** The owners a directory may have when it is read: the agent, or (until taken back) the old owner. */
+  private get readUids(): number[] {
+    return this.owner.legacyUid === undefined ? [AGENT_UID] : [AGENT_UID, this.owner.legacyUid];
+  }
 
   /** Checks the set, writes it next to the live one and switches `current` to it in one rename. */
   install(set: NewSet, expect: { domains: string[]; roots: X509Certificate[]; now: Date }): LiveSet {
@@ -83,18 +124,18 @@ export class CertStore {
     const path = join(this.dir, SETS, id);
     try {
       mkdirSync(path, { mode: 0o700 });
-      this.own(path);
-      this.writeFile(path, 'key.pem', set.keyPem, 0o600);
+      setAccess(path, 'directory', { uid: -1, gid: this.gid, mode: this.dirMode });
+      this.writeFile(path, 'key.pem', set.keyPem);
       const chainPem = intermediates.map(toPem).join('');
-      this.writeFile(path, 'cert.pem', toPem(leaf), 0o644);
-      this.writeFile(path, 'chain.pem', chainPem, 0o644);
-      this.writeFile(path, 'fullchain.pem', toPem(leaf) + chainPem, 0o644);
-      this.writeFile(path, 'ca.pem', set.rootsPem.join(''), 0o644);
-      this.writeFile(path, 'combined.pem', set.keyPem.trimEnd() + '\n' + toPem(leaf) + chainPem, 0o600);
-      if (set.placeholder) this.writeFile(path, 'PLACEHOLDER', 'self-signed stand-in until the CA answers\n', 0o644);
+      this.writeFile(path, 'cert.pem', toPem(leaf));
+      this.writeFile(path, 'chain.pem', chainPem);
+      this.writeFile(path, 'fullchain.pem', toPem(leaf) + chainPem);
+      this.writeFile(path, 'ca.pem', set.rootsPem.join(''));
+      this.writeFile(path, 'combined.pem', set.keyPem.trimEnd() + '\n' + toPem(leaf) + chainPem);
+      if (set.placeholder) this.writeFile(path, 'PLACEHOLDER', 'self-signed stand-in until the CA answers\n');
       syncDir(path);
     } catch (err) {
-      rmSync(path, { recursive: true, force: true });
+      removeOwnTree(path);
       throw err instanceof StoreError ? err : new StoreError(`cannot write the new set in ${path}: ${describeError(err)}`);
     }
     const before = this.currentId();
@@ -129,32 +170,112 @@ export class CertStore {
     return this.linkTarget('current');
   }
 
-  /** Removes sets that are neither current nor previous, and temp links left by a crash. */
-  prune(): void {
-    const keep = new Set([this.linkTarget('current'), this.linkTarget('previous')]);
-    let entries: string[] = [];
+  /**
+   * Makes the directory the agent's own and readable as configured, before
+   * anything else touches it: the directory, `.sets` and every set in it
+   * (and their files) that belongs to the old owner or to another group is
+   * given to the agent's uid and the consumer group, top-down and through
+   * O_NOFOLLOW descriptors, so nothing the old owner planted is followed.
+   * Group and other write bits go from the directories. A `.sets`,
+   * `current` or `previous` that is not the agent's own is refused
+   * (StoreError). Modes the agent set itself are left to the drift check.
+   * Returns (and keeps in `changes`) one line per change.
+   */
+  secure(): string[] {
+    this.changes.length = 0;
+    const top = lstatMaybe(this.dir);
+    if (!top) return [];
+    // The configured path itself is root's choice (it may be a link root made).
+    const { fd, st } = this.openDir(this.dir);
     try {
-      entries = readdirSync(join(this.dir, SETS));
-    } catch {
-      return;
+      checkOwnDir(this.dir, st, this.readUids);
+      this.settle(this.dir, st, 'directory', (f) => setAccessFd(fd, st, f));
+    } finally {
+      closeQuietly(fd);
     }
-    for (const entry of entries) if (!keep.has(entry)) rmSync(join(this.dir, SETS, entry), { recursive: true, force: true });
-    for (const entry of readdirSync(this.dir)) if (entry.endsWith('.tmp')) rmSync(join(this.dir, entry), { force: true });
-  }
-
-  private prepare(): void {
-    ensurePrivateDir(this.dir);
-    ensurePrivateDir(join(this.dir, SETS));
-    this.own(this.dir);
-    this.own(join(this.dir, SETS));
+    const sets = join(this.dir, SETS);
+    const setsSt = lstatMaybe(sets);
+    if (setsSt) {
+      checkOwnDir(sets, setsSt, this.readUids);
+      this.settle(sets, setsSt, 'directory');
+    }
+    for (const name of ['current', 'previous'] as const) this.linkTarget(name);
+    // A fixed name that is a link elsewhere (or a directory) is replaced as a
+    // name, never followed; a plain file from before the agent is kept (prepare).
     for (const name of SET_FILES) {
       const link = join(this.dir, name);
       const target = join('current', name);
-      if (safeReadlink(link) === target) continue;
+      const lst = lstatMaybe(link);
+      if (!lst || lst.isFile() || (lst.isSymbolicLink() && safeReadlink(link) === target)) continue;
+      const was = describeEntry(link, lst);
+      this.replaceWithLink(link, target);
+      this.changes.push(`${link}: replaced ${was} with the link ${target}`);
+    }
+    if (!setsSt) return [...this.changes];
+    for (const id of readdirSync(sets)) {
+      const path = join(sets, id);
+      const st = lstatMaybe(path);
+      // Anything but a real directory of ours is left alone (and never read).
+      if (!st || !st.isDirectory() || !this.readUids.includes(st.uid)) continue;
+      this.settle(path, st, 'directory');
+      for (const name of readdirSync(path)) {
+        const file = join(path, name);
+        const fst = lstatMaybe(file);
+        if (!fst || !fst.isFile() || fst.nlink !== 1 || !this.readUids.includes(fst.uid)) continue;
+        this.settle(file, fst, 'file');
+      }
+    }
+    return [...this.changes];
+  }
+
+  /** Removes sets that are neither current nor previous, and temp links left by a crash. */
+  prune(): void {
+    const sets = join(this.dir, SETS);
+    const st = lstatMaybe(sets);
+    if (!st) return;
+    // Deletes only inside a real .sets that nobody but the agent can change.
+    checkOwnDir(sets, st, [AGENT_UID], true);
+    const keep = new Set([this.linkTarget('current'), this.linkTarget('previous')]);
+    for (const entry of readdirSync(sets)) {
+      if (keep.has(entry)) continue;
+      const path = join(sets, entry);
+      const est = lstatMaybe(path);
+      if (!est || !est.isDirectory() || est.uid !== AGENT_UID) continue;
+      checkChain(this.dir, path, [AGENT_UID], true);
+      removeOwnTree(path);
+    }
+    for (const entry of readdirSync(this.dir)) {
+      if (!entry.endsWith('.tmp')) continue;
+      const tst = lstatMaybe(join(this.dir, entry));
+      if (tst && (tst.isSymbolicLink() || tst.isFile())) unlinkMaybe(join(this.dir, entry));
+    }
+  }
+
+  private prepare(): void {
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: this.dirMode });
+    } catch (err) {
+      throw new StoreError(`cannot create directory ${this.dir}: ${describeError(err)}`, { cause: err });
+    }
+    this.secure();
+    const sets = join(this.dir, SETS);
+    if (!lstatMaybe(sets)) {
+      try {
+        mkdirSync(sets, { mode: 0o700 });
+      } catch (err) {
+        throw new StoreError(`cannot create directory ${sets}: ${describeError(err)}`, { cause: err });
+      }
+      setAccess(sets, 'directory', { uid: -1, gid: this.gid, mode: this.dirMode });
+    }
+    for (const name of SET_FILES) {
+      const link = join(this.dir, name);
+      const target = join('current', name);
+      const st = lstatMaybe(link);
+      if (st?.isSymbolicLink() && safeReadlink(link) === target) continue;
       // A plain file here is from before the agent (e.g. copied from the old
       // shared mount): keep it beside, never destroy a working certificate.
       const keep = join(this.dir, `${name}.before-cert-agent`);
-      if (isPlainFile(link) && !isPlainFile(keep)) renameSync(link, keep);
+      if (st?.isFile() && !lstatMaybe(keep)) renameSync(link, keep);
       this.replaceWithLink(link, target);
     }
   }
@@ -172,9 +293,9 @@ export class CertStore {
       if (!(SET_FILES as readonly string[]).includes(name)) continue;
       const link = join(this.dir, name);
       let keptAs: string | undefined;
-      if (isPlainFile(link)) {
+      if (lstatMaybe(link)?.isFile()) {
         const stamp = now.toISOString().replace(/[-:]|\.\d+/g, '');
-        keptAs = [`${link}.before-cert-agent`, `${link}.replaced-${stamp}`].find((p) => !exists(p));
+        keptAs = [`${link}.before-cert-agent`, `${link}.replaced-${stamp}`].find((p) => !lstatMaybe(p));
         if (!keptAs) throw new StoreError(`cannot keep ${link} aside: ${link}.before-cert-agent and ${link}.replaced-${stamp} exist`);
         renameSync(link, keptAs);
       }
@@ -185,23 +306,68 @@ export class CertStore {
     return done;
   }
 
+  /**
+   * Gives `path` (already lstat'ed as `st`) to the agent and the consumer
+   * group when it is not theirs yet; lets the group in where the model wants
+   * it; takes group/other write from directories.
+   */
+  private settle(path: string, st: Stats, kind: Kind, apply?: (want: Access) => void): void {
+    const secret = SECRET.has(path.slice(path.lastIndexOf('/') + 1));
+    const base = kind === 'directory' ? this.dirMode : secret ? this.keyMode : 0o644;
+    let mode = st.mode & 0o7777;
+    const foreign = st.uid !== AGENT_UID || st.gid !== this.gid;
+    if (foreign) mode = base;
+    else if (this.owner.group !== undefined) mode |= base & 0o050;
+    if (kind === 'directory') mode &= ~0o022;
+    if (!foreign && mode === (st.mode & 0o7777)) return;
+    const want = { uid: AGENT_UID, gid: this.gid, mode };
+    if (apply) apply(want);
+    else setAccess(path, kind, want, st);
+    this.changes.push(`${path}: ${st.uid}:${st.gid} ${octal(st.mode)} -> ${AGENT_UID}:${this.gid} ${octal(mode)}`);
+  }
+
+  private openDir(path: string): { fd: number; st: Stats } {
+    // The configured directory may be a link root made; below it nothing is followed.
+    return openNoFollow(lstatMaybe(path)?.isSymbolicLink() ? `${path}/.` : path, 'directory');
+  }
+
   private readSet(id: string): LiveSet | undefined {
     const path = join(this.dir, SETS, id);
+    // .sets first: an lstat of .sets/<id> would already go through a link there.
+    checkChain(this.dir, path, this.readUids);
+    const st = lstatMaybe(path);
+    if (!st) return undefined;
+    checkOwnDir(path, st, this.readUids);
     try {
-      const keyPem = readFileSync(join(path, 'key.pem'), 'utf8');
-      const [cert, ...intermediates] = parseCerts(readFileSync(join(path, 'fullchain.pem'), 'utf8'));
+      const keyPem = readNoFollow(join(path, 'key.pem'));
+      const [cert, ...intermediates] = parseCerts(readNoFollow(join(path, 'fullchain.pem')));
       if (!cert) return undefined;
-      const placeholder = safeLstat(join(path, 'PLACEHOLDER'));
+      const placeholder = lstatMaybe(join(path, 'PLACEHOLDER')) !== undefined;
       return { id, path, keyPem, cert, intermediates, placeholder };
-    } catch {
+    } catch (err) {
+      if (err instanceof StoreError && /refusing/.test(err.message)) throw err;
       return undefined;
     }
   }
 
+  /**
+   * The set id `current` or `previous` points to. Absent is undefined; a
+   * name that is not a link to `.sets/<id>` is refused: it is not ours.
+   */
   private linkTarget(name: 'current' | 'previous'): string | undefined {
-    const target = safeReadlink(join(this.dir, name));
+    const path = join(this.dir, name);
+    const st = lstatMaybe(path);
+    if (!st) return undefined;
+    const target = st.isSymbolicLink() ? safeReadlink(path) : undefined;
     const m = target ? /^\.sets\/([\w.-]+)$/.exec(target) : null;
-    return m?.[1];
+    if (!m?.[1] || m[1] === '.' || m[1] === '..') {
+      const what = describeEntry(path, st);
+      throw new StoreError(
+        `${path} is ${what}, not a link to ${SETS}/<id>: refusing to follow it; ` +
+          'remove it and run cert-agent renew --force',
+      );
+    }
+    return m[1];
   }
 
   private pointLink(name: 'current' | 'previous', target: string): void {
@@ -216,25 +382,13 @@ export class CertStore {
       symlinkSync(target, tmp);
       renameSync(tmp, link);
     } catch (err) {
-      rmSync(tmp, { force: true });
+      unlinkMaybe(tmp);
       throw new StoreError(`cannot switch ${link} to ${target}: ${describeError(err)}`);
     }
   }
 
-  private writeFile(dir: string, name: string, data: string, mode: number): void {
-    const path = join(dir, name);
-    writeNewFile(path, data, mode);
-    this.own(path);
-  }
-
-  /** chown never widens the mode a file was created with, so this is not a chmod-afterwards. */
-  private own(path: string): void {
-    if (this.owner.uid === process.getuid?.() && this.owner.gid === process.getgid?.()) return;
-    try {
-      chownSync(path, this.owner.uid, this.owner.gid);
-    } catch (err) {
-      throw new StoreError(`cannot give ${path} to ${this.owner.uid}:${this.owner.gid}: ${describeError(err)}`);
-    }
+  private writeFile(dir: string, name: string, data: string): void {
+    createFile(join(dir, name), data, { gid: this.gid, mode: SECRET.has(name) ? this.keyMode : 0o644 });
   }
 }
 
@@ -243,26 +397,5 @@ function safeReadlink(path: string): string | undefined {
     return readlinkSync(path);
   } catch {
     return undefined;
-  }
-}
-
-function isPlainFile(path: string): boolean {
-  try {
-    return lstatSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function exists(path: string): boolean {
-  return safeLstat(path);
-}
-
-function safeLstat(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }

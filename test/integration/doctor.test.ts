@@ -124,7 +124,7 @@ describe('cert-agent doctor', () => {
     try {
       const r = await doctor();
       expect(r.code).toBe(1);
-      expect(r.problems).toContainEqual(expect.stringMatching(/^PROBLEM key +key\.pem does not belong to cert\.pem \(serial [0-9a-f]+\): run cert-agent renew --force to install a new matching set$/));
+      expect(r.problems).toContainEqual(expect.stringMatching(/^PROBLEM key +certificate [0-9a-f]+ does not match the private key: run cert-agent renew --force to install a new matching set$/));
     } finally {
       rmSync(liveKey());
       writeFileSync(liveKey(), original, { mode: 0o600 });

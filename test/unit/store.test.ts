@@ -4,11 +4,14 @@
  * nothing on disk, and only current + previous survive a prune.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CertStore, SET_FILES } from '../../agent/store/sets.js';
-import { InvalidCertificateError } from '../../agent/lib/errors.js';
+import { InvalidCertificateError, StoreError } from '../../agent/lib/errors.js';
 import { makeCa, newKey, selfSigned, type Leaf, type TestCa } from '../helpers/certs.js';
 import { tempDir } from '../helpers/agent.js';
 
@@ -17,7 +20,6 @@ let ca: TestCa;
 let other: TestCa;
 let dir: string;
 let store: CertStore;
-const me = { uid: process.getuid!(), gid: process.getgid!() };
 
 beforeAll(async () => {
   ca = await makeCa('Store');
@@ -25,7 +27,7 @@ beforeAll(async () => {
 });
 beforeEach(() => {
   dir = join(tempDir(), 'tls');
-  store = new CertStore(dir, me);
+  store = new CertStore(dir);
 });
 afterEach(() => rmSync(join(dir, '..'), { recursive: true, force: true }));
 
@@ -135,5 +137,45 @@ describe('a directory with certificate files from before the agent', () => {
     // A second install does not overwrite the kept files with links.
     install(await ca.leaf({ domains: DOMAINS }));
     expect(readFileSync(join(dir, 'key.pem.before-cert-agent'), 'utf8')).toBe('legacy key\n');
+  });
+});
+
+describe('names in the directory that are not the agent\'s', () => {
+  it('refuses a current or previous that points outside .sets or is not a link; touches nothing there', async () => {
+    install(await ca.leaf({ domains: DOMAINS }));
+    const outside = join(dir, '..', 'outside');
+    mkdirSync(join(outside, 'keep'), { recursive: true });
+    const swap = (name: string, make: (path: string) => void) => {
+      rmSync(join(dir, name), { recursive: true, force: true });
+      make(join(dir, name));
+    };
+    swap('previous', (p) => symlinkSync(outside, p));
+    expect(() => store.secure()).toThrow(new StoreError(`${join(dir, 'previous')} is a symbolic link to ${outside}, `
+      + 'not a link to .sets/<id>: refusing to follow it; remove it and run cert-agent renew --force'));
+    swap('previous', (p) => mkdirSync(p));
+    expect(() => store.secure())
+      .toThrow(/previous is a directory owned by uid \d+ \(mode 0\d+\), not a link to \.sets\/<id>/);
+    rmSync(join(dir, 'previous'), { recursive: true });
+    const id = store.currentId()!;
+    swap('current', (p) => symlinkSync('.sets/../../outside', p));
+    expect(() => store.live()).toThrow(/not a link to \.sets\/<id>: refusing to follow it/);
+    swap('current', (p) => symlinkSync(`.sets/${id}`, p));
+    expect(store.live()?.id).toBe(id);
+    expect(readdirSync(outside)).toEqual(['keep']);
+  });
+
+  it('takes back an install whose directories belong to the old owner, and gives the group read access', async () => {
+    const live = install(await ca.leaf({ domains: DOMAINS }));
+    for (const p of [dir, join(dir, '.sets'), live.path, join(live.path, 'key.pem')]) chownSync(p, 65534, 65534);
+    const legacy = new CertStore(dir, { group: 65534, legacyUid: 65534 });
+    const changes = legacy.secure();
+    expect(changes).toContain(`${dir}: 65534:65534 0700 -> 0:65534 0750`);
+    const who = (p: string) => `${statSync(p).uid}:${statSync(p).gid} ${(statSync(p).mode & 0o777).toString(8)}`;
+    const paths = [dir, join(dir, '.sets'), live.path, join(live.path, 'key.pem'), join(live.path, 'combined.pem')];
+    expect(paths.map(who)).toEqual(['0:65534 750', '0:65534 750', '0:65534 750', '0:65534 640', '0:65534 640']);
+    expect(legacy.secure()).toEqual([]);
+    // Without the old owner configured, such a directory is refused, not taken.
+    chownSync(join(dir, '.sets'), 65534, 65534);
+    expect(() => store.secure()).toThrow(/\.sets is a directory owned by uid 65534 .*not the agent's/);
   });
 });
