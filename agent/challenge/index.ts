@@ -27,7 +27,10 @@ export interface SolverExtras {
   nginx?: { binary: string; config?: string };
 }
 
-export function openSolver(challenge: { mode: ChallengeMode; listen: string; webroot: string }, extras: SolverExtras = {}): Promise<Solver> {
+export function openSolver(
+  challenge: { mode: ChallengeMode; listen: string; webroot: string },
+  extras: SolverExtras = {},
+): Promise<Solver> {
   const { host, port } = splitHostPort(challenge.listen);
   return solvers[challenge.mode]({
     mode: challenge.mode,

@@ -48,7 +48,8 @@ export async function selfCheckHttp01(challenge: Challenge, opts: SelfCheckOptio
     addresses = isIP(name) ? [name] : (await lookup(name, { all: true })).map((a) => a.address);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? describeError(err);
-    return `self-check: ${name} does not resolve on this container (${code}); the CA must resolve it to this container: add it to DNS or /etc/hosts`;
+    return `self-check: ${name} does not resolve on this container (${code}); the CA must resolve it to this ` +
+      'container: add it to DNS or /etc/hosts';
   }
   // Like the CA's resolver and dialer: the addresses in order, the next one
   // when a connection cannot be made.
@@ -68,7 +69,8 @@ export async function selfCheckHttp01(challenge: Challenge, opts: SelfCheckOptio
   // judge only what it will finally see.
   let answer = first;
   const hops: string[] = [];
-  for (let hop = 0; answer.status && answer.status >= 300 && answer.status < 400 && answer.location && hop < MAX_REDIRECTS; hop++) {
+  const redirected = (a: Answer) => Boolean(a.status && a.status >= 300 && a.status < 400 && a.location);
+  for (let hop = 0; redirected(answer) && answer.location && hop < MAX_REDIRECTS; hop++) {
     const target = resolveLocation(answer.location, `http://${hostForUrl(name)}:${port}${path}`);
     if (!target) break;
     hops.push(target.href.replace(challenge.token, '<token>'));
@@ -76,7 +78,9 @@ export async function selfCheckHttp01(challenge: Challenge, opts: SelfCheckOptio
     if (isRight(answer, challenge)) return undefined;
   }
   if (hops.length) {
-    return `self-check: ${where} redirects to ${hops.join(' -> ')}, which ${describeAnswer(answer)}; the challenge must be answered on port 80: put an exception for /.well-known/acme-challenge/ before the redirect in the port-80 server for ${name} (${snippetAdvice(opts)})`;
+    return `self-check: ${where} redirects to ${hops.join(' -> ')}, which ${describeAnswer(answer)}; ` +
+      'the challenge must be answered on port 80: put an exception for /.well-known/acme-challenge/ ' +
+      `before the redirect in the port-80 server for ${name} (${snippetAdvice(opts)})`;
   }
   return `self-check: ${where} ${describeAnswer(first)}: ${await advice(first, name, address, opts)}`;
 }
@@ -94,35 +98,67 @@ function describeAnswer(a: Answer): string {
   return `answers ${a.status} ${STATUS_TEXT[a.status ?? 0] ?? ''}`.trimEnd();
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
 
 function snippetAdvice(opts: SelfCheckOptions): string {
-  if (opts.mode === 'webroot') return `serve ${opts.webroot} as its document root, or include snippets/cert-agent-challenge-webroot.conf`;
-  if (opts.mode === 'proxy') return `forward the path to ${hostForUrl(opts.host)}:${opts.port}, e.g. include snippets/cert-agent-challenge-proxy.conf`;
+  if (opts.mode === 'webroot') {
+    return `serve ${opts.webroot} as its document root, or include snippets/cert-agent-challenge-webroot.conf`;
+  }
+  if (opts.mode === 'proxy') {
+    const listen = `${hostForUrl(opts.host)}:${opts.port}`;
+    return `forward the path to ${listen}, e.g. include snippets/cert-agent-challenge-proxy.conf`;
+  }
   return 'or let the agent own port 80 (challenge.mode standalone)';
 }
 
 /** What to change, for the first answer (no redirect involved). */
 async function advice(a: Answer, name: string, address: string, opts: SelfCheckOptions): Promise<string> {
   const at = `${hostForUrl(address)}:${opts.selfCheckPort}`;
+  const listen = `${hostForUrl(opts.host)}:${opts.port}`;
   if (a.error === 'ECONNREFUSED') {
-    if (opts.mode === 'standalone') return `challenge.listen ${hostForUrl(opts.host)}:${opts.port} does not cover ${at}; listen on 0.0.0.0:80 (or [::]:80), or make ${name} resolve to the address the agent listens on`;
-    if (opts.mode === 'proxy') return `start the proxy and have it listen on port 80 for ${name}, forwarding /.well-known/acme-challenge/ to ${hostForUrl(opts.host)}:${opts.port}`;
+    if (opts.mode === 'standalone') {
+      return `challenge.listen ${listen} does not cover ${at}; listen on 0.0.0.0:80 (or [::]:80), ` +
+        `or make ${name} resolve to the address the agent listens on`;
+    }
+    if (opts.mode === 'proxy') {
+      return `start the proxy and have it listen on port 80 for ${name}, ` +
+        `forwarding /.well-known/acme-challenge/ to ${listen}`;
+    }
     return `start the web server that serves ${opts.webroot} and have it listen on port 80 for ${name}`;
   }
-  if (a.error === 'ETIMEDOUT' || a.error === 'EHOSTUNREACH' || a.error === 'ENETUNREACH') return `${address} does not answer on port ${opts.selfCheckPort}: a firewall drops it, or ${name} resolves to an address that is not this container's`;
+  if (a.error === 'ETIMEDOUT' || a.error === 'EHOSTUNREACH' || a.error === 'ENETUNREACH') {
+    return `${address} does not answer on port ${opts.selfCheckPort}: a firewall drops it, ` +
+      `or ${name} resolves to an address that is not this container's`;
+  }
   if (a.error) return `check that a web server answers on ${at} for ${name}`;
   if (a.status === 404) {
-    if (opts.mode === 'webroot') return `the port-80 server answering ${name} does not serve ${opts.webroot}/.well-known/acme-challenge/: it lacks the location (its document root is another directory, or it has no such server): ${snippetAdvice(opts)} in the port-80 server for ${name}`;
-    if (opts.mode === 'proxy') return `the port-80 server for ${name} lacks the location that forwards /.well-known/acme-challenge/ to ${hostForUrl(opts.host)}:${opts.port}: include snippets/cert-agent-challenge-proxy.conf in it`;
-    return `another server answered on ${at}, not the agent: stop it, or use challenge.mode webroot or proxy through it`;
+    if (opts.mode === 'webroot') {
+      return `the port-80 server answering ${name} does not serve ${opts.webroot}/.well-known/acme-challenge/: ` +
+        'it lacks the location (its document root is another directory, or it has no such server): ' +
+        `${snippetAdvice(opts)} in the port-80 server for ${name}`;
+    }
+    if (opts.mode === 'proxy') {
+      return `the port-80 server for ${name} lacks the location that forwards /.well-known/acme-challenge/ ` +
+        `to ${listen}: include snippets/cert-agent-challenge-proxy.conf in it`;
+    }
+    return `another server answered on ${at}, not the agent: ` +
+      'stop it, or use challenge.mode webroot or proxy through it';
   }
   if (a.status === 403) {
     if (opts.mode === 'webroot' && opts.tokenPath) return explainForbidden(opts.tokenPath, await webServerUser(opts));
     return `the server for ${name} on port 80 refuses the path: allow /.well-known/acme-challenge/ there`;
   }
-  if (a.status === 502 || a.status === 504) return `the proxy answered but could not reach the agent on ${hostForUrl(opts.host)}:${opts.port}: point its /.well-known/acme-challenge/ route at challenge.listen`;
-  if (a.status === 200) return `something other than the agent's answer is served at that path on port 80 for ${name}: ${snippetAdvice(opts)}`;
+  if (a.status === 502 || a.status === 504) {
+    return `the proxy answered but could not reach the agent on ${listen}: ` +
+      'point its /.well-known/acme-challenge/ route at challenge.listen';
+  }
+  if (a.status === 200) {
+    return `something other than the agent's answer is served at that path on port 80 for ${name}: ` +
+      snippetAdvice(opts);
+  }
   return `the server for ${name} on port 80 must answer the path with the token: ${snippetAdvice(opts)}`;
 }
 
@@ -152,14 +188,17 @@ export function explainForbidden(tokenPath: string, user: WebUser | undefined): 
     }
     const isFile = p === tokenPath;
     const need = isFile ? 4 : 1; // read the file, search (x) each directory
-    const bits = !user ? st.mode & 7 : user.uid === st.uid ? (st.mode >> 6) & 7 : user.gids.includes(st.gid) ? (st.mode >> 3) & 7 : st.mode & 7;
+    const shift = !user ? 0 : user.uid === st.uid ? 6 : user.gids.includes(st.gid) ? 3 : 0;
+    const bits = (st.mode >> shift) & 7;
     if (user?.uid === 0 || bits & need) continue;
     const who = user ? `${user.name} (${user.source})` : "the web server's user (not known here; checked as others)";
     const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
     const fix = isFile ? `chmod o+r ${p}` : `chmod o+x ${p} (0755 is usual)`;
-    return `${who} cannot ${isFile ? 'read' : 'enter'} ${p} (mode ${mode}, owner ${nameOf(st.uid, '/etc/passwd')}:${nameOf(st.gid, '/etc/group')}): ${fix}`;
+    const owner = `${nameOf(st.uid, '/etc/passwd')}:${nameOf(st.gid, '/etc/group')}`;
+    return `${who} cannot ${isFile ? 'read' : 'enter'} ${p} (mode ${mode}, owner ${owner}): ${fix}`;
   }
-  return `the web server refuses ${tokenPath} although the modes along the path let ${user?.name ?? 'others'} read it: check its access rules (deny, auth) for /.well-known/acme-challenge/`;
+  return `the web server refuses ${tokenPath} although the modes along the path let ${user?.name ?? 'others'} ` +
+    'read it: check its access rules (deny, auth) for /.well-known/acme-challenge/';
 }
 
 /**
@@ -169,8 +208,10 @@ export function explainForbidden(tokenPath: string, user: WebUser | undefined): 
  */
 export async function webServerUser(opts: Pick<SolverOptions, 'nginx'>): Promise<WebUser | undefined> {
   if (opts.nginx) {
+    const args = [...(opts.nginx.config ? ['-c', opts.nginx.config] : []), '-T'];
     const dump = await new Promise<string | undefined>((resolve) =>
-      execFile(opts.nginx!.binary, [...(opts.nginx!.config ? ['-c', opts.nginx!.config] : []), '-T'], { timeout: 10_000, maxBuffer: 32 * 1024 * 1024 }, (err, stdout) => resolve(err ? undefined : stdout)),
+      execFile(opts.nginx!.binary, args, { timeout: 10_000, maxBuffer: 32 * 1024 * 1024 }, (err, stdout) =>
+        resolve(err ? undefined : stdout)),
     );
     if (dump !== undefined) {
       const m = /^\s*user\s+([^\s;]+)/m.exec(dump.replace(/#[^\n]*/g, ''));
@@ -244,7 +285,8 @@ function resolveLocation(location: string, base: string): URL | undefined {
 function getUrl(url: URL): Promise<Answer> {
   const https = url.protocol === 'https:';
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  return get({ address: host, port: Number(url.port) || (https ? 443 : 80), host: url.host, path: url.pathname + url.search, https });
+  const port = Number(url.port) || (https ? 443 : 80);
+  return get({ address: host, port, host: url.host, path: url.pathname + url.search, https });
 }
 
 function get(o: { address: string; port: number; host: string; path: string; https: boolean }): Promise<Answer> {
@@ -255,12 +297,20 @@ function get(o: { address: string; port: number; host: string; path: string; htt
       res.on('data', (c: string) => {
         if (body.length < BODY_LIMIT) body += c;
       });
-      res.on('end', () => resolve({ status: res.statusCode, body, ...(typeof res.headers.location === 'string' ? { location: res.headers.location } : {}) }));
+      const location = res.headers.location;
+      const more = typeof location === 'string' ? { location } : {};
+      res.on('end', () => resolve({ status: res.statusCode, body, ...more }));
       res.on('error', (err) => resolve({ error: describeError(err) }));
     };
-    const common = { host: o.address, port: o.port, path: o.path, method: 'GET', headers: { host: o.host, 'user-agent': 'cert-agent self-check', connection: 'close' }, timeout: TIMEOUT_MS, agent: false as const };
+    const headers = { host: o.host, 'user-agent': 'cert-agent self-check', connection: 'close' };
+    const common = {
+      host: o.address, port: o.port, path: o.path, method: 'GET', headers, timeout: TIMEOUT_MS, agent: false as const,
+    };
     // Like the CA: the https leg of a redirect is not verified (http-01 proves control of port 80, not a certificate).
-    const req = o.https ? httpsRequest({ ...common, servername: isIP(o.host) ? undefined : o.host.replace(/:\d+$/, ''), rejectUnauthorized: false }, onResponse) : httpRequest(common, onResponse);
+    const servername = isIP(o.host) ? undefined : o.host.replace(/:\d+$/, '');
+    const req = o.https
+      ? httpsRequest({ ...common, servername, rejectUnauthorized: false }, onResponse)
+      : httpRequest(common, onResponse);
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
     req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? describeError(err) }));
     req.end();

@@ -38,13 +38,19 @@ export const openWebrootResponder: OpenSolver = async (opts) => {
     }
   } catch (err) {
     removeEmpty(created);
-    throw err instanceof StoreError || err instanceof ChallengeError ? err : new StoreError(`cannot create ${dir} for http-01: ${describeError(err)}`);
+    if (err instanceof StoreError || err instanceof ChallengeError) throw err;
+    throw new StoreError(`cannot create ${dir} for http-01: ${describeError(err)}`);
   }
   const tokenDir = dir;
   const written = new Set<string>();
   const pathOf = (token: string) => {
     // The token comes from the CA; never let it name a path outside the directory.
-    if (!TOKEN.test(token)) throw new CaProtocolError(`the CA sent the challenge token ${JSON.stringify(token.slice(0, 40))}, which is not base64url; refusing to use it as a file name`);
+    if (!TOKEN.test(token)) {
+      const shown = JSON.stringify(token.slice(0, 40));
+      throw new CaProtocolError(
+        `the CA sent the challenge token ${shown}, which is not base64url; refusing to use it as a file name`,
+      );
+    }
     return join(tokenDir, token);
   };
   const remove = (token: string) => {
@@ -81,8 +87,13 @@ function makeDir(dir: string): boolean {
   const st = lstatOrUndefined(dir);
   if (st) {
     const me = process.getuid?.() ?? 0;
-    if (st.isSymbolicLink() && st.uid !== 0 && st.uid !== me) throw new ChallengeError(`${dir} is a symlink owned by uid ${st.uid}; another user could point it elsewhere: make it a directory`);
-    if (!(st.isSymbolicLink() ? statOrUndefined(dir)?.isDirectory() : st.isDirectory())) throw new ChallengeError(`${dir} exists and is not a directory: the web server must find a directory there`);
+    if (st.isSymbolicLink() && st.uid !== 0 && st.uid !== me) {
+      const why = 'another user could point it elsewhere: make it a directory';
+      throw new ChallengeError(`${dir} is a symlink owned by uid ${st.uid}; ${why}`);
+    }
+    if (!(st.isSymbolicLink() ? statOrUndefined(dir)?.isDirectory() : st.isDirectory())) {
+      throw new ChallengeError(`${dir} exists and is not a directory: the web server must find a directory there`);
+    }
     return false;
   }
   try {

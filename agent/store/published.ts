@@ -31,12 +31,21 @@ export function inspectPublishedNames(dir: string): PublishedName[] {
     const at = (state: PublishedState, detail: string | null): PublishedName => ({ name, path, state, detail });
     const st = lstatOrUndefined(path);
     if (!st) return at('missing', `${path} is missing`);
-    if (st.isFile()) return at('regular-file', `${path} is a regular file (copied over the link?), not the link to ${want}: consumers read that copy, not the live set`);
-    if (!st.isSymbolicLink()) return at('not-a-link', `${path} is ${st.isDirectory() ? 'a directory' : 'not a file'}, not the link to ${want}`);
+    if (st.isFile()) {
+      const what = `${path} is a regular file (copied over the link?), not the link to ${want}`;
+      return at('regular-file', `${what}: consumers read that copy, not the live set`);
+    }
+    if (!st.isSymbolicLink()) {
+      return at('not-a-link', `${path} is ${st.isDirectory() ? 'a directory' : 'not a file'}, not the link to ${want}`);
+    }
     const target = linkTarget(path);
-    if (target !== want) return at('elsewhere', `${path} points to ${target ?? '(unreadable)'}, outside the agent's live set (want ${want})`);
+    if (target !== want) {
+      const where = target ?? '(unreadable)';
+      return at('elsewhere', `${path} points to ${where}, outside the agent's live set (want ${want})`);
+    }
     // The link is right; the file behind it must exist in the live set.
-    const behind = setId && setId !== '.' && setId !== '..' ? lstatOrUndefined(join(dir, SETS_DIR, setId, name)) : undefined;
+    const usable = setId && setId !== '.' && setId !== '..';
+    const behind = usable ? lstatOrUndefined(join(dir, SETS_DIR, setId, name)) : undefined;
     if (!behind?.isFile()) return at('dangling', `${path} -> ${want} is dangling: the live set has no ${name}`);
     return at('ok', null);
   });
