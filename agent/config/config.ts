@@ -236,15 +236,21 @@ export function validateConfig(doc: unknown): Config {
  * a duration such as "6h".
  */
 function allowanceThreshold(value: unknown, at: number): AllowanceThreshold {
-  if (value === undefined || value === null) return { share: DEFAULTS.minAllowanceShare < 1 - at ? DEFAULTS.minAllowanceShare : Math.round((1 - at) * 50) / 100 };
+  if (value === undefined || value === null) {
+    const share = DEFAULTS.minAllowanceShare;
+    return { share: share < 1 - at ? share : Math.round((1 - at) * 50) / 100 };
+  }
   const limit = Math.round((1 - at) * 1000) / 1000;
-  const allowed = `a share of the lifetime above 0 and below 1 - renewal.at (${limit}), or a duration such as 6h, 90m or 1h30m`;
+  const allowed = `a share of the lifetime above 0 and below 1 - renewal.at (${limit}), ` +
+    'or a duration such as 6h, 90m or 1h30m';
   if (typeof value === 'number') {
     if (Number.isFinite(value) && value > 0 && value < 1 - at) return { share: value };
     throw new ConfigError('renewal.minAllowance', `${show(value)} is not allowed; use ${allowed}`);
   }
   const seconds = typeof value === 'string' ? parseDurationSeconds(value) : undefined;
-  if (seconds === undefined) throw new ConfigError('renewal.minAllowance', `${show(value)} is not allowed; use ${allowed}`);
+  if (seconds === undefined) {
+    throw new ConfigError('renewal.minAllowance', `${show(value)} is not allowed; use ${allowed}`);
+  }
   return { seconds };
 }
 

@@ -6,7 +6,9 @@
 import type { X509Certificate } from 'node:crypto';
 import { X509Certificate as X509 } from 'node:crypto';
 import type { Config } from '../config/config.js';
-import { AgentError, CaProtocolError, ConfigError, ReloadError, StoreError, TrustError, describeError } from '../lib/errors.js';
+import {
+  AgentError, CaProtocolError, ConfigError, ReloadError, StoreError, TrustError, describeError,
+} from '../lib/errors.js';
 import { ensurePrivateDir } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
 import { acquireLock } from '../store/lock.js';
@@ -157,14 +159,17 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
   }
 }
 
-async function attempt(opts: PassOptions, store: CertStore, state: AgentState, now: () => Date, repaired: string[]): Promise<PassResult> {
+async function attempt(
+  opts: PassOptions, store: CertStore, state: AgentState, now: () => Date, repaired: string[],
+): Promise<PassResult> {
   const { config, log } = opts;
   const trust = await ensureTrust(config, now(), log);
   const roots = trust.roots.map((r) => new X509(r.pem));
   const live = store.live();
   // A published name whose file the live set lacks is mended by a new set.
   const incomplete = live ? publishedProblems(store.dir).filter((p) => p.state === 'dangling').map((p) => p.name) : [];
-  const reason = opts.force ? 'forced' : (renewalReason(live, config, roots, now()) ?? (incomplete.length ? `the live set lacks ${incomplete.join(', ')}` : undefined));
+  const lacking = incomplete.length ? `the live set lacks ${incomplete.join(', ')}` : undefined;
+  const reason = opts.force ? 'forced' : (renewalReason(live, config, roots, now()) ?? lacking);
   if (!reason && live) {
     const next = renewalTimeOf(live, config);
     log.info({ event: 'renewal_not_due', serial: live.cert.serialNumber.toLowerCase(), notAfter: validityOf(live.cert).notAfter.toISOString(), nextRenewal: next.toISOString() }, 'certificate is good, renewal not due');
@@ -174,8 +179,12 @@ async function attempt(opts: PassOptions, store: CertStore, state: AgentState, n
     // Names just restored may have been serving a copy: the consumer reloads onto the live set.
     const mustReload = (state.reload && !state.reload.ok) || (repaired.length > 0 && config.reload.target !== 'none');
     const reload = mustReload ? await reloadConsumer(config, store, live, state, now, log) : undefined;
-    const notes = [...(repaired.length ? [`restored ${repaired.join(', ')}`] : []), ...(reload ? ['consumer reloaded'] : [])];
-    return { action: 'not-due', reason: ['not due', ...notes].join('; '), live, nextRenewal: next, ...(reload ? { reload } : {}), ...(repaired.length ? { repaired } : {}) };
+    const notes = [...(repaired.length ? [`restored ${repaired.join(', ')}`] : [])];
+    if (reload) notes.push('consumer reloaded');
+    return {
+      action: 'not-due', reason: ['not due', ...notes].join('; '), live, nextRenewal: next,
+      ...(reload ? { reload } : {}), ...(repaired.length ? { repaired } : {}),
+    };
   }
   log.info({ event: 'renewal_started', domains: config.certificate.domains, reason, attempt: state.consecutiveFailures + 1 }, 'requesting a certificate');
 
@@ -207,7 +216,9 @@ async function attempt(opts: PassOptions, store: CertStore, state: AgentState, n
         const finding = await selfCheck(solver, challenge);
         if (!finding) return;
         selfCheckFindings.push(finding);
-        log.warn({ event: 'challenge_self_check_failed', identifier: challenge.identifier.value, type: challenge.type, finding }, 'the challenge does not answer as the CA will fetch it; asking the CA anyway');
+        const identifier = challenge.identifier.value;
+        const fields = { event: 'challenge_self_check_failed', identifier, type: challenge.type, finding };
+        log.warn(fields, 'the challenge does not answer as the CA will fetch it; asking the CA anyway');
       },
     });
   } catch (err) {
@@ -311,11 +322,15 @@ function repairPublishedNames(store: CertStore, now: Date, log: Logger): string[
     for (const p of broken) {
       const keptAs = done.find((d) => d.name === p.name)?.keptAs;
       const kept = keptAs ? `; the file found there is kept as ${keptAs}` : '';
-      log.warn({ event: 'published_name_repaired', name: p.name, path: p.path, was: p.state, ...(keptAs ? { keptAs } : {}) }, `${p.detail}; restored the link to current/${p.name}${kept}`);
+      const fields = { event: 'published_name_repaired', name: p.name, path: p.path, was: p.state };
+      Object.assign(fields, keptAs ? { keptAs } : {});
+      log.warn(fields, `${p.detail}; restored the link to current/${p.name}${kept}`);
     }
     return broken.map((p) => p.name);
   } catch (err) {
-    log.error({ event: 'published_name_repair_failed', names: broken.map((p) => p.name), error: describeError(err) }, 'cannot restore the names consumers read');
+    const names = broken.map((p) => p.name);
+    const fields = { event: 'published_name_repair_failed', names, error: describeError(err) };
+    log.error(fields, 'cannot restore the names consumers read');
     return [];
   }
 }

@@ -44,7 +44,9 @@ export interface CheckLine {
 
 type Add = (verdict: Verdict, check: string, detail: string) => void;
 
-export async function runDoctor(configPath: string, opts: { fix: boolean; now: Date; selfCheckPort?: number }): Promise<CheckLine[]> {
+export async function runDoctor(
+  configPath: string, opts: { fix: boolean; now: Date; selfCheckPort?: number },
+): Promise<CheckLine[]> {
   const lines: CheckLine[] = [];
   const add: Add = (verdict, check, detail) => lines.push({ verdict, check, detail });
   let config: Config;
@@ -272,10 +274,13 @@ function checkCertificate(config: Config, now: Date, add: Add): void {
   if (names) add('PROBLEM', 'names', `${names.message}: run cert-agent renew --force`);
   const published = inspectPublishedNames(config.certificate.dir);
   for (const p of published.filter((n) => n.state !== 'ok')) {
-    const fix = p.state === 'dangling' ? 'it installs a complete set' : `it restores the link${p.state === 'regular-file' ? ` and keeps the file as ${p.name}.before-cert-agent` : ''}`;
+    const keep = p.state === 'regular-file' ? ` and keeps the file as ${p.name}.before-cert-agent` : '';
+    const fix = p.state === 'dangling' ? 'it installs a complete set' : `it restores the link${keep}`;
     add('PROBLEM', 'published name', `${p.detail}: run cert-agent renew (${fix}), or let the next check do it`);
   }
-  if (published.every((p) => p.state === 'ok')) add('ok', 'published names', `${published.map((p) => p.name).join(', ')} link to the live set`);
+  if (published.every((p) => p.state === 'ok')) {
+    add('ok', 'published names', `${published.map((p) => p.name).join(', ')} link to the live set`);
+  }
 }
 
 /** Less than this between the renewal time and expiry leaves no time to notice and fix a CA outage. */
@@ -296,9 +301,12 @@ function checkOutageAllowance(config: Config, add: Add): void {
   const policy = `renewal.at ${config.renewal.at} and jitter ${config.renewal.jitter}`;
   const range = `${human(least / 1000)} to ${human(most / 1000)}`;
   if (least < MIN_NORMAL_DAY_ALLOWANCE_MS) {
-    add('WARN', 'outage allowance', `with ${policy}, the CA's ${human(lifetimeMs / 1000)} certificates leave only ${range} between renewal and expiry for a CA outage (less than 1h): lower renewal.at, or have the CA issue longer certificates`);
+    const certs = `the CA's ${human(lifetimeMs / 1000)} certificates`;
+    add('WARN', 'outage allowance', `with ${policy}, ${certs} leave only ${range} between renewal and expiry ` +
+      'for a CA outage (less than 1h): lower renewal.at, or have the CA issue longer certificates');
   } else {
-    add('ok', 'outage allowance', `with ${policy}, the CA's ${human(lifetimeMs / 1000)} certificates leave ${range} between renewal and expiry for a CA outage`);
+    add('ok', 'outage allowance', `with ${policy}, the CA's ${human(lifetimeMs / 1000)} certificates leave ${range} ` +
+      'between renewal and expiry for a CA outage');
   }
 }
 
@@ -344,24 +352,39 @@ async function checkChallenge(config: Config, add: Add, selfCheckPort: number): 
     return add('PROBLEM', 'challenge', `cannot bind ${listen} (${bound}): another process holds it; stop it, or use challenge.mode webroot or proxy through the server that holds the port`);
   }
   // Nothing is created for the operator's site here: the document root must exist.
-  if (mode === 'webroot' && !existsSync(webroot)) return add('PROBLEM', 'challenge', `webroot ${webroot} does not exist: create it, and serve it as the document root of the port-80 server (or include snippets/cert-agent-challenge-webroot.conf)`);
+  if (mode === 'webroot' && !existsSync(webroot)) {
+    return add('PROBLEM', 'challenge', `webroot ${webroot} does not exist: create it, and serve it as the ` +
+      'document root of the port-80 server (or include snippets/cert-agent-challenge-webroot.conf)');
+  }
   let solver: Solver;
   try {
-    solver = await openSolver(config.challenge, { selfCheckPort, ...(config.reload.target === 'nginx' ? { nginx: config.reload.nginx } : {}) });
+    const nginx = config.reload.target === 'nginx' ? { nginx: config.reload.nginx } : {};
+    solver = await openSolver(config.challenge, { selfCheckPort, ...nginx });
   } catch (err) {
-    if (mode === 'proxy') return add('skip', 'challenge', `${listen} is busy (${describeError(err)}); run doctor again when no renewal is in progress`);
+    if (mode === 'proxy') {
+      const why = `${listen} is busy (${describeError(err)})`;
+      return add('skip', 'challenge', `${why}; run doctor again when no renewal is in progress`);
+    }
     return add('PROBLEM', 'challenge', describeError(err));
   }
   // A probe token of our own, fetched for every name the way the CA will.
   const token = randomBytes(24).toString('base64url');
   try {
     for (const name of config.certificate.domains) {
-      const probe: Challenge = { type: solver.type, identifier: { type: isIP(name) ? 'ip' : 'dns', value: name }, token, keyAuthorization: `${token}.doctor-${randomBytes(8).toString('hex')}` };
+      const probe: Challenge = {
+        type: solver.type,
+        identifier: { type: isIP(name) ? 'ip' : 'dns', value: name },
+        token,
+        keyAuthorization: `${token}.doctor-${randomBytes(8).toString('hex')}`,
+      };
       await solver.present(probe);
       try {
         const finding = await solver.selfCheck?.(probe);
         if (finding) add('PROBLEM', 'challenge', finding);
-        else add('ok', 'challenge', `http://${name}/.well-known/acme-challenge/ answers from the ${mode} (checked from this container)`);
+        else {
+          const url = `http://${name}/.well-known/acme-challenge/`;
+          add('ok', 'challenge', `${url} answers from the ${mode} (checked from this container)`);
+        }
       } finally {
         await solver.cleanup(probe);
       }
@@ -383,7 +406,9 @@ function tryListen(host: string, port: number): Promise<true | string> {
 /** The last pass failed: its error (with the self-check's finding, when there was one) is what to fix first. */
 function checkLastAttempt(config: Config, add: Add): void {
   const last = readState(config.stateDir).lastAttempt;
-  if (last?.result === 'failed') add('PROBLEM', 'last renewal', `the attempt at ${last.at} failed: ${last.error ?? 'no detail'}`);
+  if (last?.result === 'failed') {
+    add('PROBLEM', 'last renewal', `the attempt at ${last.at} failed: ${last.error ?? 'no detail'}`);
+  }
   else if (last) add('ok', 'last renewal', `the attempt at ${last.at}: ${last.result}`);
 }
 
@@ -433,6 +458,7 @@ export function renderDoctor(lines: CheckLine[]): string {
   const warned = lines.filter((l) => l.verdict === 'WARN').length;
   const out = lines.map((l) => `${l.verdict.padEnd(8)}${l.check.padEnd(28)}${l.detail}`);
   const extra = [fixed ? `${fixed} fixed` : '', warned ? `${warned} warning(s)` : ''].filter(Boolean).join(', ');
-  out.push(problems ? `doctor: ${problems} problem(s)${extra ? `, ${extra}` : ''}` : `doctor: all good${extra ? ` (${extra})` : ''}`);
+  if (problems) out.push(`doctor: ${problems} problem(s)${extra ? `, ${extra}` : ''}`);
+  else out.push(`doctor: all good${extra ? ` (${extra})` : ''}`);
   return out.join('\n') + '\n';
 }

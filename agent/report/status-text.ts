@@ -38,7 +38,9 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
     row('chain', c.chainVerifies ? 'verifies to the pinned root' : c.placeholder ? 'self-signed placeholder' : bad(`DOES NOT VERIFY: ${c.chainProblem ?? ''}`));
     row('files', `${c.directory} (set ${c.set})`);
     const broken = (c.publishedNames ?? []).filter((p) => p.state !== 'ok');
-    row('published', broken.length ? bad(broken.map((p) => `${p.name} ${p.state.replace('-', ' ')}`).join(', ')) : `${(c.publishedNames ?? []).map((p) => p.name).join(', ')} link to the live set`);
+    const names = (c.publishedNames ?? []).map((p) => p.name).join(', ');
+    const brokenText = broken.map((p) => `${p.name} ${p.state.replace('-', ' ')}`).join(', ');
+    row('published', broken.length ? bad(brokenText) : `${names} link to the live set`);
   } else {
     row('certificate', bad('none installed'));
   }
@@ -54,7 +56,8 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
   const al = n.caOutageAllowance;
   if (al) {
     const left = `${human(al.seconds)} from now`;
-    row('CA may be down', `${al.seconds < al.warnBelowSeconds ? paint('33', left) : left}; a normal day leaves ${human(al.normalDaySeconds)} (warn below ${human(al.warnBelowSeconds)})`);
+    const normal = `a normal day leaves ${human(al.normalDaySeconds)} (warn below ${human(al.warnBelowSeconds)})`;
+    row('CA may be down', `${al.seconds < al.warnBelowSeconds ? paint('33', left) : left}; ${normal}`);
   }
   lines.push('');
 

@@ -158,8 +158,9 @@ function inspect(config: Config, now: Date): StatusReport {
     for (const f of findings) (f.severity === 'critical' ? critical : warning).push(f.message + (REMEDY[f.code] ?? ''));
     const published = inspectPublishedNames(config.certificate.dir);
     for (const p of published.filter((n) => n.state !== 'ok')) {
-      const fix = p.state === 'dangling' ? 'the next check installs a complete set' : 'the next check restores the link';
-      critical.push(`${p.detail}: consumers reading ${p.name} fail or serve something else; ${fix} (or run: cert-agent renew)`);
+      const fix = `the next check ${p.state === 'dangling' ? 'installs a complete set' : 'restores the link'}`;
+      critical.push(`${p.detail}: consumers reading ${p.name} fail or serve something else; ${fix} ` +
+        '(or run: cert-agent renew)');
     }
     const open = findDrift(config.certificate.dir, live, owner).find((d) => d.what.startsWith('private key'));
     if (open) warning.push(`private key ${open.path} is readable by group or others (mode 0${open.mode.toString(8)}): the next check narrows it unless permissions.onDrift is report; or run cert-agent doctor --fix`);
@@ -169,9 +170,13 @@ function inspect(config: Config, now: Date): StatusReport {
     if (!live.placeholder) {
       const a = outageAllowance({ notBefore, notAfter }, config.renewal, randomForSerial(live.cert.serialNumber), now);
       const warnBelow = allowanceThresholdMs(config.renewal.minAllowance, a.lifetimeMs);
-      allowance = { seconds: Math.round(a.fromNowMs / 1000), normalDaySeconds: Math.round(a.normalDayMs / 1000), warnBelowSeconds: Math.round(warnBelow / 1000) };
+      const s = (ms: number) => Math.round(ms / 1000);
+      allowance = { seconds: s(a.fromNowMs), normalDaySeconds: s(a.normalDayMs), warnBelowSeconds: s(warnBelow) };
       if (!expired && a.fromNowMs < warnBelow) {
-        warning.push(`the CA may stay unreachable for only ${human(a.fromNowMs / 1000)} more before the certificate expires at ${notAfter.toISOString()} (renewal.minAllowance: ${human(warnBelow / 1000)}; a normal day leaves ${human(a.normalDayMs / 1000)}): make the renewal succeed now (see the last attempt; cert-agent renew)`);
+        warning.push(`the CA may stay unreachable for only ${human(a.fromNowMs / 1000)} more before the certificate ` +
+          `expires at ${notAfter.toISOString()} (renewal.minAllowance: ${human(warnBelow / 1000)}; ` +
+          `a normal day leaves ${human(a.normalDayMs / 1000)}): make the renewal succeed now ` +
+          '(see the last attempt; cert-agent renew)');
       }
     }
     certificate = {

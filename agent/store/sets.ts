@@ -296,7 +296,10 @@ export class CertStore {
       if (lstatMaybe(link)?.isFile()) {
         const stamp = now.toISOString().replace(/[-:]|\.\d+/g, '');
         keptAs = [`${link}.before-cert-agent`, `${link}.replaced-${stamp}`].find((p) => !lstatMaybe(p));
-        if (!keptAs) throw new StoreError(`cannot keep ${link} aside: ${link}.before-cert-agent and ${link}.replaced-${stamp} exist`);
+        if (!keptAs) {
+          const both = `${link}.before-cert-agent and ${link}.replaced-${stamp}`;
+          throw new StoreError(`cannot keep ${link} aside: ${both} exist`);
+        }
         renameSync(link, keptAs);
       }
       this.replaceWithLink(link, join('current', name));
