@@ -41,7 +41,9 @@ export interface RunResult {
 }
 
 export function runAgent(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number; node?: string } = {}): Promise<RunResult> {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...selfCheckEnv(), ...opts.env };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...selfCheckEnv(), ...opts.env,
+  };
   return new Promise((resolvePromise) => {
     execFile(opts.node ?? process.execPath, [agentBundle(), ...args], { env, timeout: opts.timeoutMs ?? 60_000, cwd: tmpdir() }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;

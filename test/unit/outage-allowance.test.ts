@@ -26,7 +26,8 @@ describe('outageAllowance', () => {
   });
 
   it('never goes negative once expired', () => {
-    expect(outageAllowance(day, { at: 0.66, jitter: 0 }, () => 0, new Date(issued.getTime() + 30 * H)).fromNowMs).toBe(0);
+    const later = new Date(issued.getTime() + 30 * H);
+    expect(outageAllowance(day, { at: 0.66, jitter: 0 }, () => 0, later).fromNowMs).toBe(0);
   });
 
   it('least normal-day allowance: the jitter drawn at 0', () => {
@@ -50,7 +51,10 @@ describe('outageAllowance', () => {
 });
 
 describe('renewal.minAllowance', () => {
-  const base = { ca: { url: 'https://ca.internal:9000', fingerprint: 'a'.repeat(64) }, certificate: { domains: ['app.internal'] } };
+  const base = {
+    ca: { url: 'https://ca.internal:9000', fingerprint: 'a'.repeat(64) },
+    certificate: { domains: ['app.internal'] },
+  };
   const withRenewal = (renewal: Record<string, unknown>) => validateConfig({ ...base, renewal });
 
   it('defaults to a quarter of the lifetime', () => {
@@ -82,7 +86,10 @@ describe('renewal.minAllowance', () => {
         error = err;
       }
       expect(error).toBeInstanceOf(ConfigError);
-      expect((error as Error).message).toMatch(/renewal\.minAllowance: .* is not allowed; use a share of the lifetime above 0 and below 1 - renewal\.at \(0\.34\), or a duration such as 6h/);
+      expect((error as Error).message).toMatch(
+        /renewal\.minAllowance: .* is not allowed; use a share of the lifetime above 0 and below 1 - renewal\.at \(0\.34/,
+      );
+      expect((error as Error).message).toMatch(/, or a duration such as 6h/);
     });
   }
 });
