@@ -6,14 +6,16 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE ?= node
 BUNDLE := bundle/out/cert-agent.mjs
-SOURCES := $(shell find agent -name '*.ts') package.json bundle/build.mjs
+SOURCES := $(shell find agent -name '*.ts') package.json bundle/build.mjs bundle/esbuild-options.mjs
 
-.PHONY: help deps deps-system deps-node deps-stepca deps-proxies deps-packaging deps-nodes typecheck bundle deb sea test test-unit test-integration test-faults deps-faults demo clean
+.PHONY: help deps deps-system deps-node deps-stepca deps-proxies deps-packaging deps-nodes typecheck lint fmt bundle deb sea test test-unit test-integration test-faults deps-faults demo clean
 
 help:
 	@echo "make demo   - build, start a local step-ca, enroll, issue, print status"
 	@echo "make bench  - benchmarks vs lego, certbot, step; writes BENCHMARKS.md (not part of make test)"
 	@echo "make test   - install what the tests need, typecheck, bundle, run every test"
+	@echo "make lint   - formatting (prettier), eslint and unused exports (knip)"
+	@echo "make fmt    - rewrite the sources in the project's format"
 	@echo "make bundle - build $(BUNDLE)"
 	@echo "make deb    - build bundle/out/cert-agent_<version>_all.deb"
 	@echo "make sea    - build bundle/out/cert-agent, a single executable (Node SEA)"
@@ -74,6 +76,16 @@ deps-nodes:
 typecheck: deps-node
 	npx tsc --noEmit
 
+# Formatting (prettier), typescript-eslint with type-aware rules, and unused
+# files, exports and dependencies (knip); the commands are package.json's
+# `lint` and `fmt` scripts. Configuration: .prettierrc.json, eslint.config.js,
+# knip.json.
+lint: deps-node
+	npm run --silent lint
+
+fmt: deps-node
+	npm run --silent fmt
+
 bundle: $(BUNDLE)
 $(BUNDLE): node_modules/.installed $(SOURCES)
 	$(NODE) bundle/build.mjs
@@ -86,7 +98,7 @@ deb: bundle
 sea: deps-node deps-nodes
 	$(NODE) bundle/build-sea.mjs --node $(SEA_NODE)
 
-test: deps typecheck bundle deb sea
+test: deps typecheck lint bundle deb sea
 	npx vitest run
 
 test-unit: deps-node

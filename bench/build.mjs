@@ -7,6 +7,7 @@
 // shipped bundle's options and plugins. The benchmarks themselves always run
 // bundle/out/cert-agent.mjs.
 import { build } from 'esbuild';
+import { nodeEsm } from '../bundle/esbuild-options.mjs';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 
@@ -17,12 +18,8 @@ await build({
   entryPoints: [here('./main.ts'), here('./lib/caproxy.ts'), here('./lib/fleet-worker.ts')],
   outdir: here('./out/'),
   outExtension: { '.js': '.mjs' },
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
+  ...nodeEsm,
   packages: 'external',
-  logLevel: 'warning',
 });
 
 // Mirror: bench/out/profbuild/{package.json, agent -> repo}, bundle/build.mjs patched.
@@ -32,9 +29,11 @@ mkdirSync(`${mirror}bundle`, { recursive: true });
 symlinkSync(here('../package.json'), `${mirror}package.json`);
 symlinkSync(here('../agent'), `${mirror}agent`);
 symlinkSync(here('../node_modules'), `${mirror}node_modules`);
+symlinkSync(here('../bundle/esbuild-options.mjs'), `${mirror}bundle/esbuild-options.mjs`);
 const source = readFileSync(here('../bundle/build.mjs'), 'utf8');
 const patched = source.replace(/minify: true,/, "minify: true, sourcemap: 'external', sourcesContent: false,");
-if (patched === source) throw new Error('bench/build.mjs: could not add a source map to bundle/build.mjs (no `minify: true,` in it)');
+if (patched === source)
+  throw new Error('bench/build.mjs: could not add a source map to bundle/build.mjs (no `minify: true,` in it)');
 writeFileSync(`${mirror}bundle/build.mjs`, patched);
 execFileSync(process.execPath, [`${mirror}bundle/build.mjs`], { stdio: ['ignore', 'ignore', 'inherit'] });
 mkdirSync(here('./out/prof/'), { recursive: true });

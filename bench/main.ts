@@ -47,7 +47,12 @@ const knobs = {
   fleetEnroll: Math.max(1, int('BENCH_FLEET_ENROLL', 4)),
   simAgents: Math.max(1, int('BENCH_SIM_AGENTS', 1000)),
 };
-const only = new Set((process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+const only = new Set(
+  (process.env.BENCH_ONLY ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 const want = (s: string) => only.size === 0 || only.has(s);
 
 function log(msg: string): void {
@@ -62,7 +67,7 @@ async function section<T>(name: string, fn: () => Promise<T>, errors: Record<str
     log(`${name} done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     return r;
   } catch (err) {
-    errors[name] = String(err instanceof Error ? err.stack ?? err.message : err).slice(0, 2000);
+    errors[name] = String(err instanceof Error ? (err.stack ?? err.message) : err).slice(0, 2000);
     log(`${name} FAILED: ${String(err).split('\n')[0]}`);
     return undefined;
   }
@@ -93,12 +98,18 @@ async function main(): Promise<void> {
   const stepBinCandidate = process.env.STEP_BIN ?? '/usr/local/lib/cert-agent-test/bin/step';
   const stepBin = existsSync(stepBinCandidate) ? stepBinCandidate : undefined;
   const gitHead = (await run(['git', 'rev-parse', '--short', 'HEAD'], { cwd: ROOT })).stdout.trim();
-  const gitDirty = (await run(['git', 'status', '--porcelain', '--untracked-files=no', '--', 'agent', 'bundle', 'package.json'], { cwd: ROOT })).stdout.trim() !== '';
+  const gitDirty =
+    (
+      await run(['git', 'status', '--porcelain', '--untracked-files=no', '--', 'agent', 'bundle', 'package.json'], {
+        cwd: ROOT,
+      })
+    ).stdout.trim() !== '';
   const versions: Record<string, string | undefined> = {
     'cert-agent': `${(await run([process.execPath, agentBin, '--version'], {})).stdout.trim()} (commit ${gitHead}${gitDirty ? ', with uncommitted changes in agent/' : ''})`,
     node: process.version,
     'runtime dependencies (bundled)': runtimeDeps(),
-    esbuild: (JSON.parse(readFileSync(join(ROOT, 'node_modules/esbuild/package.json'), 'utf8')) as { version: string }).version,
+    esbuild: (JSON.parse(readFileSync(join(ROOT, 'node_modules/esbuild/package.json'), 'utf8')) as { version: string })
+      .version,
     'step-ca': await versionOf([stepCaBinary(), '--version']),
     step: stepBin ? await versionOf([stepBin, 'version']) : undefined,
     lego: await debianVersion('lego', ['lego', '--version']),
@@ -117,10 +128,18 @@ async function main(): Promise<void> {
     debian: existsSync('/etc/debian_version') ? readFileSync('/etc/debian_version', 'utf8').trim() : 'n/a',
   };
   const errors: Record<string, string> = {};
-  const results: Results = { startedAt: new Date().toISOString(), knobs, versions, machine, errors, sections: [...(only.size ? only : ['all'])] };
+  const results: Results = {
+    startedAt: new Date().toISOString(),
+    knobs,
+    versions,
+    machine,
+    errors,
+    sections: [...(only.size ? only : ['all'])],
+  };
 
   if (want('bundle')) results.bundle = await section('bundle', () => bundleSection(ROOT, OUT, knobs.runs), errors);
-  if (want('simulate')) results.simulation = await section('simulation', async () => simulateSection(knobs.simAgents), errors);
+  if (want('simulate'))
+    results.simulation = await section('simulation', async () => simulateSection(knobs.simAgents), errors);
 
   const needCa = ['latency', 'oneshot', 'idle', 'profile'].some(want);
   let ca: StepCa | undefined;
@@ -134,49 +153,107 @@ async function main(): Promise<void> {
       // CPU is counted per process, so their load does not show in it.
       if (want('idle') || want('latency')) {
         const c = ca;
-        idle = await section('idle daemons (start)', () => startIdle(c, agentBin, rootFile, stepBin, join(work, 'idle'), want('idle') ? knobs.idleSeconds : 10), errors);
+        idle = await section(
+          'idle daemons (start)',
+          () => startIdle(c, agentBin, rootFile, stepBin, join(work, 'idle'), want('idle') ? knobs.idleSeconds : 10),
+          errors,
+        );
       }
       if (want('latency')) {
         let config = idle?.config;
         if (!config) {
           // The idle section failed: an agent of its own with a certificate.
-          const a = await enroll(agentBin, join(work, 'latency'), { caUrl: ca.url, fingerprint: ca.rootFingerprint, domain: 'localhost', listen: `127.0.0.1:${ca.acmeHttpPort}` });
+          const a = await enroll(agentBin, join(work, 'latency'), {
+            caUrl: ca.url,
+            fingerprint: ca.rootFingerprint,
+            domain: 'localhost',
+            listen: `127.0.0.1:${ca.acmeHttpPort}`,
+          });
           await run([process.execPath, agentBin, 'renew', '--config', a.config], { cwd: a.dir });
           config = a.config;
         }
         const cfg = config;
         const hf = (await run(['hyperfine', '--version'], {})).code === 0;
-        results.latency = await section('command latency', () => latencySection(agentBin, cfg, knobs.latencyRuns, hf), errors);
+        results.latency = await section(
+          'command latency',
+          () => latencySection(agentBin, cfg, knobs.latencyRuns, hf),
+          errors,
+        );
       }
       if (want('oneshot')) {
         const c = ca;
-        const o = await section('one-shot issuance', () => oneShotSection({ ca: c, rootFile, agentBin, ...(stepBin ? { stepBin } : {}), baseDir: join(work, 'oneshot'), rounds: knobs.runs },
-          { lego: Boolean(versions.lego), certbot: Boolean(versions.certbot) }), errors);
+        const o = await section(
+          'one-shot issuance',
+          () =>
+            oneShotSection(
+              {
+                ca: c,
+                rootFile,
+                agentBin,
+                ...(stepBin ? { stepBin } : {}),
+                baseDir: join(work, 'oneshot'),
+                rounds: knobs.runs,
+              },
+              { lego: Boolean(versions.lego), certbot: Boolean(versions.certbot) },
+            ),
+          errors,
+        );
         if (o) {
           results.oneShot = o.tools;
           results.agentPhases = o.agentPhases;
         }
       }
     }
-    if (want('daemon')) results.daemonRenewal = await section('renewal inside the daemon', () => daemonRenewalSection(agentBin, join(work, 'daemon'), knobs.daemonRenewals), errors);
+    if (want('daemon'))
+      results.daemonRenewal = await section(
+        'renewal inside the daemon',
+        () => daemonRenewalSection(agentBin, join(work, 'daemon'), knobs.daemonRenewals),
+        errors,
+      );
     if (want('fleet')) {
       const scripts = { proxy: join(OUT, 'lib/caproxy.mjs'), worker: join(OUT, 'lib/fleet-worker.mjs') };
       results.fleet = [];
       for (const mode of ['processes', 'instances'] as const) {
-        const f = await section(`fleet of ${knobs.fleetSize} (${mode})`, () => fleetSection(agentBin, scripts, mkdirp(join(work, `fleet-${mode}`)), knobs.fleetSize, mode, knobs.fleetEnroll), errors);
+        const f = await section(
+          `fleet of ${knobs.fleetSize} (${mode})`,
+          () =>
+            fleetSection(
+              agentBin,
+              scripts,
+              mkdirp(join(work, `fleet-${mode}`)),
+              knobs.fleetSize,
+              mode,
+              knobs.fleetEnroll,
+            ),
+          errors,
+        );
         if (f) results.fleet.push(f);
       }
     }
     if (want('profile') && ca) {
       const c = ca;
-      results.profile = await section('CPU profiles', async () => {
-        const a = await enroll(agentBin, join(work, 'profile'), { caUrl: c.url, fingerprint: c.rootFingerprint, domain: 'localhost', listen: `127.0.0.1:${c.acmeHttpPort}` });
-        return profileSection(profBin, OUT, [
-          { name: 'cert-agent --version', args: ['--version'] },
-          { name: 'cert-agent status', args: ['status', '--config', a.config] },
-          { name: 'cert-agent renew --force', args: ['renew', '--force', '--config', a.config] },
-        ], 3);
-      }, errors);
+      results.profile = await section(
+        'CPU profiles',
+        async () => {
+          const a = await enroll(agentBin, join(work, 'profile'), {
+            caUrl: c.url,
+            fingerprint: c.rootFingerprint,
+            domain: 'localhost',
+            listen: `127.0.0.1:${c.acmeHttpPort}`,
+          });
+          return profileSection(
+            profBin,
+            OUT,
+            [
+              { name: 'cert-agent --version', args: ['--version'] },
+              { name: 'cert-agent status', args: ['status', '--config', a.config] },
+              { name: 'cert-agent renew --force', args: ['renew', '--force', '--config', a.config] },
+            ],
+            3,
+          );
+        },
+        errors,
+      );
     }
     if (idle) {
       const r = await section('idle daemons (finish)', () => idle!.done, errors);
@@ -209,13 +286,15 @@ async function debianVersion(pkg: string, argv: string[]): Promise<string | unde
 /** "node-cron 4.6.0, pino 10.4.0, …": the installed versions of package.json's dependencies. */
 function runtimeDeps(): string {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
-  return Object.keys(pkg.dependencies ?? {}).map((d) => {
-    try {
-      return `${d} ${(JSON.parse(readFileSync(join(ROOT, 'node_modules', d, 'package.json'), 'utf8')) as { version: string }).version}`;
-    } catch {
-      return `${d} (not installed)`;
-    }
-  }).join(', ');
+  return Object.keys(pkg.dependencies ?? {})
+    .map((d) => {
+      try {
+        return `${d} ${(JSON.parse(readFileSync(join(ROOT, 'node_modules', d, 'package.json'), 'utf8')) as { version: string }).version}`;
+      } catch {
+        return `${d} (not installed)`;
+      }
+    })
+    .join(', ');
 }
 
 function mkdirp(p: string): string {

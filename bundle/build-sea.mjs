@@ -8,6 +8,7 @@
 // The Node binary that is copied must be an official build (it carries the
 // SEA fuse); the Makefile passes the pinned Node 24 from the npm registry.
 import { build } from 'esbuild';
+import { nodeEsm } from './esbuild-options.mjs';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -23,21 +24,21 @@ mkdirSync(out(''), { recursive: true });
 await build({
   entryPoints: [new URL('../agent/cli/main.ts', import.meta.url).pathname],
   outfile: out('cert-agent.cjs'),
-  bundle: true,
-  platform: 'node',
+  ...nodeEsm,
   format: 'cjs',
-  target: 'node20',
   minify: true,
   legalComments: 'none',
   define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__certAgentMetaUrl' },
   banner: { js: "const __certAgentMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-  logLevel: 'warning',
 });
 
 // 2. The preparation blob, made by the same Node binary it is injected into
 //    (the blob format is tied to the Node version).
 const seaConfig = out('sea-config.json');
-writeFileSync(seaConfig, JSON.stringify({ main: out('cert-agent.cjs'), output: out('sea-prep.blob'), disableExperimentalSEAWarning: true }));
+writeFileSync(
+  seaConfig,
+  JSON.stringify({ main: out('cert-agent.cjs'), output: out('sea-prep.blob'), disableExperimentalSEAWarning: true }),
+);
 quiet(node, ['--experimental-sea-config', seaConfig]);
 
 // 3. Copy the binary and inject the blob (postject, pinned, from npm).
@@ -45,8 +46,18 @@ const exe = out('cert-agent');
 rmSync(exe, { force: true });
 copyFileSync(node, exe);
 chmodSync(exe, 0o755);
-quiet('npm', ['exec', '--yes', '--package=postject@1.0.0-alpha.6', '--', 'postject', exe, 'NODE_SEA_BLOB', out('sea-prep.blob'),
-  '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2']);
+quiet('npm', [
+  'exec',
+  '--yes',
+  '--package=postject@1.0.0-alpha.6',
+  '--',
+  'postject',
+  exe,
+  'NODE_SEA_BLOB',
+  out('sea-prep.blob'),
+  '--sentinel-fuse',
+  'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
+]);
 rmSync(out('sea-prep.blob'));
 rmSync(seaConfig);
 
@@ -56,11 +67,14 @@ function quiet(cmd, args) {
     execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     process.stderr.write(`${err.stdout ?? ''}${err.stderr ?? ''}`);
-    throw new Error(`build-sea: ${cmd} ${args[0]} failed (exit ${err.status})`);
+    throw new Error(`build-sea: ${cmd} ${args[0]} failed (exit ${err.status})`, { cause: err });
   }
 }
 
 const version = execFileSync(exe, ['--version'], { encoding: 'utf8' }).trim();
-if (version !== `cert-agent ${pkg.version}`) throw new Error(`the built executable answers ${JSON.stringify(version)} to --version, expected "cert-agent ${pkg.version}"`);
+if (version !== `cert-agent ${pkg.version}`)
+  throw new Error(
+    `the built executable answers ${JSON.stringify(version)} to --version, expected "cert-agent ${pkg.version}"`,
+  );
 const nodeVersion = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
 console.log(`bundle/out/cert-agent ${(statSync(exe).size / 1048576).toFixed(0)} MiB (SEA, node ${nodeVersion})`);

@@ -2,6 +2,7 @@
 // `node` and no node_modules beside it. Writes esbuild's metafile next to it
 // so the size per dependency can be reported.
 import { build } from 'esbuild';
+import { nodeEsm, requireBanner } from './esbuild-options.mjs';
 import { readFileSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -16,8 +17,15 @@ mkdirSync(new URL('./out/', import.meta.url), { recursive: true });
 const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(b) {
-    b.onResolve({ filter: /^node:/ }, (args) => (args.kind === 'import-statement' && args.namespace === 'file' && !args.importer.includes('node_modules') ? { path: args.path, namespace: 'lazy-builtin' } : undefined));
-    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    b.onResolve({ filter: /^node:/ }, (args) =>
+      args.kind === 'import-statement' && args.namespace === 'file' && !args.importer.includes('node_modules')
+        ? { path: args.path, namespace: 'lazy-builtin' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
   },
 };
 
@@ -25,19 +33,15 @@ const result = await build({
   plugins: [lazyBuiltins],
   entryPoints: [new URL('../agent/cli/main.ts', import.meta.url).pathname],
   outfile,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
+  ...nodeEsm,
   minify: true,
   legalComments: 'linked',
   metafile: true,
   define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version) },
-  // Dependencies written as CommonJS call require() for Node built-ins.
-  banner: { js: "#!/usr/bin/env node\nimport { createRequire as __certAgentRequire } from 'node:module';\nconst require = __certAgentRequire(import.meta.url);" },
-  logLevel: 'warning',
+  banner: { js: `#!/usr/bin/env node\n${requireBanner}` },
 });
 writeFileSync(new URL('./out/meta.json', import.meta.url), JSON.stringify(result.metafile));
 chmodSync(outfile, 0o755);
-const size = result.metafile.outputs[Object.keys(result.metafile.outputs).find((k) => k.endsWith('cert-agent.mjs'))].bytes;
+const size =
+  result.metafile.outputs[Object.keys(result.metafile.outputs).find((k) => k.endsWith('cert-agent.mjs'))].bytes;
 console.log(`bundle/out/cert-agent.mjs ${(size / 1024).toFixed(0)} KiB`);

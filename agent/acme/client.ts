@@ -2,14 +2,15 @@
  * The only module that speaks ACME (RFC 8555): account, order, challenges
  * (answered by the injected solver, each withdrawn in `finally`), CSR,
  * finalize, download. Polling is tuned for a CA on the local network, and
- * every failure is a typed error that keeps the CA's own words.
+ * every failure is a typed error that keeps the CA's own words. The whole
+ * order has a deadline, since a pass holds the lock and the challenge port.
  *
  * It is written directly on node:crypto and node:https (see acme-http.ts and
  * der.ts) rather than on acme-client: the same protocol steps, without loading
  * axios, an ASN.1 stack and node-forge at every start of every container.
  */
 import { isIP } from 'node:net';
-import { AgentError, CaProtocolError } from '../lib/errors.js';
+import { AgentError, CaProtocolError, CaUnavailableError } from '../lib/errors.js';
 import { AcmeTransport, PROBLEM_PREFIX } from './transport.js';
 import { createCsr } from '../pki/der.js';
 import type { Challenge, Solver } from '../challenge/types.js';
@@ -29,6 +30,8 @@ export interface IssueRequest {
   onEvent?: (event: string, fields: Record<string, unknown>) => void;
   /** Runs after a challenge is presented and before the CA is asked to validate it (a self-check); must not throw. */
   beforeValidation?: (challenge: Challenge) => Promise<void>;
+  /** The whole order (account to download) is abandoned after this long; default ORDER_TIMEOUT_MS. */
+  timeoutMs?: number;
 }
 
 export interface IssueResult {
@@ -51,31 +54,67 @@ interface Order { status: string; authorizations: string[]; finalize: string; ce
 const POLL = { firstMs: 50, maxMs: 2000, totalMs: 30_000 } as const;
 /** Pauses before re-POSTing a challenge the CA could not validate yet (a proxy reloading, a slow listener). */
 const CHALLENGE_RETRIES = [250, 1000, 2000] as const;
+/** The longest pause a CA's Retry-After may ask for between two polls. */
+export const MAX_RETRY_AFTER_MS = 10_000;
+/** A pass holds the lock and the challenge listener: the whole order gets this long, then it is abandoned. */
+export const ORDER_TIMEOUT_MS = 10 * 60_000;
 
-/** The CA no longer knows the account: RFC 8555's problem, or step-ca's HTTP 500 after a database reset. */
+/** The CA says it no longer knows the account (RFC 8555's accountDoesNotExist). */
 export function isUnknownAccount(err: AgentError): boolean {
-  if (!(err instanceof CaProtocolError)) return false;
-  // A genuine 500 also lands here; registering again with the same key is
-  // harmless then (the CA answers with the existing account).
-  return err.problemType === `${PROBLEM_PREFIX}accountDoesNotExist` || err.httpStatus === 500;
+  return err instanceof CaProtocolError && err.problemType === `${PROBLEM_PREFIX}accountDoesNotExist`;
 }
 
 export async function issueCertificate(req: IssueRequest): Promise<IssueResult> {
   const emit = req.onEvent ?? (() => undefined);
+  const timeoutMs = req.timeoutMs ?? ORDER_TIMEOUT_MS;
   const acme = new AcmeTransport(req.directoryUrl, req.roots, req.accountKeyPem);
-  try {
+  const work = (async () => {
     try {
       return await issueWithAccount(acme, req, req.accountUrl, emit, false);
     } catch (err) {
-      if (req.accountUrl && err instanceof AgentError && isUnknownAccount(err)) {
+      if (req.accountUrl && err instanceof AgentError && (isUnknownAccount(err) || (await lostBehind500(acme, err)))) {
         emit('account_unknown', { error: err.message });
         acme.kid = undefined;
         return await issueWithAccount(acme, req, undefined, emit, true);
       }
       throw err;
     }
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    const message = `the ACME order did not complete within ${Math.round(timeoutMs / 1000)}s (renewal.orderTimeout); `
+      + 'it was abandoned and the challenge listener and the lock released; the current certificate stays';
+    timer = setTimeout(() => reject(new CaUnavailableError(message)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, expired]);
   } finally {
+    clearTimeout(timer);
+    // Closing the transport ends an abandoned order's requests and stops it before it publishes anything more.
     acme.close();
+    work.catch(() => undefined);
+  }
+}
+
+/**
+ * An HTTP 500 is the CA's own failure, with one exception: step-ca versions
+ * that answer a request of an account they lost (a database reset) with a
+ * 500 instead of accountDoesNotExist. Which of the two it is, the CA says
+ * when asked for the account by key (RFC 8555 onlyReturnExisting): a 500 is
+ * taken for a lost account only when the CA answers that it has none.
+ */
+async function lostBehind500(acme: AcmeTransport, err: AgentError): Promise<boolean> {
+  if (!(err instanceof CaProtocolError) || err.httpStatus !== 500) return false;
+  const kid = acme.kid;
+  acme.kid = undefined;
+  try {
+    const dir = await acme.directory();
+    await acme.post(dir.newAccount, { onlyReturnExisting: true });
+    return false;
+  } catch (probe) {
+    return probe instanceof AgentError && isUnknownAccount(probe);
+  } finally {
+    acme.kid = kid;
   }
 }
 
@@ -121,6 +160,7 @@ async function issueWithAccount(acme: AcmeTransport, req: IssueRequest, accountU
         token: offered.token,
         keyAuthorization: `${offered.token}.${acme.thumbprint()}`,
       };
+      acme.ensureOpen();
       await solver.present(challenge);
       presented.push(challenge);
       await req.beforeValidation?.(challenge);
@@ -144,7 +184,7 @@ async function issueWithAccount(acme: AcmeTransport, req: IssueRequest, accountU
  * inside the POST and, when it cannot fetch the token, leaves the challenge
  * "pending" with an error instead of failing it: that error is the real
  * cause ("connection refused on port 80"), so it is retried a few times by
- * POSTing again (RFC 8555 §7.5.1) and then reported as it is, rather than
+ * POSTing again (ACME allows a client to retry a challenge) and then reported as it is, rather than
  * polling an authorization that will never change.
  */
 async function answerChallenge(acme: AcmeTransport, authzUrl: string, authz: Authorization, challenge: ChallengeObject): Promise<void> {
@@ -164,14 +204,33 @@ async function answerChallenge(acme: AcmeTransport, authzUrl: string, authz: Aut
   }
 }
 
+/**
+ * Polls until done. A Retry-After from the CA (seconds or an HTTP date) is
+ * honoured up to MAX_RETRY_AFTER_MS and does not count against the poll's
+ * own 30 s: the order's deadline bounds a CA that keeps asking to wait.
+ */
 async function poll<T>(acme: AcmeTransport, url: string, what: string, done: (t: T) => boolean, failed: (t: T) => string | false): Promise<T> {
-  const deadline = Date.now() + POLL.totalMs;
-  for (let delay: number = POLL.firstMs; ; delay = Math.min(delay * 2, POLL.maxMs)) {
-    const item = (await step(what, () => acme.post<T>(url, undefined))).body;
+  let deadline = Date.now() + POLL.totalMs;
+  for (let backoff: number = POLL.firstMs; ; backoff = Math.min(backoff * 2, POLL.maxMs)) {
+    const answer = await step(what, () => acme.post<T>(url, undefined));
+    const item = answer.body;
     if (done(item)) return item;
     const why = failed(item);
     if (why) throw new CaProtocolError(why);
+    const asked = retryAfterMs(answer.headers['retry-after']);
+    const delay = asked === undefined ? backoff : Math.min(asked, MAX_RETRY_AFTER_MS);
+    if (asked !== undefined) deadline += delay;
     if (Date.now() + delay > deadline) throw new CaProtocolError(`ACME ${what} failed: still not done after ${POLL.totalMs / 1000}s`);
     await new Promise((r) => setTimeout(r, delay));
   }
+}
+
+/** Retry-After as milliseconds from now: delay-seconds or an HTTP date; undefined when absent or unreadable. */
+export function retryAfterMs(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const text = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (!text) return undefined;
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  if (!/^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(text)) return undefined; // IMF-fixdate only
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

@@ -1,5 +1,5 @@
 /**
- * The ACME wire layer (RFC 8555 §6): JWS-signed POSTs over HTTPS, nonces,
+ * The ACME wire layer: JWS-signed POSTs over HTTPS, nonces,
  * problem documents. Built on node:https with the pinned roots as the only
  * trust anchors and one keep-alive connection pool per pass. Failures come
  * out typed: a TLS failure as TrustError, no answer as CaUnavailableError, a
@@ -8,7 +8,7 @@
 import { createHash, createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { Agent } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
-import { CaProtocolError } from '../lib/errors.js';
+import { CaProtocolError, CaUnavailableError } from '../lib/errors.js';
 import { sendHttps } from '../lib/https.js';
 
 export const PROBLEM_PREFIX = 'urn:ietf:params:acme:error:';
@@ -16,7 +16,7 @@ export const PROBLEM_PREFIX = 'urn:ietf:params:acme:error:';
 const REQUEST_TIMEOUT_MS = 15_000;
 /** A certificate chain or an order is a few kilobytes; refuse anything absurd. */
 const MAX_BODY_BYTES = 1024 * 1024;
-/** RFC 8555 §6.5: a badNonce answer carries a fresh nonce; retry with it this many times. */
+/** A badNonce answer carries a fresh nonce; retry with it this many times. */
 const BAD_NONCE_RETRIES = 3;
 
 export interface Directory {
@@ -40,6 +40,7 @@ export class AcmeTransport {
   private readonly jwk: Record<string, string>;
   private nonce: string | undefined;
   private dir: Directory | undefined;
+  private closed = false;
   /** Set once the account is known: later requests are signed with `kid` instead of the key. */
   kid: string | undefined;
 
@@ -91,7 +92,13 @@ export class AcmeTransport {
   }
 
   close(): void {
+    this.closed = true;
     this.agent.destroy();
+  }
+
+  /** Throws once the order was abandoned (closed), so nothing more is sent or published for it. */
+  ensureOpen(): void {
+    if (this.closed) throw new CaUnavailableError('the ACME order was abandoned');
   }
 
   private async freshNonce(): Promise<string> {
@@ -102,6 +109,7 @@ export class AcmeTransport {
   }
 
   private async send(method: 'GET' | 'HEAD' | 'POST', url: string, body?: string, accept = 'application/json'): Promise<AcmeAnswer<string>> {
+    this.ensureOpen();
     const headers: Record<string, string> = { accept, 'user-agent': 'cert-agent', ...(body !== undefined ? { 'content-type': 'application/jose+json' } : {}) };
     const answer = await sendHttps(url, { method, agent: this.agent, headers, ...(body !== undefined ? { body } : {}), timeoutMs: REQUEST_TIMEOUT_MS, maxBytes: MAX_BODY_BYTES });
     const nonce = answer.headers['replay-nonce'];

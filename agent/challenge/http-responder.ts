@@ -3,9 +3,13 @@
  * while an order is validated) and `proxy` (a local port the proxy forwards
  * /.well-known/acme-challenge/ to). It answers exactly the tokens of the
  * current order, GET or HEAD, and nothing else: no directory listing, no
- * other paths, small header limits and short timeouts against slow clients.
+ * other paths, small header limits and short timeouts against slow clients,
+ * and a few connections per remote address so that one client cannot take
+ * the slots the CA's validation needs.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { isIP, type Socket } from 'node:net';
+import { ipv6Bytes } from '../pki/der.js';
 import { ChallengeError, describeError } from '../lib/errors.js';
 import { selfCheckHttp01 } from './self-check.js';
 import type { OpenSolver } from './types.js';
@@ -13,6 +17,11 @@ import type { OpenSolver } from './types.js';
 const PREFIX = '/.well-known/acme-challenge/';
 /** RFC 8555 tokens are base64url, at least 128 bits. */
 const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
+/** A CA validates with one connection at a time per name; a client (address, IPv6 /64) holding more is not one. */
+export const MAX_PER_ADDRESS = 16;
+const MAX_CONNECTIONS = 1024;
+/** A connection silent this long is closed (the CA sends its request at once). */
+const IDLE_MS = 5_000;
 
 export const openHttpResponder: OpenSolver = async (opts) => {
   const { host, port } = opts;
@@ -20,7 +29,26 @@ export const openHttpResponder: OpenSolver = async (opts) => {
   // Node checks the two timeouts only every connectionsCheckingInterval
   // (30 s by default): a slowloris client would hold a slot that long.
   const server = createServer({ maxHeaderSize: 8 * 1024, requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 2_000, connectionsCheckingInterval: 1_000 }, (req, res) => answer(tokens, req, res));
-  server.maxConnections = 128;
+  // One client must not be able to take every slot and shut out the CA's
+  // validation: each remote address gets a few connections, every connection
+  // is dropped after a short silence, and the total is bounded for memory.
+  const perAddress = new Map<string, number>();
+  server.maxConnections = MAX_CONNECTIONS;
+  server.on('connection', (socket: Socket) => {
+    const address = clientKey(socket.remoteAddress ?? '');
+    const count = perAddress.get(address) ?? 0;
+    if (count >= MAX_PER_ADDRESS) {
+      socket.destroy();
+      return;
+    }
+    perAddress.set(address, count + 1);
+    socket.once('close', () => {
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left > 0) perAddress.set(address, left);
+      else perAddress.delete(address);
+    });
+    socket.setTimeout(IDLE_MS, () => socket.destroy());
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       const why = err.code === 'EADDRINUSE' ? 'is in use by another program (use challenge.mode webroot or proxy when a proxy owns port 80)' : err.code === 'EACCES' ? 'needs CAP_NET_BIND_SERVICE or root' : describeError(err);
@@ -46,6 +74,19 @@ export const openHttpResponder: OpenSolver = async (opts) => {
     },
   };
 };
+
+/**
+ * Whose connection this is, for the per-client limit: an IPv4 address (also
+ * when it arrives IPv4-mapped on a dual-stack socket), or an IPv6 /64, since
+ * one host can take any number of addresses inside its own /64.
+ */
+export function clientKey(address: string): string {
+  if (isIP(address) !== 6) return address;
+  const bytes = ipv6Bytes(address);
+  const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
+  if (mapped) return bytes.subarray(12).join('.');
+  return `${bytes.subarray(0, 8).toString('hex')}::/64`;
+}
 
 function answer(tokens: Map<string, string>, req: IncomingMessage, res: ServerResponse): void {
   res.setHeader('cache-control', 'no-store');

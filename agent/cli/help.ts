@@ -19,8 +19,9 @@ Global flags:
   --version       print the version
 
 Exit codes: 0 ok, 1 failed (see message), 64 bad usage, 65 CA not trusted (pin),
-69 CA unreachable, 73 cannot write files, 75 another agent holds the lock,
-76 CA answered wrongly, 78 bad configuration. status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+69 CA unreachable or order not done in time, 73 cannot write files,
+75 another agent holds the lock, 76 CA answered wrongly, 78 bad configuration.
+status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 doctor: 0 all good, 1 problems found.
 
 Examples:

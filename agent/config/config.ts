@@ -1,9 +1,9 @@
 /**
- * Configuration: the file format (spec §5), its defaults, and validation of
+ * Configuration: the file format, its defaults, and validation of
  * the whole document before anything on disk is touched. Every error is a
  * ConfigError (exit 78) naming the field, the value and what is allowed.
  */
-import { lstatSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { lstatSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
@@ -12,6 +12,7 @@ import { ConfigError, describeError } from '../lib/errors.js';
 import { FieldReader, show } from './validate.js';
 import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
 import { parseDurationSeconds, type AllowanceThreshold } from '../renewal/schedule.js';
+import { ipv6Bytes } from '../pki/der.js';
 
 export { DEFAULT_CONFIG_PATH } from './defaults.js';
 export const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
@@ -33,8 +34,11 @@ export interface Config {
   };
   account: { email?: string };
   certificate: { domains: string[]; keyType: KeyType; dir: string; owner: string; group: string };
-  /** minAllowance: `status` warns when the CA-outage allowance falls under it. */
-  renewal: { at: number; jitter: number; check: string; minAllowance: AllowanceThreshold };
+  /**
+   * orderTimeoutSeconds: the whole ACME order of one pass, after which it is abandoned.
+   * minAllowance: `status` warns when the CA-outage allowance falls under it.
+   */
+  renewal: { at: number; jitter: number; check: string; orderTimeoutSeconds: number; minAllowance: AllowanceThreshold };
   challenge: { mode: ChallengeMode; listen: string; webroot: string };
   reload: {
     target: ReloadTarget;
@@ -62,6 +66,7 @@ export const DEFAULTS = {
   minAllowanceShare: 0.25,
   jitter: 0.05,
   check: '*/5 * * * *',
+  orderTimeoutSeconds: 600,
   standaloneListen: '0.0.0.0:80',
   proxyListen: '127.0.0.1:8402',
   // Outside the 0700 state directory: the proxy's workers (www-data) must read the tokens.
@@ -98,6 +103,45 @@ function checkPathSafety(configPath: string, config: Config): void {
   for (const [field, path] of paths) {
     const problem = unsafePathProblem(resolve(path));
     if (problem) throw new ConfigError(field, `${JSON.stringify(path)} ${problem}`);
+  }
+  const owned = configOwnershipProblem(resolve(configPath));
+  if (owned) throw new ConfigError('', owned);
+}
+
+/**
+ * The config chooses commands the agent runs as root, so, like sshd's
+ * StrictModes, the file and every directory above it (after resolving links)
+ * must be owned by root or by the agent's own user and writable by neither
+ * group nor others. The sticky bit does not excuse a directory here (sshd
+ * makes no exception for it either): a shared /tmp is no place for this file.
+ */
+export function configOwnershipProblem(path: string): string | undefined {
+  const me = process.getuid?.() ?? 0;
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch {
+    return undefined; // reading it already failed or will fail with its own message
+  }
+  const owners = me === 0 ? 'root' : `root or uid ${me}`;
+  for (let p = real; ; p = dirname(p)) {
+    const st = statOrUndefined(p);
+    if (!st) return undefined;
+    const badOwner = st.uid !== 0 && st.uid !== me;
+    const badMode = (st.mode & 0o022) !== 0;
+    if (badOwner || badMode) {
+      const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+      const shown = JSON.stringify(path);
+      const resolved = real !== path ? ` (${real})` : '';
+      const what = p === real ? `${shown}${resolved} is` : `${shown} lies under ${p}, which is`;
+      const fix = [badOwner ? `chown root ${p}` : '', badMode ? `chmod go-w ${p}` : ''].filter(Boolean).join('; ');
+      const where = p === real ? '' : ' or move the file to a directory only root can write (e.g. /etc/cert-agent)';
+      const writable = badMode ? ', writable by group or others' : '';
+      return `${what} owned by uid ${st.uid} with mode ${mode}${writable}; `
+        + 'the configuration chooses commands run as root, so it and every directory above it '
+        + `must be owned by ${owners} and not writable by group or others: ${fix}${where}`;
+    }
+    if (dirname(p) === p) return undefined;
   }
 }
 
@@ -176,6 +220,9 @@ export function validateConfig(doc: unknown): Config {
   const jitter = renewal.number('jitter', { default: DEFAULTS.jitter, min: 0, max: 0.3 });
   if (jitter >= at) throw new ConfigError('renewal.jitter', `${jitter} must be smaller than renewal.at (${at})`);
   const check = renewal.string('check', { default: DEFAULTS.check, check: (v) => (cron.validate(v) ? undefined : 'is not a valid cron expression (e.g. "*/5 * * * *")') });
+  const orderTimeoutSeconds = renewal.number('orderTimeout', {
+    default: DEFAULTS.orderTimeoutSeconds, min: 10, max: 3600, integer: true,
+  });
   const minAllowance = allowanceThreshold(renewal.raw('minAllowance'), at);
   renewal.done();
 
@@ -220,7 +267,7 @@ export function validateConfig(doc: unknown): Config {
     ca: { url, fingerprints, provisioner, directory, ...(rootFile ? { rootFile } : {}) },
     account: email ? { email } : {},
     certificate: { domains, keyType, dir, owner, group },
-    renewal: { at, jitter, check, minAllowance },
+    renewal: { at, jitter, check, orderTimeoutSeconds, minAllowance },
     challenge: { mode, listen, webroot },
     reload: { target, ...(command ? { command } : {}), timeoutSeconds, traefik: { dynamicFile, entryPoint }, nginx: { binary: nginxBinary, ...(nginxConfig ? { config: nginxConfig } : {}) }, ...(verify ? { verify } : {}) },
     trust: { installSystem },
@@ -271,6 +318,14 @@ const DNS_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
 
 /** A DNS name or IP address step-ca can validate over http-01. */
 export function identifierProblem(value: string): string | undefined {
+  if (isIP(value) === 6) {
+    const b = ipv6Bytes(value);
+    if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
+      // step-ca (Go) takes it for the IPv4 address and issues for that; the names would never match.
+      const v4 = b.subarray(12).join('.');
+      return `is an IPv4-mapped IPv6 address; clients connect over IPv4, so list the IPv4 form ${v4}`;
+    }
+  }
   if (isIP(value)) return undefined;
   if (value.startsWith('*.')) return 'is a wildcard; http-01 cannot validate wildcards';
   if (value.length > 253) return 'is longer than 253 characters';

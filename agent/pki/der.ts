@@ -88,13 +88,24 @@ function generalNames(names: string[]): Der {
   );
 }
 
-function ipv6Bytes(ip: string): Buffer {
-  const [head, tail = ''] = ip.split('::') as [string, string?];
+/** The 16 bytes of an IPv6 address in any textual form node:net accepts, a dotted IPv4 tail included. */
+export function ipv6Bytes(ip: string): Buffer {
+  let text = ip;
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    // The last 32 bits written as a dotted quad (::ffff:1.2.3.4, 64:ff9b::1.2.3.4): two groups.
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail = ''] = text.split('::') as [string, string?];
   const h = head ? head.split(':') : [];
   const t = tail ? tail.split(':') : [];
-  const groups = ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+  const groups = text.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
   return Buffer.from(groups.flatMap((g: string) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
 }
+
+/** X.520's upper bound for a commonName (ub-common-name). */
+export const MAX_COMMON_NAME = 64;
 
 function extension(id: string, value: Der, critical = false): Der {
   return seq(oid(id), ...(critical ? [bool(true)] : []), octets(value));
@@ -105,12 +116,20 @@ function signed(tbs: Der, key: KeyObject): Der {
   return seq(tbs, id, bits(sign(hash, tbs, key)));
 }
 
-/** PKCS#10 CSR for `names` (first = CN), signed by `keyPem`. */
+/**
+ * PKCS#10 CSR for `names`, signed by `keyPem`. The first name is also the
+ * subject's CN when it fits X.520's 64 characters; a longer one leaves the
+ * subject empty (the subjectAltName carries every name, and is then marked
+ * critical as RFC 5280 asks of a certificate without a subject).
+ */
 export function createCsr(names: string[], keyPem: string): Der {
   const key = createPrivateKey(keyPem);
   const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
-  const attributes = explicit(0, seq(oid(OID.extensionRequest), set(seq(extension(OID.subjectAltName, generalNames(names))))));
-  const info = seq(integer(0), name([[OID.commonName, names[0] as string]]), spki, attributes);
+  const first = names[0] as string;
+  const subject: [string, string][] = first.length <= MAX_COMMON_NAME ? [[OID.commonName, first]] : [];
+  const san = extension(OID.subjectAltName, generalNames(names), subject.length === 0);
+  const attributes = explicit(0, seq(oid(OID.extensionRequest), set(seq(san))));
+  const info = seq(integer(0), name(subject), spki, attributes);
   return signed(info, key);
 }
 
@@ -120,13 +139,15 @@ export function createSelfSigned(opts: { keyPem: string; names: string[]; subjec
   const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
   const serial = randomBytes(16);
   serial[0] = ((serial[0] as number) & 0x7f) | 0x01;
-  const subject = name(opts.subject.map(([k, v]) => [k === 'CN' ? OID.commonName : OID.organization, v]));
+  // X.520 bounds CN and O at 64 characters: a longer value is left out, never written.
+  const parts = opts.subject.filter(([, v]) => v.length <= MAX_COMMON_NAME);
+  const subject = name(parts.map(([k, v]) => [k === 'CN' ? OID.commonName : OID.organization, v]));
   const extensions = explicit(3, seq(
     extension(OID.basicConstraints, seq(), true),
     // digitalSignature only: one byte, seven unused bits (DER wants the minimal form).
     extension(OID.keyUsage, tlv(0x03, Buffer.from([0x07, 0x80])), true),
     extension(OID.extKeyUsage, seq(oid(OID.serverAuth))),
-    extension(OID.subjectAltName, generalNames(opts.names)),
+    extension(OID.subjectAltName, generalNames(opts.names), parts.length === 0),
   ));
   const tbs = seq(explicit(0, integer(2)), integer(serial), algorithmFor(key).id, subject, seq(time(opts.notBefore), time(opts.notAfter)), subject, spki, extensions);
   const der = signed(tbs, key);

@@ -40,8 +40,8 @@ export interface CertSummary {
 export function summarize(cert: X509Certificate): CertSummary {
   return {
     serial: cert.serialNumber.toLowerCase(),
-    subject: cert.subject.replace(/\n/g, ', '),
-    issuer: cert.issuer.replace(/\n/g, ', '),
+    subject: subjectText(cert),
+    issuer: (cert.issuer ?? '').replace(/\n/g, ', '),
     names: certNames(cert),
     notBefore: new Date(cert.validFrom),
     notAfter: new Date(cert.validTo),
@@ -114,7 +114,17 @@ export function verifyChain(leaf: X509Certificate, intermediates: X509Certificat
   return { problem: 'certificate chain is longer than 8' };
 }
 
-const nameOf = (cert: X509Certificate) => cert.subject.replace(/\n/g, ', ');
+const nameOf = subjectText;
+
+/**
+ * The subject on one line. A certificate whose first name is too long for a
+ * CN has an empty subject (Node then gives undefined): it is named by its
+ * subjectAltName instead.
+ */
+export function subjectText(cert: X509Certificate): string {
+  const subject = (cert.subject ?? '').replace(/\n/g, ', ');
+  return subject || `(no subject; ${cert.subjectAltName ?? 'no names'})`;
+}
 
 /** What a TLS client has to know about each certificate beyond Node's accessors. */
 interface CertRules {
@@ -288,7 +298,7 @@ function nameConstraintProblem(nc: NameConstraints, cert: X509Certificate, r: Ce
   if (!leaf && cert.subject === cert.issuer) return undefined;
   const dns = [...r.dnsNames];
   if (leaf) {
-    for (const m of cert.subject.matchAll(/^CN=(.*)$/gm)) {
+    for (const m of (cert.subject ?? '').matchAll(/^CN=(.*)$/gm)) {
       if (m[1] && HOSTNAME_CN.test(m[1])) dns.push(m[1].toLowerCase());
     }
   }
@@ -340,10 +350,15 @@ export function issuedBy(cert: X509Certificate, issuer: X509Certificate): boolea
 function validityProblem(cert: X509Certificate, now: Date): string | undefined {
   const from = new Date(cert.validFrom);
   const to = new Date(cert.validTo);
-  const who = cert.subject.replace(/\n/g, ', ');
+  const who = subjectText(cert);
   // A fresh certificate that is "not yet valid" or "expired" usually means this
   // machine's clock is off, not the CA: say which clock the verdict used.
   if (now < from) return `${who} is not valid before ${from.toISOString()} (this machine's clock says ${now.toISOString()}; check it)`;
   if (now > to) return `${who} expired at ${to.toISOString()} (this machine's clock says ${now.toISOString()})`;
   return undefined;
+}
+
+/** The validity window as dates. */
+export function validityOf(cert: X509Certificate): { notBefore: Date; notAfter: Date } {
+  return { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) };
 }

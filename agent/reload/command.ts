@@ -3,26 +3,96 @@
  * with spaces arrives as one argument (unlike `step ca renew --exec`). A
  * non-zero exit or a timeout is a failed reload: it shows in the log, in
  * `status` and in the exit code (unlike certbot's hooks).
+ *
+ * Every program the agent runs (this command, nginx, update-ca-certificates)
+ * goes through runArgv: in a process group of its own, so a timeout ends the
+ * program and everything it started, and with a minimal environment, so
+ * nothing the agent was started with (tokens, proxies, credentials) leaks
+ * into a command that runs as root.
  */
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { ReloadError } from '../lib/errors.js';
 import type { ReloadContext, ReloadOutcome, ReloadTarget } from './types.js';
 
 const TAIL = 400;
+/** After SIGTERM to the group, this long before SIGKILL. */
+const TERM_GRACE_MS = 2_000;
+/** After the program exits, this long for its output pipes to drain (a child it left behind may hold them open). */
+const DRAIN_MS = 500;
+const MAX_OUTPUT = 1024 * 1024;
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export function tail(text: string): string {
   const t = text.trim().replace(/\s*\n\s*/g, ' | ');
   return t.length > TAIL ? `…${t.slice(-TAIL)}` : t;
 }
 
-export function runArgv(argv: string[], timeoutSeconds: number, env: Record<string, string> = {}): Promise<{ code: number | null; signal: string | null; output: string; timedOut: boolean }> {
+/** What a child process inherits from the agent: PATH, the locale and the time zone, nothing else. */
+export function childEnvironment(extra: Record<string, string> = {}, from = process.env): Record<string, string> {
+  const env: Record<string, string> = { PATH: from.PATH || DEFAULT_PATH };
+  for (const [name, value] of Object.entries(from)) {
+    const kept = name === 'LANG' || name === 'LANGUAGE' || name === 'TZ' || name.startsWith('LC_');
+    if (kept && value !== undefined) env[name] = value;
+  }
+  return { ...env, ...extra };
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: string | null;
+  output: string;
+  timedOut: boolean;
+}
+
+export function runArgv(argv: string[], timeoutSeconds: number, env: Record<string, string> = {}): Promise<RunResult> {
   const [file, ...args] = argv;
   return new Promise((resolve) => {
-    execFile(file as string, args, { timeout: timeoutSeconds * 1000, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-      const e = err as (NodeJS.ErrnoException & { killed?: boolean; signal?: string }) | null;
-      const code = e ? (typeof e.code === 'number' ? e.code : null) : 0;
-      const spawnError = e && typeof e.code === 'string' ? `${e.code}: ${e.message}` : '';
-      resolve({ code, signal: e?.signal ?? null, output: tail(`${stdout}\n${stderr}\n${spawnError}`), timedOut: Boolean(e?.killed && e.signal === 'SIGKILL') });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let timedOut = false;
+    let settled = false;
+    const timers: NodeJS.Timeout[] = [];
+    // detached: a new session and process group, whose id is the child's pid.
+    const child = spawn(file as string, args, {
+      detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: childEnvironment(env),
+    });
+    const collect = (b: Buffer) => {
+      if (size < MAX_OUTPUT) chunks.push(b);
+      size += b.length;
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    const killGroup = (signal: NodeJS.Signals) => {
+      try {
+        if (child.pid) process.kill(-child.pid, signal);
+      } catch {
+        // the group is already gone
+      }
+    };
+    const finish = (code: number | null, signal: string | null, extra = '') => {
+      if (settled) return;
+      settled = true;
+      for (const t of timers) clearTimeout(t);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      resolve({ code, signal, output: tail(`${Buffer.concat(chunks).toString('utf8')}\n${extra}`), timedOut });
+    };
+    timers.push(setTimeout(() => {
+      timedOut = true;
+      killGroup('SIGTERM');
+      timers.push(setTimeout(() => killGroup('SIGKILL'), TERM_GRACE_MS));
+    }, timeoutSeconds * 1000));
+    child.once('error', (err: NodeJS.ErrnoException) => finish(null, null, `${err.code ?? 'error'}: ${err.message}`));
+    child.once('exit', (code, signal) => {
+      if (timedOut) {
+        // Whatever the program started must be gone too before this counts as done.
+        killGroup('SIGKILL');
+        finish(code, signal);
+        return;
+      }
+      const drain = setTimeout(() => finish(code, signal), DRAIN_MS);
+      timers.push(drain);
+      child.once('close', () => finish(code, signal));
     });
   });
 }
@@ -36,7 +106,10 @@ async function reloadCommand({ config, live }: ReloadContext): Promise<ReloadOut
     CERT_AGENT_DOMAINS: config.certificate.domains.join(','),
   });
   const shown = JSON.stringify(argv);
-  if (result.timedOut) throw new ReloadError(`reload command ${shown} did not finish within ${config.reload.timeoutSeconds}s and was killed; output: ${result.output || '(none)'}`);
+  if (result.timedOut) {
+    throw new ReloadError(`reload command ${shown} did not finish within ${config.reload.timeoutSeconds}s `
+      + `and was killed with everything it started; output: ${result.output || '(none)'}`);
+  }
   if (result.code !== 0) {
     const how = result.signal ? `was killed by ${result.signal}` : result.code === null ? 'could not start' : `exited ${result.code}`;
     throw new ReloadError(`reload command ${shown} ${how}; output: ${result.output || '(none)'}`);

@@ -1,5 +1,5 @@
 /**
- * `cert-agent doctor`: audits the installation (spec §10), one line per check
+ * `cert-agent doctor`: audits the installation, one line per check
  * saying what is wrong and what to do. `--fix` repairs only what cannot make
  * things worse — modes and ownership of the agent's own files — and says what
  * it changed. Exit 0 when nothing is wrong (after fixes), 1 otherwise.
@@ -18,7 +18,8 @@ import { bootstrapTrust, fetchRoots } from '../trust/pin.js';
 import { loadTrust, rootsPem } from '../trust/file.js';
 import { certFingerprint } from '../pki/x509.js';
 import { assessSet, type FindingCode } from '../pki/assess.js';
-import { ownershipForReading, ownershipOf } from '../store/live.js';
+import { ownershipForReading, ownershipOf } from '../store/ownership.js';
+import { acquireLockWaiting } from '../store/lock.js';
 import {
   AGENT_GID, AGENT_UID, checkChain, closeQuietly, describeEntry, lstatMaybe, openNoFollow, setAccessFd, type Kind,
 } from '../lib/safefs.js';
@@ -63,7 +64,7 @@ export async function runDoctor(
   } catch (err) {
     add('PROBLEM', 'owner', `${describeError(err)}: create the user/group or change certificate.owner/group`);
   }
-  checkPermissions(config, owner, opts.fix, add);
+  await checkPermissionsLocked(config, owner, opts.fix, add);
   checkMounts(config, add);
   await checkCa(config, opts.now, add);
   checkCertificate(config, opts.now, add);
@@ -76,6 +77,30 @@ export async function runDoctor(
 }
 
 // ---- modes and ownership ----------------------------------------------------
+
+/** How long `doctor --fix` waits for a renewal pass in flight before fixing nothing. */
+const FIX_LOCK_WAIT_MS = 30_000;
+
+/**
+ * `--fix` changes modes and owners in the state and certificate directories,
+ * so it holds the lock like every other writer there; without --fix, or when
+ * no state directory exists yet (no agent has run), it only reads.
+ */
+async function checkPermissionsLocked(config: Config, owner: Ownership | undefined, fix: boolean, add: Add): Promise<void> {
+  if (!fix || !existsSync(config.stateDir)) return checkPermissions(config, owner, fix, add);
+  let release: (() => void) | undefined;
+  try {
+    release = await acquireLockWaiting(config.stateDir, FIX_LOCK_WAIT_MS);
+  } catch (err) {
+    add('PROBLEM', 'lock', `${describeError(err)}: nothing was fixed; run cert-agent doctor --fix again`);
+    return checkPermissions(config, owner, false, add);
+  }
+  try {
+    checkPermissions(config, owner, fix, add);
+  } finally {
+    release();
+  }
+}
 
 interface Expect {
   path: string;

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/config.js';
 import { describeError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import { ownershipForReading } from './live.js';
+import { ownershipForReading } from './ownership.js';
 import { closeQuietly, describeEntry, lstatMaybe, octal, openNoFollow, setAccessFd } from '../lib/safefs.js';
 import type { LiveSet, Ownership } from './sets.js';
 

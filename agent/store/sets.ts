@@ -46,7 +46,7 @@ export interface NewSet {
   fullchainPem: string;
   /** The trusted roots, written as ca.pem. */
   rootsPem: string[];
-  /** Marks a self-signed stand-in (spec §7); it skips the chain check. */
+  /** Marks a self-signed stand-in; it skips the chain check. */
   placeholder?: boolean;
 }
 

@@ -7,7 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { readIfExists, writeFileAtomic } from '../lib/fs.js';
-import { certFingerprint, issuedBy, mayIssueProblem } from '../pki/x509.js';
+import { certFingerprint, issuedBy, mayIssueProblem, subjectText } from '../pki/x509.js';
 
 export interface TrustedRoot {
   fingerprint: string;
@@ -68,7 +68,7 @@ export function vouchesFor(cross: X509Certificate, root: X509Certificate, truste
 }
 
 export function describeRefused(cert: X509Certificate, reason: string): RefusedRoot {
-  const subject = cert.subject.replace(/\n/g, ', ');
+  const subject = subjectText(cert);
   return { fingerprint: certFingerprint(cert), subject, root: isSelfSignedCa(cert), reason };
 }
 

@@ -21,10 +21,38 @@ export interface EnrollOptions {
 
 export async function enroll(bin: string, dir: string, o: EnrollOptions): Promise<AgentDirs & { ms: number }> {
   mkdirSync(dir, { recursive: true });
-  const d: AgentDirs = { dir, config: join(dir, 'config.yaml'), certDir: join(dir, 'tls'), stateDir: join(dir, 'state') };
+  const d: AgentDirs = {
+    dir,
+    config: join(dir, 'config.yaml'),
+    certDir: join(dir, 'tls'),
+    stateDir: join(dir, 'state'),
+  };
   const started = Date.now();
-  const r = await run([process.execPath, bin, 'enroll', '--config', d.config, '--ca-url', o.caUrl, '--fingerprint', o.fingerprint, '--domain', o.domain,
-    '--cert-dir', d.certDir, '--state-dir', d.stateDir, '--listen', o.listen, '--reload', 'none'], { env: cleanEnv(), cwd: dir }, 120_000);
+  const r = await run(
+    [
+      process.execPath,
+      bin,
+      'enroll',
+      '--config',
+      d.config,
+      '--ca-url',
+      o.caUrl,
+      '--fingerprint',
+      o.fingerprint,
+      '--domain',
+      o.domain,
+      '--cert-dir',
+      d.certDir,
+      '--state-dir',
+      d.stateDir,
+      '--listen',
+      o.listen,
+      '--reload',
+      'none',
+    ],
+    { env: cleanEnv(), cwd: dir },
+    120_000,
+  );
   if (r.code !== 0) throw new Error(`cert-agent enroll failed (${r.code}): ${r.stderr}`);
   if (o.extraYaml) appendFileSync(d.config, o.extraYaml);
   return { ...d, ms: Date.now() - started };

@@ -54,7 +54,18 @@ function main(): void {
   let connections = 0;
   let stats = fresh();
   function fresh() {
-    return { requests: 0, peakInFlight: inFlight, peakConnections: connections, upstreamMs: [] as number[], byKind: {} as Record<string, number>, byStatus: {} as Record<string, number>, errors: 0, retried: 0, errorMessages: [] as string[], seconds: new Map<number, [number, number]>() };
+    return {
+      requests: 0,
+      peakInFlight: inFlight,
+      peakConnections: connections,
+      upstreamMs: [] as number[],
+      byKind: {} as Record<string, number>,
+      byStatus: {} as Record<string, number>,
+      errors: 0,
+      retried: 0,
+      errorMessages: [] as string[],
+      seconds: new Map<number, [number, number]>(),
+    };
   }
   const second = () => {
     const s = Math.floor((Date.now() - phaseStart) / 1000);
@@ -63,57 +74,72 @@ function main(): void {
     return e;
   };
 
-  const server = https.createServer({ key: readFileSync(cfg.keyFile), cert: readFileSync(cfg.certFile), keepAliveTimeout: 5_000 }, (req, res) => {
-    const started = Date.now();
-    inFlight++;
-    stats.requests++;
-    stats.peakInFlight = Math.max(stats.peakInFlight, inFlight);
-    const sec = second();
-    sec[0]++;
-    sec[1] = Math.max(sec[1], inFlight);
-    const kind = kindOf(req.url ?? '/');
-    stats.byKind[kind] = (stats.byKind[kind] ?? 0) + 1;
-    let done = false;
-    const finish = (status: string) => {
-      if (done) return;
-      done = true;
-      inFlight--;
-      stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1;
-      stats.upstreamMs.push(Date.now() - started);
-    };
-    const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !HOP.has(k)));
-    // ACME bodies are small: buffer them, so that a request sent on a pooled
-    // connection the CA had just closed can be sent again (Node's advice for
-    // keep-alive races: retry when request.reusedSocket is set).
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const send = (attempt: number) => {
-        const up = https.request({ host: '127.0.0.1', port: cfg.upstreamPort, method: req.method, path: req.url, headers, agent: upstream, rejectUnauthorized: false }, (upRes) => {
-          const out = Object.fromEntries(Object.entries(upRes.headers).filter(([k]) => !HOP.has(k)));
-          res.writeHead(upRes.statusCode ?? 502, out);
-          upRes.pipe(res);
-          upRes.on('end', () => finish(String(upRes.statusCode)));
-          upRes.on('error', () => finish('error'));
-        });
-        up.on('error', (err: NodeJS.ErrnoException) => {
-          if (up.reusedSocket && attempt === 0 && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
-            stats.retried++;
-            send(1);
-            return;
-          }
-          stats.errors++;
-          if (stats.errorMessages.length < 5) stats.errorMessages.push(`${req.method} ${kind}: ${err.code ?? err.message}`);
-          finish('error');
-          if (!res.headersSent) res.writeHead(502).end();
-          else res.destroy();
-        });
-        up.end(body);
+  const server = https.createServer(
+    { key: readFileSync(cfg.keyFile), cert: readFileSync(cfg.certFile), keepAliveTimeout: 5_000 },
+    (req, res) => {
+      const started = Date.now();
+      inFlight++;
+      stats.requests++;
+      stats.peakInFlight = Math.max(stats.peakInFlight, inFlight);
+      const sec = second();
+      sec[0]++;
+      sec[1] = Math.max(sec[1], inFlight);
+      const kind = kindOf(req.url ?? '/');
+      stats.byKind[kind] = (stats.byKind[kind] ?? 0) + 1;
+      let done = false;
+      const finish = (status: string) => {
+        if (done) return;
+        done = true;
+        inFlight--;
+        stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1;
+        stats.upstreamMs.push(Date.now() - started);
       };
-      send(0);
-    });
-  });
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !HOP.has(k)));
+      // ACME bodies are small: buffer them, so that a request sent on a pooled
+      // connection the CA had just closed can be sent again (Node's advice for
+      // keep-alive races: retry when request.reusedSocket is set).
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const send = (attempt: number) => {
+          const up = https.request(
+            {
+              host: '127.0.0.1',
+              port: cfg.upstreamPort,
+              method: req.method,
+              path: req.url,
+              headers,
+              agent: upstream,
+              rejectUnauthorized: false,
+            },
+            (upRes) => {
+              const out = Object.fromEntries(Object.entries(upRes.headers).filter(([k]) => !HOP.has(k)));
+              res.writeHead(upRes.statusCode ?? 502, out);
+              upRes.pipe(res);
+              upRes.on('end', () => finish(String(upRes.statusCode)));
+              upRes.on('error', () => finish('error'));
+            },
+          );
+          up.on('error', (err: NodeJS.ErrnoException) => {
+            if (up.reusedSocket && attempt === 0 && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+              stats.retried++;
+              send(1);
+              return;
+            }
+            stats.errors++;
+            if (stats.errorMessages.length < 5)
+              stats.errorMessages.push(`${req.method} ${kind}: ${err.code ?? err.message}`);
+            finish('error');
+            if (!res.headersSent) res.writeHead(502).end();
+            else res.destroy();
+          });
+          up.end(body);
+        };
+        send(0);
+      });
+    },
+  );
   server.on('connection', (sock) => {
     connections++;
     stats.peakConnections = Math.max(stats.peakConnections, connections);

@@ -34,9 +34,6 @@ const B64_INDEX = new Map([...B64].map((c, i) => [c, i]));
 export function decodeMappings(mappings: string): [number, number][][] {
   const lines: [number, number][][] = [];
   let src = 0;
-  let srcLine = 0;
-  let srcCol = 0;
-  let name = 0;
   for (const line of mappings.split(';')) {
     const segs: [number, number][] = [];
     let genCol = 0;
@@ -59,9 +56,6 @@ export function decodeMappings(mappings: string): [number, number][][] {
         genCol += vals[0] ?? 0;
         if (vals.length >= 4) {
           src += vals[1]!;
-          srcLine += vals[2]!;
-          srcCol += vals[3]!;
-          if (vals.length >= 5) name += vals[4]!;
           segs.push([genCol, src]);
         }
       }
@@ -159,7 +153,8 @@ export function attribute(profilePath: string, bundlePath: string, mapPath: stri
     return t;
   };
   const hasAncestor = (id: number, re: RegExp): boolean => {
-    for (let cur = parent.get(id); cur !== undefined; cur = parent.get(cur)) if (re.test(byId.get(cur)!.callFrame.functionName)) return true;
+    for (let cur = parent.get(id); cur !== undefined; cur = parent.get(cur))
+      if (re.test(byId.get(cur)!.callFrame.functionName)) return true;
     return false;
   };
   /** [bucket, weight, inside a Node built-in] */
@@ -170,7 +165,10 @@ export function attribute(profilePath: string, bundlePath: string, mapPath: stri
       if (pkg !== GLUE) return [[pkg, 1, false]];
       // esbuild's __commonJS/__esm wrappers: their own time is V8 compiling
       // the wrapped module on first require; charge it to the modules called.
-      const kids = (byId.get(id)!.children ?? []).filter((c) => inBundle(byId.get(c)!.callFrame)).map((c) => [packageOf(byId.get(c)!.callFrame), incl(c)] as const).filter(([k]) => k !== GLUE);
+      const kids = (byId.get(id)!.children ?? [])
+        .filter((c) => inBundle(byId.get(c)!.callFrame))
+        .map((c) => [packageOf(byId.get(c)!.callFrame), incl(c)] as const)
+        .filter(([k]) => k !== GLUE);
       const sum = kids.reduce((a, [, t]) => a + t, 0);
       if (!kids.length || sum === 0) return [[GLUE, 1, false]];
       return kids.map(([k, t]) => [k, t / sum, false]);
@@ -178,9 +176,12 @@ export function attribute(profilePath: string, bundlePath: string, mapPath: stri
     if (f.functionName.startsWith('(') && !f.url) return [[f.functionName, 1, false]];
     const via = owner(id);
     if (via && via !== GLUE) return [[via, 1, true]];
-    if (/compileSourceTextModule|ModuleWrap|compileFunction|wrapSafe/.test(f.functionName)) return [['Node: parsing and compiling the bundle', 1, false]];
-    if (/readFileHandle|allocUnsafeSlow|fs\/promises/.test(`${f.functionName} ${f.url}`)) return [['Node: reading the bundle file', 1, false]];
-    if (f.functionName === 'builtinStrategy' || hasAncestor(id, /^builtinStrategy$/)) return [['Node: loading the built-ins the bundle imports', 1, false]];
+    if (/compileSourceTextModule|ModuleWrap|compileFunction|wrapSafe/.test(f.functionName))
+      return [['Node: parsing and compiling the bundle', 1, false]];
+    if (/readFileHandle|allocUnsafeSlow|fs\/promises/.test(`${f.functionName} ${f.url}`))
+      return [['Node: reading the bundle file', 1, false]];
+    if (f.functionName === 'builtinStrategy' || hasAncestor(id, /^builtinStrategy$/))
+      return [['Node: loading the built-ins the bundle imports', 1, false]];
     return [['Node: bootstrap and module loader', 1, false]];
   };
   const buckets = new Map<string, [number, number]>();

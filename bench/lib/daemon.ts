@@ -1,12 +1,9 @@
 /** `cert-agent run` as a child process (or an agent instance in a fleet worker), with its JSON log lines parsed as they arrive. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { followLog, type LogLine } from '../../test/harness/json-log.js';
 import { cleanEnv, track } from './proc.js';
 
-export interface LogLine {
-  event?: string;
-  time: string;
-  [key: string]: unknown;
-}
+export type { LogLine };
 
 /** The log of one agent: lines in arrival order, and waiting for events. */
 export class EventLog {
@@ -48,7 +45,14 @@ export class EventLog {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${count}× ${event}; last lines:\n${this.lines.slice(-5).map((l) => JSON.stringify(l)).join('\n')}`));
+        reject(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for ${count}× ${event}; last lines:\n${this.lines
+              .slice(-5)
+              .map((l) => JSON.stringify(l))
+              .join('\n')}`,
+          ),
+        );
       }, timeoutMs);
       this.listeners.push(listener);
       listener();
@@ -63,24 +67,19 @@ export class Daemon extends EventLog {
 
   constructor(bin: string, config: string, cwd: string, nodeFlags: string[] = []) {
     super();
-    this.proc = track(spawn(process.execPath, [...nodeFlags, bin, 'run', '--config', config], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] }));
-    let buf = '';
-    this.proc.stdout!.on('data', (chunk: Buffer) => {
-      buf += chunk.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const text = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          this.push(JSON.parse(text) as LogLine);
-        } catch {
-          this.push({ event: 'unparsed', time: new Date().toISOString(), text });
-        }
-      }
-    });
+    this.proc = track(
+      spawn(process.execPath, [...nodeFlags, bin, 'run', '--config', config], {
+        cwd,
+        env: cleanEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+    followLog(this.proc.stdout!, (line) => this.push(line));
     this.proc.stderr!.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4000)));
     this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
-    this.proc.once('exit', (code, signal) => this.end(`exit ${code ?? signal}: ${this.stderr.trim().split('\n').slice(-2).join(' / ')}`));
+    this.proc.once('exit', (code, signal) =>
+      this.end(`exit ${code ?? signal}: ${this.stderr.trim().split('\n').slice(-2).join(' / ')}`),
+    );
   }
 
   get pid(): number {

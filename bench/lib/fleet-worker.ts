@@ -32,7 +32,16 @@ function loggerFor(agent: number) {
       done();
     },
   });
-  return pino({ level: 'info', base: null, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'msg', formatters: { level: (label) => ({ level: label }) } }, sink);
+  return pino(
+    {
+      level: 'info',
+      base: null,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      messageKey: 'msg',
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    sink,
+  );
 }
 
 const daemons = configs.map((configPath, i) => new Daemon({ configPath, log: loggerFor(base + i) }));

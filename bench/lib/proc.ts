@@ -3,10 +3,11 @@
  * RSS and CPU from GNU time's rusage, and /proc sampling for long-running
  * daemons.
  */
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, type SpawnOptions } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { killOnExit } from '../../test/harness/children.js';
 
 export const GNU_TIME = '/usr/bin/time';
 export const CLK_TCK = 100;
@@ -23,29 +24,24 @@ export interface Timed {
 
 // Children still running when the driver exits (error, Ctrl-C) are killed,
 // so no daemon, proxy or worker outlives a run.
-const children = new Set<ChildProcess>();
-let exitHook = false;
-export function track(child: ChildProcess): ChildProcess {
-  if (!exitHook) {
-    exitHook = true;
-    process.on('exit', () => {
-      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    });
-  }
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
+export const track = killOnExit;
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Clean environment for peers and the agent: no proxies (all traffic stays on this machine). */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LANG: 'C.UTF-8' };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    LANG: 'C.UTF-8',
+  };
   return { ...env, ...extra };
 }
 
-export async function timed(argv: string[], opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<Timed> {
+export async function timed(
+  argv: string[],
+  opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
+): Promise<Timed> {
   const haveTime = existsSync(GNU_TIME);
   const dir = mkdtempSync(join(tmpdir(), 'cert-agent-bench-time-'));
   const out = join(dir, 'time');
@@ -66,7 +62,11 @@ export async function timed(argv: string[], opts: { env?: Record<string, string>
   return { ...res, wallMs, maxRssKb, cpuMs };
 }
 
-export function run(argv: string[], opts: SpawnOptions, timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
+export function run(
+  argv: string[],
+  opts: SpawnOptions,
+  timeoutMs = 120_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = track(spawn(argv[0]!, argv.slice(1), { ...opts, stdio: ['ignore', 'pipe', 'pipe'] }));
     let stdout = '';
@@ -145,7 +145,7 @@ export function machineLoad(): string {
  */
 export function rssByMapping(pid: number): Record<string, number> | undefined {
   let text: string;
-  let exe = '';
+  let exe: string;
   try {
     text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
     exe = readlinkSync(`/proc/${pid}/exe`);
@@ -158,7 +158,17 @@ export function rssByMapping(pid: number): Record<string, number> | undefined {
     const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
     if (head) {
       const name = head[1] ?? '';
-      kind = !name ? 'anonymous (V8 heap, buffers / Go heap)' : name === '[heap]' ? 'malloc heap' : name.startsWith('[stack') ? 'stacks' : name.startsWith('[') ? 'kernel mappings' : name === exe ? 'the executable itself (file-backed)' : 'other files (shared libraries)';
+      kind = !name
+        ? 'anonymous (V8 heap, buffers / Go heap)'
+        : name === '[heap]'
+          ? 'malloc heap'
+          : name.startsWith('[stack')
+            ? 'stacks'
+            : name.startsWith('[')
+              ? 'kernel mappings'
+              : name === exe
+                ? 'the executable itself (file-backed)'
+                : 'other files (shared libraries)';
       continue;
     }
     const rss = /^Rss:\s+(\d+) kB/.exec(line);

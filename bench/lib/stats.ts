@@ -33,8 +33,3 @@ export function cell(sum: Summary, unit: string, digits = 0): string {
   const f = (v: number) => v.toFixed(digits);
   return sum.n === 1 ? `${f(sum.median)} ${unit}` : `${f(sum.median)} ${unit} (${f(sum.min)}–${f(sum.max)})`;
 }
-
-export function ratio(a: number, b: number, digits = 2): string {
-  if (!Number.isFinite(a) || !Number.isFinite(b) || b === 0) return 'n/a';
-  return `${(a / b).toFixed(digits)}×`;
-}

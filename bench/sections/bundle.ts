@@ -5,6 +5,7 @@
  * bare `node -e 0`).
  */
 import { build } from 'esbuild';
+import { nodeEsm, requireBanner } from '../../bundle/esbuild-options.mjs';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
@@ -46,25 +47,44 @@ export async function bundleSection(root: string, outDir: string, runs: number):
   const names = Object.keys(pkg.dependencies).filter((n) => n !== 'reflect-metadata');
   // Modules the agent's build replaces with stand-ins (esbuild namespace "stub"
   // in the metafile) are replaced here too, by a stand-in that only loads.
-  const stubbed = Object.keys(out.inputs).filter((k) => k.startsWith('stub:')).map((k) => k.slice('stub:'.length));
+  const stubbed = Object.keys(out.inputs)
+    .filter((k) => k.startsWith('stub:'))
+    .map((k) => k.slice('stub:'.length));
   const stubPlugin = {
     name: 'stubs',
     setup(b: import('esbuild').PluginBuild) {
       if (!stubbed.length) return;
-      b.onResolve({ filter: new RegExp(`^(${stubbed.map((n) => n.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})$`) }, (args) => ({ path: args.path, namespace: 'stub' }));
-      b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'const s = new Proxy(function () {}, { get: () => s }); module.exports = s;', loader: 'js' }));
+      b.onResolve(
+        { filter: new RegExp(`^(${stubbed.map((n) => n.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})$`) },
+        (args) => ({ path: args.path, namespace: 'stub' }),
+      );
+      b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
+        contents: 'const s = new Proxy(function () {}, { get: () => s }); module.exports = s;',
+        loader: 'js',
+      }));
     },
   };
   const depDir = join(outDir, 'deps');
   mkdirSync(depDir, { recursive: true });
   const files: { name: string; file: string; bytes: number }[] = [];
   for (const name of names) {
-    const prelude = name === '@peculiar/x509' && pkg.dependencies['reflect-metadata'] ? "import 'reflect-metadata';\n" : '';
+    const prelude =
+      name === '@peculiar/x509' && pkg.dependencies['reflect-metadata'] ? "import 'reflect-metadata';\n" : '';
     const outfile = join(depDir, `${name.replace(/[@/]/g, '_')}.mjs`);
     const r = await build({
-      stdin: { contents: `${prelude}import * as m from '${name}';\nglobalThis.__keep = m;\n`, resolveDir: root, loader: 'js' },
-      outfile, plugins: [stubPlugin], bundle: true, platform: 'node', format: 'esm', target: 'node20', minify: true, legalComments: 'none', metafile: true, logLevel: 'error',
-      banner: { js: "import { createRequire as __r } from 'node:module';\nconst require = __r(import.meta.url);" },
+      stdin: {
+        contents: `${prelude}import * as m from '${name}';\nglobalThis.__keep = m;\n`,
+        resolveDir: root,
+        loader: 'js',
+      },
+      outfile,
+      plugins: [stubPlugin],
+      ...nodeEsm,
+      minify: true,
+      legalComments: 'none',
+      metafile: true,
+      logLevel: 'error',
+      banner: { js: requireBanner },
     });
     files.push({ name, file: outfile, bytes: Object.values(r.metafile.outputs)[0]!.bytes });
   }
@@ -91,7 +111,14 @@ export async function bundleSection(root: string, outDir: string, runs: number):
     gzipBytes: gzipSync(data, { level: 9 }).length,
     brotliBytes: brotliCompressSync(data, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length,
     byPackage: [...byPackage.entries()].sort((a, b) => b[1] - a[1]),
-    deps: files.map((f) => ({ name: f.name, bytes: f.bytes, wallMs: summarize(samples.get(f.name)!.wall), rssKb: summarize(samples.get(f.name)!.rss) })).sort((a, b) => b.bytes - a.bytes),
+    deps: files
+      .map((f) => ({
+        name: f.name,
+        bytes: f.bytes,
+        wallMs: summarize(samples.get(f.name)!.wall),
+        rssKb: summarize(samples.get(f.name)!.rss),
+      }))
+      .sort((a, b) => b.bytes - a.bytes),
     baseline: { wallMs: summarize(base.wall), rssKb: summarize(base.rss) },
   };
 }

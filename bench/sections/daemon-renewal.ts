@@ -25,19 +25,28 @@ export interface DaemonRenewalResult {
   failures: number;
 }
 
-export async function daemonRenewalSection(agentBin: string, baseDir: string, renewals: number): Promise<DaemonRenewalResult> {
+export async function daemonRenewalSection(
+  agentBin: string,
+  baseDir: string,
+  renewals: number,
+): Promise<DaemonRenewalResult> {
   const ca = await startStepCa({ certDuration: '1m' });
   let daemon: Daemon | undefined;
   try {
     const a = await enroll(agentBin, join(baseDir, 'agent'), {
-      caUrl: ca.url, fingerprint: ca.rootFingerprint, domain: 'localhost', listen: `127.0.0.1:${ca.acmeHttpPort}`,
+      caUrl: ca.url,
+      fingerprint: ca.rootFingerprint,
+      domain: 'localhost',
+      listen: `127.0.0.1:${ca.acmeHttpPort}`,
       extraYaml: 'renewal:\n  at: 0.51\n  jitter: 0\n',
     });
     daemon = new Daemon(agentBin, a.config, a.dir);
     const installs = await daemon.waitFor('certificate_installed', renewals + 1, 60_000 + renewals * 15_000);
     const starts = daemon.events('renewal_started');
     const durations = installs.map((inst, i) => eventTime(inst) - eventTime(starts[i]!));
-    const lateness = installs.slice(0, -1).map((inst, i) => eventTime(starts[i + 1]!) - Date.parse(String(inst.nextRenewal)));
+    const lateness = installs
+      .slice(0, -1)
+      .map((inst, i) => eventTime(starts[i + 1]!) - Date.parse(String(inst.nextRenewal)));
     const proc = readProc(daemon.pid);
     return {
       firstMs: durations[0]!,

@@ -96,8 +96,13 @@ function phase(r: PhaseReport): PhaseSummary {
     errors: r.errors,
     errorMessages: r.errorMessages,
     retried: r.retried,
-    perSecond: Array.from({ length: Math.min(60, (r.perSecond[r.perSecond.length - 1]?.[0] ?? -1) + 1) }, (_, i) => r.perSecond.find((x) => x[0] === i)?.[1] ?? 0),
-    non2xx: Object.entries(r.byStatus).filter(([s]) => !/^2/.test(s)).reduce((a, [, n]) => a + n, 0),
+    perSecond: Array.from(
+      { length: Math.min(60, (r.perSecond[r.perSecond.length - 1]?.[0] ?? -1) + 1) },
+      (_, i) => r.perSecond.find((x) => x[0] === i)?.[1] ?? 0,
+    ),
+    non2xx: Object.entries(r.byStatus)
+      .filter(([s]) => !/^2/.test(s))
+      .reduce((a, [, n]) => a + n, 0),
   };
 }
 
@@ -107,12 +112,14 @@ function addressOf(i: number): string {
 
 async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!, i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
 }
 
 export interface FleetScripts {
@@ -120,7 +127,14 @@ export interface FleetScripts {
   worker: string;
 }
 
-export async function fleetSection(agentBin: string, scripts: FleetScripts, baseDir: string, size: number, mode: FleetMode, enrollConcurrency: number): Promise<FleetResult> {
+export async function fleetSection(
+  agentBin: string,
+  scripts: FleetScripts,
+  baseDir: string,
+  size: number,
+  mode: FleetMode,
+  enrollConcurrency: number,
+): Promise<FleetResult> {
   const ca = await startStepCa({ certDuration: '2m' });
   let proxy: ChildProcess | undefined;
   const daemons: Daemon[] = [];
@@ -131,39 +145,100 @@ export async function fleetSection(agentBin: string, scripts: FleetScripts, base
     const keyFile = join(baseDir, 'proxy.key');
     const certFile = join(baseDir, 'proxy.crt');
     const ext = join(baseDir, 'proxy.ext');
-    writeFileSync(ext, 'basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = IP:127.0.0.1, DNS:localhost\n');
-    await execFileP('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', join(baseDir, 'proxy.csr'), '-subj', '/CN=localhost'], { cwd: baseDir });
-    await execFileP('openssl', ['x509', '-req', '-in', join(baseDir, 'proxy.csr'), '-CA', caCfg.crt, '-CAkey', caCfg.key, '-CAcreateserial', '-days', '2', '-sha256', '-extfile', ext, '-out', certFile], { cwd: baseDir });
+    writeFileSync(
+      ext,
+      'basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = IP:127.0.0.1, DNS:localhost\n',
+    );
+    await execFileP(
+      'openssl',
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        join(baseDir, 'proxy.csr'),
+        '-subj',
+        '/CN=localhost',
+      ],
+      { cwd: baseDir },
+    );
+    await execFileP(
+      'openssl',
+      [
+        'x509',
+        '-req',
+        '-in',
+        join(baseDir, 'proxy.csr'),
+        '-CA',
+        caCfg.crt,
+        '-CAkey',
+        caCfg.key,
+        '-CAcreateserial',
+        '-days',
+        '2',
+        '-sha256',
+        '-extfile',
+        ext,
+        '-out',
+        certFile,
+      ],
+      { cwd: baseDir },
+    );
     writeFileSync(certFile, readFileSync(certFile, 'utf8') + readFileSync(caCfg.crt, 'utf8'));
 
-    proxy = track(fork(scripts.proxy, [], { env: { ...process.env, CAPROXY_CONFIG: JSON.stringify({ upstreamPort: ca.port, keyFile, certFile }) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    proxy = track(
+      fork(scripts.proxy, [], {
+        env: { ...process.env, CAPROXY_CONFIG: JSON.stringify({ upstreamPort: ca.port, keyFile, certFile }) },
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      }),
+    );
     const port = await new Promise<number>((resolve, reject) => {
-      proxy!.once('message', (m: { type: string; port: number }) => (m.type === 'ready' ? resolve(m.port) : reject(new Error('proxy did not start'))));
+      proxy!.once('message', (m: { type: string; port: number }) =>
+        m.type === 'ready' ? resolve(m.port) : reject(new Error('proxy did not start')),
+      );
       proxy!.once('exit', () => reject(new Error('proxy exited')));
     });
-    const report = () => new Promise<PhaseReport>((resolve) => {
-      proxy!.once('message', (m: { type: string; report: PhaseReport }) => resolve(m.report));
-      proxy!.send({ type: 'report' });
-    });
+    const report = () =>
+      new Promise<PhaseReport>((resolve) => {
+        proxy!.once('message', (m: { type: string; report: PhaseReport }) => resolve(m.report));
+        proxy!.send({ type: 'report' });
+      });
     const caUrl = `https://127.0.0.1:${port}`;
-    const caPid = pidsMatching(join(ca.dir, 'ca.json')).find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0]!.endsWith('step-ca'));
-    const ticksOf = (pid: number | undefined) => (pid ? readProc(pid)?.ticks ?? NaN : NaN);
+    const caPid = pidsMatching(join(ca.dir, 'ca.json')).find((p) =>
+      readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0]!.endsWith('step-ca'),
+    );
+    const ticksOf = (pid: number | undefined) => (pid ? (readProc(pid)?.ticks ?? NaN) : NaN);
     const ms = (ticks: number) => (ticks * 1000) / CLK_TCK;
 
     // 1. Enrollment (config + pinned root), a few at a time.
     const enrolled: (AgentDirs | undefined)[] = new Array(size).fill(undefined);
     const enrollMs: number[] = [];
     const enrollFailures: string[] = [];
-    await pool(Array.from({ length: size }, (_, i) => i), enrollConcurrency, async (i) => {
-      const addr = addressOf(i);
-      try {
-        const a = await enroll(agentBin, join(baseDir, `agent-${String(i).padStart(4, '0')}`), { caUrl, fingerprint: ca.rootFingerprint, domain: addr, listen: `${addr}:${ca.acmeHttpPort}` });
-        enrolled[i] = a;
-        enrollMs.push(a.ms);
-      } catch (err) {
-        enrollFailures.push(`agent ${i} (${addr}): ${String(err).split('\n')[0]}`);
-      }
-    });
+    await pool(
+      Array.from({ length: size }, (_, i) => i),
+      enrollConcurrency,
+      async (i) => {
+        const addr = addressOf(i);
+        try {
+          const a = await enroll(agentBin, join(baseDir, `agent-${String(i).padStart(4, '0')}`), {
+            caUrl,
+            fingerprint: ca.rootFingerprint,
+            domain: addr,
+            listen: `${addr}:${ca.acmeHttpPort}`,
+          });
+          enrolled[i] = a;
+          enrollMs.push(a.ms);
+        } catch (err) {
+          enrollFailures.push(`agent ${i} (${addr}): ${String(err).split('\n')[0]}`);
+        }
+      },
+    );
     await report(); // the enrollment requests are not part of the storm
 
     // 2. All daemons at once.
@@ -190,10 +265,16 @@ export async function fleetSection(agentBin: string, scripts: FleetScripts, base
         const mine = ids.slice(w * per, (w + 1) * per);
         if (!mine.length) continue;
         for (const i of mine) logs[i] = new EventLog();
-        const child = track(fork(scripts.worker, [], {
-          env: { ...process.env, CERT_AGENT_FLEET_CONFIGS: JSON.stringify(mine.map((i) => enrolled[i]!.config)), CERT_AGENT_FLEET_BASE: '0' },
-          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        }));
+        const child = track(
+          fork(scripts.worker, [], {
+            env: {
+              ...process.env,
+              CERT_AGENT_FLEET_CONFIGS: JSON.stringify(mine.map((i) => enrolled[i]!.config)),
+              CERT_AGENT_FLEET_BASE: '0',
+            },
+            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+          }),
+        );
         child.on('message', (m: { type: string; agent: number; line: LogLine }) => {
           if (m.type === 'log') logs[mine[m.agent]!]!.push(m.line);
         });
@@ -210,15 +291,17 @@ export async function fleetSection(agentBin: string, scripts: FleetScripts, base
     const cpuAtStart = agentPids.reduce((a, p) => a + (ticksOf(p) || 0), 0);
     const machineAtStart = machineCpu();
     const firstCert = new Array<number>(size).fill(NaN);
-    await Promise.all(logs.map(async (log, i) => {
-      if (!log) return;
-      try {
-        const [first] = await log.waitFor('certificate_installed', 1, 180_000);
-        firstCert[i] = eventTime(first!) - t0;
-      } catch (err) {
-        startFailures.push(`agent ${i}: ${String(err).split('\n')[0]}`);
-      }
-    }));
+    await Promise.all(
+      logs.map(async (log, i) => {
+        if (!log) return;
+        try {
+          const [first] = await log.waitFor('certificate_installed', 1, 180_000);
+          firstCert[i] = eventTime(first!) - t0;
+        } catch (err) {
+          startFailures.push(`agent ${i}: ${String(err).split('\n')[0]}`);
+        }
+      }),
+    );
     const certifiedTimes = firstCert.filter(Number.isFinite);
     const allCertifiedMs = certifiedTimes.length ? Math.max(...certifiedTimes) : NaN;
     const agentCpuMs = ms(agentPids.reduce((a, p) => a + (ticksOf(p) || 0), 0) - cpuAtStart);
@@ -233,7 +316,11 @@ export async function fleetSection(agentBin: string, scripts: FleetScripts, base
     const live = logs.filter((d): d is EventLog => Boolean(d) && d!.events('certificate_installed').length > 0);
     const due = live.map((d) => Date.parse(String(d.events('certificate_installed')[0]!.nextRenewal)));
     const deadline = (due.length ? Math.max(...due) : Date.now()) + 60_000;
-    await Promise.all(live.map((d) => d.waitFor('certificate_installed', 2, Math.max(1_000, deadline - Date.now())).catch(() => undefined)));
+    await Promise.all(
+      live.map((d) =>
+        d.waitFor('certificate_installed', 2, Math.max(1_000, deadline - Date.now())).catch(() => undefined),
+      ),
+    );
     await sleep(500);
     const renewPhase = phase(await report());
     const ticks2 = ticksOf(caPid);
@@ -266,7 +353,10 @@ export async function fleetSection(agentBin: string, scripts: FleetScripts, base
       enrollFailures,
       startFailures,
       renewalFailures: all.reduce((n, d) => n + d.events('renewal_failed').length, 0),
-      failureMessages: [...new Set(all.flatMap((d) => d.events('renewal_failed').map((l) => String(l.error))))].slice(0, 5),
+      failureMessages: [...new Set(all.flatMap((d) => d.events('renewal_failed').map((l) => String(l.error))))].slice(
+        0,
+        5,
+      ),
       placeholders: all.reduce((n, d) => n + d.events('placeholder_installed').length, 0),
       allCertifiedMs,
       timeToCert: summarize(certifiedTimes),
@@ -284,12 +374,17 @@ export async function fleetSection(agentBin: string, scripts: FleetScripts, base
     };
   } finally {
     await Promise.all(daemons.map((d) => d.stop()));
-    await Promise.all(workers.map((w) => new Promise<void>((resolve) => {
-      if (w.exitCode !== null) return resolve();
-      w.once('exit', () => resolve());
-      w.send({ type: 'stop' });
-      setTimeout(() => w.kill('SIGKILL'), 15_000).unref();
-    })));
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.exitCode !== null) return resolve();
+            w.once('exit', () => resolve());
+            w.send({ type: 'stop' });
+            setTimeout(() => w.kill('SIGKILL'), 15_000).unref();
+          }),
+      ),
+    );
     proxy?.disconnect();
     proxy?.kill('SIGTERM');
     await ca.cleanup();

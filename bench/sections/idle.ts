@@ -42,10 +42,26 @@ export interface IdleHandle {
 }
 
 /** V8 flag sets tried next to the default daemon. */
-export const FLAG_VARIANTS: string[][] = [['--max-semi-space-size=1'], ['--optimize-for-size'], ['--max-semi-space-size=1', '--optimize-for-size']];
+export const FLAG_VARIANTS: string[][] = [
+  ['--max-semi-space-size=1'],
+  ['--optimize-for-size'],
+  ['--max-semi-space-size=1', '--optimize-for-size'],
+];
 
-export async function startIdle(ca: StepCa, agentBin: string, rootFile: string, stepBin: string | undefined, baseDir: string, seconds: number): Promise<IdleHandle> {
-  const a = await enroll(agentBin, join(baseDir, 'agent'), { caUrl: ca.url, fingerprint: ca.rootFingerprint, domain: 'localhost', listen: `127.0.0.1:${ca.acmeHttpPort}` });
+export async function startIdle(
+  ca: StepCa,
+  agentBin: string,
+  rootFile: string,
+  stepBin: string | undefined,
+  baseDir: string,
+  seconds: number,
+): Promise<IdleHandle> {
+  const a = await enroll(agentBin, join(baseDir, 'agent'), {
+    caUrl: ca.url,
+    fingerprint: ca.rootFingerprint,
+    domain: 'localhost',
+    listen: `127.0.0.1:${ca.acmeHttpPort}`,
+  });
   const daemon = new Daemon(agentBin, a.config, a.dir);
   try {
     await daemon.waitFor('certificate_installed', 1, 60_000);
@@ -60,7 +76,12 @@ export async function startIdle(ca: StepCa, agentBin: string, rootFile: string, 
     const name = `cert-agent run, node ${flags.join(' ')}`;
     let d: Daemon | undefined;
     try {
-      const v = await enroll(agentBin, join(baseDir, `variant-${k}`), { caUrl: ca.url, fingerprint: ca.rootFingerprint, domain: addr, listen: `${addr}:${ca.acmeHttpPort}` });
+      const v = await enroll(agentBin, join(baseDir, `variant-${k}`), {
+        caUrl: ca.url,
+        fingerprint: ca.rootFingerprint,
+        domain: addr,
+        listen: `${addr}:${ca.acmeHttpPort}`,
+      });
       d = new Daemon(agentBin, v.config, v.dir, flags);
       await d.waitFor('certificate_installed', 1, 60_000);
       variants.push({ name, daemon: d });
@@ -71,22 +92,51 @@ export async function startIdle(ca: StepCa, agentBin: string, rootFile: string, 
   }
 
   let step: { pid: number; stop: () => void; note?: string } | undefined;
-  if (stepBin) try {
-    const dir = join(baseDir, 'step');
-    mkdirSync(dir, { recursive: true });
-    const env = cleanEnv({ STEPPATH: join(dir, 'step') });
-    const crt = join(dir, 'c.crt');
-    const key = join(dir, 'c.key');
-    const issued = await run([stepBin, 'ca', 'certificate', 'localhost', crt, key, '--provisioner', 'acme', '--ca-url', ca.url, '--root', rootFile,
-      '--http-listen', `127.0.0.1:${ca.acmeHttpPort}`, '--kty', 'EC', '--curve', 'P-256', '-f'], { env, cwd: dir });
-    if (issued.code === 0) {
-      const child = track(spawn(stepBin, ['ca', 'renew', '--daemon', '--ca-url', ca.url, '--root', rootFile, crt, key], { env, cwd: dir, stdio: 'ignore' }));
-      step = { pid: child.pid!, stop: () => child.kill('SIGTERM') };
+  if (stepBin)
+    try {
+      const dir = join(baseDir, 'step');
+      mkdirSync(dir, { recursive: true });
+      const env = cleanEnv({ STEPPATH: join(dir, 'step') });
+      const crt = join(dir, 'c.crt');
+      const key = join(dir, 'c.key');
+      const issued = await run(
+        [
+          stepBin,
+          'ca',
+          'certificate',
+          'localhost',
+          crt,
+          key,
+          '--provisioner',
+          'acme',
+          '--ca-url',
+          ca.url,
+          '--root',
+          rootFile,
+          '--http-listen',
+          `127.0.0.1:${ca.acmeHttpPort}`,
+          '--kty',
+          'EC',
+          '--curve',
+          'P-256',
+          '-f',
+        ],
+        { env, cwd: dir },
+      );
+      if (issued.code === 0) {
+        const child = track(
+          spawn(stepBin, ['ca', 'renew', '--daemon', '--ca-url', ca.url, '--root', rootFile, crt, key], {
+            env,
+            cwd: dir,
+            stdio: 'ignore',
+          }),
+        );
+        step = { pid: child.pid!, stop: () => child.kill('SIGTERM') };
+      }
+    } catch (err) {
+      await Promise.all([daemon, ...variants.map((v) => v.daemon)].map((d) => d.stop()));
+      throw err;
     }
-  } catch (err) {
-    await Promise.all([daemon, ...variants.map((v) => v.daemon)].map((d) => d.stop()));
-    throw err;
-  }
 
   const done = (async (): Promise<IdleResult> => {
     try {
@@ -118,9 +168,15 @@ export async function startIdle(ca: StepCa, agentBin: string, rootFile: string, 
         const m = rssByMapping(pid);
         if (m) series[k]!.mappings = m;
       });
-      series[0]!.checksAt = daemon.events('renewal_not_due').slice(checksBefore).map((l) => eventTime(l) - start);
+      series[0]!.checksAt = daemon
+        .events('renewal_not_due')
+        .slice(checksBefore)
+        .map((l) => eventTime(l) - start);
       variants.forEach((v, k) => {
-        series[1 + k]!.checksAt = v.daemon.events('renewal_not_due').filter((l) => eventTime(l) >= start).map((l) => eventTime(l) - start);
+        series[1 + k]!.checksAt = v.daemon
+          .events('renewal_not_due')
+          .filter((l) => eventTime(l) >= start)
+          .map((l) => eventTime(l) - start);
       });
       return { seconds, series, config: a.config, failedVariants };
     } finally {
@@ -132,7 +188,12 @@ export async function startIdle(ca: StepCa, agentBin: string, rootFile: string, 
 }
 
 /** Ticks spent within ±1.5 s of a logged check vs the rest of the window. */
-export function splitCpu(s: IdleSeries): { totalMs: number; atChecksMs: number; betweenMs: number; busySeconds: number[] } {
+export function splitCpu(s: IdleSeries): {
+  totalMs: number;
+  atChecksMs: number;
+  betweenMs: number;
+  busySeconds: number[];
+} {
   let atChecks = 0;
   let between = 0;
   const busy: number[] = [];

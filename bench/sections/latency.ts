@@ -22,7 +22,12 @@ export interface LatencyResult {
   rows: LatencyRow[];
 }
 
-export async function latencySection(agentBin: string, config: string, runs: number, hyperfine: boolean): Promise<LatencyResult> {
+export async function latencySection(
+  agentBin: string,
+  config: string,
+  runs: number,
+  hyperfine: boolean,
+): Promise<LatencyResult> {
   const cmds: { name: string; argv: string[] }[] = [
     { name: 'node -e 0', argv: [process.execPath, '-e', '0'] },
     { name: 'cert-agent --version', argv: [process.execPath, agentBin, '--version'] },
@@ -37,11 +42,31 @@ export async function latencySection(agentBin: string, config: string, runs: num
     const dir = mkdtempSync(join(tmpdir(), 'cert-agent-bench-hf-'));
     const out = join(dir, 'hf.json');
     // -N: no intermediate shell; -i: status may exit 1/2 (WARNING/CRITICAL) by design.
-    const r = await run(['hyperfine', '-N', '-i', '--style', 'none', '--warmup', '3', '--runs', String(runs), '--export-json', out,
-      ...cmds.flatMap((c) => ['-n', c.name, c.argv.map(quote).join(' ')])], { env: cleanEnv() }, 600_000);
+    const r = await run(
+      [
+        'hyperfine',
+        '-N',
+        '-i',
+        '--style',
+        'none',
+        '--warmup',
+        '3',
+        '--runs',
+        String(runs),
+        '--export-json',
+        out,
+        ...cmds.flatMap((c) => ['-n', c.name, c.argv.map(quote).join(' ')]),
+      ],
+      { env: cleanEnv() },
+      600_000,
+    );
     if (r.code === 0) {
       const json = JSON.parse(readFileSync(out, 'utf8')) as { results: { command: string; times: number[] }[] };
-      for (const res of json.results) walls.set(res.command, res.times.map((s) => s * 1000));
+      for (const res of json.results)
+        walls.set(
+          res.command,
+          res.times.map((s) => s * 1000),
+        );
       tool = `hyperfine (-N, 3 warm-up runs, ${runs} runs each)`;
     }
     rmSync(dir, { recursive: true, force: true });
@@ -57,7 +82,13 @@ export async function latencySection(agentBin: string, config: string, runs: num
   }
   return {
     tool,
-    rows: cmds.map((c) => ({ name: c.name, argv: c.argv, wallMs: summarize(walls.get(c.name) ?? []), rssKb: summarize(rss.get(c.name) ?? []), exitCode: codes.get(c.name) ?? -1 })),
+    rows: cmds.map((c) => ({
+      name: c.name,
+      argv: c.argv,
+      wallMs: summarize(walls.get(c.name) ?? []),
+      rssKb: summarize(rss.get(c.name) ?? []),
+      exitCode: codes.get(c.name) ?? -1,
+    })),
   };
 }
 

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { StepCa } from '../../test/harness/stepca.js';
 import { enroll } from '../lib/agent.js';
 import { cleanEnv, timed, type Timed } from '../lib/proc.js';
+import { parseLog } from '../../test/harness/json-log.js';
 
 export interface ToolRuns {
   tool: string;
@@ -50,56 +51,149 @@ export interface OneShotContext {
   rounds: number;
 }
 
-export async function oneShotSection(ctx: OneShotContext, available: { lego: boolean; certbot: boolean }): Promise<{ tools: ToolRuns[]; agentPhases: AgentPhases }> {
+export async function oneShotSection(
+  ctx: OneShotContext,
+  available: { lego: boolean; certbot: boolean },
+): Promise<{ tools: ToolRuns[]; agentPhases: AgentPhases }> {
   const { ca, rootFile } = ctx;
   const http = `127.0.0.1:${ca.acmeHttpPort}`;
   const all: Tool[] = [
     {
-      name: 'cert-agent renew --force', protocol: 'ACME http-01', available: true,
+      name: 'cert-agent renew --force',
+      protocol: 'ACME http-01',
+      available: true,
       async prepare(dir) {
-        const a = await enroll(ctx.agentBin, dir, { caUrl: ca.url, fingerprint: ca.rootFingerprint, domain: 'localhost', listen: http });
-        return { argv: [process.execPath, ctx.agentBin, 'renew', '--force', '--config', a.config], env: cleanEnv(), certFile: join(a.certDir, 'cert.pem') };
+        const a = await enroll(ctx.agentBin, dir, {
+          caUrl: ca.url,
+          fingerprint: ca.rootFingerprint,
+          domain: 'localhost',
+          listen: http,
+        });
+        return {
+          argv: [process.execPath, ctx.agentBin, 'renew', '--force', '--config', a.config],
+          env: cleanEnv(),
+          certFile: join(a.certDir, 'cert.pem'),
+        };
       },
     },
     {
-      name: 'lego run', protocol: 'ACME http-01', available: available.lego,
+      name: 'lego run',
+      protocol: 'ACME http-01',
+      available: available.lego,
       async prepare(dir) {
         return {
-          argv: ['lego', '--server', ca.directoryUrl, '--email', 'bench@example.org', '--accept-tos', '--domains', 'localhost', '--http', '--http.port', http, '--key-type', 'ec256', '--path', dir, 'run'],
+          argv: [
+            'lego',
+            '--server',
+            ca.directoryUrl,
+            '--email',
+            'bench@example.org',
+            '--accept-tos',
+            '--domains',
+            'localhost',
+            '--http',
+            '--http.port',
+            http,
+            '--key-type',
+            'ec256',
+            '--path',
+            dir,
+            'run',
+          ],
           env: cleanEnv({ LEGO_CA_CERTIFICATES: rootFile }),
           certFile: join(dir, 'certificates', 'localhost.crt'),
         };
       },
     },
     {
-      name: 'certbot certonly', protocol: 'ACME http-01', available: available.certbot,
+      name: 'certbot certonly',
+      protocol: 'ACME http-01',
+      available: available.certbot,
       async prepare(dir) {
         return {
-          argv: ['certbot', 'certonly', '--standalone', '--http-01-port', String(ca.acmeHttpPort), '--http-01-address', '127.0.0.1', '--server', ca.directoryUrl, '-d', 'localhost',
-            '--key-type', 'ecdsa', '--elliptic-curve', 'secp256r1', '--register-unsafely-without-email', '--agree-tos', '--non-interactive', '--force-renewal',
-            '--config-dir', join(dir, 'config'), '--work-dir', join(dir, 'work'), '--logs-dir', join(dir, 'logs')],
+          argv: [
+            'certbot',
+            'certonly',
+            '--standalone',
+            '--http-01-port',
+            String(ca.acmeHttpPort),
+            '--http-01-address',
+            '127.0.0.1',
+            '--server',
+            ca.directoryUrl,
+            '-d',
+            'localhost',
+            '--key-type',
+            'ecdsa',
+            '--elliptic-curve',
+            'secp256r1',
+            '--register-unsafely-without-email',
+            '--agree-tos',
+            '--non-interactive',
+            '--force-renewal',
+            '--config-dir',
+            join(dir, 'config'),
+            '--work-dir',
+            join(dir, 'work'),
+            '--logs-dir',
+            join(dir, 'logs'),
+          ],
           env: cleanEnv({ REQUESTS_CA_BUNDLE: rootFile }),
           certFile: join(dir, 'config', 'live', 'localhost', 'cert.pem'),
         };
       },
     },
     {
-      name: 'step ca certificate', protocol: 'ACME http-01', available: Boolean(ctx.stepBin),
+      name: 'step ca certificate',
+      protocol: 'ACME http-01',
+      available: Boolean(ctx.stepBin),
       async prepare(dir) {
         return {
-          argv: [ctx.stepBin!, 'ca', 'certificate', 'localhost', join(dir, 'c.crt'), join(dir, 'c.key'), '--provisioner', 'acme', '--ca-url', ca.url, '--root', rootFile,
-            '--http-listen', http, '--kty', 'EC', '--curve', 'P-256', '-f'],
+          argv: [
+            ctx.stepBin!,
+            'ca',
+            'certificate',
+            'localhost',
+            join(dir, 'c.crt'),
+            join(dir, 'c.key'),
+            '--provisioner',
+            'acme',
+            '--ca-url',
+            ca.url,
+            '--root',
+            rootFile,
+            '--http-listen',
+            http,
+            '--kty',
+            'EC',
+            '--curve',
+            'P-256',
+            '-f',
+          ],
           env: cleanEnv({ STEPPATH: join(dir, 'step') }),
           certFile: join(dir, 'c.crt'),
         };
       },
     },
     {
-      name: 'step ca renew --force', protocol: 'step /renew (mTLS, not ACME)', available: Boolean(ctx.stepBin),
+      name: 'step ca renew --force',
+      protocol: 'step /renew (mTLS, not ACME)',
+      available: Boolean(ctx.stepBin),
       repeatOnly: { after: 'step ca certificate' },
       async prepare(dir) {
         return {
-          argv: [ctx.stepBin!, 'ca', 'renew', join(dir, 'c.crt'), join(dir, 'c.key'), '--ca-url', ca.url, '--root', rootFile, '--force'],
+          argv: [
+            ctx.stepBin!,
+            'ca',
+            'renew',
+            join(dir, 'c.crt'),
+            join(dir, 'c.key'),
+            '--ca-url',
+            ca.url,
+            '--root',
+            rootFile,
+            '--force',
+          ],
           env: cleanEnv({ STEPPATH: join(dir, 'step') }),
           certFile: join(dir, 'c.crt'),
         };
@@ -108,7 +202,9 @@ export async function oneShotSection(ctx: OneShotContext, available: { lego: boo
   ];
   const tools = all.filter((t) => t.available);
 
-  const results = new Map<string, ToolRuns>(tools.map((t) => [t.name, { tool: t.name, protocol: t.protocol, first: [], repeat: [], failures: [] }]));
+  const results = new Map<string, ToolRuns>(
+    tools.map((t) => [t.name, { tool: t.name, protocol: t.protocol, first: [], repeat: [], failures: [] }]),
+  );
   const check = (t: Tool, r: Timed, certFile: string, label: string): boolean => {
     const res = results.get(t.name)!;
     if (r.code !== 0) {
@@ -146,19 +242,22 @@ export async function oneShotSection(ctx: OneShotContext, available: { lego: boo
   }
   // The agent's phases, from extra runs that log at info level to stderr.
   const phases: AgentPhases = { startupMs: [], issueMs: [], exitMs: [] };
-  const a = await enroll(ctx.agentBin, join(ctx.baseDir, 'phases'), { caUrl: ca.url, fingerprint: ca.rootFingerprint, domain: 'localhost', listen: http });
+  const a = await enroll(ctx.agentBin, join(ctx.baseDir, 'phases'), {
+    caUrl: ca.url,
+    fingerprint: ca.rootFingerprint,
+    domain: 'localhost',
+    listen: http,
+  });
   for (let i = 0; i < Math.max(3, ctx.rounds); i++) {
     const spawned = Date.now();
-    const r = await timed([process.execPath, ctx.agentBin, 'renew', '--force', '--config', a.config], { env: cleanEnv({ CERT_AGENT_LOG_LEVEL: 'info' }), cwd: a.dir });
+    const r = await timed([process.execPath, ctx.agentBin, 'renew', '--force', '--config', a.config], {
+      env: cleanEnv({ CERT_AGENT_LOG_LEVEL: 'info' }),
+      cwd: a.dir,
+    });
     const exited = spawned + r.wallMs;
     const times = new Map<string, number>();
-    for (const line of r.stderr.split('\n')) {
-      try {
-        const l = JSON.parse(line) as { event?: string; time?: string };
-        if (l.event && l.time && !times.has(l.event)) times.set(l.event, Date.parse(l.time));
-      } catch {
-        // not a log line
-      }
+    for (const l of parseLog(r.stderr)) {
+      if (l.event && l.time && l.event !== 'unparsed' && !times.has(l.event)) times.set(l.event, Date.parse(l.time));
     }
     const started = times.get('renewal_started');
     const installed = times.get('certificate_installed');

@@ -19,7 +19,12 @@ export interface ProfileRow {
   buckets: [string, number, number][];
 }
 
-export async function profileSection(profBin: string, outDir: string, commands: { name: string; args: string[] }[], runs: number): Promise<ProfileRow[]> {
+export async function profileSection(
+  profBin: string,
+  outDir: string,
+  commands: { name: string; args: string[] }[],
+  runs: number,
+): Promise<ProfileRow[]> {
   const rows: ProfileRow[] = [];
   for (const c of commands) {
     const walls: number[] = [];
@@ -29,7 +34,9 @@ export async function profileSection(profBin: string, outDir: string, commands: 
       const dir = join(outDir, 'profiles', `${c.name.replace(/\W+/g, '_')}-${i}`);
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
-      const t = await timed([process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, profBin, ...c.args], { env: cleanEnv() });
+      const t = await timed([process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, profBin, ...c.args], {
+        env: cleanEnv(),
+      });
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
       if (!file) continue;
       walls.push(t.wallMs);
@@ -41,11 +48,13 @@ export async function profileSection(profBin: string, outDir: string, commands: 
       command: c.name,
       wallMs: median(walls),
       cpuMs: median(totals),
-      buckets: [...buckets.entries()].map(([k, v]): [string, number, number] => {
-        const pad = new Array<[number, number]>(Math.max(0, walls.length - v.length)).fill([0, 0]);
-        const all = [...v, ...pad];
-        return [k, median(all.map((x) => x[0])), median(all.map((x) => x[1]))];
-      }).sort((a, b) => b[1] - a[1]),
+      buckets: [...buckets.entries()]
+        .map(([k, v]): [string, number, number] => {
+          const pad = new Array<[number, number]>(Math.max(0, walls.length - v.length)).fill([0, 0]);
+          const all = [...v, ...pad];
+          return [k, median(all.map((x) => x[0])), median(all.map((x) => x[1]))];
+        })
+        .sort((a, b) => b[1] - a[1]),
     });
   }
   return rows;

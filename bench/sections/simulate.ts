@@ -27,7 +27,12 @@ const MIN = 60_000;
 const HOUR = 60 * MIN;
 const LIFETIME_EXTRA = MIN; // step-ca backdates notBefore by one minute
 
-function simulate(agents: number, hours: number, policy: RenewalPolicy, firstIssue: (i: number) => number): Omit<SimRow, 'scenario' | 'jitter' | 'hours'> {
+function simulate(
+  agents: number,
+  hours: number,
+  policy: RenewalPolicy,
+  firstIssue: (i: number) => number,
+): Omit<SimRow, 'scenario' | 'jitter' | 'hours'> {
   const end = hours * HOUR;
   const perMinute = new Map<number, number>();
   const perSecond = new Map<number, number>();
@@ -49,7 +54,12 @@ function simulate(agents: number, hours: number, policy: RenewalPolicy, firstIss
   let busiest = 0;
   let busiestAt = 0;
   for (const [m, n] of perMinute) if (n > busiest) [busiest, busiestAt] = [n, m];
-  return { renewals, maxPerMinute: busiest, maxPerSecond: Math.max(0, ...perSecond.values()), busiestAtH: (busiestAt * MIN) / HOUR };
+  return {
+    renewals,
+    maxPerMinute: busiest,
+    maxPerSecond: Math.max(0, ...perSecond.values()),
+    busiestAtH: (busiestAt * MIN) / HOUR,
+  };
 }
 
 export function simulateSection(agents = 1000): SimRow[] {

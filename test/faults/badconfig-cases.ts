@@ -2,9 +2,10 @@
  * Generated malformed configurations for the bad-configuration fault test:
  * each case starts from a valid document and breaks one thing (a type, an
  * unknown or missing field, a URL, a fingerprint, a cron expression, a path
- * that is world-writable or a symlink another user owns), or is broken YAML.
+ * that is world-writable or a symlink another user owns, a config file that
+ * another user owns or could change), or is broken YAML.
  */
-import { chmodSync, lchownSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lchownSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface BadCase {
@@ -72,7 +73,8 @@ const values: [string, string, unknown[]][] = [
   ['bad URL', 'ca.directory', ['http://x/acme/acme/directory', 5]],
   ['bad fingerprint', 'ca.fingerprint', ['abc', 'g'.repeat(64), 'a'.repeat(63), 'a'.repeat(65), 'b'.repeat(40), 'aa:bb', `sha1:${'a'.repeat(64)}`, ['a'.repeat(64), 'xyz']]],
   ['bad cron', 'renewal.check', [5, '* * *', '61 * * * *', 'every minute', '*/0 * * * *', '* * * * 8', '* * * * * * *', '']],
-  ['bad name', 'certificate.domains', [['*.example.org'], ['-bad.example'], ['a..b'], ['localhost', 'LOCALHOST'], ['x'.repeat(254)], ['exa mple.org'], ['under_score.example']]],
+  ['bad name', 'certificate.domains', [['*.example.org'], ['-bad.example'], ['a..b'], ['localhost', 'LOCALHOST'], ['x'.repeat(254)], ['exa mple.org'], ['under_score.example'],
+    ['::ffff:10.1.2.3']]],
   ['bad reload command', 'reload', [{ target: 'command' }, { target: 'command', command: 'systemctl reload nginx' }, { target: 'command', command: [1] }, { target: 'command', command: [] }]],
   ['wrong section type', 'ca', ['x']],
   ['wrong section type', 'certificate', [[]]],
@@ -93,6 +95,13 @@ export function badCases(): BadCase[] {
   for (const text of yaml) cases.push({ category: 'not YAML/JSON or not a mapping', name: JSON.stringify(text).slice(0, 30), text });
   cases.push(
     { category: 'unsafe path', name: 'config file mode 0666', setup: (_s, c) => chmodSync(c, 0o666) },
+    { category: 'unsafe path', name: 'config file mode 0620 (group-writable)', setup: (_s, c) => chmodSync(c, 0o620) },
+    { category: 'unsafe path', name: 'config file owned by nobody', setup: (_s, c) => chownSync(c, NOBODY, NOBODY) },
+    { category: 'unsafe path', name: "config file's directory mode 0775", setup: (s) => chmodSync(s, 0o775) },
+    { category: 'unsafe path', name: "config file's directory owned by nobody",
+      setup: (s) => chownSync(s, NOBODY, NOBODY) },
+    { category: 'unsafe path', name: "config file's directory mode 1777 (like /tmp)",
+      setup: (s) => chmodSync(s, 0o1777) },
     { category: 'unsafe path', name: 'config file is a symlink owned by nobody', setup: (s, c) => linkOwnedByNobody(c, join(s, 'real.yaml')) },
     { category: 'unsafe path', name: 'certificate.dir exists with mode 0777', setup: (s) => mkdirMode(join(s, 'tls'), 0o777) },
     { category: 'unsafe path', name: 'certificate.dir is a symlink owned by nobody', mutate: (d, s) => set(d, 'certificate.dir', join(s, 'link')), setup: (s) => { mkdirMode(join(s, 'real'), 0o700); linkOwnedByNobody(join(s, 'link'), join(s, 'real'), false); } },

@@ -32,12 +32,14 @@ function prepare(c: BadCase): { sandbox: string; config: string } {
 async function pool<T, R>(items: T[], n: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!, i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await fn(items[i]!, i);
+      }
+    }),
+  );
   return results;
 }
 
@@ -52,13 +54,32 @@ describe('malformed configurations', () => {
         const command = i % 4 === 3 ? 'run' : 'renew';
         const r = await runAgent([command, '--config', config], { timeoutMs: 20_000 });
         const after = snapshot(sandbox);
-        return { c, command, code: r.code, stderr: r.stderr, stdout: r.stdout, touched: before.join('\n') !== after.join('\n') };
+        return {
+          c,
+          command,
+          code: r.code,
+          stderr: r.stderr,
+          stdout: r.stdout,
+          touched: before.join('\n') !== after.join('\n'),
+        };
       } finally {
         rmSync(sandbox, { recursive: true, force: true });
       }
     });
-    const wrong = outcomes.filter((o) => o.code !== 78 || o.touched || o.stdout !== '' || !/^cert-agent: config: [^\n]+\n$/.test(o.stderr) || /\n\s+at /.test(o.stderr));
-    expect(wrong.map((o) => `${o.c.category} ${o.c.name} (${o.command}): exit ${o.code}, touched ${o.touched}, stderr ${JSON.stringify(o.stderr)}`)).toEqual([]);
+    const wrong = outcomes.filter(
+      (o) =>
+        o.code !== 78 ||
+        o.touched ||
+        o.stdout !== '' ||
+        !/^cert-agent: config: [^\n]+\n$/.test(o.stderr) ||
+        /\n\s+at /.test(o.stderr),
+    );
+    expect(
+      wrong.map(
+        (o) =>
+          `${o.c.category} ${o.c.name} (${o.command}): exit ${o.code}, touched ${o.touched}, stderr ${JSON.stringify(o.stderr)}`,
+      ),
+    ).toEqual([]);
     const byCategory = new Map<string, number>();
     for (const o of outcomes) byCategory.set(o.c.category, (byCategory.get(o.c.category) ?? 0) + 1);
     const sample = outcomes.find((o) => o.c.name.includes('symlink owned by nobody'))!.stderr.trim();
@@ -89,7 +110,9 @@ describe('SIGHUP with a bad configuration', () => {
     const d = new DaemonProcess(p.config);
     try {
       await d.waitFor('certificate_installed', 1, 60_000);
-      const picks = badCases().filter((_, i) => i % 20 === 0);
+      // Cases whose fault is made by `setup` (modes, owners, links of files) are left out:
+      // only the document changes here.
+      const picks = badCases().filter((c) => !c.setup).filter((_, i) => i % 20 === 0);
       for (const [i, c] of picks.entries()) {
         const doc = JSON.parse(good);
         c.mutate?.(doc, p.dir);

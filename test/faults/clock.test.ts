@@ -83,7 +83,12 @@ describe('clock jumps (injected clock)', () => {
     expect(checkLive(p.certDir, ca.rootPem).ok).toBe(true);
     record(task, {
       scenario: 'clock jumps (renew pass)',
-      injected: 'agent clock +1 h, +20 h, +30 h (live cert expires ' + expiredAt.toISOString().slice(11, 16) + ' next day), -2 h (before notBefore ' + notBefore.toISOString().slice(11, 16) + '), then true time',
+      injected:
+        'agent clock +1 h, +20 h, +30 h (live cert expires ' +
+        expiredAt.toISOString().slice(11, 16) +
+        ' next day), -2 h (before notBefore ' +
+        notBefore.toISOString().slice(11, 16) +
+        '), then true time',
       expected: 'waits when not due, renews when due, never installs a certificate not valid at its clock',
       observed: `+1 h not-due; +20 h renewed (new set live); +30 h refused the CA's certificate: "${forward.replace(/^.*pinned root: /, '')}" (set kept); -2 h refused: "${back.replace(/^.*pinned root: /, '')}" (set kept); true time not-due`,
     });
@@ -95,7 +100,7 @@ describe('clock jumps (injected clock)', () => {
     const d = new Daemon({ configPath: p.config, log, now: clock });
     const count = (e: string) => lines.filter((l) => l.event === e).length;
     const until = async (pred: () => boolean, ms: number) => {
-      for (const end = Date.now() + ms; !pred() && Date.now() < end; ) await sleep(100);
+      for (const end = Date.now() + ms; !pred() && Date.now() < end;) await sleep(100);
       return pred();
     };
     try {

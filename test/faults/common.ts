@@ -5,9 +5,19 @@
  * agent's modules) into one .mjs a child process can run and be SIGKILLed.
  */
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
+import { nodeEsm, requireBanner } from '../../bundle/esbuild-options.mjs';
 import { tempDir } from '../helpers/agent.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -25,7 +35,12 @@ export function agentPaths(prefix = 'cert-agent-fault-'): AgentPaths {
 }
 
 /** Writes a config as JSON (the agent reads YAML 1.2, a superset of JSON). */
-export function writeConfig(p: AgentPaths, ca: { url: string; rootFingerprint: string }, listenPort: number, extra: Record<string, unknown> = {}): void {
+export function writeConfig(
+  p: AgentPaths,
+  ca: { url: string; rootFingerprint: string },
+  listenPort: number,
+  extra: Record<string, unknown> = {},
+): void {
   const { ca: caExtra, certificate, ...rest } = extra as { ca?: object; certificate?: object };
   const doc = {
     ca: { url: ca.url, fingerprint: ca.rootFingerprint, ...caExtra },
@@ -53,7 +68,8 @@ export function checkLive(certDir: string, rootPem: string, now = new Date()): L
   // With a writer running, `current` may move (and the old set be pruned)
   // while we read: only a verdict on a set that stayed current counts.
   let verdict = checkOnce(certDir, rootPem, now);
-  for (let i = 0; i < 5 && !verdict.ok && currentTarget(certDir) !== verdict.set; i++) verdict = checkOnce(certDir, rootPem, now);
+  for (let i = 0; i < 5 && !verdict.ok && currentTarget(certDir) !== verdict.set; i++)
+    verdict = checkOnce(certDir, rootPem, now);
   return verdict;
 }
 
@@ -75,7 +91,10 @@ function checkOnce(certDir: string, rootPem: string, now: Date): LiveVerdict {
   const set = setDir.split('/').pop()!;
   try {
     const key = readFileSync(join(setDir, 'key.pem'), 'utf8');
-    const pems = readFileSync(join(setDir, 'fullchain.pem'), 'utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    const pems =
+      readFileSync(join(setDir, 'fullchain.pem'), 'utf8').match(
+        /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g,
+      ) ?? [];
     const [leaf, ...chain] = pems.map((p) => new X509Certificate(p));
     if (!leaf) return { ok: false, set, problem: 'no leaf in fullchain.pem' };
     const serial = leaf.serialNumber.toLowerCase();
@@ -83,13 +102,16 @@ function checkOnce(certDir: string, rootPem: string, now: Date): LiveVerdict {
     const root = new X509Certificate(rootPem);
     let issuer = leaf;
     for (const c of [...chain, root]) {
-      if (!issuer.verify(c.publicKey)) return { ok: false, set, serial, problem: `${issuer.subject} not signed by ${c.subject}` };
+      if (!issuer.verify(c.publicKey))
+        return { ok: false, set, serial, problem: `${issuer.subject} not signed by ${c.subject}` };
       issuer = c;
     }
-    if (now < new Date(leaf.validFrom) || now > new Date(leaf.validTo)) return { ok: false, set, serial, problem: 'leaf not valid now' };
+    if (now < new Date(leaf.validFrom) || now > new Date(leaf.validTo))
+      return { ok: false, set, serial, problem: 'leaf not valid now' };
     // The names a proxy opens must lead through `current`.
     for (const name of ['key.pem', 'cert.pem', 'fullchain.pem']) {
-      if (readlinkSync(join(certDir, name)) !== `current/${name}`) return { ok: false, set, serial, problem: `${name} does not point through current` };
+      if (readlinkSync(join(certDir, name)) !== `current/${name}`)
+        return { ok: false, set, serial, problem: `${name} does not point through current` };
     }
     return { ok: true, set, serial };
   } catch (err) {
@@ -108,7 +130,8 @@ export function pairMatches(keyPem: string, cert: X509Certificate): boolean {
 
 /** Entries of .sets and *.tmp names in the certificate directory. */
 export function leftovers(certDir: string): { sets: string[]; tmp: string[]; current?: string; previous?: string } {
-  const link = (n: string) => (existsSync(join(certDir, n)) ? readlinkSync(join(certDir, n)).replace(/^\.sets\//, '') : undefined);
+  const link = (n: string) =>
+    existsSync(join(certDir, n)) ? readlinkSync(join(certDir, n)).replace(/^\.sets\//, '') : undefined;
   const sets = existsSync(join(certDir, '.sets')) ? readdirSync(join(certDir, '.sets')) : [];
   const tmp = existsSync(certDir) ? readdirSync(certDir).filter((e) => e.endsWith('.tmp')) : [];
   const current = link('current');
@@ -127,13 +150,9 @@ export async function buildFixture(name: string): Promise<string> {
   await build({
     entryPoints: [join(ROOT, 'test/faults/fixtures', `${name}.ts`)],
     outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
+    ...nodeEsm,
     minify: true,
-    banner: { js: "import { createRequire as __req } from 'node:module';\nconst require = __req(import.meta.url);" },
-    logLevel: 'warning',
+    banner: { js: requireBanner },
   });
   built.set(name, outfile);
   return outfile;

@@ -81,71 +81,86 @@ function victim(): Victim {
       clearTimeout(fallback);
       clearTimeout(timer);
       const lines = out.split('\n');
-      return { installs: lines.filter((l) => l.startsWith('installed ')).length, failures: lines.filter((l) => l.startsWith('failed ')), ...(set ? { set } : {}) };
+      return {
+        installs: lines.filter((l) => l.startsWith('installed ')).length,
+        failures: lines.filter((l) => l.startsWith('failed ')),
+        ...(set ? { set } : {}),
+      };
     },
   };
 }
 
 describe('SIGKILL during forced renewals', () => {
-  it(`after each of ${KILLS} kills the live set matches and verifies; leftovers bounded, cleaned at next start`, async ({ task }) => {
-    const started = Date.now();
-    let kills = 0;
-    let installs = 0;
-    let interrupted = 0;
-    let afterSwitch = 0;
-    let maxSets = 0;
-    let maxTmp = 0;
-    const failures: string[] = [];
-    let next = victim();
-    while (kills < KILLS && Date.now() - started < BUDGET_MS) {
-      const current = next;
-      await current.ready;
-      // The next victim loads while this one runs; it touches nothing until told to go.
-      next = victim();
-      // An install (mkdir, five files written and fsynced, two link swaps,
-      // prune) takes some tens of ms here: spread the kills over it and the
-      // state write and reload that follow.
-      const r = await current.run(Math.random() * 120);
-      kills++;
-      installs += r.installs;
-      failures.push(...r.failures);
-      const verdict = checkLive(p.certDir, ca.rootPem);
-      expect(verdict, `after kill ${kills}`).toMatchObject({ ok: true });
-      expect(() => JSON.parse(readFileSync(join(p.stateDir, 'state.json'), 'utf8')), `state.json after kill ${kills}`).not.toThrow();
-      const left = leftovers(p.certDir);
-      const orphans = left.sets.filter((s) => s !== left.current && s !== left.previous);
-      if (orphans.length || left.tmp.length) interrupted++;
-      if (r.set && left.current === r.set) afterSwitch++;
-      maxSets = Math.max(maxSets, left.sets.length);
-      maxTmp = Math.max(maxTmp, left.tmp.length);
-      // current + previous + the one set an interrupted install was writing;
-      // a kill leaves at most one temp link (between symlink and rename).
-      expect(left.sets.length, `sets after kill ${kills}: ${left.sets.join(' ')}`).toBeLessThanOrEqual(3);
-      expect(left.tmp.length).toBeLessThanOrEqual(1);
-    }
-    await next.ready;
-    next.discard();
-    expect(kills).toBeGreaterThanOrEqual(KILLS);
-    // A pass that failed for another reason than the kill would be a bug too
-    // (e.g. a stale lock that is not taken over).
-    expect(failures).toEqual([]);
+  it(
+    `after each of ${KILLS} kills the live set matches and verifies; leftovers bounded, cleaned at next start`,
+    async ({ task }) => {
+      const started = Date.now();
+      let kills = 0;
+      let installs = 0;
+      let interrupted = 0;
+      let afterSwitch = 0;
+      let maxSets = 0;
+      let maxTmp = 0;
+      const failures: string[] = [];
+      let next = victim();
+      while (kills < KILLS && Date.now() - started < BUDGET_MS) {
+        const current = next;
+        await current.ready;
+        // The next victim loads while this one runs; it touches nothing until told to go.
+        next = victim();
+        // An install (mkdir, five files written and fsynced, two link swaps,
+        // prune) takes some tens of ms here: spread the kills over it and the
+        // state write and reload that follow.
+        const r = await current.run(Math.random() * 120);
+        kills++;
+        installs += r.installs;
+        failures.push(...r.failures);
+        const verdict = checkLive(p.certDir, ca.rootPem);
+        expect(verdict, `after kill ${kills}`).toMatchObject({ ok: true });
+        expect(
+          () => JSON.parse(readFileSync(join(p.stateDir, 'state.json'), 'utf8')),
+          `state.json after kill ${kills}`,
+        ).not.toThrow();
+        const left = leftovers(p.certDir);
+        const orphans = left.sets.filter((s) => s !== left.current && s !== left.previous);
+        if (orphans.length || left.tmp.length) interrupted++;
+        if (r.set && left.current === r.set) afterSwitch++;
+        maxSets = Math.max(maxSets, left.sets.length);
+        maxTmp = Math.max(maxTmp, left.tmp.length);
+        // current + previous + the one set an interrupted install was writing;
+        // a kill leaves at most one temp link (between symlink and rename).
+        expect(left.sets.length, `sets after kill ${kills}: ${left.sets.join(' ')}`).toBeLessThanOrEqual(3);
+        expect(left.tmp.length).toBeLessThanOrEqual(1);
+      }
+      await next.ready;
+      next.discard();
+      expect(kills).toBeGreaterThanOrEqual(KILLS);
+      // A pass that failed for another reason than the kill would be a bug too
+      // (e.g. a stale lock that is not taken over).
+      expect(failures).toEqual([]);
 
-    // The next start of the daemon prunes whatever the last kill left.
-    const d = new DaemonProcess(p.config);
-    const startedOk = await d.waitFor('daemon_started', 1, 20_000).then(() => true, (err: Error) => err.message);
-    const code = await d.stop();
-    expect(startedOk).toBe(true);
-    expect(code, d.stderr.join('')).toBe(0);
-    const after = leftovers(p.certDir);
-    expect(after.tmp).toEqual([]);
-    expect(after.sets.length).toBeLessThanOrEqual(2);
-    expect(checkLive(p.certDir, ca.rootPem).ok).toBe(true);
-    const secs = Math.round((Date.now() - started) / 1000);
-    record(task, {
-      scenario: 'crash consistency',
-      injected: `SIGKILL 0-120 ms after a forced renewal (real step-ca) began installing its set, ${kills} times`,
-      expected: 'live set always a matching key+cert verifying to the pinned root; leftovers bounded; cleaned at next start',
-      observed: `${kills} kills during installs (${installs} of them completed before the kill), ${afterSwitch} after current switched to the new set, ${interrupted} left a half-written set or temp link; live set valid after every kill; at most ${maxSets} sets / ${maxTmp} temp links on disk; after daemon start ${after.sets.length} sets, ${after.tmp.length} temp (${secs}s)`,
-    });
-  }, BUDGET_MS + 60_000);
+      // The next start of the daemon prunes whatever the last kill left.
+      const d = new DaemonProcess(p.config);
+      const startedOk = await d.waitFor('daemon_started', 1, 20_000).then(
+        () => true,
+        (err: Error) => err.message,
+      );
+      const code = await d.stop();
+      expect(startedOk).toBe(true);
+      expect(code, d.stderr.join('')).toBe(0);
+      const after = leftovers(p.certDir);
+      expect(after.tmp).toEqual([]);
+      expect(after.sets.length).toBeLessThanOrEqual(2);
+      expect(checkLive(p.certDir, ca.rootPem).ok).toBe(true);
+      const secs = Math.round((Date.now() - started) / 1000);
+      record(task, {
+        scenario: 'crash consistency',
+        injected: `SIGKILL 0-120 ms after a forced renewal (real step-ca) began installing its set, ${kills} times`,
+        expected:
+          'live set always a matching key+cert verifying to the pinned root; leftovers bounded; cleaned at next start',
+        observed: `${kills} kills during installs (${installs} of them completed before the kill), ${afterSwitch} after current switched to the new set, ${interrupted} left a half-written set or temp link; live set valid after every kill; at most ${maxSets} sets / ${maxTmp} temp links on disk; after daemon start ${after.sets.length} sets, ${after.tmp.length} temp (${secs}s)`,
+      });
+    },
+    BUDGET_MS + 60_000,
+  );
 });

@@ -59,10 +59,17 @@ async function forcedRenew(p: AgentPaths): Promise<Outcome> {
   const plain = plainLines(r.stderr);
   expect(r.stderr).not.toMatch(/\n\s+at /);
   expect(checkLive(p.certDir, ca.rootPem).ok).toBe(true);
-  return { code: r.code, line: plain[0] ?? '', lines: plain.length, secs: (Date.now() - started) / 1000, untouched: snapshot(p.certDir).join('\n') === before.join('\n') };
+  return {
+    code: r.code,
+    line: plain[0] ?? '',
+    lines: plain.length,
+    secs: (Date.now() - started) / 1000,
+    untouched: snapshot(p.certDir).join('\n') === before.join('\n'),
+  };
 }
 
-const observed = (o: Outcome) => `exit ${o.code} after ${o.secs.toFixed(1)} s: "${o.line.slice(0, 150)}"; certificate dir ${o.untouched ? 'untouched' : 'CHANGED'}`;
+const observed = (o: Outcome) =>
+  `exit ${o.code} after ${o.secs.toFixed(1)} s: "${o.line.slice(0, 150)}"; certificate dir ${o.untouched ? 'untouched' : 'CHANGED'}`;
 
 describe.concurrent('hostile or broken CA', () => {
   it('a CA whose root is not the pinned one', async ({ task }) => {
@@ -71,7 +78,12 @@ describe.concurrent('hostile or broken CA', () => {
     expect(o).toMatchObject({ code: 65, lines: 1, untouched: true });
     expect(o.line).toContain(`expected ${other.rootFingerprint}`);
     expect(o.line).toContain(ca.rootFingerprint);
-    record(task, { scenario: 'CA: wrong root', injected: 'pin a root the CA does not serve', expected: 'refused (65), both fingerprints named, cert kept', observed: observed(o) });
+    record(task, {
+      scenario: 'CA: wrong root',
+      injected: 'pin a root the CA does not serve',
+      expected: 'refused (65), both fingerprints named, cert kept',
+      observed: observed(o),
+    });
   });
 
   it('a man in the middle with a TLS certificate from another root', async ({ task }) => {
@@ -84,7 +96,12 @@ describe.concurrent('hostile or broken CA', () => {
       expect(o.line).toMatch(/does not verify against the pinned CA root|no longer offers the pinned root/);
     }
     expect(mitm.requests.filter((r) => r.includes('/acme/'))).toEqual([]);
-    record(task, { scenario: 'CA: TLS from another root', injected: 'MITM relaying to the real CA (serves the real /roots), with pinned trust and at first contact', expected: 'refused (65), no ACME request sent, cert kept', observed: `pinned: ${observed(pinned)}; first contact: exit ${first.code}; ACME requests through the MITM: 0` });
+    record(task, {
+      scenario: 'CA: TLS from another root',
+      injected: 'MITM relaying to the real CA (serves the real /roots), with pinned trust and at first contact',
+      expected: 'refused (65), no ACME request sent, cert kept',
+      observed: `pinned: ${observed(pinned)}; first contact: exit ${first.code}; ACME requests through the MITM: 0`,
+    });
   });
 
   const broken: [Behaviour, string, number, number, RegExp][] = [
@@ -92,7 +109,13 @@ describe.concurrent('hostile or broken CA', () => {
     ['huge', '/roots answers an endless body (up to 256 MiB)', 76, 10, /more than 1048576 bytes/],
     ['silent', '/roots accepts the connection and never answers', 69, 20, /did not answer in time/],
     ['drip', '/roots sends headers, then one byte a second forever', 69, 20, /did not answer in time|cannot reach/],
-    ['http500', 'valid /roots, then HTTP 500 serverInternal for every ACME request', 76, 15, /500|serverInternal|database is on fire/],
+    [
+      'http500',
+      'valid /roots, then HTTP 500 serverInternal for every ACME request',
+      76,
+      15,
+      /500|serverInternal|database is on fire/,
+    ],
   ];
   for (const [behaviour, injected, code, maxSecs, message] of broken) {
     it(`a broken CA: ${injected}`, async ({ task }) => {
@@ -103,8 +126,16 @@ describe.concurrent('hostile or broken CA', () => {
       expect(o.line).toMatch(message);
       expect(o.secs).toBeLessThan(maxSecs);
       if (behaviour === 'huge') expect(hostile.hugeSent).toBeLessThan(64 * 2 ** 20);
-      const extra = behaviour === 'huge' ? `; the CA got to send ${(hostile.hugeSent / 2 ** 20).toFixed(1)} MiB before the agent hung up` : '';
-      record(task, { scenario: `CA: ${behaviour}`, injected, expected: `clear error (exit ${code}) within ${maxSecs} s, cert kept`, observed: observed(o) + extra });
+      const extra =
+        behaviour === 'huge'
+          ? `; the CA got to send ${(hostile.hugeSent / 2 ** 20).toFixed(1)} MiB before the agent hung up`
+          : '';
+      record(task, {
+        scenario: `CA: ${behaviour}`,
+        injected,
+        expected: `clear error (exit ${code}) within ${maxSecs} s, cert kept`,
+        observed: observed(o) + extra,
+      });
     }, 60_000);
   }
 
@@ -125,6 +156,11 @@ describe.concurrent('hostile or broken CA', () => {
     expect(status.code).toBe(2);
     expect(JSON.parse(status.stdout).problems.join(' ')).toContain('did not answer JSON');
     expect(await d.stop()).toBe(0);
-    record(task, { scenario: 'CA: broken, daemon', injected: 'daemon started against the garbage /roots CA', expected: 'logs the failure, keeps running and the certificate', observed: `renewal_failed (${failed!.errorKind}: ${String(failed!.error).slice(0, 80)}), next attempt ${failed!.nextAttempt}; live set unchanged, no placeholder; status exit ${status.code}; SIGTERM exit 0` });
+    record(task, {
+      scenario: 'CA: broken, daemon',
+      injected: 'daemon started against the garbage /roots CA',
+      expected: 'logs the failure, keeps running and the certificate',
+      observed: `renewal_failed (${failed!.errorKind}: ${String(failed!.error).slice(0, 80)}), next attempt ${failed!.nextAttempt}; live set unchanged, no placeholder; status exit ${status.code}; SIGTERM exit 0`,
+    });
   });
 });

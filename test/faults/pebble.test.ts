@@ -24,11 +24,13 @@ afterAll(async () => {
 
 function get(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    https.get(url, { rejectUnauthorized: false, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
+    https
+      .get(url, { rejectUnauthorized: false, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
   });
 }
 
@@ -46,9 +48,32 @@ async function startPebble(rejectPercent: number): Promise<Pebble> {
   writeFileSync(join(dir, 'cert.pem'), leaf.certPem + leaf.chainPem);
   writeFileSync(join(dir, 'key.pem'), leaf.keyPem, { mode: 0o600 });
   const [port, mgmt, httpPort, tlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  writeFileSync(join(dir, 'pebble.json'), JSON.stringify({ pebble: { listenAddress: `127.0.0.1:${port}`, managementListenAddress: `127.0.0.1:${mgmt}`, certificate: join(dir, 'cert.pem'), privateKey: join(dir, 'key.pem'), httpPort, tlsPort, ocspResponderURL: '', externalAccountBindingRequired: false } }));
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: String(rejectPercent), PEBBLE_AUTHZREUSE: '0' };
-  const child: ChildProcess = spawn('pebble', ['-config', join(dir, 'pebble.json')], { cwd: dir, env, stdio: 'ignore' });
+  writeFileSync(
+    join(dir, 'pebble.json'),
+    JSON.stringify({
+      pebble: {
+        listenAddress: `127.0.0.1:${port}`,
+        managementListenAddress: `127.0.0.1:${mgmt}`,
+        certificate: join(dir, 'cert.pem'),
+        privateKey: join(dir, 'key.pem'),
+        httpPort,
+        tlsPort,
+        ocspResponderURL: '',
+        externalAccountBindingRequired: false,
+      },
+    }),
+  );
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    PEBBLE_VA_NOSLEEP: '1',
+    PEBBLE_WFE_NONCEREJECT: String(rejectPercent),
+    PEBBLE_AUTHZREUSE: '0',
+  };
+  const child: ChildProcess = spawn('pebble', ['-config', join(dir, 'pebble.json')], {
+    cwd: dir,
+    env,
+    stdio: 'ignore',
+  });
   cleanups.push(() => child.kill('SIGKILL'));
   let roots: { status: number; body: string } | undefined;
   for (let i = 0; i < 100 && roots?.status !== 200; i++) {
@@ -67,17 +92,23 @@ function agentFor(pb: Pebble) {
   cleanups.push(() => rmSync(p.dir, { recursive: true, force: true }));
   const rootFile = join(p.dir, 'roots.pem');
   writeFileSync(rootFile, pb.proxy.rootPem + pb.issuingRootPem);
-  writeFileSync(p.config, JSON.stringify({
-    ca: { url: pb.proxy.url, directory: `${pb.proxy.url}/dir`, rootFile },
-    certificate: { domains: ['localhost'], dir: p.certDir },
-    challenge: { mode: 'standalone', listen: `127.0.0.1:${pb.httpPort}` },
-    stateDir: p.stateDir,
-  }), { mode: 0o600 });
+  writeFileSync(
+    p.config,
+    JSON.stringify({
+      ca: { url: pb.proxy.url, directory: `${pb.proxy.url}/dir`, rootFile },
+      certificate: { domains: ['localhost'], dir: p.certDir },
+      challenge: { mode: 'standalone', listen: `127.0.0.1:${pb.httpPort}` },
+      stateDir: p.stateDir,
+    }),
+    { mode: 0o600 },
+  );
   return { p, issuingRootPem: pb.issuingRootPem };
 }
 
 describe('Pebble rejecting nonces', () => {
-  it('a fifth of nonces rejected: every renewal still succeeds; all rejected: clear error, certificate kept', async ({ task }) => {
+  it('a fifth of nonces rejected: every renewal still succeeds; all rejected: clear error, certificate kept', async ({
+    task,
+  }) => {
     const lenient = await startPebble(20);
     const a = agentFor(lenient);
     const codes: number[] = [];

@@ -19,7 +19,11 @@ let p: AgentPaths;
 const key = () => realpathSync(join(p.certDir, 'key.pem'));
 const combined = () => realpathSync(join(p.certDir, 'combined.pem'));
 const mode = (path: string) => `0${(statSync(path).mode & 0o777).toString(8)}`;
-const events = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; path: string; mode: string });
+const events = (stderr: string) =>
+  stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { event: string; path: string; mode: string });
 const status = async () => {
   const r = await runAgent(['status', '--json', '--config', p.config]);
   return { code: r.code, problems: (JSON.parse(r.stdout).problems as string[]).join(' | ') };
@@ -49,11 +53,20 @@ describe('key made world-readable', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^not due/);
     const repaired = events(r.stderr).filter((e) => e.event === 'permissions_repaired');
-    expect(repaired.map((e) => [e.path, e.mode])).toEqual([[p.certDir, '0755'], [key(), '0644'], [combined(), '0644']]);
+    expect(repaired.map((e) => [e.path, e.mode])).toEqual([
+      [p.certDir, '0755'],
+      [key(), '0644'],
+      [combined(), '0644'],
+    ]);
     expect([mode(key()), mode(combined()), mode(p.certDir)]).toEqual(['0600', '0600', '0700']);
     const after = await status();
     expect(after.code).toBe(0);
-    record(task, { scenario: 'permission drift (repair)', injected: 'chmod 0644 on the live key.pem and combined.pem, 0755 on the certificate dir; then renew (not due)', expected: 'next check repairs and says so', observed: `status before: exit ${warned.code} "${warned.problems.slice(0, 90)}…"; renew logged ${repaired.length} × permissions_repaired; modes now key ${mode(key())}, combined ${mode(combined())}, dir ${mode(p.certDir)}; status exit ${after.code}` });
+    record(task, {
+      scenario: 'permission drift (repair)',
+      injected: 'chmod 0644 on the live key.pem and combined.pem, 0755 on the certificate dir; then renew (not due)',
+      expected: 'next check repairs and says so',
+      observed: `status before: exit ${warned.code} "${warned.problems.slice(0, 90)}…"; renew logged ${repaired.length} × permissions_repaired; modes now key ${mode(key())}, combined ${mode(combined())}, dir ${mode(p.certDir)}; status exit ${after.code}`,
+    });
   });
 
   it('report: the next pass leaves the mode, logs it, status keeps warning', async ({ task }) => {
@@ -68,7 +81,12 @@ describe('key made world-readable', () => {
     expect(s.code).toBe(1);
     expect(s.problems).toContain('readable by group or others');
     chmodSync(key(), 0o600);
-    record(task, { scenario: 'permission drift (report)', injected: 'permissions.onDrift: report; chmod 0644 on the live key; renew', expected: 'reported, not changed', observed: `renew logged permissions_drift for the key (mode stays ${drift[0]!.mode}); status exit ${s.code} (WARNING)` });
+    record(task, {
+      scenario: 'permission drift (report)',
+      injected: 'permissions.onDrift: report; chmod 0644 on the live key; renew',
+      expected: 'reported, not changed',
+      observed: `renew logged permissions_drift for the key (mode stays ${drift[0]!.mode}); status exit ${s.code} (WARNING)`,
+    });
   });
 
   it('the running daemon repairs at its next check', async ({ task }) => {
@@ -83,7 +101,12 @@ describe('key made world-readable', () => {
       expect(ev!.path).toBe(key());
       expect(mode(key())).toBe('0600');
       expect(await d.stop()).toBe(0);
-      record(task, { scenario: 'permission drift (daemon)', injected: 'chmod 0640 on the live key while the daemon runs (check every second)', expected: 'repaired at the next check', observed: `permissions_repaired ${ev!.mode} -> ${String(ev!.now)} after ${secs.toFixed(1)} s` });
+      record(task, {
+        scenario: 'permission drift (daemon)',
+        injected: 'chmod 0640 on the live key while the daemon runs (check every second)',
+        expected: 'repaired at the next check',
+        observed: `permissions_repaired ${ev!.mode} -> ${String(ev!.now)} after ${secs.toFixed(1)} s`,
+      });
     } finally {
       await d.stop();
     }

@@ -38,16 +38,26 @@ afterAll(async () => {
   if (p) rmSync(p.dir, { recursive: true, force: true });
 });
 
-function runProcess(file: string, args: string[], go = false): { out: Promise<string>; kill(): void; stdout(): string } {
+function runProcess(
+  file: string,
+  args: string[],
+  go = false,
+): { out: Promise<string>; kill(): void; stdout(): string } {
   const child = spawn(process.execPath, [file, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   if (go) child.stdin!.write('go\n');
-  return { out: new Promise((r) => child.once('exit', () => r(out))), kill: () => child.kill('SIGKILL'), stdout: () => out };
+  return {
+    out: new Promise((r) => child.once('exit', () => r(out))),
+    kill: () => child.kill('SIGKILL'),
+    stdout: () => out,
+  };
 }
 
 describe('readers during renewals', () => {
-  it('a reader resolving current once, or opening combined.pem, never sees a mismatched pair; a two-open reader can', async ({ task }) => {
+  it('a reader resolving current once, or opening combined.pem, never sees a mismatched pair; a two-open reader can', async ({
+    task,
+  }) => {
     const [loop, reader] = await Promise.all([buildFixture('renew-loop'), buildFixture('reader')]);
     const renewer = runProcess(loop, [p.config, '100000'], true);
     // Let the renewer get going before the readers start counting.
@@ -55,7 +65,9 @@ describe('readers during renewals', () => {
     const resolved = runProcess(reader, [p.certDir, 'resolved', String(READ_MS)]);
     const twoOpen = runProcess(reader, [p.certDir, 'two-open', String(READ_MS)]);
     const combined = runProcess(reader, [p.certDir, 'combined', String(READ_MS)]);
-    const [r, t, c] = (await Promise.all([resolved.out, twoOpen.out, combined.out])).map((o) => JSON.parse(o) as { reads: number; mismatches: number; vanished: number });
+    const [r, t, c] = (await Promise.all([resolved.out, twoOpen.out, combined.out])).map(
+      (o) => JSON.parse(o) as { reads: number; mismatches: number; vanished: number },
+    );
     renewer.kill();
     const out = await renewer.out;
     const installs = out.split('\n').filter((l) => l.startsWith('installed ')).length;

@@ -17,12 +17,21 @@ export default class FaultTableReporter implements Reporter {
         const state = test.result().state;
         if (!row && state !== 'failed') continue;
         const r = row ?? { scenario: test.fullName, injected: '', expected: '', observed: '' };
-        const observed = state === 'failed' ? `FAILED: ${test.result().errors?.[0]?.message ?? ''}`.slice(0, 300) : r.observed;
+        const observed =
+          state === 'failed' ? `FAILED: ${test.result().errors?.[0]?.message ?? ''}`.slice(0, 300) : r.observed;
         rows.push(`| ${[r.scenario, r.injected, r.expected, observed].map(cell).join(' | ')} |`);
       }
     }
     if (!rows.length) return;
-    const out = ['', '## Fault table', '', '| scenario | injected | expected | observed |', '|---|---|---|---|', ...rows, ''];
+    const out = [
+      '',
+      '## Fault table',
+      '',
+      '| scenario | injected | expected | observed |',
+      '|---|---|---|---|',
+      ...rows,
+      '',
+    ];
     process.stdout.write(out.join('\n') + '\n');
   }
 }

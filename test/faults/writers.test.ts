@@ -54,7 +54,8 @@ describe('renew while the daemon renews', () => {
       const skipped = d.events('check_skipped');
       expect(skipped.every((e) => /another cert-agent \(pid \d+\) is renewing/.test(String(e.reason)))).toBe(true);
       expect(lostToDaemon(), `no renew lost the lock to the daemon (pid ${d.pid}) in ${codes.length} runs`).toBe(true);
-      for (const line of lockedLines) expect(line).toMatch(/^cert-agent: another cert-agent \(pid \d+\) is renewing; try again when it is done\n$/);
+      for (const line of lockedLines)
+        expect(line).toMatch(/^cert-agent: another cert-agent \(pid \d+\) is renewing; try again when it is done\n$/);
       expect(d.events('internal_error')).toEqual([]);
       expect(() => JSON.parse(readFileSync(join(p.stateDir, 'state.json'), 'utf8'))).not.toThrow();
       const code = await d.stop();
@@ -73,7 +74,9 @@ describe('renew while the daemon renews', () => {
     }
   }, 180_000);
 
-  it('a stale lock (dead owner, or its pid reused by another process) is taken over by exactly one of several', async ({ task }) => {
+  it('a stale lock (dead owner, or its pid reused by another process) is taken over by exactly one of several', async ({
+    task,
+  }) => {
     const lock = join(p.stateDir, 'lock');
     // A container restarted: the lock names a pid that now belongs to an
     // unrelated live process (started at another time than recorded).
@@ -88,22 +91,36 @@ describe('renew while the daemon renews', () => {
     }
     // A SIGKILLed agent's lock, and six renewals starting at once.
     writeFileSync(lock, '999999 1\n', { mode: 0o600 });
-    const runs = await Promise.all(Array.from({ length: 6 }, () => runAgent(['renew', '--force', '--config', p.config], { env: { CERT_AGENT_LOG_LEVEL: 'info' } })));
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        runAgent(['renew', '--force', '--config', p.config], { env: { CERT_AGENT_LOG_LEVEL: 'info' } }),
+      ),
+    );
     const codes = runs.map((r) => r.code);
     for (const r of runs) expect([0, 75], r.stderr).toContain(r.code);
     expect(codes).toContain(0);
     // Two holders at once would also collide on the challenge port (exit 73) or overlap in time.
-    const spans = runs.filter((r) => r.code === 0).map((r) => {
-      const ev = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; time: string });
-      return [Date.parse(ev.find((e) => e.event === 'renewal_started')!.time), Date.parse(ev.find((e) => e.event === 'certificate_installed')!.time)] as const;
-    }).sort((a, b) => a[0] - b[0]);
+    const spans = runs
+      .filter((r) => r.code === 0)
+      .map((r) => {
+        const ev = r.stderr
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as { event: string; time: string });
+        return [
+          Date.parse(ev.find((e) => e.event === 'renewal_started')!.time),
+          Date.parse(ev.find((e) => e.event === 'certificate_installed')!.time),
+        ] as const;
+      })
+      .sort((a, b) => a[0] - b[0]);
     for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
     expect(existsSync(lock)).toBe(false);
     expect(existsSync(`${lock}.break`)).toBe(false);
     expect(checkLive(p.certDir, ca.rootPem).ok).toBe(true);
     record(task, {
       scenario: 'two writers: stale lock',
-      injected: 'lock naming a pid reused by an unrelated live process; then a dead pid\'s lock and 6 × renew --force at once',
+      injected:
+        "lock naming a pid reused by an unrelated live process; then a dead pid's lock and 6 × renew --force at once",
       expected: 'stale lock taken over; still one writer at a time',
       observed: `reused pid: renew exit 0 (before this fix: 75 until the unrelated process ended); 6 at once: exits ${codes.join(', ')}, their renewals did not overlap; no lock or lock.break left`,
     });

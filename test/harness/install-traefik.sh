@@ -10,11 +10,9 @@
 set -euo pipefail
 
 TRAEFIK_VERSION="3.7.15"
-PREFIX="${CERT_AGENT_TEST_PREFIX:-/usr/local/lib/cert-agent-test}"
-BIN_DIR="$PREFIX/bin"
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 TARGET="$BIN_DIR/traefik"
-
-log() { printf 'install-traefik: %s\n' "$*" >&2; }
 
 installed_version_ok() {
   [ -x "$TARGET" ] || return 1
@@ -30,8 +28,7 @@ fi
 # A Python with venv+pip: Debian splits these into python3-venv.
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   log "installing python3-venv"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv
+  apt_install python3 python3-venv
 fi
 
 mkdir -p "$BIN_DIR"

@@ -8,7 +8,7 @@
 // request is relayed to the real CA with the Host header kept, so ACME links
 // point back at the MITM: an agent that fails to pin would get all the way
 // to a certificate, which makes "the agent refused" a meaningful assertion.
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import * as https from 'node:https';
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -57,7 +57,10 @@ export async function startMitm(target: StepCa, opts: MitmOptions = {}): Promise
   // Without this, keep-alive sockets from clients under test would make
   // close() hang until they time out.
   const sockets = new Set<Duplex>();
-  server.on('connection', (s) => { sockets.add(s); s.once('close', () => sockets.delete(s)); });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
   // A client that rejects our certificate aborts the handshake; that is the
   // expected outcome here, not something to crash on.
   server.on('tlsClientError', () => undefined);
@@ -84,21 +87,24 @@ export async function startMitm(target: StepCa, opts: MitmOptions = {}): Promise
 }
 
 function relay(req: http.IncomingMessage, res: http.ServerResponse, target: StepCa): void {
-  const upstream = https.request({
-    host: '127.0.0.1',
-    port: target.port,
-    method: req.method,
-    path: req.url,
-    // Keep the client's Host so step-ca builds ACME links that lead back here.
-    headers: req.headers,
-    // The relay itself trusts the real root; only the client side is forged.
-    ca: target.rootPem,
-    // No pooling: a pooled socket to a CA that was restarted since is dead.
-    agent: false,
-  }, (up) => {
-    res.writeHead(up.statusCode ?? 502, up.headers);
-    up.pipe(res);
-  });
+  const upstream = https.request(
+    {
+      host: '127.0.0.1',
+      port: target.port,
+      method: req.method,
+      path: req.url,
+      // Keep the client's Host so step-ca builds ACME links that lead back here.
+      headers: req.headers,
+      // The relay itself trusts the real root; only the client side is forged.
+      ca: target.rootPem,
+      // No pooling: a pooled socket to a CA that was restarted since is dead.
+      agent: false,
+    },
+    (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    },
+  );
   upstream.on('error', (err) => {
     if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
     res.end(`mitm relay error: ${err.message}`);

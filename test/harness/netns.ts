@@ -59,13 +59,31 @@ export class Topology {
   }
 
   /** Runs argv inside the host's namespace and waits for it. */
-  exec(key: string, argv: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<ExecResult> {
+  exec(
+    key: string,
+    argv: string[],
+    opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string } = {},
+  ): Promise<ExecResult> {
     const { ns } = this.host(key);
     return new Promise((resolve) => {
-      const child = execFile('ip', ['netns', 'exec', ns, ...argv], { timeout: opts.timeoutMs ?? 60_000, killSignal: 'SIGKILL', env: opts.env ?? process.env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      });
+      const child = execFile(
+        'ip',
+        ['netns', 'exec', ns, ...argv],
+        {
+          timeout: opts.timeoutMs ?? 60_000,
+          killSignal: 'SIGKILL',
+          env: opts.env ?? process.env,
+          maxBuffer: 16 * 1024 * 1024,
+        },
+        (err, stdout, stderr) => {
+          const code = err
+            ? typeof (err as { code?: unknown }).code === 'number'
+              ? (err as { code: number }).code
+              : -1
+            : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
       if (opts.input !== undefined) child.stdin?.end(opts.input);
     });
   }
@@ -90,7 +108,8 @@ export class Topology {
     for (;;) {
       const r = await this.exec(key, ['bash', '-c', `exec 3<>/dev/tcp/${address}/${port}`], { timeoutMs: 2_000 });
       if (r.code === 0) return;
-      if (Date.now() > deadline) throw new Error(`nothing listens on ${address}:${port} in ${key} after ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`nothing listens on ${address}:${port} in ${key} after ${timeoutMs} ms`);
       await new Promise((r2) => setTimeout(r2, 100));
     }
   }
@@ -98,7 +117,12 @@ export class Topology {
   /** Kills what this topology started (and anything left in its namespaces), then removes them. Safe to call twice. */
   async cleanup(): Promise<void> {
     if (this.cleaned) return;
-    const gone = [...this.children].map((c) => new Promise<void>((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve() : c.once('exit', () => resolve()))));
+    const gone = [...this.children].map(
+      (c) =>
+        new Promise<void>((resolve) =>
+          c.exitCode !== null || c.signalCode !== null ? resolve() : c.once('exit', () => resolve()),
+        ),
+    );
     for (const c of this.children) c.kill('SIGTERM');
     const timer = setTimeout(() => {
       for (const c of this.children) c.kill('SIGKILL');
@@ -136,7 +160,14 @@ export class Topology {
       ip(['-n', ns, 'link', 'set', 'lo', 'up']);
       this.hosts[spec.key] = { key: spec.key, ns, address, names: spec.names ?? [] };
     }
-    const hostsFile = ['127.0.0.1 localhost', '::1 localhost', ...Object.values(this.hosts).filter((h) => h.names.length).map((h) => `${h.address} ${h.names.join(' ')}`)].join('\n') + '\n';
+    const hostsFile =
+      [
+        '127.0.0.1 localhost',
+        '::1 localhost',
+        ...Object.values(this.hosts)
+          .filter((h) => h.names.length)
+          .map((h) => `${h.address} ${h.names.join(' ')}`),
+      ].join('\n') + '\n';
     for (const h of Object.values(this.hosts)) {
       mkdirSync(`/etc/netns/${h.ns}`, { recursive: true });
       writeFileSync(`/etc/netns/${h.ns}/hosts`, hostsFile);
@@ -180,9 +211,11 @@ function removeNamespace(ns: string): void {
 
 /** Namespaces of an earlier run of this harness whose process is gone (killed before its hooks ran). */
 function removeStale(): void {
-  let names: string[] = [];
+  let names: string[];
   try {
-    names = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0] ?? '');
+    names = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.split(' ')[0] ?? '');
   } catch {
     return;
   }

@@ -35,30 +35,51 @@ export class NginxContainer {
   private readonly snippets: string;
   private proc: ChildProcess | undefined;
 
-  constructor(private readonly topo: Topology, readonly hostKey: string, readonly root: string) {
+  constructor(
+    private readonly topo: Topology,
+    readonly hostKey: string,
+    readonly root: string,
+  ) {
     const etc = join(root, 'etc/nginx');
     this.conf = join(etc, 'nginx.conf');
     this.snippets = join(etc, 'snippets');
     this.errorLog = join(root, 'var/log/nginx/error.log');
     this.pidFile = join(root, 'run/nginx.pid');
-    for (const d of [this.snippets, join(root, 'var/log/nginx'), join(root, 'run'), join(root, 'var/lib/nginx')]) mkdirSync(d, { recursive: true });
+    for (const d of [this.snippets, join(root, 'var/log/nginx'), join(root, 'run'), join(root, 'var/lib/nginx')])
+      mkdirSync(d, { recursive: true });
     // The container root stands in for "/", which www-data may traverse.
     chmodSync(root, 0o755);
   }
 
   /** Writes nginx.conf and the shipped snippets, rewritten for this container's paths. */
   writeConfig(site: NginxSite): void {
-    const webroot = readFileSync(join(PACKAGING, 'cert-agent-challenge-webroot.conf'), 'utf8').replace('root /var/www/acme-challenge;', `root ${site.webroot};`);
-    const proxy = readFileSync(join(PACKAGING, 'cert-agent-challenge-proxy.conf'), 'utf8').replace('http://127.0.0.1:8402', `http://${site.proxyListen}`);
-    const ssl = readFileSync(join(PACKAGING, 'cert-agent-ssl.conf'), 'utf8').replaceAll('/etc/cert-agent/tls', site.certDir);
-    for (const [name, text, original] of [['cert-agent-challenge-webroot.conf', webroot, 'root /var/www/acme-challenge;'], ['cert-agent-challenge-proxy.conf', proxy, '127.0.0.1:8402'], ['cert-agent-ssl.conf', ssl, '/etc/cert-agent/tls']] as const) {
+    const webroot = readFileSync(join(PACKAGING, 'cert-agent-challenge-webroot.conf'), 'utf8').replace(
+      'root /var/www/acme-challenge;',
+      `root ${site.webroot};`,
+    );
+    const proxy = readFileSync(join(PACKAGING, 'cert-agent-challenge-proxy.conf'), 'utf8').replace(
+      'http://127.0.0.1:8402',
+      `http://${site.proxyListen}`,
+    );
+    const ssl = readFileSync(join(PACKAGING, 'cert-agent-ssl.conf'), 'utf8').replaceAll(
+      '/etc/cert-agent/tls',
+      site.certDir,
+    );
+    for (const [name, text, original] of [
+      ['cert-agent-challenge-webroot.conf', webroot, 'root /var/www/acme-challenge;'],
+      ['cert-agent-challenge-proxy.conf', proxy, '127.0.0.1:8402'],
+      ['cert-agent-ssl.conf', ssl, '/etc/cert-agent/tls'],
+    ] as const) {
       // A shipped snippet that no longer contains the path we rewrite would silently test something else.
-      if (!readFileSync(join(PACKAGING, name), 'utf8').includes(original)) throw new Error(`packaging/nginx/${name} no longer contains ${original}`);
+      if (!readFileSync(join(PACKAGING, name), 'utf8').includes(original))
+        throw new Error(`packaging/nginx/${name} no longer contains ${original}`);
       writeFileSync(join(this.snippets, name), text);
     }
     const tmp = join(this.root, 'var/lib/nginx');
     const names = site.names.join(' ');
-    writeFileSync(this.conf, `user www-data;
+    writeFileSync(
+      this.conf,
+      `user www-data;
 worker_processes 1;
 pid ${this.pidFile};
 error_log ${this.errorLog} info;
@@ -72,15 +93,20 @@ http {
     include ${this.snippets}/cert-agent-challenge-${site.challenge}.conf;
     location / { return 301 https://$host$request_uri; }
   }
-${site.tls ? `  server {
+${
+  site.tls
+    ? `  server {
     listen 443 ssl;
     server_name ${names};
     include ${this.snippets}/cert-agent-ssl.conf;
     location / { return 200 "nginx container\\n"; }
   }
-` : ''}${site.extra ?? ''}
+`
+    : ''
+}${site.extra ?? ''}
 }
-`);
+`,
+    );
   }
 
   async start(opts: { tls: boolean }): Promise<void> {
@@ -108,7 +134,9 @@ ${site.tls ? `  server {
   }
 
   errorLogTail(): string {
-    return existsSync(this.errorLog) ? readFileSync(this.errorLog, 'utf8').split('\n').slice(-20).join('\n') : '(no error log)';
+    return existsSync(this.errorLog)
+      ? readFileSync(this.errorLog, 'utf8').split('\n').slice(-20).join('\n')
+      : '(no error log)';
   }
 
   async stop(): Promise<void> {

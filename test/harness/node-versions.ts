@@ -14,6 +14,9 @@ export const NODE_CACHE = process.env.CERT_AGENT_NODE_CACHE || '/var/cache/cert-
 
 export function nodeBinary(major: NodeMajor): string {
   const bin = join(NODE_CACHE, NODE_VERSIONS[major], 'bin/node');
-  if (!existsSync(bin)) throw new Error(`node ${NODE_VERSIONS[major]} not found at ${bin}; run \`make deps\` (test/harness/install-nodes.sh)`);
+  if (!existsSync(bin))
+    throw new Error(
+      `node ${NODE_VERSIONS[major]} not found at ${bin}; run \`make deps\` (test/harness/install-nodes.sh)`,
+    );
   return bin;
 }

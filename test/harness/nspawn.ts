@@ -49,7 +49,8 @@ function cgroupParents(): [string, string][] {
   if (existsSync('/sys/fs/cgroup/cgroup.controllers')) out.push(['/sys/fs/cgroup', v2]);
   else if (existsSync('/sys/fs/cgroup/unified/cgroup.controllers')) out.push(['/sys/fs/cgroup/unified', v2]);
   const named = own.map((l) => /^\d+:name=systemd:(.*)$/.exec(l)?.[1]).find((p) => p !== undefined);
-  if (named !== undefined && existsSync('/sys/fs/cgroup/systemd/cgroup.procs')) out.push(['/sys/fs/cgroup/systemd', named]);
+  if (named !== undefined && existsSync('/sys/fs/cgroup/systemd/cgroup.procs'))
+    out.push(['/sys/fs/cgroup/systemd', named]);
   return out;
 }
 
@@ -68,18 +69,44 @@ export async function bootContainer(root: string, timeoutMs = 60_000): Promise<C
   // without it the container's systemd silently drops IPAddressDeny= and
   // IPAccounting= (as in an unprivileged LXC container); a privileged
   // container, like this one, can load cgroup BPF programs.
-  const nspawn = ['systemd-nspawn', '--quiet', '--directory', root, '--machine', machine, '--boot',
-    '--register=no', '--keep-unit', '--console=read-only', '--link-journal=no', '--timezone=off', '--resolv-conf=off',
-    '--system-call-filter=bpf'];
+  const nspawn = [
+    'systemd-nspawn',
+    '--quiet',
+    '--directory',
+    root,
+    '--machine',
+    machine,
+    '--boot',
+    '--register=no',
+    '--keep-unit',
+    '--console=read-only',
+    '--link-journal=no',
+    '--timezone=off',
+    '--resolv-conf=off',
+    '--system-call-filter=bpf',
+  ];
   // Parent death: nspawn powers the container off when the test worker dies.
   const argv = [...(SETPRIV ? [SETPRIV, '--pdeathsig', 'TERM', '--'] : []), ...nspawn];
-  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1', CGROUPS: cgroups.map((c) => join(c, 'cgroup.procs')).join(' ') };
-  const child: ChildProcess = spawn('sh', ['-c', 'for f in $CGROUPS; do echo $$ > "$f"; done; exec "$@"', 'sh', ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1',
+    CGROUPS: cgroups.map((c) => join(c, 'cgroup.procs')).join(' '),
+  };
+  const child: ChildProcess = spawn(
+    'sh',
+    ['-c', 'for f in $CGROUPS; do echo $$ > "$f"; done; exec "$@"', 'sh', ...argv],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let consoleText = '';
   child.stdout?.on('data', (d) => (consoleText += d));
   child.stderr?.on('data', (d) => (consoleText += d));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const tail = (n = 40) => consoleText.replace(/\x1b\[[0-9;?!]*[A-Za-z]/g, '').split(/\r?\n/).slice(-n).join('\n');
+  const tail = (n = 40) =>
+    consoleText
+      .replace(/\x1b\[[0-9;?!]*[A-Za-z]/g, '')
+      .split(/\r?\n/)
+      .slice(-n)
+      .join('\n');
 
   let stopped = false;
   const shutdown = async () => {
@@ -106,9 +133,17 @@ export async function bootContainer(root: string, timeoutMs = 60_000): Promise<C
   };
 
   const exec = (cmd: string[], vars: Record<string, string> = {}, ms = 120_000): Promise<ChrootResult> => {
-    const clean = Object.entries({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin', HOME: '/root', LANG: 'C.UTF-8', ...vars }).map(([k, v]) => `${k}=${v}`);
+    const clean = Object.entries({
+      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin',
+      HOME: '/root',
+      LANG: 'C.UTF-8',
+      ...vars,
+    }).map(([k, v]) => `${k}=${v}`);
     return new Promise((resolve) => {
-      const p = spawn('nsenter', ['--target', String(leader), '--all', '--', '/usr/bin/env', '-i', ...clean, ...cmd], { cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn('nsenter', ['--target', String(leader), '--all', '--', '/usr/bin/env', '-i', ...clean, ...cmd], {
+        cwd: '/',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       p.stdout.on('data', (d) => (stdout += d));
@@ -126,20 +161,25 @@ export async function bootContainer(root: string, timeoutMs = 60_000): Promise<C
     const deadline = Date.now() + timeoutMs;
     // The container's init: nspawn's child once it has exec'd systemd.
     while (!leader) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`systemd-nspawn exited (${child.exitCode ?? child.signalCode}):\n${tail()}`);
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`systemd-nspawn exited (${child.exitCode ?? child.signalCode}):\n${tail()}`);
       if (Date.now() > deadline) throw new Error(`no systemd in the container after ${timeoutMs} ms:\n${tail()}`);
       for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
         try {
           const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
           const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-          if (ppid === child.pid && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'systemd') leader = Number(pid);
-        } catch { /* gone meanwhile */ }
+          if (ppid === child.pid && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'systemd')
+            leader = Number(pid);
+        } catch {
+          /* gone meanwhile */
+        }
       }
       if (!leader) await sleep(100);
     }
     let state = '';
     while (!['running', 'degraded'].includes(state)) {
-      if (Date.now() > deadline) throw new Error(`container not up after ${timeoutMs} ms (is-system-running: ${state}):\n${tail()}`);
+      if (Date.now() > deadline)
+        throw new Error(`container not up after ${timeoutMs} ms (is-system-running: ${state}):\n${tail()}`);
       await sleep(300);
       state = (await exec(['systemctl', 'is-system-running'], {}, 10_000)).stdout.trim();
     }
@@ -164,5 +204,8 @@ export async function bootContainer(root: string, timeoutMs = 60_000): Promise<C
 
 /** Mount points at or under dir in this process's mount namespace (there should be none). */
 export function mountsUnder(dir: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p === dir || p.startsWith(`${dir}/`));
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((p) => p === dir || p.startsWith(`${dir}/`));
 }

@@ -40,7 +40,7 @@ async function openssl(args: string[], cwd: string): Promise<void> {
     await execFileP('openssl', args, { cwd, env: { ...process.env, OPENSSL_CONF: path.join(cwd, 'openssl.cnf') } });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    throw new Error(`openssl ${args[0]} failed: ${e.stderr || e.message}`);
+    throw new Error(`openssl ${args[0]} failed: ${e.stderr || e.message}`, { cause: err });
   }
 }
 
@@ -67,17 +67,70 @@ export async function makePki(dir: string, label: string): Promise<Pki> {
   await fsp.writeFile(path.join(dir, 'openssl.cnf'), OPENSSL_CONF);
   const tag = randomBytes(4).toString('hex');
   const p = (f: string) => path.join(dir, f);
-  await openssl(['req', '-x509', ...EC_KEY, '-keyout', 'root_ca_key', '-out', 'root_ca.crt',
-    '-subj', `/O=cert-agent tests/CN=${label} Root CA ${tag}`, '-days', '3650', '-sha256',
-    '-set_serial', serial(), '-extensions', 'v3_root'], dir);
-  await openssl(['req', '-new', ...EC_KEY, '-keyout', 'intermediate_ca_key', '-out', 'intermediate_ca.csr',
-    '-subj', `/O=cert-agent tests/CN=${label} Intermediate CA ${tag}`], dir);
-  await openssl(['x509', '-req', '-in', 'intermediate_ca.csr', '-CA', 'root_ca.crt', '-CAkey', 'root_ca_key',
-    '-set_serial', serial(), '-days', '3650', '-sha256', '-extfile', 'openssl.cnf',
-    '-extensions', 'v3_intermediate', '-out', 'intermediate_ca.crt'], dir);
+  await openssl(
+    [
+      'req',
+      '-x509',
+      ...EC_KEY,
+      '-keyout',
+      'root_ca_key',
+      '-out',
+      'root_ca.crt',
+      '-subj',
+      `/O=cert-agent tests/CN=${label} Root CA ${tag}`,
+      '-days',
+      '3650',
+      '-sha256',
+      '-set_serial',
+      serial(),
+      '-extensions',
+      'v3_root',
+    ],
+    dir,
+  );
+  await openssl(
+    [
+      'req',
+      '-new',
+      ...EC_KEY,
+      '-keyout',
+      'intermediate_ca_key',
+      '-out',
+      'intermediate_ca.csr',
+      '-subj',
+      `/O=cert-agent tests/CN=${label} Intermediate CA ${tag}`,
+    ],
+    dir,
+  );
+  await openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'intermediate_ca.csr',
+      '-CA',
+      'root_ca.crt',
+      '-CAkey',
+      'root_ca_key',
+      '-set_serial',
+      serial(),
+      '-days',
+      '3650',
+      '-sha256',
+      '-extfile',
+      'openssl.cnf',
+      '-extensions',
+      'v3_intermediate',
+      '-out',
+      'intermediate_ca.crt',
+    ],
+    dir,
+  );
   return {
-    rootCrt: p('root_ca.crt'), rootKey: p('root_ca_key'),
-    intCrt: p('intermediate_ca.crt'), intKey: p('intermediate_ca_key'),
+    rootCrt: p('root_ca.crt'),
+    rootKey: p('root_ca_key'),
+    intCrt: p('intermediate_ca.crt'),
+    intKey: p('intermediate_ca_key'),
     rootPem: await fsp.readFile(p('root_ca.crt'), 'utf8'),
   };
 }
@@ -96,31 +149,63 @@ export async function makeOtherCa(): Promise<{
   // nothing is left on disk for anyone to clean up.
   const ca = await inTempDir('cert-agent-otherca-', async (dir) => {
     const pki = await makePki(dir, 'unrelated');
-    return { rootPem: pki.rootPem, intPem: await fsp.readFile(pki.intCrt, 'utf8'),
-      intKeyPem: await fsp.readFile(pki.intKey, 'utf8') };
-  });
-  const issue = (names: string[]) => inTempDir('cert-agent-otherleaf-', async (dir) => {
-    if (names.length === 0) throw new Error('issue() needs at least one name');
-    const san = names.map((n) => (net.isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(', ');
-    await fsp.writeFile(path.join(dir, 'openssl.cnf'), OPENSSL_CONF);
-    await fsp.writeFile(path.join(dir, 'ca.crt'), ca.intPem);
-    await fsp.writeFile(path.join(dir, 'ca.key'), ca.intKeyPem, { mode: 0o600 });
-    await fsp.writeFile(path.join(dir, 'leaf.ext'), [
-      'basicConstraints = critical, CA:FALSE',
-      'keyUsage = critical, digitalSignature',
-      'extendedKeyUsage = serverAuth, clientAuth',
-      'subjectKeyIdentifier = hash',
-      'authorityKeyIdentifier = keyid:always',
-      `subjectAltName = ${san}`, ''].join('\n'));
-    await openssl(['req', '-new', ...EC_KEY, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', `/CN=${names[0]}`], dir);
-    await openssl(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', serial(),
-      '-days', '30', '-sha256', '-extfile', 'leaf.ext', '-out', 'leaf.crt'], dir);
     return {
-      certPem: await fsp.readFile(path.join(dir, 'leaf.crt'), 'utf8'),
-      keyPem: await fsp.readFile(path.join(dir, 'leaf.key'), 'utf8'),
-      chainPem: ca.intPem,
+      rootPem: pki.rootPem,
+      intPem: await fsp.readFile(pki.intCrt, 'utf8'),
+      intKeyPem: await fsp.readFile(pki.intKey, 'utf8'),
     };
   });
+  const issue = (names: string[]) =>
+    inTempDir('cert-agent-otherleaf-', async (dir) => {
+      if (names.length === 0) throw new Error('issue() needs at least one name');
+      const san = names.map((n) => (net.isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(', ');
+      await fsp.writeFile(path.join(dir, 'openssl.cnf'), OPENSSL_CONF);
+      await fsp.writeFile(path.join(dir, 'ca.crt'), ca.intPem);
+      await fsp.writeFile(path.join(dir, 'ca.key'), ca.intKeyPem, { mode: 0o600 });
+      await fsp.writeFile(
+        path.join(dir, 'leaf.ext'),
+        [
+          'basicConstraints = critical, CA:FALSE',
+          'keyUsage = critical, digitalSignature',
+          'extendedKeyUsage = serverAuth, clientAuth',
+          'subjectKeyIdentifier = hash',
+          'authorityKeyIdentifier = keyid:always',
+          `subjectAltName = ${san}`,
+          '',
+        ].join('\n'),
+      );
+      await openssl(
+        ['req', '-new', ...EC_KEY, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', `/CN=${names[0]}`],
+        dir,
+      );
+      await openssl(
+        [
+          'x509',
+          '-req',
+          '-in',
+          'leaf.csr',
+          '-CA',
+          'ca.crt',
+          '-CAkey',
+          'ca.key',
+          '-set_serial',
+          serial(),
+          '-days',
+          '30',
+          '-sha256',
+          '-extfile',
+          'leaf.ext',
+          '-out',
+          'leaf.crt',
+        ],
+        dir,
+      );
+      return {
+        certPem: await fsp.readFile(path.join(dir, 'leaf.crt'), 'utf8'),
+        keyPem: await fsp.readFile(path.join(dir, 'leaf.key'), 'utf8'),
+        chainPem: ca.intPem,
+      };
+    });
   return { rootPem: ca.rootPem, rootFingerprint: fingerprintOf(ca.rootPem), issue };
 }
 

@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fingerprintOf, makePki, type Pki } from './pki.js';
+import { killOnExit } from './children.js';
 
 export type { Pki } from './pki.js';
 
@@ -86,21 +87,6 @@ export function stepCaBinary(): string {
   return bin;
 }
 
-// A crashed or aborted test run must not leave CAs holding ports, so every
-// live child is SIGKILLed when this process exits, however it exits.
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function track(child: ChildProcess): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.on('exit', () => {
-      for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    });
-  }
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-}
-
 // 'exit' handlers do not run when the test worker itself is SIGKILLed or
 // SIGTERMed; setpriv's parent-death signal covers that case on Linux.
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p));
@@ -125,12 +111,23 @@ function durationMs(d: string): number {
   const unit: Record<string, number> = { ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
   let total = 0;
   let consumed = '';
-  for (const m of d.matchAll(re)) { total += Number(m[1]) * unit[m[2]!]!; consumed += m[0]; }
+  for (const m of d.matchAll(re)) {
+    total += Number(m[1]) * unit[m[2]!]!;
+    consumed += m[0];
+  }
   if (!consumed || consumed !== d) throw new Error(`unsupported duration: ${d}`);
   return total;
 }
 
-function caJson(o: { port: number; pki: Pki; dbDir: string; provisioner: string; min: string; def: string; netns?: StepCaNetns }) {
+function caJson(o: {
+  port: number;
+  pki: Pki;
+  dbDir: string;
+  provisioner: string;
+  min: string;
+  def: string;
+  netns?: StepCaNetns;
+}) {
   const max = durationMs(o.def) > durationMs('24h') ? o.def : '24h';
   return {
     root: o.pki.rootCrt,
@@ -143,11 +140,13 @@ function caJson(o: { port: number; pki: Pki; dbDir: string; provisioner: string;
     logger: { format: 'text' },
     db: { type: 'badgerv2', dataSource: o.dbDir },
     authority: {
-      provisioners: [{
-        type: 'ACME',
-        name: o.provisioner,
-        claims: { minTLSCertDuration: o.min, defaultTLSCertDuration: o.def, maxTLSCertDuration: max },
-      }],
+      provisioners: [
+        {
+          type: 'ACME',
+          name: o.provisioner,
+          claims: { minTLSCertDuration: o.min, defaultTLSCertDuration: o.def, maxTLSCertDuration: max },
+        },
+      ],
     },
   };
 }
@@ -161,8 +160,13 @@ function healthy(port: number, netns?: StepCaNetns): Promise<boolean> {
   // The CA's namespace is not reachable from here: ask from inside it.
   if (netns) return healthyIn(netns, port);
   return new Promise((resolve) => {
-    const req = https.get({ host: '127.0.0.1', port, path: '/health', rejectUnauthorized: false, timeout: 1_000, agent: false },
-      (res) => { res.resume(); resolve(res.statusCode === 200); });
+    const req = https.get(
+      { host: '127.0.0.1', port, path: '/health', rejectUnauthorized: false, timeout: 1_000, agent: false },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      },
+    );
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(false));
   });
@@ -170,8 +174,24 @@ function healthy(port: number, netns?: StepCaNetns): Promise<boolean> {
 
 function healthyIn(netns: StepCaNetns, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    execFile('ip', ['netns', 'exec', netns.ns, 'curl', '-sk', '--max-time', '1', '-o', '/dev/null', '-w', '%{http_code}', `https://${netns.address}:${port}/health`],
-      (err, stdout) => resolve(!err && stdout.trim() === '200'));
+    execFile(
+      'ip',
+      [
+        'netns',
+        'exec',
+        netns.ns,
+        'curl',
+        '-sk',
+        '--max-time',
+        '1',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        `https://${netns.address}:${port}/health`,
+      ],
+      (err, stdout) => resolve(!err && stdout.trim() === '200'),
+    );
   });
 }
 
@@ -210,8 +230,15 @@ class StepCaInstance implements StepCa {
     this.pki = pki;
     this.rootPem = pki.rootPem;
     this.rootFingerprint = fingerprintOf(pki.rootPem);
-    const cfg = caJson({ port: this.port, pki, dbDir: this.dbDir, provisioner: this.opts.provisioner,
-      min: this.opts.minCertDuration, def: this.opts.certDuration, ...(this.opts.netns ? { netns: this.opts.netns } : {}) });
+    const cfg = caJson({
+      port: this.port,
+      pki,
+      dbDir: this.dbDir,
+      provisioner: this.opts.provisioner,
+      min: this.opts.minCertDuration,
+      def: this.opts.certDuration,
+      ...(this.opts.netns ? { netns: this.opts.netns } : {}),
+    });
     await fsp.writeFile(path.join(this.dir, 'ca.json'), JSON.stringify(cfg, null, 2));
   }
 
@@ -221,10 +248,14 @@ class StepCaInstance implements StepCa {
     const net = this.opts.netns;
     const args = net
       ? ['ip', 'netns', 'exec', net.ns, stepCaBinary(), path.join(this.dir, 'ca.json')]
-      : [stepCaBinary(), path.join(this.dir, 'ca.json'),
-        // --acme-http-port makes http-01 validation dial this port instead of 80,
-        // so tests need no privileged port and parallel CAs never collide.
-        '--insecure', `--acme-http-port=${this.acmeHttpPort}`];
+      : [
+          stepCaBinary(),
+          path.join(this.dir, 'ca.json'),
+          // --acme-http-port makes http-01 validation dial this port instead of 80,
+          // so tests need no privileged port and parallel CAs never collide.
+          '--insecure',
+          `--acme-http-port=${this.acmeHttpPort}`,
+        ];
     const argv = SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...args] : args;
     const env: NodeJS.ProcessEnv = { ...process.env, STEPPATH: path.join(this.dir, 'step'), HOME: this.dir };
     // Validation requests must reach the test's own listener, never a proxy.
@@ -238,10 +269,14 @@ class StepCaInstance implements StepCa {
       fs.closeSync(fd);
     }
     this.child = child;
-    track(child);
+    killOnExit(child);
     let exited = false;
-    child.once('exit', () => { exited = true; });
-    child.once('error', () => { exited = true; });
+    child.once('exit', () => {
+      exited = true;
+    });
+    child.once('error', () => {
+      exited = true;
+    });
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (Date.now() < deadline) {
       if (exited) throw new Error(`step-ca exited during startup (code ${child.exitCode}):\n${this.logTail()}`);
@@ -332,4 +367,3 @@ export async function startStepCa(opts: StepCaOptions = {}): Promise<StepCa> {
     }
   }
 }
-

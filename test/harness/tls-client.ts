@@ -63,8 +63,16 @@ process.on('SIGTERM', () => { stop = true; });
 `;
 
 /** One handshake from `fromKey`'s namespace to host:port, trusting only the root in caFile. */
-export async function probeTls(topo: Topology, fromKey: string, target: { host: string; port: number; servername: string; caFile: string }): Promise<Handshake> {
-  const r = await topo.exec(fromKey, [process.execPath, '-e', PROBE, target.host, String(target.port), target.servername, target.caFile], { timeoutMs: 15_000 });
+export async function probeTls(
+  topo: Topology,
+  fromKey: string,
+  target: { host: string; port: number; servername: string; caFile: string },
+): Promise<Handshake> {
+  const r = await topo.exec(
+    fromKey,
+    [process.execPath, '-e', PROBE, target.host, String(target.port), target.servername, target.caFile],
+    { timeoutMs: 15_000 },
+  );
   if (r.code !== 0) throw new Error(`TLS probe from ${fromKey} failed to run (exit ${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout) as Handshake;
 }
@@ -77,8 +85,16 @@ export interface LoopSummary {
 }
 
 /** Starts a handshake loop in `fromKey`'s namespace; stop() ends it and returns what it saw. */
-export async function startTlsLoop(topo: Topology, fromKey: string, target: { host: string; port: number; servername: string; caFile: string }): Promise<{ stop(): Promise<LoopSummary> }> {
-  const child = topo.spawn(fromKey, [process.execPath, '-e', LOOP, target.host, String(target.port), target.servername, target.caFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startTlsLoop(
+  topo: Topology,
+  fromKey: string,
+  target: { host: string; port: number; servername: string; caFile: string },
+): Promise<{ stop(): Promise<LoopSummary> }> {
+  const child = topo.spawn(
+    fromKey,
+    [process.execPath, '-e', LOOP, target.host, String(target.port), target.servername, target.caFile],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));

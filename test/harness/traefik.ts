@@ -26,7 +26,11 @@ export class TraefikContainer {
   readonly logFile: string;
   private proc: ChildProcess | undefined;
 
-  constructor(private readonly topo: Topology, readonly hostKey: string, readonly root: string) {
+  constructor(
+    private readonly topo: Topology,
+    readonly hostKey: string,
+    readonly root: string,
+  ) {
     this.staticFile = join(root, 'etc/traefik/traefik.yml');
     this.dynamicDir = join(root, 'etc/traefik/dynamic');
     this.logFile = join(root, 'var/log/traefik.log');
@@ -37,7 +41,8 @@ export class TraefikContainer {
   /** The shipped static file (dynamic directory moved) and the shipped app router for `names`. */
   writeConfig(names: string[]): void {
     const shipped = readFileSync(join(PACKAGING, 'traefik.yml'), 'utf8');
-    if (!shipped.includes('directory: /etc/traefik/dynamic')) throw new Error('packaging/traefik/traefik.yml no longer watches /etc/traefik/dynamic');
+    if (!shipped.includes('directory: /etc/traefik/dynamic'))
+      throw new Error('packaging/traefik/traefik.yml no longer watches /etc/traefik/dynamic');
     writeFileSync(this.staticFile, shipped.replace('directory: /etc/traefik/dynamic', `directory: ${this.dynamicDir}`));
     const app = readFileSync(join(PACKAGING, 'dynamic/app.example.yml'), 'utf8');
     const rule = names.map((n) => `Host(\`${n}\`)`).join(' || ');
@@ -48,7 +53,9 @@ export class TraefikContainer {
   async start(): Promise<void> {
     const fd = openSync(this.logFile, 'a');
     try {
-      this.proc = this.topo.spawn(this.hostKey, [traefikBinary(), `--configFile=${this.staticFile}`], { stdio: ['ignore', fd, fd] });
+      this.proc = this.topo.spawn(this.hostKey, [traefikBinary(), `--configFile=${this.staticFile}`], {
+        stdio: ['ignore', fd, fd],
+      });
     } finally {
       closeSync(fd);
     }
@@ -68,7 +75,9 @@ export class TraefikContainer {
   }
 
   logTail(lines = 30): string {
-    return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8').split('\n').slice(-lines).join('\n') : '(no traefik log)';
+    return existsSync(this.logFile)
+      ? readFileSync(this.logFile, 'utf8').split('\n').slice(-lines).join('\n')
+      : '(no traefik log)';
   }
 
   async stop(): Promise<void> {

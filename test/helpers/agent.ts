@@ -5,7 +5,9 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, statSync, writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -40,15 +42,30 @@ export interface RunResult {
   stderr: string;
 }
 
-export function runAgent(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number; node?: string } = {}): Promise<RunResult> {
+export function runAgent(
+  args: string[],
+  opts: { env?: Record<string, string>; timeoutMs?: number; node?: string } = {},
+): Promise<RunResult> {
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...selfCheckEnv(), ...opts.env,
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    ...selfCheckEnv(),
+    ...opts.env,
   };
   return new Promise((resolvePromise) => {
-    execFile(opts.node ?? process.execPath, [agentBundle(), ...args], { env, timeout: opts.timeoutMs ?? 60_000, cwd: tmpdir() }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
-      resolvePromise({ code, stdout, stderr });
-    });
+    execFile(
+      opts.node ?? process.execPath,
+      [agentBundle(), ...args],
+      { env, timeout: opts.timeoutMs ?? 60_000, cwd: tmpdir() },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : -1
+          : 0;
+        resolvePromise({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -58,8 +75,21 @@ export function selfCheckEnv(): Record<string, string> {
   return port ? { CERT_AGENT_SELF_CHECK_PORT: port } : {};
 }
 
+/**
+ * Where tests put their files. As root that is /run/cert-agent-test, not
+ * /tmp: the agent refuses a configuration below a directory that others can
+ * write (sticky or not), and every test writes its config there.
+ */
+export function testBase(): string {
+  if (process.getuid?.() !== 0) return tmpdir();
+  const base = '/run/cert-agent-test';
+  mkdirSync(base, { recursive: true, mode: 0o755 });
+  chmodSync(base, 0o755); // past the umask, and whatever an earlier run left
+  return base;
+}
+
 export function tempDir(prefix = 'cert-agent-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  return mkdtempSync(join(testBase(), prefix));
 }
 
 export function modeOf(path: string): number {

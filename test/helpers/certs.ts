@@ -5,7 +5,7 @@ import 'reflect-metadata';
  * put certificates of every age and shape on disk in milliseconds. Keys are
  * ECDSA P-256, the agent's default.
  */
-import { X509Certificate as NodeX509, webcrypto } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import { chmodSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -59,13 +59,16 @@ export async function newKey(): Promise<KeyPair> {
 }
 
 function pemBlock(label: string, der: Buffer): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
 function randomSerial(): string {
   const bytes = webcrypto.getRandomValues(new Uint8Array(16));
-  bytes[0] = (bytes[0] as number) & 0x7f | 0x10;
+  bytes[0] = ((bytes[0] as number) & 0x7f) | 0x10;
   return Buffer.from(bytes).toString('hex');
 }
 
@@ -73,10 +76,19 @@ function issued(cert: x509.X509Certificate, key: KeyPair): Issued {
   return { cert, pem: cert.toString('pem') + '\n', key, serial: cert.serialNumber.toLowerCase() };
 }
 
-async function caCert(name: string, key: KeyPair, signer: Issued | undefined, notBefore: Date, notAfter: Date): Promise<Issued> {
+async function caCert(
+  name: string,
+  key: KeyPair,
+  signer: Issued | undefined,
+  notBefore: Date,
+  notAfter: Date,
+): Promise<Issued> {
   const extensions = [
     new x509.BasicConstraintsExtension(true, signer ? 0 : undefined, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+    new x509.KeyUsagesExtension(
+      x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
+      true,
+    ),
     await x509.SubjectKeyIdentifierExtension.create(key.keys.publicKey),
   ];
   const cert = await x509.X509CertificateGenerator.create({
@@ -121,7 +133,9 @@ export async function makeCa(name = 'Test'): Promise<TestCa> {
           new x509.BasicConstraintsExtension(false, undefined, true),
           new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
           new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-          new x509.SubjectAlternativeNameExtension(opts.domains.map((d) => (isIP(d) ? { type: 'ip' as const, value: d } : { type: 'dns' as const, value: d }))),
+          new x509.SubjectAlternativeNameExtension(
+            opts.domains.map((d) => (isIP(d) ? { type: 'ip' as const, value: d } : { type: 'dns' as const, value: d })),
+          ),
         ],
       });
       const leaf = issued(cert, key);
@@ -140,14 +154,14 @@ export async function selfSigned(domains: string[], notBefore: Date, notAfter: D
     notAfter,
     keys: key.keys,
     signingAlgorithm: ALG,
-    extensions: [new x509.SubjectAlternativeNameExtension(domains.map((d) => (isIP(d) ? { type: 'ip' as const, value: d } : { type: 'dns' as const, value: d })))],
+    extensions: [
+      new x509.SubjectAlternativeNameExtension(
+        domains.map((d) => (isIP(d) ? { type: 'ip' as const, value: d } : { type: 'dns' as const, value: d })),
+      ),
+    ],
   });
   const leaf = issued(cert, key);
   return { ...leaf, keyPem: key.pem, fullchainPem: leaf.pem, rootPem: '' };
-}
-
-export function nodeCert(pem: string): NodeX509 {
-  return new NodeX509(pem);
 }
 
 /**
@@ -156,12 +170,17 @@ export function nodeCert(pem: string): NodeX509 {
  * so tests can put broken sets (wrong key, expired) on disk the way a
  * damaged installation would have them.
  */
-export function writeSetByHand(certDir: string, id: string, files: { keyPem: string; fullchainPem: string; rootPem: string; placeholder?: boolean }): string {
+export function writeSetByHand(
+  certDir: string,
+  id: string,
+  files: { keyPem: string; fullchainPem: string; rootPem: string; placeholder?: boolean },
+): string {
   const set = join(certDir, '.sets', id);
   mkdirSync(set, { recursive: true, mode: 0o700 });
   chmodSync(certDir, 0o700);
   writeFileSync(join(set, 'key.pem'), files.keyPem, { mode: 0o600 });
-  const [leaf, ...rest] = files.fullchainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+  const [leaf, ...rest] =
+    files.fullchainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
   writeFileSync(join(set, 'cert.pem'), leaf ?? '', { mode: 0o644 });
   writeFileSync(join(set, 'chain.pem'), rest.join(''), { mode: 0o644 });
   writeFileSync(join(set, 'fullchain.pem'), files.fullchainPem, { mode: 0o644 });

@@ -5,14 +5,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
+import { followLog, type LogLine } from '../harness/json-log.js';
 import { agentBundle, selfCheckEnv } from './agent.js';
 
-export interface LogLine {
-  event?: string;
-  time: string;
-  level: string;
-  [key: string]: unknown;
-}
+export type { LogLine };
 
 export class DaemonProcess {
   readonly lines: LogLine[] = [];
@@ -31,20 +27,9 @@ export class DaemonProcess {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...selfCheckEnv(), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let buf = '';
-    this.proc.stdout!.on('data', (chunk: Buffer) => {
-      buf += chunk.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          this.lines.push(JSON.parse(line) as LogLine);
-        } catch {
-          this.lines.push({ event: 'unparsed', time: new Date().toISOString(), level: 'info', line });
-        }
-        for (const w of this.waiters.splice(0)) w();
-      }
+    followLog(this.proc.stdout!, (line) => {
+      this.lines.push(line);
+      for (const w of this.waiters.splice(0)) w();
     });
     this.proc.stderr!.on('data', (chunk: Buffer) => this.stderr.push(chunk.toString()));
     this.exit = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
@@ -63,7 +48,9 @@ export class DaemonProcess {
     const deadline = Date.now() + timeoutMs;
     while (this.events(event).length < count) {
       if (Date.now() > deadline || this.proc.exitCode !== null) {
-        throw new Error(`${this.proc.exitCode !== null ? `daemon exited ${this.proc.exitCode}` : 'timed out'} waiting for ${count}× ${event}; log:\n${this.lines.map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${this.stderr.join('')}`);
+        throw new Error(
+          `${this.proc.exitCode !== null ? `daemon exited ${this.proc.exitCode}` : 'timed out'} waiting for ${count}× ${event}; log:\n${this.lines.map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${this.stderr.join('')}`,
+        );
       }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 500);

@@ -27,15 +27,38 @@ interface Setup {
 async function setup(opts: { enroll?: boolean; at?: number; jitter?: number; caDown?: boolean } = {}): Promise<Setup> {
   const ca = await startStepCa({ certDuration: '1m' });
   const dir = tempDir();
-  cleanups.push(() => ca.cleanup(), () => rmSync(dir, { recursive: true, force: true }));
+  cleanups.push(
+    () => ca.cleanup(),
+    () => rmSync(dir, { recursive: true, force: true }),
+  );
   const config = join(dir, 'config.yaml');
   const certDir = join(dir, 'tls');
   if (opts.caDown) await ca.stop();
-  const r = await runAgent(['enroll', '--config', config, '--ca-url', ca.url, '--fingerprint', ca.rootFingerprint, '--domain', 'localhost',
-    '--cert-dir', certDir, '--state-dir', join(dir, 'state'), '--listen', `127.0.0.1:${ca.acmeHttpPort}`, ...(opts.caDown ? ['--allow-unreachable'] : [])]);
+  const r = await runAgent([
+    'enroll',
+    '--config',
+    config,
+    '--ca-url',
+    ca.url,
+    '--fingerprint',
+    ca.rootFingerprint,
+    '--domain',
+    'localhost',
+    '--cert-dir',
+    certDir,
+    '--state-dir',
+    join(dir, 'state'),
+    '--listen',
+    `127.0.0.1:${ca.acmeHttpPort}`,
+    ...(opts.caDown ? ['--allow-unreachable'] : []),
+  ]);
   expect(r.code, r.stderr).toBe(0);
   // Check every second so the tests see the schedule, not the cron granularity.
-  writeFileSync(config, readFileSync(config, 'utf8') + `renewal:\n  at: ${opts.at ?? 0.6}\n  jitter: ${opts.jitter ?? 0.05}\n  check: "* * * * * *"\n`);
+  writeFileSync(
+    config,
+    readFileSync(config, 'utf8') +
+      `renewal:\n  at: ${opts.at ?? 0.6}\n  jitter: ${opts.jitter ?? 0.05}\n  check: "* * * * * *"\n`,
+  );
   return { ca, dir, config, certDir };
 }
 
@@ -189,7 +212,9 @@ describe('metrics textfile', () => {
     while (!existsSync(prom) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     const text = readFileSync(prom, 'utf8');
     const notAfter = Math.round(new Date(installed!.notAfter as string).getTime() / 1000);
-    expect(text).toMatch(new RegExp(`^cert_agent_certificate_not_after_timestamp_seconds(\\{[^}]*\\})? ${notAfter}$`, 'm'));
+    expect(text).toMatch(
+      new RegExp(`^cert_agent_certificate_not_after_timestamp_seconds(\\{[^}]*\\})? ${notAfter}$`, 'm'),
+    );
     expect(await d.stop()).toBe(0);
   }, 60_000);
 });

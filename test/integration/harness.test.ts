@@ -13,23 +13,34 @@ import acme from 'acme-client';
 import { startStepCa, fingerprintOf, type StepCa } from '../harness/stepca.js';
 import { startMitm, type Mitm } from '../harness/mitm.js';
 
-interface Reply { status: number; body: string }
+interface Reply {
+  status: number;
+  body: string;
+}
 
 function get(url: string, tlsOpts: https.RequestOptions): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    https.get(url, { ...tlsOpts, agent: false, timeout: 5_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject).on('timeout', function (this: http.ClientRequest) { this.destroy(new Error('timeout')); });
+    https
+      .get(url, { ...tlsOpts, agent: false, timeout: 5_000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject)
+      .on('timeout', function (this: http.ClientRequest) {
+        this.destroy(new Error('timeout'));
+      });
   });
 }
 
 /** Strict TLS handshake; resolves on a verified chain + name, rejects otherwise. */
 function handshake(port: number, ca: string, servername?: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, ca: [ca], servername }, () => { s.end(); resolve(); });
+    const s = tls.connect({ host: '127.0.0.1', port, ca: [ca], servername }, () => {
+      s.end();
+      resolve();
+    });
     s.on('error', reject);
   });
 }
@@ -37,9 +48,22 @@ function handshake(port: number, ca: string, servername?: string): Promise<void>
 /** `openssl s_client` as an independent verifier; resolves to its exit code. */
 function sClient(port: number, caFile: string): Promise<number> {
   return new Promise((resolve) => {
-    const p = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', caFile,
-      '-verify_return_error', '-verify_ip', '127.0.0.1', '-brief'], { timeout: 10_000 },
-    (err) => resolve(err ? (typeof err.code === 'number' ? err.code : 1) : 0));
+    const p = execFile(
+      'openssl',
+      [
+        's_client',
+        '-connect',
+        `127.0.0.1:${port}`,
+        '-CAfile',
+        caFile,
+        '-verify_return_error',
+        '-verify_ip',
+        '127.0.0.1',
+        '-brief',
+      ],
+      { timeout: 10_000 },
+      (err) => resolve(err ? (typeof err.code === 'number' ? err.code : 1) : 0),
+    );
     p.stdin?.end(); // EOF on stdin makes s_client quit after the handshake
   });
 }
@@ -85,8 +109,9 @@ describe('step-ca harness', () => {
     expect(dir.newNonce).toBe(`${ca.url}/acme/acme/new-nonce`);
     expect(dir.newOrder).toBe(`${ca.url}/acme/acme/new-order`);
     const viaName = await get(`https://localhost:${ca.port}/acme/acme/directory`, { ca: ca.rootPem });
-    expect((JSON.parse(viaName.body) as Record<string, string>).newAccount)
-      .toBe(`https://localhost:${ca.port}/acme/acme/new-account`);
+    expect((JSON.parse(viaName.body) as Record<string, string>).newAccount).toBe(
+      `https://localhost:${ca.port}/acme/acme/new-account`,
+    );
   });
 
   it('has a TLS certificate for 127.0.0.1 and localhost that verifies against the root only', async () => {
@@ -176,8 +201,11 @@ describe('step-ca harness', () => {
       expect(other.directoryUrl).toBe(`${other.url}/acme/short/directory`);
       expect((await get(other.directoryUrl, { ca: other.rootPem })).status).toBe(200);
       const cfg = JSON.parse(fs.readFileSync(path.join(other.dir, 'ca.json'), 'utf8'));
-      expect(cfg.authority.provisioners[0].claims).toEqual(
-        { minTLSCertDuration: '1m', defaultTLSCertDuration: '3m', maxTLSCertDuration: '24h' });
+      expect(cfg.authority.provisioners[0].claims).toEqual({
+        minTLSCertDuration: '1m',
+        defaultTLSCertDuration: '3m',
+        maxTLSCertDuration: '24h',
+      });
     } finally {
       await other.cleanup();
       await other.cleanup();

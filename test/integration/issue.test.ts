@@ -25,8 +25,26 @@ useStepCaSuite((c, d) => {
 });
 
 function enrollArgs(extra: string[] = []): string[] {
-  return ['enroll', '--config', cfg(), '--ca-url', ca.url, '--fingerprint', ca.rootFingerprint, '--domain', 'localhost', '--domain', '127.0.0.1',
-    '--cert-dir', certDir(), '--state-dir', stateDir(), '--listen', `127.0.0.1:${ca.acmeHttpPort}`, ...extra];
+  return [
+    'enroll',
+    '--config',
+    cfg(),
+    '--ca-url',
+    ca.url,
+    '--fingerprint',
+    ca.rootFingerprint,
+    '--domain',
+    'localhost',
+    '--domain',
+    '127.0.0.1',
+    '--cert-dir',
+    certDir(),
+    '--state-dir',
+    stateDir(),
+    '--listen',
+    `127.0.0.1:${ca.acmeHttpPort}`,
+    ...extra,
+  ];
 }
 
 describe('enroll and issue through the bundle against a real step-ca', () => {
@@ -58,7 +76,11 @@ describe('enroll and issue through the bundle against a real step-ca', () => {
     expect(r.stdout).toMatch(/^renewed \(no certificate installed\)/);
     const rootFile = join(dir, 'root.pem');
     writeFileSync(rootFile, ca.rootPem);
-    const verdict = execFileSync('openssl', ['verify', '-CAfile', rootFile, '-untrusted', join(certDir(), 'chain.pem'), join(certDir(), 'cert.pem')], { encoding: 'utf8' });
+    const verdict = execFileSync(
+      'openssl',
+      ['verify', '-CAfile', rootFile, '-untrusted', join(certDir(), 'chain.pem'), join(certDir(), 'cert.pem')],
+      { encoding: 'utf8' },
+    );
     expect(verdict.trim()).toBe(`${join(certDir(), 'cert.pem')}: OK`);
     const cert = new X509Certificate(readFileSync(join(certDir(), 'cert.pem')));
     expect(cert.subjectAltName).toContain('DNS:localhost');
@@ -68,7 +90,9 @@ describe('enroll and issue through the bundle against a real step-ca', () => {
     expect(modeOf(join(certDir(), 'key.pem'))).toBe(0o600);
     expect(modeOf(join(stateDir(), 'account.key'))).toBe(0o600);
     const fullchain = readFileSync(join(certDir(), 'fullchain.pem'), 'utf8');
-    expect(fullchain).toBe(readFileSync(join(certDir(), 'cert.pem'), 'utf8') + readFileSync(join(certDir(), 'chain.pem'), 'utf8'));
+    expect(fullchain).toBe(
+      readFileSync(join(certDir(), 'cert.pem'), 'utf8') + readFileSync(join(certDir(), 'chain.pem'), 'utf8'),
+    );
     expect(readFileSync(join(certDir(), 'ca.pem'), 'utf8').trim()).toBe(ca.rootPem.trim());
     const key = readFileSync(join(certDir(), 'key.pem'), 'utf8');
     expect(cert.checkPrivateKey((await import('node:crypto')).createPrivateKey(key))).toBe(true);
@@ -112,7 +136,10 @@ describe('enroll and issue through the bundle against a real step-ca', () => {
   it('status is CRITICAL (2) when the certificate is missing', async () => {
     const other = tempDir();
     try {
-      writeFileSync(join(other, 'c.yaml'), `ca: {url: "${ca.url}", fingerprint: "${ca.rootFingerprint}"}\ncertificate: {domains: [localhost], dir: ${other}/tls}\nstateDir: ${other}/state\n`);
+      writeFileSync(
+        join(other, 'c.yaml'),
+        `ca: {url: "${ca.url}", fingerprint: "${ca.rootFingerprint}"}\ncertificate: {domains: [localhost], dir: ${other}/tls}\nstateDir: ${other}/state\n`,
+      );
       const r = await runAgent(['status', '--config', join(other, 'c.yaml')]);
       expect(r.code).toBe(2);
       expect(r.stdout).toContain('CRITICAL');

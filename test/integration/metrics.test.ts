@@ -36,8 +36,18 @@ function installation(extraConfig = ''): { config: string; certDir: string; stat
   const stateDir = join(dir, 'state');
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const config = join(dir, 'config.yaml');
-  writeFileSync(config, `ca: { url: "https://127.0.0.1:9", fingerprint: "${ca.fingerprint}" }\ncertificate: { domains: [app.internal] , dir: "${certDir}" }\nreload: { target: nginx, verify: "127.0.0.1:8443" }\nstateDir: "${stateDir}"\n${extraConfig}`);
-  writeFileSync(join(stateDir, 'trust.json'), JSON.stringify({ pins: [ca.fingerprint], roots: [{ fingerprint: ca.fingerprint, pem: ca.root.pem }], bootstrappedAt: new Date().toISOString() }));
+  writeFileSync(
+    config,
+    `ca: { url: "https://127.0.0.1:9", fingerprint: "${ca.fingerprint}" }\ncertificate: { domains: [app.internal] , dir: "${certDir}" }\nreload: { target: nginx, verify: "127.0.0.1:8443" }\nstateDir: "${stateDir}"\n${extraConfig}`,
+  );
+  writeFileSync(
+    join(stateDir, 'trust.json'),
+    JSON.stringify({
+      pins: [ca.fingerprint],
+      roots: [{ fingerprint: ca.fingerprint, pem: ca.root.pem }],
+      bootstrappedAt: new Date().toISOString(),
+    }),
+  );
   return { config, certDir, stateDir };
 }
 
@@ -54,11 +64,22 @@ describe('cert-agent metrics', () => {
     const leaf = await ca.leaf({ domains: ['app.internal'], notBefore, notAfter });
     writeSetByHand(i.certDir, 's1', { keyPem: leaf.keyPem, fullchainPem: leaf.fullchainPem, rootPem: ca.root.pem });
     const lastSuccess = new Date(Date.now() - 2 * H);
-    writeFileSync(join(i.stateDir, 'state.json'), JSON.stringify({
-      consecutiveFailures: 2, backoffStep: 2, placeholder: false, lastSuccess: lastSuccess.toISOString(),
-      lastAttempt: { at: new Date().toISOString(), result: 'failed', error: 'cannot reach "ca"\nsecond line', errorKind: 'ca-unavailable' },
-      reload: { target: 'nginx', at: lastSuccess.toISOString(), ok: true, servedSerial: 'ff00' },
-    }));
+    writeFileSync(
+      join(i.stateDir, 'state.json'),
+      JSON.stringify({
+        consecutiveFailures: 2,
+        backoffStep: 2,
+        placeholder: false,
+        lastSuccess: lastSuccess.toISOString(),
+        lastAttempt: {
+          at: new Date().toISOString(),
+          result: 'failed',
+          error: 'cannot reach "ca"\nsecond line',
+          errorKind: 'ca-unavailable',
+        },
+        reload: { target: 'nginx', at: lastSuccess.toISOString(), ok: true, servedSerial: 'ff00' },
+      }),
+    );
     const r = await runAgent(['metrics', '--config', i.config]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -69,7 +90,9 @@ describe('cert-agent metrics', () => {
       expect(f.help.length).toBeGreaterThan(10);
     }
     expect(value(m, 'cert_agent_certificate_not_after_timestamp_seconds')).toBe(Math.floor(notAfter.getTime() / 1000));
-    expect(value(m, 'cert_agent_certificate_not_before_timestamp_seconds')).toBe(Math.floor(notBefore.getTime() / 1000));
+    expect(value(m, 'cert_agent_certificate_not_before_timestamp_seconds')).toBe(
+      Math.floor(notBefore.getTime() / 1000),
+    );
     expect(value(m, 'cert_agent_last_success_timestamp_seconds')).toBe(lastSuccess.getTime() / 1000);
     expect(value(m, 'cert_agent_consecutive_failures')).toBe(2);
     expect(value(m, 'cert_agent_certificate_placeholder')).toBe(0);
@@ -82,14 +105,31 @@ describe('cert-agent metrics', () => {
     expect(Math.abs(next - Date.now() / 1000 - remaining)).toBeLessThan(30);
     expect(remaining).toBeGreaterThan(12 * 3600);
     expect(remaining).toBeLessThan(14 * 3600);
-    expect(m.cert_agent_certificate_info?.metrics[0]?.labels).toEqual({ serial: leaf.serial, issuer: 'CN=Metrics Intermediate CA', names: 'app.internal' });
+    expect(m.cert_agent_certificate_info?.metrics[0]?.labels).toEqual({
+      serial: leaf.serial,
+      issuer: 'CN=Metrics Intermediate CA',
+      names: 'app.internal',
+    });
   });
 
   it('reports a placeholder, broken trust and no served check with the right values and no made-up ones', async () => {
     const i = installation();
     const ph = await selfSigned(['app.internal'], new Date(Date.now() - 60_000), new Date(Date.now() + H));
-    writeSetByHand(i.certDir, 'p1', { keyPem: ph.keyPem, fullchainPem: ph.fullchainPem, rootPem: '', placeholder: true });
-    writeFileSync(join(i.stateDir, 'state.json'), JSON.stringify({ consecutiveFailures: 0, backoffStep: 0, placeholder: true, trust: { ok: false, detail: 'x', checkedAt: new Date().toISOString() } }));
+    writeSetByHand(i.certDir, 'p1', {
+      keyPem: ph.keyPem,
+      fullchainPem: ph.fullchainPem,
+      rootPem: '',
+      placeholder: true,
+    });
+    writeFileSync(
+      join(i.stateDir, 'state.json'),
+      JSON.stringify({
+        consecutiveFailures: 0,
+        backoffStep: 0,
+        placeholder: true,
+        trust: { ok: false, detail: 'x', checkedAt: new Date().toISOString() },
+      }),
+    );
     const m = byName(parse((await runAgent(['metrics', '--config', i.config])).stdout));
     expect(value(m, 'cert_agent_certificate_placeholder')).toBe(1);
     expect(value(m, 'cert_agent_trust_broken')).toBe(1);

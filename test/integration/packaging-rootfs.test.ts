@@ -7,7 +7,16 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
@@ -54,14 +63,19 @@ function snapshot(dirs: string[]): Record<string, string> {
     else if (st.isDirectory()) {
       out[rel] = `dir ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
       for (const e of readdirSync(at(rel))) walk(join(rel, e));
-    } else out[rel] = `file ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${st.size} ${st.mtimeMs} ${createHash('sha256').update(readFileSync(at(rel))).digest('hex')}`;
+    } else
+      out[rel] = `file ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${st.size} ${st.mtimeMs} ${createHash(
+        'sha256',
+      )
+        .update(readFileSync(at(rel)))
+        .digest('hex')}`;
   };
   for (const d of dirs) if (existsSync(at(d))) walk(d);
   return out;
 }
 
 describe('Debian package and template hook in a debootstrapped trixie', () => {
-  it('the root filesystem has Debian\'s nodejs 20 and no running systemd', async () => {
+  it("the root filesystem has Debian's nodejs 20 and no running systemd", async () => {
     const r = await inChroot(root, ['node', '--version']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^v20\./);
@@ -117,7 +131,9 @@ describe('Debian package and template hook in a debootstrapped trixie', () => {
     expect(r.stdout).toContain('postinstall: cert-agent.service already enabled');
     expect(r.stdout).toContain('cert-agent OK');
 
-    expect(readlinkSync(at('etc/systemd/system/multi-user.target.wants/cert-agent.service'))).toBe('/usr/lib/systemd/system/cert-agent.service');
+    expect(readlinkSync(at('etc/systemd/system/multi-user.target.wants/cert-agent.service'))).toBe(
+      '/usr/lib/systemd/system/cert-agent.service',
+    );
     expect(lstatSync(at('usr/bin/cert-agent')).isSymbolicLink()).toBe(true);
     expect(mode('etc/cert-agent')).toBe(0o755);
     expect(mode('etc/cert-agent/config.yaml')).toBe(0o600);
@@ -128,7 +144,18 @@ describe('Debian package and template hook in a debootstrapped trixie', () => {
 
     // The certificate verifies against the CA's root, checked on the host by openssl.
     writeFileSync(at('root/ca-root.pem'), ca.rootPem);
-    const verdict = execFileSync('openssl', ['verify', '-CAfile', at('root/ca-root.pem'), '-untrusted', at('etc/cert-agent/tls/chain.pem'), at('etc/cert-agent/tls/cert.pem')], { encoding: 'utf8' });
+    const verdict = execFileSync(
+      'openssl',
+      [
+        'verify',
+        '-CAfile',
+        at('root/ca-root.pem'),
+        '-untrusted',
+        at('etc/cert-agent/tls/chain.pem'),
+        at('etc/cert-agent/tls/cert.pem'),
+      ],
+      { encoding: 'utf8' },
+    );
     expect(verdict.trim()).toBe(`${at('etc/cert-agent/tls/cert.pem')}: OK`);
   });
 
@@ -145,7 +172,10 @@ describe('Debian package and template hook in a debootstrapped trixie', () => {
   });
 
   it('the installed agent renews against the step-ca from inside the root filesystem', async () => {
-    const serial = () => execFileSync('openssl', ['x509', '-noout', '-serial', '-in', at('etc/cert-agent/tls/cert.pem')], { encoding: 'utf8' }).trim();
+    const serial = () =>
+      execFileSync('openssl', ['x509', '-noout', '-serial', '-in', at('etc/cert-agent/tls/cert.pem')], {
+        encoding: 'utf8',
+      }).trim();
     const old = serial();
     const r = await inChroot(root, ['cert-agent', 'renew', '--force']);
     expect(r.stderr).toBe('');
@@ -174,15 +204,24 @@ describe('Debian package and template hook in a debootstrapped trixie', () => {
     await inChroot(root, ['mv', '/usr/bin/node', '/usr/bin/node.hidden']);
     copyFileSync(seaExecutable(), at('root/cert-agent'));
     copyFileSync(join(ROOT, 'packaging/cert-agent.service'), at('root/cert-agent.service'));
-    const env = { ...hookEnv(), CERT_AGENT_DEB: '', CERT_AGENT_BUNDLE: '/root/cert-agent', CERT_AGENT_CERT_DIR: '/srv/tls' };
+    const env = {
+      ...hookEnv(),
+      CERT_AGENT_DEB: '',
+      CERT_AGENT_BUNDLE: '/root/cert-agent',
+      CERT_AGENT_CERT_DIR: '/srv/tls',
+    };
     const r = await inChroot(root, ['sh', '/root/postinstall.sh'], env);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('postinstall: installed /usr/lib/cert-agent/cert-agent');
     expect(r.stdout).toContain('cert-agent OK');
     expect(readlinkSync(at('usr/bin/cert-agent'))).toBe('/usr/lib/cert-agent/cert-agent');
-    expect(readlinkSync(at('etc/systemd/system/multi-user.target.wants/cert-agent.service'))).toBe('/etc/systemd/system/cert-agent.service');
-    expect(readFileSync(at('etc/systemd/system/cert-agent.service.d/paths.conf'), 'utf8')).toContain('ReadWritePaths=-/srv/tls\n');
+    expect(readlinkSync(at('etc/systemd/system/multi-user.target.wants/cert-agent.service'))).toBe(
+      '/etc/systemd/system/cert-agent.service',
+    );
+    expect(readFileSync(at('etc/systemd/system/cert-agent.service.d/paths.conf'), 'utf8')).toContain(
+      'ReadWritePaths=-/srv/tls\n',
+    );
     expect(mode('srv/tls')).toBe(0o700);
     expect(mode('srv/tls/key.pem')).toBe(0o600);
     expect(mode('var/lib/cert-agent')).toBe(0o700);

@@ -32,7 +32,11 @@ function runSea(args: string[]): Promise<RunResult> {
   return new Promise((done) => {
     // No PATH: the executable must not need a `node` or anything else from it.
     execFile(exe, args, { env: { HOME: dir }, cwd: dir, timeout: 60_000 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0, stdout, stderr });
+      done({
+        code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0,
+        stdout,
+        stderr,
+      });
     });
   });
 }
@@ -46,8 +50,23 @@ describe('single executable (Node SEA)', () => {
 
   it('enrolls and issues a certificate from step-ca', async () => {
     const cfg = join(dir, 'config.yaml');
-    const enroll = await runSea(['enroll', '--config', cfg, '--ca-url', ca.url, '--fingerprint', ca.rootFingerprint, '--domain', 'localhost',
-      '--cert-dir', join(dir, 'tls'), '--state-dir', join(dir, 'state'), '--listen', `127.0.0.1:${ca.acmeHttpPort}`]);
+    const enroll = await runSea([
+      'enroll',
+      '--config',
+      cfg,
+      '--ca-url',
+      ca.url,
+      '--fingerprint',
+      ca.rootFingerprint,
+      '--domain',
+      'localhost',
+      '--cert-dir',
+      join(dir, 'tls'),
+      '--state-dir',
+      join(dir, 'state'),
+      '--listen',
+      `127.0.0.1:${ca.acmeHttpPort}`,
+    ]);
     expect(enroll.stderr).toBe('');
     expect(enroll.code).toBe(0);
     const renew = await runSea(['renew', '--config', cfg]);
@@ -55,7 +74,13 @@ describe('single executable (Node SEA)', () => {
     expect(renew.code).toBe(0);
     writeFileSync(join(dir, 'root.pem'), ca.rootPem);
     const cert = join(dir, 'tls/cert.pem');
-    expect(execFileSync('openssl', ['verify', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'tls/chain.pem'), cert], { encoding: 'utf8' }).trim()).toBe(`${cert}: OK`);
+    expect(
+      execFileSync(
+        'openssl',
+        ['verify', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'tls/chain.pem'), cert],
+        { encoding: 'utf8' },
+      ).trim(),
+    ).toBe(`${cert}: OK`);
     expect(modeOf(join(dir, 'tls/key.pem'))).toBe(0o600);
     const status = await runSea(['status', '--config', cfg]);
     expect(status.code).toBe(0);

@@ -89,7 +89,10 @@ async function show(...props: string[]): Promise<Record<string, string>> {
 /** The unit's JSON log lines from the journal. */
 async function events(): Promise<Record<string, unknown>[]> {
   const out = await ct.sh('journalctl -u cert-agent.service -o cat --no-pager');
-  return out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return out
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
@@ -97,21 +100,29 @@ async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boo
   for (;;) {
     const v = await probe();
     if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)} after ${ms} ms\n${await ct.sh('journalctl -u cert-agent.service -n 30 -o cat --no-pager')}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `${what}: still ${JSON.stringify(v)} after ${ms} ms\n${await ct.sh('journalctl -u cert-agent.service -n 30 -o cat --no-pager')}`,
+      );
     await sleep(500);
   }
 }
 
 const count = (evs: Record<string, unknown>[], name: string) => evs.filter((e) => e.event === name).length;
-const hashOf = (p: string) => createHash('sha256').update(readFileSync(at(p))).digest('hex');
+const hashOf = (p: string) =>
+  createHash('sha256')
+    .update(readFileSync(at(p)))
+    .digest('hex');
 
 describe('Debian package, template hook and unit under systemd (systemd-nspawn, trixie)', () => {
-  it('the container runs Debian\'s systemd as PID 1 on cgroup v2, on the host network', async () => {
+  it("the container runs Debian's systemd as PID 1 on cgroup v2, on the host network", async () => {
     expect(await ct.sh('cat /proc/1/comm')).toBe('systemd');
     expect(await ct.sh('systemctl --version | head -n 1')).toMatch(/^systemd 25[7-9]|^systemd 2[6-9]\d/);
     expect(await ct.sh('stat -fc %T /sys/fs/cgroup')).toBe('cgroup2fs');
     expect(await ct.sh('systemd-detect-virt')).toBe('systemd-nspawn');
-    expect(await ct.sh('readlink /proc/self/ns/net')).toBe(execFileSync('readlink', ['/proc/self/ns/net'], { encoding: 'utf8' }).trim());
+    expect(await ct.sh('readlink /proc/self/ns/net')).toBe(
+      execFileSync('readlink', ['/proc/self/ns/net'], { encoding: 'utf8' }).trim(),
+    );
   });
 
   it('the hook installs, enrolls, starts the unit and waits for the first certificate', async () => {
@@ -132,20 +143,41 @@ describe('Debian package, template hook and unit under systemd (systemd-nspawn, 
     expect(mode('var/lib/cert-agent/account.key')).toBe(0o600);
     const cert = at('etc/cert-agent/tls/cert.pem');
     writeFileSync(at('root/ca-root.pem'), ca.rootPem);
-    const verdict = execFileSync('openssl', ['verify', '-CAfile', at('root/ca-root.pem'), '-untrusted', at('etc/cert-agent/tls/chain.pem'), cert], { encoding: 'utf8' });
+    const verdict = execFileSync(
+      'openssl',
+      ['verify', '-CAfile', at('root/ca-root.pem'), '-untrusted', at('etc/cert-agent/tls/chain.pem'), cert],
+      { encoding: 'utf8' },
+    );
     expect(verdict.trim()).toBe(`${cert}: OK`);
-    expect(execFileSync('openssl', ['x509', '-noout', '-ext', 'subjectAltName', '-in', cert], { encoding: 'utf8' })).toContain('DNS:localhost');
+    expect(
+      execFileSync('openssl', ['x509', '-noout', '-ext', 'subjectAltName', '-in', cert], { encoding: 'utf8' }),
+    ).toContain('DNS:localhost');
 
     // Issued by the daemon under systemd, logged as JSON to the journal.
-    const installed = (await until('certificate_installed in the journal', events, (e) => count(e, 'certificate_installed') > 0)).filter((e) => e.event === 'certificate_installed');
+    const installed = (
+      await until('certificate_installed in the journal', events, (e) => count(e, 'certificate_installed') > 0)
+    ).filter((e) => e.event === 'certificate_installed');
     expect(installed).toHaveLength(1);
     expect(installed[0]?.domains).toEqual(['localhost']);
   }, 180_000);
 
   it('the unit runs with its sandbox in force', async () => {
-    const p = await show('NoNewPrivileges', 'CapabilityBoundingSet', 'ProtectSystem', 'PrivateDevices', 'RestrictNamespaces', 'SystemCallFilter', 'MainPID');
+    const p = await show(
+      'NoNewPrivileges',
+      'CapabilityBoundingSet',
+      'ProtectSystem',
+      'PrivateDevices',
+      'RestrictNamespaces',
+      'SystemCallFilter',
+      'MainPID',
+    );
     expect(p.NoNewPrivileges).toBe('yes');
-    expect(p.CapabilityBoundingSet?.split(' ').sort()).toEqual(['cap_chown', 'cap_dac_override', 'cap_fowner', 'cap_net_bind_service']);
+    expect(p.CapabilityBoundingSet?.split(' ').sort()).toEqual([
+      'cap_chown',
+      'cap_dac_override',
+      'cap_fowner',
+      'cap_net_bind_service',
+    ]);
     expect(p.ProtectSystem).toBe('strict');
     expect(p.PrivateDevices).toBe('yes');
     expect(p.RestrictNamespaces).toBe('yes');
@@ -156,7 +188,11 @@ describe('Debian package, template hook and unit under systemd (systemd-nspawn, 
     expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
     expect(status).toMatch(/^Seccomp:\s+2$/m);
     const mounts = (await ct.sh(`cat /proc/${p.MainPID}/mountinfo`)).split('\n').map((l) => l.split(' '));
-    const opts = (mp: string) => mounts.filter((f) => f[4] === mp).map((f) => f[5]?.split(',')[0]).pop();
+    const opts = (mp: string) =>
+      mounts
+        .filter((f) => f[4] === mp)
+        .map((f) => f[5]?.split(',')[0])
+        .pop();
     expect(opts('/')).toBe('ro');
     expect(opts('/etc/cert-agent')).toBe('rw');
     expect(opts('/var/lib/cert-agent')).toBe('rw');
@@ -174,7 +210,12 @@ describe('Debian package, template hook and unit under systemd (systemd-nspawn, 
 
   it('a second run of the hook changes nothing and keeps the same process', async () => {
     const before = await show('MainPID', 'NRestarts');
-    const files = ['etc/cert-agent/config.yaml', 'etc/cert-agent/tls/cert.pem', 'etc/cert-agent/tls/key.pem', 'var/lib/cert-agent/account.key'];
+    const files = [
+      'etc/cert-agent/config.yaml',
+      'etc/cert-agent/tls/cert.pem',
+      'etc/cert-agent/tls/key.pem',
+      'var/lib/cert-agent/account.key',
+    ];
     const hashes = files.map(hashOf);
     const r = await ct.exec(['sh', '/root/postinstall.sh'], hookEnv(), 150_000);
     expect(r.stderr).toBe('');
@@ -202,8 +243,18 @@ describe('Debian package, template hook and unit under systemd (systemd-nspawn, 
     const good = await ct.sh('cat /etc/cert-agent/config.yaml');
     await ct.sh('printf "ca: [\\n" > /etc/cert-agent/config.yaml');
     await ct.exec(['systemctl', 'restart', 'cert-agent.service']);
-    const failed = await until('unit failed', () => show('ActiveState', 'SubState', 'Result', 'ExecMainStatus', 'NRestarts'), (p) => p.ActiveState === 'failed');
-    expect(failed).toEqual({ ActiveState: 'failed', SubState: 'failed', Result: 'exit-code', ExecMainStatus: '78', NRestarts: '0' });
+    const failed = await until(
+      'unit failed',
+      () => show('ActiveState', 'SubState', 'Result', 'ExecMainStatus', 'NRestarts'),
+      (p) => p.ActiveState === 'failed',
+    );
+    expect(failed).toEqual({
+      ActiveState: 'failed',
+      SubState: 'failed',
+      Result: 'exit-code',
+      ExecMainStatus: '78',
+      NRestarts: '0',
+    });
     // RestartSec=10s: a restart would have been scheduled by now (auto-restart), and is not.
     await sleep(11_000);
     expect(await show('ActiveState', 'NRestarts')).toEqual({ ActiveState: 'failed', NRestarts: '0' });
@@ -221,7 +272,12 @@ describe('Debian package, template hook and unit under systemd (systemd-nspawn, 
   it('systemctl stop: the agent exits cleanly', async () => {
     await ct.sh('systemctl stop cert-agent.service');
     // ExecMainCode 1: exited (with status 0), not killed by the signal.
-    expect(await show('ActiveState', 'Result', 'ExecMainCode', 'ExecMainStatus')).toEqual({ ActiveState: 'inactive', Result: 'success', ExecMainCode: '1', ExecMainStatus: '0' });
+    expect(await show('ActiveState', 'Result', 'ExecMainCode', 'ExecMainStatus')).toEqual({
+      ActiveState: 'inactive',
+      Result: 'success',
+      ExecMainCode: '1',
+      ExecMainStatus: '0',
+    });
   });
 
   it('the container powers off and leaves no mount and no process behind', async () => {

@@ -143,7 +143,9 @@ describe('packaging/config.example.yaml', () => {
     const full: Config = parseConfig(uncommented, 'uncommented example');
     const leaves = (o: object): string[] => Object.entries(o).flatMap(([k, v]) => (v && typeof v === 'object' && !Array.isArray(v) ? leaves(v) : [k]));
     const keysInFile = new Set([...uncommented.matchAll(/^\s*([a-zA-Z]+):/gm)].map((m) => m[1]));
-    const renamed: Record<string, string> = { fingerprints: 'fingerprint', timeoutSeconds: 'timeout', binary: 'binary' };
+    const renamed: Record<string, string> = {
+      fingerprints: 'fingerprint', timeoutSeconds: 'timeout', orderTimeoutSeconds: 'orderTimeout', binary: 'binary',
+    };
     for (const leaf of leaves(full)) expect(keysInFile.has(renamed[leaf] ?? leaf), leaf).toBe(true);
     expect(full.reload.command).toEqual(['systemctl', 'reload', 'haproxy']);
   });

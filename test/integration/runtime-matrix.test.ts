@@ -30,12 +30,31 @@ describe.each(Object.keys(NODE_VERSIONS).map(Number) as NodeMajor[])('on Node %i
   const run = (args: string[]) => runAgent(args, { node: nodeBinary(major) });
 
   it(`runs as node ${NODE_VERSIONS[major]}`, () => {
-    expect(execFileSync(nodeBinary(major), ['--version'], { encoding: 'utf8' }).trim()).toBe(`v${NODE_VERSIONS[major]}`);
+    expect(execFileSync(nodeBinary(major), ['--version'], { encoding: 'utf8' }).trim()).toBe(
+      `v${NODE_VERSIONS[major]}`,
+    );
   });
 
   it('enrolls, issues a certificate openssl verifies, and reports OK', async () => {
-    const enroll = await run(['enroll', '--config', cfg(), '--ca-url', ca.url, '--fingerprint', ca.rootFingerprint, '--domain', 'localhost', '--domain', '127.0.0.1',
-      '--cert-dir', join(base(), 'tls'), '--state-dir', join(base(), 'state'), '--listen', `127.0.0.1:${ca.acmeHttpPort}`]);
+    const enroll = await run([
+      'enroll',
+      '--config',
+      cfg(),
+      '--ca-url',
+      ca.url,
+      '--fingerprint',
+      ca.rootFingerprint,
+      '--domain',
+      'localhost',
+      '--domain',
+      '127.0.0.1',
+      '--cert-dir',
+      join(base(), 'tls'),
+      '--state-dir',
+      join(base(), 'state'),
+      '--listen',
+      `127.0.0.1:${ca.acmeHttpPort}`,
+    ]);
     expect(enroll.stderr).toBe('');
     expect(enroll.code).toBe(0);
     expect(enroll.stdout).toContain(`pinned CA root ${ca.rootFingerprint}`);
@@ -45,7 +64,11 @@ describe.each(Object.keys(NODE_VERSIONS).map(Number) as NodeMajor[])('on Node %i
     expect(renew.code).toBe(0);
     expect(renew.stdout).toMatch(/^renewed/);
     const cert = join(base(), 'tls/cert.pem');
-    const verdict = execFileSync('openssl', ['verify', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(base(), 'tls/chain.pem'), cert], { encoding: 'utf8' });
+    const verdict = execFileSync(
+      'openssl',
+      ['verify', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(base(), 'tls/chain.pem'), cert],
+      { encoding: 'utf8' },
+    );
     expect(verdict.trim()).toBe(`${cert}: OK`);
     expect(modeOf(join(base(), 'tls/key.pem'))).toBe(0o600);
 

@@ -25,8 +25,23 @@ const cfg = () => join(dir, 'config.yaml');
 beforeAll(async () => {
   ca = await startStepCa();
   dir = tempDir();
-  const enroll = await runAgent(['enroll', '--config', cfg(), '--ca-url', ca.url, '--fingerprint', ca.rootFingerprint, '--domain', 'localhost',
-    '--cert-dir', join(dir, 'tls'), '--state-dir', join(dir, 'state'), '--listen', `127.0.0.1:${ca.acmeHttpPort}`]);
+  const enroll = await runAgent([
+    'enroll',
+    '--config',
+    cfg(),
+    '--ca-url',
+    ca.url,
+    '--fingerprint',
+    ca.rootFingerprint,
+    '--domain',
+    'localhost',
+    '--cert-dir',
+    join(dir, 'tls'),
+    '--state-dir',
+    join(dir, 'state'),
+    '--listen',
+    `127.0.0.1:${ca.acmeHttpPort}`,
+  ]);
   expect(enroll.stderr).toBe('');
   const renew = await runAgent(['renew', '--config', cfg()]);
   expect(renew.stderr).toBe('');
@@ -53,7 +68,13 @@ describe('status of a freshly issued certificate', () => {
     const json = await runAgent(['status', '--json', '--config', cfg()]);
     const doc = JSON.parse(json.stdout);
     expect(validate(doc)).toBe(true);
-    expect(doc).toMatchObject({ status: 'OK', problems: [], certificate: { serial, names: ['localhost'], keyMatches: true, chainVerifies: true, placeholder: false }, ca: { trust: 'ok', trustedFingerprints: [ca.rootFingerprint] }, renewal: { due: false, consecutiveFailures: 0, lastAttempt: { result: 'renewed' } } });
+    expect(doc).toMatchObject({
+      status: 'OK',
+      problems: [],
+      certificate: { serial, names: ['localhost'], keyMatches: true, chainVerifies: true, placeholder: false },
+      ca: { trust: 'ok', trustedFingerprints: [ca.rootFingerprint] },
+      renewal: { due: false, consecutiveFailures: 0, lastAttempt: { result: 'renewed' } },
+    });
     expect(doc.certificate.issuer).toBe(cert.issuer.replace(/\n/g, ', '));
     const lifetime = Date.parse(doc.certificate.notAfter) - Date.parse(doc.certificate.notBefore);
     const at = (Date.parse(doc.renewal.next) - Date.parse(doc.certificate.notBefore)) / lifetime;
@@ -67,6 +88,10 @@ describe('status of a freshly issued certificate', () => {
     const after = await runAgent(['status', '--json', '--config', cfg()]);
     expect(after.code).toBe(0);
     const doc = JSON.parse(after.stdout);
-    expect({ ...doc, checkedAt: 0, certificate: { ...doc.certificate, lifetimeUsed: 0, secondsToExpiry: 0 } }).toEqual({ ...before, checkedAt: 0, certificate: { ...before.certificate, lifetimeUsed: 0, secondsToExpiry: 0 } });
+    expect({ ...doc, checkedAt: 0, certificate: { ...doc.certificate, lifetimeUsed: 0, secondsToExpiry: 0 } }).toEqual({
+      ...before,
+      checkedAt: 0,
+      certificate: { ...before.certificate, lifetimeUsed: 0, secondsToExpiry: 0 },
+    });
   });
 });

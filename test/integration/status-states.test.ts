@@ -48,17 +48,36 @@ function installation(s: Setup): string {
   const stateDir = join(dir, 'state');
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const config = join(dir, 'config.yaml');
-  writeFileSync(config, [
-    `ca: { url: "https://127.0.0.1:9", fingerprint: "${ca.fingerprint}" }`,
-    `certificate: { domains: [${DOMAINS.join(', ')}], dir: "${certDir}" }`,
-    `reload: { target: nginx, verify: "127.0.0.1:8443" }`,
-    `stateDir: "${stateDir}"`,
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      `ca: { url: "https://127.0.0.1:9", fingerprint: "${ca.fingerprint}" }`,
+      `certificate: { domains: [${DOMAINS.join(', ')}], dir: "${certDir}" }`,
+      `reload: { target: nginx, verify: "127.0.0.1:8443" }`,
+      `stateDir: "${stateDir}"`,
+    ].join('\n'),
+  );
   if (s.trust !== false) {
-    writeFileSync(join(stateDir, 'trust.json'), JSON.stringify({ pins: [ca.fingerprint], roots: [{ fingerprint: ca.fingerprint, pem: ca.root.pem }], bootstrappedAt: new Date(Date.now() - 48 * H).toISOString() }));
+    writeFileSync(
+      join(stateDir, 'trust.json'),
+      JSON.stringify({
+        pins: [ca.fingerprint],
+        roots: [{ fingerprint: ca.fingerprint, pem: ca.root.pem }],
+        bootstrappedAt: new Date(Date.now() - 48 * H).toISOString(),
+      }),
+    );
   }
-  writeFileSync(join(stateDir, 'state.json'), JSON.stringify({ consecutiveFailures: 0, backoffStep: 0, placeholder: false, ...s.state }));
-  if (s.leaf) writeSetByHand(certDir, `set-${n}`, { keyPem: s.keyPem ?? s.leaf.keyPem, fullchainPem: s.leaf.fullchainPem, rootPem: ca.root.pem, placeholder: s.placeholder });
+  writeFileSync(
+    join(stateDir, 'state.json'),
+    JSON.stringify({ consecutiveFailures: 0, backoffStep: 0, placeholder: false, ...s.state }),
+  );
+  if (s.leaf)
+    writeSetByHand(certDir, `set-${n}`, {
+      keyPem: s.keyPem ?? s.leaf.keyPem,
+      fullchainPem: s.leaf.fullchainPem,
+      rootPem: ca.root.pem,
+      placeholder: s.placeholder,
+    });
   return config;
 }
 
@@ -76,24 +95,66 @@ async function status(config: string) {
   return { code: text.code, text: text.stdout, doc };
 }
 
-const fresh = () => ca.leaf({ domains: DOMAINS, notBefore: new Date(Date.now() - 2 * H), notAfter: new Date(Date.now() + 22 * H) });
+const fresh = () =>
+  ca.leaf({ domains: DOMAINS, notBefore: new Date(Date.now() - 2 * H), notAfter: new Date(Date.now() + 22 * H) });
 const okAttempt = () => ({ at: new Date(Date.now() - 2 * H).toISOString(), result: 'renewed' });
 
 describe('status in each state', () => {
   it('healthy: OK (0), every section shown', async () => {
     const leaf = await fresh();
-    const r = await status(installation({ leaf, state: { lastAttempt: okAttempt(), lastSuccess: okAttempt().at, reload: { target: 'nginx', at: okAttempt().at, ok: true, detail: 'nginx serves serial', servedSerial: leaf.serial } } }));
+    const r = await status(
+      installation({
+        leaf,
+        state: {
+          lastAttempt: okAttempt(),
+          lastSuccess: okAttempt().at,
+          reload: {
+            target: 'nginx',
+            at: okAttempt().at,
+            ok: true,
+            detail: 'nginx serves serial',
+            servedSerial: leaf.serial,
+          },
+        },
+      }),
+    );
     expect(r.code).toBe(0);
     expect(r.text.split('\n')[0]).toBe('cert-agent OK');
-    for (const want of ['app.internal, 127.0.0.1', leaf.serial, 'CN=Status Intermediate CA', 'https://127.0.0.1:9', ca.fingerprint, 'ok (the CA chains to the pinned root)', 'placeholder    no', 'matches the installed certificate']) expect(r.text).toContain(want);
+    for (const want of [
+      'app.internal, 127.0.0.1',
+      leaf.serial,
+      'CN=Status Intermediate CA',
+      'https://127.0.0.1:9',
+      ca.fingerprint,
+      'ok (the CA chains to the pinned root)',
+      'placeholder    no',
+      'matches the installed certificate',
+    ])
+      expect(r.text).toContain(want);
     expect(r.text).toMatch(/lifetime +\[##\.{18}\] 8% used/);
     expect(r.text).toMatch(/next renewal +\S+ \(in 1[23]h\d\dm\)/);
-    expect(r.doc).toMatchObject({ status: 'OK', problems: [], certificate: { serial: leaf.serial, placeholder: false, keyMatches: true, chainVerifies: true, expired: false }, renewal: { due: false, consecutiveFailures: 0 }, ca: { trust: 'ok', pinnedFingerprints: [ca.fingerprint] }, reload: { target: 'nginx', servedMatches: true } });
+    expect(r.doc).toMatchObject({
+      status: 'OK',
+      problems: [],
+      certificate: { serial: leaf.serial, placeholder: false, keyMatches: true, chainVerifies: true, expired: false },
+      renewal: { due: false, consecutiveFailures: 0 },
+      ca: { trust: 'ok', pinnedFingerprints: [ca.fingerprint] },
+      reload: { target: 'nginx', servedMatches: true },
+    });
   });
 
   it('renewal due and overdue: WARNING (1)', async () => {
-    const leaf = await ca.leaf({ domains: DOMAINS, notBefore: new Date(Date.now() - 20 * H), notAfter: new Date(Date.now() + 4 * H) });
-    const r = await status(installation({ leaf, state: { lastAttempt: { at: new Date(Date.now() - 9 * H).toISOString(), result: 'not-due' } } }));
+    const leaf = await ca.leaf({
+      domains: DOMAINS,
+      notBefore: new Date(Date.now() - 20 * H),
+      notAfter: new Date(Date.now() + 4 * H),
+    });
+    const r = await status(
+      installation({
+        leaf,
+        state: { lastAttempt: { at: new Date(Date.now() - 9 * H).toISOString(), result: 'not-due' } },
+      }),
+    );
     expect(r.code).toBe(1);
     expect(r.text).toMatch(/^cert-agent WARNING - renewal overdue since /);
     expect(r.text).toMatch(/next renewal +\S+ \(due since \d+h\d\dm\)/);
@@ -104,13 +165,28 @@ describe('status in each state', () => {
   it('last attempt failed: WARNING (1) with the error, the retry time and the failure count', async () => {
     const error = 'cannot reach https://127.0.0.1:9: ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:9';
     const nextAttempt = new Date(Date.now() + 4 * 60_000).toISOString();
-    const r = await status(installation({ leaf: await fresh(), state: { lastAttempt: { at: new Date().toISOString(), result: 'failed', error, errorKind: 'ca-unavailable' }, consecutiveFailures: 3, nextAttempt } }));
+    const r = await status(
+      installation({
+        leaf: await fresh(),
+        state: {
+          lastAttempt: { at: new Date().toISOString(), result: 'failed', error, errorKind: 'ca-unavailable' },
+          consecutiveFailures: 3,
+          nextAttempt,
+        },
+      }),
+    );
     expect(r.code).toBe(1);
     expect(r.text).toContain(`last attempt at`);
-    expect(r.text).toMatch(new RegExp(`last attempt +\\S+ \\(\\d+s ago\\) FAILED: ${error.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    expect(r.text).toMatch(
+      new RegExp(`last attempt +\\S+ \\(\\d+s ago\\) FAILED: ${error.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+    );
     expect(r.text).toMatch(/next retry +\S+ \(in [34]m\d\ds\)/);
     expect(r.text).toContain('3 in a row');
-    expect(r.doc.renewal).toMatchObject({ lastAttempt: { result: 'failed', error, errorKind: 'ca-unavailable' }, consecutiveFailures: 3, nextAttempt });
+    expect(r.doc.renewal).toMatchObject({
+      lastAttempt: { result: 'failed', error, errorKind: 'ca-unavailable' },
+      consecutiveFailures: 3,
+      nextAttempt,
+    });
   });
 
   it('placeholder in use: WARNING (1)', async () => {
@@ -124,7 +200,11 @@ describe('status in each state', () => {
   });
 
   it('expired: CRITICAL (2)', async () => {
-    const leaf = await ca.leaf({ domains: DOMAINS, notBefore: new Date(Date.now() - 30 * H), notAfter: new Date(Date.now() - 6 * H) });
+    const leaf = await ca.leaf({
+      domains: DOMAINS,
+      notBefore: new Date(Date.now() - 30 * H),
+      notAfter: new Date(Date.now() - 6 * H),
+    });
     const r = await status(installation({ leaf }));
     expect(r.code).toBe(2);
     expect(r.text).toMatch(/^cert-agent CRITICAL - certificate [0-9a-f]+ expired at /);
@@ -143,14 +223,29 @@ describe('status in each state', () => {
   });
 
   it('trust broken (CA recreated): CRITICAL (2), offered root and the fix spelled out', async () => {
-    const detail = 'TLS certificate of https://127.0.0.1:9 does not verify against the pinned CA root (SELF_SIGNED_CERT_IN_CHAIN)';
-    const r = await status(installation({ leaf: await fresh(), state: { trust: { ok: false, detail, offeredFingerprints: [other.fingerprint], checkedAt: new Date().toISOString() }, lastAttempt: { at: new Date().toISOString(), result: 'failed', error: detail, errorKind: 'trust' }, consecutiveFailures: 1 } }));
+    const detail =
+      'TLS certificate of https://127.0.0.1:9 does not verify against the pinned CA root (SELF_SIGNED_CERT_IN_CHAIN)';
+    const r = await status(
+      installation({
+        leaf: await fresh(),
+        state: {
+          trust: { ok: false, detail, offeredFingerprints: [other.fingerprint], checkedAt: new Date().toISOString() },
+          lastAttempt: { at: new Date().toISOString(), result: 'failed', error: detail, errorKind: 'trust' },
+          consecutiveFailures: 1,
+        },
+      }),
+    );
     expect(r.code).toBe(2);
     expect(r.text).toMatch(/^cert-agent CRITICAL - trust broken: /);
     expect(r.text).toContain(`The CA now offers root ${other.fingerprint}`);
     expect(r.text).toContain('run: cert-agent enroll --fingerprint <new fingerprint>');
     expect(r.text).toMatch(/trust +BROKEN: TLS certificate/);
-    expect(r.doc.ca).toMatchObject({ trust: 'broken', trustDetail: detail, offeredFingerprints: [other.fingerprint], trustedFingerprints: [ca.fingerprint] });
+    expect(r.doc.ca).toMatchObject({
+      trust: 'broken',
+      trustDetail: detail,
+      offeredFingerprints: [other.fingerprint],
+      trustedFingerprints: [ca.fingerprint],
+    });
     // The certificate itself is still the good one, and says so.
     expect(r.doc.certificate).toMatchObject({ chainVerifies: true, keyMatches: true });
   });
@@ -158,7 +253,20 @@ describe('status in each state', () => {
   it('served certificate stale: WARNING (1) naming both serials', async () => {
     const leaf = await fresh();
     const stale = '3a0c1d2e3f4a5b6c';
-    const r = await status(installation({ leaf, state: { reload: { target: 'nginx', at: new Date().toISOString(), ok: true, detail: 'nginx reloaded', servedSerial: stale } } }));
+    const r = await status(
+      installation({
+        leaf,
+        state: {
+          reload: {
+            target: 'nginx',
+            at: new Date().toISOString(),
+            ok: true,
+            detail: 'nginx reloaded',
+            servedSerial: stale,
+          },
+        },
+      }),
+    );
     expect(r.code).toBe(1);
     expect(r.text).toContain(`nginx was last seen serving serial ${stale}, not the installed ${leaf.serial}`);
     expect(r.text).toContain(`STALE: serial ${stale} was served, not ${leaf.serial}`);
@@ -166,7 +274,19 @@ describe('status in each state', () => {
   });
 
   it('a failed reload: WARNING (1) with its detail', async () => {
-    const r = await status(installation({ leaf: await fresh(), state: { reload: { target: 'nginx', at: new Date().toISOString(), ok: false, detail: 'nginx -t failed (exit 1): bad directive' } } }));
+    const r = await status(
+      installation({
+        leaf: await fresh(),
+        state: {
+          reload: {
+            target: 'nginx',
+            at: new Date().toISOString(),
+            ok: false,
+            detail: 'nginx -t failed (exit 1): bad directive',
+          },
+        },
+      }),
+    );
     expect(r.code).toBe(1);
     expect(r.text).toContain('last reload of nginx failed: nginx -t failed (exit 1): bad directive');
     expect(r.doc.reload.lastResult).toMatchObject({ ok: false });

@@ -28,9 +28,29 @@ describe('installSystem', () => {
     mkdirSync(join(dir, 'hooks'));
     mkdirSync(join(dir, 'share'));
     writeFileSync(join(dir, 'ca-certificates.conf'), '');
-    const updater = ['update-ca-certificates', '--certsconf', join(dir, 'ca-certificates.conf'), '--certsdir', join(dir, 'share'), '--localcertsdir', local, '--etccertsdir', etc, '--hooksdir', join(dir, 'hooks')];
-    const config = validateConfig({ ca: { url: ca.url, fingerprint: ca.rootFingerprint }, certificate: { domains: ['localhost'] }, trust: { installSystem: true } });
-    const bundle = { pins: [ca.rootFingerprint], roots: [{ fingerprint: ca.rootFingerprint, pem: ca.rootPem }], bootstrappedAt: new Date().toISOString() };
+    const updater = [
+      'update-ca-certificates',
+      '--certsconf',
+      join(dir, 'ca-certificates.conf'),
+      '--certsdir',
+      join(dir, 'share'),
+      '--localcertsdir',
+      local,
+      '--etccertsdir',
+      etc,
+      '--hooksdir',
+      join(dir, 'hooks'),
+    ];
+    const config = validateConfig({
+      ca: { url: ca.url, fingerprint: ca.rootFingerprint },
+      certificate: { domains: ['localhost'] },
+      trust: { installSystem: true },
+    });
+    const bundle = {
+      pins: [ca.rootFingerprint],
+      roots: [{ fingerprint: ca.rootFingerprint, pem: ca.rootPem }],
+      bootstrappedAt: new Date().toISOString(),
+    };
 
     expect(await installSystemTrust(config, bundle, silentLogger(), local, updater)).toBe(true);
     expect(readdirSync(local)).toEqual([`cert-agent-${ca.rootFingerprint.slice(0, 16)}.crt`]);
@@ -39,12 +59,19 @@ describe('installSystem', () => {
     expect(await installSystemTrust(config, bundle, silentLogger(), local, updater)).toBe(false);
 
     await ca.recreate();
-    const next = { ...bundle, pins: [ca.rootFingerprint], roots: [{ fingerprint: ca.rootFingerprint, pem: ca.rootPem }] };
+    const next = {
+      ...bundle,
+      pins: [ca.rootFingerprint],
+      roots: [{ fingerprint: ca.rootFingerprint, pem: ca.rootPem }],
+    };
     expect(await installSystemTrust(config, next, silentLogger(), local, updater)).toBe(true);
     expect(readdirSync(local)).toEqual([`cert-agent-${ca.rootFingerprint.slice(0, 16)}.crt`]);
     expect(readFileSync(join(etc, 'ca-certificates.crt'), 'utf8')).toContain(ca.rootPem.trim().split('\n')[1]);
 
-    const off = validateConfig({ ca: { url: ca.url, fingerprint: ca.rootFingerprint }, certificate: { domains: ['localhost'] } });
+    const off = validateConfig({
+      ca: { url: ca.url, fingerprint: ca.rootFingerprint },
+      certificate: { domains: ['localhost'] },
+    });
     expect(await installSystemTrust(off, next, silentLogger(), local, updater)).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The seed's topology without its shared mount: a step-ca "container", an
+ * The three-container topology of a Proxmox site without a shared mount: a step-ca "container", an
  * nginx "container" and a Traefik "container", each in its own network
  * namespace with its own address, port 80 and name resolution, plus a client
  * namespace. Each consumer has its own root directory (config, certificates,
@@ -9,7 +9,16 @@
  * the pinned root, checks what each proxy serves.
  */
 import { X509Certificate } from 'node:crypto';
-import { copyFileSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTopology, type Topology } from '../harness/netns.js';
@@ -46,16 +55,44 @@ function consumer(key: string): Consumer {
   mkdirSync(join(root, 'usr/lib/cert-agent'), { recursive: true });
   mkdirSync(join(root, 'etc/cert-agent'), { recursive: true });
   copyFileSync(agentBundle(), bundle);
-  return { key, root, bundle, config: join(root, 'etc/cert-agent/config.yaml'), certDir: join(root, 'etc/cert-agent/tls'), stateDir: join(root, 'var/lib/cert-agent') };
+  return {
+    key,
+    root,
+    bundle,
+    config: join(root, 'etc/cert-agent/config.yaml'),
+    certDir: join(root, 'etc/cert-agent/tls'),
+    stateDir: join(root, 'var/lib/cert-agent'),
+  };
 }
 
 function writeAgentConfig(c: Consumer, doc: Record<string, unknown>): void {
-  writeFileSync(c.config, JSON.stringify({ ca: { url: ca.url, fingerprint: ca.rootFingerprint }, certificate: { dir: c.certDir }, stateDir: c.stateDir, ...doc }, null, 2), { mode: 0o600 });
+  writeFileSync(
+    c.config,
+    JSON.stringify(
+      {
+        ca: { url: ca.url, fingerprint: ca.rootFingerprint },
+        certificate: { dir: c.certDir },
+        stateDir: c.stateDir,
+        ...doc,
+      },
+      null,
+      2,
+    ),
+    { mode: 0o600 },
+  );
 }
 
 async function agent(c: Consumer, args: string[]) {
-  const r = await topo.exec(c.key, [process.execPath, c.bundle, ...args, '--config', c.config], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: c.root, CERT_AGENT_LOG_LEVEL: 'info' } });
-  return { ...r, events: r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>) };
+  const r = await topo.exec(c.key, [process.execPath, c.bundle, ...args, '--config', c.config], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: c.root, CERT_AGENT_LOG_LEVEL: 'info' },
+  });
+  return {
+    ...r,
+    events: r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 function liveSerial(c: Consumer): string {
@@ -71,17 +108,38 @@ function clientRootFile(c: Consumer): string {
   return file;
 }
 
-const nginxTarget = () => ({ host: NGINX_NAMES[0] as string, port: 443, servername: NGINX_NAMES[0] as string, caFile: join(clientRoot, 'nginx-root.pem') });
-const traefikTarget = () => ({ host: TRAEFIK_NAMES[0] as string, port: 443, servername: TRAEFIK_NAMES[0] as string, caFile: join(clientRoot, 'traefik-root.pem') });
+const nginxTarget = () => ({
+  host: NGINX_NAMES[0] as string,
+  port: 443,
+  servername: NGINX_NAMES[0] as string,
+  caFile: join(clientRoot, 'nginx-root.pem'),
+});
+const traefikTarget = () => ({
+  host: TRAEFIK_NAMES[0] as string,
+  port: 443,
+  servername: TRAEFIK_NAMES[0] as string,
+  caFile: join(clientRoot, 'traefik-root.pem'),
+});
 
 function nginxSite(challenge: 'webroot' | 'proxy', tls: boolean, extra?: string) {
-  return { names: NGINX_NAMES, challenge, webroot: join(ng.root, 'var/www/acme-challenge'), proxyListen: '127.0.0.1:8402', certDir: ng.certDir, tls, ...(extra ? { extra } : {}) };
+  return {
+    names: NGINX_NAMES,
+    challenge,
+    webroot: join(ng.root, 'var/www/acme-challenge'),
+    proxyListen: '127.0.0.1:8402',
+    certDir: ng.certDir,
+    tls,
+    ...(extra ? { extra } : {}),
+  };
 }
 
 function nginxAgentConfig(challenge: 'webroot' | 'proxy', verify: boolean) {
   writeAgentConfig(ng, {
     certificate: { domains: NGINX_NAMES, dir: ng.certDir },
-    challenge: challenge === 'webroot' ? { mode: 'webroot', webroot: join(ng.root, 'var/www/acme-challenge') } : { mode: 'proxy' },
+    challenge:
+      challenge === 'webroot'
+        ? { mode: 'webroot', webroot: join(ng.root, 'var/www/acme-challenge') }
+        : { mode: 'proxy' },
     reload: { target: 'nginx', nginx: { config: nginx.conf }, ...(verify ? { verify: '127.0.0.1:443' } : {}) },
   });
 }
@@ -95,7 +153,10 @@ beforeAll(async () => {
   ]);
   // Two-minute certificates (three with step-ca's minute of backdating), so
   // the daemon's scheduled renewal happens within the test.
-  ca = await startStepCa({ certDuration: '2m', netns: { ns: topo.host('ca').ns, address: topo.host('ca').address, port: 443, dnsNames: ['ca.test.internal'] } });
+  ca = await startStepCa({
+    certDuration: '2m',
+    netns: { ns: topo.host('ca').ns, address: topo.host('ca').address, port: 443, dnsNames: ['ca.test.internal'] },
+  });
   clientRoot = tempDir('cert-agent-client-root-');
   ng = consumer('nginx');
   tr = consumer('traefik');
@@ -169,7 +230,9 @@ describe('nginx container', () => {
     const r = await agent(ng, ['renew', '--force']);
     expect(r.code).toBe(1);
     const failed = r.events.find((e) => e.event === 'reload_failed');
-    expect(failed?.error).toMatch(/nginx -t failed .*this_is_not_a_directive.*the previous certificate set was restored/);
+    expect(failed?.error).toMatch(
+      /nginx -t failed .*this_is_not_a_directive.*the previous certificate set was restored/,
+    );
     expect(liveSerial(ng)).toBe(served);
     expect((await probeTls(topo, 'client', nginxTarget())).serial).toBe(served);
     expect(nginx.masterPid()).toBe(pid);
@@ -195,14 +258,22 @@ describe('nginx container', () => {
     const served = liveSerial(ng);
     const pid = nginx.masterPid();
     // `nginx -t` does not bind sockets, so only the master finds port 8444 taken.
-    const blocker = topo.spawn('nginx', [process.execPath, '-e', "require('node:net').createServer().listen(8444, '127.0.0.1')"]);
+    const blocker = topo.spawn('nginx', [
+      process.execPath,
+      '-e',
+      "require('node:net').createServer().listen(8444, '127.0.0.1')",
+    ]);
     try {
       await topo.waitForPort('nginx', 8444);
       nginx.writeConfig(nginxSite('proxy', true, '  server { listen 127.0.0.1:8444; return 204; }\n'));
       const r = await agent(ng, ['renew', '--force']);
       expect(r.code).toBe(1);
       const failed = r.events.find((e) => e.event === 'reload_failed');
-      expect(failed?.error).toMatch(new RegExp(`nginx reloaded but 127\\.0\\.0\\.1:443 still serves serial ${served}, not the new serial ${liveSerial(ng)}`));
+      expect(failed?.error).toMatch(
+        new RegExp(
+          `nginx reloaded but 127\\.0\\.0\\.1:443 still serves serial ${served}, not the new serial ${liveSerial(ng)}`,
+        ),
+      );
       expect(liveSerial(ng)).not.toBe(served);
       expect((await probeTls(topo, 'client', nginxTarget())).serial).toBe(served);
       expect(nginx.masterPid()).toBe(pid);
@@ -226,7 +297,11 @@ describe('Traefik container', () => {
     writeAgentConfig(tr, {
       certificate: { domains: TRAEFIK_NAMES, dir: tr.certDir },
       challenge: { mode: 'proxy' },
-      reload: { target: 'traefik', traefik: { dynamicFile: join(traefik.dynamicDir, 'cert-agent.yml') }, verify: '127.0.0.1:443' },
+      reload: {
+        target: 'traefik',
+        traefik: { dynamicFile: join(traefik.dynamicDir, 'cert-agent.yml') },
+        verify: '127.0.0.1:443',
+      },
     });
     const r = await agent(tr, ['renew']);
     expect(r.code, `${r.stderr}\n${traefik.logTail()}`).toBe(0);
@@ -289,8 +364,12 @@ describe('the daemon (cert-agent run) in each consumer', () => {
         expect(served[i], `${p.c.key} still serves ${before[i]}`).not.toBe(before[i]);
         // The proxy may serve the new serial a moment before the daemon's
         // verification returns and logs reload_done: wait for the line.
-        const logged = () => daemons[i]!.lines().filter((l) => l.event === 'reload_done').map((l) => l.serial);
-        for (const until = Date.now() + 10_000; !logged().includes(served[i]) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 200));
+        const logged = () =>
+          daemons[i]!.lines()
+            .filter((l) => l.event === 'reload_done')
+            .map((l) => l.serial);
+        for (const until = Date.now() + 10_000; !logged().includes(served[i]) && Date.now() < until;)
+          await new Promise((r) => setTimeout(r, 200));
         expect(logged()).toContain(served[i]);
         expect(p.pid()).toBe(pids[i]);
       }
@@ -302,12 +381,19 @@ describe('the daemon (cert-agent run) in each consumer', () => {
 
 /** `cert-agent run` inside the consumer's namespace; its JSON log lines are collected. */
 function startDaemon(c: Consumer) {
-  const child = topo.spawn(c.key, [process.execPath, c.bundle, 'run', '--config', c.config], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: c.root } });
+  const child = topo.spawn(c.key, [process.execPath, c.bundle, 'run', '--config', c.config], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: c.root },
+  });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
-    lines: () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
+    lines: () =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
     async stop() {
       child.kill('SIGTERM');
       return exited;
@@ -317,7 +403,10 @@ function startDaemon(c: Consumer) {
 
 describe('no shared directory', () => {
   it('each consumer reads only files under its own root', () => {
-    for (const [c, other] of [[ng, tr], [tr, ng]] as const) {
+    for (const [c, other] of [
+      [ng, tr],
+      [tr, ng],
+    ] as const) {
       expect(relative(c.root, other.root).startsWith('..')).toBe(true);
       const walk = (dir: string): void => {
         for (const entry of readdirSync(dir)) {

@@ -20,7 +20,12 @@ describe('parseMountinfo', () => {
   it('reads root, mount point, type and source, unescaping octal', () => {
     const mounts = parseMountinfo(MOUNTINFO);
     expect(mounts).toHaveLength(6);
-    expect(mounts[2]).toEqual({ root: '/quickOS/lxc-persistent-data/103/ssl', point: '/etc/step-ca/ssl', fstype: 'ext4', source: '/dev/sdb1' });
+    expect(mounts[2]).toEqual({
+      root: '/quickOS/lxc-persistent-data/103/ssl',
+      point: '/etc/step-ca/ssl',
+      fstype: 'ext4',
+      source: '/dev/sdb1',
+    });
     expect(mounts[5]).toMatchObject({ root: '/with space', point: '/mnt/odd dir' });
   });
 });
@@ -34,7 +39,9 @@ describe('sharedMountProblem', () => {
     expect(sharedMountProblem('/srv/data/tls', mounts)).toBeUndefined();
   });
   it('flags a host directory bind-mounted in, and paths below it', () => {
-    expect(sharedMountProblem('/etc/step-ca/ssl', mounts)).toBe('is on a bind mount of /quickOS/lxc-persistent-data/103/ssl (from /dev/sdb1) at /etc/step-ca/ssl');
+    expect(sharedMountProblem('/etc/step-ca/ssl', mounts)).toBe(
+      'is on a bind mount of /quickOS/lxc-persistent-data/103/ssl (from /dev/sdb1) at /etc/step-ca/ssl',
+    );
     expect(sharedMountProblem('/etc/traefik/certs/live', mounts)).toMatch(/bind mount of \/quickOS/);
   });
   it('flags a network share', () => {

@@ -1,5 +1,5 @@
 /**
- * The certificate store's contract (spec §8): a set goes live in one swap,
+ * The certificate store's contract: a set goes live in one swap,
  * the previous set is kept for rollback, a set that fails any check changes
  * nothing on disk, and only current + previous survive a prune.
  */
