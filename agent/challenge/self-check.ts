@@ -48,8 +48,10 @@ export async function selfCheckHttp01(challenge: Challenge, opts: SelfCheckOptio
     addresses = isIP(name) ? [name] : (await lookup(name, { all: true })).map((a) => a.address);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? describeError(err);
-    return `self-check: ${name} does not resolve on this container (${code}); the CA must resolve it to this ` +
-      'container: add it to DNS or /etc/hosts';
+    return (
+      `self-check: ${name} does not resolve on this container (${code}); the CA must resolve it to this ` +
+      'container: add it to DNS or /etc/hosts'
+    );
   }
   // Like the CA's resolver and dialer: the addresses in order, the next one
   // when a connection cannot be made.
@@ -78,9 +80,11 @@ export async function selfCheckHttp01(challenge: Challenge, opts: SelfCheckOptio
     if (isRight(answer, challenge)) return undefined;
   }
   if (hops.length) {
-    return `self-check: ${where} redirects to ${hops.join(' -> ')}, which ${describeAnswer(answer)}; ` +
+    return (
+      `self-check: ${where} redirects to ${hops.join(' -> ')}, which ${describeAnswer(answer)}; ` +
       'the challenge must be answered on port 80: put an exception for /.well-known/acme-challenge/ ' +
-      `before the redirect in the port-80 server for ${name} (${snippetAdvice(opts)})`;
+      `before the redirect in the port-80 server for ${name} (${snippetAdvice(opts)})`
+    );
   }
   return `self-check: ${where} ${describeAnswer(first)}: ${await advice(first, name, address, opts)}`;
 }
@@ -99,8 +103,15 @@ function describeAnswer(a: Answer): string {
 }
 
 const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
 };
 
 function snippetAdvice(opts: SelfCheckOptions): string {
@@ -120,44 +131,58 @@ async function advice(a: Answer, name: string, address: string, opts: SelfCheckO
   const listen = `${hostForUrl(opts.host)}:${opts.port}`;
   if (a.error === 'ECONNREFUSED') {
     if (opts.mode === 'standalone') {
-      return `challenge.listen ${listen} does not cover ${at}; listen on 0.0.0.0:80 (or [::]:80), ` +
-        `or make ${name} resolve to the address the agent listens on`;
+      return (
+        `challenge.listen ${listen} does not cover ${at}; listen on 0.0.0.0:80 (or [::]:80), ` +
+        `or make ${name} resolve to the address the agent listens on`
+      );
     }
     if (opts.mode === 'proxy') {
-      return `start the proxy and have it listen on port 80 for ${name}, ` +
-        `forwarding /.well-known/acme-challenge/ to ${listen}`;
+      return (
+        `start the proxy and have it listen on port 80 for ${name}, ` +
+        `forwarding /.well-known/acme-challenge/ to ${listen}`
+      );
     }
     return `start the web server that serves ${opts.webroot} and have it listen on port 80 for ${name}`;
   }
   if (a.error === 'ETIMEDOUT' || a.error === 'EHOSTUNREACH' || a.error === 'ENETUNREACH') {
-    return `${address} does not answer on port ${opts.selfCheckPort}: a firewall drops it, ` +
-      `or ${name} resolves to an address that is not this container's`;
+    return (
+      `${address} does not answer on port ${opts.selfCheckPort}: a firewall drops it, ` +
+      `or ${name} resolves to an address that is not this container's`
+    );
   }
   if (a.error) return `check that a web server answers on ${at} for ${name}`;
   if (a.status === 404) {
     if (opts.mode === 'webroot') {
-      return `the port-80 server answering ${name} does not serve ${opts.webroot}/.well-known/acme-challenge/: ` +
+      return (
+        `the port-80 server answering ${name} does not serve ${opts.webroot}/.well-known/acme-challenge/: ` +
         'it lacks the location (its document root is another directory, or it has no such server): ' +
-        `${snippetAdvice(opts)} in the port-80 server for ${name}`;
+        `${snippetAdvice(opts)} in the port-80 server for ${name}`
+      );
     }
     if (opts.mode === 'proxy') {
-      return `the port-80 server for ${name} lacks the location that forwards /.well-known/acme-challenge/ ` +
-        `to ${listen}: include snippets/cert-agent-challenge-proxy.conf in it`;
+      return (
+        `the port-80 server for ${name} lacks the location that forwards /.well-known/acme-challenge/ ` +
+        `to ${listen}: include snippets/cert-agent-challenge-proxy.conf in it`
+      );
     }
-    return `another server answered on ${at}, not the agent: ` +
-      'stop it, or use challenge.mode webroot or proxy through it';
+    return (
+      `another server answered on ${at}, not the agent: ` + 'stop it, or use challenge.mode webroot or proxy through it'
+    );
   }
   if (a.status === 403) {
     if (opts.mode === 'webroot' && opts.tokenPath) return explainForbidden(opts.tokenPath, await webServerUser(opts));
     return `the server for ${name} on port 80 refuses the path: allow /.well-known/acme-challenge/ there`;
   }
   if (a.status === 502 || a.status === 504) {
-    return `the proxy answered but could not reach the agent on ${listen}: ` +
-      'point its /.well-known/acme-challenge/ route at challenge.listen';
+    return (
+      `the proxy answered but could not reach the agent on ${listen}: ` +
+      'point its /.well-known/acme-challenge/ route at challenge.listen'
+    );
   }
   if (a.status === 200) {
-    return `something other than the agent's answer is served at that path on port 80 for ${name}: ` +
-      snippetAdvice(opts);
+    return (
+      `something other than the agent's answer is served at that path on port 80 for ${name}: ` + snippetAdvice(opts)
+    );
   }
   return `the server for ${name} on port 80 must answer the path with the token: ${snippetAdvice(opts)}`;
 }
@@ -197,8 +222,10 @@ export function explainForbidden(tokenPath: string, user: WebUser | undefined): 
     const owner = `${nameOf(st.uid, '/etc/passwd')}:${nameOf(st.gid, '/etc/group')}`;
     return `${who} cannot ${isFile ? 'read' : 'enter'} ${p} (mode ${mode}, owner ${owner}): ${fix}`;
   }
-  return `the web server refuses ${tokenPath} although the modes along the path let ${user?.name ?? 'others'} ` +
-    'read it: check its access rules (deny, auth) for /.well-known/acme-challenge/';
+  return (
+    `the web server refuses ${tokenPath} although the modes along the path let ${user?.name ?? 'others'} ` +
+    'read it: check its access rules (deny, auth) for /.well-known/acme-challenge/'
+  );
 }
 
 /**
@@ -211,7 +238,8 @@ export async function webServerUser(opts: Pick<SolverOptions, 'nginx'>): Promise
     const args = [...(opts.nginx.config ? ['-c', opts.nginx.config] : []), '-T'];
     const dump = await new Promise<string | undefined>((resolve) =>
       execFile(opts.nginx!.binary, args, { timeout: 10_000, maxBuffer: 32 * 1024 * 1024 }, (err, stdout) =>
-        resolve(err ? undefined : stdout)),
+        resolve(err ? undefined : stdout),
+      ),
     );
     if (dump !== undefined) {
       const m = /^\s*user\s+([^\s;]+)/m.exec(dump.replace(/#[^\n]*/g, ''));
@@ -248,7 +276,11 @@ function userNamed(nameOrId: string, source: string): WebUser | undefined {
 }
 
 function nameOf(id: number, file: string): string {
-  return readLines(file).map((l) => l.split(':')).find((f) => f[2] === String(id))?.[0] ?? String(id);
+  return (
+    readLines(file)
+      .map((l) => l.split(':'))
+      .find((f) => f[2] === String(id))?.[0] ?? String(id)
+  );
 }
 
 function readLines(file: string): string[] {
@@ -304,7 +336,13 @@ function get(o: { address: string; port: number; host: string; path: string; htt
     };
     const headers = { host: o.host, 'user-agent': 'cert-agent self-check', connection: 'close' };
     const common = {
-      host: o.address, port: o.port, path: o.path, method: 'GET', headers, timeout: TIMEOUT_MS, agent: false as const,
+      host: o.address,
+      port: o.port,
+      path: o.path,
+      method: 'GET',
+      headers,
+      timeout: TIMEOUT_MS,
+      agent: false as const,
     };
     // Like the CA: the https leg of a redirect is not verified (http-01 proves control of port 80, not a certificate).
     const servername = isIP(o.host) ? undefined : o.host.replace(/:\d+$/, '');

@@ -8,7 +8,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
-  chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync,
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -61,7 +69,9 @@ async function startNginx(server: string): Promise<{ conf: string; stop(): Promi
   mkdirSync(join(ndir, 'tmp'), { recursive: true });
   const conf = join(ndir, 'nginx.conf');
   const tmp = join(ndir, 'tmp');
-  writeFileSync(conf, `user www-data;
+  writeFileSync(
+    conf,
+    `user www-data;
 worker_processes 1;
 pid ${ndir}/nginx.pid;
 error_log ${ndir}/error.log;
@@ -76,7 +86,8 @@ http {
     ${server}
   }
 }
-`);
+`,
+  );
   const proc: ChildProcess = spawn('nginx', ['-c', conf, '-g', 'daemon off;'], { stdio: 'ignore' });
   const deadline = Date.now() + 5000;
   while (!existsSync(join(ndir, 'nginx.pid'))) {
@@ -187,12 +198,15 @@ describe('a failed http-01, explained', () => {
     const nginx = await startNginx(`root ${site};`);
     try {
       const config = configFor({ mode: 'webroot', webroot });
-      await failingPass(config, new RegExp(
-        `self-check: http://${NAME}:${ca.acmeHttpPort}/\\.well-known/acme-challenge/<token> ` +
-        `\\(fetched from 127\\.0\\.0\\.1:${ca.acmeHttpPort}\\) answers 404 Not Found: ` +
-        `the port-80 server answering ${NAME} does not serve ${webroot}/\\.well-known/acme-challenge/: ` +
-        'it lacks the location .*include snippets/cert-agent-challenge-webroot\\.conf',
-      ));
+      await failingPass(
+        config,
+        new RegExp(
+          `self-check: http://${NAME}:${ca.acmeHttpPort}/\\.well-known/acme-challenge/<token> ` +
+            `\\(fetched from 127\\.0\\.0\\.1:${ca.acmeHttpPort}\\) answers 404 Not Found: ` +
+            `the port-80 server answering ${NAME} does not serve ${webroot}/\\.well-known/acme-challenge/: ` +
+            'it lacks the location .*include snippets/cert-agent-challenge-webroot\\.conf',
+        ),
+      );
       expect(readdirSync(webroot)).toEqual(['index.html']);
     } finally {
       await nginx.stop();
@@ -209,22 +223,29 @@ describe('a failed http-01, explained', () => {
       const reload = { target: 'nginx', nginx: { config: nginx.conf } };
       const config = configFor({ mode: 'webroot', webroot: root }, { reload });
       const before = snapshot(root);
-      await failingPass(config, new RegExp(
-        "answers 403 Forbidden: www-data \\(nginx's user directive\\) " +
-        `cannot enter ${root}/\\.well-known/acme-challenge ` +
-        `\\(mode 0700, owner root:root\\): chmod o\\+x ${root}/\\.well-known/acme-challenge`,
-      ));
+      await failingPass(
+        config,
+        new RegExp(
+          "answers 403 Forbidden: www-data \\(nginx's user directive\\) " +
+            `cannot enter ${root}/\\.well-known/acme-challenge ` +
+            `\\(mode 0700, owner root:root\\): chmod o\\+x ${root}/\\.well-known/acme-challenge`,
+        ),
+      );
       // Directories that existed stay, with their modes; the token is gone.
       expect(snapshot(root)).toEqual(before);
       // doctor finds the same with its own probe token, and shows the last failure.
       const configPath = join(dir, 'doctor-403.yaml');
-      writeFileSync(configPath, JSON.stringify({
-        ca: { url: ca.url, fingerprint: ca.rootFingerprint },
-        certificate: { domains: config.certificate.domains, dir: config.certificate.dir },
-        challenge: { mode: 'webroot', webroot: root },
-        reload: { target: 'nginx', nginx: { config: nginx.conf } },
-        stateDir: config.stateDir,
-      }), { mode: 0o600 });
+      writeFileSync(
+        configPath,
+        JSON.stringify({
+          ca: { url: ca.url, fingerprint: ca.rootFingerprint },
+          certificate: { domains: config.certificate.domains, dir: config.certificate.dir },
+          challenge: { mode: 'webroot', webroot: root },
+          reload: { target: 'nginx', nginx: { config: nginx.conf } },
+          stateDir: config.stateDir,
+        }),
+        { mode: 0o600 },
+      );
       const lines = await runDoctor(configPath, { fix: false, now: new Date(), selfCheckPort: ca.acmeHttpPort });
       const challenge = lines.filter((l) => l.check === 'challenge');
       expect(challenge.map((l) => l.verdict)).toEqual(['PROBLEM', 'PROBLEM']);
@@ -242,11 +263,14 @@ describe('a failed http-01, explained', () => {
     const nginx = await startNginx(`root ${root};\n    location / { return 301 https://$host$request_uri; }`);
     try {
       const config = configFor({ mode: 'webroot', webroot: root });
-      await failingPass(config, new RegExp(
-        `redirects to https://${NAME}/\\.well-known/acme-challenge/<token>, which .*; ` +
-        'the challenge must be answered on port 80: put an exception for /\\.well-known/acme-challenge/ ' +
-        `before the redirect in the port-80 server for ${NAME}`,
-      ));
+      await failingPass(
+        config,
+        new RegExp(
+          `redirects to https://${NAME}/\\.well-known/acme-challenge/<token>, which .*; ` +
+            'the challenge must be answered on port 80: put an exception for /\\.well-known/acme-challenge/ ' +
+            `before the redirect in the port-80 server for ${NAME}`,
+        ),
+      );
     } finally {
       await nginx.stop();
     }
@@ -256,10 +280,13 @@ describe('a failed http-01, explained', () => {
     const root = documentRoot();
     const config = configFor({ mode: 'webroot', webroot: root });
     const before = snapshot(root);
-    await failingPass(config, new RegExp(
-      `\\(fetched from 127\\.0\\.0\\.1:${ca.acmeHttpPort}\\) is refused: nothing listens there: ` +
-      `start the web server that serves ${root} and have it listen on port 80 for ${NAME}`,
-    ));
+    await failingPass(
+      config,
+      new RegExp(
+        `\\(fetched from 127\\.0\\.0\\.1:${ca.acmeHttpPort}\\) is refused: nothing listens there: ` +
+          `start the web server that serves ${root} and have it listen on port 80 for ${NAME}`,
+      ),
+    );
     expect(snapshot(root)).toEqual(before);
   });
 });

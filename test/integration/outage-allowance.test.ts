@@ -26,9 +26,23 @@ const cfg = () => join(dir, 'config.yaml');
 beforeAll(async () => {
   ca = await startStepCa({ certDuration: '1h' });
   dir = tempDir();
-  const enroll = await runAgent(['enroll', '--config', cfg(), '--ca-url', ca.url, '--fingerprint', ca.rootFingerprint,
-    '--domain', 'localhost',
-    '--cert-dir', join(dir, 'tls'), '--state-dir', join(dir, 'state'), '--listen', `127.0.0.1:${ca.acmeHttpPort}`]);
+  const enroll = await runAgent([
+    'enroll',
+    '--config',
+    cfg(),
+    '--ca-url',
+    ca.url,
+    '--fingerprint',
+    ca.rootFingerprint,
+    '--domain',
+    'localhost',
+    '--cert-dir',
+    join(dir, 'tls'),
+    '--state-dir',
+    join(dir, 'state'),
+    '--listen',
+    `127.0.0.1:${ca.acmeHttpPort}`,
+  ]);
   expect(enroll.stderr).toBe('');
   const renew = await runAgent(['renew', '--config', cfg()]);
   expect(renew.code).toBe(0);
@@ -73,7 +87,9 @@ describe('CA-outage allowance of a 1-hour certificate', () => {
 
     const text = await runAgent(['status', '--config', cfg()]);
     // human(): 59m58s under an hour, 1h00m from an hour on.
-    expect(text.stdout).toMatch(/CA may be down +(\d+m\d\ds|1h\d\dm) from now; a normal day leaves \d+m\d\ds \(warn below 15m\d\ds\)/);
+    expect(text.stdout).toMatch(
+      /CA may be down +(\d+m\d\ds|1h\d\dm) from now; a normal day leaves \d+m\d\ds \(warn below 15m\d\ds\)/,
+    );
 
     const metrics = await runAgent(['metrics', '--config', cfg()]);
     expect(metrics.code).toBe(0);
@@ -90,10 +106,14 @@ describe('CA-outage allowance of a 1-hour certificate', () => {
     expect(code).toBe(1);
     expect(doc.status).toBe('WARNING');
     expect(doc.renewal.caOutageAllowance.warnBelowSeconds).toBe(7200);
-    expect(doc.problems).toContainEqual(expect.stringMatching(new RegExp(
-      '^the CA may stay unreachable for only \\d+m\\d\\ds more before the certificate expires at \\S+ ' +
-      '\\(renewal\\.minAllowance: 2h00m; a normal day leaves \\d+m\\d\\ds\\)',
-    )));
+    expect(doc.problems).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          '^the CA may stay unreachable for only \\d+m\\d\\ds more before the certificate expires at \\S+ ' +
+            '\\(renewal\\.minAllowance: 2h00m; a normal day leaves \\d+m\\d\\ds\\)',
+        ),
+      ),
+    );
     const text = await runAgent(['status', '--config', config]);
     expect(text.stdout.split('\n')[0]).toMatch(/^cert-agent WARNING - the CA may stay unreachable for only/);
   });
@@ -110,11 +130,13 @@ describe('CA-outage allowance of a 1-hour certificate', () => {
   it('doctor warns that renewal.at leaves less than an hour for 1-hour certificates, without failing', async () => {
     const r = await runAgent(['doctor', '--config', cfg()]);
     const line = r.stdout.split('\n').find((l) => l.startsWith('WARN ') && l.includes('outage allowance'));
-    expect(line).toMatch(new RegExp(
-      "with renewal\\.at 0\\.66 and jitter 0\\.05, the CA's 1h0[01]m certificates " +
-      'leave only 2\\dm\\d\\ds to 2\\dm\\d\\ds between renewal and expiry for a CA outage \\(less than 1h\\): ' +
-      'lower renewal\\.at, or have the CA issue longer certificates',
-    ));
+    expect(line).toMatch(
+      new RegExp(
+        "with renewal\\.at 0\\.66 and jitter 0\\.05, the CA's 1h0[01]m certificates " +
+          'leave only 2\\dm\\d\\ds to 2\\dm\\d\\ds between renewal and expiry for a CA outage \\(less than 1h\\): ' +
+          'lower renewal\\.at, or have the CA issue longer certificates',
+      ),
+    );
     expect(r.stdout).not.toMatch(/^PROBLEM/m);
     expect(r.code).toBe(0);
     expect(r.stdout.trim().split('\n').at(-1)).toBe('doctor: all good (1 warning(s))');

@@ -11,7 +11,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import {
-  existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,19 +44,25 @@ beforeAll(async () => {
   ca = await startStepCa();
   dir = tempDir('cert-agent-published-');
   tlsPort = await freePort();
-  writeFileSync(cfg(), JSON.stringify({
-    ca: { url: ca.url, fingerprint: ca.rootFingerprint },
-    certificate: { domains: ['localhost'], dir: certDir() },
-    challenge: { mode: 'standalone', listen: `127.0.0.1:${ca.acmeHttpPort}` },
-    reload: { target: 'nginx', nginx: { config: nginxConf() }, verify: `127.0.0.1:${tlsPort}` },
-    stateDir: join(dir, 'state'),
-  }), { mode: 0o600 });
+  writeFileSync(
+    cfg(),
+    JSON.stringify({
+      ca: { url: ca.url, fingerprint: ca.rootFingerprint },
+      certificate: { domains: ['localhost'], dir: certDir() },
+      challenge: { mode: 'standalone', listen: `127.0.0.1:${ca.acmeHttpPort}` },
+      reload: { target: 'nginx', nginx: { config: nginxConf() }, verify: `127.0.0.1:${tlsPort}` },
+      stateDir: join(dir, 'state'),
+    }),
+    { mode: 0o600 },
+  );
   // The first certificate, before nginx exists (as in a new container); the reload fails then, the files stay.
   await runAgent(['renew', '--config', cfg()]);
   expect(existsSync(join(certDir(), 'fullchain.pem'))).toBe(true);
   const ndir = join(dir, 'nginx');
   mkdirSync(join(ndir, 'tmp'), { recursive: true });
-  writeFileSync(nginxConf(), `user www-data; worker_processes 1; pid ${ndir}/nginx.pid; error_log ${ndir}/error.log;
+  writeFileSync(
+    nginxConf(),
+    `user www-data; worker_processes 1; pid ${ndir}/nginx.pid; error_log ${ndir}/error.log;
 events { worker_connections 64; }
 http {
   access_log off; client_body_temp_path ${ndir}/tmp; proxy_temp_path ${ndir}/tmp;
@@ -62,7 +75,8 @@ http {
     location / { return 200 "site\\n"; }
   }
 }
-`);
+`,
+  );
   nginx = spawn('nginx', ['-c', nginxConf(), '-g', 'daemon off;'], { stdio: 'ignore' });
   const deadline = Date.now() + 5000;
   while (!existsSync(join(ndir, 'nginx.pid'))) {
@@ -109,7 +123,10 @@ async function doctorProblems(): Promise<string[]> {
 /** renew through the bundle; its log lines (stderr, JSON) by event. */
 async function renew() {
   const r = await runAgent(['renew', '--config', cfg()]);
-  const lines = r.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = r.stderr
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   return { ...r, lines, events: (e: string) => lines.filter((l) => l.event === e) };
 }
 
@@ -118,9 +135,17 @@ describe('the names consumers read', () => {
     const s = await status();
     expect(s.code).toBe(0);
     const states = s.doc.certificate.publishedNames.map((p: { name: string; state: string }) => `${p.name}:${p.state}`);
-    expect(states).toEqual(
-      ['key.pem:ok', 'cert.pem:ok', 'chain.pem:ok', 'fullchain.pem:ok', 'ca.pem:ok', 'combined.pem:ok']);
-    expect(s.text).toMatch(/published +key\.pem, cert\.pem, chain\.pem, fullchain\.pem, ca\.pem, combined\.pem link to/);
+    expect(states).toEqual([
+      'key.pem:ok',
+      'cert.pem:ok',
+      'chain.pem:ok',
+      'fullchain.pem:ok',
+      'ca.pem:ok',
+      'combined.pem:ok',
+    ]);
+    expect(s.text).toMatch(
+      /published +key\.pem, cert\.pem, chain\.pem, fullchain\.pem, ca\.pem, combined\.pem link to/,
+    );
   });
 
   it('cert.pem and fullchain.pem deleted: CRITICAL naming them, doctor PROBLEM, renew (not due) restores', async () => {
@@ -129,7 +154,8 @@ describe('the names consumers read', () => {
     rmSync(join(certDir(), 'fullchain.pem'));
     // What the issue saw: nginx cannot load its configuration any more.
     const test = await new Promise<number | null>((r) =>
-      spawn('nginx', ['-c', nginxConf(), '-t'], { stdio: 'ignore' }).once('exit', r));
+      spawn('nginx', ['-c', nginxConf(), '-t'], { stdio: 'ignore' }).once('exit', r),
+    );
     expect(test).not.toBe(0);
 
     const s = await status();
@@ -141,7 +167,9 @@ describe('the names consumers read', () => {
     expect(s.text.split('\n')[0]).toMatch(/^cert-agent CRITICAL - .*cert\.pem is missing/);
     expect(s.text).toMatch(/published +cert\.pem missing, fullchain\.pem missing/);
     const problems = await doctorProblems();
-    expect(problems).toContainEqual(line(/^PROBLEM published name +.*\/cert\.pem is missing: run cert-agent renew \(it restores/));
+    expect(problems).toContainEqual(
+      line(/^PROBLEM published name +.*\/cert\.pem is missing: run cert-agent renew \(it restores/),
+    );
     expect(problems).toContainEqual(expect.stringMatching(/^PROBLEM published name +.*\/fullchain\.pem is missing/));
 
     const r = await renew();
@@ -149,7 +177,10 @@ describe('the names consumers read', () => {
     expect(r.stdout).toMatch(/^not due: serial /);
     expect(r.stdout).toMatch(/restored cert\.pem, fullchain\.pem \(links into the live set\); nginx serves serial /);
     const repaired = r.events('published_name_repaired').map((l) => [l.name, l.was, l.level]);
-    expect(repaired).toEqual([['cert.pem', 'missing', 'warn'], ['fullchain.pem', 'missing', 'warn']]);
+    expect(repaired).toEqual([
+      ['cert.pem', 'missing', 'warn'],
+      ['fullchain.pem', 'missing', 'warn'],
+    ]);
     expect(linkOf('cert.pem')).toBe('current/cert.pem');
     expect(linkOf('fullchain.pem')).toBe('current/fullchain.pem');
     expect(liveSerial()).toBe(serial);
@@ -165,9 +196,14 @@ describe('the names consumers read', () => {
     expect(s.code).toBe(2);
     const fullchain = s.doc.certificate.publishedNames.find((p: { name: string }) => p.name === 'fullchain.pem');
     expect(fullchain).toMatchObject({ state: 'regular-file' });
-    expect(s.doc.problems).toContainEqual(line(/fullchain\.pem is a regular file \(copied over the link\?\), not the link/));
+    expect(s.doc.problems).toContainEqual(
+      line(/fullchain\.pem is a regular file \(copied over the link\?\), not the link/),
+    );
     expect(await doctorProblems()).toContainEqual(
-      line(/^PROBLEM published name +.*fullchain\.pem is a regular file.*keeps the file as fullchain\.pem\.before-cert/));
+      line(
+        /^PROBLEM published name +.*fullchain\.pem is a regular file.*keeps the file as fullchain\.pem\.before-cert/,
+      ),
+    );
 
     const r = await renew();
     expect(r.code).toBe(0);
@@ -205,7 +241,10 @@ describe('the names consumers read', () => {
     const s = await status();
     expect(s.code).toBe(2);
     expect(s.doc.problems).toContainEqual(
-      line(/chain\.pem -> current\/chain\.pem is dangling: the live set has no chain\.pem.*the next check installs a complete/));
+      line(
+        /chain\.pem -> current\/chain\.pem is dangling: the live set has no chain\.pem.*the next check installs a complete/,
+      ),
+    );
     const r = await renew();
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^renewed \(the live set lacks chain\.pem\)/);

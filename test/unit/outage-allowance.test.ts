@@ -6,7 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  allowanceThresholdMs, leastNormalDayAllowanceMs, outageAllowance, parseDurationSeconds,
+  allowanceThresholdMs,
+  leastNormalDayAllowanceMs,
+  outageAllowance,
+  parseDurationSeconds,
 } from '../../agent/renewal/schedule.js';
 import { validateConfig } from '../../agent/config/config.js';
 import { ConfigError } from '../../agent/lib/errors.js';
