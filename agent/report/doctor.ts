@@ -70,7 +70,7 @@ export async function runDoctor(
   checkCertificate(config, opts.now, add);
   checkOutageAllowance(config, add);
   await checkProxyConfig(config, add);
-  await checkChallenge(config, add, opts.selfCheckPort ?? 80);
+  await checkChallenge(config, add, opts.selfCheckPort);
   checkLastAttempt(config, add);
   await checkServed(config, add);
   return lines;
@@ -368,14 +368,10 @@ async function checkProxyConfig(config: Config, add: Add): Promise<void> {
   add('skip', 'proxy config', target === 'command' ? `reload.command ${JSON.stringify(config.reload.command)}: cannot tell which files the consumer reads; point it at ${dir}/fullchain.pem and ${dir}/key.pem` : 'reload.target is none');
 }
 
-async function checkChallenge(config: Config, add: Add, selfCheckPort: number): Promise<void> {
+/** Every mode: a probe token of our own, presented by the configured solver and fetched as the CA will. */
+async function checkChallenge(config: Config, add: Add, selfCheckPort: number | undefined): Promise<void> {
   const { mode, listen, webroot } = config.challenge;
   const { host, port } = splitHostPort(listen);
-  if (mode === 'standalone') {
-    const bound = await tryListen(host, port);
-    if (bound === true) return add('ok', 'challenge', `${listen} is free; the agent binds it only while the CA validates`);
-    return add('PROBLEM', 'challenge', `cannot bind ${listen} (${bound}): another process holds it; stop it, or use challenge.mode webroot or proxy through the server that holds the port`);
-  }
   // Nothing is created for the operator's site here: the document root must exist.
   if (mode === 'webroot' && !existsSync(webroot)) {
     return add('PROBLEM', 'challenge', `webroot ${webroot} does not exist: create it, and serve it as the ` +
@@ -384,8 +380,14 @@ async function checkChallenge(config: Config, add: Add, selfCheckPort: number): 
   let solver: Solver;
   try {
     const nginx = config.reload.target === 'nginx' ? { nginx: config.reload.nginx } : {};
-    solver = await openSolver(config.challenge, { selfCheckPort, ...nginx });
+    solver = await openSolver(config.challenge, { ...(selfCheckPort ? { selfCheckPort } : {}), ...nginx });
   } catch (err) {
+    if (mode === 'standalone') {
+      const bound = await tryListen(host, port);
+      const why = bound === true ? describeError(err) : bound;
+      return add('PROBLEM', 'challenge', `cannot bind ${listen} (${why}): another process holds it; stop it, ` +
+        'or use challenge.mode webroot or proxy through the server that holds the port');
+    }
     if (mode === 'proxy') {
       const why = `${listen} is busy (${describeError(err)})`;
       return add('skip', 'challenge', `${why}; run doctor again when no renewal is in progress`);
@@ -408,7 +410,8 @@ async function checkChallenge(config: Config, add: Add, selfCheckPort: number): 
         if (finding) add('PROBLEM', 'challenge', finding);
         else {
           const url = `http://${name}/.well-known/acme-challenge/`;
-          add('ok', 'challenge', `${url} answers from the ${mode} (checked from this container)`);
+          const from = mode === 'standalone' ? `the agent on ${listen} (bound only while the CA validates)` : `the ${mode}`;
+          add('ok', 'challenge', `${url} answers from ${from}, checked from this container as the CA fetches it`);
         }
       } finally {
         await solver.cleanup(probe);

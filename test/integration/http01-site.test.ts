@@ -289,4 +289,45 @@ describe('a failed http-01, explained', () => {
     );
     expect(snapshot(root)).toEqual(before);
   });
+
+  it('standalone: challenge.listen does not cover the address the name resolves to (pass and doctor)', async () => {
+    // The agent listens on another port than the one the CA (and the self-check) fetch on.
+    const config = configFor({ mode: 'standalone', listen: '127.0.0.1:1' });
+    const finding = new RegExp(
+      `\\(fetched from 127\\.0\\.0\\.1:${ca.acmeHttpPort}\\) is refused: nothing listens there: ` +
+        `challenge\\.listen 127\\.0\\.0\\.1:1 does not cover 127\\.0\\.0\\.1:${ca.acmeHttpPort}; listen on 0\\.0\\.0\\.0:80`,
+    );
+    await failingPass(config, finding);
+    const configPath = join(dir, 'doctor-standalone.yaml');
+    const doc = { ...JSON.parse(JSON.stringify(config)), challenge: { mode: 'standalone', listen: '127.0.0.1:1' } };
+    writeFileSync(configPath, JSON.stringify(doctorConfig(doc)), { mode: 0o600 });
+    const lines = await runDoctor(configPath, { fix: false, now: new Date(), selfCheckPort: ca.acmeHttpPort });
+    const challenge = lines.filter((l) => l.check === 'challenge');
+    expect(challenge.map((l) => l.verdict)).toEqual(['PROBLEM', 'PROBLEM']);
+    expect(challenge[0]?.detail).toMatch(finding);
+  });
+
+  it('standalone on the port the CA fetches: doctor finds the agent answering', async () => {
+    const config = configFor({ mode: 'standalone', listen: `127.0.0.1:${ca.acmeHttpPort}` });
+    const configPath = join(dir, 'doctor-standalone-ok.yaml');
+    writeFileSync(configPath, JSON.stringify(doctorConfig(config)), { mode: 0o600 });
+    const lines = await runDoctor(configPath, { fix: false, now: new Date(), selfCheckPort: ca.acmeHttpPort });
+    const challenge = lines.filter((l) => l.check === 'challenge');
+    expect(challenge.map((l) => l.verdict)).toEqual(['ok', 'ok']);
+    expect(challenge[0]?.detail).toMatch(
+      new RegExp(
+        `answers from the agent on 127\\.0\\.0\\.1:${ca.acmeHttpPort} \\(bound only while the CA validates\\)`,
+      ),
+    );
+  });
 });
+
+/** The fields of a validated config that a config file needs, for doctor (which loads a file). */
+function doctorConfig(config: Config) {
+  return {
+    ca: { url: config.ca.url, fingerprint: config.ca.fingerprints },
+    certificate: { domains: config.certificate.domains, dir: config.certificate.dir },
+    challenge: { mode: config.challenge.mode, listen: config.challenge.listen, webroot: config.challenge.webroot },
+    stateDir: config.stateDir,
+  };
+}
