@@ -20,6 +20,7 @@ import { certFingerprint } from '../pki/x509.js';
 import { assessSet, type FindingCode } from '../pki/assess.js';
 import { ownershipForReading, ownershipOf } from '../store/ownership.js';
 import { acquireLockWaiting } from '../store/lock.js';
+import { SETS_DIR } from '../store/layout.js';
 import {
   AGENT_GID, AGENT_UID, checkChain, closeQuietly, describeEntry, lstatMaybe, openNoFollow, setAccessFd, type Kind,
 } from '../lib/safefs.js';
@@ -129,11 +130,11 @@ function checkPermissions(config: Config, owner: Ownership | undefined, fix: boo
     { path: config.stateDir, what: 'state directory', kind: 'directory', mode: 0o700, owner: root },
     { path: join(config.stateDir, 'account.key'), what: 'ACME account key', kind: 'file', mode: 0o600, owner: root },
     { path: dir, what: 'certificate directory', kind: 'directory', mode: dirMode, owner: certOwner },
-    { path: join(dir, '.sets'), what: 'certificate sets directory', kind: 'directory', mode: dirMode,
+    { path: join(dir, SETS_DIR), what: 'certificate sets directory', kind: 'directory', mode: dirMode,
       owner: certOwner },
   ];
   const key = (path: string): Expect => ({ path, what: 'private key', kind: 'file', mode: keyMode, owner: certOwner });
-  const sets = join(dir, '.sets');
+  const sets = join(dir, SETS_DIR);
   const setsSt = safeLstat(sets);
   if (setsSt?.isDirectory() && readUids.includes(setsSt.uid)) {
     for (const id of safeList(sets)) {
