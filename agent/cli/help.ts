@@ -181,12 +181,13 @@ Audits the installation; one line per check: "ok", "PROBLEM" (with what to do),
                   combined.pem is the link into the live set (renew restores it)
   proxy config    nginx: \`nginx -T\` shows ssl_certificate/ssl_certificate_key in
                   certificate.dir; traefik: the dynamic file exists and names them
-  challenge       standalone: challenge.listen can be bound; webroot/proxy: a test
-                  token is fetched for each name as the CA will, from
-                  http://<name>/.well-known/acme-challenge/ on port 80 (the name
-                  resolved as this container does); a wrong answer says what
-                  answered and what to change (nothing listens, 403 with the user
-                  and path, 404 missing location, redirect without exception)
+  challenge       the configured mode answers a test token (standalone: the agent
+                  binds challenge.listen for a moment), fetched for each name as
+                  the CA will, from http://<name>/.well-known/acme-challenge/ on
+                  port 80 (the name resolved as this container does); a wrong
+                  answer says what answered and what to change (nothing listens,
+                  403 with the user and path, 404 missing location, redirect
+                  without exception)
   last renewal    the last attempt's error, with the self-check's finding
   outage allowance  WARN (exit unchanged) when renewal.at and jitter leave less
                   than 1h between renewal and expiry for the live certificate's
