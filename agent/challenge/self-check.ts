@@ -61,7 +61,13 @@ export async function selfCheckHttp01(challenge: Challenge, opts: SelfCheckOptio
   for (const candidate of addresses) {
     address = candidate;
     tried.push(`${hostForUrl(candidate)}:${port}`);
-    first = await get({ address, port, host: port === 80 ? name : `${hostForUrl(name)}:${port}`, path, https: false });
+    first = await get({
+      address,
+      port,
+      host: port === 80 ? hostForUrl(name) : `${hostForUrl(name)}:${port}`,
+      path,
+      https: false,
+    });
     if (!first.error || !CONNECT_ERRORS.has(first.error)) break;
   }
   const where = `${shown} (fetched from ${tried.join(', then ')})`;
