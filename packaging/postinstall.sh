@@ -173,8 +173,10 @@ extra=""
 for d in "${CERT_AGENT_CERT_DIR:-}" "${CERT_AGENT_STATE_DIR:-}" "${CERT_AGENT_WEBROOT:-}"; do
   case "$d" in ''|/etc/cert-agent|/etc/cert-agent/*|/var/lib/cert-agent|/var/lib/cert-agent/*|/var/www/acme-challenge) ;; *) extra="$extra -$d" ;; esac
 done
-# A webroot must exist before the unit starts (ProtectSystem=strict cannot
+# A webroot (a document root: the agent writes .well-known/acme-challenge/
+# under it) must exist before the unit starts (ProtectSystem=strict cannot
 # make a missing path writable); the proxy's workers read it, hence 0755.
+# The default is the one the shipped snippet serves.
 WEBROOT=${CERT_AGENT_WEBROOT:-}
 [ -n "$WEBROOT" ] || [ "${CERT_AGENT_CHALLENGE:-}" != webroot ] || WEBROOT=/var/www/acme-challenge
 if [ -n "$WEBROOT" ] && [ ! -d "$WEBROOT" ]; then install -d -m 0755 "$WEBROOT"; say "created $WEBROOT"; fi

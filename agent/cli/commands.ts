@@ -86,7 +86,11 @@ export async function renewCommand(ctx: CommandContext): Promise<CommandResult> 
   const text =
     result.action === 'renewed'
       ? `renewed (${result.reason}): serial ${serial}, valid until ${notAfter}; ${result.reload?.detail ?? ''}\nnext renewal ${result.nextRenewal.toISOString()}\n`
-      : `not due: serial ${serial} valid until ${notAfter}; next renewal ${result.nextRenewal.toISOString()}\n`;
+      : `not due: serial ${serial} valid until ${notAfter}; next renewal ${result.nextRenewal.toISOString()}\n` +
+        (result.repaired?.length
+          ? `restored ${result.repaired.join(', ')} (links into the live set)` +
+            `${result.reload ? `; ${result.reload.detail}` : ''}\n`
+          : '');
   return { stdout: text, exitCode: ExitCode.ok };
 }
 

@@ -48,7 +48,9 @@ Flags (each also from the environment variable in brackets):
   --reload TARGET       nginx | traefik | command | none (default none)   [CERT_AGENT_RELOAD]
   --challenge MODE      standalone | webroot | proxy (default standalone) [CERT_AGENT_CHALLENGE]
   --listen HOST:PORT    challenge listener (default 0.0.0.0:80; proxy 127.0.0.1:8402) [CERT_AGENT_LISTEN]
-  --webroot DIR         directory for webroot tokens (default /var/www/acme-challenge) [CERT_AGENT_WEBROOT]
+  --webroot DIR         document root of the port-80 site, as for certbot --webroot-path:
+                        tokens go to DIR/.well-known/acme-challenge/ (default
+                        /var/www/acme-challenge, served by the shipped snippet) [CERT_AGENT_WEBROOT]
   --verify HOST:PORT    after a reload, check the served serial here [CERT_AGENT_VERIFY]
   --cert-dir DIR        certificate directory (default /etc/cert-agent/tls) [CERT_AGENT_CERT_DIR]
   --state-dir DIR       account, trust and state (default /var/lib/cert-agent) [CERT_AGENT_STATE_DIR]
@@ -93,6 +95,9 @@ Examples:
 One pass: check trust, renew the certificate if it is due (renewal.at of its
 lifetime, minus jitter) or missing, broken or a placeholder; install the new set
 atomically and reload the consumer. With --force, renew now whatever the schedule.
+Due or not, the names consumers read (key.pem, cert.pem, …) are put back as links
+into the live set when missing, copied over or pointing elsewhere (a copied file
+is kept as <name>.before-cert-agent), and the consumer is reloaded.
 Exit 0 when renewed or not due; non-zero (see 'cert-agent --help') on failure, in
 which case the current certificate stays in place.
 
@@ -160,9 +165,12 @@ Shows, in one screen: names, serial, issuer, validity and a bar of the lifetime
 used; the next renewal (absolute and "in 3h12m"); the last attempt and its
 error; whether the self-signed placeholder is in use; the CA URL, the pinned
 fingerprint and the trust state; the reload target, its last result and whether
-the served certificate matched. Reads only files (certificate.dir, stateDir):
-works without the daemon and without network. Keeps its start-up caches in
-/var/lib/cert-agent/code-cache when that directory is private (CERT_AGENT_CACHE_DIR). Colour and a block bar on a
+the served certificate matched; the CA-outage allowance (how long the CA may
+stay unreachable before the certificate expires, and what the schedule leaves
+on a normal day). Reads only files (certificate.dir, stateDir): works without
+the daemon and without network. Keeps its start-up caches in
+/var/lib/cert-agent/code-cache when that directory is private
+(CERT_AGENT_CACHE_DIR). Colour and a block bar on a
 terminal; plain ASCII when piped or with NO_COLOR set.
 
 Flags:
@@ -177,9 +185,12 @@ Flags:
 Exit codes (monitoring-plugin convention):
   0 OK
   1 WARNING   placeholder in use, renewal overdue, last attempt or reload failed,
-              served certificate stale, CA root not pinned yet
+              served certificate stale, CA root not pinned yet, CA-outage
+              allowance under renewal.minAllowance
   2 CRITICAL  no certificate, expired, key/certificate mismatch, chain does not
-              verify to the pinned root, names missing, trust broken (CA recreated)
+              verify to the pinned root, names missing, trust broken (CA recreated),
+              a published file (key.pem, cert.pem, chain.pem, fullchain.pem, ca.pem,
+              combined.pem) missing, dangling, a copied file, or a link elsewhere
   3 UNKNOWN   no usable config, or the files cannot be read
 
 Examples:
@@ -204,11 +215,21 @@ Audits the installation; one line per check: "ok", "PROBLEM" (with what to do),
   CA              the CA is reachable and its TLS chains to the pinned root; names
                   the root it offers when it does not (CA recreated)
   key / chain     key.pem matches cert.pem; the chain verifies to the pinned root
+  published name  each of key.pem, cert.pem, chain.pem, fullchain.pem, ca.pem,
+                  combined.pem is the link into the live set (renew restores it)
   proxy config    nginx: \`nginx -T\` shows ssl_certificate/ssl_certificate_key in
                   certificate.dir; traefik: the dynamic file exists and names them
-  challenge       standalone: challenge.listen can be bound; webroot/proxy: a test
-                  token is fetched from http://127.0.0.1:80/.well-known/acme-challenge/
-                  with the first name as Host (best effort, from inside)
+  challenge       the configured mode answers a test token (standalone: the agent
+                  binds challenge.listen for a moment), fetched for each name as
+                  the CA will, from http://<name>/.well-known/acme-challenge/ on
+                  port 80 (the name resolved as this container does); a wrong
+                  answer says what answered and what to change (nothing listens,
+                  403 with the user and path, 404 missing location, redirect
+                  without exception)
+  last renewal    the last attempt's error, with the self-check's finding
+  outage allowance  WARN (exit unchanged) when renewal.at and jitter leave less
+                  than 1h between renewal and expiry for the live certificate's
+                  lifetime
   served          with reload.verify: the server presents the installed serial
 
 Flags:

@@ -9,9 +9,10 @@ import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import cron from 'node-cron';
 import { ConfigError, describeError } from '../lib/errors.js';
-import { FieldReader } from './validate.js';
+import { FieldReader, show } from './validate.js';
 import { checkPathSafety } from './path-safety.js';
 import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
+import { parseDurationSeconds, type AllowanceThreshold } from '../renewal/schedule.js';
 import { ipv6Bytes } from '../pki/der.js';
 
 export { DEFAULT_CONFIG_PATH } from './defaults.js';
@@ -34,8 +35,11 @@ export interface Config {
   };
   account: { email?: string };
   certificate: { domains: string[]; keyType: KeyType; dir: string; owner: string; group: string };
-  /** orderTimeoutSeconds: the whole ACME order of one pass, after which it is abandoned. */
-  renewal: { at: number; jitter: number; check: string; orderTimeoutSeconds: number };
+  /**
+   * orderTimeoutSeconds: the whole ACME order of one pass, after which it is abandoned.
+   * minAllowance: `status` warns when the CA-outage allowance falls under it.
+   */
+  renewal: { at: number; jitter: number; check: string; orderTimeoutSeconds: number; minAllowance: AllowanceThreshold };
   challenge: { mode: ChallengeMode; listen: string; webroot: string };
   reload: {
     target: ReloadTarget;
@@ -59,6 +63,8 @@ export const DEFAULTS = {
   certDir: '/etc/cert-agent/tls',
   stateDir: '/var/lib/cert-agent',
   renewalAt: 0.66,
+  /** Share of the lifetime under which status warns about the CA-outage allowance. */
+  minAllowanceShare: 0.25,
   jitter: 0.05,
   check: '*/5 * * * *',
   orderTimeoutSeconds: 600,
@@ -134,6 +140,7 @@ export function validateConfig(doc: unknown): Config {
   const orderTimeoutSeconds = renewal.number('orderTimeout', {
     default: DEFAULTS.orderTimeoutSeconds, min: 10, max: 3600, integer: true,
   });
+  const minAllowance = allowanceThreshold(renewal.raw('minAllowance'), at);
   renewal.done();
 
   const challenge = root.section('challenge');
@@ -177,7 +184,7 @@ export function validateConfig(doc: unknown): Config {
     ca: { url, fingerprints, provisioner, directory, ...(rootFile ? { rootFile } : {}) },
     account: email ? { email } : {},
     certificate: { domains, keyType, dir, owner, group },
-    renewal: { at, jitter, check, orderTimeoutSeconds },
+    renewal: { at, jitter, check, orderTimeoutSeconds, minAllowance },
     challenge: { mode, listen, webroot },
     reload: { target, ...(command ? { command } : {}), timeoutSeconds, traefik: { dynamicFile, entryPoint }, nginx: { binary: nginxBinary, ...(nginxConfig ? { config: nginxConfig } : {}) }, ...(verify ? { verify } : {}) },
     trust: { installSystem },
@@ -185,6 +192,30 @@ export function validateConfig(doc: unknown): Config {
     metrics: textfile ? { textfile } : {},
     stateDir,
   };
+}
+
+/**
+ * renewal.minAllowance: a share of the lifetime below what the schedule
+ * leaves every day (1 − renewal.at; more would warn on every normal day), or
+ * a duration such as "6h".
+ */
+function allowanceThreshold(value: unknown, at: number): AllowanceThreshold {
+  if (value === undefined || value === null) {
+    const share = DEFAULTS.minAllowanceShare;
+    return { share: share < 1 - at ? share : Math.round((1 - at) * 50) / 100 };
+  }
+  const limit = Math.round((1 - at) * 1000) / 1000;
+  const allowed = `a share of the lifetime above 0 and below 1 - renewal.at (${limit}), ` +
+    'or a duration such as 6h, 90m or 1h30m';
+  if (typeof value === 'number') {
+    if (Number.isFinite(value) && value > 0 && value < 1 - at) return { share: value };
+    throw new ConfigError('renewal.minAllowance', `${show(value)} is not allowed; use ${allowed}`);
+  }
+  const seconds = typeof value === 'string' ? parseDurationSeconds(value) : undefined;
+  if (seconds === undefined) {
+    throw new ConfigError('renewal.minAllowance', `${show(value)} is not allowed; use ${allowed}`);
+  }
+  return { seconds };
 }
 
 function httpsUrlProblem(value: string): string | undefined {

@@ -34,6 +34,9 @@ beforeAll(async () => {
   const deb = buildDeb();
   debName = basename(deb);
   root = unpackRootfs();
+  // As in a real container: the agent's http-01 self-check resolves the
+  // names the way this system does, and a debootstrap tree has no hosts file.
+  if (!existsSync(at('etc/hosts'))) writeFileSync(at('etc/hosts'), '127.0.0.1 localhost\n::1 localhost\n');
   copyFileSync(deb, at(`root/${debName}`));
   copyFileSync(join(ROOT, 'packaging/postinstall.sh'), at('root/postinstall.sh'));
 }, 300_000);

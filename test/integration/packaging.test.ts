@@ -188,6 +188,7 @@ describe('packaging/config.example.yaml', () => {
     const keysInFile = new Set([...uncommented.matchAll(/^\s*([a-zA-Z]+):/gm)].map((m) => m[1]));
     const renamed: Record<string, string> = {
       fingerprints: 'fingerprint', timeoutSeconds: 'timeout', orderTimeoutSeconds: 'orderTimeout', binary: 'binary',
+      share: 'minAllowance',
     };
     for (const leaf of leaves(full)) expect(keysInFile.has(renamed[leaf] ?? leaf), leaf).toBe(true);
     expect(full.reload.command).toEqual(['systemctl', 'reload', 'haproxy']);
