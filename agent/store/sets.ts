@@ -25,8 +25,23 @@ import { join } from 'node:path';
 import { InvalidCertificateError, StoreError, describeError } from '../lib/errors.js';
 import { syncDir } from '../lib/fs.js';
 import {
-  AGENT_GID, AGENT_UID, checkChain, checkOwnDir, closeQuietly, createFile, describeEntry, lstatMaybe, octal,
-  openNoFollow, readNoFollow, removeOwnTree, setAccess, setAccessFd, unlinkMaybe, type Access, type Kind,
+  AGENT_GID,
+  AGENT_UID,
+  checkChain,
+  checkOwnDir,
+  closeQuietly,
+  createFile,
+  describeEntry,
+  lstatMaybe,
+  octal,
+  openNoFollow,
+  readNoFollow,
+  removeOwnTree,
+  setAccess,
+  setAccessFd,
+  unlinkMaybe,
+  type Access,
+  type Kind,
 } from '../lib/safefs.js';
 import { parseCerts, toPem } from '../pki/x509.js';
 import { assessSet, firstCritical } from '../pki/assess.js';
@@ -67,7 +82,10 @@ export interface Ownership {
 const SECRET = new Set(['key.pem', 'combined.pem']);
 
 /** What a set must satisfy before it goes live; a failure names the first problem. */
-export function checkSet(set: NewSet, expect: { domains: string[]; roots: X509Certificate[]; now: Date }): { leaf: X509Certificate; intermediates: X509Certificate[] } {
+export function checkSet(
+  set: NewSet,
+  expect: { domains: string[]; roots: X509Certificate[]; now: Date },
+): { leaf: X509Certificate; intermediates: X509Certificate[] } {
   let certs: X509Certificate[];
   try {
     certs = parseCerts(set.fullchainPem);
@@ -76,7 +94,10 @@ export function checkSet(set: NewSet, expect: { domains: string[]; roots: X509Ce
   }
   const [leaf, ...intermediates] = certs;
   if (!leaf) throw new InvalidCertificateError('the CA sent no certificate');
-  const unfit = firstCritical(assessSet({ keyPem: set.keyPem, cert: leaf, intermediates, placeholder: Boolean(set.placeholder) }, expect).findings);
+  const unfit = firstCritical(
+    assessSet({ keyPem: set.keyPem, cert: leaf, intermediates, placeholder: Boolean(set.placeholder) }, expect)
+      .findings,
+  );
   if (unfit) throw new InvalidCertificateError(unfit.message);
   return { leaf, intermediates };
 }
@@ -85,7 +106,10 @@ export class CertStore {
   /** What `secure()` changed on its last call, one line each, for the log. */
   readonly changes: string[] = [];
 
-  constructor(readonly dir: string, private readonly owner: Ownership = {}) {}
+  constructor(
+    readonly dir: string,
+    private readonly owner: Ownership = {},
+  ) {}
 
   /** Mode of the directories: the consumer group may list and enter them. */
   get dirMode(): number {
@@ -130,7 +154,9 @@ export class CertStore {
       syncDir(path);
     } catch (err) {
       removeOwnTree(path);
-      throw err instanceof StoreError ? err : new StoreError(`cannot write the new set in ${path}: ${describeError(err)}`);
+      throw err instanceof StoreError
+        ? err
+        : new StoreError(`cannot write the new set in ${path}: ${describeError(err)}`);
     }
     const before = this.currentId();
     if (before) this.pointLink('previous', join(SETS, before));

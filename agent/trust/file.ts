@@ -104,7 +104,7 @@ export function loadTrust(stateDir: string): TrustBundle | undefined {
 function keepOnlyVouched(bundle: TrustBundle): void {
   const kept = bundle.roots.filter((r) => bundle.pins.includes(r.fingerprint));
   let pending = bundle.roots.filter((r) => !bundle.pins.includes(r.fingerprint));
-  for (let progress = true; progress && pending.length; ) {
+  for (let progress = true; progress && pending.length;) {
     progress = false;
     const trusted = kept.map((r) => new X509Certificate(r.pem));
     for (const r of pending) {

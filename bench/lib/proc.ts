@@ -44,7 +44,12 @@ function agentCacheDir(): string {
 }
 
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LANG: 'C.UTF-8', CERT_AGENT_CACHE_DIR: agentCacheDir() };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    LANG: 'C.UTF-8',
+    CERT_AGENT_CACHE_DIR: agentCacheDir(),
+  };
   return { ...env, ...extra };
 }
 
