@@ -362,7 +362,7 @@ export function render(r: Results): string {
     if (r.agentPhases?.startupMs.length) {
       const p = r.agentPhases;
       s.push(
-        `Where \`cert-agent renew --force\` spends its wall time (${p.startupMs.length} extra runs logging at info level; times from the agent\'s own log lines against the parent\'s spawn and exit): start-up until the decision to renew (Node, bundle, config, saved trust) ${cell(summarize(p.startupMs), 'ms')}; decision to certificate installed (key, ACME, http-01, install) ${cell(summarize(p.issueMs), 'ms')}; installed to process exit ${cell(summarize(p.exitMs), 'ms')}.`,
+        `Where \`cert-agent renew --force\` spends its wall time (${p.startupMs.length} extra runs logging at info level; times from the agent’s own log lines against the parent’s spawn and exit): start-up until the decision to renew (Node, bundle, config, saved trust) ${cell(summarize(p.startupMs), 'ms')}; decision to certificate installed (key, ACME, http-01, install) ${cell(summarize(p.issueMs), 'ms')}; installed to process exit ${cell(summarize(p.exitMs), 'ms')}.`,
         '',
       );
     }

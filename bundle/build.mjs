@@ -5,6 +5,7 @@
 import { build, transform } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { readFileSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { Buffer } from 'node:buffer';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const outfile = new URL('./out/cert-agent.mjs', import.meta.url).pathname;

@@ -163,15 +163,15 @@ export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
   // SIGTERM or SIGHUP arriving in the first moments would otherwise kill it
   // (a SIGHUP then even means a restart). A SIGHUP before start is a no-op:
   // the daemon reads the config and checks at start anyway.
-  let daemon: { reload(): void } | undefined;
-  process.on('SIGHUP', () => daemon?.reload());
+  const started: { daemon?: { reload(): void } } = {};
+  process.on('SIGHUP', () => started.daemon?.reload());
   const signal = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   const { Daemon } = await import('../renewal/daemon.js');
   const running = new Daemon({ configPath: ctx.configPath, log: await ctx.logger(), now: ctx.now });
-  daemon = running;
+  started.daemon = running;
   running.start();
   await running.stop(await signal);
   return { stdout: '', exitCode: ExitCode.ok };

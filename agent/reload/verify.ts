@@ -43,7 +43,7 @@ export async function waitForSerial(
 ): Promise<{ ok: boolean; seen?: string; error?: string }> {
   const want = serial.toLowerCase().replace(/^0+/, '');
   const deadline = Date.now() + totalMs;
-  let last: { ok: boolean; seen?: string; error?: string } = { ok: false };
+  let last: { ok: boolean; seen?: string; error?: string };
   for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
     try {
       const seen = await servedSerial(address, servername);

@@ -38,7 +38,6 @@ import { inspectPublishedNames } from '../store/published.js';
 import { leastNormalDayAllowanceMs } from '../renewal/schedule.js';
 import { human } from './status-text.js';
 import { servedSerial } from '../reload/verify.js';
-import type { CommandContext, CommandResult } from '../cli/commands.js';
 import { parseMountinfo, sharedMountProblem, type Mount } from './mounts.js';
 export { parseMountinfo, sharedMountProblem } from './mounts.js';
 

@@ -76,7 +76,7 @@ export function acquireLock(stateDir: string): () => void {
 
 /** Temp files of lock attempts whose process is gone (killed between write and link). */
 function sweepTemps(stateDir: string): void {
-  let names: string[] = [];
+  let names: string[];
   try {
     names = readdirSync(stateDir);
   } catch {

@@ -7,6 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { readIfExists, writeFileAtomic } from '../lib/fs.js';
+import { TRUST_FILE } from '../store/layout.js';
 import { certFingerprint, issuedBy, mayIssueProblem, subjectText } from '../pki/x509.js';
 
 export interface TrustedRoot {
@@ -34,8 +35,6 @@ export interface TrustBundle {
   /** What the CA's /roots served at the last refresh that is not trusted. */
   refused?: RefusedRoot[];
 }
-
-export const TRUST_FILE = 'trust.json';
 
 /** What loadTrust dropped from each bundle, so a writer knows to save the cleaned file. */
 const cleaned = new WeakMap<TrustBundle, RefusedRoot[]>();

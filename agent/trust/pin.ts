@@ -5,7 +5,7 @@
  * /roots again with the root as the only anchor. From then on every CA
  * connection (ACME included) trusts exactly the roots saved here.
  */
-import { X509Certificate } from 'node:crypto';
+import { type X509Certificate } from 'node:crypto';
 import { CaProtocolError, ConfigError, TrustError, describeError } from '../lib/errors.js';
 import { httpsGet, type Trust } from '../lib/https.js';
 import { certFingerprint, parseCerts, toPem } from '../pki/x509.js';

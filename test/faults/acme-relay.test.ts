@@ -100,7 +100,7 @@ describe('ACME answers the agent must read right', () => {
     const p = container({ renewal: { orderTimeout: 10 } });
     slowValidation(Number.MAX_SAFE_INTEGER, '1');
     const started = Date.now();
-    let heldMidway = false;
+    let heldMidway: boolean;
     try {
       const run = renew(p);
       await new Promise((r) => setTimeout(r, 5_000));

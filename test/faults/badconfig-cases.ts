@@ -19,7 +19,7 @@ export interface BadCase {
   setup?: (sandbox: string, configPath: string) => void;
 }
 
-type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Doc = Record<string, any>;
 
 /** Another user's uid (nobody), for symlinks the agent must not follow. */
 const NOBODY = 65534;

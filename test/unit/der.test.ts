@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   Pkcs10CertificateRequest,
-  SubjectAlternativeNameExtension,
+  type SubjectAlternativeNameExtension,
   X509Certificate as PeculiarCert,
 } from '@peculiar/x509';
 import { createCsr, createSelfSigned } from '../../agent/pki/der.js';
