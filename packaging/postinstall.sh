@@ -21,7 +21,9 @@
 #                           daemon pins the root with the same checks when the
 #                           CA answers and serves a placeholder until then
 #   every other CERT_AGENT_* variable of `cert-agent enroll --help`
-#   (CERT_AGENT_RELOAD, CERT_AGENT_CHALLENGE, CERT_AGENT_LISTEN, …);
+#   (CERT_AGENT_RELOAD, CERT_AGENT_CHALLENGE, CERT_AGENT_LISTEN, …), e.g.
+#   CERT_AGENT_RELOAD=command CERT_AGENT_RELOAD_COMMAND='["systemctl","reload","haproxy"]'
+#   (a JSON array: the command runs without a shell);
 #   CERT_AGENT_CERT_DIR, CERT_AGENT_STATE_DIR and CERT_AGENT_WEBROOT must be
 #   absolute paths of letters, digits and / . _ - + @ (they go into a unit
 #   drop-in)
@@ -149,7 +151,10 @@ done
 # A webroot must exist before the unit starts (ProtectSystem=strict cannot
 # make a missing path writable); the proxy's workers read it, hence 0755.
 WEBROOT=${CERT_AGENT_WEBROOT:-}
-[ -n "$WEBROOT" ] || [ "${CERT_AGENT_CHALLENGE:-}" != webroot ] || WEBROOT=/var/www/acme-challenge
+# Without CERT_AGENT_CHALLENGE, enroll picks webroot for nginx.
+MODE=${CERT_AGENT_CHALLENGE:-}
+[ -n "$MODE" ] || [ "${CERT_AGENT_RELOAD:-}" != nginx ] || MODE=webroot
+[ -n "$WEBROOT" ] || [ "$MODE" != webroot ] || WEBROOT=/var/www/acme-challenge
 if [ -n "$WEBROOT" ] && [ ! -d "$WEBROOT" ]; then install -d -m 0755 "$WEBROOT"; say "created $WEBROOT"; fi
 DROPIN=/etc/systemd/system/cert-agent.service.d/paths.conf
 if [ -n "$extra" ]; then

@@ -38,7 +38,7 @@ export async function enrollCommand(ctx: CommandContext): Promise<CommandResult>
     result.trust
       ? `pinned CA root ${result.trust.roots.map((r) => r.fingerprint).join(', ')} from ${c.ca.url} (TLS chain verified)`
       : `CA ${c.ca.url} not reachable now: the root will be pinned (${c.ca.fingerprints.join(', ')}) when it answers; until then a placeholder certificate is served`,
-    `certificate for ${c.certificate.domains.join(', ')} will be written to ${c.certificate.dir}; reload: ${c.reload.target}; challenge: ${c.challenge.mode} on ${c.challenge.mode === 'webroot' ? c.challenge.webroot : c.challenge.listen}`,
+    `certificate for ${c.certificate.domains.join(', ')} will be written to ${c.certificate.dir}; reload: ${c.reload.target}${c.reload.command ? ` ${JSON.stringify(c.reload.command)}` : ''}${c.reload.verify ? ` (checked on ${c.reload.verify})` : ''}; challenge: ${c.challenge.mode} on ${c.challenge.mode === 'webroot' ? c.challenge.webroot : c.challenge.listen}`,
     'next: systemctl enable --now cert-agent   (or: cert-agent renew)',
   ];
   return { stdout: lines.join('\n') + '\n', exitCode: ExitCode.ok };

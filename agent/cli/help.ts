@@ -45,10 +45,16 @@ Flags (each also from the environment variable in brackets):
   --domain NAME         name or IP for the certificate; repeat; the first is the
                         subject                                  [CERT_AGENT_DOMAINS, comma-separated]
   --reload TARGET       nginx | traefik | command | none (default none)   [CERT_AGENT_RELOAD]
-  --challenge MODE      standalone | webroot | proxy (default standalone) [CERT_AGENT_CHALLENGE]
+  --reload-command ARG  with --reload command: the program and its arguments, run
+                        without a shell; repeat once per argument, or give one JSON
+                        array                                    [CERT_AGENT_RELOAD_COMMAND, a JSON array]
+  --challenge MODE      standalone | webroot | proxy; default follows --reload: nginx
+                        webroot, traefik proxy (both own port 80), otherwise
+                        standalone                               [CERT_AGENT_CHALLENGE]
   --listen HOST:PORT    challenge listener (default 0.0.0.0:80; proxy 127.0.0.1:8402) [CERT_AGENT_LISTEN]
   --webroot DIR         directory for webroot tokens (default /var/www/acme-challenge) [CERT_AGENT_WEBROOT]
-  --verify HOST:PORT    after a reload, check the served serial here [CERT_AGENT_VERIFY]
+  --verify HOST:PORT    after a reload, check the served serial here (default for
+                        nginx and traefik 127.0.0.1:443, otherwise none) [CERT_AGENT_VERIFY]
   --cert-dir DIR        certificate directory (default /etc/cert-agent/tls) [CERT_AGENT_CERT_DIR]
   --state-dir DIR       account, trust and state (default /var/lib/cert-agent) [CERT_AGENT_STATE_DIR]
   --key-type TYPE       ec-p256 (default) | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096 [CERT_AGENT_KEY_TYPE]
@@ -69,6 +75,8 @@ Examples:
     --fingerprint 4a5679…c0ffee --domain app.internal --domain www.app.internal --reload nginx
   CERT_AGENT_CA_URL=https://ca.internal:9000 CERT_AGENT_FINGERPRINT=4a56… \\
     CERT_AGENT_DOMAINS=app.internal cert-agent enroll
+  cert-agent enroll --ca-url https://ca.internal:9000 --fingerprint 4a5679… --domain mail.internal \\
+    --reload command --reload-command '["systemctl","reload","postfix"]'
 `,
   bootstrap: `Usage: cert-agent bootstrap --ca-url URL --fingerprint HEX [--out FILE]
 

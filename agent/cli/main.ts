@@ -18,7 +18,7 @@ const ENROLL_FLAGS = ['ca-url', 'provisioner', 'root-file', 'key-type', 'cert-di
 
 const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) => Promise<CommandResult> }> = {
   enroll: {
-    options: { ...Object.fromEntries(ENROLL_FLAGS.map((f) => [f, { type: 'string' }])), fingerprint: { type: 'string', multiple: true }, domain: { type: 'string', multiple: true }, 'allow-unreachable': { type: 'boolean' } },
+    options: { ...Object.fromEntries(ENROLL_FLAGS.map((f) => [f, { type: 'string' }])), fingerprint: { type: 'string', multiple: true }, domain: { type: 'string', multiple: true }, 'reload-command': { type: 'string', multiple: true }, 'allow-unreachable': { type: 'boolean' } },
     run: enrollCommand,
   },
   bootstrap: { options: { 'ca-url': { type: 'string' }, fingerprint: { type: 'string', multiple: true }, out: { type: 'string' } }, run: bootstrapCommand },
