@@ -57,7 +57,9 @@ missing=""
 case "$CERT_AGENT_CA_URL" in https://?*) ;; *) die 64 "CERT_AGENT_CA_URL=$CERT_AGENT_CA_URL: must be an https:// URL; nothing was installed" ;; esac
 old_ifs=$IFS; IFS=,
 for fp in ${CERT_AGENT_FINGERPRINT:-}; do
-  hex=$(printf '%s' "$fp" | tr -d ': ' | tr 'A-F' 'a-f')
+  # As step, `openssl x509 -fingerprint -sha256 -noout` or sha256sum print it (see parseFingerprint).
+  hex=$(printf '%s' "$fp" | tr 'A-Z' 'a-z' | sed -e 's/^ *//' -e 's/^sha-\{0,1\}256 fingerprint=//' \
+    -e 's/^sha-\{0,1\}256[:=]//' -e 's/^\([0-9a-f]\{64\}\) [ *]-$/\1/' | tr -d ': ')
   printf '%s' "$hex" | grep -Eq '^[0-9a-f]{64}$' || die 64 "CERT_AGENT_FINGERPRINT: \"$fp\" is not a SHA-256 fingerprint (64 hex digits, colons allowed); nothing was installed"
 done
 IFS=$old_ifs

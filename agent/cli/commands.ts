@@ -7,7 +7,7 @@
 // for the ACME client, the HTTP stack or the logger.
 import type { Config } from '../config/config.js';
 import { ExitCode, UsageError } from '../lib/errors.js';
-import { parseFingerprint } from '../pki/fingerprint.js';
+import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
 
 const loadConfig = async (path: string): Promise<Config> => (await import('../config/config.js')).loadConfig(path);
 import { writeFileAtomic } from '../lib/fs.js';
@@ -47,11 +47,11 @@ export async function enrollCommand(ctx: CommandContext): Promise<CommandResult>
 export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResult> {
   const url = (ctx.flags['ca-url'] as string | undefined) ?? ctx.env.CERT_AGENT_CA_URL;
   const fps = (ctx.flags.fingerprint as string[] | undefined)?.length ? (ctx.flags.fingerprint as string[]) : (ctx.env.CERT_AGENT_FINGERPRINT ?? '').split(',').filter(Boolean);
-  if (!url) throw new UsageError('bootstrap needs --ca-url URL');
-  if (!fps.length) throw new UsageError('bootstrap needs --fingerprint HEX');
+  const missing = [url ? '' : '--ca-url URL (CERT_AGENT_CA_URL)', fps.length ? '' : '--fingerprint HEX (CERT_AGENT_FINGERPRINT)'];
+  if (!url || !fps.length) throw new UsageError(`bootstrap needs ${missing.filter(Boolean).join(', ')} (see cert-agent bootstrap --help)`);
   const pins = fps.map((fp) => {
     const parsed = parseFingerprint(fp);
-    if (!parsed) throw new UsageError(`--fingerprint ${JSON.stringify(fp)} is not a SHA-256 fingerprint: expected 64 hex digits (colons allowed)`);
+    if (!parsed) throw new UsageError(`--fingerprint ${JSON.stringify(fp)} ${fingerprintProblem(fp)}`);
     return parsed;
   });
   let parsedUrl: URL;

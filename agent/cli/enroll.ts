@@ -13,6 +13,7 @@ import { ensurePrivateDir, readIfExists, writeFileAtomic } from '../lib/fs.js';
 import { bootstrapTrust, trustFromRootFile } from '../trust/pin.js';
 import { saveTrust, trustForPins, type TrustBundle } from '../trust/file.js';
 import { acquireLockWaiting } from '../store/lock.js';
+import { parseFingerprint } from '../pki/fingerprint.js';
 import { DAEMON_PID_FILE } from '../store/layout.js';
 
 /** How long enroll waits for a renewal pass in flight before giving up with exit 75. */
@@ -64,6 +65,8 @@ export function enrollInputFrom(flags: Record<string, unknown>, env: NodeJS.Proc
     const list = 'list' in f && f.list;
     input[f.flag] = list ? (Array.isArray(raw) ? raw : raw.split(',')).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean) : (raw as string);
   }
+  // A pin pasted from openssl or sha256sum is written as the plain hex; a bad one is left for validation to name.
+  if (input.fingerprint) input.fingerprint = (input.fingerprint as string[]).map((fp) => parseFingerprint(fp) ?? fp);
   return input;
 }
 
@@ -157,11 +160,10 @@ export function mergeEnrollInput(existing: string | undefined, input: EnrollInpu
 }
 
 export async function enroll(configPath: string, input: EnrollInput, now: Date, opts: { allowUnreachable?: boolean } = {}): Promise<EnrollResult> {
-  for (const required of ['ca-url', 'domain'] as const) {
-    if (input[required] === undefined && !readIfExists(configPath)) throw new UsageError(`enroll needs --${required} (or ${ENROLL_FIELDS.find((f) => f.flag === required)?.env})`);
-  }
   const before = readIfExists(configPath);
   const doc = mergeEnrollInput(before, input);
+  const missing = missingInputs(doc);
+  if (missing.length) throw new UsageError(`enroll needs ${missing.join(', ')} (see cert-agent enroll --help)`);
   let config: Config;
   try {
     config = validateConfig(doc.toJS());
@@ -198,6 +200,24 @@ export async function enroll(configPath: string, input: EnrollInput, now: Date, 
   }
   if (changed) signalDaemon(config.stateDir);
   return { configPath, configChanged: changed, config, trust: trust && sameRoots && saved ? saved : trust };
+}
+
+/** The required inputs neither given nor already in the file, as flag (variable) for the error. */
+function missingInputs(doc: Document): string[] {
+  const absent = (path: string[]) => {
+    const value: unknown = doc.getIn(path);
+    if (value === undefined || value === null || value === '') return true;
+    return typeof value === 'object' && 'items' in value && Array.isArray(value.items) && !value.items.length;
+  };
+  const needed: [string, string, boolean][] = [
+    ['ca-url', 'URL', absent(['ca', 'url'])],
+    ['fingerprint', 'HEX', absent(['ca', 'fingerprint']) && absent(['ca', 'rootFile'])],
+    ['domain', 'NAME', absent(['certificate', 'domains'])],
+    ['reload-command', 'ARG', doc.getIn(['reload', 'target']) === 'command' && absent(['reload', 'command'])],
+  ];
+  return needed
+    .filter(([, , isMissing]) => isMissing)
+    .map(([flag, meta]) => `--${flag} ${meta} (${ENROLL_FIELDS.find((f) => f.flag === flag)?.env})`);
 }
 
 /** A running daemon re-reads the config at once instead of at its next check. */

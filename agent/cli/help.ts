@@ -33,6 +33,9 @@ Run 'cert-agent <command> --help' for a command's flags and examples.
 `,
   enroll: `Usage: cert-agent enroll --ca-url URL --fingerprint HEX --domain NAME [--domain NAME…] [flags]
 
+Required: --ca-url, --domain, and --fingerprint (or --root-file); with --reload
+command also --reload-command. Each missing one is named (exit 64).
+
 Writes the config file (0600) and pins the CA root: fetches /roots, keeps the root
 whose SHA-256 equals --fingerprint, and proves that the CA's own TLS certificate
 chains to it. Nothing is written when any of this fails. Running it again with the
@@ -41,7 +44,9 @@ same input changes nothing; other fields already in the config file are kept.
 Flags (each also from the environment variable in brackets):
   --ca-url URL          step-ca base URL                        [CERT_AGENT_CA_URL]
   --fingerprint HEX     SHA-256 of the CA root; repeat to pin several roots for a
-                        planned rotation (colons allowed)        [CERT_AGENT_FINGERPRINT, comma-separated]
+                        planned rotation. As printed by \`step certificate fingerprint\`,
+                        \`openssl x509 -fingerprint -sha256 -noout\` or \`openssl x509
+                        -outform der | sha256sum\`   [CERT_AGENT_FINGERPRINT, comma-separated]
   --domain NAME         name or IP for the certificate; repeat; the first is the
                         subject                                  [CERT_AGENT_DOMAINS, comma-separated]
   --reload TARGET       nginx | traefik | command | none (default none)   [CERT_AGENT_RELOAD]

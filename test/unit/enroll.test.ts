@@ -4,7 +4,7 @@
  * port 80 and serve TLS on 443), and --reload-command takes an argv, never
  * a shell line. Run through the bundle with a root file, so no CA is needed.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -99,7 +99,8 @@ describe('enroll through the bundle', () => {
     runAgent(
       [
         'enroll', '--config', join(dir, 'config.yaml'), '--ca-url', 'https://ca.internal:9000',
-        '--fingerprint', ca.fingerprint, '--root-file', rootFile, '--domain', 'app.internal',
+        ...(extra.includes('--fingerprint') || env.CERT_AGENT_FINGERPRINT ? [] : ['--fingerprint', ca.fingerprint]),
+        '--root-file', rootFile, '--domain', 'app.internal',
         '--cert-dir', join(dir, 'tls'), '--state-dir', join(dir, 'state'), ...extra,
       ],
       { env },
@@ -126,5 +127,46 @@ describe('enroll through the bundle', () => {
     const config = parse(readFileSync(join(dir, 'config.yaml'), 'utf8'));
     expect(config.challenge.mode).toBe('webroot');
     expect(config.reload.verify).toBe('127.0.0.1:443');
+  });
+
+  it('--reload command without a command is refused (64), naming the flag', async () => {
+    const dir = tempDir();
+    const r = await enroll(dir, ['--reload', 'command']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/--reload-command/);
+  });
+
+  it('every missing required flag is named in one usage error (64), and nothing is written', async () => {
+    const dir = tempDir();
+    const r = await runAgent(['enroll', '--config', join(dir, 'config.yaml'), '--state-dir', join(dir, 'state')]);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toBe(
+      'cert-agent: enroll needs --ca-url URL (CERT_AGENT_CA_URL), --fingerprint HEX (CERT_AGENT_FINGERPRINT), ' +
+        '--domain NAME (CERT_AGENT_DOMAINS) (see cert-agent enroll --help)\n',
+    );
+    expect(existsSync(join(dir, 'config.yaml'))).toBe(false);
+    const noPin = await runAgent(['enroll', '--config', join(dir, 'config.yaml'), '--ca-url', 'https://ca.internal:9000',
+      '--domain', 'app.internal']);
+    expect(noPin.code).toBe(64);
+    expect(noPin.stderr).toMatch(/^cert-agent: enroll needs --fingerprint HEX \(CERT_AGENT_FINGERPRINT\) \(see/);
+  });
+
+  it('bootstrap names each missing flag (64)', async () => {
+    const r = await runAgent(['bootstrap']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/bootstrap needs --ca-url URL \(CERT_AGENT_CA_URL\), --fingerprint HEX/);
+  });
+
+  it('a fingerprint pasted from openssl or sha256sum is pinned as the hex', async () => {
+    const dir = tempDir();
+    const colons = ca.fingerprint.toUpperCase().match(/../g)!.join(':');
+    const viaOpenssl = await enroll(dir, ['--fingerprint', `sha256 Fingerprint=${colons}`]);
+    expect(viaOpenssl.stderr).toBe('');
+    expect(viaOpenssl.code).toBe(0);
+    expect(parse(readFileSync(join(dir, 'config.yaml'), 'utf8')).ca.fingerprint).toEqual([ca.fingerprint]);
+    const other = tempDir();
+    const viaSum = await enroll(other, [], { CERT_AGENT_FINGERPRINT: `${ca.fingerprint}  -` });
+    expect(viaSum.code).toBe(0);
+    expect(viaSum.stdout).toContain(`pinned CA root ${ca.fingerprint}`);
   });
 });
