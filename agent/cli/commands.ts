@@ -6,15 +6,18 @@
 // lazy inside the single-file bundle): `status` and `--version` must not pay
 // for the ACME client, the HTTP stack or the logger.
 import type { Config } from '../config/config.js';
-import { ExitCode, UsageError } from '../lib/errors.js';
+import { ConfigError, ExitCode, UsageError } from '../lib/errors.js';
 import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
 
-const loadConfig = async (path: string): Promise<Config> => (await import('../config/config.js')).loadConfig(path);
+const loadConfig = async (path: string, command: string): Promise<Config> =>
+  (await import('../config/config.js')).loadConfig(path, command);
 import { writeFileAtomic } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
 
 export interface CommandResult {
   stdout: string;
+  /** A one-line note for stderr next to a result that is still printed (e.g. metrics without a config). */
+  stderr?: string;
   exitCode: number;
 }
 
@@ -73,7 +76,7 @@ export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResu
 }
 
 export async function renewCommand(ctx: CommandContext): Promise<CommandResult> {
-  const config = await loadConfig(ctx.configPath);
+  const config = await loadConfig(ctx.configPath, 'renew');
   const { renewPass } = await import('../renewal/pass.js');
   const result = await renewPass({ config, log: await ctx.logger(), force: Boolean(ctx.flags.force), now: ctx.now });
   const serial = result.live.cert.serialNumber.toLowerCase();
@@ -88,12 +91,12 @@ export async function renewCommand(ctx: CommandContext): Promise<CommandResult> 
 export async function statusCommand(ctx: CommandContext): Promise<CommandResult> {
   let config: Config;
   try {
-    config = await loadConfig(ctx.configPath);
+    config = await loadConfig(ctx.configPath, 'status');
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const { unknownReport } = await import('../report/status.js');
     if (ctx.flags.json) return { stdout: JSON.stringify(unknownReport(message, ctx.now()), null, 2) + '\n', exitCode: 3 };
-    return { stdout: `cert-agent UNKNOWN — ${message}\n`, exitCode: 3 };
+    return { stdout: `cert-agent UNKNOWN - ${message}\n`, exitCode: 3 };
   }
   const { collectStatus, EXIT_FOR } = await import('../report/status.js');
   const { renderStatus } = await import('../report/status-text.js');
@@ -128,8 +131,19 @@ export async function doctorCommand(ctx: CommandContext): Promise<CommandResult>
   return { stdout: renderDoctor(lines), exitCode: lines.some((l) => l.verdict === 'PROBLEM') ? ExitCode.failure : ExitCode.ok };
 }
 
+/**
+ * Without a usable config the metrics still say so (cert_agent_status 3,
+ * cert_agent_config_ok 0) and the command exits 0, so a scraper or a
+ * textfile job has something to alert on; the reason goes to stderr.
+ */
 export async function metricsCommand(ctx: CommandContext): Promise<CommandResult> {
-  const config = await loadConfig(ctx.configPath);
-  const { metricsText } = await import('../report/metrics.js');
+  const { metricsText, unusableConfigMetrics } = await import('../report/metrics.js');
+  let config: Config;
+  try {
+    config = await loadConfig(ctx.configPath, 'metrics');
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return { stdout: unusableConfigMetrics(), stderr: `cert-agent: ${err.message}\n`, exitCode: ExitCode.ok };
+  }
   return { stdout: metricsText(config, ctx.now()), exitCode: ExitCode.ok };
 }

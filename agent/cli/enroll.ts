@@ -8,7 +8,7 @@
 import { dirname, join } from 'node:path';
 import { Document, isDocument, parseDocument } from 'yaml';
 import { CaUnavailableError, ConfigError, UsageError, describeError } from '../lib/errors.js';
-import { validateConfig, type Config } from '../config/config.js';
+import { validateConfig, yamlPosition, yamlReason, type Config } from '../config/config.js';
 import { ensurePrivateDir, readIfExists, writeFileAtomic } from '../lib/fs.js';
 import { bootstrapTrust, trustFromRootFile } from '../trust/pin.js';
 import { saveTrust, trustForPins, type TrustBundle } from '../trust/file.js';
@@ -150,7 +150,11 @@ function applyTargetDefaults(doc: Document, before: Document | undefined, input:
 
 export function mergeEnrollInput(existing: string | undefined, input: EnrollInput): Document {
   const doc = existing ? parseDocument(existing) : new Document({});
-  if (!isDocument(doc) || doc.errors.length) throw new ConfigError('', `the existing config file is not valid YAML (${doc.errors[0]?.message ?? 'unreadable'}); fix or remove it before enrolling`);
+  if (!isDocument(doc) || doc.errors.length) {
+    const err = doc.errors[0];
+    const where = err ? yamlPosition(err).replace(/,$/, '') : '';
+    throw new ConfigError('', `the existing config file is not valid YAML${where} (${err ? yamlReason(err) : 'unreadable'}); fix or remove it before enrolling`);
+  }
   for (const f of ENROLL_FIELDS) {
     const value = input[f.flag];
     if (value !== undefined) doc.setIn([...f.path], value);

@@ -1,6 +1,6 @@
 /** Help texts: the command line's specification, with defaults and examples. */
 export const HELP: Record<string, string> = {
-  main: `cert-agent — keeps this container's TLS certificate valid, issued over ACME by your step-ca
+  main: `cert-agent - keeps this container's TLS certificate valid, issued over ACME by your step-ca
 
 Usage: cert-agent <command> [flags]
 
@@ -14,9 +14,9 @@ Commands:
   metrics     print Prometheus metrics (also written to metrics.textfile by the daemon)
 
 Global flags:
-  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
-  --help          help for any command
-  --version       print the version
+  -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+  -h, --help          help for any command (also: cert-agent help <command>)
+  --version           print the version
 
 Exit codes: 0 ok, 1 failed (see message), 64 bad usage, 65 CA not trusted (pin),
 69 CA unreachable or order not done in time, 73 cannot write files,
@@ -25,13 +25,14 @@ status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 doctor: 0 all good, 1 problems found.
 
 Examples:
-  cert-agent enroll --ca-url https://ca.internal:9000 --fingerprint 4a5679… --domain app.internal
+  cert-agent enroll --ca-url https://ca.internal:9000 --fingerprint 4a5679... --domain app.internal
   cert-agent status
   cert-agent doctor --fix
 
-Run 'cert-agent <command> --help' for a command's flags and examples.
+Run 'cert-agent help <command>' (or 'cert-agent <command> --help') for a command's
+flags and examples. Output is plain ASCII when it does not go to a terminal.
 `,
-  enroll: `Usage: cert-agent enroll --ca-url URL --fingerprint HEX --domain NAME [--domain NAME…] [flags]
+  enroll: `Usage: cert-agent enroll --ca-url URL --fingerprint HEX --domain NAME [--domain NAME...] [flags]
 
 Required: --ca-url, --domain, and --fingerprint (or --root-file); with --reload
 command also --reload-command. Each missing one is named (exit 64).
@@ -47,7 +48,7 @@ Flags (each also from the environment variable in brackets):
                         planned rotation. As printed by \`step certificate fingerprint\`,
                         \`openssl x509 -fingerprint -sha256 -noout\` or \`openssl x509
                         -outform der | sha256sum\`   [CERT_AGENT_FINGERPRINT, comma-separated]
-  --domain NAME         name or IP for the certificate; repeat; the first is the
+  -d, --domain NAME     name or IP for the certificate; repeat; the first is the
                         subject                                  [CERT_AGENT_DOMAINS, comma-separated]
   --reload TARGET       nginx | traefik | command | none (default none)   [CERT_AGENT_RELOAD]
   --reload-command ARG  with --reload command: the program and its arguments, run
@@ -73,14 +74,14 @@ Flags (each also from the environment variable in brackets):
                         CA container), write the config anyway; the daemon pins the root
                         with the same checks when the CA answers and serves a placeholder
                         until then. A wrong fingerprint still fails. [CERT_AGENT_ALLOW_UNREACHABLE=1]
-  --config PATH         where to write the config (default /etc/cert-agent/config.yaml) [CERT_AGENT_CONFIG]
+  -c, --config PATH     where to write the config (default /etc/cert-agent/config.yaml) [CERT_AGENT_CONFIG]
 
 Examples:
   cert-agent enroll --ca-url https://ca.internal:9000 \\
-    --fingerprint 4a5679…c0ffee --domain app.internal --domain www.app.internal --reload nginx
-  CERT_AGENT_CA_URL=https://ca.internal:9000 CERT_AGENT_FINGERPRINT=4a56… \\
+    --fingerprint 4a5679...c0ffee --domain app.internal --domain www.app.internal --reload nginx
+  CERT_AGENT_CA_URL=https://ca.internal:9000 CERT_AGENT_FINGERPRINT=4a56... \\
     CERT_AGENT_DOMAINS=app.internal cert-agent enroll
-  cert-agent enroll --ca-url https://ca.internal:9000 --fingerprint 4a5679… --domain mail.internal \\
+  cert-agent enroll --ca-url https://ca.internal:9000 --fingerprint 4a5679... --domain mail.internal \\
     --reload command --reload-command '["systemctl","reload","postfix"]'
 `,
   bootstrap: `Usage: cert-agent bootstrap --ca-url URL --fingerprint HEX [--out FILE]
@@ -97,8 +98,8 @@ Flags:
   --out FILE          write the PEM here, 0644 (default: print it on stdout)
 
 Examples:
-  cert-agent bootstrap --ca-url https://ca.internal:9000 --fingerprint 4a5679… --out /tmp/root.pem
-  cert-agent bootstrap --ca-url https://ca.internal:9000 --fingerprint 4a5679… | openssl x509 -noout -subject
+  cert-agent bootstrap --ca-url https://ca.internal:9000 --fingerprint 4a5679... --out /tmp/root.pem
+  cert-agent bootstrap --ca-url https://ca.internal:9000 --fingerprint 4a5679... | openssl x509 -noout -subject
 `,
   renew: `Usage: cert-agent renew [--force] [--config PATH]
 
@@ -109,8 +110,8 @@ Exit 0 when renewed or not due; non-zero (see 'cert-agent --help') on failure, i
 which case the current certificate stays in place.
 
 Flags:
-  --force         renew now, even when not due
-  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+  -f, --force         renew now, even when not due
+  -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
 
 Examples:
   cert-agent renew            # renew if due
@@ -127,7 +128,7 @@ Logs are JSON lines on stdout. With metrics.textfile set, rewrites that file
 (Prometheus text format) after every check.
 
 Flags:
-  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+  -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
 
 Exit: 0 after SIGTERM/SIGINT; 78 bad configuration (systemd does not restart).
 Environment: CERT_AGENT_LOG_LEVEL (default info).
@@ -147,9 +148,9 @@ works without the daemon and without network. Colour and a block bar on a
 terminal; plain ASCII when piped or with NO_COLOR set.
 
 Flags:
-  --json          the same as a stable JSON document (schema cert-agent.status/v1,
-                  documented in docs/status.schema.json)
-  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+  -j, --json          the same as a stable JSON document (schema cert-agent.status/v1,
+                      documented in docs/status.schema.json)
+  -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
 
 Exit codes (monitoring-plugin convention):
   0 OK
@@ -157,7 +158,8 @@ Exit codes (monitoring-plugin convention):
               served certificate stale, CA root not pinned yet
   2 CRITICAL  no certificate, expired, key/certificate mismatch, chain does not
               verify to the pinned root, names missing, trust broken (CA recreated)
-  3 UNKNOWN   no usable config, or the files cannot be read
+  3 UNKNOWN   no usable config, or the files cannot be read (the config and the
+              state are root's: run it as root, e.g. with sudo)
 
 Examples:
   cert-agent status
@@ -188,9 +190,9 @@ Audits the installation; one line per check: "ok", "PROBLEM" (with what to do),
   served          with reload.verify: the server presents the installed serial
 
 Flags:
-  --fix           repair what is safe: chmod/chown the agent's own files and
-                  directories (never anything else); each change is printed
-  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+  --fix               repair what is safe: chmod/chown the agent's own files and
+                      directories (never anything else); each change is printed
+  -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
 
 Exit codes: 0 nothing wrong (after --fix), 1 at least one PROBLEM.
 The CA check needs the network; everything else is local.
@@ -209,6 +211,7 @@ node_exporter's textfile collector.
 
 Metrics (all gauges):
   cert_agent_status                                   0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+  cert_agent_config_ok                                1 if the config could be read and is valid
   cert_agent_certificate_present                      1 if a certificate is installed
   cert_agent_certificate_info{serial,issuer,names}    always 1
   cert_agent_certificate_not_before_timestamp_seconds
@@ -226,9 +229,11 @@ Metrics (all gauges):
   cert_agent_served_certificate_match                 absent until reload.verify was checked
 
 Flags:
-  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+  -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
 
-Exit: 0 printed; 78 bad configuration.
+Exit: 0 printed. Without a usable config (missing, unreadable, invalid) it still
+prints cert_agent_status 3 and cert_agent_config_ok 0, says why on stderr and
+exits 0, so a scraper has something to alert on.
 
 Examples:
   cert-agent metrics

@@ -13,18 +13,18 @@ declare const CERT_AGENT_VERSION: string | undefined;
 export const VERSION = typeof CERT_AGENT_VERSION === 'string' ? CERT_AGENT_VERSION : '0.0.0-dev';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
-const GLOBAL: Options = { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } };
+const GLOBAL: Options = { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } };
 const ENROLL_FLAGS = ['ca-url', 'provisioner', 'root-file', 'key-type', 'cert-dir', 'owner', 'group', 'email', 'challenge', 'listen', 'webroot', 'reload', 'verify', 'state-dir'];
 
 const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) => Promise<CommandResult> }> = {
   enroll: {
-    options: { ...Object.fromEntries(ENROLL_FLAGS.map((f) => [f, { type: 'string' }])), fingerprint: { type: 'string', multiple: true }, domain: { type: 'string', multiple: true }, 'reload-command': { type: 'string', multiple: true }, 'allow-unreachable': { type: 'boolean' } },
+    options: { ...Object.fromEntries(ENROLL_FLAGS.map((f) => [f, { type: 'string' }])), fingerprint: { type: 'string', multiple: true }, domain: { type: 'string', multiple: true, short: 'd' }, 'reload-command': { type: 'string', multiple: true }, 'allow-unreachable': { type: 'boolean' } },
     run: enrollCommand,
   },
   bootstrap: { options: { 'ca-url': { type: 'string' }, fingerprint: { type: 'string', multiple: true }, out: { type: 'string' } }, run: bootstrapCommand },
-  renew: { options: { force: { type: 'boolean' } }, run: renewCommand },
+  renew: { options: { force: { type: 'boolean', short: 'f' } }, run: renewCommand },
   run: { options: {}, run: runCommand },
-  status: { options: { json: { type: 'boolean' } }, run: statusCommand },
+  status: { options: { json: { type: 'boolean', short: 'j' } }, run: statusCommand },
   doctor: { options: { fix: { type: 'boolean' } }, run: doctorCommand },
   metrics: { options: {}, run: metricsCommand },
 };
@@ -32,6 +32,12 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) =>
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === '--version' || command === 'version') return print(`cert-agent ${VERSION}\n`, 0);
+  if (command === 'help' && rest.length) {
+    // `cert-agent help renew` is `cert-agent renew --help`.
+    const topic = rest[0] as string;
+    if (rest.length > 1 || !COMMANDS[topic]) return fail(new UsageError(`help: unknown command ${JSON.stringify(rest.join(' '))}; commands: ${Object.keys(COMMANDS).join(', ')}`));
+    return print(HELP[topic] ?? '', 0);
+  }
   if (!command || command === '--help' || command === '-h' || command === 'help') return print(HELP.main as string, command ? 0 : ExitCode.usage);
   const spec = COMMANDS[command];
   if (!spec) return fail(new UsageError(`unknown command ${JSON.stringify(command)}; commands: ${Object.keys(COMMANDS).join(', ')} (see cert-agent --help)`));
@@ -60,6 +66,7 @@ export async function main(argv: string[]): Promise<number> {
   };
   try {
     const result = await spec.run(ctx);
+    if (result.stderr) process.stderr.write(result.stderr);
     return print(result.stdout, result.exitCode);
   } catch (err) {
     return fail(err);

@@ -92,6 +92,7 @@ async function status(config: string) {
   expect(valid).toBe(true);
   // Not a terminal: no escape sequences, an ASCII bar.
   expect(text.stdout).not.toMatch(/\u001b\[/);
+  expect(text.stdout).toMatch(/^[\x00-\x7f]*$/);
   return { code: text.code, text: text.stdout, doc };
 }
 
