@@ -77,6 +77,7 @@ export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResu
 
 export async function renewCommand(ctx: CommandContext): Promise<CommandResult> {
   const config = await loadConfig(ctx.configPath, 'renew');
+  if (ctx.flags['dry-run']) return dryRun(config, ctx);
   const { renewPass } = await import('../renewal/pass.js');
   const result = await renewPass({ config, log: await ctx.logger(), force: Boolean(ctx.flags.force), now: ctx.now });
   const serial = result.live.cert.serialNumber.toLowerCase();
@@ -86,6 +87,25 @@ export async function renewCommand(ctx: CommandContext): Promise<CommandResult> 
       ? `renewed (${result.reason}): serial ${serial}, valid until ${notAfter}; ${result.reload?.detail ?? ''}\nnext renewal ${result.nextRenewal.toISOString()}\n`
       : `not due: serial ${serial} valid until ${notAfter}; next renewal ${result.nextRenewal.toISOString()}\n`;
   return { stdout: text, exitCode: ExitCode.ok };
+}
+
+async function dryRun(config: Config, ctx: CommandContext): Promise<CommandResult> {
+  const { dryRunPass } = await import('../renewal/pass.js');
+  const r = await dryRunPass({ config, log: await ctx.logger(), now: ctx.now });
+  const reload = config.reload.target === 'none' ? 'no reload' : `reload ${config.reload.target}`;
+  const verify = config.reload.verify ? ` and check the served serial on ${config.reload.verify}` : '';
+  const would =
+    r.wouldRenew !== undefined
+      ? `renew now (${r.wouldRenew}): install a new set in ${config.certificate.dir}, ${reload}${verify}`
+      : `nothing: serial ${r.live?.cert.serialNumber.toLowerCase()} is not due until ${r.nextRenewal?.toISOString()}`;
+  const lines = [
+    'dry run: the whole renewal path, nothing kept',
+    `  order     the CA issued serial ${r.issued.serial} for ${r.issued.names.join(', ')}, valid until ${r.issued.notAfter.toISOString()}`,
+    '  checks    it passes the checks an install makes (names, key, chain to the pinned root)',
+    '  kept      nothing: the live set, state.json, trust and account files are unchanged; no reload',
+    `  a real renew would do: ${would}`,
+  ];
+  return { stdout: lines.join('\n') + '\n', exitCode: ExitCode.ok };
 }
 
 export async function statusCommand(ctx: CommandContext): Promise<CommandResult> {

@@ -101,7 +101,7 @@ Examples:
   cert-agent bootstrap --ca-url https://ca.internal:9000 --fingerprint 4a5679... --out /tmp/root.pem
   cert-agent bootstrap --ca-url https://ca.internal:9000 --fingerprint 4a5679... | openssl x509 -noout -subject
 `,
-  renew: `Usage: cert-agent renew [--force] [--config PATH]
+  renew: `Usage: cert-agent renew [--force | --dry-run] [--config PATH]
 
 One pass: check trust, renew the certificate if it is due (renewal.at of its
 lifetime, minus jitter) or missing, broken or a placeholder; install the new set
@@ -109,13 +109,22 @@ atomically and reload the consumer. With --force, renew now whatever the schedul
 Exit 0 when renewed or not due; non-zero (see 'cert-agent --help') on failure, in
 which case the current certificate stays in place.
 
+With --dry-run, the whole path (trust, account, challenge, order, and the
+checks an install makes) runs under the lock whether or not renewal is due,
+and nothing is kept: the issued certificate is checked and dropped; the live
+set, state.json, trust and account files stay as they are and nothing is
+reloaded. It prints what a real renew would do. Exit 0 when the test order
+succeeded; otherwise the code of the failure, with its reason.
+
 Flags:
   -f, --force         renew now, even when not due
+  --dry-run           test the whole renewal without keeping anything (see above)
   -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
 
 Examples:
   cert-agent renew            # renew if due
   cert-agent renew --force    # renew now
+  cert-agent renew --dry-run  # would renewal work? (a test order at the CA)
 `,
   run: `Usage: cert-agent run [--config PATH]
 

@@ -22,7 +22,7 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) =>
     run: enrollCommand,
   },
   bootstrap: { options: { 'ca-url': { type: 'string' }, fingerprint: { type: 'string', multiple: true }, out: { type: 'string' } }, run: bootstrapCommand },
-  renew: { options: { force: { type: 'boolean', short: 'f' } }, run: renewCommand },
+  renew: { options: { force: { type: 'boolean', short: 'f' }, 'dry-run': { type: 'boolean' } }, run: renewCommand },
   run: { options: {}, run: runCommand },
   status: { options: { json: { type: 'boolean', short: 'j' } }, run: statusCommand },
   doctor: { options: { fix: { type: 'boolean' } }, run: doctorCommand },

@@ -11,11 +11,11 @@ import { ensurePrivateDir } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
 import { acquireLock } from '../store/lock.js';
 import { issueCertificate } from '../acme/client.js';
-import { loadOrCreateAccount, saveAccountUrl } from '../acme/account.js';
+import { accountForDryRun, loadOrCreateAccount, saveAccountUrl } from '../acme/account.js';
 import { generateKeyPem } from '../pki/keys.js';
 import { openSolver } from '../challenge/index.js';
 import { installSystemTrust } from '../trust/system-store.js';
-import type { CertStore, LiveSet } from '../store/sets.js';
+import { checkSet, type CertStore, type LiveSet } from '../store/sets.js';
 import { renewalTimeOf, storeFor, validityOf } from '../store/live.js';
 import { auditPermissions } from '../store/permissions.js';
 import { bootstrapTrust, fetchRoots, trustFromRootFile } from '../trust/pin.js';
@@ -200,6 +200,87 @@ async function attempt(opts: PassOptions, store: CertStore, state: AgentState, n
 
   const reload = await reloadConsumer(config, store, installed, state, now, log);
   return { action: 'renewed', reason: reason ?? 'no certificate installed', live: installed, nextRenewal: next, reload };
+}
+
+export interface DryRunResult {
+  /** What a real `renew` would do now: the reason to renew, or undefined when it is not due. */
+  wouldRenew: string | undefined;
+  /** The live set, untouched; undefined when none is installed. */
+  live: LiveSet | undefined;
+  nextRenewal: Date | undefined;
+  /** The certificate the CA issued for the test, checked like an install but never installed. */
+  issued: { serial: string; notAfter: Date; names: string[] };
+}
+
+/**
+ * `renew --dry-run`: the whole path of a renewal (trust, account, challenge,
+ * order, the checks an install makes) under the lock, whether or not the
+ * certificate is due, and nothing kept: the issued set is checked and
+ * dropped, the live set, state.json, trust.json, the account files and the
+ * consumer stay as they were, and no reload is done. What is only read
+ * stays read: a missing trust.json is bootstrapped in memory, a missing
+ * account key is generated in memory. The challenge itself still answers as
+ * configured (a listener, a token in the webroot, Traefik's challenge route).
+ */
+export async function dryRunPass(opts: PassOptions): Promise<DryRunResult> {
+  const { config, log } = opts;
+  const now = opts.now ?? (() => new Date());
+  const release = acquireLock(config.stateDir);
+  try {
+    const saved = trustForPins(config.stateDir, config.ca.fingerprints);
+    const trust =
+      saved ??
+      (config.ca.rootFile
+        ? trustFromRootFile(config.ca.rootFile, config.ca.fingerprints, now())
+        : await bootstrapTrust(config.ca.url, config.ca.fingerprints, now()));
+    const roots = trust.roots.map((r) => new X509(r.pem));
+    const store = storeFor(config);
+    let live: LiveSet | undefined;
+    try {
+      live = store.live();
+    } catch {
+      live = undefined;
+    }
+    const wouldRenew = renewalReason(live, config, roots, now());
+    log.info({ event: 'dry_run_started', domains: config.certificate.domains, wouldRenew: wouldRenew ?? null }, 'dry run: test order, nothing is installed');
+    const account = await accountForDryRun(config.stateDir, config.ca.directory);
+    const keyPem = await generateKeyPem(config.certificate.keyType);
+    const solver = await openSolver(config.challenge);
+    let issued;
+    try {
+      const target = reloadTargets[config.reload.target];
+      const warning = target.prepareChallenge ? await target.prepareChallenge({ config, live, solver, log }) : undefined;
+      if (warning) log.warn({ event: 'challenge_route_not_ready', domains: config.certificate.domains, target: config.reload.target }, warning);
+      issued = await issueCertificate({
+        directoryUrl: config.ca.directory,
+        roots: rootsPem(trust),
+        accountKeyPem: account.keyPem,
+        ...(account.url ? { accountUrl: account.url } : {}),
+        ...(config.account.email ? { email: config.account.email } : {}),
+        domains: config.certificate.domains,
+        certKeyPem: keyPem,
+        solver,
+        timeoutMs: config.renewal.orderTimeoutSeconds * 1000,
+        onEvent: (event, fields) => log.info({ event, dryRun: true, ...fields }, event.replace(/_/g, ' ')),
+      });
+    } finally {
+      await solver.close();
+    }
+    const { leaf } = checkSet({ keyPem, fullchainPem: issued.fullchainPem, rootsPem: rootsPem(trust) }, { domains: config.certificate.domains, roots, now: now() });
+    const result = {
+      wouldRenew,
+      live,
+      nextRenewal: live ? renewalTimeOf(live, config) : undefined,
+      issued: { serial: leaf.serialNumber.toLowerCase(), notAfter: validityOf(leaf).notAfter, names: config.certificate.domains },
+    };
+    log.info({ event: 'dry_run_done', serial: result.issued.serial, notAfter: result.issued.notAfter.toISOString() }, 'dry run: the CA issued a certificate that passes the checks; not installed');
+    return result;
+  } catch (err) {
+    log.warn({ event: 'dry_run_failed', domains: config.certificate.domains, error: describeError(err), errorKind: err instanceof AgentError ? err.kind : 'internal' }, 'dry run failed');
+    throw err;
+  } finally {
+    release();
+  }
 }
 
 async function reloadConsumer(config: Config, store: CertStore, live: LiveSet, state: AgentState, now: () => Date, log: Logger): Promise<ReloadOutcome> {
