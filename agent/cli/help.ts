@@ -133,14 +133,17 @@ every 5 minutes) and at the exact renewal moment, deciding from the certificate 
 disk and the wall clock each time; retries with exponential backoff when the CA
 fails; writes a marked self-signed placeholder when the CA is unreachable at first
 start. SIGHUP re-reads the config and checks now; SIGTERM/SIGINT stop cleanly.
-Logs are JSON lines on stdout. With metrics.textfile set, rewrites that file
-(Prometheus text format) after every check.
+Logs are JSON lines on stdout; under systemd each line starts with its syslog
+priority (<6> info, <4> warn, <3> error), which journald takes as the priority:
+journalctl -u cert-agent -p warning shows every failure (docs/logs.md). With
+metrics.textfile set, rewrites that file (Prometheus text format) after every check.
 
 Flags:
   -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
 
 Exit: 0 after SIGTERM/SIGINT; 78 bad configuration (systemd does not restart).
-Environment: CERT_AGENT_LOG_LEVEL (default info).
+Environment: CERT_AGENT_LOG_LEVEL (default info); CERT_AGENT_LOG_FORMAT=json (no
+priority prefix even on a journal stream) or journal (always the prefix).
 
 Examples:
   systemctl enable --now cert-agent

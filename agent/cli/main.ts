@@ -3,6 +3,7 @@
  * exits with its code. Errors become one line on stderr and a documented
  * exit code; never a stack trace (set CERT_AGENT_DEBUG=1 for one).
  */
+import { fstatSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_CONFIG_PATH } from '../config/defaults.js';
 import { AgentError, ExitCode, UsageError, describeError } from '../lib/errors.js';
@@ -80,9 +81,28 @@ function print(text: string, code: number): number {
 
 function fail(err: unknown): number {
   const code = err instanceof AgentError ? err.exitCode : ExitCode.failure;
-  process.stderr.write(`cert-agent: ${describeError(err)}\n`);
+  // Under systemd (a timer, a oneshot unit) the error is an error in the journal too.
+  const priority = journalStderr() ? '<3>' : '';
+  process.stderr.write(`${priority}cert-agent: ${describeError(err)}\n`);
   if (process.env.CERT_AGENT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   return code;
+}
+
+/**
+ * stderr is systemd's journal stream (JOURNAL_STREAM names its device and
+ * inode), unless CERT_AGENT_LOG_FORMAT=json: the rule of lib/log.ts, not
+ * imported from there so that commands that never log do not load pino.
+ */
+function journalStderr(): boolean {
+  const format = process.env.CERT_AGENT_LOG_FORMAT;
+  if (format === 'json' || !process.env.JOURNAL_STREAM) return false;
+  if (format === 'journal') return true;
+  try {
+    const st = fstatSync(2);
+    return process.env.JOURNAL_STREAM === `${st.dev}:${st.ino}`;
+  } catch {
+    return false;
+  }
 }
 
 main(process.argv.slice(2)).then(
