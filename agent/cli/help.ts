@@ -164,6 +164,11 @@ Flags:
                       documented in docs/status.schema.json)
   -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
 
+The first line follows the monitoring-plugin convention, with performance data:
+  cert-agent OK | expiry=79200s;26136:;0:;;86400
+(seconds to expiry; warn where status would warn, crit at expiry, max the
+lifetime). NRPE command, sudoers line and Prometheus files: docs/monitoring.md.
+
 Exit codes (monitoring-plugin convention):
   0 OK
   1 WARNING   placeholder in use, renewal overdue, last attempt or reload failed,
@@ -177,6 +182,7 @@ Examples:
   cert-agent status
   cert-agent status --json | jq -r .certificate.notAfter
   cert-agent status >/dev/null; echo $?      # as a Nagios/Icinga check
+  sudo -n /usr/bin/cert-agent status | head -1   # what NRPE sees (as user nagios)
 `,
   doctor: `Usage: cert-agent doctor [--fix] [--config PATH]
 

@@ -4,7 +4,7 @@
  * only on a terminal without NO_COLOR; otherwise plain ASCII that greps and
  * pastes into a ticket cleanly.
  */
-import type { StatusReport } from './status.js';
+import { overdueGraceMs, type StatusReport } from './status.js';
 
 export interface RenderOptions {
   /** Terminal output: ANSI colour and a block-character bar. */
@@ -19,7 +19,9 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
   const bad = (text: string) => paint('31', text);
   const lines: string[] = [];
   const row = (label: string, value: string) => lines.push(`  ${label.padEnd(14)} ${value}`);
-  lines.push(`cert-agent ${paint(COLORS[r.status], r.status)}${r.problems.length ? ` - ${r.problems[0]}` : ''}`);
+  const perf = perfdata(r);
+  const summary = `${r.problems.length ? ` - ${r.problems[0]}` : ''}${perf ? ` | ${perf}` : ''}`;
+  lines.push(`cert-agent ${paint(COLORS[r.status], r.status)}${summary}`);
   for (const p of r.problems.slice(1)) lines.push(`  also: ${p}`);
   if (!r.certificate && !r.renewal) return lines.join('\n') + '\n';
   lines.push('');
@@ -71,6 +73,37 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
         : bad(`STALE: serial ${rl?.servedSerial} was served, not ${c?.serial ?? 'the installed one'}`);
   row('served', served);
   return lines.join('\n') + '\n';
+}
+
+/**
+ * Performance data for the first line, in the monitoring-plugin format
+ * 'label=value[UOM];warn;crit;min;max' (thresholds as ranges: "N:" alerts
+ * below N), so Nagios, Icinga and NRPE graph it:
+ *   expiry     seconds until the certificate expires; warn below the point
+ *              where status warns (renewal overdue), crit below 0 (expired);
+ *              max the lifetime
+ *   allowance  seconds the CA may stay down before the certificate expires
+ *              unrenewed, when the report carries it; warn below its
+ *              threshold, crit below 0
+ * A report without a certificate has none.
+ */
+export function perfdata(r: Pick<StatusReport, 'certificate' | 'renewal'>): string {
+  const c = r.certificate;
+  if (!c) return '';
+  const items: string[] = [];
+  const notAfter = Date.parse(c.notAfter);
+  const lifetime = notAfter - Date.parse(c.notBefore);
+  const next = r.renewal?.next ? Date.parse(r.renewal.next) : undefined;
+  const warn = next === undefined || c.placeholder ? '' : `${Math.floor((notAfter - next - overdueGraceMs(lifetime)) / 1000)}:`;
+  items.push(`expiry=${c.secondsToExpiry}s;${warn};0:;;${Math.round(lifetime / 1000)}`);
+  // The CA-outage allowance, where the report has it (renewal.caOutageAllowance).
+  const allowance = (r.renewal as { caOutageAllowance?: { seconds: number; warnBelowSeconds?: number } | null } | undefined)
+    ?.caOutageAllowance;
+  if (allowance) {
+    const below = allowance.warnBelowSeconds === undefined ? '' : `${allowance.warnBelowSeconds}:`;
+    items.push(`allowance=${allowance.seconds}s;${below};0:;;`);
+  }
+  return items.join(' ');
 }
 
 /** 20 cells; ASCII when plain, coloured blocks on a terminal. */

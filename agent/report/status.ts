@@ -81,6 +81,11 @@ export interface StatusReport {
 }
 
 /** A report for when there is nothing to inspect (no usable config); only these fields are promised then. */
+/** How long past its renewal time a certificate may go before status warns (a check merely running late). */
+export function overdueGraceMs(lifetimeMs: number): number {
+  return Math.min(10 * 60_000, lifetimeMs * 0.05);
+}
+
 export function unknownReport(problem: string, now: Date): Pick<StatusReport, 'schema' | 'status' | 'problems' | 'checkedAt'> {
   return { schema: STATUS_SCHEMA_ID, status: 'UNKNOWN', problems: [problem], checkedAt: now.toISOString() };
 }
@@ -144,7 +149,7 @@ function inspect(config: Config, now: Date): StatusReport {
     const open = findDrift(config.certificate.dir, live, owner).find((d) => d.what.startsWith('private key'));
     if (open) warning.push(`private key ${open.path} is readable by group or others (mode 0${open.mode.toString(8)}): the next check narrows it unless permissions.onDrift is report; or run cert-agent doctor --fix`);
     // A little slack so a check that is merely running late is not a warning.
-    const grace = Math.min(10 * 60_000, lifetime * 0.05);
+    const grace = overdueGraceMs(lifetime);
     if (!live.placeholder && !expired && now.getTime() > next.getTime() + grace) warning.push(`renewal overdue since ${next.toISOString()}`);
     certificate = {
       configuredNames: config.certificate.domains,
