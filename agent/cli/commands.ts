@@ -36,12 +36,16 @@ export async function enrollCommand(ctx: CommandContext): Promise<CommandResult>
   const allowUnreachable = Boolean(ctx.flags['allow-unreachable']) || ctx.env.CERT_AGENT_ALLOW_UNREACHABLE === '1';
   const result = await enroll(ctx.configPath, enrollInputFrom(ctx.flags, ctx.env), ctx.now(), { allowUnreachable });
   const c = result.config;
+  const command = c.reload.command ? ` ${JSON.stringify(c.reload.command)}` : '';
+  const verify = c.reload.verify ? ` (checked on ${c.reload.verify})` : '';
+  const where = c.challenge.mode === 'webroot' ? c.challenge.webroot : c.challenge.listen;
   const lines = [
     `${result.configChanged ? 'wrote' : 'unchanged:'} ${result.configPath}`,
     result.trust
       ? `pinned CA root ${result.trust.roots.map((r) => r.fingerprint).join(', ')} from ${c.ca.url} (TLS chain verified)`
       : `CA ${c.ca.url} not reachable now: the root will be pinned (${c.ca.fingerprints.join(', ')}) when it answers; until then a placeholder certificate is served`,
-    `certificate for ${c.certificate.domains.join(', ')} will be written to ${c.certificate.dir}; reload: ${c.reload.target}${c.reload.command ? ` ${JSON.stringify(c.reload.command)}` : ''}${c.reload.verify ? ` (checked on ${c.reload.verify})` : ''}; challenge: ${c.challenge.mode} on ${c.challenge.mode === 'webroot' ? c.challenge.webroot : c.challenge.listen}`,
+    `certificate for ${c.certificate.domains.join(', ')} will be written to ${c.certificate.dir}; ` +
+      `reload: ${c.reload.target}${command}${verify}; challenge: ${c.challenge.mode} on ${where}`,
     'next: systemctl enable --now cert-agent   (or: cert-agent renew)',
   ];
   return { stdout: lines.join('\n') + '\n', exitCode: ExitCode.ok };
@@ -50,8 +54,13 @@ export async function enrollCommand(ctx: CommandContext): Promise<CommandResult>
 export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResult> {
   const url = (ctx.flags['ca-url'] as string | undefined) ?? ctx.env.CERT_AGENT_CA_URL;
   const fps = (ctx.flags.fingerprint as string[] | undefined)?.length ? (ctx.flags.fingerprint as string[]) : (ctx.env.CERT_AGENT_FINGERPRINT ?? '').split(',').filter(Boolean);
-  const missing = [url ? '' : '--ca-url URL (CERT_AGENT_CA_URL)', fps.length ? '' : '--fingerprint HEX (CERT_AGENT_FINGERPRINT)'];
-  if (!url || !fps.length) throw new UsageError(`bootstrap needs ${missing.filter(Boolean).join(', ')} (see cert-agent bootstrap --help)`);
+  const missing = [
+    url ? '' : '--ca-url URL (CERT_AGENT_CA_URL)',
+    fps.length ? '' : '--fingerprint HEX (CERT_AGENT_FINGERPRINT)',
+  ].filter(Boolean);
+  if (!url || !fps.length) {
+    throw new UsageError(`bootstrap needs ${missing.join(', ')} (see cert-agent bootstrap --help)`);
+  }
   const pins = fps.map((fp) => {
     const parsed = parseFingerprint(fp);
     if (!parsed) throw new UsageError(`--fingerprint ${JSON.stringify(fp)} ${fingerprintProblem(fp)}`);
@@ -100,7 +109,8 @@ async function dryRun(config: Config, ctx: CommandContext): Promise<CommandResul
       : `nothing: serial ${r.live?.cert.serialNumber.toLowerCase()} is not due until ${r.nextRenewal?.toISOString()}`;
   const lines = [
     'dry run: the whole renewal path, nothing kept',
-    `  order     the CA issued serial ${r.issued.serial} for ${r.issued.names.join(', ')}, valid until ${r.issued.notAfter.toISOString()}`,
+    `  order     the CA issued serial ${r.issued.serial} for ${r.issued.names.join(', ')}, ` +
+      `valid until ${r.issued.notAfter.toISOString()}`,
     '  checks    it passes the checks an install makes (names, key, chain to the pinned root)',
     '  kept      nothing: the live set, state.json, trust and account files are unchanged; no reload',
     `  a real renew would do: ${would}`,

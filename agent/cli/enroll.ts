@@ -153,7 +153,9 @@ export function mergeEnrollInput(existing: string | undefined, input: EnrollInpu
   if (!isDocument(doc) || doc.errors.length) {
     const err = doc.errors[0];
     const where = err ? yamlPosition(err).replace(/,$/, '') : '';
-    throw new ConfigError('', `the existing config file is not valid YAML${where} (${err ? yamlReason(err) : 'unreadable'}); fix or remove it before enrolling`);
+    const reason = err ? yamlReason(err) : 'unreadable';
+    const what = `the existing config file is not valid YAML${where} (${reason})`;
+    throw new ConfigError('', `${what}; fix or remove it before enrolling`);
   }
   for (const f of ENROLL_FIELDS) {
     const value = input[f.flag];

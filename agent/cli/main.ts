@@ -19,7 +19,13 @@ const ENROLL_FLAGS = ['ca-url', 'provisioner', 'root-file', 'key-type', 'cert-di
 
 const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) => Promise<CommandResult> }> = {
   enroll: {
-    options: { ...Object.fromEntries(ENROLL_FLAGS.map((f) => [f, { type: 'string' }])), fingerprint: { type: 'string', multiple: true }, domain: { type: 'string', multiple: true, short: 'd' }, 'reload-command': { type: 'string', multiple: true }, 'allow-unreachable': { type: 'boolean' } },
+    options: {
+      ...Object.fromEntries(ENROLL_FLAGS.map((f) => [f, { type: 'string' }])),
+      fingerprint: { type: 'string', multiple: true },
+      domain: { type: 'string', multiple: true, short: 'd' },
+      'reload-command': { type: 'string', multiple: true },
+      'allow-unreachable': { type: 'boolean' },
+    },
     run: enrollCommand,
   },
   bootstrap: { options: { 'ca-url': { type: 'string' }, fingerprint: { type: 'string', multiple: true }, out: { type: 'string' } }, run: bootstrapCommand },
@@ -36,7 +42,10 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'help' && rest.length) {
     // `cert-agent help renew` is `cert-agent renew --help`.
     const topic = rest[0] as string;
-    if (rest.length > 1 || !COMMANDS[topic]) return fail(new UsageError(`help: unknown command ${JSON.stringify(rest.join(' '))}; commands: ${Object.keys(COMMANDS).join(', ')}`));
+    if (rest.length > 1 || !COMMANDS[topic]) {
+      const commands = Object.keys(COMMANDS).join(', ');
+      return fail(new UsageError(`help: unknown command ${JSON.stringify(rest.join(' '))}; commands: ${commands}`));
+    }
     return print(HELP[topic] ?? '', 0);
   }
   if (!command || command === '--help' || command === '-h' || command === 'help') return print(HELP.main as string, command ? 0 : ExitCode.usage);

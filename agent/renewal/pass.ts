@@ -242,15 +242,21 @@ export async function dryRunPass(opts: PassOptions): Promise<DryRunResult> {
       live = undefined;
     }
     const wouldRenew = renewalReason(live, config, roots, now());
-    log.info({ event: 'dry_run_started', domains: config.certificate.domains, wouldRenew: wouldRenew ?? null }, 'dry run: test order, nothing is installed');
+    log.info(
+      { event: 'dry_run_started', domains: config.certificate.domains, wouldRenew: wouldRenew ?? null },
+      'dry run: test order, nothing is installed',
+    );
     const account = await accountForDryRun(config.stateDir, config.ca.directory);
     const keyPem = await generateKeyPem(config.certificate.keyType);
     const solver = await openSolver(config.challenge);
     let issued;
     try {
       const target = reloadTargets[config.reload.target];
-      const warning = target.prepareChallenge ? await target.prepareChallenge({ config, live, solver, log }) : undefined;
-      if (warning) log.warn({ event: 'challenge_route_not_ready', domains: config.certificate.domains, target: config.reload.target }, warning);
+      const warning = await target.prepareChallenge?.({ config, live, solver, log });
+      if (warning) {
+        const { domains } = config.certificate;
+        log.warn({ event: 'challenge_route_not_ready', domains, target: config.reload.target }, warning);
+      }
       issued = await issueCertificate({
         directoryUrl: config.ca.directory,
         roots: rootsPem(trust),
@@ -266,17 +272,25 @@ export async function dryRunPass(opts: PassOptions): Promise<DryRunResult> {
     } finally {
       await solver.close();
     }
-    const { leaf } = checkSet({ keyPem, fullchainPem: issued.fullchainPem, rootsPem: rootsPem(trust) }, { domains: config.certificate.domains, roots, now: now() });
+    const { domains } = config.certificate;
+    const set = { keyPem, fullchainPem: issued.fullchainPem, rootsPem: rootsPem(trust) };
+    const { leaf } = checkSet(set, { domains, roots, now: now() });
     const result = {
       wouldRenew,
       live,
       nextRenewal: live ? renewalTimeOf(live, config) : undefined,
-      issued: { serial: leaf.serialNumber.toLowerCase(), notAfter: validityOf(leaf).notAfter, names: config.certificate.domains },
+      issued: { serial: leaf.serialNumber.toLowerCase(), notAfter: validityOf(leaf).notAfter, names: domains },
     };
-    log.info({ event: 'dry_run_done', serial: result.issued.serial, notAfter: result.issued.notAfter.toISOString() }, 'dry run: the CA issued a certificate that passes the checks; not installed');
+    log.info(
+      { event: 'dry_run_done', serial: result.issued.serial, notAfter: result.issued.notAfter.toISOString() },
+      'dry run: the CA issued a certificate that passes the checks; not installed',
+    );
     return result;
   } catch (err) {
-    log.warn({ event: 'dry_run_failed', domains: config.certificate.domains, error: describeError(err), errorKind: err instanceof AgentError ? err.kind : 'internal' }, 'dry run failed');
+    const errorKind = err instanceof AgentError ? err.kind : 'internal';
+    const { domains } = config.certificate;
+    const fields = { event: 'dry_run_failed', domains, error: describeError(err), errorKind };
+    log.warn(fields, 'dry run failed; nothing was changed');
     throw err;
   } finally {
     release();

@@ -94,11 +94,12 @@ export function perfdata(r: Pick<StatusReport, 'certificate' | 'renewal'>): stri
   const notAfter = Date.parse(c.notAfter);
   const lifetime = notAfter - Date.parse(c.notBefore);
   const next = r.renewal?.next ? Date.parse(r.renewal.next) : undefined;
-  const warn = next === undefined || c.placeholder ? '' : `${Math.floor((notAfter - next - overdueGraceMs(lifetime)) / 1000)}:`;
+  const warnFrom = next === undefined ? undefined : Math.floor((notAfter - next - overdueGraceMs(lifetime)) / 1000);
+  const warn = warnFrom === undefined || c.placeholder ? '' : `${warnFrom}:`;
   items.push(`expiry=${c.secondsToExpiry}s;${warn};0:;;${Math.round(lifetime / 1000)}`);
   // The CA-outage allowance, where the report has it (renewal.caOutageAllowance).
-  const allowance = (r.renewal as { caOutageAllowance?: { seconds: number; warnBelowSeconds?: number } | null } | undefined)
-    ?.caOutageAllowance;
+  type WithAllowance = { caOutageAllowance?: { seconds: number; warnBelowSeconds?: number } | null };
+  const allowance = (r.renewal as WithAllowance | undefined)?.caOutageAllowance;
   if (allowance) {
     const below = allowance.warnBelowSeconds === undefined ? '' : `${allowance.warnBelowSeconds}:`;
     items.push(`allowance=${allowance.seconds}s;${below};0:;;`);

@@ -31,9 +31,21 @@ const paths = (name: string) => ({
 async function enroll(name: string): Promise<ReturnType<typeof paths>> {
   const p = paths(name);
   const r = await runAgent([
-    'enroll', '--config', p.config, '--ca-url', ca.url, '--fingerprint', ca.rootFingerprint,
-    '--domain', 'localhost', '--cert-dir', p.certDir, '--state-dir', p.stateDir,
-    '--listen', `127.0.0.1:${ca.acmeHttpPort}`,
+    'enroll',
+    '--config',
+    p.config,
+    '--ca-url',
+    ca.url,
+    '--fingerprint',
+    ca.rootFingerprint,
+    '--domain',
+    'localhost',
+    '--cert-dir',
+    p.certDir,
+    '--state-dir',
+    p.stateDir,
+    '--listen',
+    `127.0.0.1:${ca.acmeHttpPort}`,
   ]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
@@ -85,13 +97,15 @@ describe('renew --dry-run', () => {
     );
   }, 120_000);
 
-  it('before the first certificate: says a real renew would renew, and writes no certificate, state or account key', async () => {
+  it('before the first certificate: would renew; no certificate, state or account key written', async () => {
     const p = await enroll('fresh');
     const before = snapshot(p.certDir, p.stateDir);
     const r = await runAgent(['renew', '--dry-run', '--config', p.config]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`a real renew would do: renew now (no certificate installed): install a new set in ${p.certDir}, no reload`);
+    expect(r.stdout).toContain(
+      `a real renew would do: renew now (no certificate installed): install a new set in ${p.certDir}, no reload`,
+    );
     expect(snapshot(p.certDir, p.stateDir)).toEqual(before);
     expect(existsSync(join(p.stateDir, 'state.json'))).toBe(false);
     expect(existsSync(join(p.certDir, 'cert.pem'))).toBe(false);

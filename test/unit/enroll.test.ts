@@ -14,7 +14,8 @@ import { runAgent, tempDir } from '../helpers/agent.js';
 import { makeCa, type TestCa } from '../helpers/certs.js';
 
 const BASE = { 'ca-url': 'https://ca.internal:9000', domain: ['app.internal'] };
-const merged = (input: Record<string, unknown>, existing?: string) => mergeEnrollInput(existing, { ...BASE, ...input }).toJS();
+const merged = (input: Record<string, unknown>, existing?: string) =>
+  mergeEnrollInput(existing, { ...BASE, ...input }).toJS();
 
 describe('defaults that follow the reload target', () => {
   it.each([
@@ -98,18 +99,37 @@ describe('enroll through the bundle', () => {
   const enroll = (dir: string, extra: string[], env: Record<string, string> = {}) =>
     runAgent(
       [
-        'enroll', '--config', join(dir, 'config.yaml'), '--ca-url', 'https://ca.internal:9000',
+        'enroll',
+        '--config',
+        join(dir, 'config.yaml'),
+        '--ca-url',
+        'https://ca.internal:9000',
         ...(extra.includes('--fingerprint') || env.CERT_AGENT_FINGERPRINT ? [] : ['--fingerprint', ca.fingerprint]),
-        '--root-file', rootFile, '--domain', 'app.internal',
-        '--cert-dir', join(dir, 'tls'), '--state-dir', join(dir, 'state'), ...extra,
+        '--root-file',
+        rootFile,
+        '--domain',
+        'app.internal',
+        '--cert-dir',
+        join(dir, 'tls'),
+        '--state-dir',
+        join(dir, 'state'),
+        ...extra,
       ],
       { env },
     );
 
   it('--reload command with --reload-command can be enrolled, and the config holds the argv', async () => {
     const dir = tempDir();
-    const r = await enroll(dir, ['--reload', 'command', '--reload-command', 'systemctl', '--reload-command', 'reload',
-      '--reload-command', 'haproxy']);
+    const r = await enroll(dir, [
+      '--reload',
+      'command',
+      '--reload-command',
+      'systemctl',
+      '--reload-command',
+      'reload',
+      '--reload-command',
+      'haproxy',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('reload: command ["systemctl","reload","haproxy"]; challenge: standalone');
@@ -123,7 +143,9 @@ describe('enroll through the bundle', () => {
     const dir = tempDir();
     const r = await enroll(dir, ['--reload', 'nginx']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('reload: nginx (checked on 127.0.0.1:443); challenge: webroot on /var/www/acme-challenge');
+    expect(r.stdout).toContain(
+      'reload: nginx (checked on 127.0.0.1:443); challenge: webroot on /var/www/acme-challenge',
+    );
     const config = parse(readFileSync(join(dir, 'config.yaml'), 'utf8'));
     expect(config.challenge.mode).toBe('webroot');
     expect(config.reload.verify).toBe('127.0.0.1:443');
@@ -145,8 +167,15 @@ describe('enroll through the bundle', () => {
         '--domain NAME (CERT_AGENT_DOMAINS) (see cert-agent enroll --help)\n',
     );
     expect(existsSync(join(dir, 'config.yaml'))).toBe(false);
-    const noPin = await runAgent(['enroll', '--config', join(dir, 'config.yaml'), '--ca-url', 'https://ca.internal:9000',
-      '--domain', 'app.internal']);
+    const noPin = await runAgent([
+      'enroll',
+      '--config',
+      join(dir, 'config.yaml'),
+      '--ca-url',
+      'https://ca.internal:9000',
+      '--domain',
+      'app.internal',
+    ]);
     expect(noPin.code).toBe(64);
     expect(noPin.stderr).toMatch(/^cert-agent: enroll needs --fingerprint HEX \(CERT_AGENT_FINGERPRINT\) \(see/);
   });

@@ -129,7 +129,11 @@ describe('the bundle under a journal stream', () => {
 
   it('run: without JOURNAL_STREAM, or another stream, plain JSON', async () => {
     const config = configFor(tempDir());
-    const plain = await runToFiles(['run', '--config', config], (_out, err) => ({ JOURNAL_STREAM: err }), /renewal_failed/);
+    const plain = await runToFiles(
+      ['run', '--config', config],
+      (_out, err) => ({ JOURNAL_STREAM: err }),
+      /renewal_failed/,
+    );
     for (const line of plain.stdout.trimEnd().split('\n')) expect(line).toMatch(/^\{"level":/);
   }, 60_000);
 

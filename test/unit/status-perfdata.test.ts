@@ -67,7 +67,9 @@ describe('perfdata on the first line', () => {
     const { text, perf } = parsePluginLine(line);
     expect(text).toBe('cert-agent OK');
     // Renewal at 16:00, 10 minutes of grace: status warns from 16:10, 7h50m = 28200 s before expiry.
-    expect(perf).toEqual([{ label: 'expiry', value: 43200, uom: 's', warn: '28200:', crit: '0:', min: '', max: '86400' }]);
+    expect(perf).toEqual([
+      { label: 'expiry', value: 43200, uom: 's', warn: '28200:', crit: '0:', min: '', max: '86400' },
+    ]);
   });
 
   it('with a problem: the text before the bar, perfdata after it', () => {
@@ -79,12 +81,19 @@ describe('perfdata on the first line', () => {
 
   it('an expired certificate: a negative value below the critical range', () => {
     const expired = { ...certificate, secondsToExpiry: -60, expired: true };
-    const { perf } = parsePluginLine(firstLine({ ...report, status: 'CRITICAL', problems: ['expired'], certificate: expired }));
+    const { perf } = parsePluginLine(
+      firstLine({ ...report, status: 'CRITICAL', problems: ['expired'], certificate: expired }),
+    );
     expect(perf[0]!.value).toBe(-60);
   });
 
   it('no certificate: no perfdata', () => {
-    const line = firstLine({ ...report, status: 'CRITICAL', problems: ['no certificate installed'], certificate: null });
+    const line = firstLine({
+      ...report,
+      status: 'CRITICAL',
+      problems: ['no certificate installed'],
+      certificate: null,
+    });
     expect(line).toBe('cert-agent CRITICAL - no certificate installed');
   });
 
@@ -95,7 +104,10 @@ describe('perfdata on the first line', () => {
   });
 
   it('the CA-outage allowance, when the report carries it', () => {
-    const renewal = { ...report.renewal, caOutageAllowance: { seconds: 28800, normalDaySeconds: 28800, warnBelowSeconds: 7200 } };
+    const renewal = {
+      ...report.renewal,
+      caOutageAllowance: { seconds: 28800, normalDaySeconds: 28800, warnBelowSeconds: 7200 },
+    };
     const line = firstLine({ ...report, renewal } as StatusReport);
     const { perf } = parsePluginLine(line);
     expect(perf.map((p) => `${p.label}=${p.value}${p.uom};${p.warn};${p.crit}`)).toEqual([
@@ -111,13 +123,17 @@ describe('the monitoring kit in packaging/monitoring', () => {
   it('the NRPE command runs exactly what the sudoers line allows', () => {
     const command = /^command\[check_cert_agent\]=(.+)$/m.exec(kit('nrpe-cert-agent.cfg'))?.[1];
     expect(command).toBe('/usr/bin/sudo -n /usr/bin/cert-agent status');
-    const rule = kit('sudoers-cert-agent').split('\n').filter((l) => l && !l.startsWith('#'));
+    const rule = kit('sudoers-cert-agent')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'));
     expect(rule).toEqual(['nagios ALL=(root) NOPASSWD: /usr/bin/cert-agent status']);
     expect(command!.replace('/usr/bin/sudo -n ', '')).toBe(rule[0]!.split('NOPASSWD: ')[1]);
   });
 
   it('the drop-in opens the textfile directory to the unit, and no more', () => {
-    const lines = kit('metrics-textfile.conf').split('\n').filter((l) => l && !l.startsWith('#'));
+    const lines = kit('metrics-textfile.conf')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'));
     expect(lines).toEqual(['[Service]', 'ReadWritePaths=-/var/lib/prometheus/node-exporter']);
   });
 
@@ -126,9 +142,9 @@ describe('the monitoring kit in packaging/monitoring', () => {
     const exprs: string[] = doc.groups.flatMap((g: { rules: { expr: string }[] }) => g.rules.map((r) => r.expr));
     const used = new Set(exprs.flatMap((e) => e.match(/cert_agent_\w+/g) ?? []));
     const written = new Set(
-      [...readFileSync(join(import.meta.dirname, '../../agent/report/metrics.ts'), 'utf8').matchAll(/add\('(\w+)'/g)].map(
-        (m) => `cert_agent_${m[1]}`,
-      ),
+      [
+        ...readFileSync(join(import.meta.dirname, '../../agent/report/metrics.ts'), 'utf8').matchAll(/add\('(\w+)'/g),
+      ].map((m) => `cert_agent_${m[1]}`),
     );
     expect(used.size).toBeGreaterThan(0);
     for (const name of used) expect(written, name).toContain(name);
