@@ -31,7 +31,7 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) =>
   bootstrap: { options: { 'ca-url': { type: 'string' }, fingerprint: { type: 'string', multiple: true }, out: { type: 'string' } }, run: bootstrapCommand },
   renew: { options: { force: { type: 'boolean', short: 'f' }, 'dry-run': { type: 'boolean' } }, run: renewCommand },
   run: { options: {}, run: runCommand },
-  status: { options: { json: { type: 'boolean', short: 'j' } }, run: statusCommand },
+  status: { options: { json: { type: 'boolean', short: 'j' }, line: { type: 'boolean' } }, run: statusCommand },
   doctor: { options: { fix: { type: 'boolean' } }, run: doctorCommand },
   metrics: { options: {}, run: metricsCommand },
 };
