@@ -160,6 +160,7 @@ describe('piped output is plain ASCII', () => {
     ...COMMANDS.map((c) => [c, '--help']),
     ['status', '--config', '/nonexistent/c.yaml'],
     ['status', '--json', '--config', '/nonexistent/c.yaml'],
+    ['status', '--line', '--config', '/nonexistent/c.yaml'],
     ['metrics', '--config', '/nonexistent/c.yaml'],
     ['doctor', '--config', '/nonexistent/c.yaml'],
     ['renew', '--config', '/nonexistent/c.yaml'],
