@@ -95,8 +95,10 @@ export function collectStatus(config: Config, now: Date): StatusReport {
   try {
     return inspect(config, now);
   } catch (err) {
-    // An unreadable directory or file must still give monitoring an answer.
-    return unknownReport(`cannot inspect the installation: ${describeError(err)}`, now) as StatusReport;
+    // An unreadable directory or file must still give monitoring an answer, and say what to do.
+    const code = (err as NodeJS.ErrnoException).code;
+    const hint = code === 'EACCES' || code === 'EPERM' ? '; run as root (sudo cert-agent status)' : '';
+    return unknownReport(`cannot inspect the installation: ${describeError(err)}${hint}`, now) as StatusReport;
   }
 }
 

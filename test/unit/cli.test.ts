@@ -4,7 +4,7 @@
  * on stderr and exit 64 (sysexits EX_USAGE), never a stack trace; output
  * that does not go to a terminal is plain ASCII.
  */
-import { writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runAgent, tempDir } from '../helpers/agent.js';
@@ -54,7 +54,11 @@ describe('bad usage exits 64 with one line', () => {
     ['an unknown flag of metrics', ['metrics', '--port', '9100'], /metrics: Unknown option '--port'/],
     ['an unknown flag of renew', ['renew', '-x'], /renew: Unknown option '-x'/],
     ['a positional argument', ['status', 'now'], /status: .*'now'/],
-    ['a string flag without its value', ['status', '--config'], /status: Option '-c, --config <value>' argument missing/],
+    [
+      'a string flag without its value',
+      ['status', '--config'],
+      /status: Option '-c, --config <value>' argument missing/,
+    ],
   ];
   it.each(cases)('%s', async (_what, args, message) => {
     const r = await runAgent(args);
@@ -103,7 +107,7 @@ describe('help CMD and short flags', () => {
     expect(renew.code).toBe(78);
     const enroll = await runAgent(['enroll', '-c', join(tempDir(), 'c.yaml'), '-d', 'app.internal']);
     expect(enroll.code).toBe(64);
-    expect(enroll.stderr).toMatch(/needs --ca-url URL \(CERT_AGENT_CA_URL\), --fingerprint HEX \(CERT_AGENT_FINGERPRINT\) \(see/);
+    expect(enroll.stderr).toMatch(/needs --ca-url URL \(CERT_AGENT_CA_URL\), --fingerprint HEX \(CERT_AGENT_FINGERPRINT\) /);
   });
 
   it('the help documents the short forms', async () => {
@@ -125,6 +129,27 @@ describe('a config this user cannot read', () => {
       `cert-agent UNKNOWN - config: cannot read ${config}: permission denied; run as root (sudo cert-agent status), ` +
         'or for a monitoring user allow exactly that command in sudoers (see docs/monitoring.md)\n',
     );
+  });
+});
+
+describe('a state this user cannot read', () => {
+  it('status: UNKNOWN (3), and to run it as root', async () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const state = join(dir, 'state');
+    mkdirSync(state, { mode: 0o700 });
+    writeFileSync(join(state, 'state.json'), '{}\n', { mode: 0o600 });
+    const config = join(dir, 'config.yaml');
+    const lines = [
+      `ca: { url: "https://ca.internal:9000", fingerprint: "${'ab'.repeat(32)}" }`,
+      `certificate: { domains: [app.internal], dir: "${join(dir, 'tls')}" }`,
+      `stateDir: "${state}"`,
+    ];
+    writeFileSync(config, lines.join('\n') + '\n', { mode: 0o644 });
+    const r = await runAgent(['status', '--config', config], { uid: 65534, gid: 65534 });
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/^cert-agent UNKNOWN - cannot inspect the installation: .*EACCES/);
+    expect(r.stdout).toMatch(/; run as root \(sudo cert-agent status\)\n$/);
   });
 });
 
