@@ -235,13 +235,8 @@ export async function dryRunPass(opts: PassOptions): Promise<DryRunResult> {
         ? trustFromRootFile(config.ca.rootFile, config.ca.fingerprints, now())
         : await bootstrapTrust(config.ca.url, config.ca.fingerprints, now()));
     const roots = trust.roots.map((r) => new X509(r.pem));
-    const store = storeFor(config);
-    let live: LiveSet | undefined;
-    try {
-      live = store.live();
-    } catch {
-      live = undefined;
-    }
+    // A certificate directory a real renew would refuse (a foreign link, another owner) fails the dry run too.
+    const live = storeFor(config).live();
     const wouldRenew = renewalReason(live, config, roots, now());
     log.info(
       { event: 'dry_run_started', domains: config.certificate.domains, wouldRenew: wouldRenew ?? null },
