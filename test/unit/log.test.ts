@@ -5,7 +5,7 @@
  * JSON. Checked on the logger and on the bundle as systemd would run it.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -146,4 +146,23 @@ describe('the bundle under a journal stream', () => {
     checkPrefixed(lines.slice(0, -1).join('\n'));
     expect(r.stderr).toMatch(/"event":"renewal_failed"/);
   }, 60_000);
+});
+
+describe('docs/logs.md', () => {
+  it('lists every event the agent logs, and none it does not', () => {
+    const root = join(import.meta.dirname, '../..');
+    const sources = readdirSync(join(root, 'agent'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => readFileSync(join(root, 'agent', f), 'utf8'))
+      .join('\n');
+    const logged = new Set([
+      ...[...sources.matchAll(/event: '([a-z_]+)'/g)].map((m) => m[1]!),
+      ...[...sources.matchAll(/emit\('([a-z_]+)'/g)].map((m) => m[1]!),
+    ]);
+    const documented = new Set(
+      [...readFileSync(join(root, 'docs/logs.md'), 'utf8').matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]!),
+    );
+    expect([...logged].filter((e) => !documented.has(e))).toEqual([]);
+    expect([...documented].filter((e) => !logged.has(e))).toEqual([]);
+  });
 });
