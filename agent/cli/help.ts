@@ -7,7 +7,7 @@ Usage: cert-agent <command> [flags]
 Commands:
   enroll      write the config file and pin the CA root (run once, e.g. from a template hook)
   bootstrap   fetch the CA roots, verify the pin, print or write the root PEM
-  renew       one pass: renew if due (or --force), install, reload
+  renew       one pass: renew if due (or --force), install, reload; --dry-run tests it
   run         the daemon: renew on schedule, survive CA outages (started by systemd)
   status      what the certificate, renewal, trust and reload look like now
   doctor      audit the installation and say what to fix (--fix repairs modes and owners)
@@ -26,6 +26,7 @@ doctor: 0 all good, 1 problems found.
 
 Examples:
   cert-agent enroll --ca-url https://ca.internal:9000 --fingerprint 4a5679... --domain app.internal
+  cert-agent renew --dry-run
   cert-agent status
   cert-agent doctor --fix
 
@@ -44,10 +45,10 @@ same input changes nothing; other fields already in the config file are kept.
 
 Flags (each also from the environment variable in brackets):
   --ca-url URL          step-ca base URL                        [CERT_AGENT_CA_URL]
-  --fingerprint HEX     SHA-256 of the CA root; repeat to pin several roots for a
-                        planned rotation. As printed by \`step certificate fingerprint\`,
-                        \`openssl x509 -fingerprint -sha256 -noout\` or \`openssl x509
-                        -outform der | sha256sum\`   [CERT_AGENT_FINGERPRINT, comma-separated]
+  --fingerprint HEX     SHA-256 of the CA root as step certificate fingerprint, openssl
+                        x509 -fingerprint -sha256 -noout, or sha256sum of the DER print
+                        it; repeat to pin several roots for a planned rotation
+                                                                 [CERT_AGENT_FINGERPRINT, comma-separated]
   -d, --domain NAME     name or IP for the certificate; repeat; the first is the
                         subject                                  [CERT_AGENT_DOMAINS, comma-separated]
   --reload TARGET       nginx | traefik | command | none (default none)   [CERT_AGENT_RELOAD]
