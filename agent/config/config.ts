@@ -71,18 +71,22 @@ export const DEFAULTS = {
 
 /**
  * Reads, parses and validates the file; a missing or unreadable file is a
- * ConfigError too. `command` names the command for the hint when the file
- * is not readable by this user (it is root's, 0600).
+ * ConfigError too. `command`, when given, names the command for the hint
+ * when the file is not readable by this user (it is root's, 0600).
  */
-export function loadConfig(path: string, command = 'status'): Config {
+export function loadConfig(path: string, command?: string): Config {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM') {
-      throw new ConfigError('', `cannot read ${path}: permission denied; run as root (sudo cert-agent ${command}), `
-        + 'or for a monitoring user allow exactly that command in sudoers (see docs/monitoring.md)');
+      // status and metrics are what monitoring runs, as its own user.
+      const monitoring = ['status', 'metrics'].includes(command ?? '')
+        ? ', or for a monitoring user allow exactly that command in sudoers (see docs/monitoring.md)'
+        : '';
+      const sudo = command ? ` (sudo cert-agent ${command})` : '';
+      throw new ConfigError('', `cannot read ${path}: permission denied; run as root${sudo}${monitoring}`);
     }
     const hint = code === 'ENOENT' ? ' (run `cert-agent enroll` to create it)' : '';
     throw new ConfigError('', `cannot read ${path}: ${code ?? describeError(err)}${hint}`);

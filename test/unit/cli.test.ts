@@ -129,6 +129,9 @@ describe('a config this user cannot read', () => {
       `cert-agent UNKNOWN - config: cannot read ${config}: permission denied; run as root (sudo cert-agent status), ` +
         'or for a monitoring user allow exactly that command in sudoers (see docs/monitoring.md)\n',
     );
+    const renew = await runAgent(['renew', '--config', config], { uid: 65534, gid: 65534 });
+    expect(renew.code).toBe(78);
+    expect(renew.stderr).toBe(`cert-agent: config: cannot read ${config}: permission denied; run as root (sudo cert-agent renew)\n`);
   });
 });
 
