@@ -39,6 +39,10 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
     row('key', c.keyMatches ? 'matches the certificate' : bad('DOES NOT MATCH the certificate'));
     row('chain', c.chainVerifies ? 'verifies to the pinned root' : c.placeholder ? 'self-signed placeholder' : bad(`DOES NOT VERIFY: ${c.chainProblem ?? ''}`));
     row('files', `${c.directory} (set ${c.set})`);
+    const broken = (c.publishedNames ?? []).filter((p) => p.state !== 'ok');
+    const names = (c.publishedNames ?? []).map((p) => p.name).join(', ');
+    const brokenText = broken.map((p) => `${p.name} ${p.state.replace('-', ' ')}`).join(', ');
+    row('published', broken.length ? bad(brokenText) : `${names} link to the live set`);
   } else {
     row('certificate', bad('none installed'));
   }
@@ -51,6 +55,12 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
   row('last attempt', last ? `${last.at} (${relative(last.at, opts.now)}) ${last.result === 'failed' ? bad('FAILED') : last.result}${last.error ? `: ${last.error}` : ''}` : 'never');
   row('last success', n.lastSuccess ? `${n.lastSuccess} (${relative(n.lastSuccess, opts.now)})` : 'never');
   if (n.consecutiveFailures) row('failures', `${n.consecutiveFailures} in a row`);
+  const al = n.caOutageAllowance;
+  if (al) {
+    const left = `${human(al.seconds)} from now`;
+    const normal = `a normal day leaves ${human(al.normalDaySeconds)} (warn below ${human(al.warnBelowSeconds)})`;
+    row('CA may be down', `${al.seconds < al.warnBelowSeconds ? paint('33', left) : left}; ${normal}`);
+  }
   lines.push('');
 
   row('CA', r.ca.url);
@@ -83,8 +93,8 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
  *              where status warns (renewal overdue), crit below 0 (expired);
  *              max the lifetime
  *   allowance  seconds the CA may stay down before the certificate expires
- *              unrenewed, when the report carries it; warn below its
- *              threshold, crit below 0
+ *              unrenewed; warn below renewal.minAllowance, crit below 0, max
+ *              what a normal day leaves
  * A report without a certificate has none.
  */
 export function perfdata(r: Pick<StatusReport, 'certificate' | 'renewal'>): string {
@@ -97,12 +107,10 @@ export function perfdata(r: Pick<StatusReport, 'certificate' | 'renewal'>): stri
   const warnFrom = next === undefined ? undefined : Math.floor((notAfter - next - overdueGraceMs(lifetime)) / 1000);
   const warn = warnFrom === undefined || c.placeholder ? '' : `${warnFrom}:`;
   items.push(`expiry=${c.secondsToExpiry}s;${warn};0:;;${Math.round(lifetime / 1000)}`);
-  // The CA-outage allowance, where the report has it (renewal.caOutageAllowance).
-  type WithAllowance = { caOutageAllowance?: { seconds: number; warnBelowSeconds?: number } | null };
-  const allowance = (r.renewal as WithAllowance | undefined)?.caOutageAllowance;
+  const allowance = r.renewal?.caOutageAllowance;
   if (allowance) {
-    const below = allowance.warnBelowSeconds === undefined ? '' : `${allowance.warnBelowSeconds}:`;
-    items.push(`allowance=${allowance.seconds}s;${below};0:;;`);
+    // The status warns below renewal.minAllowance (exit unchanged), as the text row shows.
+    items.push(`allowance=${allowance.seconds}s;${allowance.warnBelowSeconds}:;0:;;${allowance.normalDaySeconds}`);
   }
   return items.join(' ');
 }

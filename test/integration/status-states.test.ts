@@ -146,7 +146,7 @@ describe('status in each state', () => {
       }),
     );
     expect(r.code).toBe(0);
-    expect(r.text.split('\n')[0]).toMatch(/^cert-agent OK \| expiry=\d+s;\d+:;0:;;\d+$/);
+    expect(r.text.split('\n')[0]).toMatch(/^cert-agent OK \| expiry=\d+s;\d+:;0:;;\d+ allowance=\d+s;\d+:;0:;;\d+$/);
     for (const want of [
       'app.internal, 127.0.0.1',
       leaf.serial,

@@ -11,7 +11,7 @@ import { runAgent, tempDir } from '../helpers/agent.js';
 
 const ASCII = /^[\x00-\x7f]*$/;
 
-const COMMANDS = ['enroll', 'bootstrap', 'renew', 'run', 'status', 'doctor', 'metrics'];
+const COMMANDS = ['enroll', 'bootstrap', 'renew', 'run', 'check', 'status', 'doctor', 'metrics'];
 
 describe('help', () => {
   it.each(COMMANDS)('%s --help: usage, flags with defaults, examples, exit 0', async (command) => {

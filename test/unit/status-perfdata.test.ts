@@ -1,8 +1,8 @@
 /**
  * status's first line follows the monitoring-plugin convention: "cert-agent
- * STATE - text | expiry=Ns;warn;crit;min;max [allowance=...]", so an NRPE
- * check graphs the seconds to expiry (and the CA-outage allowance where the
- * report has it) with the same thresholds as status's own verdict.
+ * STATE - text | expiry=Ns;warn;crit;min;max allowance=Ns;warn;crit;min;max",
+ * so an NRPE check graphs the seconds to expiry and the CA-outage allowance
+ * with the same thresholds as status's own verdict.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,6 +32,7 @@ const certificate = {
   chainProblem: null,
   directory: '/etc/cert-agent/tls',
   set: 's1',
+  publishedNames: [],
 };
 const report: StatusReport = {
   schema: 'cert-agent.status/v1',
@@ -46,6 +47,7 @@ const report: StatusReport = {
     lastAttempt: null,
     lastSuccess: null,
     consecutiveFailures: 0,
+    caOutageAllowance: null,
   },
   ca: {
     url: 'https://ca:9000',
@@ -103,17 +105,15 @@ describe('perfdata on the first line', () => {
     );
   });
 
-  it('the CA-outage allowance, when the report carries it', () => {
+  it('the CA-outage allowance: warn below renewal.minAllowance, crit at 0, max what a normal day leaves', () => {
     const renewal = {
       ...report.renewal,
-      caOutageAllowance: { seconds: 28800, normalDaySeconds: 28800, warnBelowSeconds: 7200 },
+      caOutageAllowance: { seconds: 28000, normalDaySeconds: 28800, warnBelowSeconds: 7200 },
     };
-    const line = firstLine({ ...report, renewal } as StatusReport);
+    const line = firstLine({ ...report, renewal });
+    expect(line).toBe('cert-agent OK | expiry=43200s;28200:;0:;;86400 allowance=28000s;7200:;0:;;28800');
     const { perf } = parsePluginLine(line);
-    expect(perf.map((p) => `${p.label}=${p.value}${p.uom};${p.warn};${p.crit}`)).toEqual([
-      'expiry=43200s;28200:;0:',
-      'allowance=28800s;7200:;0:',
-    ]);
+    expect(perf[1]).toEqual({ label: 'allowance', value: 28000, uom: 's', warn: '7200:', crit: '0:', min: '', max: '28800' });
   });
 });
 
