@@ -12,8 +12,8 @@ import {
 import { ensurePrivateDir } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
 import { acquireLock } from '../store/lock.js';
-import { issueCertificate } from '../acme/client.js';
-import { accountForDryRun, loadOrCreateAccount, saveAccountUrl } from '../acme/account.js';
+import { issueCertificate, type IssueResult } from '../acme/client.js';
+import { accountForDryRun, loadOrCreateAccount, saveAccountUrl, type Account } from '../acme/account.js';
 import { generateKeyPem } from '../pki/keys.js';
 import { openSolver, type Challenge, type Solver } from '../challenge/index.js';
 import { installSystemTrust } from '../trust/system-store.js';
@@ -191,6 +191,33 @@ async function attempt(
 
   const account = await loadOrCreateAccount(config.stateDir, config.ca.directory);
   const keyPem = await generateKeyPem(config.certificate.keyType);
+  const issued = await orderCertificate(opts, trust, live, account, keyPem);
+  saveAccountUrl(config.stateDir, issued.accountUrl, config.ca.directory);
+
+  const installed = store.install({ keyPem, fullchainPem: issued.fullchainPem, rootsPem: rootsPem(trust) }, { domains: config.certificate.domains, roots, now: now() });
+  const next = renewalTimeOf(installed, config);
+  const notAfter = validityOf(installed.cert).notAfter.toISOString();
+  log.info({ event: 'certificate_installed', domains: config.certificate.domains, serial: installed.cert.serialNumber.toLowerCase(), notAfter, nextRenewal: next.toISOString(), set: installed.id }, 'new certificate is live');
+
+  const reload = await reloadConsumer(config, store, installed, state, now, log);
+  return { action: 'renewed', reason: reason ?? 'no certificate installed', live: installed, nextRenewal: next, reload };
+}
+
+/**
+ * The ACME order of a pass, from opening the challenge to the issued chain,
+ * with the self-check of each token: shared by a renewal and a dry run, so
+ * that the dry run tests exactly this path. `eventFields` go into every ACME
+ * event logged (the dry run marks its own).
+ */
+async function orderCertificate(
+  opts: PassOptions,
+  trust: TrustBundle,
+  live: LiveSet | undefined,
+  account: Account,
+  keyPem: string,
+  eventFields: Record<string, unknown> = {},
+): Promise<IssueResult> {
+  const { config, log } = opts;
   const solver = await openSolver(config.challenge, {
     ...(opts.selfCheckPort ? { selfCheckPort: opts.selfCheckPort } : {}),
     ...(config.reload.target === 'nginx' ? { nginx: config.reload.nginx } : {}),
@@ -198,7 +225,7 @@ async function attempt(
   // What the agent's own fetch of each token found wrong: a warning now, and
   // the explanation of the CA's failure if the CA fails too.
   const selfCheckFindings: string[] = [];
-  let issued;
+  let issued: IssueResult;
   try {
     const target = reloadTargets[config.reload.target];
     const warning = target.prepareChallenge ? await target.prepareChallenge({ config, live, solver, log }) : undefined;
@@ -207,13 +234,13 @@ async function attempt(
       directoryUrl: config.ca.directory,
       roots: rootsPem(trust),
       accountKeyPem: account.keyPem,
-      accountUrl: account.url,
+      ...(account.url ? { accountUrl: account.url } : {}),
       ...(config.account.email ? { email: config.account.email } : {}),
       domains: config.certificate.domains,
       certKeyPem: keyPem,
       solver,
       timeoutMs: config.renewal.orderTimeoutSeconds * 1000,
-      onEvent: (event, fields) => log.info({ event, ...fields }, event.replace(/_/g, ' ')),
+      onEvent: (event, fields) => log.info({ event, ...eventFields, ...fields }, event.replace(/_/g, ' ')),
       beforeValidation: async (challenge) => {
         const finding = await selfCheck(solver, challenge);
         if (!finding) return;
@@ -231,15 +258,7 @@ async function attempt(
   } finally {
     await solver.close();
   }
-  saveAccountUrl(config.stateDir, issued.accountUrl, config.ca.directory);
-
-  const installed = store.install({ keyPem, fullchainPem: issued.fullchainPem, rootsPem: rootsPem(trust) }, { domains: config.certificate.domains, roots, now: now() });
-  const next = renewalTimeOf(installed, config);
-  const notAfter = validityOf(installed.cert).notAfter.toISOString();
-  log.info({ event: 'certificate_installed', domains: config.certificate.domains, serial: installed.cert.serialNumber.toLowerCase(), notAfter, nextRenewal: next.toISOString(), set: installed.id }, 'new certificate is live');
-
-  const reload = await reloadConsumer(config, store, installed, state, now, log);
-  return { action: 'renewed', reason: reason ?? 'no certificate installed', live: installed, nextRenewal: next, reload };
+  return issued;
 }
 
 export interface DryRunResult {
@@ -283,30 +302,7 @@ export async function dryRunPass(opts: PassOptions): Promise<DryRunResult> {
     );
     const account = await accountForDryRun(config.stateDir, config.ca.directory);
     const keyPem = await generateKeyPem(config.certificate.keyType);
-    const solver = await openSolver(config.challenge);
-    let issued;
-    try {
-      const target = reloadTargets[config.reload.target];
-      const warning = await target.prepareChallenge?.({ config, live, solver, log });
-      if (warning) {
-        const { domains } = config.certificate;
-        log.warn({ event: 'challenge_route_not_ready', domains, target: config.reload.target }, warning);
-      }
-      issued = await issueCertificate({
-        directoryUrl: config.ca.directory,
-        roots: rootsPem(trust),
-        accountKeyPem: account.keyPem,
-        ...(account.url ? { accountUrl: account.url } : {}),
-        ...(config.account.email ? { email: config.account.email } : {}),
-        domains: config.certificate.domains,
-        certKeyPem: keyPem,
-        solver,
-        timeoutMs: config.renewal.orderTimeoutSeconds * 1000,
-        onEvent: (event, fields) => log.info({ event, dryRun: true, ...fields }, event.replace(/_/g, ' ')),
-      });
-    } finally {
-      await solver.close();
-    }
+    const issued = await orderCertificate(opts, trust, live, account, keyPem, { dryRun: true });
     const { domains } = config.certificate;
     const set = { keyPem, fullchainPem: issued.fullchainPem, rootsPem: rootsPem(trust) };
     const { leaf } = checkSet(set, { domains, roots, now: now() });
