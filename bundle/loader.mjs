@@ -16,8 +16,19 @@
 // `--version` and the main help are answered before the agent's code is
 // compiled at all.
 import { createRequire } from 'node:module';
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync }
-  from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { Script } from 'node:vm';
 
 /* global BUILD_ID, VERSION, HELP_MAIN, CORE */
@@ -26,7 +37,12 @@ const first = process.argv[2];
 
 if (first === '--version' || first === 'version') {
   process.stdout.write(`cert-agent ${VERSION}\n`);
-} else if (first === undefined || first === '--help' || first === '-h' || (first === 'help' && process.argv.length === 3)) {
+} else if (
+  first === undefined ||
+  first === '--help' ||
+  first === '-h' ||
+  (first === 'help' && process.argv.length === 3)
+) {
   // `help CMD` is the agent's: it knows the commands and their help.
   process.stdout.write(HELP_MAIN);
   process.exitCode = first === undefined ? 64 : 0;
@@ -93,7 +109,8 @@ function codeCache(command) {
         renameSync(tmp, path);
         // Caches of other builds or Node versions are of no use any more.
         const mine = `v8-${BUILD_ID}-${process.version}-`;
-        for (const f of readdirSync(dir)) if (f.startsWith('v8-') && !f.startsWith(mine)) rmSync(`${dir}/${f}`, { force: true });
+        for (const f of readdirSync(dir))
+          if (f.startsWith('v8-') && !f.startsWith(mine)) rmSync(`${dir}/${f}`, { force: true });
       } catch {
         rmSync(tmp, { force: true });
       }

@@ -58,7 +58,9 @@ export async function enrollCommand(ctx: CommandContext): Promise<CommandResult>
 
 export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResult> {
   const url = (ctx.flags['ca-url'] as string | undefined) ?? ctx.env.CERT_AGENT_CA_URL;
-  const fps = (ctx.flags.fingerprint as string[] | undefined)?.length ? (ctx.flags.fingerprint as string[]) : (ctx.env.CERT_AGENT_FINGERPRINT ?? '').split(',').filter(Boolean);
+  const fps = (ctx.flags.fingerprint as string[] | undefined)?.length
+    ? (ctx.flags.fingerprint as string[])
+    : (ctx.env.CERT_AGENT_FINGERPRINT ?? '').split(',').filter(Boolean);
   const missing = [
     url ? '' : '--ca-url URL (CERT_AGENT_CA_URL)',
     fps.length ? '' : '--fingerprint HEX (CERT_AGENT_FINGERPRINT)',
@@ -84,7 +86,10 @@ export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResu
   const out = ctx.flags.out as string | undefined;
   if (out) {
     writeFileAtomic(out, pem, 0o644);
-    return { stdout: `wrote root ${bundle.roots.map((r) => r.fingerprint).join(', ')} to ${out}\n`, exitCode: ExitCode.ok };
+    return {
+      stdout: `wrote root ${bundle.roots.map((r) => r.fingerprint).join(', ')} to ${out}\n`,
+      exitCode: ExitCode.ok,
+    };
   }
   return { stdout: pem, exitCode: ExitCode.ok };
 }
@@ -128,14 +133,16 @@ async function dryRun(config: Config, ctx: CommandContext): Promise<CommandResul
 }
 
 export async function statusCommand(ctx: CommandContext): Promise<CommandResult> {
-  if (ctx.flags.json && ctx.flags.line) throw new UsageError('status: --json and --line are two formats of the same report; give one of them');
+  if (ctx.flags.json && ctx.flags.line)
+    throw new UsageError('status: --json and --line are two formats of the same report; give one of them');
   let config: Config;
   try {
     config = await loadConfigOften(ctx, 'status');
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const { unknownReport } = await import('../report/status.js');
-    if (ctx.flags.json) return { stdout: JSON.stringify(unknownReport(message, ctx.now()), null, 2) + '\n', exitCode: 3 };
+    if (ctx.flags.json)
+      return { stdout: JSON.stringify(unknownReport(message, ctx.now()), null, 2) + '\n', exitCode: 3 };
     if (ctx.flags.line) {
       const { renderStatusLine } = await import('../report/status-text.js');
       return { stdout: renderStatusLine(unknownReport(message, ctx.now()) as StatusReport, ctx.now()), exitCode: 3 };
@@ -145,8 +152,10 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
   const { collectStatus, EXIT_FOR } = await import('../report/status.js');
   const { renderStatus, renderStatusLine } = await import('../report/status-text.js');
   const report = collectStatus(config, ctx.now());
-  const stdout = ctx.flags.json ? JSON.stringify(report, null, 2) + '\n'
-    : ctx.flags.line ? renderStatusLine(report, ctx.now())
+  const stdout = ctx.flags.json
+    ? JSON.stringify(report, null, 2) + '\n'
+    : ctx.flags.line
+      ? renderStatusLine(report, ctx.now())
       : renderStatus(report, { color: ctx.isTty && !ctx.env.NO_COLOR, now: ctx.now() });
   return { stdout, exitCode: EXIT_FOR[report.status] };
 }
@@ -184,15 +193,15 @@ export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
   // SIGTERM or SIGHUP arriving in the first moments would otherwise kill it
   // (a SIGHUP then even means a restart). A SIGHUP before start is a no-op:
   // the daemon reads the config and checks at start anyway.
-  let daemon: { reload(): void } | undefined;
-  process.on('SIGHUP', () => daemon?.reload());
+  const started: { daemon?: { reload(): void } } = {};
+  process.on('SIGHUP', () => started.daemon?.reload());
   const signal = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   const { Daemon } = await import('../renewal/daemon.js');
   const running = new Daemon({ configPath: ctx.configPath, log: await ctx.logger(), now: ctx.now });
-  daemon = running;
+  started.daemon = running;
   running.start();
   await running.stop(await signal);
   return { stdout: '', exitCode: ExitCode.ok };
@@ -201,7 +210,10 @@ export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
 export async function doctorCommand(ctx: CommandContext): Promise<CommandResult> {
   const { runDoctor, renderDoctor } = await import('../report/doctor.js');
   const lines = await runDoctor(ctx.configPath, { fix: Boolean(ctx.flags.fix), now: ctx.now() });
-  return { stdout: renderDoctor(lines), exitCode: lines.some((l) => l.verdict === 'PROBLEM') ? ExitCode.failure : ExitCode.ok };
+  return {
+    stdout: renderDoctor(lines),
+    exitCode: lines.some((l) => l.verdict === 'PROBLEM') ? ExitCode.failure : ExitCode.ok,
+  };
 }
 
 /**

@@ -63,7 +63,12 @@ export function enrollInputFrom(flags: Record<string, unknown>, env: NodeJS.Proc
       continue;
     }
     const list = 'list' in f && f.list;
-    input[f.flag] = list ? (Array.isArray(raw) ? raw : raw.split(',')).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean) : (raw as string);
+    input[f.flag] = list
+      ? (Array.isArray(raw) ? raw : raw.split(','))
+          .flatMap((v) => v.split(','))
+          .map((v) => v.trim())
+          .filter(Boolean)
+      : (raw as string);
   }
   // A pin pasted from openssl or sha256sum is written as the plain hex; a bad one is left for validation to name.
   if (input.fingerprint) input.fingerprint = (input.fingerprint as string[]).map((fp) => parseFingerprint(fp) ?? fp);
@@ -165,7 +170,12 @@ export function mergeEnrollInput(existing: string | undefined, input: EnrollInpu
   return doc;
 }
 
-export async function enroll(configPath: string, input: EnrollInput, now: Date, opts: { allowUnreachable?: boolean } = {}): Promise<EnrollResult> {
+export async function enroll(
+  configPath: string,
+  input: EnrollInput,
+  now: Date,
+  opts: { allowUnreachable?: boolean } = {},
+): Promise<EnrollResult> {
   const before = readIfExists(configPath);
   const doc = mergeEnrollInput(before, input);
   const missing = missingInputs(doc);
@@ -178,7 +188,9 @@ export async function enroll(configPath: string, input: EnrollInput, now: Date, 
   }
   let trust: TrustBundle | undefined;
   try {
-    trust = config.ca.rootFile ? trustFromRootFile(config.ca.rootFile, config.ca.fingerprints, now) : await bootstrapTrust(config.ca.url, config.ca.fingerprints, now);
+    trust = config.ca.rootFile
+      ? trustFromRootFile(config.ca.rootFile, config.ca.fingerprints, now)
+      : await bootstrapTrust(config.ca.url, config.ca.fingerprints, now);
   } catch (err) {
     // A template hook may run before the CA container is up: with
     // allowUnreachable the config is written and the daemon pins the root
@@ -193,7 +205,19 @@ export async function enroll(configPath: string, input: EnrollInput, now: Date, 
   let sameRoots: boolean;
   try {
     saved = trustForPins(config.stateDir, config.ca.fingerprints);
-    sameRoots = !trust || Boolean(saved && saved.roots.map((r) => r.fingerprint).sort().join() === trust.roots.map((r) => r.fingerprint).sort().join());
+    sameRoots =
+      !trust ||
+      Boolean(
+        saved &&
+        saved.roots
+          .map((r) => r.fingerprint)
+          .sort()
+          .join() ===
+          trust.roots
+            .map((r) => r.fingerprint)
+            .sort()
+            .join(),
+      );
     if (trust && !sameRoots) saveTrust(config.stateDir, trust);
   } finally {
     release();

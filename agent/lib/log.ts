@@ -67,7 +67,10 @@ export function createLogger(opts: { fd?: number; level?: string; format?: LogFo
       timestamp: pino.stdTimeFunctions.isoTime,
       messageKey: 'msg',
       formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: ['keyPem', '*.keyPem', 'privateKey', '*.privateKey', 'keyAuthorization', 'accountKey'], censor: '[redacted]' },
+      redact: {
+        paths: ['keyPem', '*.keyPem', 'privateKey', '*.privateKey', 'keyAuthorization', 'accountKey'],
+        censor: '[redacted]',
+      },
     },
     format === 'journal' ? journalDestination(fd) : pino.destination({ fd, sync: true }),
   );

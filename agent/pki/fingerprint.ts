@@ -31,11 +31,12 @@ export function fingerprintProblem(input: string): string | undefined {
   if (/^[0-9a-fA-F]+$/.test(compact)) {
     return `has ${compact.length} hex digits; a SHA-256 fingerprint has 64 (colons allowed)`;
   }
-  return 'is not a SHA-256 fingerprint: expected 64 hex digits (colons allowed), as printed by '
-    + '`step certificate fingerprint`, `openssl x509 -fingerprint -sha256 -noout` or `sha256sum` of the DER';
+  return (
+    'is not a SHA-256 fingerprint: expected 64 hex digits (colons allowed), as printed by ' +
+    '`step certificate fingerprint`, `openssl x509 -fingerprint -sha256 -noout` or `sha256sum` of the DER'
+  );
 }
 
 export function fingerprintOfDer(der: Uint8Array): string {
   return createHash('sha256').update(der).digest('hex');
 }
-

@@ -107,7 +107,9 @@ describe('help CMD and short flags', () => {
     expect(renew.code).toBe(78);
     const enroll = await runAgent(['enroll', '-c', join(tempDir(), 'c.yaml'), '-d', 'app.internal']);
     expect(enroll.code).toBe(64);
-    expect(enroll.stderr).toMatch(/needs --ca-url URL \(CERT_AGENT_CA_URL\), --fingerprint HEX \(CERT_AGENT_FINGERPRINT\) /);
+    expect(enroll.stderr).toMatch(
+      /needs --ca-url URL \(CERT_AGENT_CA_URL\), --fingerprint HEX \(CERT_AGENT_FINGERPRINT\) /,
+    );
   });
 
   it('the help documents the short forms', async () => {
@@ -131,7 +133,9 @@ describe('a config this user cannot read', () => {
     );
     const renew = await runAgent(['renew', '--config', config], { uid: 65534, gid: 65534 });
     expect(renew.code).toBe(78);
-    expect(renew.stderr).toBe(`cert-agent: config: cannot read ${config}: permission denied; run as root (sudo cert-agent renew)\n`);
+    expect(renew.stderr).toBe(
+      `cert-agent: config: cannot read ${config}: permission denied; run as root (sudo cert-agent renew)\n`,
+    );
   });
 });
 
@@ -162,7 +166,9 @@ describe('a config that is not valid YAML', () => {
     writeFileSync(config, 'ca:\n  url: https://ca.internal:9000\n  fingerprint: [abc\ncertificate:\n', { mode: 0o600 });
     const r = await runAgent(['renew', '--config', config]);
     expect(r.code).toBe(78);
-    expect(r.stderr).toMatch(new RegExp(`^cert-agent: config: ${config}, line \\d+, column \\d+, is not valid YAML or JSON: \\S`));
+    expect(r.stderr).toMatch(
+      new RegExp(`^cert-agent: config: ${config}, line \\d+, column \\d+, is not valid YAML or JSON: \\S`),
+    );
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
     const status = await runAgent(['status', '--config', config]);
     expect(status.code).toBe(3);

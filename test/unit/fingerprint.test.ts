@@ -46,7 +46,9 @@ describe('parseFingerprint', () => {
   });
   it('takes what the real openssl and sha256sum print for a root', async () => {
     const ca = await makeCa('Tools');
-    const fromOpenssl = execFileSync('openssl', ['x509', '-fingerprint', '-sha256', '-noout'], { input: ca.root.pem }).toString();
+    const fromOpenssl = execFileSync('openssl', ['x509', '-fingerprint', '-sha256', '-noout'], {
+      input: ca.root.pem,
+    }).toString();
     expect(fromOpenssl).toMatch(/^sha256 Fingerprint=/i);
     expect(parseFingerprint(fromOpenssl)).toBe(ca.fingerprint);
     const der = execFileSync('openssl', ['x509', '-outform', 'der'], { input: ca.root.pem });

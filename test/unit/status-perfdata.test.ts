@@ -113,7 +113,15 @@ describe('perfdata on the first line', () => {
     const line = firstLine({ ...report, renewal });
     expect(line).toBe('cert-agent OK | expiry=43200s;28200:;0:;;86400 allowance=28000s;7200:;0:;;28800');
     const { perf } = parsePluginLine(line);
-    expect(perf[1]).toEqual({ label: 'allowance', value: 28000, uom: 's', warn: '7200:', crit: '0:', min: '', max: '28800' });
+    expect(perf[1]).toEqual({
+      label: 'allowance',
+      value: 28000,
+      uom: 's',
+      warn: '7200:',
+      crit: '0:',
+      min: '',
+      max: '28800',
+    });
   });
 });
 
@@ -143,7 +151,9 @@ describe('the monitoring kit in packaging/monitoring', () => {
     const used = new Set(exprs.flatMap((e) => e.match(/cert_agent_\w+/g) ?? []));
     const written = new Set(
       [
-        ...readFileSync(join(import.meta.dirname, '../../agent/report/metrics.ts'), 'utf8').matchAll(/add\('(\w+)'/g),
+        ...readFileSync(join(import.meta.dirname, '../../agent/report/metrics.ts'), 'utf8').matchAll(
+          /add\(\s*'(\w+)'/g,
+        ),
       ].map((m) => `cert_agent_${m[1]}`),
     );
     expect(used.size).toBeGreaterThan(0);
