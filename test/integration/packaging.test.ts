@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../../agent/config/config.js';
 import { tempDir } from '../helpers/agent.js';
 import { buildDeb } from '../harness/rootfs.js';
+import { bundledPackages } from '../../packaging/deb/notices.mjs';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const UNIT = join(ROOT, 'packaging/cert-agent.service');
@@ -101,7 +102,8 @@ describe('Debian package', () => {
     expect(entries.get('/usr/lib/cert-agent/cert-agent.mjs')?.mode).toBe('-rwxr-xr-x');
     expect(entries.get('/usr/bin/cert-agent')).toMatchObject({ mode: 'lrwxrwxrwx', link: '../lib/cert-agent/cert-agent.mjs' });
     expect(entries.get('/usr/lib/systemd/system/cert-agent.service')?.mode).toBe('-rw-r--r--');
-    for (const f of ['/usr/share/cert-agent/config.example.yaml', '/usr/share/doc/cert-agent/README.md', '/usr/share/doc/cert-agent/copyright', '/usr/share/doc/cert-agent/changelog.gz', '/usr/share/doc/cert-agent/migration.md']) {
+    for (const f of ['/usr/share/cert-agent/config.example.yaml', '/usr/share/doc/cert-agent/README.md', '/usr/share/doc/cert-agent/copyright', '/usr/share/doc/cert-agent/changelog.gz', '/usr/share/doc/cert-agent/migration.md',
+      '/usr/share/doc/cert-agent/THIRD-PARTY-NOTICES', '/usr/share/cert-agent/status.schema.json']) {
       expect(entries.has(f), f).toBe(true);
     }
     for (const proxy of ['nginx', 'traefik']) {
@@ -118,12 +120,42 @@ describe('Debian package', () => {
     for (const s of ['postinst', 'prerm', 'postrm']) expect(scripts).toMatch(new RegExp(`\\d+ lines\\s+\\*\\s+${s}\\b`));
   });
 
+  it('copyright and THIRD-PARTY-NOTICES name exactly the packages esbuild put into the bundle', () => {
+    const meta = join(ROOT, 'bundle/out/meta.json');
+    const names = bundledPackages(meta).map((d) => d.slice(d.lastIndexOf('node_modules/') + 'node_modules/'.length));
+    expect(names).toEqual(expect.arrayContaining(['pino', 'node-cron', 'yaml']));
+    const copyright = execFileSync('dpkg-deb', ['--fsys-tarfile', deb], { encoding: 'buffer' });
+    const doc = (f: string) => execFileSync('tar', ['-xOf', '-', `./usr/share/doc/cert-agent/${f}`], { input: copyright, encoding: 'utf8' });
+    const shipped = doc('copyright');
+    const comment = shipped.slice(shipped.indexOf('Comment:'), shipped.indexOf('\n\n'));
+    for (const n of names) expect(comment, n).toMatch(new RegExp(`(^|[ ,])${n.replace('/', '\\/')}[,;( \n]`));
+    for (const n of ['acme-client', 'undici', '@peculiar/x509', 'reflect-metadata', 'axios']) expect(shipped).not.toContain(n);
+    const notices = doc('THIRD-PARTY-NOTICES');
+    for (const dir of bundledPackages(meta)) {
+      const pkg = JSON.parse(readFileSync(join(ROOT, dir, 'package.json'), 'utf8')) as { name: string; version: string; license: string };
+      expect(notices).toContain(`${pkg.name} ${pkg.version} (${pkg.license})`);
+      expect(comment).toContain(`${pkg.license}`);
+    }
+  });
+
   it('has no lintian errors (the remaining warnings are explained in the README)', () => {
     const r = spawnSync('lintian', ['--allow-root', '--no-tag-display-limit', deb], { encoding: 'utf8' });
     const tags = r.stdout.trim().split('\n').filter(Boolean);
     expect(tags.filter((t) => t.startsWith('E:'))).toEqual([]);
     const allowed = /^W: cert-agent: (maintainer-script-calls-systemctl|no-manual-page) /;
     expect(tags.filter((t) => !allowed.test(t))).toEqual([]);
+  });
+});
+
+describe('uninstall', () => {
+  it('the package and the hook remove the same files: purge_agent_files is the same text in both', () => {
+    const fn = (file: string) => {
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      const start = text.indexOf('purge_agent_files() {');
+      expect(start, file).toBeGreaterThan(0);
+      return text.slice(start, text.indexOf('\n}\n', start) + 3);
+    };
+    expect(fn('packaging/postinstall.sh')).toBe(fn('packaging/deb/postrm'));
   });
 });
 
