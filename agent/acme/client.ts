@@ -181,7 +181,7 @@ async function issueWithAccount(acme: AcmeTransport, req: IssueRequest, accountU
  * inside the POST and, when it cannot fetch the token, leaves the challenge
  * "pending" with an error instead of failing it: that error is the real
  * cause ("connection refused on port 80"), so it is retried a few times by
- * POSTing again (RFC 8555 §7.5.1) and then reported as it is, rather than
+ * POSTing again (ACME allows a client to retry a challenge) and then reported as it is, rather than
  * polling an authorization that will never change.
  */
 async function answerChallenge(acme: AcmeTransport, authzUrl: string, authz: Authorization, challenge: ChallengeObject): Promise<void> {

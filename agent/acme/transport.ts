@@ -1,5 +1,5 @@
 /**
- * The ACME wire layer (RFC 8555 §6): JWS-signed POSTs over HTTPS, nonces,
+ * The ACME wire layer: JWS-signed POSTs over HTTPS, nonces,
  * problem documents. Built on node:https with the pinned roots as the only
  * trust anchors and one keep-alive connection pool per pass. Failures come
  * out typed: a TLS failure as TrustError, no answer as CaUnavailableError, a
@@ -16,7 +16,7 @@ export const PROBLEM_PREFIX = 'urn:ietf:params:acme:error:';
 const REQUEST_TIMEOUT_MS = 15_000;
 /** A certificate chain or an order is a few kilobytes; refuse anything absurd. */
 const MAX_BODY_BYTES = 1024 * 1024;
-/** RFC 8555 §6.5: a badNonce answer carries a fresh nonce; retry with it this many times. */
+/** A badNonce answer carries a fresh nonce; retry with it this many times. */
 const BAD_NONCE_RETRIES = 3;
 
 export interface Directory {

@@ -1,5 +1,5 @@
 /**
- * Configuration: the file format (spec §5), its defaults, and validation of
+ * Configuration: the file format, its defaults, and validation of
  * the whole document before anything on disk is touched. Every error is a
  * ConfigError (exit 78) naming the field, the value and what is allowed.
  */

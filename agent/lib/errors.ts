@@ -20,7 +20,7 @@ export const ExitCode = {
   cantCreate: 73,
   /** Another agent process holds the lock; nothing was done. */
   tempFail: 75,
-  /** The CA answered, but not with what ACME or the spec allows. */
+  /** The CA answered, but not with what ACME allows. */
   protocol: 76,
   /** The configuration file is missing or invalid. */
   config: 78,

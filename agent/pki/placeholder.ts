@@ -1,6 +1,6 @@
 /**
- * The stand-in certificate for a first start while the CA is unreachable
- * (spec §7): self-signed, for the configured names, with its own key, valid
+ * The stand-in certificate for a first start while the CA is unreachable:
+ * self-signed, for the configured names, with its own key, valid
  * for a short time and marked in its subject and by the PLACEHOLDER file in
  * its set, so no one mistakes it for the real thing. It exists only so the
  * proxy can start; the daemon replaces it as soon as the CA answers.

@@ -357,3 +357,8 @@ function validityProblem(cert: X509Certificate, now: Date): string | undefined {
   if (now > to) return `${who} expired at ${to.toISOString()} (this machine's clock says ${now.toISOString()})`;
   return undefined;
 }
+
+/** The validity window as dates. */
+export function validityOf(cert: X509Certificate): { notBefore: Date; notAfter: Date } {
+  return { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) };
+}

@@ -16,15 +16,16 @@ import { generateKeyPem } from '../pki/keys.js';
 import { openSolver } from '../challenge/index.js';
 import { installSystemTrust } from '../trust/system-store.js';
 import type { CertStore, LiveSet } from '../store/sets.js';
-import { renewalTimeOf, storeFor, validityOf } from '../store/live.js';
+import { storeFor } from '../store/ownership.js';
+import { validityOf } from '../pki/x509.js';
 import { auditPermissions } from '../store/permissions.js';
 import { bootstrapTrust, fetchRoots, trustFromRootFile } from '../trust/pin.js';
 import { droppedOnLoad, rootsPem, saveTrust, trustForPins, type TrustBundle } from '../trust/file.js';
 import { certFingerprint } from '../pki/x509.js';
 import { assessSet, firstCritical } from '../pki/assess.js';
-import { nextRenewal, randomForSerial, retryDelay, type Random } from './schedule.js';
+import { renewalTimeOf, retryDelay, type Random } from './schedule.js';
 import { readState, writeState, type AgentState } from '../store/state.js';
-import { installPlaceholder } from './first-start.js';
+import { installPlaceholder } from './install-placeholder.js';
 import { refreshTrust } from '../trust/refresh.js';
 import { DAEMON_PID_FILE } from '../store/layout.js';
 import { readIfExists, writeFileAtomic } from '../lib/fs.js';
@@ -92,7 +93,7 @@ export function renewalReason(live: LiveSet | undefined, config: Config, roots: 
   const { findings } = assessSet(live, { domains: config.certificate.domains, roots, now });
   const replaceNow = firstCritical(findings) ?? findings.find((f) => f.code === 'placeholder');
   if (replaceNow) return replaceNow.message;
-  const due = nextRenewal(validityOf(live.cert), config.renewal, randomForSerial(live.cert.serialNumber));
+  const due = renewalTimeOf(live, config);
   if (now >= due) return `renewal due since ${due.toISOString()}`;
   return undefined;
 }

@@ -5,7 +5,8 @@
  * check, which is what makes a frozen or suspended container renew as soon as
  * it wakes.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
+import { validityOf } from '../pki/x509.js';
 
 export interface RenewalPolicy {
   /** Fraction of the lifetime after which to renew (renewal.at). */
@@ -89,4 +90,9 @@ function clamp(x: number, lo: number, hi: number): number {
 
 function clamp01(x: number): number {
   return Number.isFinite(x) ? Math.min(Math.max(x, 0), 0.999999) : 0;
+}
+
+/** When the live certificate is due, under the configured renewal settings. */
+export function renewalTimeOf(live: { cert: X509Certificate }, config: { renewal: RenewalPolicy }): Date {
+  return nextRenewal(validityOf(live.cert), config.renewal, randomForSerial(live.cert.serialNumber));
 }

@@ -1,5 +1,5 @@
 /**
- * `cert-agent doctor`: audits the installation (spec §10), one line per check
+ * `cert-agent doctor`: audits the installation, one line per check
  * saying what is wrong and what to do. `--fix` repairs only what cannot make
  * things worse — modes and ownership of the agent's own files — and says what
  * it changed. Exit 0 when nothing is wrong (after fixes), 1 otherwise.
@@ -17,7 +17,9 @@ import { bootstrapTrust, fetchRoots } from '../trust/pin.js';
 import { loadTrust, rootsPem } from '../trust/file.js';
 import { certFingerprint } from '../pki/x509.js';
 import { assessSet, type FindingCode } from '../pki/assess.js';
-import { ownershipForReading, ownershipOf } from '../store/live.js';
+import { ownershipForReading, ownershipOf } from '../store/ownership.js';
+import { acquireLockWaiting } from '../store/lock.js';
+import { SETS_DIR } from '../store/layout.js';
 import {
   AGENT_GID, AGENT_UID, checkChain, closeQuietly, describeEntry, lstatMaybe, openNoFollow, setAccessFd, type Kind,
 } from '../lib/safefs.js';
@@ -54,7 +56,7 @@ export async function runDoctor(configPath: string, opts: { fix: boolean; now: D
   } catch (err) {
     add('PROBLEM', 'owner', `${describeError(err)}: create the user/group or change certificate.owner/group`);
   }
-  checkPermissions(config, owner, opts.fix, add);
+  await checkPermissionsLocked(config, owner, opts.fix, add);
   checkMounts(config, add);
   await checkCa(config, opts.now, add);
   checkCertificate(config, opts.now, add);
@@ -65,6 +67,30 @@ export async function runDoctor(configPath: string, opts: { fix: boolean; now: D
 }
 
 // ---- modes and ownership ----------------------------------------------------
+
+/** How long `doctor --fix` waits for a renewal pass in flight before fixing nothing. */
+const FIX_LOCK_WAIT_MS = 30_000;
+
+/**
+ * `--fix` changes modes and owners in the state and certificate directories,
+ * so it holds the lock like every other writer there; without --fix, or when
+ * no state directory exists yet (no agent has run), it only reads.
+ */
+async function checkPermissionsLocked(config: Config, owner: Ownership | undefined, fix: boolean, add: Add): Promise<void> {
+  if (!fix || !existsSync(config.stateDir)) return checkPermissions(config, owner, fix, add);
+  let release: (() => void) | undefined;
+  try {
+    release = await acquireLockWaiting(config.stateDir, FIX_LOCK_WAIT_MS);
+  } catch (err) {
+    add('PROBLEM', 'lock', `${describeError(err)}: nothing was fixed; run cert-agent doctor --fix again`);
+    return checkPermissions(config, owner, false, add);
+  }
+  try {
+    checkPermissions(config, owner, fix, add);
+  } finally {
+    release();
+  }
+}
 
 interface Expect {
   path: string;
@@ -93,11 +119,11 @@ function checkPermissions(config: Config, owner: Ownership | undefined, fix: boo
     { path: config.stateDir, what: 'state directory', kind: 'directory', mode: 0o700, owner: root },
     { path: join(config.stateDir, 'account.key'), what: 'ACME account key', kind: 'file', mode: 0o600, owner: root },
     { path: dir, what: 'certificate directory', kind: 'directory', mode: dirMode, owner: certOwner },
-    { path: join(dir, '.sets'), what: 'certificate sets directory', kind: 'directory', mode: dirMode,
+    { path: join(dir, SETS_DIR), what: 'certificate sets directory', kind: 'directory', mode: dirMode,
       owner: certOwner },
   ];
   const key = (path: string): Expect => ({ path, what: 'private key', kind: 'file', mode: keyMode, owner: certOwner });
-  const sets = join(dir, '.sets');
+  const sets = join(dir, SETS_DIR);
   const setsSt = safeLstat(sets);
   if (setsSt?.isDirectory() && readUids.includes(setsSt.uid)) {
     for (const id of safeList(sets)) {

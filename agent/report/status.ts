@@ -14,9 +14,10 @@ import type { Config } from '../config/config.js';
 import { StoreError, describeError } from '../lib/errors.js';
 import { readState } from '../store/state.js';
 import { loadTrust } from '../trust/file.js';
-import { certFingerprint, summarize } from '../pki/x509.js';
+import { certFingerprint, summarize, validityOf } from '../pki/x509.js';
 import { assessSet, type FindingCode } from '../pki/assess.js';
-import { ownershipForReading, renewalTimeOf, validityOf } from '../store/live.js';
+import { ownershipForReading } from '../store/ownership.js';
+import { renewalTimeOf } from '../renewal/schedule.js';
 import { CertStore, type LiveSet } from '../store/sets.js';
 import { findDrift } from '../store/permissions.js';
 

@@ -15,9 +15,10 @@ import { join } from 'node:path';
 import type { Config } from '../config/config.js';
 import { describeError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import { ownershipForReading } from './live.js';
+import { ownershipForReading } from './ownership.js';
 import { closeQuietly, describeEntry, lstatMaybe, octal, openNoFollow, setAccessFd } from '../lib/safefs.js';
 import type { LiveSet, Ownership } from './sets.js';
+import { SETS_DIR } from './layout.js';
 
 export interface Drift {
   path: string;
@@ -34,7 +35,7 @@ export function findDrift(certDir: string, live: LiveSet | undefined, owner: Own
   const keyMode = owner.group === undefined ? 0o600 : 0o640;
   const want: [string, string, number, boolean][] = [
     [certDir, 'certificate directory', dirMode, true],
-    [join(certDir, '.sets'), 'certificate sets directory', dirMode, true],
+    [join(certDir, SETS_DIR), 'certificate sets directory', dirMode, true],
   ];
   if (live) {
     want.push(

@@ -30,15 +30,9 @@ import {
 } from '../lib/safefs.js';
 import { parseCerts, toPem } from '../pki/x509.js';
 import { assessSet, firstCritical } from '../pki/assess.js';
+import { PLACEHOLDER_MARKER, SET_FILES, SETS_DIR } from './layout.js';
 
-/**
- * combined.pem (private like key.pem) is the key followed by the full chain in one file, for
- * consumers that take both from one path (HAProxy, some Java and Go
- * servers): one open(2), so even a reader that opens it at the moment of a
- * swap gets a matching pair.
- */
-export const SET_FILES = ['key.pem', 'cert.pem', 'chain.pem', 'fullchain.pem', 'ca.pem', 'combined.pem'] as const;
-const SETS = '.sets';
+const SETS = SETS_DIR;
 
 export interface NewSet {
   keyPem: string;
@@ -46,7 +40,7 @@ export interface NewSet {
   fullchainPem: string;
   /** The trusted roots, written as ca.pem. */
   rootsPem: string[];
-  /** Marks a self-signed stand-in (spec §7); it skips the chain check. */
+  /** Marks a self-signed stand-in; it skips the chain check. */
   placeholder?: boolean;
 }
 
@@ -132,7 +126,7 @@ export class CertStore {
       this.writeFile(path, 'fullchain.pem', toPem(leaf) + chainPem);
       this.writeFile(path, 'ca.pem', set.rootsPem.join(''));
       this.writeFile(path, 'combined.pem', set.keyPem.trimEnd() + '\n' + toPem(leaf) + chainPem);
-      if (set.placeholder) this.writeFile(path, 'PLACEHOLDER', 'self-signed stand-in until the CA answers\n');
+      if (set.placeholder) this.writeFile(path, PLACEHOLDER_MARKER, 'self-signed stand-in until the CA answers\n');
       syncDir(path);
     } catch (err) {
       removeOwnTree(path);
@@ -316,7 +310,7 @@ export class CertStore {
       const keyPem = readNoFollow(join(path, 'key.pem'));
       const [cert, ...intermediates] = parseCerts(readNoFollow(join(path, 'fullchain.pem')));
       if (!cert) return undefined;
-      const placeholder = lstatMaybe(join(path, 'PLACEHOLDER')) !== undefined;
+      const placeholder = lstatMaybe(join(path, PLACEHOLDER_MARKER)) !== undefined;
       return { id, path, keyPem, cert, intermediates, placeholder };
     } catch (err) {
       if (err instanceof StoreError && /refusing/.test(err.message)) throw err;

@@ -1,5 +1,5 @@
 /**
- * Trust in the CA, and nothing else (spec §6). First contact fetches /roots
+ * Trust in the CA, and nothing else. First contact fetches /roots
  * without verification, keeps only a root whose SHA-256 equals a pin, then
  * proves that the CA's own TLS certificate chains to that root by fetching
  * /roots again with the root as the only anchor. From then on every CA

@@ -1,5 +1,5 @@
 /**
- * trust.installSystem (spec §6): also put the pinned roots into the
+ * trust.installSystem: also put the pinned roots into the
  * container's system store, so other programs there (curl, apt, language
  * runtimes) trust the site CA. Only roots the agent itself trusts — pinned, or
  * added over a connection verified by a pinned root — are ever installed.

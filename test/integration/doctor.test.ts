@@ -51,6 +51,26 @@ describe('cert-agent doctor', () => {
     expect(r.lines.at(-1)).toBe('doctor: all good');
   });
 
+  it('--fix waits for the lock: nothing changes while another agent holds it, the fix follows its release', async () => {
+    chmodSync(liveKey(), 0o644);
+    const lock = join(dir, 'state', 'lock');
+    // This test process plays a renewal in flight: a live pid and its start time, as the agent's lock records them.
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    writeFileSync(lock, `${process.pid} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}\n`, { mode: 0o600 });
+    try {
+      const running = doctor(cfg(), ['--fix']);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(modeOf(liveKey()), 'key mode while the lock is held elsewhere').toBe(0o644);
+      rmSync(lock);
+      const fixed = await running;
+      expect(fixed.lines).toContainEqual(expect.stringMatching(/^FIXED +private key .*: mode 0644 -> 0600$/));
+      expect(modeOf(liveKey())).toBe(0o600);
+    } finally {
+      rmSync(lock, { force: true });
+      chmodSync(liveKey(), 0o600);
+    }
+  });
+
   it('catches a world-readable key and an open certificate directory; --fix repairs the modes and says so', async () => {
     chmodSync(liveKey(), 0o644);
     chmodSync(certDir(), 0o755);

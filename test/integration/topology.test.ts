@@ -1,5 +1,5 @@
 /**
- * The seed's topology without its shared mount: a step-ca "container", an
+ * The three-container topology of a Proxmox site without a shared mount: a step-ca "container", an
  * nginx "container" and a Traefik "container", each in its own network
  * namespace with its own address, port 80 and name resolution, plus a client
  * namespace. Each consumer has its own root directory (config, certificates,

@@ -1,5 +1,5 @@
 /**
- * The certificate store's contract (spec §8): a set goes live in one swap,
+ * The certificate store's contract: a set goes live in one swap,
  * the previous set is kept for rollback, a set that fails any check changes
  * nothing on disk, and only current + previous survive a prune.
  */
@@ -10,7 +10,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CertStore, SET_FILES } from '../../agent/store/sets.js';
+import { CertStore } from '../../agent/store/sets.js';
+import { SET_FILES } from '../../agent/store/layout.js';
 import { InvalidCertificateError, StoreError } from '../../agent/lib/errors.js';
 import { makeCa, newKey, selfSigned, type Leaf, type TestCa } from '../helpers/certs.js';
 import { tempDir } from '../helpers/agent.js';

@@ -1,15 +1,13 @@
 /**
- * The live certificate seen through the configuration: where it is, who
- * owns it, when it is due. Shared by the renew pass and by `status`/`doctor`,
- * which must stay free of the ACME and network code.
+ * Who owns and who reads the certificate directory, from the configuration,
+ * and the store opened with it. Shared by the renew pass and by
+ * `status`/`doctor`, which must stay free of the ACME and network code.
  */
-import type { X509Certificate } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import { ConfigError, describeError } from '../lib/errors.js';
 import { readIfExists, resolveId } from '../lib/fs.js';
 import { AGENT_UID } from '../lib/safefs.js';
-import { CertStore, type LiveSet, type Ownership } from './sets.js';
-import { nextRenewal, randomForSerial } from '../renewal/schedule.js';
+import { CertStore, type Ownership } from './sets.js';
 
 /**
  * Who reads the certificate files besides the agent. Directories and files
@@ -66,13 +64,5 @@ function resolveUser(name: string): { uid: number; gid?: number } {
 
 export function storeFor(config: Config): CertStore {
   return new CertStore(config.certificate.dir, ownershipOf(config));
-}
-
-export function validityOf(cert: X509Certificate) {
-  return { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) };
-}
-
-export function renewalTimeOf(live: LiveSet, config: Config): Date {
-  return nextRenewal(validityOf(live.cert), config.renewal, randomForSerial(live.cert.serialNumber));
 }
 

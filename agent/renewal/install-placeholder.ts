@@ -1,7 +1,7 @@
 /**
  * First start with the CA unreachable: install the placeholder set and tell
  * the consumer, so the proxy can start now instead of waiting for the CA
- * container (the seed's start-order problem). A reload failure here is only
+ * container: no start order between containers. A reload failure here is only
  * logged: the proxy may not be running yet, which is the point.
  */
 import { X509Certificate } from 'node:crypto';
