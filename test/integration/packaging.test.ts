@@ -181,4 +181,14 @@ describe('packaging/config.example.yaml', () => {
     for (const leaf of leaves(full)) expect(keysInFile.has(renamed[leaf] ?? leaf), leaf).toBe(true);
     expect(full.reload.command).toEqual(['systemctl', 'reload', 'haproxy']);
   });
+
+  it('names every key the validator reads, optional ones included', () => {
+    // The keys agent/config/config.ts asks its reader for: a field added
+    // there and not documented here fails.
+    const source = readFileSync(join(ROOT, 'agent/config/config.ts'), 'utf8');
+    const read = new Set([...source.matchAll(/\.(?:section|string|optionalString|number|boolean|list|[a-z]+List|optional[A-Z]\w*)\('([a-zA-Z]+)'/g)].map((m) => m[1]));
+    expect(read.size).toBeGreaterThan(30);
+    const keysInFile = new Set([...example.matchAll(/^\s*(?:# )?([a-zA-Z]+):/gm)].map((m) => m[1]));
+    expect([...read].filter((k) => !keysInFile.has(k))).toEqual([]);
+  });
 });
