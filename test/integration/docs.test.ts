@@ -1,0 +1,129 @@
+/**
+ * The commands the README and the migration guide tell operators to run,
+ * run as written, so the docs cannot drift from the code. Every ```sh block
+ * in those files carries a mark on the line before it:
+ *
+ *   <!-- test: run -->             in the container: a Debian 13 root
+ *                                  filesystem with nginx running, the .deb and
+ *                                  the hook in /root, a real step-ca outside
+ *   <!-- test: run host -->        outside the container (the CA's side, or
+ *                                  another machine): a directory holding the
+ *                                  CA's root_ca.crt and root_ca_key
+ *   ... expect=fingerprint         its output must be the root's fingerprint
+ *   <!-- test: skip (reason) -->   cannot run here, and why
+ *
+ * A block without a mark, or one that fails, fails the test. The blocks run
+ * in document order (README first), each with `sh -e`, after these
+ * substitutions for what only exists on a real site: the CA's URL and
+ * fingerprint, the names (app.internal, nginx.internal: localhost), nginx's
+ * ports 80 and 443 (the port the test CA validates http-01 on, and a free
+ * one), the package's file name and the CA's certificate directory.
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startStepCa, type StepCa } from '../harness/stepca.js';
+import { buildDeb, inChroot, removeTree, unpackRootfs } from '../harness/rootfs.js';
+import { tempDir } from '../helpers/agent.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const DOCS = ['README.md', 'docs/migration.md'];
+const EXAMPLE_FINGERPRINT = '4a5679c2b7f1e0d8a9b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70819';
+
+interface Block {
+  file: string;
+  line: number;
+  mark: string;
+  code: string;
+}
+
+/** Every ```sh block of a Markdown file with the mark on the line before it ('' when none). */
+function shBlocks(file: string): Block[] {
+  const lines = readFileSync(join(ROOT, file), 'utf8').split('\n');
+  const blocks: Block[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^(\s*)```sh\s*$/.exec(lines[i] as string);
+    if (!open) continue;
+    const indent = (open[1] as string).length;
+    const body: string[] = [];
+    let j = i + 1;
+    for (; j < lines.length && !/^\s*```\s*$/.test(lines[j] as string); j++) body.push((lines[j] as string).slice(indent));
+    const before = (lines[i - 1] ?? '').trim();
+    const mark = /^<!-- test: (.+) -->$/.exec(before)?.[1] ?? '';
+    blocks.push({ file, line: i + 1, mark, code: `${body.join('\n')}\n` });
+    i = j;
+  }
+  return blocks;
+}
+
+const blocks = DOCS.flatMap(shBlocks);
+
+describe('every sh block of the operator docs is marked', () => {
+  it('run, run host, or skip with a reason', () => {
+    expect(blocks.length).toBeGreaterThan(10);
+    const bad = blocks.filter((b) => !/^(run( host)?( expect=fingerprint)?|skip \(.{10,}\))$/.test(b.mark));
+    expect(bad.map((b) => `${b.file}:${b.line}: ${b.mark || 'no mark'}`)).toEqual([]);
+  });
+});
+
+describe('the operator docs, run as written', () => {
+  let ca: StepCa;
+  let root: string;
+  let host: string;
+  let debName: string;
+  let tlsPort: number;
+  let nginxStarted = false;
+
+  beforeAll(async () => {
+    ca = await startStepCa();
+    tlsPort = await freePort();
+    const deb = buildDeb();
+    debName = basename(deb);
+    root = unpackRootfs(['nginx']);
+    copyFileSync(deb, join(root, 'root', debName));
+    copyFileSync(join(ROOT, 'packaging/postinstall.sh'), join(root, 'root/postinstall.sh'));
+    // The container's nginx is running, with Debian's default site (port 80
+    // of this machine) left out.
+    rmSync(join(root, 'etc/nginx/sites-enabled/default'), { force: true });
+    const started = await inChroot(root, ['nginx']);
+    expect(started.code, started.stderr).toBe(0);
+    nginxStarted = true;
+    host = tempDir('cert-agent-docs-host-');
+    writeFileSync(join(host, 'root_ca.crt'), ca.rootPem);
+    copyFileSync(ca.pki.rootKey, join(host, 'root_ca_key'));
+  }, 300_000);
+
+  afterAll(async () => {
+    if (nginxStarted) await inChroot(root, ['sh', '-c', 'nginx -s stop; for i in 1 2 3 4 5 6 7 8 9 10; do [ -e /run/nginx.pid ] || exit 0; sleep 0.2; done']);
+    await ca?.cleanup();
+    if (root) removeTree(root);
+    if (host) rmSync(host, { recursive: true, force: true });
+  }, 60_000);
+
+  const substitute = (code: string) =>
+    code
+      .replaceAll('https://ca.internal:9000', ca.url)
+      .replaceAll(EXAMPLE_FINGERPRINT, ca.rootFingerprint)
+      .replaceAll('/mnt/pve/quickOS/lxc-persistent-data/103/ssl/certs', host)
+      .replaceAll('cert-agent_0.1.0_all.deb', debName)
+      .replace(/\blisten 80;/g, `listen 127.0.0.1:${ca.acmeHttpPort};`)
+      .replace(/\blisten 443 ssl;/g, `listen 127.0.0.1:${tlsPort} ssl;`)
+      .replace(/:443\b/g, `:${tlsPort}`)
+      .replace(/\b(app|nginx)\.internal\b/g, 'localhost');
+
+  for (const block of blocks.filter((b) => b.mark.startsWith('run'))) {
+    it(`${block.file}:${block.line} (${block.mark})`, async () => {
+      const code = substitute(block.code);
+      let r: { code: number; stdout: string; stderr: string };
+      if (block.mark.startsWith('run host')) {
+        const p = spawnSync('sh', ['-ec', code], { cwd: host, encoding: 'utf8', timeout: 60_000 });
+        r = { code: p.status ?? -1, stdout: p.stdout, stderr: p.stderr };
+      } else {
+        r = await inChroot(root, ['sh', '-ec', `cd /root\n${code}`], { DEBIAN_FRONTEND: 'noninteractive' });
+      }
+      expect(r.code, `${code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(0);
+      if (block.mark.endsWith('expect=fingerprint')) expect(r.stdout.trim()).toBe(ca.rootFingerprint);
+    }, 120_000);
+  }
+});
