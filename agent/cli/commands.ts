@@ -6,6 +6,7 @@
 // lazy inside the single-file bundle): `status` and `--version` must not pay
 // for the ACME client, the HTTP stack or the logger.
 import type { Config } from '../config/config.js';
+import type { StatusReport } from '../report/status.js';
 import { ExitCode, UsageError } from '../lib/errors.js';
 import { parseFingerprint } from '../pki/fingerprint.js';
 
@@ -86,6 +87,7 @@ export async function renewCommand(ctx: CommandContext): Promise<CommandResult> 
 }
 
 export async function statusCommand(ctx: CommandContext): Promise<CommandResult> {
+  if (ctx.flags.json && ctx.flags.line) throw new UsageError('status: --json and --line are two formats of the same report; give one of them');
   let config: Config;
   try {
     config = await loadConfig(ctx.configPath);
@@ -93,12 +95,18 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
     const message = err instanceof Error ? err.message : String(err);
     const { unknownReport } = await import('../report/status.js');
     if (ctx.flags.json) return { stdout: JSON.stringify(unknownReport(message, ctx.now()), null, 2) + '\n', exitCode: 3 };
+    if (ctx.flags.line) {
+      const { renderStatusLine } = await import('../report/status-text.js');
+      return { stdout: renderStatusLine(unknownReport(message, ctx.now()) as StatusReport, ctx.now()), exitCode: 3 };
+    }
     return { stdout: `cert-agent UNKNOWN — ${message}\n`, exitCode: 3 };
   }
   const { collectStatus, EXIT_FOR } = await import('../report/status.js');
-  const { renderStatus } = await import('../report/status-text.js');
+  const { renderStatus, renderStatusLine } = await import('../report/status-text.js');
   const report = collectStatus(config, ctx.now());
-  const stdout = ctx.flags.json ? JSON.stringify(report, null, 2) + '\n' : renderStatus(report, { color: ctx.isTty && !ctx.env.NO_COLOR, now: ctx.now() });
+  const stdout = ctx.flags.json ? JSON.stringify(report, null, 2) + '\n'
+    : ctx.flags.line ? renderStatusLine(report, ctx.now())
+      : renderStatus(report, { color: ctx.isTty && !ctx.env.NO_COLOR, now: ctx.now() });
   return { stdout, exitCode: EXIT_FOR[report.status] };
 }
 

@@ -123,7 +123,7 @@ Examples:
   systemctl enable --now cert-agent
   cert-agent run --config /etc/cert-agent/config.yaml     # in the foreground
 `,
-  status: `Usage: cert-agent status [--json] [--config PATH]
+  status: `Usage: cert-agent status [--json | --line] [--config PATH]
 
 Shows, in one screen: names, serial, issuer, validity and a bar of the lifetime
 used; the next renewal (absolute and "in 3h12m"); the last attempt and its
@@ -136,6 +136,10 @@ terminal; plain ASCII when piped or with NO_COLOR set.
 Flags:
   --json          the same as a stable JSON document (schema cert-agent.status/v1,
                   documented in docs/status.schema.json)
+  --line          one line of tab-separated fields, for shells without a JSON
+                  parser: v1, status, names (comma-separated), seconds to
+                  expiry, seconds to the next renewal (negative: due), pinned
+                  fingerprints, first problem; "-" where there is no value
   --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
 
 Exit codes (monitoring-plugin convention):
@@ -150,6 +154,7 @@ Examples:
   cert-agent status
   cert-agent status --json | jq -r .certificate.notAfter
   cert-agent status >/dev/null; echo $?      # as a Nagios/Icinga check
+  cert-agent status --line | cut -f2,4       # status and seconds to expiry
 `,
   doctor: `Usage: cert-agent doctor [--fix] [--config PATH]
 

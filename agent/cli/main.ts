@@ -24,7 +24,7 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) =>
   bootstrap: { options: { 'ca-url': { type: 'string' }, fingerprint: { type: 'string', multiple: true }, out: { type: 'string' } }, run: bootstrapCommand },
   renew: { options: { force: { type: 'boolean' } }, run: renewCommand },
   run: { options: {}, run: runCommand },
-  status: { options: { json: { type: 'boolean' } }, run: statusCommand },
+  status: { options: { json: { type: 'boolean' }, line: { type: 'boolean' } }, run: statusCommand },
   doctor: { options: { fix: { type: 'boolean' } }, run: doctorCommand },
   metrics: { options: {}, run: metricsCommand },
 };

@@ -98,3 +98,30 @@ export function relative(iso: string, now: Date): string {
   const seconds = (Date.parse(iso) - now.getTime()) / 1000;
   return seconds >= 0 ? `in ${human(seconds)}` : `${human(seconds)} ago`;
 }
+
+/** Version tag of the `--line` format; a new field is appended and bumps it. */
+export const STATUS_LINE_VERSION = 'v1';
+
+/**
+ * `status --line`: one line of tab-separated fields for scripts that have a
+ * POSIX shell but no JSON parser (a hypervisor host asking every container).
+ * Fields: version, status, names, seconds to expiry, seconds to the next
+ * renewal (negative when due), pinned fingerprints, the first problem (or the
+ * last attempt's error). An absent value is "-"; no field is ever empty and
+ * none contains a tab or a newline.
+ */
+export function renderStatusLine(r: StatusReport, now: Date): string {
+  const clean = (s: string | null | undefined) => (s ? s.replace(/[\t\r\n]+/g, ' ').trim() || '-' : '-');
+  const secondsTo = (iso: string | null | undefined) => (iso ? String(Math.round((Date.parse(iso) - now.getTime()) / 1000)) : '-');
+  const c = r.certificate;
+  const fields = [
+    STATUS_LINE_VERSION,
+    r.status,
+    clean(c?.names.join(',')),
+    c ? String(Math.round(c.secondsToExpiry)) : '-',
+    secondsTo(r.renewal?.next),
+    clean(r.ca?.pinnedFingerprints.join(',')),
+    clean(r.problems[0] ?? r.renewal?.lastAttempt?.error),
+  ];
+  return fields.join('\t') + '\n';
+}

@@ -33,6 +33,14 @@ for proxy in nginx traefik; do
     (cd "$ROOT/packaging/$proxy" && find . -type f | sort | while read -r f; do install -D -m 0644 "$f" "$SHARE/$proxy/${f#./}"; done)
   fi
 done
+# The template hook and the Proxmox host scripts: cert-agent-fleet install
+# takes the hook from the package it pushes; the host scripts are copied from
+# here to the Proxmox host (they run there, not in the container).
+install -m 0755 "$ROOT/packaging/postinstall.sh" "$SHARE/postinstall.sh"
+if [ -d "$ROOT/packaging/proxmox" ]; then
+  install -d -m 0755 "$SHARE/proxmox"
+  for f in cert-agent-fleet cert-agent-ca-hook; do install -m 0755 "$ROOT/packaging/proxmox/$f" "$SHARE/proxmox/$f"; done
+fi
 install -m 0644 "$ROOT/README.md" "$DOC/README.md"
 [ -f "$ROOT/docs/migration.md" ] && install -m 0644 "$ROOT/docs/migration.md" "$DOC/migration.md"
 # The license of every package in the bundle, from esbuild's metafile of this build.

@@ -35,6 +35,7 @@ export interface ExecResult {
 
 /** Namespaces are named PREFIX-<pid>-<key> so a later run can tell stale ones (dead pid) from live ones. */
 const PREFIX = 'certagent';
+/** Default /24 of a topology; a suite that may run beside another picks its own (createTopology's subnet). */
 const SUBNET = '10.213.4';
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
@@ -48,7 +49,7 @@ export class Topology {
   private readonly namespaces: string[] = [];
   private cleaned = false;
 
-  constructor(readonly id: string) {
+  constructor(readonly id: string, readonly subnet = SUBNET) {
     this.switchNs = `${PREFIX}-${id}-sw`;
   }
 
@@ -154,7 +155,7 @@ export class Topology {
       const port = `p-${spec.key}`.slice(0, 15);
       ip(['-n', this.switchNs, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
       ip(['-n', this.switchNs, 'link', 'set', port, 'master', 'br0', 'up']);
-      const address = `${SUBNET}.${spec.octet}`;
+      const address = `${this.subnet}.${spec.octet}`;
       ip(['-n', ns, 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
       ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
       ip(['-n', ns, 'link', 'set', 'lo', 'up']);
@@ -234,7 +235,8 @@ function removeStale(): void {
 
 let counter = 0;
 
-export function createTopology(specs: HostSpec[]): Topology {
+/** `subnet`: the first three octets of the topology's /24 (default 10.213.4). */
+export function createTopology(specs: HostSpec[], subnet = SUBNET): Topology {
   if (process.getuid?.() !== 0) throw new Error('the network topology needs root (ip netns)');
   removeStale();
   if (!exitHook) {
@@ -244,7 +246,7 @@ export function createTopology(specs: HostSpec[]): Topology {
     });
   }
   counter += 1;
-  const topo = new Topology(counter === 1 ? `${process.pid}` : `${process.pid}-t${counter}`);
+  const topo = new Topology(counter === 1 ? `${process.pid}` : `${process.pid}-t${counter}`, subnet);
   all.add(topo);
   try {
     topo.build(specs);

@@ -3,8 +3,10 @@
  * Debian package, the template hook and the hardened unit run under a real
  * systemd as PID 1, as in an LXC container.
  *
- * - Host network (no --private-network): the container reaches the step-ca
- *   on 127.0.0.1 and the CA reaches the agent's listener on 127.0.0.1.
+ * - Host network by default (no --private-network): the container reaches
+ *   the step-ca on 127.0.0.1 and the CA reaches the agent's listener on
+ *   127.0.0.1. With `netnsPath` it joins a network namespace instead (one
+ *   host of a netns.ts topology).
  * - No machined or D-Bus on the host: --register=no --keep-unit, and commands
  *   enter the container's namespaces with nsenter (the target is the
  *   container's systemd, the child of the systemd-nspawn process).
@@ -60,9 +62,17 @@ function removeCgroup(dir: string): void {
   rmdirSync(dir);
 }
 
+export interface BootOptions {
+  /** Machine name (default ca-test-<random>); also the container's hostname unless `hostname` is given. */
+  machine?: string;
+  hostname?: string;
+  /** Join this network namespace (e.g. /run/netns/NAME) instead of sharing the host's network. */
+  netnsPath?: string;
+}
+
 /** Boots root with systemd and resolves once `systemctl is-system-running` says running or degraded. */
-export async function bootContainer(root: string, timeoutMs = 60_000): Promise<Container> {
-  const machine = `ca-test-${randomBytes(4).toString('hex')}`;
+export async function bootContainer(root: string, timeoutMs = 60_000, opts: BootOptions = {}): Promise<Container> {
+  const machine = opts.machine ?? `ca-test-${randomBytes(4).toString('hex')}`;
   const cgroups = cgroupParents().map(([mnt, path]) => join(mnt, path, `cert-agent-nspawn-${machine}`));
   for (const c of cgroups) mkdirSync(c);
   // --system-call-filter=bpf: nspawn's default filter denies bpf(2), and
@@ -84,6 +94,8 @@ export async function bootContainer(root: string, timeoutMs = 60_000): Promise<C
     '--timezone=off',
     '--resolv-conf=off',
     '--system-call-filter=bpf',
+    ...(opts.hostname ? [`--hostname=${opts.hostname}`] : []),
+    ...(opts.netnsPath ? [`--network-namespace-path=${opts.netnsPath}`] : []),
   ];
   // Parent death: nspawn powers the container off when the test worker dies.
   const argv = [...(SETPRIV ? [SETPRIV, '--pdeathsig', 'TERM', '--'] : []), ...nspawn];

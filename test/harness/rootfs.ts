@@ -21,6 +21,13 @@ export const ROOTFS_CACHE = process.env.CERT_AGENT_ROOTFS_CACHE || '/var/cache/c
 /** Debian 13: its nodejs is 20, the oldest Node the agent supports. */
 export const SUITE = 'trixie';
 const INCLUDE = ['nodejs', 'systemd'];
+/**
+ * The fleet's variant: the same base plus Debian's nginx (the web container),
+ * openssl (the CA container's fingerprint for the host scripts), curl and
+ * iproute2 (which brings libbpf, so systemd enforces the unit's IP allow-list,
+ * as in a standard image). Cached under its own key.
+ */
+export const FLEET_PACKAGES = ['nginx', 'openssl', 'curl', 'iproute2'];
 
 /** Builds the .deb from the current bundle (fast) and returns its path. */
 export function buildDeb(): string {

@@ -102,6 +102,10 @@ describe('Debian package', () => {
     expect(entries.get('/usr/lib/cert-agent/cert-agent.mjs')?.mode).toBe('-rwxr-xr-x');
     expect(entries.get('/usr/bin/cert-agent')).toMatchObject({ mode: 'lrwxrwxrwx', link: '../lib/cert-agent/cert-agent.mjs' });
     expect(entries.get('/usr/lib/systemd/system/cert-agent.service')?.mode).toBe('-rw-r--r--');
+    // The template hook (cert-agent-fleet install takes it from the package) and the Proxmox host scripts.
+    for (const f of ['postinstall.sh', 'proxmox/cert-agent-fleet', 'proxmox/cert-agent-ca-hook']) {
+      expect(entries.get(`/usr/share/cert-agent/${f}`)?.mode, f).toBe('-rwxr-xr-x');
+    }
     for (const f of ['/usr/share/cert-agent/config.example.yaml', '/usr/share/doc/cert-agent/README.md', '/usr/share/doc/cert-agent/copyright', '/usr/share/doc/cert-agent/changelog.gz', '/usr/share/doc/cert-agent/migration.md',
       '/usr/share/doc/cert-agent/THIRD-PARTY-NOTICES', '/usr/share/cert-agent/status.schema.json']) {
       expect(entries.has(f), f).toBe(true);

@@ -92,7 +92,24 @@ async function status(config: string) {
   expect(valid).toBe(true);
   // Not a terminal: no escape sequences, an ASCII bar.
   expect(text.stdout).not.toMatch(/\u001b\[/);
-  return { code: text.code, text: text.stdout, doc };
+  // --line: the same report in seven tab-separated fields, none empty.
+  const line = await runAgent(['status', '--line', '--config', config]);
+  expect(line.code).toBe(text.code);
+  expect(line.stdout.endsWith('\n') && line.stdout.split('\n').length === 2).toBe(true);
+  const f = line.stdout.trimEnd().split('\t');
+  expect(f).toHaveLength(7);
+  for (const field of f) expect(field).toMatch(/^\S(.*\S)?$/);
+  const secondsTo = (iso: string | null | undefined) => (iso ? (Date.parse(iso) - Date.now()) / 1000 : undefined);
+  expect(f.slice(0, 3)).toEqual(['v1', doc.status, doc.certificate?.names.join(',') || '-']);
+  for (const [field, want] of [[f[3], doc.certificate?.secondsToExpiry], [f[4], secondsTo(doc.renewal?.next)]] as const) {
+    if (want === undefined) expect(field).toBe('-');
+    else expect(Math.abs(Number(field) - want)).toBeLessThan(5);
+  }
+  expect(f[5]).toBe(doc.ca?.pinnedFingerprints.join(',') || '-');
+  // The two runs read the clock a moment apart; problems may name it.
+  const clockless = (s: string) => s.replace(/clock says [^)]*\)/g, 'clock says …)');
+  expect(clockless(f[6] ?? '')).toBe(clockless(doc.problems[0] ?? doc.renewal?.lastAttempt?.error ?? '-'));
+  return { code: text.code, text: text.stdout, doc, line: f };
 }
 
 const fresh = () =>
@@ -141,6 +158,7 @@ describe('status in each state', () => {
       ca: { trust: 'ok', pinnedFingerprints: [ca.fingerprint] },
       reload: { target: 'nginx', servedMatches: true },
     });
+    expect(r.line).toEqual(['v1', 'OK', 'app.internal,127.0.0.1', expect.stringMatching(/^79\d\d\d$/), expect.stringMatching(/^4\d\d\d\d$/), ca.fingerprint, '-']);
   });
 
   it('renewal due and overdue: WARNING (1)', async () => {
@@ -315,6 +333,13 @@ describe('status in each state', () => {
     expect(r.text).toMatch(/^cert-agent UNKNOWN/);
     expect(r.doc).toMatchObject({ schema: 'cert-agent.status/v1', status: 'UNKNOWN' });
     expect(r.doc.problems[0]).toContain('ca.url');
+  });
+
+  it('--line and --json together: bad usage (64), nothing printed on stdout', async () => {
+    const r = await runAgent(['status', '--line', '--json', '--config', join(root, 'bad.yaml')]);
+    expect(r.code).toBe(64);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^cert-agent: status: --json and --line .*give one of them\n$/);
   });
 
   it('the schema is strict: an undocumented field fails validation', () => {
