@@ -225,15 +225,15 @@ if [ -n "$DEB" ]; then
     "Debian 12 ships 18): use the single executable instead (CERT_AGENT_BUNDLE=/root/cert-agent from make sea," \
     "with CERT_AGENT_UNIT); nothing was installed"
 fi
-# The unit's sandbox needs a mount namespace with read-only binds and its own
-# /proc; without the container's `nesting` feature systemd cannot build it and
+# The unit's sandbox needs a mount namespace with read-only binds and a private
+# /tmp; without the container's `nesting` feature systemd cannot build it and
 # the unit fails with 226/NAMESPACE. Try the same in a namespace that dies at
 # once. Not in a chroot (an image build: / is no mount point there, and the
 # unit runs only once the container boots).
 if command -v systemctl >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1 \
   && awk '$5 == "/" { f = 1 } END { exit !f }' /proc/self/mountinfo 2>/dev/null; then
   unshare --mount --propagation private sh -c \
-    'mount --bind /usr /usr && mount -o remount,bind,ro /usr && mount -t proc -o hidepid=invisible proc /proc' \
+    'mount --bind /usr /usr && mount -o remount,bind,ro /usr && mount -t tmpfs tmpfs /tmp' \
     >/dev/null 2>&1 || die 78 "this container cannot create the mount namespace the cert-agent unit runs in" \
     "(systemd would fail it with 226/NAMESPACE): enable nesting on the Proxmox host" \
     "(pct set <ID> --features nesting=1, then pct reboot <ID>); nothing was installed"
