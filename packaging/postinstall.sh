@@ -207,7 +207,8 @@ if [ -n "$BUNDLE" ]; then
   ! dpkg-query -W -f='${Status}' cert-agent 2>/dev/null | grep -q 'ok installed' || die 64 "cert-agent is installed from the Debian package here; upgrade it with CERT_AGENT_DEB, not CERT_AGENT_BUNDLE"
   if [ "$(head -c 4 "$BUNDLE" | od -An -c | tr -d ' ')" != '177ELF' ]; then
     node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null \
-      || die 64 "CERT_AGENT_BUNDLE is the JavaScript bundle, which needs Node.js 20 or newer as \`node\`; use the single executable (make sea) instead"
+      || die 78 "CERT_AGENT_BUNDLE is the JavaScript bundle, which needs Node.js 20 or newer as \`node\`:" \
+        "use the single executable (make sea) instead; nothing was installed"
   fi
 fi
 

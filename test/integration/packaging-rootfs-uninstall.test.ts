@@ -164,6 +164,19 @@ describe('the hook refuses a container that cannot run the agent: exit 78, the f
     }
   });
 
+  it('the JavaScript bundle without a Node.js >= 20: use the single executable', async () => {
+    // As on Debian 12, whose nodejs (18) is too old: no usable `node` at all.
+    await inChroot(root, ['mv', '/usr/bin/node', '/usr/bin/node.hidden']);
+    try {
+      const before = listing();
+      const env = hookEnv({ CERT_AGENT_DEB: '', CERT_AGENT_BUNDLE: '/root/cert-agent.mjs' });
+      const r = await inChroot(root, ['sh', '/root/postinstall.sh'], env);
+      expectRefused(r, before, 'needs Node.js 20 or newer', 'single executable');
+    } finally {
+      await inChroot(root, ['mv', '/usr/bin/node.hidden', '/usr/bin/node']);
+    }
+  });
+
   it('no mount namespace for the unit (no `nesting`): names pct set --features nesting=1', async () => {
     const before = listing();
     const r = await inContainerRoot(['sh', '/root/postinstall.sh'], hookEnv(), true);
