@@ -197,4 +197,35 @@ describe('the operator docs, run as written', () => {
       if (block.mark.endsWith('expect=fingerprint')) expect(r.stdout.trim()).toBe(ca.rootFingerprint);
     }, 120_000);
   }
+
+  it('the root rotation runbook: step-ca serves the new root, the agent pins both and stays OK', async () => {
+    // The runbook's step-ca side against the Traefik container's CA, whose
+    // agent is still installed and pinned to the old root only.
+    const rotation = blocks.find((b) => b.file === 'docs/migration.md' && b.code.includes('root_ca_2_cross.crt'));
+    expect(rotation).toBeDefined();
+    const dir = tempDir('cert-agent-docs-rotation-');
+    try {
+      writeFileSync(join(dir, 'root_ca.crt'), ca2.rootPem);
+      copyFileSync(ca2.pki.rootKey, join(dir, 'root_ca_key'));
+      const made = spawnSync('sh', ['-ec', rotation!.code], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+      expect(made.status, made.stderr).toBe(0);
+      const newRoot = made.stdout.trim().split('\n').pop() as string;
+      expect(newRoot).toMatch(/^[0-9a-f]{64}$/);
+      // ca.json `root` as a list: /roots serves the old root, the new one and the cross-certificate.
+      await ca2.serveExtraRoots(['root_ca_2.crt', 'root_ca_2_cross.crt'].map((f) => readFileSync(join(dir, f), 'utf8')));
+      // The agent side as the runbook says: pin both fingerprints (enroll
+      // proves them against the CA's /roots and rewrites trust.json).
+      const trustFile = join(root2, 'var/lib/cert-agent/trust.json');
+      const fingerprints = () => (JSON.parse(readFileSync(trustFile, 'utf8')) as { roots: { fingerprint: string }[] })
+        .roots.map((r) => r.fingerprint);
+      expect(fingerprints()).not.toContain(newRoot);
+      const pin = await inChroot(root2, ['cert-agent', 'enroll', '--fingerprint', `${ca2.rootFingerprint},${newRoot}`]);
+      expect(pin.code, pin.stdout + pin.stderr).toBe(0);
+      expect(fingerprints()).toEqual(expect.arrayContaining([ca2.rootFingerprint, newRoot]));
+      const status = await inChroot(root2, ['cert-agent', 'status']);
+      expect(status.code, status.stdout).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
