@@ -73,7 +73,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 purge_agent_files() {
 	conf=/etc/cert-agent/config.yaml
 	setting() {
-		sed -n "s/^[[:space:]]*\"\{0,1\}$1\"\{0,1\}:[[:space:]]*[\"']\{0,1\}\(\/[^\"' ,#]*\).*/\1/p" "$conf" 2>/dev/null | head -n 1
+		# key: /path, "key": "/path" or key: '/path'
+		re="s/^[[:space:]]*\"\{0,1\}$1\"\{0,1\}:[[:space:]]*[\"']\{0,1\}\(\/[^\"' ,#]*\).*/\1/p"
+		sed -n "$re" "$conf" 2>/dev/null | head -n 1
 	}
 	certdir=$(setting dir)
 	certdir=${certdir:-/etc/cert-agent/tls}
@@ -129,7 +131,10 @@ purge_agent_files() {
 
 uninstall() {
 	[ "$(id -u)" = 0 ] || die 64 "must run as root (it removes /etc/cert-agent and the package)"
-	case "${CERT_AGENT_KEEP_CERTS:-}" in '' | 0 | 1) ;; *) die 64 "CERT_AGENT_KEEP_CERTS=$CERT_AGENT_KEEP_CERTS: must be 1 (keep the certificates) or 0" ;; esac
+	case "${CERT_AGENT_KEEP_CERTS:-}" in
+		'' | 0 | 1) ;;
+		*) die 64 "CERT_AGENT_KEEP_CERTS=$CERT_AGENT_KEEP_CERTS: must be 1 (keep the certificates) or 0" ;;
+	esac
 	units="cert-agent.timer cert-agent-pass.service cert-agent.service"
 	if dpkg-query -W -f='${Status}' cert-agent 2>/dev/null | grep -Eq 'ok (installed|config-files)'; then
 		# The package's prerm and postrm stop the units and call purge_agent_files.
@@ -248,7 +253,8 @@ fi
 # Is something listening on this TCP port (any address)? From /proc, no tools needed.
 listening() {
   hex=$(printf ':%04X' "$1")
-  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }'
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null \
+    | awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }'
 }
 case "$CHALLENGE" in
   standalone | proxy)
@@ -257,7 +263,8 @@ case "$CHALLENGE" in
     # A repeat run finds nothing of its own there: the agent binds only while validating.
     if listening "$port"; then
       if [ "$CHALLENGE" = standalone ]; then
-        die 78 "$CHALLENGE challenge: port $port is already taken here, and the agent must bind it while the CA validates:" \
+        die 78 "standalone challenge: port $port is already taken here, and the agent must bind it" \
+          "while the CA validates:" \
           "stop that server, or let it serve the challenge (CERT_AGENT_CHALLENGE=webroot for nginx, proxy for Traefik);" \
           "nothing was installed"
       fi
@@ -268,8 +275,8 @@ case "$CHALLENGE" in
   webroot)
     if [ "${CERT_AGENT_RELOAD:-}" = nginx ]; then
       wr=${CERT_AGENT_WEBROOT:-/var/www/acme-challenge}
-      command -v nginx >/dev/null 2>&1 || die 78 "webroot challenge with CERT_AGENT_RELOAD=nginx, but nginx is not installed" \
-        "here: install nginx first (apt-get install nginx); nothing was installed"
+      command -v nginx >/dev/null 2>&1 || die 78 "webroot challenge with CERT_AGENT_RELOAD=nginx, but nginx is" \
+        "not installed here: install nginx first (apt-get install nginx); nothing was installed"
       nginx -T 2>/dev/null | grep -qF "$wr" || die 78 "webroot challenge: nginx's configuration does not serve $wr" \
         "(nginx -T does not name it, or fails): include snippets/cert-agent-challenge-webroot.conf in the port-80" \
         "server of every name and reload nginx; nothing was installed"

@@ -246,9 +246,11 @@ function checkMounts(config: Config, add: Add): void {
 export function checkExposedKeyMounts(mounts: Mount[], add: Add): void {
   for (const { mount: m, files } of hostMountsWithReadableKeys(mounts)) {
     const shown = files.slice(0, 3).join(', ') + (files.length > 3 ? ` and ${files.length - 3} more` : '');
-    add('PROBLEM', 'mount', `${m.point} is a mount of ${m.root} (from ${m.source}) shared with the host, with private keys ` +
-      `anyone can read (${shown}): remove it on the host with \`pct set <ID> -delete mpN\` (the mpN whose mp=${m.point}; ` +
-      `or delete that mpN line from /etc/pve/lxc/<ID>.conf), then reboot the container`);
+    add('PROBLEM', 'mount',
+      `${m.point} is a mount of ${m.root} (from ${m.source}) shared with the host, with private keys ` +
+        `anyone can read (${shown}): remove it on the host with \`pct set <ID> -delete mpN\` ` +
+        `(the mpN whose mp=${m.point}; or delete that mpN line from /etc/pve/lxc/<ID>.conf), ` +
+        'then reboot the container');
   }
 }
 

@@ -44,7 +44,8 @@ fi
 install -m 0644 "$ROOT/README.md" "$DOC/README.md"
 [ -f "$ROOT/docs/migration.md" ] && install -m 0644 "$ROOT/docs/migration.md" "$DOC/migration.md"
 # The license of every package in the bundle, from esbuild's metafile of this build.
-[ -f "$ROOT/bundle/out/meta.json" ] || { echo "build.sh: bundle/out/meta.json is missing; run \`make bundle\` first" >&2; exit 66; }
+[ -f "$ROOT/bundle/out/meta.json" ] \
+  || { echo "build.sh: bundle/out/meta.json is missing; run \`make bundle\` first" >&2; exit 66; }
 node "$ROOT/packaging/deb/notices.mjs" "$ROOT/bundle/out/meta.json" > "$DOC/THIRD-PARTY-NOTICES"
 chmod 0644 "$DOC/THIRD-PARTY-NOTICES"
 # The document `cert-agent status --json` prints, for monitoring; outside

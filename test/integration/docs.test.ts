@@ -53,7 +53,8 @@ function shBlocks(file: string): Block[] {
     const indent = (open[1] as string).length;
     const body: string[] = [];
     let j = i + 1;
-    for (; j < lines.length && !/^\s*```\s*$/.test(lines[j] as string); j++) body.push((lines[j] as string).slice(indent));
+    for (; j < lines.length && !/^\s*```\s*$/.test(lines[j] as string); j++)
+      body.push((lines[j] as string).slice(indent));
     const before = (lines[i - 1] ?? '').trim();
     const mark = /^<!-- test: (.+) -->$/.exec(before)?.[1] ?? '';
     blocks.push({ file, line: i + 1, mark, code: `${body.join('\n')}\n` });
@@ -83,7 +84,10 @@ function stopByPidFile(file: string): void {
 async function waitForPort(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const up = await new Promise<boolean>((ok) => {
-      const s = connect(port, '127.0.0.1', () => { s.destroy(); ok(true); });
+      const s = connect(port, '127.0.0.1', () => {
+        s.destroy();
+        ok(true);
+      });
       s.on('error', () => ok(false));
     });
     if (up) return;
@@ -150,18 +154,25 @@ describe('the operator docs, run as written', () => {
     tls2 = await freePort();
     root2 = unpackRootfs();
     copyFileSync(deb, join(root2, 'root', debName));
-    const installed = await inChroot(root2, ['apt-get', 'install', '-y', '-qq', `/root/${debName}`], { DEBIAN_FRONTEND: 'noninteractive' });
+    const installed = await inChroot(root2, ['apt-get', 'install', '-y', '-qq', `/root/${debName}`], {
+      DEBIAN_FRONTEND: 'noninteractive',
+    });
     expect(installed.code, installed.stderr).toBe(0);
     copyFileSync(traefikBinary(), join(root2, 'usr/local/bin/traefik'));
     chmodSync(join(root2, 'usr/local/bin/traefik'), 0o755);
     // Traefik's ports: web where the test CA validates http-01, websecure free.
     const shipped = readFileSync(join(root2, 'usr/share/cert-agent/traefik/traefik.yml'), 'utf8');
-    const yml = shipped.replace('address: ":80"', `address: "127.0.0.1:${ca2.acmeHttpPort}"`).replace('address: ":443"', `address: "127.0.0.1:${tls2}"`);
+    const yml = shipped
+      .replace('address: ":80"', `address: "127.0.0.1:${ca2.acmeHttpPort}"`)
+      .replace('address: ":443"', `address: "127.0.0.1:${tls2}"`);
     expect(yml).not.toBe(shipped);
     mkdirSync(join(root2, 'etc/traefik/dynamic'), { recursive: true });
     writeFileSync(join(root2, 'etc/traefik/traefik.yml'), yml);
-    const start = await inChroot(root2, ['sh', '-ec',
-      'traefik --configFile=/etc/traefik/traefik.yml >/var/log/traefik.log 2>&1 & echo $!']);
+    const start = await inChroot(root2, [
+      'sh',
+      '-ec',
+      'traefik --configFile=/etc/traefik/traefik.yml >/var/log/traefik.log 2>&1 & echo $!',
+    ]);
     expect(start.code, start.stderr).toBe(0);
     traefikPid = Number(start.stdout.trim());
     expect(traefikPid).toBeGreaterThan(1);
@@ -212,12 +223,16 @@ describe('the operator docs, run as written', () => {
       const newRoot = made.stdout.trim().split('\n').pop() as string;
       expect(newRoot).toMatch(/^[0-9a-f]{64}$/);
       // ca.json `root` as a list: /roots serves the old root, the new one and the cross-certificate.
-      await ca2.serveExtraRoots(['root_ca_2.crt', 'root_ca_2_cross.crt'].map((f) => readFileSync(join(dir, f), 'utf8')));
+      await ca2.serveExtraRoots(
+        ['root_ca_2.crt', 'root_ca_2_cross.crt'].map((f) => readFileSync(join(dir, f), 'utf8')),
+      );
       // The agent side as the runbook says: pin both fingerprints (enroll
       // proves them against the CA's /roots and rewrites trust.json).
       const trustFile = join(root2, 'var/lib/cert-agent/trust.json');
-      const fingerprints = () => (JSON.parse(readFileSync(trustFile, 'utf8')) as { roots: { fingerprint: string }[] })
-        .roots.map((r) => r.fingerprint);
+      const fingerprints = () =>
+        (JSON.parse(readFileSync(trustFile, 'utf8')) as { roots: { fingerprint: string }[] }).roots.map(
+          (r) => r.fingerprint,
+        );
       expect(fingerprints()).not.toContain(newRoot);
       const pin = await inChroot(root2, ['cert-agent', 'enroll', '--fingerprint', `${ca2.rootFingerprint},${newRoot}`]);
       expect(pin.code, pin.stdout + pin.stderr).toBe(0);

@@ -121,7 +121,7 @@ describe('cert-agent doctor', () => {
     expect(after.problems.filter((l) => /^PROBLEM mount/.test(l))).toEqual([]);
   });
 
-  it('catches a host directory with readable private keys mounted anywhere in the container (the seed setup)', async () => {
+  it('catches a host directory with readable private keys mounted anywhere (the seed setup)', async () => {
     const host = join(dir, 'hypervisor-shared', 'lxc-persistent-data', '103', 'ssl');
     const mounted = join(dir, 'etc-traefik-certs');
     mkdirSync(join(host, 'secrets'), { recursive: true });

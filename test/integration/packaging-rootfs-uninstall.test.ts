@@ -12,7 +12,14 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
@@ -86,7 +93,11 @@ function listing(): Map<string, string> {
       out.set(rel, `dir ${meta}`);
       for (const e of readdirSync(at(rel))) walk(join(rel, e));
     } else {
-      const sum = st.isFile() ? createHash('sha256').update(readFileSync(at(rel))).digest('hex') : 'special';
+      const sum = st.isFile()
+        ? createHash('sha256')
+            .update(readFileSync(at(rel)))
+            .digest('hex')
+        : 'special';
       out.set(rel, `file ${meta} ${st.size} ${sum}`);
     }
   };
@@ -121,16 +132,24 @@ function differences(before: Map<string, string>, after: Map<string, string>): s
  * container without `nesting`.
  */
 function inContainerRoot(argv: string[], env: Record<string, string>, dropSysAdmin: boolean): Promise<ChrootResult> {
-  const setup = 'set -e; mount --bind "$R" "$R"; mount -t proc proc "$R/proc"; mount --rbind /dev "$R/dev"; '
-    + 'exec chroot "$R" /usr/bin/env -i "$@"';
+  const setup =
+    'set -e; mount --bind "$R" "$R"; mount -t proc proc "$R/proc"; mount --rbind /dev "$R/dev"; ' +
+    'exec chroot "$R" /usr/bin/env -i "$@"';
   const drop = dropSysAdmin ? ['setpriv', '--bounding-set', '-sys_admin', '--inh-caps', '-sys_admin'] : [];
-  const vars = Object.entries({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', ...env })
-    .map(([k, v]) => `${k}=${v}`);
+  const vars = Object.entries({
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: '/root',
+    ...env,
+  }).map(([k, v]) => `${k}=${v}`);
   return new Promise((ok) => {
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', setup, 'sh', ...vars, ...drop, ...argv], {
-      env: { R: root, PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'unshare',
+      ['--mount', '--propagation', 'private', 'sh', '-c', setup, 'sh', ...vars, ...drop, ...argv],
+      {
+        env: { R: root, PATH: process.env.PATH ?? '/usr/bin:/bin' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -232,7 +251,9 @@ describe('uninstall leaves nothing of the agent', () => {
     expect(crt).toEqual([`cert-agent-${ca.rootFingerprint.slice(0, 16)}.crt`]);
     expect(differences(before, listing()).length).toBeGreaterThan(10);
 
-    const purge = await inChroot(root, ['apt-get', 'purge', '-y', '-qq', 'cert-agent'], { DEBIAN_FRONTEND: 'noninteractive' });
+    const purge = await inChroot(root, ['apt-get', 'purge', '-y', '-qq', 'cert-agent'], {
+      DEBIAN_FRONTEND: 'noninteractive',
+    });
     expect(purge.code, purge.stdout + purge.stderr).toBe(0);
     expect(differences(before, listing())).toEqual([]);
   }, 120_000);
@@ -240,7 +261,9 @@ describe('uninstall leaves nothing of the agent', () => {
   it('the single-executable route (webroot, custom certificate directory): postinstall.sh --uninstall', async () => {
     const before = listing();
     const env = hookEnv({
-      CERT_AGENT_DEB: '', CERT_AGENT_BUNDLE: '/root/cert-agent.mjs', CERT_AGENT_CHALLENGE: 'webroot',
+      CERT_AGENT_DEB: '',
+      CERT_AGENT_BUNDLE: '/root/cert-agent.mjs',
+      CERT_AGENT_CHALLENGE: 'webroot',
       CERT_AGENT_CERT_DIR: '/srv/tls',
     });
     delete (env as Record<string, string | undefined>).CERT_AGENT_LISTEN;
@@ -263,14 +286,20 @@ describe('uninstall leaves nothing of the agent', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const cert = readFileSync(at('etc/cert-agent/tls/fullchain.pem'), 'utf8');
 
-    const un = await inChroot(root, ['sh', '/root/postinstall.sh'], { CERT_AGENT_UNINSTALL: '1', CERT_AGENT_KEEP_CERTS: '1' });
+    const un = await inChroot(root, ['sh', '/root/postinstall.sh'], {
+      CERT_AGENT_UNINSTALL: '1',
+      CERT_AGENT_KEEP_CERTS: '1',
+    });
     expect(un.code, un.stdout + un.stderr).toBe(0);
     expect(un.stdout).toContain('postinstall: purging the cert-agent package');
     expect(un.stdout).toContain('kept the certificate directory');
     expect((await inChroot(root, ['dpkg-query', '-W', 'cert-agent'])).code).not.toBe(0);
     expect(readFileSync(at('etc/cert-agent/tls/fullchain.pem'), 'utf8')).toBe(cert);
     const left = differences(before, listing()).map((d) => d.slice(0, d.indexOf(':')));
-    expect(left.filter((p) => !p.startsWith('etc/cert-agent/tls/')).sort()).toEqual(['etc/cert-agent', 'etc/cert-agent/tls']);
+    expect(left.filter((p) => !p.startsWith('etc/cert-agent/tls/')).sort()).toEqual([
+      'etc/cert-agent',
+      'etc/cert-agent/tls',
+    ]);
     expect(left).toContain('etc/cert-agent/tls/fullchain.pem');
   }, 120_000);
 

@@ -106,8 +106,13 @@ describe('Debian package', () => {
     for (const f of ['postinstall.sh', 'proxmox/cert-agent-fleet', 'proxmox/cert-agent-ca-hook']) {
       expect(entries.get(`/usr/share/cert-agent/${f}`)?.mode, f).toBe('-rwxr-xr-x');
     }
-    for (const f of ['/usr/share/cert-agent/config.example.yaml', '/usr/share/doc/cert-agent/README.md', '/usr/share/doc/cert-agent/copyright', '/usr/share/doc/cert-agent/changelog.gz', '/usr/share/doc/cert-agent/migration.md',
-      '/usr/share/doc/cert-agent/THIRD-PARTY-NOTICES', '/usr/share/cert-agent/status.schema.json']) {
+    const expected = [
+      '/usr/share/cert-agent/config.example.yaml', '/usr/share/cert-agent/status.schema.json',
+      ...['README.md', 'copyright', 'changelog.gz', 'migration.md', 'THIRD-PARTY-NOTICES'].map(
+        (f) => `/usr/share/doc/cert-agent/${f}`,
+      ),
+    ];
+    for (const f of expected) {
       expect(entries.has(f), f).toBe(true);
     }
     for (const proxy of ['nginx', 'traefik']) {
@@ -128,15 +133,19 @@ describe('Debian package', () => {
     const meta = join(ROOT, 'bundle/out/meta.json');
     const names = bundledPackages(meta).map((d) => d.slice(d.lastIndexOf('node_modules/') + 'node_modules/'.length));
     expect(names).toEqual(expect.arrayContaining(['pino', 'node-cron', 'yaml']));
-    const copyright = execFileSync('dpkg-deb', ['--fsys-tarfile', deb], { encoding: 'buffer' });
-    const doc = (f: string) => execFileSync('tar', ['-xOf', '-', `./usr/share/doc/cert-agent/${f}`], { input: copyright, encoding: 'utf8' });
+    const tarball = execFileSync('dpkg-deb', ['--fsys-tarfile', deb], { encoding: 'buffer' });
+    const doc = (f: string) =>
+      execFileSync('tar', ['-xOf', '-', `./usr/share/doc/cert-agent/${f}`], { input: tarball, encoding: 'utf8' });
     const shipped = doc('copyright');
     const comment = shipped.slice(shipped.indexOf('Comment:'), shipped.indexOf('\n\n'));
     for (const n of names) expect(comment, n).toMatch(new RegExp(`(^|[ ,])${n.replace('/', '\\/')}[,;( \n]`));
-    for (const n of ['acme-client', 'undici', '@peculiar/x509', 'reflect-metadata', 'axios']) expect(shipped).not.toContain(n);
+    for (const n of ['acme-client', 'undici', '@peculiar/x509', 'reflect-metadata', 'axios']) {
+      expect(shipped).not.toContain(n);
+    }
     const notices = doc('THIRD-PARTY-NOTICES');
     for (const dir of bundledPackages(meta)) {
-      const pkg = JSON.parse(readFileSync(join(ROOT, dir, 'package.json'), 'utf8')) as { name: string; version: string; license: string };
+      type Pkg = { name: string; version: string; license: string };
+      const pkg = JSON.parse(readFileSync(join(ROOT, dir, 'package.json'), 'utf8')) as Pkg;
       expect(notices).toContain(`${pkg.name} ${pkg.version} (${pkg.license})`);
       expect(comment).toContain(`${pkg.license}`);
     }
@@ -190,7 +199,8 @@ describe('packaging/config.example.yaml', () => {
     // The keys agent/config/config.ts asks its reader for: a field added
     // there and not documented here fails.
     const source = readFileSync(join(ROOT, 'agent/config/config.ts'), 'utf8');
-    const read = new Set([...source.matchAll(/\.(?:section|string|optionalString|number|boolean|list|[a-z]+List|optional[A-Z]\w*)\('([a-zA-Z]+)'/g)].map((m) => m[1]));
+    const reader = /\.(?:section|string|number|boolean|list|[a-z]+List|optional[A-Z]\w*)\('([a-zA-Z]+)'/g;
+    const read = new Set([...source.matchAll(reader)].map((m) => m[1]));
     expect(read.size).toBeGreaterThan(30);
     const keysInFile = new Set([...example.matchAll(/^\s*(?:# )?([a-zA-Z]+):/gm)].map((m) => m[1]));
     expect([...read].filter((k) => !keysInFile.has(k))).toEqual([]);

@@ -45,7 +45,12 @@ describe('hostMountsWithReadableKeys', () => {
     const found = hostMountsWithReadableKeys(mounts);
     expect(found).toHaveLength(1);
     expect(found[0]!.mount.root).toBe('/quickOS/lxc-persistent-data/103/ssl');
-    expect(found[0]!.files).toEqual(['key.pem', 'nginx.internal.key', 'secrets/intermediate_ca_key', 'secrets/root_ca_key']);
+    expect(found[0]!.files).toEqual([
+      'key.pem',
+      'nginx.internal.key',
+      'secrets/intermediate_ca_key',
+      'secrets/root_ca_key',
+    ]);
   });
 
   it('finds them on a network share mounted whole', () => {
