@@ -30,6 +30,7 @@ symlinkSync(here('../package.json'), `${mirror}package.json`);
 symlinkSync(here('../agent'), `${mirror}agent`);
 symlinkSync(here('../node_modules'), `${mirror}node_modules`);
 symlinkSync(here('../bundle/esbuild-options.mjs'), `${mirror}bundle/esbuild-options.mjs`);
+symlinkSync(here('../bundle/loader.mjs'), `${mirror}bundle/loader.mjs`);
 const source = readFileSync(here('../bundle/build.mjs'), 'utf8');
 const patched = source.replace(/minify: true,/, "minify: true, sourcemap: 'external', sourcesContent: false,");
 if (patched === source)

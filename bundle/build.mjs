@@ -1,47 +1,69 @@
 // Builds the single-file agent: bundle/out/cert-agent.mjs, runnable with
-// `node` and no node_modules beside it. Writes esbuild's metafile next to it
+// `node` and no node_modules beside it: bundle/loader.mjs, with the agent's
+// code as a string that the loader compiles with V8's code cache. Writes esbuild's metafile next to it
 // so the size per dependency can be reported.
-import { build } from 'esbuild';
-import { nodeEsm, requireBanner } from './esbuild-options.mjs';
+import { build, transform } from 'esbuild';
+import { createHash } from 'node:crypto';
 import { readFileSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const outfile = new URL('./out/cert-agent.mjs', import.meta.url).pathname;
 mkdirSync(new URL('./out/', import.meta.url), { recursive: true });
 
-// Node built-ins through require(), not import: an ESM bundle must hoist every
-// `import` of a built-in to its top, so `status` would load https, tls and
-// child_process at every start. As CommonJS stand-ins they load when the
-// module using them first runs, and the agent's modules run only when their
-// command needs them (see agent/cli/commands.ts).
-const lazyBuiltins = {
-  name: 'lazy-builtins',
-  setup(b) {
-    b.onResolve({ filter: /^node:/ }, (args) =>
-      args.kind === 'import-statement' && args.namespace === 'file' && !args.importer.includes('node_modules')
-        ? { path: args.path, namespace: 'lazy-builtin' }
-        : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
-      contents: `module.exports = require(${JSON.stringify(args.path)});`,
-      loader: 'js',
-    }));
-  },
-};
-
+// The agent's code as CommonJS (an ESM bundle cannot be compiled by
+// vm.Script), kept as a string inside the file that bundle/loader.mjs starts
+// from: the loader compiles it with V8's code cache. Still one file, runnable
+// with `node` and nothing beside it. As CommonJS, a Node built-in is
+// require()d when the module importing it first runs, and the agent's modules
+// run only when their command needs them (see agent/cli/commands.ts), so
+// `status` does not load https, tls or child_process. (No stand-in modules
+// for built-ins: esbuild would copy every export of each one at every import,
+// enough to make V8 optimise that copy loop in the daemon and page in ~3 MiB
+// of its optimising compiler.)
 const result = await build({
-  plugins: [lazyBuiltins],
   entryPoints: [new URL('../agent/cli/main.ts', import.meta.url).pathname],
-  outfile,
-  ...nodeEsm,
+  outfile: `${outfile}.core.cjs`,
+  write: false,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
   minify: true,
   legalComments: 'linked',
   metafile: true,
-  define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version) },
-  banner: { js: `#!/usr/bin/env node\n${requireBanner}` },
+  // node-cron's ESM build reads import.meta.url: the loader passes its own.
+  define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__certAgentMetaUrl' },
+  logLevel: 'warning',
 });
-writeFileSync(new URL('./out/meta.json', import.meta.url), JSON.stringify(result.metafile));
+const coreFile = result.outputFiles.find((f) => f.path.endsWith('.core.cjs'));
+const legal = result.outputFiles.find((f) => f.path.endsWith('.LEGAL.txt'));
+// The agent's code starts on the second line of the string, so that a source
+// map of it (bench/build.mjs asks for one) needs only one empty line in front.
+const core = `(function (require, module, exports, __filename, __certAgentMetaUrl) {\n${coreFile.text}\n})`;
+const coreMap = result.outputFiles.find((f) => f.path.endsWith('.core.cjs.map'));
+if (coreMap) {
+  const map = JSON.parse(coreMap.text);
+  writeFileSync(`${outfile}.map`, JSON.stringify({ ...map, file: 'cert-agent.mjs', mappings: `;${map.mappings}` }));
+}
+// The main help, answered by the loader without compiling the agent.
+const helpTs = new URL('../agent/cli/help.ts', import.meta.url).pathname;
+const help = await build({ entryPoints: [helpTs], bundle: true, format: 'esm', write: false, logLevel: 'warning' });
+const { HELP } = await import(`data:text/javascript;base64,${Buffer.from(help.outputFiles[0].text).toString('base64')}`);
+const loaderSource = readFileSync(new URL('./loader.mjs', import.meta.url), 'utf8');
+const loader = await transform(loaderSource, { minify: true, format: 'esm', target: 'node20', legalComments: 'none' });
+const buildId = createHash('sha256').update(core).digest('hex').slice(0, 16);
+const text = [
+  '#!/usr/bin/env node',
+  `// cert-agent ${pkg.version}. For license information please see cert-agent.mjs.LEGAL.txt`,
+  `const BUILD_ID=${JSON.stringify(buildId)},VERSION=${JSON.stringify(pkg.version)},HELP_MAIN=${JSON.stringify(HELP.main)};`,
+  `const CORE=${JSON.stringify(core)};`,
+  loader.code,
+].join('\n');
+writeFileSync(outfile, text);
+if (legal) writeFileSync(`${outfile}.LEGAL.txt`, legal.contents);
 chmodSync(outfile, 0o755);
-const size =
-  result.metafile.outputs[Object.keys(result.metafile.outputs).find((k) => k.endsWith('cert-agent.mjs'))].bytes;
-console.log(`bundle/out/cert-agent.mjs ${(size / 1024).toFixed(0)} KiB`);
+// Reports read the size per dependency from the metafile, under the shipped file's name.
+const [[, output]] = Object.entries(result.metafile.outputs).filter(([k]) => k.endsWith('.core.cjs'));
+result.metafile.outputs = { 'bundle/out/cert-agent.mjs': { ...output, bytes: Buffer.byteLength(text) } };
+writeFileSync(new URL('./out/meta.json', import.meta.url), JSON.stringify(result.metafile));
+console.log(`bundle/out/cert-agent.mjs ${(Buffer.byteLength(text) / 1024).toFixed(0)} KiB`);

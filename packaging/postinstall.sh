@@ -13,7 +13,14 @@
 #   CERT_AGENT_BUNDLE       cert-agent.mjs (needs Node >= 20) or the single
 #                           executable, for containers without the package;
 #                           the unit comes from CERT_AGENT_UNIT (default:
-#                           cert-agent.service next to this script)
+#                           cert-agent.service next to this script), timer
+#                           mode's cert-agent-pass.service and
+#                           cert-agent.timer from the same directory
+#   CERT_AGENT_MODE         timer (default): cert-agent.timer runs one check
+#                           every 5 minutes (cert-agent-pass.service), nothing
+#                           stays in memory between checks; daemon:
+#                           cert-agent.service runs all the time and renews at
+#                           the exact moment. The other one is disabled.
 #   CERT_AGENT_WAIT         seconds to wait for the first certificate when
 #                           systemd runs (default 120)
 #   CERT_AGENT_ALLOW_UNREACHABLE=1  enroll even when the CA is not up yet (a
@@ -193,6 +200,13 @@ for var in CERT_AGENT_CERT_DIR CERT_AGENT_STATE_DIR CERT_AGENT_WEBROOT; do
         "(no spaces, newlines or ..); nothing was installed" ;;
   esac
 done
+MODE=${CERT_AGENT_MODE:-timer}
+case "$MODE" in
+  daemon|timer) ;;
+  *) die 64 "CERT_AGENT_MODE=$MODE: must be daemon or timer; nothing was installed" ;;
+esac
+# The package's postinst enables this mode on a first install.
+export CERT_AGENT_MODE="$MODE"
 WAIT=${CERT_AGENT_WAIT:-120}
 case "$WAIT" in ''|*[!0-9]*) die 64 "CERT_AGENT_WAIT=$WAIT: must be a number of seconds" ;; esac
 
@@ -207,8 +221,14 @@ fi
 [ -z "$DEB" ] || [ -f "$DEB" ] || die 66 "CERT_AGENT_DEB=$DEB: no such file"
 [ -z "$BUNDLE" ] || [ -f "$BUNDLE" ] || die 66 "CERT_AGENT_BUNDLE=$BUNDLE: no such file"
 UNIT_SRC=${CERT_AGENT_UNIT:-$HERE/cert-agent.service}
+UNIT_DIR=$(dirname "$UNIT_SRC")
 if [ -n "$BUNDLE" ]; then
   [ -f "$UNIT_SRC" ] || die 66 "CERT_AGENT_UNIT=$UNIT_SRC: no such file (the bundle needs the systemd unit next to it)"
+  if [ "$MODE" = timer ]; then
+    for u in cert-agent-pass.service cert-agent.timer; do
+      [ -f "$UNIT_DIR/$u" ] || die 66 "$UNIT_DIR/$u: no such file (timer mode needs it next to $(basename "$UNIT_SRC"))"
+    done
+  fi
   ! dpkg-query -W -f='${Status}' cert-agent 2>/dev/null | grep -q 'ok installed' || die 64 "cert-agent is installed from the Debian package here; upgrade it with CERT_AGENT_DEB, not CERT_AGENT_BUNDLE"
   if [ "$(head -c 4 "$BUNDLE" | od -An -c | tr -d ' ')" != '177ELF' ]; then
     node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null \
@@ -314,6 +334,13 @@ elif [ -n "$BUNDLE" ]; then
   [ "$(readlink /usr/bin/cert-agent 2>/dev/null)" = "$target" ] || { ln -sfn "$target" /usr/bin/cert-agent; changed=1; }
   # An admin-installed unit belongs in /etc/systemd/system.
   cmp -s "$UNIT_SRC" /etc/systemd/system/cert-agent.service || { install -D -m 0644 "$UNIT_SRC" /etc/systemd/system/cert-agent.service; changed=1; units_changed=1; }
+  for u in cert-agent-pass.service cert-agent.timer; do
+    [ -f "$UNIT_DIR/$u" ] || continue
+    cmp -s "$UNIT_DIR/$u" "/etc/systemd/system/$u" && continue
+    install -D -m 0644 "$UNIT_DIR/$u" "/etc/systemd/system/$u"
+    changed=1
+    units_changed=1
+  done
   [ -d /etc/cert-agent ] || install -d -m 0755 /etc/cert-agent
   [ -d /etc/cert-agent/tls ] || install -d -m 0700 /etc/cert-agent/tls
   [ -d /var/lib/cert-agent ] || install -d -m 0700 /var/lib/cert-agent
@@ -338,8 +365,10 @@ extra=""
 for d in "${CERT_AGENT_CERT_DIR:-}" "${CERT_AGENT_STATE_DIR:-}" "${CERT_AGENT_WEBROOT:-}"; do
   case "$d" in ''|/etc/cert-agent|/etc/cert-agent/*|/var/lib/cert-agent|/var/lib/cert-agent/*|/var/www/acme-challenge) ;; *) extra="$extra -$d" ;; esac
 done
-# A webroot must exist before the unit starts (ProtectSystem=strict cannot
+# A webroot (a document root: the agent writes .well-known/acme-challenge/
+# under it) must exist before the unit starts (ProtectSystem=strict cannot
 # make a missing path writable); the proxy's workers read it, hence 0755.
+# The default is the one the shipped snippet serves.
 WEBROOT=${CERT_AGENT_WEBROOT:-}
 [ -n "$WEBROOT" ] || [ "${CERT_AGENT_CHALLENGE:-}" != webroot ] || WEBROOT=/var/www/acme-challenge
 if [ -n "$WEBROOT" ] && [ ! -d "$WEBROOT" ]; then
@@ -349,33 +378,44 @@ if [ -n "$WEBROOT" ] && [ ! -d "$WEBROOT" ]; then
   install -d -m 0755 "$WEBROOT"
   say "created $WEBROOT"
 fi
-DROPIN=/etc/systemd/system/cert-agent.service.d/paths.conf
+# Both services (daemon and timer mode) get it: they share one sandbox.
 if [ -n "$extra" ]; then
   want=$(printf '# Written by the cert-agent template hook: paths outside the unit defaults.\n[Service]\nReadWritePaths=%s' "${extra# }")
-  if [ "$(cat "$DROPIN" 2>/dev/null || true)" != "$want" ]; then
-    install -d -m 0755 "$(dirname "$DROPIN")"
-    printf '%s\n' "$want" > "$DROPIN"
-    say "wrote $DROPIN"
-    units_changed=1
-  fi
+  for svc in cert-agent cert-agent-pass; do
+    DROPIN=/etc/systemd/system/$svc.service.d/paths.conf
+    if [ "$(cat "$DROPIN" 2>/dev/null || true)" != "$want" ]; then
+      install -d -m 0755 "$(dirname "$DROPIN")"
+      printf '%s\n' "$want" > "$DROPIN"
+      say "wrote $DROPIN"
+      units_changed=1
+    fi
+  done
 fi
 
-# ---- 5. enable, and the first certificate ----------------------------------
+# ---- 5. enable the chosen mode, and the first certificate -----------------
+if [ "$MODE" = timer ]; then UNIT=cert-agent.timer; OTHER=cert-agent.service; else UNIT=cert-agent.service; OTHER=cert-agent.timer; fi
 if command -v systemctl >/dev/null 2>&1; then
-  if systemctl is-enabled --quiet cert-agent.service 2>/dev/null; then
-    say "cert-agent.service already enabled"
+  if systemctl is-enabled --quiet "$OTHER" 2>/dev/null; then
+    systemctl disable --quiet "$OTHER"
+    say "disabled $OTHER ($MODE mode)"
+  fi
+  if systemctl is-enabled --quiet "$UNIT" 2>/dev/null; then
+    say "$UNIT already enabled"
   else
     [ ! -d /run/systemd/system ] || systemctl daemon-reload
-    systemctl enable --quiet cert-agent.service
-    say "enabled cert-agent.service"
+    systemctl enable --quiet "$UNIT"
+    say "enabled $UNIT"
   fi
 else
-  say "no systemctl here: start \`cert-agent run\` from this system's service manager"
+  say "no systemctl here: start \`cert-agent run\` from this system's service manager (or \`cert-agent check\` every 5 minutes)"
 fi
 
 if [ -d /run/systemd/system ]; then
   [ -z "$units_changed" ] || systemctl daemon-reload
-  if systemctl is-active --quiet cert-agent.service; then
+  ! systemctl is-active --quiet "$OTHER" || { systemctl stop "$OTHER"; say "stopped $OTHER"; }
+  if [ "$MODE" = timer ]; then
+    systemctl is-active --quiet cert-agent.timer || { systemctl start cert-agent.timer; say "started cert-agent.timer"; }
+  elif systemctl is-active --quiet cert-agent.service; then
     if [ -n "$units_changed" ]; then
       systemctl restart cert-agent.service
     else
@@ -388,10 +428,13 @@ if [ -d /run/systemd/system ]; then
   fi
   say "waiting up to ${WAIT}s for the first certificate"
   waited=0
-  until cert-agent status >/dev/null 2>&1; do
+  # Timer mode: one check now instead of at the timer's next run. A check
+  # before the retry time after a failure does nothing, so repeating it here
+  # does not hammer a CA that is down.
+  until { [ "$MODE" != timer ] || systemctl start cert-agent-pass.service; } && cert-agent status >/dev/null 2>&1; do
     if [ "$waited" -ge "$WAIT" ]; then
       cert-agent status || true
-      die 75 "no valid certificate after ${WAIT}s; the agent keeps trying (journalctl -u cert-agent, cert-agent doctor)"
+      die 75 "no valid certificate after ${WAIT}s; the agent keeps trying (journalctl -u $([ "$MODE" = timer ] && echo cert-agent-pass || echo cert-agent), cert-agent doctor)"
     fi
     sleep 2
     waited=$((waited + 2))
@@ -400,7 +443,7 @@ elif cert-agent status >/dev/null 2>&1; then
   say "certificate present and valid; not renewing"
 else
   # No running systemd (chroot, image build): one pass now.
-  cert-agent renew || die $? "cert-agent renew failed (see above); the unit will retry at boot"
+  cert-agent renew || die $? "cert-agent renew failed (see above); the $MODE mode retries at boot"
 fi
 
 # ---- 6. status -------------------------------------------------------------

@@ -28,6 +28,8 @@ export interface IssueRequest {
   /** Answers one challenge type; the order uses that challenge of each authorization. */
   solver: Solver;
   onEvent?: (event: string, fields: Record<string, unknown>) => void;
+  /** Runs after a challenge is presented and before the CA is asked to validate it (a self-check); must not throw. */
+  beforeValidation?: (challenge: Challenge) => Promise<void>;
   /** The whole order (account to download) is abandoned after this long; default ORDER_TIMEOUT_MS. */
   timeoutMs?: number;
 }
@@ -161,6 +163,7 @@ async function issueWithAccount(acme: AcmeTransport, req: IssueRequest, accountU
       acme.ensureOpen();
       await solver.present(challenge);
       presented.push(challenge);
+      await req.beforeValidation?.(challenge);
       await answerChallenge(acme, url, authz, offered);
     }
   } finally {

@@ -11,6 +11,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { isIP, type Socket } from 'node:net';
 import { ipv6Bytes } from '../pki/der.js';
 import { ChallengeError, describeError } from '../lib/errors.js';
+import { selfCheckHttp01 } from './self-check.js';
 import type { OpenSolver } from './types.js';
 
 const PREFIX = '/.well-known/acme-challenge/';
@@ -22,7 +23,8 @@ const MAX_CONNECTIONS = 1024;
 /** A connection silent this long is closed (the CA sends its request at once). */
 const IDLE_MS = 5_000;
 
-export const openHttpResponder: OpenSolver = async ({ host, port }) => {
+export const openHttpResponder: OpenSolver = async (opts) => {
+  const { host, port } = opts;
   const tokens = new Map<string, string>();
   // Node checks the two timeouts only every connectionsCheckingInterval
   // (30 s by default): a slowloris client would hold a slot that long.
@@ -62,6 +64,7 @@ export const openHttpResponder: OpenSolver = async ({ host, port }) => {
     async cleanup({ token }) {
       tokens.delete(token);
     },
+    selfCheck: (challenge) => selfCheckHttp01(challenge, opts),
     async close() {
       tokens.clear();
       await new Promise<void>((resolve) => {

@@ -27,14 +27,29 @@ export interface Solver {
   present(challenge: Challenge): Promise<void>;
   /** Withdraws one challenge; called in `finally` for every challenge presented, after success or failure. */
   cleanup(challenge: Challenge): Promise<void>;
+  /**
+   * Fetches a presented challenge the way the CA will, before the CA is asked
+   * to validate. Resolves to undefined when the answer is right, otherwise to
+   * one line saying what answered and what to change. Advisory: the CA's own
+   * view decides.
+   */
+  selfCheck?(challenge: Challenge): Promise<string | undefined>;
   /** Releases what the solver holds (a listening socket, files); called once, in `finally`, when the order is done. */
   close(): Promise<void>;
 }
 
 export interface SolverOptions {
+  /** The configured challenge mode, so advice names what the operator configured. */
+  mode: 'standalone' | 'proxy' | 'webroot';
+  /** challenge.listen, split. */
   host: string;
   port: number;
+  /** challenge.webroot: the document root the web server serves. */
   webroot: string;
+  /** Port the self-check fetches tokens on: 80, as the CA does. */
+  selfCheckPort: number;
+  /** The nginx the agent reloads, if any: its `user` names who must read webroot tokens. */
+  nginx?: { binary: string; config?: string };
 }
 
 export type OpenSolver = (opts: SolverOptions) => Promise<Solver>;

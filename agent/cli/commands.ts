@@ -11,6 +11,10 @@ import { ExitCode, UsageError } from '../lib/errors.js';
 import { parseFingerprint } from '../pki/fingerprint.js';
 
 const loadConfig = async (path: string): Promise<Config> => (await import('../config/config.js')).loadConfig(path);
+/** For the commands run often: the parsed-config cache (see config-cache.ts), same result and errors. */
+const loadConfigOften = async (ctx: CommandContext): Promise<Config> =>
+  (await import('./config-cache.js')).loadConfigCached(ctx.configPath, ctx.env);
+import { statSync } from 'node:fs';
 import { writeFileAtomic } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
 
@@ -40,7 +44,7 @@ export async function enrollCommand(ctx: CommandContext): Promise<CommandResult>
       ? `pinned CA root ${result.trust.roots.map((r) => r.fingerprint).join(', ')} from ${c.ca.url} (TLS chain verified)`
       : `CA ${c.ca.url} not reachable now: the root will be pinned (${c.ca.fingerprints.join(', ')}) when it answers; until then a placeholder certificate is served`,
     `certificate for ${c.certificate.domains.join(', ')} will be written to ${c.certificate.dir}; reload: ${c.reload.target}; challenge: ${c.challenge.mode} on ${c.challenge.mode === 'webroot' ? c.challenge.webroot : c.challenge.listen}`,
-    'next: systemctl enable --now cert-agent   (or: cert-agent renew)',
+    'next: systemctl enable --now cert-agent.timer   (the daemon: cert-agent.service; or once: cert-agent renew)',
   ];
   return { stdout: lines.join('\n') + '\n', exitCode: ExitCode.ok };
 }
@@ -82,7 +86,11 @@ export async function renewCommand(ctx: CommandContext): Promise<CommandResult> 
   const text =
     result.action === 'renewed'
       ? `renewed (${result.reason}): serial ${serial}, valid until ${notAfter}; ${result.reload?.detail ?? ''}\nnext renewal ${result.nextRenewal.toISOString()}\n`
-      : `not due: serial ${serial} valid until ${notAfter}; next renewal ${result.nextRenewal.toISOString()}\n`;
+      : `not due: serial ${serial} valid until ${notAfter}; next renewal ${result.nextRenewal.toISOString()}\n` +
+        (result.repaired?.length
+          ? `restored ${result.repaired.join(', ')} (links into the live set)` +
+            `${result.reload ? `; ${result.reload.detail}` : ''}\n`
+          : '');
   return { stdout: text, exitCode: ExitCode.ok };
 }
 
@@ -90,7 +98,7 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
   if (ctx.flags.json && ctx.flags.line) throw new UsageError('status: --json and --line are two formats of the same report; give one of them');
   let config: Config;
   try {
-    config = await loadConfig(ctx.configPath);
+    config = await loadConfigOften(ctx);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const { unknownReport } = await import('../report/status.js');
@@ -108,6 +116,33 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
     : ctx.flags.line ? renderStatusLine(report, ctx.now())
       : renderStatus(report, { color: ctx.isTty && !ctx.env.NO_COLOR, now: ctx.now() });
   return { stdout, exitCode: EXIT_FOR[report.status] };
+}
+
+/**
+ * Timer mode: exactly one check of the daemon, then exit (started by
+ * cert-agent.timer through cert-agent-pass.service). Before the next attempt
+ * recorded after a failure it does nothing at all; a config file rewritten
+ * since the last attempt (`enroll` with a new fingerprint) is checked at once,
+ * as the daemon does on SIGHUP. Exits 0 whatever the pass did, like a daemon
+ * that carries on: the outcome is in state.json, `status` and the log.
+ */
+export async function checkCommand(ctx: CommandContext): Promise<CommandResult> {
+  const config = await loadConfigOften(ctx);
+  const log = await ctx.logger();
+  const { checkDecision, scheduledPass } = await import('../renewal/check.js');
+  const { readState } = await import('../store/state.js');
+  const state = readState(config.stateDir);
+  const lastAttempt = state.lastAttempt ? new Date(state.lastAttempt.at).getTime() : NaN;
+  const configChanged = statSync(ctx.configPath).mtimeMs > lastAttempt;
+  const decision = checkDecision(state.nextAttempt, ctx.now(), configChanged);
+  if (!decision.run) {
+    const fields = { trigger: 'timer-mode', nextAttempt: decision.nextAttempt, attempt: state.consecutiveFailures };
+    log.info({ event: 'check_deferred', ...fields }, 'backing off; next attempt at nextAttempt');
+    return { stdout: '', exitCode: ExitCode.ok };
+  }
+  const trigger = configChanged && state.nextAttempt ? 'config file changed' : 'timer-mode';
+  await scheduledPass({ config, log, trigger, now: ctx.now });
+  return { stdout: '', exitCode: ExitCode.ok };
 }
 
 export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
@@ -137,7 +172,7 @@ export async function doctorCommand(ctx: CommandContext): Promise<CommandResult>
 }
 
 export async function metricsCommand(ctx: CommandContext): Promise<CommandResult> {
-  const config = await loadConfig(ctx.configPath);
+  const config = await loadConfigOften(ctx);
   const { metricsText } = await import('../report/metrics.js');
   return { stdout: metricsText(config, ctx.now()), exitCode: ExitCode.ok };
 }

@@ -9,6 +9,7 @@ Commands:
   bootstrap   fetch the CA roots, verify the pin, print or write the root PEM
   renew       one pass: renew if due (or --force), install, reload
   run         the daemon: renew on schedule, survive CA outages (started by systemd)
+  check       timer mode: one check of the daemon, then exit (started by cert-agent.timer)
   status      what the certificate, renewal, trust and reload look like now
   doctor      audit the installation and say what to fix (--fix repairs modes and owners)
   metrics     print Prometheus metrics (also written to metrics.textfile by the daemon)
@@ -47,7 +48,9 @@ Flags (each also from the environment variable in brackets):
   --reload TARGET       nginx | traefik | command | none (default none)   [CERT_AGENT_RELOAD]
   --challenge MODE      standalone | webroot | proxy (default standalone) [CERT_AGENT_CHALLENGE]
   --listen HOST:PORT    challenge listener (default 0.0.0.0:80; proxy 127.0.0.1:8402) [CERT_AGENT_LISTEN]
-  --webroot DIR         directory for webroot tokens (default /var/www/acme-challenge) [CERT_AGENT_WEBROOT]
+  --webroot DIR         document root of the port-80 site, as for certbot --webroot-path:
+                        tokens go to DIR/.well-known/acme-challenge/ (default
+                        /var/www/acme-challenge, served by the shipped snippet) [CERT_AGENT_WEBROOT]
   --verify HOST:PORT    after a reload, check the served serial here [CERT_AGENT_VERIFY]
   --cert-dir DIR        certificate directory (default /etc/cert-agent/tls) [CERT_AGENT_CERT_DIR]
   --state-dir DIR       account, trust and state (default /var/lib/cert-agent) [CERT_AGENT_STATE_DIR]
@@ -92,6 +95,9 @@ Examples:
 One pass: check trust, renew the certificate if it is due (renewal.at of its
 lifetime, minus jitter) or missing, broken or a placeholder; install the new set
 atomically and reload the consumer. With --force, renew now whatever the schedule.
+Due or not, the names consumers read (key.pem, cert.pem, …) are put back as links
+into the live set when missing, copied over or pointing elsewhere (a copied file
+is kept as <name>.before-cert-agent), and the consumer is reloaded.
 Exit 0 when renewed or not due; non-zero (see 'cert-agent --help') on failure, in
 which case the current certificate stays in place.
 
@@ -123,14 +129,48 @@ Examples:
   systemctl enable --now cert-agent
   cert-agent run --config /etc/cert-agent/config.yaml     # in the foreground
 `,
+  check: `Usage: cert-agent check [--config PATH]
+
+Timer mode: does exactly what one check of the daemon ('cert-agent run') does,
+then exits, so nothing stays in memory between checks. Started by
+cert-agent.timer (every 5 minutes, through cert-agent-pass.service) instead of
+running the daemon. After a failed attempt it does nothing, without contacting
+the CA, until the retry time recorded in state.json (exponential backoff, as
+the daemon); a config file changed since the last attempt is checked at once.
+Otherwise one pass: renew if due (same renewal time and jitter as the daemon),
+install, reload and verify, pin the CA root when it first answers, serve a
+marked self-signed placeholder while the CA cannot be reached and nothing
+usable is installed. With metrics.textfile set, rewrites that file after the
+pass. Logs are JSON lines on stdout (journald).
+
+The difference to the daemon: renewals and retries happen at the next timer
+run, not at their exact moment (up to one timer period later; 5 minutes by
+default). renewal.check is not read: the timer's OnCalendar= sets the period.
+
+Flags:
+  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+
+Exit: 0 after the check, whatever the pass did (the outcome is in 'cert-agent
+status', state.json and the log; the next run retries); 78 bad configuration.
+Environment: CERT_AGENT_LOG_LEVEL (default info).
+
+Examples:
+  systemctl disable --now cert-agent.service && systemctl enable --now cert-agent.timer
+  cert-agent check --config /etc/cert-agent/config.yaml     # one check by hand
+  journalctl -u cert-agent-pass.service                     # what the runs did
+`,
   status: `Usage: cert-agent status [--json | --line] [--config PATH]
 
 Shows, in one screen: names, serial, issuer, validity and a bar of the lifetime
 used; the next renewal (absolute and "in 3h12m"); the last attempt and its
 error; whether the self-signed placeholder is in use; the CA URL, the pinned
 fingerprint and the trust state; the reload target, its last result and whether
-the served certificate matched. Reads only files (certificate.dir, stateDir):
-works without the daemon and without network. Colour and a block bar on a
+the served certificate matched; the CA-outage allowance (how long the CA may
+stay unreachable before the certificate expires, and what the schedule leaves
+on a normal day). Reads only files (certificate.dir, stateDir): works without
+the daemon and without network. Keeps its start-up caches in
+/var/lib/cert-agent/code-cache when that directory is private
+(CERT_AGENT_CACHE_DIR). Colour and a block bar on a
 terminal; plain ASCII when piped or with NO_COLOR set.
 
 Flags:
@@ -145,9 +185,12 @@ Flags:
 Exit codes (monitoring-plugin convention):
   0 OK
   1 WARNING   placeholder in use, renewal overdue, last attempt or reload failed,
-              served certificate stale, CA root not pinned yet
+              served certificate stale, CA root not pinned yet, CA-outage
+              allowance under renewal.minAllowance
   2 CRITICAL  no certificate, expired, key/certificate mismatch, chain does not
-              verify to the pinned root, names missing, trust broken (CA recreated)
+              verify to the pinned root, names missing, trust broken (CA recreated),
+              a published file (key.pem, cert.pem, chain.pem, fullchain.pem, ca.pem,
+              combined.pem) missing, dangling, a copied file, or a link elsewhere
   3 UNKNOWN   no usable config, or the files cannot be read
 
 Examples:
@@ -172,11 +215,21 @@ Audits the installation; one line per check: "ok", "PROBLEM" (with what to do),
   CA              the CA is reachable and its TLS chains to the pinned root; names
                   the root it offers when it does not (CA recreated)
   key / chain     key.pem matches cert.pem; the chain verifies to the pinned root
+  published name  each of key.pem, cert.pem, chain.pem, fullchain.pem, ca.pem,
+                  combined.pem is the link into the live set (renew restores it)
   proxy config    nginx: \`nginx -T\` shows ssl_certificate/ssl_certificate_key in
                   certificate.dir; traefik: the dynamic file exists and names them
-  challenge       standalone: challenge.listen can be bound; webroot/proxy: a test
-                  token is fetched from http://127.0.0.1:80/.well-known/acme-challenge/
-                  with the first name as Host (best effort, from inside)
+  challenge       the configured mode answers a test token (standalone: the agent
+                  binds challenge.listen for a moment), fetched for each name as
+                  the CA will, from http://<name>/.well-known/acme-challenge/ on
+                  port 80 (the name resolved as this container does); a wrong
+                  answer says what answered and what to change (nothing listens,
+                  403 with the user and path, 404 missing location, redirect
+                  without exception)
+  last renewal    the last attempt's error, with the self-check's finding
+  outage allowance  WARN (exit unchanged) when renewal.at and jitter leave less
+                  than 1h between renewal and expiry for the live certificate's
+                  lifetime
   served          with reload.verify: the server presents the installed serial
 
 Flags:

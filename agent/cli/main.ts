@@ -7,7 +7,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_CONFIG_PATH } from '../config/defaults.js';
 import { AgentError, ExitCode, UsageError, describeError } from '../lib/errors.js';
 import { HELP } from './help.js';
-import { bootstrapCommand, doctorCommand, enrollCommand, metricsCommand, renewCommand, runCommand, statusCommand, type CommandContext, type CommandResult } from './commands.js';
+import { bootstrapCommand, checkCommand, doctorCommand, enrollCommand, metricsCommand, renewCommand, runCommand, statusCommand, type CommandContext, type CommandResult } from './commands.js';
 
 declare const CERT_AGENT_VERSION: string | undefined;
 export const VERSION = typeof CERT_AGENT_VERSION === 'string' ? CERT_AGENT_VERSION : '0.0.0-dev';
@@ -24,6 +24,7 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) =>
   bootstrap: { options: { 'ca-url': { type: 'string' }, fingerprint: { type: 'string', multiple: true }, out: { type: 'string' } }, run: bootstrapCommand },
   renew: { options: { force: { type: 'boolean' } }, run: renewCommand },
   run: { options: {}, run: runCommand },
+  check: { options: {}, run: checkCommand },
   status: { options: { json: { type: 'boolean' }, line: { type: 'boolean' } }, run: statusCommand },
   doctor: { options: { fix: { type: 'boolean' } }, run: doctorCommand },
   metrics: { options: {}, run: metricsCommand },
@@ -49,11 +50,11 @@ export async function main(argv: string[]): Promise<number> {
     configPath: (flags.config as string | undefined) ?? process.env.CERT_AGENT_CONFIG ?? DEFAULT_CONFIG_PATH,
     flags,
     env: process.env,
-    // The daemon logs to stdout (journald); one-shot commands keep stdout for
+    // The daemon and timer mode log to stdout (journald); one-shot commands keep stdout for
     // their answer and log warnings and errors to stderr.
     logger: async () => {
       const { createLogger } = await import('../lib/log.js');
-      return command === 'run' ? createLogger({ fd: 1 }) : createLogger({ fd: 2, level: process.env.CERT_AGENT_LOG_LEVEL ?? 'warn' });
+      return command === 'run' || command === 'check' ? createLogger({ fd: 1 }) : createLogger({ fd: 2, level: process.env.CERT_AGENT_LOG_LEVEL ?? 'warn' });
     },
     now: () => new Date(),
     isTty: Boolean(process.stdout.isTTY),

@@ -3,14 +3,16 @@
  * the whole document before anything on disk is touched. Every error is a
  * ConfigError (exit 78) naming the field, the value and what is allowed.
  */
-import { lstatSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import cron from 'node-cron';
 import { ConfigError, describeError } from '../lib/errors.js';
-import { FieldReader } from './validate.js';
+import { FieldReader, show } from './validate.js';
+import { checkPathSafety } from './path-safety.js';
 import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
+import { parseDurationSeconds, type AllowanceThreshold } from '../renewal/schedule.js';
 import { ipv6Bytes } from '../pki/der.js';
 
 export { DEFAULT_CONFIG_PATH } from './defaults.js';
@@ -33,8 +35,11 @@ export interface Config {
   };
   account: { email?: string };
   certificate: { domains: string[]; keyType: KeyType; dir: string; owner: string; group: string };
-  /** orderTimeoutSeconds: the whole ACME order of one pass, after which it is abandoned. */
-  renewal: { at: number; jitter: number; check: string; orderTimeoutSeconds: number };
+  /**
+   * orderTimeoutSeconds: the whole ACME order of one pass, after which it is abandoned.
+   * minAllowance: `status` warns when the CA-outage allowance falls under it.
+   */
+  renewal: { at: number; jitter: number; check: string; orderTimeoutSeconds: number; minAllowance: AllowanceThreshold };
   challenge: { mode: ChallengeMode; listen: string; webroot: string };
   reload: {
     target: ReloadTarget;
@@ -58,6 +63,8 @@ export const DEFAULTS = {
   certDir: '/etc/cert-agent/tls',
   stateDir: '/var/lib/cert-agent',
   renewalAt: 0.66,
+  /** Share of the lifetime under which status warns about the CA-outage allowance. */
+  minAllowanceShare: 0.25,
   jitter: 0.05,
   check: '*/5 * * * *',
   orderTimeoutSeconds: 600,
@@ -82,90 +89,6 @@ export function loadConfig(path: string): Config {
   const config = parseConfig(text, path);
   checkPathSafety(path, config);
   return config;
-}
-
-/**
- * The files the agent obeys or writes must not be open to other users: a
- * world-writable config lets anyone choose the reload command run as root,
- * and a symlink another user owns (or a world-writable parent without the
- * sticky bit) lets them redirect where keys are written. Checked at load, on
- * what exists now; missing directories are created later with private modes.
- */
-function checkPathSafety(configPath: string, config: Config): void {
-  const paths: [string, string][] = [['', configPath], ['certificate.dir', config.certificate.dir], ['stateDir', config.stateDir]];
-  if (config.challenge.mode === 'webroot') paths.push(['challenge.webroot', config.challenge.webroot]);
-  for (const [field, path] of paths) {
-    const problem = unsafePathProblem(resolve(path));
-    if (problem) throw new ConfigError(field, `${JSON.stringify(path)} ${problem}`);
-  }
-  const owned = configOwnershipProblem(resolve(configPath));
-  if (owned) throw new ConfigError('', owned);
-}
-
-/**
- * The config chooses commands the agent runs as root, so, like sshd's
- * StrictModes, the file and every directory above it (after resolving links)
- * must be owned by root or by the agent's own user and writable by neither
- * group nor others. The sticky bit does not excuse a directory here (sshd
- * makes no exception for it either): a shared /tmp is no place for this file.
- */
-export function configOwnershipProblem(path: string): string | undefined {
-  const me = process.getuid?.() ?? 0;
-  let real: string;
-  try {
-    real = realpathSync(path);
-  } catch {
-    return undefined; // reading it already failed or will fail with its own message
-  }
-  const owners = me === 0 ? 'root' : `root or uid ${me}`;
-  for (let p = real; ; p = dirname(p)) {
-    const st = statOrUndefined(p);
-    if (!st) return undefined;
-    const badOwner = st.uid !== 0 && st.uid !== me;
-    const badMode = (st.mode & 0o022) !== 0;
-    if (badOwner || badMode) {
-      const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
-      const shown = JSON.stringify(path);
-      const resolved = real !== path ? ` (${real})` : '';
-      const what = p === real ? `${shown}${resolved} is` : `${shown} lies under ${p}, which is`;
-      const fix = [badOwner ? `chown root ${p}` : '', badMode ? `chmod go-w ${p}` : ''].filter(Boolean).join('; ');
-      const where = p === real ? '' : ' or move the file to a directory only root can write (e.g. /etc/cert-agent)';
-      const writable = badMode ? ', writable by group or others' : '';
-      return `${what} owned by uid ${st.uid} with mode ${mode}${writable}; `
-        + 'the configuration chooses commands run as root, so it and every directory above it '
-        + `must be owned by ${owners} and not writable by group or others: ${fix}${where}`;
-    }
-    if (dirname(p) === p) return undefined;
-  }
-}
-
-function unsafePathProblem(path: string): string | undefined {
-  const me = process.getuid?.() ?? 0;
-  for (let p = path; ; p = dirname(p)) {
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      st = undefined; // not there yet
-    }
-    const where = p === path ? 'is' : `lies under ${p}, which is`;
-    if (st?.isSymbolicLink() && st.uid !== 0 && st.uid !== me) return `${where} a symlink owned by uid ${st.uid}; another user could point it elsewhere`;
-    if (st && p === path) {
-      const target = st.isSymbolicLink() ? statOrUndefined(p) : st;
-      if (target && target.mode & 0o002) return `is writable by every user (mode ${(target.mode & 0o7777).toString(8).padStart(4, '0')}); remove write access for others (chmod o-w)`;
-    } else if (st?.isDirectory() && st.mode & 0o002 && !(st.mode & 0o1000)) {
-      return `${where} writable by every user without the sticky bit; anyone could replace what is in it`;
-    }
-    if (dirname(p) === p) return undefined;
-  }
-}
-
-function statOrUndefined(path: string): Stats | undefined {
-  try {
-    return statSync(path);
-  } catch {
-    return undefined;
-  }
 }
 
 export function parseConfig(text: string, source = 'configuration'): Config {
@@ -217,6 +140,7 @@ export function validateConfig(doc: unknown): Config {
   const orderTimeoutSeconds = renewal.number('orderTimeout', {
     default: DEFAULTS.orderTimeoutSeconds, min: 10, max: 3600, integer: true,
   });
+  const minAllowance = allowanceThreshold(renewal.raw('minAllowance'), at);
   renewal.done();
 
   const challenge = root.section('challenge');
@@ -260,7 +184,7 @@ export function validateConfig(doc: unknown): Config {
     ca: { url, fingerprints, provisioner, directory, ...(rootFile ? { rootFile } : {}) },
     account: email ? { email } : {},
     certificate: { domains, keyType, dir, owner, group },
-    renewal: { at, jitter, check, orderTimeoutSeconds },
+    renewal: { at, jitter, check, orderTimeoutSeconds, minAllowance },
     challenge: { mode, listen, webroot },
     reload: { target, ...(command ? { command } : {}), timeoutSeconds, traefik: { dynamicFile, entryPoint }, nginx: { binary: nginxBinary, ...(nginxConfig ? { config: nginxConfig } : {}) }, ...(verify ? { verify } : {}) },
     trust: { installSystem },
@@ -268,6 +192,30 @@ export function validateConfig(doc: unknown): Config {
     metrics: textfile ? { textfile } : {},
     stateDir,
   };
+}
+
+/**
+ * renewal.minAllowance: a share of the lifetime below what the schedule
+ * leaves every day (1 − renewal.at; more would warn on every normal day), or
+ * a duration such as "6h".
+ */
+function allowanceThreshold(value: unknown, at: number): AllowanceThreshold {
+  if (value === undefined || value === null) {
+    const share = DEFAULTS.minAllowanceShare;
+    return { share: share < 1 - at ? share : Math.round((1 - at) * 50) / 100 };
+  }
+  const limit = Math.round((1 - at) * 1000) / 1000;
+  const allowed = `a share of the lifetime above 0 and below 1 - renewal.at (${limit}), ` +
+    'or a duration such as 6h, 90m or 1h30m';
+  if (typeof value === 'number') {
+    if (Number.isFinite(value) && value > 0 && value < 1 - at) return { share: value };
+    throw new ConfigError('renewal.minAllowance', `${show(value)} is not allowed; use ${allowed}`);
+  }
+  const seconds = typeof value === 'string' ? parseDurationSeconds(value) : undefined;
+  if (seconds === undefined) {
+    throw new ConfigError('renewal.minAllowance', `${show(value)} is not allowed; use ${allowed}`);
+  }
+  return { seconds };
 }
 
 function httpsUrlProblem(value: string): string | undefined {

@@ -4,7 +4,7 @@
  * the pinned roots. Nothing here trusts the system store.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { isIP } from 'node:net';
+import { isIP } from './ip.js';
 import {
   DerError, certificateExtensions, expectTag, oidText, readAll, readBoolean, readSingle, smallUnsigned, type Tlv,
 } from './der-read.js';

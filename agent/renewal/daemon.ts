@@ -10,15 +10,14 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import cron from 'node-cron';
 import { loadConfig, type Config } from '../config/config.js';
-import { AgentError, LockedError, describeError } from '../lib/errors.js';
+import { describeError } from '../lib/errors.js';
 import { readIfExists } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
-import { renewPass } from './pass.js';
 import { readState } from '../store/state.js';
 import { tryLock } from '../store/lock.js';
 import { DAEMON_PID_FILE } from '../store/layout.js';
 import type { Random } from './schedule.js';
-import { writeMetricsTextfile } from '../report/metrics.js';
+import { checkDecision, scheduledPass } from './check.js';
 
 export interface DaemonOptions {
   configPath: string;
@@ -104,10 +103,13 @@ export class Daemon {
       return this.running ?? Promise.resolve();
     }
     const state = readState(this.config.stateDir);
-    const now = this.now();
-    if (!ignoreBackoff && trigger !== 'start' && state.nextAttempt && new Date(state.nextAttempt) > now) {
+    const decision = checkDecision(state.nextAttempt, this.now(), ignoreBackoff || trigger === 'start');
+    if (!decision.run) {
       // Backing off (after a failure, or a clock that disagrees with the CA's): the CA is left alone until then.
-      if (trigger === 'cron') this.opts.log.info({ event: 'check_deferred', trigger, nextAttempt: state.nextAttempt, attempt: state.consecutiveFailures }, 'backing off; next attempt at nextAttempt');
+      if (trigger === 'cron') {
+        const fields = { event: 'check_deferred', trigger, nextAttempt: decision.nextAttempt, attempt: state.consecutiveFailures };
+        this.opts.log.info(fields, 'backing off; next attempt at nextAttempt');
+      }
       this.armTimer();
       return Promise.resolve();
     }
@@ -119,30 +121,10 @@ export class Daemon {
   }
 
   private async pass(trigger: string): Promise<void> {
-    const { log } = this.opts;
-    const config = this.config;
-    try {
-      await renewPass({ config, log, now: this.now, random: this.random, placeholder: true, refreshTrust: true, daemonPid: process.pid });
-    } catch (err) {
-      if (!(err instanceof AgentError)) log.error({ event: 'internal_error', error: describeError(err), trigger }, 'unexpected error in renewal pass');
-      // `cert-agent renew` from a shell holds the lock: nothing was done, the next check tries again.
-      if (err instanceof LockedError) {
-        log.info({ event: 'check_skipped', trigger, reason: describeError(err) }, 'another cert-agent holds the lock; checking again later');
-        // The holder writes state.json when done; until then do not spin on a renewal time that is already past.
-        this.quietUntil = this.now().getTime() + LOCK_RETRY_MS;
-      }
-    } finally {
-      this.exportMetrics();
-    }
-  }
-
-  /** node_exporter's textfile collector reads the file between passes; a failure here is only logged. */
-  private exportMetrics(): void {
-    try {
-      writeMetricsTextfile(this.config, this.now());
-    } catch (err) {
-      this.opts.log.warn({ event: 'metrics_failed', error: describeError(err) }, 'could not write the metrics textfile');
-    }
+    const { config, now, random } = this;
+    const outcome = await scheduledPass({ config, log: this.opts.log, trigger, now, random, daemonPid: process.pid });
+    // The holder writes state.json when done; until then do not spin on a renewal time that is already past.
+    if (outcome === 'locked') this.quietUntil = this.now().getTime() + LOCK_RETRY_MS;
   }
 
   /** A timer for the next renewal or retry moment, whichever comes first. */

@@ -6,19 +6,22 @@
 import type { X509Certificate } from 'node:crypto';
 import { X509Certificate as X509 } from 'node:crypto';
 import type { Config } from '../config/config.js';
-import { AgentError, ConfigError, ReloadError, StoreError, TrustError, describeError } from '../lib/errors.js';
+import {
+  AgentError, CaProtocolError, ConfigError, ReloadError, StoreError, TrustError, describeError,
+} from '../lib/errors.js';
 import { ensurePrivateDir } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
 import { acquireLock } from '../store/lock.js';
 import { issueCertificate } from '../acme/client.js';
 import { loadOrCreateAccount, saveAccountUrl } from '../acme/account.js';
 import { generateKeyPem } from '../pki/keys.js';
-import { openSolver } from '../challenge/index.js';
+import { openSolver, type Challenge, type Solver } from '../challenge/index.js';
 import { installSystemTrust } from '../trust/system-store.js';
 import type { CertStore, LiveSet } from '../store/sets.js';
 import { storeFor } from '../store/ownership.js';
 import { validityOf } from '../pki/x509.js';
 import { auditPermissions } from '../store/permissions.js';
+import { publishedProblems } from '../store/published.js';
 import { bootstrapTrust, fetchRoots, trustFromRootFile } from '../trust/pin.js';
 import { droppedOnLoad, rootsPem, saveTrust, trustForPins, type TrustBundle } from '../trust/file.js';
 import { certFingerprint } from '../pki/x509.js';
@@ -53,6 +56,8 @@ export interface PassOptions {
   placeholder?: boolean;
   refreshTrust?: boolean;
   daemonPid?: number;
+  /** Port the http-01 self-check fetches on (80, as the CA does); tests whose CA validates elsewhere move it. */
+  selfCheckPort?: number;
 }
 
 export interface PassResult {
@@ -61,6 +66,8 @@ export interface PassResult {
   live: LiveSet;
   nextRenewal: Date;
   reload?: ReloadOutcome;
+  /** Published names this pass put back (they were missing, replaced by a file, or pointed elsewhere). */
+  repaired?: string[];
 }
 
 /** The saved trust for the configured pins, or a fresh bootstrap when there is none (or the pins changed). */
@@ -113,9 +120,10 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
     }
     pruneLeftovers(store, log);
     auditPermissions(config, store.live(), log);
-    const result = await attempt(opts, store, state, now).catch(async (err) => {
+    const repaired = repairPublishedNames(store, now(), log);
+    const result = await attempt(opts, store, state, now, repaired).catch(async (err) => {
       if (!(err instanceof TrustError) || !(await rotateToPinnedRoot(config, now(), log))) throw err;
-      return attempt(opts, store, state, now);
+      return attempt(opts, store, state, now, repaired);
     });
     // A certificate issued this moment that is already due, with a notBefore
     // hours in the past by our clock: the clocks disagree (CAs backdate by a
@@ -152,26 +160,44 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
   }
 }
 
-async function attempt(opts: PassOptions, store: CertStore, state: AgentState, now: () => Date): Promise<PassResult> {
+async function attempt(
+  opts: PassOptions, store: CertStore, state: AgentState, now: () => Date, repaired: string[],
+): Promise<PassResult> {
   const { config, log } = opts;
   const trust = await ensureTrust(config, now(), log);
   const roots = trust.roots.map((r) => new X509(r.pem));
   const live = store.live();
-  const reason = opts.force ? 'forced' : renewalReason(live, config, roots, now());
+  // A published name whose file the live set lacks is mended by a new set.
+  const incomplete = live ? publishedProblems(store.dir).filter((p) => p.state === 'dangling').map((p) => p.name) : [];
+  const lacking = incomplete.length ? `the live set lacks ${incomplete.join(', ')}` : undefined;
+  const reason = opts.force ? 'forced' : (renewalReason(live, config, roots, now()) ?? lacking);
   if (!reason && live) {
     const next = renewalTimeOf(live, config);
     log.info({ event: 'renewal_not_due', serial: live.cert.serialNumber.toLowerCase(), notAfter: validityOf(live.cert).notAfter.toISOString(), nextRenewal: next.toISOString() }, 'certificate is good, renewal not due');
     // The certificate is fine but the consumer never took it (a reload that
     // failed after the install): keep reloading until it does, or the proxy
     // serves the old certificate until the next renewal — or past its expiry.
-    const reload = state.reload && !state.reload.ok ? await reloadConsumer(config, store, live, state, now, log) : undefined;
-    return { action: 'not-due', reason: reload ? 'not due; consumer reloaded' : 'not due', live, nextRenewal: next, ...(reload ? { reload } : {}) };
+    // Names just restored may have been serving a copy: the consumer reloads onto the live set.
+    const mustReload = (state.reload && !state.reload.ok) || (repaired.length > 0 && config.reload.target !== 'none');
+    const reload = mustReload ? await reloadConsumer(config, store, live, state, now, log) : undefined;
+    const notes = [...(repaired.length ? [`restored ${repaired.join(', ')}`] : [])];
+    if (reload) notes.push('consumer reloaded');
+    return {
+      action: 'not-due', reason: ['not due', ...notes].join('; '), live, nextRenewal: next,
+      ...(reload ? { reload } : {}), ...(repaired.length ? { repaired } : {}),
+    };
   }
   log.info({ event: 'renewal_started', domains: config.certificate.domains, reason, attempt: state.consecutiveFailures + 1 }, 'requesting a certificate');
 
   const account = await loadOrCreateAccount(config.stateDir, config.ca.directory);
   const keyPem = await generateKeyPem(config.certificate.keyType);
-  const solver = await openSolver(config.challenge);
+  const solver = await openSolver(config.challenge, {
+    ...(opts.selfCheckPort ? { selfCheckPort: opts.selfCheckPort } : {}),
+    ...(config.reload.target === 'nginx' ? { nginx: config.reload.nginx } : {}),
+  });
+  // What the agent's own fetch of each token found wrong: a warning now, and
+  // the explanation of the CA's failure if the CA fails too.
+  const selfCheckFindings: string[] = [];
   let issued;
   try {
     const target = reloadTargets[config.reload.target];
@@ -188,7 +214,20 @@ async function attempt(opts: PassOptions, store: CertStore, state: AgentState, n
       solver,
       timeoutMs: config.renewal.orderTimeoutSeconds * 1000,
       onEvent: (event, fields) => log.info({ event, ...fields }, event.replace(/_/g, ' ')),
+      beforeValidation: async (challenge) => {
+        const finding = await selfCheck(solver, challenge);
+        if (!finding) return;
+        selfCheckFindings.push(finding);
+        const identifier = challenge.identifier.value;
+        const fields = { event: 'challenge_self_check_failed', identifier, type: challenge.type, finding };
+        log.warn(fields, 'the challenge does not answer as the CA will fetch it; asking the CA anyway');
+      },
     });
+  } catch (err) {
+    if (err instanceof CaProtocolError && selfCheckFindings.length) {
+      throw new CaProtocolError(`${err.message}; ${selfCheckFindings.join('; ')}`, err.problemType, err.httpStatus);
+    }
+    throw err;
   } finally {
     await solver.close();
   }
@@ -247,10 +286,55 @@ async function recordFailure(opts: PassOptions, store: CertStore, state: AgentSt
   log[level]({ event: 'renewal_failed', domains: config.certificate.domains, attempt: state.consecutiveFailures, error, errorKind: kind, nextAttempt: state.nextAttempt }, 'renewal failed; keeping the current certificate');
 }
 
+/** The solver's own fetch of a challenge; a self-check that breaks is reported, never fatal. */
+async function selfCheck(solver: Solver, challenge: Challenge): Promise<string | undefined> {
+  if (!solver.selfCheck) return undefined;
+  try {
+    return await solver.selfCheck(challenge);
+  } catch (err) {
+    return `self-check could not run: ${describeError(err)}`;
+  }
+}
+
 /** daemon.pid names the running daemon for `enroll`, which signals it after rewriting the config. */
 function recordDaemon(stateDir: string, pid: number): void {
   const path = join(stateDir, DAEMON_PID_FILE);
   if (readIfExists(path)?.trim() !== String(pid)) writeFileAtomic(path, `${pid}\n`, 0o644);
+}
+
+/**
+ * The names consumers read must be links into the live set: one that is
+ * missing, a regular file copied over it, or pointing elsewhere is put back
+ * (a copied file kept beside), logged like permission drift. Runs under the
+ * pass's lock; never fails the pass. A name whose file the live set lacks is
+ * left to a renewal (see attempt).
+ */
+function repairPublishedNames(store: CertStore, now: Date, log: Logger): string[] {
+  let live: LiveSet | undefined;
+  try {
+    live = store.live();
+  } catch {
+    return [];
+  }
+  if (!live) return [];
+  const broken = publishedProblems(store.dir).filter((p) => p.state !== 'dangling');
+  if (!broken.length) return [];
+  try {
+    const done = store.relink(broken.map((p) => p.name), now);
+    for (const p of broken) {
+      const keptAs = done.find((d) => d.name === p.name)?.keptAs;
+      const kept = keptAs ? `; the file found there is kept as ${keptAs}` : '';
+      const fields = { event: 'published_name_repaired', name: p.name, path: p.path, was: p.state };
+      Object.assign(fields, keptAs ? { keptAs } : {});
+      log.warn(fields, `${p.detail}; restored the link to current/${p.name}${kept}`);
+    }
+    return broken.map((p) => p.name);
+  } catch (err) {
+    const names = broken.map((p) => p.name);
+    const fields = { event: 'published_name_repair_failed', names, error: describeError(err) };
+    log.error(fields, 'cannot restore the names consumers read');
+    return [];
+  }
 }
 
 /** Sets left by an install that was killed before its own prune; never fails the pass. */

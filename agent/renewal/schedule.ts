@@ -47,6 +47,50 @@ export function randomForSerial(serial: string): Random {
 }
 
 /**
+ * How long the CA may be unreachable: from now, before the live certificate
+ * expires (after that the consumer serves an expired certificate); and on a
+ * normal day, what the schedule leaves between the renewal time and expiry,
+ * which is all an outage that starts at the renewal time can take.
+ */
+export interface OutageAllowance {
+  /** notAfter − now, never negative. */
+  fromNowMs: number;
+  /** notAfter − the renewal time of this certificate. */
+  normalDayMs: number;
+  lifetimeMs: number;
+}
+
+export function outageAllowance(cert: Validity, policy: RenewalPolicy, random: Random, now: Date): OutageAllowance {
+  const lifetimeMs = cert.notAfter.getTime() - cert.notBefore.getTime();
+  return {
+    fromNowMs: Math.max(0, cert.notAfter.getTime() - now.getTime()),
+    normalDayMs: cert.notAfter.getTime() - nextRenewal(cert, policy, random).getTime(),
+    lifetimeMs,
+  };
+}
+
+/** The least normal-day allowance the policy leaves any certificate of this lifetime (the jitter drawn at 0). */
+export function leastNormalDayAllowanceMs(lifetimeMs: number, policy: RenewalPolicy): number {
+  return lifetimeMs * (1 - policy.at);
+}
+
+/** The allowance below which `status` warns: a share of the lifetime, or a fixed duration. */
+export type AllowanceThreshold = { share: number } | { seconds: number };
+
+export function allowanceThresholdMs(threshold: AllowanceThreshold, lifetimeMs: number): number {
+  return 'share' in threshold ? lifetimeMs * threshold.share : threshold.seconds * 1000;
+}
+
+/** "6h", "90m", "1h30m", "2d", "45s" to seconds; undefined when it is not such a duration. */
+export function parseDurationSeconds(text: string): number | undefined {
+  const m = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text.trim());
+  if (!m || text.trim() === '') return undefined;
+  const [d, h, min, s] = m.slice(1).map((v) => Number(v ?? 0)) as [number, number, number, number];
+  const total = d * 86400 + h * 3600 + min * 60 + s;
+  return total > 0 ? total : undefined;
+}
+
+/**
  * Retry after failures: exponential backoff with "equal jitter" (half fixed,
  * half random), so a fleet that failed together does not retry together.
  *

@@ -5,10 +5,11 @@
  * it changed. Exit 0 when nothing is wrong (after fixes), 1 otherwise.
  */
 import {
-  existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, writeFileSync, rmSync, type Stats,
+  existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, type Stats,
 } from 'node:fs';
 import { execFile } from 'node:child_process';
-import { createServer, request } from 'node:http';
+import { createServer } from 'node:http';
+import { isIP } from 'node:net';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { loadConfig, splitHostPort, type Config } from '../config/config.js';
@@ -25,12 +26,18 @@ import {
 } from '../lib/safefs.js';
 import { CertStore, type Ownership } from '../store/sets.js';
 import { tail } from '../reload/command.js';
+import { openSolver, type Challenge, type Solver } from '../challenge/index.js';
+import { readState } from '../store/state.js';
+import { inspectPublishedNames } from '../store/published.js';
+import { leastNormalDayAllowanceMs } from '../renewal/schedule.js';
+import { human } from './status-text.js';
 import { servedSerial } from '../reload/verify.js';
 import type { CommandContext, CommandResult } from '../cli/commands.js';
 import { hostMountsWithReadableKeys, parseMountinfo, sharedMountProblem, type Mount } from './mounts.js';
 export { hostMountsWithReadableKeys, parseMountinfo, sharedMountProblem } from './mounts.js';
 
-export type Verdict = 'ok' | 'PROBLEM' | 'FIXED' | 'skip';
+/** WARN: works now, but leaves little room (it does not change the exit code). */
+export type Verdict = 'ok' | 'PROBLEM' | 'FIXED' | 'WARN' | 'skip';
 export interface CheckLine {
   verdict: Verdict;
   check: string;
@@ -39,7 +46,9 @@ export interface CheckLine {
 
 type Add = (verdict: Verdict, check: string, detail: string) => void;
 
-export async function runDoctor(configPath: string, opts: { fix: boolean; now: Date }): Promise<CheckLine[]> {
+export async function runDoctor(
+  configPath: string, opts: { fix: boolean; now: Date; selfCheckPort?: number },
+): Promise<CheckLine[]> {
   const lines: CheckLine[] = [];
   const add: Add = (verdict, check, detail) => lines.push({ verdict, check, detail });
   let config: Config;
@@ -60,8 +69,10 @@ export async function runDoctor(configPath: string, opts: { fix: boolean; now: D
   checkMounts(config, add);
   await checkCa(config, opts.now, add);
   checkCertificate(config, opts.now, add);
+  checkOutageAllowance(config, add);
   await checkProxyConfig(config, add);
-  await checkChallenge(config, add);
+  await checkChallenge(config, add, opts.selfCheckPort);
+  checkLastAttempt(config, add);
   await checkServed(config, add);
   return lines;
 }
@@ -300,6 +311,42 @@ function checkCertificate(config: Config, now: Date, add: Add): void {
   else if (root) add('ok', 'chain', `cert.pem + chain.pem verify to the pinned root ${certFingerprint(root)}`);
   const names = found('names-missing');
   if (names) add('PROBLEM', 'names', `${names.message}: run cert-agent renew --force`);
+  const published = inspectPublishedNames(config.certificate.dir);
+  for (const p of published.filter((n) => n.state !== 'ok')) {
+    const keep = p.state === 'regular-file' ? ` and keeps the file as ${p.name}.before-cert-agent` : '';
+    const fix = p.state === 'dangling' ? 'it installs a complete set' : `it restores the link${keep}`;
+    add('PROBLEM', 'published name', `${p.detail}: run cert-agent renew (${fix}), or let the next check do it`);
+  }
+  if (published.every((p) => p.state === 'ok')) {
+    add('ok', 'published names', `${published.map((p) => p.name).join(', ')} link to the live set`);
+  }
+}
+
+/** Less than this between the renewal time and expiry leaves no time to notice and fix a CA outage. */
+const MIN_NORMAL_DAY_ALLOWANCE_MS = 60 * 60_000;
+
+/** Whether renewal.at and jitter leave the CA room for an outage, for the lifetime the CA actually issues. */
+function checkOutageAllowance(config: Config, add: Add): void {
+  let live;
+  try {
+    live = new CertStore(config.certificate.dir, ownershipForReading(config)).live();
+  } catch {
+    return; // the certificate line already says why it cannot be read
+  }
+  if (!live || live.placeholder) return;
+  const lifetimeMs = new Date(live.cert.validTo).getTime() - new Date(live.cert.validFrom).getTime();
+  const least = leastNormalDayAllowanceMs(lifetimeMs, config.renewal);
+  const most = leastNormalDayAllowanceMs(lifetimeMs, { at: config.renewal.at - config.renewal.jitter, jitter: 0 });
+  const policy = `renewal.at ${config.renewal.at} and jitter ${config.renewal.jitter}`;
+  const range = `${human(least / 1000)} to ${human(most / 1000)}`;
+  if (least < MIN_NORMAL_DAY_ALLOWANCE_MS) {
+    const certs = `the CA's ${human(lifetimeMs / 1000)} certificates`;
+    add('WARN', 'outage allowance', `with ${policy}, ${certs} leave only ${range} between renewal and expiry ` +
+      'for a CA outage (less than 1h): lower renewal.at, or have the CA issue longer certificates');
+  } else {
+    add('ok', 'outage allowance', `with ${policy}, the CA's ${human(lifetimeMs / 1000)} certificates leave ${range} ` +
+      'between renewal and expiry for a CA outage');
+  }
 }
 
 // ---- the consumer ---------------------------------------------------------
@@ -335,69 +382,76 @@ async function checkProxyConfig(config: Config, add: Add): Promise<void> {
   add('skip', 'proxy config', target === 'command' ? `reload.command ${JSON.stringify(config.reload.command)}: cannot tell which files the consumer reads; point it at ${dir}/fullchain.pem and ${dir}/key.pem` : 'reload.target is none');
 }
 
-async function checkChallenge(config: Config, add: Add): Promise<void> {
+/** Every mode: a probe token of our own, presented by the configured solver and fetched as the CA will. */
+async function checkChallenge(config: Config, add: Add, selfCheckPort: number | undefined): Promise<void> {
   const { mode, listen, webroot } = config.challenge;
   const { host, port } = splitHostPort(listen);
-  if (mode === 'standalone') {
-    const bound = await tryListen(host, port, () => undefined);
-    if (bound === true) return add('ok', 'challenge', `${listen} is free; the agent binds it only while the CA validates`);
-    return add('PROBLEM', 'challenge', `cannot bind ${listen} (${bound}): another process holds it; stop it, or use challenge.mode webroot or proxy through the server that holds the port`);
+  // Nothing is created for the operator's site here: the document root must exist.
+  if (mode === 'webroot' && !existsSync(webroot)) {
+    return add('PROBLEM', 'challenge', `webroot ${webroot} does not exist: create it, and serve it as the ` +
+      'document root of the port-80 server (or include snippets/cert-agent-challenge-webroot.conf)');
   }
-  const token = `cert-agent-doctor-${randomBytes(8).toString('hex')}`;
-  const body = randomBytes(12).toString('hex');
-  if (mode === 'webroot') {
-    if (!existsSync(webroot)) return add('PROBLEM', 'challenge', `webroot ${webroot} does not exist: create it and serve it at /.well-known/acme-challenge/`);
-    writeFileSync(join(webroot, token), body);
-    try {
-      return report(add, 'webroot', await probe(config, token, body));
-    } finally {
-      rmSync(join(webroot, token), { force: true });
+  let solver: Solver;
+  try {
+    const nginx = config.reload.target === 'nginx' ? { nginx: config.reload.nginx } : {};
+    solver = await openSolver(config.challenge, { ...(selfCheckPort ? { selfCheckPort } : {}), ...nginx });
+  } catch (err) {
+    if (mode === 'standalone') {
+      const bound = await tryListen(host, port);
+      const why = bound === true ? describeError(err) : bound;
+      return add('PROBLEM', 'challenge', `cannot bind ${listen} (${why}): another process holds it; stop it, ` +
+        'or use challenge.mode webroot or proxy through the server that holds the port');
     }
+    if (mode === 'proxy') {
+      const why = `${listen} is busy (${describeError(err)})`;
+      return add('skip', 'challenge', `${why}; run doctor again when no renewal is in progress`);
+    }
+    return add('PROBLEM', 'challenge', describeError(err));
   }
-  let result: string | true = 'not probed';
-  const bound = await tryListen(host, port, async () => {
-    result = await probe(config, token, body);
-  }, (path) => (path === `/.well-known/acme-challenge/${token}` ? body : undefined));
-  if (bound !== true) return add('skip', 'challenge', `${listen} is busy (${bound}); run doctor again when no renewal is in progress`);
-  report(add, 'proxy', result);
-}
-
-function report(add: Add, mode: string, result: string | true): void {
-  if (result === true) add('ok', 'challenge', `port 80 on this container answers /.well-known/acme-challenge/ from the ${mode} (best effort: checked from inside, via 127.0.0.1)`);
-  else add('PROBLEM', 'challenge', `port 80 does not answer the challenge path from the ${mode} (${result}): ${mode === 'proxy' ? 'forward /.well-known/acme-challenge/ to challenge.listen (see the shipped snippets)' : 'serve the webroot at /.well-known/acme-challenge/'}`);
-}
-
-/** Listens on host:port (answering `respond`) while `during` runs; true, or the reason it could not. */
-function tryListen(host: string, port: number, during: () => unknown, respond: (path: string) => string | undefined = () => undefined): Promise<true | string> {
-  return new Promise((resolve) => {
-    const server = createServer((req, res) => {
-      const answer = respond(req.url ?? '');
-      res.writeHead(answer ? 200 : 404).end(answer ?? '');
-    });
-    server.once('error', (err) => resolve((err as NodeJS.ErrnoException).code ?? describeError(err)));
-    server.listen(port, host, async () => {
+  // A probe token of our own, fetched for every name the way the CA will.
+  const token = randomBytes(24).toString('base64url');
+  try {
+    for (const name of config.certificate.domains) {
+      const probe: Challenge = {
+        type: solver.type,
+        identifier: { type: isIP(name) ? 'ip' : 'dns', value: name },
+        token,
+        keyAuthorization: `${token}.doctor-${randomBytes(8).toString('hex')}`,
+      };
+      await solver.present(probe);
       try {
-        await during();
+        const finding = await solver.selfCheck?.(probe);
+        if (finding) add('PROBLEM', 'challenge', finding);
+        else {
+          const url = `http://${name}/.well-known/acme-challenge/`;
+          const from = mode === 'standalone' ? `the agent on ${listen} (bound only while the CA validates)` : `the ${mode}`;
+          add('ok', 'challenge', `${url} answers from ${from}, checked from this container as the CA fetches it`);
+        }
       } finally {
-        server.close(() => resolve(true));
-        server.closeAllConnections();
+        await solver.cleanup(probe);
       }
-    });
+    }
+  } finally {
+    await solver.close();
+  }
+}
+
+/** Whether host:port can be bound now; true, or the reason it could not. */
+function tryListen(host: string, port: number): Promise<true | string> {
+  return new Promise((resolve) => {
+    const server = createServer((_req, res) => res.writeHead(404).end());
+    server.once('error', (err) => resolve((err as NodeJS.ErrnoException).code ?? describeError(err)));
+    server.listen(port, host, () => server.close(() => resolve(true)));
   });
 }
 
-/** GET http://127.0.0.1:80/.well-known/acme-challenge/<token> with the first name as Host, as the CA would. */
-function probe(config: Config, token: string, body: string): Promise<string | true> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port: 80, path: `/.well-known/acme-challenge/${token}`, headers: { host: config.certificate.domains[0] }, timeout: 3000 }, (res) => {
-      let got = '';
-      res.on('data', (c: Buffer) => (got += c.toString()));
-      res.on('end', () => resolve(res.statusCode === 200 && got.trim() === body ? true : `HTTP ${res.statusCode}${res.statusCode === 200 ? ' with other content' : ''}`));
-    });
-    req.on('timeout', () => req.destroy(new Error('no answer within 3 s')));
-    req.on('error', (err) => resolve(describeError(err)));
-    req.end();
-  });
+/** The last pass failed: its error (with the self-check's finding, when there was one) is what to fix first. */
+function checkLastAttempt(config: Config, add: Add): void {
+  const last = readState(config.stateDir).lastAttempt;
+  if (last?.result === 'failed') {
+    add('PROBLEM', 'last renewal', `the attempt at ${last.at} failed: ${last.error ?? 'no detail'}`);
+  }
+  else if (last) add('ok', 'last renewal', `the attempt at ${last.at}: ${last.result}`);
 }
 
 async function checkServed(config: Config, add: Add): Promise<void> {
@@ -443,7 +497,10 @@ function existingReal(path: string): string {
 export function renderDoctor(lines: CheckLine[]): string {
   const problems = lines.filter((l) => l.verdict === 'PROBLEM').length;
   const fixed = lines.filter((l) => l.verdict === 'FIXED').length;
+  const warned = lines.filter((l) => l.verdict === 'WARN').length;
   const out = lines.map((l) => `${l.verdict.padEnd(8)}${l.check.padEnd(28)}${l.detail}`);
-  out.push(problems ? `doctor: ${problems} problem(s)${fixed ? `, ${fixed} fixed` : ''}` : `doctor: all good${fixed ? ` (${fixed} fixed)` : ''}`);
+  const extra = [fixed ? `${fixed} fixed` : '', warned ? `${warned} warning(s)` : ''].filter(Boolean).join(', ');
+  if (problems) out.push(`doctor: ${problems} problem(s)${extra ? `, ${extra}` : ''}`);
+  else out.push(`doctor: all good${extra ? ` (${extra})` : ''}`);
   return out.join('\n') + '\n';
 }

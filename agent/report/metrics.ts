@@ -54,6 +54,16 @@ export function metricFamilies(r: StatusReport, now: Date): Family[] {
     add('last_success_timestamp_seconds', 'Last time a certificate was issued and installed, seconds since the epoch; 0 if never.', seconds(r.renewal.lastSuccess) ?? 0);
     add('last_attempt_timestamp_seconds', 'Last renewal check or attempt, seconds since the epoch; 0 if never.', seconds(r.renewal.lastAttempt?.at) ?? 0);
     add('consecutive_failures', 'Failed attempts in a row since the last success.', r.renewal.consecutiveFailures);
+    const al = r.renewal.caOutageAllowance;
+    add('ca_outage_allowance_seconds',
+      'How long from the time of writing the CA may stay unreachable before the installed certificate expires.',
+      al?.seconds);
+    add('ca_outage_allowance_normal_day_seconds',
+      'What the renewal schedule leaves on a normal day: expiry minus the renewal time of the installed certificate.',
+      al?.normalDaySeconds);
+    add('ca_outage_allowance_warning_seconds',
+      'The allowance below which status warns (renewal.minAllowance), in seconds for this certificate.',
+      al?.warnBelowSeconds);
   }
   if (r.ca) add('trust_broken', 'Whether the CA no longer chains to the pinned root (1): re-enroll if it was recreated on purpose.', bool(r.ca.trust === 'broken'));
   if (r.reload) {

@@ -37,6 +37,10 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
     row('key', c.keyMatches ? 'matches the certificate' : bad('DOES NOT MATCH the certificate'));
     row('chain', c.chainVerifies ? 'verifies to the pinned root' : c.placeholder ? 'self-signed placeholder' : bad(`DOES NOT VERIFY: ${c.chainProblem ?? ''}`));
     row('files', `${c.directory} (set ${c.set})`);
+    const broken = (c.publishedNames ?? []).filter((p) => p.state !== 'ok');
+    const names = (c.publishedNames ?? []).map((p) => p.name).join(', ');
+    const brokenText = broken.map((p) => `${p.name} ${p.state.replace('-', ' ')}`).join(', ');
+    row('published', broken.length ? bad(brokenText) : `${names} link to the live set`);
   } else {
     row('certificate', bad('none installed'));
   }
@@ -49,6 +53,12 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
   row('last attempt', last ? `${last.at} (${relative(last.at, opts.now)}) ${last.result === 'failed' ? bad('FAILED') : last.result}${last.error ? `: ${last.error}` : ''}` : 'never');
   row('last success', n.lastSuccess ? `${n.lastSuccess} (${relative(n.lastSuccess, opts.now)})` : 'never');
   if (n.consecutiveFailures) row('failures', `${n.consecutiveFailures} in a row`);
+  const al = n.caOutageAllowance;
+  if (al) {
+    const left = `${human(al.seconds)} from now`;
+    const normal = `a normal day leaves ${human(al.normalDaySeconds)} (warn below ${human(al.warnBelowSeconds)})`;
+    row('CA may be down', `${al.seconds < al.warnBelowSeconds ? paint('33', left) : left}; ${normal}`);
+  }
   lines.push('');
 
   row('CA', r.ca.url);

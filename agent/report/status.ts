@@ -17,9 +17,11 @@ import { loadTrust } from '../trust/file.js';
 import { certFingerprint, summarize, validityOf } from '../pki/x509.js';
 import { assessSet, type FindingCode } from '../pki/assess.js';
 import { ownershipForReading } from '../store/ownership.js';
-import { renewalTimeOf } from '../renewal/schedule.js';
+import { allowanceThresholdMs, outageAllowance, randomForSerial, renewalTimeOf } from '../renewal/schedule.js';
+import { human } from './status-text.js';
 import { CertStore, type LiveSet } from '../store/sets.js';
 import { findDrift } from '../store/permissions.js';
+import { inspectPublishedNames, type PublishedName } from '../store/published.js';
 
 export type Level = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
 export const EXIT_FOR: Record<Level, 0 | 1 | 2 | 3> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
@@ -50,6 +52,8 @@ export interface StatusReport {
     chainProblem: string | null;
     directory: string;
     set: string;
+    /** The names consumers read, each of which must link into the live set. */
+    publishedNames: PublishedName[];
   };
   renewal: {
     next: string | null;
@@ -59,6 +63,15 @@ export interface StatusReport {
     lastAttempt: null | { at: string; result: 'renewed' | 'not-due' | 'failed'; error: string | null; errorKind: string | null };
     lastSuccess: string | null;
     consecutiveFailures: number;
+    /** How long the CA may be unreachable; null without a certificate from the CA (none, or the placeholder). */
+    caOutageAllowance: null | {
+      /** From now until the live certificate expires. */
+      seconds: number;
+      /** What the schedule leaves on a normal day: notAfter − the renewal time. */
+      normalDaySeconds: number;
+      /** status warns below this (renewal.minAllowance). */
+      warnBelowSeconds: number;
+    };
   };
   ca: {
     url: string;
@@ -125,6 +138,7 @@ function inspect(config: Config, now: Date): StatusReport {
 
   let certificate: StatusReport['certificate'] = null;
   let next: Date | undefined;
+  let allowance: StatusReport['renewal']['caOutageAllowance'] = null;
   if (refused) {
     critical.push(refused);
   } else if (!live) {
@@ -142,11 +156,29 @@ function inspect(config: Config, now: Date): StatusReport {
     const missing = found('names-missing')?.missing ?? [];
     next = renewalTimeOf(live, config);
     for (const f of findings) (f.severity === 'critical' ? critical : warning).push(f.message + (REMEDY[f.code] ?? ''));
+    const published = inspectPublishedNames(config.certificate.dir);
+    for (const p of published.filter((n) => n.state !== 'ok')) {
+      const fix = `the next check ${p.state === 'dangling' ? 'installs a complete set' : 'restores the link'}`;
+      critical.push(`${p.detail}: consumers reading ${p.name} fail or serve something else; ${fix} ` +
+        '(or run: cert-agent renew)');
+    }
     const open = findDrift(config.certificate.dir, live, owner).find((d) => d.what.startsWith('private key'));
     if (open) warning.push(`private key ${open.path} is readable by group or others (mode 0${open.mode.toString(8)}): the next check narrows it unless permissions.onDrift is report; or run cert-agent doctor --fix`);
     // A little slack so a check that is merely running late is not a warning.
     const grace = Math.min(10 * 60_000, lifetime * 0.05);
     if (!live.placeholder && !expired && now.getTime() > next.getTime() + grace) warning.push(`renewal overdue since ${next.toISOString()}`);
+    if (!live.placeholder) {
+      const a = outageAllowance({ notBefore, notAfter }, config.renewal, randomForSerial(live.cert.serialNumber), now);
+      const warnBelow = allowanceThresholdMs(config.renewal.minAllowance, a.lifetimeMs);
+      const s = (ms: number) => Math.round(ms / 1000);
+      allowance = { seconds: s(a.fromNowMs), normalDaySeconds: s(a.normalDayMs), warnBelowSeconds: s(warnBelow) };
+      if (!expired && a.fromNowMs < warnBelow) {
+        warning.push(`the CA may stay unreachable for only ${human(a.fromNowMs / 1000)} more before the certificate ` +
+          `expires at ${notAfter.toISOString()} (renewal.minAllowance: ${human(warnBelow / 1000)}; ` +
+          `a normal day leaves ${human(a.normalDayMs / 1000)}): make the renewal succeed now ` +
+          '(see the last attempt; cert-agent renew)');
+      }
+    }
     certificate = {
       configuredNames: config.certificate.domains,
       names: s.names,
@@ -165,6 +197,7 @@ function inspect(config: Config, now: Date): StatusReport {
       chainProblem,
       directory: config.certificate.dir,
       set: live.id,
+      publishedNames: published,
     };
   }
 
@@ -209,6 +242,7 @@ function inspect(config: Config, now: Date): StatusReport {
       lastAttempt: last ? { at: last.at, result: last.result, error: last.error ?? null, errorKind: last.errorKind ?? null } : null,
       lastSuccess: state.lastSuccess ?? null,
       consecutiveFailures: state.consecutiveFailures ?? 0,
+      caOutageAllowance: allowance,
     },
     ca: {
       url: config.ca.url,

@@ -275,6 +275,35 @@ export class CertStore {
   }
 
   /**
+   * Puts published names back as links to current/<name> (a pass found them
+   * missing, pointing elsewhere, or replaced by a file). A regular file there
+   * is kept beside it (<name>.before-cert-agent, or with the time when that
+   * exists): what a consumer may be serving is never destroyed. Only names
+   * are renamed or replaced; nothing is followed. Returns where files went.
+   */
+  relink(names: readonly string[], now: Date): { name: string; keptAs?: string }[] {
+    const done: { name: string; keptAs?: string }[] = [];
+    for (const name of names) {
+      if (!(SET_FILES as readonly string[]).includes(name)) continue;
+      const link = join(this.dir, name);
+      let keptAs: string | undefined;
+      if (lstatMaybe(link)?.isFile()) {
+        const stamp = now.toISOString().replace(/[-:]|\.\d+/g, '');
+        keptAs = [`${link}.before-cert-agent`, `${link}.replaced-${stamp}`].find((p) => !lstatMaybe(p));
+        if (!keptAs) {
+          const both = `${link}.before-cert-agent and ${link}.replaced-${stamp}`;
+          throw new StoreError(`cannot keep ${link} aside: ${both} exist`);
+        }
+        renameSync(link, keptAs);
+      }
+      this.replaceWithLink(link, join('current', name));
+      done.push({ name, ...(keptAs ? { keptAs } : {}) });
+    }
+    syncDir(this.dir);
+    return done;
+  }
+
+  /**
    * Gives `path` (already lstat'ed as `st`) to the agent and the consumer
    * group when it is not theirs yet; lets the group in where the model wants
    * it; takes group/other write from directories.

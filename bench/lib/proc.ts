@@ -3,8 +3,8 @@
  * RSS and CPU from GNU time's rusage, and /proc sampling for long-running
  * daemons.
  */
-import { spawn, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killOnExit } from '../../test/harness/children.js';
@@ -29,12 +29,22 @@ export const track = killOnExit;
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Clean environment for peers and the agent: no proxies (all traffic stays on this machine). */
+/**
+ * The agent's start-up caches, as an installed agent has them under /var/lib/cert-agent:
+ * a private directory for this benchmark run (the agents' own state dirs are elsewhere).
+ */
+let cacheDir: string | undefined;
+function agentCacheDir(): string {
+  if (!cacheDir) {
+    const parent = mkdtempSync(join(tmpdir(), 'cert-agent-bench-cache-'));
+    chmodSync(parent, 0o700);
+    cacheDir = join(parent, 'code-cache');
+  }
+  return cacheDir;
+}
+
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? '/root',
-    LANG: 'C.UTF-8',
-  };
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LANG: 'C.UTF-8', CERT_AGENT_CACHE_DIR: agentCacheDir() };
   return { ...env, ...extra };
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds cert-agent_<version>_all.deb with dpkg-deb from the bundle, the
-# systemd unit, the example config, the proxy snippets and the docs.
+# systemd units (daemon, and timer mode's timer and oneshot service), the example config, the proxy snippets and the docs.
 # Usage: packaging/deb/build.sh [OUTDIR]   (default bundle/out)
 # Reproducible: file times come from SOURCE_DATE_EPOCH (default: the last
 # commit), owners are root:root, modes are set explicitly.
@@ -23,7 +23,10 @@ install -d -m 0755 "$P/DEBIAN" "$P/usr/lib/cert-agent" "$P/usr/bin" "$P/usr/lib/
 install -m 0755 "$BUNDLE" "$P/usr/lib/cert-agent/cert-agent.mjs"
 # The bundle starts with `#!/usr/bin/env node`, so a symlink is the whole wrapper.
 ln -s ../lib/cert-agent/cert-agent.mjs "$P/usr/bin/cert-agent"
-install -m 0644 "$ROOT/packaging/cert-agent.service" "$P/usr/lib/systemd/system/cert-agent.service"
+# Both modes ship; postinst enables one (CERT_AGENT_MODE, default timer).
+for unit in cert-agent.service cert-agent-pass.service cert-agent.timer; do
+  install -m 0644 "$ROOT/packaging/$unit" "$P/usr/lib/systemd/system/$unit"
+done
 # Outside /usr/share/doc: minimal images drop that tree (dpkg path-exclude),
 # and the snippets are meant to be included from live proxy configs.
 install -m 0644 "$ROOT/packaging/config.example.yaml" "$SHARE/config.example.yaml"

@@ -54,8 +54,8 @@ export class NginxContainer {
   /** Writes nginx.conf and the shipped snippets, rewritten for this container's paths. */
   writeConfig(site: NginxSite): void {
     const webroot = readFileSync(join(PACKAGING, 'cert-agent-challenge-webroot.conf'), 'utf8').replace(
-      '/var/www/acme-challenge/',
-      `${site.webroot}/`,
+      'root /var/www/acme-challenge;',
+      `root ${site.webroot};`,
     );
     const proxy = readFileSync(join(PACKAGING, 'cert-agent-challenge-proxy.conf'), 'utf8').replace(
       'http://127.0.0.1:8402',
@@ -66,7 +66,7 @@ export class NginxContainer {
       site.certDir,
     );
     for (const [name, text, original] of [
-      ['cert-agent-challenge-webroot.conf', webroot, '/var/www/acme-challenge/'],
+      ['cert-agent-challenge-webroot.conf', webroot, 'root /var/www/acme-challenge;'],
       ['cert-agent-challenge-proxy.conf', proxy, '127.0.0.1:8402'],
       ['cert-agent-ssl.conf', ssl, '/etc/cert-agent/tls'],
     ] as const) {

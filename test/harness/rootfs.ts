@@ -107,7 +107,9 @@ export interface ChrootResult {
 /** Runs argv inside the root filesystem (private mount namespace, host network), with a clean environment plus env. */
 export function inChroot(root: string, argv: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<ChrootResult> {
   const setup = 'set -e; mount -t proc proc "$R/proc"; mount --rbind /dev "$R/dev"; exec chroot "$R" /usr/bin/env -i "$@"';
-  const vars = Object.entries({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8', ...env }).map(([k, v]) => `${k}=${v}`);
+  // The test CA validates http-01 on its own port: the agent's self-check looks there too.
+  const selfCheck = process.env.CERT_AGENT_SELF_CHECK_PORT ? { CERT_AGENT_SELF_CHECK_PORT: process.env.CERT_AGENT_SELF_CHECK_PORT } : {};
+  const vars = Object.entries({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8', ...selfCheck, ...env }).map(([k, v]) => `${k}=${v}`);
   return new Promise((resolvePromise) => {
     const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', setup, 'sh', ...vars, ...argv], { env: { R: root, PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

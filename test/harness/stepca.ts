@@ -356,6 +356,9 @@ export async function startStepCa(opts: StepCaOptions = {}): Promise<StepCa> {
     try {
       await ca.init();
       await ca.start();
+      // The agent's http-01 self-check fetches where this CA validates (the
+      // agent and bundles started by the tests of this process inherit it).
+      process.env.CERT_AGENT_SELF_CHECK_PORT = String(acmeHttpPort);
       return ca;
     } catch (err) {
       const portClash = /address already in use/i.test(ca.logTail());

@@ -49,6 +49,7 @@ export function runAgent(
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? '/root',
+    ...selfCheckEnv(),
     ...opts.env,
   };
   return new Promise((resolvePromise) => {
@@ -66,6 +67,12 @@ export function runAgent(
       },
     );
   });
+}
+
+/** Where the test CA validates http-01 (set by the step-ca harness), so the agent's self-check looks there too. */
+export function selfCheckEnv(): Record<string, string> {
+  const port = process.env.CERT_AGENT_SELF_CHECK_PORT;
+  return port ? { CERT_AGENT_SELF_CHECK_PORT: port } : {};
 }
 
 /**

@@ -185,11 +185,12 @@ export function writeSetByHand(
   writeFileSync(join(set, 'chain.pem'), rest.join(''), { mode: 0o644 });
   writeFileSync(join(set, 'fullchain.pem'), files.fullchainPem, { mode: 0o644 });
   writeFileSync(join(set, 'ca.pem'), files.rootPem, { mode: 0o644 });
+  writeFileSync(join(set, 'combined.pem'), files.keyPem.trimEnd() + '\n' + files.fullchainPem, { mode: 0o600 });
   if (files.placeholder) writeFileSync(join(set, 'PLACEHOLDER'), 'self-signed stand-in\n');
   const tmp = join(certDir, `current.${id}.tmp`);
   symlinkSync(join('.sets', id), tmp);
   renameSync(tmp, join(certDir, 'current'));
-  for (const name of ['key.pem', 'cert.pem', 'chain.pem', 'fullchain.pem', 'ca.pem']) {
+  for (const name of ['key.pem', 'cert.pem', 'chain.pem', 'fullchain.pem', 'ca.pem', 'combined.pem']) {
     try {
       symlinkSync(join('current', name), join(certDir, name));
     } catch {

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { followLog, type LogLine } from '../harness/json-log.js';
-import { agentBundle } from './agent.js';
+import { agentBundle, selfCheckEnv } from './agent.js';
 
 export type { LogLine };
 
@@ -24,7 +24,7 @@ export class DaemonProcess {
     const [cmd, ...args] = umask === undefined ? argv : ['/bin/sh', '-c', `umask ${umask}; exec "$@"`, 'sh', ...argv];
     this.proc = spawn(cmd as string, args, {
       cwd: tmpdir(),
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...selfCheckEnv(), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     followLog(this.proc.stdout!, (line) => {

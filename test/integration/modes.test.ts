@@ -39,9 +39,10 @@ function configFor(name: string, extra: Record<string, unknown> = {}): Config {
 }
 
 /**
- * A real nginx serving only the challenge path from `webroot`, on the CA's
- * validation port. Workers run as `user`: root where the test directories
- * are 0700 root, www-data (as in a Debian container) where they are not.
+ * A real nginx serving only the challenge path from the document root
+ * `webroot`, on the CA's validation port. Workers run as `user`: root where
+ * the test directories are 0700 root, www-data (as in a Debian container)
+ * where they are not.
  */
 async function startNginx(webroot: string, port: number, user = 'root', name = 'nginx'):
   Promise<{ stop(): Promise<void> }> {
@@ -56,7 +57,7 @@ http {
   fastcgi_temp_path ${tmp}; uwsgi_temp_path ${tmp}; scgi_temp_path ${tmp};
   server {
     listen 127.0.0.1:${port};
-    location /.well-known/acme-challenge/ { alias ${webroot}/; default_type application/octet-stream; }
+    location /.well-known/acme-challenge/ { root ${webroot}; default_type application/octet-stream; }
     location / { return 404; }
   }
 }

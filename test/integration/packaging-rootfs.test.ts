@@ -34,6 +34,9 @@ beforeAll(async () => {
   const deb = buildDeb();
   debName = basename(deb);
   root = unpackRootfs();
+  // As in a real container: the agent's http-01 self-check resolves the
+  // names the way this system does, and a debootstrap tree has no hosts file.
+  if (!existsSync(at('etc/hosts'))) writeFileSync(at('etc/hosts'), '127.0.0.1 localhost\n::1 localhost\n');
   copyFileSync(deb, at(`root/${debName}`));
   copyFileSync(join(ROOT, 'packaging/postinstall.sh'), at('root/postinstall.sh'));
 }, 300_000);
@@ -89,6 +92,9 @@ describe('Debian package and template hook in a debootstrapped trixie', () => {
     const bad = await inChroot(root, ['sh', '/root/postinstall.sh'], { ...hookEnv(), CERT_AGENT_FINGERPRINT: 'abc' });
     expect(bad.code).toBe(64);
     expect(bad.stderr).toContain('CERT_AGENT_FINGERPRINT: "abc" is not a SHA-256 fingerprint');
+    const badMode = await inChroot(root, ['sh', '/root/postinstall.sh'], { ...hookEnv(), CERT_AGENT_MODE: 'cron' });
+    expect(badMode.code).toBe(64);
+    expect(badMode.stderr).toBe('postinstall: CERT_AGENT_MODE=cron: must be daemon or timer; nothing was installed\n');
     expect(existsSync(at('usr/lib/cert-agent'))).toBe(false);
     expect(existsSync(at('etc/cert-agent'))).toBe(false);
     expect((await inChroot(root, ['dpkg-query', '-W', 'cert-agent'])).code).not.toBe(0);
@@ -121,19 +127,18 @@ describe('Debian package and template hook in a debootstrapped trixie', () => {
     expect((await inChroot(root, ['dpkg-query', '-W', 'cert-agent'])).code).not.toBe(0);
   });
 
-  it('installs, enrolls, enables the unit and obtains the first certificate', async () => {
+  it('installs, enrolls, enables timer mode (the default) and obtains the first certificate', async () => {
     const r = await inChroot(root, ['sh', '/root/postinstall.sh'], hookEnv());
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('postinstall: installing cert-agent_');
     expect(r.stdout).toContain(`pinned CA root ${ca.rootFingerprint}`);
     // postinst enabled it already (no systemd running: links only, nothing started).
-    expect(r.stdout).toContain('postinstall: cert-agent.service already enabled');
+    expect(r.stdout).toContain('postinstall: cert-agent.timer already enabled');
     expect(r.stdout).toContain('cert-agent OK');
 
-    expect(readlinkSync(at('etc/systemd/system/multi-user.target.wants/cert-agent.service'))).toBe(
-      '/usr/lib/systemd/system/cert-agent.service',
-    );
+    expect(readlinkSync(at('etc/systemd/system/timers.target.wants/cert-agent.timer'))).toBe('/usr/lib/systemd/system/cert-agent.timer');
+    expect(existsSync(at('etc/systemd/system/multi-user.target.wants/cert-agent.service'))).toBe(false);
     expect(lstatSync(at('usr/bin/cert-agent')).isSymbolicLink()).toBe(true);
     expect(mode('etc/cert-agent')).toBe(0o755);
     expect(mode('etc/cert-agent/config.yaml')).toBe(0o600);
@@ -184,44 +189,58 @@ describe('Debian package and template hook in a debootstrapped trixie', () => {
     expect(mode('etc/cert-agent/tls/key.pem')).toBe(0o600);
   });
 
-  it('remove keeps config and state and masks the unit; purge deletes them', async () => {
+  it('CERT_AGENT_MODE=daemon switches to the daemon, and timer back; each once', async () => {
+    const daemon = await inChroot(root, ['sh', '/root/postinstall.sh'], { ...hookEnv(), CERT_AGENT_MODE: 'daemon' });
+    expect(daemon.code, daemon.stderr).toBe(0);
+    expect(daemon.stdout).toContain('postinstall: disabled cert-agent.timer (daemon mode)');
+    expect(daemon.stdout).toContain('postinstall: enabled cert-agent.service');
+    expect(readlinkSync(at('etc/systemd/system/multi-user.target.wants/cert-agent.service'))).toBe('/usr/lib/systemd/system/cert-agent.service');
+    expect(existsSync(at('etc/systemd/system/timers.target.wants/cert-agent.timer'))).toBe(false);
+    const timer = await inChroot(root, ['sh', '/root/postinstall.sh'], hookEnv());
+    expect(timer.code, timer.stderr).toBe(0);
+    expect(timer.stdout).toContain('postinstall: disabled cert-agent.service (timer mode)');
+    expect(timer.stdout).toContain('postinstall: enabled cert-agent.timer');
+    expect(readlinkSync(at('etc/systemd/system/timers.target.wants/cert-agent.timer'))).toBe('/usr/lib/systemd/system/cert-agent.timer');
+    expect(existsSync(at('etc/systemd/system/multi-user.target.wants/cert-agent.service'))).toBe(false);
+    const again = await inChroot(root, ['sh', '/root/postinstall.sh'], hookEnv());
+    expect(again.stdout).toContain('postinstall: cert-agent.timer already enabled');
+    expect(again.stdout).not.toContain('disabled');
+  });
+
+  it('remove keeps config and state and masks the units; purge deletes them', async () => {
     const rm = await inChroot(root, ['dpkg', '-r', 'cert-agent']);
     expect(rm.code).toBe(0);
     expect(existsSync(at('usr/lib/cert-agent/cert-agent.mjs'))).toBe(false);
     expect(existsSync(at('etc/cert-agent/config.yaml'))).toBe(true);
     expect(existsSync(at('var/lib/cert-agent/account.key'))).toBe(true);
     expect(readlinkSync(at('etc/systemd/system/cert-agent.service'))).toBe('/dev/null');
+    expect(readlinkSync(at('etc/systemd/system/cert-agent.timer'))).toBe('/dev/null');
     const purge = await inChroot(root, ['dpkg', '-P', 'cert-agent']);
     expect(purge.code).toBe(0);
     expect(existsSync(at('etc/cert-agent'))).toBe(false);
     expect(existsSync(at('var/lib/cert-agent'))).toBe(false);
     expect(existsSync(at('etc/systemd/system/cert-agent.service'))).toBe(false);
     expect(existsSync(at('etc/systemd/system/multi-user.target.wants/cert-agent.service'))).toBe(false);
+    expect(existsSync(at('etc/systemd/system/cert-agent.timer'))).toBe(false);
+    expect(existsSync(at('etc/systemd/system/timers.target.wants/cert-agent.timer'))).toBe(false);
   });
 
   it('without the package: installs the single executable, writes a drop-in for a custom cert dir, issues; a repeat changes nothing', async () => {
     // As on a Debian 12 template, whose nodejs (18) is too old: no `node` at all.
     await inChroot(root, ['mv', '/usr/bin/node', '/usr/bin/node.hidden']);
     copyFileSync(seaExecutable(), at('root/cert-agent'));
-    copyFileSync(join(ROOT, 'packaging/cert-agent.service'), at('root/cert-agent.service'));
-    const env = {
-      ...hookEnv(),
-      CERT_AGENT_DEB: '',
-      CERT_AGENT_BUNDLE: '/root/cert-agent',
-      CERT_AGENT_CERT_DIR: '/srv/tls',
-    };
+    for (const u of ['cert-agent.service', 'cert-agent-pass.service', 'cert-agent.timer']) copyFileSync(join(ROOT, 'packaging', u), at(`root/${u}`));
+    const env = { ...hookEnv(), CERT_AGENT_DEB: '', CERT_AGENT_BUNDLE: '/root/cert-agent', CERT_AGENT_CERT_DIR: '/srv/tls' };
     const r = await inChroot(root, ['sh', '/root/postinstall.sh'], env);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('postinstall: installed /usr/lib/cert-agent/cert-agent');
     expect(r.stdout).toContain('cert-agent OK');
     expect(readlinkSync(at('usr/bin/cert-agent'))).toBe('/usr/lib/cert-agent/cert-agent');
-    expect(readlinkSync(at('etc/systemd/system/multi-user.target.wants/cert-agent.service'))).toBe(
-      '/etc/systemd/system/cert-agent.service',
-    );
-    expect(readFileSync(at('etc/systemd/system/cert-agent.service.d/paths.conf'), 'utf8')).toContain(
-      'ReadWritePaths=-/srv/tls\n',
-    );
+    expect(readlinkSync(at('etc/systemd/system/timers.target.wants/cert-agent.timer'))).toBe('/etc/systemd/system/cert-agent.timer');
+    for (const svc of ['cert-agent.service', 'cert-agent-pass.service']) {
+      expect(readFileSync(at(`etc/systemd/system/${svc}.d/paths.conf`), 'utf8')).toContain('ReadWritePaths=-/srv/tls\n');
+    }
     expect(mode('srv/tls')).toBe(0o700);
     expect(mode('srv/tls/key.pem')).toBe(0o600);
     expect(mode('var/lib/cert-agent')).toBe(0o700);

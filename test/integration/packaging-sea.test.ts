@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
 import { seaExecutable } from '../harness/rootfs.js';
-import { modeOf, tempDir, type RunResult } from '../helpers/agent.js';
+import { modeOf, selfCheckEnv, tempDir, type RunResult } from '../helpers/agent.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 let ca: StepCa;
@@ -31,7 +31,7 @@ afterAll(async () => {
 function runSea(args: string[]): Promise<RunResult> {
   return new Promise((done) => {
     // No PATH: the executable must not need a `node` or anything else from it.
-    execFile(exe, args, { env: { HOME: dir }, cwd: dir, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(exe, args, { env: { HOME: dir, ...selfCheckEnv() }, cwd: dir, timeout: 60_000 }, (err, stdout, stderr) => {
       done({
         code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0,
         stdout,

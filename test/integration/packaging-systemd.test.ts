@@ -77,6 +77,8 @@ function hookEnv(): Record<string, string> {
     CERT_AGENT_LISTEN: `127.0.0.1:${ca.acmeHttpPort}`,
     CERT_AGENT_DEB: `/root/${debName}`,
     CERT_AGENT_WAIT: '90',
+    // These tests are about the daemon; timer mode is the hook's default.
+    CERT_AGENT_MODE: 'daemon',
   };
 }
 

@@ -1,12 +1,13 @@
 /**
- * The packaging artifacts themselves: the systemd unit passes
- * `systemd-analyze verify` and scores ≤ 2.1 on `systemd-analyze security`,
+ * The packaging artifacts themselves: the systemd units (the daemon, and timer
+ * mode's timer and oneshot service) pass `systemd-analyze verify`, both
+ * services score ≤ 2.1 on `systemd-analyze security` with the same sandbox,
  * the .deb built by `make deb` lists the expected files and passes lintian
  * without errors, and the example config is every field at its default.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../../agent/config/config.js';
 import { tempDir } from '../helpers/agent.js';
@@ -15,6 +16,8 @@ import { bundledPackages } from '../../packaging/deb/notices.mjs';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const UNIT = join(ROOT, 'packaging/cert-agent.service');
+const PASS_UNIT = join(ROOT, 'packaging/cert-agent-pass.service');
+const TIMER = join(ROOT, 'packaging/cert-agent.timer');
 let work: string;
 
 beforeAll(() => {
@@ -25,33 +28,36 @@ afterAll(() => {
 });
 
 describe('systemd unit', () => {
-  it('passes systemd-analyze verify (no warnings) in a root that has the binary', () => {
-    // verify checks that ExecStart= exists; a scratch root holds the unit,
-    // the host's targets and slices, and a stand-in /usr/bin/cert-agent.
-    const root = join(work, 'verify-root');
-    const units = join(root, 'lib/systemd/system');
-    mkdirSync(units, { recursive: true });
-    mkdirSync(join(root, 'usr/bin'), { recursive: true });
-    mkdirSync(join(root, 'bin'), { recursive: true });
-    for (const f of readdirSync('/lib/systemd/system')) if (/\.(target|slice)$/.test(f)) copyFileSync(join('/lib/systemd/system', f), join(units, f));
-    copyFileSync(UNIT, join(units, 'cert-agent.service'));
-    writeFileSync(join(root, 'usr/bin/cert-agent'), '#!/bin/sh\n');
-    chmodSync(join(root, 'usr/bin/cert-agent'), 0o755);
-    copyFileSync('/bin/sh', join(root, 'bin/sh'));
-    const r = spawnSync('systemd-analyze', ['verify', `--root=${root}`, 'cert-agent.service'], { encoding: 'utf8' });
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
-  });
+  it.each([['cert-agent.service'], ['cert-agent-pass.service', 'cert-agent.timer']])(
+    'passes systemd-analyze verify (no warnings) in a root that has the binary: %s',
+    (...names: string[]) => {
+      // verify checks that ExecStart= exists; a scratch root holds the units,
+      // the host's targets and slices, and a stand-in /usr/bin/cert-agent.
+      const root = join(work, `verify-root-${names[0]}`);
+      const units = join(root, 'lib/systemd/system');
+      mkdirSync(units, { recursive: true });
+      mkdirSync(join(root, 'usr/bin'), { recursive: true });
+      mkdirSync(join(root, 'bin'), { recursive: true });
+      for (const f of readdirSync('/lib/systemd/system')) if (/\.(target|slice)$/.test(f)) copyFileSync(join('/lib/systemd/system', f), join(units, f));
+      for (const unit of [UNIT, PASS_UNIT, TIMER]) copyFileSync(unit, join(units, basename(unit)));
+      writeFileSync(join(root, 'usr/bin/cert-agent'), '#!/bin/sh\n');
+      chmodSync(join(root, 'usr/bin/cert-agent'), 0o755);
+      copyFileSync('/bin/sh', join(root, 'bin/sh'));
+      const r = spawnSync('systemd-analyze', ['verify', `--root=${root}`, ...names], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+    },
+  );
 
-  it('scores 2.1 or lower on systemd-analyze security --offline=true, exposed only where the job needs it', () => {
-    const r = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', UNIT], { encoding: 'utf8' });
-    const m = /Overall exposure level for cert-agent\.service: (\d+\.\d+)/.exec(r.stdout);
+  it.each([UNIT, PASS_UNIT])('scores 2.1 or lower on systemd-analyze security --offline=true, exposed only where the job needs it: %s', (unit) => {
+    const r = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', unit], { encoding: 'utf8' });
+    const m = new RegExp(`Overall exposure level for ${basename(unit).replace('.', '\\.')}: (\\d+\\.\\d+)`).exec(r.stdout);
     expect(m, r.stdout + r.stderr).not.toBeNull();
     const score = Number(m![1]);
-    console.log(`systemd-analyze security exposure: ${score}`);
+    console.log(`systemd-analyze security exposure of ${basename(unit)}: ${score}`);
     expect(score).toBeLessThanOrEqual(2.1);
     // Each exposure is one the README explains; anything more fails here even within the score.
-    const args = ['security', '--offline=true', '--no-pager', '--json=short', UNIT];
+    const args = ['security', '--offline=true', '--no-pager', '--json=short', unit];
     const json = spawnSync('systemd-analyze', args, { encoding: 'utf8' });
     const checks = JSON.parse(json.stdout) as { name: string; exposure: string | null }[];
     const exposed = checks.filter((c) => Number(c.exposure) > 0).map((c) => c.name);
@@ -71,6 +77,37 @@ describe('systemd unit', () => {
       'User=/DynamicUser=', // root: all of the above
     ].sort());
     expect(json.stdout).toContain('and @privileged is included (e.g. chown is allowed)');
+  });
+
+  it('timer mode runs under the same sandbox as the daemon, line for line', () => {
+    // Everything in [Service] but how the process is started and restarted.
+    const own = /^(Type|ExecStart|ExecReload|Restart|RestartSec|RestartPreventExitStatus|TimeoutStopSec|TimeoutStartSec)=/;
+    const service = (path: string) => {
+      const text = readFileSync(path, 'utf8');
+      const install = text.search(/^\[Install\]$/m);
+      const body = text.slice(text.search(/^\[Service\]$/m), install === -1 ? undefined : install);
+      return body.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#') && !own.test(l));
+    };
+    const daemon = service(UNIT);
+    expect(daemon.length).toBeGreaterThan(30);
+    expect(service(PASS_UNIT)).toEqual(daemon);
+    const unitSection = (path: string) => {
+      const text = readFileSync(path, 'utf8');
+      return text.slice(text.search(/^\[Unit\]$/m), text.search(/^\[Service\]$/m)).split('\n').filter((l) => /^(After|Wants|ConditionPathExists)=/.test(l));
+    };
+    expect(unitSection(PASS_UNIT)).toEqual(unitSection(UNIT));
+  });
+
+  it('the timer starts the oneshot pass, every 5 minutes like the default renewal.check, never beside the daemon', () => {
+    const timer = readFileSync(TIMER, 'utf8');
+    const pass = readFileSync(PASS_UNIT, 'utf8');
+    expect(timer).toMatch(/^Unit=cert-agent-pass\.service$/m);
+    expect(timer).toMatch(/^OnCalendar=\*:0\/5$/m);
+    expect(timer).toMatch(/^Persistent=true$/m);
+    expect(timer).toMatch(/^Conflicts=cert-agent\.service$/m);
+    expect(pass).toMatch(/^Type=oneshot$/m);
+    expect(pass).toMatch(/^ExecStart=\/usr\/bin\/cert-agent check$/m);
+    expect(parseConfig('ca: {url: "https://ca.internal", fingerprint: "' + 'a'.repeat(64) + '"}\ncertificate: {domains: [x.internal]}\n').renewal.check).toBe('*/5 * * * *');
   });
 
   it('does not restart on a configuration error and keeps the capabilities the job needs', () => {
@@ -101,7 +138,9 @@ describe('Debian package', () => {
     }));
     expect(entries.get('/usr/lib/cert-agent/cert-agent.mjs')?.mode).toBe('-rwxr-xr-x');
     expect(entries.get('/usr/bin/cert-agent')).toMatchObject({ mode: 'lrwxrwxrwx', link: '../lib/cert-agent/cert-agent.mjs' });
-    expect(entries.get('/usr/lib/systemd/system/cert-agent.service')?.mode).toBe('-rw-r--r--');
+    for (const unit of ['cert-agent.service', 'cert-agent-pass.service', 'cert-agent.timer']) {
+      expect(entries.get(`/usr/lib/systemd/system/${unit}`)?.mode, unit).toBe('-rw-r--r--');
+    }
     // The template hook (cert-agent-fleet install takes it from the package) and the Proxmox host scripts.
     for (const f of ['postinstall.sh', 'proxmox/cert-agent-fleet', 'proxmox/cert-agent-ca-hook']) {
       expect(entries.get(`/usr/share/cert-agent/${f}`)?.mode, f).toBe('-rwxr-xr-x');
@@ -190,6 +229,7 @@ describe('packaging/config.example.yaml', () => {
     const keysInFile = new Set([...uncommented.matchAll(/^\s*([a-zA-Z]+):/gm)].map((m) => m[1]));
     const renamed: Record<string, string> = {
       fingerprints: 'fingerprint', timeoutSeconds: 'timeout', orderTimeoutSeconds: 'orderTimeout', binary: 'binary',
+      share: 'minAllowance',
     };
     for (const leaf of leaves(full)) expect(keysInFile.has(renamed[leaf] ?? leaf), leaf).toBe(true);
     expect(full.reload.command).toEqual(['systemctl', 'reload', 'haproxy']);

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { runAgent } from '../helpers/agent.js';
 
-const COMMANDS = ['enroll', 'bootstrap', 'renew', 'run', 'status', 'doctor', 'metrics'];
+const COMMANDS = ['enroll', 'bootstrap', 'renew', 'run', 'check', 'status', 'doctor', 'metrics'];
 
 describe('help', () => {
   it.each(COMMANDS)('%s --help: usage, flags with defaults, examples, exit 0', async (command) => {

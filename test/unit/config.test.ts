@@ -36,7 +36,9 @@ describe('validateConfig: defaults', () => {
     const c = validateConfig(base());
     expect(c.ca).toEqual({ url: 'https://ca.internal:9000', fingerprints: [FP], provisioner: 'acme', directory: 'https://ca.internal:9000/acme/acme/directory' });
     expect(c.certificate).toEqual({ domains: ['app.internal'], keyType: 'ec-p256', dir: '/etc/cert-agent/tls', owner: 'root', group: 'root' });
-    expect(c.renewal).toEqual({ at: 0.66, jitter: 0.05, check: '*/5 * * * *', orderTimeoutSeconds: 600 });
+    expect(c.renewal).toEqual({
+      at: 0.66, jitter: 0.05, check: '*/5 * * * *', orderTimeoutSeconds: 600, minAllowance: { share: 0.25 },
+    });
     expect(c.challenge).toEqual({ mode: 'standalone', listen: '0.0.0.0:80', webroot: '/var/www/acme-challenge' });
     expect(c.reload.target).toBe('none');
     expect(c.stateDir).toBe('/var/lib/cert-agent');

@@ -27,6 +27,7 @@ const report: StatusReport = {
     chainProblem: null,
     directory: '/etc/cert-agent/tls',
     set: 's1',
+    publishedNames: [],
   },
   renewal: {
     next: '2026-03-01T08:48:00.000Z',
@@ -35,6 +36,7 @@ const report: StatusReport = {
     lastAttempt: null,
     lastSuccess: null,
     consecutiveFailures: 0,
+    caOutageAllowance: null,
   },
   ca: {
     url: 'https://ca:9000',

@@ -1,0 +1,362 @@
+/**
+ * The http-01 self-check: before the CA is asked to validate, fetch our own
+ * token the way the CA will (`http://<name>/.well-known/acme-challenge/<token>`
+ * on port 80, the name resolved as this container resolves it) and, when the
+ * answer is wrong, say what answered and what to change, in the operator's
+ * terms. A CA answers every failed fetch with the same "could not connect to
+ * validation target"; this is where the real reason comes from.
+ *
+ * Advisory only: the container may resolve its own name differently from
+ * the CA (so the address used is always named), and the CA's view decides.
+ */
+import { execFile } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { describeError } from '../lib/errors.js';
+import type { Challenge, SolverOptions } from './types.js';
+
+const TIMEOUT_MS = 5_000;
+const MAX_REDIRECTS = 3;
+const BODY_LIMIT = 4096;
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+
+export interface SelfCheckOptions extends SolverOptions {
+  /** webroot mode: the file holding this token, to explain a 403. */
+  tokenPath?: string;
+}
+
+interface Answer {
+  status?: number;
+  location?: string;
+  body?: string;
+  /** The request failed: the errno code (ECONNREFUSED, ETIMEDOUT, …) or a message. */
+  error?: string;
+}
+
+/** Undefined when the token comes back right; otherwise one line for the operator. */
+export async function selfCheckHttp01(challenge: Challenge, opts: SelfCheckOptions): Promise<string | undefined> {
+  const name = challenge.identifier.value;
+  const port = opts.selfCheckPort;
+  const path = `/.well-known/acme-challenge/${challenge.token}`;
+  const shown = `http://${hostForUrl(name)}${port === 80 ? '' : `:${port}`}/.well-known/acme-challenge/<token>`;
+  let addresses: string[];
+  try {
+    addresses = isIP(name) ? [name] : (await lookup(name, { all: true })).map((a) => a.address);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? describeError(err);
+    return (
+      `self-check: ${name} does not resolve on this container (${code}); the CA must resolve it to this ` +
+      'container: add it to DNS or /etc/hosts'
+    );
+  }
+  // Like the CA's resolver and dialer: the addresses in order, the next one
+  // when a connection cannot be made.
+  let address = addresses[0] as string;
+  let first: Answer = { error: 'ENOTFOUND' };
+  const tried: string[] = [];
+  for (const candidate of addresses) {
+    address = candidate;
+    tried.push(`${hostForUrl(candidate)}:${port}`);
+    first = await get({
+      address,
+      port,
+      host: port === 80 ? hostForUrl(name) : `${hostForUrl(name)}:${port}`,
+      path,
+      https: false,
+    });
+    if (!first.error || !CONNECT_ERRORS.has(first.error)) break;
+  }
+  const where = `${shown} (fetched from ${tried.join(', then ')})`;
+  if (isRight(first, challenge)) return undefined;
+
+  // A CA follows redirects (to http or https, on 80 or 443); so do we, to
+  // judge only what it will finally see.
+  let answer = first;
+  const hops: string[] = [];
+  const redirected = (a: Answer) => Boolean(a.status && a.status >= 300 && a.status < 400 && a.location);
+  for (let hop = 0; redirected(answer) && answer.location && hop < MAX_REDIRECTS; hop++) {
+    const target = resolveLocation(answer.location, `http://${hostForUrl(name)}:${port}${path}`);
+    if (!target) break;
+    hops.push(target.href.replace(challenge.token, '<token>'));
+    answer = await getUrl(target);
+    if (isRight(answer, challenge)) return undefined;
+  }
+  if (hops.length) {
+    return (
+      `self-check: ${where} redirects to ${hops.join(' -> ')}, which ${describeAnswer(answer)}; ` +
+      'the challenge must be answered on port 80: put an exception for /.well-known/acme-challenge/ ' +
+      `before the redirect in the port-80 server for ${name} (${snippetAdvice(opts)})`
+    );
+  }
+  return `self-check: ${where} ${describeAnswer(first)}: ${await advice(first, name, address, opts)}`;
+}
+
+function isRight(a: Answer, challenge: Challenge): boolean {
+  return a.status === 200 && a.body?.trim() === challenge.keyAuthorization;
+}
+
+function describeAnswer(a: Answer): string {
+  if (a.error === 'ECONNREFUSED') return 'is refused: nothing listens there';
+  if (a.error === 'ETIMEDOUT') return `gets no answer within ${TIMEOUT_MS / 1000} s`;
+  if (a.error) return `fails (${a.error})`;
+  if (a.status === 200) return `answers 200 with other content (${JSON.stringify((a.body ?? '').trim().slice(0, 40))})`;
+  if (a.status && a.status >= 300 && a.status < 400) return `answers ${a.status} without a usable Location`;
+  return `answers ${a.status} ${STATUS_TEXT[a.status ?? 0] ?? ''}`.trimEnd();
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+function snippetAdvice(opts: SelfCheckOptions): string {
+  if (opts.mode === 'webroot') {
+    return `serve ${opts.webroot} as its document root, or include snippets/cert-agent-challenge-webroot.conf`;
+  }
+  if (opts.mode === 'proxy') {
+    const listen = `${hostForUrl(opts.host)}:${opts.port}`;
+    return `forward the path to ${listen}, e.g. include snippets/cert-agent-challenge-proxy.conf`;
+  }
+  return 'or let the agent own port 80 (challenge.mode standalone)';
+}
+
+/** What to change, for the first answer (no redirect involved). */
+async function advice(a: Answer, name: string, address: string, opts: SelfCheckOptions): Promise<string> {
+  const at = `${hostForUrl(address)}:${opts.selfCheckPort}`;
+  const listen = `${hostForUrl(opts.host)}:${opts.port}`;
+  if (a.error === 'ECONNREFUSED') {
+    if (opts.mode === 'standalone') {
+      return (
+        `challenge.listen ${listen} does not cover ${at}; listen on 0.0.0.0:80 (or [::]:80), ` +
+        `or make ${name} resolve to the address the agent listens on`
+      );
+    }
+    if (opts.mode === 'proxy') {
+      return (
+        `start the proxy and have it listen on port 80 for ${name}, ` +
+        `forwarding /.well-known/acme-challenge/ to ${listen}`
+      );
+    }
+    return `start the web server that serves ${opts.webroot} and have it listen on port 80 for ${name}`;
+  }
+  if (a.error === 'ETIMEDOUT' || a.error === 'EHOSTUNREACH' || a.error === 'ENETUNREACH') {
+    return (
+      `${address} does not answer on port ${opts.selfCheckPort}: a firewall drops it, ` +
+      `or ${name} resolves to an address that is not this container's`
+    );
+  }
+  if (a.error) return `check that a web server answers on ${at} for ${name}`;
+  if (a.status === 404) {
+    if (opts.mode === 'webroot') {
+      return (
+        `the port-80 server answering ${name} does not serve ${opts.webroot}/.well-known/acme-challenge/: ` +
+        'it lacks the location (its document root is another directory, or it has no such server): ' +
+        `${snippetAdvice(opts)} in the port-80 server for ${name}`
+      );
+    }
+    if (opts.mode === 'proxy') {
+      return (
+        `the port-80 server for ${name} lacks the location that forwards /.well-known/acme-challenge/ ` +
+        `to ${listen}: include snippets/cert-agent-challenge-proxy.conf in it`
+      );
+    }
+    return (
+      `another server answered on ${at}, not the agent: ` + 'stop it, or use challenge.mode webroot or proxy through it'
+    );
+  }
+  if (a.status === 403) {
+    if (opts.mode === 'webroot' && opts.tokenPath) return explainForbidden(opts.tokenPath, await webServerUser(opts));
+    return `the server for ${name} on port 80 refuses the path: allow /.well-known/acme-challenge/ there`;
+  }
+  if (a.status === 502 || a.status === 504) {
+    return (
+      `the proxy answered but could not reach the agent on ${listen}: ` +
+      'point its /.well-known/acme-challenge/ route at challenge.listen'
+    );
+  }
+  if (a.status === 200) {
+    return (
+      `something other than the agent's answer is served at that path on port 80 for ${name}: ` + snippetAdvice(opts)
+    );
+  }
+  return `the server for ${name} on port 80 must answer the path with the token: ${snippetAdvice(opts)}`;
+}
+
+// ---- who cannot read what (webroot, 403) ------------------------------------
+
+interface WebUser {
+  name: string;
+  uid: number;
+  gids: number[];
+  /** Where the name came from, for the message. */
+  source: string;
+}
+
+/** The first component of the token's path the web server's user cannot traverse or read. */
+export function explainForbidden(tokenPath: string, user: WebUser | undefined): string {
+  const chain: string[] = [];
+  for (let p = tokenPath; ; p = dirname(p)) {
+    chain.unshift(p);
+    if (dirname(p) === p) break;
+  }
+  for (const p of chain) {
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      continue;
+    }
+    const isFile = p === tokenPath;
+    const need = isFile ? 4 : 1; // read the file, search (x) each directory
+    const shift = !user ? 0 : user.uid === st.uid ? 6 : user.gids.includes(st.gid) ? 3 : 0;
+    const bits = (st.mode >> shift) & 7;
+    if (user?.uid === 0 || bits & need) continue;
+    const who = user ? `${user.name} (${user.source})` : "the web server's user (not known here; checked as others)";
+    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+    const fix = isFile ? `chmod o+r ${p}` : `chmod o+x ${p} (0755 is usual)`;
+    const owner = `${nameOf(st.uid, '/etc/passwd')}:${nameOf(st.gid, '/etc/group')}`;
+    return `${who} cannot ${isFile ? 'read' : 'enter'} ${p} (mode ${mode}, owner ${owner}): ${fix}`;
+  }
+  return (
+    `the web server refuses ${tokenPath} although the modes along the path let ${user?.name ?? 'others'} ` +
+    'read it: check its access rules (deny, auth) for /.well-known/acme-challenge/'
+  );
+}
+
+/**
+ * The user the web server's workers run as: nginx's `user` directive (from
+ * `nginx -T`) when the agent reloads nginx, otherwise the owner of a running
+ * web server worker. Undefined when neither tells.
+ */
+export async function webServerUser(opts: Pick<SolverOptions, 'nginx'>): Promise<WebUser | undefined> {
+  if (opts.nginx) {
+    const args = [...(opts.nginx.config ? ['-c', opts.nginx.config] : []), '-T'];
+    const dump = await new Promise<string | undefined>((resolve) =>
+      execFile(opts.nginx!.binary, args, { timeout: 10_000, maxBuffer: 32 * 1024 * 1024 }, (err, stdout) =>
+        resolve(err ? undefined : stdout),
+      ),
+    );
+    if (dump !== undefined) {
+      const m = /^\s*user\s+([^\s;]+)/m.exec(dump.replace(/#[^\n]*/g, ''));
+      // Without the directive, an nginx started as root runs its workers as nobody.
+      const user = userNamed(m?.[1] ?? 'nobody', m ? "nginx's user directive" : "nginx's default user");
+      if (user) return user;
+    }
+  }
+  for (const pid of safeList('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      if (!/^(nginx|apache2|httpd|lighttpd|caddy)$/.test(comm)) continue;
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+      if (uid === 0 || !Number.isInteger(uid)) continue;
+      const user = userNamed(String(uid), `the user running ${comm}`);
+      if (user) return user;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+function userNamed(nameOrId: string, source: string): WebUser | undefined {
+  const passwd = readLines('/etc/passwd').map((l) => l.split(':'));
+  const entry = passwd.find((f) => f[0] === nameOrId) ?? passwd.find((f) => f[2] === nameOrId);
+  if (!entry || entry[2] === undefined || entry[3] === undefined) return undefined;
+  const name = entry[0] as string;
+  const gids = [Number(entry[3])];
+  for (const g of readLines('/etc/group').map((l) => l.split(':'))) {
+    if ((g[3] ?? '').split(',').includes(name) && g[2] !== undefined) gids.push(Number(g[2]));
+  }
+  return { name, uid: Number(entry[2]), gids, source };
+}
+
+function nameOf(id: number, file: string): string {
+  return (
+    readLines(file)
+      .map((l) => l.split(':'))
+      .find((f) => f[2] === String(id))?.[0] ?? String(id)
+  );
+}
+
+function readLines(file: string): string[] {
+  try {
+    return readFileSync(file, 'utf8').split('\n');
+  } catch {
+    return [];
+  }
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+// ---- one GET, as the CA does it ---------------------------------------------
+
+function hostForUrl(host: string): string {
+  return isIP(host) === 6 ? `[${host}]` : host;
+}
+
+function resolveLocation(location: string, base: string): URL | undefined {
+  try {
+    const url = new URL(location, base);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function getUrl(url: URL): Promise<Answer> {
+  const https = url.protocol === 'https:';
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(url.port) || (https ? 443 : 80);
+  return get({ address: host, port, host: url.host, path: url.pathname + url.search, https });
+}
+
+function get(o: { address: string; port: number; host: string; path: string; https: boolean }): Promise<Answer> {
+  return new Promise((resolve) => {
+    const onResponse = (res: IncomingMessage) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        if (body.length < BODY_LIMIT) body += c;
+      });
+      const location = res.headers.location;
+      const more = typeof location === 'string' ? { location } : {};
+      res.on('end', () => resolve({ status: res.statusCode, body, ...more }));
+      res.on('error', (err) => resolve({ error: describeError(err) }));
+    };
+    const headers = { host: o.host, 'user-agent': 'cert-agent self-check', connection: 'close' };
+    const common = {
+      host: o.address,
+      port: o.port,
+      path: o.path,
+      method: 'GET',
+      headers,
+      timeout: TIMEOUT_MS,
+      agent: false as const,
+    };
+    // Like the CA: the https leg of a redirect is not verified (http-01 proves control of port 80, not a certificate).
+    const servername = isIP(o.host) ? undefined : o.host.replace(/:\d+$/, '');
+    const req = o.https
+      ? httpsRequest({ ...common, servername, rejectUnauthorized: false }, onResponse)
+      : httpRequest(common, onResponse);
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? describeError(err) }));
+    req.end();
+  });
+}

@@ -1,0 +1,119 @@
+/**
+ * The parsed-config cache of the commands run often (`status`, `metrics`, and
+ * `check` every few minutes in timer mode): loading the YAML parser and
+ * validating the file costs more than the rest of `status`. The parsed
+ * configuration is kept, as JSON, next to the code cache (bundle/loader.mjs:
+ * CERT_AGENT_CACHE_DIR, or /var/lib/cert-agent/code-cache), under the same
+ * rules: a directory only this user can change, files 0600, no symlinks.
+ *
+ * An entry is used only for the same config file with the same device,
+ * inode, size and mtime and the same SHA-256 of the bytes read now, by the
+ * same version of cert-agent; anything else parses the file again. The paths
+ * it names are checked against the file system on every load, cached or not.
+ * A file that does not parse is never cached (the error comes from the parser).
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync }
+  from 'node:fs';
+import { resolve } from 'node:path';
+import type { Config } from '../config/config.js';
+import { checkPathSafety } from '../config/path-safety.js';
+
+declare const CERT_AGENT_VERSION: string | undefined;
+const VERSION = typeof CERT_AGENT_VERSION === 'string' ? CERT_AGENT_VERSION : '0.0.0-dev';
+
+interface Entry {
+  version: string;
+  path: string;
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  sha256: string;
+  config: Config;
+}
+
+export async function loadConfigCached(path: string, env: NodeJS.ProcessEnv): Promise<Config> {
+  let text: Buffer;
+  let key: Omit<Entry, 'config'>;
+  try {
+    const fd = openSync(path, constants.O_RDONLY);
+    try {
+      const st = fstatSync(fd);
+      text = readFileSync(fd);
+      const sha256 = createHash('sha256').update(text).digest('hex');
+      key = { version: VERSION, path: resolve(path), dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, sha256 };
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Not readable: the parser's loader says why, in its words.
+    return (await import('../config/config.js')).loadConfig(path);
+  }
+  const dir = cacheDir(env);
+  const file = dir && `${dir}/config-${createHash('sha256').update(key.path).digest('hex').slice(0, 16)}.json`;
+  const hit = file ? readEntry(file) : undefined;
+  if (hit && sameKey(hit, key)) {
+    checkPathSafety(path, hit.config);
+    return hit.config;
+  }
+  const { parseConfig } = await import('../config/config.js');
+  const config = parseConfig(text.toString('utf8'), path);
+  checkPathSafety(path, config);
+  if (file) writeEntry(file, { ...key, config });
+  return config;
+}
+
+function sameKey(a: Omit<Entry, 'config'>, b: Omit<Entry, 'config'>): boolean {
+  return (['version', 'path', 'dev', 'ino', 'size', 'mtimeMs', 'sha256'] as const).every((k) => a[k] === b[k]);
+}
+
+/** The cache directory if it is safe: 0700, owned by this user, in a parent only root or this user can change. */
+function cacheDir(env: NodeJS.ProcessEnv): string | undefined {
+  const uid = process.geteuid?.();
+  const dir = (env.CERT_AGENT_CACHE_DIR || '/var/lib/cert-agent/code-cache').replace(/\/+$/, '');
+  if (uid === undefined || !dir.startsWith('/')) return undefined;
+  try {
+    const parent = lstatSync(dir.slice(0, dir.lastIndexOf('/')) || '/');
+    if (!parent.isDirectory() || (parent.uid !== 0 && parent.uid !== uid) || parent.mode & 0o022) return undefined;
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return undefined;
+    }
+    const st = lstatSync(dir);
+    return st.isDirectory() && st.uid === uid && !(st.mode & 0o077) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readEntry(file: string): Entry | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.uid !== process.geteuid?.() || st.mode & 0o077) return undefined;
+    return JSON.parse(readFileSync(fd, 'utf8')) as Entry;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** Best effort: a cache that cannot be written only costs the next start the parse. */
+function writeEntry(file: string, entry: Entry): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    try {
+      writeSync(fd, JSON.stringify(entry));
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch {
+    rmSync(tmp, { force: true });
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * One scheduled check, shared by the daemon (`cert-agent run`) and timer mode
+ * (`cert-agent check`, started by a systemd timer), so the two cannot drift
+ * apart: the same rule for whether a check runs a pass at all (the retry
+ * backoff remembered in state.json), and the same pass with everything a
+ * scheduled agent adds (placeholder, trust refresh), followed by the metrics
+ * textfile.
+ */
+import type { Config } from '../config/config.js';
+import { AgentError, LockedError, describeError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import { writeMetricsTextfile } from '../report/metrics.js';
+import { renewPass } from './pass.js';
+import type { Random } from './schedule.js';
+
+export type CheckDecision = { run: true } | { run: false; nextAttempt: string };
+
+/**
+ * Whether a check runs a pass now. After a failure the pass records the next
+ * attempt in state.json; until then the CA is left alone, however often the
+ * checks come. `override` is for what the operator asked for (the daemon's
+ * start, a SIGHUP, a config file rewritten since the last attempt).
+ */
+export function checkDecision(nextAttempt: string | undefined, now: Date, override = false): CheckDecision {
+  if (override || !nextAttempt) return { run: true };
+  const at = new Date(nextAttempt);
+  if (Number.isNaN(at.getTime()) || at <= now) return { run: true };
+  return { run: false, nextAttempt };
+}
+
+export interface ScheduledPassOptions {
+  config: Config;
+  log: Logger;
+  trigger: string;
+  now: () => Date;
+  random?: Random;
+  /** The daemon's pid, for daemon.pid (`enroll` signals it); timer mode has no process to signal. */
+  daemonPid?: number;
+}
+
+/**
+ * The pass of a scheduled check. Failures are recorded in state.json and
+ * logged by the pass itself, and the next check retries: nothing is thrown.
+ * Returns 'locked' when another cert-agent held the lock (nothing was done).
+ */
+export async function scheduledPass(opts: ScheduledPassOptions): Promise<'done' | 'failed' | 'locked'> {
+  const { config, log, trigger } = opts;
+  try {
+    await renewPass({
+      config,
+      log,
+      now: opts.now,
+      ...(opts.random ? { random: opts.random } : {}),
+      placeholder: true,
+      refreshTrust: true,
+      ...(opts.daemonPid !== undefined ? { daemonPid: opts.daemonPid } : {}),
+    });
+    return 'done';
+  } catch (err) {
+    if (!(err instanceof AgentError)) {
+      log.error({ event: 'internal_error', error: describeError(err), trigger }, 'unexpected error in renewal pass');
+    }
+    // `cert-agent renew` from a shell holds the lock: nothing was done, the next check tries again.
+    if (err instanceof LockedError) {
+      const fields = { event: 'check_skipped', trigger, reason: describeError(err) };
+      log.info(fields, 'another cert-agent holds the lock; checking again later');
+      return 'locked';
+    }
+    return 'failed';
+  } finally {
+    exportMetrics(config, opts.now(), log);
+  }
+}
+
+/** node_exporter's textfile collector reads the file between passes; a failure here is only logged. */
+function exportMetrics(config: Config, now: Date, log: Logger): void {
+  try {
+    writeMetricsTextfile(config, now);
+  } catch (err) {
+    log.warn({ event: 'metrics_failed', error: describeError(err) }, 'could not write the metrics textfile');
+  }
+}
