@@ -5,6 +5,7 @@
 import { build, transform } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { readFileSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { Buffer } from 'node:buffer';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const outfile = new URL('./out/cert-agent.mjs', import.meta.url).pathname;
@@ -48,7 +49,9 @@ if (coreMap) {
 // The main help, answered by the loader without compiling the agent.
 const helpTs = new URL('../agent/cli/help.ts', import.meta.url).pathname;
 const help = await build({ entryPoints: [helpTs], bundle: true, format: 'esm', write: false, logLevel: 'warning' });
-const { HELP } = await import(`data:text/javascript;base64,${Buffer.from(help.outputFiles[0].text).toString('base64')}`);
+const { HELP } = await import(
+  `data:text/javascript;base64,${Buffer.from(help.outputFiles[0].text).toString('base64')}`
+);
 const loaderSource = readFileSync(new URL('./loader.mjs', import.meta.url), 'utf8');
 const loader = await transform(loaderSource, { minify: true, format: 'esm', target: 'node20', legalComments: 'none' });
 const buildId = createHash('sha256').update(core).digest('hex').slice(0, 16);

@@ -16,8 +16,19 @@
 // `--version` and the main help are answered before the agent's code is
 // compiled at all.
 import { createRequire } from 'node:module';
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync }
-  from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { Script } from 'node:vm';
 
 /* global BUILD_ID, VERSION, HELP_MAIN, CORE */
@@ -92,7 +103,8 @@ function codeCache(command) {
         renameSync(tmp, path);
         // Caches of other builds or Node versions are of no use any more.
         const mine = `v8-${BUILD_ID}-${process.version}-`;
-        for (const f of readdirSync(dir)) if (f.startsWith('v8-') && !f.startsWith(mine)) rmSync(`${dir}/${f}`, { force: true });
+        for (const f of readdirSync(dir))
+          if (f.startsWith('v8-') && !f.startsWith(mine)) rmSync(`${dir}/${f}`, { force: true });
       } catch {
         rmSync(tmp, { force: true });
       }

@@ -40,7 +40,11 @@ export async function loadOrCreateAccount(stateDir: string, directoryUrl: string
 }
 
 export function saveAccountUrl(stateDir: string, url: string, directoryUrl: string): void {
-  writeFileAtomic(join(stateDir, ACCOUNT_FILE), `${JSON.stringify({ url, directory: directoryUrl }, null, 2)}\n`, 0o600);
+  writeFileAtomic(
+    join(stateDir, ACCOUNT_FILE),
+    `${JSON.stringify({ url, directory: directoryUrl }, null, 2)}\n`,
+    0o600,
+  );
 }
 
 function savedAccount(stateDir: string): { url?: string; directory?: string } {

@@ -42,9 +42,25 @@ export interface IssueResult {
   accountRecreated: boolean;
 }
 
-interface ChallengeObject { type: string; url: string; token: string; status: string; error?: { type?: string; detail?: string } }
-interface Authorization { status: string; identifier: { type: string; value: string }; challenges: ChallengeObject[] }
-interface Order { status: string; authorizations: string[]; finalize: string; certificate?: string; error?: { detail?: string } }
+interface ChallengeObject {
+  type: string;
+  url: string;
+  token: string;
+  status: string;
+  error?: { type?: string; detail?: string };
+}
+interface Authorization {
+  status: string;
+  identifier: { type: string; value: string };
+  challenges: ChallengeObject[];
+}
+interface Order {
+  status: string;
+  authorizations: string[];
+  finalize: string;
+  certificate?: string;
+  error?: { detail?: string };
+}
 
 /**
  * Polling for a CA on the local network: step-ca validates while answering the
@@ -82,8 +98,9 @@ export async function issueCertificate(req: IssueRequest): Promise<IssueResult> 
   })();
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    const message = `the ACME order did not complete within ${Math.round(timeoutMs / 1000)}s (renewal.orderTimeout); `
-      + 'it was abandoned and the challenge listener and the lock released; the current certificate stays';
+    const message =
+      `the ACME order did not complete within ${Math.round(timeoutMs / 1000)}s (renewal.orderTimeout); ` +
+      'it was abandoned and the challenge listener and the lock released; the current certificate stays';
     timer = setTimeout(() => reject(new CaUnavailableError(message)), timeoutMs);
   });
   try {
@@ -123,19 +140,32 @@ async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof CaProtocolError) throw new CaProtocolError(`ACME ${name} failed: ${err.message}`, err.problemType, err.httpStatus);
+    if (err instanceof CaProtocolError)
+      throw new CaProtocolError(`ACME ${name} failed: ${err.message}`, err.problemType, err.httpStatus);
     throw err;
   }
 }
 
-async function issueWithAccount(acme: AcmeTransport, req: IssueRequest, accountUrl: string | undefined, emit: NonNullable<IssueRequest['onEvent']>, recreated: boolean): Promise<IssueResult> {
+async function issueWithAccount(
+  acme: AcmeTransport,
+  req: IssueRequest,
+  accountUrl: string | undefined,
+  emit: NonNullable<IssueRequest['onEvent']>,
+  recreated: boolean,
+): Promise<IssueResult> {
   const dir = await step('directory', () => acme.directory());
   if (accountUrl) {
     acme.kid = accountUrl;
   } else {
-    const created = await step('account registration', () => acme.post(dir.newAccount, { termsOfServiceAgreed: true, ...(req.email ? { contact: [`mailto:${req.email}`] } : {}) }));
+    const created = await step('account registration', () =>
+      acme.post(dir.newAccount, {
+        termsOfServiceAgreed: true,
+        ...(req.email ? { contact: [`mailto:${req.email}`] } : {}),
+      }),
+    );
     const location = created.headers.location;
-    if (typeof location !== 'string') throw new CaProtocolError('ACME account registration failed: the CA gave no account URL (Location header)');
+    if (typeof location !== 'string')
+      throw new CaProtocolError('ACME account registration failed: the CA gave no account URL (Location header)');
     acme.kid = accountUrl = location;
     emit('account_registered', { accountUrl });
   }
@@ -143,9 +173,14 @@ async function issueWithAccount(acme: AcmeTransport, req: IssueRequest, accountU
   const identifiers = req.domains.map((value) => ({ type: isIP(value) ? 'ip' : 'dns', value }));
   const created = await step('new order', () => acme.post<Order>(dir.newOrder, { identifiers }));
   const orderUrl = created.headers.location;
-  if (typeof orderUrl !== 'string') throw new CaProtocolError('ACME new order failed: the CA gave no order URL (Location header)');
+  if (typeof orderUrl !== 'string')
+    throw new CaProtocolError('ACME new order failed: the CA gave no order URL (Location header)');
   let order = created.body;
-  const authorizations = await step('authorizations', () => Promise.all(order.authorizations.map(async (url) => ({ url, authz: (await acme.post<Authorization>(url, undefined)).body }))));
+  const authorizations = await step('authorizations', () =>
+    Promise.all(
+      order.authorizations.map(async (url) => ({ url, authz: (await acme.post<Authorization>(url, undefined)).body })),
+    ),
+  );
 
   const { solver } = req;
   const presented: Challenge[] = [];
@@ -153,7 +188,10 @@ async function issueWithAccount(acme: AcmeTransport, req: IssueRequest, accountU
     for (const { url, authz } of authorizations) {
       if (authz.status === 'valid') continue;
       const offered = authz.challenges.find((c) => c.type === solver.type);
-      if (!offered) throw new CaProtocolError(`the CA offers no ${solver.type} challenge for ${authz.identifier.value}; offered: ${authz.challenges.map((c) => c.type).join(', ')}`);
+      if (!offered)
+        throw new CaProtocolError(
+          `the CA offers no ${solver.type} challenge for ${authz.identifier.value}; offered: ${authz.challenges.map((c) => c.type).join(', ')}`,
+        );
       const challenge: Challenge = {
         type: offered.type,
         identifier: { type: authz.identifier.type === 'ip' ? 'ip' : 'dns', value: authz.identifier.value },
@@ -172,10 +210,19 @@ async function issueWithAccount(acme: AcmeTransport, req: IssueRequest, accountU
 
   const csr = createCsr(req.domains, req.certKeyPem).toString('base64url');
   order = (await step('finalize', () => acme.post<Order>(order.finalize, { csr }))).body;
-  if (order.status !== 'valid') order = await poll(acme, orderUrl, 'order completion', (o: Order) => o.status === 'valid', (o: Order) => o.status === 'invalid' && `the order became invalid: ${o.error?.detail ?? 'no detail'}`);
+  if (order.status !== 'valid')
+    order = await poll(
+      acme,
+      orderUrl,
+      'order completion',
+      (o: Order) => o.status === 'valid',
+      (o: Order) => o.status === 'invalid' && `the order became invalid: ${o.error?.detail ?? 'no detail'}`,
+    );
   const certUrl = order.certificate;
   if (!certUrl) throw new CaProtocolError('ACME certificate download failed: the valid order names no certificate URL');
-  const download = await step('certificate download', () => acme.post<string>(certUrl, undefined, { raw: true, accept: 'application/pem-certificate-chain' }));
+  const download = await step('certificate download', () =>
+    acme.post<string>(certUrl, undefined, { raw: true, accept: 'application/pem-certificate-chain' }),
+  );
   return { fullchainPem: download.body, accountUrl, accountRecreated: recreated };
 }
 
@@ -187,17 +234,33 @@ async function issueWithAccount(acme: AcmeTransport, req: IssueRequest, accountU
  * POSTing again (ACME allows a client to retry a challenge) and then reported as it is, rather than
  * polling an authorization that will never change.
  */
-async function answerChallenge(acme: AcmeTransport, authzUrl: string, authz: Authorization, challenge: ChallengeObject): Promise<void> {
+async function answerChallenge(
+  acme: AcmeTransport,
+  authzUrl: string,
+  authz: Authorization,
+  challenge: ChallengeObject,
+): Promise<void> {
   const name = authz.identifier.value;
   const type = challenge.type;
   for (let attempt = 0; ; attempt++) {
     const answer = (await step(`challenge for ${name}`, () => acme.post<ChallengeObject>(challenge.url, {}))).body;
     if (answer.status === 'valid') return;
     if (answer.status === 'invalid' || (answer.error && attempt >= CHALLENGE_RETRIES.length)) {
-      throw new CaProtocolError(`${type} validation of ${name} failed: ${answer.error?.detail ?? 'no detail from the CA'}`, answer.error?.type);
+      throw new CaProtocolError(
+        `${type} validation of ${name} failed: ${answer.error?.detail ?? 'no detail from the CA'}`,
+        answer.error?.type,
+      );
     }
     if (!answer.error) {
-      await poll(acme, authzUrl, `validation of ${name}`, (a: Authorization) => a.status === 'valid', (a: Authorization) => a.status === 'invalid' && `${type} validation of ${name} failed: ${a.challenges.find((c) => c.type === type)?.error?.detail ?? 'the authorization became invalid'}`);
+      await poll(
+        acme,
+        authzUrl,
+        `validation of ${name}`,
+        (a: Authorization) => a.status === 'valid',
+        (a: Authorization) =>
+          a.status === 'invalid' &&
+          `${type} validation of ${name} failed: ${a.challenges.find((c) => c.type === type)?.error?.detail ?? 'the authorization became invalid'}`,
+      );
       return;
     }
     await new Promise((r) => setTimeout(r, CHALLENGE_RETRIES[attempt]));
@@ -209,7 +272,13 @@ async function answerChallenge(acme: AcmeTransport, authzUrl: string, authz: Aut
  * honoured up to MAX_RETRY_AFTER_MS and does not count against the poll's
  * own 30 s: the order's deadline bounds a CA that keeps asking to wait.
  */
-async function poll<T>(acme: AcmeTransport, url: string, what: string, done: (t: T) => boolean, failed: (t: T) => string | false): Promise<T> {
+async function poll<T>(
+  acme: AcmeTransport,
+  url: string,
+  what: string,
+  done: (t: T) => boolean,
+  failed: (t: T) => string | false,
+): Promise<T> {
   let deadline = Date.now() + POLL.totalMs;
   for (let backoff: number = POLL.firstMs; ; backoff = Math.min(backoff * 2, POLL.maxMs)) {
     const answer = await step(what, () => acme.post<T>(url, undefined));
@@ -220,7 +289,8 @@ async function poll<T>(acme: AcmeTransport, url: string, what: string, done: (t:
     const asked = retryAfterMs(answer.headers['retry-after']);
     const delay = asked === undefined ? backoff : Math.min(asked, MAX_RETRY_AFTER_MS);
     if (asked !== undefined) deadline += delay;
-    if (Date.now() + delay > deadline) throw new CaProtocolError(`ACME ${what} failed: still not done after ${POLL.totalMs / 1000}s`);
+    if (Date.now() + delay > deadline)
+      throw new CaProtocolError(`ACME ${what} failed: still not done after ${POLL.totalMs / 1000}s`);
     await new Promise((r) => setTimeout(r, delay));
   }
 }

@@ -44,12 +44,19 @@ export class AcmeTransport {
   /** Set once the account is known: later requests are signed with `kid` instead of the key. */
   kid: string | undefined;
 
-  constructor(readonly directoryUrl: string, roots: string[], accountKeyPem: string) {
+  constructor(
+    readonly directoryUrl: string,
+    roots: string[],
+    accountKeyPem: string,
+  ) {
     this.agent = new Agent({ ca: roots, rejectUnauthorized: true, keepAlive: true, maxSockets: 2 });
     this.key = createPrivateKey(accountKeyPem);
     const { crv, kty, x, y } = createPublicKey(this.key).export({ format: 'jwk' }) as Record<string, string>;
     // The agent creates account keys as P-256 (account.ts), hence ES256 only.
-    if (kty !== 'EC' || crv !== 'P-256') throw new CaProtocolError('the ACME account key must be an EC P-256 key; remove account.key from the state directory to create one');
+    if (kty !== 'EC' || crv !== 'P-256')
+      throw new CaProtocolError(
+        'the ACME account key must be an EC P-256 key; remove account.key from the state directory to create one',
+      );
     this.jwk = { crv, kty, x: x as string, y: y as string };
   }
 
@@ -63,8 +70,17 @@ export class AcmeTransport {
     if (this.dir) return this.dir;
     const answer = await this.send('GET', this.directoryUrl);
     const dir = parseJson(answer.body, this.directoryUrl) as Partial<Directory>;
-    if (answer.status !== 200 || typeof dir.newNonce !== 'string' || typeof dir.newAccount !== 'string' || typeof dir.newOrder !== 'string') {
-      throw new CaProtocolError(`${this.directoryUrl} is not an ACME directory (HTTP ${answer.status}); check ca.provisioner or ca.directory`, undefined, answer.status);
+    if (
+      answer.status !== 200 ||
+      typeof dir.newNonce !== 'string' ||
+      typeof dir.newAccount !== 'string' ||
+      typeof dir.newOrder !== 'string'
+    ) {
+      throw new CaProtocolError(
+        `${this.directoryUrl} is not an ACME directory (HTTP ${answer.status}); check ca.provisioner or ca.directory`,
+        undefined,
+        answer.status,
+      );
     }
     this.dir = dir as Directory;
     return this.dir;
@@ -78,16 +94,27 @@ export class AcmeTransport {
       const header = { alg: 'ES256', nonce, url, ...(this.kid ? { kid: this.kid } : { jwk: this.jwk }) };
       const protectedB64 = b64u(JSON.stringify(header));
       const payloadB64 = payload === undefined ? '' : b64u(JSON.stringify(payload));
-      const signature = sign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), { key: this.key, dsaEncoding: 'ieee-p1363' });
+      const signature = sign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), {
+        key: this.key,
+        dsaEncoding: 'ieee-p1363',
+      });
       const body = JSON.stringify({ protected: protectedB64, payload: payloadB64, signature: b64u(signature) });
       const answer = await this.send('POST', url, body, opts.accept);
       const problem = answer.status >= 400 ? asProblem(answer.body) : undefined;
       if (problem?.type === `${PROBLEM_PREFIX}badNonce` && attempt < BAD_NONCE_RETRIES) continue;
       if (answer.status >= 400) {
         const detail = problem?.detail ?? `HTTP ${answer.status}`;
-        throw new CaProtocolError(`${detail}${problem?.type ? ` (${problem.type.replace(PROBLEM_PREFIX, '')})` : ''}`, problem?.type, answer.status);
+        throw new CaProtocolError(
+          `${detail}${problem?.type ? ` (${problem.type.replace(PROBLEM_PREFIX, '')})` : ''}`,
+          problem?.type,
+          answer.status,
+        );
       }
-      return { status: answer.status, headers: answer.headers, body: (opts.raw ? answer.body : parseJson(answer.body, url)) as T };
+      return {
+        status: answer.status,
+        headers: answer.headers,
+        body: (opts.raw ? answer.body : parseJson(answer.body, url)) as T,
+      };
     }
   }
 
@@ -108,10 +135,26 @@ export class AcmeTransport {
     return this.nonce;
   }
 
-  private async send(method: 'GET' | 'HEAD' | 'POST', url: string, body?: string, accept = 'application/json'): Promise<AcmeAnswer<string>> {
+  private async send(
+    method: 'GET' | 'HEAD' | 'POST',
+    url: string,
+    body?: string,
+    accept = 'application/json',
+  ): Promise<AcmeAnswer<string>> {
     this.ensureOpen();
-    const headers: Record<string, string> = { accept, 'user-agent': 'cert-agent', ...(body !== undefined ? { 'content-type': 'application/jose+json' } : {}) };
-    const answer = await sendHttps(url, { method, agent: this.agent, headers, ...(body !== undefined ? { body } : {}), timeoutMs: REQUEST_TIMEOUT_MS, maxBytes: MAX_BODY_BYTES });
+    const headers: Record<string, string> = {
+      accept,
+      'user-agent': 'cert-agent',
+      ...(body !== undefined ? { 'content-type': 'application/jose+json' } : {}),
+    };
+    const answer = await sendHttps(url, {
+      method,
+      agent: this.agent,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+      timeoutMs: REQUEST_TIMEOUT_MS,
+      maxBytes: MAX_BODY_BYTES,
+    });
     const nonce = answer.headers['replay-nonce'];
     if (typeof nonce === 'string' && nonce) this.nonce = nonce;
     return answer;
@@ -129,7 +172,10 @@ function parseJson(text: string, url: string): unknown {
 function asProblem(text: string): { type?: string; detail?: string } | undefined {
   try {
     const doc = JSON.parse(text) as { type?: unknown; detail?: unknown };
-    return { ...(typeof doc.type === 'string' ? { type: doc.type } : {}), ...(typeof doc.detail === 'string' ? { detail: doc.detail } : {}) };
+    return {
+      ...(typeof doc.type === 'string' ? { type: doc.type } : {}),
+      ...(typeof doc.detail === 'string' ? { detail: doc.detail } : {}),
+    };
   } catch {
     return undefined;
   }

@@ -28,7 +28,16 @@ export const openHttpResponder: OpenSolver = async (opts) => {
   const tokens = new Map<string, string>();
   // Node checks the two timeouts only every connectionsCheckingInterval
   // (30 s by default): a slowloris client would hold a slot that long.
-  const server = createServer({ maxHeaderSize: 8 * 1024, requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 2_000, connectionsCheckingInterval: 1_000 }, (req, res) => answer(tokens, req, res));
+  const server = createServer(
+    {
+      maxHeaderSize: 8 * 1024,
+      requestTimeout: 10_000,
+      headersTimeout: 5_000,
+      keepAliveTimeout: 2_000,
+      connectionsCheckingInterval: 1_000,
+    },
+    (req, res) => answer(tokens, req, res),
+  );
   // One client must not be able to take every slot and shut out the CA's
   // validation: each remote address gets a few connections, every connection
   // is dropped after a short silence, and the total is bounded for memory.
@@ -51,7 +60,12 @@ export const openHttpResponder: OpenSolver = async (opts) => {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'EADDRINUSE' ? 'is in use by another program (use challenge.mode webroot or proxy when a proxy owns port 80)' : err.code === 'EACCES' ? 'needs CAP_NET_BIND_SERVICE or root' : describeError(err);
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'is in use by another program (use challenge.mode webroot or proxy when a proxy owns port 80)'
+          : err.code === 'EACCES'
+            ? 'needs CAP_NET_BIND_SERVICE or root'
+            : describeError(err);
       reject(new ChallengeError(`cannot listen for http-01 on ${host}:${port}: ${why}`));
     });
     server.listen(port, host, () => resolve());
@@ -102,7 +116,9 @@ function answer(tokens: Map<string, string>, req: IncomingMessage, res: ServerRe
     res.writeHead(404, { 'content-type': 'text/plain' }).end(req.method === 'HEAD' ? undefined : 'not found\n');
     return;
   }
-  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(keyAuthorization) });
+  res.writeHead(200, {
+    'content-type': 'application/octet-stream',
+    'content-length': Buffer.byteLength(keyAuthorization),
+  });
   res.end(req.method === 'HEAD' ? undefined : keyAuthorization);
 }
-

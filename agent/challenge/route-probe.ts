@@ -10,10 +10,20 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import type { Challenge, Solver } from './types.js';
 
-export async function waitForChallengeRoute(solver: Solver, name: string, origin: string, timeoutMs = 5000): Promise<boolean> {
+export async function waitForChallengeRoute(
+  solver: Solver,
+  name: string,
+  origin: string,
+  timeoutMs = 5000,
+): Promise<boolean> {
   const token = randomBytes(24).toString('base64url');
   const expected = `route-probe.${randomBytes(12).toString('base64url')}`;
-  const probe: Challenge = { type: solver.type, identifier: { type: 'dns', value: name }, token, keyAuthorization: expected };
+  const probe: Challenge = {
+    type: solver.type,
+    identifier: { type: 'dns', value: name },
+    token,
+    keyAuthorization: expected,
+  };
   await solver.present(probe);
   try {
     const deadline = Date.now() + timeoutMs;

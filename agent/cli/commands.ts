@@ -51,12 +51,17 @@ export async function enrollCommand(ctx: CommandContext): Promise<CommandResult>
 
 export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResult> {
   const url = (ctx.flags['ca-url'] as string | undefined) ?? ctx.env.CERT_AGENT_CA_URL;
-  const fps = (ctx.flags.fingerprint as string[] | undefined)?.length ? (ctx.flags.fingerprint as string[]) : (ctx.env.CERT_AGENT_FINGERPRINT ?? '').split(',').filter(Boolean);
+  const fps = (ctx.flags.fingerprint as string[] | undefined)?.length
+    ? (ctx.flags.fingerprint as string[])
+    : (ctx.env.CERT_AGENT_FINGERPRINT ?? '').split(',').filter(Boolean);
   if (!url) throw new UsageError('bootstrap needs --ca-url URL');
   if (!fps.length) throw new UsageError('bootstrap needs --fingerprint HEX');
   const pins = fps.map((fp) => {
     const parsed = parseFingerprint(fp);
-    if (!parsed) throw new UsageError(`--fingerprint ${JSON.stringify(fp)} is not a SHA-256 fingerprint: expected 64 hex digits (colons allowed)`);
+    if (!parsed)
+      throw new UsageError(
+        `--fingerprint ${JSON.stringify(fp)} is not a SHA-256 fingerprint: expected 64 hex digits (colons allowed)`,
+      );
     return parsed;
   });
   let parsedUrl: URL;
@@ -72,7 +77,10 @@ export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResu
   const out = ctx.flags.out as string | undefined;
   if (out) {
     writeFileAtomic(out, pem, 0o644);
-    return { stdout: `wrote root ${bundle.roots.map((r) => r.fingerprint).join(', ')} to ${out}\n`, exitCode: ExitCode.ok };
+    return {
+      stdout: `wrote root ${bundle.roots.map((r) => r.fingerprint).join(', ')} to ${out}\n`,
+      exitCode: ExitCode.ok,
+    };
   }
   return { stdout: pem, exitCode: ExitCode.ok };
 }
@@ -95,14 +103,16 @@ export async function renewCommand(ctx: CommandContext): Promise<CommandResult> 
 }
 
 export async function statusCommand(ctx: CommandContext): Promise<CommandResult> {
-  if (ctx.flags.json && ctx.flags.line) throw new UsageError('status: --json and --line are two formats of the same report; give one of them');
+  if (ctx.flags.json && ctx.flags.line)
+    throw new UsageError('status: --json and --line are two formats of the same report; give one of them');
   let config: Config;
   try {
     config = await loadConfigOften(ctx);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const { unknownReport } = await import('../report/status.js');
-    if (ctx.flags.json) return { stdout: JSON.stringify(unknownReport(message, ctx.now()), null, 2) + '\n', exitCode: 3 };
+    if (ctx.flags.json)
+      return { stdout: JSON.stringify(unknownReport(message, ctx.now()), null, 2) + '\n', exitCode: 3 };
     if (ctx.flags.line) {
       const { renderStatusLine } = await import('../report/status-text.js');
       return { stdout: renderStatusLine(unknownReport(message, ctx.now()) as StatusReport, ctx.now()), exitCode: 3 };
@@ -112,8 +122,10 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
   const { collectStatus, EXIT_FOR } = await import('../report/status.js');
   const { renderStatus, renderStatusLine } = await import('../report/status-text.js');
   const report = collectStatus(config, ctx.now());
-  const stdout = ctx.flags.json ? JSON.stringify(report, null, 2) + '\n'
-    : ctx.flags.line ? renderStatusLine(report, ctx.now())
+  const stdout = ctx.flags.json
+    ? JSON.stringify(report, null, 2) + '\n'
+    : ctx.flags.line
+      ? renderStatusLine(report, ctx.now())
       : renderStatus(report, { color: ctx.isTty && !ctx.env.NO_COLOR, now: ctx.now() });
   return { stdout, exitCode: EXIT_FOR[report.status] };
 }
@@ -151,15 +163,15 @@ export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
   // SIGTERM or SIGHUP arriving in the first moments would otherwise kill it
   // (a SIGHUP then even means a restart). A SIGHUP before start is a no-op:
   // the daemon reads the config and checks at start anyway.
-  let daemon: { reload(): void } | undefined;
-  process.on('SIGHUP', () => daemon?.reload());
+  const started: { daemon?: { reload(): void } } = {};
+  process.on('SIGHUP', () => started.daemon?.reload());
   const signal = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   const { Daemon } = await import('../renewal/daemon.js');
   const running = new Daemon({ configPath: ctx.configPath, log: await ctx.logger(), now: ctx.now });
-  daemon = running;
+  started.daemon = running;
   running.start();
   await running.stop(await signal);
   return { stdout: '', exitCode: ExitCode.ok };
@@ -168,7 +180,10 @@ export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
 export async function doctorCommand(ctx: CommandContext): Promise<CommandResult> {
   const { runDoctor, renderDoctor } = await import('../report/doctor.js');
   const lines = await runDoctor(ctx.configPath, { fix: Boolean(ctx.flags.fix), now: ctx.now() });
-  return { stdout: renderDoctor(lines), exitCode: lines.some((l) => l.verdict === 'PROBLEM') ? ExitCode.failure : ExitCode.ok };
+  return {
+    stdout: renderDoctor(lines),
+    exitCode: lines.some((l) => l.verdict === 'PROBLEM') ? ExitCode.failure : ExitCode.ok,
+  };
 }
 
 export async function metricsCommand(ctx: CommandContext): Promise<CommandResult> {

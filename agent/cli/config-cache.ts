@@ -13,8 +13,18 @@
  * A file that does not parse is never cached (the error comes from the parser).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync }
-  from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config } from '../config/config.js';
 import { checkPathSafety } from '../config/path-safety.js';
@@ -42,7 +52,15 @@ export async function loadConfigCached(path: string, env: NodeJS.ProcessEnv): Pr
       const st = fstatSync(fd);
       text = readFileSync(fd);
       const sha256 = createHash('sha256').update(text).digest('hex');
-      key = { version: VERSION, path: resolve(path), dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, sha256 };
+      key = {
+        version: VERSION,
+        path: resolve(path),
+        dev: st.dev,
+        ino: st.ino,
+        size: st.size,
+        mtimeMs: st.mtimeMs,
+        sha256,
+      };
     } finally {
       closeSync(fd);
     }

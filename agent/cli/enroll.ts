@@ -57,14 +57,23 @@ export function enrollInputFrom(flags: Record<string, unknown>, env: NodeJS.Proc
     const raw = fromFlag ?? env[f.env];
     if (raw === undefined || raw === '') continue;
     const list = 'list' in f && f.list;
-    input[f.flag] = list ? (Array.isArray(raw) ? raw : raw.split(',')).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean) : (raw as string);
+    input[f.flag] = list
+      ? (Array.isArray(raw) ? raw : raw.split(','))
+          .flatMap((v) => v.split(','))
+          .map((v) => v.trim())
+          .filter(Boolean)
+      : (raw as string);
   }
   return input;
 }
 
 export function mergeEnrollInput(existing: string | undefined, input: EnrollInput): Document {
   const doc = existing ? parseDocument(existing) : new Document({});
-  if (!isDocument(doc) || doc.errors.length) throw new ConfigError('', `the existing config file is not valid YAML (${doc.errors[0]?.message ?? 'unreadable'}); fix or remove it before enrolling`);
+  if (!isDocument(doc) || doc.errors.length)
+    throw new ConfigError(
+      '',
+      `the existing config file is not valid YAML (${doc.errors[0]?.message ?? 'unreadable'}); fix or remove it before enrolling`,
+    );
   for (const f of ENROLL_FIELDS) {
     const value = input[f.flag];
     if (value !== undefined) doc.setIn([...f.path], value);
@@ -72,9 +81,15 @@ export function mergeEnrollInput(existing: string | undefined, input: EnrollInpu
   return doc;
 }
 
-export async function enroll(configPath: string, input: EnrollInput, now: Date, opts: { allowUnreachable?: boolean } = {}): Promise<EnrollResult> {
+export async function enroll(
+  configPath: string,
+  input: EnrollInput,
+  now: Date,
+  opts: { allowUnreachable?: boolean } = {},
+): Promise<EnrollResult> {
   for (const required of ['ca-url', 'domain'] as const) {
-    if (input[required] === undefined && !readIfExists(configPath)) throw new UsageError(`enroll needs --${required} (or ${ENROLL_FIELDS.find((f) => f.flag === required)?.env})`);
+    if (input[required] === undefined && !readIfExists(configPath))
+      throw new UsageError(`enroll needs --${required} (or ${ENROLL_FIELDS.find((f) => f.flag === required)?.env})`);
   }
   const before = readIfExists(configPath);
   const doc = mergeEnrollInput(before, input);
@@ -86,7 +101,9 @@ export async function enroll(configPath: string, input: EnrollInput, now: Date, 
   }
   let trust: TrustBundle | undefined;
   try {
-    trust = config.ca.rootFile ? trustFromRootFile(config.ca.rootFile, config.ca.fingerprints, now) : await bootstrapTrust(config.ca.url, config.ca.fingerprints, now);
+    trust = config.ca.rootFile
+      ? trustFromRootFile(config.ca.rootFile, config.ca.fingerprints, now)
+      : await bootstrapTrust(config.ca.url, config.ca.fingerprints, now);
   } catch (err) {
     // A template hook may run before the CA container is up: with
     // allowUnreachable the config is written and the daemon pins the root
@@ -101,7 +118,19 @@ export async function enroll(configPath: string, input: EnrollInput, now: Date, 
   let sameRoots: boolean;
   try {
     saved = trustForPins(config.stateDir, config.ca.fingerprints);
-    sameRoots = !trust || Boolean(saved && saved.roots.map((r) => r.fingerprint).sort().join() === trust.roots.map((r) => r.fingerprint).sort().join());
+    sameRoots =
+      !trust ||
+      Boolean(
+        saved &&
+        saved.roots
+          .map((r) => r.fingerprint)
+          .sort()
+          .join() ===
+          trust.roots
+            .map((r) => r.fingerprint)
+            .sort()
+            .join(),
+      );
     if (trust && !sameRoots) saveTrust(config.stateDir, trust);
   } finally {
     release();

@@ -7,21 +7,55 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_CONFIG_PATH } from '../config/defaults.js';
 import { AgentError, ExitCode, UsageError, describeError } from '../lib/errors.js';
 import { HELP } from './help.js';
-import { bootstrapCommand, checkCommand, doctorCommand, enrollCommand, metricsCommand, renewCommand, runCommand, statusCommand, type CommandContext, type CommandResult } from './commands.js';
+import {
+  bootstrapCommand,
+  checkCommand,
+  doctorCommand,
+  enrollCommand,
+  metricsCommand,
+  renewCommand,
+  runCommand,
+  statusCommand,
+  type CommandContext,
+  type CommandResult,
+} from './commands.js';
 
 declare const CERT_AGENT_VERSION: string | undefined;
 export const VERSION = typeof CERT_AGENT_VERSION === 'string' ? CERT_AGENT_VERSION : '0.0.0-dev';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 const GLOBAL: Options = { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } };
-const ENROLL_FLAGS = ['ca-url', 'provisioner', 'root-file', 'key-type', 'cert-dir', 'owner', 'group', 'email', 'challenge', 'listen', 'webroot', 'reload', 'verify', 'state-dir'];
+const ENROLL_FLAGS = [
+  'ca-url',
+  'provisioner',
+  'root-file',
+  'key-type',
+  'cert-dir',
+  'owner',
+  'group',
+  'email',
+  'challenge',
+  'listen',
+  'webroot',
+  'reload',
+  'verify',
+  'state-dir',
+];
 
 const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) => Promise<CommandResult> }> = {
   enroll: {
-    options: { ...Object.fromEntries(ENROLL_FLAGS.map((f) => [f, { type: 'string' }])), fingerprint: { type: 'string', multiple: true }, domain: { type: 'string', multiple: true }, 'allow-unreachable': { type: 'boolean' } },
+    options: {
+      ...Object.fromEntries(ENROLL_FLAGS.map((f) => [f, { type: 'string' }])),
+      fingerprint: { type: 'string', multiple: true },
+      domain: { type: 'string', multiple: true },
+      'allow-unreachable': { type: 'boolean' },
+    },
     run: enrollCommand,
   },
-  bootstrap: { options: { 'ca-url': { type: 'string' }, fingerprint: { type: 'string', multiple: true }, out: { type: 'string' } }, run: bootstrapCommand },
+  bootstrap: {
+    options: { 'ca-url': { type: 'string' }, fingerprint: { type: 'string', multiple: true }, out: { type: 'string' } },
+    run: bootstrapCommand,
+  },
   renew: { options: { force: { type: 'boolean' } }, run: renewCommand },
   run: { options: {}, run: runCommand },
   check: { options: {}, run: checkCommand },
@@ -33,16 +67,31 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) =>
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === '--version' || command === 'version') return print(`cert-agent ${VERSION}\n`, 0);
-  if (!command || command === '--help' || command === '-h' || command === 'help') return print(HELP.main as string, command ? 0 : ExitCode.usage);
+  if (!command || command === '--help' || command === '-h' || command === 'help')
+    return print(HELP.main as string, command ? 0 : ExitCode.usage);
   const spec = COMMANDS[command];
-  if (!spec) return fail(new UsageError(`unknown command ${JSON.stringify(command)}; commands: ${Object.keys(COMMANDS).join(', ')} (see cert-agent --help)`));
+  if (!spec)
+    return fail(
+      new UsageError(
+        `unknown command ${JSON.stringify(command)}; commands: ${Object.keys(COMMANDS).join(', ')} (see cert-agent --help)`,
+      ),
+    );
 
   let flags: Record<string, unknown>;
   try {
-    const parsed = parseArgs({ args: rest, options: { ...GLOBAL, ...spec.options }, strict: true, allowPositionals: false });
+    const parsed = parseArgs({
+      args: rest,
+      options: { ...GLOBAL, ...spec.options },
+      strict: true,
+      allowPositionals: false,
+    });
     flags = parsed.values as Record<string, unknown>;
   } catch (err) {
-    return fail(new UsageError(`${command}: ${describeError(err).replace(/\. To specify.*$/, '')} (see cert-agent ${command} --help)`));
+    return fail(
+      new UsageError(
+        `${command}: ${describeError(err).replace(/\. To specify.*$/, '')} (see cert-agent ${command} --help)`,
+      ),
+    );
   }
   if (flags.help) return print(HELP[command] ?? HELP.main ?? '', 0);
 
@@ -54,7 +103,9 @@ export async function main(argv: string[]): Promise<number> {
     // their answer and log warnings and errors to stderr.
     logger: async () => {
       const { createLogger } = await import('../lib/log.js');
-      return command === 'run' || command === 'check' ? createLogger({ fd: 1 }) : createLogger({ fd: 2, level: process.env.CERT_AGENT_LOG_LEVEL ?? 'warn' });
+      return command === 'run' || command === 'check'
+        ? createLogger({ fd: 1 })
+        : createLogger({ fd: 2, level: process.env.CERT_AGENT_LOG_LEVEL ?? 'warn' });
     },
     now: () => new Date(),
     isTty: Boolean(process.stdout.isTTY),

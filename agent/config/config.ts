@@ -112,14 +112,23 @@ export function validateConfig(doc: unknown): Config {
     .stringList('fingerprint', { acceptSingle: true, check: fingerprintProblem })
     .map((fp) => parseFingerprint(fp) as string);
   if (fingerprints.length === 0 && !rootFile) {
-    throw new ConfigError('ca.fingerprint', 'is required (the SHA-256 of the CA root, from `step certificate fingerprint root_ca.crt`), unless ca.rootFile is set');
+    throw new ConfigError(
+      'ca.fingerprint',
+      'is required (the SHA-256 of the CA root, from `step certificate fingerprint root_ca.crt`), unless ca.rootFile is set',
+    );
   }
-  const provisioner = ca.string('provisioner', { default: DEFAULTS.provisioner, check: (v) => (/^[\w.@+-]+$/.test(v) ? undefined : 'may only contain letters, digits and . _ @ + -') });
-  const directory = ca.optionalString('directory', httpsUrlProblem) ?? `${url}/acme/${encodeURIComponent(provisioner)}/directory`;
+  const provisioner = ca.string('provisioner', {
+    default: DEFAULTS.provisioner,
+    check: (v) => (/^[\w.@+-]+$/.test(v) ? undefined : 'may only contain letters, digits and . _ @ + -'),
+  });
+  const directory =
+    ca.optionalString('directory', httpsUrlProblem) ?? `${url}/acme/${encodeURIComponent(provisioner)}/directory`;
   ca.done();
 
   const account = root.section('account');
-  const email = account.optionalString('email', (v) => (/^[^\s@]+@[^\s@]+$/.test(v) ? undefined : 'is not an email address'));
+  const email = account.optionalString('email', (v) =>
+    /^[^\s@]+@[^\s@]+$/.test(v) ? undefined : 'is not an email address',
+  );
   account.done();
 
   const cert = root.section('certificate');
@@ -136,27 +145,53 @@ export function validateConfig(doc: unknown): Config {
   const at = renewal.number('at', { default: DEFAULTS.renewalAt, min: 0.1, max: 0.95 });
   const jitter = renewal.number('jitter', { default: DEFAULTS.jitter, min: 0, max: 0.3 });
   if (jitter >= at) throw new ConfigError('renewal.jitter', `${jitter} must be smaller than renewal.at (${at})`);
-  const check = renewal.string('check', { default: DEFAULTS.check, check: (v) => (cron.validate(v) ? undefined : 'is not a valid cron expression (e.g. "*/5 * * * *")') });
+  const check = renewal.string('check', {
+    default: DEFAULTS.check,
+    check: (v) => (cron.validate(v) ? undefined : 'is not a valid cron expression (e.g. "*/5 * * * *")'),
+  });
   const orderTimeoutSeconds = renewal.number('orderTimeout', {
-    default: DEFAULTS.orderTimeoutSeconds, min: 10, max: 3600, integer: true,
+    default: DEFAULTS.orderTimeoutSeconds,
+    min: 10,
+    max: 3600,
+    integer: true,
   });
   const minAllowance = allowanceThreshold(renewal.raw('minAllowance'), at);
   renewal.done();
 
   const challenge = root.section('challenge');
   const mode = challenge.string('mode', { default: 'standalone', allowed: CHALLENGE_MODES }) as ChallengeMode;
-  const listen = challenge.string('listen', { default: mode === 'proxy' ? DEFAULTS.proxyListen : DEFAULTS.standaloneListen, check: listenProblem });
+  const listen = challenge.string('listen', {
+    default: mode === 'proxy' ? DEFAULTS.proxyListen : DEFAULTS.standaloneListen,
+    check: listenProblem,
+  });
   const webroot = challenge.string('webroot', { default: DEFAULTS.webroot, check: absolutePathProblem });
   challenge.done();
 
   const reload = root.section('reload');
   const target = reload.string('target', { default: 'none', allowed: RELOAD_TARGETS }) as ReloadTarget;
-  const command = reload.has('command') ? reload.stringList('command', { required: true }) : (reload.raw('command'), undefined);
-  if (target === 'command' && !command) throw new ConfigError('reload.command', 'is required when reload.target is command (an argv list, e.g. [systemctl, reload, haproxy])');
-  const timeoutSeconds = reload.number('timeout', { default: DEFAULTS.reloadTimeoutSeconds, min: 1, max: 600, integer: true });
+  const command = reload.has('command')
+    ? reload.stringList('command', { required: true })
+    : (reload.raw('command'), undefined);
+  if (target === 'command' && !command)
+    throw new ConfigError(
+      'reload.command',
+      'is required when reload.target is command (an argv list, e.g. [systemctl, reload, haproxy])',
+    );
+  const timeoutSeconds = reload.number('timeout', {
+    default: DEFAULTS.reloadTimeoutSeconds,
+    min: 1,
+    max: 600,
+    integer: true,
+  });
   const traefikSection = reload.section('traefik');
-  const dynamicFile = traefikSection.string('dynamicFile', { default: DEFAULTS.traefikDynamicFile, check: absolutePathProblem });
-  const entryPoint = traefikSection.string('entryPoint', { default: 'web', check: (v) => (/^[\w-]+$/.test(v) ? undefined : 'is not a Traefik entry point name') });
+  const dynamicFile = traefikSection.string('dynamicFile', {
+    default: DEFAULTS.traefikDynamicFile,
+    check: absolutePathProblem,
+  });
+  const entryPoint = traefikSection.string('entryPoint', {
+    default: 'web',
+    check: (v) => (/^[\w-]+$/.test(v) ? undefined : 'is not a Traefik entry point name'),
+  });
   traefikSection.done();
   const nginxSection = reload.section('nginx');
   const nginxBinary = nginxSection.string('binary', { default: 'nginx' });
@@ -170,11 +205,17 @@ export function validateConfig(doc: unknown): Config {
   trust.done();
 
   const metrics = root.section('metrics');
-  const textfile = metrics.optionalString('textfile', (v) => absolutePathProblem(v) ?? (v.endsWith('.prom') ? undefined : "must end in .prom (node_exporter's textfile collector reads only *.prom)"));
+  const textfile = metrics.optionalString(
+    'textfile',
+    (v) =>
+      absolutePathProblem(v) ??
+      (v.endsWith('.prom') ? undefined : "must end in .prom (node_exporter's textfile collector reads only *.prom)"),
+  );
   metrics.done();
 
   const permissions = root.section('permissions');
-  const onDrift = permissions.string('onDrift', { default: 'repair', allowed: ['repair', 'report'] }) as 'repair' | 'report';
+  const onDrift = permissions.string('onDrift', { default: 'repair', allowed: ['repair', 'report'] }) as
+    'repair' | 'report';
   permissions.done();
 
   const stateDir = root.string('stateDir', { default: DEFAULTS.stateDir, check: absolutePathProblem });
@@ -186,7 +227,14 @@ export function validateConfig(doc: unknown): Config {
     certificate: { domains, keyType, dir, owner, group },
     renewal: { at, jitter, check, orderTimeoutSeconds, minAllowance },
     challenge: { mode, listen, webroot },
-    reload: { target, ...(command ? { command } : {}), timeoutSeconds, traefik: { dynamicFile, entryPoint }, nginx: { binary: nginxBinary, ...(nginxConfig ? { config: nginxConfig } : {}) }, ...(verify ? { verify } : {}) },
+    reload: {
+      target,
+      ...(command ? { command } : {}),
+      timeoutSeconds,
+      traefik: { dynamicFile, entryPoint },
+      nginx: { binary: nginxBinary, ...(nginxConfig ? { config: nginxConfig } : {}) },
+      ...(verify ? { verify } : {}),
+    },
     trust: { installSystem },
     permissions: { onDrift },
     metrics: textfile ? { textfile } : {},
@@ -205,8 +253,8 @@ function allowanceThreshold(value: unknown, at: number): AllowanceThreshold {
     return { share: share < 1 - at ? share : Math.round((1 - at) * 50) / 100 };
   }
   const limit = Math.round((1 - at) * 1000) / 1000;
-  const allowed = `a share of the lifetime above 0 and below 1 - renewal.at (${limit}), ` +
-    'or a duration such as 6h, 90m or 1h30m';
+  const allowed =
+    `a share of the lifetime above 0 and below 1 - renewal.at (${limit}), ` + 'or a duration such as 6h, 90m or 1h30m';
   if (typeof value === 'number') {
     if (Number.isFinite(value) && value > 0 && value < 1 - at) return { share: value };
     throw new ConfigError('renewal.minAllowance', `${show(value)} is not allowed; use ${allowed}`);
@@ -265,7 +313,8 @@ function accountNameProblem(value: string): string | undefined {
 export function listenProblem(value: string): string | undefined {
   const m = /^(?:\[([0-9a-f:.]+)\]|([^:\s[\]]*)):(\d{1,5})$/i.exec(value);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port < 1 || port > 65535) return 'must be host:port with a port from 1 to 65535 (e.g. 0.0.0.0:80 or [::]:80)';
+  if (!m || port < 1 || port > 65535)
+    return 'must be host:port with a port from 1 to 65535 (e.g. 0.0.0.0:80 or [::]:80)';
   if (m[1] && isIP(m[1]) !== 6) return 'has an invalid IPv6 address in brackets';
   return undefined;
 }

@@ -16,7 +16,11 @@ import type { Config } from './config.js';
  * what exists now; missing directories are created later with private modes.
  */
 export function checkPathSafety(configPath: string, config: Config): void {
-  const paths: [string, string][] = [['', configPath], ['certificate.dir', config.certificate.dir], ['stateDir', config.stateDir]];
+  const paths: [string, string][] = [
+    ['', configPath],
+    ['certificate.dir', config.certificate.dir],
+    ['stateDir', config.stateDir],
+  ];
   if (config.challenge.mode === 'webroot') paths.push(['challenge.webroot', config.challenge.webroot]);
   for (const [field, path] of paths) {
     const problem = unsafePathProblem(resolve(path));
@@ -55,9 +59,11 @@ export function configOwnershipProblem(path: string): string | undefined {
       const fix = [badOwner ? `chown root ${p}` : '', badMode ? `chmod go-w ${p}` : ''].filter(Boolean).join('; ');
       const where = p === real ? '' : ' or move the file to a directory only root can write (e.g. /etc/cert-agent)';
       const writable = badMode ? ', writable by group or others' : '';
-      return `${what} owned by uid ${st.uid} with mode ${mode}${writable}; `
-        + 'the configuration chooses commands run as root, so it and every directory above it '
-        + `must be owned by ${owners} and not writable by group or others: ${fix}${where}`;
+      return (
+        `${what} owned by uid ${st.uid} with mode ${mode}${writable}; ` +
+        'the configuration chooses commands run as root, so it and every directory above it ' +
+        `must be owned by ${owners} and not writable by group or others: ${fix}${where}`
+      );
     }
     if (dirname(p) === p) return undefined;
   }
@@ -73,10 +79,12 @@ function unsafePathProblem(path: string): string | undefined {
       st = undefined; // not there yet
     }
     const where = p === path ? 'is' : `lies under ${p}, which is`;
-    if (st?.isSymbolicLink() && st.uid !== 0 && st.uid !== me) return `${where} a symlink owned by uid ${st.uid}; another user could point it elsewhere`;
+    if (st?.isSymbolicLink() && st.uid !== 0 && st.uid !== me)
+      return `${where} a symlink owned by uid ${st.uid}; another user could point it elsewhere`;
     if (st && p === path) {
       const target = st.isSymbolicLink() ? statOrUndefined(p) : st;
-      if (target && target.mode & 0o002) return `is writable by every user (mode ${(target.mode & 0o7777).toString(8).padStart(4, '0')}); remove write access for others (chmod o-w)`;
+      if (target && target.mode & 0o002)
+        return `is writable by every user (mode ${(target.mode & 0o7777).toString(8).padStart(4, '0')}); remove write access for others (chmod o-w)`;
     } else if (st?.isDirectory() && st.mode & 0o002 && !(st.mode & 0o1000)) {
       return `${where} writable by every user without the sticky bit; anyone could replace what is in it`;
     }

@@ -21,7 +21,10 @@ export function show(value: unknown): string {
 
 export class FieldReader {
   private readonly seen = new Set<string>();
-  constructor(private readonly obj: Obj, private readonly path: string) {}
+  constructor(
+    private readonly obj: Obj,
+    private readonly path: string,
+  ) {}
 
   static root(value: unknown, what = 'configuration'): FieldReader {
     if (!isPlainObject(value)) throw new ConfigError('', `the ${what} must be a mapping of fields, got ${show(value)}`);
@@ -45,17 +48,22 @@ export class FieldReader {
   section(key: string): FieldReader {
     const value = this.raw(key);
     if (value === undefined || value === null) return new FieldReader({}, this.field(key));
-    if (!isPlainObject(value)) throw new ConfigError(this.field(key), `must be a mapping of fields, got ${show(value)}`);
+    if (!isPlainObject(value))
+      throw new ConfigError(this.field(key), `must be a mapping of fields, got ${show(value)}`);
     return new FieldReader(value, this.field(key));
   }
 
-  string(key: string, opts: { default?: string; allowed?: readonly string[]; check?: (v: string) => string | undefined } = {}): string {
+  string(
+    key: string,
+    opts: { default?: string; allowed?: readonly string[]; check?: (v: string) => string | undefined } = {},
+  ): string {
     const value = this.raw(key);
     if (value === undefined || value === null) {
       if (opts.default === undefined) throw new ConfigError(this.field(key), 'is required');
       return opts.default;
     }
-    if (typeof value !== 'string' || value.trim() === '') throw new ConfigError(this.field(key), `must be a non-empty string, got ${show(value)}`);
+    if (typeof value !== 'string' || value.trim() === '')
+      throw new ConfigError(this.field(key), `must be a non-empty string, got ${show(value)}`);
     if (opts.allowed && !opts.allowed.includes(value)) {
       throw new ConfigError(this.field(key), `${show(value)} is not allowed; use one of ${opts.allowed.join(', ')}`);
     }
@@ -91,7 +99,10 @@ export class FieldReader {
   }
 
   /** A list of strings; a single string is accepted as a list of one. */
-  stringList(key: string, opts: { required?: boolean; check?: (v: string) => string | undefined; acceptSingle?: boolean } = {}): string[] {
+  stringList(
+    key: string,
+    opts: { required?: boolean; check?: (v: string) => string | undefined; acceptSingle?: boolean } = {},
+  ): string[] {
     const value = this.raw(key);
     if (value === undefined || value === null) {
       if (opts.required) throw new ConfigError(this.field(key), 'is required');
@@ -102,7 +113,8 @@ export class FieldReader {
     if (opts.required && list.length === 0) throw new ConfigError(this.field(key), 'must name at least one entry');
     return list.map((item, i) => {
       const where = `${this.field(key)}[${i}]`;
-      if (typeof item !== 'string' || item.trim() === '') throw new ConfigError(where, `must be a non-empty string, got ${show(item)}`);
+      if (typeof item !== 'string' || item.trim() === '')
+        throw new ConfigError(where, `must be a non-empty string, got ${show(item)}`);
       const problem = opts.check?.(item);
       if (problem) throw new ConfigError(where, `${show(item)} ${problem}`);
       return item;

@@ -46,7 +46,10 @@ export class ConfigError extends AgentError {
   readonly exitCode = ExitCode.config;
   readonly kind = 'config';
   /** Dotted path of the offending field, e.g. "certificate.keyType". */
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(field ? `config: ${field}: ${message}` : `config: ${message}`);
   }
 }
@@ -54,7 +57,10 @@ export class ConfigError extends AgentError {
 export class TrustError extends AgentError {
   readonly exitCode = ExitCode.trust;
   readonly kind = 'trust';
-  constructor(message: string, readonly offeredFingerprints: string[] = []) {
+  constructor(
+    message: string,
+    readonly offeredFingerprints: string[] = [],
+  ) {
     super(message);
   }
 }
@@ -68,7 +74,11 @@ export class CaProtocolError extends AgentError {
   readonly exitCode = ExitCode.protocol;
   readonly kind = 'ca-protocol';
   /** RFC 8555 problem type when the CA sent one (e.g. urn:ietf:params:acme:error:accountDoesNotExist). */
-  constructor(message: string, readonly problemType?: string, readonly httpStatus?: number) {
+  constructor(
+    message: string,
+    readonly problemType?: string,
+    readonly httpStatus?: number,
+  ) {
     super(message);
   }
 }

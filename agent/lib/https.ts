@@ -37,15 +37,30 @@ export interface SendOptions {
 }
 
 const TLS_VERIFY_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_SIGNATURE_FAILURE', 'CERT_UNTRUSTED', 'CERT_REJECTED',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
 ]);
 
 export function httpsGet(url: string, opts: FetchOptions): Promise<HttpAnswer> {
   // `ca` replaces Node's default store: the pinned roots are the only anchors.
-  const tls = 'roots' in opts.trust ? { ca: opts.trust.roots, rejectUnauthorized: true } : { rejectUnauthorized: false };
-  return sendHttps(url, { method: 'GET', tls, headers: { accept: 'application/json' }, timeoutMs: opts.timeoutMs ?? 10_000, maxBytes: opts.maxBytes ?? 1024 * 1024 });
+  const tls =
+    'roots' in opts.trust ? { ca: opts.trust.roots, rejectUnauthorized: true } : { rejectUnauthorized: false };
+  return sendHttps(url, {
+    method: 'GET',
+    tls,
+    headers: { accept: 'application/json' },
+    timeoutMs: opts.timeoutMs ?? 10_000,
+    maxBytes: opts.maxBytes ?? 1024 * 1024,
+  });
 }
 
 /**
@@ -57,18 +72,31 @@ export function sendHttps(url: string, opts: SendOptions): Promise<HttpAnswer> {
   const { timeoutMs, maxBytes } = opts;
   return new Promise<HttpAnswer>((resolve, reject) => {
     const fail = (err: unknown) => reject(classifyNetworkError(err, url));
-    const req = request(url, { method: opts.method, ...(opts.agent ? { agent: opts.agent } : { agent: false, ...opts.tls }), timeout: timeoutMs, headers: opts.headers ?? {} }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > maxBytes) req.destroy(new CaProtocolError(`${url} answered with more than ${maxBytes} bytes; refusing it`));
-        else chunks.push(chunk);
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', fail);
-    });
-    const timeout = (what: string) => req.destroy(Object.assign(new Error(`no ${what} within ${timeoutMs}ms`), { name: 'TimeoutError' }));
+    const req = request(
+      url,
+      {
+        method: opts.method,
+        ...(opts.agent ? { agent: opts.agent } : { agent: false, ...opts.tls }),
+        timeout: timeoutMs,
+        headers: opts.headers ?? {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > maxBytes)
+            req.destroy(new CaProtocolError(`${url} answered with more than ${maxBytes} bytes; refusing it`));
+          else chunks.push(chunk);
+        });
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', fail);
+      },
+    );
+    const timeout = (what: string) =>
+      req.destroy(Object.assign(new Error(`no ${what} within ${timeoutMs}ms`), { name: 'TimeoutError' }));
     const deadline = setTimeout(() => timeout('complete answer'), timeoutMs);
     req.on('timeout', () => timeout('answer'));
     req.on('error', fail);
@@ -87,7 +115,9 @@ export function classifyNetworkError(err: unknown, url: string): AgentError {
   const code = errorCode(err);
   const detail = describeError(deepest(err));
   if (code && TLS_VERIFY_CODES.has(code)) {
-    return new TrustError(`TLS certificate of ${originOf(url)} does not verify against the pinned CA root (${code}: ${detail}); if the CA was recreated, re-enroll with its new fingerprint`);
+    return new TrustError(
+      `TLS certificate of ${originOf(url)} does not verify against the pinned CA root (${code}: ${detail}); if the CA was recreated, re-enroll with its new fingerprint`,
+    );
   }
   if (code === 'ETIMEDOUT' || code === 'ECONNABORTED' || (err as Error)?.name === 'TimeoutError') {
     return new CaUnavailableError(`${originOf(url)} did not answer in time (${code ?? 'timeout'})`);

@@ -18,7 +18,10 @@ export function createLogger(opts: { fd?: number; level?: string } = {}): Logger
       timestamp: pino.stdTimeFunctions.isoTime,
       messageKey: 'msg',
       formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: ['keyPem', '*.keyPem', 'privateKey', '*.privateKey', 'keyAuthorization', 'accountKey'], censor: '[redacted]' },
+      redact: {
+        paths: ['keyPem', '*.keyPem', 'privateKey', '*.privateKey', 'keyAuthorization', 'accountKey'],
+        censor: '[redacted]',
+      },
     },
     pino.destination({ fd: opts.fd ?? 1, sync: true }),
   );

@@ -24,8 +24,21 @@
  * stops a consumer from making one to root's files, this does not rely on it).
  */
 import {
-  closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, lstatSync, openSync, readSync, readdirSync,
-  readlinkSync, rmdirSync, unlinkSync, writeSync, type Stats,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  fsyncSync,
+  lstatSync,
+  openSync,
+  readSync,
+  readdirSync,
+  readlinkSync,
+  rmdirSync,
+  unlinkSync,
+  writeSync,
+  type Stats,
 } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { StoreError, describeError } from './errors.js';

@@ -47,16 +47,37 @@ export function assessSet(set: SetUnderReview, expect: Expectations): Assessment
   const findings: Finding[] = [];
   let root: X509Certificate | undefined;
   const serial = set.cert.serialNumber.toLowerCase();
-  if (!keyMatchesCert(set.keyPem, set.cert)) findings.push({ code: 'key-mismatch', severity: 'critical', message: `certificate ${serial} does not match the private key` });
+  if (!keyMatchesCert(set.keyPem, set.cert))
+    findings.push({
+      code: 'key-mismatch',
+      severity: 'critical',
+      message: `certificate ${serial} does not match the private key`,
+    });
   const missing = missingNames(set.cert, expect.domains);
-  if (missing.length) findings.push({ code: 'names-missing', severity: 'critical', message: `certificate ${serial} lacks the configured names ${missing.join(', ')}`, missing });
+  if (missing.length)
+    findings.push({
+      code: 'names-missing',
+      severity: 'critical',
+      message: `certificate ${serial} lacks the configured names ${missing.join(', ')}`,
+      missing,
+    });
   const window = validityFinding(set.cert, expect.now);
   if (window) findings.push(window);
   if (set.placeholder) {
-    findings.push({ code: 'placeholder', severity: 'warning', message: 'the self-signed placeholder is in use: the CA has not issued a certificate yet' });
+    findings.push({
+      code: 'placeholder',
+      severity: 'warning',
+      message: 'the self-signed placeholder is in use: the CA has not issued a certificate yet',
+    });
   } else if (!window) {
     const chain = verifyChain(set.cert, set.intermediates, expect.roots, expect.now);
-    if ('problem' in chain) findings.push({ code: 'chain', severity: 'critical', message: `certificate ${serial} does not verify to the pinned root: ${chain.problem}`, problem: chain.problem });
+    if ('problem' in chain)
+      findings.push({
+        code: 'chain',
+        severity: 'critical',
+        message: `certificate ${serial} does not verify to the pinned root: ${chain.problem}`,
+        problem: chain.problem,
+      });
     else root = chain.root;
   }
   return root ? { findings, root } : { findings };

@@ -11,7 +11,14 @@ type Der = Buffer;
 
 function tlv(tag: number, body: Buffer): Der {
   const len = body.length;
-  const header = len < 0x80 ? Buffer.from([tag, len]) : len < 0x100 ? Buffer.from([tag, 0x81, len]) : len < 0x10000 ? Buffer.from([tag, 0x82, len >> 8, len & 0xff]) : Buffer.from([tag, 0x83, len >> 16, (len >> 8) & 0xff, len & 0xff]);
+  const header =
+    len < 0x80
+      ? Buffer.from([tag, len])
+      : len < 0x100
+        ? Buffer.from([tag, 0x81, len])
+        : len < 0x10000
+          ? Buffer.from([tag, 0x82, len >> 8, len & 0xff])
+          : Buffer.from([tag, 0x83, len >> 16, (len >> 8) & 0xff, len & 0xff]);
   return Buffer.concat([header, body]);
 }
 
@@ -45,7 +52,9 @@ function oid(dotted: string): Der {
 function time(d: Date): Der {
   // RFC 5280: UTCTime through 2049, GeneralizedTime from 2050.
   const iso = d.toISOString().replace(/[-:T]|\.\d+/g, '');
-  return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(iso.slice(2), 'ascii')) : tlv(0x18, Buffer.from(iso, 'ascii'));
+  return d.getUTCFullYear() < 2050
+    ? tlv(0x17, Buffer.from(iso.slice(2), 'ascii'))
+    : tlv(0x18, Buffer.from(iso, 'ascii'));
 }
 
 const OID = {
@@ -68,7 +77,9 @@ function algorithmFor(key: KeyObject): { id: Der; hash: string } {
   if (type === 'rsa') return { id: seq(oid(OID.rsaSha256), NULL), hash: 'sha256' };
   if (type === 'ec') {
     const curve = key.asymmetricKeyDetails?.namedCurve;
-    return curve === 'secp384r1' ? { id: seq(oid(OID.ecdsaSha384)), hash: 'sha384' } : { id: seq(oid(OID.ecdsaSha256)), hash: 'sha256' };
+    return curve === 'secp384r1'
+      ? { id: seq(oid(OID.ecdsaSha384)), hash: 'sha384' }
+      : { id: seq(oid(OID.ecdsaSha256)), hash: 'sha256' };
   }
   throw new Error(`unsupported key type ${type}`);
 }
@@ -134,7 +145,13 @@ export function createCsr(names: string[], keyPem: string): Der {
 }
 
 /** A self-signed end-entity certificate; PEM. */
-export function createSelfSigned(opts: { keyPem: string; names: string[]; subject: [string, string][]; notBefore: Date; notAfter: Date }): string {
+export function createSelfSigned(opts: {
+  keyPem: string;
+  names: string[];
+  subject: [string, string][];
+  notBefore: Date;
+  notAfter: Date;
+}): string {
   const key = createPrivateKey(opts.keyPem);
   const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
   const serial = randomBytes(16);
@@ -142,14 +159,26 @@ export function createSelfSigned(opts: { keyPem: string; names: string[]; subjec
   // X.520 bounds CN and O at 64 characters: a longer value is left out, never written.
   const parts = opts.subject.filter(([, v]) => v.length <= MAX_COMMON_NAME);
   const subject = name(parts.map(([k, v]) => [k === 'CN' ? OID.commonName : OID.organization, v]));
-  const extensions = explicit(3, seq(
-    extension(OID.basicConstraints, seq(), true),
-    // digitalSignature only: one byte, seven unused bits (DER wants the minimal form).
-    extension(OID.keyUsage, tlv(0x03, Buffer.from([0x07, 0x80])), true),
-    extension(OID.extKeyUsage, seq(oid(OID.serverAuth))),
-    extension(OID.subjectAltName, generalNames(opts.names), parts.length === 0),
-  ));
-  const tbs = seq(explicit(0, integer(2)), integer(serial), algorithmFor(key).id, subject, seq(time(opts.notBefore), time(opts.notAfter)), subject, spki, extensions);
+  const extensions = explicit(
+    3,
+    seq(
+      extension(OID.basicConstraints, seq(), true),
+      // digitalSignature only: one byte, seven unused bits (DER wants the minimal form).
+      extension(OID.keyUsage, tlv(0x03, Buffer.from([0x07, 0x80])), true),
+      extension(OID.extKeyUsage, seq(oid(OID.serverAuth))),
+      extension(OID.subjectAltName, generalNames(opts.names), parts.length === 0),
+    ),
+  );
+  const tbs = seq(
+    explicit(0, integer(2)),
+    integer(serial),
+    algorithmFor(key).id,
+    subject,
+    seq(time(opts.notBefore), time(opts.notAfter)),
+    subject,
+    spki,
+    extensions,
+  );
   const der = signed(tbs, key);
   return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`;
 }

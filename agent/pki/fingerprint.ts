@@ -10,7 +10,11 @@ const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Normalises a pin; returns undefined when it is not a SHA-256 fingerprint. */
 export function parseFingerprint(input: string): string | undefined {
-  const compact = input.trim().toLowerCase().replace(/^sha256[:=]/, '').replace(/[:\s]/g, '');
+  const compact = input
+    .trim()
+    .toLowerCase()
+    .replace(/^sha256[:=]/, '')
+    .replace(/[:\s]/g, '');
   return HEX64.test(compact) ? compact : undefined;
 }
 
@@ -27,4 +31,3 @@ export function fingerprintProblem(input: string): string | undefined {
 export function fingerprintOfDer(der: Uint8Array): string {
   return createHash('sha256').update(der).digest('hex');
 }
-

@@ -6,7 +6,10 @@ import type { KeyType } from '../config/config.js';
 export function generateKeyPem(type: KeyType): Promise<string> {
   return new Promise((resolve, reject) => {
     const done = (err: Error | null, _pub: string, priv: string) => (err ? reject(err) : resolve(priv));
-    const encoding = { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } } as const;
+    const encoding = {
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    } as const;
     if (type === 'ec-p256' || type === 'ec-p384') {
       generateKeyPair('ec', { namedCurve: type === 'ec-p256' ? 'P-256' : 'P-384', ...encoding }, done);
     } else {

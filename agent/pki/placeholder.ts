@@ -16,7 +16,10 @@ export async function makePlaceholder(domains: string[], now: Date): Promise<{ k
   const certPem = createSelfSigned({
     keyPem,
     names: domains,
-    subject: [['CN', 'cert-agent placeholder (CA not reached yet)'], ['O', 'cert-agent placeholder']],
+    subject: [
+      ['CN', 'cert-agent placeholder (CA not reached yet)'],
+      ['O', 'cert-agent placeholder'],
+    ],
     notBefore: new Date(now.getTime() - 60_000),
     notAfter: new Date(now.getTime() + PLACEHOLDER_LIFETIME_MS),
   });

@@ -6,7 +6,15 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { isIP } from './ip.js';
 import {
-  DerError, certificateExtensions, expectTag, oidText, readAll, readBoolean, readSingle, smallUnsigned, type Tlv,
+  DerError,
+  certificateExtensions,
+  expectTag,
+  oidText,
+  readAll,
+  readBoolean,
+  readSingle,
+  smallUnsigned,
+  type Tlv,
 } from './der-read.js';
 import { fingerprintOfDer } from './fingerprint.js';
 
@@ -91,7 +99,12 @@ export function keyMatchesCert(keyPem: string, cert: X509Certificate): boolean {
  * does not understand. Returns the root it ended at, or a reason it failed,
  * phrased for an operator.
  */
-export function verifyChain(leaf: X509Certificate, intermediates: X509Certificate[], roots: X509Certificate[], now: Date): { root: X509Certificate } | { problem: string } {
+export function verifyChain(
+  leaf: X509Certificate,
+  intermediates: X509Certificate[],
+  roots: X509Certificate[],
+  now: Date,
+): { root: X509Certificate } | { problem: string } {
   let current = leaf;
   const path: X509Certificate[] = [leaf];
   const pool = [...intermediates];
@@ -140,9 +153,7 @@ interface CertRules {
 }
 
 type Subtree =
-  | { kind: 'dns'; name: string }
-  | { kind: 'ip'; addr: Buffer; mask: Buffer }
-  | { kind: 'other'; tag: number };
+  { kind: 'dns'; name: string } | { kind: 'ip'; addr: Buffer; mask: Buffer } | { kind: 'other'; tag: number };
 
 const OID = {
   basicConstraints: '2.5.29.19',
@@ -155,8 +166,17 @@ const OID = {
 // Critical extensions a verifier may accept without acting on them beyond
 // what is checked here (policies constrain nothing this agent relies on).
 const UNDERSTOOD = new Set([
-  OID.basicConstraints, OID.keyUsage, OID.extKeyUsage, OID.subjectAltName, OID.nameConstraints,
-  '2.5.29.32', '2.5.29.33', '2.5.29.36', '2.5.29.54', '2.5.29.14', '2.5.29.35',
+  OID.basicConstraints,
+  OID.keyUsage,
+  OID.extKeyUsage,
+  OID.subjectAltName,
+  OID.nameConstraints,
+  '2.5.29.32',
+  '2.5.29.33',
+  '2.5.29.36',
+  '2.5.29.54',
+  '2.5.29.14',
+  '2.5.29.35',
 ]);
 
 function rulesOf(cert: X509Certificate): CertRules {
@@ -353,7 +373,8 @@ function validityProblem(cert: X509Certificate, now: Date): string | undefined {
   const who = subjectText(cert);
   // A fresh certificate that is "not yet valid" or "expired" usually means this
   // machine's clock is off, not the CA: say which clock the verdict used.
-  if (now < from) return `${who} is not valid before ${from.toISOString()} (this machine's clock says ${now.toISOString()}; check it)`;
+  if (now < from)
+    return `${who} is not valid before ${from.toISOString()} (this machine's clock says ${now.toISOString()}; check it)`;
   if (now > to) return `${who} expired at ${to.toISOString()} (this machine's clock says ${now.toISOString()})`;
   return undefined;
 }

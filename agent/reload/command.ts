@@ -54,7 +54,9 @@ export function runArgv(argv: string[], timeoutSeconds: number, env: Record<stri
     const timers: NodeJS.Timeout[] = [];
     // detached: a new session and process group, whose id is the child's pid.
     const child = spawn(file as string, args, {
-      detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: childEnvironment(env),
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: childEnvironment(env),
     });
     const collect = (b: Buffer) => {
       if (size < MAX_OUTPUT) chunks.push(b);
@@ -77,11 +79,13 @@ export function runArgv(argv: string[], timeoutSeconds: number, env: Record<stri
       child.stderr.destroy();
       resolve({ code, signal, output: tail(`${Buffer.concat(chunks).toString('utf8')}\n${extra}`), timedOut });
     };
-    timers.push(setTimeout(() => {
-      timedOut = true;
-      killGroup('SIGTERM');
-      timers.push(setTimeout(() => killGroup('SIGKILL'), TERM_GRACE_MS));
-    }, timeoutSeconds * 1000));
+    timers.push(
+      setTimeout(() => {
+        timedOut = true;
+        killGroup('SIGTERM');
+        timers.push(setTimeout(() => killGroup('SIGKILL'), TERM_GRACE_MS));
+      }, timeoutSeconds * 1000),
+    );
     child.once('error', (err: NodeJS.ErrnoException) => finish(null, null, `${err.code ?? 'error'}: ${err.message}`));
     child.once('exit', (code, signal) => {
       if (timedOut) {
@@ -107,11 +111,17 @@ async function reloadCommand({ config, live }: ReloadContext): Promise<ReloadOut
   });
   const shown = JSON.stringify(argv);
   if (result.timedOut) {
-    throw new ReloadError(`reload command ${shown} did not finish within ${config.reload.timeoutSeconds}s `
-      + `and was killed with everything it started; output: ${result.output || '(none)'}`);
+    throw new ReloadError(
+      `reload command ${shown} did not finish within ${config.reload.timeoutSeconds}s ` +
+        `and was killed with everything it started; output: ${result.output || '(none)'}`,
+    );
   }
   if (result.code !== 0) {
-    const how = result.signal ? `was killed by ${result.signal}` : result.code === null ? 'could not start' : `exited ${result.code}`;
+    const how = result.signal
+      ? `was killed by ${result.signal}`
+      : result.code === null
+        ? 'could not start'
+        : `exited ${result.code}`;
     throw new ReloadError(`reload command ${shown} ${how}; output: ${result.output || '(none)'}`);
   }
   return { detail: `command ${shown} exited 0${result.output ? `; output: ${result.output}` : ''}` };

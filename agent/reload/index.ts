@@ -14,4 +14,4 @@ export const reloadTargets = {
   none,
 } satisfies Record<TargetName, ReloadTarget>;
 
-export type { ChallengeContext, ReloadContext, ReloadOutcome, ReloadTarget } from './types.js';
+export type { ReloadOutcome, ReloadTarget } from './types.js';

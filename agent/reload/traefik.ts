@@ -52,7 +52,14 @@ export function writeTraefikDynamic(config: Config, live: LiveSet | undefined): 
 
 async function reloadTraefik({ config, live }: ReloadContext): Promise<ReloadOutcome> {
   writeTraefikDynamic(config, live);
-  return verifyServed(config.reload.verify, config.certificate.domains[0] as string, live.cert.serialNumber, 'traefik', `traefik dynamic file ${config.reload.traefik.dynamicFile} rewritten`, `Traefik ignores a dynamic file it cannot parse or whose files it cannot read: see its log, and check that its file provider watches ${dirname(config.reload.traefik.dynamicFile)}`);
+  return verifyServed(
+    config.reload.verify,
+    config.certificate.domains[0] as string,
+    live.cert.serialNumber,
+    'traefik',
+    `traefik dynamic file ${config.reload.traefik.dynamicFile} rewritten`,
+    `Traefik ignores a dynamic file it cannot parse or whose files it cannot read: see its log, and check that its file provider watches ${dirname(config.reload.traefik.dynamicFile)}`,
+  );
 }
 
 /**

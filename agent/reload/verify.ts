@@ -14,22 +14,36 @@ export async function servedSerial(address: string, servername: string, timeoutM
   const { host, port } = splitHostPort(address, '127.0.0.1');
   return new Promise((resolve, reject) => {
     // Only the serial is read; trust is not the question here, identity is.
-    const socket = connect({ host, port, servername: isIP(servername) ? undefined : servername, rejectUnauthorized: false, timeout: timeoutMs }, () => {
-      const serial = socket.getPeerCertificate()?.serialNumber;
-      socket.end();
-      if (serial) resolve(serial.toLowerCase());
-      else reject(new Error(`${address} presented no certificate`));
-    });
+    const socket = connect(
+      {
+        host,
+        port,
+        servername: isIP(servername) ? undefined : servername,
+        rejectUnauthorized: false,
+        timeout: timeoutMs,
+      },
+      () => {
+        const serial = socket.getPeerCertificate()?.serialNumber;
+        socket.end();
+        if (serial) resolve(serial.toLowerCase());
+        else reject(new Error(`${address} presented no certificate`));
+      },
+    );
     socket.once('timeout', () => socket.destroy(new Error(`no TLS answer from ${address} within ${timeoutMs}ms`)));
     socket.once('error', (err) => reject(err));
   });
 }
 
 /** Waits until `address` serves `serial`; returns what was last seen and whether it matched. */
-export async function waitForSerial(address: string, servername: string, serial: string, totalMs = 10_000): Promise<{ ok: boolean; seen?: string; error?: string }> {
+export async function waitForSerial(
+  address: string,
+  servername: string,
+  serial: string,
+  totalMs = 10_000,
+): Promise<{ ok: boolean; seen?: string; error?: string }> {
   const want = serial.toLowerCase().replace(/^0+/, '');
   const deadline = Date.now() + totalMs;
-  let last: { ok: boolean; seen?: string; error?: string } = { ok: false };
+  let last: { ok: boolean; seen?: string; error?: string };
   for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
     try {
       const seen = await servedSerial(address, servername);
@@ -43,11 +57,20 @@ export async function waitForSerial(address: string, servername: string, serial:
 }
 
 /** Shared by the proxy targets: without reload.verify there is nothing to confirm against. */
-export async function verifyServed(verify: string | undefined, servername: string, serial: string, what: string, action: string, hint?: string) {
+export async function verifyServed(
+  verify: string | undefined,
+  servername: string,
+  serial: string,
+  what: string,
+  action: string,
+  hint?: string,
+) {
   if (!verify) return { detail: `${action} (not verified: set reload.verify to confirm the served serial)` };
   const seen = await waitForSerial(verify, servername, serial);
   if (!seen.ok) {
-    throw new ReloadError(`${action} but ${verify} still serves ${seen.seen ? `serial ${seen.seen}` : `nothing (${seen.error})`}, not the new serial ${serial.toLowerCase()}${hint ? ` (${hint})` : ''}`);
+    throw new ReloadError(
+      `${action} but ${verify} still serves ${seen.seen ? `serial ${seen.seen}` : `nothing (${seen.error})`}, not the new serial ${serial.toLowerCase()}${hint ? ` (${hint})` : ''}`,
+    );
   }
   return { detail: `${what} serves serial ${seen.seen} on ${verify}`, servedSerial: seen.seen };
 }

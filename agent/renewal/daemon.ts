@@ -58,7 +58,15 @@ export class Daemon {
     // all handled inside the first pass, under the lock, so a `cert-agent
     // renew` started at the same moment cannot race the daemon's start.
     this.schedule();
-    log.info({ event: 'daemon_started', domains: this.config.certificate.domains, check: this.config.renewal.check, caUrl: this.config.ca.url }, 'cert-agent daemon started');
+    log.info(
+      {
+        event: 'daemon_started',
+        domains: this.config.certificate.domains,
+        check: this.config.renewal.check,
+        caUrl: this.config.ca.url,
+      },
+      'cert-agent daemon started',
+    );
     void this.check('start');
   }
 
@@ -74,7 +82,10 @@ export class Daemon {
       log.info({ event: 'config_reloaded', reason, domains: next.certificate.domains }, 'configuration re-read');
     } catch (err) {
       this.configHash = hashFile(this.opts.configPath);
-      log.error({ event: 'config_invalid', reason, error: describeError(err) }, 'new configuration is invalid; keeping the previous one');
+      log.error(
+        { event: 'config_invalid', reason, error: describeError(err) },
+        'new configuration is invalid; keeping the previous one',
+      );
     }
     void this.check(reason, true);
   }
@@ -91,7 +102,10 @@ export class Daemon {
 
   private schedule(): void {
     void this.task?.destroy();
-    this.task = cron.schedule(this.config.renewal.check, () => this.check('cron'), { noOverlap: true, name: 'cert-agent-check' });
+    this.task = cron.schedule(this.config.renewal.check, () => this.check('cron'), {
+      noOverlap: true,
+      name: 'cert-agent-check',
+    });
   }
 
   /** One check: skips while a pass runs or a retry is not yet due; otherwise runs the pass. */
@@ -107,7 +121,12 @@ export class Daemon {
     if (!decision.run) {
       // Backing off (after a failure, or a clock that disagrees with the CA's): the CA is left alone until then.
       if (trigger === 'cron') {
-        const fields = { event: 'check_deferred', trigger, nextAttempt: decision.nextAttempt, attempt: state.consecutiveFailures };
+        const fields = {
+          event: 'check_deferred',
+          trigger,
+          nextAttempt: decision.nextAttempt,
+          attempt: state.consecutiveFailures,
+        };
         this.opts.log.info(fields, 'backing off; next attempt at nextAttempt');
       }
       this.armTimer();
@@ -132,7 +151,9 @@ export class Daemon {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
     const state = readState(this.config.stateDir);
-    const moments = [state.nextAttempt, state.nextRenewal].filter((m): m is string => Boolean(m)).map((m) => new Date(m).getTime());
+    const moments = [state.nextAttempt, state.nextRenewal]
+      .filter((m): m is string => Boolean(m))
+      .map((m) => new Date(m).getTime());
     if (!moments.length) return;
     const now = this.now().getTime();
     const wait = Math.min(Math.max(Math.min(...moments) - now, this.quietUntil - now, 0) + 50, MAX_TIMER_MS);

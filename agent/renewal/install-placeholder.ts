@@ -16,11 +16,22 @@ import { loadTrust } from '../trust/file.js';
 export async function installPlaceholder(config: Config, store: CertStore, now: Date, log: Logger): Promise<LiveSet> {
   const { keyPem, certPem } = await makePlaceholder(config.certificate.domains, now);
   const roots = loadTrust(config.stateDir)?.roots.map((r) => r.pem) ?? [];
-  const live = store.install({ keyPem, fullchainPem: certPem, rootsPem: roots, placeholder: true }, { domains: config.certificate.domains, roots: roots.map((p) => new X509Certificate(p)), now });
+  const live = store.install(
+    { keyPem, fullchainPem: certPem, rootsPem: roots, placeholder: true },
+    { domains: config.certificate.domains, roots: roots.map((p) => new X509Certificate(p)), now },
+  );
   try {
     await reloadTargets[config.reload.target].reload({ config, live, log });
   } catch (err) {
-    log.warn({ event: 'reload_failed', target: config.reload.target, serial: live.cert.serialNumber.toLowerCase(), error: describeError(err) }, 'placeholder installed; the consumer could not be reloaded yet');
+    log.warn(
+      {
+        event: 'reload_failed',
+        target: config.reload.target,
+        serial: live.cert.serialNumber.toLowerCase(),
+        error: describeError(err),
+      },
+      'placeholder installed; the consumer could not be reloaded yet',
+    );
   }
   return live;
 }

@@ -7,7 +7,13 @@ import type { X509Certificate } from 'node:crypto';
 import { X509Certificate as X509 } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import {
-  AgentError, CaProtocolError, ConfigError, ReloadError, StoreError, TrustError, describeError,
+  AgentError,
+  CaProtocolError,
+  ConfigError,
+  ReloadError,
+  StoreError,
+  TrustError,
+  describeError,
 } from '../lib/errors.js';
 import { ensurePrivateDir } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
@@ -79,23 +85,35 @@ export async function ensureTrust(config: Config, now: Date, log: Logger): Promi
       // Heal the file too: what loading dropped must not stay on disk as if trusted.
       saveTrust(config.stateDir, { ...saved, refused: (saved.refused ?? []).filter((r) => !dropped.includes(r)) });
       for (const r of dropped) {
-        log.warn({ event: 'trust_root_dropped', fingerprint: r.fingerprint, subject: r.subject },
-          'trust.json held a root that matches no pin and no cross-signature by a trusted root; no longer trusted');
+        log.warn(
+          { event: 'trust_root_dropped', fingerprint: r.fingerprint, subject: r.subject },
+          'trust.json held a root that matches no pin and no cross-signature by a trusted root; no longer trusted',
+        );
       }
     }
     await installSystemTrust(config, saved, log);
     return saved;
   }
-  const bundle = config.ca.rootFile ? trustFromRootFile(config.ca.rootFile, config.ca.fingerprints, now) : await bootstrapTrust(config.ca.url, config.ca.fingerprints, now);
+  const bundle = config.ca.rootFile
+    ? trustFromRootFile(config.ca.rootFile, config.ca.fingerprints, now)
+    : await bootstrapTrust(config.ca.url, config.ca.fingerprints, now);
   ensurePrivateDir(config.stateDir);
   saveTrust(config.stateDir, bundle);
-  log.info({ event: 'trust_bootstrapped', caUrl: config.ca.url, fingerprints: bundle.roots.map((r) => r.fingerprint) }, 'pinned CA root saved');
+  log.info(
+    { event: 'trust_bootstrapped', caUrl: config.ca.url, fingerprints: bundle.roots.map((r) => r.fingerprint) },
+    'pinned CA root saved',
+  );
   await installSystemTrust(config, bundle, log);
   return bundle;
 }
 
 /** Why the live set must be replaced now, or undefined when it is good until its renewal time. */
-export function renewalReason(live: LiveSet | undefined, config: Config, roots: X509Certificate[], now: Date): string | undefined {
+export function renewalReason(
+  live: LiveSet | undefined,
+  config: Config,
+  roots: X509Certificate[],
+  now: Date,
+): string | undefined {
   if (!live) return 'no certificate installed';
   const { findings } = assessSet(live, { domains: config.certificate.domains, roots, now });
   const replaceNow = firstCritical(findings) ?? findings.find((f) => f.code === 'placeholder');
@@ -128,7 +146,10 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
     // A certificate issued this moment that is already due, with a notBefore
     // hours in the past by our clock: the clocks disagree (CAs backdate by a
     // minute, at most an hour — more is not backdating).
-    const skewed = result.action === 'renewed' && now() >= result.nextRenewal && now().getTime() - validityOf(result.live.cert).notBefore.getTime() > CLOCK_SKEW_MS;
+    const skewed =
+      result.action === 'renewed' &&
+      now() >= result.nextRenewal &&
+      now().getTime() - validityOf(result.live.cert).notBefore.getTime() > CLOCK_SKEW_MS;
     Object.assign(state, {
       lastAttempt: { at: now().toISOString(), result: result.action },
       consecutiveFailures: 0,
@@ -144,7 +165,17 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
       // Renewing again at once would loop against the CA; back off instead, and say why.
       const delay = retryDelay(state.backoffStep - 1, validityOf(result.live.cert), now(), opts.random ?? Math.random);
       state.nextAttempt = new Date(now().getTime() + delay).toISOString();
-      log.warn({ event: 'clock_skew_suspected', serial: result.live.cert.serialNumber.toLowerCase(), notBefore: validityOf(result.live.cert).notBefore.toISOString(), nextRenewal: state.nextRenewal, nextAttempt: state.nextAttempt, now: now().toISOString() }, "the new certificate is already due by this machine's clock; check the clocks of this machine and the CA");
+      log.warn(
+        {
+          event: 'clock_skew_suspected',
+          serial: result.live.cert.serialNumber.toLowerCase(),
+          notBefore: validityOf(result.live.cert).notBefore.toISOString(),
+          nextRenewal: state.nextRenewal,
+          nextAttempt: state.nextAttempt,
+          now: now().toISOString(),
+        },
+        "the new certificate is already due by this machine's clock; check the clocks of this machine and the CA",
+      );
     }
     return result;
   } catch (err) {
@@ -161,19 +192,35 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
 }
 
 async function attempt(
-  opts: PassOptions, store: CertStore, state: AgentState, now: () => Date, repaired: string[],
+  opts: PassOptions,
+  store: CertStore,
+  state: AgentState,
+  now: () => Date,
+  repaired: string[],
 ): Promise<PassResult> {
   const { config, log } = opts;
   const trust = await ensureTrust(config, now(), log);
   const roots = trust.roots.map((r) => new X509(r.pem));
   const live = store.live();
   // A published name whose file the live set lacks is mended by a new set.
-  const incomplete = live ? publishedProblems(store.dir).filter((p) => p.state === 'dangling').map((p) => p.name) : [];
+  const incomplete = live
+    ? publishedProblems(store.dir)
+        .filter((p) => p.state === 'dangling')
+        .map((p) => p.name)
+    : [];
   const lacking = incomplete.length ? `the live set lacks ${incomplete.join(', ')}` : undefined;
   const reason = opts.force ? 'forced' : (renewalReason(live, config, roots, now()) ?? lacking);
   if (!reason && live) {
     const next = renewalTimeOf(live, config);
-    log.info({ event: 'renewal_not_due', serial: live.cert.serialNumber.toLowerCase(), notAfter: validityOf(live.cert).notAfter.toISOString(), nextRenewal: next.toISOString() }, 'certificate is good, renewal not due');
+    log.info(
+      {
+        event: 'renewal_not_due',
+        serial: live.cert.serialNumber.toLowerCase(),
+        notAfter: validityOf(live.cert).notAfter.toISOString(),
+        nextRenewal: next.toISOString(),
+      },
+      'certificate is good, renewal not due',
+    );
     // The certificate is fine but the consumer never took it (a reload that
     // failed after the install): keep reloading until it does, or the proxy
     // serves the old certificate until the next renewal — or past its expiry.
@@ -183,11 +230,18 @@ async function attempt(
     const notes = [...(repaired.length ? [`restored ${repaired.join(', ')}`] : [])];
     if (reload) notes.push('consumer reloaded');
     return {
-      action: 'not-due', reason: ['not due', ...notes].join('; '), live, nextRenewal: next,
-      ...(reload ? { reload } : {}), ...(repaired.length ? { repaired } : {}),
+      action: 'not-due',
+      reason: ['not due', ...notes].join('; '),
+      live,
+      nextRenewal: next,
+      ...(reload ? { reload } : {}),
+      ...(repaired.length ? { repaired } : {}),
     };
   }
-  log.info({ event: 'renewal_started', domains: config.certificate.domains, reason, attempt: state.consecutiveFailures + 1 }, 'requesting a certificate');
+  log.info(
+    { event: 'renewal_started', domains: config.certificate.domains, reason, attempt: state.consecutiveFailures + 1 },
+    'requesting a certificate',
+  );
 
   const account = await loadOrCreateAccount(config.stateDir, config.ca.directory);
   const keyPem = await generateKeyPem(config.certificate.keyType);
@@ -202,7 +256,11 @@ async function attempt(
   try {
     const target = reloadTargets[config.reload.target];
     const warning = target.prepareChallenge ? await target.prepareChallenge({ config, live, solver, log }) : undefined;
-    if (warning) log.warn({ event: 'challenge_route_not_ready', domains: config.certificate.domains, target: config.reload.target }, warning);
+    if (warning)
+      log.warn(
+        { event: 'challenge_route_not_ready', domains: config.certificate.domains, target: config.reload.target },
+        warning,
+      );
     issued = await issueCertificate({
       directoryUrl: config.ca.directory,
       roots: rootsPem(trust),
@@ -233,32 +291,77 @@ async function attempt(
   }
   saveAccountUrl(config.stateDir, issued.accountUrl, config.ca.directory);
 
-  const installed = store.install({ keyPem, fullchainPem: issued.fullchainPem, rootsPem: rootsPem(trust) }, { domains: config.certificate.domains, roots, now: now() });
+  const installed = store.install(
+    { keyPem, fullchainPem: issued.fullchainPem, rootsPem: rootsPem(trust) },
+    { domains: config.certificate.domains, roots, now: now() },
+  );
   const next = renewalTimeOf(installed, config);
   const notAfter = validityOf(installed.cert).notAfter.toISOString();
-  log.info({ event: 'certificate_installed', domains: config.certificate.domains, serial: installed.cert.serialNumber.toLowerCase(), notAfter, nextRenewal: next.toISOString(), set: installed.id }, 'new certificate is live');
+  log.info(
+    {
+      event: 'certificate_installed',
+      domains: config.certificate.domains,
+      serial: installed.cert.serialNumber.toLowerCase(),
+      notAfter,
+      nextRenewal: next.toISOString(),
+      set: installed.id,
+    },
+    'new certificate is live',
+  );
 
   const reload = await reloadConsumer(config, store, installed, state, now, log);
-  return { action: 'renewed', reason: reason ?? 'no certificate installed', live: installed, nextRenewal: next, reload };
+  return {
+    action: 'renewed',
+    reason: reason ?? 'no certificate installed',
+    live: installed,
+    nextRenewal: next,
+    reload,
+  };
 }
 
-async function reloadConsumer(config: Config, store: CertStore, live: LiveSet, state: AgentState, now: () => Date, log: Logger): Promise<ReloadOutcome> {
+async function reloadConsumer(
+  config: Config,
+  store: CertStore,
+  live: LiveSet,
+  state: AgentState,
+  now: () => Date,
+  log: Logger,
+): Promise<ReloadOutcome> {
   const target = config.reload.target;
   try {
     const outcome = await reloadTargets[target].reload({ config, live, log });
-    state.reload = { target, at: now().toISOString(), ok: true, detail: outcome.detail, ...(outcome.servedSerial ? { servedSerial: outcome.servedSerial } : {}) };
-    log.info({ event: 'reload_done', target, serial: live.cert.serialNumber.toLowerCase(), detail: outcome.detail }, 'consumer reloaded');
+    state.reload = {
+      target,
+      at: now().toISOString(),
+      ok: true,
+      detail: outcome.detail,
+      ...(outcome.servedSerial ? { servedSerial: outcome.servedSerial } : {}),
+    };
+    log.info(
+      { event: 'reload_done', target, serial: live.cert.serialNumber.toLowerCase(), detail: outcome.detail },
+      'consumer reloaded',
+    );
     return outcome;
   } catch (err) {
     let detail = describeError(err);
-    if (err instanceof ReloadError && err.rollback && store.rollback()) detail += '; the previous certificate set was restored';
+    if (err instanceof ReloadError && err.rollback && store.rollback())
+      detail += '; the previous certificate set was restored';
     state.reload = { target, at: now().toISOString(), ok: false, detail };
-    log.error({ event: 'reload_failed', target, serial: live.cert.serialNumber.toLowerCase(), error: detail }, 'reload failed');
+    log.error(
+      { event: 'reload_failed', target, serial: live.cert.serialNumber.toLowerCase(), error: detail },
+      'reload failed',
+    );
     throw err instanceof ReloadError ? new ReloadError(detail) : err;
   }
 }
 
-async function recordFailure(opts: PassOptions, store: CertStore, state: AgentState, err: unknown, at: Date): Promise<void> {
+async function recordFailure(
+  opts: PassOptions,
+  store: CertStore,
+  state: AgentState,
+  err: unknown,
+  at: Date,
+): Promise<void> {
   const { config, log } = opts;
   const kind = err instanceof AgentError ? err.kind : 'internal';
   const error = describeError(err);
@@ -280,10 +383,25 @@ async function recordFailure(opts: PassOptions, store: CertStore, state: AgentSt
   state.nextAttempt = new Date(at.getTime() + delay).toISOString();
   if (live) state.nextRenewal = renewalTimeOf(live, config).toISOString();
   if (err instanceof TrustError) {
-    state.trust = { ok: false, detail: error, offeredFingerprints: await offeredFingerprints(config), checkedAt: at.toISOString() };
+    state.trust = {
+      ok: false,
+      detail: error,
+      offeredFingerprints: await offeredFingerprints(config),
+      checkedAt: at.toISOString(),
+    };
   }
   const level = err instanceof StoreError || err instanceof ConfigError ? 'error' : 'warn';
-  log[level]({ event: 'renewal_failed', domains: config.certificate.domains, attempt: state.consecutiveFailures, error, errorKind: kind, nextAttempt: state.nextAttempt }, 'renewal failed; keeping the current certificate');
+  log[level](
+    {
+      event: 'renewal_failed',
+      domains: config.certificate.domains,
+      attempt: state.consecutiveFailures,
+      error,
+      errorKind: kind,
+      nextAttempt: state.nextAttempt,
+    },
+    'renewal failed; keeping the current certificate',
+  );
 }
 
 /** The solver's own fetch of a challenge; a self-check that breaks is reported, never fatal. */
@@ -320,7 +438,10 @@ function repairPublishedNames(store: CertStore, now: Date, log: Logger): string[
   const broken = publishedProblems(store.dir).filter((p) => p.state !== 'dangling');
   if (!broken.length) return [];
   try {
-    const done = store.relink(broken.map((p) => p.name), now);
+    const done = store.relink(
+      broken.map((p) => p.name),
+      now,
+    );
     for (const p of broken) {
       const keptAs = done.find((d) => d.name === p.name)?.keptAs;
       const kept = keptAs ? `; the file found there is kept as ${keptAs}` : '';
@@ -352,7 +473,14 @@ function pruneLeftovers(store: CertStore, log: Logger): void {
  * self-signed placeholder so the proxy can start now instead of waiting for
  * the CA. A live certificate that is still valid is never replaced by it.
  */
-async function ensureUsableCertificate(config: Config, store: CertStore, state: AgentState, cause: unknown, now: Date, log: Logger): Promise<void> {
+async function ensureUsableCertificate(
+  config: Config,
+  store: CertStore,
+  state: AgentState,
+  cause: unknown,
+  now: Date,
+  log: Logger,
+): Promise<void> {
   let live: LiveSet | undefined;
   try {
     live = store.live();
@@ -363,9 +491,21 @@ async function ensureUsableCertificate(config: Config, store: CertStore, state: 
   try {
     const placed = await installPlaceholder(config, store, now, log);
     state.placeholder = true;
-    log.warn({ event: 'placeholder_installed', domains: config.certificate.domains, serial: placed.cert.serialNumber.toLowerCase(), notAfter: validityOf(placed.cert).notAfter.toISOString(), error: describeError(cause) }, 'CA not reached: serving a self-signed placeholder until it answers');
+    log.warn(
+      {
+        event: 'placeholder_installed',
+        domains: config.certificate.domains,
+        serial: placed.cert.serialNumber.toLowerCase(),
+        notAfter: validityOf(placed.cert).notAfter.toISOString(),
+        error: describeError(cause),
+      },
+      'CA not reached: serving a self-signed placeholder until it answers',
+    );
   } catch (err) {
-    log.error({ event: 'placeholder_failed', error: describeError(err) }, 'could not install a placeholder certificate');
+    log.error(
+      { event: 'placeholder_failed', error: describeError(err) },
+      'could not install a placeholder certificate',
+    );
   }
 }
 
@@ -383,7 +523,10 @@ async function rotateToPinnedRoot(config: Config, now: Date, log: Logger): Promi
     const known = new Set(fresh.roots.map((r) => r.fingerprint));
     fresh.roots.push(...(old?.roots ?? []).filter((r) => !known.has(r.fingerprint)));
     saveTrust(config.stateDir, fresh);
-    log.warn({ event: 'trust_rotated', fingerprints: fresh.roots.map((r) => r.fingerprint) }, 'the CA moved to another pinned root; trusting it');
+    log.warn(
+      { event: 'trust_rotated', fingerprints: fresh.roots.map((r) => r.fingerprint) },
+      'the CA moved to another pinned root; trusting it',
+    );
     return true;
   } catch {
     return false;

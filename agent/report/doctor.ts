@@ -4,9 +4,7 @@
  * things worse — modes and ownership of the agent's own files — and says what
  * it changed. Exit 0 when nothing is wrong (after fixes), 1 otherwise.
  */
-import {
-  existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, type Stats,
-} from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import { isIP } from 'node:net';
@@ -22,7 +20,15 @@ import { ownershipForReading, ownershipOf } from '../store/ownership.js';
 import { acquireLockWaiting } from '../store/lock.js';
 import { SETS_DIR } from '../store/layout.js';
 import {
-  AGENT_GID, AGENT_UID, checkChain, closeQuietly, describeEntry, lstatMaybe, openNoFollow, setAccessFd, type Kind,
+  AGENT_GID,
+  AGENT_UID,
+  checkChain,
+  closeQuietly,
+  describeEntry,
+  lstatMaybe,
+  openNoFollow,
+  setAccessFd,
+  type Kind,
 } from '../lib/safefs.js';
 import { CertStore, type Ownership } from '../store/sets.js';
 import { tail } from '../reload/command.js';
@@ -32,7 +38,6 @@ import { inspectPublishedNames } from '../store/published.js';
 import { leastNormalDayAllowanceMs } from '../renewal/schedule.js';
 import { human } from './status-text.js';
 import { servedSerial } from '../reload/verify.js';
-import type { CommandContext, CommandResult } from '../cli/commands.js';
 import { hostMountsWithReadableKeys, parseMountinfo, sharedMountProblem, type Mount } from './mounts.js';
 export { hostMountsWithReadableKeys, parseMountinfo, sharedMountProblem } from './mounts.js';
 
@@ -47,7 +52,8 @@ export interface CheckLine {
 type Add = (verdict: Verdict, check: string, detail: string) => void;
 
 export async function runDoctor(
-  configPath: string, opts: { fix: boolean; now: Date; selfCheckPort?: number },
+  configPath: string,
+  opts: { fix: boolean; now: Date; selfCheckPort?: number },
 ): Promise<CheckLine[]> {
   const lines: CheckLine[] = [];
   const add: Add = (verdict, check, detail) => lines.push({ verdict, check, detail });
@@ -87,7 +93,12 @@ const FIX_LOCK_WAIT_MS = 30_000;
  * so it holds the lock like every other writer there; without --fix, or when
  * no state directory exists yet (no agent has run), it only reads.
  */
-async function checkPermissionsLocked(config: Config, owner: Ownership | undefined, fix: boolean, add: Add): Promise<void> {
+async function checkPermissionsLocked(
+  config: Config,
+  owner: Ownership | undefined,
+  fix: boolean,
+  add: Add,
+): Promise<void> {
   if (!fix || !existsSync(config.stateDir)) return checkPermissions(config, owner, fix, add);
   let release: (() => void) | undefined;
   try {
@@ -130,8 +141,13 @@ function checkPermissions(config: Config, owner: Ownership | undefined, fix: boo
     { path: config.stateDir, what: 'state directory', kind: 'directory', mode: 0o700, owner: root },
     { path: join(config.stateDir, 'account.key'), what: 'ACME account key', kind: 'file', mode: 0o600, owner: root },
     { path: dir, what: 'certificate directory', kind: 'directory', mode: dirMode, owner: certOwner },
-    { path: join(dir, SETS_DIR), what: 'certificate sets directory', kind: 'directory', mode: dirMode,
-      owner: certOwner },
+    {
+      path: join(dir, SETS_DIR),
+      what: 'certificate sets directory',
+      kind: 'directory',
+      mode: dirMode,
+      owner: certOwner,
+    },
   ];
   const key = (path: string): Expect => ({ path, what: 'private key', kind: 'file', mode: keyMode, owner: certOwner });
   const sets = join(dir, SETS_DIR);
@@ -245,9 +261,17 @@ function checkMounts(config: Config, add: Add): void {
     add('skip', 'mounts', `cannot read /proc/self/mountinfo: ${describeError(err)}`);
     return;
   }
-  for (const [what, dir] of [['certificate directory', config.certificate.dir], ['state directory', config.stateDir]] as const) {
+  for (const [what, dir] of [
+    ['certificate directory', config.certificate.dir],
+    ['state directory', config.stateDir],
+  ] as const) {
     const problem = sharedMountProblem(existingReal(dir), mounts);
-    if (problem) add('PROBLEM', 'mount', `${what} ${dir} ${problem}: keys must stay inside this container; use a local directory and remove the mount point from the container config (the old shared-directory setup)`);
+    if (problem)
+      add(
+        'PROBLEM',
+        'mount',
+        `${what} ${dir} ${problem}: keys must stay inside this container; use a local directory and remove the mount point from the container config (the old shared-directory setup)`,
+      );
     else add('ok', 'mount', `${what} ${dir} is local to this container`);
   }
   checkExposedKeyMounts(mounts, add);
@@ -257,11 +281,14 @@ function checkMounts(config: Config, add: Add): void {
 export function checkExposedKeyMounts(mounts: Mount[], add: Add): void {
   for (const { mount: m, files } of hostMountsWithReadableKeys(mounts)) {
     const shown = files.slice(0, 3).join(', ') + (files.length > 3 ? ` and ${files.length - 3} more` : '');
-    add('PROBLEM', 'mount',
+    add(
+      'PROBLEM',
+      'mount',
       `${m.point} is a mount of ${m.root} (from ${m.source}) shared with the host, with private keys ` +
         `anyone can read (${shown}): remove it on the host with \`pct set <ID> -delete mpN\` ` +
         `(the mpN whose mp=${m.point}; or delete that mpN line from /etc/pve/lxc/<ID>.conf), ` +
-        'then reboot the container');
+        'then reboot the container',
+    );
   }
 }
 
@@ -271,20 +298,43 @@ async function checkCa(config: Config, now: Date, add: Add): Promise<void> {
   const trust = loadTrust(config.stateDir);
   try {
     if (!trust) {
-      if (config.ca.rootFile) return add('PROBLEM', 'CA', `no trust.json yet: run cert-agent renew (it pins ${config.ca.rootFile})`);
+      if (config.ca.rootFile)
+        return add('PROBLEM', 'CA', `no trust.json yet: run cert-agent renew (it pins ${config.ca.rootFile})`);
       await bootstrapTrust(config.ca.url, config.ca.fingerprints, now);
-      return add('PROBLEM', 'CA', `${config.ca.url} is reachable and serves the pinned root, but it is not saved yet: run cert-agent renew`);
+      return add(
+        'PROBLEM',
+        'CA',
+        `${config.ca.url} is reachable and serves the pinned root, but it is not saved yet: run cert-agent renew`,
+      );
     }
     const served = (await fetchRoots(config.ca.url, { roots: rootsPem(trust) })).map(certFingerprint);
-    const pinned = served.filter((fp) => config.ca.fingerprints.includes(fp) || trust.roots.some((r) => r.fingerprint === fp));
-    if (!pinned.length) return add('PROBLEM', 'CA', `${config.ca.url} answers over the pinned TLS trust but serves roots ${served.join(', ')}, none pinned: check ca.fingerprint`);
+    const pinned = served.filter(
+      (fp) => config.ca.fingerprints.includes(fp) || trust.roots.some((r) => r.fingerprint === fp),
+    );
+    if (!pinned.length)
+      return add(
+        'PROBLEM',
+        'CA',
+        `${config.ca.url} answers over the pinned TLS trust but serves roots ${served.join(', ')}, none pinned: check ca.fingerprint`,
+      );
     add('ok', 'CA', `${config.ca.url} is reachable and its TLS chains to the pinned root ${pinned.join(', ')}`);
   } catch (err) {
     if (err instanceof TrustError) {
-      const offered = await fetchRoots(config.ca.url, { insecureFirstContact: true }).then((c) => c.map(certFingerprint).join(', '), () => 'unknown');
-      return add('PROBLEM', 'CA', `${describeError(err)}; the CA offers root ${offered}. If it was recreated on purpose, run: cert-agent enroll --fingerprint <new fingerprint>`);
+      const offered = await fetchRoots(config.ca.url, { insecureFirstContact: true }).then(
+        (c) => c.map(certFingerprint).join(', '),
+        () => 'unknown',
+      );
+      return add(
+        'PROBLEM',
+        'CA',
+        `${describeError(err)}; the CA offers root ${offered}. If it was recreated on purpose, run: cert-agent enroll --fingerprint <new fingerprint>`,
+      );
     }
-    add('PROBLEM', 'CA', `${describeError(err)}: check that step-ca runs and ${config.ca.url} is reachable from this container`);
+    add(
+      'PROBLEM',
+      'CA',
+      `${describeError(err)}: check that step-ca runs and ${config.ca.url} is reachable from this container`,
+    );
   }
 }
 
@@ -296,7 +346,8 @@ function checkCertificate(config: Config, now: Date, add: Add): void {
     if (err instanceof StoreError) return add('PROBLEM', 'certificate', describeError(err));
     throw err;
   }
-  if (!live) return add('PROBLEM', 'certificate', `no certificate installed in ${config.certificate.dir}: run cert-agent renew`);
+  if (!live)
+    return add('PROBLEM', 'certificate', `no certificate installed in ${config.certificate.dir}: run cert-agent renew`);
   const serial = live.cert.serialNumber.toLowerCase();
   const roots = (loadTrust(config.stateDir)?.roots ?? []).map((r) => new X509Certificate(r.pem));
   // The same assessment as the renewal decision, the store and status: one line per kind of check.
@@ -341,11 +392,19 @@ function checkOutageAllowance(config: Config, add: Add): void {
   const range = `${human(least / 1000)} to ${human(most / 1000)}`;
   if (least < MIN_NORMAL_DAY_ALLOWANCE_MS) {
     const certs = `the CA's ${human(lifetimeMs / 1000)} certificates`;
-    add('WARN', 'outage allowance', `with ${policy}, ${certs} leave only ${range} between renewal and expiry ` +
-      'for a CA outage (less than 1h): lower renewal.at, or have the CA issue longer certificates');
+    add(
+      'WARN',
+      'outage allowance',
+      `with ${policy}, ${certs} leave only ${range} between renewal and expiry ` +
+        'for a CA outage (less than 1h): lower renewal.at, or have the CA issue longer certificates',
+    );
   } else {
-    add('ok', 'outage allowance', `with ${policy}, the CA's ${human(lifetimeMs / 1000)} certificates leave ${range} ` +
-      'between renewal and expiry for a CA outage');
+    add(
+      'ok',
+      'outage allowance',
+      `with ${policy}, the CA's ${human(lifetimeMs / 1000)} certificates leave ${range} ` +
+        'between renewal and expiry for a CA outage',
+    );
   }
 }
 
@@ -358,28 +417,55 @@ async function checkProxyConfig(config: Config, add: Add): Promise<void> {
     const { binary, config: conf } = config.reload.nginx;
     // nginx -T prints the whole configuration; read all of it, not a tail.
     const dump = await new Promise<{ ok: boolean; text: string }>((resolve) =>
-      execFile(binary, [...(conf ? ['-c', conf] : []), '-T'], { timeout: config.reload.timeoutSeconds * 1000, maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) =>
-        resolve({ ok: !err, text: err ? tail(`${stderr} ${describeError(err)}`) : stdout }),
+      execFile(
+        binary,
+        [...(conf ? ['-c', conf] : []), '-T'],
+        { timeout: config.reload.timeoutSeconds * 1000, maxBuffer: 32 * 1024 * 1024 },
+        (err, stdout, stderr) => resolve({ ok: !err, text: err ? tail(`${stderr} ${describeError(err)}`) : stdout }),
       ),
     );
-    if (!dump.ok) return add('PROBLEM', 'proxy config', `cannot read nginx's configuration with ${binary} -T: ${dump.text}`);
-    const paths = [...dump.text.replace(/#[^\n]*/g, '').matchAll(/(?<![\w$])(ssl_certificate(?:_key)?)\s+("?)([^";\s]+)\2\s*;/g)].map((m) => ({ directive: m[1], path: m[3] as string }));
+    if (!dump.ok)
+      return add('PROBLEM', 'proxy config', `cannot read nginx's configuration with ${binary} -T: ${dump.text}`);
+    const paths = [
+      ...dump.text.replace(/#[^\n]*/g, '').matchAll(/(?<![\w$])(ssl_certificate(?:_key)?)\s+("?)([^";\s]+)\2\s*;/g),
+    ].map((m) => ({ directive: m[1], path: m[3] as string }));
     const ours = paths.filter((p) => p.path.startsWith(`${dir}/`));
     const hasCert = ours.some((p) => p.directive === 'ssl_certificate');
     const hasKey = ours.some((p) => p.directive === 'ssl_certificate_key');
-    if (hasCert && hasKey) return add('ok', 'proxy config', `nginx uses ${[...new Set(ours.map((p) => p.path))].join(', ')}`);
+    if (hasCert && hasKey)
+      return add('ok', 'proxy config', `nginx uses ${[...new Set(ours.map((p) => p.path))].join(', ')}`);
     const others = [...new Set(paths.filter((p) => !p.path.startsWith(`${dir}/`)).map((p) => p.path))];
-    return add('PROBLEM', 'proxy config', `nginx does not use the agent's files: set ssl_certificate ${dir}/fullchain.pem; and ssl_certificate_key ${dir}/key.pem;${others.length ? ` (it uses ${others.join(', ')})` : ''}`);
+    return add(
+      'PROBLEM',
+      'proxy config',
+      `nginx does not use the agent's files: set ssl_certificate ${dir}/fullchain.pem; and ssl_certificate_key ${dir}/key.pem;${others.length ? ` (it uses ${others.join(', ')})` : ''}`,
+    );
   }
   if (target === 'traefik') {
     const file = config.reload.traefik.dynamicFile;
-    if (!existsSync(file)) return add('PROBLEM', 'proxy config', `${file} does not exist: run cert-agent renew (it writes it), and have Traefik's file provider watch ${dirname(file)}`);
+    if (!existsSync(file))
+      return add(
+        'PROBLEM',
+        'proxy config',
+        `${file} does not exist: run cert-agent renew (it writes it), and have Traefik's file provider watch ${dirname(file)}`,
+      );
     const text = readFileSync(file, 'utf8');
-    if (text.includes(`${dir}/`)) add('ok', 'proxy config', `${file} names the certificate files in ${dir} (Traefik must load it: providers.file.directory ${dirname(file)})`);
+    if (text.includes(`${dir}/`))
+      add(
+        'ok',
+        'proxy config',
+        `${file} names the certificate files in ${dir} (Traefik must load it: providers.file.directory ${dirname(file)})`,
+      );
     else add('PROBLEM', 'proxy config', `${file} does not name files in ${dir}: run cert-agent renew to rewrite it`);
     return;
   }
-  add('skip', 'proxy config', target === 'command' ? `reload.command ${JSON.stringify(config.reload.command)}: cannot tell which files the consumer reads; point it at ${dir}/fullchain.pem and ${dir}/key.pem` : 'reload.target is none');
+  add(
+    'skip',
+    'proxy config',
+    target === 'command'
+      ? `reload.command ${JSON.stringify(config.reload.command)}: cannot tell which files the consumer reads; point it at ${dir}/fullchain.pem and ${dir}/key.pem`
+      : 'reload.target is none',
+  );
 }
 
 /** Every mode: a probe token of our own, presented by the configured solver and fetched as the CA will. */
@@ -388,8 +474,12 @@ async function checkChallenge(config: Config, add: Add, selfCheckPort: number | 
   const { host, port } = splitHostPort(listen);
   // Nothing is created for the operator's site here: the document root must exist.
   if (mode === 'webroot' && !existsSync(webroot)) {
-    return add('PROBLEM', 'challenge', `webroot ${webroot} does not exist: create it, and serve it as the ` +
-      'document root of the port-80 server (or include snippets/cert-agent-challenge-webroot.conf)');
+    return add(
+      'PROBLEM',
+      'challenge',
+      `webroot ${webroot} does not exist: create it, and serve it as the ` +
+        'document root of the port-80 server (or include snippets/cert-agent-challenge-webroot.conf)',
+    );
   }
   let solver: Solver;
   try {
@@ -399,8 +489,12 @@ async function checkChallenge(config: Config, add: Add, selfCheckPort: number | 
     if (mode === 'standalone') {
       const bound = await tryListen(host, port);
       const why = bound === true ? describeError(err) : bound;
-      return add('PROBLEM', 'challenge', `cannot bind ${listen} (${why}): another process holds it; stop it, ` +
-        'or use challenge.mode webroot or proxy through the server that holds the port');
+      return add(
+        'PROBLEM',
+        'challenge',
+        `cannot bind ${listen} (${why}): another process holds it; stop it, ` +
+          'or use challenge.mode webroot or proxy through the server that holds the port',
+      );
     }
     if (mode === 'proxy') {
       const why = `${listen} is busy (${describeError(err)})`;
@@ -424,7 +518,8 @@ async function checkChallenge(config: Config, add: Add, selfCheckPort: number | 
         if (finding) add('PROBLEM', 'challenge', finding);
         else {
           const url = `http://${name}/.well-known/acme-challenge/`;
-          const from = mode === 'standalone' ? `the agent on ${listen} (bound only while the CA validates)` : `the ${mode}`;
+          const from =
+            mode === 'standalone' ? `the agent on ${listen} (bound only while the CA validates)` : `the ${mode}`;
           add('ok', 'challenge', `${url} answers from ${from}, checked from this container as the CA fetches it`);
         }
       } finally {
@@ -450,8 +545,7 @@ function checkLastAttempt(config: Config, add: Add): void {
   const last = readState(config.stateDir).lastAttempt;
   if (last?.result === 'failed') {
     add('PROBLEM', 'last renewal', `the attempt at ${last.at} failed: ${last.error ?? 'no detail'}`);
-  }
-  else if (last) add('ok', 'last renewal', `the attempt at ${last.at}: ${last.result}`);
+  } else if (last) add('ok', 'last renewal', `the attempt at ${last.at}: ${last.result}`);
 }
 
 async function checkServed(config: Config, add: Add): Promise<void> {
@@ -466,8 +560,14 @@ async function checkServed(config: Config, add: Add): Promise<void> {
   const want = live.cert.serialNumber.toLowerCase().replace(/^0+/, '');
   try {
     const seen = await servedSerial(verify, config.certificate.domains[0] as string);
-    if (seen.replace(/^0+/, '') === want) add('ok', 'served', `${verify} serves the installed certificate (serial ${seen})`);
-    else add('PROBLEM', 'served', `${verify} serves serial ${seen}, not the installed ${want}: reload the ${config.reload.target === 'none' ? 'server' : config.reload.target} (cert-agent renew --force reloads)`);
+    if (seen.replace(/^0+/, '') === want)
+      add('ok', 'served', `${verify} serves the installed certificate (serial ${seen})`);
+    else
+      add(
+        'PROBLEM',
+        'served',
+        `${verify} serves serial ${seen}, not the installed ${want}: reload the ${config.reload.target === 'none' ? 'server' : config.reload.target} (cert-agent renew --force reloads)`,
+      );
   } catch (err) {
     add('PROBLEM', 'served', `no TLS answer from ${verify} (reload.verify): ${describeError(err)}`);
   }

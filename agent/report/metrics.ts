@@ -36,39 +36,102 @@ export function metricFamilies(r: StatusReport, now: Date): Family[] {
     if (value === undefined || Number.isNaN(value)) return;
     families.push({ name: `cert_agent_${name}`, help, samples: [{ value, ...(labels ? { labels } : {}) }] });
   };
-  add('status', 'Overall status as in `cert-agent status`: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.', EXIT_FOR[r.status]);
+  add(
+    'status',
+    'Overall status as in `cert-agent status`: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.',
+    EXIT_FOR[r.status],
+  );
   const c = r.certificate;
-  add('certificate_present', 'Whether a certificate is installed in certificate.dir (1) or not (0).', r.status === 'UNKNOWN' ? undefined : bool(Boolean(c)));
+  add(
+    'certificate_present',
+    'Whether a certificate is installed in certificate.dir (1) or not (0).',
+    r.status === 'UNKNOWN' ? undefined : bool(Boolean(c)),
+  );
   if (c) {
-    add('certificate_info', 'The installed certificate; the value is always 1.', 1, { serial: c.serial, issuer: c.issuer, names: c.names.join(',') });
-    add('certificate_not_before_timestamp_seconds', 'Start of the installed certificate\'s validity, seconds since the epoch.', seconds(c.notBefore));
-    add('certificate_not_after_timestamp_seconds', 'Expiry of the installed certificate, seconds since the epoch.', seconds(c.notAfter));
-    add('certificate_placeholder', 'Whether the self-signed placeholder is in use (1) because the CA has not answered yet.', bool(c.placeholder));
+    add('certificate_info', 'The installed certificate; the value is always 1.', 1, {
+      serial: c.serial,
+      issuer: c.issuer,
+      names: c.names.join(','),
+    });
+    add(
+      'certificate_not_before_timestamp_seconds',
+      "Start of the installed certificate's validity, seconds since the epoch.",
+      seconds(c.notBefore),
+    );
+    add(
+      'certificate_not_after_timestamp_seconds',
+      'Expiry of the installed certificate, seconds since the epoch.',
+      seconds(c.notAfter),
+    );
+    add(
+      'certificate_placeholder',
+      'Whether the self-signed placeholder is in use (1) because the CA has not answered yet.',
+      bool(c.placeholder),
+    );
     add('certificate_key_matches', 'Whether key.pem belongs to cert.pem (1) or not (0).', bool(c.keyMatches));
-    add('certificate_chain_verifies', 'Whether the certificate chain verifies to the pinned root now (1) or not (0).', bool(c.chainVerifies));
+    add(
+      'certificate_chain_verifies',
+      'Whether the certificate chain verifies to the pinned root now (1) or not (0).',
+      bool(c.chainVerifies),
+    );
   }
   if (r.renewal) {
     const next = seconds(r.renewal.next);
-    add('renewal_next_timestamp_seconds', 'When renewal of the installed certificate becomes due, seconds since the epoch.', next);
-    add('renewal_remaining_seconds', 'Seconds from the time of writing until renewal is due; negative once due.', next === undefined ? undefined : Math.round(next - now.getTime() / 1000));
-    add('last_success_timestamp_seconds', 'Last time a certificate was issued and installed, seconds since the epoch; 0 if never.', seconds(r.renewal.lastSuccess) ?? 0);
-    add('last_attempt_timestamp_seconds', 'Last renewal check or attempt, seconds since the epoch; 0 if never.', seconds(r.renewal.lastAttempt?.at) ?? 0);
+    add(
+      'renewal_next_timestamp_seconds',
+      'When renewal of the installed certificate becomes due, seconds since the epoch.',
+      next,
+    );
+    add(
+      'renewal_remaining_seconds',
+      'Seconds from the time of writing until renewal is due; negative once due.',
+      next === undefined ? undefined : Math.round(next - now.getTime() / 1000),
+    );
+    add(
+      'last_success_timestamp_seconds',
+      'Last time a certificate was issued and installed, seconds since the epoch; 0 if never.',
+      seconds(r.renewal.lastSuccess) ?? 0,
+    );
+    add(
+      'last_attempt_timestamp_seconds',
+      'Last renewal check or attempt, seconds since the epoch; 0 if never.',
+      seconds(r.renewal.lastAttempt?.at) ?? 0,
+    );
     add('consecutive_failures', 'Failed attempts in a row since the last success.', r.renewal.consecutiveFailures);
     const al = r.renewal.caOutageAllowance;
-    add('ca_outage_allowance_seconds',
+    add(
+      'ca_outage_allowance_seconds',
       'How long from the time of writing the CA may stay unreachable before the installed certificate expires.',
-      al?.seconds);
-    add('ca_outage_allowance_normal_day_seconds',
+      al?.seconds,
+    );
+    add(
+      'ca_outage_allowance_normal_day_seconds',
       'What the renewal schedule leaves on a normal day: expiry minus the renewal time of the installed certificate.',
-      al?.normalDaySeconds);
-    add('ca_outage_allowance_warning_seconds',
+      al?.normalDaySeconds,
+    );
+    add(
+      'ca_outage_allowance_warning_seconds',
       'The allowance below which status warns (renewal.minAllowance), in seconds for this certificate.',
-      al?.warnBelowSeconds);
+      al?.warnBelowSeconds,
+    );
   }
-  if (r.ca) add('trust_broken', 'Whether the CA no longer chains to the pinned root (1): re-enroll if it was recreated on purpose.', bool(r.ca.trust === 'broken'));
+  if (r.ca)
+    add(
+      'trust_broken',
+      'Whether the CA no longer chains to the pinned root (1): re-enroll if it was recreated on purpose.',
+      bool(r.ca.trust === 'broken'),
+    );
   if (r.reload) {
-    add('reload_last_success', 'Whether the last reload of the consumer succeeded (1) or failed (0); absent if none yet.', r.reload.lastResult ? bool(r.reload.lastResult.ok) : undefined);
-    add('served_certificate_match', 'Whether the consumer was last seen serving the installed certificate (1) or another one (0); absent if never checked.', r.reload.servedMatches === null ? undefined : bool(r.reload.servedMatches));
+    add(
+      'reload_last_success',
+      'Whether the last reload of the consumer succeeded (1) or failed (0); absent if none yet.',
+      r.reload.lastResult ? bool(r.reload.lastResult.ok) : undefined,
+    );
+    add(
+      'served_certificate_match',
+      'Whether the consumer was last seen serving the installed certificate (1) or another one (0); absent if never checked.',
+      r.reload.servedMatches === null ? undefined : bool(r.reload.servedMatches),
+    );
   }
   return families;
 }
@@ -85,7 +148,9 @@ export function renderMetrics(families: Family[]): string {
 function labelText(labels: Record<string, string> | undefined): string {
   if (!labels) return '';
   const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-  return `{${Object.entries(labels).map(([k, v]) => `${k}="${escape(v)}"`).join(',')}}`;
+  return `{${Object.entries(labels)
+    .map(([k, v]) => `${k}="${escape(v)}"`)
+    .join(',')}}`;
 }
 
 function formatValue(v: number): string {

@@ -24,7 +24,12 @@ export function parseMountinfo(text: string): Mount[] {
     const f = left?.split(' ') ?? [];
     const r = right?.split(' ') ?? [];
     if (f.length < 5 || r.length < 2) continue;
-    mounts.push({ root: unescape(f[3] as string), point: unescape(f[4] as string), fstype: r[0] as string, source: unescape(r[1] as string) });
+    mounts.push({
+      root: unescape(f[3] as string),
+      point: unescape(f[4] as string),
+      fstype: r[0] as string,
+      source: unescape(r[1] as string),
+    });
   }
   return mounts;
 }
@@ -35,13 +40,15 @@ const SHARED_FS = /^(nfs4?|cifs|smb3|9p|virtiofs|fuse\..*|ceph|glusterfs)$/;
 export function sharedMountProblem(path: string, mounts: Mount[]): string | undefined {
   const within = (p: string, m: string) => m === '/' || p === m || p.startsWith(`${m}/`);
   // The last matching entry wins: later mounts stack over earlier ones.
-  const m = mounts.filter((x) => within(path, x.point)).sort((a, b) => a.point.length - b.point.length).at(-1);
+  const m = mounts
+    .filter((x) => within(path, x.point))
+    .sort((a, b) => a.point.length - b.point.length)
+    .at(-1);
   if (!m || m.point === '/') return undefined;
   if (m.root !== '/') return `is on a bind mount of ${m.root} (from ${m.source}) at ${m.point}`;
   if (SHARED_FS.test(m.fstype)) return `is on a ${m.fstype} mount from ${m.source} at ${m.point}`;
   return undefined;
 }
-
 
 /** A mount shared from the host and the private keys on it that anyone in the container can read. */
 export interface ExposedKeys {

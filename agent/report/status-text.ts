@@ -32,10 +32,20 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
     row('issuer', c.issuer);
     row('placeholder', c.placeholder ? paint('33', 'YES - self-signed stand-in until the CA answers') : 'no');
     row('valid from', `${c.notBefore} (${relative(c.notBefore, opts.now)})`);
-    row('valid until', `${c.notAfter} (${c.expired ? bad(`expired ${relative(c.notAfter, opts.now)}`) : relative(c.notAfter, opts.now)})`);
+    row(
+      'valid until',
+      `${c.notAfter} (${c.expired ? bad(`expired ${relative(c.notAfter, opts.now)}`) : relative(c.notAfter, opts.now)})`,
+    );
     row('lifetime', `${bar(c.lifetimeUsed, opts.color)} ${Math.round(c.lifetimeUsed * 100)}% used`);
     row('key', c.keyMatches ? 'matches the certificate' : bad('DOES NOT MATCH the certificate'));
-    row('chain', c.chainVerifies ? 'verifies to the pinned root' : c.placeholder ? 'self-signed placeholder' : bad(`DOES NOT VERIFY: ${c.chainProblem ?? ''}`));
+    row(
+      'chain',
+      c.chainVerifies
+        ? 'verifies to the pinned root'
+        : c.placeholder
+          ? 'self-signed placeholder'
+          : bad(`DOES NOT VERIFY: ${c.chainProblem ?? ''}`),
+    );
     row('files', `${c.directory} (set ${c.set})`);
     const broken = (c.publishedNames ?? []).filter((p) => p.state !== 'ok');
     const names = (c.publishedNames ?? []).map((p) => p.name).join(', ');
@@ -47,10 +57,20 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
   lines.push('');
 
   const n = r.renewal;
-  row('next renewal', n.next ? `${n.next} (${n.due ? `due since ${human((opts.now.getTime() - Date.parse(n.next)) / 1000)}` : relative(n.next, opts.now)})` : 'as soon as possible (no certificate)');
+  row(
+    'next renewal',
+    n.next
+      ? `${n.next} (${n.due ? `due since ${human((opts.now.getTime() - Date.parse(n.next)) / 1000)}` : relative(n.next, opts.now)})`
+      : 'as soon as possible (no certificate)',
+  );
   if (n.nextAttempt) row('next retry', `${n.nextAttempt} (${relative(n.nextAttempt, opts.now)})`);
   const last = n.lastAttempt;
-  row('last attempt', last ? `${last.at} (${relative(last.at, opts.now)}) ${last.result === 'failed' ? bad('FAILED') : last.result}${last.error ? `: ${last.error}` : ''}` : 'never');
+  row(
+    'last attempt',
+    last
+      ? `${last.at} (${relative(last.at, opts.now)}) ${last.result === 'failed' ? bad('FAILED') : last.result}${last.error ? `: ${last.error}` : ''}`
+      : 'never',
+  );
   row('last success', n.lastSuccess ? `${n.lastSuccess} (${relative(n.lastSuccess, opts.now)})` : 'never');
   if (n.consecutiveFailures) row('failures', `${n.consecutiveFailures} in a row`);
   const al = n.caOutageAllowance;
@@ -63,7 +83,11 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
 
   row('CA', r.ca.url);
   row('pinned root', r.ca.pinnedFingerprints.join(', ') || '(from ca.rootFile)');
-  const trustText = { ok: 'ok (the CA chains to the pinned root)', broken: bad('BROKEN'), 'not-bootstrapped': paint('33', 'not bootstrapped yet') }[r.ca.trust];
+  const trustText = {
+    ok: 'ok (the CA chains to the pinned root)',
+    broken: bad('BROKEN'),
+    'not-bootstrapped': paint('33', 'not bootstrapped yet'),
+  }[r.ca.trust];
   row('trust', trustText + (r.ca.trustDetail && r.ca.trust !== 'ok' ? `: ${r.ca.trustDetail}` : ''));
   if (r.ca.offeredFingerprints.length) row('CA offers', r.ca.offeredFingerprints.join(', '));
   const untrusted = r.ca.untrustedRoots ?? [];
@@ -72,7 +96,12 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
 
   const rl = r.reload.lastResult;
   row('reload', r.reload.target);
-  row('last reload', rl ? `${rl.at} (${relative(rl.at, opts.now)}) ${rl.ok ? 'ok' : bad('FAILED')}${rl.detail ? `: ${rl.detail}` : ''}` : 'never');
+  row(
+    'last reload',
+    rl
+      ? `${rl.at} (${relative(rl.at, opts.now)}) ${rl.ok ? 'ok' : bad('FAILED')}${rl.detail ? `: ${rl.detail}` : ''}`
+      : 'never',
+  );
   const served =
     r.reload.servedMatches === null
       ? `not checked${r.reload.verify ? '' : ' (set reload.verify to confirm the served serial)'}`
@@ -122,7 +151,8 @@ export const STATUS_LINE_VERSION = 'v1';
  */
 export function renderStatusLine(r: StatusReport, now: Date): string {
   const clean = (s: string | null | undefined) => (s ? s.replace(/[\t\r\n]+/g, ' ').trim() || '-' : '-');
-  const secondsTo = (iso: string | null | undefined) => (iso ? String(Math.round((Date.parse(iso) - now.getTime()) / 1000)) : '-');
+  const secondsTo = (iso: string | null | undefined) =>
+    iso ? String(Math.round((Date.parse(iso) - now.getTime()) / 1000)) : '-';
   const c = r.certificate;
   const fields = [
     STATUS_LINE_VERSION,

@@ -60,7 +60,12 @@ export interface StatusReport {
     /** True when the renewal time has passed (the daemon renews at its next check). */
     due: boolean;
     nextAttempt: string | null;
-    lastAttempt: null | { at: string; result: 'renewed' | 'not-due' | 'failed'; error: string | null; errorKind: string | null };
+    lastAttempt: null | {
+      at: string;
+      result: 'renewed' | 'not-due' | 'failed';
+      error: string | null;
+      errorKind: string | null;
+    };
     lastSuccess: string | null;
     consecutiveFailures: number;
     /** How long the CA may be unreachable; null without a certificate from the CA (none, or the placeholder). */
@@ -95,7 +100,10 @@ export interface StatusReport {
 }
 
 /** A report for when there is nothing to inspect (no usable config); only these fields are promised then. */
-export function unknownReport(problem: string, now: Date): Pick<StatusReport, 'schema' | 'status' | 'problems' | 'checkedAt'> {
+export function unknownReport(
+  problem: string,
+  now: Date,
+): Pick<StatusReport, 'schema' | 'status' | 'problems' | 'checkedAt'> {
   return { schema: STATUS_SCHEMA_ID, status: 'UNKNOWN', problems: [problem], checkedAt: now.toISOString() };
 }
 
@@ -159,24 +167,31 @@ function inspect(config: Config, now: Date): StatusReport {
     const published = inspectPublishedNames(config.certificate.dir);
     for (const p of published.filter((n) => n.state !== 'ok')) {
       const fix = `the next check ${p.state === 'dangling' ? 'installs a complete set' : 'restores the link'}`;
-      critical.push(`${p.detail}: consumers reading ${p.name} fail or serve something else; ${fix} ` +
-        '(or run: cert-agent renew)');
+      critical.push(
+        `${p.detail}: consumers reading ${p.name} fail or serve something else; ${fix} ` + '(or run: cert-agent renew)',
+      );
     }
     const open = findDrift(config.certificate.dir, live, owner).find((d) => d.what.startsWith('private key'));
-    if (open) warning.push(`private key ${open.path} is readable by group or others (mode 0${open.mode.toString(8)}): the next check narrows it unless permissions.onDrift is report; or run cert-agent doctor --fix`);
+    if (open)
+      warning.push(
+        `private key ${open.path} is readable by group or others (mode 0${open.mode.toString(8)}): the next check narrows it unless permissions.onDrift is report; or run cert-agent doctor --fix`,
+      );
     // A little slack so a check that is merely running late is not a warning.
     const grace = Math.min(10 * 60_000, lifetime * 0.05);
-    if (!live.placeholder && !expired && now.getTime() > next.getTime() + grace) warning.push(`renewal overdue since ${next.toISOString()}`);
+    if (!live.placeholder && !expired && now.getTime() > next.getTime() + grace)
+      warning.push(`renewal overdue since ${next.toISOString()}`);
     if (!live.placeholder) {
       const a = outageAllowance({ notBefore, notAfter }, config.renewal, randomForSerial(live.cert.serialNumber), now);
       const warnBelow = allowanceThresholdMs(config.renewal.minAllowance, a.lifetimeMs);
       const s = (ms: number) => Math.round(ms / 1000);
       allowance = { seconds: s(a.fromNowMs), normalDaySeconds: s(a.normalDayMs), warnBelowSeconds: s(warnBelow) };
       if (!expired && a.fromNowMs < warnBelow) {
-        warning.push(`the CA may stay unreachable for only ${human(a.fromNowMs / 1000)} more before the certificate ` +
-          `expires at ${notAfter.toISOString()} (renewal.minAllowance: ${human(warnBelow / 1000)}; ` +
-          `a normal day leaves ${human(a.normalDayMs / 1000)}): make the renewal succeed now ` +
-          '(see the last attempt; cert-agent renew)');
+        warning.push(
+          `the CA may stay unreachable for only ${human(a.fromNowMs / 1000)} more before the certificate ` +
+            `expires at ${notAfter.toISOString()} (renewal.minAllowance: ${human(warnBelow / 1000)}; ` +
+            `a normal day leaves ${human(a.normalDayMs / 1000)}): make the renewal succeed now ` +
+            '(see the last attempt; cert-agent renew)',
+        );
       }
     }
     certificate = {
@@ -205,7 +220,9 @@ function inspect(config: Config, now: Date): StatusReport {
   const offered = state.trust?.offeredFingerprints ?? [];
   if (trustState === 'broken') {
     const offeredText = offered.length ? ` The CA now offers root ${offered.join(', ')};` : '';
-    critical.push(`trust broken: ${state.trust?.detail ?? 'the CA no longer chains to the pinned root'}.${offeredText} if the CA was recreated on purpose, run: cert-agent enroll --fingerprint <new fingerprint>`);
+    critical.push(
+      `trust broken: ${state.trust?.detail ?? 'the CA no longer chains to the pinned root'}.${offeredText} if the CA was recreated on purpose, run: cert-agent enroll --fingerprint <new fingerprint>`,
+    );
   } else if (trustState === 'not-bootstrapped') {
     warning.push('the CA root is not pinned yet (no trust.json): run cert-agent enroll or cert-agent renew');
   }
@@ -214,9 +231,11 @@ function inspect(config: Config, now: Date): StatusReport {
   for (const r of refusedRoots) {
     const pins = [...config.ca.fingerprints, r.fingerprint];
     const pin = `cert-agent enroll --fingerprint ${pins.join(',')} (or ca.fingerprint: [${pins.join(', ')}])`;
-    warning.push(r.root
-      ? `the CA serves root ${r.fingerprint} (${r.subject}), not trusted: ${r.reason}. If it is your new root: ${pin}`
-      : `the CA's /roots lists ${r.fingerprint} (${r.subject}), not trusted: ${r.reason}; ask the CA's operator why`);
+    warning.push(
+      r.root
+        ? `the CA serves root ${r.fingerprint} (${r.subject}), not trusted: ${r.reason}. If it is your new root: ${pin}`
+        : `the CA's /roots lists ${r.fingerprint} (${r.subject}), not trusted: ${r.reason}; ask the CA's operator why`,
+    );
   }
 
   const last = state.lastAttempt;
@@ -226,7 +245,10 @@ function inspect(config: Config, now: Date): StatusReport {
   let servedMatches: boolean | null = null;
   if (rl?.servedSerial && live) servedMatches = normSerial(rl.servedSerial) === normSerial(live.cert.serialNumber);
   if (rl && !rl.ok) warning.push(`last reload of ${rl.target} failed: ${rl.detail ?? 'no detail'}`);
-  else if (servedMatches === false) warning.push(`${config.reload.target} was last seen serving serial ${rl?.servedSerial}, not the installed ${live?.cert.serialNumber.toLowerCase()}`);
+  else if (servedMatches === false)
+    warning.push(
+      `${config.reload.target} was last seen serving serial ${rl?.servedSerial}, not the installed ${live?.cert.serialNumber.toLowerCase()}`,
+    );
 
   const status: Level = critical.length ? 'CRITICAL' : warning.length ? 'WARNING' : 'OK';
   return {
@@ -239,7 +261,9 @@ function inspect(config: Config, now: Date): StatusReport {
       next: next?.toISOString() ?? null,
       due: next !== undefined && now >= next,
       nextAttempt: state.nextAttempt ?? null,
-      lastAttempt: last ? { at: last.at, result: last.result, error: last.error ?? null, errorKind: last.errorKind ?? null } : null,
+      lastAttempt: last
+        ? { at: last.at, result: last.result, error: last.error ?? null, errorKind: last.errorKind ?? null }
+        : null,
       lastSuccess: state.lastSuccess ?? null,
       consecutiveFailures: state.consecutiveFailures ?? 0,
       caOutageAllowance: allowance,
@@ -257,7 +281,9 @@ function inspect(config: Config, now: Date): StatusReport {
     reload: {
       target: config.reload.target,
       verify: config.reload.verify ?? null,
-      lastResult: rl ? { at: rl.at, ok: rl.ok, detail: rl.detail ?? null, servedSerial: rl.servedSerial ?? null } : null,
+      lastResult: rl
+        ? { at: rl.at, ok: rl.ok, detail: rl.detail ?? null, servedSerial: rl.servedSerial ?? null }
+        : null,
       servedMatches,
     },
   };

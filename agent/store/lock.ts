@@ -57,10 +57,13 @@ export function acquireLock(stateDir: string): () => void {
           if (ownerOf(path)?.pid === process.pid) rmSync(path, { force: true });
         };
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StoreError(`cannot take the lock ${path}: ${(err as Error).message}`);
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+          throw new StoreError(`cannot take the lock ${path}: ${(err as Error).message}`);
         const owner = ownerOf(path);
         if (held(path, owner)) {
-          throw new LockedError(`another cert-agent (pid ${owner?.pid ?? 'starting'}) is renewing; try again when it is done`);
+          throw new LockedError(
+            `another cert-agent (pid ${owner?.pid ?? 'starting'}) is renewing; try again when it is done`,
+          );
         }
         breakStale(path, owner);
       }
@@ -73,7 +76,7 @@ export function acquireLock(stateDir: string): () => void {
 
 /** Temp files of lock attempts whose process is gone (killed between write and link). */
 function sweepTemps(stateDir: string): void {
-  let names: string[] = [];
+  let names: string[];
   try {
     names = readdirSync(stateDir);
   } catch {

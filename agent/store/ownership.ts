@@ -65,4 +65,3 @@ function resolveUser(name: string): { uid: number; gid?: number } {
 export function storeFor(config: Config): CertStore {
   return new CertStore(config.certificate.dir, ownershipOf(config));
 }
-

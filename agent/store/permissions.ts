@@ -77,7 +77,10 @@ export function auditPermissions(config: Config, live: LiveSet | undefined, log:
       continue;
     }
     if (config.permissions.onDrift === 'report') {
-      log.warn({ event: 'permissions_drift', ...fields }, `${d.what} is open to group or others; permissions.onDrift is report, so it stays: run cert-agent doctor --fix`);
+      log.warn(
+        { event: 'permissions_drift', ...fields },
+        `${d.what} is open to group or others; permissions.onDrift is report, so it stays: run cert-agent doctor --fix`,
+      );
       continue;
     }
     // Only ever narrows: the owner's bits stay, group/other bits the model does not give go.

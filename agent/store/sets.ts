@@ -20,17 +20,32 @@
  * agent's own is refused with a StoreError, never followed (see safefs.ts).
  */
 import { mkdirSync, readdirSync, readlinkSync, renameSync, symlinkSync, type Stats } from 'node:fs';
-import { X509Certificate, randomBytes } from 'node:crypto';
+import { type X509Certificate, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { InvalidCertificateError, StoreError, describeError } from '../lib/errors.js';
 import { syncDir } from '../lib/fs.js';
 import {
-  AGENT_GID, AGENT_UID, checkChain, checkOwnDir, closeQuietly, createFile, describeEntry, lstatMaybe, octal,
-  openNoFollow, readNoFollow, removeOwnTree, setAccess, setAccessFd, unlinkMaybe, type Access, type Kind,
+  AGENT_GID,
+  AGENT_UID,
+  checkChain,
+  checkOwnDir,
+  closeQuietly,
+  createFile,
+  describeEntry,
+  lstatMaybe,
+  octal,
+  openNoFollow,
+  readNoFollow,
+  removeOwnTree,
+  setAccess,
+  setAccessFd,
+  unlinkMaybe,
+  type Access,
+  type Kind,
 } from '../lib/safefs.js';
 import { parseCerts, toPem } from '../pki/x509.js';
 import { assessSet, firstCritical } from '../pki/assess.js';
-import { PLACEHOLDER_MARKER, SET_FILES, SETS_DIR } from './layout.js';
+import { CURRENT_LINK, PLACEHOLDER_MARKER, PREVIOUS_LINK, SET_FILES, SETS_DIR } from './layout.js';
 
 const SETS = SETS_DIR;
 
@@ -67,7 +82,10 @@ export interface Ownership {
 const SECRET = new Set(['key.pem', 'combined.pem']);
 
 /** What a set must satisfy before it goes live; a failure names the first problem. */
-export function checkSet(set: NewSet, expect: { domains: string[]; roots: X509Certificate[]; now: Date }): { leaf: X509Certificate; intermediates: X509Certificate[] } {
+export function checkSet(
+  set: NewSet,
+  expect: { domains: string[]; roots: X509Certificate[]; now: Date },
+): { leaf: X509Certificate; intermediates: X509Certificate[] } {
   let certs: X509Certificate[];
   try {
     certs = parseCerts(set.fullchainPem);
@@ -76,7 +94,10 @@ export function checkSet(set: NewSet, expect: { domains: string[]; roots: X509Ce
   }
   const [leaf, ...intermediates] = certs;
   if (!leaf) throw new InvalidCertificateError('the CA sent no certificate');
-  const unfit = firstCritical(assessSet({ keyPem: set.keyPem, cert: leaf, intermediates, placeholder: Boolean(set.placeholder) }, expect).findings);
+  const unfit = firstCritical(
+    assessSet({ keyPem: set.keyPem, cert: leaf, intermediates, placeholder: Boolean(set.placeholder) }, expect)
+      .findings,
+  );
   if (unfit) throw new InvalidCertificateError(unfit.message);
   return { leaf, intermediates };
 }
@@ -85,7 +106,10 @@ export class CertStore {
   /** What `secure()` changed on its last call, one line each, for the log. */
   readonly changes: string[] = [];
 
-  constructor(readonly dir: string, private readonly owner: Ownership = {}) {}
+  constructor(
+    readonly dir: string,
+    private readonly owner: Ownership = {},
+  ) {}
 
   /** Mode of the directories: the consumer group may list and enter them. */
   get dirMode(): number {
@@ -130,22 +154,24 @@ export class CertStore {
       syncDir(path);
     } catch (err) {
       removeOwnTree(path);
-      throw err instanceof StoreError ? err : new StoreError(`cannot write the new set in ${path}: ${describeError(err)}`);
+      throw err instanceof StoreError
+        ? err
+        : new StoreError(`cannot write the new set in ${path}: ${describeError(err)}`);
     }
     const before = this.currentId();
-    if (before) this.pointLink('previous', join(SETS, before));
-    this.pointLink('current', join(SETS, id));
+    if (before) this.pointLink(PREVIOUS_LINK, join(SETS, before));
+    this.pointLink(CURRENT_LINK, join(SETS, id));
     this.prune();
     return this.readSet(id) as LiveSet;
   }
 
   /** Makes `previous` live again (after a failed reload); returns false when there is none. */
   rollback(): boolean {
-    const prev = this.linkTarget('previous');
+    const prev = this.linkTarget(PREVIOUS_LINK);
     const cur = this.currentId();
     if (!prev || !this.readSet(prev)) return false;
-    this.pointLink('current', join(SETS, prev));
-    if (cur) this.pointLink('previous', join(SETS, cur));
+    this.pointLink(CURRENT_LINK, join(SETS, prev));
+    if (cur) this.pointLink(PREVIOUS_LINK, join(SETS, cur));
     return true;
   }
 
@@ -156,12 +182,12 @@ export class CertStore {
   }
 
   previous(): LiveSet | undefined {
-    const id = this.linkTarget('previous');
+    const id = this.linkTarget(PREVIOUS_LINK);
     return id ? this.readSet(id) : undefined;
   }
 
   currentId(): string | undefined {
-    return this.linkTarget('current');
+    return this.linkTarget(CURRENT_LINK);
   }
 
   /**
@@ -193,7 +219,7 @@ export class CertStore {
       checkOwnDir(sets, setsSt, this.readUids);
       this.settle(sets, setsSt, 'directory');
     }
-    for (const name of ['current', 'previous'] as const) this.linkTarget(name);
+    for (const name of [CURRENT_LINK, PREVIOUS_LINK] as const) this.linkTarget(name);
     // A fixed name that is a link elsewhere (or a directory) is replaced as a
     // name, never followed; a plain file from before the agent is kept (prepare).
     for (const name of SET_FILES) {
@@ -229,7 +255,7 @@ export class CertStore {
     if (!st) return;
     // Deletes only inside a real .sets that nobody but the agent can change.
     checkOwnDir(sets, st, [AGENT_UID], true);
-    const keep = new Set([this.linkTarget('current'), this.linkTarget('previous')]);
+    const keep = new Set([this.linkTarget(CURRENT_LINK), this.linkTarget(PREVIOUS_LINK)]);
     for (const entry of readdirSync(sets)) {
       if (keep.has(entry)) continue;
       const path = join(sets, entry);

@@ -37,7 +37,6 @@ export interface AgentState {
   reload?: ReloadRecord;
 }
 
-
 export function emptyState(): AgentState {
   return { consecutiveFailures: 0, backoffStep: 0, placeholder: false };
 }

@@ -7,6 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { readIfExists, writeFileAtomic } from '../lib/fs.js';
+import { TRUST_FILE } from '../store/layout.js';
 import { certFingerprint, issuedBy, mayIssueProblem, subjectText } from '../pki/x509.js';
 
 export interface TrustedRoot {
@@ -34,8 +35,6 @@ export interface TrustBundle {
   /** What the CA's /roots served at the last refresh that is not trusted. */
   refused?: RefusedRoot[];
 }
-
-export const TRUST_FILE = 'trust.json';
 
 /** What loadTrust dropped from each bundle, so a writer knows to save the cleaned file. */
 const cleaned = new WeakMap<TrustBundle, RefusedRoot[]>();
@@ -104,7 +103,7 @@ export function loadTrust(stateDir: string): TrustBundle | undefined {
 function keepOnlyVouched(bundle: TrustBundle): void {
   const kept = bundle.roots.filter((r) => bundle.pins.includes(r.fingerprint));
   let pending = bundle.roots.filter((r) => !bundle.pins.includes(r.fingerprint));
-  for (let progress = true; progress && pending.length; ) {
+  for (let progress = true; progress && pending.length;) {
     progress = false;
     const trusted = kept.map((r) => new X509Certificate(r.pem));
     for (const r of pending) {

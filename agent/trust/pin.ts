@@ -5,7 +5,7 @@
  * /roots again with the root as the only anchor. From then on every CA
  * connection (ACME included) trusts exactly the roots saved here.
  */
-import { X509Certificate } from 'node:crypto';
+import { type X509Certificate } from 'node:crypto';
 import { CaProtocolError, ConfigError, TrustError, describeError } from '../lib/errors.js';
 import { httpsGet, type Trust } from '../lib/https.js';
 import { certFingerprint, parseCerts, toPem } from '../pki/x509.js';
@@ -17,7 +17,11 @@ export async function fetchRoots(caUrl: string, trust: Trust): Promise<X509Certi
   const url = `${caUrl}/roots`;
   const answer = await httpsGet(url, { trust });
   if (answer.status !== 200 && answer.status !== 201) {
-    throw new CaProtocolError(`${url} answered HTTP ${answer.status}; expected 201 with {"crts": [...]} (is this a step-ca?)`, undefined, answer.status);
+    throw new CaProtocolError(
+      `${url} answered HTTP ${answer.status}; expected 201 with {"crts": [...]} (is this a step-ca?)`,
+      undefined,
+      answer.status,
+    );
   }
   let crts: unknown;
   try {
@@ -41,7 +45,10 @@ export async function bootstrapTrust(caUrl: string, pins: string[], now: Date): 
   const pinned = offered.filter((c) => pins.includes(certFingerprint(c)));
   if (pinned.length === 0) {
     const offeredFps = offered.map(certFingerprint);
-    throw new TrustError(`fingerprint mismatch: expected ${pins.join(' or ')}, the CA at ${caUrl} offered ${offeredFps.join(', ')}; nothing was trusted`, offeredFps);
+    throw new TrustError(
+      `fingerprint mismatch: expected ${pins.join(' or ')}, the CA at ${caUrl} offered ${offeredFps.join(', ')}; nothing was trusted`,
+      offeredFps,
+    );
   }
   const roots = pinned.map(toPem);
   // The same request, now verified: succeeds only if the CA's TLS certificate
@@ -49,9 +56,15 @@ export async function bootstrapTrust(caUrl: string, pins: string[], now: Date): 
   // repeats the real /roots answer.
   const again = await fetchRoots(caUrl, { roots });
   if (!again.some((c) => pins.includes(certFingerprint(c)))) {
-    throw new TrustError(`the CA at ${caUrl} no longer offers the pinned root over a verified connection; nothing was trusted`);
+    throw new TrustError(
+      `the CA at ${caUrl} no longer offers the pinned root over a verified connection; nothing was trusted`,
+    );
   }
-  return { pins: [...pins], roots: pinned.map((c) => ({ fingerprint: certFingerprint(c), pem: toPem(c) })), bootstrappedAt: now.toISOString() };
+  return {
+    pins: [...pins],
+    roots: pinned.map((c) => ({ fingerprint: certFingerprint(c), pem: toPem(c) })),
+    bootstrappedAt: now.toISOString(),
+  };
 }
 
 /** For CAs without /roots: the operator supplies the root file (checked against pins when given). */
@@ -67,8 +80,13 @@ export function trustFromRootFile(rootFile: string, pins: string[], now: Date): 
   if (certs.length === 0) throw new ConfigError('ca.rootFile', `${rootFile} holds no PEM certificate`);
   const chosen = pins.length ? certs.filter((c) => pins.includes(certFingerprint(c))) : certs;
   if (chosen.length === 0) {
-    throw new TrustError(`fingerprint mismatch: expected ${pins.join(' or ')}, ${rootFile} holds ${certs.map(certFingerprint).join(', ')}`);
+    throw new TrustError(
+      `fingerprint mismatch: expected ${pins.join(' or ')}, ${rootFile} holds ${certs.map(certFingerprint).join(', ')}`,
+    );
   }
-  return { pins: [...pins], roots: chosen.map((c) => ({ fingerprint: certFingerprint(c), pem: toPem(c) })), bootstrappedAt: now.toISOString() };
+  return {
+    pins: [...pins],
+    roots: chosen.map((c) => ({ fingerprint: certFingerprint(c), pem: toPem(c) })),
+    bootstrappedAt: now.toISOString(),
+  };
 }
-

@@ -14,7 +14,14 @@ import { describeError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { fetchRoots } from './pin.js';
 import {
-  describeRefused, isSelfSignedCa, loadTrust, rootsPem, saveTrust, vouchesFor, type RefusedRoot, type TrustedRoot,
+  describeRefused,
+  isSelfSignedCa,
+  loadTrust,
+  rootsPem,
+  saveTrust,
+  vouchesFor,
+  type RefusedRoot,
+  type TrustedRoot,
 } from './file.js';
 import { certFingerprint, toPem } from '../pki/x509.js';
 
@@ -38,8 +45,10 @@ export async function refreshTrust(config: Config, now: Date, log: Logger, force
       log.info({ event: 'trust_roots_added', fingerprints }, 'new roots that a pin or a trusted root vouches for');
     }
     for (const r of refused) {
-      log.warn({ event: 'trust_root_refused', fingerprint: r.fingerprint, subject: r.subject, reason: r.reason },
-        'the CA serves a root that is not trusted');
+      log.warn(
+        { event: 'trust_root_refused', fingerprint: r.fingerprint, subject: r.subject, reason: r.reason },
+        'the CA serves a root that is not trusted',
+      );
     }
     return fingerprints;
   } catch (err) {
@@ -54,13 +63,18 @@ export async function refreshTrust(config: Config, now: Date, log: Logger, force
  * (two rotations in a row) comes in too. A cross-certificate that vouches for
  * a trusted root is evidence, not a refusal.
  */
-function admit(served: X509Certificate[], roots: TrustedRoot[], pins: string[], now: Date): {
+function admit(
+  served: X509Certificate[],
+  roots: TrustedRoot[],
+  pins: string[],
+  now: Date,
+): {
   added: TrustedRoot[];
   refused: RefusedRoot[];
 } {
   const trusted = new Map(roots.map((r) => [r.fingerprint, new X509Certificate(r.pem)]));
   const added: TrustedRoot[] = [];
-  for (let progress = true; progress; ) {
+  for (let progress = true; progress;) {
     progress = false;
     for (const cert of served) {
       const fingerprint = certFingerprint(cert);
@@ -84,9 +98,14 @@ function admit(served: X509Certificate[], roots: TrustedRoot[], pins: string[], 
   const refused = served
     .filter((c) => !trusted.has(certFingerprint(c)))
     .filter((c) => !anchors.some((root) => vouchesFor(c, root, anchors)))
-    .map((c) => describeRefused(c, isSelfSignedCa(c)
-      ? 'a root that matches no pin and is not cross-signed by a trusted root'
-      : 'not a self-signed CA certificate, so never a root'));
+    .map((c) =>
+      describeRefused(
+        c,
+        isSelfSignedCa(c)
+          ? 'a root that matches no pin and is not cross-signed by a trusted root'
+          : 'not a self-signed CA certificate, so never a root',
+      ),
+    );
   return { added, refused };
 }
 

@@ -17,7 +17,13 @@ export const SYSTEM_CA_DIR = '/usr/local/share/ca-certificates';
 const PREFIX = 'cert-agent-';
 
 /** Writes one .crt per root (removing ours that are no longer trusted) and runs update-ca-certificates when anything changed. */
-export async function installSystemTrust(config: Config, bundle: TrustBundle, log: Logger, dir = SYSTEM_CA_DIR, updater = ['update-ca-certificates']): Promise<boolean> {
+export async function installSystemTrust(
+  config: Config,
+  bundle: TrustBundle,
+  log: Logger,
+  dir = SYSTEM_CA_DIR,
+  updater = ['update-ca-certificates'],
+): Promise<boolean> {
   if (!config.trust.installSystem) return false;
   try {
     let changed = false;
@@ -36,10 +42,16 @@ export async function installSystemTrust(config: Config, bundle: TrustBundle, lo
     if (!changed) return false;
     const result = await runArgv(updater, 60);
     if (result.code !== 0) throw new Error(`${updater.join(' ')} failed: ${result.output}`);
-    log.info({ event: 'system_trust_installed', fingerprints: bundle.roots.map((r) => r.fingerprint), dir }, 'CA roots installed into the system store');
+    log.info(
+      { event: 'system_trust_installed', fingerprints: bundle.roots.map((r) => r.fingerprint), dir },
+      'CA roots installed into the system store',
+    );
     return true;
   } catch (err) {
-    log.warn({ event: 'system_trust_failed', error: describeError(err) }, 'could not install the CA roots into the system store');
+    log.warn(
+      { event: 'system_trust_failed', error: describeError(err) },
+      'could not install the CA roots into the system store',
+    );
     return false;
   }
 }

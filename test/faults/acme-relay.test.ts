@@ -39,8 +39,10 @@ function container(extra: Record<string, unknown> = {}): AgentPaths {
 }
 
 const renew = (p: AgentPaths, force = false) =>
-  runAgent(['renew', ...(force ? ['--force'] : []), '--config', p.config],
-    { env: { CERT_AGENT_LOG_LEVEL: 'info' }, timeoutMs: 90_000 });
+  runAgent(['renew', ...(force ? ['--force'] : []), '--config', p.config], {
+    env: { CERT_AGENT_LOG_LEVEL: 'info' },
+    timeoutMs: 90_000,
+  });
 const events = (stderr: string, event: string) => stderr.split('\n').filter((l) => l.includes(`"event":"${event}"`));
 const problem = (status: number, type: string, detail: string) => ({
   status,
@@ -98,7 +100,7 @@ describe('ACME answers the agent must read right', () => {
     const p = container({ renewal: { orderTimeout: 10 } });
     slowValidation(Number.MAX_SAFE_INTEGER, '1');
     const started = Date.now();
-    let heldMidway = false;
+    let heldMidway: boolean;
     try {
       const run = renew(p);
       await new Promise((r) => setTimeout(r, 5_000));
@@ -148,8 +150,9 @@ describe('ACME answers the agent must read right', () => {
         scenario: 'ACME: order never completes (daemon)',
         injected: 'the daemon meets an authorization "pending" for ever, renewal.orderTimeout 10',
         expected: 'pass fails at the deadline; lock and port released; daemon runs on',
-        observed: `renewal_failed (${failed!.errorKind}) after the deadline; lock and listener held at 5 s, `
-          + `both released at once after; next attempt ${failed!.nextAttempt}`,
+        observed:
+          `renewal_failed (${failed!.errorKind}) after the deadline; lock and listener held at 5 s, ` +
+          `both released at once after; next attempt ${failed!.nextAttempt}`,
       });
     } finally {
       intercept = () => undefined;
@@ -157,7 +160,7 @@ describe('ACME answers the agent must read right', () => {
     }
   }, 60_000);
 
-  it('an HTTP 500 from a CA that still knows the account is the CA\'s error, in its words', async ({ task }) => {
+  it("an HTTP 500 from a CA that still knows the account is the CA's error, in its words", async ({ task }) => {
     const p = container();
     const first = await renew(p);
     expect(first.code, first.stderr).toBe(0);

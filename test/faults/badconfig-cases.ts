@@ -19,7 +19,7 @@ export interface BadCase {
   setup?: (sandbox: string, configPath: string) => void;
 }
 
-type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Doc = Record<string, any>;
 
 /** Another user's uid (nobody), for symlinks the agent must not follow. */
 const NOBODY = 65534;
@@ -69,46 +69,170 @@ const values: [string, string, unknown[]][] = [
   ['wrong type', 'stateDir', ['state', 5, '']],
   ['wrong type', 'account.email', ['not-an-email', 5]],
   ['wrong type', 'ca.rootFile', ['root.pem']],
-  ['bad URL', 'ca.url', ['http://127.0.0.1:9000', 'ftp://x', 'https://u:p@x:9000', 'https://x:9000/?a=1', 'https://x:9000/#f', 'not a url', '', '://x', 'https://']],
+  [
+    'bad URL',
+    'ca.url',
+    [
+      'http://127.0.0.1:9000',
+      'ftp://x',
+      'https://u:p@x:9000',
+      'https://x:9000/?a=1',
+      'https://x:9000/#f',
+      'not a url',
+      '',
+      '://x',
+      'https://',
+    ],
+  ],
   ['bad URL', 'ca.directory', ['http://x/acme/acme/directory', 5]],
-  ['bad fingerprint', 'ca.fingerprint', ['abc', 'g'.repeat(64), 'a'.repeat(63), 'a'.repeat(65), 'b'.repeat(40), 'aa:bb', `sha1:${'a'.repeat(64)}`, ['a'.repeat(64), 'xyz']]],
-  ['bad cron', 'renewal.check', [5, '* * *', '61 * * * *', 'every minute', '*/0 * * * *', '* * * * 8', '* * * * * * *', '']],
-  ['bad name', 'certificate.domains', [['*.example.org'], ['-bad.example'], ['a..b'], ['localhost', 'LOCALHOST'], ['x'.repeat(254)], ['exa mple.org'], ['under_score.example'],
-    ['::ffff:10.1.2.3']]],
-  ['bad reload command', 'reload', [{ target: 'command' }, { target: 'command', command: 'systemctl reload nginx' }, { target: 'command', command: [1] }, { target: 'command', command: [] }]],
+  [
+    'bad fingerprint',
+    'ca.fingerprint',
+    [
+      'abc',
+      'g'.repeat(64),
+      'a'.repeat(63),
+      'a'.repeat(65),
+      'b'.repeat(40),
+      'aa:bb',
+      `sha1:${'a'.repeat(64)}`,
+      ['a'.repeat(64), 'xyz'],
+    ],
+  ],
+  [
+    'bad cron',
+    'renewal.check',
+    [5, '* * *', '61 * * * *', 'every minute', '*/0 * * * *', '* * * * 8', '* * * * * * *', ''],
+  ],
+  [
+    'bad name',
+    'certificate.domains',
+    [
+      ['*.example.org'],
+      ['-bad.example'],
+      ['a..b'],
+      ['localhost', 'LOCALHOST'],
+      ['x'.repeat(254)],
+      ['exa mple.org'],
+      ['under_score.example'],
+      ['::ffff:10.1.2.3'],
+    ],
+  ],
+  [
+    'bad reload command',
+    'reload',
+    [
+      { target: 'command' },
+      { target: 'command', command: 'systemctl reload nginx' },
+      { target: 'command', command: [1] },
+      { target: 'command', command: [] },
+    ],
+  ],
   ['wrong section type', 'ca', ['x']],
   ['wrong section type', 'certificate', [[]]],
   ['wrong section type', 'renewal', [5]],
 ];
 
-const unknown = ['renewl', 'bogus', 'ca.urll', 'certificate.domain', 'renewal.every', 'challenge.port', 'reload.cmd', 'trust.system', 'metrics.file', 'account.mail', 'reload.traefik.file', 'reload.nginx.bin'];
+const unknown = [
+  'renewl',
+  'bogus',
+  'ca.urll',
+  'certificate.domain',
+  'renewal.every',
+  'challenge.port',
+  'reload.cmd',
+  'trust.system',
+  'metrics.file',
+  'account.mail',
+  'reload.traefik.file',
+  'reload.nginx.bin',
+];
 const missing = ['ca.url', 'ca.fingerprint', 'certificate.domains', 'certificate', 'ca'];
-const yaml = ['ca: [', '{', ': :', 'ca:\n\turl: x\n', 'ca: {}\nca: {}\n', '42', '- a\n- b\n', '', '"just a string"', '\u0000\u0001\u0002', 'ca: &a [*a]\n', 'certificate: {domains: &d [*d]}\n'];
+const yaml = [
+  'ca: [',
+  '{',
+  ': :',
+  'ca:\n\turl: x\n',
+  'ca: {}\nca: {}\n',
+  '42',
+  '- a\n- b\n',
+  '',
+  '"just a string"',
+  '\u0000\u0001\u0002',
+  'ca: &a [*a]\n',
+  'certificate: {domains: &d [*d]}\n',
+];
 
 export function badCases(): BadCase[] {
   const cases: BadCase[] = [];
   for (const [category, path, vals] of values) {
-    for (const v of vals) cases.push({ category, name: `${path} = ${JSON.stringify(v).slice(0, 40)}`, mutate: (d) => set(d, path, v) });
+    for (const v of vals)
+      cases.push({ category, name: `${path} = ${JSON.stringify(v).slice(0, 40)}`, mutate: (d) => set(d, path, v) });
   }
   for (const path of unknown) cases.push({ category: 'unknown field', name: path, mutate: (d) => set(d, path, 1) });
   for (const path of missing) cases.push({ category: 'missing field', name: path, mutate: (d) => del(d, path) });
-  for (const text of yaml) cases.push({ category: 'not YAML/JSON or not a mapping', name: JSON.stringify(text).slice(0, 30), text });
+  for (const text of yaml)
+    cases.push({ category: 'not YAML/JSON or not a mapping', name: JSON.stringify(text).slice(0, 30), text });
   cases.push(
     { category: 'unsafe path', name: 'config file mode 0666', setup: (_s, c) => chmodSync(c, 0o666) },
     { category: 'unsafe path', name: 'config file mode 0620 (group-writable)', setup: (_s, c) => chmodSync(c, 0o620) },
     { category: 'unsafe path', name: 'config file owned by nobody', setup: (_s, c) => chownSync(c, NOBODY, NOBODY) },
     { category: 'unsafe path', name: "config file's directory mode 0775", setup: (s) => chmodSync(s, 0o775) },
-    { category: 'unsafe path', name: "config file's directory owned by nobody",
-      setup: (s) => chownSync(s, NOBODY, NOBODY) },
-    { category: 'unsafe path', name: "config file's directory mode 1777 (like /tmp)",
-      setup: (s) => chmodSync(s, 0o1777) },
-    { category: 'unsafe path', name: 'config file is a symlink owned by nobody', setup: (s, c) => linkOwnedByNobody(c, join(s, 'real.yaml')) },
-    { category: 'unsafe path', name: 'certificate.dir exists with mode 0777', setup: (s) => mkdirMode(join(s, 'tls'), 0o777) },
-    { category: 'unsafe path', name: 'certificate.dir is a symlink owned by nobody', mutate: (d, s) => set(d, 'certificate.dir', join(s, 'link')), setup: (s) => { mkdirMode(join(s, 'real'), 0o700); linkOwnedByNobody(join(s, 'link'), join(s, 'real'), false); } },
-    { category: 'unsafe path', name: 'certificate.dir under a 0777 directory without sticky bit', mutate: (d, s) => set(d, 'certificate.dir', join(s, 'open', 'tls')), setup: (s) => mkdirMode(join(s, 'open'), 0o777) },
-    { category: 'unsafe path', name: 'stateDir exists with mode 0777', setup: (s) => mkdirMode(join(s, 'state'), 0o777) },
-    { category: 'unsafe path', name: 'stateDir under a symlink owned by nobody', mutate: (d, s) => set(d, 'stateDir', join(s, 'link', 'state')), setup: (s) => { mkdirMode(join(s, 'real'), 0o700); linkOwnedByNobody(join(s, 'link'), join(s, 'real'), false); } },
-    { category: 'unsafe path', name: 'webroot exists with mode 0777', mutate: (d, s) => set(d, 'challenge', { mode: 'webroot', webroot: join(s, 'www') }), setup: (s) => mkdirMode(join(s, 'www'), 0o777) },
+    {
+      category: 'unsafe path',
+      name: "config file's directory owned by nobody",
+      setup: (s) => chownSync(s, NOBODY, NOBODY),
+    },
+    {
+      category: 'unsafe path',
+      name: "config file's directory mode 1777 (like /tmp)",
+      setup: (s) => chmodSync(s, 0o1777),
+    },
+    {
+      category: 'unsafe path',
+      name: 'config file is a symlink owned by nobody',
+      setup: (s, c) => linkOwnedByNobody(c, join(s, 'real.yaml')),
+    },
+    {
+      category: 'unsafe path',
+      name: 'certificate.dir exists with mode 0777',
+      setup: (s) => mkdirMode(join(s, 'tls'), 0o777),
+    },
+    {
+      category: 'unsafe path',
+      name: 'certificate.dir is a symlink owned by nobody',
+      mutate: (d, s) => set(d, 'certificate.dir', join(s, 'link')),
+      setup: (s) => {
+        mkdirMode(join(s, 'real'), 0o700);
+        linkOwnedByNobody(join(s, 'link'), join(s, 'real'), false);
+      },
+    },
+    {
+      category: 'unsafe path',
+      name: 'certificate.dir under a 0777 directory without sticky bit',
+      mutate: (d, s) => set(d, 'certificate.dir', join(s, 'open', 'tls')),
+      setup: (s) => mkdirMode(join(s, 'open'), 0o777),
+    },
+    {
+      category: 'unsafe path',
+      name: 'stateDir exists with mode 0777',
+      setup: (s) => mkdirMode(join(s, 'state'), 0o777),
+    },
+    {
+      category: 'unsafe path',
+      name: 'stateDir under a symlink owned by nobody',
+      mutate: (d, s) => set(d, 'stateDir', join(s, 'link', 'state')),
+      setup: (s) => {
+        mkdirMode(join(s, 'real'), 0o700);
+        linkOwnedByNobody(join(s, 'link'), join(s, 'real'), false);
+      },
+    },
+    {
+      category: 'unsafe path',
+      name: 'webroot exists with mode 0777',
+      mutate: (d, s) => set(d, 'challenge', { mode: 'webroot', webroot: join(s, 'www') }),
+      setup: (s) => mkdirMode(join(s, 'www'), 0o777),
+    },
   );
   return cases;
 }

@@ -112,7 +112,9 @@ describe('SIGHUP with a bad configuration', () => {
       await d.waitFor('certificate_installed', 1, 60_000);
       // Cases whose fault is made by `setup` (modes, owners, links of files) are left out:
       // only the document changes here.
-      const picks = badCases().filter((c) => !c.setup).filter((_, i) => i % 20 === 0);
+      const picks = badCases()
+        .filter((c) => !c.setup)
+        .filter((_, i) => i % 20 === 0);
       for (const [i, c] of picks.entries()) {
         const doc = JSON.parse(good);
         c.mutate?.(doc, p.dir);

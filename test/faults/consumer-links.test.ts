@@ -11,7 +11,16 @@
  */
 import { execFileSync } from 'node:child_process';
 import {
-  chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync,
+  chmodSync,
+  chownSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,16 +74,17 @@ function outside(p: AgentPaths) {
   const file = join(dir, 'root-secret');
   writeFileSync(file, 'root only\n', { mode: 0o644 });
   chmodSync(file, 0o644);
-  const look = () => [dir, file].map((f) => {
-    let st;
-    try {
-      st = lstatSync(f);
-    } catch {
-      return `${f} is gone`;
-    }
-    const content = st.isFile() ? readFileSync(f, 'utf8').trim() : readdirSync(f).join(',');
-    return `${f} ${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)} ${content}`;
-  });
+  const look = () =>
+    [dir, file].map((f) => {
+      let st;
+      try {
+        st = lstatSync(f);
+      } catch {
+        return `${f} is gone`;
+      }
+      const content = st.isFile() ? readFileSync(f, 'utf8').trim() : readdirSync(f).join(',');
+      return `${f} ${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)} ${content}`;
+    });
   return { dir, file, before: look(), look };
 }
 
@@ -119,8 +129,11 @@ describe('consumer (certificate.owner: nobody) against the certificate directory
       return `${st.uid}:${st.gid} ${(st.mode & 0o777).toString(8)}`;
     };
     expect([p.certDir, join(p.certDir, '.sets'), cur].map(who)).toEqual(['0:65534 750', '0:65534 750', '0:65534 750']);
-    expect([key, join(cur, 'combined.pem'), join(cur, 'cert.pem')].map(who))
-      .toEqual(['0:65534 640', '0:65534 640', '0:65534 644']);
+    expect([key, join(cur, 'combined.pem'), join(cur, 'cert.pem')].map(who)).toEqual([
+      '0:65534 640',
+      '0:65534 640',
+      '0:65534 644',
+    ]);
     // status and doctor take 0750/0640 with the consumer group as the model, not as drift.
     const status = await runAgent(['status', '--json', '--config', p.config]);
     expect([status.code, JSON.parse(status.stdout).problems]).toEqual([0, []]);
@@ -134,7 +147,9 @@ describe('consumer (certificate.owner: nobody) against the certificate directory
     for (const name of ['.sets', 'current', 'previous', 'key.pem']) {
       const path = join(p.certDir, name);
       tried[name] = [
-        asNobody('plant', out.dir, path), asNobody('rename', path, `${path}.moved`), asNobody('unlink', path),
+        asNobody('plant', out.dir, path),
+        asNobody('rename', path, `${path}.moved`),
+        asNobody('unlink', path),
       ];
     }
     tried['set key.pem'] = [asNobody('plant', out.file, key), asNobody('unlink', key)];
@@ -146,8 +161,9 @@ describe('consumer (certificate.owner: nobody) against the certificate directory
       scenario: 'consumer vs. certificate dir (new install)',
       injected: 'as nobody: symlink over, rename and delete .sets, current, previous, key.pem and the set key',
       expected: 'EACCES for every one; consumer still reads key.pem',
-      observed: `${codes.length} attempts, all ${[...new Set(codes)].join('/')}; `
-        + 'dirs 0750 root:nogroup, key 0640 root:nogroup',
+      observed:
+        `${codes.length} attempts, all ${[...new Set(codes)].join('/')}; ` +
+        'dirs 0750 root:nogroup, key 0640 root:nogroup',
     });
   });
 
@@ -185,11 +201,13 @@ describe('consumer (certificate.owner: nobody) against the certificate directory
     expect(asNobody('plant', out.file, join(p.certDir, 'cert.pem'))).toBe('EACCES');
     record(task, {
       scenario: 'consumer links in an old-model install (key.pem)',
-      injected: 'dirs chowned to nobody; as nobody: key.pem and the live set key.pem -> a root file outside; '
-        + 'doctor --fix, renew, renew --force',
+      injected:
+        'dirs chowned to nobody; as nobody: key.pem and the live set key.pem -> a root file outside; ' +
+        'doctor --fix, renew, renew --force',
       expected: 'refused and reported; outside file unchanged; dirs back to root',
-      observed: `doctor exit ${doctor.code}, renew exit ${audit.code}, renew --force exit ${forced.code}; `
-        + `outside ${out.look()[1]}; nobody-owned dirs: ${dirsOwnedBy(p.certDir, NOBODY).length}`,
+      observed:
+        `doctor exit ${doctor.code}, renew exit ${audit.code}, renew --force exit ${forced.code}; ` +
+        `outside ${out.look()[1]}; nobody-owned dirs: ${dirsOwnedBy(p.certDir, NOBODY).length}`,
     });
   });
 
@@ -224,11 +242,13 @@ describe('consumer (certificate.owner: nobody) against the certificate directory
     expect(lstatSync(join(p.certDir, '.sets')).isSymbolicLink()).toBe(true);
     record(task, {
       scenario: 'consumer links in an old-model install (.sets)',
-      injected: 'dirs chowned to nobody; as nobody: .sets moved away and replaced by a link to a root directory '
-        + 'with a root file; renew --force, renew, doctor --fix, status',
+      injected:
+        'dirs chowned to nobody; as nobody: .sets moved away and replaced by a link to a root directory ' +
+        'with a root file; renew --force, renew, doctor --fix, status',
       expected: 'refused and reported everywhere; the directory and its file keep owner, mode and existence',
-      observed: `renew --force exit ${forced.code}, doctor exit ${doctor.code}, status exit ${status.code}; `
-        + `outside ${out.look().join('; ')}`,
+      observed:
+        `renew --force exit ${forced.code}, doctor exit ${doctor.code}, status exit ${status.code}; ` +
+        `outside ${out.look().join('; ')}`,
     });
   });
 });

@@ -223,9 +223,15 @@ export interface AcmeRelay {
 }
 
 /** What an intercept may do to one exchange: leave it (undefined) or answer this instead. */
-export interface Exchange { status: number; headers: Record<string, string>; body: string }
-export type Intercept = (req: { method: string; path: string }, upstream: Exchange) =>
-  { status: number; headers?: Record<string, string>; body: string } | undefined;
+export interface Exchange {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+export type Intercept = (
+  req: { method: string; path: string },
+  upstream: Exchange,
+) => { status: number; headers?: Record<string, string>; body: string } | undefined;
 
 /**
  * A TLS-terminating relay in front of a real step-ca, with a certificate
@@ -235,8 +241,10 @@ export type Intercept = (req: { method: string; path: string }, upstream: Exchan
  * Retry-After. step-ca builds its ACME URLs from the Host header, so the
  * whole order goes through the relay.
  */
-export async function startAcmeRelay(ca: { port: number; dir: string; rootPem: string }, intercept: Intercept):
-  Promise<AcmeRelay> {
+export async function startAcmeRelay(
+  ca: { port: number; dir: string; rootPem: string },
+  intercept: Intercept,
+): Promise<AcmeRelay> {
   const leaf = await issueFromStepCaIntermediate(ca.dir, ['127.0.0.1', 'localhost']);
   const relay: AcmeRelay = { url: '', log: [], close: async () => undefined };
   const server = https.createServer({ key: leaf.keyPem, cert: leaf.certPem + leaf.chainPem }, (req, res) => {
@@ -265,29 +273,65 @@ export async function startAcmeRelay(ca: { port: number; dir: string; rootPem: s
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   relay.url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  relay.close = () => new Promise<void>((r) => {
-    server.close(() => r());
-    server.closeAllConnections();
-  });
+  relay.close = () =>
+    new Promise<void>((r) => {
+      server.close(() => r());
+      server.closeAllConnections();
+    });
   return relay;
 }
 
 /** A TLS server certificate signed by the step-ca's own intermediate (pki/ of its directory). */
-async function issueFromStepCaIntermediate(caDir: string, names: string[]):
-  Promise<{ certPem: string; keyPem: string; chainPem: string }> {
+async function issueFromStepCaIntermediate(
+  caDir: string,
+  names: string[],
+): Promise<{ certPem: string; keyPem: string; chainPem: string }> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'cert-agent-relayleaf-'));
   try {
     const san = names.map((n) => (net.isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(', ');
-    const ext = ['basicConstraints = critical, CA:FALSE', 'keyUsage = critical, digitalSignature',
-      'extendedKeyUsage = serverAuth', `subjectAltName = ${san}`, ''];
+    const ext = [
+      'basicConstraints = critical, CA:FALSE',
+      'keyUsage = critical, digitalSignature',
+      'extendedKeyUsage = serverAuth',
+      `subjectAltName = ${san}`,
+      '',
+    ];
     await fsp.writeFile(path.join(dir, 'leaf.ext'), ext.join('\n'));
     const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-      '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', `/CN=${names[0]}`]);
-    run(['x509', '-req', '-in', 'leaf.csr',
-      '-CA', path.join(caDir, 'pki/intermediate_ca.crt'), '-CAkey', path.join(caDir, 'pki/intermediate_ca_key'),
-      '-set_serial', `0x${randomBytes(12).toString('hex')}`, '-days', '2', '-sha256', '-extfile', 'leaf.ext',
-      '-out', 'leaf.crt']);
+    run([
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'leaf.key',
+      '-out',
+      'leaf.csr',
+      '-subj',
+      `/CN=${names[0]}`,
+    ]);
+    run([
+      'x509',
+      '-req',
+      '-in',
+      'leaf.csr',
+      '-CA',
+      path.join(caDir, 'pki/intermediate_ca.crt'),
+      '-CAkey',
+      path.join(caDir, 'pki/intermediate_ca_key'),
+      '-set_serial',
+      `0x${randomBytes(12).toString('hex')}`,
+      '-days',
+      '2',
+      '-sha256',
+      '-extfile',
+      'leaf.ext',
+      '-out',
+      'leaf.crt',
+    ]);
     return {
       certPem: await fsp.readFile(path.join(dir, 'leaf.crt'), 'utf8'),
       keyPem: await fsp.readFile(path.join(dir, 'leaf.key'), 'utf8'),

@@ -45,7 +45,9 @@ describe('a daemon starting while another agent holds the lock', () => {
     const p = agentPaths();
     try {
       const port = await closedPort();
-      writeConfig(p, { url: `https://127.0.0.1:${port}`, rootFingerprint: ca.rootFingerprint }, await closedPort(), { renewal: { check: '* * * * * *' } });
+      writeConfig(p, { url: `https://127.0.0.1:${port}`, rootFingerprint: ca.rootFingerprint }, await closedPort(), {
+        renewal: { check: '* * * * * *' },
+      });
       // This test process plays the `renew` from a shell that holds the lock.
       mkdirSync(p.stateDir, { recursive: true, mode: 0o700 });
       const lock = join(p.stateDir, 'lock');

@@ -49,7 +49,10 @@ export class Topology {
   private readonly namespaces: string[] = [];
   private cleaned = false;
 
-  constructor(readonly id: string, readonly subnet = SUBNET) {
+  constructor(
+    readonly id: string,
+    readonly subnet = SUBNET,
+  ) {
     this.switchNs = `${PREFIX}-${id}-sw`;
   }
 

@@ -217,15 +217,62 @@ export async function makeOtherCa(): Promise<{
  */
 export async function makeRotatedRoot(old: Pki, label = 'rotated'): Promise<{ rootPem: string; crossPem: string }> {
   return inTempDir('cert-agent-rotate-', async (dir) => {
-    const cross = ['[v3_cross]', 'basicConstraints = critical, CA:TRUE', 'keyUsage = critical, keyCertSign, cRLSign',
-      'subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid:always', ''];
+    const cross = [
+      '[v3_cross]',
+      'basicConstraints = critical, CA:TRUE',
+      'keyUsage = critical, keyCertSign, cRLSign',
+      'subjectKeyIdentifier = hash',
+      'authorityKeyIdentifier = keyid:always',
+      '',
+    ];
     await fsp.writeFile(path.join(dir, 'openssl.cnf'), `${OPENSSL_CONF}\n${cross.join('\n')}`);
     const subj = `/O=cert-agent tests/CN=${label} Root CA ${randomBytes(4).toString('hex')}`;
-    await openssl(['req', '-x509', ...EC_KEY, '-keyout', 'new.key', '-out', 'new.crt', '-subj', subj, '-days', '3650',
-      '-sha256', '-set_serial', serial(), '-extensions', 'v3_root'], dir);
+    await openssl(
+      [
+        'req',
+        '-x509',
+        ...EC_KEY,
+        '-keyout',
+        'new.key',
+        '-out',
+        'new.crt',
+        '-subj',
+        subj,
+        '-days',
+        '3650',
+        '-sha256',
+        '-set_serial',
+        serial(),
+        '-extensions',
+        'v3_root',
+      ],
+      dir,
+    );
     await openssl(['req', '-new', '-key', 'new.key', '-out', 'new.csr', '-subj', subj], dir);
-    await openssl(['x509', '-req', '-in', 'new.csr', '-CA', old.rootCrt, '-CAkey', old.rootKey, '-set_serial', serial(),
-      '-days', '3650', '-sha256', '-extfile', 'openssl.cnf', '-extensions', 'v3_cross', '-out', 'cross.crt'], dir);
+    await openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        'new.csr',
+        '-CA',
+        old.rootCrt,
+        '-CAkey',
+        old.rootKey,
+        '-set_serial',
+        serial(),
+        '-days',
+        '3650',
+        '-sha256',
+        '-extfile',
+        'openssl.cnf',
+        '-extensions',
+        'v3_cross',
+        '-out',
+        'cross.crt',
+      ],
+      dir,
+    );
     const read = (f: string) => fsp.readFile(path.join(dir, f), 'utf8');
     return { rootPem: await read('new.crt'), crossPem: await read('cross.crt') };
   });
@@ -236,14 +283,42 @@ export async function issueLeafUnder(caCrt: string, caKey: string, names: string
   return inTempDir('cert-agent-leaf-', async (dir) => {
     const san = names.map((n) => (net.isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(', ');
     await fsp.writeFile(path.join(dir, 'openssl.cnf'), OPENSSL_CONF);
-    await fsp.writeFile(path.join(dir, 'leaf.ext'), [
-      'basicConstraints = critical, CA:FALSE', 'keyUsage = critical, digitalSignature', 'extendedKeyUsage = serverAuth',
-      'subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid:always', `subjectAltName = ${san}`, '',
-    ].join('\n'));
+    await fsp.writeFile(
+      path.join(dir, 'leaf.ext'),
+      [
+        'basicConstraints = critical, CA:FALSE',
+        'keyUsage = critical, digitalSignature',
+        'extendedKeyUsage = serverAuth',
+        'subjectKeyIdentifier = hash',
+        'authorityKeyIdentifier = keyid:always',
+        `subjectAltName = ${san}`,
+        '',
+      ].join('\n'),
+    );
     const subj = `/CN=${names[0]}`;
     await openssl(['req', '-new', ...EC_KEY, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', subj], dir);
-    await openssl(['x509', '-req', '-in', 'leaf.csr', '-CA', caCrt, '-CAkey', caKey, '-set_serial', serial(),
-      '-days', '30', '-sha256', '-extfile', 'leaf.ext', '-out', 'leaf.crt'], dir);
+    await openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        'leaf.csr',
+        '-CA',
+        caCrt,
+        '-CAkey',
+        caKey,
+        '-set_serial',
+        serial(),
+        '-days',
+        '30',
+        '-sha256',
+        '-extfile',
+        'leaf.ext',
+        '-out',
+        'leaf.crt',
+      ],
+      dir,
+    );
     return fsp.readFile(path.join(dir, 'leaf.crt'), 'utf8');
   });
 }

@@ -32,15 +32,24 @@ export const FLEET_PACKAGES = ['nginx', 'openssl', 'curl', 'iproute2'];
 /** Builds the .deb from the current bundle (fast) and returns its path. */
 export function buildDeb(): string {
   execFileSync(process.execPath, [join(ROOT, 'bundle/build.mjs')], { stdio: 'ignore' });
-  return execFileSync('bash', [join(ROOT, 'packaging/deb/build.sh')], { encoding: 'utf8' }).trim().split('\n').pop() as string;
+  return execFileSync('bash', [join(ROOT, 'packaging/deb/build.sh')], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .pop() as string;
 }
 
 /** bundle/out/cert-agent (`make sea`), rebuilt on the pinned Node 24 when missing or older than agent/. */
 export function seaExecutable(): string {
   const sea = join(ROOT, 'bundle/out/cert-agent');
-  const newest = Math.max(...readdirSync(join(ROOT, 'agent'), { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => statSync(join(d.parentPath, d.name)).mtimeMs));
+  const newest = Math.max(
+    ...readdirSync(join(ROOT, 'agent'), { recursive: true, withFileTypes: true })
+      .filter((d) => d.isFile())
+      .map((d) => statSync(join(d.parentPath, d.name)).mtimeMs),
+  );
   if (!existsSync(sea) || statSync(sea).mtimeMs < newest) {
-    execFileSync(process.execPath, [join(ROOT, 'bundle/build-sea.mjs'), '--node', nodeBinary(24)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(process.execPath, [join(ROOT, 'bundle/build-sea.mjs'), '--node', nodeBinary(24)], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
   }
   return sea;
 }
@@ -64,7 +73,10 @@ export function debianMirror(): string {
  */
 export function ensureRootfs(extra: string[] = []): string {
   const include = [...INCLUDE, ...extra];
-  const key = createHash('sha256').update(`${SUITE} minbase ${include.join(',')}`).digest('hex').slice(0, 8);
+  const key = createHash('sha256')
+    .update(`${SUITE} minbase ${include.join(',')}`)
+    .digest('hex')
+    .slice(0, 8);
   const tar = join(ROOTFS_CACHE, `rootfs-${SUITE}-${key}.tar`);
   if (existsSync(tar)) return tar;
   mkdirSync(ROOTFS_CACHE, { recursive: true });
@@ -93,7 +105,10 @@ export function unpackRootfs(extra: string[] = []): string {
 /** Refuses to delete a tree that still has something mounted inside (it would reach the host's /dev). */
 export function removeTree(dir: string): void {
   if (!existsSync(dir)) return;
-  const mounted = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((p) => p && (p === dir || p.startsWith(`${dir}/`)));
+  const mounted = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((p) => p && (p === dir || p.startsWith(`${dir}/`)));
   if (mounted.length) throw new Error(`not removing ${dir}: still mounted: ${mounted.join(', ')}`);
   rmSync(dir, { recursive: true, force: true });
 }
@@ -105,13 +120,30 @@ export interface ChrootResult {
 }
 
 /** Runs argv inside the root filesystem (private mount namespace, host network), with a clean environment plus env. */
-export function inChroot(root: string, argv: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<ChrootResult> {
-  const setup = 'set -e; mount -t proc proc "$R/proc"; mount --rbind /dev "$R/dev"; exec chroot "$R" /usr/bin/env -i "$@"';
+export function inChroot(
+  root: string,
+  argv: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 120_000,
+): Promise<ChrootResult> {
+  const setup =
+    'set -e; mount -t proc proc "$R/proc"; mount --rbind /dev "$R/dev"; exec chroot "$R" /usr/bin/env -i "$@"';
   // The test CA validates http-01 on its own port: the agent's self-check looks there too.
-  const selfCheck = process.env.CERT_AGENT_SELF_CHECK_PORT ? { CERT_AGENT_SELF_CHECK_PORT: process.env.CERT_AGENT_SELF_CHECK_PORT } : {};
-  const vars = Object.entries({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8', ...selfCheck, ...env }).map(([k, v]) => `${k}=${v}`);
+  const selfCheck = process.env.CERT_AGENT_SELF_CHECK_PORT
+    ? { CERT_AGENT_SELF_CHECK_PORT: process.env.CERT_AGENT_SELF_CHECK_PORT }
+    : {};
+  const vars = Object.entries({
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: '/root',
+    LANG: 'C.UTF-8',
+    ...selfCheck,
+    ...env,
+  }).map(([k, v]) => `${k}=${v}`);
   return new Promise((resolvePromise) => {
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', setup, 'sh', ...vars, ...argv], { env: { R: root, PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', setup, 'sh', ...vars, ...argv], {
+      env: { R: root, PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

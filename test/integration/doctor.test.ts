@@ -23,8 +23,23 @@ const liveKey = () => join(certDir(), readlinkSync(join(certDir(), 'current')), 
 beforeAll(async () => {
   ca = await startStepCa();
   dir = tempDir('cert-agent-doctor-');
-  const enroll = await runAgent(['enroll', '--config', cfg(), '--ca-url', ca.url, '--fingerprint', ca.rootFingerprint, '--domain', 'localhost',
-    '--cert-dir', certDir(), '--state-dir', join(dir, 'state'), '--listen', `127.0.0.1:${ca.acmeHttpPort}`]);
+  const enroll = await runAgent([
+    'enroll',
+    '--config',
+    cfg(),
+    '--ca-url',
+    ca.url,
+    '--fingerprint',
+    ca.rootFingerprint,
+    '--domain',
+    'localhost',
+    '--cert-dir',
+    certDir(),
+    '--state-dir',
+    join(dir, 'state'),
+    '--listen',
+    `127.0.0.1:${ca.acmeHttpPort}`,
+  ]);
   expect(enroll.code).toBe(0);
   expect((await runAgent(['renew', '--config', cfg()])).code).toBe(0);
 });
@@ -46,7 +61,8 @@ describe('cert-agent doctor', () => {
     const r = await doctor();
     expect(r.problems).toEqual([]);
     expect(r.code).toBe(0);
-    for (const check of ['config', 'permissions', 'mount', 'CA', 'key', 'chain', 'challenge']) expect(r.lines.some((l) => new RegExp(`^ok +${check} `).test(l))).toBe(true);
+    for (const check of ['config', 'permissions', 'mount', 'CA', 'key', 'chain', 'challenge'])
+      expect(r.lines.some((l) => new RegExp(`^ok +${check} `).test(l))).toBe(true);
     expect(r.stdout).toContain(`its TLS chains to the pinned root ${ca.rootFingerprint}`);
     expect(r.lines.at(-1)).toBe('doctor: all good');
   });
@@ -76,13 +92,23 @@ describe('cert-agent doctor', () => {
     chmodSync(certDir(), 0o755);
     const r = await doctor();
     expect(r.code).toBe(1);
-    expect(r.problems).toContainEqual(expect.stringMatching(new RegExp(`^PROBLEM private key +${liveKey()} is readable by group and others \\(mode 0644, want 0600\\): run cert-agent doctor --fix$`)));
-    expect(r.problems).toContainEqual(expect.stringMatching(/^PROBLEM certificate directory .* \(mode 0755, want 0700\)/));
+    expect(r.problems).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^PROBLEM private key +${liveKey()} is readable by group and others \\(mode 0644, want 0600\\): run cert-agent doctor --fix$`,
+        ),
+      ),
+    );
+    expect(r.problems).toContainEqual(
+      expect.stringMatching(/^PROBLEM certificate directory .* \(mode 0755, want 0700\)/),
+    );
     expect(r.lines.at(-1)).toBe('doctor: 2 problem(s)');
 
     const fixed = await doctor(cfg(), ['--fix']);
     expect(fixed.code).toBe(0);
-    expect(fixed.lines).toContainEqual(expect.stringMatching(new RegExp(`^FIXED +private key +${liveKey()}: mode 0644 -> 0600$`)));
+    expect(fixed.lines).toContainEqual(
+      expect.stringMatching(new RegExp(`^FIXED +private key +${liveKey()}: mode 0644 -> 0600$`)),
+    );
     expect(fixed.lines).toContainEqual(expect.stringMatching(/^FIXED +certificate directory .*: mode 0755 -> 0700$/));
     expect(fixed.lines.at(-1)).toBe('doctor: all good (2 fixed)');
     expect(modeOf(liveKey())).toBe(0o600);
@@ -94,7 +120,9 @@ describe('cert-agent doctor', () => {
     chownSync(liveKey(), 65534, 65534);
     const r = await doctor();
     expect(r.code).toBe(1);
-    expect(r.problems).toContainEqual(`PROBLEM private key                 ${liveKey()} is owned by 65534:65534, want 0:0: run cert-agent doctor --fix`);
+    expect(r.problems).toContainEqual(
+      `PROBLEM private key                 ${liveKey()} is owned by 65534:65534, want 0:0: run cert-agent doctor --fix`,
+    );
     const fixed = await doctor(cfg(), ['--fix']);
     expect(fixed.lines).toContainEqual(`FIXED   private key                 ${liveKey()}: owner 65534:65534 -> 0:0`);
     expect(statSync(liveKey()).uid).toBe(0);
@@ -113,7 +141,9 @@ describe('cert-agent doctor', () => {
     try {
       const r = await doctor(config);
       expect(r.code).toBe(1);
-      expect(r.problems).toContainEqual(`PROBLEM mount                       certificate directory ${mounted} is on a bind mount of ${host} (from ${execFileSync('findmnt', ['-no', 'SOURCE', '--target', mounted], { encoding: 'utf8' }).trim().replace(/\[.*$/, '')}) at ${mounted}: keys must stay inside this container; use a local directory and remove the mount point from the container config (the old shared-directory setup)`);
+      expect(r.problems).toContainEqual(
+        `PROBLEM mount                       certificate directory ${mounted} is on a bind mount of ${host} (from ${execFileSync('findmnt', ['-no', 'SOURCE', '--target', mounted], { encoding: 'utf8' }).trim().replace(/\[.*$/, '')}) at ${mounted}: keys must stay inside this container; use a local directory and remove the mount point from the container config (the old shared-directory setup)`,
+      );
     } finally {
       execFileSync('umount', [mounted]);
     }
@@ -146,18 +176,29 @@ describe('cert-agent doctor', () => {
 
   it('catches nginx not using the agent files, and accepts it when it does', async () => {
     const conf = join(dir, 'nginx.conf');
-    const server = (crt: string, key: string) => `pid ${dir}/nginx.pid; error_log ${dir}/nginx-error.log; events {} http { access_log off; server { listen 127.0.0.1:1; ssl_certificate ${crt}; ssl_certificate_key ${key}; } }\n`;
+    const server = (crt: string, key: string) =>
+      `pid ${dir}/nginx.pid; error_log ${dir}/nginx-error.log; events {} http { access_log off; server { listen 127.0.0.1:1; ssl_certificate ${crt}; ssl_certificate_key ${key}; } }\n`;
     const legacy = join(dir, 'legacy-ssl');
     mkdirSync(legacy);
     for (const f of ['fullchain.pem', 'key.pem']) writeFileSync(join(legacy, f), readFileSync(join(certDir(), f)));
     writeFileSync(conf, server(join(legacy, 'fullchain.pem'), join(legacy, 'key.pem')));
     const config = join(dir, 'nginx.yaml');
-    writeFileSync(config, `${readFileSync(cfg(), 'utf8')}\nreload: { target: nginx, nginx: { config: ${conf} } }\n`.replace(/^reload:.*\n(?=.*\nreload:)/m, ''));
+    writeFileSync(
+      config,
+      `${readFileSync(cfg(), 'utf8')}\nreload: { target: nginx, nginx: { config: ${conf} } }\n`.replace(
+        /^reload:.*\n(?=.*\nreload:)/m,
+        '',
+      ),
+    );
     const r = await doctor(config);
-    expect(r.problems).toContainEqual(`PROBLEM proxy config                nginx does not use the agent's files: set ssl_certificate ${certDir()}/fullchain.pem; and ssl_certificate_key ${certDir()}/key.pem; (it uses ${legacy}/fullchain.pem, ${legacy}/key.pem)`);
+    expect(r.problems).toContainEqual(
+      `PROBLEM proxy config                nginx does not use the agent's files: set ssl_certificate ${certDir()}/fullchain.pem; and ssl_certificate_key ${certDir()}/key.pem; (it uses ${legacy}/fullchain.pem, ${legacy}/key.pem)`,
+    );
     writeFileSync(conf, server(join(certDir(), 'fullchain.pem'), join(certDir(), 'key.pem')));
     const ok = await doctor(config);
-    expect(ok.lines).toContainEqual(`ok      proxy config                nginx uses ${certDir()}/fullchain.pem, ${certDir()}/key.pem`);
+    expect(ok.lines).toContainEqual(
+      `ok      proxy config                nginx uses ${certDir()}/fullchain.pem, ${certDir()}/key.pem`,
+    );
   });
 
   it('catches a key that does not belong to the certificate', async () => {
@@ -167,7 +208,11 @@ describe('cert-agent doctor', () => {
     try {
       const r = await doctor();
       expect(r.code).toBe(1);
-      expect(r.problems).toContainEqual(expect.stringMatching(/^PROBLEM key +certificate [0-9a-f]+ does not match the private key: run cert-agent renew --force to install a new matching set$/));
+      expect(r.problems).toContainEqual(
+        expect.stringMatching(
+          /^PROBLEM key +certificate [0-9a-f]+ does not match the private key: run cert-agent renew --force to install a new matching set$/,
+        ),
+      );
     } finally {
       rmSync(liveKey());
       writeFileSync(liveKey(), original, { mode: 0o600 });

@@ -7,10 +7,8 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import {
-  chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync,
-} from 'node:fs';
-import { join, relative } from 'node:path';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateConfig, type Config } from '../../agent/config/config.js';
 import { silentLogger } from '../../agent/lib/log.js';
@@ -44,13 +42,19 @@ function configFor(name: string, extra: Record<string, unknown> = {}): Config {
  * the test directories are 0700 root, www-data (as in a Debian container)
  * where they are not.
  */
-async function startNginx(webroot: string, port: number, user = 'root', name = 'nginx'):
-  Promise<{ stop(): Promise<void> }> {
+async function startNginx(
+  webroot: string,
+  port: number,
+  user = 'root',
+  name = 'nginx',
+): Promise<{ stop(): Promise<void> }> {
   const ndir = join(dir, name);
   const tmp = join(ndir, 'tmp');
   mkdirSync(tmp, { recursive: true });
   const conf = join(ndir, 'nginx.conf');
-  writeFileSync(conf, `user ${user}; worker_processes 1; pid ${ndir}/nginx.pid; error_log ${ndir}/error.log;
+  writeFileSync(
+    conf,
+    `user ${user}; worker_processes 1; pid ${ndir}/nginx.pid; error_log ${ndir}/error.log;
 events { worker_connections 64; }
 http {
   access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp};
@@ -61,7 +65,8 @@ http {
     location / { return 404; }
   }
 }
-`);
+`,
+  );
   const proc: ChildProcess = spawn('nginx', ['-c', conf, '-g', 'daemon off;'], { stdio: 'ignore' });
   const deadline = Date.now() + 5000;
   while (!existsSync(join(ndir, 'nginx.pid'))) {
@@ -127,14 +132,18 @@ describe('the daemon under umask 077 (the unit sets UMask=0077), nginx workers a
     const webroot = join(base, 'www/acme-challenge');
     const textfile = join(base, 'metrics/cert-agent.prom');
     const config = join(base, 'config.yaml');
-    writeFileSync(config, JSON.stringify({
-      ca: { url: ca.url, fingerprint: ca.rootFingerprint },
-      certificate: { domains: ['localhost', '127.0.0.1'], dir: join(base, 'tls') },
-      challenge: { mode: 'webroot', webroot },
-      reload: { target: 'traefik', traefik: { dynamicFile: join(base, 'traefik/dynamic/cert-agent.yml') } },
-      metrics: { textfile },
-      stateDir: join(base, 'state'),
-    }), { mode: 0o600 });
+    writeFileSync(
+      config,
+      JSON.stringify({
+        ca: { url: ca.url, fingerprint: ca.rootFingerprint },
+        certificate: { domains: ['localhost', '127.0.0.1'], dir: join(base, 'tls') },
+        challenge: { mode: 'webroot', webroot },
+        reload: { target: 'traefik', traefik: { dynamicFile: join(base, 'traefik/dynamic/cert-agent.yml') } },
+        metrics: { textfile },
+        stateDir: join(base, 'state'),
+      }),
+      { mode: 0o600 },
+    );
     const nginx = await startNginx(webroot, ca.acmeHttpPort, 'www-data', `nginx-${name}`);
     const daemon = new DaemonProcess(config, {}, { umask });
     try {
@@ -162,8 +171,12 @@ describe('the daemon under umask 077 (the unit sets UMask=0077), nginx workers a
     expect(run.modes).toEqual(reference.modes);
     // What is meant for other readers, whatever the umask:
     expect(run.modes).toMatchObject({
-      'www': '0755', 'www/acme-challenge': '0755', 'traefik': '0755', 'traefik/dynamic': '0755',
-      'traefik/dynamic/cert-agent.yml': '0644', 'metrics/cert-agent.prom': '0644',
+      www: '0755',
+      'www/acme-challenge': '0755',
+      traefik: '0755',
+      'traefik/dynamic': '0755',
+      'traefik/dynamic/cert-agent.yml': '0644',
+      'metrics/cert-agent.prom': '0644',
     });
     for (const f of ['cert.pem', 'chain.pem', 'fullchain.pem', 'ca.pem']) {
       expect(run.modes[`tls/.sets/*/${f}`]).toMatch(/^0644$|^0640$/);
@@ -206,7 +219,9 @@ describe('a challenge the CA cannot reach', () => {
     // The responder listens on another port than the one the CA validates on.
     const config = configFor('unreachable', { challenge: { listen: '127.0.0.1:1' } });
     const started = Date.now();
-    await expect(renewPass({ config, log: silentLogger() })).rejects.toThrow(/http-01 validation of (localhost|127\.0\.0\.1) failed: .*(connection refused|connect)/i);
+    await expect(renewPass({ config, log: silentLogger() })).rejects.toThrow(
+      /http-01 validation of (localhost|127\.0\.0\.1) failed: .*(connection refused|connect)/i,
+    );
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(existsSync(join(config.certificate.dir, 'cert.pem'))).toBe(false);
     const state = JSON.parse(readFileSync(join(config.stateDir, 'state.json'), 'utf8'));
@@ -221,7 +236,10 @@ describe('a reload that failed after the install', () => {
     const marker = join(dir, 'reloaded-serial');
     // A consumer that refuses until `flag` exists, then records the serial it was given.
     const script = `[ -e ${flag} ] || { echo 'consumer not ready' >&2; exit 3; }; echo "$CERT_AGENT_SERIAL" > ${marker}`;
-    const config = { ...configFor('reload-retry'), reload: { ...configFor('reload-retry').reload, target: 'command' as const, command: ['sh', '-c', script] } };
+    const config = {
+      ...configFor('reload-retry'),
+      reload: { ...configFor('reload-retry').reload, target: 'command' as const, command: ['sh', '-c', script] },
+    };
     await expect(renewPass({ config, log: silentLogger() })).rejects.toThrow(/exited 3; output: consumer not ready/);
     const installed = new X509Certificate(readFileSync(join(config.certificate.dir, 'cert.pem')));
     writeFileSync(flag, '');

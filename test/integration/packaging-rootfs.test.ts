@@ -137,7 +137,9 @@ describe('Debian package and template hook in a debootstrapped trixie', () => {
     expect(r.stdout).toContain('postinstall: cert-agent.timer already enabled');
     expect(r.stdout).toContain('cert-agent OK');
 
-    expect(readlinkSync(at('etc/systemd/system/timers.target.wants/cert-agent.timer'))).toBe('/usr/lib/systemd/system/cert-agent.timer');
+    expect(readlinkSync(at('etc/systemd/system/timers.target.wants/cert-agent.timer'))).toBe(
+      '/usr/lib/systemd/system/cert-agent.timer',
+    );
     expect(existsSync(at('etc/systemd/system/multi-user.target.wants/cert-agent.service'))).toBe(false);
     expect(lstatSync(at('usr/bin/cert-agent')).isSymbolicLink()).toBe(true);
     expect(mode('etc/cert-agent')).toBe(0o755);
@@ -194,13 +196,17 @@ describe('Debian package and template hook in a debootstrapped trixie', () => {
     expect(daemon.code, daemon.stderr).toBe(0);
     expect(daemon.stdout).toContain('postinstall: disabled cert-agent.timer (daemon mode)');
     expect(daemon.stdout).toContain('postinstall: enabled cert-agent.service');
-    expect(readlinkSync(at('etc/systemd/system/multi-user.target.wants/cert-agent.service'))).toBe('/usr/lib/systemd/system/cert-agent.service');
+    expect(readlinkSync(at('etc/systemd/system/multi-user.target.wants/cert-agent.service'))).toBe(
+      '/usr/lib/systemd/system/cert-agent.service',
+    );
     expect(existsSync(at('etc/systemd/system/timers.target.wants/cert-agent.timer'))).toBe(false);
     const timer = await inChroot(root, ['sh', '/root/postinstall.sh'], hookEnv());
     expect(timer.code, timer.stderr).toBe(0);
     expect(timer.stdout).toContain('postinstall: disabled cert-agent.service (timer mode)');
     expect(timer.stdout).toContain('postinstall: enabled cert-agent.timer');
-    expect(readlinkSync(at('etc/systemd/system/timers.target.wants/cert-agent.timer'))).toBe('/usr/lib/systemd/system/cert-agent.timer');
+    expect(readlinkSync(at('etc/systemd/system/timers.target.wants/cert-agent.timer'))).toBe(
+      '/usr/lib/systemd/system/cert-agent.timer',
+    );
     expect(existsSync(at('etc/systemd/system/multi-user.target.wants/cert-agent.service'))).toBe(false);
     const again = await inChroot(root, ['sh', '/root/postinstall.sh'], hookEnv());
     expect(again.stdout).toContain('postinstall: cert-agent.timer already enabled');
@@ -229,17 +235,27 @@ describe('Debian package and template hook in a debootstrapped trixie', () => {
     // As on a Debian 12 template, whose nodejs (18) is too old: no `node` at all.
     await inChroot(root, ['mv', '/usr/bin/node', '/usr/bin/node.hidden']);
     copyFileSync(seaExecutable(), at('root/cert-agent'));
-    for (const u of ['cert-agent.service', 'cert-agent-pass.service', 'cert-agent.timer']) copyFileSync(join(ROOT, 'packaging', u), at(`root/${u}`));
-    const env = { ...hookEnv(), CERT_AGENT_DEB: '', CERT_AGENT_BUNDLE: '/root/cert-agent', CERT_AGENT_CERT_DIR: '/srv/tls' };
+    for (const u of ['cert-agent.service', 'cert-agent-pass.service', 'cert-agent.timer'])
+      copyFileSync(join(ROOT, 'packaging', u), at(`root/${u}`));
+    const env = {
+      ...hookEnv(),
+      CERT_AGENT_DEB: '',
+      CERT_AGENT_BUNDLE: '/root/cert-agent',
+      CERT_AGENT_CERT_DIR: '/srv/tls',
+    };
     const r = await inChroot(root, ['sh', '/root/postinstall.sh'], env);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('postinstall: installed /usr/lib/cert-agent/cert-agent');
     expect(r.stdout).toContain('cert-agent OK');
     expect(readlinkSync(at('usr/bin/cert-agent'))).toBe('/usr/lib/cert-agent/cert-agent');
-    expect(readlinkSync(at('etc/systemd/system/timers.target.wants/cert-agent.timer'))).toBe('/etc/systemd/system/cert-agent.timer');
+    expect(readlinkSync(at('etc/systemd/system/timers.target.wants/cert-agent.timer'))).toBe(
+      '/etc/systemd/system/cert-agent.timer',
+    );
     for (const svc of ['cert-agent.service', 'cert-agent-pass.service']) {
-      expect(readFileSync(at(`etc/systemd/system/${svc}.d/paths.conf`), 'utf8')).toContain('ReadWritePaths=-/srv/tls\n');
+      expect(readFileSync(at(`etc/systemd/system/${svc}.d/paths.conf`), 'utf8')).toContain(
+        'ReadWritePaths=-/srv/tls\n',
+      );
     }
     expect(mode('srv/tls')).toBe(0o700);
     expect(mode('srv/tls/key.pem')).toBe(0o600);

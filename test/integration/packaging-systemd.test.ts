@@ -13,7 +13,14 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -299,11 +306,19 @@ describe('non-root certificate.owner, webroot through nginx (www-data workers), 
   const TEXTFILE = '/var/lib/prometheus/node-exporter/cert-agent.prom';
   /** argv inside the container as `user` (its own groups only), as Traefik, nginx's workers or node_exporter run. */
   const asUser = (user: string, argv: string[]) =>
-    c2.exec(['setpriv', `--reuid=${user}`, `--regid=${user === 'nobody' ? 'nogroup' : user}`, '--init-groups',
-      ...argv]);
+    c2.exec([
+      'setpriv',
+      `--reuid=${user}`,
+      `--regid=${user === 'nobody' ? 'nogroup' : user}`,
+      '--init-groups',
+      ...argv,
+    ]);
   const unitLog = () => c2.sh('journalctl -u cert-agent.service -n 20 -o cat --no-pager');
-  const journal = async () => (await c2.sh('journalctl -u cert-agent.service -o cat --no-pager'))
-    .split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const journal = async () =>
+    (await c2.sh('journalctl -u cert-agent.service -o cat --no-pager'))
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
 
   beforeAll(async () => {
     root2 = unpackRootfs(['nginx']);
@@ -314,13 +329,16 @@ describe('non-root certificate.owner, webroot through nginx (www-data workers), 
     rmSync(at2('etc/nginx/sites-enabled/default'), { force: true });
     const snippet = 'cert-agent-challenge-webroot.conf';
     copyFileSync(join(ROOT, 'packaging/nginx', snippet), at2(`etc/nginx/snippets/${snippet}`));
-    writeFileSync(at2('etc/nginx/conf.d/cert-agent-test.conf'), `server {
+    writeFileSync(
+      at2('etc/nginx/conf.d/cert-agent-test.conf'),
+      `server {
     listen 127.0.0.1:${ca.acmeHttpPort};
     server_name localhost;
     include snippets/cert-agent-challenge-webroot.conf;
     location / { return 404; }
 }
-`);
+`,
+    );
     c2 = await bootContainer(root2);
     await c2.sh('useradd --system --user-group --no-create-home --shell /usr/sbin/nologin traefik');
   }, 600_000);
@@ -335,8 +353,10 @@ describe('non-root certificate.owner, webroot through nginx (www-data workers), 
 
   it('nginx runs with its workers as www-data', async () => {
     expect(await c2.sh('systemctl is-active nginx.service')).toBe('active');
-    const uids = await c2.sh('for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = nginx ] && '
-      + 'awk \'/^Uid:/ {print $2}\' $p/status; done | sort -u');
+    const uids = await c2.sh(
+      'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = nginx ] && ' +
+        "awk '/^Uid:/ {print $2}' $p/status; done | sort -u",
+    );
     expect(uids.split('\n')).toEqual(['0', await c2.sh('id -u www-data')]);
   });
 
@@ -354,8 +374,9 @@ describe('non-root certificate.owner, webroot through nginx (www-data workers), 
     // The unit issued it, with its sandbox as shipped: UMask=0077 and a
     // filter that allows chown and nothing else privileged.
     const shown = await c2.sh('systemctl show cert-agent.service -p UMask,SystemCallFilter,ActiveState');
-    const p = Object.fromEntries(shown.split('\n').map((l) => [l.slice(0, l.indexOf('=')),
-      l.slice(l.indexOf('=') + 1)]));
+    const p = Object.fromEntries(
+      shown.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
     expect(p.ActiveState).toBe('active');
     expect(p.UMask).toBe('0077');
     const allowed = (p.SystemCallFilter ?? '').split(' ');
@@ -369,8 +390,9 @@ describe('non-root certificate.owner, webroot through nginx (www-data workers), 
     writeFileSync(at2('root/ca-root.pem'), ca.rootPem);
     const cert = at2('etc/cert-agent/tls/cert.pem');
     const chain = at2('etc/cert-agent/tls/chain.pem');
-    const verdict = execFileSync('openssl', ['verify', '-CAfile', at2('root/ca-root.pem'), '-untrusted', chain, cert],
-      { encoding: 'utf8' });
+    const verdict = execFileSync('openssl', ['verify', '-CAfile', at2('root/ca-root.pem'), '-untrusted', chain, cert], {
+      encoding: 'utf8',
+    });
     expect(verdict.trim()).toBe(`${cert}: OK`);
     // step-ca fetched the token from nginx's www-data workers, and got it.
     const fetched = /"GET \/\.well-known\/acme-challenge\/[\w-]{16,} HTTP\/1\.1" 200 /;
@@ -391,7 +413,7 @@ describe('non-root certificate.owner, webroot through nginx (www-data workers), 
     }
   });
 
-  it('the metrics textfile, written under UMask=0077, is readable by node_exporter\'s user', async () => {
+  it("the metrics textfile, written under UMask=0077, is readable by node_exporter's user", async () => {
     // As an operator enables it: the path in the config, its directory writable for the unit.
     await c2.sh(`install -d -m 0755 ${dirname(TEXTFILE)}`);
     await c2.sh(`printf 'metrics:\\n  textfile: ${TEXTFILE}\\n' >> /etc/cert-agent/config.yaml`);

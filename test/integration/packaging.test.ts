@@ -38,7 +38,8 @@ describe('systemd unit', () => {
       mkdirSync(units, { recursive: true });
       mkdirSync(join(root, 'usr/bin'), { recursive: true });
       mkdirSync(join(root, 'bin'), { recursive: true });
-      for (const f of readdirSync('/lib/systemd/system')) if (/\.(target|slice)$/.test(f)) copyFileSync(join('/lib/systemd/system', f), join(units, f));
+      for (const f of readdirSync('/lib/systemd/system'))
+        if (/\.(target|slice)$/.test(f)) copyFileSync(join('/lib/systemd/system', f), join(units, f));
       for (const unit of [UNIT, PASS_UNIT, TIMER]) copyFileSync(unit, join(units, basename(unit)));
       writeFileSync(join(root, 'usr/bin/cert-agent'), '#!/bin/sh\n');
       chmodSync(join(root, 'usr/bin/cert-agent'), 0o755);
@@ -49,51 +50,65 @@ describe('systemd unit', () => {
     },
   );
 
-  it.each([UNIT, PASS_UNIT])('scores 2.1 or lower on systemd-analyze security --offline=true, exposed only where the job needs it: %s', (unit) => {
-    const r = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', unit], { encoding: 'utf8' });
-    const m = new RegExp(`Overall exposure level for ${basename(unit).replace('.', '\\.')}: (\\d+\\.\\d+)`).exec(r.stdout);
-    expect(m, r.stdout + r.stderr).not.toBeNull();
-    const score = Number(m![1]);
-    console.log(`systemd-analyze security exposure of ${basename(unit)}: ${score}`);
-    expect(score).toBeLessThanOrEqual(2.1);
-    // Each exposure is one the README explains; anything more fails here even within the score.
-    const args = ['security', '--offline=true', '--no-pager', '--json=short', unit];
-    const json = spawnSync('systemd-analyze', args, { encoding: 'utf8' });
-    const checks = JSON.parse(json.stdout) as { name: string; exposure: string | null }[];
-    const exposed = checks.filter((c) => Number(c.exposure) > 0).map((c) => c.name);
-    expect(exposed.sort()).toEqual([
-      'CapabilityBoundingSet=~CAP_(CHOWN|FSETID|SETFCAP)', // certificate.owner/group
-      'CapabilityBoundingSet=~CAP_(DAC_*|FOWNER|IPC_OWNER)', // nginx -t opens nginx's logs; files of certificate.owner
-      'CapabilityBoundingSet=~CAP_NET_(BIND_SERVICE|BROADCAST|RAW)', // port 80 (standalone http-01)
-      'DeviceAllow=', // char-rtc, read-only: what ProtectClock= itself adds
-      'IPAddressDeny=', // the site's CA on a private address
-      'MemoryDenyWriteExecute=', // V8's JIT
-      'PrivateNetwork=', // the CA and port 80
-      'PrivateUsers=', // port 80 and signalling nginx
-      'RestrictAddressFamilies=~AF_(INET|INET6)', // the CA and port 80
-      'RestrictAddressFamilies=~AF_UNIX', // reload.command (systemctl)
-      'RootDirectory=/RootImage=', // reads the container's proxy setup
-      'SystemCallFilter=~@privileged', // only @chown, for certificate.owner/group
-      'User=/DynamicUser=', // root: all of the above
-    ].sort());
-    expect(json.stdout).toContain('and @privileged is included (e.g. chown is allowed)');
-  });
+  it.each([UNIT, PASS_UNIT])(
+    'scores 2.1 or lower on systemd-analyze security --offline=true, exposed only where the job needs it: %s',
+    (unit) => {
+      const r = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', unit], { encoding: 'utf8' });
+      const m = new RegExp(`Overall exposure level for ${basename(unit).replace('.', '\\.')}: (\\d+\\.\\d+)`).exec(
+        r.stdout,
+      );
+      expect(m, r.stdout + r.stderr).not.toBeNull();
+      const score = Number(m![1]);
+      console.log(`systemd-analyze security exposure of ${basename(unit)}: ${score}`);
+      expect(score).toBeLessThanOrEqual(2.1);
+      // Each exposure is one the README explains; anything more fails here even within the score.
+      const args = ['security', '--offline=true', '--no-pager', '--json=short', unit];
+      const json = spawnSync('systemd-analyze', args, { encoding: 'utf8' });
+      const checks = JSON.parse(json.stdout) as { name: string; exposure: string | null }[];
+      const exposed = checks.filter((c) => Number(c.exposure) > 0).map((c) => c.name);
+      expect(exposed.sort()).toEqual(
+        [
+          'CapabilityBoundingSet=~CAP_(CHOWN|FSETID|SETFCAP)', // certificate.owner/group
+          'CapabilityBoundingSet=~CAP_(DAC_*|FOWNER|IPC_OWNER)', // nginx -t opens nginx's logs; files of certificate.owner
+          'CapabilityBoundingSet=~CAP_NET_(BIND_SERVICE|BROADCAST|RAW)', // port 80 (standalone http-01)
+          'DeviceAllow=', // char-rtc, read-only: what ProtectClock= itself adds
+          'IPAddressDeny=', // the site's CA on a private address
+          'MemoryDenyWriteExecute=', // V8's JIT
+          'PrivateNetwork=', // the CA and port 80
+          'PrivateUsers=', // port 80 and signalling nginx
+          'RestrictAddressFamilies=~AF_(INET|INET6)', // the CA and port 80
+          'RestrictAddressFamilies=~AF_UNIX', // reload.command (systemctl)
+          'RootDirectory=/RootImage=', // reads the container's proxy setup
+          'SystemCallFilter=~@privileged', // only @chown, for certificate.owner/group
+          'User=/DynamicUser=', // root: all of the above
+        ].sort(),
+      );
+      expect(json.stdout).toContain('and @privileged is included (e.g. chown is allowed)');
+    },
+  );
 
   it('timer mode runs under the same sandbox as the daemon, line for line', () => {
     // Everything in [Service] but how the process is started and restarted.
-    const own = /^(Type|ExecStart|ExecReload|Restart|RestartSec|RestartPreventExitStatus|TimeoutStopSec|TimeoutStartSec)=/;
+    const own =
+      /^(Type|ExecStart|ExecReload|Restart|RestartSec|RestartPreventExitStatus|TimeoutStopSec|TimeoutStartSec)=/;
     const service = (path: string) => {
       const text = readFileSync(path, 'utf8');
       const install = text.search(/^\[Install\]$/m);
       const body = text.slice(text.search(/^\[Service\]$/m), install === -1 ? undefined : install);
-      return body.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#') && !own.test(l));
+      return body
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith('#') && !own.test(l));
     };
     const daemon = service(UNIT);
     expect(daemon.length).toBeGreaterThan(30);
     expect(service(PASS_UNIT)).toEqual(daemon);
     const unitSection = (path: string) => {
       const text = readFileSync(path, 'utf8');
-      return text.slice(text.search(/^\[Unit\]$/m), text.search(/^\[Service\]$/m)).split('\n').filter((l) => /^(After|Wants|ConditionPathExists)=/.test(l));
+      return text
+        .slice(text.search(/^\[Unit\]$/m), text.search(/^\[Service\]$/m))
+        .split('\n')
+        .filter((l) => /^(After|Wants|ConditionPathExists)=/.test(l));
     };
     expect(unitSection(PASS_UNIT)).toEqual(unitSection(UNIT));
   });
@@ -107,7 +122,13 @@ describe('systemd unit', () => {
     expect(timer).toMatch(/^Conflicts=cert-agent\.service$/m);
     expect(pass).toMatch(/^Type=oneshot$/m);
     expect(pass).toMatch(/^ExecStart=\/usr\/bin\/cert-agent check$/m);
-    expect(parseConfig('ca: {url: "https://ca.internal", fingerprint: "' + 'a'.repeat(64) + '"}\ncertificate: {domains: [x.internal]}\n').renewal.check).toBe('*/5 * * * *');
+    expect(
+      parseConfig(
+        'ca: {url: "https://ca.internal", fingerprint: "' +
+          'a'.repeat(64) +
+          '"}\ncertificate: {domains: [x.internal]}\n',
+      ).renewal.check,
+    ).toBe('*/5 * * * *');
   });
 
   it('does not restart on a configuration error and keeps the capabilities the job needs', () => {
@@ -117,8 +138,12 @@ describe('systemd unit', () => {
     expect(setting('Restart')).toBe('on-failure');
     expect(setting('RestartPreventExitStatus').split(/\s+/)).toContain('78');
     expect(setting('CapabilityBoundingSet').split(/\s+/)).toContain('CAP_NET_BIND_SERVICE');
-    const rw = setting('ReadWritePaths').split(/\s+/).map((p) => p.replace(/^-/, ''));
-    expect(rw).toEqual(expect.arrayContaining(['/etc/cert-agent', '/var/lib/cert-agent', '/etc/traefik/dynamic', '/var/log/nginx']));
+    const rw = setting('ReadWritePaths')
+      .split(/\s+/)
+      .map((p) => p.replace(/^-/, ''));
+    expect(rw).toEqual(
+      expect.arrayContaining(['/etc/cert-agent', '/var/lib/cert-agent', '/etc/traefik/dynamic', '/var/log/nginx']),
+    );
   });
 });
 
@@ -132,12 +157,20 @@ describe('Debian package', () => {
     const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
     expect(deb.endsWith(`/cert-agent_${version}_all.deb`)).toBe(true);
     const listing = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8' });
-    const entries = new Map(listing.trim().split('\n').map((l) => {
-      const f = l.split(/\s+/);
-      return [f[5]!.replace(/^\.\//, '/').replace(/\/$/, ''), { mode: f[0]!, owner: f[1]!, link: f[7] }];
-    }));
+    const entries = new Map(
+      listing
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const f = l.split(/\s+/);
+          return [f[5]!.replace(/^\.\//, '/').replace(/\/$/, ''), { mode: f[0]!, owner: f[1]!, link: f[7] }];
+        }),
+    );
     expect(entries.get('/usr/lib/cert-agent/cert-agent.mjs')?.mode).toBe('-rwxr-xr-x');
-    expect(entries.get('/usr/bin/cert-agent')).toMatchObject({ mode: 'lrwxrwxrwx', link: '../lib/cert-agent/cert-agent.mjs' });
+    expect(entries.get('/usr/bin/cert-agent')).toMatchObject({
+      mode: 'lrwxrwxrwx',
+      link: '../lib/cert-agent/cert-agent.mjs',
+    });
     for (const unit of ['cert-agent.service', 'cert-agent-pass.service', 'cert-agent.timer']) {
       expect(entries.get(`/usr/lib/systemd/system/${unit}`)?.mode, unit).toBe('-rw-r--r--');
     }
@@ -146,7 +179,8 @@ describe('Debian package', () => {
       expect(entries.get(`/usr/share/cert-agent/${f}`)?.mode, f).toBe('-rwxr-xr-x');
     }
     const expected = [
-      '/usr/share/cert-agent/config.example.yaml', '/usr/share/cert-agent/status.schema.json',
+      '/usr/share/cert-agent/config.example.yaml',
+      '/usr/share/cert-agent/status.schema.json',
       ...['README.md', 'copyright', 'changelog.gz', 'migration.md', 'THIRD-PARTY-NOTICES'].map(
         (f) => `/usr/share/doc/cert-agent/${f}`,
       ),
@@ -157,7 +191,13 @@ describe('Debian package', () => {
     for (const proxy of ['nginx', 'traefik']) {
       const dir = join(ROOT, 'packaging', proxy);
       let shipped: string[] = [];
-      try { shipped = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => join(d.parentPath, d.name).slice(dir.length)); } catch { /* not there yet */ }
+      try {
+        shipped = readdirSync(dir, { recursive: true, withFileTypes: true })
+          .filter((d) => d.isFile())
+          .map((d) => join(d.parentPath, d.name).slice(dir.length));
+      } catch {
+        /* not there yet */
+      }
       for (const f of shipped) expect(entries.has(`/usr/share/cert-agent/${proxy}${f}`), f).toBe(true);
     }
     expect([...entries.values()].every((e) => e.owner === 'root/root')).toBe(true);
@@ -165,7 +205,8 @@ describe('Debian package', () => {
     expect(control).toContain('Depends: nodejs (>= 20)');
     expect(control).toContain('Architecture: all');
     const scripts = execFileSync('dpkg-deb', ['-I', deb], { encoding: 'utf8' });
-    for (const s of ['postinst', 'prerm', 'postrm']) expect(scripts).toMatch(new RegExp(`\\d+ lines\\s+\\*\\s+${s}\\b`));
+    for (const s of ['postinst', 'prerm', 'postrm'])
+      expect(scripts).toMatch(new RegExp(`\\d+ lines\\s+\\*\\s+${s}\\b`));
   });
 
   it('copyright and THIRD-PARTY-NOTICES name exactly the packages esbuild put into the bundle', () => {
@@ -216,7 +257,9 @@ describe('packaging/config.example.yaml', () => {
 
   it('is valid and every value in it is the default', () => {
     const parsed = parseConfig(example, 'config.example.yaml');
-    const minimal = parseConfig(`ca: {url: "${parsed.ca.url}", fingerprint: "${parsed.ca.fingerprints[0]}"}\ncertificate: {domains: [${parsed.certificate.domains.join(', ')}]}\n`);
+    const minimal = parseConfig(
+      `ca: {url: "${parsed.ca.url}", fingerprint: "${parsed.ca.fingerprints[0]}"}\ncertificate: {domains: [${parsed.certificate.domains.join(', ')}]}\n`,
+    );
     expect(parsed).toEqual(minimal);
   });
 
@@ -225,10 +268,14 @@ describe('packaging/config.example.yaml', () => {
     // each leaf of the parsed Config must appear as a key in the file.
     const uncommented = example.replace(/^(\s*)# ([a-zA-Z]+: .*)$/gm, '$1$2');
     const full: Config = parseConfig(uncommented, 'uncommented example');
-    const leaves = (o: object): string[] => Object.entries(o).flatMap(([k, v]) => (v && typeof v === 'object' && !Array.isArray(v) ? leaves(v) : [k]));
+    const leaves = (o: object): string[] =>
+      Object.entries(o).flatMap(([k, v]) => (v && typeof v === 'object' && !Array.isArray(v) ? leaves(v) : [k]));
     const keysInFile = new Set([...uncommented.matchAll(/^\s*([a-zA-Z]+):/gm)].map((m) => m[1]));
     const renamed: Record<string, string> = {
-      fingerprints: 'fingerprint', timeoutSeconds: 'timeout', orderTimeoutSeconds: 'orderTimeout', binary: 'binary',
+      fingerprints: 'fingerprint',
+      timeoutSeconds: 'timeout',
+      orderTimeoutSeconds: 'orderTimeout',
+      binary: 'binary',
       share: 'minAllowance',
     };
     for (const leaf of leaves(full)) expect(keysInFile.has(renamed[leaf] ?? leaf), leaf).toBe(true);

@@ -172,17 +172,30 @@ describe('invalid configuration exits 78, names the field, writes nothing', () =
     const base = join(dir, 'ownership');
     const cfgDir = tempDir();
     const file = join(cfgDir, 'config.yaml');
-    const doc = `ca: {url: "${ca.url}", fingerprint: "${ca.rootFingerprint}"}\n`
-      + `certificate: {domains: [localhost], dir: ${base}/tls}\n`
-      + `reload: {target: command, command: [/bin/touch, ${base}-ran]}\nstateDir: ${base}/state\n`;
+    const doc =
+      `ca: {url: "${ca.url}", fingerprint: "${ca.rootFingerprint}"}\n` +
+      `certificate: {domains: [localhost], dir: ${base}/tls}\n` +
+      `reload: {target: command, command: [/bin/touch, ${base}-ran]}\nstateDir: ${base}/state\n`;
     writeFileSync(file, doc, { mode: 0o600 });
     const tries: [() => void, RegExp][] = [
-      [() => chmodSync(file, 0o660),
-        /"[^"]+config\.yaml" is owned by uid 0 with mode 0660, writable by group or others;.*chmod go-w /],
-      [() => { chmodSync(file, 0o600); chownSync(file, 65534, 65534); },
-        /is owned by uid 65534 with mode 0600;.*chown root /],
-      [() => { chownSync(file, 0, 0); chmodSync(cfgDir, 0o775); },
-        /lies under [^,]+, which is owned by uid 0 with mode 0775, writable by group or others;.*or move the file/],
+      [
+        () => chmodSync(file, 0o660),
+        /"[^"]+config\.yaml" is owned by uid 0 with mode 0660, writable by group or others;.*chmod go-w /,
+      ],
+      [
+        () => {
+          chmodSync(file, 0o600);
+          chownSync(file, 65534, 65534);
+        },
+        /is owned by uid 65534 with mode 0600;.*chown root /,
+      ],
+      [
+        () => {
+          chownSync(file, 0, 0);
+          chmodSync(cfgDir, 0o775);
+        },
+        /lies under [^,]+, which is owned by uid 0 with mode 0775, writable by group or others;.*or move the file/,
+      ],
     ];
     for (const [make, message] of tries) {
       make();

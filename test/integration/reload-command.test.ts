@@ -88,7 +88,10 @@ describe('reload.target: command', () => {
   });
 
   it('at reload.timeout the whole process group goes: a grandchild the command started is killed too', async () => {
-    for (const [name, holdsOutput] of [['group', false], ['group-pipe', true]] as const) {
+    for (const [name, holdsOutput] of [
+      ['group', false],
+      ['group-pipe', true],
+    ] as const) {
       const pidFile = join(dir, `${name}.pid`);
       // The grandchild either lets go of the command's output or keeps it open.
       const redirect = holdsOutput ? '' : ' >/dev/null 2>&1';
@@ -107,20 +110,41 @@ describe('reload.target: command', () => {
     }
   });
 
-  it('the command gets PATH, locale, time zone and CERT_AGENT_* variables, not the agent\'s environment', async () => {
+  it("the command gets PATH, locale, time zone and CERT_AGENT_* variables, not the agent's environment", async () => {
     const out = join(dir, 'env.json');
     const script = "require('node:fs').writeFileSync(process.argv[1], JSON.stringify(process.env))";
     const config = configWith('env', { command: [process.execPath, '-e', script, out] });
-    const r = await runAgent(['renew', '--config', config], { env: {
-      LANG: 'C.UTF-8', LC_TIME: 'C', TZ: 'UTC', API_TOKEN: 'secret-token-value',
-      AWS_SECRET_ACCESS_KEY: 'aws-secret', HTTPS_PROXY: 'http://127.0.0.1:1', CERT_AGENT_UNRELATED: 'x',
-    } });
+    const r = await runAgent(['renew', '--config', config], {
+      env: {
+        LANG: 'C.UTF-8',
+        LC_TIME: 'C',
+        TZ: 'UTC',
+        API_TOKEN: 'secret-token-value',
+        AWS_SECRET_ACCESS_KEY: 'aws-secret',
+        HTTPS_PROXY: 'http://127.0.0.1:1',
+        CERT_AGENT_UNRELATED: 'x',
+      },
+    });
     expect(r.code, r.stderr).toBe(0);
     const env = JSON.parse(readFileSync(out, 'utf8')) as Record<string, string>;
-    expect(Object.keys(env).sort()).toEqual(['CERT_AGENT_CERT_DIR', 'CERT_AGENT_DOMAINS', 'CERT_AGENT_NOT_AFTER',
-      'CERT_AGENT_SERIAL', 'LANG', 'LC_TIME', 'PATH', 'TZ']);
-    expect(env).toMatchObject({ LANG: 'C.UTF-8', LC_TIME: 'C', TZ: 'UTC', PATH: process.env.PATH,
-      CERT_AGENT_SERIAL: serialIn('env'), CERT_AGENT_DOMAINS: 'localhost' });
+    expect(Object.keys(env).sort()).toEqual([
+      'CERT_AGENT_CERT_DIR',
+      'CERT_AGENT_DOMAINS',
+      'CERT_AGENT_NOT_AFTER',
+      'CERT_AGENT_SERIAL',
+      'LANG',
+      'LC_TIME',
+      'PATH',
+      'TZ',
+    ]);
+    expect(env).toMatchObject({
+      LANG: 'C.UTF-8',
+      LC_TIME: 'C',
+      TZ: 'UTC',
+      PATH: process.env.PATH,
+      CERT_AGENT_SERIAL: serialIn('env'),
+      CERT_AGENT_DOMAINS: 'localhost',
+    });
     expect(JSON.stringify(env)).not.toMatch(/secret|HOME/);
   });
 });

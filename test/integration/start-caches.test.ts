@@ -4,7 +4,19 @@
  * through a symlink, never for a config that changed (even with the same
  * size and mtime), and a damaged cache costs only time, never a wrong answer.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, lstatSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  lstatSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modeOf, runAgent, tempDir } from '../helpers/agent.js';
@@ -17,11 +29,16 @@ beforeAll(async () => {
   config = join(work, 'config.yaml');
   // No certificate yet: status is CRITICAL, the same with or without the caches.
   const certDir = join(work, 'tls');
-  writeFileSync(config, `ca: {url: "https://ca.internal:9000", fingerprint: "${'a'.repeat(64)}"}\ncertificate: {domains: [app.internal], dir: ${certDir}}\nstateDir: ${join(work, 'state')}\n`, { mode: 0o600 });
+  writeFileSync(
+    config,
+    `ca: {url: "https://ca.internal:9000", fingerprint: "${'a'.repeat(64)}"}\ncertificate: {domains: [app.internal], dir: ${certDir}}\nstateDir: ${join(work, 'state')}\n`,
+    { mode: 0o600 },
+  );
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const status = (cacheDir: string) => runAgent(['status', '--json', '--config', config], { env: { CERT_AGENT_CACHE_DIR: cacheDir } });
+const status = (cacheDir: string) =>
+  runAgent(['status', '--json', '--config', config], { env: { CERT_AGENT_CACHE_DIR: cacheDir } });
 const plain = (r: { stdout: string }) => JSON.stringify({ ...JSON.parse(r.stdout), checkedAt: undefined });
 
 describe('start-up caches', () => {
@@ -32,7 +49,10 @@ describe('start-up caches', () => {
     const second = await status(dir);
     expect(modeOf(dir)).toBe(0o700);
     const files = readdirSync(dir).sort();
-    expect(files).toEqual([expect.stringMatching(/^config-[0-9a-f]{16}\.json$/), expect.stringMatching(/^v8-[0-9a-f]{16}-v\d+\.\d+\.\d+-\w+-status\.bin$/)]);
+    expect(files).toEqual([
+      expect.stringMatching(/^config-[0-9a-f]{16}\.json$/),
+      expect.stringMatching(/^v8-[0-9a-f]{16}-v\d+\.\d+\.\d+-\w+-status\.bin$/),
+    ]);
     for (const f of files) expect(modeOf(join(dir, f))).toBe(0o600);
     expect(first.code).toBe(none.code);
     expect(plain(first)).toBe(plain(none));

@@ -101,7 +101,10 @@ async function status(config: string) {
   for (const field of f) expect(field).toMatch(/^\S(.*\S)?$/);
   const secondsTo = (iso: string | null | undefined) => (iso ? (Date.parse(iso) - Date.now()) / 1000 : undefined);
   expect(f.slice(0, 3)).toEqual(['v1', doc.status, doc.certificate?.names.join(',') || '-']);
-  for (const [field, want] of [[f[3], doc.certificate?.secondsToExpiry], [f[4], secondsTo(doc.renewal?.next)]] as const) {
+  for (const [field, want] of [
+    [f[3], doc.certificate?.secondsToExpiry],
+    [f[4], secondsTo(doc.renewal?.next)],
+  ] as const) {
     if (want === undefined) expect(field).toBe('-');
     else expect(Math.abs(Number(field) - want)).toBeLessThan(5);
   }
@@ -158,7 +161,15 @@ describe('status in each state', () => {
       ca: { trust: 'ok', pinnedFingerprints: [ca.fingerprint] },
       reload: { target: 'nginx', servedMatches: true },
     });
-    expect(r.line).toEqual(['v1', 'OK', 'app.internal,127.0.0.1', expect.stringMatching(/^79\d\d\d$/), expect.stringMatching(/^4\d\d\d\d$/), ca.fingerprint, '-']);
+    expect(r.line).toEqual([
+      'v1',
+      'OK',
+      'app.internal,127.0.0.1',
+      expect.stringMatching(/^79\d\d\d$/),
+      expect.stringMatching(/^4\d\d\d\d$/),
+      ca.fingerprint,
+      '-',
+    ]);
   });
 
   it('renewal due and overdue: WARNING (1)', async () => {

@@ -31,15 +31,39 @@ interface Setup {
 async function setup(opts: { at?: number; jitter?: number; caDown?: boolean; extra?: string } = {}): Promise<Setup> {
   const ca = await startStepCa({ certDuration: '1m' });
   const dir = tempDir();
-  cleanups.push(() => ca.cleanup(), () => rmSync(dir, { recursive: true, force: true }));
+  cleanups.push(
+    () => ca.cleanup(),
+    () => rmSync(dir, { recursive: true, force: true }),
+  );
   const config = join(dir, 'config.yaml');
   const certDir = join(dir, 'tls');
   const stateDir = join(dir, 'state');
   if (opts.caDown) await ca.stop();
-  const r = await runAgent(['enroll', '--config', config, '--ca-url', ca.url, '--fingerprint', ca.rootFingerprint, '--domain', 'localhost',
-    '--cert-dir', certDir, '--state-dir', stateDir, '--listen', `127.0.0.1:${ca.acmeHttpPort}`, ...(opts.caDown ? ['--allow-unreachable'] : [])]);
+  const r = await runAgent([
+    'enroll',
+    '--config',
+    config,
+    '--ca-url',
+    ca.url,
+    '--fingerprint',
+    ca.rootFingerprint,
+    '--domain',
+    'localhost',
+    '--cert-dir',
+    certDir,
+    '--state-dir',
+    stateDir,
+    '--listen',
+    `127.0.0.1:${ca.acmeHttpPort}`,
+    ...(opts.caDown ? ['--allow-unreachable'] : []),
+  ]);
   expect(r.code, r.stderr).toBe(0);
-  writeFileSync(config, readFileSync(config, 'utf8') + `renewal:\n  at: ${opts.at ?? 0.6}\n  jitter: ${opts.jitter ?? 0.05}\n` + (opts.extra ?? ''));
+  writeFileSync(
+    config,
+    readFileSync(config, 'utf8') +
+      `renewal:\n  at: ${opts.at ?? 0.6}\n  jitter: ${opts.jitter ?? 0.05}\n` +
+      (opts.extra ?? ''),
+  );
   return { ca, dir, config, certDir, stateDir };
 }
 
@@ -54,7 +78,10 @@ interface Run {
 async function check(s: Setup): Promise<Run> {
   const startedAt = Date.now();
   const r = await runAgent(['check', '--config', s.config], { env: { CERT_AGENT_LOG_LEVEL: 'info' } });
-  const events = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const events = r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   expect(r.stderr).toBe('');
   return { startedAt, endedAt: Date.now(), code: r.code, events };
 }
@@ -134,9 +161,12 @@ describe.concurrent('cert-agent check (timer mode)', () => {
       if (failed.length) {
         passes++;
         // This run was due: it started at or after the recorded retry time.
-        if (previous.nextAttempt) expect(run.endedAt).toBeGreaterThanOrEqual(new Date(previous.nextAttempt as string).getTime());
+        if (previous.nextAttempt)
+          expect(run.endedAt).toBeGreaterThanOrEqual(new Date(previous.nextAttempt as string).getTime());
         expect(counter.count()).toBeGreaterThan(before);
-        delays.push(new Date(failed[0]!.nextAttempt as string).getTime() - new Date(failed[0]!.time as string).getTime());
+        delays.push(
+          new Date(failed[0]!.nextAttempt as string).getTime() - new Date(failed[0]!.time as string).getTime(),
+        );
       } else {
         // Not due: nothing but the log line, no connection, state.json untouched.
         const [d] = has(run, 'check_deferred');
@@ -200,7 +230,9 @@ describe.concurrent('cert-agent check (timer mode)', () => {
     const text = readFileSync(prom, 'utf8');
     expect(text).toMatch(/^cert_agent_certificate_placeholder 0$/m);
     const notAfter = Math.round(new Date(installed!.notAfter as string).getTime() / 1000);
-    expect(text).toMatch(new RegExp(`^cert_agent_certificate_not_after_timestamp_seconds(\\{[^}]*\\})? ${notAfter}$`, 'm'));
+    expect(text).toMatch(
+      new RegExp(`^cert_agent_certificate_not_after_timestamp_seconds(\\{[^}]*\\})? ${notAfter}$`, 'm'),
+    );
     expect((await runAgent(['status', '--config', s.config])).code).toBe(0);
   }, 120_000);
 

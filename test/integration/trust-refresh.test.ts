@@ -160,8 +160,19 @@ describe('trust refresh trusts only what a pin or a trusted root vouches for', (
     const share = join(sys, 'share');
     for (const d of [local, etc, hooks, share]) mkdirSync(d, { recursive: true });
     writeFileSync(join(sys, 'ca-certificates.conf'), '');
-    const updater = ['update-ca-certificates', '--certsconf', join(sys, 'ca-certificates.conf'), '--certsdir', share,
-      '--localcertsdir', local, '--etccertsdir', etc, '--hooksdir', hooks];
+    const updater = [
+      'update-ca-certificates',
+      '--certsconf',
+      join(sys, 'ca-certificates.conf'),
+      '--certsdir',
+      share,
+      '--localcertsdir',
+      local,
+      '--etccertsdir',
+      etc,
+      '--hooksdir',
+      hooks,
+    ];
     expect(await installSystemTrust(config, loadTrust(stateDir)!, capture().log, local, updater)).toBe(true);
     const want = [ca.rootFingerprint, fingerprintOf(rotated.rootPem)].map((f) => `cert-agent-${f.slice(0, 16)}.crt`);
     want.sort();
@@ -184,8 +195,9 @@ describe('trust refresh trusts only what a pin or a trusted root vouches for', (
     expect(trustedFps(stateDir)).toEqual([ca.rootFingerprint]);
     const { doc } = await status(configPath);
     expect(doc.ca.trustedFingerprints).toEqual([ca.rootFingerprint]);
-    expect(doc.ca.untrustedRoots.map((r: { fingerprint: string }) => r.fingerprint).sort())
-      .toEqual([unrelated.rootFingerprint, fingerprintOf(rotated.rootPem)].sort());
+    expect(doc.ca.untrustedRoots.map((r: { fingerprint: string }) => r.fingerprint).sort()).toEqual(
+      [unrelated.rootFingerprint, fingerprintOf(rotated.rootPem)].sort(),
+    );
 
     const { log, events } = capture();
     await ensureTrust(config, new Date(), log);

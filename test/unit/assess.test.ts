@@ -21,7 +21,9 @@ beforeAll(async () => {
 });
 
 function review(leaf: Leaf, opts: { keyPem?: string; placeholder?: boolean; chain?: string } = {}) {
-  const [cert, ...intermediates] = (opts.chain ?? leaf.fullchainPem).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)!.map((p) => new X509Certificate(p));
+  const [cert, ...intermediates] = (opts.chain ?? leaf.fullchainPem)
+    .match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)!
+    .map((p) => new X509Certificate(p));
   return { keyPem: opts.keyPem ?? leaf.keyPem, cert: cert!, intermediates, placeholder: opts.placeholder ?? false };
 }
 const expectations = (now = new Date()) => ({ domains: DOMAINS, roots: [new X509Certificate(ca.root.pem)], now });
@@ -50,9 +52,20 @@ describe('assessSet', () => {
   });
 
   it('tells expired from not yet valid, naming the clock it used', async () => {
-    const leaf = await ca.leaf({ domains: DOMAINS, notBefore: new Date(Date.now() - 3 * HOUR), notAfter: new Date(Date.now() - HOUR) });
+    const leaf = await ca.leaf({
+      domains: DOMAINS,
+      notBefore: new Date(Date.now() - 3 * HOUR),
+      notAfter: new Date(Date.now() - HOUR),
+    });
     const now = new Date();
-    expect(findingsOf(review(leaf), expectations(now))).toEqual([{ code: 'expired', severity: 'critical', message: expect.stringContaining(`this machine's clock says ${now.toISOString()}`), problem: expect.stringMatching(/^expired at /) }]);
+    expect(findingsOf(review(leaf), expectations(now))).toEqual([
+      {
+        code: 'expired',
+        severity: 'critical',
+        message: expect.stringContaining(`this machine's clock says ${now.toISOString()}`),
+        problem: expect.stringMatching(/^expired at /),
+      },
+    ]);
     const future = await ca.leaf({ domains: DOMAINS, notBefore: new Date(Date.now() + HOUR) });
     expect(codes(findingsOf(review(future), expectations()))).toEqual(['not-yet-valid']);
   });
@@ -69,7 +82,9 @@ describe('assessSet', () => {
   it('takes a placeholder for a warning, without asking the pinned roots', async () => {
     const stand = await selfSigned(DOMAINS, new Date(Date.now() - 60_000), new Date(Date.now() + 24 * HOUR));
     const findings = findingsOf(review(stand, { placeholder: true }), expectations());
-    expect(findings).toEqual([{ code: 'placeholder', severity: 'warning', message: expect.stringContaining('placeholder') }]);
+    expect(findings).toEqual([
+      { code: 'placeholder', severity: 'warning', message: expect.stringContaining('placeholder') },
+    ]);
     expect(firstCritical(findings)).toBeUndefined();
   });
 

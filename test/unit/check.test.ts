@@ -14,7 +14,10 @@ describe('checkDecision', () => {
   });
 
   it('does nothing before the next attempt, and runs from that moment on', () => {
-    expect(checkDecision('2026-12-02T12:00:00.001Z', now)).toEqual({ run: false, nextAttempt: '2026-12-02T12:00:00.001Z' });
+    expect(checkDecision('2026-12-02T12:00:00.001Z', now)).toEqual({
+      run: false,
+      nextAttempt: '2026-12-02T12:00:00.001Z',
+    });
     expect(checkDecision('2026-12-02T12:00:00.000Z', now)).toEqual({ run: true });
     expect(checkDecision('2026-12-02T11:59:00.000Z', now)).toEqual({ run: true });
   });

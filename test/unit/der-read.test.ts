@@ -6,7 +6,14 @@
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { DerError, certificateExtensions, oidText, readAll, readSingle, smallUnsigned } from '../../agent/pki/der-read.js';
+import {
+  DerError,
+  certificateExtensions,
+  oidText,
+  readAll,
+  readSingle,
+  smallUnsigned,
+} from '../../agent/pki/der-read.js';
 import { makeCa } from '../helpers/certs.js';
 
 const hex = (h: string) => Buffer.from(h.replace(/\s/g, ''), 'hex');

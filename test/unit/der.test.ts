@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  Pkcs10CertificateRequest, SubjectAlternativeNameExtension, X509Certificate as PeculiarCert,
+  Pkcs10CertificateRequest,
+  type SubjectAlternativeNameExtension,
+  X509Certificate as PeculiarCert,
 } from '@peculiar/x509';
 import { createCsr, createSelfSigned } from '../../agent/pki/der.js';
 import { makePlaceholder } from '../../agent/pki/placeholder.js';
@@ -114,8 +116,13 @@ describe('IPv6 addresses written with an IPv4 tail', () => {
     const keyPem = KEYS['ec-p256']().privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const der = createCsr(['app.example', '64:ff9b::192.0.2.33', '::ffff:10.1.2.3', '2001:db8::1'], keyPem);
     const text = opensslCsr(der, 'v4tail.csr');
-    expect(text).toContain(['IP Address:64:FF9B:0:0:0:0:C000:221', 'IP Address:0:0:0:0:0:FFFF:A01:203',
-      'IP Address:2001:DB8:0:0:0:0:0:1'].join(', '));
+    expect(text).toContain(
+      [
+        'IP Address:64:FF9B:0:0:0:0:C000:221',
+        'IP Address:0:0:0:0:0:FFFF:A01:203',
+        'IP Address:2001:DB8:0:0:0:0:0:1',
+      ].join(', '),
+    );
     const csr = new Pkcs10CertificateRequest(new Uint8Array(der));
     expect(await csr.verify()).toBe(true);
     expect(sanOf(csr)).toEqual(['dns:app.example', 'ip:64:ff9b::c000:221', 'ip:::ffff:a01:203', 'ip:2001:db8::1']);
@@ -161,8 +168,13 @@ describe('a first name longer than a commonName may be', () => {
   });
 
   it('a subject value over 64 characters is never written into a certificate', () => {
-    const pem = createSelfSigned({ keyPem, names: [long], subject: [['CN', long]],
-      notBefore: new Date('2026-01-01T00:00:00Z'), notAfter: new Date('2026-01-02T00:00:00Z') });
+    const pem = createSelfSigned({
+      keyPem,
+      names: [long],
+      subject: [['CN', long]],
+      notBefore: new Date('2026-01-01T00:00:00Z'),
+      notAfter: new Date('2026-01-02T00:00:00Z'),
+    });
     const cert = new X509Certificate(pem);
     expect(cert.subject ?? '').toBe('');
     expect(cert.subjectAltName).toBe(`DNS:${long}`);

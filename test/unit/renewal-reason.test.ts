@@ -60,7 +60,9 @@ describe('renewalReason', () => {
   it('renews a placeholder even when it is fresh and matches', async () => {
     const ph = await selfSigned(['app.internal'], NOT_BEFORE, NOT_AFTER);
     const set = { ...live(ph, { intermediates: [] }), placeholder: true };
-    expect(renewalReason(set, config(['app.internal']), roots(), at(0.1))).toMatch(/^the self-signed placeholder is in use/);
+    expect(renewalReason(set, config(['app.internal']), roots(), at(0.1))).toMatch(
+      /^the self-signed placeholder is in use/,
+    );
   });
 
   it('renews when the key on disk does not belong to the certificate', async () => {
@@ -76,7 +78,9 @@ describe('renewalReason', () => {
       roots(),
       at(0.1),
     );
-    expect(reason).toBe(`certificate ${leaf.cert.serialNumber.toLowerCase()} lacks the configured names api.internal, 10.0.0.6`);
+    expect(reason).toBe(
+      `certificate ${leaf.cert.serialNumber.toLowerCase()} lacks the configured names api.internal, 10.0.0.6`,
+    );
   });
 
   it('keeps a certificate with more names than configured', () => {

@@ -6,13 +6,29 @@
  * given. Run as root against real files (the tests chown to nobody).
  */
 import {
-  chmodSync, chownSync, linkSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync,
+  chmodSync,
+  chownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreError } from '../../agent/lib/errors.js';
-import { checkChain, createFile, openNoFollow, readNoFollow, removeOwnTree, setAccess } from '../../agent/lib/safefs.js';
+import {
+  checkChain,
+  createFile,
+  openNoFollow,
+  readNoFollow,
+  removeOwnTree,
+  setAccess,
+} from '../../agent/lib/safefs.js';
 import { tempDir } from '../helpers/agent.js';
 
 const NOBODY = 65534;
@@ -41,8 +57,9 @@ describe('safefs', () => {
   it('setAccess refuses a file with a second hard link (another file of the system linked in)', () => {
     const link = join(dir, 'combined.pem');
     linkSync(victim, link);
-    expect(() => setAccess(link, 'file', { uid: -1, gid: NOBODY, mode: 0o640 }))
-      .toThrow(/has 2 hard links: it may be another file of the system/);
+    expect(() => setAccess(link, 'file', { uid: -1, gid: NOBODY, mode: 0o640 })).toThrow(
+      /has 2 hard links: it may be another file of the system/,
+    );
     expect([statSync(victim).gid, mode(victim)]).toEqual([0, 0o600]);
   });
 
@@ -56,15 +73,17 @@ describe('safefs', () => {
     mkdirSync(`${d}.new`);
     rmSync(d, { recursive: true });
     renameSync(`${d}.new`, d);
-    expect(() => setAccess(d, 'directory', { uid: 0, gid: 0, mode: 0o700 }, before))
-      .toThrow(/changed while the agent was checking it/);
+    expect(() => setAccess(d, 'directory', { uid: 0, gid: 0, mode: 0o700 }, before)).toThrow(
+      /changed while the agent was checking it/,
+    );
   });
 
   it('openNoFollow refuses a link to a directory and a directory where a file is expected', () => {
     const link = join(dir, '.sets');
     symlinkSync(dir, link);
-    expect(() => openNoFollow(link, 'directory'))
-      .toThrow(`${link} is a symbolic link to ${dir}, not a directory the agent made: refusing to follow it`);
+    expect(() => openNoFollow(link, 'directory')).toThrow(
+      `${link} is a symbolic link to ${dir}, not a directory the agent made: refusing to follow it`,
+    );
     expect(() => openNoFollow(dir, 'file')).toThrow(/is a directory owned by uid 0 .*, not a file: refusing to touch/);
   });
 
@@ -98,9 +117,10 @@ describe('safefs', () => {
     try {
       symlinkSync(outside, sets);
       const key = join(sets, 'id', 'key.pem');
-      expect(() => checkChain(dir, key, [0]))
-        .toThrow(`${sets} is a symbolic link to ${outside}, not a directory the agent made: `
-          + 'refusing to follow it; remove it');
+      expect(() => checkChain(dir, key, [0])).toThrow(
+        `${sets} is a symbolic link to ${outside}, not a directory the agent made: ` +
+          'refusing to follow it; remove it',
+      );
       rmSync(sets);
       mkdirSync(join(sets, 'id'), { recursive: true, mode: 0o700 });
       chownSync(sets, NOBODY, NOBODY);
@@ -116,7 +136,7 @@ describe('safefs', () => {
     }
   });
 
-  it('removeOwnTree unlinks links as names, keeps what is not the agent\'s, never reaches outside', () => {
+  it("removeOwnTree unlinks links as names, keeps what is not the agent's, never reaches outside", () => {
     const outside = tempDir('cert-agent-safefs-outside-');
     try {
       writeFileSync(join(outside, 'keep'), 'x');

@@ -5,7 +5,16 @@
  */
 import { X509Certificate } from 'node:crypto';
 import {
-  chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -35,9 +44,22 @@ afterEach(() => rmSync(join(dir, '..'), { recursive: true, force: true }));
 const roots = () => [new X509Certificate(ca.root.pem)];
 const expect_ = (now = new Date()) => ({ domains: DOMAINS, roots: roots(), now });
 const install = (leaf: Leaf, opts: { keyPem?: string; placeholder?: boolean } = {}) =>
-  store.install({ keyPem: opts.keyPem ?? leaf.keyPem, fullchainPem: leaf.fullchainPem, rootsPem: [ca.root.pem], placeholder: opts.placeholder }, expect_());
+  store.install(
+    {
+      keyPem: opts.keyPem ?? leaf.keyPem,
+      fullchainPem: leaf.fullchainPem,
+      rootsPem: [ca.root.pem],
+      placeholder: opts.placeholder,
+    },
+    expect_(),
+  );
 const served = (name: string) => readFileSync(join(dir, name), 'utf8');
-const snapshot = () => ({ current: readlinkSync(join(dir, 'current')), sets: readdirSync(join(dir, '.sets')).sort(), cert: served('cert.pem'), key: served('key.pem') });
+const snapshot = () => ({
+  current: readlinkSync(join(dir, 'current')),
+  sets: readdirSync(join(dir, '.sets')).sort(),
+  cert: served('cert.pem'),
+  key: served('key.pem'),
+});
 
 describe('CertStore', () => {
   it('installs a set: fixed names link through current, private modes, the live set reads back', async () => {
@@ -78,10 +100,32 @@ describe('CertStore', () => {
   });
 
   const rejected: [string, (good: Leaf) => Promise<Parameters<typeof install>>, RegExp][] = [
-    ['a key that does not match the certificate', async (good) => [good, { keyPem: (await newKey()).pem }], /does not match the private key/],
-    ['a certificate without the configured names', async () => [await ca.leaf({ domains: ['other.internal'] })], /lacks the configured names app\.internal, 10\.0\.0\.5/],
-    ['a chain to another root', async () => [await other.leaf({ domains: DOMAINS })], /does not verify to the pinned root/],
-    ['an expired certificate', async () => [await ca.leaf({ domains: DOMAINS, notBefore: new Date(Date.now() - 48 * 3600e3), notAfter: new Date(Date.now() - 3600e3) })], /expired/],
+    [
+      'a key that does not match the certificate',
+      async (good) => [good, { keyPem: (await newKey()).pem }],
+      /does not match the private key/,
+    ],
+    [
+      'a certificate without the configured names',
+      async () => [await ca.leaf({ domains: ['other.internal'] })],
+      /lacks the configured names app\.internal, 10\.0\.0\.5/,
+    ],
+    [
+      'a chain to another root',
+      async () => [await other.leaf({ domains: DOMAINS })],
+      /does not verify to the pinned root/,
+    ],
+    [
+      'an expired certificate',
+      async () => [
+        await ca.leaf({
+          domains: DOMAINS,
+          notBefore: new Date(Date.now() - 48 * 3600e3),
+          notAfter: new Date(Date.now() - 3600e3),
+        }),
+      ],
+      /expired/,
+    ],
   ];
   for (const [what, make, message] of rejected) {
     it(`rejects ${what} and changes nothing`, async () => {
@@ -141,7 +185,7 @@ describe('a directory with certificate files from before the agent', () => {
   });
 });
 
-describe('names in the directory that are not the agent\'s', () => {
+describe("names in the directory that are not the agent's", () => {
   it('refuses a current or previous that points outside .sets or is not a link; touches nothing there', async () => {
     install(await ca.leaf({ domains: DOMAINS }));
     const outside = join(dir, '..', 'outside');
@@ -151,11 +195,16 @@ describe('names in the directory that are not the agent\'s', () => {
       make(join(dir, name));
     };
     swap('previous', (p) => symlinkSync(outside, p));
-    expect(() => store.secure()).toThrow(new StoreError(`${join(dir, 'previous')} is a symbolic link to ${outside}, `
-      + 'not a link to .sets/<id>: refusing to follow it; remove it and run cert-agent renew --force'));
+    expect(() => store.secure()).toThrow(
+      new StoreError(
+        `${join(dir, 'previous')} is a symbolic link to ${outside}, ` +
+          'not a link to .sets/<id>: refusing to follow it; remove it and run cert-agent renew --force',
+      ),
+    );
     swap('previous', (p) => mkdirSync(p));
-    expect(() => store.secure())
-      .toThrow(/previous is a directory owned by uid \d+ \(mode 0\d+\), not a link to \.sets\/<id>/);
+    expect(() => store.secure()).toThrow(
+      /previous is a directory owned by uid \d+ \(mode 0\d+\), not a link to \.sets\/<id>/,
+    );
     rmSync(join(dir, 'previous'), { recursive: true });
     const id = store.currentId()!;
     swap('current', (p) => symlinkSync('.sets/../../outside', p));

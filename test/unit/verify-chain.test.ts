@@ -29,11 +29,19 @@ interface Made {
   pem: string;
 }
 
-const ROOT = ['basicConstraints = critical, CA:TRUE', 'keyUsage = critical, keyCertSign, cRLSign',
-  'subjectKeyIdentifier = hash'];
+const ROOT = [
+  'basicConstraints = critical, CA:TRUE',
+  'keyUsage = critical, keyCertSign, cRLSign',
+  'subjectKeyIdentifier = hash',
+];
 const INT = [...ROOT, 'authorityKeyIdentifier = keyid:always'];
-const LEAF = ['basicConstraints = critical, CA:FALSE', 'keyUsage = critical, digitalSignature',
-  'extendedKeyUsage = serverAuth', 'subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid:always'];
+const LEAF = [
+  'basicConstraints = critical, CA:FALSE',
+  'keyUsage = critical, digitalSignature',
+  'extendedKeyUsage = serverAuth',
+  'subjectKeyIdentifier = hash',
+  'authorityKeyIdentifier = keyid:always',
+];
 /** INT with `line` in place of the line for the same extension. */
 const intWith = (line: string) => [...INT.filter((l) => !l.startsWith(line.split(' ')[0]!)), line];
 const leafWith = (line: string) => LEAF.map((l) => (l.startsWith(line.split(' ')[0]!) ? line : l));
@@ -51,8 +59,22 @@ async function make(cn: string, ext: string[], issuer?: Made): Promise<Made> {
   await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]);
   await openssl(['req', '-new', '-key', key, '-subj', `/O=cert-agent tests/CN=${cn}`, '-out', `${id}.csr`]);
   const signer = issuer ? ['-CA', issuer.crt, '-CAkey', issuer.key] : ['-signkey', key];
-  await openssl(['x509', '-req', '-in', `${id}.csr`, ...signer, '-set_serial', String(1000 + n), '-days', '30',
-    '-sha256', '-extfile', `${id}.ext`, '-out', crt]);
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    `${id}.csr`,
+    ...signer,
+    '-set_serial',
+    String(1000 + n),
+    '-days',
+    '30',
+    '-sha256',
+    '-extfile',
+    `${id}.ext`,
+    '-out',
+    crt,
+  ]);
   return { crt, key, pem: readFileSync(crt, 'utf8') };
 }
 
@@ -68,13 +90,25 @@ async function verdicts(root: Made, chain: Made[], leaf: Made): Promise<Verdicts
   writeFileSync(untrusted, chain.map((c) => c.pem).join(''));
   let opensslOk = true;
   try {
-    await openssl(['verify', '-x509_strict', '-purpose', 'sslserver', '-CAfile', root.crt,
-      ...(chain.length ? ['-untrusted', untrusted] : []), leaf.crt]);
+    await openssl([
+      'verify',
+      '-x509_strict',
+      '-purpose',
+      'sslserver',
+      '-CAfile',
+      root.crt,
+      ...(chain.length ? ['-untrusted', untrusted] : []),
+      leaf.crt,
+    ]);
   } catch {
     opensslOk = false;
   }
-  const v = verifyChain(new X509Certificate(leaf.pem), chain.map((c) => new X509Certificate(c.pem)),
-    [new X509Certificate(root.pem)], new Date());
+  const v = verifyChain(
+    new X509Certificate(leaf.pem),
+    chain.map((c) => new X509Certificate(c.pem)),
+    [new X509Certificate(root.pem)],
+    new Date(),
+  );
   return { openssl: opensslOk, agent: 'root' in v, ...('problem' in v ? { problem: v.problem } : {}) };
 }
 
@@ -171,8 +205,10 @@ describe('verifyChain agrees with openssl verify -x509_strict -purpose sslserver
 
   it('refuses a root without the CA flag', async () => {
     // CA:FALSE, and no basicConstraints at all.
-    const variants = [['basicConstraints = critical, CA:FALSE', 'subjectKeyIdentifier = hash'],
-      ['subjectKeyIdentifier = hash']];
+    const variants = [
+      ['basicConstraints = critical, CA:FALSE', 'subjectKeyIdentifier = hash'],
+      ['subjectKeyIdentifier = hash'],
+    ];
     for (const ext of variants) {
       const plainRoot = await make('Plain Root', ext);
       const leaf = await make('www.example.test', leafExt('DNS:www.example.test'), plainRoot);

@@ -14,10 +14,15 @@ const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 const notBefore = new Date('2026-12-01T00:00:00Z');
 const notAfter = new Date('2026-12-03T00:00:00Z');
-const cert = new X509Certificate(createSelfSigned({
-  keyPem, names: [long], subject: [['CN', long]],
-  notBefore, notAfter,
-}));
+const cert = new X509Certificate(
+  createSelfSigned({
+    keyPem,
+    names: [long],
+    subject: [['CN', long]],
+    notBefore,
+    notAfter,
+  }),
+);
 
 describe('a certificate without a subject', () => {
   it('is summarized by its names', () => {
@@ -29,8 +34,9 @@ describe('a certificate without a subject', () => {
   });
   it('goes through chain verification, whose problems name it', () => {
     const unanchored = verifyChain(cert, [], [], new Date('2026-12-02T00:00:00Z'));
-    expect('problem' in unanchored && unanchored.problem)
-      .toMatch(/^no issuer found for \(no subject; DNS:a{62}\.example\) among/);
+    expect('problem' in unanchored && unanchored.problem).toMatch(
+      /^no issuer found for \(no subject; DNS:a{62}\.example\) among/,
+    );
     const late = verifyChain(cert, [], [], new Date('2026-12-04T00:00:00Z'));
     expect('problem' in late && late.problem).toMatch(/^\(no subject; DNS:a{62}\.example\) expired at/);
   });
