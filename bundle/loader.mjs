@@ -37,7 +37,13 @@ const first = process.argv[2];
 
 if (first === '--version' || first === 'version') {
   process.stdout.write(`cert-agent ${VERSION}\n`);
-} else if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+} else if (
+  first === undefined ||
+  first === '--help' ||
+  first === '-h' ||
+  (first === 'help' && process.argv.length === 3)
+) {
+  // `help CMD` is the agent's: it knows the commands and their help.
   process.stdout.write(HELP_MAIN);
   process.exitCode = first === undefined ? 64 : 0;
 } else {

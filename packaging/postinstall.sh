@@ -28,7 +28,9 @@
 #                           daemon pins the root with the same checks when the
 #                           CA answers and serves a placeholder until then
 #   every other CERT_AGENT_* variable of `cert-agent enroll --help`
-#   (CERT_AGENT_RELOAD, CERT_AGENT_CHALLENGE, CERT_AGENT_LISTEN, …);
+#   (CERT_AGENT_RELOAD, CERT_AGENT_CHALLENGE, CERT_AGENT_LISTEN, …), e.g.
+#   CERT_AGENT_RELOAD=command CERT_AGENT_RELOAD_COMMAND='["systemctl","reload","haproxy"]'
+#   (a JSON array: the command runs without a shell);
 #   CERT_AGENT_CERT_DIR, CERT_AGENT_STATE_DIR and CERT_AGENT_WEBROOT must be
 #   absolute paths of letters, digits and / . _ - + @ (they go into a unit
 #   drop-in)
@@ -181,7 +183,9 @@ missing=""
 case "$CERT_AGENT_CA_URL" in https://?*) ;; *) die 64 "CERT_AGENT_CA_URL=$CERT_AGENT_CA_URL: must be an https:// URL; nothing was installed" ;; esac
 old_ifs=$IFS; IFS=,
 for fp in ${CERT_AGENT_FINGERPRINT:-}; do
-  hex=$(printf '%s' "$fp" | tr -d ': ' | tr 'A-F' 'a-f')
+  # As step, `openssl x509 -fingerprint -sha256 -noout` or sha256sum print it (see parseFingerprint).
+  hex=$(printf '%s' "$fp" | tr 'A-Z' 'a-z' | sed -e 's/^ *//' -e 's/^sha-\{0,1\}256 fingerprint=//' \
+    -e 's/^sha-\{0,1\}256[:=]//' -e 's/^\([0-9a-f]\{64\}\) [ *]-$/\1/' | tr -d ': ')
   printf '%s' "$hex" | grep -Eq '^[0-9a-f]{64}$' || die 64 "CERT_AGENT_FINGERPRINT: \"$fp\" is not a SHA-256 fingerprint (64 hex digits, colons allowed); nothing was installed"
 done
 IFS=$old_ifs
@@ -370,7 +374,8 @@ done
 # make a missing path writable); the proxy's workers read it, hence 0755.
 # The default is the one the shipped snippet serves.
 WEBROOT=${CERT_AGENT_WEBROOT:-}
-[ -n "$WEBROOT" ] || [ "${CERT_AGENT_CHALLENGE:-}" != webroot ] || WEBROOT=/var/www/acme-challenge
+# Without CERT_AGENT_CHALLENGE, enroll picks webroot for nginx ($CHALLENGE, step 1b).
+[ -n "$WEBROOT" ] || [ "$CHALLENGE" != webroot ] || WEBROOT=/var/www/acme-challenge
 if [ -n "$WEBROOT" ] && [ ! -d "$WEBROOT" ]; then
   # Remembered, with each missing parent, for --uninstall and apt purge.
   d=$WEBROOT

@@ -39,6 +39,20 @@ export async function loadOrCreateAccount(stateDir: string, directoryUrl: string
   return { keyPem, ...(url ? { url } : {}) };
 }
 
+/**
+ * The account as it is, for a dry run that must change nothing: the saved
+ * key and URL when they fit this directory, otherwise a key that only lives
+ * in memory (the CA registers it; nothing is written here).
+ */
+export async function accountForDryRun(stateDir: string, directoryUrl: string): Promise<Account> {
+  const keyPem = readIfExists(join(stateDir, KEY_FILE));
+  const saved = savedAccount(stateDir);
+  if (keyPem && (!saved.directory || saved.directory === directoryUrl)) {
+    return { keyPem, ...(saved.url && saved.directory === directoryUrl ? { url: saved.url } : {}) };
+  }
+  return { keyPem: await generateKeyPem('ec-p256') };
+}
+
 export function saveAccountUrl(stateDir: string, url: string, directoryUrl: string): void {
   writeFileAtomic(
     join(stateDir, ACCOUNT_FILE),

@@ -7,19 +7,22 @@
 // for the ACME client, the HTTP stack or the logger.
 import type { Config } from '../config/config.js';
 import type { StatusReport } from '../report/status.js';
-import { ExitCode, UsageError } from '../lib/errors.js';
-import { parseFingerprint } from '../pki/fingerprint.js';
+import { ConfigError, ExitCode, UsageError } from '../lib/errors.js';
+import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
 
-const loadConfig = async (path: string): Promise<Config> => (await import('../config/config.js')).loadConfig(path);
+const loadConfig = async (path: string, command: string): Promise<Config> =>
+  (await import('../config/config.js')).loadConfig(path, command);
 /** For the commands run often: the parsed-config cache (see config-cache.ts), same result and errors. */
-const loadConfigOften = async (ctx: CommandContext): Promise<Config> =>
-  (await import('./config-cache.js')).loadConfigCached(ctx.configPath, ctx.env);
+const loadConfigOften = async (ctx: CommandContext, command: string): Promise<Config> =>
+  (await import('./config-cache.js')).loadConfigCached(ctx.configPath, ctx.env, command);
 import { statSync } from 'node:fs';
 import { writeFileAtomic } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
 
 export interface CommandResult {
   stdout: string;
+  /** A one-line note for stderr next to a result that is still printed (e.g. metrics without a config). */
+  stderr?: string;
   exitCode: number;
 }
 
@@ -38,12 +41,16 @@ export async function enrollCommand(ctx: CommandContext): Promise<CommandResult>
   const allowUnreachable = Boolean(ctx.flags['allow-unreachable']) || ctx.env.CERT_AGENT_ALLOW_UNREACHABLE === '1';
   const result = await enroll(ctx.configPath, enrollInputFrom(ctx.flags, ctx.env), ctx.now(), { allowUnreachable });
   const c = result.config;
+  const command = c.reload.command ? ` ${JSON.stringify(c.reload.command)}` : '';
+  const verify = c.reload.verify ? ` (checked on ${c.reload.verify})` : '';
+  const where = c.challenge.mode === 'webroot' ? c.challenge.webroot : c.challenge.listen;
   const lines = [
     `${result.configChanged ? 'wrote' : 'unchanged:'} ${result.configPath}`,
     result.trust
       ? `pinned CA root ${result.trust.roots.map((r) => r.fingerprint).join(', ')} from ${c.ca.url} (TLS chain verified)`
       : `CA ${c.ca.url} not reachable now: the root will be pinned (${c.ca.fingerprints.join(', ')}) when it answers; until then a placeholder certificate is served`,
-    `certificate for ${c.certificate.domains.join(', ')} will be written to ${c.certificate.dir}; reload: ${c.reload.target}; challenge: ${c.challenge.mode} on ${c.challenge.mode === 'webroot' ? c.challenge.webroot : c.challenge.listen}`,
+    `certificate for ${c.certificate.domains.join(', ')} will be written to ${c.certificate.dir}; ` +
+      `reload: ${c.reload.target}${command}${verify}; challenge: ${c.challenge.mode} on ${where}`,
     'next: systemctl enable --now cert-agent.timer   (the daemon: cert-agent.service; or once: cert-agent renew)',
   ];
   return { stdout: lines.join('\n') + '\n', exitCode: ExitCode.ok };
@@ -54,14 +61,16 @@ export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResu
   const fps = (ctx.flags.fingerprint as string[] | undefined)?.length
     ? (ctx.flags.fingerprint as string[])
     : (ctx.env.CERT_AGENT_FINGERPRINT ?? '').split(',').filter(Boolean);
-  if (!url) throw new UsageError('bootstrap needs --ca-url URL');
-  if (!fps.length) throw new UsageError('bootstrap needs --fingerprint HEX');
+  const missing = [
+    url ? '' : '--ca-url URL (CERT_AGENT_CA_URL)',
+    fps.length ? '' : '--fingerprint HEX (CERT_AGENT_FINGERPRINT)',
+  ].filter(Boolean);
+  if (!url || !fps.length) {
+    throw new UsageError(`bootstrap needs ${missing.join(', ')} (see cert-agent bootstrap --help)`);
+  }
   const pins = fps.map((fp) => {
     const parsed = parseFingerprint(fp);
-    if (!parsed)
-      throw new UsageError(
-        `--fingerprint ${JSON.stringify(fp)} is not a SHA-256 fingerprint: expected 64 hex digits (colons allowed)`,
-      );
+    if (!parsed) throw new UsageError(`--fingerprint ${JSON.stringify(fp)} ${fingerprintProblem(fp)}`);
     return parsed;
   });
   let parsedUrl: URL;
@@ -86,7 +95,8 @@ export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResu
 }
 
 export async function renewCommand(ctx: CommandContext): Promise<CommandResult> {
-  const config = await loadConfig(ctx.configPath);
+  const config = await loadConfig(ctx.configPath, 'renew');
+  if (ctx.flags['dry-run']) return dryRun(config, ctx);
   const { renewPass } = await import('../renewal/pass.js');
   const result = await renewPass({ config, log: await ctx.logger(), force: Boolean(ctx.flags.force), now: ctx.now });
   const serial = result.live.cert.serialNumber.toLowerCase();
@@ -102,12 +112,32 @@ export async function renewCommand(ctx: CommandContext): Promise<CommandResult> 
   return { stdout: text, exitCode: ExitCode.ok };
 }
 
+async function dryRun(config: Config, ctx: CommandContext): Promise<CommandResult> {
+  const { dryRunPass } = await import('../renewal/pass.js');
+  const r = await dryRunPass({ config, log: await ctx.logger(), now: ctx.now });
+  const reload = config.reload.target === 'none' ? 'no reload' : `reload ${config.reload.target}`;
+  const verify = config.reload.verify ? ` and check the served serial on ${config.reload.verify}` : '';
+  const would =
+    r.wouldRenew !== undefined
+      ? `renew now (${r.wouldRenew}): install a new set in ${config.certificate.dir}, ${reload}${verify}`
+      : `nothing: serial ${r.live?.cert.serialNumber.toLowerCase()} is not due until ${r.nextRenewal?.toISOString()}`;
+  const lines = [
+    'dry run: the whole renewal path, nothing kept',
+    `  order     the CA issued serial ${r.issued.serial} for ${r.issued.names.join(', ')}, ` +
+      `valid until ${r.issued.notAfter.toISOString()}`,
+    '  checks    it passes the checks an install makes (names, key, chain to the pinned root)',
+    '  kept      nothing: the live set, state.json, trust and account files are unchanged; no reload',
+    `  a real renew would do: ${would}`,
+  ];
+  return { stdout: lines.join('\n') + '\n', exitCode: ExitCode.ok };
+}
+
 export async function statusCommand(ctx: CommandContext): Promise<CommandResult> {
   if (ctx.flags.json && ctx.flags.line)
     throw new UsageError('status: --json and --line are two formats of the same report; give one of them');
   let config: Config;
   try {
-    config = await loadConfigOften(ctx);
+    config = await loadConfigOften(ctx, 'status');
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const { unknownReport } = await import('../report/status.js');
@@ -117,7 +147,7 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
       const { renderStatusLine } = await import('../report/status-text.js');
       return { stdout: renderStatusLine(unknownReport(message, ctx.now()) as StatusReport, ctx.now()), exitCode: 3 };
     }
-    return { stdout: `cert-agent UNKNOWN — ${message}\n`, exitCode: 3 };
+    return { stdout: `cert-agent UNKNOWN - ${message}\n`, exitCode: 3 };
   }
   const { collectStatus, EXIT_FOR } = await import('../report/status.js');
   const { renderStatus, renderStatusLine } = await import('../report/status-text.js');
@@ -139,7 +169,7 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
  * that carries on: the outcome is in state.json, `status` and the log.
  */
 export async function checkCommand(ctx: CommandContext): Promise<CommandResult> {
-  const config = await loadConfigOften(ctx);
+  const config = await loadConfigOften(ctx, 'check');
   const log = await ctx.logger();
   const { checkDecision, scheduledPass } = await import('../renewal/check.js');
   const { readState } = await import('../store/state.js');
@@ -186,8 +216,19 @@ export async function doctorCommand(ctx: CommandContext): Promise<CommandResult>
   };
 }
 
+/**
+ * Without a usable config the metrics still say so (cert_agent_status 3,
+ * cert_agent_config_ok 0) and the command exits 0, so a scraper or a
+ * textfile job has something to alert on; the reason goes to stderr.
+ */
 export async function metricsCommand(ctx: CommandContext): Promise<CommandResult> {
-  const config = await loadConfigOften(ctx);
-  const { metricsText } = await import('../report/metrics.js');
+  const { metricsText, unusableConfigMetrics } = await import('../report/metrics.js');
+  let config: Config;
+  try {
+    config = await loadConfigOften(ctx, 'metrics');
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return { stdout: unusableConfigMetrics(), stderr: `cert-agent: ${err.message}\n`, exitCode: ExitCode.ok };
+  }
   return { stdout: metricsText(config, ctx.now()), exitCode: ExitCode.ok };
 }

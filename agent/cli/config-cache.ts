@@ -43,7 +43,8 @@ interface Entry {
   config: Config;
 }
 
-export async function loadConfigCached(path: string, env: NodeJS.ProcessEnv): Promise<Config> {
+/** `command` names the command in the hint when the file is not readable by this user. */
+export async function loadConfigCached(path: string, env: NodeJS.ProcessEnv, command?: string): Promise<Config> {
   let text: Buffer;
   let key: Omit<Entry, 'config'>;
   try {
@@ -66,7 +67,7 @@ export async function loadConfigCached(path: string, env: NodeJS.ProcessEnv): Pr
     }
   } catch {
     // Not readable: the parser's loader says why, in its words.
-    return (await import('../config/config.js')).loadConfig(path);
+    return (await import('../config/config.js')).loadConfig(path, command);
   }
   const dir = cacheDir(env);
   const file = dir && `${dir}/config-${createHash('sha256').update(key.path).digest('hex').slice(0, 16)}.json`;

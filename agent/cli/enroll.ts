@@ -7,12 +7,13 @@
  */
 import { dirname, join } from 'node:path';
 import { Document, isDocument, parseDocument } from 'yaml';
-import { CaUnavailableError, ConfigError, UsageError } from '../lib/errors.js';
-import { validateConfig, type Config } from '../config/config.js';
+import { CaUnavailableError, ConfigError, UsageError, describeError } from '../lib/errors.js';
+import { validateConfig, yamlPosition, yamlReason, type Config } from '../config/config.js';
 import { ensurePrivateDir, readIfExists, writeFileAtomic } from '../lib/fs.js';
 import { bootstrapTrust, trustFromRootFile } from '../trust/pin.js';
 import { saveTrust, trustForPins, type TrustBundle } from '../trust/file.js';
 import { acquireLockWaiting } from '../store/lock.js';
+import { parseFingerprint } from '../pki/fingerprint.js';
 import { DAEMON_PID_FILE } from '../store/layout.js';
 
 /** How long enroll waits for a renewal pass in flight before giving up with exit 75. */
@@ -34,6 +35,7 @@ export const ENROLL_FIELDS = [
   { flag: 'listen', env: 'CERT_AGENT_LISTEN', path: ['challenge', 'listen'] },
   { flag: 'webroot', env: 'CERT_AGENT_WEBROOT', path: ['challenge', 'webroot'] },
   { flag: 'reload', env: 'CERT_AGENT_RELOAD', path: ['reload', 'target'] },
+  { flag: 'reload-command', env: 'CERT_AGENT_RELOAD_COMMAND', path: ['reload', 'command'], argv: true },
   { flag: 'verify', env: 'CERT_AGENT_VERIFY', path: ['reload', 'verify'] },
   { flag: 'state-dir', env: 'CERT_AGENT_STATE_DIR', path: ['stateDir'] },
 ] as const;
@@ -56,6 +58,10 @@ export function enrollInputFrom(flags: Record<string, unknown>, env: NodeJS.Proc
     const fromFlag = Array.isArray(flag) ? (flag.length ? flag : undefined) : (flag as string | undefined);
     const raw = fromFlag ?? env[f.env];
     if (raw === undefined || raw === '') continue;
+    if ('argv' in f && f.argv) {
+      input[f.flag] = parseArgvInput(raw, fromFlag ? `--${f.flag}` : f.env);
+      continue;
+    }
     const list = 'list' in f && f.list;
     input[f.flag] = list
       ? (Array.isArray(raw) ? raw : raw.split(','))
@@ -64,20 +70,103 @@ export function enrollInputFrom(flags: Record<string, unknown>, env: NodeJS.Proc
           .filter(Boolean)
       : (raw as string);
   }
+  // A pin pasted from openssl or sha256sum is written as the plain hex; a bad one is left for validation to name.
+  if (input.fingerprint) input.fingerprint = (input.fingerprint as string[]).map((fp) => parseFingerprint(fp) ?? fp);
   return input;
+}
+
+/**
+ * A command is an argv list, never a shell line. On the command line each
+ * --reload-command is one argument (`--reload-command systemctl
+ * --reload-command reload --reload-command haproxy`); a single value that
+ * starts with "[" is a JSON array of strings, the only form the environment
+ * variable takes besides a lone program path. A lone value with spaces would
+ * be one program name with spaces in it: refused, since it is surely a shell
+ * line.
+ */
+export function parseArgvInput(raw: string | string[], source: string): string[] {
+  const values = Array.isArray(raw) ? raw : [raw];
+  const example = `e.g. '["systemctl","reload","haproxy"]'`;
+  if (values.length === 1 && values[0]!.trim().startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(values[0]!);
+    } catch (err) {
+      throw new UsageError(`${source}: not a JSON array of strings (${describeError(err)}); ${example}`);
+    }
+    if (!Array.isArray(parsed) || !parsed.length || !parsed.every((a) => typeof a === 'string' && a !== '')) {
+      throw new UsageError(`${source}: must be a non-empty JSON array of non-empty strings, ${example}`);
+    }
+    return parsed as string[];
+  }
+  if (values.length === 1 && /\s/.test(values[0]!.trim())) {
+    throw new UsageError(
+      `${source} ${JSON.stringify(values[0])} is a shell line; commands run without a shell: ` +
+        `give one --reload-command per argument or a JSON array, ${example}`,
+    );
+  }
+  if (values.some((v) => v === '')) throw new UsageError(`${source}: an argument is empty`);
+  return values.map((v) => (values.length === 1 ? v.trim() : v));
+}
+
+/** The challenge mode that fits a reload target: both proxies own port 80. */
+export const CHALLENGE_FOR_TARGET: Record<string, string> = {
+  nginx: 'webroot',
+  traefik: 'proxy',
+  command: 'standalone',
+  none: 'standalone',
+};
+/** Where the proxies serve TLS, to confirm after a reload that they took the new certificate. */
+export const PROXY_VERIFY = '127.0.0.1:443';
+const PROXIES = ['nginx', 'traefik'];
+
+/**
+ * Defaults that follow the reload target, written into the file so that it
+ * says what the agent does: the challenge mode (nginx: webroot, traefik:
+ * proxy, otherwise standalone) and, for a proxy, reload.verify on its 443.
+ * A value the operator chose (a flag, a variable, or a field in the file that
+ * is not the default of the previous target) is kept, and so is what an
+ * existing file says while its target stays the same.
+ */
+function applyTargetDefaults(doc: Document, before: Document | undefined, input: EnrollInput): void {
+  const target = String(doc.getIn(['reload', 'target']) ?? 'none');
+  const oldTarget = String(before?.getIn(['reload', 'target']) ?? 'none');
+  // A first enroll, or a change of target over a value that followed the old one.
+  const follows = (value: unknown, derived: unknown) => !before || (target !== oldTarget && value === derived);
+  if (input.challenge === undefined) {
+    const mode = doc.getIn(['challenge', 'mode']);
+    if (follows(mode ?? 'standalone', CHALLENGE_FOR_TARGET[oldTarget])) {
+      const want = CHALLENGE_FOR_TARGET[target] ?? 'standalone';
+      if (want === 'standalone') {
+        if (mode !== undefined) doc.deleteIn(['challenge', 'mode']);
+      } else {
+        doc.setIn(['challenge', 'mode'], want);
+      }
+    }
+  }
+  if (input.verify === undefined) {
+    const verify = doc.getIn(['reload', 'verify']);
+    if (follows(verify, PROXIES.includes(oldTarget) ? PROXY_VERIFY : undefined)) {
+      if (PROXIES.includes(target)) doc.setIn(['reload', 'verify'], PROXY_VERIFY);
+      else if (verify !== undefined) doc.deleteIn(['reload', 'verify']);
+    }
+  }
 }
 
 export function mergeEnrollInput(existing: string | undefined, input: EnrollInput): Document {
   const doc = existing ? parseDocument(existing) : new Document({});
-  if (!isDocument(doc) || doc.errors.length)
-    throw new ConfigError(
-      '',
-      `the existing config file is not valid YAML (${doc.errors[0]?.message ?? 'unreadable'}); fix or remove it before enrolling`,
-    );
+  if (!isDocument(doc) || doc.errors.length) {
+    const err = doc.errors[0];
+    const where = err ? yamlPosition(err).replace(/,$/, '') : '';
+    const reason = err ? yamlReason(err) : 'unreadable';
+    const what = `the existing config file is not valid YAML${where} (${reason})`;
+    throw new ConfigError('', `${what}; fix or remove it before enrolling`);
+  }
   for (const f of ENROLL_FIELDS) {
     const value = input[f.flag];
     if (value !== undefined) doc.setIn([...f.path], value);
   }
+  applyTargetDefaults(doc, existing ? parseDocument(existing) : undefined, input);
   return doc;
 }
 
@@ -87,12 +176,10 @@ export async function enroll(
   now: Date,
   opts: { allowUnreachable?: boolean } = {},
 ): Promise<EnrollResult> {
-  for (const required of ['ca-url', 'domain'] as const) {
-    if (input[required] === undefined && !readIfExists(configPath))
-      throw new UsageError(`enroll needs --${required} (or ${ENROLL_FIELDS.find((f) => f.flag === required)?.env})`);
-  }
   const before = readIfExists(configPath);
   const doc = mergeEnrollInput(before, input);
+  const missing = missingInputs(doc);
+  if (missing.length) throw new UsageError(`enroll needs ${missing.join(', ')} (see cert-agent enroll --help)`);
   let config: Config;
   try {
     config = validateConfig(doc.toJS());
@@ -143,6 +230,24 @@ export async function enroll(
   }
   if (changed) signalDaemon(config.stateDir);
   return { configPath, configChanged: changed, config, trust: trust && sameRoots && saved ? saved : trust };
+}
+
+/** The required inputs neither given nor already in the file, as flag (variable) for the error. */
+function missingInputs(doc: Document): string[] {
+  const absent = (path: string[]) => {
+    const value: unknown = doc.getIn(path);
+    if (value === undefined || value === null || value === '') return true;
+    return typeof value === 'object' && 'items' in value && Array.isArray(value.items) && !value.items.length;
+  };
+  const needed: [string, string, boolean][] = [
+    ['ca-url', 'URL', absent(['ca', 'url'])],
+    ['fingerprint', 'HEX', absent(['ca', 'fingerprint']) && absent(['ca', 'rootFile'])],
+    ['domain', 'NAME', absent(['certificate', 'domains'])],
+    ['reload-command', 'ARG', doc.getIn(['reload', 'target']) === 'command' && absent(['reload', 'command'])],
+  ];
+  return needed
+    .filter(([, , isMissing]) => isMissing)
+    .map(([flag, meta]) => `--${flag} ${meta} (${ENROLL_FIELDS.find((f) => f.flag === flag)?.env})`);
 }
 
 /** A running daemon re-reads the config at once instead of at its next check. */

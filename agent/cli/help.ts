@@ -1,13 +1,13 @@
 /** Help texts: the command line's specification, with defaults and examples. */
 export const HELP: Record<string, string> = {
-  main: `cert-agent — keeps this container's TLS certificate valid, issued over ACME by your step-ca
+  main: `cert-agent - keeps this container's TLS certificate valid, issued over ACME by your step-ca
 
 Usage: cert-agent <command> [flags]
 
 Commands:
   enroll      write the config file and pin the CA root (run once, e.g. from a template hook)
   bootstrap   fetch the CA roots, verify the pin, print or write the root PEM
-  renew       one pass: renew if due (or --force), install, reload
+  renew       one pass: renew if due (or --force), install, reload; --dry-run tests it
   run         the daemon: renew on schedule, survive CA outages (started by systemd)
   check       timer mode: one check of the daemon, then exit (started by cert-agent.timer)
   status      what the certificate, renewal, trust and reload look like now
@@ -15,9 +15,9 @@ Commands:
   metrics     print Prometheus metrics (also written to metrics.textfile by the daemon)
 
 Global flags:
-  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
-  --help          help for any command
-  --version       print the version
+  -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+  -h, --help          help for any command (also: cert-agent help <command>)
+  --version           print the version
 
 Exit codes: 0 ok, 1 failed (see message), 64 bad usage, 65 CA not trusted (pin),
 69 CA unreachable or order not done in time, 73 cannot write files,
@@ -26,13 +26,18 @@ status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 doctor: 0 all good, 1 problems found.
 
 Examples:
-  cert-agent enroll --ca-url https://ca.internal:9000 --fingerprint 4a5679… --domain app.internal
+  cert-agent enroll --ca-url https://ca.internal:9000 --fingerprint 4a5679... --domain app.internal
+  cert-agent renew --dry-run
   cert-agent status
   cert-agent doctor --fix
 
-Run 'cert-agent <command> --help' for a command's flags and examples.
+Run 'cert-agent help <command>' (or 'cert-agent <command> --help') for a command's
+flags and examples. Output is plain ASCII when it does not go to a terminal.
 `,
-  enroll: `Usage: cert-agent enroll --ca-url URL --fingerprint HEX --domain NAME [--domain NAME…] [flags]
+  enroll: `Usage: cert-agent enroll --ca-url URL --fingerprint HEX --domain NAME [--domain NAME...] [flags]
+
+Required: --ca-url, --domain, and --fingerprint (or --root-file); with --reload
+command also --reload-command. Each missing one is named (exit 64).
 
 Writes the config file (0600) and pins the CA root: fetches /roots, keeps the root
 whose SHA-256 equals --fingerprint, and proves that the CA's own TLS certificate
@@ -41,17 +46,25 @@ same input changes nothing; other fields already in the config file are kept.
 
 Flags (each also from the environment variable in brackets):
   --ca-url URL          step-ca base URL                        [CERT_AGENT_CA_URL]
-  --fingerprint HEX     SHA-256 of the CA root; repeat to pin several roots for a
-                        planned rotation (colons allowed)        [CERT_AGENT_FINGERPRINT, comma-separated]
-  --domain NAME         name or IP for the certificate; repeat; the first is the
+  --fingerprint HEX     SHA-256 of the CA root as step certificate fingerprint, openssl
+                        x509 -fingerprint -sha256 -noout, or sha256sum of the DER print
+                        it; repeat to pin several roots for a planned rotation
+                                                                 [CERT_AGENT_FINGERPRINT, comma-separated]
+  -d, --domain NAME     name or IP for the certificate; repeat; the first is the
                         subject                                  [CERT_AGENT_DOMAINS, comma-separated]
   --reload TARGET       nginx | traefik | command | none (default none)   [CERT_AGENT_RELOAD]
-  --challenge MODE      standalone | webroot | proxy (default standalone) [CERT_AGENT_CHALLENGE]
+  --reload-command ARG  with --reload command: the program and its arguments, run
+                        without a shell; repeat once per argument, or give one JSON
+                        array                                    [CERT_AGENT_RELOAD_COMMAND, a JSON array]
+  --challenge MODE      standalone | webroot | proxy; default follows --reload: nginx
+                        webroot, traefik proxy (both own port 80), otherwise
+                        standalone                               [CERT_AGENT_CHALLENGE]
   --listen HOST:PORT    challenge listener (default 0.0.0.0:80; proxy 127.0.0.1:8402) [CERT_AGENT_LISTEN]
   --webroot DIR         document root of the port-80 site, as for certbot --webroot-path:
                         tokens go to DIR/.well-known/acme-challenge/ (default
                         /var/www/acme-challenge, served by the shipped snippet) [CERT_AGENT_WEBROOT]
-  --verify HOST:PORT    after a reload, check the served serial here [CERT_AGENT_VERIFY]
+  --verify HOST:PORT    after a reload, check the served serial here (default for
+                        nginx and traefik 127.0.0.1:443, otherwise none) [CERT_AGENT_VERIFY]
   --cert-dir DIR        certificate directory (default /etc/cert-agent/tls) [CERT_AGENT_CERT_DIR]
   --state-dir DIR       account, trust and state (default /var/lib/cert-agent) [CERT_AGENT_STATE_DIR]
   --key-type TYPE       ec-p256 (default) | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096 [CERT_AGENT_KEY_TYPE]
@@ -65,13 +78,15 @@ Flags (each also from the environment variable in brackets):
                         CA container), write the config anyway; the daemon pins the root
                         with the same checks when the CA answers and serves a placeholder
                         until then. A wrong fingerprint still fails. [CERT_AGENT_ALLOW_UNREACHABLE=1]
-  --config PATH         where to write the config (default /etc/cert-agent/config.yaml) [CERT_AGENT_CONFIG]
+  -c, --config PATH     where to write the config (default /etc/cert-agent/config.yaml) [CERT_AGENT_CONFIG]
 
 Examples:
   cert-agent enroll --ca-url https://ca.internal:9000 \\
-    --fingerprint 4a5679…c0ffee --domain app.internal --domain www.app.internal --reload nginx
-  CERT_AGENT_CA_URL=https://ca.internal:9000 CERT_AGENT_FINGERPRINT=4a56… \\
+    --fingerprint 4a5679...c0ffee --domain app.internal --domain www.app.internal --reload nginx
+  CERT_AGENT_CA_URL=https://ca.internal:9000 CERT_AGENT_FINGERPRINT=4a56... \\
     CERT_AGENT_DOMAINS=app.internal cert-agent enroll
+  cert-agent enroll --ca-url https://ca.internal:9000 --fingerprint 4a5679... --domain mail.internal \\
+    --reload command --reload-command '["systemctl","reload","postfix"]'
 `,
   bootstrap: `Usage: cert-agent bootstrap --ca-url URL --fingerprint HEX [--out FILE]
 
@@ -87,27 +102,36 @@ Flags:
   --out FILE          write the PEM here, 0644 (default: print it on stdout)
 
 Examples:
-  cert-agent bootstrap --ca-url https://ca.internal:9000 --fingerprint 4a5679… --out /tmp/root.pem
-  cert-agent bootstrap --ca-url https://ca.internal:9000 --fingerprint 4a5679… | openssl x509 -noout -subject
+  cert-agent bootstrap --ca-url https://ca.internal:9000 --fingerprint 4a5679... --out /tmp/root.pem
+  cert-agent bootstrap --ca-url https://ca.internal:9000 --fingerprint 4a5679... | openssl x509 -noout -subject
 `,
-  renew: `Usage: cert-agent renew [--force] [--config PATH]
+  renew: `Usage: cert-agent renew [--force | --dry-run] [--config PATH]
 
 One pass: check trust, renew the certificate if it is due (renewal.at of its
 lifetime, minus jitter) or missing, broken or a placeholder; install the new set
 atomically and reload the consumer. With --force, renew now whatever the schedule.
-Due or not, the names consumers read (key.pem, cert.pem, …) are put back as links
+Due or not, the names consumers read (key.pem, cert.pem, ...) are put back as links
 into the live set when missing, copied over or pointing elsewhere (a copied file
 is kept as <name>.before-cert-agent), and the consumer is reloaded.
 Exit 0 when renewed or not due; non-zero (see 'cert-agent --help') on failure, in
 which case the current certificate stays in place.
 
+With --dry-run, the whole path (trust, account, challenge, order, and the
+checks an install makes) runs under the lock whether or not renewal is due,
+and nothing is kept: the issued certificate is checked and dropped; the live
+set, state.json, trust and account files stay as they are and nothing is
+reloaded. It prints what a real renew would do. Exit 0 when the test order
+succeeded; otherwise the code of the failure, with its reason.
+
 Flags:
-  --force         renew now, even when not due
-  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+  -f, --force         renew now, even when not due
+  --dry-run           test the whole renewal without keeping anything (see above)
+  -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
 
 Examples:
   cert-agent renew            # renew if due
   cert-agent renew --force    # renew now
+  cert-agent renew --dry-run  # would renewal work? (a test order at the CA)
 `,
   run: `Usage: cert-agent run [--config PATH]
 
@@ -116,14 +140,17 @@ every 5 minutes) and at the exact renewal moment, deciding from the certificate 
 disk and the wall clock each time; retries with exponential backoff when the CA
 fails; writes a marked self-signed placeholder when the CA is unreachable at first
 start. SIGHUP re-reads the config and checks now; SIGTERM/SIGINT stop cleanly.
-Logs are JSON lines on stdout. With metrics.textfile set, rewrites that file
-(Prometheus text format) after every check.
+Logs are JSON lines on stdout; under systemd each line starts with its syslog
+priority (<6> info, <4> warn, <3> error), which journald takes as the priority:
+journalctl -u cert-agent -p warning shows every failure (docs/logs.md). With
+metrics.textfile set, rewrites that file (Prometheus text format) after every check.
 
 Flags:
-  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+  -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
 
 Exit: 0 after SIGTERM/SIGINT; 78 bad configuration (systemd does not restart).
-Environment: CERT_AGENT_LOG_LEVEL (default info).
+Environment: CERT_AGENT_LOG_LEVEL (default info); CERT_AGENT_LOG_FORMAT=json (no
+priority prefix even on a journal stream) or journal (always the prefix).
 
 Examples:
   systemctl enable --now cert-agent
@@ -174,13 +201,18 @@ the daemon and without network. Keeps its start-up caches in
 terminal; plain ASCII when piped or with NO_COLOR set.
 
 Flags:
-  --json          the same as a stable JSON document (schema cert-agent.status/v1,
-                  documented in docs/status.schema.json)
-  --line          one line of tab-separated fields, for shells without a JSON
-                  parser: v1, status, names (comma-separated), seconds to
-                  expiry, seconds to the next renewal (negative: due), pinned
-                  fingerprints, first problem; "-" where there is no value
-  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+  -j, --json          the same as a stable JSON document (schema cert-agent.status/v1,
+                      documented in docs/status.schema.json)
+  --line              one line of tab-separated fields, for shells without a JSON
+                      parser: v1, status, names (comma-separated), seconds to
+                      expiry, seconds to the next renewal (negative: due), pinned
+                      fingerprints, first problem; "-" where there is no value
+  -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+
+The first line follows the monitoring-plugin convention, with performance data:
+  cert-agent OK | expiry=79200s;26136:;0:;;86400 allowance=79200s;8640:;0:;;29376
+(seconds to expiry: warn where status would warn, crit at expiry, max the
+lifetime; CA-outage allowance: warn below renewal.minAllowance, max a normal day). NRPE command, sudoers line and Prometheus files: docs/monitoring.md.
 
 Exit codes (monitoring-plugin convention):
   0 OK
@@ -191,12 +223,14 @@ Exit codes (monitoring-plugin convention):
               verify to the pinned root, names missing, trust broken (CA recreated),
               a published file (key.pem, cert.pem, chain.pem, fullchain.pem, ca.pem,
               combined.pem) missing, dangling, a copied file, or a link elsewhere
-  3 UNKNOWN   no usable config, or the files cannot be read
+  3 UNKNOWN   no usable config, or the files cannot be read (the config and the
+              state are root's: run it as root, e.g. with sudo)
 
 Examples:
   cert-agent status
   cert-agent status --json | jq -r .certificate.notAfter
   cert-agent status >/dev/null; echo $?      # as a Nagios/Icinga check
+  sudo -n /usr/bin/cert-agent status | head -1   # what NRPE sees (as user nagios)
   cert-agent status --line | cut -f2,4       # status and seconds to expiry
 `,
   doctor: `Usage: cert-agent doctor [--fix] [--config PATH]
@@ -233,9 +267,9 @@ Audits the installation; one line per check: "ok", "PROBLEM" (with what to do),
   served          with reload.verify: the server presents the installed serial
 
 Flags:
-  --fix           repair what is safe: chmod/chown the agent's own files and
-                  directories (never anything else); each change is printed
-  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+  --fix               repair what is safe: chmod/chown the agent's own files and
+                      directories (never anything else); each change is printed
+  -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
 
 Exit codes: 0 nothing wrong (after --fix), 1 at least one PROBLEM.
 The CA check needs the network; everything else is local.
@@ -254,6 +288,7 @@ node_exporter's textfile collector.
 
 Metrics (all gauges):
   cert_agent_status                                   0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+  cert_agent_config_ok                                1 if the config could be read and is valid
   cert_agent_certificate_present                      1 if a certificate is installed
   cert_agent_certificate_info{serial,issuer,names}    always 1
   cert_agent_certificate_not_before_timestamp_seconds
@@ -271,9 +306,11 @@ Metrics (all gauges):
   cert_agent_served_certificate_match                 absent until reload.verify was checked
 
 Flags:
-  --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
+  -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
 
-Exit: 0 printed; 78 bad configuration.
+Exit: 0 printed. Without a usable config (missing, unreadable, invalid) it still
+prints cert_agent_status 3 and cert_agent_config_ok 0, says why on stderr and
+exits 0, so a scraper has something to alert on.
 
 Examples:
   cert-agent metrics

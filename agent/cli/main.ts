@@ -3,6 +3,7 @@
  * exits with its code. Errors become one line on stderr and a documented
  * exit code; never a stack trace (set CERT_AGENT_DEBUG=1 for one).
  */
+import { fstatSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_CONFIG_PATH } from '../config/defaults.js';
 import { AgentError, ExitCode, UsageError, describeError } from '../lib/errors.js';
@@ -24,7 +25,7 @@ declare const CERT_AGENT_VERSION: string | undefined;
 export const VERSION = typeof CERT_AGENT_VERSION === 'string' ? CERT_AGENT_VERSION : '0.0.0-dev';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
-const GLOBAL: Options = { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } };
+const GLOBAL: Options = { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } };
 const ENROLL_FLAGS = [
   'ca-url',
   'provisioner',
@@ -47,7 +48,8 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) =>
     options: {
       ...Object.fromEntries(ENROLL_FLAGS.map((f) => [f, { type: 'string' }])),
       fingerprint: { type: 'string', multiple: true },
-      domain: { type: 'string', multiple: true },
+      domain: { type: 'string', multiple: true, short: 'd' },
+      'reload-command': { type: 'string', multiple: true },
       'allow-unreachable': { type: 'boolean' },
     },
     run: enrollCommand,
@@ -56,10 +58,10 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) =>
     options: { 'ca-url': { type: 'string' }, fingerprint: { type: 'string', multiple: true }, out: { type: 'string' } },
     run: bootstrapCommand,
   },
-  renew: { options: { force: { type: 'boolean' } }, run: renewCommand },
+  renew: { options: { force: { type: 'boolean', short: 'f' }, 'dry-run': { type: 'boolean' } }, run: renewCommand },
   run: { options: {}, run: runCommand },
   check: { options: {}, run: checkCommand },
-  status: { options: { json: { type: 'boolean' }, line: { type: 'boolean' } }, run: statusCommand },
+  status: { options: { json: { type: 'boolean', short: 'j' }, line: { type: 'boolean' } }, run: statusCommand },
   doctor: { options: { fix: { type: 'boolean' } }, run: doctorCommand },
   metrics: { options: {}, run: metricsCommand },
 };
@@ -67,6 +69,15 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) =>
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === '--version' || command === 'version') return print(`cert-agent ${VERSION}\n`, 0);
+  if (command === 'help' && rest.length) {
+    // `cert-agent help renew` is `cert-agent renew --help`.
+    const topic = rest[0] as string;
+    if (rest.length > 1 || !COMMANDS[topic]) {
+      const commands = Object.keys(COMMANDS).join(', ');
+      return fail(new UsageError(`help: unknown command ${JSON.stringify(rest.join(' '))}; commands: ${commands}`));
+    }
+    return print(HELP[topic] ?? '', 0);
+  }
   if (!command || command === '--help' || command === '-h' || command === 'help')
     return print(HELP.main as string, command ? 0 : ExitCode.usage);
   const spec = COMMANDS[command];
@@ -112,6 +123,7 @@ export async function main(argv: string[]): Promise<number> {
   };
   try {
     const result = await spec.run(ctx);
+    if (result.stderr) process.stderr.write(result.stderr);
     return print(result.stdout, result.exitCode);
   } catch (err) {
     return fail(err);
@@ -125,9 +137,28 @@ function print(text: string, code: number): number {
 
 function fail(err: unknown): number {
   const code = err instanceof AgentError ? err.exitCode : ExitCode.failure;
-  process.stderr.write(`cert-agent: ${describeError(err)}\n`);
+  // Under systemd (a timer, a oneshot unit) the error is an error in the journal too.
+  const priority = journalStderr() ? '<3>' : '';
+  process.stderr.write(`${priority}cert-agent: ${describeError(err)}\n`);
   if (process.env.CERT_AGENT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   return code;
+}
+
+/**
+ * stderr is systemd's journal stream (JOURNAL_STREAM names its device and
+ * inode), unless CERT_AGENT_LOG_FORMAT=json: the rule of lib/log.ts, not
+ * imported from there so that commands that never log do not load pino.
+ */
+function journalStderr(): boolean {
+  const format = process.env.CERT_AGENT_LOG_FORMAT;
+  if (format === 'json' || !process.env.JOURNAL_STREAM) return false;
+  if (format === 'journal') return true;
+  try {
+    const st = fstatSync(2);
+    return process.env.JOURNAL_STREAM === `${st.dev}:${st.ino}`;
+  } catch {
+    return false;
+  }
 }
 
 main(process.argv.slice(2)).then(

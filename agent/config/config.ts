@@ -76,13 +76,25 @@ export const DEFAULTS = {
   reloadTimeoutSeconds: 30,
 };
 
-/** Reads, parses and validates the file; a missing or unreadable file is a ConfigError too. */
-export function loadConfig(path: string): Config {
+/**
+ * Reads, parses and validates the file; a missing or unreadable file is a
+ * ConfigError too. `command`, when given, names the command for the hint
+ * when the file is not readable by this user (it is root's, 0600).
+ */
+export function loadConfig(path: string, command?: string): Config {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') {
+      // status and metrics are what monitoring runs, as its own user.
+      const monitoring = ['status', 'metrics'].includes(command ?? '')
+        ? ', or for a monitoring user allow exactly that command in sudoers (see docs/monitoring.md)'
+        : '';
+      const sudo = command ? ` (sudo cert-agent ${command})` : '';
+      throw new ConfigError('', `cannot read ${path}: permission denied; run as root${sudo}${monitoring}`);
+    }
     const hint = code === 'ENOENT' ? ' (run `cert-agent enroll` to create it)' : '';
     throw new ConfigError('', `cannot read ${path}: ${code ?? describeError(err)}${hint}`);
   }
@@ -95,11 +107,24 @@ export function parseConfig(text: string, source = 'configuration'): Config {
   let doc: unknown;
   try {
     // YAML 1.2 is a superset of JSON, so one parser takes both formats.
-    doc = parseYaml(text, { prettyErrors: false, uniqueKeys: true });
+    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
   } catch (err) {
-    throw new ConfigError('', `${source} is not valid YAML or JSON: ${describeError(err)}`);
+    throw new ConfigError('', `${source}${yamlPosition(err)} is not valid YAML or JSON: ${yamlReason(err)}`);
   }
   return validateConfig(doc);
+}
+
+/** ", line 3, column 7" for a YAML parse error, so the operator can go straight to it. */
+export function yamlPosition(err: unknown): string {
+  const pos = (err as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+  return pos ? `, line ${pos.line}, column ${pos.col},` : '';
+}
+
+/** The parser's reason on one line, without the position and the source excerpt it appends. */
+export function yamlReason(err: unknown): string {
+  return describeError(err)
+    .replace(/ at line \d+, column \d+:[\s\S]*$/, '')
+    .split('\n')[0] as string;
 }
 
 export function validateConfig(doc: unknown): Config {

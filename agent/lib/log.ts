@@ -5,12 +5,61 @@
  * survive single-file bundling, and a daemon killed mid-pass must not lose
  * the line that says why. Key material is never passed to the logger; the
  * redaction list is a second line of defence.
+ *
+ * Under systemd the output is a journal stream, which takes every line at the
+ * unit's default priority unless the line starts with a syslog-style "<N>"
+ * (sd-daemon(3); journald strips it, SyslogLevelPrefix= is on by default).
+ * So when the file descriptor is that stream (JOURNAL_STREAM names its
+ * device and inode) each JSON line gets its level as a prefix, and
+ * `journalctl -p warning` shows every warning and error; after the prefix the
+ * line is the same JSON. CERT_AGENT_LOG_FORMAT=json or journal overrides the
+ * detection.
  */
-import pino, { type Logger } from 'pino';
+import { fstatSync } from 'node:fs';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(opts: { fd?: number; level?: string } = {}): Logger {
+export type LogFormat = 'json' | 'journal';
+
+/** pino level label to syslog priority: debug 7, info 6, warning 4, err 3, crit 2. */
+export const JOURNAL_PRIORITY: Record<string, number> = { trace: 7, debug: 7, info: 6, warn: 4, error: 3, fatal: 2 };
+
+/** Whether `fd` is the journal stream systemd connected this process to (JOURNAL_STREAM=dev:ino). */
+export function isJournalStream(fd: number, env: NodeJS.ProcessEnv = process.env): boolean {
+  const want = env.JOURNAL_STREAM;
+  if (!want) return false;
+  try {
+    const st = fstatSync(fd);
+    return want === `${st.dev}:${st.ino}`;
+  } catch {
+    return false;
+  }
+}
+
+/** The format for `fd`: CERT_AGENT_LOG_FORMAT when set to json or journal, else journal on a journal stream. */
+export function logFormatFor(fd: number, env: NodeJS.ProcessEnv = process.env): LogFormat {
+  const chosen = env.CERT_AGENT_LOG_FORMAT;
+  if (chosen === 'json' || chosen === 'journal') return chosen;
+  return isJournalStream(fd, env) ? 'journal' : 'json';
+}
+
+/** "<4>" in front of a warn line, "<3>" in front of an error; the rest of the line unchanged. */
+export function journalLine(line: string): string {
+  const label = /^\{"level":"(\w+)"/.exec(line)?.[1];
+  return `<${JOURNAL_PRIORITY[label ?? ''] ?? 6}>${line}`;
+}
+
+/** The same synchronous destination (which retries EAGAIN on a non-blocking fd), each line prefixed. */
+function journalDestination(fd: number): DestinationStream {
+  const dest = pino.destination({ fd, sync: true });
+  // pino hands over one complete line per call.
+  return { write: (chunk: string) => dest.write(journalLine(chunk)) };
+}
+
+export function createLogger(opts: { fd?: number; level?: string; format?: LogFormat } = {}): Logger {
+  const fd = opts.fd ?? 1;
+  const format = opts.format ?? logFormatFor(fd);
   return pino(
     {
       base: { name: 'cert-agent' },
@@ -23,7 +72,7 @@ export function createLogger(opts: { fd?: number; level?: string } = {}): Logger
         censor: '[redacted]',
       },
     },
-    pino.destination({ fd: opts.fd ?? 1, sync: true }),
+    format === 'journal' ? journalDestination(fd) : pino.destination({ fd, sync: true }),
   );
 }
 

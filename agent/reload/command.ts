@@ -24,7 +24,7 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 
 export function tail(text: string): string {
   const t = text.trim().replace(/\s*\n\s*/g, ' | ');
-  return t.length > TAIL ? `…${t.slice(-TAIL)}` : t;
+  return t.length > TAIL ? `...${t.slice(-TAIL)}` : t;
 }
 
 /** What a child process inherits from the agent: PATH, the locale and the time zone, nothing else. */

@@ -18,12 +18,12 @@ import {
 import { ensurePrivateDir } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
 import { acquireLock } from '../store/lock.js';
-import { issueCertificate } from '../acme/client.js';
-import { loadOrCreateAccount, saveAccountUrl } from '../acme/account.js';
+import { issueCertificate, type IssueResult } from '../acme/client.js';
+import { accountForDryRun, loadOrCreateAccount, saveAccountUrl, type Account } from '../acme/account.js';
 import { generateKeyPem } from '../pki/keys.js';
 import { openSolver, type Challenge, type Solver } from '../challenge/index.js';
 import { installSystemTrust } from '../trust/system-store.js';
-import type { CertStore, LiveSet } from '../store/sets.js';
+import { checkSet, type CertStore, type LiveSet } from '../store/sets.js';
 import { storeFor } from '../store/ownership.js';
 import { validityOf } from '../pki/x509.js';
 import { auditPermissions } from '../store/permissions.js';
@@ -245,50 +245,7 @@ async function attempt(
 
   const account = await loadOrCreateAccount(config.stateDir, config.ca.directory);
   const keyPem = await generateKeyPem(config.certificate.keyType);
-  const solver = await openSolver(config.challenge, {
-    ...(opts.selfCheckPort ? { selfCheckPort: opts.selfCheckPort } : {}),
-    ...(config.reload.target === 'nginx' ? { nginx: config.reload.nginx } : {}),
-  });
-  // What the agent's own fetch of each token found wrong: a warning now, and
-  // the explanation of the CA's failure if the CA fails too.
-  const selfCheckFindings: string[] = [];
-  let issued;
-  try {
-    const target = reloadTargets[config.reload.target];
-    const warning = target.prepareChallenge ? await target.prepareChallenge({ config, live, solver, log }) : undefined;
-    if (warning)
-      log.warn(
-        { event: 'challenge_route_not_ready', domains: config.certificate.domains, target: config.reload.target },
-        warning,
-      );
-    issued = await issueCertificate({
-      directoryUrl: config.ca.directory,
-      roots: rootsPem(trust),
-      accountKeyPem: account.keyPem,
-      accountUrl: account.url,
-      ...(config.account.email ? { email: config.account.email } : {}),
-      domains: config.certificate.domains,
-      certKeyPem: keyPem,
-      solver,
-      timeoutMs: config.renewal.orderTimeoutSeconds * 1000,
-      onEvent: (event, fields) => log.info({ event, ...fields }, event.replace(/_/g, ' ')),
-      beforeValidation: async (challenge) => {
-        const finding = await selfCheck(solver, challenge);
-        if (!finding) return;
-        selfCheckFindings.push(finding);
-        const identifier = challenge.identifier.value;
-        const fields = { event: 'challenge_self_check_failed', identifier, type: challenge.type, finding };
-        log.warn(fields, 'the challenge does not answer as the CA will fetch it; asking the CA anyway');
-      },
-    });
-  } catch (err) {
-    if (err instanceof CaProtocolError && selfCheckFindings.length) {
-      throw new CaProtocolError(`${err.message}; ${selfCheckFindings.join('; ')}`, err.problemType, err.httpStatus);
-    }
-    throw err;
-  } finally {
-    await solver.close();
-  }
+  const issued = await orderCertificate(opts, trust, live, account, keyPem);
   saveAccountUrl(config.stateDir, issued.accountUrl, config.ca.directory);
 
   const installed = store.install(
@@ -317,6 +274,135 @@ async function attempt(
     nextRenewal: next,
     reload,
   };
+}
+
+/**
+ * The ACME order of a pass, from opening the challenge to the issued chain,
+ * with the self-check of each token: shared by a renewal and a dry run, so
+ * that the dry run tests exactly this path. `eventFields` go into every ACME
+ * event logged (the dry run marks its own).
+ */
+async function orderCertificate(
+  opts: PassOptions,
+  trust: TrustBundle,
+  live: LiveSet | undefined,
+  account: Account,
+  keyPem: string,
+  eventFields: Record<string, unknown> = {},
+): Promise<IssueResult> {
+  const { config, log } = opts;
+  const solver = await openSolver(config.challenge, {
+    ...(opts.selfCheckPort ? { selfCheckPort: opts.selfCheckPort } : {}),
+    ...(config.reload.target === 'nginx' ? { nginx: config.reload.nginx } : {}),
+  });
+  // What the agent's own fetch of each token found wrong: a warning now, and
+  // the explanation of the CA's failure if the CA fails too.
+  const selfCheckFindings: string[] = [];
+  let issued: IssueResult;
+  try {
+    const target = reloadTargets[config.reload.target];
+    const warning = target.prepareChallenge ? await target.prepareChallenge({ config, live, solver, log }) : undefined;
+    if (warning)
+      log.warn(
+        { event: 'challenge_route_not_ready', domains: config.certificate.domains, target: config.reload.target },
+        warning,
+      );
+    issued = await issueCertificate({
+      directoryUrl: config.ca.directory,
+      roots: rootsPem(trust),
+      accountKeyPem: account.keyPem,
+      ...(account.url ? { accountUrl: account.url } : {}),
+      ...(config.account.email ? { email: config.account.email } : {}),
+      domains: config.certificate.domains,
+      certKeyPem: keyPem,
+      solver,
+      timeoutMs: config.renewal.orderTimeoutSeconds * 1000,
+      onEvent: (event, fields) => log.info({ event, ...eventFields, ...fields }, event.replace(/_/g, ' ')),
+      beforeValidation: async (challenge) => {
+        const finding = await selfCheck(solver, challenge);
+        if (!finding) return;
+        selfCheckFindings.push(finding);
+        const identifier = challenge.identifier.value;
+        const fields = { event: 'challenge_self_check_failed', identifier, type: challenge.type, finding };
+        log.warn(fields, 'the challenge does not answer as the CA will fetch it; asking the CA anyway');
+      },
+    });
+  } catch (err) {
+    if (err instanceof CaProtocolError && selfCheckFindings.length) {
+      throw new CaProtocolError(`${err.message}; ${selfCheckFindings.join('; ')}`, err.problemType, err.httpStatus);
+    }
+    throw err;
+  } finally {
+    await solver.close();
+  }
+  return issued;
+}
+
+export interface DryRunResult {
+  /** What a real `renew` would do now: the reason to renew, or undefined when it is not due. */
+  wouldRenew: string | undefined;
+  /** The live set, untouched; undefined when none is installed. */
+  live: LiveSet | undefined;
+  nextRenewal: Date | undefined;
+  /** The certificate the CA issued for the test, checked like an install but never installed. */
+  issued: { serial: string; notAfter: Date; names: string[] };
+}
+
+/**
+ * `renew --dry-run`: the whole path of a renewal (trust, account, challenge,
+ * order, the checks an install makes) under the lock, whether or not the
+ * certificate is due, and nothing kept: the issued set is checked and
+ * dropped, the live set, state.json, trust.json, the account files and the
+ * consumer stay as they were, and no reload is done. What is only read
+ * stays read: a missing trust.json is bootstrapped in memory, a missing
+ * account key is generated in memory. The challenge itself still answers as
+ * configured (a listener, a token in the webroot, Traefik's challenge route).
+ */
+export async function dryRunPass(opts: PassOptions): Promise<DryRunResult> {
+  const { config, log } = opts;
+  const now = opts.now ?? (() => new Date());
+  const release = acquireLock(config.stateDir);
+  try {
+    const saved = trustForPins(config.stateDir, config.ca.fingerprints);
+    const trust =
+      saved ??
+      (config.ca.rootFile
+        ? trustFromRootFile(config.ca.rootFile, config.ca.fingerprints, now())
+        : await bootstrapTrust(config.ca.url, config.ca.fingerprints, now()));
+    const roots = trust.roots.map((r) => new X509(r.pem));
+    // A certificate directory a real renew would refuse (a foreign link, another owner) fails the dry run too.
+    const live = storeFor(config).live();
+    const wouldRenew = renewalReason(live, config, roots, now());
+    log.info(
+      { event: 'dry_run_started', domains: config.certificate.domains, wouldRenew: wouldRenew ?? null },
+      'dry run: test order, nothing is installed',
+    );
+    const account = await accountForDryRun(config.stateDir, config.ca.directory);
+    const keyPem = await generateKeyPem(config.certificate.keyType);
+    const issued = await orderCertificate(opts, trust, live, account, keyPem, { dryRun: true });
+    const { domains } = config.certificate;
+    const set = { keyPem, fullchainPem: issued.fullchainPem, rootsPem: rootsPem(trust) };
+    const { leaf } = checkSet(set, { domains, roots, now: now() });
+    const result = {
+      wouldRenew,
+      live,
+      nextRenewal: live ? renewalTimeOf(live, config) : undefined,
+      issued: { serial: leaf.serialNumber.toLowerCase(), notAfter: validityOf(leaf).notAfter, names: domains },
+    };
+    log.info(
+      { event: 'dry_run_done', serial: result.issued.serial, notAfter: result.issued.notAfter.toISOString() },
+      'dry run: the CA issued a certificate that passes the checks; not installed',
+    );
+    return result;
+  } catch (err) {
+    const errorKind = err instanceof AgentError ? err.kind : 'internal';
+    const { domains } = config.certificate;
+    const fields = { event: 'dry_run_failed', domains, error: describeError(err), errorKind };
+    log.warn(fields, 'dry run failed; nothing was changed');
+    throw err;
+  } finally {
+    release();
+  }
 }
 
 async function reloadConsumer(

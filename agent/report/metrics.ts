@@ -29,6 +29,17 @@ interface Family {
 const seconds = (iso: string | null | undefined) => (iso ? Date.parse(iso) / 1000 : undefined);
 const bool = (b: boolean) => (b ? 1 : 0);
 
+const STATUS_HELP = 'Overall status as in `cert-agent status`: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.';
+const CONFIG_OK_HELP = 'Whether the config file could be read and is valid (1) or not (0).';
+
+/** What a scraper gets when the config is missing, unreadable or invalid: enough to alert on. */
+export function unusableConfigMetrics(): string {
+  return renderMetrics([
+    { name: 'cert_agent_status', help: STATUS_HELP, samples: [{ value: 3 }] },
+    { name: 'cert_agent_config_ok', help: CONFIG_OK_HELP, samples: [{ value: 0 }] },
+  ]);
+}
+
 /** The metric families for one report; a family whose value is unknown is left out rather than faked. */
 export function metricFamilies(r: StatusReport, now: Date): Family[] {
   const families: Family[] = [];
@@ -36,11 +47,8 @@ export function metricFamilies(r: StatusReport, now: Date): Family[] {
     if (value === undefined || Number.isNaN(value)) return;
     families.push({ name: `cert_agent_${name}`, help, samples: [{ value, ...(labels ? { labels } : {}) }] });
   };
-  add(
-    'status',
-    'Overall status as in `cert-agent status`: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.',
-    EXIT_FOR[r.status],
-  );
+  add('status', STATUS_HELP, EXIT_FOR[r.status]);
+  add('config_ok', CONFIG_OK_HELP, 1);
   const c = r.certificate;
   add(
     'certificate_present',

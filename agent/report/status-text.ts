@@ -4,7 +4,7 @@
  * only on a terminal without NO_COLOR; otherwise plain ASCII that greps and
  * pastes into a ticket cleanly.
  */
-import type { StatusReport } from './status.js';
+import { overdueGraceMs, type StatusReport } from './status.js';
 
 export interface RenderOptions {
   /** Terminal output: ANSI colour and a block-character bar. */
@@ -19,7 +19,9 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
   const bad = (text: string) => paint('31', text);
   const lines: string[] = [];
   const row = (label: string, value: string) => lines.push(`  ${label.padEnd(14)} ${value}`);
-  lines.push(`cert-agent ${paint(COLORS[r.status], r.status)}${r.problems.length ? ` - ${r.problems[0]}` : ''}`);
+  const perf = perfdata(r);
+  const summary = `${r.problems.length ? ` - ${r.problems[0]}` : ''}${perf ? ` | ${perf}` : ''}`;
+  lines.push(`cert-agent ${paint(COLORS[r.status], r.status)}${summary}`);
   for (const p of r.problems.slice(1)) lines.push(`  also: ${p}`);
   if (!r.certificate && !r.renewal) return lines.join('\n') + '\n';
   lines.push('');
@@ -110,6 +112,36 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
         : bad(`STALE: serial ${rl?.servedSerial} was served, not ${c?.serial ?? 'the installed one'}`);
   row('served', served);
   return lines.join('\n') + '\n';
+}
+
+/**
+ * Performance data for the first line, in the monitoring-plugin format
+ * 'label=value[UOM];warn;crit;min;max' (thresholds as ranges: "N:" alerts
+ * below N), so Nagios, Icinga and NRPE graph it:
+ *   expiry     seconds until the certificate expires; warn below the point
+ *              where status warns (renewal overdue), crit below 0 (expired);
+ *              max the lifetime
+ *   allowance  seconds the CA may stay down before the certificate expires
+ *              unrenewed; warn below renewal.minAllowance, crit below 0, max
+ *              what a normal day leaves
+ * A report without a certificate has none.
+ */
+export function perfdata(r: Pick<StatusReport, 'certificate' | 'renewal'>): string {
+  const c = r.certificate;
+  if (!c) return '';
+  const items: string[] = [];
+  const notAfter = Date.parse(c.notAfter);
+  const lifetime = notAfter - Date.parse(c.notBefore);
+  const next = r.renewal?.next ? Date.parse(r.renewal.next) : undefined;
+  const warnFrom = next === undefined ? undefined : Math.floor((notAfter - next - overdueGraceMs(lifetime)) / 1000);
+  const warn = warnFrom === undefined || c.placeholder ? '' : `${warnFrom}:`;
+  items.push(`expiry=${c.secondsToExpiry}s;${warn};0:;;${Math.round(lifetime / 1000)}`);
+  const allowance = r.renewal?.caOutageAllowance;
+  if (allowance) {
+    // The status warns below renewal.minAllowance (exit unchanged), as the text row shows.
+    items.push(`allowance=${allowance.seconds}s;${allowance.warnBelowSeconds}:;0:;;${allowance.normalDaySeconds}`);
+  }
+  return items.join(' ');
 }
 
 /** 20 cells; ASCII when plain, coloured blocks on a terminal. */

@@ -100,6 +100,11 @@ export interface StatusReport {
 }
 
 /** A report for when there is nothing to inspect (no usable config); only these fields are promised then. */
+/** How long past its renewal time a certificate may go before status warns (a check merely running late). */
+export function overdueGraceMs(lifetimeMs: number): number {
+  return Math.min(10 * 60_000, lifetimeMs * 0.05);
+}
+
 export function unknownReport(
   problem: string,
   now: Date,
@@ -111,8 +116,10 @@ export function collectStatus(config: Config, now: Date): StatusReport {
   try {
     return inspect(config, now);
   } catch (err) {
-    // An unreadable directory or file must still give monitoring an answer.
-    return unknownReport(`cannot inspect the installation: ${describeError(err)}`, now) as StatusReport;
+    // An unreadable directory or file must still give monitoring an answer, and say what to do.
+    const code = (err as NodeJS.ErrnoException).code;
+    const hint = code === 'EACCES' || code === 'EPERM' ? '; run as root (sudo cert-agent status)' : '';
+    return unknownReport(`cannot inspect the installation: ${describeError(err)}${hint}`, now) as StatusReport;
   }
 }
 
@@ -177,7 +184,7 @@ function inspect(config: Config, now: Date): StatusReport {
         `private key ${open.path} is readable by group or others (mode 0${open.mode.toString(8)}): the next check narrows it unless permissions.onDrift is report; or run cert-agent doctor --fix`,
       );
     // A little slack so a check that is merely running late is not a warning.
-    const grace = Math.min(10 * 60_000, lifetime * 0.05);
+    const grace = overdueGraceMs(lifetime);
     if (!live.placeholder && !expired && now.getTime() > next.getTime() + grace)
       warning.push(`renewal overdue since ${next.toISOString()}`);
     if (!live.placeholder) {

@@ -51,7 +51,7 @@ export interface RunResult {
 
 export function runAgent(
   args: string[],
-  opts: { env?: Record<string, string>; timeoutMs?: number; node?: string } = {},
+  opts: { env?: Record<string, string>; timeoutMs?: number; node?: string; uid?: number; gid?: number } = {},
 ): Promise<RunResult> {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -63,7 +63,7 @@ export function runAgent(
     execFile(
       opts.node ?? process.execPath,
       [agentBundle(), ...args],
-      { env, timeout: opts.timeoutMs ?? 60_000, cwd: tmpdir() },
+      { env, timeout: opts.timeoutMs ?? 60_000, cwd: tmpdir(), uid: opts.uid, gid: opts.gid },
       (err, stdout, stderr) => {
         const code = err
           ? typeof (err as { code?: unknown }).code === 'number'

@@ -440,6 +440,8 @@ afterAll(async () => {
 
 describe('the fleet: ca (103), web (101), proxy (102) as containers of their own', () => {
   it('consumers before the CA: the hook installs from the host, the agents serve placeholders', async () => {
+    // The daemon, whose reactions are measured here to the second; timer mode (the default) runs the same
+    // pass every 5 minutes and is tested in timer.test.ts and packaging-rootfs.test.ts.
     writeFileSync(
       join(work, 'fleet-conf/101.env'),
       [
@@ -447,6 +449,7 @@ describe('the fleet: ca (103), web (101), proxy (102) as containers of their own
         'CERT_AGENT_CHALLENGE=proxy',
         'CERT_AGENT_RELOAD=nginx',
         'CERT_AGENT_VERIFY=127.0.0.1:443',
+        'CERT_AGENT_MODE=daemon',
         '',
       ].join('\n'),
     );
@@ -459,6 +462,7 @@ describe('the fleet: ca (103), web (101), proxy (102) as containers of their own
         'CERT_AGENT_VERIFY=127.0.0.1:443',
         'CERT_AGENT_OWNER=traefik',
         'CERT_AGENT_GROUP=traefik',
+        'CERT_AGENT_MODE=daemon',
         '',
       ].join('\n'),
     );

@@ -147,13 +147,17 @@ describe('cert-agent metrics', () => {
     expect(m.cert_agent_certificate_not_after_timestamp_seconds).toBeUndefined();
   });
 
-  it('a bad config is a one-line error and exit 78', async () => {
+  it('a bad config: a one-line error on stderr, and metrics a scraper can alert on (exit 0)', async () => {
     const bad = join(root, 'bad.yaml');
     writeFileSync(bad, 'metrics: { textfile: relative.prom }\n');
     const r = await runAgent(['metrics', '--config', bad]);
-    expect(r.code).toBe(78);
-    expect(r.stdout).toBe('');
+    expect(r.code).toBe(0);
+    const m = byName(parse(r.stdout));
+    expect(value(m, 'cert_agent_status')).toBe(3);
+    expect(value(m, 'cert_agent_config_ok')).toBe(0);
+    expect(Object.keys(m).sort()).toEqual(['cert_agent_config_ok', 'cert_agent_status']);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^cert-agent: config: /);
   });
 });
 
@@ -175,6 +179,7 @@ describe('writeMetricsTextfile', () => {
     expect(readdirSync(textDir)).toEqual(['cert-agent.prom']);
     const parsed = byName(parse(readFileSync(file, 'utf8')));
     expect(value(parsed, 'cert_agent_status')).toBe(0);
+    expect(value(parsed, 'cert_agent_config_ok')).toBe(1);
     const printed = byName(parse((await runAgent(['metrics', '--config', i.config])).stdout));
     expect(Object.keys(parsed).sort()).toEqual(Object.keys(printed).sort());
   });

@@ -12,6 +12,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { makeCa, newKey, selfSigned, writeSetByHand, type Leaf, type TestCa } from '../helpers/certs.js';
 import { runAgent, tempDir } from '../helpers/agent.js';
+import { parsePluginLine } from '../helpers/plugin.js';
 import schema from '../../docs/status.schema.json' with { type: 'json' };
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
@@ -92,6 +93,15 @@ async function status(config: string) {
   expect(valid).toBe(true);
   // Not a terminal: no escape sequences, an ASCII bar.
   expect(text.stdout).not.toMatch(/\u001b\[/);
+  expect(text.stdout).toMatch(/^[\x00-\x7f]*$/);
+  // The first line follows the monitoring-plugin convention, with the seconds to expiry as perfdata.
+  const plugin = parsePluginLine(text.stdout.split('\n')[0]!);
+  expect(plugin.text).toMatch(new RegExp(`^cert-agent ${doc.status}( - |$)`));
+  if (doc.certificate) {
+    expect(plugin.perf[0]).toMatchObject({ label: 'expiry', uom: 's', crit: '0:' });
+    // Two runs, a second or so apart.
+    expect(Math.abs(plugin.perf[0]!.value - doc.certificate.secondsToExpiry)).toBeLessThanOrEqual(5);
+  } else expect(plugin.perf).toEqual([]);
   // --line: the same report in seven tab-separated fields, none empty.
   const line = await runAgent(['status', '--line', '--config', config]);
   expect(line.code).toBe(text.code);
@@ -110,7 +120,7 @@ async function status(config: string) {
   }
   expect(f[5]).toBe(doc.ca?.pinnedFingerprints.join(',') || '-');
   // The two runs read the clock a moment apart; problems may name it.
-  const clockless = (s: string) => s.replace(/clock says [^)]*\)/g, 'clock says …)');
+  const clockless = (s: string) => s.replace(/clock says [^)]*\)/g, 'clock says ...)');
   expect(clockless(f[6] ?? '')).toBe(clockless(doc.problems[0] ?? doc.renewal?.lastAttempt?.error ?? '-'));
   return { code: text.code, text: text.stdout, doc, line: f };
 }
@@ -139,7 +149,7 @@ describe('status in each state', () => {
       }),
     );
     expect(r.code).toBe(0);
-    expect(r.text.split('\n')[0]).toBe('cert-agent OK');
+    expect(r.text.split('\n')[0]).toMatch(/^cert-agent OK \| expiry=\d+s;\d+:;0:;;\d+ allowance=\d+s;\d+:;0:;;\d+$/);
     for (const want of [
       'app.internal, 127.0.0.1',
       leaf.serial,

@@ -1,4 +1,8 @@
-/** Pins as operators paste them: colons, spaces, upper case, a sha256: prefix; nothing else. */
+/**
+ * Pins as operators paste them: colons, spaces, upper case, a sha256: prefix,
+ * and the output of step, openssl and sha256sum as printed; nothing else.
+ */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { fingerprintOfDer, fingerprintProblem, parseFingerprint } from '../../agent/pki/fingerprint.js';
@@ -25,6 +29,32 @@ describe('parseFingerprint', () => {
     ['empty', ''],
   ])('refuses %s', (_what, input) => {
     expect(parseFingerprint(input)).toBeUndefined();
+  });
+  it.each([
+    ['openssl 3 -fingerprint -sha256', `sha256 Fingerprint=${colons}\n`],
+    ['openssl 1.1 -fingerprint -sha256', `SHA256 Fingerprint=${colons}`],
+    ['sha256sum of stdin', `${HEX}  -\n`],
+    ['sha256sum -b of stdin', `${HEX} *-`],
+  ])('accepts %s as printed', (_what, input) => {
+    expect(parseFingerprint(input)).toBe(HEX);
+  });
+  it.each([
+    ['sha256sum of a file (the PEM, not the DER)', `${HEX}  root_ca.crt`],
+    ['a SHA-1 fingerprint from openssl', `SHA1 Fingerprint=${'AA:'.repeat(19)}AA`],
+  ])('refuses %s', (_what, input) => {
+    expect(parseFingerprint(input)).toBeUndefined();
+  });
+  it('takes what the real openssl and sha256sum print for a root', async () => {
+    const ca = await makeCa('Tools');
+    const fromOpenssl = execFileSync('openssl', ['x509', '-fingerprint', '-sha256', '-noout'], {
+      input: ca.root.pem,
+    }).toString();
+    expect(fromOpenssl).toMatch(/^sha256 Fingerprint=/i);
+    expect(parseFingerprint(fromOpenssl)).toBe(ca.fingerprint);
+    const der = execFileSync('openssl', ['x509', '-outform', 'der'], { input: ca.root.pem });
+    const fromSum = execFileSync('sha256sum', { input: der }).toString();
+    expect(fromSum).toMatch(/^[0-9a-f]{64} {2}-\n$/);
+    expect(parseFingerprint(fromSum)).toBe(ca.fingerprint);
   });
   it('two spellings of the same pin compare equal after parsing; different pins do not', () => {
     expect(parseFingerprint(colons)).toBe(parseFingerprint(HEX));
