@@ -45,14 +45,133 @@
 # not renewed). Missing or malformed input is refused (exit 64) before
 # anything is installed.
 #
+# Before installing anything it checks that the container can run the agent
+# and answer the challenge, and names the fix (exit 78, nothing installed):
+# the package's Node.js (>= 20; Debian 12 ships 18: use the single
+# executable), a mount namespace for the unit's sandbox (the container's
+# `nesting` feature), and the chosen challenge mode's prerequisites (standalone:
+# the port free; webroot: nginx serving the webroot when nginx is the proxy;
+# proxy: the port free, Traefik's dynamic directory present).
+#
 # Exit: the final `cert-agent status` code (0 OK, 1 WARNING, 2 CRITICAL,
 # 3 UNKNOWN), 64 bad input, 66 artifact missing, 75 no certificate within
-# CERT_AGENT_WAIT, or the exit code of the step that failed.
+# CERT_AGENT_WAIT, 78 the container lacks a prerequisite (nothing installed),
+# or the exit code of the step that failed.
+#
+# Uninstall: `sh postinstall.sh --uninstall` (or CERT_AGENT_UNINSTALL=1)
+# removes the agent whichever way it was installed (the package is purged),
+# with its config, state, certificates, unit drop-ins, the webroot this hook
+# created (when empty) and the roots it put in the system store.
+# CERT_AGENT_KEEP_CERTS=1 keeps the certificate directory (and the Traefik
+# file naming it), so a proxy keeps serving until the certificate expires.
+# Exit 0, or 64 for bad input.
 set -eu
 
 say() { printf 'postinstall: %s\n' "$*"; }
 die() { code=$1; shift; printf 'postinstall: %s\n' "$*" >&2; exit "$code"; }
 HERE=$(cd "$(dirname "$0")" && pwd)
+
+# ---- uninstall (--uninstall or CERT_AGENT_UNINSTALL=1) ----------------------
+# purge_agent_files: the same function is in packaging/deb/postrm and
+# packaging/postinstall.sh (a test compares them). Deletes what the agent and
+# the template hook created outside the package's own files: the config, the
+# state, the certificates (kept with CERT_AGENT_KEEP_CERTS=1), the hook's unit
+# drop-ins, directories the hook created (the webroot) when they are empty,
+# the roots trust.installSystem added, the metrics textfile and the Traefik
+# file the agent owns. Paths come from the config, defaults otherwise.
+purge_agent_files() {
+	conf=/etc/cert-agent/config.yaml
+	setting() {
+		# key: /path, "key": "/path" or key: '/path'
+		re="s/^[[:space:]]*\"\{0,1\}$1\"\{0,1\}:[[:space:]]*[\"']\{0,1\}\(\/[^\"' ,#]*\).*/\1/p"
+		sed -n "$re" "$conf" 2>/dev/null | head -n 1
+	}
+	certdir=$(setting dir)
+	certdir=${certdir:-/etc/cert-agent/tls}
+	statedir=$(setting stateDir)
+	statedir=${statedir:-/var/lib/cert-agent}
+	textfile=$(setting textfile)
+	dynfile=$(setting dynamicFile)
+	dynfile=${dynfile:-/etc/traefik/dynamic/cert-agent.yml}
+	created=$(cat /etc/cert-agent/created-paths 2>/dev/null || true)
+	keep=""
+	[ "${CERT_AGENT_KEEP_CERTS:-}" != 1 ] || keep=$certdir
+
+	ca_removed=""
+	for f in /usr/local/share/ca-certificates/cert-agent-*.crt; do
+		[ -f "$f" ] || continue
+		rm -f "$f"
+		ca_removed=1
+	done
+	if [ -n "$ca_removed" ] && command -v update-ca-certificates >/dev/null 2>&1; then
+		update-ca-certificates >/dev/null 2>&1 || true
+	fi
+	case "$textfile" in /*.prom) rm -f "$textfile" ;; esac
+	# The Traefik file names the certificate files: it goes with them.
+	if [ -z "$keep" ] && [ -f "$dynfile" ] && grep -q '^# Managed by cert-agent' "$dynfile"; then
+		rm -f "$dynfile"
+	fi
+	for unit in cert-agent.service cert-agent-pass.service; do
+		rm -f "/etc/systemd/system/$unit.d/paths.conf"
+		rmdir "/etc/systemd/system/$unit.d" 2>/dev/null || true
+	done
+	# A directory elsewhere is removed only when it has the agent's layout.
+	if [ -z "$keep" ] && [ -d "$certdir" ] && { [ "$certdir" = /etc/cert-agent/tls ] || [ -e "$certdir/.sets" ] \
+		|| [ -z "$(ls -A "$certdir")" ]; }; then
+		rm -rf "$certdir"
+	fi
+	if [ -d "$statedir" ] && { [ "$statedir" = /var/lib/cert-agent ] || [ -e "$statedir/account.key" ] \
+		|| [ -z "$(ls -A "$statedir")" ]; }; then
+		rm -rf "$statedir"
+	fi
+	case "$keep" in
+		/etc/cert-agent/?*)
+			top=/etc/cert-agent/$(printf '%s' "${keep#/etc/cert-agent/}" | cut -d/ -f1)
+			find /etc/cert-agent -mindepth 1 -maxdepth 1 ! -path "$top" -exec rm -rf {} +
+			;;
+		*) rm -rf /etc/cert-agent ;;
+	esac
+	# Deepest first; rmdir leaves anything that is not empty.
+	printf '%s\n' "$created" | awk 'NF { print length($0), $0 }' | sort -rn | cut -d' ' -f2- | while read -r d; do
+		rmdir "$d/.well-known/acme-challenge" "$d/.well-known" 2>/dev/null || true
+		rmdir "$d" 2>/dev/null || true
+	done
+}
+
+uninstall() {
+	[ "$(id -u)" = 0 ] || die 64 "must run as root (it removes /etc/cert-agent and the package)"
+	case "${CERT_AGENT_KEEP_CERTS:-}" in
+		'' | 0 | 1) ;;
+		*) die 64 "CERT_AGENT_KEEP_CERTS=$CERT_AGENT_KEEP_CERTS: must be 1 (keep the certificates) or 0" ;;
+	esac
+	units="cert-agent.timer cert-agent-pass.service cert-agent.service"
+	if dpkg-query -W -f='${Status}' cert-agent 2>/dev/null | grep -Eq 'ok (installed|config-files)'; then
+		# The package's prerm and postrm stop the units and call purge_agent_files.
+		say "purging the cert-agent package"
+		if command -v apt-get >/dev/null 2>&1; then
+			DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq cert-agent >/dev/null
+		else
+			dpkg --purge cert-agent >/dev/null
+		fi
+	else
+		if [ -d /run/systemd/system ]; then
+			for u in $units; do systemctl stop "$u" >/dev/null 2>&1 || true; done
+		fi
+		if command -v systemctl >/dev/null 2>&1; then
+			for u in $units; do systemctl disable --quiet "$u" >/dev/null 2>&1 || true; done
+		fi
+		for u in $units; do rm -f "/etc/systemd/system/$u" /etc/systemd/system/*.wants/"$u"; done
+		case "$(readlink /usr/bin/cert-agent 2>/dev/null || true)" in /usr/lib/cert-agent/*) rm -f /usr/bin/cert-agent ;; esac
+		rm -rf /usr/lib/cert-agent
+		purge_agent_files
+		[ ! -d /run/systemd/system ] || systemctl daemon-reload
+		say "removed cert-agent"
+	fi
+	[ "${CERT_AGENT_KEEP_CERTS:-}" != 1 ] || say "kept the certificate directory (CERT_AGENT_KEEP_CERTS=1)"
+	exit 0
+}
+if [ "${1:-}" = --uninstall ] || [ "${CERT_AGENT_UNINSTALL:-}" = 1 ]; then uninstall; fi
+[ $# -eq 0 ] || die 64 "unknown argument $1 (the only argument is --uninstall; input comes from CERT_AGENT_* variables)"
 
 # ---- 1. input, all checked before anything is touched --------------------
 [ "$(id -u)" = 0 ] || die 64 "must run as root (it installs a package and writes /etc/cert-agent)"
@@ -117,8 +236,81 @@ if [ -n "$BUNDLE" ]; then
   ! dpkg-query -W -f='${Status}' cert-agent 2>/dev/null | grep -q 'ok installed' || die 64 "cert-agent is installed from the Debian package here; upgrade it with CERT_AGENT_DEB, not CERT_AGENT_BUNDLE"
   if [ "$(head -c 4 "$BUNDLE" | od -An -c | tr -d ' ')" != '177ELF' ]; then
     node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null \
-      || die 64 "CERT_AGENT_BUNDLE is the JavaScript bundle, which needs Node.js 20 or newer as \`node\`; use the single executable (make sea) instead"
+      || die 78 "CERT_AGENT_BUNDLE is the JavaScript bundle, which needs Node.js 20 or newer as \`node\`:" \
+        "use the single executable (make sea) instead; nothing was installed"
   fi
+fi
+
+# ---- 1b. can this container run the agent? (nothing installed yet) ---------
+# Each check names what is wrong and the fix, exit 78.
+if [ -n "$DEB" ]; then
+  # The package depends on nodejs >= 20: the installed one, else apt's candidate.
+  nodev=$(dpkg-query -W -f='${Status} ${Version}' nodejs 2>/dev/null | sed -n 's/^install ok installed //p' || true)
+  [ -n "$nodev" ] || nodev=$(apt-cache policy nodejs 2>/dev/null | sed -n 's/^ *Candidate: //p' | head -n 1)
+  case "$nodev" in
+    '' | '(none)') die 78 "no nodejs package installed or available from apt here, and the .deb needs nodejs >= 20:" \
+      "use the single executable instead (CERT_AGENT_BUNDLE=/root/cert-agent from make sea); nothing was installed" ;;
+  esac
+  dpkg --compare-versions "$nodev" ge 20~ || die 78 "nodejs $nodev is too old for the .deb (it needs >= 20;" \
+    "Debian 12 ships 18): use the single executable instead (CERT_AGENT_BUNDLE=/root/cert-agent from make sea," \
+    "with CERT_AGENT_UNIT); nothing was installed"
+fi
+# The unit's sandbox needs a mount namespace with read-only binds and a private
+# /tmp; without the container's `nesting` feature systemd cannot build it and
+# the unit fails with 226/NAMESPACE. Try the same in a namespace that dies at
+# once. Not in a chroot (an image build: / is no mount point there, and the
+# unit runs only once the container boots).
+if command -v systemctl >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1 \
+  && awk '$5 == "/" { f = 1 } END { exit !f }' /proc/self/mountinfo 2>/dev/null; then
+  unshare --mount --propagation private sh -c \
+    'mount --bind /usr /usr && mount -o remount,bind,ro /usr && mount -t tmpfs tmpfs /tmp' \
+    >/dev/null 2>&1 || die 78 "this container cannot create the mount namespace the cert-agent unit runs in" \
+    "(systemd would fail it with 226/NAMESPACE): enable nesting on the Proxmox host" \
+    "(pct set <ID> --features nesting=1, then pct reboot <ID>); nothing was installed"
+fi
+# The challenge mode's prerequisites. Without CERT_AGENT_CHALLENGE the mode
+# follows the proxy: nginx serves a webroot, Traefik forwards to the agent.
+CHALLENGE=${CERT_AGENT_CHALLENGE:-}
+if [ -z "$CHALLENGE" ]; then
+  case "${CERT_AGENT_RELOAD:-}" in nginx) CHALLENGE=webroot ;; traefik) CHALLENGE=proxy ;; *) CHALLENGE=standalone ;; esac
+fi
+# Is something listening on this TCP port (any address)? From /proc, no tools needed.
+listening() {
+  hex=$(printf ':%04X' "$1")
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null \
+    | awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }'
+}
+case "$CHALLENGE" in
+  standalone | proxy)
+    if [ "$CHALLENGE" = standalone ]; then port=80; else port=8402; fi
+    [ -z "${CERT_AGENT_LISTEN:-}" ] || port=${CERT_AGENT_LISTEN##*:}
+    # A repeat run finds nothing of its own there: the agent binds only while validating.
+    if listening "$port"; then
+      if [ "$CHALLENGE" = standalone ]; then
+        die 78 "standalone challenge: port $port is already taken here, and the agent must bind it" \
+          "while the CA validates:" \
+          "stop that server, or let it serve the challenge (CERT_AGENT_CHALLENGE=webroot for nginx, proxy for Traefik);" \
+          "nothing was installed"
+      fi
+      die 78 "proxy challenge: port $port is already taken here, and the agent listens there while the CA validates:" \
+        "choose a free one with CERT_AGENT_LISTEN=127.0.0.1:<port> (and forward to it); nothing was installed"
+    fi
+    ;;
+  webroot)
+    if [ "${CERT_AGENT_RELOAD:-}" = nginx ]; then
+      wr=${CERT_AGENT_WEBROOT:-/var/www/acme-challenge}
+      command -v nginx >/dev/null 2>&1 || die 78 "webroot challenge with CERT_AGENT_RELOAD=nginx, but nginx is" \
+        "not installed here: install nginx first (apt-get install nginx); nothing was installed"
+      nginx -T 2>/dev/null | grep -qF "$wr" || die 78 "webroot challenge: nginx's configuration does not serve $wr" \
+        "(nginx -T does not name it, or fails): include snippets/cert-agent-challenge-webroot.conf in the port-80" \
+        "server of every name and reload nginx; nothing was installed"
+    fi
+    ;;
+esac
+if [ "${CERT_AGENT_RELOAD:-}" = traefik ] && [ ! -d /etc/traefik/dynamic ]; then
+  die 78 "CERT_AGENT_RELOAD=traefik: /etc/traefik/dynamic does not exist; the agent writes its file there and the" \
+    "unit can only be given write access to a directory that exists: create it and point Traefik's file provider at" \
+    "it (providers.file.directory: /etc/traefik/dynamic, watch: true); nothing was installed"
 fi
 
 # ---- 2. install ------------------------------------------------------------
@@ -182,11 +374,15 @@ done
 # make a missing path writable); the proxy's workers read it, hence 0755.
 # The default is the one the shipped snippet serves.
 WEBROOT=${CERT_AGENT_WEBROOT:-}
-# Without CERT_AGENT_CHALLENGE, enroll picks webroot for nginx.
-CHALLENGE=${CERT_AGENT_CHALLENGE:-}
-[ -n "$CHALLENGE" ] || [ "${CERT_AGENT_RELOAD:-}" != nginx ] || CHALLENGE=webroot
+# Without CERT_AGENT_CHALLENGE, enroll picks webroot for nginx ($CHALLENGE, step 1b).
 [ -n "$WEBROOT" ] || [ "$CHALLENGE" != webroot ] || WEBROOT=/var/www/acme-challenge
-if [ -n "$WEBROOT" ] && [ ! -d "$WEBROOT" ]; then install -d -m 0755 "$WEBROOT"; say "created $WEBROOT"; fi
+if [ -n "$WEBROOT" ] && [ ! -d "$WEBROOT" ]; then
+  # Remembered, with each missing parent, for --uninstall and apt purge.
+  d=$WEBROOT
+  while [ -n "$d" ] && [ ! -e "$d" ]; do printf '%s\n' "$d" >> /etc/cert-agent/created-paths; d=${d%/*}; done
+  install -d -m 0755 "$WEBROOT"
+  say "created $WEBROOT"
+fi
 # Both services (daemon and timer mode) get it: they share one sandbox.
 if [ -n "$extra" ]; then
   want=$(printf '# Written by the cert-agent template hook: paths outside the unit defaults.\n[Service]\nReadWritePaths=%s' "${extra# }")

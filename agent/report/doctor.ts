@@ -38,8 +38,8 @@ import { inspectPublishedNames } from '../store/published.js';
 import { leastNormalDayAllowanceMs } from '../renewal/schedule.js';
 import { human } from './status-text.js';
 import { servedSerial } from '../reload/verify.js';
-import { parseMountinfo, sharedMountProblem, type Mount } from './mounts.js';
-export { parseMountinfo, sharedMountProblem } from './mounts.js';
+import { hostMountsWithReadableKeys, parseMountinfo, sharedMountProblem, type Mount } from './mounts.js';
+export { hostMountsWithReadableKeys, parseMountinfo, sharedMountProblem } from './mounts.js';
 
 /** WARN: works now, but leaves little room (it does not change the exit code). */
 export type Verdict = 'ok' | 'PROBLEM' | 'FIXED' | 'WARN' | 'skip';
@@ -273,6 +273,22 @@ function checkMounts(config: Config, add: Add): void {
         `${what} ${dir} ${problem}: keys must stay inside this container; use a local directory and remove the mount point from the container config (the old shared-directory setup)`,
       );
     else add('ok', 'mount', `${what} ${dir} is local to this container`);
+  }
+  checkExposedKeyMounts(mounts, add);
+}
+
+/** Any host directory mounted in with private keys others can read, wherever it is mounted. */
+export function checkExposedKeyMounts(mounts: Mount[], add: Add): void {
+  for (const { mount: m, files } of hostMountsWithReadableKeys(mounts)) {
+    const shown = files.slice(0, 3).join(', ') + (files.length > 3 ? ` and ${files.length - 3} more` : '');
+    add(
+      'PROBLEM',
+      'mount',
+      `${m.point} is a mount of ${m.root} (from ${m.source}) shared with the host, with private keys ` +
+        `anyone can read (${shown}): remove it on the host with \`pct set <ID> -delete mpN\` ` +
+        `(the mpN whose mp=${m.point}; or delete that mpN line from /etc/pve/lxc/<ID>.conf), ` +
+        'then reboot the container',
+    );
   }
 }
 

@@ -46,7 +46,14 @@ if [ -d "$ROOT/packaging/proxmox" ]; then
 fi
 install -m 0644 "$ROOT/README.md" "$DOC/README.md"
 [ -f "$ROOT/docs/migration.md" ] && install -m 0644 "$ROOT/docs/migration.md" "$DOC/migration.md"
-[ -f "$BUNDLE.LEGAL.txt" ] && install -m 0644 "$BUNDLE.LEGAL.txt" "$DOC/THIRD-PARTY-NOTICES"
+# The license of every package in the bundle, from esbuild's metafile of this build.
+[ -f "$ROOT/bundle/out/meta.json" ] \
+  || { echo "build.sh: bundle/out/meta.json is missing; run \`make bundle\` first" >&2; exit 66; }
+node "$ROOT/packaging/deb/notices.mjs" "$ROOT/bundle/out/meta.json" > "$DOC/THIRD-PARTY-NOTICES"
+chmod 0644 "$DOC/THIRD-PARTY-NOTICES"
+# The document `cert-agent status --json` prints, for monitoring; outside
+# /usr/share/doc like the snippets, because tools read it.
+install -m 0644 "$ROOT/docs/status.schema.json" "$SHARE/status.schema.json"
 sed "s/@YEAR@/$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y)/" "$ROOT/packaging/deb/copyright" > "$DOC/copyright"
 chmod 0644 "$DOC/copyright"
 {

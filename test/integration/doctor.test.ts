@@ -151,6 +151,29 @@ describe('cert-agent doctor', () => {
     expect(after.problems.filter((l) => /^PROBLEM mount/.test(l))).toEqual([]);
   });
 
+  it('catches a host directory with readable private keys mounted anywhere (the seed setup)', async () => {
+    const host = join(dir, 'hypervisor-shared', 'lxc-persistent-data', '103', 'ssl');
+    const mounted = join(dir, 'etc-traefik-certs');
+    mkdirSync(join(host, 'secrets'), { recursive: true });
+    mkdirSync(mounted);
+    writeFileSync(join(host, 'secrets', 'intermediate_ca_key'), 'k', { mode: 0o644 });
+    writeFileSync(join(host, 'key.pem'), 'k', { mode: 0o644 });
+    writeFileSync(join(host, 'cert.pem'), 'c', { mode: 0o644 });
+    execFileSync('mount', ['--bind', host, mounted]);
+    try {
+      const r = await doctor(cfg());
+      expect(r.code).toBe(1);
+      const line = r.problems.find((l) => l.includes(`${mounted} is a mount of ${host}`));
+      expect(line, r.problems.join('\n')).toMatch(/^PROBLEM mount /);
+      expect(line).toContain('private keys anyone can read (key.pem, secrets/intermediate_ca_key)');
+      expect(line).toContain(`pct set <ID> -delete mpN\` (the mpN whose mp=${mounted}`);
+    } finally {
+      execFileSync('umount', [mounted]);
+    }
+    const after = await doctor(cfg());
+    expect(after.problems.filter((l) => l.includes(mounted))).toEqual([]);
+  });
+
   it('catches nginx not using the agent files, and accepts it when it does', async () => {
     const conf = join(dir, 'nginx.conf');
     const server = (crt: string, key: string) =>

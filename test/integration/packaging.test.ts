@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../../agent/config/config.js';
 import { tempDir } from '../helpers/agent.js';
 import { buildDeb } from '../harness/rootfs.js';
+import { bundledPackages } from '../../packaging/deb/notices.mjs';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const UNIT = join(ROOT, 'packaging/cert-agent.service');
@@ -177,13 +178,14 @@ describe('Debian package', () => {
     for (const f of ['postinstall.sh', 'proxmox/cert-agent-fleet', 'proxmox/cert-agent-ca-hook']) {
       expect(entries.get(`/usr/share/cert-agent/${f}`)?.mode, f).toBe('-rwxr-xr-x');
     }
-    for (const f of [
+    const expected = [
       '/usr/share/cert-agent/config.example.yaml',
-      '/usr/share/doc/cert-agent/README.md',
-      '/usr/share/doc/cert-agent/copyright',
-      '/usr/share/doc/cert-agent/changelog.gz',
-      '/usr/share/doc/cert-agent/migration.md',
-    ]) {
+      '/usr/share/cert-agent/status.schema.json',
+      ...['README.md', 'copyright', 'changelog.gz', 'migration.md', 'THIRD-PARTY-NOTICES'].map(
+        (f) => `/usr/share/doc/cert-agent/${f}`,
+      ),
+    ];
+    for (const f of expected) {
       expect(entries.has(f), f).toBe(true);
     }
     for (const proxy of ['nginx', 'traefik']) {
@@ -207,12 +209,46 @@ describe('Debian package', () => {
       expect(scripts).toMatch(new RegExp(`\\d+ lines\\s+\\*\\s+${s}\\b`));
   });
 
+  it('copyright and THIRD-PARTY-NOTICES name exactly the packages esbuild put into the bundle', () => {
+    const meta = join(ROOT, 'bundle/out/meta.json');
+    const names = bundledPackages(meta).map((d) => d.slice(d.lastIndexOf('node_modules/') + 'node_modules/'.length));
+    expect(names).toEqual(expect.arrayContaining(['pino', 'node-cron', 'yaml']));
+    const tarball = execFileSync('dpkg-deb', ['--fsys-tarfile', deb], { encoding: 'buffer' });
+    const doc = (f: string) =>
+      execFileSync('tar', ['-xOf', '-', `./usr/share/doc/cert-agent/${f}`], { input: tarball, encoding: 'utf8' });
+    const shipped = doc('copyright');
+    const comment = shipped.slice(shipped.indexOf('Comment:'), shipped.indexOf('\n\n'));
+    for (const n of names) expect(comment, n).toMatch(new RegExp(`(^|[ ,])${n.replace('/', '\\/')}[,;( \n]`));
+    for (const n of ['acme-client', 'undici', '@peculiar/x509', 'reflect-metadata', 'axios']) {
+      expect(shipped).not.toContain(n);
+    }
+    const notices = doc('THIRD-PARTY-NOTICES');
+    for (const dir of bundledPackages(meta)) {
+      type Pkg = { name: string; version: string; license: string };
+      const pkg = JSON.parse(readFileSync(join(ROOT, dir, 'package.json'), 'utf8')) as Pkg;
+      expect(notices).toContain(`${pkg.name} ${pkg.version} (${pkg.license})`);
+      expect(comment).toContain(`${pkg.license}`);
+    }
+  });
+
   it('has no lintian errors (the remaining warnings are explained in the README)', () => {
     const r = spawnSync('lintian', ['--allow-root', '--no-tag-display-limit', deb], { encoding: 'utf8' });
     const tags = r.stdout.trim().split('\n').filter(Boolean);
     expect(tags.filter((t) => t.startsWith('E:'))).toEqual([]);
     const allowed = /^W: cert-agent: (maintainer-script-calls-systemctl|no-manual-page) /;
     expect(tags.filter((t) => !allowed.test(t))).toEqual([]);
+  });
+});
+
+describe('uninstall', () => {
+  it('the package and the hook remove the same files: purge_agent_files is the same text in both', () => {
+    const fn = (file: string) => {
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      const start = text.indexOf('purge_agent_files() {');
+      expect(start, file).toBeGreaterThan(0);
+      return text.slice(start, text.indexOf('\n}\n', start) + 3);
+    };
+    expect(fn('packaging/postinstall.sh')).toBe(fn('packaging/deb/postrm'));
   });
 });
 
@@ -244,5 +280,16 @@ describe('packaging/config.example.yaml', () => {
     };
     for (const leaf of leaves(full)) expect(keysInFile.has(renamed[leaf] ?? leaf), leaf).toBe(true);
     expect(full.reload.command).toEqual(['systemctl', 'reload', 'haproxy']);
+  });
+
+  it('names every key the validator reads, optional ones included', () => {
+    // The keys agent/config/config.ts asks its reader for: a field added
+    // there and not documented here fails.
+    const source = readFileSync(join(ROOT, 'agent/config/config.ts'), 'utf8');
+    const reader = /\.(?:section|string|number|boolean|list|[a-z]+List|optional[A-Z]\w*)\('([a-zA-Z]+)'/g;
+    const read = new Set([...source.matchAll(reader)].map((m) => m[1]));
+    expect(read.size).toBeGreaterThan(30);
+    const keysInFile = new Set([...example.matchAll(/^\s*(?:# )?([a-zA-Z]+):/gm)].map((m) => m[1]));
+    expect([...read].filter((k) => !keysInFile.has(k))).toEqual([]);
   });
 });
