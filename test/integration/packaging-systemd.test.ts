@@ -268,6 +268,11 @@ describe('Debian package, template hook and unit under systemd (systemd-nspawn, 
     await sleep(11_000);
     expect(await show('ActiveState', 'NRestarts')).toEqual({ ActiveState: 'failed', NRestarts: '0' });
     expect(await ct.sh('journalctl -u cert-agent.service -o cat --no-pager')).toContain('is not valid YAML');
+    // Log levels reach journald as priorities: the failure is in `-p err`, the routine start is not.
+    const errors = await ct.sh('journalctl -u cert-agent.service -p err -o cat --no-pager');
+    expect(errors).toContain('is not valid YAML');
+    expect(errors).not.toContain('daemon_started');
+    expect(await ct.sh('journalctl -u cert-agent.service -p info -o cat --no-pager')).toContain('daemon_started');
 
     await ct.sh(`cat > /etc/cert-agent/config.yaml <<'EOF'\n${good}\nEOF`);
     const started = count(await events(), 'daemon_started');
