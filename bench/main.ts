@@ -89,11 +89,11 @@ async function main(): Promise<void> {
   // The agent as it ships: the single file, in a directory with no node_modules.
   const binDir = join(work, 'bin');
   mkdirSync(binDir);
-  const agentBin = join(binDir, 'cert-agent.mjs');
-  copyFileSync(join(ROOT, 'bundle/out/cert-agent.mjs'), agentBin);
+  const agentBin = join(binDir, 'cert-agent.cjs');
+  copyFileSync(join(ROOT, 'bundle/out/cert-agent.cjs'), agentBin);
   const profBin = join(binDir, 'cert-agent.prof.mjs');
-  copyFileSync(join(OUT, 'prof/cert-agent.mjs'), profBin);
-  copyFileSync(join(OUT, 'prof/cert-agent.mjs.map'), `${profBin}.map`);
+  copyFileSync(join(OUT, 'prof/cert-agent.cjs'), profBin);
+  copyFileSync(join(OUT, 'prof/cert-agent.cjs.map'), `${profBin}.map`);
 
   const stepBinCandidate = process.env.STEP_BIN ?? '/usr/local/lib/cert-agent-test/bin/step';
   const stepBin = existsSync(stepBinCandidate) ? stepBinCandidate : undefined;

@@ -512,7 +512,7 @@ export function render(r: Results): string {
     const b = r.bundle;
     s.push('## Bundle', '');
     s.push(
-      `\`bundle/out/cert-agent.mjs\`: **${b.bytes.toLocaleString('en')} bytes** minified (${fmt(b.bytes / MB, 3)} MB), **${b.gzipBytes.toLocaleString('en')} bytes** gzipped (-9), ${b.brotliBytes.toLocaleString('en')} bytes brotli (q11). Breakdown by package from esbuild's metafile (\`bundle/out/meta.json\`, bytes each input contributes to the output):`,
+      `\`bundle/out/cert-agent.cjs\`: **${b.bytes.toLocaleString('en')} bytes** minified (${fmt(b.bytes / MB, 3)} MB), **${b.gzipBytes.toLocaleString('en')} bytes** gzipped (-9), ${b.brotliBytes.toLocaleString('en')} bytes brotli (q11). Breakdown by package from esbuild's metafile (\`bundle/out/meta.json\`, bytes each input contributes to the output):`,
       '',
     );
     s.push(

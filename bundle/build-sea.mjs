@@ -1,7 +1,7 @@
 // Builds the single executable (Node SEA) for containers whose Node.js is too
 // old (Debian 12: 18) or absent: bundle/out/cert-agent, a copy of a Node
 // binary with the agent injected. SEA runs one CommonJS script, so this first
-// bundles the agent as CJS (bundle/out/cert-agent.cjs), then follows the
+// bundles the agent as CJS (bundle/out/sea-main.cjs), then follows the
 // documented SEA steps: blob from sea-config.json, postject into the copy.
 //
 // Usage: node bundle/build-sea.mjs [--node PATH]   (or SEA_NODE=PATH)
@@ -23,7 +23,7 @@ mkdirSync(out(''), { recursive: true });
 //    file's own URL stands in (in an SEA, __filename is the executable).
 await build({
   entryPoints: [new URL('../agent/cli/main.ts', import.meta.url).pathname],
-  outfile: out('cert-agent.cjs'),
+  outfile: out('sea-main.cjs'),
   ...nodeEsm,
   format: 'cjs',
   minify: true,
@@ -37,7 +37,7 @@ await build({
 const seaConfig = out('sea-config.json');
 writeFileSync(
   seaConfig,
-  JSON.stringify({ main: out('cert-agent.cjs'), output: out('sea-prep.blob'), disableExperimentalSEAWarning: true }),
+  JSON.stringify({ main: out('sea-main.cjs'), output: out('sea-prep.blob'), disableExperimentalSEAWarning: true }),
 );
 quiet(node, ['--experimental-sea-config', seaConfig]);
 

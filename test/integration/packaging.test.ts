@@ -166,10 +166,10 @@ describe('Debian package', () => {
           return [f[5]!.replace(/^\.\//, '/').replace(/\/$/, ''), { mode: f[0]!, owner: f[1]!, link: f[7] }];
         }),
     );
-    expect(entries.get('/usr/lib/cert-agent/cert-agent.mjs')?.mode).toBe('-rwxr-xr-x');
+    expect(entries.get('/usr/lib/cert-agent/cert-agent.cjs')?.mode).toBe('-rwxr-xr-x');
     expect(entries.get('/usr/bin/cert-agent')).toMatchObject({
       mode: 'lrwxrwxrwx',
-      link: '../lib/cert-agent/cert-agent.mjs',
+      link: '../lib/cert-agent/cert-agent.cjs',
     });
     for (const unit of ['cert-agent.service', 'cert-agent-pass.service', 'cert-agent.timer']) {
       expect(entries.get(`/usr/lib/systemd/system/${unit}`)?.mode, unit).toBe('-rw-r--r--');
