@@ -1,5 +1,5 @@
 /**
- * The parsed-config cache of the commands run often (`status`, `metrics`, and
+ * The parsed-config cache of the commands run often (`status`, `metrics`, `renew`, and
  * `check` every few minutes in timer mode): loading the YAML parser and
  * validating the file costs more than the rest of `status`. The parsed
  * configuration is kept, as JSON, next to the code cache (bundle/loader.cjs:

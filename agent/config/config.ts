@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
-import cron from 'node-cron';
+import { cronProblem } from '../renewal/cron.js';
 import { ConfigError, describeError } from '../lib/errors.js';
 import { FieldReader, show } from './validate.js';
 import { checkPathSafety } from './path-safety.js';
@@ -172,7 +172,10 @@ export function validateConfig(doc: unknown): Config {
   if (jitter >= at) throw new ConfigError('renewal.jitter', `${jitter} must be smaller than renewal.at (${at})`);
   const check = renewal.string('check', {
     default: DEFAULTS.check,
-    check: (v) => (cron.validate(v) ? undefined : 'is not a valid cron expression (e.g. "*/5 * * * *")'),
+    check: (v) => {
+      const problem = cronProblem(v);
+      return problem && `is not a valid cron expression (e.g. "*/5 * * * *"): ${problem}`;
+    },
   });
   const orderTimeoutSeconds = renewal.number('orderTimeout', {
     default: DEFAULTS.orderTimeoutSeconds,
