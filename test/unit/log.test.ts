@@ -60,7 +60,7 @@ describe('createLogger', () => {
     expect(readFileSync(file, 'utf8')).toMatch(/^\{"level":"warn",.*"event":"w".*\}\n$/);
   });
 
-  it('never writes a secret field, at the top level or one object down, and leaves the caller\'s object alone', () => {
+  it("never writes a secret field, at the top level or one object down, and leaves the caller's object alone", () => {
     const file = join(tempDir(), 'log');
     const fd = openSync(file, 'w');
     const fields = {
