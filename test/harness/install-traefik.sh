@@ -17,7 +17,11 @@ TARGET="$BIN_DIR/traefik"
 installed_version_ok() {
   [ -x "$TARGET" ] || return 1
   # `traefik version` prints "Version:      3.7.15"; anchor the end of line.
-  "$TARGET" version 2>/dev/null | grep -Eq "^Version:[[:space:]]+v?${TRAEFIK_VERSION//./\\.}\$"
+  # Read whole before matching: `grep -q` stops at the first match, and with
+  # pipefail Traefik's SIGPIPE on the rest of its output would fail the check.
+  local out
+  out="$("$TARGET" version 2>/dev/null)" || return 1
+  grep -Eq "^Version:[[:space:]]+v?${TRAEFIK_VERSION//./\\.}\$" <<<"$out"
 }
 
 if installed_version_ok; then

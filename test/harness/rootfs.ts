@@ -22,12 +22,15 @@ export const ROOTFS_CACHE = process.env.CERT_AGENT_ROOTFS_CACHE || '/var/cache/c
 export const SUITE = 'trixie';
 const INCLUDE = ['nodejs', 'systemd'];
 /**
- * The fleet's variant: the same base plus Debian's nginx (the web container),
- * openssl (the CA container's fingerprint for the host scripts), curl and
- * iproute2 (which brings libbpf, so systemd enforces the unit's IP allow-list,
- * as in a standard image). Cached under its own key.
+ * The fleet's variant, also the docs test's: the same base plus Debian's
+ * nginx (the web container), openssl (the CA container's fingerprint for the
+ * host scripts), curl, iproute2 (which brings libbpf, so systemd enforces the
+ * unit's IP allow-list, as in a standard image) and ca-certificates (the
+ * package recommends it, and `apt-get install` of the .deb, as the README has
+ * it, would otherwise fetch it from a mirror these containers cannot reach).
+ * Cached under its own key.
  */
-export const FLEET_PACKAGES = ['nginx', 'openssl', 'curl', 'iproute2'];
+export const FLEET_PACKAGES = ['nginx', 'openssl', 'curl', 'iproute2', 'ca-certificates'];
 
 /** Builds the .deb from the current bundle (fast) and returns its path. */
 export function buildDeb(): string {

@@ -19,15 +19,14 @@
  */
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTopology, type Topology } from '../harness/netns.js';
 import { bootContainer, mountsUnder, type Container } from '../harness/nspawn.js';
 import { fingerprintOf, makePki, type Pki } from '../harness/pki.js';
-import { buildDeb, FLEET_PACKAGES, inChroot, removeTree, unpackRootfs } from '../harness/rootfs.js';
-import { stepCaBinary } from '../harness/stepca.js';
-import { traefikBinary } from '../harness/traefik.js';
+import { buildDeb, FLEET_PACKAGES, removeTree, unpackRootfs } from '../harness/rootfs.js';
+import { addStepCa, addTraefik, chrootSh, disableNginx, hostsFile, installCaPki } from '../harness/services.js';
 import { probeTls, startTlsLoop, type Handshake } from '../harness/tls-client.js';
 import { tempDir } from '../helpers/agent.js';
 
@@ -115,79 +114,8 @@ function host(script: string, args: string[], env: Record<string, string> = {}, 
 
 // ---- the containers' root filesystems -------------------------------------------
 
-function hostsFile(self: Node): string {
-  const lines = ['127.0.0.1 localhost', `127.0.1.1 ${self.key}`, '::1 localhost'];
-  for (const n of Object.values(nodes)) lines.push(`${SUBNET}.${n.octet} ${n.names.join(' ')} ${n.key}`);
-  return lines.join('\n') + '\n';
-}
-
-function caJson(): string {
-  return JSON.stringify(
-    {
-      root: '/etc/step-ca/certs/root_ca.crt',
-      crt: '/etc/step-ca/certs/intermediate_ca.crt',
-      key: '/etc/step-ca/secrets/intermediate_ca_key',
-      address: ':9000',
-      dnsNames: ['ca.fleet.internal', `${SUBNET}.3`],
-      logger: { format: 'text' },
-      db: { type: 'badgerv2', dataSource: '/var/lib/step-ca/db' },
-      authority: {
-        provisioners: [
-          {
-            type: 'ACME',
-            name: 'acme',
-            claims: { minTLSCertDuration: '1m', defaultTLSCertDuration: '2m', maxTLSCertDuration: '24h' },
-          },
-        ],
-      },
-    },
-    null,
-    2,
-  );
-}
-
-/** The CA's PKI as `step ca init` would leave it (made with openssl on the host, copied in). */
-function installPki(p: Pki): void {
-  const ca = nodes.ca;
-  rmSync(at(ca, 'etc/step-ca/certs'), { recursive: true, force: true });
-  rmSync(at(ca, 'etc/step-ca/secrets'), { recursive: true, force: true });
-  rmSync(at(ca, 'var/lib/step-ca/db'), { recursive: true, force: true });
-  put(ca, 'etc/step-ca/certs/root_ca.crt', readFileSync(p.rootCrt));
-  put(ca, 'etc/step-ca/certs/intermediate_ca.crt', readFileSync(p.intCrt));
-  put(ca, 'etc/step-ca/secrets/intermediate_ca_key', readFileSync(p.intKey), 0o600);
-  mkdirSync(at(ca, 'var/lib/step-ca'), { recursive: true });
-}
-
-const STEP_CA_UNIT = `[Unit]
-Description=step-ca, the site's ACME CA
-After=network.target
-
-[Service]
-User=step
-Group=step
-Environment=STEPPATH=/etc/step-ca
-ExecStart=/usr/local/bin/step-ca /etc/step-ca/config/ca.json
-Restart=on-failure
-StateDirectory=step-ca
-
-[Install]
-WantedBy=multi-user.target
-`;
-
-const TRAEFIK_UNIT = `[Unit]
-Description=Traefik
-After=network.target
-
-[Service]
-User=traefik
-Group=traefik
-AmbientCapabilities=CAP_NET_BIND_SERVICE
-ExecStart=/usr/local/bin/traefik --configFile=/etc/traefik/traefik.yml
-Restart=on-failure
-
-[Install]
-WantedBy=multi-user.target
-`;
+const site = () =>
+  Object.values(nodes).map((n) => ({ address: `${SUBNET}.${n.octet}`, names: n.names, hostname: n.key }));
 
 /** A site template's renewal policy, shipped in the config before the hook: enroll merges into it. */
 const RENEWAL = 'renewal:\n  at: 0.55\n  jitter: 0.05\n  check: "* * * * *"\n';
@@ -213,26 +141,14 @@ async function prepareRoots(): Promise<void> {
   for (const n of Object.values(nodes)) {
     n.root = unpackRootfs(FLEET_PACKAGES);
     put(n, 'etc/hostname', `${n.key}\n`);
-    put(n, 'etc/hosts', hostsFile(n));
-    // The image carries nginx for the web container; elsewhere it stays off (it would take port 80).
-    rmSync(at(n, 'etc/systemd/system/multi-user.target.wants/nginx.service'), { force: true });
+    put(n, 'etc/hosts', hostsFile(n.key, site()));
+    // nginx is started by hand in the web container, once a certificate (placeholder) exists.
+    disableNginx(n.root);
   }
-  // ca: step-ca binary, PKI, config, unit (enabled: it starts with the container).
-  const ca = nodes.ca;
-  put(ca, 'usr/local/bin/step-ca', readFileSync(stepCaBinary()), 0o755);
-  put(ca, 'etc/step-ca/config/ca.json', caJson());
-  installPki(pki);
-  put(ca, 'etc/systemd/system/step-ca.service', STEP_CA_UNIT);
-  symlinkSync(
-    '/etc/systemd/system/step-ca.service',
-    at(ca, 'etc/systemd/system/multi-user.target.wants/step-ca.service'),
-  );
-  await chroot(
-    ca,
-    'useradd --system --user-group --home-dir /etc/step-ca --shell /usr/sbin/nologin step && chown -R step:step /etc/step-ca /var/lib/step-ca',
-  );
+  // ca: step-ca (PKI, config, enabled unit, user step).
+  await addStepCa(nodes.ca.root, pki, { dnsNames: ['ca.fleet.internal', `${SUBNET}.3`], certDuration: '2m' });
 
-  // web: Debian's nginx with the shipped snippets; started by hand once a certificate (placeholder) exists.
+  // web: Debian's nginx with the shipped snippets.
   const web = nodes.web;
   for (const f of readdirSync(join(REPO, 'packaging/nginx')).filter((x) => x.startsWith('cert-agent-'))) {
     put(web, `etc/nginx/snippets/${f}`, readFileSync(join(REPO, 'packaging/nginx', f)));
@@ -243,22 +159,10 @@ async function prepareRoots(): Promise<void> {
 
   // proxy: Traefik as user traefik, the shipped static file, an app router for the name.
   const proxy = nodes.proxy;
-  put(proxy, 'usr/local/bin/traefik', readFileSync(traefikBinary()), 0o755);
-  put(proxy, 'etc/traefik/traefik.yml', readFileSync(join(REPO, 'packaging/traefik/traefik.yml')));
+  await addTraefik(proxy.root, 'traefik');
   const app = readFileSync(join(REPO, 'packaging/traefik/dynamic/app.example.yml'), 'utf8');
   put(proxy, 'etc/traefik/dynamic/app.yml', app.replace(/rule: .*/, `rule: Host(\`${proxy.names[0]}\`)`));
-  put(proxy, 'etc/systemd/system/traefik.service', TRAEFIK_UNIT);
-  symlinkSync(
-    '/etc/systemd/system/traefik.service',
-    at(proxy, 'etc/systemd/system/multi-user.target.wants/traefik.service'),
-  );
   put(proxy, 'etc/cert-agent/config.yaml', RENEWAL, 0o600);
-  await chroot(proxy, 'useradd --system --user-group --home-dir /etc/traefik --shell /usr/sbin/nologin traefik');
-}
-
-async function chroot(n: Node, script: string): Promise<void> {
-  const r = await inChroot(n.root, ['sh', '-c', script]);
-  if (r.code !== 0) throw new Error(`in ${n.key}'s root: ${script}: exit ${r.code}\n${r.stdout}${r.stderr}`);
 }
 
 async function boot(n: Node): Promise<void> {
@@ -743,8 +647,8 @@ describe('the fleet: ca (103), web (101), proxy (102) as containers of their own
     const newPki = await makePki(join(work, 'pki-2'), 'fleet recreated');
     const newFp = fingerprintOf(newPki.rootPem);
     await powerOff(nodes.ca);
-    installPki(newPki);
-    await chroot(nodes.ca, 'chown -R step:step /etc/step-ca /var/lib/step-ca');
+    installCaPki(nodes.ca.root, newPki);
+    await chrootSh(nodes.ca.root, 'chown -R step:step /etc/step-ca /var/lib/step-ca');
     await boot(nodes.ca);
     await until('the new step-ca answers', caAnswers, (ok) => ok, 60_000, 100);
     const caUp = Date.now();
