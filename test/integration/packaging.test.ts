@@ -90,7 +90,7 @@ describe('systemd unit', () => {
   it('timer mode runs under the same sandbox as the daemon, line for line', () => {
     // Everything in [Service] but how the process is started and restarted.
     const own =
-      /^(Type|ExecStart|ExecReload|Restart|RestartSec|RestartPreventExitStatus|TimeoutStopSec|TimeoutStartSec)=/;
+      /^(Type|ExecStart|ExecReload|Restart|RestartSec|RestartPreventExitStatus|TimeoutStopSec|TimeoutStartSec|KillMode)=/;
     const service = (path: string) => {
       const text = readFileSync(path, 'utf8');
       const install = text.search(/^\[Install\]$/m);
