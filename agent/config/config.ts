@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { isIP } from 'node:net';
+import { isIP } from '../pki/ip.js';
 import { parse as parseYaml } from 'yaml';
 import { cronProblem } from '../renewal/cron.js';
 import { ConfigError, describeError } from '../lib/errors.js';
@@ -345,11 +345,4 @@ export function listenProblem(value: string): string | undefined {
     return 'must be host:port with a port from 1 to 65535 (e.g. 0.0.0.0:80 or [::]:80)';
   if (m[1] && isIP(m[1]) !== 6) return 'has an invalid IPv6 address in brackets';
   return undefined;
-}
-
-/** Splits a validated listen/verify address into host and port. */
-export function splitHostPort(value: string, defaultHost = '0.0.0.0'): { host: string; port: number } {
-  const idx = value.lastIndexOf(':');
-  const host = value.slice(0, idx).replace(/^\[|\]$/g, '') || defaultHost;
-  return { host, port: Number(value.slice(idx + 1)) };
 }
