@@ -19,8 +19,8 @@ const out = (f) => new URL(`./out/${f}`, import.meta.url).pathname;
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 mkdirSync(out(''), { recursive: true });
 
-// 1. CJS bundle. node-cron's ESM build reads import.meta.url; in CJS the
-//    file's own URL stands in (in an SEA, __filename is the executable).
+// 1. CJS bundle. import.meta.url only feeds createRequire (agent/pki/ip.ts),
+//    which takes a path as well: __filename (in an SEA, the executable).
 await build({
   entryPoints: [new URL('../agent/cli/main.ts', import.meta.url).pathname],
   outfile: out('sea-main.cjs'),
@@ -28,8 +28,7 @@ await build({
   format: 'cjs',
   minify: true,
   legalComments: 'none',
-  define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__certAgentMetaUrl' },
-  banner: { js: "const __certAgentMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__filename' },
 });
 
 // 2. The preparation blob, made by the same Node binary it is injected into

@@ -32,15 +32,15 @@ const result = await build({
   minify: true,
   legalComments: 'linked',
   metafile: true,
-  // node-cron's ESM build reads import.meta.url: the loader passes its own.
-  define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__certAgentMetaUrl' },
+  // import.meta.url only feeds createRequire (agent/pki/ip.ts), which takes a path as well.
+  define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__filename' },
   logLevel: 'warning',
 });
 const coreFile = result.outputFiles.find((f) => f.path.endsWith('.core.cjs'));
 const legal = result.outputFiles.find((f) => f.path.endsWith('.LEGAL.txt'));
 // The agent's code starts on the second line of the string, so that a source
 // map of it (bench/build.mjs asks for one) needs only one empty line in front.
-const core = `(function (require, module, exports, __filename, __certAgentMetaUrl) {\n${coreFile.text}\n})`;
+const core = `(function (require, module, exports, __filename) {\n${coreFile.text}\n})`;
 const coreMap = result.outputFiles.find((f) => f.path.endsWith('.core.cjs.map'));
 if (coreMap) {
   const map = JSON.parse(coreMap.text);

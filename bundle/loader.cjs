@@ -31,7 +31,6 @@ const {
   rmSync,
   writeSync,
 } = require('node:fs');
-const { pathToFileURL } = require('node:url');
 const { Script } = require('node:vm');
 
 /* global BUILD_ID, VERSION, HELP_MAIN, CORE */
@@ -63,7 +62,7 @@ function start() {
     process.once('exit', () => cache.write(script.createCachedData()));
   }
   const module = { exports: {} };
-  script.runInThisContext()(require, module, module.exports, filename, pathToFileURL(filename).href);
+  script.runInThisContext()(require, module, module.exports, filename);
 }
 
 function codeCache(command) {
