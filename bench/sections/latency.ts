@@ -1,7 +1,8 @@
 /**
- * Command latency: `cert-agent --version` and `cert-agent status` next to a
- * bare `node -e 0`, in the same hyperfine run (no shell, warm-up runs
- * first), plus peak RSS of each from GNU time.
+ * Command latency: `cert-agent --version`, `--help`, `status` and `check`
+ * (one timer-mode pass with the certificate not due) next to a bare
+ * `node -e 0`, in the same hyperfine run (no shell, warm-up runs first),
+ * plus peak RSS of each from GNU time.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,8 +32,10 @@ export async function latencySection(
   const cmds: { name: string; argv: string[] }[] = [
     { name: 'node -e 0', argv: [process.execPath, '-e', '0'] },
     { name: 'cert-agent --version', argv: [process.execPath, agentBin, '--version'] },
+    { name: 'cert-agent --help', argv: [process.execPath, agentBin, '--help'] },
     { name: 'cert-agent status', argv: [process.execPath, agentBin, 'status', '--config', config] },
     { name: 'cert-agent status --json', argv: [process.execPath, agentBin, 'status', '--json', '--config', config] },
+    { name: 'cert-agent check (timer mode, not due)', argv: [process.execPath, agentBin, 'check', '--config', config] },
   ];
   const walls = new Map<string, number[]>();
   const codes = new Map<string, number>();
