@@ -81,7 +81,10 @@ async function main(): Promise<void> {
     return;
   }
   const begun = Date.now();
-  const work = mkdtempSync(join(tmpdir(), 'cert-agent-bench-'));
+  // Not /tmp: as root the agent refuses a configuration below a directory others can write.
+  const base = process.getuid?.() === 0 ? '/run/cert-agent-bench' : tmpdir();
+  mkdirSync(base, { recursive: true, mode: 0o755 });
+  const work = mkdtempSync(join(base, 'run-'));
   const cleanup = () => rmSync(work, { recursive: true, force: true });
   process.once('exit', cleanup);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));

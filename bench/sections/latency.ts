@@ -15,6 +15,8 @@ export interface LatencyRow {
   argv: string[];
   wallMs: Summary;
   rssKb: Summary;
+  /** user + system CPU of the process, from GNU time (5 runs, or every run of the own loop) */
+  cpuMs: Summary;
   exitCode: number;
 }
 
@@ -75,11 +77,13 @@ export async function latencySection(
     rmSync(dir, { recursive: true, force: true });
   }
   const rss = new Map<string, number[]>();
+  const cpu = new Map<string, number[]>();
   const own = walls.size === 0;
   for (let i = 0; i < (own ? runs : 5); i++) {
     for (const c of cmds) {
       const t = await timed(c.argv);
       rss.set(c.name, [...(rss.get(c.name) ?? []), t.maxRssKb]);
+      cpu.set(c.name, [...(cpu.get(c.name) ?? []), t.cpuMs]);
       if (own) walls.set(c.name, [...(walls.get(c.name) ?? []), t.wallMs]);
     }
   }
@@ -90,6 +94,7 @@ export async function latencySection(
       argv: c.argv,
       wallMs: summarize(walls.get(c.name) ?? []),
       rssKb: summarize(rss.get(c.name) ?? []),
+      cpuMs: summarize(cpu.get(c.name) ?? []),
       exitCode: codes.get(c.name) ?? -1,
     })),
   };
