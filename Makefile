@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE ?= node
-BUNDLE := bundle/out/cert-agent.mjs
+BUNDLE := bundle/out/cert-agent.cjs
 SOURCES := $(shell find agent -name '*.ts') package.json bundle/build.mjs bundle/esbuild-options.mjs
 
 .PHONY: help deps deps-system deps-node deps-stepca deps-proxies deps-packaging deps-nodes typecheck lint fmt bundle deb sea test test-unit test-integration test-faults deps-faults demo clean

@@ -5,7 +5,7 @@
 // bundle/build.mjs itself — patched only to emit a source map, from a mirror
 // directory whose out/ is bench/out/prof/ — so it always has exactly the
 // shipped bundle's options and plugins. The benchmarks themselves always run
-// bundle/out/cert-agent.mjs.
+// bundle/out/cert-agent.cjs.
 import { build } from 'esbuild';
 import { nodeEsm } from '../bundle/esbuild-options.mjs';
 import { execFileSync } from 'node:child_process';
@@ -30,7 +30,7 @@ symlinkSync(here('../package.json'), `${mirror}package.json`);
 symlinkSync(here('../agent'), `${mirror}agent`);
 symlinkSync(here('../node_modules'), `${mirror}node_modules`);
 symlinkSync(here('../bundle/esbuild-options.mjs'), `${mirror}bundle/esbuild-options.mjs`);
-symlinkSync(here('../bundle/loader.mjs'), `${mirror}bundle/loader.mjs`);
+symlinkSync(here('../bundle/loader.cjs'), `${mirror}bundle/loader.cjs`);
 const source = readFileSync(here('../bundle/build.mjs'), 'utf8');
 const patched = source.replace(/minify: true,/, "minify: true, sourcemap: 'external', sourcesContent: false,");
 if (patched === source)
@@ -38,6 +38,6 @@ if (patched === source)
 writeFileSync(`${mirror}bundle/build.mjs`, patched);
 execFileSync(process.execPath, [`${mirror}bundle/build.mjs`], { stdio: ['ignore', 'ignore', 'inherit'] });
 mkdirSync(here('./out/prof/'), { recursive: true });
-for (const f of ['cert-agent.mjs', 'cert-agent.mjs.map']) {
+for (const f of ['cert-agent.cjs', 'cert-agent.cjs.map']) {
   writeFileSync(here(`./out/prof/${f}`), readFileSync(`${mirror}bundle/out/${f}`));
 }

@@ -81,7 +81,10 @@ async function main(): Promise<void> {
     return;
   }
   const begun = Date.now();
-  const work = mkdtempSync(join(tmpdir(), 'cert-agent-bench-'));
+  // Not /tmp: as root the agent refuses a configuration below a directory others can write.
+  const base = process.getuid?.() === 0 ? '/run/cert-agent-bench' : tmpdir();
+  mkdirSync(base, { recursive: true, mode: 0o755 });
+  const work = mkdtempSync(join(base, 'run-'));
   const cleanup = () => rmSync(work, { recursive: true, force: true });
   process.once('exit', cleanup);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
@@ -89,11 +92,11 @@ async function main(): Promise<void> {
   // The agent as it ships: the single file, in a directory with no node_modules.
   const binDir = join(work, 'bin');
   mkdirSync(binDir);
-  const agentBin = join(binDir, 'cert-agent.mjs');
-  copyFileSync(join(ROOT, 'bundle/out/cert-agent.mjs'), agentBin);
+  const agentBin = join(binDir, 'cert-agent.cjs');
+  copyFileSync(join(ROOT, 'bundle/out/cert-agent.cjs'), agentBin);
   const profBin = join(binDir, 'cert-agent.prof.mjs');
-  copyFileSync(join(OUT, 'prof/cert-agent.mjs'), profBin);
-  copyFileSync(join(OUT, 'prof/cert-agent.mjs.map'), `${profBin}.map`);
+  copyFileSync(join(OUT, 'prof/cert-agent.cjs'), profBin);
+  copyFileSync(join(OUT, 'prof/cert-agent.cjs.map'), `${profBin}.map`);
 
   const stepBinCandidate = process.env.STEP_BIN ?? '/usr/local/lib/cert-agent-test/bin/step';
   const stepBin = existsSync(stepBinCandidate) ? stepBinCandidate : undefined;

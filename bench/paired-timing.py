@@ -8,7 +8,7 @@ the first command of the same round, so that load which changes between
 rounds cancels out of the ratios. NODE_EXTRA_CA_CERTS is removed from the
 environment (it makes Node read the system CA bundle at every start).
 
-Usage: ROUNDS=20 bench/paired-timing.py "node -e 0" "node bundle/out/cert-agent.mjs status --config c.yaml" ...
+Usage: ROUNDS=20 bench/paired-timing.py "node -e 0" "node bundle/out/cert-agent.cjs status --config c.yaml" ...
 Each argument is split on spaces (or given as a JSON array of strings).
 """
 import json

@@ -1,7 +1,7 @@
 // Builds the single executable (Node SEA) for containers whose Node.js is too
 // old (Debian 12: 18) or absent: bundle/out/cert-agent, a copy of a Node
 // binary with the agent injected. SEA runs one CommonJS script, so this first
-// bundles the agent as CJS (bundle/out/cert-agent.cjs), then follows the
+// bundles the agent as CJS (bundle/out/sea-main.cjs), then follows the
 // documented SEA steps: blob from sea-config.json, postject into the copy.
 //
 // Usage: node bundle/build-sea.mjs [--node PATH]   (or SEA_NODE=PATH)
@@ -19,17 +19,16 @@ const out = (f) => new URL(`./out/${f}`, import.meta.url).pathname;
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 mkdirSync(out(''), { recursive: true });
 
-// 1. CJS bundle. node-cron's ESM build reads import.meta.url; in CJS the
-//    file's own URL stands in (in an SEA, __filename is the executable).
+// 1. CJS bundle. import.meta.url only feeds createRequire (agent/pki/ip.ts),
+//    which takes a path as well: __filename (in an SEA, the executable).
 await build({
   entryPoints: [new URL('../agent/cli/main.ts', import.meta.url).pathname],
-  outfile: out('cert-agent.cjs'),
+  outfile: out('sea-main.cjs'),
   ...nodeEsm,
   format: 'cjs',
   minify: true,
   legalComments: 'none',
-  define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__certAgentMetaUrl' },
-  banner: { js: "const __certAgentMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__filename' },
 });
 
 // 2. The preparation blob, made by the same Node binary it is injected into
@@ -37,7 +36,7 @@ await build({
 const seaConfig = out('sea-config.json');
 writeFileSync(
   seaConfig,
-  JSON.stringify({ main: out('cert-agent.cjs'), output: out('sea-prep.blob'), disableExperimentalSEAWarning: true }),
+  JSON.stringify({ main: out('sea-main.cjs'), output: out('sea-prep.blob'), disableExperimentalSEAWarning: true }),
 );
 quiet(node, ['--experimental-sea-config', seaConfig]);
 

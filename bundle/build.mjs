@@ -1,5 +1,5 @@
-// Builds the single-file agent: bundle/out/cert-agent.mjs, runnable with
-// `node` and no node_modules beside it: bundle/loader.mjs, with the agent's
+// Builds the single-file agent: bundle/out/cert-agent.cjs (CommonJS), runnable with
+// `node` and no node_modules beside it: bundle/loader.cjs, with the agent's
 // code as a string that the loader compiles with V8's code cache. Writes esbuild's metafile next to it
 // so the size per dependency can be reported.
 import { build, transform } from 'esbuild';
@@ -8,11 +8,11 @@ import { readFileSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { Buffer } from 'node:buffer';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-const outfile = new URL('./out/cert-agent.mjs', import.meta.url).pathname;
+const outfile = new URL('./out/cert-agent.cjs', import.meta.url).pathname;
 mkdirSync(new URL('./out/', import.meta.url), { recursive: true });
 
 // The agent's code as CommonJS (an ESM bundle cannot be compiled by
-// vm.Script), kept as a string inside the file that bundle/loader.mjs starts
+// vm.Script), kept as a string inside the file that bundle/loader.cjs starts
 // from: the loader compiles it with V8's code cache. Still one file, runnable
 // with `node` and nothing beside it. As CommonJS, a Node built-in is
 // require()d when the module importing it first runs, and the agent's modules
@@ -32,19 +32,19 @@ const result = await build({
   minify: true,
   legalComments: 'linked',
   metafile: true,
-  // node-cron's ESM build reads import.meta.url: the loader passes its own.
-  define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__certAgentMetaUrl' },
+  // import.meta.url only feeds createRequire (agent/pki/ip.ts), which takes a path as well.
+  define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__filename' },
   logLevel: 'warning',
 });
 const coreFile = result.outputFiles.find((f) => f.path.endsWith('.core.cjs'));
 const legal = result.outputFiles.find((f) => f.path.endsWith('.LEGAL.txt'));
 // The agent's code starts on the second line of the string, so that a source
 // map of it (bench/build.mjs asks for one) needs only one empty line in front.
-const core = `(function (require, module, exports, __filename, __certAgentMetaUrl) {\n${coreFile.text}\n})`;
+const core = `(function (require, module, exports, __filename) {\n${coreFile.text}\n})`;
 const coreMap = result.outputFiles.find((f) => f.path.endsWith('.core.cjs.map'));
 if (coreMap) {
   const map = JSON.parse(coreMap.text);
-  writeFileSync(`${outfile}.map`, JSON.stringify({ ...map, file: 'cert-agent.mjs', mappings: `;${map.mappings}` }));
+  writeFileSync(`${outfile}.map`, JSON.stringify({ ...map, file: 'cert-agent.cjs', mappings: `;${map.mappings}` }));
 }
 // The main help, answered by the loader without compiling the agent.
 const helpTs = new URL('../agent/cli/help.ts', import.meta.url).pathname;
@@ -52,12 +52,12 @@ const help = await build({ entryPoints: [helpTs], bundle: true, format: 'esm', w
 const { HELP } = await import(
   `data:text/javascript;base64,${Buffer.from(help.outputFiles[0].text).toString('base64')}`
 );
-const loaderSource = readFileSync(new URL('./loader.mjs', import.meta.url), 'utf8');
-const loader = await transform(loaderSource, { minify: true, format: 'esm', target: 'node20', legalComments: 'none' });
+const loaderSource = readFileSync(new URL('./loader.cjs', import.meta.url), 'utf8');
+const loader = await transform(loaderSource, { minify: true, format: 'cjs', target: 'node20', legalComments: 'none' });
 const buildId = createHash('sha256').update(core).digest('hex').slice(0, 16);
 const text = [
   '#!/usr/bin/env node',
-  `// cert-agent ${pkg.version}. For license information please see cert-agent.mjs.LEGAL.txt`,
+  `// cert-agent ${pkg.version}. For license information please see cert-agent.cjs.LEGAL.txt`,
   `const BUILD_ID=${JSON.stringify(buildId)},VERSION=${JSON.stringify(pkg.version)},HELP_MAIN=${JSON.stringify(HELP.main)};`,
   `const CORE=${JSON.stringify(core)};`,
   loader.code,
@@ -67,6 +67,6 @@ if (legal) writeFileSync(`${outfile}.LEGAL.txt`, legal.contents);
 chmodSync(outfile, 0o755);
 // Reports read the size per dependency from the metafile, under the shipped file's name.
 const [[, output]] = Object.entries(result.metafile.outputs).filter(([k]) => k.endsWith('.core.cjs'));
-result.metafile.outputs = { 'bundle/out/cert-agent.mjs': { ...output, bytes: Buffer.byteLength(text) } };
+result.metafile.outputs = { 'bundle/out/cert-agent.cjs': { ...output, bytes: Buffer.byteLength(text) } };
 writeFileSync(new URL('./out/meta.json', import.meta.url), JSON.stringify(result.metafile));
-console.log(`bundle/out/cert-agent.mjs ${(Buffer.byteLength(text) / 1024).toFixed(0)} KiB`);
+console.log(`bundle/out/cert-agent.cjs ${(Buffer.byteLength(text) / 1024).toFixed(0)} KiB`);

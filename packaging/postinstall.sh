@@ -10,7 +10,7 @@
 #   CERT_AGENT_DOMAINS      names/IPs, comma-separated, first = subject (required)
 #   CERT_AGENT_DEB          the .deb to install (default: cert-agent_*.deb next
 #                           to this script), or
-#   CERT_AGENT_BUNDLE       cert-agent.mjs (needs Node >= 20) or the single
+#   CERT_AGENT_BUNDLE       cert-agent.cjs (needs Node >= 20) or the single
 #                           executable, for containers without the package;
 #                           the unit comes from CERT_AGENT_UNIT (default:
 #                           cert-agent.service next to this script), timer
@@ -331,11 +331,19 @@ if [ -n "$DEB" ]; then
     fi
   fi
 elif [ -n "$BUNDLE" ]; then
-  if [ "$(head -c 4 "$BUNDLE" | od -An -c | tr -d ' ')" = '177ELF' ]; then target=/usr/lib/cert-agent/cert-agent; else target=/usr/lib/cert-agent/cert-agent.mjs; fi
+  # The bundle keeps its module type: Node reads .cjs as CommonJS, .mjs (an
+  # older build) as an ES module.
+  if [ "$(head -c 4 "$BUNDLE" | od -An -c | tr -d ' ')" = '177ELF' ]; then target=/usr/lib/cert-agent/cert-agent
+  else case "$BUNDLE" in *.mjs) target=/usr/lib/cert-agent/cert-agent.mjs ;; *) target=/usr/lib/cert-agent/cert-agent.cjs ;; esac
+  fi
   changed=""
   install -d -m 0755 /usr/lib/cert-agent
   cmp -s "$BUNDLE" "$target" || { install -m 0755 "$BUNDLE" "$target"; changed=1; }
   [ "$(readlink /usr/bin/cert-agent 2>/dev/null)" = "$target" ] || { ln -sfn "$target" /usr/bin/cert-agent; changed=1; }
+  # What an earlier install by another route left beside it.
+  for f in /usr/lib/cert-agent/cert-agent /usr/lib/cert-agent/cert-agent.mjs /usr/lib/cert-agent/cert-agent.cjs; do
+    [ "$f" = "$target" ] || rm -f "$f"
+  done
   # An admin-installed unit belongs in /etc/systemd/system.
   cmp -s "$UNIT_SRC" /etc/systemd/system/cert-agent.service || { install -D -m 0644 "$UNIT_SRC" /etc/systemd/system/cert-agent.service; changed=1; units_changed=1; }
   for u in cert-agent-pass.service cert-agent.timer; do

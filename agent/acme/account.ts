@@ -53,7 +53,10 @@ export async function accountForDryRun(stateDir: string, directoryUrl: string): 
   return { keyPem: await generateKeyPem('ec-p256') };
 }
 
+/** Writes account.json unless it already says exactly this (a renewal with a known account writes nothing). */
 export function saveAccountUrl(stateDir: string, url: string, directoryUrl: string): void {
+  const saved = savedAccount(stateDir);
+  if (saved.url === url && saved.directory === directoryUrl) return;
   writeFileAtomic(
     join(stateDir, ACCOUNT_FILE),
     `${JSON.stringify({ url, directory: directoryUrl }, null, 2)}\n`,

@@ -9,7 +9,7 @@
  * der.ts) rather than on acme-client: the same protocol steps, without loading
  * axios, an ASN.1 stack and node-forge at every start of every container.
  */
-import { isIP } from 'node:net';
+import { isIP } from '../pki/ip.js';
 import { AgentError, CaProtocolError, CaUnavailableError } from '../lib/errors.js';
 import { AcmeTransport, PROBLEM_PREFIX } from './transport.js';
 import { createCsr } from '../pki/der.js';
@@ -24,11 +24,17 @@ export interface IssueRequest {
   accountUrl?: string;
   email?: string;
   domains: string[];
-  certKeyPem: string;
+  /** The new certificate's key; as a promise it is generated while the order runs (needed at finalize). */
+  certKeyPem: string | Promise<string>;
   /** Answers one challenge type; the order uses that challenge of each authorization. */
   solver: Solver;
   onEvent?: (event: string, fields: Record<string, unknown>) => void;
-  /** Runs after a challenge is presented and before the CA is asked to validate it (a self-check); must not throw. */
+  /**
+   * Runs once a challenge is presented, alongside the CA's validation of it
+   * (a self-check: it fetches the token while the CA does); must not throw.
+   * Awaited before the challenge's outcome is reported, so what it found is
+   * known when the CA's answer is a failure.
+   */
   beforeValidation?: (challenge: Challenge) => Promise<void>;
   /** The whole order (account to download) is abandoned after this long; default ORDER_TIMEOUT_MS. */
   timeoutMs?: number;
@@ -201,14 +207,18 @@ async function issueWithAccount(
       acme.ensureOpen();
       await solver.present(challenge);
       presented.push(challenge);
-      await req.beforeValidation?.(challenge);
-      await answerChallenge(acme, url, authz, offered);
+      const checking = req.beforeValidation?.(challenge);
+      try {
+        await answerChallenge(acme, url, authz, offered);
+      } finally {
+        await checking;
+      }
     }
   } finally {
     for (const challenge of presented) await solver.cleanup(challenge).catch(() => undefined);
   }
 
-  const csr = createCsr(req.domains, req.certKeyPem).toString('base64url');
+  const csr = createCsr(req.domains, await req.certKeyPem).toString('base64url');
   order = (await step('finalize', () => acme.post<Order>(order.finalize, { csr }))).body;
   if (order.status !== 'valid')
     order = await poll(

@@ -49,7 +49,7 @@ export class AcmeTransport {
     roots: string[],
     accountKeyPem: string,
   ) {
-    this.agent = new Agent({ ca: roots, rejectUnauthorized: true, keepAlive: true, maxSockets: 2 });
+    this.agent = new Agent({ ca: roots, rejectUnauthorized: true, keepAlive: true, maxSockets: 1 });
     this.key = createPrivateKey(accountKeyPem);
     const { crv, kty, x, y } = createPublicKey(this.key).export({ format: 'jwk' }) as Record<string, string>;
     // The agent creates account keys as P-256 (account.ts), hence ES256 only.
@@ -128,9 +128,14 @@ export class AcmeTransport {
     if (this.closed) throw new CaUnavailableError('the ACME order was abandoned');
   }
 
+  /**
+   * GET rather than HEAD (RFC 8555 allows both; GET answers 204): step-ca
+   * answers HEAD with a 200 without Content-Length, after which Node cannot
+   * keep the connection, so every order paid for a second TLS handshake.
+   */
   private async freshNonce(): Promise<string> {
     const { newNonce } = await this.directory();
-    await this.send('HEAD', newNonce);
+    await this.send('GET', newNonce);
     if (!this.nonce) throw new CaProtocolError(`${newNonce} gave no Replay-Nonce header`);
     return this.nonce;
   }

@@ -8,7 +8,8 @@
  * the slots the CA's validation needs.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { isIP, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { isIP } from '../pki/ip.js';
 import { ipv6Bytes } from '../pki/der.js';
 import { ChallengeError, describeError } from '../lib/errors.js';
 import { selfCheckHttp01 } from './self-check.js';

@@ -10,8 +10,6 @@ import type { StatusReport } from '../report/status.js';
 import { ConfigError, ExitCode, UsageError } from '../lib/errors.js';
 import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
 
-const loadConfig = async (path: string, command: string): Promise<Config> =>
-  (await import('../config/config.js')).loadConfig(path, command);
 /** For the commands run often: the parsed-config cache (see config-cache.ts), same result and errors. */
 const loadConfigOften = async (ctx: CommandContext, command: string): Promise<Config> =>
   (await import('./config-cache.js')).loadConfigCached(ctx.configPath, ctx.env, command);
@@ -95,7 +93,7 @@ export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResu
 }
 
 export async function renewCommand(ctx: CommandContext): Promise<CommandResult> {
-  const config = await loadConfig(ctx.configPath, 'renew');
+  const config = await loadConfigOften(ctx, 'renew');
   if (ctx.flags['dry-run']) return dryRun(config, ctx);
   const { renewPass } = await import('../renewal/pass.js');
   const result = await renewPass({ config, log: await ctx.logger(), force: Boolean(ctx.flags.force), now: ctx.now });
@@ -171,7 +169,15 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
 export async function checkCommand(ctx: CommandContext): Promise<CommandResult> {
   const config = await loadConfigOften(ctx, 'check');
   const log = await ctx.logger();
-  const { checkDecision, scheduledPass } = await import('../renewal/check.js');
+  const { scheduledPass } = await import('../renewal/check.js');
+  // A pass the daemon started (pass-process.ts): it has decided, backoff included.
+  const daemonPid = Number(ctx.env.CERT_AGENT_DAEMON_PID);
+  if (daemonPid > 1 && daemonPid === process.ppid) {
+    const trigger = ctx.env.CERT_AGENT_CHECK_TRIGGER || 'daemon';
+    const outcome = await scheduledPass({ config, log, trigger, now: ctx.now, daemonPid });
+    return { stdout: '', exitCode: outcome === 'locked' ? ExitCode.tempFail : ExitCode.ok };
+  }
+  const { checkDecision } = await import('../renewal/decision.js');
   const { readState } = await import('../store/state.js');
   const state = readState(config.stateDir);
   const lastAttempt = state.lastAttempt ? new Date(state.lastAttempt.at).getTime() : NaN;
@@ -200,7 +206,10 @@ export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   const { Daemon } = await import('../renewal/daemon.js');
-  const running = new Daemon({ configPath: ctx.configPath, log: await ctx.logger(), now: ctx.now });
+  const { childProcessPasses } = await import('../renewal/pass-process.js');
+  const log = await ctx.logger();
+  const runPass = childProcessPasses(ctx.configPath, log);
+  const running = new Daemon({ configPath: ctx.configPath, log, now: ctx.now, runPass });
   started.daemon = running;
   running.start();
   await running.stop(await signal);

@@ -1,8 +1,8 @@
 /**
- * The parsed-config cache of the commands run often (`status`, `metrics`, and
+ * The parsed-config cache of the commands run often (`status`, `metrics`, `renew`, and
  * `check` every few minutes in timer mode): loading the YAML parser and
  * validating the file costs more than the rest of `status`. The parsed
- * configuration is kept, as JSON, next to the code cache (bundle/loader.mjs:
+ * configuration is kept, as JSON, next to the code cache (bundle/loader.cjs:
  * CERT_AGENT_CACHE_DIR, or /var/lib/cert-agent/code-cache), under the same
  * rules: a directory only this user can change, files 0600, no symlinks.
  *

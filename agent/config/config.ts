@@ -5,9 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { isIP } from 'node:net';
+import { isIP } from '../pki/ip.js';
 import { parse as parseYaml } from 'yaml';
-import cron from 'node-cron';
+import { cronProblem } from '../renewal/cron.js';
 import { ConfigError, describeError } from '../lib/errors.js';
 import { FieldReader, show } from './validate.js';
 import { checkPathSafety } from './path-safety.js';
@@ -172,7 +172,10 @@ export function validateConfig(doc: unknown): Config {
   if (jitter >= at) throw new ConfigError('renewal.jitter', `${jitter} must be smaller than renewal.at (${at})`);
   const check = renewal.string('check', {
     default: DEFAULTS.check,
-    check: (v) => (cron.validate(v) ? undefined : 'is not a valid cron expression (e.g. "*/5 * * * *")'),
+    check: (v) => {
+      const problem = cronProblem(v);
+      return problem && `is not a valid cron expression (e.g. "*/5 * * * *"): ${problem}`;
+    },
   });
   const orderTimeoutSeconds = renewal.number('orderTimeout', {
     default: DEFAULTS.orderTimeoutSeconds,
@@ -342,11 +345,4 @@ export function listenProblem(value: string): string | undefined {
     return 'must be host:port with a port from 1 to 65535 (e.g. 0.0.0.0:80 or [::]:80)';
   if (m[1] && isIP(m[1]) !== 6) return 'has an invalid IPv6 address in brackets';
   return undefined;
-}
-
-/** Splits a validated listen/verify address into host and port. */
-export function splitHostPort(value: string, defaultHost = '0.0.0.0'): { host: string; port: number } {
-  const idx = value.lastIndexOf(':');
-  const host = value.slice(0, idx).replace(/^\[|\]$/g, '') || defaultHost;
-  return { host, port: Number(value.slice(idx + 1)) };
 }

@@ -66,14 +66,38 @@ export function createLogger(opts: { fd?: number; level?: string; format?: LogFo
       level: opts.level ?? process.env.CERT_AGENT_LOG_LEVEL ?? 'info',
       timestamp: pino.stdTimeFunctions.isoTime,
       messageKey: 'msg',
-      formatters: { level: (label) => ({ level: label }) },
-      redact: {
-        paths: ['keyPem', '*.keyPem', 'privateKey', '*.privateKey', 'keyAuthorization', 'accountKey'],
-        censor: '[redacted]',
-      },
+      formatters: { level: (label) => ({ level: label }), log: redactSecrets },
     },
     format === 'journal' ? journalDestination(fd) : pino.destination({ fd, sync: true }),
   );
+}
+
+/** Fields whose values never reach a log line, at the top level or one object down. */
+const SECRET_FIELDS = new Set(['keyPem', 'privateKey', 'keyAuthorization', 'accountKey']);
+const CENSOR = '[redacted]';
+
+/**
+ * The logged object with every secret field's value replaced, copied where
+ * it changes (the caller's objects are left alone). A plain function rather
+ * than pino's `redact` option, which compiles code for its paths at every
+ * start: ~15 ms of each command's start-up for the same four names.
+ */
+export function redactSecrets(obj: Record<string, unknown>): Record<string, unknown> {
+  let out = obj;
+  for (const [key, value] of Object.entries(obj)) {
+    let replaced: unknown = value;
+    if (SECRET_FIELDS.has(key)) replaced = CENSOR;
+    else if (value && typeof value === 'object' && !Array.isArray(value)) {
+      const inner = value as Record<string, unknown>;
+      const hits = Object.keys(inner).filter((k) => SECRET_FIELDS.has(k));
+      if (hits.length) replaced = { ...inner, ...Object.fromEntries(hits.map((k) => [k, CENSOR])) };
+    }
+    if (replaced !== value) {
+      if (out === obj) out = { ...obj };
+      out[key] = replaced;
+    }
+  }
+  return out;
 }
 
 /** A logger that drops everything, for library use and tests. */

@@ -11,22 +11,8 @@ import { AgentError, LockedError, describeError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { writeMetricsTextfile } from '../report/metrics.js';
 import { renewPass } from './pass.js';
+import type { PassRunner } from './daemon.js';
 import type { Random } from './schedule.js';
-
-export type CheckDecision = { run: true } | { run: false; nextAttempt: string };
-
-/**
- * Whether a check runs a pass now. After a failure the pass records the next
- * attempt in state.json; until then the CA is left alone, however often the
- * checks come. `override` is for what the operator asked for (the daemon's
- * start, a SIGHUP, a config file rewritten since the last attempt).
- */
-export function checkDecision(nextAttempt: string | undefined, now: Date, override = false): CheckDecision {
-  if (override || !nextAttempt) return { run: true };
-  const at = new Date(nextAttempt);
-  if (Number.isNaN(at.getTime()) || at <= now) return { run: true };
-  return { run: false, nextAttempt };
-}
 
 export interface ScheduledPassOptions {
   config: Config;
@@ -70,6 +56,12 @@ export async function scheduledPass(opts: ScheduledPassOptions): Promise<'done' 
   } finally {
     exportMetrics(config, opts.now(), log);
   }
+}
+
+/** Passes in the daemon's own process: for tests with an injected clock, and the benchmark's fleet of daemons in one process. */
+export function inProcessPasses(log: Logger): PassRunner {
+  return ({ config, trigger, now, random, daemonPid }) =>
+    scheduledPass({ config, log, trigger, now, random, daemonPid });
 }
 
 /** node_exporter's textfile collector reads the file between passes; a failure here is only logged. */

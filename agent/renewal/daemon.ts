@@ -4,11 +4,14 @@
  * disk and the wall clock — so a container frozen or suspended past its
  * renewal time renews at the first check after it wakes. Between cron checks
  * a timer fires at the exact renewal (or retry) moment.
+ *
+ * How a pass runs is the caller's (PassRunner): `cert-agent run` runs each in
+ * a child process (pass-process.ts), so that this loop is all that stays
+ * resident; tests and the benchmark's fleet run them in this process.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import cron from 'node-cron';
 import { loadConfig, type Config } from '../config/config.js';
 import { describeError } from '../lib/errors.js';
 import { readIfExists } from '../lib/fs.js';
@@ -17,11 +20,32 @@ import { readState } from '../store/state.js';
 import { tryLock } from '../store/lock.js';
 import { DAEMON_PID_FILE } from '../store/layout.js';
 import type { Random } from './schedule.js';
-import { checkDecision, scheduledPass } from './check.js';
+import { checkDecision } from './decision.js';
+import { parseCron, type CronSchedule } from './cron.js';
+
+/** One pass the daemon asks for. */
+export interface PassRequest {
+  config: Config;
+  /** Why: start, cron, timer, SIGHUP, config file changed. */
+  trigger: string;
+  now: () => Date;
+  random: Random;
+  /** The daemon's pid, for daemon.pid (`enroll` signals it). */
+  daemonPid: number;
+  /** Aborted when the daemon stops and the pass has had its grace time. */
+  signal: AbortSignal;
+}
+
+/**
+ * Runs one pass to its end: failures are recorded and logged by the pass,
+ * nothing is thrown. 'locked': another cert-agent held the lock, nothing done.
+ */
+export type PassRunner = (req: PassRequest) => Promise<'done' | 'failed' | 'locked'>;
 
 export interface DaemonOptions {
   configPath: string;
   log: Logger;
+  runPass: PassRunner;
   now?: () => Date;
   random?: Random;
 }
@@ -30,15 +54,19 @@ export interface DaemonOptions {
 const MAX_TIMER_MS = 6 * 60 * 60_000;
 /** How long SIGTERM waits for a pass in flight before leaving anyway (writes are atomic either way). */
 const STOP_GRACE_MS = 10_000;
+/** How long a pass process told to stop has to exit. */
+const ABORT_GRACE_MS = 2_000;
 /** How long to leave the lock to a `cert-agent renew` from a shell before checking again. */
 const LOCK_RETRY_MS = 2_000;
 
 export class Daemon {
   private config: Config;
   private configHash: string;
-  private task: ReturnType<typeof cron.schedule> | undefined;
+  /** The cron check's timer (cron.ts computes the moment; capped at MAX_TIMER_MS and re-armed). */
+  private cronTimer: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private abort: AbortController | undefined;
   private stopped = false;
   /** After a check skipped for the lock, no timer fires before this moment (epoch ms). */
   private quietUntil = 0;
@@ -93,19 +121,33 @@ export class Daemon {
   /** SIGTERM/SIGINT: no new passes; wait briefly for one in flight. */
   async stop(signal = 'SIGTERM'): Promise<void> {
     this.stopped = true;
-    await this.task?.destroy();
+    if (this.cronTimer) clearTimeout(this.cronTimer);
     if (this.timer) clearTimeout(this.timer);
-    if (this.running) await Promise.race([this.running, new Promise((r) => setTimeout(r, STOP_GRACE_MS).unref())]);
+    const settled = (ms: number) => Promise.race([this.running, new Promise((r) => setTimeout(r, ms).unref())]);
+    if (this.running) await settled(STOP_GRACE_MS);
+    // Still running: a pass process is told to stop (its writes are atomic) and given a moment to exit.
+    if (this.running) {
+      this.abort?.abort();
+      await settled(ABORT_GRACE_MS);
+    }
     forgetDaemon(this.config.stateDir);
     this.opts.log.info({ event: 'daemon_stopped', signal }, 'cert-agent daemon stopped');
   }
 
+  /** Arms the cron check for the next moment `renewal.check` matches; a check in flight is not doubled (check() skips). */
   private schedule(): void {
-    void this.task?.destroy();
-    this.task = cron.schedule(this.config.renewal.check, () => this.check('cron'), {
-      noOverlap: true,
-      name: 'cert-agent-check',
-    });
+    if (this.cronTimer) clearTimeout(this.cronTimer);
+    if (this.stopped) return;
+    const cron = parseCron(this.config.renewal.check) as CronSchedule; // validated with the config
+    const due = cron.next(this.now()).getTime();
+    const wait = Math.min(Math.max(due - this.now().getTime(), 0), MAX_TIMER_MS);
+    this.cronTimer = setTimeout(() => {
+      // Timers run on the monotonic clock. Early (a capped wait, or the wall
+      // clock set back): the next match is computed again from the new time.
+      const early = this.now().getTime() < due;
+      this.schedule();
+      if (!early) void this.check('cron');
+    }, wait);
   }
 
   /** One check: skips while a pass runs or a retry is not yet due; otherwise runs the pass. */
@@ -141,7 +183,9 @@ export class Daemon {
 
   private async pass(trigger: string): Promise<void> {
     const { config, now, random } = this;
-    const outcome = await scheduledPass({ config, log: this.opts.log, trigger, now, random, daemonPid: process.pid });
+    this.abort = new AbortController();
+    const request = { config, trigger, now, random, daemonPid: process.pid, signal: this.abort.signal };
+    const outcome = await this.opts.runPass(request);
     // The holder writes state.json when done; until then do not spin on a renewal time that is already past.
     if (outcome === 'locked') this.quietUntil = this.now().getTime() + LOCK_RETRY_MS;
   }

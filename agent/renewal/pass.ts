@@ -244,12 +244,14 @@ async function attempt(
   );
 
   const account = await loadOrCreateAccount(config.stateDir, config.ca.directory);
-  const keyPem = await generateKeyPem(config.certificate.keyType);
+  // Generated while the order runs: the key is first needed at finalize.
+  const keyPem = generateKeyPem(config.certificate.keyType);
+  keyPem.catch(() => undefined); // a failure surfaces where it is awaited
   const issued = await orderCertificate(opts, trust, live, account, keyPem);
   saveAccountUrl(config.stateDir, issued.accountUrl, config.ca.directory);
 
   const installed = store.install(
-    { keyPem, fullchainPem: issued.fullchainPem, rootsPem: rootsPem(trust) },
+    { keyPem: await keyPem, fullchainPem: issued.fullchainPem, rootsPem: rootsPem(trust) },
     { domains: config.certificate.domains, roots, now: now() },
   );
   const next = renewalTimeOf(installed, config);
@@ -287,7 +289,7 @@ async function orderCertificate(
   trust: TrustBundle,
   live: LiveSet | undefined,
   account: Account,
-  keyPem: string,
+  keyPem: string | Promise<string>,
   eventFields: Record<string, unknown> = {},
 ): Promise<IssueResult> {
   const { config, log } = opts;

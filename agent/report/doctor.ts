@@ -7,10 +7,11 @@
 import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
-import { isIP } from 'node:net';
+import { isIP } from '../pki/ip.js';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { loadConfig, splitHostPort, type Config } from '../config/config.js';
+import { loadConfig, type Config } from '../config/config.js';
+import { splitHostPort } from '../config/host-port.js';
 import { StoreError, TrustError, describeError } from '../lib/errors.js';
 import { bootstrapTrust, fetchRoots } from '../trust/pin.js';
 import { loadTrust, rootsPem } from '../trust/file.js';

@@ -48,7 +48,8 @@ export function acquireLock(stateDir: string): () => void {
   // at any moment never leaves an empty lock that would look "just created".
   const tmp = `${path}.${process.pid}.tmp`;
   rmSync(tmp, { force: true });
-  writeNewFile(tmp, `${process.pid} ${startTicks(process.pid) ?? ''}\n`, 0o600);
+  // Not fsynced: after a power cut an empty lock is stale anyway (held()).
+  writeNewFile(tmp, `${process.pid} ${startTicks(process.pid) ?? ''}\n`, 0o600, false);
   try {
     for (let tries = 0; tries < 3; tries++) {
       try {
@@ -106,7 +107,7 @@ function held(path: string, owner: Owner | undefined): boolean {
 function breakStale(path: string, stale: Owner | undefined): void {
   const guard = `${path}.break`;
   try {
-    writeNewFile(guard, `${process.pid}\n`, 0o600);
+    writeNewFile(guard, `${process.pid}\n`, 0o600, false);
   } catch {
     if (ageMs(guard) > 10_000) rmSync(guard, { force: true });
     return; // someone else is breaking it; try the lock again

@@ -13,6 +13,7 @@
  */
 import { Writable } from 'node:stream';
 import pino from 'pino';
+import { inProcessPasses } from '../../agent/renewal/check.js';
 import { Daemon } from '../../agent/renewal/daemon.js';
 
 const configs = JSON.parse(process.env.CERT_AGENT_FLEET_CONFIGS ?? '[]') as string[];
@@ -44,7 +45,10 @@ function loggerFor(agent: number) {
   );
 }
 
-const daemons = configs.map((configPath, i) => new Daemon({ configPath, log: loggerFor(base + i) }));
+const daemons = configs.map((configPath, i) => {
+  const log = loggerFor(base + i);
+  return new Daemon({ configPath, log, runPass: inProcessPasses(log) });
+});
 process.on('message', (msg: { type?: string }) => {
   if (msg?.type === 'start') for (const d of daemons) d.start();
   if (msg?.type === 'stop') {

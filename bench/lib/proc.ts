@@ -111,7 +111,7 @@ export interface ProcSample {
   /** ms since the sampler started */
   t: number;
   rssKb: number;
-  /** utime + stime in clock ticks since the process started */
+  /** utime + stime in clock ticks since the process started, with the children it reaped (the daemon's pass processes) */
   ticks: number;
 }
 
@@ -121,7 +121,8 @@ export function readProc(pid: number): { rssKb: number; hwmKb: number; ticks: nu
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name in parentheses (which may contain spaces).
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
+    // utime, stime, then cutime and cstime: the daemon runs each pass in a child process.
+    const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
     const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
     return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM'), ticks };
   } catch {

@@ -28,10 +28,10 @@ interface Meta {
 }
 
 export async function bundleSection(root: string, outDir: string, runs: number): Promise<BundleResult> {
-  const file = join(root, 'bundle/out/cert-agent.mjs');
+  const file = join(root, 'bundle/out/cert-agent.cjs');
   const data = readFileSync(file);
   const meta = JSON.parse(readFileSync(join(root, 'bundle/out/meta.json'), 'utf8')) as Meta;
-  const out = Object.entries(meta.outputs).find(([k]) => k.endsWith('cert-agent.mjs'))![1];
+  const out = Object.entries(meta.outputs).find(([k]) => k.endsWith('cert-agent.cjs'))![1];
   const byPackage = new Map<string, number>();
   for (const [input, { bytesInOutput }] of Object.entries(out.inputs)) {
     let b = bucketOfSource(input);

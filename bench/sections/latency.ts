@@ -1,7 +1,8 @@
 /**
- * Command latency: `cert-agent --version` and `cert-agent status` next to a
- * bare `node -e 0`, in the same hyperfine run (no shell, warm-up runs
- * first), plus peak RSS of each from GNU time.
+ * Command latency: `cert-agent --version`, `--help`, `status` and `check`
+ * (one timer-mode pass with the certificate not due) next to a bare
+ * `node -e 0`, in the same hyperfine run (no shell, warm-up runs first),
+ * plus peak RSS of each from GNU time.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,8 @@ export interface LatencyRow {
   argv: string[];
   wallMs: Summary;
   rssKb: Summary;
+  /** user + system CPU of the process, from GNU time (5 runs, or every run of the own loop) */
+  cpuMs: Summary;
   exitCode: number;
 }
 
@@ -31,8 +34,10 @@ export async function latencySection(
   const cmds: { name: string; argv: string[] }[] = [
     { name: 'node -e 0', argv: [process.execPath, '-e', '0'] },
     { name: 'cert-agent --version', argv: [process.execPath, agentBin, '--version'] },
+    { name: 'cert-agent --help', argv: [process.execPath, agentBin, '--help'] },
     { name: 'cert-agent status', argv: [process.execPath, agentBin, 'status', '--config', config] },
     { name: 'cert-agent status --json', argv: [process.execPath, agentBin, 'status', '--json', '--config', config] },
+    { name: 'cert-agent check (timer mode, not due)', argv: [process.execPath, agentBin, 'check', '--config', config] },
   ];
   const walls = new Map<string, number[]>();
   const codes = new Map<string, number>();
@@ -72,11 +77,13 @@ export async function latencySection(
     rmSync(dir, { recursive: true, force: true });
   }
   const rss = new Map<string, number[]>();
+  const cpu = new Map<string, number[]>();
   const own = walls.size === 0;
   for (let i = 0; i < (own ? runs : 5); i++) {
     for (const c of cmds) {
       const t = await timed(c.argv);
       rss.set(c.name, [...(rss.get(c.name) ?? []), t.maxRssKb]);
+      cpu.set(c.name, [...(cpu.get(c.name) ?? []), t.cpuMs]);
       if (own) walls.set(c.name, [...(walls.get(c.name) ?? []), t.wallMs]);
     }
   }
@@ -87,6 +94,7 @@ export async function latencySection(
       argv: c.argv,
       wallMs: summarize(walls.get(c.name) ?? []),
       rssKb: summarize(rss.get(c.name) ?? []),
+      cpuMs: summarize(cpu.get(c.name) ?? []),
       exitCode: codes.get(c.name) ?? -1,
     })),
   };

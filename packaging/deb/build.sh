@@ -7,7 +7,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${1:-$ROOT/bundle/out}
-BUNDLE=$ROOT/bundle/out/cert-agent.mjs
+BUNDLE=$ROOT/bundle/out/cert-agent.cjs
 [ -f "$BUNDLE" ] || { echo "build.sh: $BUNDLE is missing; run \`make bundle\` first" >&2; exit 66; }
 VERSION=$(node -p "require('$ROOT/package.json').version")
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || date +%s)}
@@ -20,9 +20,9 @@ DOC=$P/usr/share/doc/cert-agent
 SHARE=$P/usr/share/cert-agent
 
 install -d -m 0755 "$P/DEBIAN" "$P/usr/lib/cert-agent" "$P/usr/bin" "$P/usr/lib/systemd/system" "$DOC" "$SHARE"
-install -m 0755 "$BUNDLE" "$P/usr/lib/cert-agent/cert-agent.mjs"
+install -m 0755 "$BUNDLE" "$P/usr/lib/cert-agent/cert-agent.cjs"
 # The bundle starts with `#!/usr/bin/env node`, so a symlink is the whole wrapper.
-ln -s ../lib/cert-agent/cert-agent.mjs "$P/usr/bin/cert-agent"
+ln -s ../lib/cert-agent/cert-agent.cjs "$P/usr/bin/cert-agent"
 # Both modes ship; postinst enables one (CERT_AGENT_MODE, default timer).
 for unit in cert-agent.service cert-agent-pass.service cert-agent.timer; do
   install -m 0644 "$ROOT/packaging/$unit" "$P/usr/lib/systemd/system/$unit"

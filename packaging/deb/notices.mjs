@@ -23,7 +23,7 @@ if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.
   const metaFile = process.argv[2];
   const repo = resolve(dirname(metaFile), '../..');
   const out = [
-    'cert-agent: third-party software in /usr/lib/cert-agent/cert-agent.mjs',
+    'cert-agent: third-party software in /usr/lib/cert-agent/cert-agent.cjs',
     '',
     'The bundle contains these packages (and Node.js built-ins only otherwise).',
     '',

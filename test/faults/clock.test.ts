@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../agent/config/config.js';
+import { inProcessPasses } from '../../agent/renewal/check.js';
 import { Daemon } from '../../agent/renewal/daemon.js';
 import { renewPass } from '../../agent/renewal/pass.js';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
@@ -97,7 +98,7 @@ describe('clock jumps (injected clock)', () => {
   it('the daemon renews at its next check after a jump forward and waits after the jump back', async ({ task }) => {
     offset = 0;
     const installedBefore = lines.filter((l) => l.event === 'certificate_installed').length;
-    const d = new Daemon({ configPath: p.config, log, now: clock });
+    const d = new Daemon({ configPath: p.config, log, now: clock, runPass: inProcessPasses(log) });
     const count = (e: string) => lines.filter((l) => l.event === e).length;
     const until = async (pred: () => boolean, ms: number) => {
       for (const end = Date.now() + ms; !pred() && Date.now() < end;) await sleep(100);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startStepCa } from './stepca.js';
 
-const bundle = resolve(process.argv[2] ?? 'bundle/out/cert-agent.mjs');
+const bundle = resolve(process.argv[2] ?? 'bundle/out/cert-agent.cjs');
 // Not /tmp: as root the agent refuses a configuration below a directory others can write.
 const base = process.getuid?.() === 0 ? '/run/cert-agent-demo' : tmpdir();
 mkdirSync(base, { recursive: true, mode: 0o755 });

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const BUNDLE = join(ROOT, 'bundle/out/cert-agent.mjs');
+const BUNDLE = join(ROOT, 'bundle/out/cert-agent.cjs');
 let isolated: string | undefined;
 
 /**
@@ -33,7 +33,7 @@ export function agentBundle(): string {
   const content = readFileSync(BUNDLE);
   const dir = join(tmpdir(), `cert-agent-bin-${createHash('sha256').update(content).digest('hex').slice(0, 16)}`);
   mkdirSync(dir, { recursive: true });
-  const target = join(dir, 'cert-agent.mjs');
+  const target = join(dir, 'cert-agent.cjs');
   if (!existsSync(target)) {
     const tmp = `${target}.${process.pid}.tmp`;
     writeFileSync(tmp, content);

@@ -53,7 +53,7 @@ beforeAll(async () => {
   root = unpackRootfs();
   copyFileSync(deb, at(`root/${debName}`));
   copyFileSync(join(ROOT, 'packaging/postinstall.sh'), at('root/postinstall.sh'));
-  copyFileSync(join(ROOT, 'bundle/out/cert-agent.mjs'), at('root/cert-agent.mjs'));
+  copyFileSync(join(ROOT, 'bundle/out/cert-agent.cjs'), at('root/cert-agent.cjs'));
   copyFileSync(join(ROOT, 'packaging/cert-agent.service'), at('root/cert-agent.service'));
   for (const u of ['cert-agent-pass.service', 'cert-agent.timer']) {
     if (existsSync(join(ROOT, 'packaging', u))) copyFileSync(join(ROOT, 'packaging', u), at(`root/${u}`));
@@ -188,7 +188,7 @@ describe('the hook refuses a container that cannot run the agent: exit 78, the f
     await inChroot(root, ['mv', '/usr/bin/node', '/usr/bin/node.hidden']);
     try {
       const before = listing();
-      const env = hookEnv({ CERT_AGENT_DEB: '', CERT_AGENT_BUNDLE: '/root/cert-agent.mjs' });
+      const env = hookEnv({ CERT_AGENT_DEB: '', CERT_AGENT_BUNDLE: '/root/cert-agent.cjs' });
       const r = await inChroot(root, ['sh', '/root/postinstall.sh'], env);
       expectRefused(r, before, 'needs Node.js 20 or newer', 'single executable');
     } finally {
@@ -262,7 +262,7 @@ describe('uninstall leaves nothing of the agent', () => {
     const before = listing();
     const env = hookEnv({
       CERT_AGENT_DEB: '',
-      CERT_AGENT_BUNDLE: '/root/cert-agent.mjs',
+      CERT_AGENT_BUNDLE: '/root/cert-agent.cjs',
       CERT_AGENT_CHALLENGE: 'webroot',
       CERT_AGENT_CERT_DIR: '/srv/tls',
     });

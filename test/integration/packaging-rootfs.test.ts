@@ -216,7 +216,7 @@ describe('Debian package and template hook in a debootstrapped trixie', () => {
   it('remove keeps config and state and masks the units; purge deletes them', async () => {
     const rm = await inChroot(root, ['dpkg', '-r', 'cert-agent']);
     expect(rm.code).toBe(0);
-    expect(existsSync(at('usr/lib/cert-agent/cert-agent.mjs'))).toBe(false);
+    expect(existsSync(at('usr/lib/cert-agent/cert-agent.cjs'))).toBe(false);
     expect(existsSync(at('etc/cert-agent/config.yaml'))).toBe(true);
     expect(existsSync(at('var/lib/cert-agent/account.key'))).toBe(true);
     expect(readlinkSync(at('etc/systemd/system/cert-agent.service'))).toBe('/dev/null');

@@ -236,6 +236,52 @@ describe.concurrent('cert-agent check (timer mode)', () => {
     expect((await runAgent(['status', '--config', s.config])).code).toBe(0);
   }, 120_000);
 
+  it("runs the daemon's passes: its decision taken as given, the daemon recorded, 75 while the lock is held", async () => {
+    // `cert-agent run` starts each pass as `cert-agent check` with its pid in
+    // CERT_AGENT_DAEMON_PID (agent/renewal/pass-process.ts); here this test
+    // process is the parent that plays the daemon.
+    const s = await setup();
+    expect((await check(s)).code).toBe(0);
+    const later = new Date(Date.now() + 3600_000).toISOString();
+    const backOff = () =>
+      writeFileSync(join(s.stateDir, 'state.json'), JSON.stringify({ ...state(s), nextAttempt: later }));
+    const pass = async (pid: number) => {
+      const env = {
+        CERT_AGENT_LOG_LEVEL: 'info',
+        CERT_AGENT_DAEMON_PID: String(pid),
+        CERT_AGENT_CHECK_TRIGGER: 'SIGHUP',
+      };
+      const r = await runAgent(['check', '--config', s.config], { env });
+      const events = r.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      return { code: r.code, events: events.map((e) => e.event) };
+    };
+    const daemonPid = () => readFileSync(join(s.stateDir, 'daemon.pid'), 'utf8').trim();
+    rmSync(join(s.stateDir, 'daemon.pid'), { force: true });
+
+    // A pid that is not the parent: an ordinary timer-mode run, which backs off and records no daemon.
+    backOff();
+    expect(await pass(1)).toEqual({ code: 0, events: ['check_deferred'] });
+    expect(existsSync(join(s.stateDir, 'daemon.pid'))).toBe(false);
+
+    // The parent: the daemon has decided (a SIGHUP overrides the backoff), so the pass runs.
+    const ran = await pass(process.pid);
+    expect(ran.code).toBe(0);
+    expect(ran.events).toContain('renewal_not_due');
+    expect(daemonPid()).toBe(String(process.pid));
+
+    // Another cert-agent holds the lock (this live process, as lock.ts writes it): 75, nothing done.
+    const ticks = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[19];
+    writeFileSync(join(s.stateDir, 'lock'), `${process.pid} ${ticks}\n`, { mode: 0o600 });
+    try {
+      expect(await pass(process.pid)).toEqual({ code: 75, events: ['check_skipped'] });
+    } finally {
+      rmSync(join(s.stateDir, 'lock'), { force: true });
+    }
+  });
+
   it('refuses a bad config with 78 and one line, writing nothing', async () => {
     const dir = tempDir();
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));

@@ -51,7 +51,7 @@ let tr: Consumer;
 
 function consumer(key: string): Consumer {
   const root = tempDir(`cert-agent-${key}-root-`);
-  const bundle = join(root, 'usr/lib/cert-agent/cert-agent.mjs');
+  const bundle = join(root, 'usr/lib/cert-agent/cert-agent.cjs');
   mkdirSync(join(root, 'usr/lib/cert-agent'), { recursive: true });
   mkdirSync(join(root, 'etc/cert-agent'), { recursive: true });
   copyFileSync(agentBundle(), bundle);

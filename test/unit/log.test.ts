@@ -60,6 +60,32 @@ describe('createLogger', () => {
     expect(readFileSync(file, 'utf8')).toMatch(/^\{"level":"warn",.*"event":"w".*\}\n$/);
   });
 
+  it("never writes a secret field, at the top level or one object down, and leaves the caller's object alone", () => {
+    const file = join(tempDir(), 'log');
+    const fd = openSync(file, 'w');
+    const fields = {
+      event: 'e',
+      keyPem: '-----BEGIN PRIVATE KEY-----A',
+      set: { keyPem: 'B', privateKey: 'C', serial: '01' },
+      challenge: { keyAuthorization: 'D', token: 't' },
+      accountKey: 'E',
+      list: [{ keyPem: 'F' }],
+    };
+    const before = JSON.stringify(fields);
+    createLogger({ fd, format: 'json' }).warn(fields, 'warn');
+    closeSync(fd);
+    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    expect(doc).toMatchObject({
+      event: 'e',
+      keyPem: '[redacted]',
+      set: { keyPem: '[redacted]', privateKey: '[redacted]', serial: '01' },
+      challenge: { keyAuthorization: '[redacted]', token: 't' },
+      accountKey: '[redacted]',
+    });
+    expect(readFileSync(file, 'utf8')).not.toMatch(/BEGIN|"[BCDE]"/);
+    expect(JSON.stringify(fields)).toBe(before);
+  });
+
   it('detects the journal stream by device and inode; CERT_AGENT_LOG_FORMAT overrides', () => {
     const fd = openSync(join(tempDir(), 'log'), 'w');
     const other = openSync(join(tempDir(), 'other'), 'w');
