@@ -172,7 +172,7 @@ export async function checkCommand(ctx: CommandContext): Promise<CommandResult> 
   // included, and sends the configuration it runs with on stdin.
   const daemonPid = Number(ctx.env.CERT_AGENT_DAEMON_PID);
   if (Number.isInteger(daemonPid) && daemonPid >= 1 && daemonPid === process.ppid) {
-    const config = daemonConfig(ctx.configPath);
+    const config = daemonConfig();
     const log = await ctx.logger();
     const { scheduledPass } = await import('../renewal/check.js');
     const trigger = ctx.env.CERT_AGENT_CHECK_TRIGGER || 'daemon';
@@ -198,15 +198,19 @@ export async function checkCommand(ctx: CommandContext): Promise<CommandResult> 
   return { stdout: '', exitCode: ExitCode.ok };
 }
 
-/** The daemon's configuration from stdin (JSON, validated by the daemon); the paths it names are checked again here. */
-function daemonConfig(path: string): Config {
+/**
+ * The daemon's configuration from stdin (JSON, validated by the daemon when it
+ * read the file, which may have changed since: a reload that found it invalid
+ * keeps the previous one). The paths it names are checked again here.
+ */
+function daemonConfig(): Config {
   let config: Config;
   try {
     config = JSON.parse(readFileSync(0, 'utf8')) as Config;
   } catch (err) {
     throw new ConfigError('', `no configuration from the daemon on stdin: ${describeError(err)}`);
   }
-  checkPathSafety(path, config);
+  checkPathSafety(undefined, config);
   return config;
 }
 
