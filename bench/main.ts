@@ -286,7 +286,7 @@ async function debianVersion(pkg: string, argv: string[]): Promise<string | unde
   return deb ? `${own} (Debian package ${pkg} ${deb})` : own;
 }
 
-/** "node-cron 4.6.0, pino 10.4.0, …": the installed versions of package.json's dependencies. */
+/** "yaml 2.9.1, …": the installed versions of package.json's dependencies. */
 function runtimeDeps(): string {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
   return Object.keys(pkg.dependencies ?? {})

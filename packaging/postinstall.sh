@@ -54,9 +54,10 @@
 # proxy: the port free, Traefik's dynamic directory present).
 #
 # Exit: the final `cert-agent status` code (0 OK, 1 WARNING, 2 CRITICAL,
-# 3 UNKNOWN), 64 bad input, 66 artifact missing, 75 no certificate within
-# CERT_AGENT_WAIT, 78 the container lacks a prerequisite (nothing installed),
-# or the exit code of the step that failed.
+# 3 UNKNOWN), 64 bad input, 66 artifact missing, 70 the installed program
+# does not run, 75 no certificate within CERT_AGENT_WAIT, 78 the container
+# lacks a prerequisite (nothing installed), or the exit code of the step that
+# failed.
 #
 # Uninstall: `sh postinstall.sh --uninstall` (or CERT_AGENT_UNINSTALL=1)
 # removes the agent whichever way it was installed (the package is purged),
@@ -216,6 +217,7 @@ case "$WAIT" in ''|*[!0-9]*) die 64 "CERT_AGENT_WAIT=$WAIT: must be a number of 
 
 DEB=${CERT_AGENT_DEB:-}
 units_changed=""
+program_changed=""
 BUNDLE=${CERT_AGENT_BUNDLE:-}
 [ -z "$DEB" ] || [ -z "$BUNDLE" ] || die 64 "set CERT_AGENT_DEB or CERT_AGENT_BUNDLE, not both"
 if [ -z "$DEB$BUNDLE" ]; then
@@ -338,12 +340,8 @@ elif [ -n "$BUNDLE" ]; then
   fi
   changed=""
   install -d -m 0755 /usr/lib/cert-agent
-  cmp -s "$BUNDLE" "$target" || { install -m 0755 "$BUNDLE" "$target"; changed=1; }
-  [ "$(readlink /usr/bin/cert-agent 2>/dev/null)" = "$target" ] || { ln -sfn "$target" /usr/bin/cert-agent; changed=1; }
-  # What an earlier install by another route left beside it.
-  for f in /usr/lib/cert-agent/cert-agent /usr/lib/cert-agent/cert-agent.mjs /usr/lib/cert-agent/cert-agent.cjs; do
-    [ "$f" = "$target" ] || rm -f "$f"
-  done
+  cmp -s "$BUNDLE" "$target" || { install -m 0755 "$BUNDLE" "$target"; changed=1; program_changed=1; }
+  [ "$(readlink /usr/bin/cert-agent 2>/dev/null)" = "$target" ] || { ln -sfn "$target" /usr/bin/cert-agent; changed=1; program_changed=1; }
   # An admin-installed unit belongs in /etc/systemd/system.
   cmp -s "$UNIT_SRC" /etc/systemd/system/cert-agent.service || { install -D -m 0644 "$UNIT_SRC" /etc/systemd/system/cert-agent.service; changed=1; units_changed=1; }
   for u in cert-agent-pass.service cert-agent.timer; do
@@ -358,7 +356,14 @@ elif [ -n "$BUNDLE" ]; then
   [ -d /var/lib/cert-agent ] || install -d -m 0700 /var/lib/cert-agent
   if [ -n "$changed" ]; then say "installed $target"; else say "$target already installed"; fi
 fi
-say "$(cert-agent --version)"
+version=$(cert-agent --version) || die 70 "the installed cert-agent does not run (cert-agent --version failed); nothing else was changed"
+say "$version"
+if [ -n "${target:-}" ]; then
+  # What an earlier install by another route left beside it, once the new one runs.
+  for f in /usr/lib/cert-agent/cert-agent /usr/lib/cert-agent/cert-agent.mjs /usr/lib/cert-agent/cert-agent.cjs; do
+    [ "$f" = "$target" ] || rm -f "$f"
+  done
+fi
 
 # ---- 3. enroll (config + pinned root; prints "unchanged" on a repeat) ------
 # A CA that does not answer (69) may only be busy: a whole fleet enrolling at
@@ -429,7 +434,9 @@ if [ -d /run/systemd/system ]; then
   if [ "$MODE" = timer ]; then
     systemctl is-active --quiet cert-agent.timer || { systemctl start cert-agent.timer; say "started cert-agent.timer"; }
   elif systemctl is-active --quiet cert-agent.service; then
-    if [ -n "$units_changed" ]; then
+    if [ -n "$units_changed$program_changed" ]; then
+      # A new unit or a new program: the daemon must be the new one (its pass
+      # processes are started from the program it was started from).
       systemctl restart cert-agent.service
     else
       # Re-reads the config (SIGHUP) in case enroll changed it; checks now.

@@ -207,7 +207,9 @@ async function issueWithAccount(
       acme.ensureOpen();
       await solver.present(challenge);
       presented.push(challenge);
-      const checking = req.beforeValidation?.(challenge);
+      // Caught at once: a check that fails while the CA is still answering must neither
+      // crash the process (an unhandled rejection) nor replace the CA's answer.
+      const checking = Promise.resolve(req.beforeValidation?.(challenge)).catch(() => undefined);
       try {
         await answerChallenge(acme, url, authz, offered);
       } finally {

@@ -7,13 +7,14 @@
 // for the ACME client, the HTTP stack or the logger.
 import type { Config } from '../config/config.js';
 import type { StatusReport } from '../report/status.js';
-import { ConfigError, ExitCode, UsageError } from '../lib/errors.js';
+import { ConfigError, ExitCode, UsageError, describeError } from '../lib/errors.js';
 import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
 
 /** For the commands run often: the parsed-config cache (see config-cache.ts), same result and errors. */
 const loadConfigOften = async (ctx: CommandContext, command: string): Promise<Config> =>
   (await import('./config-cache.js')).loadConfigCached(ctx.configPath, ctx.env, command);
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { checkPathSafety } from '../config/path-safety.js';
 import { writeFileAtomic } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
 
@@ -167,16 +168,20 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
  * that carries on: the outcome is in state.json, `status` and the log.
  */
 export async function checkCommand(ctx: CommandContext): Promise<CommandResult> {
-  const config = await loadConfigOften(ctx, 'check');
-  const log = await ctx.logger();
-  const { scheduledPass } = await import('../renewal/check.js');
-  // A pass the daemon started (pass-process.ts): it has decided, backoff included.
+  // A pass the daemon started (pass-process.ts): it has decided, backoff
+  // included, and sends the configuration it runs with on stdin.
   const daemonPid = Number(ctx.env.CERT_AGENT_DAEMON_PID);
-  if (daemonPid > 1 && daemonPid === process.ppid) {
+  if (Number.isInteger(daemonPid) && daemonPid >= 1 && daemonPid === process.ppid) {
+    const config = daemonConfig();
+    const log = await ctx.logger();
+    const { scheduledPass } = await import('../renewal/check.js');
     const trigger = ctx.env.CERT_AGENT_CHECK_TRIGGER || 'daemon';
     const outcome = await scheduledPass({ config, log, trigger, now: ctx.now, daemonPid });
     return { stdout: '', exitCode: outcome === 'locked' ? ExitCode.tempFail : ExitCode.ok };
   }
+  const config = await loadConfigOften(ctx, 'check');
+  const log = await ctx.logger();
+  const { scheduledPass } = await import('../renewal/check.js');
   const { checkDecision } = await import('../renewal/decision.js');
   const { readState } = await import('../store/state.js');
   const state = readState(config.stateDir);
@@ -191,6 +196,22 @@ export async function checkCommand(ctx: CommandContext): Promise<CommandResult> 
   const trigger = configChanged && state.nextAttempt ? 'config file changed' : 'timer-mode';
   await scheduledPass({ config, log, trigger, now: ctx.now });
   return { stdout: '', exitCode: ExitCode.ok };
+}
+
+/**
+ * The daemon's configuration from stdin (JSON, validated by the daemon when it
+ * read the file, which may have changed since: a reload that found it invalid
+ * keeps the previous one). The paths it names are checked again here.
+ */
+function daemonConfig(): Config {
+  let config: Config;
+  try {
+    config = JSON.parse(readFileSync(0, 'utf8')) as Config;
+  } catch (err) {
+    throw new ConfigError('', `no configuration from the daemon on stdin: ${describeError(err)}`);
+  }
+  checkPathSafety(undefined, config);
+  return config;
 }
 
 export async function runCommand(ctx: CommandContext): Promise<CommandResult> {

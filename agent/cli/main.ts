@@ -147,7 +147,7 @@ function fail(err: unknown): number {
 /**
  * stderr is systemd's journal stream (JOURNAL_STREAM names its device and
  * inode), unless CERT_AGENT_LOG_FORMAT=json: the rule of lib/log.ts, not
- * imported from there so that commands that never log do not load pino.
+ * imported from there so that commands that never log do not load the logger.
  */
 function journalStderr(): boolean {
   const format = process.env.CERT_AGENT_LOG_FORMAT;

@@ -14,10 +14,12 @@ import type { Config } from './config.js';
  * and a symlink another user owns (or a world-writable parent without the
  * sticky bit) lets them redirect where keys are written. Checked at load, on
  * what exists now; missing directories are created later with private modes.
+ * `configPath` undefined: a configuration that did not come from the file now
+ * (the daemon's, sent to its pass), so only the paths it names are checked.
  */
-export function checkPathSafety(configPath: string, config: Config): void {
+export function checkPathSafety(configPath: string | undefined, config: Config): void {
   const paths: [string, string][] = [
-    ['', configPath],
+    ...(configPath !== undefined ? [['', configPath] as [string, string]] : []),
     ['certificate.dir', config.certificate.dir],
     ['stateDir', config.stateDir],
   ];
@@ -26,7 +28,7 @@ export function checkPathSafety(configPath: string, config: Config): void {
     const problem = unsafePathProblem(resolve(path));
     if (problem) throw new ConfigError(field, `${JSON.stringify(path)} ${problem}`);
   }
-  const owned = configOwnershipProblem(resolve(configPath));
+  const owned = configPath !== undefined ? configOwnershipProblem(resolve(configPath)) : undefined;
   if (owned) throw new ConfigError('', owned);
 }
 

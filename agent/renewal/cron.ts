@@ -73,22 +73,26 @@ export function parseCron(expression: string): CronSchedule | string {
   return {
     matches,
     next(after: Date): Date {
-      const d = new Date(after.getTime());
-      d.setMilliseconds(0);
-      d.setSeconds(d.getSeconds() + 1);
+      // Seconds, minutes and hours move forward in absolute time: the local
+      // setters would resolve a repeated hour (the autumn DST change) to its
+      // first occurrence and step back. Days and months move by the calendar.
+      let t = Math.floor(after.getTime() / 1000) * 1000 + 1000;
       for (let step = 0; step < MAX_STEPS; step++) {
+        const d = new Date(t);
         if (!months.has(d.getMonth() + 1)) {
           d.setMonth(d.getMonth() + 1, 1);
-          d.setHours(0, 0, 0);
+          d.setHours(0, 0, 0, 0);
+          t = Math.max(d.getTime(), t + 1000);
         } else if (!dayMatches(d)) {
           d.setDate(d.getDate() + 1);
-          d.setHours(0, 0, 0);
+          d.setHours(0, 0, 0, 0);
+          t = Math.max(d.getTime(), t + 1000);
         } else if (!hours.has(d.getHours())) {
-          d.setHours(d.getHours() + 1, 0, 0);
+          t += 3_600_000 - (d.getMinutes() * 60 + d.getSeconds()) * 1000;
         } else if (!minutes.has(d.getMinutes())) {
-          d.setMinutes(d.getMinutes() + 1, 0);
+          t += 60_000 - d.getSeconds() * 1000;
         } else if (!seconds.has(d.getSeconds())) {
-          d.setSeconds(d.getSeconds() + 1);
+          t += 1000;
         } else return d;
       }
       // Only a date that never comes (e.g. 31 February) gets here.

@@ -67,6 +67,8 @@ export class Daemon {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private abort: AbortController | undefined;
+  /** What the operator asked for while a pass ran (SIGHUP, config file changed): checked right after it. */
+  private pending: string | undefined;
   private stopped = false;
   /** After a check skipped for the lock, no timer fires before this moment (epoch ms). */
   private quietUntil = 0;
@@ -150,9 +152,18 @@ export class Daemon {
     }, wait);
   }
 
-  /** One check: skips while a pass runs or a retry is not yet due; otherwise runs the pass. */
+  /**
+   * One check: skips while a retry is not yet due; otherwise runs the pass.
+   * While a pass runs, what the operator asked for (a SIGHUP, a rewritten
+   * config file, both ignoring the backoff) waits for it and runs right
+   * after; a cron or timer check is dropped (the pass in flight is that check).
+   */
   private check(trigger: string, ignoreBackoff = false): Promise<void> {
-    if (this.stopped || this.running) return this.running ?? Promise.resolve();
+    if (this.stopped) return this.running ?? Promise.resolve();
+    if (this.running) {
+      if (ignoreBackoff) this.pending = trigger;
+      return this.running;
+    }
     if (hashFile(this.opts.configPath) !== this.configHash) {
       // `enroll` rewrote the file (e.g. a new fingerprint after the CA was recreated).
       this.reload('config file changed');
@@ -177,6 +188,9 @@ export class Daemon {
     this.running = this.pass(trigger).finally(() => {
       this.running = undefined;
       this.armTimer();
+      const next = this.pending;
+      this.pending = undefined;
+      if (next !== undefined) void this.check(next, true);
     });
     return this.running;
   }

@@ -10,50 +10,70 @@
  * The child's environment: CERT_AGENT_DAEMON_PID (this process; the child
  * checks that it is its parent before writing it to daemon.pid) and
  * CERT_AGENT_CHECK_TRIGGER (why the daemon checks: start, cron, timer,
- * SIGHUP, config file changed). With them the child does not decide again
- * (the daemon has, backoff included) and exits 75 when another cert-agent
- * holds the lock, so the daemon can wait for it.
+ * SIGHUP, config file changed). Its stdin: the daemon's configuration as
+ * JSON, so a pass uses what the daemon uses (the previous configuration when
+ * a reload found the file invalid; the child still checks the paths it
+ * names). With them the child does not decide again (the daemon has, backoff
+ * included) and exits 75 when another cert-agent holds the lock, so the
+ * daemon can wait for it.
  */
-import { spawn } from 'node:child_process';
-import { ExitCode } from '../lib/errors.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { ExitCode, describeError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { PassRequest, PassRunner } from './daemon.js';
+
+/** Whether this is the single executable: Node's own answer (process.argv[1] is the name it was started by, a link included). */
+function isSingleExecutable(): boolean {
+  try {
+    return (createRequire(import.meta.url)('node:sea') as { isSea(): boolean }).isSea();
+  } catch {
+    return false; // a Node without node:sea has no single executables either
+  }
+}
 
 /** How the running program starts itself: the bundle is node + script, the single executable is the program itself. */
 function selfCommand(): [string, string[]] {
   const script = process.argv[1];
-  const sea = !script || script === process.execPath;
-  return [process.execPath, [...process.execArgv, ...(sea ? [] : [script])]];
+  const sea = isSingleExecutable() || !script;
+  return [process.execPath, [...process.execArgv, ...(sea ? [] : [script as string])]];
 }
 
 /** A PassRunner that runs each pass as `cert-agent check --config PATH` in a child process. */
 export function childProcessPasses(configPath: string, log: Logger): PassRunner {
   return (req: PassRequest) =>
     new Promise((resolve) => {
-      const [program, args] = selfCommand();
-      const child = spawn(program, [...args, 'check', '--config', configPath], {
-        stdio: ['ignore', 'inherit', 'inherit'],
-        env: { ...process.env, CERT_AGENT_DAEMON_PID: String(process.pid), CERT_AGENT_CHECK_TRIGGER: req.trigger },
-      });
-      const stop = () => child.kill('SIGTERM');
-      req.signal?.addEventListener('abort', stop, { once: true });
-      child.once('error', (err) => {
-        req.signal?.removeEventListener('abort', stop);
-        log.error(
-          { event: 'internal_error', error: err.message, trigger: req.trigger },
-          'could not start the pass process',
-        );
+      const failed = (error: string, msg: string) => {
+        log.error({ event: 'internal_error', error, trigger: req.trigger }, msg);
         resolve('failed');
+      };
+      const [program, args] = selfCommand();
+      let child: ChildProcess;
+      try {
+        child = spawn(program, [...args, 'check', '--config', configPath], {
+          stdio: ['pipe', 'inherit', 'inherit'],
+          env: { ...process.env, CERT_AGENT_DAEMON_PID: String(process.pid), CERT_AGENT_CHECK_TRIGGER: req.trigger },
+        });
+      } catch (err) {
+        // Thrown rather than emitted (e.g. ENOMEM): this check fails, the daemon goes on.
+        return failed(describeError(err), 'could not start the pass process');
+      }
+      // A child that dies before reading its stdin must not take the daemon with it (EPIPE).
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(JSON.stringify(req.config));
+      const stop = () => child.kill('SIGTERM');
+      req.signal.addEventListener('abort', stop, { once: true });
+      child.once('error', (err) => {
+        req.signal.removeEventListener('abort', stop);
+        failed(err.message, 'could not start the pass process');
       });
       child.once('exit', (code, signal) => {
-        req.signal?.removeEventListener('abort', stop);
+        req.signal.removeEventListener('abort', stop);
         if (code === ExitCode.tempFail) return resolve('locked');
         if (code === ExitCode.ok) return resolve('done');
-        log.error(
-          { event: 'internal_error', error: `pass process exited with ${signal ?? code}`, trigger: req.trigger },
-          'the pass process failed',
-        );
-        resolve('failed');
+        // Stopped by the daemon itself (it is stopping): not an error of the pass.
+        if (req.signal.aborted) return resolve('failed');
+        failed(`pass process exited with ${signal ?? code}`, 'the pass process failed');
       });
     });
 }

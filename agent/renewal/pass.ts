@@ -127,7 +127,7 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
   const { config, log } = opts;
   const now = opts.now ?? (() => new Date());
   ensurePrivateDir(config.stateDir);
-  const release = acquireLock(config.stateDir);
+  const release = acquireLock(config.stateDir, opts.daemonPid);
   const state = readState(config.stateDir);
   const store = storeFor(config);
   try {

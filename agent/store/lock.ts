@@ -17,6 +17,14 @@ interface Owner {
   pid: number;
   /** Start time of the process in clock ticks since boot (/proc/PID/stat field 22), when known. */
   start?: number;
+  /** The daemon whose pass this process is (`daemon=PID` in the file), so a refusal can name it. */
+  daemon?: number;
+}
+
+/** Who holds the lock, for the refusal: the pid, and the daemon when the holder is one of its passes. */
+function holderOf(owner: Owner | undefined): string {
+  if (!owner) return 'starting';
+  return owner.daemon ? `${owner.pid}, a pass of the daemon pid ${owner.daemon}` : String(owner.pid);
 }
 
 /** Takes the lock, or returns undefined when another live agent holds it (nothing is written then). */
@@ -40,7 +48,8 @@ export async function acquireLockWaiting(stateDir: string, waitMs: number): Prom
   }
 }
 
-export function acquireLock(stateDir: string): () => void {
+/** `daemonPid`: the daemon this process runs a pass for, written into the lock so others can name it. */
+export function acquireLock(stateDir: string, daemonPid?: number): () => void {
   const path = join(stateDir, LOCK_FILE);
   sweepTemps(stateDir);
   // The lock appears with its content or not at all: written to a temp file,
@@ -49,7 +58,8 @@ export function acquireLock(stateDir: string): () => void {
   const tmp = `${path}.${process.pid}.tmp`;
   rmSync(tmp, { force: true });
   // Not fsynced: after a power cut an empty lock is stale anyway (held()).
-  writeNewFile(tmp, `${process.pid} ${startTicks(process.pid) ?? ''}\n`, 0o600, false);
+  const daemon = daemonPid !== undefined && daemonPid !== process.pid ? ` daemon=${daemonPid}` : '';
+  writeNewFile(tmp, `${process.pid} ${startTicks(process.pid) ?? ''}${daemon}\n`, 0o600, false);
   try {
     for (let tries = 0; tries < 3; tries++) {
       try {
@@ -62,9 +72,7 @@ export function acquireLock(stateDir: string): () => void {
           throw new StoreError(`cannot take the lock ${path}: ${(err as Error).message}`);
         const owner = ownerOf(path);
         if (held(path, owner)) {
-          throw new LockedError(
-            `another cert-agent (pid ${owner?.pid ?? 'starting'}) is renewing; try again when it is done`,
-          );
+          throw new LockedError(`another cert-agent (pid ${holderOf(owner)}) is renewing; try again when it is done`);
         }
         breakStale(path, owner);
       }
@@ -122,11 +130,16 @@ function breakStale(path: string, stale: Owner | undefined): void {
 
 function ownerOf(path: string): Owner | undefined {
   try {
-    const [pidText, startText] = readFileSync(path, 'utf8').trim().split(/\s+/);
+    const [pidText, ...rest] = readFileSync(path, 'utf8').trim().split(/\s+/);
     const pid = Number(pidText);
-    const start = startText ? Number(startText) : NaN;
+    const startText = rest.find((t) => /^\d+$/.test(t));
+    const daemon = Number(/^daemon=(\d+)$/.exec(rest.find((t) => t.startsWith('daemon=')) ?? '')?.[1]);
     if (!Number.isInteger(pid) || pid <= 0) return undefined;
-    return Number.isInteger(start) ? { pid, start } : { pid };
+    return {
+      pid,
+      ...(startText !== undefined ? { start: Number(startText) } : {}),
+      ...(daemon > 0 ? { daemon } : {}),
+    };
   } catch {
     return undefined;
   }

@@ -11,8 +11,7 @@
  * loaded code, and acme-client's module-wide HTTP client (all instances
  * trust the same root here, so its TLS settings are the same for all).
  */
-import { Writable } from 'node:stream';
-import pino from 'pino';
+import { createLogger } from '../../agent/lib/log.js';
 import { inProcessPasses } from '../../agent/renewal/check.js';
 import { Daemon } from '../../agent/renewal/daemon.js';
 
@@ -20,29 +19,16 @@ const configs = JSON.parse(process.env.CERT_AGENT_FLEET_CONFIGS ?? '[]') as stri
 const base = Number(process.env.CERT_AGENT_FLEET_BASE ?? 0);
 
 function loggerFor(agent: number) {
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const text of chunk.toString().split('\n')) {
-        if (!text) continue;
-        try {
-          process.send?.({ type: 'log', agent, line: JSON.parse(text) });
-        } catch {
-          // not JSON
-        }
+  return createLogger({
+    level: 'info',
+    sink: (line: string) => {
+      try {
+        process.send?.({ type: 'log', agent, line: JSON.parse(line) });
+      } catch {
+        // not JSON
       }
-      done();
     },
   });
-  return pino(
-    {
-      level: 'info',
-      base: null,
-      timestamp: pino.stdTimeFunctions.isoTime,
-      messageKey: 'msg',
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    sink,
-  );
 }
 
 const daemons = configs.map((configPath, i) => {

@@ -51,7 +51,15 @@ export interface RunResult {
 
 export function runAgent(
   args: string[],
-  opts: { env?: Record<string, string>; timeoutMs?: number; node?: string; uid?: number; gid?: number } = {},
+  opts: {
+    env?: Record<string, string>;
+    timeoutMs?: number;
+    node?: string;
+    uid?: number;
+    gid?: number;
+    /** Written to the agent's stdin, which is then closed. */
+    input?: string;
+  } = {},
 ): Promise<RunResult> {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -60,7 +68,7 @@ export function runAgent(
     ...opts.env,
   };
   return new Promise((resolvePromise) => {
-    execFile(
+    const child = execFile(
       opts.node ?? process.execPath,
       [agentBundle(), ...args],
       { env, timeout: opts.timeoutMs ?? 60_000, cwd: tmpdir(), uid: opts.uid, gid: opts.gid },
@@ -73,6 +81,7 @@ export function runAgent(
         resolvePromise({ code, stdout, stderr });
       },
     );
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }
 

@@ -19,7 +19,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import pino from 'pino';
+import { createLogger, type Logger } from '../../agent/lib/log.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateConfig, type Config } from '../../agent/config/config.js';
 import { renewPass } from '../../agent/renewal/pass.js';
@@ -124,10 +124,9 @@ interface LogLine {
 }
 
 /** A logger that keeps every line, to check what the operator is told. */
-function capture(): { log: pino.Logger; lines: LogLine[] } {
+function capture(): { log: Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
-  const sink = { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) };
-  const log = pino({ level: 'info', formatters: { level: (label) => ({ level: label }) } }, sink);
+  const log = createLogger({ level: 'info', sink: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
   return { log, lines };
 }
 

@@ -1,11 +1,11 @@
 /**
  * The single executable (`make sea`, Node SEA): it runs with no Node.js and
  * no node_modules anywhere (copied alone into an empty directory, started
- * with an empty PATH), answers --version, and issues a certificate from a
- * real step-ca.
+ * with an empty PATH), answers --version, issues a certificate from a real
+ * step-ca, and runs the daemon, whose passes are the executable started again.
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
@@ -86,4 +86,31 @@ describe('single executable (Node SEA)', () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toContain('cert-agent OK');
   });
+
+  it('runs the daemon started through a link, as /usr/bin/cert-agent is: its pass processes check', async () => {
+    // The daemon starts each pass as the executable again; started through a
+    // link, the executable must still know it is the program (not a script).
+    const cfg = join(dir, 'config.yaml');
+    const link = join(dir, 'link/cert-agent');
+    mkdirSync(join(dir, 'link'), { recursive: true });
+    symlinkSync(exe, link);
+    const daemon = spawn(link, ['run', '--config', cfg], {
+      env: { HOME: dir, CERT_AGENT_LOG_LEVEL: 'info', ...selfCheckEnv() },
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    daemon.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    daemon.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!/"event":"(renewal_not_due|internal_error)"/.test(out) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(out).toContain('"event":"renewal_not_due"');
+      expect(out).not.toContain('internal_error');
+    } finally {
+      daemon.kill('SIGTERM');
+      await new Promise((r) => daemon.once('exit', r));
+    }
+  }, 60_000);
 });

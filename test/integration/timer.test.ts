@@ -12,6 +12,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../agent/config/config.js';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
 import { runAgent, tempDir } from '../helpers/agent.js';
 
@@ -245,13 +246,15 @@ describe.concurrent('cert-agent check (timer mode)', () => {
     const later = new Date(Date.now() + 3600_000).toISOString();
     const backOff = () =>
       writeFileSync(join(s.stateDir, 'state.json'), JSON.stringify({ ...state(s), nextAttempt: later }));
+    // The daemon sends the configuration it runs with on stdin.
+    const accepted = JSON.stringify(loadConfig(s.config));
     const pass = async (pid: number) => {
       const env = {
         CERT_AGENT_LOG_LEVEL: 'info',
         CERT_AGENT_DAEMON_PID: String(pid),
         CERT_AGENT_CHECK_TRIGGER: 'SIGHUP',
       };
-      const r = await runAgent(['check', '--config', s.config], { env });
+      const r = await runAgent(['check', '--config', s.config], { env, input: accepted });
       const events = r.stdout
         .split('\n')
         .filter(Boolean)
@@ -271,6 +274,18 @@ describe.concurrent('cert-agent check (timer mode)', () => {
     expect(ran.code).toBe(0);
     expect(ran.events).toContain('renewal_not_due');
     expect(daemonPid()).toBe(String(process.pid));
+
+    // The file made invalid after the daemon accepted it (a reload kept the previous
+    // configuration): the daemon's passes go on with what the daemon runs with.
+    const good = readFileSync(s.config, 'utf8');
+    writeFileSync(s.config, 'ca: [not, valid\n');
+    try {
+      const kept = await pass(process.pid);
+      expect(kept.code).toBe(0);
+      expect(kept.events).toContain('renewal_not_due');
+    } finally {
+      writeFileSync(s.config, good);
+    }
 
     // Another cert-agent holds the lock (this live process, as lock.ts writes it): 75, nothing done.
     const ticks = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[19];

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import pino from 'pino';
+import { createLogger } from '../../agent/lib/log.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../agent/config/config.js';
 import { ensureTrust } from '../../agent/renewal/pass.js';
@@ -62,7 +62,7 @@ async function installation(extra: Record<string, unknown> = {}, pins = [ca.root
 
 function capture() {
   const events: Record<string, unknown>[] = [];
-  const log = pino({ level: 'info' }, { write: (line: string) => events.push(JSON.parse(line)) });
+  const log = createLogger({ level: 'info', sink: (line: string) => void events.push(JSON.parse(line)) });
   return { log, events };
 }
 
@@ -86,7 +86,7 @@ describe('trust refresh trusts only what a pin or a trusted root vouches for', (
     expect(await refreshTrust(config, new Date(), log, true)).toEqual([]);
     expect(trustedFps(stateDir)).toEqual([ca.rootFingerprint]);
     expect(onDisk(stateDir)).not.toContain(unrelated.rootPem.split('\n')[1]);
-    const warning = { level: 40, event: 'trust_root_refused', fingerprint: unrelated.rootFingerprint };
+    const warning = { level: 'warn', event: 'trust_root_refused', fingerprint: unrelated.rootFingerprint };
     expect(events).toContainEqual(expect.objectContaining(warning));
 
     const { text, doc } = await status(configPath);

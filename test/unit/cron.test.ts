@@ -41,6 +41,51 @@ describe('next', () => {
   });
 });
 
+describe('daylight saving time (America/New_York)', () => {
+  const withTz = <T>(tz: string, f: () => T): T => {
+    const before = process.env.TZ;
+    process.env.TZ = tz;
+    try {
+      return f();
+    } finally {
+      if (before === undefined) delete process.env.TZ;
+      else process.env.TZ = before;
+    }
+  };
+
+  it('moves forward through the repeated hour of the autumn change, never back', () => {
+    // 2026-11-01: 01:00-02:00 local happens twice (EDT, then EST).
+    withTz('America/New_York', () => {
+      const s = schedule('*/5 * * * *');
+      for (let t = Date.UTC(2026, 10, 1, 4, 30); t <= Date.UTC(2026, 10, 1, 7, 30); t += 60_000 + 7_000) {
+        const next = s.next(new Date(t)).getTime();
+        expect(next, new Date(t).toISOString()).toBeGreaterThan(t);
+        expect(next - t, new Date(t).toISOString()).toBeLessThanOrEqual(5 * 60_000);
+      }
+      // 01:10 EST (the second 01:10) is followed by 01:15 EST, not by 01:15 EDT an hour earlier.
+      expect(s.next(new Date(Date.UTC(2026, 10, 1, 6, 10))).toISOString()).toBe('2026-11-01T06:15:00.000Z');
+    });
+  });
+
+  it('skips the missing hour of the spring change without looping', () => {
+    withTz('America/New_York', () => {
+      // 2026-03-08: 02:00-03:00 local does not exist.
+      expect(
+        schedule('*/5 * * * *')
+          .next(new Date(Date.UTC(2026, 2, 8, 6, 58)))
+          .toISOString(),
+      ).toBe(
+        '2026-03-08T07:00:00.000Z', // 03:00 EDT
+      );
+      expect(
+        schedule('0 * * * *')
+          .next(new Date(Date.UTC(2026, 2, 8, 6, 30)))
+          .toISOString(),
+      ).toBe('2026-03-08T07:00:00.000Z');
+    });
+  });
+});
+
 describe('errors name the field and what is allowed', () => {
   it.each([
     ['* * *', /3 fields; expected 5/],

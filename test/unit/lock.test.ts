@@ -97,7 +97,7 @@ describe('acquireLock', () => {
     release();
   });
 
-  it('a second agent process is refused while the first holds the lock, and gets it once released', async () => {
+  it('a second agent process is refused while the first holds the lock, and gets it once released; the refusal names the daemon whose pass holds it', async () => {
     // The holder is another process running the real lock code (bundled on the fly).
     const script = join(dir, 'holder.mjs');
     await build({
@@ -105,7 +105,7 @@ describe('acquireLock', () => {
       stdin: {
         contents:
           `import { acquireLock } from './agent/store/lock.ts';\n` +
-          `const release = acquireLock(process.argv[2]);\n` +
+          `const release = acquireLock(process.argv[2], Number(process.argv[3]));\n` +
           `process.stdout.write('held\\n');\n` +
           `process.stdin.once('data', () => { release(); process.stdout.write('released\\n'); });\n`,
         resolveDir: ROOT,
@@ -114,7 +114,8 @@ describe('acquireLock', () => {
       outfile: script,
       banner: { js: requireBanner },
     });
-    const holder = spawn(process.execPath, [script, dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+    // The holder runs a pass for a daemon: this test process plays the daemon.
+    const holder = spawn(process.execPath, [script, dir, String(process.pid)], { stdio: ['pipe', 'pipe', 'inherit'] });
     children.push(holder);
     const said = (word: string) =>
       new Promise<void>((resolve) => {
@@ -128,7 +129,7 @@ describe('acquireLock', () => {
       });
     await said('held');
     expect(readFileSync(lockPath(), 'utf8').split(' ')[0]).toBe(String(holder.pid));
-    expect(() => acquireLock(dir)).toThrow(new RegExp(`pid ${holder.pid}\\b`));
+    expect(() => acquireLock(dir)).toThrow(`(pid ${holder.pid}, a pass of the daemon pid ${process.pid}) is renewing`);
     const released = said('released');
     holder.stdin!.write('go\n');
     await released;
