@@ -34,6 +34,51 @@ export interface AcmeAnswer<T> {
 
 const b64u = (data: Buffer | string) => Buffer.from(data).toString('base64url');
 
+/** One keep-alive connection to the CA, trusting the pinned roots only. */
+const caAgent = (roots: string[]) => new Agent({ ca: roots, rejectUnauthorized: true, keepAlive: true, maxSockets: 1 });
+
+/**
+ * The connection to the CA opened ahead of the order: the TLS handshake, the
+ * directory and a first nonce, fetched while the pass does its local work
+ * (reading the store, the account, the key), so the CA's latency overlaps it.
+ * The transport that adopts it takes its answers, or its error, as its own;
+ * one nobody adopts must be closed.
+ */
+export interface WarmConnection {
+  readonly directoryUrl: string;
+  readonly agent: Agent;
+  readonly ready: Promise<{ directory?: AcmeAnswer<string>; nonce?: string; error?: unknown }>;
+  close(): void;
+}
+
+export function warmConnection(directoryUrl: string, roots: string[]): WarmConnection {
+  const agent = caAgent(roots);
+  const get = (url: string) =>
+    sendHttps(url, {
+      method: 'GET',
+      agent,
+      headers: { accept: 'application/json', 'user-agent': 'cert-agent' },
+      timeoutMs: REQUEST_TIMEOUT_MS,
+      maxBytes: MAX_BODY_BYTES,
+    });
+  const ready = (async () => {
+    let directory: AcmeAnswer<string>;
+    try {
+      directory = await get(directoryUrl);
+    } catch (error) {
+      return { error };
+    }
+    try {
+      const newNonce = (JSON.parse(directory.body) as Partial<Directory>).newNonce;
+      const nonce = typeof newNonce === 'string' ? (await get(newNonce)).headers['replay-nonce'] : undefined;
+      return { directory, ...(typeof nonce === 'string' && nonce ? { nonce } : {}) };
+    } catch {
+      return { directory }; // the transport asks for a nonce itself
+    }
+  })();
+  return { directoryUrl, agent, ready, close: () => agent.destroy() };
+}
+
 export class AcmeTransport {
   private readonly agent: Agent;
   private readonly key: KeyObject;
@@ -41,15 +86,19 @@ export class AcmeTransport {
   private nonce: string | undefined;
   private dir: Directory | undefined;
   private closed = false;
+  private warm: WarmConnection | undefined;
   /** Set once the account is known: later requests are signed with `kid` instead of the key. */
   kid: string | undefined;
 
+  /** `warm`: a connection opened ahead for the same directory, adopted with what it fetched. */
   constructor(
     readonly directoryUrl: string,
     roots: string[],
     accountKeyPem: string,
+    warm?: WarmConnection,
   ) {
-    this.agent = new Agent({ ca: roots, rejectUnauthorized: true, keepAlive: true, maxSockets: 1 });
+    this.warm = warm?.directoryUrl === directoryUrl ? warm : undefined;
+    this.agent = this.warm?.agent ?? caAgent(roots);
     this.key = createPrivateKey(accountKeyPem);
     const { crv, kty, x, y } = createPublicKey(this.key).export({ format: 'jwk' }) as Record<string, string>;
     // The agent creates account keys as P-256 (account.ts), hence ES256 only.
@@ -68,7 +117,11 @@ export class AcmeTransport {
 
   async directory(): Promise<Directory> {
     if (this.dir) return this.dir;
-    const answer = await this.send('GET', this.directoryUrl);
+    const warm = this.warm && (await this.warm.ready);
+    this.warm = undefined;
+    if (warm?.error) throw warm.error;
+    if (warm?.nonce) this.nonce ??= warm.nonce;
+    const answer = warm?.directory ?? (await this.send('GET', this.directoryUrl));
     const dir = parseJson(answer.body, this.directoryUrl) as Partial<Directory>;
     if (
       answer.status !== 200 ||

@@ -19,6 +19,7 @@ import { ensurePrivateDir } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
 import { acquireLock } from '../store/lock.js';
 import { issueCertificate, type IssueResult } from '../acme/client.js';
+import { warmConnection, type WarmConnection } from '../acme/transport.js';
 import { accountForDryRun, loadOrCreateAccount, saveAccountUrl, type Account } from '../acme/account.js';
 import { generateKeyPem } from '../pki/keys.js';
 import { openSolver, type Challenge, type Solver } from '../challenge/index.js';
@@ -198,8 +199,30 @@ async function attempt(
   now: () => Date,
   repaired: string[],
 ): Promise<PassResult> {
+  const trust = await ensureTrust(opts.config, now(), opts.log);
+  // Likely to renew (forced, a placeholder, the renewal time reached or not
+  // known): the CA connection opens now, so its latency overlaps reading the
+  // store, the account and the new key.
+  const nextRenewal = state.nextRenewal ? Date.parse(state.nextRenewal) : NaN;
+  const likely = opts.force || state.placeholder || !(nextRenewal > now().getTime());
+  const warm = likely ? warmConnection(opts.config.ca.directory, rootsPem(trust)) : undefined;
+  try {
+    return await decideAndRenew(opts, store, state, now, repaired, trust, warm);
+  } finally {
+    warm?.close();
+  }
+}
+
+async function decideAndRenew(
+  opts: PassOptions,
+  store: CertStore,
+  state: AgentState,
+  now: () => Date,
+  repaired: string[],
+  trust: TrustBundle,
+  warm: WarmConnection | undefined,
+): Promise<PassResult> {
   const { config, log } = opts;
-  const trust = await ensureTrust(config, now(), log);
   const roots = trust.roots.map((r) => new X509(r.pem));
   const live = store.live();
   // A published name whose file the live set lacks is mended by a new set.
@@ -247,7 +270,7 @@ async function attempt(
   // Generated while the order runs: the key is first needed at finalize.
   const keyPem = generateKeyPem(config.certificate.keyType);
   keyPem.catch(() => undefined); // a failure surfaces where it is awaited
-  const issued = await orderCertificate(opts, trust, live, account, keyPem);
+  const issued = await orderCertificate(opts, trust, live, account, keyPem, {}, warm);
   saveAccountUrl(config.stateDir, issued.accountUrl, config.ca.directory);
 
   const installed = store.install(
@@ -291,6 +314,7 @@ async function orderCertificate(
   account: Account,
   keyPem: string | Promise<string>,
   eventFields: Record<string, unknown> = {},
+  warm?: WarmConnection,
 ): Promise<IssueResult> {
   const { config, log } = opts;
   const solver = await openSolver(config.challenge, {
@@ -313,6 +337,7 @@ async function orderCertificate(
       directoryUrl: config.ca.directory,
       roots: rootsPem(trust),
       accountKeyPem: account.keyPem,
+      ...(warm ? { warm } : {}),
       ...(account.url ? { accountUrl: account.url } : {}),
       ...(config.account.email ? { email: config.account.email } : {}),
       domains: config.certificate.domains,
