@@ -135,11 +135,16 @@ Examples:
 `,
   run: `Usage: cert-agent run [--config PATH]
 
-The daemon started by cert-agent.service. Checks on renewal.check (cron, default
-every 5 minutes) and at the exact renewal moment, deciding from the certificate on
+The daemon started by cert-agent.service. Checks on renewal.check (a cron
+expression in local time, five fields or six with seconds first; default every
+5 minutes) and at the exact renewal moment, deciding from the certificate on
 disk and the wall clock each time; retries with exponential backoff when the CA
 fails; writes a marked self-signed placeholder when the CA is unreachable at first
-start. SIGHUP re-reads the config and checks now; SIGTERM/SIGINT stop cleanly.
+start. Each check's pass runs in a child process ('cert-agent check', given the
+daemon's configuration on stdin), so the daemon itself holds only the schedule.
+SIGHUP re-reads the config (keeping the previous one when the file is invalid)
+and checks now, after a pass in flight; SIGTERM/SIGINT give a pass in flight
+10 s, then stop it.
 Logs are JSON lines on stdout; under systemd each line starts with its syslog
 priority (<6> info, <4> warn, <3> error), which journald takes as the priority:
 journalctl -u cert-agent -p warning shows every failure (docs/logs.md). With
@@ -148,9 +153,11 @@ metrics.textfile set, rewrites that file (Prometheus text format) after every ch
 Flags:
   -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
 
-Exit: 0 after SIGTERM/SIGINT; 78 bad configuration (systemd does not restart).
-Environment: CERT_AGENT_LOG_LEVEL (default info); CERT_AGENT_LOG_FORMAT=json (no
-priority prefix even on a journal stream) or journal (always the prefix).
+Exit: 0 after SIGTERM/SIGINT; 78 bad configuration (systemd does not restart);
+64 a CERT_AGENT_LOG_LEVEL that is not a level.
+Environment: CERT_AGENT_LOG_LEVEL (debug, info, warn, error; default info);
+CERT_AGENT_LOG_FORMAT=json (no priority prefix even on a journal stream) or
+journal (always the prefix).
 
 Examples:
   systemctl enable --now cert-agent
@@ -173,6 +180,12 @@ pass. Logs are JSON lines on stdout (journald).
 The difference to the daemon: renewals and retries happen at the next timer
 run, not at their exact moment (up to one timer period later; 5 minutes by
 default). renewal.check is not read: the timer's OnCalendar= sets the period.
+
+The daemon runs each of its checks' passes as this command, with its pid in
+CERT_AGENT_DAEMON_PID (honoured only from the parent process) and its
+configuration as JSON on stdin: then the daemon's decision stands (no backoff
+check here), the paths the configuration names are checked again, and the exit
+is 75 when another cert-agent holds the lock.
 
 Flags:
   --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
