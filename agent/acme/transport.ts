@@ -37,6 +37,29 @@ const b64u = (data: Buffer | string) => Buffer.from(data).toString('base64url');
 /** One keep-alive connection to the CA, trusting the pinned roots only. */
 const caAgent = (roots: string[]) => new Agent({ ca: roots, rejectUnauthorized: true, keepAlive: true, maxSockets: 1 });
 
+/** One request to the CA over `agent`, with the headers, time limit and size limit every ACME request has. */
+function caRequest(
+  agent: Agent,
+  method: 'GET' | 'POST',
+  url: string,
+  body?: string,
+  accept = 'application/json',
+): Promise<AcmeAnswer<string>> {
+  const headers: Record<string, string> = {
+    accept,
+    'user-agent': 'cert-agent',
+    ...(body !== undefined ? { 'content-type': 'application/jose+json' } : {}),
+  };
+  return sendHttps(url, {
+    method,
+    agent,
+    headers,
+    ...(body !== undefined ? { body } : {}),
+    timeoutMs: REQUEST_TIMEOUT_MS,
+    maxBytes: MAX_BODY_BYTES,
+  });
+}
+
 /**
  * The connection to the CA opened ahead of the order: the TLS handshake, the
  * directory and a first nonce, fetched while the pass does its local work
@@ -53,14 +76,7 @@ export interface WarmConnection {
 
 export function warmConnection(directoryUrl: string, roots: string[]): WarmConnection {
   const agent = caAgent(roots);
-  const get = (url: string) =>
-    sendHttps(url, {
-      method: 'GET',
-      agent,
-      headers: { accept: 'application/json', 'user-agent': 'cert-agent' },
-      timeoutMs: REQUEST_TIMEOUT_MS,
-      maxBytes: MAX_BODY_BYTES,
-    });
+  const get = (url: string) => caRequest(agent, 'GET', url);
   const ready = (async () => {
     let directory: AcmeAnswer<string>;
     try {
@@ -193,26 +209,9 @@ export class AcmeTransport {
     return this.nonce;
   }
 
-  private async send(
-    method: 'GET' | 'HEAD' | 'POST',
-    url: string,
-    body?: string,
-    accept = 'application/json',
-  ): Promise<AcmeAnswer<string>> {
+  private async send(method: 'GET' | 'POST', url: string, body?: string, accept?: string): Promise<AcmeAnswer<string>> {
     this.ensureOpen();
-    const headers: Record<string, string> = {
-      accept,
-      'user-agent': 'cert-agent',
-      ...(body !== undefined ? { 'content-type': 'application/jose+json' } : {}),
-    };
-    const answer = await sendHttps(url, {
-      method,
-      agent: this.agent,
-      headers,
-      ...(body !== undefined ? { body } : {}),
-      timeoutMs: REQUEST_TIMEOUT_MS,
-      maxBytes: MAX_BODY_BYTES,
-    });
+    const answer = await caRequest(this.agent, method, url, body, accept);
     const nonce = answer.headers['replay-nonce'];
     if (typeof nonce === 'string' && nonce) this.nonce = nonce;
     return answer;

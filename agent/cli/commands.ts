@@ -94,10 +94,12 @@ export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResu
 }
 
 export async function renewCommand(ctx: CommandContext): Promise<CommandResult> {
+  // The logger first: a bad CERT_AGENT_LOG_LEVEL is refused before anything is read or written.
+  const log = await ctx.logger();
   const config = await loadConfigOften(ctx, 'renew');
-  if (ctx.flags['dry-run']) return dryRun(config, ctx);
+  if (ctx.flags['dry-run']) return dryRun(config, ctx, log);
   const { renewPass } = await import('../renewal/pass.js');
-  const result = await renewPass({ config, log: await ctx.logger(), force: Boolean(ctx.flags.force), now: ctx.now });
+  const result = await renewPass({ config, log, force: Boolean(ctx.flags.force), now: ctx.now });
   const serial = result.live.cert.serialNumber.toLowerCase();
   const notAfter = new Date(result.live.cert.validTo).toISOString();
   const text =
@@ -111,9 +113,9 @@ export async function renewCommand(ctx: CommandContext): Promise<CommandResult> 
   return { stdout: text, exitCode: ExitCode.ok };
 }
 
-async function dryRun(config: Config, ctx: CommandContext): Promise<CommandResult> {
+async function dryRun(config: Config, ctx: CommandContext, log: Logger): Promise<CommandResult> {
   const { dryRunPass } = await import('../renewal/pass.js');
-  const r = await dryRunPass({ config, log: await ctx.logger(), now: ctx.now });
+  const r = await dryRunPass({ config, log, now: ctx.now });
   const reload = config.reload.target === 'none' ? 'no reload' : `reload ${config.reload.target}`;
   const verify = config.reload.verify ? ` and check the served serial on ${config.reload.verify}` : '';
   const would =
@@ -168,19 +170,19 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
  * that carries on: the outcome is in state.json, `status` and the log.
  */
 export async function checkCommand(ctx: CommandContext): Promise<CommandResult> {
+  // The logger first: a bad CERT_AGENT_LOG_LEVEL is refused before anything is read or written.
+  const log = await ctx.logger();
   // A pass the daemon started (pass-process.ts): it has decided, backoff
   // included, and sends the configuration it runs with on stdin.
   const daemonPid = Number(ctx.env.CERT_AGENT_DAEMON_PID);
   if (Number.isInteger(daemonPid) && daemonPid >= 1 && daemonPid === process.ppid) {
     const config = daemonConfig();
-    const log = await ctx.logger();
     const { scheduledPass } = await import('../renewal/check.js');
     const trigger = ctx.env.CERT_AGENT_CHECK_TRIGGER || 'daemon';
     const outcome = await scheduledPass({ config, log, trigger, now: ctx.now, daemonPid });
     return { stdout: '', exitCode: outcome === 'locked' ? ExitCode.tempFail : ExitCode.ok };
   }
   const config = await loadConfigOften(ctx, 'check');
-  const log = await ctx.logger();
   const { scheduledPass } = await import('../renewal/check.js');
   const { checkDecision } = await import('../renewal/decision.js');
   const { readState } = await import('../store/state.js');

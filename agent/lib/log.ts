@@ -119,7 +119,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 /** One JSON line: level, time, name, the event's fields (secrets redacted), msg. */
 function formatLine(level: string, fields: object, msg: string | undefined): string {
   const head = { level, time: new Date().toISOString(), name: 'cert-agent' };
-  const body = redactSecrets({ ...(fields as Record<string, unknown>) });
+  const body = redactSecrets(fields as Record<string, unknown>);
   try {
     return JSON.stringify({ ...head, ...body, ...(msg !== undefined ? { msg } : {}) });
   } catch (err) {

@@ -24,12 +24,16 @@ import type { Logger } from '../lib/log.js';
 import type { PassRequest, PassRunner } from './daemon.js';
 
 /** Whether this is the single executable: Node's own answer (process.argv[1] is the name it was started by, a link included). */
+let singleExecutable: boolean | undefined;
 function isSingleExecutable(): boolean {
-  try {
-    return (createRequire(import.meta.url)('node:sea') as { isSea(): boolean }).isSea();
-  } catch {
-    return false; // a Node without node:sea has no single executables either
+  if (singleExecutable === undefined) {
+    try {
+      singleExecutable = (createRequire(import.meta.url)('node:sea') as { isSea(): boolean }).isSea();
+    } catch {
+      singleExecutable = false; // a Node without node:sea has no single executables either
+    }
   }
+  return singleExecutable;
 }
 
 /** How the running program starts itself: the bundle is node + script, the single executable is the program itself. */

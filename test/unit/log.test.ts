@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLogger, journalLine, logFormatFor } from '../../agent/lib/log.js';
-import { agentBundle, tempDir } from '../helpers/agent.js';
+import { agentBundle, runAgent, tempDir } from '../helpers/agent.js';
 
 const streamOf = (fd: number) => {
   const st = fstatSync(fd);
@@ -84,6 +84,29 @@ describe('createLogger', () => {
     });
     expect(readFileSync(file, 'utf8')).not.toMatch(/BEGIN|"[BCDE]"/);
     expect(JSON.stringify(fields)).toBe(before);
+  });
+
+  it('refuses a level it does not know, naming the ones it does (exit 64)', () => {
+    expect(() => createLogger({ level: 'verbose', sink: () => undefined })).toThrow(
+      expect.objectContaining({
+        exitCode: 64,
+        message:
+          'log level "verbose" (CERT_AGENT_LOG_LEVEL) is not one of trace, debug, info, warn, error, fatal, silent',
+      }),
+    );
+  });
+
+  it('a bad CERT_AGENT_LOG_LEVEL stops renew and check before they read or write anything', async () => {
+    const dir = tempDir();
+    for (const command of ['renew', 'check']) {
+      const r = await runAgent([command, '--config', join(dir, 'config.yaml')], {
+        env: { CERT_AGENT_LOG_LEVEL: 'verbose' },
+      });
+      expect(r.code, r.stderr).toBe(64);
+      expect(r.stderr).toMatch(/^cert-agent: log level "verbose" \(CERT_AGENT_LOG_LEVEL\) is not one of [a-z, ]+\n$/);
+      expect(r.stdout).toBe('');
+    }
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('detects the journal stream by device and inode; CERT_AGENT_LOG_FORMAT overrides', () => {
