@@ -8,6 +8,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { request, type Agent } from 'node:https';
+import { PinnedAgent } from './pinned-agent.js';
 import { AgentError, CaProtocolError, CaUnavailableError, TrustError, describeError } from './errors.js';
 
 export type Trust = { roots: string[] } | { insecureFirstContact: true };
@@ -51,12 +52,15 @@ const TLS_VERIFY_CODES = new Set([
 ]);
 
 export function httpsGet(url: string, opts: FetchOptions): Promise<HttpAnswer> {
-  // `ca` replaces Node's default store: the pinned roots are the only anchors.
-  const tls =
-    'roots' in opts.trust ? { ca: opts.trust.roots, rejectUnauthorized: true } : { rejectUnauthorized: false };
+  // The pinned roots are the only anchors (pinned-agent.ts). First contact
+  // verifies nothing; an empty `ca` spares Node 20 loading its own roots.
+  const trust =
+    'roots' in opts.trust
+      ? { agent: new PinnedAgent(opts.trust.roots) }
+      : { tls: { ca: [], rejectUnauthorized: false } };
   return sendHttps(url, {
     method: 'GET',
-    tls,
+    ...trust,
     headers: { accept: 'application/json' },
     timeoutMs: opts.timeoutMs ?? 10_000,
     maxBytes: opts.maxBytes ?? 1024 * 1024,

@@ -10,24 +10,16 @@
  * identifiers, critical basicConstraints, keyUsage on CAs), so a verdict of
  * openssl is about that rule.
  */
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../agent/pki/x509.js';
+import { makeCert, openssl, type Made } from '../helpers/openssl-certs.js';
 
-const execFileP = promisify(execFile);
 let dir: string;
 let n = 0;
-
-interface Made {
-  crt: string;
-  key: string;
-  pem: string;
-}
 
 const ROOT = [
   'basicConstraints = critical, CA:TRUE',
@@ -46,37 +38,7 @@ const LEAF = [
 const intWith = (line: string) => [...INT.filter((l) => !l.startsWith(line.split(' ')[0]!)), line];
 const leafWith = (line: string) => LEAF.map((l) => (l.startsWith(line.split(' ')[0]!) ? line : l));
 
-async function openssl(args: string[]): Promise<void> {
-  await execFileP('openssl', args, { cwd: dir, env: { ...process.env, OPENSSL_CONF: join(dir, 'openssl.cnf') } });
-}
-
-/** A certificate with exactly `ext`; self-signed without an issuer. */
-async function make(cn: string, ext: string[], issuer?: Made): Promise<Made> {
-  const id = `c${++n}`;
-  const key = join(dir, `${id}.key`);
-  const crt = join(dir, `${id}.crt`);
-  writeFileSync(join(dir, `${id}.ext`), `${ext.join('\n')}\n`);
-  await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]);
-  await openssl(['req', '-new', '-key', key, '-subj', `/O=cert-agent tests/CN=${cn}`, '-out', `${id}.csr`]);
-  const signer = issuer ? ['-CA', issuer.crt, '-CAkey', issuer.key] : ['-signkey', key];
-  await openssl([
-    'x509',
-    '-req',
-    '-in',
-    `${id}.csr`,
-    ...signer,
-    '-set_serial',
-    String(1000 + n),
-    '-days',
-    '30',
-    '-sha256',
-    '-extfile',
-    `${id}.ext`,
-    '-out',
-    crt,
-  ]);
-  return { crt, key, pem: readFileSync(crt, 'utf8') };
-}
+const make = (cn: string, ext: string[], issuer?: Made) => makeCert(dir, cn, ext, issuer);
 
 /** openssl's verdict and verifyChain's on leaf + chain to root. */
 interface Verdicts {
@@ -90,7 +52,7 @@ async function verdicts(root: Made, chain: Made[], leaf: Made): Promise<Verdicts
   writeFileSync(untrusted, chain.map((c) => c.pem).join(''));
   let opensslOk = true;
   try {
-    await openssl([
+    await openssl(dir, [
       'verify',
       '-x509_strict',
       '-purpose',
@@ -119,7 +81,6 @@ let int: Made;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cert-agent-verify-'));
-  writeFileSync(join(dir, 'openssl.cnf'), '[req]\ndistinguished_name = dn\n[dn]\n');
   root = await make('Root', ROOT);
   int = await make('Intermediate', intWith('basicConstraints = critical, CA:TRUE, pathlen:0'), root);
 });
