@@ -32,12 +32,14 @@ export interface IssueRequest {
   solver: Solver;
   onEvent?: (event: string, fields: Record<string, unknown>) => void;
   /**
-   * Runs once a challenge is presented, alongside the CA's validation of it
-   * (a self-check: it fetches the token while the CA does); must not throw.
-   * Awaited before the challenge's outcome is reported, so what it found is
-   * known when the CA's answer is a failure.
+   * Runs when the CA has refused a challenge, with the challenge still
+   * presented (a self-check: it fetches the token as the CA did, to say
+   * why); awaited before the CA's refusal is thrown, so what it found can
+   * explain it. Not run on success: a validation the CA passed needs no
+   * explanation, and the fetch would cost every renewal a quarter of its
+   * CPU. Must not throw; if it does, the CA's refusal is thrown as it is.
    */
-  beforeValidation?: (challenge: Challenge) => Promise<void>;
+  explainRefusal?: (challenge: Challenge) => Promise<void>;
   /** The whole order (account to download) is abandoned after this long; default ORDER_TIMEOUT_MS. */
   timeoutMs?: number;
 }
@@ -209,13 +211,13 @@ async function issueWithAccount(
       acme.ensureOpen();
       await solver.present(challenge);
       presented.push(challenge);
-      // Caught at once: a check that fails while the CA is still answering must neither
-      // crash the process (an unhandled rejection) nor replace the CA's answer.
-      const checking = Promise.resolve(req.beforeValidation?.(challenge)).catch(() => undefined);
       try {
         await answerChallenge(acme, url, authz, offered);
-      } finally {
-        await checking;
+      } catch (err) {
+        // The CA's verdict (not an outage): explained while the token is still there.
+        if (err instanceof CaProtocolError)
+          await Promise.resolve(req.explainRefusal?.(challenge)).catch(() => undefined);
+        throw err;
       }
     }
   } finally {

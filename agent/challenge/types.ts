@@ -28,10 +28,10 @@ export interface Solver {
   /** Withdraws one challenge; called in `finally` for every challenge presented, after success or failure. */
   cleanup(challenge: Challenge): Promise<void>;
   /**
-   * Fetches a presented challenge the way the CA will, before the CA is asked
-   * to validate. Resolves to undefined when the answer is right, otherwise to
-   * one line saying what answered and what to change. Advisory: the CA's own
-   * view decides.
+   * Fetches a presented challenge the way the CA does, after the CA refused
+   * it (the challenge still presented), to explain the refusal. Resolves to
+   * undefined when the answer is right, otherwise to one line saying what
+   * answered and what to change.
    */
   selfCheck?(challenge: Challenge): Promise<string | undefined>;
   /** Releases what the solver holds (a listening socket, files); called once, in `finally`, when the order is done. */

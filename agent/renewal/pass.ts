@@ -321,8 +321,8 @@ async function orderCertificate(
     ...(opts.selfCheckPort ? { selfCheckPort: opts.selfCheckPort } : {}),
     ...(config.reload.target === 'nginx' ? { nginx: config.reload.nginx } : {}),
   });
-  // What the agent's own fetch of each token found wrong: a warning now, and
-  // the explanation of the CA's failure if the CA fails too.
+  // What the agent's own fetch of a token the CA refused found wrong: a
+  // warning, and the explanation carried by the CA's error.
   const selfCheckFindings: string[] = [];
   let issued: IssueResult;
   try {
@@ -345,13 +345,13 @@ async function orderCertificate(
       solver,
       timeoutMs: config.renewal.orderTimeoutSeconds * 1000,
       onEvent: (event, fields) => log.info({ event, ...eventFields, ...fields }, event.replace(/_/g, ' ')),
-      beforeValidation: async (challenge) => {
+      explainRefusal: async (challenge) => {
         const finding = await selfCheck(solver, challenge);
         if (!finding) return;
         selfCheckFindings.push(finding);
         const identifier = challenge.identifier.value;
         const fields = { event: 'challenge_self_check_failed', identifier, type: challenge.type, finding };
-        log.warn(fields, 'the challenge does not answer as the CA will fetch it; asking the CA anyway');
+        log.warn(fields, 'the CA refused the challenge, and it does not answer here as the CA fetches it either');
       },
     });
   } catch (err) {

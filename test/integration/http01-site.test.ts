@@ -64,7 +64,7 @@ function snapshot(root: string): Record<string, string> {
 
 let nginxCount = 0;
 /** nginx as Debian runs it (`user www-data;`), with one port-80 server for localhost and 127.0.0.1 holding `server`. */
-async function startNginx(server: string): Promise<{ conf: string; stop(): Promise<void> }> {
+async function startNginx(server: string): Promise<{ conf: string; accessLog: string; stop(): Promise<void> }> {
   const ndir = join(dir, `nginx-${++nginxCount}`);
   mkdirSync(join(ndir, 'tmp'), { recursive: true });
   const conf = join(ndir, 'nginx.conf');
@@ -77,7 +77,7 @@ pid ${ndir}/nginx.pid;
 error_log ${ndir}/error.log;
 events { worker_connections 64; }
 http {
-  access_log off;
+  access_log ${ndir}/access.log combined;
   client_body_temp_path ${tmp}; proxy_temp_path ${tmp};
   fastcgi_temp_path ${tmp}; uwsgi_temp_path ${tmp}; scgi_temp_path ${tmp};
   server {
@@ -96,6 +96,7 @@ http {
   }
   return {
     conf,
+    accessLog: join(ndir, 'access.log'),
     stop: () =>
       new Promise<void>((resolve) => {
         if (proc.exitCode !== null) return resolve();
@@ -151,8 +152,13 @@ describe('challenge.webroot is the document root (certbot --webroot-path)', () =
       const first = await pass(config);
       expect(first.error).toBeUndefined();
       expect(first.result?.action).toBe('renewed');
-      // The agent's own fetch found the token where the CA did.
       expect(first.lines.filter((l) => l.event === 'challenge_self_check_failed')).toEqual([]);
+      // The CA fetched each token; the agent did not fetch them too (its own fetch only explains a refusal).
+      const fetches = readFileSync(nginx.accessLog, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('/.well-known/acme-challenge/'));
+      expect(fetches.length).toBeGreaterThanOrEqual(2);
+      expect(fetches.filter((l) => l.includes('"cert-agent self-check"'))).toEqual([]);
       expect(snapshot(root)).toEqual(before);
 
       // A site that already has .well-known (security.txt): kept, with its mode; only the token comes and goes.
