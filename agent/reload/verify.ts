@@ -14,11 +14,14 @@ export async function servedSerial(address: string, servername: string, timeoutM
   const { host, port } = splitHostPort(address, '127.0.0.1');
   return new Promise((resolve, reject) => {
     // Only the serial is read; trust is not the question here, identity is.
+    // An empty `ca`: nothing is verified, and Node 20 then skips loading its
+    // own ~140 roots (40-50 ms of CPU in every renewal that verifies).
     const socket = connect(
       {
         host,
         port,
         servername: isIP(servername) ? undefined : servername,
+        ca: [],
         rejectUnauthorized: false,
         timeout: timeoutMs,
       },
