@@ -12,7 +12,6 @@ import type { Socket } from 'node:net';
 import { isIP } from '../pki/ip.js';
 import { ipv6Bytes } from '../pki/der.js';
 import { ChallengeError, describeError } from '../lib/errors.js';
-import { selfCheckHttp01 } from './self-check.js';
 import type { OpenSolver } from './types.js';
 
 const PREFIX = '/.well-known/acme-challenge/';
@@ -79,7 +78,8 @@ export const openHttpResponder: OpenSolver = async (opts) => {
     async cleanup({ token }) {
       tokens.delete(token);
     },
-    selfCheck: (challenge) => selfCheckHttp01(challenge, opts),
+    // Loaded only when a refusal needs explaining (DNS, an HTTP client and more that a renewal does not use).
+    selfCheck: async (challenge) => (await import('./self-check.js')).selfCheckHttp01(challenge, opts),
     async close() {
       tokens.clear();
       await new Promise<void>((resolve) => {

@@ -16,7 +16,6 @@ import { closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync, rmSyn
 import { join } from 'node:path';
 import { ensureDir, writeFileAtomic } from '../lib/fs.js';
 import { CaProtocolError, ChallengeError, StoreError, describeError } from '../lib/errors.js';
-import { selfCheckHttp01 } from './self-check.js';
 import type { OpenSolver } from './types.js';
 
 const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
@@ -67,7 +66,9 @@ export const openWebrootResponder: OpenSolver = async (opts) => {
     async cleanup({ token }) {
       remove(token);
     },
-    selfCheck: (challenge) => selfCheckHttp01(challenge, { ...opts, tokenPath: pathOf(challenge.token) }),
+    // Loaded only when a refusal needs explaining, as in http-responder.ts.
+    selfCheck: async (challenge) =>
+      (await import('./self-check.js')).selfCheckHttp01(challenge, { ...opts, tokenPath: pathOf(challenge.token) }),
     async close() {
       for (const token of [...written]) remove(token);
       removeEmpty(created);
