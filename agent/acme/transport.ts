@@ -35,7 +35,7 @@ export interface AcmeAnswer<T> {
 
 const b64u = (data: Buffer | string) => Buffer.from(data).toString('base64url');
 
-/** One keep-alive connection to the CA, trusting the pinned roots only. */
+/** One keep-alive connection to the CA (once the first is up: see PinnedAgent), trusting the pinned roots only. */
 const caAgent = (roots: string[]) => new PinnedAgent(roots, { keepAlive: true, maxSockets: 1 });
 
 /** One request to the CA over `agent`, with the headers, time limit and size limit every ACME request has. */

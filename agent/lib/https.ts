@@ -49,6 +49,15 @@ const TLS_VERIFY_CODES = new Set([
   'CERT_SIGNATURE_FAILURE',
   'CERT_UNTRUSTED',
   'CERT_REJECTED',
+  'CERT_CHAIN_TOO_LONG',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  // Node's code for every other verification failure (name constraints, a digest or key too weak).
+  'UNSPECIFIED',
 ]);
 
 export function httpsGet(url: string, opts: FetchOptions): Promise<HttpAnswer> {

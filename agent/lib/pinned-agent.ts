@@ -19,7 +19,9 @@
  * OpenSSL's, and a chain OpenSSL accepts but this check does not still works.
  * Nothing is trusted that does not lead to a pinned root either way. TLS
  * sessions are not cached, so a connection is never resumed from one that
- * was not verified.
+ * was not verified. Requests made while a first handshake is still being
+ * checked each open a connection of their own (each checked): `maxSockets`
+ * counts a connection once HTTP has it.
  */
 import { X509Certificate } from 'node:crypto';
 import { Agent, type AgentOptions, type RequestOptions } from 'node:https';
@@ -31,6 +33,7 @@ import {
   type DetailedPeerCertificate,
   type TLSSocket,
 } from 'node:tls';
+import { signatureAlgorithm } from '../pki/der-read.js';
 import { verifyChain } from '../pki/x509.js';
 
 /** How the connections of one agent were verified; read by tests and the benchmark notes. */
@@ -90,7 +93,13 @@ export class PinnedAgent extends Agent {
     return undefined;
   }
 
-  /** The server's chain leads to a pinned root under verifyChain's rules, and names `host`. */
+  /**
+   * The server's chain leads to a pinned root under verifyChain's rules, and
+   * names `host`. Only what this decides exactly as OpenSSL would: the leaf
+   * must name hosts in subjectAltName (a name only in the CN is matched and
+   * constrained by rules of OpenSSL's own), and every key and signature must
+   * be one that OpenSSL accepts at its default security levels.
+   */
   private accepts(socket: TLSSocket, host: string): boolean {
     const peer = socket.getPeerCertificate(true);
     const sent: Buffer[] = [];
@@ -98,10 +107,33 @@ export class PinnedAgent extends Agent {
       if (sent.some((d) => d.equals(c!.raw))) break; // a self-signed root points at itself
       sent.push(c.raw);
     }
-    const [leaf, ...rest] = sent.map((der) => new X509Certificate(der));
-    if (!leaf) return false;
+    const certs = sent.map((der) => new X509Certificate(der));
+    const [leaf, ...rest] = certs;
+    if (!leaf || !/(^|, )DNS:/.test(leaf.subjectAltName ?? '')) return false;
     this.roots ??= this.rootsPem.map((pem) => new X509Certificate(pem));
     const verdict = verifyChain(leaf, rest, this.roots, new Date());
-    return 'root' in verdict && checkServerIdentity(host, peer) === undefined;
+    return (
+      'root' in verdict && [...certs, verdict.root].every(strongEnough) && checkServerIdentity(host, peer) === undefined
+    );
   }
+}
+
+/** ECDSA P-256/P-384 and ECDSA-with-SHA-2 signatures; RSA from 2048 bits with PKCS#1 SHA-2 signatures. */
+const STRONG_SIGNATURES = new Set([
+  '1.2.840.10045.4.3.2',
+  '1.2.840.10045.4.3.3',
+  '1.2.840.10045.4.3.4',
+  '1.2.840.113549.1.1.11',
+  '1.2.840.113549.1.1.12',
+  '1.2.840.113549.1.1.13',
+]);
+
+function strongEnough(cert: X509Certificate): boolean {
+  const key = cert.publicKey;
+  const details = key.asymmetricKeyDetails ?? {};
+  const keyOk =
+    key.asymmetricKeyType === 'ec'
+      ? details.namedCurve === 'prime256v1' || details.namedCurve === 'secp384r1'
+      : key.asymmetricKeyType === 'rsa' && (details.modulusLength ?? 0) >= 2048;
+  return keyOk && STRONG_SIGNATURES.has(signatureAlgorithm(cert.raw));
 }

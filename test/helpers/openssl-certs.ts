@@ -26,14 +26,25 @@ export async function openssl(dir: string, args: string[]): Promise<void> {
 
 let n = 0;
 
-/** A certificate for `cn` with exactly `ext`, in `dir`; self-signed without an issuer. */
-export async function makeCert(dir: string, cn: string, ext: string[], issuer?: Made): Promise<Made> {
+/**
+ * A certificate for `cn` with exactly `ext`, in `dir`; self-signed without an
+ * issuer. `subject` replaces the whole subject (openssl's -subj form),
+ * `digest` the signature's SHA-256.
+ */
+export async function makeCert(
+  dir: string,
+  cn: string,
+  ext: string[],
+  issuer?: Made,
+  opts: { subject?: string; digest?: string } = {},
+): Promise<Made> {
   const id = `c${++n}`;
   const key = join(dir, `${id}.key`);
   const crt = join(dir, `${id}.crt`);
   writeFileSync(join(dir, `${id}.ext`), `${ext.join('\n')}\n`);
   await openssl(dir, ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]);
-  await openssl(dir, ['req', '-new', '-key', key, '-subj', `/O=cert-agent tests/CN=${cn}`, '-out', `${id}.csr`]);
+  const subject = opts.subject ?? `/O=cert-agent tests/CN=${cn}`;
+  await openssl(dir, ['req', '-new', '-key', key, '-subj', subject, '-out', `${id}.csr`]);
   const signer = issuer ? ['-CA', issuer.crt, '-CAkey', issuer.key] : ['-signkey', key];
   await openssl(dir, [
     'x509',
@@ -45,7 +56,7 @@ export async function makeCert(dir: string, cn: string, ext: string[], issuer?: 
     String(1000 + n),
     '-days',
     '30',
-    '-sha256',
+    `-${opts.digest ?? 'sha256'}`,
     '-extfile',
     `${id}.ext`,
     '-out',

@@ -15,11 +15,14 @@ import { createServer as createTcpServer, type AddressInfo, type Server as TcpSe
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TrustError } from '../../agent/lib/errors.js';
+import { httpsGet } from '../../agent/lib/https.js';
 import { PinnedAgent } from '../../agent/lib/pinned-agent.js';
 import { makeCert, type Made } from '../helpers/openssl-certs.js';
 
 let dir: string;
-const make = (cn: string, ext: string[], issuer?: Made) => makeCert(dir, cn, ext, issuer);
+const make = (cn: string, ext: string[], issuer?: Made, opts?: Parameters<typeof makeCert>[4]) =>
+  makeCert(dir, cn, ext, issuer, opts);
 
 const CA = ['basicConstraints = critical, CA:TRUE', 'keyUsage = critical, keyCertSign, cRLSign'];
 const LEAF = [
@@ -31,10 +34,10 @@ const LEAF = [
 const servers: (Server | TcpServer)[] = [];
 
 /** An HTTPS server on 127.0.0.1 presenting leaf + chain; answers every request with "ok <n>". */
-async function serve(leaf: Made, chain: Made[]): Promise<number> {
+async function serve(leaf: Made, chain: Made[], ciphers?: string): Promise<number> {
   let count = 0;
   const server = createHttpsServer(
-    { cert: leaf.pem + chain.map((c) => c.pem).join(''), key: readFileSync(leaf.key) },
+    { cert: leaf.pem + chain.map((c) => c.pem).join(''), key: readFileSync(leaf.key), ...(ciphers ? { ciphers } : {}) },
     (_req, res) => res.end(`ok ${++count}`),
   );
   servers.push(server);
@@ -42,9 +45,9 @@ async function serve(leaf: Made, chain: Made[]): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-function get(agent: PinnedAgent, port: number, host = '127.0.0.1', timeout = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host, port, path: '/', agent, timeout }, (res) => {
+function get(agent: PinnedAgent, port: number, host = '127.0.0.1', timeout = 5000, servername?: string) {
+  return new Promise<string>((resolve, reject) => {
+    const req = request({ host, port, path: '/', agent, timeout, ...(servername ? { servername } : {}) }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
@@ -118,6 +121,40 @@ describe('PinnedAgent', () => {
     const agent = new PinnedAgent([root.pem]);
     expect(await get(agent, port)).toBe('ok 1');
     expect(agent.verified).toEqual({ pinned: 0, openssl: 1 });
+  });
+
+  it('leaves a leaf that names its host only in the CN to OpenSSL', async () => {
+    const cnOnly = await make('localhost', LEAF, int);
+    const port = await serve(cnOnly, [int]);
+    const agent = new PinnedAgent([root.pem]);
+    expect(await get(agent, port, 'localhost')).toBe('ok 1');
+    expect(agent.verified).toEqual({ pinned: 0, openssl: 1 });
+  });
+
+  it('refuses a name outside a pinned sub-CA’s constraints hidden in a multi-valued CN', async () => {
+    // Accepted by the agent's own check before it left CN-only leaves to OpenSSL.
+    const team = await make('Team CA', [...CA, 'nameConstraints = critical, permitted;DNS:.team.test'], root);
+    const outside = await make('ca.test', LEAF, team, { subject: '/CN=ca.test+OU=elsewhere' });
+    const port = await serve(outside, [team]);
+    const agent = new PinnedAgent([root.pem]);
+    await expect(get(agent, port, '127.0.0.1', 5000, 'ca.test')).rejects.toThrow();
+    expect(agent.verified).toEqual({ pinned: 0, openssl: 1 });
+  });
+
+  it('refuses a SHA-1 signature from a pinned CA, as OpenSSL does', async () => {
+    // Accepted by the agent's own check before it held keys and signatures to an allow-list.
+    const weak = await make('localhost', [...LEAF, 'subjectAltName = DNS:localhost, IP:127.0.0.1'], int, {
+      digest: 'sha1',
+    });
+    // The server must be told to present it at all (its own OpenSSL refuses SHA-1 too).
+    const port = await serve(weak, [int], 'DEFAULT@SECLEVEL=0');
+    const agent = new PinnedAgent([root.pem]);
+    await expect(get(agent, port)).rejects.toThrow();
+    expect(agent.verified).toEqual({ pinned: 0, openssl: 1 });
+    // What the operator is told: the CA does not verify against the pin (exit 65), not "cannot reach" (69).
+    const refused = await httpsGet(`https://127.0.0.1:${port}/`, { trust: { roots: [root.pem] } }).catch((e) => e);
+    expect(refused).toBeInstanceOf(TrustError);
+    expect(refused.message).toMatch(/does not verify against the pinned CA root \(UNSPECIFIED: CA signature digest/);
   });
 
   it('gives up on a server that never finishes the handshake, within the request timeout', async () => {
