@@ -28,6 +28,11 @@ export interface PassRequest {
   config: Config;
   /** Why: start, cron, timer, SIGHUP, config file changed. */
   trigger: string;
+  /**
+   * The daemon's clock and randomness, for a runner that runs the pass in
+   * this process (the tests'); a pass in a child process has its own, as
+   * functions do not cross the process boundary.
+   */
   now: () => Date;
   random: Random;
   /** The daemon's pid, for daemon.pid (`enroll` signals it). */

@@ -270,7 +270,7 @@ async function decideAndRenew(
   // Generated while the order runs: the key is first needed at finalize.
   const keyPem = generateKeyPem(config.certificate.keyType);
   keyPem.catch(() => undefined); // a failure surfaces where it is awaited
-  const issued = await orderCertificate(opts, trust, live, account, keyPem, {}, warm);
+  const issued = await orderCertificate(opts, trust, live, account, keyPem, warm ? { warm } : {});
   saveAccountUrl(config.stateDir, issued.accountUrl, config.ca.directory);
 
   const installed = store.install(
@@ -305,7 +305,8 @@ async function decideAndRenew(
  * The ACME order of a pass, from opening the challenge to the issued chain,
  * with the self-check of each token: shared by a renewal and a dry run, so
  * that the dry run tests exactly this path. `eventFields` go into every ACME
- * event logged (the dry run marks its own).
+ * event logged (the dry run marks its own); `warm` is a CA connection opened
+ * ahead for the order to adopt.
  */
 async function orderCertificate(
   opts: PassOptions,
@@ -313,8 +314,7 @@ async function orderCertificate(
   live: LiveSet | undefined,
   account: Account,
   keyPem: string | Promise<string>,
-  eventFields: Record<string, unknown> = {},
-  warm?: WarmConnection,
+  { eventFields = {}, warm }: { eventFields?: Record<string, unknown>; warm?: WarmConnection } = {},
 ): Promise<IssueResult> {
   const { config, log } = opts;
   const solver = await openSolver(config.challenge, {
@@ -406,7 +406,7 @@ export async function dryRunPass(opts: PassOptions): Promise<DryRunResult> {
     );
     const account = await accountForDryRun(config.stateDir, config.ca.directory);
     const keyPem = await generateKeyPem(config.certificate.keyType);
-    const issued = await orderCertificate(opts, trust, live, account, keyPem, { dryRun: true });
+    const issued = await orderCertificate(opts, trust, live, account, keyPem, { eventFields: { dryRun: true } });
     const { domains } = config.certificate;
     const set = { keyPem, fullchainPem: issued.fullchainPem, rootsPem: rootsPem(trust) };
     const { leaf } = checkSet(set, { domains, roots, now: now() });
