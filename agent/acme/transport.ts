@@ -6,11 +6,10 @@
  * problem document as CaProtocolError carrying its type and status.
  */
 import { createHash, createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
-import type { Agent } from 'node:https';
+import { Agent } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { CaProtocolError, CaUnavailableError } from '../lib/errors.js';
 import { sendHttps } from '../lib/https.js';
-import { PinnedAgent } from '../lib/pinned-agent.js';
 
 export const PROBLEM_PREFIX = 'urn:ietf:params:acme:error:';
 /** One request may take this long before the CA counts as unavailable. */
@@ -35,8 +34,8 @@ export interface AcmeAnswer<T> {
 
 const b64u = (data: Buffer | string) => Buffer.from(data).toString('base64url');
 
-/** One keep-alive connection to the CA (once the first is up: see PinnedAgent), trusting the pinned roots only. */
-const caAgent = (roots: string[]) => new PinnedAgent(roots, { keepAlive: true, maxSockets: 1 });
+/** One keep-alive connection to the CA; OpenSSL verifies it with the pinned roots as the only CA store. */
+const caAgent = (roots: string[]) => new Agent({ ca: roots, rejectUnauthorized: true, keepAlive: true, maxSockets: 1 });
 
 /** One request to the CA over `agent`, with the headers, time limit and size limit every ACME request has. */
 function caRequest(

@@ -5,10 +5,12 @@
  * single-file bundle every container loads. Each request names its trust
  * explicitly: the pinned roots as the only anchors, or — for the single first-contact request of bootstrap —
  * no verification at all, whose answer is then checked against the pin.
+ * Every verified connection is OpenSSL's decision: `ca` holds the pinned
+ * roots (it replaces Node's own store), `rejectUnauthorized` is on and the
+ * host name is checked by Node's default; the agent adds no check of its own.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { request, type Agent } from 'node:https';
-import { PinnedAgent } from './pinned-agent.js';
 import { AgentError, CaProtocolError, CaUnavailableError, TrustError, describeError } from './errors.js';
 
 export type Trust = { roots: string[] } | { insecureFirstContact: true };
@@ -61,15 +63,13 @@ const TLS_VERIFY_CODES = new Set([
 ]);
 
 export function httpsGet(url: string, opts: FetchOptions): Promise<HttpAnswer> {
-  // The pinned roots are the only anchors (pinned-agent.ts). First contact
-  // verifies nothing; an empty `ca` spares Node 20 loading its own roots.
-  const trust =
-    'roots' in opts.trust
-      ? { agent: new PinnedAgent(opts.trust.roots) }
-      : { tls: { ca: [], rejectUnauthorized: false } };
+  // OpenSSL verifies with the pinned roots as its only CA store. First
+  // contact verifies nothing; an empty `ca` spares Node 20 loading its own roots.
+  const tls =
+    'roots' in opts.trust ? { ca: opts.trust.roots, rejectUnauthorized: true } : { ca: [], rejectUnauthorized: false };
   return sendHttps(url, {
     method: 'GET',
-    ...trust,
+    tls,
     headers: { accept: 'application/json' },
     timeoutMs: opts.timeoutMs ?? 10_000,
     maxBytes: opts.maxBytes ?? 1024 * 1024,

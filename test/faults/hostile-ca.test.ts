@@ -3,9 +3,11 @@
  * step-ca; then `renew --force` meets: a CA with another root than the pin,
  * a man in the middle whose TLS certificate comes from another root, and
  * "CAs" (TLS chaining to a pinned root) whose /roots answers garbage, an
- * endless body, nothing at all, or a trickle, and one answering every ACME
- * request with HTTP 500. Each must end with a documented exit code and one
- * clear line in bounded time, and leave the certificate directory untouched.
+ * endless body, nothing at all, or a trickle, one answering every ACME
+ * request with HTTP 500, and one whose TLS leaf OpenSSL refuses for a server
+ * (nsCertType = client): OpenSSL decides the connection, not the agent.
+ * Each must end with a documented exit code and one clear line in bounded
+ * time, and leave the certificate directory untouched.
  */
 import { cpSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -115,6 +117,13 @@ describe.concurrent('hostile or broken CA', () => {
       76,
       15,
       /500|serverInternal|database is on fire/,
+    ],
+    [
+      'clientLeaf',
+      'TLS leaf from the pinned root with nsCertType = client (a client-only certificate to OpenSSL)',
+      65,
+      10,
+      /does not verify against the pinned CA root \(INVALID_PURPOSE/,
     ],
   ];
   for (const [behaviour, injected, code, maxSecs, message] of broken) {

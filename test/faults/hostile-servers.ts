@@ -2,7 +2,8 @@
  * Small hostile or broken servers for the CA fault tests:
  *  - startHostileCa: an HTTPS "CA" whose TLS certificate chains to a root the
  *    agent pins (so the agent talks to it), answering /roots and ACME with
- *    garbage, huge or slow bodies, or HTTP 500s;
+ *    garbage, huge or slow bodies, or HTTP 500s; or with a TLS leaf that
+ *    OpenSSL refuses for a server (`nsCertType = client`);
  *  - startTcpRelay: a byte relay in front of a real step-ca (TLS passes
  *    through untouched) that, after a number of bytes from the client, stops
  *    forwarding (a hung CA) or drops every connection and stops listening
@@ -23,7 +24,7 @@ import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { makeOtherCa } from '../harness/stepca.js';
 
-export type Behaviour = 'garbage' | 'huge' | 'silent' | 'drip' | 'http500';
+export type Behaviour = 'garbage' | 'huge' | 'silent' | 'drip' | 'http500' | 'clientLeaf';
 
 export interface HostileCa {
   url: string;
@@ -43,7 +44,7 @@ const PROBLEM_500 = JSON.stringify({
 
 export async function startHostileCa(behaviour: Behaviour): Promise<HostileCa> {
   const ca = await makeOtherCa();
-  const leaf = await ca.issue(['localhost', '127.0.0.1']);
+  const leaf = await ca.issue(['localhost', '127.0.0.1'], behaviour === 'clientLeaf' ? ['nsCertType = client'] : []);
   const sockets = new Set<net.Socket>();
   const state: HostileCa = {
     url: '',
@@ -56,11 +57,11 @@ export async function startHostileCa(behaviour: Behaviour): Promise<HostileCa> {
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     state.requests.push(`${req.method} ${req.url}`);
     const roots = req.url === '/roots' || req.url === '/1.0/roots';
-    if (behaviour === 'http500' && roots)
+    if ((behaviour === 'http500' || behaviour === 'clientLeaf') && roots)
       return void res
         .writeHead(201, { 'content-type': 'application/json' })
         .end(JSON.stringify({ crts: [ca.rootPem] }));
-    if (behaviour === 'http500')
+    if (behaviour === 'http500' || behaviour === 'clientLeaf')
       return void res.writeHead(500, { 'content-type': 'application/problem+json' }).end(PROBLEM_500);
     if (behaviour === 'garbage')
       return void res.writeHead(201, { 'content-type': 'application/json' }).end('<html>\x00\xff{"crts": [not json');

@@ -138,12 +138,13 @@ export async function makePki(dir: string, label: string): Promise<Pki> {
 /**
  * An unrelated CA (openssl), e.g. to give a man in the middle a certificate
  * that is valid in every respect except that it does not chain to the real
- * root. issue() returns the leaf, its key and the intermediate (chainPem).
+ * root. issue() returns the leaf, its key and the intermediate (chainPem);
+ * `extraExt` adds openssl extension lines to the leaf (e.g. `nsCertType = client`).
  */
 export async function makeOtherCa(): Promise<{
   rootPem: string;
   rootFingerprint: string;
-  issue(names: string[]): Promise<{ certPem: string; keyPem: string; chainPem: string }>;
+  issue(names: string[], extraExt?: string[]): Promise<{ certPem: string; keyPem: string; chainPem: string }>;
 }> {
   // Keys are kept in memory and each step works in its own temp dir, so
   // nothing is left on disk for anyone to clean up.
@@ -155,7 +156,7 @@ export async function makeOtherCa(): Promise<{
       intKeyPem: await fsp.readFile(pki.intKey, 'utf8'),
     };
   });
-  const issue = (names: string[]) =>
+  const issue = (names: string[], extraExt: string[] = []) =>
     inTempDir('cert-agent-otherleaf-', async (dir) => {
       if (names.length === 0) throw new Error('issue() needs at least one name');
       const san = names.map((n) => (net.isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(', ');
@@ -171,6 +172,7 @@ export async function makeOtherCa(): Promise<{
           'subjectKeyIdentifier = hash',
           'authorityKeyIdentifier = keyid:always',
           `subjectAltName = ${san}`,
+          ...extraExt,
           '',
         ].join('\n'),
       );
