@@ -130,12 +130,3 @@ export function certificateExtensions(der: Buffer): Extension[] {
 function fail(message: string): never {
   throw new DerError(message);
 }
-
-/** The OID of the algorithm the issuer signed a DER certificate with (Certificate.signatureAlgorithm). */
-export function signatureAlgorithm(der: Buffer): string {
-  const cert = readAll(expectTag(readSingle(der), 0x30, 'Certificate'));
-  const algorithm = readAll(
-    expectTag(cert[1] ?? fail('Certificate without signatureAlgorithm'), 0x30, 'AlgorithmIdentifier'),
-  );
-  return oidText(expectTag(algorithm[0] ?? fail('AlgorithmIdentifier without OID'), 0x06, 'algorithm'));
-}
