@@ -1,7 +1,8 @@
 /**
  * The pinned roots on disk (trust.json in the state directory), and the rule
  * for what may be in it: a root that matches a pin, or a self-signed CA that
- * a root already trusted has cross-signed (a CA rotating its root). Reading
+ * a root already trusted has cross-signed (a CA rotating its root) without
+ * limits the root does not carry itself (cross-limits.ts). Reading
  * it needs no network: `status` and `doctor` use this module alone.
  */
 import { X509Certificate } from 'node:crypto';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { readIfExists, writeFileAtomic } from '../lib/fs.js';
 import { TRUST_FILE } from '../store/layout.js';
 import { certFingerprint, issuedBy, mayIssueProblem, subjectText } from '../pki/x509.js';
+import { crossLimitsProblem } from './cross-limits.js';
 
 export interface TrustedRoot {
   fingerprint: string;
@@ -66,6 +68,11 @@ export function vouchesFor(cross: X509Certificate, root: X509Certificate, truste
   return trusted.some((t) => !spki(t).equals(spki(root)) && issuedBy(cross, t));
 }
 
+/** Why a root is refused although a trusted root cross-signed it: `problem` from crossLimitsProblem. */
+export function limitedReason(problem: string): string {
+  return `cross-signed by a trusted root, but only within limits the root does not carry itself (${problem}); trusting it as a root would lift them`;
+}
+
 export function describeRefused(cert: X509Certificate, reason: string): RefusedRoot {
   const subject = subjectText(cert);
   return { fingerprint: certFingerprint(cert), subject, root: isSelfSignedCa(cert), reason };
@@ -96,13 +103,15 @@ export function loadTrust(stateDir: string): TrustBundle | undefined {
 /**
  * Drops the roots that match no pin and carry no cross-signature by a root
  * kept before them (pinned roots first, then in rounds, so a chain of
- * rotations stays). Dropped roots are listed as refused for `status`.
+ * rotations stays), or one that limits what the root does not (adopted by
+ * an older version). Dropped roots are listed as refused for `status`.
  * Without pins (ca.rootFile and no fingerprint) the operator's file is the
  * trust, and everything in it stays.
  */
 function keepOnlyVouched(bundle: TrustBundle): void {
   const kept = bundle.roots.filter((r) => bundle.pins.includes(r.fingerprint));
   let pending = bundle.roots.filter((r) => !bundle.pins.includes(r.fingerprint));
+  const limited = new Map<TrustedRoot, string>();
   for (let progress = true; progress && pending.length;) {
     progress = false;
     const trusted = kept.map((r) => new X509Certificate(r.pem));
@@ -115,16 +124,21 @@ function keepOnlyVouched(bundle: TrustBundle): void {
         cross = undefined;
       }
       if (isSelfSignedCa(cert) && cross && vouchesFor(cross, cert, trusted)) {
-        kept.push(r);
-        progress = true;
+        const problem = crossLimitsProblem(cross, cert);
+        if (problem === undefined) {
+          kept.push(r);
+          progress = true;
+        } else limited.set(r, limitedReason(problem));
       }
     }
     pending = pending.filter((r) => !kept.includes(r));
   }
   if (!pending.length) return;
   bundle.roots = kept;
-  const reason = 'was in trust.json, but matches no pin and is not cross-signed by a trusted root: dropped';
-  const refused = pending.map((r) => describeRefused(new X509Certificate(r.pem), reason));
+  const reason = 'matches no pin and is not cross-signed by a trusted root';
+  const refused = pending.map((r) =>
+    describeRefused(new X509Certificate(r.pem), `was in trust.json, but ${limited.get(r) ?? reason}: dropped`),
+  );
   cleaned.set(bundle, refused);
   const listed = new Set(refused.map((r) => r.fingerprint));
   bundle.refused = [...refused, ...(bundle.refused ?? []).filter((r) => !listed.has(r.fingerprint))];

@@ -3,7 +3,8 @@
  * in what a root rotation announces, without an operator, but only what the
  * pins allow: a served root that matches a configured pin, or a self-signed
  * CA that a root already trusted has cross-signed (the cross-certificate
- * served alongside it in /roots). Anything else the CA serves is logged and
+ * served alongside it in /roots) without limits the new root does not carry
+ * itself (cross-limits.ts). Anything else the CA serves is logged and
  * kept for `status` to report, never trusted: a verified connection proves
  * who sent the list, not that every entry in it deserves to be a root. At
  * most once an hour; a failure here never fails a renewal.
@@ -12,10 +13,12 @@ import { X509Certificate } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import { describeError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
+import { crossLimitsProblem } from './cross-limits.js';
 import { fetchRoots } from './pin.js';
 import {
   describeRefused,
   isSelfSignedCa,
+  limitedReason,
   loadTrust,
   rootsPem,
   saveTrust,
@@ -74,6 +77,7 @@ function admit(
 } {
   const trusted = new Map(roots.map((r) => [r.fingerprint, new X509Certificate(r.pem)]));
   const added: TrustedRoot[] = [];
+  const limited = new Map<string, string>();
   for (let progress = true; progress;) {
     progress = false;
     for (const cert of served) {
@@ -84,8 +88,11 @@ function admit(
         entry = { fingerprint, pem: toPem(cert) };
       } else if (isSelfSignedCa(cert)) {
         const anchors = [...trusted.values()];
-        const cross = served.find((x) => x !== cert && withinValidity(x, now) && vouchesFor(x, cert, anchors));
+        const crosses = served.filter((x) => x !== cert && withinValidity(x, now) && vouchesFor(x, cert, anchors));
+        // A cross-certificate that limits what the root does not: adopting the root would lift those limits.
+        const cross = crosses.find((x) => crossLimitsProblem(x, cert) === undefined);
         if (cross) entry = { fingerprint, pem: toPem(cert), crossPem: toPem(cross) };
+        else if (crosses[0]) limited.set(fingerprint, limitedReason(crossLimitsProblem(crosses[0], cert)!));
       }
       if (entry) {
         added.push(entry);
@@ -101,9 +108,10 @@ function admit(
     .map((c) =>
       describeRefused(
         c,
-        isSelfSignedCa(c)
-          ? 'a root that matches no pin and is not cross-signed by a trusted root'
-          : 'not a self-signed CA certificate, so never a root',
+        limited.get(certFingerprint(c)) ??
+          (isSelfSignedCa(c)
+            ? 'a root that matches no pin and is not cross-signed by a trusted root'
+            : 'not a self-signed CA certificate, so never a root'),
       ),
     );
   return { added, refused };

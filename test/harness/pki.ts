@@ -211,20 +211,37 @@ export async function makeOtherCa(): Promise<{
   return { rootPem: ca.rootPem, rootFingerprint: fingerprintOf(ca.rootPem), issue };
 }
 
+/** Extension lines for openssl: `base`, each replaced by the line of `over` for the same extension, then the rest. */
+function extensionLines(base: string[], over: string[]): string[] {
+  const key = (line: string) => line.split('=')[0]!.trim();
+  const replaced = new Set(over.map(key));
+  return [...base.filter((l) => !replaced.has(key(l))), ...over];
+}
+
 /**
  * A CA rotating its root: a new self-signed root, and the cross-certificate
  * of the new root's subject and key signed by the old root, the two things a
  * CA publishes so that clients trusting the old root can move to the new one.
- * `label` tells apart several new roots in one test.
+ * `label` tells apart several new roots in one test. `cross` and `root` add
+ * or replace extension lines of either (e.g. `basicConstraints = critical,
+ * CA:TRUE, pathlen:0` on the cross only).
  */
-export async function makeRotatedRoot(old: Pki, label = 'rotated'): Promise<{ rootPem: string; crossPem: string }> {
+export async function makeRotatedRoot(
+  old: Pki,
+  label = 'rotated',
+  ext: { cross?: string[]; root?: string[] } = {},
+): Promise<{ rootPem: string; crossPem: string }> {
   return inTempDir('cert-agent-rotate-', async (dir) => {
+    const base = ['basicConstraints = critical, CA:TRUE', 'keyUsage = critical, keyCertSign, cRLSign'];
     const cross = [
       '[v3_cross]',
-      'basicConstraints = critical, CA:TRUE',
-      'keyUsage = critical, keyCertSign, cRLSign',
+      ...extensionLines(base, ext.cross ?? []),
       'subjectKeyIdentifier = hash',
       'authorityKeyIdentifier = keyid:always',
+      '',
+      '[v3_new_root]',
+      ...extensionLines(base, ext.root ?? []),
+      'subjectKeyIdentifier = hash',
       '',
     ];
     await fsp.writeFile(path.join(dir, 'openssl.cnf'), `${OPENSSL_CONF}\n${cross.join('\n')}`);
@@ -246,7 +263,7 @@ export async function makeRotatedRoot(old: Pki, label = 'rotated'): Promise<{ ro
         '-set_serial',
         serial(),
         '-extensions',
-        'v3_root',
+        'v3_new_root',
       ],
       dir,
     );

@@ -3,7 +3,9 @@
  * pinned root (ca.json `root` as a list): an unrelated root and a leaf are
  * reported and never trusted, a new root cross-signed by the pinned one (a
  * root rotation) is trusted, trust.installSystem installs only trusted roots,
- * and a trust.json widened before is cleaned when it is loaded.
+ * and a trust.json widened before is cleaned when it is loaded; a root whose
+ * cross-certificate limits what the root itself does not (pathLen, extended
+ * key usage, name constraints) is refused, and dropped from trust.json.
  */
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -211,5 +213,83 @@ describe('trust refresh trusts only what a pin or a trusted root vouches for', (
     healed.roots.push({ fingerprint: rotatedFp, pem: rotated.rootPem, crossPem: rotated.crossPem });
     saveTrust(stateDir, healed);
     expect(trustedFps(stateDir)).toEqual([ca.rootFingerprint, rotatedFp].sort());
+  });
+});
+
+describe('a cross-signed root is trusted only when the cross-certificate limits nothing the root does not', () => {
+  const limits: [string, { cross?: string[]; root?: string[] }, RegExp][] = [
+    ['a pathLen', { cross: ['basicConstraints = critical, CA:TRUE, pathlen:0'] }, /pathLen 0 .*none on the root/],
+    [
+      'an extendedKeyUsage',
+      { cross: ['extendedKeyUsage = clientAuth'] },
+      /extendedKeyUsage 1\.3\.6\.1\.5\.5\.7\.3\.2 on the cross-certificate, none on the root/,
+    ],
+    [
+      'name constraints',
+      { cross: ['nameConstraints = critical, permitted;DNS:.team.test'] },
+      /nameConstraints on the cross-certificate that the root does not carry/,
+    ],
+  ];
+  for (const [what, ext, reason] of limits) {
+    it(`refuses a new root whose cross-certificate carries ${what} the root does not; status says why`, async () => {
+      const limited = await makeRotatedRoot(ca.pki, `limited ${what}`, ext);
+      const limitedFp = fingerprintOf(limited.rootPem);
+      await ca.serveExtraRoots([limited.rootPem, limited.crossPem]);
+      const { config, configPath, stateDir } = await installation();
+      const { log, events } = capture();
+      expect(await refreshTrust(config, new Date(), log, true)).toEqual([]);
+      expect(trustedFps(stateDir)).toEqual([ca.rootFingerprint]);
+      const refusal = events.find((e) => e.event === 'trust_root_refused' && e.fingerprint === limitedFp);
+      expect(refusal?.reason).toMatch(
+        /^cross-signed by a trusted root, but only within limits the root does not carry/,
+      );
+      expect(refusal?.reason).toMatch(reason);
+      const { doc } = await status(configPath);
+      expect(doc.ca.trustedFingerprints).toEqual([ca.rootFingerprint]);
+      expect(doc.problems).toContainEqual(
+        expect.stringMatching(new RegExp(`serves root ${limitedFp} .*within limits`)),
+      );
+    });
+  }
+
+  it('trusts a new root that carries the cross-certificate’s limits itself, or tighter ones', async () => {
+    const constraints = 'nameConstraints = critical, permitted;DNS:.team.test';
+    const carried = await makeRotatedRoot(ca.pki, 'carried', {
+      cross: [
+        'basicConstraints = critical, CA:TRUE, pathlen:2',
+        'extendedKeyUsage = serverAuth, clientAuth',
+        constraints,
+      ],
+      root: ['basicConstraints = critical, CA:TRUE, pathlen:1', 'extendedKeyUsage = serverAuth', constraints],
+    });
+    await ca.serveExtraRoots([carried.rootPem, carried.crossPem]);
+    const { config, stateDir } = await installation();
+    const { log, events } = capture();
+    expect(await refreshTrust(config, new Date(), log, true)).toEqual([fingerprintOf(carried.rootPem)]);
+    expect(trustedFps(stateDir)).toEqual([ca.rootFingerprint, fingerprintOf(carried.rootPem)].sort());
+    expect(events.filter((e) => e.event === 'trust_root_refused')).toEqual([]);
+  });
+
+  it('drops on load a root that was adopted through a cross-certificate with limits the root lacks', async () => {
+    const limited = await makeRotatedRoot(ca.pki, 'adopted before', {
+      cross: ['basicConstraints = critical, CA:TRUE, pathlen:0'],
+    });
+    await ca.serveExtraRoots([]);
+    const { config, stateDir } = await installation();
+    const bundle = loadTrust(stateDir)!;
+    const limitedFp = fingerprintOf(limited.rootPem);
+    bundle.roots.push({ fingerprint: limitedFp, pem: limited.rootPem, crossPem: limited.crossPem });
+    saveTrust(stateDir, bundle);
+    expect(trustedFps(stateDir)).toEqual([ca.rootFingerprint]);
+    expect(loadTrust(stateDir)!.refused).toContainEqual(
+      expect.objectContaining({
+        fingerprint: limitedFp,
+        reason: expect.stringMatching(/^was in trust.json, but .*pathLen 0/),
+      }),
+    );
+    const { log, events } = capture();
+    await ensureTrust(config, new Date(), log);
+    expect(onDisk(stateDir)).not.toContain(limited.rootPem.split('\n')[1]);
+    expect(events).toContainEqual(expect.objectContaining({ event: 'trust_root_dropped', fingerprint: limitedFp }));
   });
 });
