@@ -8,7 +8,8 @@
  *
  * An entry is used only for the same config file with the same device,
  * inode, size and mtime and the same SHA-256 of the bytes read now, by the
- * same version of cert-agent; anything else parses the file again. The paths
+ * same build of cert-agent (programId: a rebuild with the same version may
+ * validate differently); anything else parses the file again. The paths
  * it names are checked against the file system on every load, cached or not.
  * A file that does not parse is never cached (the error comes from the parser).
  */
@@ -26,14 +27,15 @@ import {
   writeSync,
 } from 'node:fs';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/config.js';
 import { checkPathSafety } from '../config/path-safety.js';
 
-declare const CERT_AGENT_VERSION: string | undefined;
-const VERSION = typeof CERT_AGENT_VERSION === 'string' ? CERT_AGENT_VERSION : '0.0.0-dev';
+/** Up to this size the program file is hashed (the bundle, ~0.3 MiB: ~0.5 ms); beyond it, its identity on disk. */
+const MAX_HASHED_PROGRAM = 4 * 2 ** 20;
 
 interface Entry {
-  version: string;
+  program: string;
   path: string;
   dev: number;
   ino: number;
@@ -53,8 +55,10 @@ export async function loadConfigCached(path: string, env: NodeJS.ProcessEnv, com
       const st = fstatSync(fd);
       text = readFileSync(fd);
       const sha256 = createHash('sha256').update(text).digest('hex');
+      const program = programId();
+      if (!program) throw new Error('the running program cannot be identified');
       key = {
-        version: VERSION,
+        program,
         path: resolve(path),
         dev: st.dev,
         ino: st.ino,
@@ -66,7 +70,7 @@ export async function loadConfigCached(path: string, env: NodeJS.ProcessEnv, com
       closeSync(fd);
     }
   } catch {
-    // Not readable: the parser's loader says why, in its words.
+    // Not readable (the parser's loader says why, in its words), or no build to key the cache by.
     return (await import('../config/config.js')).loadConfig(path, command);
   }
   const dir = cacheDir(env);
@@ -84,7 +88,30 @@ export async function loadConfigCached(path: string, env: NodeJS.ProcessEnv, com
 }
 
 function sameKey(a: Omit<Entry, 'config'>, b: Omit<Entry, 'config'>): boolean {
-  return (['version', 'path', 'dev', 'ino', 'size', 'mtimeMs', 'sha256'] as const).every((k) => a[k] === b[k]);
+  return (['program', 'path', 'dev', 'ino', 'size', 'mtimeMs', 'sha256'] as const).every((k) => a[k] === b[k]);
+}
+
+/**
+ * The build that runs: the SHA-256 of the program file (the bundle; in the
+ * bundle `import.meta.url` is its path), or for a file too large to hash at
+ * every start (the single executable, ~120 MB) its device, inode, size,
+ * mtime and ctime, which any replacement or write changes. Undefined when
+ * the file cannot be read: then nothing is cached.
+ */
+function programId(): string | undefined {
+  const self = import.meta.url;
+  let fd: number | undefined;
+  try {
+    fd = openSync(self.startsWith('file:') ? fileURLToPath(self) : self, constants.O_RDONLY);
+    const st = fstatSync(fd);
+    if (!st.isFile()) return undefined;
+    if (st.size <= MAX_HASHED_PROGRAM) return `sha256:${createHash('sha256').update(readFileSync(fd)).digest('hex')}`;
+    return `file:${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 /** The cache directory if it is safe: 0700, owned by this user, in a parent only root or this user can change. */

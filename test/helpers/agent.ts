@@ -59,6 +59,8 @@ export function runAgent(
     gid?: number;
     /** Written to the agent's stdin, which is then closed. */
     input?: string;
+    /** Another build of the agent to run instead of agentBundle(). */
+    program?: string;
   } = {},
 ): Promise<RunResult> {
   const env: Record<string, string> = {
@@ -70,7 +72,7 @@ export function runAgent(
   return new Promise((resolvePromise) => {
     const child = execFile(
       opts.node ?? process.execPath,
-      [agentBundle(), ...args],
+      [opts.program ?? agentBundle(), ...args],
       { env, timeout: opts.timeoutMs ?? 60_000, cwd: tmpdir(), uid: opts.uid, gid: opts.gid },
       (err, stdout, stderr) => {
         const code = err

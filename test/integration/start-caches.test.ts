@@ -2,7 +2,8 @@
  * The start-up caches of the bundle (V8 code cache, parsed config), through
  * the bundle as a container runs it: used only in a private directory, never
  * through a symlink, never for a config that changed (even with the same
- * size and mtime), and a damaged cache costs only time, never a wrong answer.
+ * size and mtime) or by another build of the same version, and a damaged
+ * cache costs only time, never a wrong answer.
  */
 import {
   chmodSync,
@@ -19,7 +20,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { modeOf, runAgent, tempDir } from '../helpers/agent.js';
+import { agentBundle, modeOf, runAgent, tempDir } from '../helpers/agent.js';
 
 let work: string;
 let config: string;
@@ -37,8 +38,11 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const status = (cacheDir: string) =>
-  runAgent(['status', '--json', '--config', config], { env: { CERT_AGENT_CACHE_DIR: cacheDir } });
+const status = (cacheDir: string, program?: string) =>
+  runAgent(['status', '--json', '--config', config], {
+    env: { CERT_AGENT_CACHE_DIR: cacheDir },
+    ...(program ? { program } : {}),
+  });
 const plain = (r: { stdout: string }) => JSON.stringify({ ...JSON.parse(r.stdout), checkedAt: undefined });
 
 describe('start-up caches', () => {
@@ -123,5 +127,23 @@ describe('start-up caches', () => {
     const again = await status(dir);
     expect(plain(again)).toBe(plain(await status('none')));
     expect(readFileSync(join(dir, v8)).equals(Buffer.alloc(4096, 7))).toBe(false);
+  });
+
+  it('never answers from the parsed config another build of the same version cached', async () => {
+    const dir = join(work, 'c6');
+    await status(dir);
+    const name = readdirSync(dir).find((f) => f.startsWith('config-'))!;
+    const entry = join(dir, name);
+    // A cached answer that parsing the file would never give, to tell where an answer came from.
+    const cached = JSON.parse(readFileSync(entry, 'utf8'));
+    cached.config.ca.url = 'https://cached.internal:9000';
+    writeFileSync(entry, JSON.stringify(cached));
+    expect(JSON.parse((await status(dir)).stdout).ca.url).toBe('https://cached.internal:9000');
+    // The same program rebuilt (here: one more line), same version: it parses the file itself.
+    const rebuilt = join(work, 'rebuilt.cjs');
+    writeFileSync(rebuilt, `${readFileSync(agentBundle(), 'utf8')}\n// rebuilt\n`, { mode: 0o755 });
+    const version = (p?: string) => runAgent(['--version'], p ? { program: p } : {});
+    expect((await version(rebuilt)).stdout).toBe((await version()).stdout);
+    expect(JSON.parse((await status(dir, rebuilt)).stdout).ca.url).toBe('https://ca.internal:9000');
   });
 });
