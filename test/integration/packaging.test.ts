@@ -138,6 +138,9 @@ describe('systemd unit', () => {
     expect(setting('Restart')).toBe('on-failure');
     expect(setting('RestartPreventExitStatus').split(/\s+/)).toContain('78');
     expect(setting('CapabilityBoundingSet').split(/\s+/)).toContain('CAP_NET_BIND_SERVICE');
+    // No SecureBits=noroot: it only took the bounded set away from what the agent runs as root
+    // (nginx -t, reload.command), which as uid 0 still owns every root file: no boundary.
+    for (const unit of [UNIT, PASS_UNIT]) expect(readFileSync(unit, 'utf8')).not.toMatch(/^SecureBits=/m);
     const rw = setting('ReadWritePaths')
       .split(/\s+/)
       .map((p) => p.replace(/^-/, ''));
