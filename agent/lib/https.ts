@@ -39,27 +39,43 @@ export interface SendOptions {
   maxBytes: number;
 }
 
+/**
+ * Every certificate verification error code Node reports for OpenSSL's
+ * verdict (X509_V_ERR_*; those it has no name for are UNSPECIFIED), and
+ * Node's own host name check: each means the CA's certificate was refused,
+ * never that the CA could not be reached.
+ */
 const TLS_VERIFY_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'UNABLE_TO_GET_CRL',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
   'CERT_SIGNATURE_FAILURE',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
+  'CRL_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'CRL_NOT_YET_VALID',
+  'CRL_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'ERROR_IN_CRL_LAST_UPDATE_FIELD',
+  'ERROR_IN_CRL_NEXT_UPDATE_FIELD',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
   'INVALID_CA',
   'PATH_LENGTH_EXCEEDED',
   'INVALID_PURPOSE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
   'HOSTNAME_MISMATCH',
-  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
-  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
-  // Node's code for every other verification failure (name constraints, a digest or key too weak).
+  // Name constraints, a digest or key too weak, and every other failure Node has no name for.
   'UNSPECIFIED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
 export function httpsGet(url: string, opts: FetchOptions): Promise<HttpAnswer> {

@@ -6,11 +6,12 @@
  * talks to a CA (httpsGet for /roots, the ACME transport): a good chain works
  * and one connection carries several requests; OpenSSL's refusals (another
  * root, a wrong name, a leaf whose Netscape certificate type says "client
- * only", a name outside a sub-CA's constraints, a SHA-1 signature) come out as
- * TrustError (exit 65) naming OpenSSL's code, and a server that never
- * finishes the handshake as CaUnavailableError (exit 69).
+ * only", a name outside a sub-CA's constraints, a SHA-1 signature, a notBefore
+ * that is no time) come out as TrustError (exit 65) naming OpenSSL's code,
+ * and a server that never finishes the handshake as CaUnavailableError
+ * (exit 69).
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
@@ -93,6 +94,43 @@ async function expectRefused(attempt: Promise<unknown>, code: string | RegExp): 
   expect((err as TrustError).exitCode).toBe(65);
   expect((err as Error).message).toMatch(/does not verify against the pinned CA root/);
   expect((err as Error).message).toMatch(typeof code === 'string' ? `(${code}: ` : code);
+}
+
+/** DER header at `pos`: where the contents start and end. */
+function tlv(buf: Buffer, pos: number): { start: number; end: number } {
+  let len = buf[pos + 1]!;
+  let start = pos + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    len = buf.readUIntBE(start, n);
+    start += n;
+  }
+  return { start, end: start + len };
+}
+
+function derLength(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32BE(n);
+  const trimmed = bytes.subarray(bytes.findIndex((b) => b !== 0));
+  return Buffer.concat([Buffer.from([0x80 | trimmed.length]), trimmed]);
+}
+
+/** `cert` with its notBefore (a UTCTime) replaced by `notBefore` and signed again by `issuer` (openssl will not). */
+async function resigned(cert: Made, issuer: Made, notBefore: string): Promise<Made> {
+  const der = new X509Certificate(cert.pem).raw;
+  const outer = tlv(der, 0);
+  const tbsEnd = tlv(der, outer.start).end;
+  const tbs = Buffer.from(der.subarray(outer.start, tbsEnd));
+  const at = tbs.indexOf(Buffer.from([0x17, 0x0d]));
+  tbs.write(notBefore, at + 2, 'latin1');
+  const algorithm = der.subarray(tbsEnd, tlv(der, tbsEnd).end);
+  const signature = sign('sha256', tbs, createPrivateKey(readFileSync(issuer.key)));
+  const bits = Buffer.concat([Buffer.from([0x03]), derLength(signature.length + 1), Buffer.from([0]), signature]);
+  const body = Buffer.concat([tbs, algorithm, bits]);
+  const out = Buffer.concat([Buffer.from([0x30]), derLength(body.length), body]);
+  const pem = `-----BEGIN CERTIFICATE-----\n${out.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+  return { ...cert, pem };
 }
 
 let root: Made;
@@ -179,6 +217,13 @@ describe('TLS to the CA: OpenSSL decides, with the pinned roots', () => {
     // The server must be told to present it at all (its own OpenSSL refuses SHA-1 too).
     const port = (await serve(weak, [int], 'DEFAULT@SECLEVEL=0')).port;
     await expectRefused(get(port), /\(UNSPECIFIED: CA signature digest/);
+  });
+
+  it('refuses a leaf whose notBefore is no time at all as a trust error, not as unreachable', async () => {
+    const broken = await resigned(await make('localhost', [...LEAF, SAN], int), int, '251399000000Z');
+    const port = (await serve(broken, [int])).port;
+    await expectRefused(get(port), 'ERROR_IN_CERT_NOT_BEFORE_FIELD');
+    await expectRefused(acmeDirectory(port), 'ERROR_IN_CERT_NOT_BEFORE_FIELD');
   });
 
   it('gives up on a server that never finishes the handshake, as unreachable (69), within the timeout', async () => {
