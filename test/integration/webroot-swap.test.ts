@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentPaths, writeConfig, type AgentPaths } from '../faults/common.js';
 import type { StepCa } from '../harness/stepca.js';
-import { runAgent, testBase, type RunResult } from '../helpers/agent.js';
+import { agentBundle, runAgent, testBase, type RunResult } from '../helpers/agent.js';
 import { useStepCaSuite } from '../helpers/suite.js';
 
 const NOBODY = 65534;
@@ -200,4 +200,21 @@ describe('the webroot belongs to nobody, who swaps the token directory for a sym
     expect(readdirSync(join(victim, 'acme-challenge'))).toEqual([]);
     expect(seen).toHaveLength(5);
   }, 300_000);
+
+  it('without /proc (a chroot that lacks it): the agent refuses with one line naming the fix, and writes nothing', async () => {
+    resetWebroot();
+    const before = readdirSync(webroot, { recursive: true });
+    const script = `mount -t tmpfs none /proc && exec "$0" "$@"`;
+    const argv = [process.execPath, agentBundle(), 'renew', '--force', '--config', p.config];
+    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, ...argv], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(
+      /challenge\.mode webroot needs \/proc .*: mount it, or use challenge\.mode standalone or proxy/,
+    );
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(readdirSync(webroot, { recursive: true })).toEqual(before);
+  }, 120_000);
 });

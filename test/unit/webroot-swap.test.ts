@@ -14,9 +14,11 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   readdirSync,
   rmSync,
   statSync,
+  symlinkSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -119,6 +121,31 @@ describe('webroot owned by another user', () => {
     expect(statSync(join(victim, 'acme-challenge')).isDirectory()).toBe(true);
     // What the solver created, wherever it went, it removed: the renamed directory is empty.
     expect(contents(join(webroot, 'away'))).toEqual([]);
+  });
+
+  it('a symlink of root in a directory only root can write is followed (an admin link such as /var/www -> /srv/www)', async () => {
+    const real = join(webroot, '..', 'real-www');
+    mkdirSync(real, { mode: 0o755 });
+    chmodSync(real, 0o755);
+    const link = join(webroot, '..', 'www-link');
+    symlinkSync(real, link);
+    webroot = link;
+    const solver = await openWebrootResponder(opts());
+    await solver.present(challenge(3));
+    expect(readFileSync(join(real, '.well-known/acme-challenge', challenge(3).token), 'utf8')).toBe(
+      'token-3.thumbprint',
+    );
+    expect(statSync(join(real, '.well-known/acme-challenge', challenge(3).token)).mode & 0o7777).toBe(0o644);
+    await solver.close();
+    expect(contents(real)).toEqual([]);
+  });
+
+  it("a symlink of root in nobody's webroot is refused: nobody could replace it", async () => {
+    symlinkSync(victim, join(webroot, '.well-known'));
+    await expect(openWebrootResponder(opts())).rejects.toThrow(
+      new RegExp(`${webroot}/\\.well-known is a symlink in ${webroot}, which uid ${NOBODY} can write`),
+    );
+    expect(contents(victim)).toEqual(['acme-challenge']);
   });
 
   it('a continuous swapping loop during 150 present/cleanup rounds: nothing appears outside the webroot', async () => {
