@@ -4,7 +4,9 @@
  * a real nginx (workers www-data), while `nobody`, who owns the webroot,
  * swaps the token directory for a symlink to a root-owned directory it
  * cannot write. Whatever the timing, nothing may appear in that directory:
- * each renewal succeeds or fails with the agent's own one-line error.
+ * each renewal succeeds or fails with the agent's own one-line error. The
+ * tokens are written through /proc/self/fd, so the agent also renews with
+ * /proc mounted as the shipped units mount it, and refuses cleanly without.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
@@ -23,7 +25,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentPaths, writeConfig, type AgentPaths } from '../faults/common.js';
 import type { StepCa } from '../harness/stepca.js';
-import { agentBundle, runAgent, testBase, type RunResult } from '../helpers/agent.js';
+import { agentBundle, runAgent, selfCheckEnv, testBase, type RunResult } from '../helpers/agent.js';
 import { useStepCaSuite } from '../helpers/suite.js';
 
 const NOBODY = 65534;
@@ -73,6 +75,16 @@ function resetWebroot(): void {
 
 async function renew(): Promise<RunResult> {
   return runAgent(['renew', '--force', '--config', p.config], { timeoutMs: 90_000 });
+}
+
+/** `renew --force` of the bundle in a mount namespace of its own (plus `extra`), after `script` prepared it. */
+function underUnshare(extra: string[], script: string) {
+  const argv = [process.execPath, agentBundle(), 'renew', '--force', '--config', p.config];
+  return spawnSync('unshare', ['--mount', '--propagation', 'private', ...extra, '--', 'sh', '-c', script, ...argv], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, ...selfCheckEnv() },
+  });
 }
 
 /** A renewal that did not succeed ended with the agent's own error: a documented exit code, no stack trace. */
@@ -140,6 +152,13 @@ describe('the webroot belongs to nobody, who swaps the token directory for a sym
     expect(readdirSync(join(webroot, '.well-known'))).toEqual([]);
   }, 120_000);
 
+  it('with /proc as the shipped units mount it (ProtectProc=invisible, ProcSubset=pid), it renews too', async () => {
+    const script = 'mount -t proc -o hidepid=invisible,subset=pid proc /proc && exec "$0" "$@"';
+    const r = underUnshare(['--pid', '--fork'], script);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readdirSync(join(webroot, '.well-known'))).toEqual([]);
+  }, 120_000);
+
   it('swapped as soon as root creates it (before the token is written): nothing appears in the victim', async () => {
     // inotify tells nobody when root has made acme-challenge; the token
     // follows only after the order's round trips to the CA.
@@ -204,12 +223,7 @@ describe('the webroot belongs to nobody, who swaps the token directory for a sym
   it('without /proc (a chroot that lacks it): the agent refuses with one line naming the fix, and writes nothing', async () => {
     resetWebroot();
     const before = readdirSync(webroot, { recursive: true });
-    const script = `mount -t tmpfs none /proc && exec "$0" "$@"`;
-    const argv = [process.execPath, agentBundle(), 'renew', '--force', '--config', p.config];
-    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, ...argv], {
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+    const r = underUnshare([], 'mount -t tmpfs none /proc && exec "$0" "$@"');
     expect(r.status, r.stderr).toBe(1);
     expect(r.stderr).toMatch(
       /challenge\.mode webroot needs \/proc .*: mount it, or use challenge\.mode standalone or proxy/,
