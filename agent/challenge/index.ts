@@ -25,6 +25,8 @@ export interface SolverExtras {
   /** Port the self-check fetches on; 80 (the CA's) unless a test moves the CA's. */
   selfCheckPort?: number;
   nginx?: { binary: string; config?: string };
+  /** certificate.domains: where the self-check may follow a redirect. */
+  names?: string[];
 }
 
 export function openSolver(
@@ -39,6 +41,7 @@ export function openSolver(
     webroot: challenge.webroot,
     selfCheckPort: extras.selfCheckPort ?? selfCheckPortFromEnv() ?? 80,
     ...(extras.nginx ? { nginx: extras.nginx } : {}),
+    ...(extras.names ? { names: extras.names } : {}),
   });
 }
 

@@ -17,6 +17,7 @@ import { isIP } from '../pki/ip.js';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describeError } from '../lib/errors.js';
+import { hostForUrl, shownText, unfollowable } from './redirects.js';
 import type { Challenge, SolverOptions } from './types.js';
 
 const TIMEOUT_MS = 5_000;
@@ -74,20 +75,31 @@ export async function selfCheckHttp01(challenge: Challenge, opts: SelfCheckOptio
   if (isRight(first, challenge)) return undefined;
 
   // A CA follows redirects (to http or https, on 80 or 443); so do we, to
-  // judge only what it will finally see.
+  // judge only what it will finally see, and only to names of this
+  // certificate: this check runs as root inside the site's network, where a
+  // redirect could otherwise point it at any internal service.
   let answer = first;
+  let base = `http://${hostForUrl(name)}:${port}${path}`;
   const hops: string[] = [];
+  let refused: string | undefined;
   const redirected = (a: Answer) => Boolean(a.status && a.status >= 300 && a.status < 400 && a.location);
   for (let hop = 0; redirected(answer) && answer.location && hop < MAX_REDIRECTS; hop++) {
-    const target = resolveLocation(answer.location, `http://${hostForUrl(name)}:${port}${path}`);
-    if (!target) break;
-    hops.push(target.href.replace(challenge.token, '<token>'));
+    const target = resolveLocation(answer.location, base);
+    hops.push(shownText((target?.href ?? answer.location).replaceAll(challenge.token, '<token>')));
+    refused = target ? unfollowable(target, opts.names ?? [name], port) : 'not an http or https URL';
+    if (refused || !target) break;
+    base = target.href;
     answer = await getUrl(target);
     if (isRight(answer, challenge)) return undefined;
   }
   if (hops.length) {
+    const which = refused
+      ? ` (not followed: ${refused})`
+      : redirected(answer)
+        ? `, which redirects further (the self-check stops after ${MAX_REDIRECTS})`
+        : `, which ${describeAnswer(answer)}`;
     return (
-      `self-check: ${where} redirects to ${hops.join(' -> ')}, which ${describeAnswer(answer)}; ` +
+      `self-check: ${where} redirects to ${hops.join(' -> ')}${which}; ` +
       'the challenge must be answered on port 80: put an exception for /.well-known/acme-challenge/ ' +
       `before the redirect in the port-80 server for ${name} (${snippetAdvice(opts)})`
     );
@@ -102,8 +114,9 @@ function isRight(a: Answer, challenge: Challenge): boolean {
 function describeAnswer(a: Answer): string {
   if (a.error === 'ECONNREFUSED') return 'is refused: nothing listens there';
   if (a.error === 'ETIMEDOUT') return `gets no answer within ${TIMEOUT_MS / 1000} s`;
-  if (a.error) return `fails (${a.error})`;
-  if (a.status === 200) return `answers 200 with other content (${JSON.stringify((a.body ?? '').trim().slice(0, 40))})`;
+  if (a.error) return `fails (${shownText(a.error, 80)})`;
+  // Never the body itself: whatever answered may be an internal service, and this line ends up in `status`.
+  if (a.status === 200) return `answers 200 with other content (${Buffer.byteLength(a.body ?? '')} bytes)`;
   if (a.status && a.status >= 300 && a.status < 400) return `answers ${a.status} without a usable Location`;
   return `answers ${a.status} ${STATUS_TEXT[a.status ?? 0] ?? ''}`.trimEnd();
 }
@@ -306,10 +319,6 @@ function safeList(dir: string): string[] {
 }
 
 // ---- one GET, as the CA does it ---------------------------------------------
-
-function hostForUrl(host: string): string {
-  return isIP(host) === 6 ? `[${host}]` : host;
-}
 
 function resolveLocation(location: string, base: string): URL | undefined {
   try {

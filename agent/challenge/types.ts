@@ -48,6 +48,8 @@ export interface SolverOptions {
   webroot: string;
   /** Port the self-check fetches tokens on: 80, as the CA does. */
   selfCheckPort: number;
+  /** The certificate's names: the only hosts a self-check follows a redirect to (the name validated when absent). */
+  names?: string[];
   /** The nginx the agent reloads, if any: its `user` names who must read webroot tokens. */
   nginx?: { binary: string; config?: string };
 }

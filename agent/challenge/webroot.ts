@@ -11,56 +11,58 @@
  * may run under a restrictive umask). Afterwards the agent removes its own
  * token files and the directories it created when they are empty; nothing
  * else in the document root is touched.
+ *
+ * The document root often belongs to the web server's user, who can rename
+ * anything under it at any moment: the token directory is opened once, one
+ * component at a time (dir-handle.ts), and every token is created and removed
+ * through that open directory, never through its path, so whatever is
+ * renamed meanwhile, root writes only into the directory it checked.
  */
-import { closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureDir, writeFileAtomic } from '../lib/fs.js';
 import { CaProtocolError, ChallengeError, StoreError, describeError } from '../lib/errors.js';
+import {
+  closeDir,
+  openRoot,
+  removeDirAt,
+  removeFileAt,
+  sameDir,
+  walk,
+  writeNewFileAt,
+  type DirHandle,
+} from './dir-handle.js';
 import type { OpenSolver } from './types.js';
 
 const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
 /** Where http-01 looks, relative to the document root. */
 export const CHALLENGE_PATH = ['.well-known', 'acme-challenge'] as const;
+const MODE = 0o755;
+
+/** A directory this solver made, to remove at the end if it is still that directory and empty. */
+interface Made {
+  parent: DirHandle;
+  name: string;
+  id: { dev: number; ino: number };
+}
 
 export const openWebrootResponder: OpenSolver = async (opts) => {
   const { webroot } = opts;
-  const created: string[] = [];
-  let dir = webroot;
-  try {
-    // The document root itself: created when missing (the shipped default
-    // /var/www/acme-challenge) with 0755 whatever the umask, and kept, since
-    // the web server names it.
-    ensureDir(webroot, 0o755);
-    for (const part of CHALLENGE_PATH) {
-      dir = join(dir, part);
-      if (makeDir(dir)) created.push(dir);
-    }
-  } catch (err) {
-    removeEmpty(created);
-    if (err instanceof StoreError || err instanceof ChallengeError) throw err;
-    throw new StoreError(`cannot create ${dir} for http-01: ${describeError(err)}`);
-  }
-  const tokenDir = dir;
+  const made: Made[] = [];
+  const held: DirHandle[] = [];
+  const tokenDir = openTokenDir(webroot, made, held);
+  const root = held[0] as DirHandle;
+  const tokenPath = join(webroot, ...CHALLENGE_PATH);
   const written = new Set<string>();
-  const pathOf = (token: string) => {
-    // The token comes from the CA; never let it name a path outside the directory.
-    if (!TOKEN.test(token)) {
-      const shown = JSON.stringify(token.slice(0, 40));
-      throw new CaProtocolError(
-        `the CA sent the challenge token ${shown}, which is not base64url; refusing to use it as a file name`,
-      );
-    }
-    return join(tokenDir, token);
-  };
   const remove = (token: string) => {
-    rmSync(pathOf(token), { force: true });
+    removeFileAt(tokenDir, fileName(token));
     written.delete(token);
   };
+  // Every write and removal goes through the directory held since the check.
   return {
     type: 'http-01',
     async present({ token, keyAuthorization }) {
-      const path = pathOf(token);
-      writeFileAtomic(path, keyAuthorization, 0o644);
+      const name = fileName(token);
+      checkUnchanged(root, tokenDir, webroot);
+      writeNewFileAt(tokenDir, name, keyAuthorization, 0o644);
       written.add(token);
     },
     async cleanup({ token }) {
@@ -68,75 +70,94 @@ export const openWebrootResponder: OpenSolver = async (opts) => {
     },
     // Loaded only when a refusal needs explaining, as in http-responder.ts.
     selfCheck: async (challenge) =>
-      (await import('./self-check.js')).selfCheckHttp01(challenge, { ...opts, tokenPath: pathOf(challenge.token) }),
+      (await import('./self-check.js')).selfCheckHttp01(challenge, {
+        ...opts,
+        tokenPath: join(tokenPath, fileName(challenge.token)),
+      }),
     async close() {
-      for (const token of [...written]) remove(token);
-      removeEmpty(created);
+      try {
+        for (const token of [...written]) remove(token);
+      } finally {
+        release(made, held);
+      }
     },
   };
 };
 
 /**
- * Makes `dir` a directory the web server can traverse; true when this call
- * created it. An existing
- * directory is kept as it is (its modes are the site's business; the
- * self-check says when they stop the web server). A link is refused unless
- * root or the agent's own user owns it: anyone else could point it
- * elsewhere between our check and our write.
+ * Opens `<webroot>/.well-known/acme-challenge`, each directory from the one
+ * above, creating what is missing with 0755 whatever the umask. The document
+ * root itself is created when missing (the shipped default
+ * /var/www/acme-challenge) and kept, since the web server names it; the two
+ * below go into `made` when this call creates them. Every handle opened goes
+ * into `held` (the root directory first); on failure all are released.
  */
-function makeDir(dir: string): boolean {
-  const st = lstatOrUndefined(dir);
-  if (st) {
-    const me = process.getuid?.() ?? 0;
-    if (st.isSymbolicLink() && st.uid !== 0 && st.uid !== me) {
-      const why = 'another user could point it elsewhere: make it a directory';
-      throw new ChallengeError(`${dir} is a symlink owned by uid ${st.uid}; ${why}`);
-    }
-    if (!(st.isSymbolicLink() ? statOrUndefined(dir)?.isDirectory() : st.isDirectory())) {
-      throw new ChallengeError(`${dir} exists and is not a directory: the web server must find a directory there`);
-    }
-    return false;
-  }
+function openTokenDir(webroot: string, made: Made[], held: DirHandle[]): DirHandle {
+  const create = {
+    mode: MODE,
+    made: (parent: DirHandle, name: string, dir: DirHandle) =>
+      made.push({ parent, name, id: { dev: dir.dev, ino: dir.ino } }),
+  };
   try {
-    mkdirSync(dir, { mode: 0o755 });
+    const root = openRoot();
+    held.push(root);
+    let dir = walk(root, webroot, { create: { mode: MODE } });
+    held.push(dir);
+    for (const part of CHALLENGE_PATH) {
+      dir = walk(dir, part, { create });
+      held.push(dir);
+    }
+    return dir;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw new StoreError(`cannot create ${dir} for http-01: ${describeError(err)}`);
-  }
-  // mkdir(2) applies the umask (the unit's is 0077): set 0755 on a
-  // descriptor of the directory just made, never through a link.
-  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
-  try {
-    fchmodSync(fd, 0o755);
-  } finally {
-    closeSync(fd);
-  }
-  return true;
-}
-
-/** Removes the directories this solver created, deepest first, while they are empty. */
-function removeEmpty(created: string[]): void {
-  for (const dir of [...created].reverse()) {
-    try {
-      rmdirSync(dir);
-    } catch {
-      return; // not empty (someone else put something there), or gone: leave it
-    }
+    release(made, held);
+    if (err instanceof StoreError || err instanceof ChallengeError) throw err;
+    throw new StoreError(`cannot create ${join(webroot, ...CHALLENGE_PATH)} for http-01: ${describeError(err)}`);
   }
 }
 
-function lstatOrUndefined(path: string) {
+/** The token comes from the CA; never let it name a path outside the directory. */
+function fileName(token: string): string {
+  if (!TOKEN.test(token)) {
+    const shown = JSON.stringify(token.slice(0, 40));
+    throw new CaProtocolError(
+      `the CA sent the challenge token ${shown}, which is not base64url; refusing to use it as a file name`,
+    );
+  }
+  return token;
+}
+
+/**
+ * Refuses, in words, a token directory replaced since it was checked: the
+ * write would still land in the directory held, but the web server would
+ * not find it there. The path is walked again only to compare; nothing is
+ * written through it.
+ */
+function checkUnchanged(root: DirHandle, tokenDir: DirHandle, webroot: string): void {
+  const tokenPath = join(webroot, ...CHALLENGE_PATH);
+  let now: DirHandle | undefined;
+  let why = `${tokenPath} is another directory than the one checked`;
   try {
-    return lstatSync(path);
-  } catch {
-    return undefined;
+    now = walk(root, tokenPath);
+  } catch (err) {
+    why = describeError(err);
+  }
+  const same = now !== undefined && sameDir(now, tokenDir);
+  closeDir(now);
+  if (!same) {
+    throw new ChallengeError(
+      `refusing to write the token: ${why} (changed since the agent checked it; ` +
+        `whoever owns ${webroot} can rename what is under it)`,
+    );
   }
 }
 
-function statOrUndefined(path: string) {
-  try {
-    return statSync(path);
-  } catch {
-    return undefined;
+/** Removes the directories this solver made, deepest first, while they are empty; closes every handle. */
+function release(made: Made[], held: DirHandle[]): void {
+  let removing = true;
+  for (const m of [...made].reverse()) {
+    removing &&= removeDirAt(m.parent, m.name, m.id);
+    closeDir(m.parent);
   }
+  made.length = 0;
+  for (const h of held.splice(0)) closeDir(h);
 }

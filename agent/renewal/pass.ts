@@ -320,6 +320,7 @@ async function orderCertificate(
   const solver = await openSolver(config.challenge, {
     ...(opts.selfCheckPort ? { selfCheckPort: opts.selfCheckPort } : {}),
     ...(config.reload.target === 'nginx' ? { nginx: config.reload.nginx } : {}),
+    names: config.certificate.domains,
   });
   // What the agent's own fetch of a token the CA refused found wrong: a
   // warning, and the explanation carried by the CA's error.

@@ -485,7 +485,8 @@ async function checkChallenge(config: Config, add: Add, selfCheckPort: number | 
   let solver: Solver;
   try {
     const nginx = config.reload.target === 'nginx' ? { nginx: config.reload.nginx } : {};
-    solver = await openSolver(config.challenge, { ...(selfCheckPort ? { selfCheckPort } : {}), ...nginx });
+    const names = config.certificate.domains;
+    solver = await openSolver(config.challenge, { ...(selfCheckPort ? { selfCheckPort } : {}), ...nginx, names });
   } catch (err) {
     if (mode === 'standalone') {
       const bound = await tryListen(host, port);

@@ -7,6 +7,8 @@
  * a redirect to https without an exception, nothing listening.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   chmodSync,
   existsSync,
@@ -278,6 +280,39 @@ describe('a failed http-01, explained', () => {
       );
     } finally {
       await nginx.stop();
+    }
+  });
+
+  it('a redirect to an internal service: reported, not followed, nothing of its answer repeated', async () => {
+    // A service on loopback that only this container reaches (port 80/443 are the only ones a CA follows to).
+    const secret = 'internal-secret-5e4d3c2b1a';
+    const agents: string[] = [];
+    const internal = createServer((req, res) => {
+      agents.push(String(req.headers['user-agent']));
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(`${secret}\n`);
+    });
+    await new Promise<void>((resolve) => internal.listen(0, '127.0.0.1', resolve));
+    const internalPort = (internal.address() as AddressInfo).port;
+    const root = documentRoot();
+    const nginx = await startNginx(
+      `root ${root};\n    location /.well-known/acme-challenge/ { return 302 http://127.0.0.1:${internalPort}/admin; }`,
+    );
+    try {
+      const config = configFor({ mode: 'webroot', webroot: root });
+      const r = await failingPass(
+        config,
+        new RegExp(
+          `redirects to http://127\\.0\\.0\\.1:${internalPort}/admin \\(not followed: port ${internalPort} is not 80 or 443\\); ` +
+            'the challenge must be answered on port 80',
+        ),
+      );
+      // The CA may have fetched it (step-ca follows any redirect); the agent did not, and repeats none of it.
+      expect(agents).not.toContain('cert-agent self-check');
+      const findings = r.lines.filter((l) => l.event === 'challenge_self_check_failed').map((l) => String(l.finding));
+      for (const f of findings) expect(f).not.toContain(secret);
+    } finally {
+      await nginx.stop();
+      internal.close();
     }
   });
 
