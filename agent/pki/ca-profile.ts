@@ -2,14 +2,15 @@
  * Profile rules OpenSSL 3.0 (`verify -x509_strict -purpose sslserver`)
  * holds every certificate of a path to, beyond signatures, CA flags and
  * names: key identifier extensions must not be critical, a CA needs a
- * subject, EC keys name their curve (explicit parameters are refused even
+ * subject, a critical basicConstraints and a keyUsage, only a CA may have
+ * keyCertSign, EC keys name their curve (explicit parameters are refused even
  * where Node reports them as the named curve they equal), a root is
  * self-signed by its own authority key identifier too, and a leaf that
  * carries a Netscape certificate type must list SSL server. The key
  * identifiers also decide which certificates may be an issuer at all.
  */
 import type { CertRules } from './cert-rules.js';
-import { NS_SSL_SERVER, hasBit } from './cert-rules.js';
+import { KU_KEY_CERT_SIGN, NS_SSL_SERVER, hasBit } from './cert-rules.js';
 import { sameName } from './name-constraints.js';
 import { readAll, readSingle } from './der-read.js';
 
@@ -23,6 +24,8 @@ export function profileProblem(r: CertRules, position: Position): string | undef
   if (r.wronglyCritical.length) {
     return `has a critical ${r.wronglyCritical.join(' and a critical ')}, which RFC 5280 forbids and TLS clients refuse`;
   }
+  const caProblem = caFlagProblem(r);
+  if (caProblem) return caProblem;
   const subjectNeeded = position !== 'leaf' || r.ca || hasBit(r.keyUsage, KU_CRL_SIGN) || !r.altNames;
   if (subjectNeeded && r.parts.subjectRdns.length === 0) {
     return position === 'leaf' ? 'has an empty subject and no subjectAltName' : 'is a CA with an empty subject';
@@ -36,6 +39,18 @@ export function profileProblem(r: CertRules, position: Position): string | undef
   if (position === 'leaf' && r.nsCertType && !hasBit(r.nsCertType, NS_SSL_SERVER)) {
     return 'is not for TLS servers: its Netscape certificate type (nsCertType) lacks SSL server';
   }
+  return undefined;
+}
+
+/** RFC 5280 4.2.1.3 and 4.2.1.9, as OpenSSL's strict mode holds every certificate of the path to them. */
+function caFlagProblem(r: CertRules): string | undefined {
+  if (!r.ca) {
+    return hasBit(r.keyUsage, KU_KEY_CERT_SIGN)
+      ? 'is not a CA (no basicConstraints CA:TRUE), yet its keyUsage has keyCertSign'
+      : undefined;
+  }
+  if (!r.basicConstraints?.critical) return 'is a CA whose basicConstraints is not marked critical';
+  if (!r.keyUsage) return 'is a CA without a keyUsage extension';
   return undefined;
 }
 

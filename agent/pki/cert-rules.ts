@@ -42,6 +42,8 @@ export interface NameConstraints {
 
 export interface CertRules {
   ca: boolean;
+  /** Whether basicConstraints is present and marked critical. */
+  basicConstraints?: { critical: boolean };
   pathLen?: number;
   /** keyUsage bits (bit 0 = digitalSignature is 0x80 of the first byte); undefined when absent. */
   keyUsage?: Buffer;
@@ -114,6 +116,7 @@ function readRules(der: Buffer): CertRules {
     if (ext.critical && NON_CRITICAL[ext.oid]) rules.wronglyCritical.push(NON_CRITICAL[ext.oid]!);
     else if (ext.critical && !UNDERSTOOD.has(ext.oid)) rules.unknownCritical.push(ext.oid);
     readExtension(rules, ext.oid, ext.value);
+    if (ext.oid === OID.basicConstraints) rules.basicConstraints = { critical: ext.critical };
   }
   return rules;
 }

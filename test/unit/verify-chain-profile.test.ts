@@ -46,6 +46,38 @@ describe('verifyChain refuses the CA profiles openssl refuses', () => {
     }
   });
 
+  it('a CA without a critical basicConstraints or without keyUsage, and keyCertSign on a leaf', async () => {
+    const cases: [string, string[], RegExp][] = [
+      ['BC not critical', ['basicConstraints = CA:TRUE', ...INT.slice(1)], /basicConstraints is not marked critical/],
+      ['no keyUsage', INT.filter((l) => !l.startsWith('keyUsage')), /without a keyUsage/],
+    ];
+    for (const [what, ext, why] of cases) {
+      const asRoot = await make(
+        `Root ${what}`,
+        ext.filter((l) => !l.startsWith('authorityKey')),
+      );
+      const under = await make(`Under ${what}`, INT, asRoot);
+      const leaf1 = await make('www.example.test', leafExt('DNS:www.example.test'), under);
+      const asInt = await make(`Int ${what}`, ext, root);
+      const leaf2 = await make('www.example.test', leafExt('DNS:www.example.test'), asInt);
+      for (const [r, chain, leaf] of [
+        [asRoot, under, leaf1],
+        [root, asInt, leaf2],
+      ] as const) {
+        const v = await verdicts(dir, r, [chain], leaf);
+        expect({ what, ...v }).toMatchObject({ what, ...both(false) });
+        expect(v.problem).toMatch(why);
+      }
+    }
+    const signing = LEAF.map((l) =>
+      l.startsWith('keyUsage') ? 'keyUsage = critical, digitalSignature, keyCertSign' : l,
+    );
+    const leaf = await make('www.example.test', [...signing, 'subjectAltName = DNS:www.example.test'], int);
+    const v = await verdicts(dir, root, [int], leaf);
+    expect(v).toMatchObject(both(false));
+    expect(v.problem).toMatch(/is not a CA .*keyCertSign/);
+  });
+
   it('a CA certificate with an empty subject', async () => {
     const nameless = await make('unused', [...INT, 'subjectAltName = critical, DNS:ca.example.test'], root, {
       subject: '/',
