@@ -30,6 +30,10 @@ export function profileProblem(r: CertRules, position: Position): string | undef
   if (subjectNeeded && r.parts.subjectRdns.length === 0) {
     return position === 'leaf' ? 'has an empty subject and no subjectAltName' : 'is a CA with an empty subject';
   }
+  if (r.altNames?.length === 0) return 'has an empty subjectAltName extension';
+  if (r.altNames && !r.altNamesCritical && r.parts.subjectRdns.length === 0) {
+    return 'has an empty subject and a subjectAltName not marked critical (RFC 5280 asks for critical then)';
+  }
   if (r.parts.keyAlgorithm === EC_PUBLIC_KEY && r.parts.keyParameters?.tag !== 0x06) {
     return 'has an EC key with explicit curve parameters instead of a named curve, which TLS clients refuse';
   }
@@ -44,6 +48,9 @@ export function profileProblem(r: CertRules, position: Position): string | undef
 
 /** RFC 5280 4.2.1.3 and 4.2.1.9, as OpenSSL's strict mode holds every certificate of the path to them. */
 function caFlagProblem(r: CertRules): string | undefined {
+  if (r.pathLen !== undefined && (!r.ca || !hasBit(r.keyUsage, KU_KEY_CERT_SIGN))) {
+    return 'has a pathLen constraint but is not a CA allowed to sign certificates (CA:TRUE and keyCertSign)';
+  }
   if (!r.ca) {
     return hasBit(r.keyUsage, KU_KEY_CERT_SIGN)
       ? 'is not a CA (no basicConstraints CA:TRUE), yet its keyUsage has keyCertSign'

@@ -53,6 +53,7 @@ export interface CertRules {
   nameConstraints?: NameConstraints;
   /** Every subjectAltName entry; undefined when there is no such extension. */
   altNames?: GeneralName[];
+  altNamesCritical?: boolean;
   ski?: Buffer;
   aki?: { keyId?: Buffer; issuer?: GeneralName[]; serial?: Buffer };
   /** Extensions RFC 5280 says must not be critical but are (OpenSSL refuses them). */
@@ -117,6 +118,7 @@ function readRules(der: Buffer): CertRules {
     else if (ext.critical && !UNDERSTOOD.has(ext.oid)) rules.unknownCritical.push(ext.oid);
     readExtension(rules, ext.oid, ext.value);
     if (ext.oid === OID.basicConstraints) rules.basicConstraints = { critical: ext.critical };
+    if (ext.oid === OID.subjectAltName) rules.altNamesCritical = ext.critical;
   }
   return rules;
 }

@@ -78,6 +78,26 @@ describe('verifyChain refuses the CA profiles openssl refuses', () => {
     expect(v.problem).toMatch(/is not a CA .*keyCertSign/);
   });
 
+  it('an empty subjectAltName, an empty subject beside a non-critical one, a pathLen on a leaf', async () => {
+    const noSan = LEAF;
+    const cases: [string, string[], string | undefined, RegExp][] = [
+      ['empty SAN', [...noSan, '2.5.29.17 = DER:3000'], undefined, /empty subjectAltName/],
+      ['SAN not critical', [...noSan, 'subjectAltName = DNS:www.example.test'], '/', /not marked critical/],
+      [
+        'pathLen on a leaf',
+        [...leafExt('DNS:www.example.test').slice(1), 'basicConstraints = critical, CA:FALSE, pathlen:0'],
+        undefined,
+        /pathLen/,
+      ],
+    ];
+    for (const [what, ext, subject, why] of cases) {
+      const leaf = await make('www.example.test', ext, int, subject ? { subject } : {});
+      const v = await verdicts(dir, root, [int], leaf);
+      expect({ what, ...v }).toMatchObject({ what, ...both(false) });
+      expect(v.problem).toMatch(why);
+    }
+  });
+
   it('a CA certificate with an empty subject', async () => {
     const nameless = await make('unused', [...INT, 'subjectAltName = critical, DNS:ca.example.test'], root, {
       subject: '/',
