@@ -140,12 +140,16 @@ function describe(name: GeneralName): string {
 function check(name: GeneralName, c: Compiled): Verdict {
   if (name.tag === TAG.dns) return checkDns(name.body.toString('latin1').toLowerCase(), c);
   let key = kindKey(name);
-  // An SmtpUTF8Mailbox is an e-mail address to OpenSSL; it is not compared here.
+  // An SmtpUTF8Mailbox is an e-mail address to OpenSSL; it is not compared
+  // here but refused under e-mail constraints (stricter, on purpose: rare, and
+  // a wrong guess would pass a name the CA may not issue for).
   if (key === `${TAG.otherName}:${OID_SMTP_UTF8}`) key = String(TAG.email);
   const group = c.groups.get(key);
   if (!group) return 'ok';
   if ([...group.permitted, ...group.excluded].some((s) => s.badRange)) return 'unsupported';
   if (key !== kindKey(name)) return 'unsupported';
+  // Every subtree of the kind is compared: a malformed one refuses the name
+  // even after a match, where OpenSSL stops looking (stricter, on purpose).
   if (group.permitted.length) {
     let found = false;
     for (const sub of group.permitted) {

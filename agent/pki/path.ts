@@ -173,6 +173,8 @@ function certProblem(path: X509Certificate[], rules: CertRules[], i: number): st
     const oids = r.unknownCritical.join(', ');
     return `${kind} has a critical extension this agent does not understand (${oids}); TLS clients reject it`;
   }
+  // Only serverAuth qualifies: OpenSSL also takes the obsolete server-gated-
+  // cryptography purposes (nsSGC, msSGC), which no CA of this agent issues.
   if (r.eku && !r.eku.includes(OID.serverAuth)) {
     return `${kind} is not for TLS servers: its extendedKeyUsage (${r.eku.join(', ')}) lacks serverAuth`;
   }
