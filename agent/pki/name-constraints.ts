@@ -7,7 +7,7 @@
  * common name to DNS constraints when the leaf has no DNS name (and, on
  * purpose beyond OpenSSL 3.0, a wildcard is refused when it could stand for an
  * excluded name). The work is bounded by OpenSSL's own limit (names ×
- * constraints ≤ 2^20, refused beyond) and DNS names are looked up in sets, so
+ * constraints ≤ 2^20, refused beyond) and DNS names and IP addresses are looked up in sets, so
  * thousands of constraints cost milliseconds.
  */
 import type { CertRules, GeneralName, NameConstraints, Subtree } from './cert-rules.js';
@@ -32,15 +32,20 @@ const OID_SMTP_UTF8 = '1.3.6.1.5.5.7.8.9';
 interface Group {
   permitted: Subtree[];
   excluded: Subtree[];
+  /** Some subtree of the kind has a minimum or maximum. */
+  badRange: boolean;
 }
 interface DnsSide {
   any: boolean;
   bases: Set<string>;
 }
+/** IP subtrees by mask: each mask's set of masked addresses. */
+type IpSide = Map<string, { mask: Buffer; nets: Set<string> }>;
 interface Compiled {
   count: number;
   groups: Map<string, Group>;
   dns: { permitted: DnsSide; excluded: DnsSide; excludedParents: Set<string> };
+  ip: { permitted: IpSide; excluded: IpSide; malformed: boolean };
 }
 
 const compiled = new WeakMap<NameConstraints, Compiled>();
@@ -51,11 +56,15 @@ function compile(nc: NameConstraints): Compiled {
   const groups = new Map<string, Group>();
   const side = (): DnsSide => ({ any: false, bases: new Set() });
   const dns = { permitted: side(), excluded: side(), excludedParents: new Set<string>() };
+  const ip = { permitted: new Map(), excluded: new Map(), malformed: false };
   for (const which of ['permitted', 'excluded'] as const) {
     for (const sub of nc[which]) {
       const key = kindKey(sub.base);
-      if (!groups.has(key)) groups.set(key, { permitted: [], excluded: [] });
-      groups.get(key)![which].push(sub);
+      if (!groups.has(key)) groups.set(key, { permitted: [], excluded: [], badRange: false });
+      const group = groups.get(key)!;
+      group[which].push(sub);
+      group.badRange ||= sub.badRange;
+      if (sub.base.tag === TAG.ip) ip.malformed = !addNet(ip[which], sub.base.body) || ip.malformed;
       if (sub.base.tag !== TAG.dns) continue;
       const base = sub.base.body.toString('latin1').toLowerCase();
       if (base === '') dns[which].any = true;
@@ -64,9 +73,26 @@ function compile(nc: NameConstraints): Compiled {
       if (which === 'excluded' && !base.startsWith('.')) dns.excludedParents.add(dot < 0 ? '' : base.slice(dot + 1));
     }
   }
-  c = { count: nc.permitted.length + nc.excluded.length, groups, dns };
+  c = { count: nc.permitted.length + nc.excluded.length, groups, dns, ip };
   compiled.set(nc, c);
   return c;
+}
+
+function addNet(side: IpSide, base: Buffer): boolean {
+  if (base.length !== 8 && base.length !== 32) return false;
+  const half = base.length / 2;
+  const mask = base.subarray(half);
+  const key = mask.toString('latin1');
+  if (!side.has(key)) side.set(key, { mask, nets: new Set() });
+  side.get(key)!.nets.add(masked(base.subarray(0, half), mask));
+  return true;
+}
+
+/** The address under the mask, as a string key (one character per byte). */
+function masked(addr: Buffer, mask: Buffer): string {
+  let key = '';
+  for (let k = 0; k < addr.length; k++) key += String.fromCharCode((addr[k] as number) & (mask[k] as number));
+  return key;
 }
 
 /** otherNames are told apart by their type; every other kind by its tag. */
@@ -139,6 +165,7 @@ function describe(name: GeneralName): string {
 /** One name against the constraints of its kind, as OpenSSL's nc_match. */
 function check(name: GeneralName, c: Compiled): Verdict {
   if (name.tag === TAG.dns) return checkDns(name.body.toString('latin1').toLowerCase(), c);
+  if (name.tag === TAG.ip) return checkIp(name.body, c);
   let key = kindKey(name);
   // An SmtpUTF8Mailbox is an e-mail address to OpenSSL; it is not compared
   // here but refused under e-mail constraints (stricter, on purpose: rare, and
@@ -146,7 +173,7 @@ function check(name: GeneralName, c: Compiled): Verdict {
   if (key === `${TAG.otherName}:${OID_SMTP_UTF8}`) key = String(TAG.email);
   const group = c.groups.get(key);
   if (!group) return 'ok';
-  if ([...group.permitted, ...group.excluded].some((s) => s.badRange)) return 'unsupported';
+  if (group.badRange) return 'unsupported';
   if (key !== kindKey(name)) return 'unsupported';
   // Every subtree of the kind is compared: a malformed one refuses the name
   // even after a match, where OpenSSL stops looking (stricter, on purpose).
@@ -178,13 +205,25 @@ function checkDirName(rdns: Tlv[], c: Compiled): Verdict {
 function checkDns(name: string, c: Compiled): Verdict {
   const group = c.groups.get(String(TAG.dns));
   if (!group) return 'ok';
-  if ([...group.permitted, ...group.excluded].some((s) => s.badRange)) return 'unsupported';
+  if (group.badRange) return 'unsupported';
   if (group.permitted.length && !dnsWithin(name, c.dns.permitted)) return 'violation';
   if (group.excluded.length && dnsWithin(name, c.dns.excluded)) return 'violation';
   // A wildcard stands for any one label: refuse it when that label can make an excluded name.
   const dot = name.indexOf('.');
   const first = dot < 0 ? name : name.slice(0, dot);
   if (first.includes('*') && c.dns.excludedParents.has(dot < 0 ? '' : name.slice(dot + 1))) return 'violation';
+  return 'ok';
+}
+
+/** IP addresses through the compiled masks: one lookup per distinct mask (nc_ip for every base at once). */
+function checkIp(ip: Buffer, c: Compiled): Verdict {
+  const group = c.groups.get(String(TAG.ip));
+  if (!group) return 'ok';
+  if (group.badRange || c.ip.malformed || (ip.length !== 4 && ip.length !== 16)) return 'unsupported';
+  const inside = (side: IpSide) =>
+    [...side.values()].some((net) => net.mask.length === ip.length && net.nets.has(masked(ip, net.mask)));
+  if (group.permitted.length && !inside(c.ip.permitted)) return 'violation';
+  if (group.excluded.length && inside(c.ip.excluded)) return 'violation';
   return 'ok';
 }
 
@@ -203,8 +242,6 @@ type Match = 'match' | 'no' | 'unsupported';
 
 function matches(name: GeneralName, base: GeneralName): Match {
   switch (name.tag) {
-    case TAG.ip:
-      return ipMatch(name.body, base.body);
     case TAG.email:
       return emailMatch(name.body.toString('latin1'), base.body.toString('latin1'));
     case TAG.uri:
@@ -214,17 +251,6 @@ function matches(name: GeneralName, base: GeneralName): Match {
     default:
       return 'unsupported';
   }
-}
-
-function ipMatch(ip: Buffer, base: Buffer): Match {
-  if (ip.length !== 4 && ip.length !== 16) return 'unsupported';
-  if (base.length !== 8 && base.length !== 32) return 'unsupported';
-  if (ip.length * 2 !== base.length) return 'no';
-  for (let k = 0; k < ip.length; k++) {
-    const mask = base[ip.length + k] as number;
-    if ((((ip[k] as number) ^ (base[k] as number)) & mask) !== 0) return 'no';
-  }
-  return 'match';
 }
 
 const lower = (s: string) => s.replace(/[A-Z]/g, (ch) => ch.toLowerCase());

@@ -15,9 +15,9 @@ import { nameConstraintFinding, NAME_CHECK_MAX, type Finding } from './name-cons
 import { subjectText } from './subject.js';
 import { windowAt, windowProblem } from './validity.js';
 
-/** Certificates below the root in one path, and candidate paths tried in all. */
+/** Certificates below the root in one path, and partial paths tried in all. */
 const MAX_DEPTH = 8;
-const MAX_PATHS = 64;
+const MAX_STEPS = 1024;
 
 const KU_DIGITAL_SIGNATURE = 0;
 const KU_KEY_ENCIPHERMENT = 2;
@@ -45,8 +45,15 @@ export function verifyChain(
     const window = windowProblem(leaf, now);
     if (window) return { problem: `${nameOf(leaf)} ${window.startsWith('expired') ? '' : 'is '}${window}` };
     const search = new Search(leaf, intermediates, roots, now);
-    const root = search.extend([leaf]);
-    if (root) return { root };
+    // Iterative deepening: the shortest paths first, then one intermediate more.
+    for (let limit = 0; limit <= MAX_DEPTH; limit++) {
+      search.cutOff = false;
+      const root = search.extend([leaf], limit);
+      if (root) return { root };
+      if (!search.cutOff || search.steps > MAX_STEPS) break;
+    }
+    if (search.steps > MAX_STEPS) search.problem ??= `the bundle offers more than ${MAX_STEPS} partial paths to try`;
+    else if (search.cutOff) search.problem ??= `certificate chain is longer than ${MAX_DEPTH}`;
     return {
       problem: search.problem ?? `no issuer found for ${nameOf(search.deadEnd)} among the chain and the pinned roots`,
     };
@@ -55,11 +62,14 @@ export function verifyChain(
   }
 }
 
-/** One depth-first search over the candidates, with the answers it has paid for kept. */
+/** Depth-first search over the candidates, with the answers it has paid for kept. */
 class Search {
   problem: string | undefined;
   deadEnd: X509Certificate;
-  private paths = 0;
+  /** Partial paths visited, over every depth limit. */
+  steps = 0;
+  /** Whether the last pass stopped a path at its depth limit. */
+  cutOff = false;
   private readonly links = new Map<X509Certificate, Map<X509Certificate, boolean>>();
   private readonly pool: X509Certificate[];
 
@@ -75,31 +85,31 @@ class Search {
     this.pool = intermediates.filter((c) => !seen.has(c.fingerprint256) && seen.add(c.fingerprint256));
   }
 
-  /** The root of the first path through `path` that passes, or undefined. */
-  extend(path: X509Certificate[]): X509Certificate | undefined {
+  /** The root of the first passing path through `path` with at most `limit` intermediates, or undefined. */
+  extend(path: X509Certificate[], limit: number): X509Certificate | undefined {
+    if (++this.steps > MAX_STEPS) return undefined;
     const current = path[path.length - 1]!;
     let found = false;
     for (const root of this.roots) {
-      if (this.paths >= MAX_PATHS || !this.issued(current, root)) continue;
+      if (!this.issued(current, root)) continue;
       found = true;
-      this.paths++;
+      // Shorter paths were judged in earlier passes.
+      if (path.length - 1 < limit) continue;
       const problem = pathProblem([...path, root], this.now);
       if (!problem) return root;
       this.problem ??= problem;
     }
-    if (path.length > MAX_DEPTH) {
-      this.problem ??= `certificate chain is longer than ${MAX_DEPTH}`;
-      return undefined;
-    }
     for (const next of this.pool) {
-      if (this.paths >= MAX_PATHS) break;
       if (path.includes(next) || !this.issued(current, next)) continue;
       found = true;
-      const root = this.extend([...path, next]);
-      if (root) return root;
+      if (path.length - 1 >= limit) {
+        this.cutOff = true;
+        break;
+      }
+      const root = this.extend([...path, next], limit);
+      if (root || this.steps > MAX_STEPS) return root;
     }
     if (!found && this.deadEnd === path[0]) this.deadEnd = current;
-    if (!found) this.paths++;
     return undefined;
   }
 

@@ -105,25 +105,30 @@ describe('the work name constraints cost is bounded', () => {
     expect(v.problem).toMatch(/too many/);
   });
 
-  it('checks a leaf below 2,048 DNS and 2,048 IP constraints in a few milliseconds (100 names of each)', async () => {
+  it('checks a leaf below 2,048 DNS and 2,048 IP constraints in a few milliseconds of CPU (100 names of each)', async () => {
     const dns = Array.from({ length: 2048 }, (_, i) => `${i % 2 ? 'excluded' : 'permitted'};DNS:n${i}.example.test`);
     const ip = Array.from({ length: 2048 }, (_, i) => `permitted;IP:10.${i >> 8}.${i & 255}.0/255.255.255.0`);
     const ca = await constrained([...dns, ...ip].join(', '));
     const dnsNames = Array.from({ length: 100 }, (_, i) => `DNS:h${i}.n${i * 2}.example.test`);
     const names = [...dnsNames, ...Array.from({ length: 100 }, (_, i) => `IP:10.7.${i * 2}.1`)].join(', ');
     const leaf = await make('h0.n0.example.test', leafExt(names), ca);
-    const [l, c, r] = [leaf, ca, root].map((m) => new X509Certificate(m.pem)) as [
-      X509Certificate,
-      X509Certificate,
-      X509Certificate,
-    ];
     const runs: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      const t = process.hrtime.bigint();
+    // The first runs warm the JIT up; the median of the nine after them counts.
+    for (let i = 0; i < 14; i++) {
+      // Fresh objects each time, as each check reads the files anew: reading the constraints counts too.
+      const [l, c, r] = [leaf, ca, root].map((m) => new X509Certificate(m.pem)) as [
+        X509Certificate,
+        X509Certificate,
+        X509Certificate,
+      ];
+      // CPU time, not wall time: other processes on a busy machine do not count.
+      const t = process.cpuUsage();
       expect(verifyChain(l, [c], [r], new Date())).toHaveProperty('root');
-      runs.push(Number(process.hrtime.bigint() - t) / 1e6);
+      const used = process.cpuUsage(t);
+      if (i >= 5) runs.push((used.user + used.system) / 1000);
     }
-    const median = runs.sort((a, b) => a - b)[3]!;
-    expect(median).toBeLessThan(25);
+    const median = runs.sort((a, b) => a - b)[4]!;
+    console.log(`median of 9 checks below 4,096 constraints: ${median.toFixed(2)} ms of CPU`);
+    expect(median).toBeLessThan(30);
   });
 });

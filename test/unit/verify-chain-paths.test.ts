@@ -68,6 +68,22 @@ describe('path building', () => {
   });
 });
 
+describe('path building among certificates that all issue each other', () => {
+  it('gives up within a bounded number of steps', async () => {
+    // Twelve self-signed certificates with one subject and one key: each verifies as the issuer of every other.
+    const opts = { key: int.key, subject: '/O=cert-agent tests/CN=Intermediate' };
+    const loop: Made[] = [];
+    for (let i = 0; i < 12; i++) loop.push(await make('Intermediate', ROOT, undefined, opts));
+    const leaf = await make('www.example.test', leafExt('DNS:www.example.test'), int);
+    const stranger = await make('Stranger Root', ROOT);
+    const t = Date.now();
+    const v = verifyChain(x509(leaf), loop.map(x509), [x509(stranger)], new Date());
+    expect(Date.now() - t).toBeLessThan(2000);
+    expect(v).toHaveProperty('problem');
+    expect(verifyChain(x509(leaf), [...loop, int].map(x509), [x509(root)], new Date())).toHaveProperty('root');
+  });
+});
+
 describe('the last second of a certificate', () => {
   it('is valid through notAfter in verifyChain and assessSet alike, expired one second later', async () => {
     const leaf = await make('www.example.test', leafExt('DNS:www.example.test'), int);
