@@ -11,7 +11,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { akiNames, profileProblem, type Position } from './ca-profile.js';
 import { KU_KEY_CERT_SIGN, OID, hasBit, malformed, rulesOf, type CertRules } from './cert-rules.js';
-import { nameConstraintFinding, NAME_CHECK_MAX, type Finding } from './name-constraints.js';
+import { nameConstraintFinding, NAME_CHECK_MAX, sameName, type Finding } from './name-constraints.js';
 import { subjectText } from './subject.js';
 import { windowAt, windowProblem } from './validity.js';
 
@@ -119,10 +119,20 @@ class Search {
     if (!row) this.links.set(cert, (row = new Map()));
     let ok = row.get(issuer);
     if (ok === undefined) {
-      ok = cert.issuer === issuer.subject && keyIdsAgree(cert, issuer) && issuedBy(cert, issuer);
+      ok = namesAgree(cert, issuer) && keyIdsAgree(cert, issuer) && issuedBy(cert, issuer, false);
       row.set(issuer, ok);
     }
     return ok;
+  }
+}
+
+/** The issuer name is the issuer's subject, compared as OpenSSL does (case and white space folded). */
+function namesAgree(cert: X509Certificate, issuer: X509Certificate): boolean {
+  if (cert.issuer === issuer.subject) return true;
+  try {
+    return sameName(rulesOf(cert).parts.issuerRdns, rulesOf(issuer).parts.subjectRdns);
+  } catch {
+    return false;
   }
 }
 
@@ -139,8 +149,8 @@ function keyIdsAgree(cert: X509Certificate, issuer: X509Certificate): boolean {
  * certificates at all is judged on the whole path (pathProblem), so that a
  * refusal names the real reason instead of "no issuer found".
  */
-export function issuedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
-  if (cert.issuer !== issuer.subject) return false;
+export function issuedBy(cert: X509Certificate, issuer: X509Certificate, checkNames = true): boolean {
+  if (checkNames && cert.issuer !== issuer.subject) return false;
   try {
     return cert.verify(issuer.publicKey);
   } catch {

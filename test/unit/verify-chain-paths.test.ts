@@ -54,6 +54,15 @@ describe('path building', () => {
     expect(only.problem).toMatch(/lacks serverAuth/);
   });
 
+  it('matches an issuer name as openssl does, with case and spaces folded', async () => {
+    const folded = await make('Intermediate', INT, root, {
+      key: int.key,
+      subject: '/O=Cert-Agent  Tests/CN=INTERMEDIATE',
+    });
+    const leaf = await make('www.example.test', leafExt('DNS:www.example.test'), int);
+    expect(await verdicts(dir, root, [folded], leaf)).toEqual({ openssl: true, agent: true });
+  });
+
   it('stays bounded among many candidate issuers that lead nowhere', async () => {
     const shared = { key: int.key, subject: '/O=cert-agent tests/CN=Intermediate' };
     const strangers: Made[] = [];
