@@ -77,7 +77,9 @@ describe('verifyChain refuses the CA profiles openssl refuses', () => {
     expect(v).toMatchObject(both(false));
     expect(v.problem).toMatch(/is not a CA .*keyCertSign/);
   });
+});
 
+describe('verifyChain refuses the names and flags openssl refuses', () => {
   it('an empty subjectAltName, an empty subject beside a non-critical one, a pathLen on a leaf', async () => {
     const noSan = LEAF;
     const cases: [string, string[], string | undefined, RegExp][] = [
@@ -97,7 +99,9 @@ describe('verifyChain refuses the CA profiles openssl refuses', () => {
       expect(v.problem).toMatch(why);
     }
   });
+});
 
+describe('verifyChain refuses the CA subjects, key identifiers and keys openssl refuses', () => {
   it('a CA certificate with an empty subject', async () => {
     const nameless = await make('unused', [...INT, 'subjectAltName = critical, DNS:ca.example.test'], root, {
       subject: '/',
