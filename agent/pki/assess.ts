@@ -3,9 +3,11 @@
  * configured names, is it valid now, does it chain to the pinned roots, is
  * it the placeholder. The renewal decision, the store's check before a set
  * goes live, `status` and `doctor` all ask this one function, so they agree
- * and say it in the same words.
+ * and say it in the same words. It never throws: whatever a certificate
+ * carries, the answer is a finding.
  */
 import type { X509Certificate } from 'node:crypto';
+import { windowAt, windowProblem } from './validity.js';
 import { keyMatchesCert, missingNames, verifyChain } from './x509.js';
 
 export type FindingCode = 'placeholder' | 'key-mismatch' | 'names-missing' | 'not-yet-valid' | 'expired' | 'chain';
@@ -44,6 +46,25 @@ export interface Expectations {
 }
 
 export function assessSet(set: SetUnderReview, expect: Expectations): Assessment {
+  try {
+    return assess(set, expect);
+  } catch (err) {
+    // Every check below is meant to be total; this is the net under them.
+    const problem = `it could not be checked (${err instanceof Error ? err.message : String(err)})`;
+    const message = `certificate ${serialOf(set.cert)} ${problem}`;
+    return { findings: [{ code: 'chain', severity: 'critical', message, problem }] };
+  }
+}
+
+function serialOf(cert: X509Certificate): string {
+  try {
+    return cert.serialNumber.toLowerCase();
+  } catch {
+    return '(unreadable serial)';
+  }
+}
+
+function assess(set: SetUnderReview, expect: Expectations): Assessment {
   const findings: Finding[] = [];
   let root: X509Certificate | undefined;
   const serial = set.cert.serialNumber.toLowerCase();
@@ -88,19 +109,12 @@ export function firstCritical(findings: Finding[]): Finding | undefined {
   return findings.find((f) => f.severity === 'critical');
 }
 
+/** The window rule shared with verifyChain (validity.ts: RFC 5280, valid through notAfter). */
 function validityFinding(cert: X509Certificate, now: Date): Finding | undefined {
   const serial = cert.serialNumber.toLowerCase();
-  const from = new Date(cert.validFrom);
-  const to = new Date(cert.validTo);
-  // A fresh certificate that is "not yet valid" or "expired" usually means this
-  // machine's clock is off, not the CA: say which clock the verdict used.
-  if (now < from) {
-    const problem = `not valid before ${from.toISOString()} (this machine's clock says ${now.toISOString()}; check it)`;
-    return { code: 'not-yet-valid', severity: 'critical', message: `certificate ${serial} is ${problem}`, problem };
-  }
-  if (now >= to) {
-    const problem = `expired at ${to.toISOString()} (this machine's clock says ${now.toISOString()})`;
-    return { code: 'expired', severity: 'critical', message: `certificate ${serial} ${problem}`, problem };
-  }
-  return undefined;
+  const code = windowAt(cert, now);
+  const problem = windowProblem(cert, now);
+  if (!code || !problem) return undefined;
+  const message = `certificate ${serial} ${code === 'expired' ? '' : 'is '}${problem}`;
+  return { code, severity: 'critical', message, problem };
 }

@@ -130,3 +130,32 @@ export function certificateExtensions(der: Buffer): Extension[] {
 function fail(message: string): never {
   throw new DerError(message);
 }
+
+/** What the chain check reads from tbsCertificate beyond the extensions. */
+export interface CertificateParts {
+  serial: Buffer;
+  /** The issuer and subject Name as their RDN SETs, in order. */
+  issuerRdns: Tlv[];
+  subjectRdns: Tlv[];
+  /** subjectPublicKeyInfo's algorithm OID and its parameters (undefined when absent). */
+  keyAlgorithm: string;
+  keyParameters?: Tlv;
+}
+
+export function certificateParts(der: Buffer): CertificateParts {
+  const cert = readAll(expectTag(readSingle(der), 0x30, 'Certificate'));
+  const tbs = readAll(expectTag(cert[0] ?? fail('Certificate without tbsCertificate'), 0x30, 'tbsCertificate'));
+  const fields = tbs[0]?.tag === 0xa0 ? tbs.slice(1) : tbs;
+  const [serial, , issuer, , subject, spki] = fields;
+  if (!serial || !issuer || !subject || !spki) fail('tbsCertificate is missing fields');
+  const [algorithm] = readAll(expectTag(spki, 0x30, 'SubjectPublicKeyInfo'));
+  const [oid, params, ...rest] = readAll(expectTag(algorithm ?? fail('no key algorithm'), 0x30, 'AlgorithmIdentifier'));
+  if (rest.length) fail('key AlgorithmIdentifier has extra fields');
+  return {
+    serial: expectTag(serial, 0x02, 'serialNumber'),
+    issuerRdns: readAll(expectTag(issuer, 0x30, 'issuer')),
+    subjectRdns: readAll(expectTag(subject, 0x30, 'subject')),
+    keyAlgorithm: oidText(expectTag(oid ?? fail('AlgorithmIdentifier without OID'), 0x06, 'algorithm')),
+    ...(params ? { keyParameters: params } : {}),
+  };
+}

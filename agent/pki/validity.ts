@@ -1,0 +1,42 @@
+/**
+ * The one rule for "is this certificate valid at this moment", shared by the
+ * chain check and the assessment of a set (which used to disagree at the
+ * exact second of notAfter). RFC 5280 4.1.2.5: the validity period runs from
+ * notBefore through notAfter, both inclusive. OpenSSL 3.0 already counts the
+ * second of notAfter itself as expired; one second later every verifier
+ * agrees, and renewal happens long before either.
+ */
+import type { X509Certificate } from 'node:crypto';
+
+/** The validity window as dates. */
+export function validityOf(cert: X509Certificate): { notBefore: Date; notAfter: Date } {
+  return { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) };
+}
+
+export type Window = 'not-yet-valid' | 'expired' | undefined;
+
+/** Where `now` falls relative to the certificate's validity window; undefined inside it. */
+export function windowAt(cert: X509Certificate, now: Date): Window {
+  const { notBefore, notAfter } = validityOf(cert);
+  if (now.getTime() < notBefore.getTime()) return 'not-yet-valid';
+  if (now.getTime() > notAfter.getTime()) return 'expired';
+  return undefined;
+}
+
+/**
+ * The window problem without naming the certificate, e.g. "expired at …".
+ * A fresh certificate that is "not yet valid" or "expired" usually means this
+ * machine's clock is off, not the CA: it says which clock the verdict used.
+ */
+export function windowProblem(cert: X509Certificate, now: Date): string | undefined {
+  const { notBefore, notAfter } = validityOf(cert);
+  const clock = `this machine's clock says ${now.toISOString()}`;
+  switch (windowAt(cert, now)) {
+    case 'not-yet-valid':
+      return `not valid before ${notBefore.toISOString()} (${clock}; check it)`;
+    case 'expired':
+      return `expired at ${notAfter.toISOString()} (${clock})`;
+    default:
+      return undefined;
+  }
+}
