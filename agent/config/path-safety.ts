@@ -23,6 +23,8 @@ export function checkPathSafety(configPath: string | undefined, config: Config):
   if (configPath !== undefined) {
     const problem = unsafePathProblem(resolve(configPath));
     if (problem) throw new ConfigError('', `${JSON.stringify(configPath)} ${problem}`);
+    const owned = configOwnershipProblem(resolve(configPath));
+    if (owned) throw new ConfigError('', owned);
     for (const { field, path, which } of storeDirectories(config)) {
       const dirProblem = storeDirectoryProblem(path, which);
       if (dirProblem) throw new ConfigError(field, `${JSON.stringify(path)} ${dirProblem}`);
@@ -32,8 +34,6 @@ export function checkPathSafety(configPath: string | undefined, config: Config):
     const problem = unsafePathProblem(resolve(config.challenge.webroot));
     if (problem) throw new ConfigError('challenge.webroot', `${JSON.stringify(config.challenge.webroot)} ${problem}`);
   }
-  const owned = configPath !== undefined ? configOwnershipProblem(resolve(configPath)) : undefined;
-  if (owned) throw new ConfigError('', owned);
 }
 
 export type StoreDirectory = 'certificate' | 'state';
