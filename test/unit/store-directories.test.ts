@@ -24,8 +24,10 @@ import { storeDirectoryProblem } from '../../agent/config/path-safety.js';
 import { ConfigError, ExitCode, StoreError } from '../../agent/lib/errors.js';
 import type { Logger } from '../../agent/lib/log.js';
 import { renewPass } from '../../agent/renewal/pass.js';
+import { acquireLock } from '../../agent/store/lock.js';
 import { CertStore } from '../../agent/store/sets.js';
-import { tempDir } from '../helpers/agent.js';
+import { runAgent, tempDir } from '../helpers/agent.js';
+import { makeCa } from '../helpers/certs.js';
 
 const NOBODY = 65534;
 const FP = '4a5679c0ffee00112233445566778899aabbccddeeff00112233445566778899';
@@ -196,6 +198,33 @@ describe.runIf(asRoot)('certificate and state directories: root owns every direc
     expect(err).toBeInstanceOf(StoreError);
     expect((err as Error).message).toMatch(/^stateDir "[^"]+" is no longer safe .* mode 0775; .*chmod go-w /);
     expect(readdirSync(stateDir)).toEqual([]);
+  });
+
+  it('the lock, the first write of enroll and doctor --fix too, refuses a state directory below one nobody owns', async () => {
+    const theirs = dir(join(base, 'theirs'), 0o755, NOBODY);
+    const stateDir = dir(join(theirs, 'state'), 0o700);
+    expect(() => acquireLock(stateDir)).toThrow(StoreError);
+    expect(() => acquireLock(stateDir)).toThrow(
+      /^stateDir "[^"]+" lies under \S+\/theirs, which is owned by uid 65534/,
+    );
+    expect(readdirSync(stateDir)).toEqual([]);
+    // enroll through the bundle: exit 73, no trust.json, no config written.
+    const ca = await makeCa('Dirs');
+    writeFileSync(join(base, 'root.pem'), ca.root.pem);
+    const r = await runAgent([
+      'enroll',
+      ...['--config', join(base, 'enrolled.yaml'), '--ca-url', 'https://ca.internal:9000'],
+      ...['--fingerprint', ca.fingerprint, '--root-file', join(base, 'root.pem'), '--domain', 'app.internal'],
+      ...['--cert-dir', join(base, 'tls'), '--state-dir', stateDir],
+    ]);
+    expect([r.code, r.stderr.trim()]).toEqual([
+      ExitCode.cantCreate,
+      expect.stringMatching(
+        /^cert-agent: stateDir "[^"]+\/theirs\/state" lies under \S+\/theirs, which is owned by uid 65534 .*; nothing was written$/,
+      ),
+    ]);
+    expect(readdirSync(stateDir)).toEqual([]);
+    expect(readdirSync(base).sort()).toEqual(['root.pem', 'theirs']);
   });
 
   it('the store changes owner and mode only on the directory it opened first in the pass', () => {
