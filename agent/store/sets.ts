@@ -106,7 +106,7 @@ export class CertStore {
   /** What `secure()` changed on its last call, one line each, for the log. */
   readonly changes: string[] = [];
   /** The certificate directory this store first opened (device, inode): later opens must find the same one. */
-  private opened: { dev: number; ino: number } | undefined;
+  private opened: Stats | undefined;
 
   constructor(
     readonly dir: string,
@@ -352,9 +352,8 @@ export class CertStore {
   }
 
   private openDir(): { fd: number; st: Stats } {
-    // The configured directory may be a link root made (in directories only root can change); below it nothing is followed.
     const opened = openCheckedDir(this.dir, this.opened);
-    this.opened ??= { dev: opened.st.dev, ino: opened.st.ino };
+    this.opened ??= opened.st;
     return opened;
   }
 
