@@ -9,7 +9,7 @@
  * Advisory only: the container may resolve its own name differently from
  * the CA (so the address used is always named), and the CA's view decides.
  */
-import { execFile } from 'node:child_process';
+import { nginxConfigDump } from '../reload/nginx.js';
 import { lookup } from 'node:dns/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -254,14 +254,9 @@ export function explainForbidden(tokenPath: string, user: WebUser | undefined): 
  */
 export async function webServerUser(opts: Pick<SolverOptions, 'nginx'>): Promise<WebUser | undefined> {
   if (opts.nginx) {
-    const args = [...(opts.nginx.config ? ['-c', opts.nginx.config] : []), '-T'];
-    const dump = await new Promise<string | undefined>((resolve) =>
-      execFile(opts.nginx!.binary, args, { timeout: 10_000, maxBuffer: 32 * 1024 * 1024 }, (err, stdout) =>
-        resolve(err ? undefined : stdout),
-      ),
-    );
-    if (dump !== undefined) {
-      const m = /^\s*user\s+([^\s;]+)/m.exec(dump.replace(/#[^\n]*/g, ''));
+    const dump = await nginxConfigDump(opts.nginx, 10);
+    if ('text' in dump) {
+      const m = /^\s*user\s+([^\s;]+)/m.exec(dump.text.replace(/#[^\n]*/g, ''));
       // Without the directive, an nginx started as root runs its workers as nobody.
       const user = userNamed(m?.[1] ?? 'nobody', m ? "nginx's user directive" : "nginx's default user");
       if (user) return user;

@@ -11,25 +11,125 @@ import type { Config } from './config.js';
 /**
  * The files the agent obeys or writes must not be open to other users: a
  * world-writable config lets anyone choose the reload command run as root,
- * and a symlink another user owns (or a world-writable parent without the
- * sticky bit) lets them redirect where keys are written. Checked at load, on
- * what exists now; missing directories are created later with private modes.
+ * and a directory another user can change on the way to where keys are
+ * written lets them swap it for a link. Checked at load, on what exists now;
+ * missing directories are created later with private modes.
  * `configPath` undefined: a configuration that did not come from the file now
- * (the daemon's, sent to its pass), so only the paths it names are checked.
+ * (the daemon's, sent to its pass). Its certificate and state directories are
+ * then left to the pass, which checks them by the same rule before it writes
+ * anything and refuses with exit 73: what changed is the disk, not the file.
  */
 export function checkPathSafety(configPath: string | undefined, config: Config): void {
-  const paths: [string, string][] = [
-    ...(configPath !== undefined ? [['', configPath] as [string, string]] : []),
-    ['certificate.dir', config.certificate.dir],
-    ['stateDir', config.stateDir],
-  ];
-  if (config.challenge.mode === 'webroot') paths.push(['challenge.webroot', config.challenge.webroot]);
-  for (const [field, path] of paths) {
-    const problem = unsafePathProblem(resolve(path));
-    if (problem) throw new ConfigError(field, `${JSON.stringify(path)} ${problem}`);
+  if (configPath !== undefined) {
+    const problem = unsafePathProblem(resolve(configPath));
+    if (problem) throw new ConfigError('', `${JSON.stringify(configPath)} ${problem}`);
+    const owned = configOwnershipProblem(resolve(configPath));
+    if (owned) throw new ConfigError('', owned);
+    for (const { field, path, which } of storeDirectories(config)) {
+      const dirProblem = storeDirectoryProblem(path, which);
+      if (dirProblem) throw new ConfigError(field, `${JSON.stringify(path)} ${dirProblem}`);
+    }
   }
-  const owned = configPath !== undefined ? configOwnershipProblem(resolve(configPath)) : undefined;
-  if (owned) throw new ConfigError('', owned);
+  if (config.challenge.mode === 'webroot') {
+    const problem = unsafePathProblem(resolve(config.challenge.webroot));
+    if (problem) throw new ConfigError('challenge.webroot', `${JSON.stringify(config.challenge.webroot)} ${problem}`);
+  }
+}
+
+export type StoreDirectory = 'certificate' | 'state';
+
+/** The directories the agent writes, with the field that names each. */
+export function storeDirectories(config: Config): { field: string; path: string; which: StoreDirectory }[] {
+  return [
+    { field: 'certificate.dir', path: config.certificate.dir, which: 'certificate' },
+    { field: 'stateDir', path: config.stateDir, which: 'state' },
+  ];
+}
+
+/**
+ * The rule for the certificate and state directories, sshd's StrictModes
+ * (OpenSSH's safe_path() for authorized_keys) applied to a directory:
+ * every directory a lookup of `path` passes through (each one above it,
+ * and, where the path goes through a link, each one above the link's
+ * target) must be owned by root (or the agent's own uid when it does not
+ * run as root) and writable by neither group nor others. sshd refuses any
+ * group or other write bit, sticky or not, and so does this: in a sticky
+ * world-writable directory another user cannot rename root's directory,
+ * but can create a missing one first, or the link the agent would later
+ * follow. A link on the way must be root's too. The state directory itself
+ * (the pinned roots, the account key) follows the same rule; the
+ * certificate directory itself may still belong to the consumer of an
+ * older install (the pass takes it back) but must not be world-writable.
+ * Missing directories are fine: root creates them, private, below
+ * directories this rule has checked. Returns what is wrong, or undefined.
+ */
+export function storeDirectoryProblem(path: string, which: StoreDirectory): string | undefined {
+  const abs = resolve(path);
+  const checked = new Set<string>();
+  const parts = abs.split('/').filter(Boolean);
+  for (let i = 0; i <= parts.length; i++) {
+    const prefix = `/${parts.slice(0, i).join('/')}`;
+    const self = prefix === abs;
+    const lst = lstatOrUndefined(prefix);
+    if (!lst) return undefined; // missing from here down
+    if (lst.isSymbolicLink() && !trustedOwner(lst.uid)) {
+      const where = self ? 'is' : `lies under ${prefix}, which is`;
+      return `${where} a symlink owned by uid ${lst.uid}; another user could point it elsewhere`;
+    }
+    let real: string;
+    try {
+      real = realpathSync(prefix);
+    } catch {
+      return undefined; // a dangling link: creating the directory fails later with its own message
+    }
+    for (let d = self ? dirname(real) : real; ; d = dirname(d)) {
+      if (!checked.has(d)) {
+        checked.add(d);
+        const st = statOrUndefined(d);
+        if (st && (!trustedOwner(st.uid) || st.mode & 0o022)) return ancestorProblem(d, st);
+      }
+      if (dirname(d) === d) break;
+    }
+    if (self) return ownDirectoryProblem(real, which);
+  }
+  return undefined;
+}
+
+function ancestorProblem(dir: string, st: Stats): string {
+  const fix = [!trustedOwner(st.uid) ? `chown root ${dir}` : '', st.mode & 0o022 ? `chmod go-w ${dir}` : '']
+    .filter(Boolean)
+    .join('; ');
+  return (
+    `lies under ${dir}, which is owned by uid ${st.uid} with mode ${modeText(st)}; ` +
+    'the certificate and state directories and every directory above them must be owned by root ' +
+    'and writable by neither group nor others (sticky or not, as sshd StrictModes), ' +
+    `or another user could swap them for a link: ${fix}, or choose a directory only root can change`
+  );
+}
+
+function ownDirectoryProblem(real: string, which: StoreDirectory): string | undefined {
+  const st = statOrUndefined(real);
+  if (!st) return undefined;
+  if (which === 'certificate') {
+    if (!(st.mode & 0o002)) return undefined;
+    return `is writable by every user (mode ${modeText(st)}); remove write access for others (chmod o-w)`;
+  }
+  if (trustedOwner(st.uid) && !(st.mode & 0o022)) return undefined;
+  const fix = [!trustedOwner(st.uid) ? `chown root ${real}` : '', st.mode & 0o022 ? `chmod go-w ${real}` : '']
+    .filter(Boolean)
+    .join('; ');
+  return (
+    `is owned by uid ${st.uid} with mode ${modeText(st)}; the state directory holds the pinned roots ` +
+    `and the account key, so it must be owned by root and writable by neither group nor others: ${fix}`
+  );
+}
+
+function trustedOwner(uid: number): boolean {
+  return uid === 0 || uid === (process.getuid?.() ?? 0);
+}
+
+function modeText(st: Stats): string {
+  return (st.mode & 0o7777).toString(8).padStart(4, '0');
 }
 
 /**
@@ -91,6 +191,14 @@ function unsafePathProblem(path: string): string | undefined {
       return `${where} writable by every user without the sticky bit; anyone could replace what is in it`;
     }
     if (dirname(p) === p) return undefined;
+  }
+}
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
   }
 }
 

@@ -40,15 +40,25 @@ export function childEnvironment(extra: Record<string, string> = {}, from = proc
 export interface RunResult {
   code: number | null;
   signal: string | null;
+  /** Standard output and error together, the tail of it for a message. */
   output: string;
   timedOut: boolean;
+  /** With `stdoutLimit`: all of standard output, or undefined when it was longer than that. */
+  stdout?: string;
 }
 
-export function runArgv(argv: string[], timeoutSeconds: number, env: Record<string, string> = {}): Promise<RunResult> {
+export function runArgv(
+  argv: string[],
+  timeoutSeconds: number,
+  env: Record<string, string> = {},
+  opts: { stdoutLimit?: number } = {},
+): Promise<RunResult> {
   const [file, ...args] = argv;
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const out: Buffer[] = [];
+    let outSize = 0;
     let timedOut = false;
     let settled = false;
     const timers: NodeJS.Timeout[] = [];
@@ -62,7 +72,11 @@ export function runArgv(argv: string[], timeoutSeconds: number, env: Record<stri
       if (size < MAX_OUTPUT) chunks.push(b);
       size += b.length;
     };
-    child.stdout.on('data', collect);
+    child.stdout.on('data', (b: Buffer) => {
+      if (opts.stdoutLimit !== undefined && outSize <= opts.stdoutLimit) out.push(b);
+      outSize += b.length;
+      collect(b);
+    });
     child.stderr.on('data', collect);
     const killGroup = (signal: NodeJS.Signals) => {
       try {
@@ -77,7 +91,9 @@ export function runArgv(argv: string[], timeoutSeconds: number, env: Record<stri
       for (const t of timers) clearTimeout(t);
       child.stdout.destroy();
       child.stderr.destroy();
-      resolve({ code, signal, output: tail(`${Buffer.concat(chunks).toString('utf8')}\n${extra}`), timedOut });
+      const output = tail(`${Buffer.concat(chunks).toString('utf8')}\n${extra}`);
+      const whole = opts.stdoutLimit !== undefined && outSize <= opts.stdoutLimit;
+      resolve({ code, signal, output, timedOut, ...(whole ? { stdout: Buffer.concat(out).toString('utf8') } : {}) });
     };
     timers.push(
       setTimeout(() => {

@@ -37,3 +37,33 @@ async function reloadNginx({ config, live }: ReloadContext): Promise<ReloadOutco
 }
 
 export const nginxTarget: ReloadTarget = { reload: reloadNginx };
+
+/** nginx -T prints the whole configuration, every included file: read all of it, up to this much. */
+const DUMP_LIMIT = 32 * 1024 * 1024;
+
+/**
+ * `nginx -T`: the configuration nginx would load, for `doctor` (the files it
+ * uses) and the self-check (its `user`). Run like every other program, with
+ * a minimal environment and bounded in time with what it starts. Either the
+ * whole text or one line saying why there is none.
+ */
+export async function nginxConfigDump(
+  nginx: { binary: string; config?: string },
+  timeoutSeconds: number,
+): Promise<{ text: string } | { problem: string }> {
+  const r = await runArgv(
+    [nginx.binary, ...(nginx.config ? ['-c', nginx.config] : []), '-T'],
+    timeoutSeconds,
+    {},
+    {
+      stdoutLimit: DUMP_LIMIT,
+    },
+  );
+  if (r.timedOut) return { problem: `did not finish within ${timeoutSeconds}s${r.output ? `: ${r.output}` : ''}` };
+  if (r.code !== 0) {
+    const how = r.signal ? `killed by ${r.signal}` : r.code === null ? 'could not run' : `exit ${r.code}`;
+    return { problem: `${how}${r.output ? `: ${r.output}` : ''}` };
+  }
+  if (r.stdout === undefined) return { problem: `printed more than ${DUMP_LIMIT} bytes` };
+  return { text: r.stdout };
+}

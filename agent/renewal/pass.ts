@@ -28,6 +28,7 @@ import { checkSet, type CertStore, type LiveSet } from '../store/sets.js';
 import { storeFor } from '../store/ownership.js';
 import { validityOf } from '../pki/x509.js';
 import { auditPermissions } from '../store/permissions.js';
+import { checkStoreDirectories } from '../store/directories.js';
 import { publishedProblems } from '../store/published.js';
 import { bootstrapTrust, fetchRoots, trustFromRootFile } from '../trust/pin.js';
 import { droppedOnLoad, rootsPem, saveTrust, trustForPins, type TrustBundle } from '../trust/file.js';
@@ -127,6 +128,7 @@ export function renewalReason(
 export async function renewPass(opts: PassOptions): Promise<PassResult> {
   const { config, log } = opts;
   const now = opts.now ?? (() => new Date());
+  checkStoreDirectories(config, log);
   ensurePrivateDir(config.stateDir);
   const release = acquireLock(config.stateDir, opts.daemonPid);
   const state = readState(config.stateDir);
@@ -389,6 +391,7 @@ export interface DryRunResult {
 export async function dryRunPass(opts: PassOptions): Promise<DryRunResult> {
   const { config, log } = opts;
   const now = opts.now ?? (() => new Date());
+  checkStoreDirectories(config, log, 'dry_run_failed');
   const release = acquireLock(config.stateDir);
   try {
     const saved = trustForPins(config.stateDir, config.ca.fingerprints);

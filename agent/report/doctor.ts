@@ -5,7 +5,6 @@
  * it changed. Exit 0 when nothing is wrong (after fixes), 1 otherwise.
  */
 import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
-import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import { isIP } from '../pki/ip.js';
 import { randomBytes, X509Certificate } from 'node:crypto';
@@ -32,7 +31,7 @@ import {
   type Kind,
 } from '../lib/safefs.js';
 import { CertStore, type Ownership } from '../store/sets.js';
-import { tail } from '../reload/command.js';
+import { nginxConfigDump } from '../reload/nginx.js';
 import { openSolver, type Challenge, type Solver } from '../challenge/index.js';
 import { readState } from '../store/state.js';
 import { inspectPublishedNames } from '../store/published.js';
@@ -415,18 +414,10 @@ async function checkProxyConfig(config: Config, add: Add): Promise<void> {
   const dir = config.certificate.dir;
   const target = config.reload.target;
   if (target === 'nginx') {
-    const { binary, config: conf } = config.reload.nginx;
-    // nginx -T prints the whole configuration; read all of it, not a tail.
-    const dump = await new Promise<{ ok: boolean; text: string }>((resolve) =>
-      execFile(
-        binary,
-        [...(conf ? ['-c', conf] : []), '-T'],
-        { timeout: config.reload.timeoutSeconds * 1000, maxBuffer: 32 * 1024 * 1024 },
-        (err, stdout, stderr) => resolve({ ok: !err, text: err ? tail(`${stderr} ${describeError(err)}`) : stdout }),
-      ),
-    );
-    if (!dump.ok)
-      return add('PROBLEM', 'proxy config', `cannot read nginx's configuration with ${binary} -T: ${dump.text}`);
+    const { binary } = config.reload.nginx;
+    const dump = await nginxConfigDump(config.reload.nginx, config.reload.timeoutSeconds);
+    if ('problem' in dump)
+      return add('PROBLEM', 'proxy config', `cannot read nginx's configuration with ${binary} -T: ${dump.problem}`);
     const paths = [
       ...dump.text.replace(/#[^\n]*/g, '').matchAll(/(?<![\w$])(ssl_certificate(?:_key)?)\s+("?)([^";\s]+)\2\s*;/g),
     ].map((m) => ({ directive: m[1], path: m[3] as string }));

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { LockedError, StoreError } from '../lib/errors.js';
 import { writeNewFile } from '../lib/fs.js';
 import { LOCK_FILE } from './layout.js';
+import { storeDirectoryProblem } from '../config/path-safety.js';
 
 interface Owner {
   pid: number;
@@ -51,6 +52,9 @@ export async function acquireLockWaiting(stateDir: string, waitMs: number): Prom
 /** `daemonPid`: the daemon this process runs a pass for, written into the lock so others can name it. */
 export function acquireLock(stateDir: string, daemonPid?: number): () => void {
   const path = join(stateDir, LOCK_FILE);
+  // The first write into the state directory (enroll's, doctor --fix's too): not where another user could redirect it.
+  const unsafe = storeDirectoryProblem(stateDir, 'state');
+  if (unsafe) throw new StoreError(`stateDir ${JSON.stringify(stateDir)} ${unsafe}; nothing was written`);
   sweepTemps(stateDir);
   // The lock appears with its content or not at all: written to a temp file,
   // then link(2)ed into place (which fails if a lock exists). An agent killed

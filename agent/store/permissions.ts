@@ -19,6 +19,7 @@ import { ownershipForReading } from './ownership.js';
 import { closeQuietly, describeEntry, lstatMaybe, octal, openNoFollow, setAccessFd } from '../lib/safefs.js';
 import type { LiveSet, Ownership } from './sets.js';
 import { SETS_DIR } from './layout.js';
+import { openCheckedDir } from './directories.js';
 
 export interface Drift {
   path: string;
@@ -87,9 +88,8 @@ export function auditPermissions(config: Config, live: LiveSet | undefined, log:
     const now = d.mode & (0o700 | d.want);
     let opened: ReturnType<typeof openNoFollow> | undefined;
     try {
-      // The configured directory may be a link root made: open what it names, nothing below.
-      const path = d.path === config.certificate.dir && lstatMaybe(d.path)?.isSymbolicLink() ? `${d.path}/.` : d.path;
-      opened = openNoFollow(path, d.kind);
+      // The configured directory (maybe a link root made) is checked again and opened as what was checked.
+      opened = d.path === config.certificate.dir ? openCheckedDir(d.path) : openNoFollow(d.path, d.kind);
       setAccessFd(opened.fd, opened.st, { uid: -1, gid: -1, mode: (opened.st.mode & 0o7000) | now });
       const msg = `${d.what} was open to group or others; removed their access`;
       log.warn({ event: 'permissions_repaired', ...fields, now: octal(now) }, msg);

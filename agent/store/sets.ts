@@ -34,7 +34,6 @@ import {
   describeEntry,
   lstatMaybe,
   octal,
-  openNoFollow,
   readNoFollow,
   removeOwnTree,
   setAccess,
@@ -45,6 +44,7 @@ import {
 } from '../lib/safefs.js';
 import { parseCerts, toPem } from '../pki/x509.js';
 import { assessSet, firstCritical } from '../pki/assess.js';
+import { openCheckedDir } from './directories.js';
 import { CURRENT_LINK, PLACEHOLDER_MARKER, PREVIOUS_LINK, SET_FILES, SETS_DIR } from './layout.js';
 
 const SETS = SETS_DIR;
@@ -105,6 +105,8 @@ export function checkSet(
 export class CertStore {
   /** What `secure()` changed on its last call, one line each, for the log. */
   readonly changes: string[] = [];
+  /** The certificate directory this store first opened (device, inode): later opens must find the same one. */
+  private opened: Stats | undefined;
 
   constructor(
     readonly dir: string,
@@ -205,8 +207,8 @@ export class CertStore {
     this.changes.length = 0;
     const top = lstatMaybe(this.dir);
     if (!top) return [];
-    // The configured path itself is root's choice (it may be a link root made).
-    const { fd, st } = this.openDir(this.dir);
+    // Checked again and opened as a descriptor: owner and mode change on what was checked, never by path.
+    const { fd, st } = this.openDir();
     try {
       checkOwnDir(this.dir, st, this.readUids);
       this.settle(this.dir, st, 'directory', (f) => setAccessFd(fd, st, f));
@@ -349,9 +351,10 @@ export class CertStore {
     this.changes.push(`${path}: ${st.uid}:${st.gid} ${octal(st.mode)} -> ${AGENT_UID}:${this.gid} ${octal(mode)}`);
   }
 
-  private openDir(path: string): { fd: number; st: Stats } {
-    // The configured directory may be a link root made; below it nothing is followed.
-    return openNoFollow(lstatMaybe(path)?.isSymbolicLink() ? `${path}/.` : path, 'directory');
+  private openDir(): { fd: number; st: Stats } {
+    const opened = openCheckedDir(this.dir, this.opened);
+    this.opened ??= opened.st;
+    return opened;
   }
 
   private readSet(id: string): LiveSet | undefined {

@@ -2,7 +2,8 @@
  * Generated malformed configurations for the bad-configuration fault test:
  * each case starts from a valid document and breaks one thing (a type, an
  * unknown or missing field, a URL, a fingerprint, a cron expression, a path
- * that is world-writable or a symlink another user owns, a config file that
+ * that is world-writable or a symlink another user owns, a certificate or
+ * state directory below one another user could change, a config file that
  * another user owns or could change), or is broken YAML.
  */
 import { chmodSync, chownSync, lchownSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -229,6 +230,39 @@ export function badCases(): BadCase[] {
     },
     {
       category: 'unsafe path',
+      name: 'certificate.dir under a directory owned by nobody',
+      mutate: (d, s) => set(d, 'certificate.dir', join(s, 'theirs', 'tls')),
+      setup: (s) => mkdirMode(join(s, 'theirs'), 0o755, NOBODY),
+    },
+    {
+      category: 'unsafe path',
+      name: 'certificate.dir under a 1777 directory (like /tmp, refused as sshd does)',
+      mutate: (d, s) => set(d, 'certificate.dir', join(s, 'tmp', 'tls')),
+      setup: (s) => mkdirMode(join(s, 'tmp'), 0o1777),
+    },
+    {
+      category: 'unsafe path',
+      name: 'certificate.dir a root link into a directory owned by nobody',
+      mutate: (d, s) => set(d, 'certificate.dir', join(s, 'link')),
+      setup: (s) => {
+        mkdirMode(join(s, 'theirs', 'real'), 0o700);
+        chownSync(join(s, 'theirs'), NOBODY, NOBODY);
+        symlinkSync(join(s, 'theirs', 'real'), join(s, 'link'));
+      },
+    },
+    {
+      category: 'unsafe path',
+      name: 'stateDir under a group-writable (0775) directory',
+      mutate: (d, s) => set(d, 'stateDir', join(s, 'shared', 'state')),
+      setup: (s) => mkdirMode(join(s, 'shared'), 0o775),
+    },
+    {
+      category: 'unsafe path',
+      name: 'stateDir exists owned by nobody',
+      setup: (s) => mkdirMode(join(s, 'state'), 0o700, NOBODY),
+    },
+    {
+      category: 'unsafe path',
       name: 'webroot exists with mode 0777',
       mutate: (d, s) => set(d, 'challenge', { mode: 'webroot', webroot: join(s, 'www') }),
       setup: (s) => mkdirMode(join(s, 'www'), 0o777),
@@ -237,9 +271,10 @@ export function badCases(): BadCase[] {
   return cases;
 }
 
-function mkdirMode(path: string, mode: number): void {
+function mkdirMode(path: string, mode: number, uid = 0): void {
   mkdirSync(path, { recursive: true });
   chmodSync(path, mode); // past the umask
+  chownSync(path, uid, uid);
 }
 
 /** Moves `link`'s content to `target` (when `moveFile`) and makes `link` a symlink to it owned by nobody. */
