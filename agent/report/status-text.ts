@@ -107,6 +107,12 @@ export function renderStatus(report: StatusReport, opts: RenderOptions): string 
   }[r.ca.trust];
   row('trust', trustText + (r.ca.trustDetail && r.ca.trust !== 'ok' ? `: ${r.ca.trustDetail}` : ''));
   if (r.ca.offeredFingerprints.length) row('CA offers', r.ca.offeredFingerprints.join(', '));
+  const rp = r.ca.lastRepin;
+  if (rp)
+    row(
+      'last re-pin',
+      `${rp.at} (${relative(rp.at, opts.now)}) ${rp.from.join(', ') || '-'} -> ${rp.to.join(', ')}, vouched by ${rp.vouchedBy}`,
+    );
   const untrusted = r.ca.untrustedRoots ?? [];
   if (untrusted.length) row('not trusted', paint('33', untrusted.map((u) => u.fingerprint).join(', ')));
   lines.push('');
