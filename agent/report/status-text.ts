@@ -20,7 +20,7 @@ const COLORS = { OK: '32', WARNING: '33', CRITICAL: '31', UNKNOWN: '35' } as con
 const CONTROL = new RegExp('[\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]', 'g');
 
 /** A copy of `value` whose every string is printable: tabs and line breaks as spaces, other control characters as "?". */
-export function printable<T>(value: T): T {
+function printable<T>(value: T): T {
   if (typeof value === 'string') return value.replace(/[\t\r\n]/g, ' ').replace(CONTROL, '?') as T;
   if (Array.isArray(value)) return value.map((v: unknown) => printable(v)) as T;
   if (value && typeof value === 'object')

@@ -50,6 +50,8 @@ interface Answers {
   line?: string;
   json?: string;
   enroll?: string;
+  /** The template hook `install` runs. */
+  hook?: string;
   root?: boolean;
 }
 
@@ -71,6 +73,7 @@ case "$*" in
   *'status --line'*) ${a.line ?? 'exit 127'} ;;
   'cert-agent status --json') ${a.json ?? 'exit 3'} ;;
   'cert-agent enroll'*) ${a.enroll ?? 'exit 0'} ;;
+  'sh /root/cert-agent-postinstall.sh') ${a.hook ?? 'exit 0'} ;;
   'cat /etc/step-ca/certs/root_ca.crt') ${a.root ? `cat '${work}/root.pem'` : 'exit 1'} ;;
   'cat '*) exit 1 ;;
   'sh -c cat'*) cat > /dev/null ;;
@@ -220,6 +223,24 @@ describe('every pct call is bounded in time and bytes (N3)', () => {
     expect(r.stdout).toMatch(/^101 +ct101 +UNKNOWN .*no answer within 2s$/m);
     expect(r.stdout).toMatch(/^102 +ct102 +OK /m);
     expect(r.ms).toBeLessThan(15_000);
+  });
+
+  it("a process left behind holding the answer's pipe does not hold status past its limits", async () => {
+    fleetDir({ 101: { line: `(setsid sleep 60 &); ${okLine()}` }, 102: { line: okLine('db.example') } });
+    const r = await host(FLEET, ['status'], { CERT_AGENT_FLEET_TIMEOUT: '2' }, 25_000);
+    expect(r.stdout).toMatch(/^101 +ct101 +OK /m);
+    expect(r.stdout).toMatch(/^102 +ct102 +OK /m);
+    expect(r.ms).toBeLessThan(15_000);
+  });
+
+  it("the limits are the host's: a container's own processes may write large files (install)", async () => {
+    // 2 MB into a file beside the script (the container's own disk, in a real one).
+    fleetDir({ 101: { hook: 'head -c 2000000 /dev/zero > "$(dirname "$0")/big" && [ -s "$(dirname "$0")/big" ]' } });
+    const deb = join(work, 'cert-agent_1.0.0_all.deb');
+    writeFileSync(deb, 'x');
+    const r = await host(FLEET, ['install', '101', '--deb', deb, '--hook', deb]);
+    expect(r.stdout).toMatch(/^101 ct101: ok$/m);
+    expect(r.code).toBe(0);
   });
 
   it('repin: one enroll that hangs fails alone, the others are re-pinned, each with an audit line', async () => {
