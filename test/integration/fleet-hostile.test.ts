@@ -284,6 +284,12 @@ describe('cert-agent-ca-hook: automatic re-pinning can be off, is audited, and s
     expect(readFileSync(join(work, 'fleet.log'), 'utf8')).toContain('automatic re-pinning is off');
     expect(calls(101)).not.toContain('enroll');
     expect(r.code).toBe(1);
+    // A value that is neither yes nor no is taken as no, and said.
+    writeFileSync(join(work, 'conf/ca-hook.conf'), 'auto-repin = No\n');
+    const unclear = await host(HOOK, ['103', 'post-start']);
+    expect(unclear.stdout).toContain('auto-repin "No" (in');
+    expect(unclear.stdout).toContain('automatic re-pinning is off');
+    expect(calls(101)).not.toContain('enroll');
     // The admin vouches: the record follows, so the next start is quiet.
     const by = await host(FLEET, ['repin', '--from-ca', '103', '--vouched-by', 'admin bob']);
     expect(by.code).toBe(0);
