@@ -3,8 +3,8 @@
  * from the parser so that a configuration read from the parsed-config cache
  * is checked against the file system of now without loading the YAML parser.
  */
-import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { lstatSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../lib/errors.js';
 import type { Config } from './config.js';
 
@@ -46,51 +46,88 @@ export function storeDirectories(config: Config): { field: string; path: string;
   ];
 }
 
+/** As the kernel (MAXSYMLINKS): more links than this on one lookup is a loop, or as good as one. */
+const MAX_LINKS = 40;
+
 /**
  * The rule for the certificate and state directories, sshd's StrictModes
  * (OpenSSH's safe_path() for authorized_keys) applied to a directory:
- * every directory a lookup of `path` passes through (each one above it,
- * and, where the path goes through a link, each one above the link's
- * target) must be owned by root (or the agent's own uid when it does not
- * run as root) and writable by neither group nor others. sshd refuses any
- * group or other write bit, sticky or not, and so does this: in a sticky
- * world-writable directory another user cannot rename root's directory,
- * but can create a missing one first, or the link the agent would later
- * follow. A link on the way must be root's too. The state directory itself
- * (the pinned roots, the account key) follows the same rule; the
- * certificate directory itself may still belong to the consumer of an
- * older install (the pass takes it back) but must not be world-writable.
- * Missing directories are fine: root creates them, private, below
- * directories this rule has checked. Returns what is wrong, or undefined.
+ * every directory a lookup of `path` passes through must be owned by root
+ * (or the agent's own uid when it does not run as root) and writable by
+ * neither group nor others. sshd refuses any group or other write bit,
+ * sticky or not, and so does this: in a sticky world-writable directory
+ * another user cannot rename root's directory, but can create a missing one
+ * first, or the link the agent would later follow. The lookup is redone
+ * here one component at a time, as the kernel does it, so that every link
+ * met (the path's own, and any in a link's target) must be root's and held
+ * in such a directory, and every directory of each target is checked too;
+ * a link nobody else can change cannot lead through one somebody can. The
+ * state directory itself (the pinned roots, the account key) follows the
+ * same rule; the certificate directory itself may still belong to the
+ * consumer of an older install (the pass takes it back) but must not be
+ * world-writable. Missing directories are fine, a dangling link's target
+ * too: root creates them, private, in a directory this rule has checked
+ * (the lookup stops there). Returns what is wrong, or undefined.
  */
 export function storeDirectoryProblem(path: string, which: StoreDirectory): string | undefined {
   const abs = resolve(path);
-  const checked = new Set<string>();
-  const parts = abs.split('/').filter(Boolean);
-  for (let i = 0; i <= parts.length; i++) {
-    const prefix = `/${parts.slice(0, i).join('/')}`;
-    const self = prefix === abs;
-    const lst = lstatOrUndefined(prefix);
-    if (!lst) return undefined; // missing from here down
-    if (lst.isSymbolicLink() && !trustedOwner(lst.uid)) {
-      const where = self ? 'is' : `lies under ${prefix}, which is`;
-      return `${where} a symlink owned by uid ${lst.uid}; another user could point it elsewhere`;
+  const rootProblem = passedDirectoryProblem('/');
+  if (rootProblem) return rootProblem;
+  const pending = abs.split('/').filter(Boolean);
+  let cur = '/';
+  let links = 0;
+  while (pending.length) {
+    const name = pending.shift() as string;
+    if (name === '.') continue;
+    if (name === '..') {
+      cur = dirname(cur); // checked on the way down: cur never holds a link
+      continue;
     }
-    let real: string;
-    try {
-      real = realpathSync(prefix);
-    } catch {
-      return undefined; // a dangling link: creating the directory fails later with its own message
+    const next = join(cur, name);
+    const last = pending.length === 0;
+    const lst = lstatOrUndefined(next);
+    if (!lst) return undefined; // missing from here down, below the checked `cur`
+    if (lst.isSymbolicLink()) {
+      const where = links > 0 ? 'target' : last ? 'self' : 'prefix';
+      const problem = linkProblem(next, lst, where, ++links);
+      if (problem) return problem;
+      const target = readlinkOrUndefined(next);
+      if (target === undefined) return undefined; // gone meanwhile: the write fails with its own message
+      if (target.startsWith('/')) cur = '/';
+      pending.unshift(...target.split('/').filter(Boolean));
+      continue;
     }
-    for (let d = self ? dirname(real) : real; ; d = dirname(d)) {
-      if (!checked.has(d)) {
-        checked.add(d);
-        const st = statOrUndefined(d);
-        if (st && (!trustedOwner(st.uid) || st.mode & 0o022)) return ancestorProblem(d, st);
-      }
-      if (dirname(d) === d) break;
-    }
-    if (self) return ownDirectoryProblem(real, which);
+    if (last) return ownDirectoryProblem(next, which);
+    if (!lst.isDirectory()) return undefined; // creating below a file fails with its own message
+    const problem = passedDirectoryProblem(next);
+    if (problem) return problem;
+    cur = next;
+  }
+  return ownDirectoryProblem(cur, which); // a path or target ending in "." or ".."
+}
+
+/** A directory the lookup passes through: root's and writable by nobody else, or what is wrong. */
+function passedDirectoryProblem(dir: string): string | undefined {
+  const st = statOrUndefined(dir);
+  if (st && (!trustedOwner(st.uid) || st.mode & 0o022)) return ancestorProblem(dir, st);
+  return undefined;
+}
+
+/**
+ * A link met on the lookup (the directory holding it is checked already):
+ * it must be root's, and the lookup must end. `kind`: the path itself, a
+ * directory above it, or a link met in the target of another.
+ */
+function linkProblem(link: string, lst: Stats, kind: 'self' | 'prefix' | 'target', count: number): string | undefined {
+  const where = kind === 'self' ? 'is' : `${kind === 'prefix' ? 'lies under' : 'leads through'} ${link}, which is`;
+  if (!trustedOwner(lst.uid)) {
+    return `${where} a symlink owned by uid ${lst.uid}; another user could point it elsewhere`;
+  }
+  if (count > MAX_LINKS) {
+    return (
+      `${where} a symlink past the ${MAX_LINKS} links one lookup may follow (as the kernel limits it): ` +
+      'a loop of links, or a chain too long; point the path at the directory itself'
+    );
   }
   return undefined;
 }
@@ -197,6 +234,14 @@ function unsafePathProblem(path: string): string | undefined {
 function lstatOrUndefined(path: string): Stats | undefined {
   try {
     return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function readlinkOrUndefined(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
   } catch {
     return undefined;
   }
