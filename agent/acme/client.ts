@@ -9,7 +9,7 @@
  * der.ts) rather than on acme-client: the same protocol steps, without loading
  * axios, an ASN.1 stack and node-forge at every start of every container.
  */
-import { isIP } from '../pki/ip.js';
+import { isIP } from 'node:net';
 import { AgentError, CaProtocolError, CaUnavailableError } from '../lib/errors.js';
 import { AcmeTransport, PROBLEM_PREFIX, type WarmConnection } from './transport.js';
 import { createCsr } from '../pki/der.js';

@@ -21,7 +21,7 @@ import { tryLock } from '../store/lock.js';
 import { DAEMON_PID_FILE } from '../store/layout.js';
 import type { Random } from './schedule.js';
 import { checkDecision } from './decision.js';
-import { parseCron, type CronSchedule } from './cron.js';
+import { parseCron, type CronSchedule } from '../lib/cron.js';
 
 /** One pass the daemon asks for. */
 export interface PassRequest {
