@@ -5,8 +5,8 @@
  * every failure is a typed error that keeps the CA's own words. The whole
  * order has a deadline, since a pass holds the lock and the challenge port.
  *
- * It is written directly on node:crypto and node:https (see acme-http.ts and
- * der.ts) rather than on acme-client: the same protocol steps, without loading
+ * It is written directly on node:crypto and node:https (see transport.ts and
+ * pki/der.ts) rather than on acme-client: the same protocol steps, without loading
  * axios, an ASN.1 stack and node-forge at every start of every container.
  */
 import { isIP } from 'node:net';
