@@ -118,13 +118,13 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** --version, `help <command>` and the main help; undefined for anything else. */
+/** --version, `help <command>`, `help config` and the main help; undefined for anything else. */
 function helpOrVersion(command: string, rest: string[]): number | undefined {
   if (command === '--version' || command === 'version') return print(`cert-agent ${VERSION}\n`, 0);
   if (command === 'help' && rest.length) {
     // `cert-agent help renew` is `cert-agent renew --help`.
     const topic = rest[0] as string;
-    if (rest.length > 1 || !COMMANDS[topic]) {
+    if (rest.length > 1 || !(COMMANDS[topic] || topic === 'config')) {
       const commands = Object.keys(COMMANDS).join(', ');
       return fail(new UsageError(`help: unknown command ${JSON.stringify(rest.join(' '))}; commands: ${commands}`));
     }
