@@ -67,7 +67,7 @@ const LOCK_RETRY_MS = 2_000;
 export class Daemon {
   private config: Config;
   private configHash: string;
-  /** The cron check's timer (cron.ts computes the moment; capped at MAX_TIMER_MS and re-armed). */
+  /** The cron check's timer (lib/cron.ts computes the moment; capped at MAX_TIMER_MS and re-armed). */
   private cronTimer: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;

@@ -1,5 +1,5 @@
 /**
- * The daemon's cron schedule (agent/renewal/cron.ts): the next moment for
+ * The daemon's cron schedule (agent/lib/cron.ts): the next moment for
  * the expressions operators write, the errors for the ones they get wrong,
  * and node-cron as the oracle: the library the agent used before, whose
  * matching every configuration already written was validated against.
