@@ -8,19 +8,19 @@ NODE ?= node
 BUNDLE := bundle/out/cert-agent.cjs
 SOURCES := $(shell find agent -name '*.ts') package.json bundle/build.mjs bundle/esbuild-options.mjs
 
-.PHONY: help deps deps-system deps-node deps-stepca deps-proxies deps-packaging deps-nodes typecheck lint fmt bundle deb sea test test-unit test-integration test-faults deps-faults demo clean
+.PHONY: help deps deps-lint deps-system deps-node deps-stepca deps-proxies deps-packaging deps-nodes typecheck lint fmt bundle deb sea test test-unit test-integration test-faults deps-faults demo clean
 
 help:
 	@echo "make demo   - build, start a local step-ca, enroll, issue, print status"
 	@echo "make bench  - benchmarks vs lego, certbot, step; writes BENCHMARKS.md (not part of make test)"
 	@echo "make test   - install what the tests need, typecheck, bundle, run every test"
-	@echo "make lint   - formatting (prettier), eslint and unused exports (knip)"
+	@echo "make lint   - formatting (prettier), eslint (with the layers), unused exports (knip), shellcheck"
 	@echo "make fmt    - rewrite the sources in the project's format"
 	@echo "make bundle - build $(BUNDLE)"
 	@echo "make deb    - build bundle/out/cert-agent_<version>_all.deb"
 	@echo "make sea    - build bundle/out/cert-agent, a single executable (Node SEA)"
 
-deps: deps-system deps-node deps-stepca deps-proxies deps-packaging deps-nodes deps-faults
+deps: deps-system deps-lint deps-node deps-stepca deps-proxies deps-packaging deps-nodes deps-faults
 
 # Debian packages the tests use: nginx (webroot challenges, reload), openssl
 # (test CAs, verification), iproute2 and util-linux (namespaces, setpriv).
@@ -36,6 +36,10 @@ deps-system:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  systemctl disable --now nginx >/dev/null 2>&1 || true; \
 	fi
+
+# shellcheck for the packaging's shell scripts (make lint).
+deps-lint:
+	@command -v shellcheck >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck; }
 
 deps-node: node_modules/.installed
 node_modules/.installed: package.json package-lock.json
@@ -76,11 +80,12 @@ deps-nodes:
 typecheck: deps-node
 	npx tsc --noEmit
 
-# Formatting (prettier), typescript-eslint with type-aware rules, and unused
-# files, exports and dependencies (knip); the commands are package.json's
-# `lint` and `fmt` scripts. Configuration: .prettierrc.json, eslint.config.js,
-# knip.json.
-lint: deps-node
+# Formatting (prettier), typescript-eslint with type-aware rules, the layers
+# and size limits of docs/architecture.md (eslint), unused files, exports and
+# dependencies (knip), and shellcheck on the packaging's shell scripts; the
+# commands are package.json's `lint` and `fmt` scripts. Configuration:
+# prettier.config.js, eslint.config.js, knip.jsonc.
+lint: deps-node deps-lint
 	npm run --silent lint
 
 fmt: deps-node

@@ -19,8 +19,8 @@ const out = (f) => new URL(`./out/${f}`, import.meta.url).pathname;
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 mkdirSync(out(''), { recursive: true });
 
-// 1. CJS bundle. import.meta.url only feeds createRequire (agent/pki/ip.ts),
-//    which takes a path as well: __filename (in an SEA, the executable).
+// 1. CJS bundle. import.meta.url becomes __filename (in an SEA, the
+//    executable): createRequire and the parsed-config cache take a path.
 await build({
   entryPoints: [new URL('../agent/cli/main.ts', import.meta.url).pathname],
   outfile: out('sea-main.cjs'),

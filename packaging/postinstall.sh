@@ -185,7 +185,7 @@ case "$CERT_AGENT_CA_URL" in https://?*) ;; *) die 64 "CERT_AGENT_CA_URL=$CERT_A
 old_ifs=$IFS; IFS=,
 for fp in ${CERT_AGENT_FINGERPRINT:-}; do
   # As step, `openssl x509 -fingerprint -sha256 -noout` or sha256sum print it (see parseFingerprint).
-  hex=$(printf '%s' "$fp" | tr 'A-Z' 'a-z' | sed -e 's/^ *//' -e 's/^sha-\{0,1\}256 fingerprint=//' \
+  hex=$(printf '%s' "$fp" | tr '[:upper:]' '[:lower:]' | sed -e 's/^ *//' -e 's/^sha-\{0,1\}256 fingerprint=//' \
     -e 's/^sha-\{0,1\}256[:=]//' -e 's/^\([0-9a-f]\{64\}\) [ *]-$/\1/' | tr -d ': ')
   printf '%s' "$hex" | grep -Eq '^[0-9a-f]{64}$' || die 64 "CERT_AGENT_FINGERPRINT: \"$fp\" is not a SHA-256 fingerprint (64 hex digits, colons allowed); nothing was installed"
 done
@@ -221,6 +221,7 @@ program_changed=""
 BUNDLE=${CERT_AGENT_BUNDLE:-}
 [ -z "$DEB" ] || [ -z "$BUNDLE" ] || die 64 "set CERT_AGENT_DEB or CERT_AGENT_BUNDLE, not both"
 if [ -z "$DEB$BUNDLE" ]; then
+  # shellcheck disable=SC2012 # our own package names (no newlines); sort -V picks the newest version
   DEB=$(ls "$HERE"/cert-agent_*_all.deb 2>/dev/null | sort -V | tail -n 1 || true)
   [ -n "$DEB" ] || command -v cert-agent >/dev/null 2>&1 || die 66 "no package to install: set CERT_AGENT_DEB (or CERT_AGENT_BUNDLE), or put cert-agent_<version>_all.deb next to $0"
 fi

@@ -5,11 +5,11 @@
  * every failure is a typed error that keeps the CA's own words. The whole
  * order has a deadline, since a pass holds the lock and the challenge port.
  *
- * It is written directly on node:crypto and node:https (see acme-http.ts and
- * der.ts) rather than on acme-client: the same protocol steps, without loading
+ * It is written directly on node:crypto and node:https (see transport.ts and
+ * pki/der.ts) rather than on acme-client: the same protocol steps, without loading
  * axios, an ASN.1 stack and node-forge at every start of every container.
  */
-import { isIP } from '../pki/ip.js';
+import { isIP } from 'node:net';
 import { AgentError, CaProtocolError, CaUnavailableError } from '../lib/errors.js';
 import { AcmeTransport, PROBLEM_PREFIX, type WarmConnection } from './transport.js';
 import { createCsr } from '../pki/der.js';
@@ -156,6 +156,48 @@ async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Each pending authorization's challenge of the solver's type: presented,
+ * answered, and withdrawn in `finally` whatever happened.
+ */
+async function answerAuthorizations(
+  acme: AcmeTransport,
+  req: IssueRequest,
+  authorizations: { url: string; authz: Authorization }[],
+): Promise<void> {
+  const { solver } = req;
+  const presented: Challenge[] = [];
+  try {
+    for (const { url, authz } of authorizations) {
+      if (authz.status === 'valid') continue;
+      const offered = authz.challenges.find((c) => c.type === solver.type);
+      if (!offered)
+        throw new CaProtocolError(
+          `the CA offers no ${solver.type} challenge for ${authz.identifier.value}; offered: ${authz.challenges.map((c) => c.type).join(', ')}`,
+        );
+      const challenge: Challenge = {
+        type: offered.type,
+        identifier: { type: authz.identifier.type === 'ip' ? 'ip' : 'dns', value: authz.identifier.value },
+        token: offered.token,
+        keyAuthorization: `${offered.token}.${acme.thumbprint()}`,
+      };
+      acme.ensureOpen();
+      await solver.present(challenge);
+      presented.push(challenge);
+      try {
+        await answerChallenge(acme, url, authz, offered);
+      } catch (err) {
+        // The CA's verdict (not an outage): explained while the token is still there.
+        if (err instanceof CaProtocolError)
+          await Promise.resolve(req.explainRefusal?.(challenge)).catch(() => undefined);
+        throw err;
+      }
+    }
+  } finally {
+    for (const challenge of presented) await solver.cleanup(challenge).catch(() => undefined);
+  }
+}
+
 async function issueWithAccount(
   acme: AcmeTransport,
   req: IssueRequest,
@@ -192,37 +234,7 @@ async function issueWithAccount(
     ),
   );
 
-  const { solver } = req;
-  const presented: Challenge[] = [];
-  try {
-    for (const { url, authz } of authorizations) {
-      if (authz.status === 'valid') continue;
-      const offered = authz.challenges.find((c) => c.type === solver.type);
-      if (!offered)
-        throw new CaProtocolError(
-          `the CA offers no ${solver.type} challenge for ${authz.identifier.value}; offered: ${authz.challenges.map((c) => c.type).join(', ')}`,
-        );
-      const challenge: Challenge = {
-        type: offered.type,
-        identifier: { type: authz.identifier.type === 'ip' ? 'ip' : 'dns', value: authz.identifier.value },
-        token: offered.token,
-        keyAuthorization: `${offered.token}.${acme.thumbprint()}`,
-      };
-      acme.ensureOpen();
-      await solver.present(challenge);
-      presented.push(challenge);
-      try {
-        await answerChallenge(acme, url, authz, offered);
-      } catch (err) {
-        // The CA's verdict (not an outage): explained while the token is still there.
-        if (err instanceof CaProtocolError)
-          await Promise.resolve(req.explainRefusal?.(challenge)).catch(() => undefined);
-        throw err;
-      }
-    }
-  } finally {
-    for (const challenge of presented) await solver.cleanup(challenge).catch(() => undefined);
-  }
+  await answerAuthorizations(acme, req, authorizations);
 
   const csr = createCsr(req.domains, await req.certKeyPem).toString('base64url');
   order = (await step('finalize', () => acme.post<Order>(order.finalize, { csr }))).body;

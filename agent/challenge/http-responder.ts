@@ -8,8 +8,7 @@
  * the slots the CA's validation needs.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import { isIP } from '../pki/ip.js';
+import { isIP, type Socket } from 'node:net';
 import { ipv6Bytes } from '../pki/der.js';
 import { ChallengeError, describeError } from '../lib/errors.js';
 import type { OpenSolver } from './types.js';

@@ -1,6 +1,6 @@
 /** The challenge modes: one registry, checked by the compiler against the config's list of modes. */
 import type { ChallengeMode } from '../config/config.js';
-import { splitHostPort } from '../config/host-port.js';
+import { splitHostPort } from '../config/values.js';
 import { openHttpResponder } from './http-responder.js';
 import { openWebrootResponder } from './webroot.js';
 import type { OpenSolver, Solver } from './types.js';

@@ -5,7 +5,7 @@
  * goes only where the CA would go for this certificate, and it repeats
  * status codes and cleaned-up locations, never what a server sent as body.
  */
-import { isIP } from '../pki/ip.js';
+import { isIP } from 'node:net';
 
 export function hostForUrl(host: string): string {
   return isIP(host) === 6 ? `[${host}]` : host;

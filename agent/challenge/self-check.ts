@@ -13,7 +13,7 @@ import { nginxConfigDump } from '../reload/nginx.js';
 import { lookup } from 'node:dns/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { isIP } from '../pki/ip.js';
+import { isIP } from 'node:net';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describeError } from '../lib/errors.js';

@@ -1,6 +1,6 @@
 /**
  * What each command does, as functions returning their output and exit code.
- * cli.ts parses flags and prints; nothing here writes to the terminal.
+ * main.ts parses flags and prints; nothing here writes to the terminal.
  */
 // Each command loads the modules it needs when it runs (dynamic import, kept
 // lazy inside the single-file bundle): `status` and `--version` must not pay
@@ -145,14 +145,14 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
     config = await loadConfigOften(ctx, 'status');
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    const { unknownReport } = await import('../report/status.js');
-    if (ctx.flags.json)
-      return { stdout: JSON.stringify(unknownReport(message, ctx.now()), null, 2) + '\n', exitCode: 3 };
+    const { unknownReport, EXIT_FOR } = await import('../report/status.js');
+    const exitCode = EXIT_FOR.UNKNOWN;
+    if (ctx.flags.json) return { stdout: JSON.stringify(unknownReport(message, ctx.now()), null, 2) + '\n', exitCode };
     if (ctx.flags.line) {
       const { renderStatusLine } = await import('../report/status-text.js');
-      return { stdout: renderStatusLine(unknownReport(message, ctx.now()) as StatusReport, ctx.now()), exitCode: 3 };
+      return { stdout: renderStatusLine(unknownReport(message, ctx.now()) as StatusReport, ctx.now()), exitCode };
     }
-    return { stdout: `cert-agent UNKNOWN - ${message}\n`, exitCode: 3 };
+    return { stdout: `cert-agent UNKNOWN - ${message}\n`, exitCode };
   }
   const { collectStatus, EXIT_FOR } = await import('../report/status.js');
   const { renderStatus, renderStatusLine } = await import('../report/status-text.js');

@@ -32,7 +32,51 @@ Examples:
   cert-agent doctor --fix
 
 Run 'cert-agent help <command>' (or 'cert-agent <command> --help') for a command's
-flags and examples. Output is plain ASCII when it does not go to a terminal.
+flags and examples, 'cert-agent help config' for every field of the config file.
+Output is plain ASCII when it does not go to a terminal.
+`,
+
+  config: `The config file (default /etc/cert-agent/config.yaml): YAML or JSON, validated
+whole before anything is touched; an unknown field is an error. \`cert-agent enroll\`
+writes it and keeps fields added by hand. Every field, with its default:
+
+  ca.url                      step-ca base URL, https only (required)
+  ca.fingerprint              SHA-256 of the CA root, hex, colons allowed; a list pins several
+                              roots (required unless ca.rootFile is set)
+  ca.provisioner              step-ca ACME provisioner (default acme)
+  ca.directory                full ACME directory URL (default {url}/acme/{provisioner}/directory)
+  ca.rootFile                 root PEM to trust instead of fetching /roots (default none)
+  account.email               ACME account contact (default none)
+  certificate.domains         DNS names or IP addresses, the first is the subject (required)
+  certificate.keyType         ec-p256 | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096 (default ec-p256)
+  certificate.dir             the key, certificate and chain files (default /etc/cert-agent/tls)
+  certificate.owner           user that must read the files, through a group (default root)
+  certificate.group           group that reads the files (default root)
+  renewal.at                  renew at this share of the lifetime, 0.1 to 0.95 (default 0.66)
+  renewal.jitter              random share taken off renewal.at, 0 to 0.3 (default 0.05)
+  renewal.check               the daemon's cron schedule, local time (default */5 * * * *)
+  renewal.orderTimeout        seconds one ACME order may take, 10 to 3600 (default 600)
+  renewal.minAllowance        status warns when the CA-outage allowance falls under this: a
+                              share of the lifetime or a duration such as 6h (default 0.25,
+                              half of 1 - renewal.at when that is smaller)
+  challenge.mode              standalone | webroot | proxy (default standalone)
+  challenge.listen            host:port (default 0.0.0.0:80; proxy 127.0.0.1:8402)
+  challenge.webroot           document root for webroot mode (default /var/www/acme-challenge)
+  reload.target               nginx | traefik | command | none (default none)
+  reload.command              argv list, for target command (required then)
+  reload.timeout              seconds a reload step may take, 1 to 600 (default 30)
+  reload.traefik.dynamicFile  the file the agent owns (default /etc/traefik/dynamic/cert-agent.yml)
+  reload.traefik.entryPoint   the challenge router's entry point in proxy mode (default web)
+  reload.nginx.binary         nginx binary (default nginx)
+  reload.nginx.config         main config file, nginx -c (default nginx's own)
+  reload.verify               host:port where a reload's new serial is checked (default none)
+  trust.installSystem         also install the root in the system store (default false)
+  metrics.textfile            Prometheus text file (*.prom) written after every check (default none)
+  permissions.onDrift         repair | report: what a check does when the key or its
+                              directories are open to group or others (default repair)
+  stateDir                    account key, trust.json, state.json, lock (default /var/lib/cert-agent)
+
+Every field with comments: /usr/share/cert-agent/config.example.yaml.
 `,
   enroll: `Usage: cert-agent enroll --ca-url URL --fingerprint HEX --domain NAME [--domain NAME...] [flags]
 

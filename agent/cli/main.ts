@@ -3,10 +3,10 @@
  * exits with its code. Errors become one line on stderr and a documented
  * exit code; never a stack trace (set CERT_AGENT_DEBUG=1 for one).
  */
-import { fstatSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { DEFAULT_CONFIG_PATH } from '../config/defaults.js';
+import { DEFAULT_CONFIG_PATH } from '../config/schema.js';
 import { AgentError, ExitCode, UsageError, describeError } from '../lib/errors.js';
+import { createLogger, logFormatFor } from '../lib/log.js';
 import { HELP } from './help.js';
 import {
   bootstrapCommand,
@@ -68,19 +68,9 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) =>
 };
 
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === '--version' || command === 'version') return print(`cert-agent ${VERSION}\n`, 0);
-  if (command === 'help' && rest.length) {
-    // `cert-agent help renew` is `cert-agent renew --help`.
-    const topic = rest[0] as string;
-    if (rest.length > 1 || !COMMANDS[topic]) {
-      const commands = Object.keys(COMMANDS).join(', ');
-      return fail(new UsageError(`help: unknown command ${JSON.stringify(rest.join(' '))}; commands: ${commands}`));
-    }
-    return print(HELP[topic] ?? '', 0);
-  }
-  if (!command || command === '--help' || command === '-h' || command === 'help')
-    return print(HELP.main as string, command ? 0 : ExitCode.usage);
+  const [command = '', ...rest] = argv;
+  const early = helpOrVersion(command, rest);
+  if (early !== undefined) return early;
   const spec = COMMANDS[command];
   if (!spec)
     return fail(
@@ -113,12 +103,10 @@ export async function main(argv: string[]): Promise<number> {
     env: process.env,
     // The daemon and timer mode log to stdout (journald); one-shot commands keep stdout for
     // their answer and log warnings and errors to stderr.
-    logger: async () => {
-      const { createLogger } = await import('../lib/log.js');
-      return command === 'run' || command === 'check'
+    logger: async () =>
+      command === 'run' || command === 'check'
         ? createLogger({ fd: 1 })
-        : createLogger({ fd: 2, level: process.env.CERT_AGENT_LOG_LEVEL ?? 'warn' });
-    },
+        : createLogger({ fd: 2, level: process.env.CERT_AGENT_LOG_LEVEL ?? 'warn' }),
     now: () => new Date(),
     isTty: Boolean(process.stdout.isTTY),
   };
@@ -131,6 +119,23 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** --version, `help <command>`, `help config` and the main help; undefined for anything else. */
+function helpOrVersion(command: string, rest: string[]): number | undefined {
+  if (command === '--version' || command === 'version') return print(`cert-agent ${VERSION}\n`, 0);
+  if (command === 'help' && rest.length) {
+    // `cert-agent help renew` is `cert-agent renew --help`.
+    const topic = rest[0] as string;
+    if (rest.length > 1 || !(COMMANDS[topic] || topic === 'config')) {
+      const commands = Object.keys(COMMANDS).join(', ');
+      return fail(new UsageError(`help: unknown command ${JSON.stringify(rest.join(' '))}; commands: ${commands}`));
+    }
+    return print(HELP[topic] ?? '', 0);
+  }
+  if (!command || command === '--help' || command === '-h' || command === 'help')
+    return print(HELP.main as string, command ? 0 : ExitCode.usage);
+  return undefined;
+}
+
 function print(text: string, code: number): number {
   process.stdout.write(text);
   return code;
@@ -139,27 +144,10 @@ function print(text: string, code: number): number {
 function fail(err: unknown): number {
   const code = err instanceof AgentError ? err.exitCode : ExitCode.failure;
   // Under systemd (a timer, a oneshot unit) the error is an error in the journal too.
-  const priority = journalStderr() ? '<3>' : '';
+  const priority = logFormatFor(2) === 'journal' ? '<3>' : '';
   process.stderr.write(`${priority}cert-agent: ${describeError(err)}\n`);
   if (process.env.CERT_AGENT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   return code;
-}
-
-/**
- * stderr is systemd's journal stream (JOURNAL_STREAM names its device and
- * inode), unless CERT_AGENT_LOG_FORMAT=json: the rule of lib/log.ts, not
- * imported from there so that commands that never log do not load the logger.
- */
-function journalStderr(): boolean {
-  const format = process.env.CERT_AGENT_LOG_FORMAT;
-  if (format === 'json' || !process.env.JOURNAL_STREAM) return false;
-  if (format === 'journal') return true;
-  try {
-    const st = fstatSync(2);
-    return process.env.JOURNAL_STREAM === `${st.dev}:${st.ino}`;
-  } catch {
-    return false;
-  }
 }
 
 main(process.argv.slice(2)).then(

@@ -1,80 +1,29 @@
 /**
- * Configuration: the file format, its defaults, and validation of
- * the whole document before anything on disk is touched. Every error is a
- * ConfigError (exit 78) naming the field, the value and what is allowed.
+ * Configuration: reading the file, parsing it, and validation of the whole
+ * document before anything on disk is touched. Every error is a ConfigError
+ * (exit 78) naming the field, the value and what is allowed. The shape and
+ * defaults are schema.ts's, the formats of single values values.ts's.
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { isIP } from '../pki/ip.js';
 import { parse as parseYaml } from 'yaml';
-import { cronProblem } from '../renewal/cron.js';
+import { cronProblem } from '../lib/cron.js';
 import { ConfigError, describeError } from '../lib/errors.js';
+import { KEY_TYPES } from '../pki/keys.js';
+import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
 import { FieldReader, show } from './validate.js';
 import { checkPathSafety } from './path-safety.js';
-import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
-import { parseDurationSeconds, type AllowanceThreshold } from '../renewal/schedule.js';
-import { ipv6Bytes } from '../pki/der.js';
+import { CHALLENGE_MODES, DEFAULTS, RELOAD_TARGETS, type AllowanceThreshold, type Config } from './schema.js';
+import {
+  absolutePathProblem,
+  accountNameProblem,
+  httpsUrlProblem,
+  identifierProblem,
+  listenProblem,
+  parseDurationSeconds,
+} from './values.js';
 
-export { DEFAULT_CONFIG_PATH } from './defaults.js';
-export const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
-export const CHALLENGE_MODES = ['standalone', 'webroot', 'proxy'] as const;
-export const RELOAD_TARGETS = ['nginx', 'traefik', 'command', 'none'] as const;
-export type KeyType = (typeof KEY_TYPES)[number];
-export type ChallengeMode = (typeof CHALLENGE_MODES)[number];
-export type ReloadTarget = (typeof RELOAD_TARGETS)[number];
-
-export interface Config {
-  ca: {
-    url: string;
-    /** Normalised SHA-256 pins; more than one allows a planned root rotation. */
-    fingerprints: string[];
-    provisioner: string;
-    /** Full ACME directory URL (derived from url + provisioner unless overridden). */
-    directory: string;
-    rootFile?: string;
-  };
-  account: { email?: string };
-  certificate: { domains: string[]; keyType: KeyType; dir: string; owner: string; group: string };
-  /**
-   * orderTimeoutSeconds: the whole ACME order of one pass, after which it is abandoned.
-   * minAllowance: `status` warns when the CA-outage allowance falls under it.
-   */
-  renewal: { at: number; jitter: number; check: string; orderTimeoutSeconds: number; minAllowance: AllowanceThreshold };
-  challenge: { mode: ChallengeMode; listen: string; webroot: string };
-  reload: {
-    target: ReloadTarget;
-    command?: string[];
-    timeoutSeconds: number;
-    traefik: { dynamicFile: string; entryPoint: string };
-    nginx: { binary: string; config?: string };
-    verify?: string;
-  };
-  trust: { installSystem: boolean };
-  /** What a pass does when the key or its directories are open to group/others. */
-  permissions: { onDrift: 'repair' | 'report' };
-  /** textfile: Prometheus text file for node_exporter's textfile collector, rewritten after every pass. */
-  metrics: { textfile?: string };
-  stateDir: string;
-}
-
-export const DEFAULTS = {
-  provisioner: 'acme',
-  keyType: 'ec-p256' as KeyType,
-  certDir: '/etc/cert-agent/tls',
-  stateDir: '/var/lib/cert-agent',
-  renewalAt: 0.66,
-  /** Share of the lifetime under which status warns about the CA-outage allowance. */
-  minAllowanceShare: 0.25,
-  jitter: 0.05,
-  check: '*/5 * * * *',
-  orderTimeoutSeconds: 600,
-  standaloneListen: '0.0.0.0:80',
-  proxyListen: '127.0.0.1:8402',
-  // Outside the 0700 state directory: the proxy's workers (www-data) must read the tokens.
-  webroot: '/var/www/acme-challenge',
-  traefikDynamicFile: '/etc/traefik/dynamic/cert-agent.yml',
-  reloadTimeoutSeconds: 30,
-};
+export type { ChallengeMode, Config, ReloadTarget } from './schema.js';
 
 /**
  * Reads, parses and validates the file; a missing or unreadable file is a
@@ -129,8 +78,37 @@ export function yamlReason(err: unknown): string {
 
 export function validateConfig(doc: unknown): Config {
   const root = FieldReader.root(doc);
+  const ca = readCa(root.section('ca'));
+  const account = readAccount(root.section('account'));
+  const certificate = readCertificate(root.section('certificate'));
+  const renewal = readRenewal(root.section('renewal'));
+  const challenge = readChallenge(root.section('challenge'));
+  const reload = readReload(root.section('reload'));
+  const trust = root.section('trust');
+  const installSystem = trust.boolean('installSystem', DEFAULTS.installSystemTrust);
+  trust.done();
+  const metrics = readMetrics(root.section('metrics'));
+  const permissions = root.section('permissions');
+  const onDrift = permissions.string('onDrift', { default: DEFAULTS.onDrift, allowed: ['repair', 'report'] }) as
+    'repair' | 'report';
+  permissions.done();
+  const stateDir = root.string('stateDir', { default: DEFAULTS.stateDir, check: absolutePathProblem });
+  root.done();
+  return {
+    ca,
+    account,
+    certificate,
+    renewal,
+    challenge,
+    reload,
+    trust: { installSystem },
+    permissions: { onDrift },
+    metrics,
+    stateDir,
+  };
+}
 
-  const ca = root.section('ca');
+function readCa(ca: FieldReader): Config['ca'] {
   const url = ca.string('url', { check: httpsUrlProblem }).replace(/\/+$/, '');
   const rootFile = ca.optionalString('rootFile', (v) => (isAbsolute(v) ? undefined : 'must be an absolute path'));
   const fingerprints = ca
@@ -149,24 +127,33 @@ export function validateConfig(doc: unknown): Config {
   const directory =
     ca.optionalString('directory', httpsUrlProblem) ?? `${url}/acme/${encodeURIComponent(provisioner)}/directory`;
   ca.done();
+  return { url, fingerprints, provisioner, directory, ...(rootFile ? { rootFile } : {}) };
+}
 
-  const account = root.section('account');
+function readAccount(account: FieldReader): Config['account'] {
   const email = account.optionalString('email', (v) =>
     /^[^\s@]+@[^\s@]+$/.test(v) ? undefined : 'is not an email address',
   );
   account.done();
+  return email ? { email } : {};
+}
 
-  const cert = root.section('certificate');
+function readCertificate(cert: FieldReader): Config['certificate'] {
   const domains = cert.stringList('domains', { required: true, check: identifierProblem }).map((d) => d.toLowerCase());
   const duplicate = domains.find((d, i) => domains.indexOf(d) !== i);
   if (duplicate) throw new ConfigError('certificate.domains', `${JSON.stringify(duplicate)} is listed twice`);
-  const keyType = cert.string('keyType', { default: DEFAULTS.keyType, allowed: KEY_TYPES }) as KeyType;
+  const keyType = cert.string('keyType', {
+    default: DEFAULTS.keyType,
+    allowed: KEY_TYPES,
+  }) as Config['certificate']['keyType'];
   const dir = cert.string('dir', { default: DEFAULTS.certDir, check: absolutePathProblem });
-  const owner = cert.string('owner', { default: 'root', check: accountNameProblem });
-  const group = cert.string('group', { default: 'root', check: accountNameProblem });
+  const owner = cert.string('owner', { default: DEFAULTS.owner, check: accountNameProblem });
+  const group = cert.string('group', { default: DEFAULTS.group, check: accountNameProblem });
   cert.done();
+  return { domains, keyType, dir, owner, group };
+}
 
-  const renewal = root.section('renewal');
+function readRenewal(renewal: FieldReader): Config['renewal'] {
   const at = renewal.number('at', { default: DEFAULTS.renewalAt, min: 0.1, max: 0.95 });
   const jitter = renewal.number('jitter', { default: DEFAULTS.jitter, min: 0, max: 0.3 });
   if (jitter >= at) throw new ConfigError('renewal.jitter', `${jitter} must be smaller than renewal.at (${at})`);
@@ -185,18 +172,28 @@ export function validateConfig(doc: unknown): Config {
   });
   const minAllowance = allowanceThreshold(renewal.raw('minAllowance'), at);
   renewal.done();
+  return { at, jitter, check, orderTimeoutSeconds, minAllowance };
+}
 
-  const challenge = root.section('challenge');
-  const mode = challenge.string('mode', { default: 'standalone', allowed: CHALLENGE_MODES }) as ChallengeMode;
+function readChallenge(challenge: FieldReader): Config['challenge'] {
+  const mode = challenge.string('mode', {
+    default: DEFAULTS.challengeMode,
+    allowed: CHALLENGE_MODES,
+  }) as Config['challenge']['mode'];
   const listen = challenge.string('listen', {
     default: mode === 'proxy' ? DEFAULTS.proxyListen : DEFAULTS.standaloneListen,
     check: listenProblem,
   });
   const webroot = challenge.string('webroot', { default: DEFAULTS.webroot, check: absolutePathProblem });
   challenge.done();
+  return { mode, listen, webroot };
+}
 
-  const reload = root.section('reload');
-  const target = reload.string('target', { default: 'none', allowed: RELOAD_TARGETS }) as ReloadTarget;
+function readReload(reload: FieldReader): Config['reload'] {
+  const target = reload.string('target', {
+    default: DEFAULTS.reloadTarget,
+    allowed: RELOAD_TARGETS,
+  }) as Config['reload']['target'];
   const command = reload.has('command')
     ? reload.stringList('command', { required: true })
     : (reload.raw('command'), undefined);
@@ -217,22 +214,27 @@ export function validateConfig(doc: unknown): Config {
     check: absolutePathProblem,
   });
   const entryPoint = traefikSection.string('entryPoint', {
-    default: 'web',
+    default: DEFAULTS.traefikEntryPoint,
     check: (v) => (/^[\w-]+$/.test(v) ? undefined : 'is not a Traefik entry point name'),
   });
   traefikSection.done();
   const nginxSection = reload.section('nginx');
-  const nginxBinary = nginxSection.string('binary', { default: 'nginx' });
+  const nginxBinary = nginxSection.string('binary', { default: DEFAULTS.nginxBinary });
   const nginxConfig = nginxSection.optionalString('config', absolutePathProblem);
   nginxSection.done();
   const verify = reload.optionalString('verify', listenProblem);
   reload.done();
+  return {
+    target,
+    ...(command ? { command } : {}),
+    timeoutSeconds,
+    traefik: { dynamicFile, entryPoint },
+    nginx: { binary: nginxBinary, ...(nginxConfig ? { config: nginxConfig } : {}) },
+    ...(verify ? { verify } : {}),
+  };
+}
 
-  const trust = root.section('trust');
-  const installSystem = trust.boolean('installSystem', false);
-  trust.done();
-
-  const metrics = root.section('metrics');
+function readMetrics(metrics: FieldReader): Config['metrics'] {
   const textfile = metrics.optionalString(
     'textfile',
     (v) =>
@@ -240,34 +242,7 @@ export function validateConfig(doc: unknown): Config {
       (v.endsWith('.prom') ? undefined : "must end in .prom (node_exporter's textfile collector reads only *.prom)"),
   );
   metrics.done();
-
-  const permissions = root.section('permissions');
-  const onDrift = permissions.string('onDrift', { default: 'repair', allowed: ['repair', 'report'] }) as
-    'repair' | 'report';
-  permissions.done();
-
-  const stateDir = root.string('stateDir', { default: DEFAULTS.stateDir, check: absolutePathProblem });
-  root.done();
-
-  return {
-    ca: { url, fingerprints, provisioner, directory, ...(rootFile ? { rootFile } : {}) },
-    account: email ? { email } : {},
-    certificate: { domains, keyType, dir, owner, group },
-    renewal: { at, jitter, check, orderTimeoutSeconds, minAllowance },
-    challenge: { mode, listen, webroot },
-    reload: {
-      target,
-      ...(command ? { command } : {}),
-      timeoutSeconds,
-      traefik: { dynamicFile, entryPoint },
-      nginx: { binary: nginxBinary, ...(nginxConfig ? { config: nginxConfig } : {}) },
-      ...(verify ? { verify } : {}),
-    },
-    trust: { installSystem },
-    permissions: { onDrift },
-    metrics: textfile ? { textfile } : {},
-    stateDir,
-  };
+  return textfile ? { textfile } : {};
 }
 
 /**
@@ -292,57 +267,4 @@ function allowanceThreshold(value: unknown, at: number): AllowanceThreshold {
     throw new ConfigError('renewal.minAllowance', `${show(value)} is not allowed; use ${allowed}`);
   }
   return { seconds };
-}
-
-function httpsUrlProblem(value: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return 'is not a URL; expected e.g. https://ca.internal:9000';
-  }
-  if (url.protocol !== 'https:') return 'must use https:// (step-ca only speaks TLS)';
-  if (url.username || url.password) return 'must not contain credentials';
-  if (url.search || url.hash) return 'must not contain a query or fragment';
-  return undefined;
-}
-
-const DNS_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
-
-/** A DNS name or IP address step-ca can validate over http-01. */
-export function identifierProblem(value: string): string | undefined {
-  if (isIP(value) === 6) {
-    const b = ipv6Bytes(value);
-    if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
-      // step-ca (Go) takes it for the IPv4 address and issues for that; the names would never match.
-      const v4 = b.subarray(12).join('.');
-      return `is an IPv4-mapped IPv6 address; clients connect over IPv4, so list the IPv4 form ${v4}`;
-    }
-  }
-  if (isIP(value)) return undefined;
-  if (value.startsWith('*.')) return 'is a wildcard; http-01 cannot validate wildcards';
-  if (value.length > 253) return 'is longer than 253 characters';
-  const labels = value.replace(/\.$/, '').split('.');
-  if (!labels.every((l) => DNS_LABEL.test(l))) return 'is not a valid DNS name or IP address';
-  return undefined;
-}
-
-function absolutePathProblem(value: string): string | undefined {
-  if (!isAbsolute(value)) return 'must be an absolute path';
-  if (value.includes('\0')) return 'must not contain NUL';
-  return undefined;
-}
-
-function accountNameProblem(value: string): string | undefined {
-  return /^([a-z_][a-z0-9_.-]*\$?|\d+)$/i.test(value) ? undefined : 'is not a user or group name or numeric id';
-}
-
-/** host:port, [v6]:port or :port. */
-export function listenProblem(value: string): string | undefined {
-  const m = /^(?:\[([0-9a-f:.]+)\]|([^:\s[\]]*)):(\d{1,5})$/i.exec(value);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port < 1 || port > 65535)
-    return 'must be host:port with a port from 1 to 65535 (e.g. 0.0.0.0:80 or [::]:80)';
-  if (m[1] && isIP(m[1]) !== 6) return 'has an invalid IPv6 address in brackets';
-  return undefined;
 }

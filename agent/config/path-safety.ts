@@ -1,12 +1,12 @@
 /**
- * Whether the paths a configuration names are safe to obey as root. Apart
- * from the parser so that a configuration read from the parsed-config cache
- * is checked against the file system of now without loading the YAML parser.
+ * Whether the paths a configuration names are safe to obey as root: a
+ * question about the file system of now, not about the document, so it is
+ * asked at every load, also of a configuration from the parsed-config cache.
  */
 import { lstatSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../lib/errors.js';
-import type { Config } from './config.js';
+import type { Config } from './schema.js';
 
 /**
  * The files the agent obeys or writes must not be open to other users: a

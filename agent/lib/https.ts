@@ -1,6 +1,6 @@
 /**
  * The agent's own HTTPS requests to the CA (everything except ACME, which
- * acme.ts sends). Built on node:https rather than undici: for one GET of a
+ * the ACME transport sends). Built on node:https rather than undici: for one GET of a
  * few kilobytes it does the same, and keeps half a megabyte out of the
  * single-file bundle every container loads. Each request names its trust
  * explicitly: the pinned roots as the only anchors, or — for the single first-contact request of bootstrap —

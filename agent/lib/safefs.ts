@@ -5,15 +5,16 @@
  * be refused, not followed. So every chown, chmod, read and delete here acts
  * on a descriptor opened with O_NOFOLLOW (fchown/fchmod on that descriptor),
  * or on a name checked with lstat inside directories that only the agent can
- * change. store.ts, permissions.ts and doctor.ts all go through these.
+ * change. The store (agent/store/) and `doctor` go through these.
  *
  * Node has no openat/unlinkat/fchownat, so a path is still resolved from the
  * start each time. That is safe only when every directory on the way is one
  * nobody but the agent's uid can change: `checkChain` verifies exactly that
  * (real directories, owned by the agent, not writable by group or others)
  * before a delete, and the owner/mode changes go top-down, so a directory is
- * the agent's own before anything inside it is touched. The configured
- * certificate directory's own path (its parents) is trusted as root's choice.
+ * the agent's own before anything inside it is touched. The directories above
+ * the configured certificate and state directories are checked when the
+ * configuration is loaded (config/path-safety.ts, sshd's StrictModes rule).
  *
  * What remains: a process with the agent's own uid can still race these
  * checks (it is root already). In a directory still owned by a consumer (an

@@ -24,16 +24,8 @@ export function profileProblem(r: CertRules, position: Position): string | undef
   if (r.wronglyCritical.length) {
     return `has a critical ${r.wronglyCritical.join(' and a critical ')}, which RFC 5280 forbids and TLS clients refuse`;
   }
-  const caProblem = caFlagProblem(r);
+  const caProblem = caFlagProblem(r) ?? namesProblem(r, position);
   if (caProblem) return caProblem;
-  const subjectNeeded = position !== 'leaf' || r.ca || hasBit(r.keyUsage, KU_CRL_SIGN) || !r.altNames;
-  if (subjectNeeded && r.parts.subjectRdns.length === 0) {
-    return position === 'leaf' ? 'has an empty subject and no subjectAltName' : 'is a CA with an empty subject';
-  }
-  if (r.altNames?.length === 0) return 'has an empty subjectAltName extension';
-  if (r.altNames && !r.altNamesCritical && r.parts.subjectRdns.length === 0) {
-    return 'has an empty subject and a subjectAltName not marked critical (RFC 5280 asks for critical then)';
-  }
   if (r.parts.keyAlgorithm === EC_PUBLIC_KEY && r.parts.keyParameters?.tag !== 0x06) {
     return 'has an EC key with explicit curve parameters instead of a named curve, which TLS clients refuse';
   }
@@ -42,6 +34,19 @@ export function profileProblem(r: CertRules, position: Position): string | undef
   }
   if (position === 'leaf' && r.nsCertType && !hasBit(r.nsCertType, NS_SSL_SERVER)) {
     return 'is not for TLS servers: its Netscape certificate type (nsCertType) lacks SSL server';
+  }
+  return undefined;
+}
+
+/** RFC 5280 4.1.2.6 and 4.2.1.6: a subject or a subjectAltName, as the certificate's role requires. */
+function namesProblem(r: CertRules, position: Position): string | undefined {
+  const subjectNeeded = position !== 'leaf' || r.ca || hasBit(r.keyUsage, KU_CRL_SIGN) || !r.altNames;
+  if (subjectNeeded && r.parts.subjectRdns.length === 0) {
+    return position === 'leaf' ? 'has an empty subject and no subjectAltName' : 'is a CA with an empty subject';
+  }
+  if (r.altNames?.length === 0) return 'has an empty subjectAltName extension';
+  if (r.altNames && !r.altNamesCritical && r.parts.subjectRdns.length === 0) {
+    return 'has an empty subject and a subjectAltName not marked critical (RFC 5280 asks for critical then)';
   }
   return undefined;
 }

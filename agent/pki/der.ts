@@ -5,7 +5,7 @@
  * only lays out the ASN.1, so no ASN.1 library is loaded at every start.
  */
 import { createPrivateKey, createPublicKey, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { isIP } from './ip.js';
+import { isIP } from 'node:net';
 
 type Der = Buffer;
 

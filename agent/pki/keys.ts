@@ -1,6 +1,9 @@
 /** Private keys, generated locally; the certificate key never leaves the container. */
 import { generateKeyPair } from 'node:crypto';
-import type { KeyType } from '../config/config.js';
+
+/** The key types the agent generates (`certificate.keyType`). */
+export const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
+export type KeyType = (typeof KEY_TYPES)[number];
 
 /** PKCS#8 PEM for the given key type (generation runs off the event loop; RSA 4096 takes a while). */
 export function generateKeyPem(type: KeyType): Promise<string> {

@@ -128,13 +128,17 @@ export function nameConstraintFinding(nc: NameConstraints, rules: CertRules, lea
     const v = check(name, c);
     if (v !== 'ok') return { kind: v, name: describe(name) };
   }
-  if (leaf && !rules.altNames?.some((n) => n.tag === TAG.dns)) {
-    for (const cn of attributes(rdns, OID_CN)) {
-      const text = stringValue(cn)?.replace(/\.$/, '');
-      if (text === undefined || !HOSTNAME_CN.test(text)) continue;
-      const v = check({ tag: TAG.dns, body: Buffer.from(text, 'latin1') }, c);
-      if (v !== 'ok') return { kind: v, name: text.toLowerCase() };
-    }
+  if (leaf && !rules.altNames?.some((n) => n.tag === TAG.dns)) return commonNameFinding(rdns, c);
+  return undefined;
+}
+
+/** A leaf without DNS names: its common names that look like host names are checked as DNS names. */
+function commonNameFinding(rdns: Tlv[], c: ReturnType<typeof compile>): Finding | undefined {
+  for (const cn of attributes(rdns, OID_CN)) {
+    const text = stringValue(cn)?.replace(/\.$/, '');
+    if (text === undefined || !HOSTNAME_CN.test(text)) continue;
+    const v = check({ tag: TAG.dns, body: Buffer.from(text, 'latin1') }, c);
+    if (v !== 'ok') return { kind: v, name: text.toLowerCase() };
   }
   return undefined;
 }

@@ -4,7 +4,7 @@
  * to the pinned roots. Nothing here trusts the system store.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { isIP } from './ip.js';
+import { isIP } from 'node:net';
 import { fingerprintOfDer } from './fingerprint.js';
 import { subjectText } from './subject.js';
 

@@ -6,8 +6,8 @@
  * asynchronously, so a mismatch is retried for a few seconds.
  */
 import { connect } from 'node:tls';
-import { isIP } from '../pki/ip.js';
-import { splitHostPort } from '../config/host-port.js';
+import { isIP } from 'node:net';
+import { splitHostPort } from '../config/values.js';
 import { ReloadError, describeError } from '../lib/errors.js';
 
 export async function servedSerial(address: string, servername: string, timeoutMs = 3000): Promise<string> {

@@ -21,7 +21,7 @@ import { tryLock } from '../store/lock.js';
 import { DAEMON_PID_FILE } from '../store/layout.js';
 import type { Random } from './schedule.js';
 import { checkDecision } from './decision.js';
-import { parseCron, type CronSchedule } from './cron.js';
+import { parseCron, type CronSchedule } from '../lib/cron.js';
 
 /** One pass the daemon asks for. */
 export interface PassRequest {
@@ -67,7 +67,7 @@ const LOCK_RETRY_MS = 2_000;
 export class Daemon {
   private config: Config;
   private configHash: string;
-  /** The cron check's timer (cron.ts computes the moment; capped at MAX_TIMER_MS and re-armed). */
+  /** The cron check's timer (lib/cron.ts computes the moment; capped at MAX_TIMER_MS and re-armed). */
   private cronTimer: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;

@@ -6,6 +6,7 @@
  * it wakes.
  */
 import { createHash, type X509Certificate } from 'node:crypto';
+import type { AllowanceThreshold } from '../config/schema.js';
 import { validityOf } from '../pki/x509.js';
 
 export interface RenewalPolicy {
@@ -74,20 +75,8 @@ export function leastNormalDayAllowanceMs(lifetimeMs: number, policy: RenewalPol
   return lifetimeMs * (1 - policy.at);
 }
 
-/** The allowance below which `status` warns: a share of the lifetime, or a fixed duration. */
-export type AllowanceThreshold = { share: number } | { seconds: number };
-
 export function allowanceThresholdMs(threshold: AllowanceThreshold, lifetimeMs: number): number {
   return 'share' in threshold ? lifetimeMs * threshold.share : threshold.seconds * 1000;
-}
-
-/** "6h", "90m", "1h30m", "2d", "45s" to seconds; undefined when it is not such a duration. */
-export function parseDurationSeconds(text: string): number | undefined {
-  const m = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text.trim());
-  if (!m || text.trim() === '') return undefined;
-  const [d, h, min, s] = m.slice(1).map((v) => Number(v ?? 0)) as [number, number, number, number];
-  const total = d * 86400 + h * 3600 + min * 60 + s;
-  return total > 0 ? total : undefined;
 }
 
 /**

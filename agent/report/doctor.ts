@@ -6,11 +6,11 @@
  */
 import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import { createServer } from 'node:http';
-import { isIP } from '../pki/ip.js';
+import { isIP } from 'node:net';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { loadConfig, type Config } from '../config/config.js';
-import { splitHostPort } from '../config/host-port.js';
+import { splitHostPort } from '../config/values.js';
 import { StoreError, TrustError, describeError } from '../lib/errors.js';
 import { bootstrapTrust, fetchRoots } from '../trust/pin.js';
 import { loadTrust, rootsPem } from '../trust/file.js';

@@ -6,7 +6,7 @@
  * removes bits the model does not give) or only report it. Either way the
  * log says what was found, and `status` warns while a key stays open.
  *
- * The wanted modes follow the file model (store.ts): with a consumer group,
+ * The wanted modes follow the file model (the store's Ownership): with a consumer group,
  * directories 0750 and keys 0640; without, 0700 and 0600. Paths are checked
  * with lstat and changed through O_NOFOLLOW descriptors: a symbolic link
  * where the agent keeps a directory or key is reported, never followed.

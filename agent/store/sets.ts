@@ -69,7 +69,7 @@ export interface LiveSet {
 }
 
 /**
- * Who reads the files besides the agent (see live.ts ownershipOf): `group`
+ * Who reads the files besides the agent (see ownership.ts, ownershipOf): `group`
  * gets read access (dirs 0750, keys 0640); without it everything is private.
  * `legacyUid` is the certificate.owner of an install from before this model,
  * which owned the directories: accepted only to take them back.

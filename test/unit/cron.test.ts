@@ -1,12 +1,12 @@
 /**
- * The daemon's cron schedule (agent/renewal/cron.ts): the next moment for
+ * The daemon's cron schedule (agent/lib/cron.ts): the next moment for
  * the expressions operators write, the errors for the ones they get wrong,
  * and node-cron as the oracle: the library the agent used before, whose
  * matching every configuration already written was validated against.
  */
 import cron from 'node-cron';
 import { describe, expect, it } from 'vitest';
-import { cronProblem, parseCron, type CronSchedule } from '../../agent/renewal/cron.js';
+import { cronProblem, parseCron, type CronSchedule } from '../../agent/lib/cron.js';
 
 const schedule = (e: string) => {
   const s = parseCron(e);

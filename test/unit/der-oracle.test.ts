@@ -15,7 +15,8 @@ import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { identifierProblem, type KeyType } from '../../agent/config/config.js';
+import { identifierProblem } from '../../agent/config/values.js';
+import type { KeyType } from '../../agent/pki/keys.js';
 import { createCsr } from '../../agent/pki/der.js';
 import { generateKeyPem } from '../../agent/pki/keys.js';
 

@@ -5,12 +5,8 @@
  * warning threshold, and renewal.minAllowance's validation.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  allowanceThresholdMs,
-  leastNormalDayAllowanceMs,
-  outageAllowance,
-  parseDurationSeconds,
-} from '../../agent/renewal/schedule.js';
+import { allowanceThresholdMs, leastNormalDayAllowanceMs, outageAllowance } from '../../agent/renewal/schedule.js';
+import { parseDurationSeconds } from '../../agent/config/values.js';
 import { validateConfig } from '../../agent/config/config.js';
 import { ConfigError } from '../../agent/lib/errors.js';
 

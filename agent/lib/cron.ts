@@ -1,7 +1,7 @@
 /**
- * The daemon's check schedule: a cron expression as `renewal.check` takes it
- * (five fields, or six with seconds first) and the next moment it matches, in
- * the machine's local time. Every field must match (as node-cron matches, so
+ * Cron expressions as `renewal.check` takes them (five fields, or six with
+ * seconds first): checked when the configuration is read, and the next
+ * moment one matches, in the machine's local time, for the daemon's checks. Every field must match (as node-cron matches, so
  * a schedule written for it keeps its meaning); the day fields take numbers,
  * ranges, steps and lists, names for months and weekdays, 0 or 7 for Sunday.
  *
