@@ -114,7 +114,7 @@ export async function renewCommand(ctx: CommandContext): Promise<CommandResult> 
 }
 
 async function dryRun(config: Config, ctx: CommandContext, log: Logger): Promise<CommandResult> {
-  const { dryRunPass } = await import('../renewal/pass.js');
+  const { dryRunPass } = await import('../renewal/dry-run.js');
   const r = await dryRunPass({ config, log, now: ctx.now });
   const reload = config.reload.target === 'none' ? 'no reload' : `reload ${config.reload.target}`;
   const verify = config.reload.verify ? ` and check the served serial on ${config.reload.verify}` : '';
