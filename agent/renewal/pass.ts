@@ -17,6 +17,7 @@ import type { PassContext, PassOptions, PassResult } from './context.js';
 import { decide } from './decide.js';
 import { afterFailure, afterSuccess, clockSkewed, withPlaceholder } from './record.js';
 import { liveIfReadable, placeholderIfUnusable, upkeepStore } from './store-upkeep.js';
+import type { TrustBundle } from '../trust/file.js';
 import { offeredFingerprints, withTrust } from './trust-upkeep.js';
 
 export type { PassOptions, PassResult } from './context.js';
@@ -26,13 +27,8 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
   let state = ctx.state;
   try {
     ctx.repaired = upkeepStore(ctx);
-    const result = await withTrust(ctx, async (trust) => {
-      const view = observe(ctx.store, expectations(ctx, rootCertificates(trust)), ctx.repaired);
-      const decision = decide({ ...view, state, config: ctx.config, now: ctx.now(), force: Boolean(opts.force) });
-      return act(ctx, decision, view.live, trust);
-    });
-    const { action, live, nextRenewal } = result;
-    state = afterSuccess(state, { action, live, nextRenewal, ...recorded(ctx) }, ctx.now(), ctx.random);
+    const result = await withTrust(ctx, (trust) => decideAndAct(ctx, trust));
+    state = recordSuccess(ctx, state, result);
     await afterRenewal(ctx, result, state);
     return result;
   } catch (err) {
@@ -42,6 +38,19 @@ export async function renewPass(opts: PassOptions): Promise<PassResult> {
   } finally {
     closePass(ctx, state, release);
   }
+}
+
+/** The decision on what the store holds now, and doing it. */
+async function decideAndAct(ctx: PassContext, trust: TrustBundle): Promise<PassResult> {
+  const { config, store, state, opts } = ctx;
+  const now = ctx.now();
+  const view = observe(
+    store,
+    { domains: config.certificate.domains, roots: rootCertificates(trust), now },
+    ctx.repaired,
+  );
+  const decision = decide({ ...view, state, config, now, force: Boolean(opts.force) });
+  return act(ctx, decision, view.live, trust);
 }
 
 /** Checks the directories, takes the lock and reads state.json. */
@@ -71,8 +80,9 @@ function closePass(ctx: PassContext, state: AgentState, release: () => void): vo
   }
 }
 
-function expectations(ctx: PassContext, roots: ReturnType<typeof rootCertificates>) {
-  return { domains: ctx.config.certificate.domains, roots, now: ctx.now() };
+function recordSuccess(ctx: PassContext, state: AgentState, result: PassResult): AgentState {
+  const { action, live, nextRenewal } = result;
+  return afterSuccess(state, { action, live, nextRenewal, ...recorded(ctx) }, ctx.now(), ctx.random);
 }
 
 /** What the pass adds to its record besides its result. */
