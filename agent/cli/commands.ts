@@ -13,7 +13,7 @@ import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
 /** For the commands run often: the parsed-config cache (see config-cache.ts), same result and errors. */
 const loadConfigOften = async (ctx: CommandContext, command: string): Promise<Config> =>
   (await import('./config-cache.js')).loadConfigCached(ctx.configPath, ctx.env, command);
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { checkPathSafety } from '../config/path-safety.js';
 import { writeFileAtomic } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
@@ -118,7 +118,7 @@ export async function renewCommand(ctx: CommandContext): Promise<CommandResult> 
 }
 
 async function dryRun(config: Config, ctx: CommandContext, log: Logger): Promise<CommandResult> {
-  const { dryRunPass } = await import('../renewal/pass.js');
+  const { dryRunPass } = await import('../renewal/dry-run.js');
   const r = await dryRunPass({ config, log, now: ctx.now });
   const reload = config.reload.target === 'none' ? 'no reload' : `reload ${config.reload.target}`;
   const verify = config.reload.verify ? ` and check the served serial on ${config.reload.verify}` : '';
@@ -168,31 +168,24 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
 /**
  * Timer mode: exactly one check of the daemon, then exit (started by
  * cert-agent.timer through cert-agent-pass.service). Before the next attempt
- * recorded after a failure it does nothing at all; a config file rewritten
- * since the last attempt (`enroll` with a new fingerprint) is checked at once,
- * as the daemon does on SIGHUP. Exits 0 whatever the pass did, like a daemon
- * that carries on: the outcome is in state.json, `status` and the log.
+ * recorded after a failure it does nothing at all; a config file changed
+ * since the last pass (its SHA-256 differs from the one recorded in
+ * state.json: `enroll` with a new fingerprint) is checked at once, as the
+ * daemon does on SIGHUP. Exits 0 whatever the pass did, like a daemon that
+ * carries on: the outcome is in state.json, `status` and the log.
  */
 export async function checkCommand(ctx: CommandContext): Promise<CommandResult> {
   // The logger first: a bad CERT_AGENT_LOG_LEVEL is refused before anything is read or written.
   const log = await ctx.logger();
-  // A pass the daemon started (pass-process.ts): it has decided, backoff
-  // included, and sends the configuration it runs with on stdin.
-  const daemonPid = Number(ctx.env.CERT_AGENT_DAEMON_PID);
-  if (Number.isInteger(daemonPid) && daemonPid >= 1 && daemonPid === process.ppid) {
-    const config = daemonConfig();
-    const { scheduledPass } = await import('../renewal/check.js');
-    const trigger = ctx.env.CERT_AGENT_CHECK_TRIGGER || 'daemon';
-    const outcome = await scheduledPass({ config, log, trigger, now: ctx.now, daemonPid });
-    return { stdout: '', exitCode: outcome === 'locked' ? ExitCode.tempFail : ExitCode.ok };
-  }
+  // Hashed before the file is loaded: a change in between is seen by the next run, not lost.
+  const { configSha256 } = await import('../renewal/config-change.js');
+  const digest = configSha256(ctx.configPath);
   const config = await loadConfigOften(ctx, 'check');
   const { scheduledPass } = await import('../renewal/check.js');
   const { checkDecision } = await import('../renewal/decision.js');
   const { readState } = await import('../store/state.js');
   const state = readState(config.stateDir);
-  const lastAttempt = state.lastAttempt ? new Date(state.lastAttempt.at).getTime() : NaN;
-  const configChanged = statSync(ctx.configPath).mtimeMs > lastAttempt;
+  const configChanged = state.configSha256 !== undefined && state.configSha256 !== digest;
   const decision = checkDecision(state.nextAttempt, ctx.now(), configChanged);
   if (!decision.run) {
     const fields = { trigger: 'timer-mode', nextAttempt: decision.nextAttempt, attempt: state.consecutiveFailures };
@@ -200,8 +193,28 @@ export async function checkCommand(ctx: CommandContext): Promise<CommandResult> 
     return { stdout: '', exitCode: ExitCode.ok };
   }
   const trigger = configChanged && state.nextAttempt ? 'config file changed' : 'timer-mode';
-  await scheduledPass({ config, log, trigger, now: ctx.now });
+  await scheduledPass({ config, log, trigger, now: ctx.now, ...(digest ? { configSha256: digest } : {}) });
   return { stdout: '', exitCode: ExitCode.ok };
+}
+
+/**
+ * `cert-agent __pass` (internal): one pass of the daemon, in a child process
+ * the daemon started (pass-process.ts). The daemon has decided, backoff
+ * included; it sends the configuration it runs with on stdin and names
+ * itself with --daemon-pid, honoured only when it is this process's parent
+ * (it goes into daemon.pid, which `enroll` signals). Exits 75 when another
+ * cert-agent holds the lock, so the daemon can wait for it.
+ */
+export async function daemonPassCommand(ctx: CommandContext): Promise<CommandResult> {
+  const log = await ctx.logger();
+  const daemonPid = Number(ctx.flags['daemon-pid']);
+  if (!Number.isInteger(daemonPid) || daemonPid < 1 || daemonPid !== process.ppid)
+    throw new UsageError('__pass: internal to the daemon (cert-agent run); --daemon-pid must name the parent process');
+  const config = daemonConfig();
+  const { scheduledPass } = await import('../renewal/check.js');
+  const trigger = (ctx.flags.trigger as string | undefined) || 'daemon';
+  const outcome = await scheduledPass({ config, log, trigger, now: ctx.now, daemonPid });
+  return { stdout: '', exitCode: outcome === 'locked' ? ExitCode.tempFail : ExitCode.ok };
 }
 
 /**
@@ -235,7 +248,7 @@ export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
   const { Daemon } = await import('../renewal/daemon.js');
   const { childProcessPasses } = await import('../renewal/pass-process.js');
   const log = await ctx.logger();
-  const runPass = childProcessPasses(ctx.configPath, log);
+  const runPass = childProcessPasses(log);
   const running = new Daemon({ configPath: ctx.configPath, log, now: ctx.now, runPass });
   started.daemon = running;
   running.start();

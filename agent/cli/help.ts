@@ -209,6 +209,26 @@ Examples:
   systemctl enable --now cert-agent
   cert-agent run --config /etc/cert-agent/config.yaml     # in the foreground
 `,
+  __pass: `Usage: cert-agent __pass --trigger WHY --daemon-pid PID   (internal)
+
+Internal to the daemon ('cert-agent run'), not for operators: one pass of a
+daemon's check, in a child process, so that the resident daemon never loads
+the renewal code. The daemon has decided (backoff included); it sends the
+configuration it runs with as JSON on stdin, and names itself with
+--daemon-pid, honoured only when that is this process's parent (it goes into
+daemon.pid, which 'enroll' signals). Otherwise the same pass as 'check':
+placeholder, trust refresh, metrics textfile; logs as JSON lines on stdout.
+
+Flags:
+  --trigger WHY      why the daemon checks: start, cron, timer, SIGHUP, config file changed (default daemon)
+  --daemon-pid PID   the daemon's pid; must be the parent process
+
+Exit: 0 after the pass, whatever it did (the outcome is in state.json);
+75 another cert-agent holds the lock; 64 not started by the daemon.
+
+Example (what the daemon runs):
+  cert-agent __pass --trigger cron --daemon-pid 1234 < config.json
+`,
   check: `Usage: cert-agent check [--config PATH]
 
 Timer mode: does exactly what one check of the daemon ('cert-agent run') does,
@@ -216,7 +236,8 @@ then exits, so nothing stays in memory between checks. Started by
 cert-agent.timer (every 5 minutes, through cert-agent-pass.service) instead of
 running the daemon. After a failed attempt it does nothing, without contacting
 the CA, until the retry time recorded in state.json (exponential backoff, as
-the daemon); a config file changed since the last attempt is checked at once.
+the daemon); a config file changed since the last pass (its SHA-256 differs
+from the one recorded in state.json) is checked at once.
 Otherwise one pass: renew if due (same renewal time and jitter as the daemon),
 install, reload and verify, pin the CA root when it first answers, serve a
 marked self-signed placeholder while the CA cannot be reached and nothing
@@ -227,11 +248,8 @@ The difference to the daemon: renewals and retries happen at the next timer
 run, not at their exact moment (up to one timer period later; 5 minutes by
 default). renewal.check is not read: the timer's OnCalendar= sets the period.
 
-The daemon runs each of its checks' passes as this command, with its pid in
-CERT_AGENT_DAEMON_PID (honoured only from the parent process) and its
-configuration as JSON on stdin: then the daemon's decision stands (no backoff
-check here), the paths the configuration names are checked again, and the exit
-is 75 when another cert-agent holds the lock.
+The daemon runs each of its checks' passes as the internal command
+'cert-agent __pass' (see 'cert-agent help __pass'), not as this one.
 
 Flags:
   --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)

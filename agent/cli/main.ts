@@ -11,6 +11,7 @@ import { HELP } from './help.js';
 import {
   bootstrapCommand,
   checkCommand,
+  daemonPassCommand,
   doctorCommand,
   enrollCommand,
   metricsCommand,
@@ -62,10 +63,15 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) =>
   renew: { options: { force: { type: 'boolean', short: 'f' }, 'dry-run': { type: 'boolean' } }, run: renewCommand },
   run: { options: {}, run: runCommand },
   check: { options: {}, run: checkCommand },
+  // Internal: the daemon's pass process (help __pass); not in the lists below.
+  __pass: { options: { trigger: { type: 'string' }, 'daemon-pid': { type: 'string' } }, run: daemonPassCommand },
   status: { options: { json: { type: 'boolean', short: 'j' }, line: { type: 'boolean' } }, run: statusCommand },
   doctor: { options: { fix: { type: 'boolean' } }, run: doctorCommand },
   metrics: { options: {}, run: metricsCommand },
 };
+
+/** The commands an operator uses; internal ones (`__pass`) are left out of every list. */
+const PUBLIC = Object.keys(COMMANDS).filter((c) => !c.startsWith('__'));
 
 export async function main(argv: string[]): Promise<number> {
   const [command = '', ...rest] = argv;
@@ -75,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!spec)
     return fail(
       new UsageError(
-        `unknown command ${JSON.stringify(command)}; commands: ${Object.keys(COMMANDS).join(', ')} (see cert-agent --help)`,
+        `unknown command ${JSON.stringify(command)}; commands: ${PUBLIC.join(', ')} (see cert-agent --help)`,
       ),
     );
 
@@ -104,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
     // The daemon and timer mode log to stdout (journald); one-shot commands keep stdout for
     // their answer and log warnings and errors to stderr.
     logger: async () =>
-      command === 'run' || command === 'check'
+      command === 'run' || command === 'check' || command === '__pass'
         ? createLogger({ fd: 1 })
         : createLogger({ fd: 2, level: process.env.CERT_AGENT_LOG_LEVEL ?? 'warn' }),
     now: () => new Date(),
@@ -126,7 +132,7 @@ function helpOrVersion(command: string, rest: string[]): number | undefined {
     // `cert-agent help renew` is `cert-agent renew --help`.
     const topic = rest[0] as string;
     if (rest.length > 1 || !(COMMANDS[topic] || topic === 'config')) {
-      const commands = Object.keys(COMMANDS).join(', ');
+      const commands = PUBLIC.join(', ');
       return fail(new UsageError(`help: unknown command ${JSON.stringify(rest.join(' '))}; commands: ${commands}`));
     }
     return print(HELP[topic] ?? '', 0);

@@ -22,6 +22,8 @@ export interface ScheduledPassOptions {
   random?: Random;
   /** The daemon's pid, for daemon.pid (`enroll` signals it); timer mode has no process to signal. */
   daemonPid?: number;
+  /** Timer mode: the SHA-256 of the config file, recorded in state.json for the next run to compare (config-change.ts). */
+  configSha256?: string;
 }
 
 /**
@@ -40,6 +42,7 @@ export async function scheduledPass(opts: ScheduledPassOptions): Promise<'done' 
       placeholder: true,
       refreshTrust: true,
       ...(opts.daemonPid !== undefined ? { daemonPid: opts.daemonPid } : {}),
+      ...(opts.configSha256 ? { configSha256: opts.configSha256 } : {}),
     });
     return 'done';
   } catch (err) {

@@ -9,8 +9,7 @@
  * a child process (pass-process.ts), so that this loop is all that stays
  * resident; tests and the benchmark's fleet run them in this process.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../config/config.js';
 import { describeError } from '../lib/errors.js';
@@ -21,6 +20,7 @@ import { tryLock } from '../store/lock.js';
 import { DAEMON_PID_FILE } from '../store/layout.js';
 import type { Random } from './schedule.js';
 import { checkDecision } from './decision.js';
+import { configSha256 } from './config-change.js';
 import { parseCron, type CronSchedule } from '../lib/cron.js';
 
 /** One pass the daemon asks for. */
@@ -83,8 +83,9 @@ export class Daemon {
   constructor(private readonly opts: DaemonOptions) {
     this.now = opts.now ?? (() => new Date());
     this.random = opts.random ?? Math.random;
+    // Hashed before the file is loaded: a change in between is seen at the next check, not lost.
+    this.configHash = configSha256(opts.configPath);
     this.config = loadConfig(opts.configPath);
-    this.configHash = hashFile(opts.configPath);
   }
 
   start(): void {
@@ -108,15 +109,14 @@ export class Daemon {
   /** SIGHUP: re-read the configuration (keeping the old one when the new one is invalid), then check now. */
   reload(reason = 'SIGHUP'): void {
     const { log } = this.opts;
+    this.configHash = configSha256(this.opts.configPath);
     try {
       const next = loadConfig(this.opts.configPath);
       const scheduleChanged = next.renewal.check !== this.config.renewal.check;
       this.config = next;
-      this.configHash = hashFile(this.opts.configPath);
       if (scheduleChanged) this.schedule();
       log.info({ event: 'config_reloaded', reason, domains: next.certificate.domains }, 'configuration re-read');
     } catch (err) {
-      this.configHash = hashFile(this.opts.configPath);
       log.error(
         { event: 'config_invalid', reason, error: describeError(err) },
         'new configuration is invalid; keeping the previous one',
@@ -169,7 +169,7 @@ export class Daemon {
       if (ignoreBackoff) this.pending = trigger;
       return this.running;
     }
-    if (hashFile(this.opts.configPath) !== this.configHash) {
+    if (configSha256(this.opts.configPath) !== this.configHash) {
       // `enroll` rewrote the file (e.g. a new fingerprint after the CA was recreated).
       this.reload('config file changed');
       return this.running ?? Promise.resolve();
@@ -233,13 +233,5 @@ function forgetDaemon(stateDir: string): void {
     if (readIfExists(path)?.trim() === String(process.pid)) rmSync(path, { force: true });
   } finally {
     release();
-  }
-}
-
-function hashFile(path: string): string {
-  try {
-    return createHash('sha256').update(readFileSync(path)).digest('hex');
-  } catch {
-    return '';
   }
 }

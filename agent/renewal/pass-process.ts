@@ -1,21 +1,21 @@
 /**
- * The daemon's passes, each in a child process: `cert-agent check` with the
- * daemon's decision in its environment. The resident daemon then never loads
- * the ACME client, TLS, X.509 parsing or the store, and never pages in the
- * code that runs them: it idles at the size of a bare Node with the
- * scheduler, where a daemon that renewed in its own process held 53–60 MiB
- * (BENCHMARKS.md). The child does exactly what a timer-mode pass does
- * (state.json, daemon.pid, metrics textfile) and logs to the same stream.
+ * The daemon's passes, each in a child process: `cert-agent __pass`, an
+ * internal command that runs one pass as the daemon decided it. The resident
+ * daemon then never loads the ACME client, TLS, X.509 parsing or the store,
+ * and never pages in the code that runs them: it idles at the size of a bare
+ * Node with the scheduler, where a daemon that renewed in its own process
+ * held 53-60 MiB (BENCHMARKS.md). The child does exactly what a timer-mode
+ * pass does (state.json, daemon.pid, metrics textfile) and logs to the same
+ * stream.
  *
- * The child's environment: CERT_AGENT_DAEMON_PID (this process; the child
- * checks that it is its parent before writing it to daemon.pid) and
- * CERT_AGENT_CHECK_TRIGGER (why the daemon checks: start, cron, timer,
- * SIGHUP, config file changed). Its stdin: the daemon's configuration as
- * JSON, so a pass uses what the daemon uses (the previous configuration when
- * a reload found the file invalid; the child still checks the paths it
- * names). With them the child does not decide again (the daemon has, backoff
- * included) and exits 75 when another cert-agent holds the lock, so the
- * daemon can wait for it.
+ * The child's arguments: --trigger (why the daemon checks: start, cron,
+ * timer, SIGHUP, config file changed) and --daemon-pid (this process; the
+ * child checks that it is its parent before writing it to daemon.pid). Its
+ * stdin: the daemon's configuration as JSON, so a pass uses what the daemon
+ * uses (the previous configuration when a reload found the file invalid; the
+ * child still checks the paths it names). The child does not decide again
+ * (the daemon has, backoff included) and exits 75 when another cert-agent
+ * holds the lock, so the daemon can wait for it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -43,8 +43,8 @@ function selfCommand(): [string, string[]] {
   return [process.execPath, [...process.execArgv, ...(sea ? [] : [script as string])]];
 }
 
-/** A PassRunner that runs each pass as `cert-agent check --config PATH` in a child process. */
-export function childProcessPasses(configPath: string, log: Logger): PassRunner {
+/** A PassRunner that runs each pass as `cert-agent __pass` in a child process. */
+export function childProcessPasses(log: Logger): PassRunner {
   return (req: PassRequest) =>
     new Promise((resolve) => {
       const failed = (error: string, msg: string) => {
@@ -54,10 +54,8 @@ export function childProcessPasses(configPath: string, log: Logger): PassRunner 
       const [program, args] = selfCommand();
       let child: ChildProcess;
       try {
-        child = spawn(program, [...args, 'check', '--config', configPath], {
-          stdio: ['pipe', 'inherit', 'inherit'],
-          env: { ...process.env, CERT_AGENT_DAEMON_PID: String(process.pid), CERT_AGENT_CHECK_TRIGGER: req.trigger },
-        });
+        const pass = ['__pass', '--trigger', req.trigger, '--daemon-pid', String(process.pid)];
+        child = spawn(program, [...args, ...pass], { stdio: ['pipe', 'inherit', 'inherit'] });
       } catch (err) {
         // Thrown rather than emitted (e.g. ENOMEM): this check fails, the daemon goes on.
         return failed(describeError(err), 'could not start the pass process');

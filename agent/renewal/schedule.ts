@@ -31,10 +31,6 @@ export function nextRenewal(cert: Validity, policy: RenewalPolicy, random: Rando
   return new Date(cert.notBefore.getTime() + lifetime * fraction);
 }
 
-export function isDue(cert: Validity, policy: RenewalPolicy, now: Date, random: Random): boolean {
-  return now.getTime() >= nextRenewal(cert, policy, random).getTime();
-}
-
 /**
  * A random source fixed per certificate: every check of the same certificate
  * draws the same jitter (re-drawing at each check would pull renewals towards

@@ -17,7 +17,8 @@ import { loadRepins, loadTrust } from '../trust/file.js';
 import { certFingerprint, summarize, validityOf } from '../pki/x509.js';
 import { assessSet, type FindingCode } from '../pki/assess.js';
 import { ownershipForReading } from '../store/ownership.js';
-import { allowanceThresholdMs, outageAllowance, randomForSerial, renewalTimeOf } from '../renewal/schedule.js';
+import { allowanceThresholdMs, outageAllowance, randomForSerial } from '../renewal/schedule.js';
+import { decide, publishedNeeds } from '../renewal/decide.js';
 import { human } from './status-text.js';
 import { CertStore, type LiveSet } from '../store/sets.js';
 import { findDrift } from '../store/permissions.js';
@@ -171,9 +172,10 @@ function inspect(config: Config, now: Date): StatusReport {
     const chainFinding = found('chain') ?? found('expired') ?? found('not-yet-valid');
     const chainProblem = live.placeholder ? 'self-signed placeholder' : (chainFinding?.problem ?? null);
     const missing = found('names-missing')?.missing ?? [];
-    next = renewalTimeOf(live, config);
-    for (const f of findings) (f.severity === 'critical' ? critical : warning).push(f.message + (REMEDY[f.code] ?? ''));
     const published = inspectPublishedNames(config.certificate.dir);
+    // The pass's own decision: its next moment is the renewal time reported.
+    next = decide({ live, findings, published: publishedNeeds(published), state, config, now }).next;
+    for (const f of findings) (f.severity === 'critical' ? critical : warning).push(f.message + (REMEDY[f.code] ?? ''));
     for (const p of published.filter((n) => n.state !== 'ok')) {
       const fix = `the next check ${p.state === 'dangling' ? 'installs a complete set' : 'restores the link'}`;
       critical.push(

@@ -35,6 +35,8 @@ export interface AgentState {
   placeholder: boolean;
   trust?: { ok: boolean; detail?: string; offeredFingerprints?: string[]; checkedAt: string };
   reload?: ReloadRecord;
+  /** SHA-256 of the config file the last timer-mode pass ran with: a file changed since is checked at once. */
+  configSha256?: string;
 }
 
 export function emptyState(): AgentState {

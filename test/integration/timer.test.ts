@@ -238,9 +238,9 @@ describe.concurrent('cert-agent check (timer mode)', () => {
   }, 120_000);
 
   it("runs the daemon's passes: its decision taken as given, the daemon recorded, 75 while the lock is held", async () => {
-    // `cert-agent run` starts each pass as `cert-agent check` with its pid in
-    // CERT_AGENT_DAEMON_PID (agent/renewal/pass-process.ts); here this test
-    // process is the parent that plays the daemon.
+    // `cert-agent run` starts each pass as the internal `cert-agent __pass`
+    // with its pid in --daemon-pid (agent/renewal/pass-process.ts); here
+    // this test process is the parent that plays the daemon.
     const s = await setup();
     expect((await check(s)).code).toBe(0);
     const later = new Date(Date.now() + 3600_000).toISOString();
@@ -248,25 +248,30 @@ describe.concurrent('cert-agent check (timer mode)', () => {
       writeFileSync(join(s.stateDir, 'state.json'), JSON.stringify({ ...state(s), nextAttempt: later }));
     // The daemon sends the configuration it runs with on stdin.
     const accepted = JSON.stringify(loadConfig(s.config));
-    const pass = async (pid: number) => {
-      const env = {
-        CERT_AGENT_LOG_LEVEL: 'info',
-        CERT_AGENT_DAEMON_PID: String(pid),
-        CERT_AGENT_CHECK_TRIGGER: 'SIGHUP',
-      };
-      const r = await runAgent(['check', '--config', s.config], { env, input: accepted });
-      const events = r.stdout
+    const events = (stdout: string) =>
+      stdout
         .split('\n')
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-      return { code: r.code, events: events.map((e) => e.event) };
+        .map((l) => (JSON.parse(l) as Record<string, unknown>).event);
+    const pass = async (pid: number) => {
+      const args = ['__pass', '--trigger', 'SIGHUP', '--daemon-pid', String(pid)];
+      const r = await runAgent(args, { env: { CERT_AGENT_LOG_LEVEL: 'info' }, input: accepted });
+      return { code: r.code, events: events(r.stdout) };
     };
     const daemonPid = () => readFileSync(join(s.stateDir, 'daemon.pid'), 'utf8').trim();
     rmSync(join(s.stateDir, 'daemon.pid'), { force: true });
 
-    // A pid that is not the parent: an ordinary timer-mode run, which backs off and records no daemon.
+    // `check` is timer mode whatever its environment (the daemon's pass mode is no longer an environment
+    // variable): it backs off and records no daemon.
     backOff();
-    expect(await pass(1)).toEqual({ code: 0, events: ['check_deferred'] });
+    const env = { CERT_AGENT_LOG_LEVEL: 'info', CERT_AGENT_DAEMON_PID: String(process.pid) };
+    const timerMode = await runAgent(['check', '--config', s.config], { env, input: accepted });
+    expect({ code: timerMode.code, events: events(timerMode.stdout) }).toEqual({ code: 0, events: ['check_deferred'] });
+    expect(existsSync(join(s.stateDir, 'daemon.pid'))).toBe(false);
+
+    // A pid that is not the parent: refused, nothing done.
+    const stranger = await pass(1);
+    expect(stranger).toEqual({ code: 64, events: [] });
     expect(existsSync(join(s.stateDir, 'daemon.pid'))).toBe(false);
 
     // The parent: the daemon has decided (a SIGHUP overrides the backoff), so the pass runs.
@@ -295,6 +300,28 @@ describe.concurrent('cert-agent check (timer mode)', () => {
     } finally {
       rmSync(join(s.stateDir, 'lock'), { force: true });
     }
+  });
+
+  it("checks at once, backoff or not, when the config file's content changed since the last pass", async () => {
+    const s = await setup();
+    expect((await check(s)).code).toBe(0);
+    const recorded = state(s).configSha256;
+    expect(recorded).toMatch(/^[0-9a-f]{64}$/);
+    const later = new Date(Date.now() + 3600_000).toISOString();
+    const backOff = () =>
+      writeFileSync(join(s.stateDir, 'state.json'), JSON.stringify({ ...state(s), nextAttempt: later }));
+    // The same bytes written again (a new mtime, as `enroll` with the same arguments would not even do): still backing off.
+    backOff();
+    writeFileSync(s.config, readFileSync(s.config));
+    expect(has(await check(s), 'check_deferred')).toHaveLength(1);
+    // Other bytes: the pass runs despite the backoff, and records the new digest.
+    writeFileSync(s.config, `${readFileSync(s.config, 'utf8')}# rewritten\n`);
+    const changed = await check(s);
+    expect(has(changed, 'check_deferred')).toHaveLength(0);
+    expect(has(changed, 'renewal_not_due')).toHaveLength(1);
+    expect(state(s).configSha256).not.toBe(recorded);
+    backOff();
+    expect(has(await check(s), 'check_deferred')).toHaveLength(1);
   });
 
   it('refuses a bad config with 78 and one line, writing nothing', async () => {

@@ -14,7 +14,7 @@ import addFormatsModule from 'ajv-formats';
 import { createLogger } from '../../agent/lib/log.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../agent/config/config.js';
-import { ensureTrust } from '../../agent/renewal/pass.js';
+import { ensureTrust } from '../../agent/renewal/trust-upkeep.js';
 import { installSystemTrust } from '../../agent/trust/system-store.js';
 import { bootstrapTrust } from '../../agent/trust/pin.js';
 import { loadTrust, saveTrust } from '../../agent/trust/file.js';

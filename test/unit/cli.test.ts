@@ -99,6 +99,15 @@ describe('help CMD and short flags', () => {
     expect(r.stderr).toMatch(/^cert-agent: help: unknown command "renwe"; commands: enroll, /);
   });
 
+  it("the daemon's internal __pass: in no list, its own help, refused when --daemon-pid is not the parent", async () => {
+    expect((await runAgent(['--help'])).stdout).not.toContain('__pass');
+    expect((await runAgent(['renwe'])).stderr).not.toContain('__pass');
+    expect((await runAgent(['help', '__pass'])).stdout).toMatch(/^Usage: cert-agent __pass .*\(internal\)/);
+    const stranger = await runAgent(['__pass', '--daemon-pid', '1'], { input: '{}' });
+    expect(stranger.code).toBe(64);
+    expect(stranger.stderr).toMatch(/^cert-agent: __pass: internal to the daemon/);
+  });
+
   it('-c is --config, -j is --json, -f is --force, -d is --domain', async () => {
     const status = await runAgent(['status', '-j', '-c', '/nonexistent/c.yaml']);
     expect(status.code).toBe(3);

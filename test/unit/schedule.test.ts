@@ -1,10 +1,11 @@
 /**
  * schedule.ts with a fake clock and a fixed random: when renewal falls due,
- * how retries grow and where they are capped, and that a clock jump (a
- * frozen container waking up) makes a renewal due at once.
+ * how retries grow and where they are capped. (That a clock jump, a frozen
+ * container waking up, makes a renewal due at once is the decision's:
+ * test/unit/renewal/decide.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import { BACKOFF, isDue, nextRenewal, randomForSerial, retryDelay } from '../../agent/renewal/schedule.js';
+import { BACKOFF, nextRenewal, randomForSerial, retryDelay } from '../../agent/renewal/schedule.js';
 
 const H = 3_600_000;
 const T0 = new Date('2026-03-01T00:00:00Z');
@@ -39,20 +40,6 @@ describe('randomForSerial', () => {
     const draws = new Set(['01', '02', '03', '04', '05', '06'].map((s) => randomForSerial(s)()));
     expect(draws.size).toBe(6);
     for (const d of draws) expect(d >= 0 && d < 1).toBe(true);
-  });
-});
-
-describe('isDue', () => {
-  const due = nextRenewal(day, policy, fixed(0.2));
-  it('is false before the renewal time and true from it on', () => {
-    expect(isDue(day, policy, new Date(due.getTime() - 1), fixed(0.2))).toBe(false);
-    expect(isDue(day, policy, due, fixed(0.2))).toBe(true);
-  });
-  it('after a freeze: a clock that jumps from before the renewal time to past expiry makes it due at once', () => {
-    const beforeFreeze = new Date(T0.getTime() + 2 * H);
-    expect(isDue(day, policy, beforeFreeze, fixed(0.2))).toBe(false);
-    const afterWake = new Date(T0.getTime() + 3 * 24 * H);
-    expect(isDue(day, policy, afterWake, fixed(0.2))).toBe(true);
   });
 });
 

@@ -1,14 +1,17 @@
 /**
- * The renewal decision on its own: which installed set is replaced, with
- * which reason, and in which order the reasons win. Real certificates from an
- * in-process CA; the configuration comes through the real validator.
+ * The renewal decision (agent/renewal/decide.ts) on its own: which installed
+ * set is replaced, with which reason, and in which order the reasons win,
+ * with real certificates from an in-process CA and the configuration through
+ * the real validator; then the rest of the decision (the names consumers
+ * read, a failed reload, force) as a table with the clock injected.
  */
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { validateConfig, type Config } from '../../agent/config/config.js';
-import { renewalReason } from '../../agent/renewal/pass.js';
-import type { LiveSet } from '../../agent/store/sets.js';
-import { makeCa, newKey, selfSigned, type Leaf, type TestCa } from '../helpers/certs.js';
+import { validateConfig, type Config } from '../../../agent/config/config.js';
+import { assessSet } from '../../../agent/pki/assess.js';
+import { decide, publishedNeeds, renewReason, type DecisionInput } from '../../../agent/renewal/decide.js';
+import type { LiveSet } from '../../../agent/store/sets.js';
+import { makeCa, newKey, selfSigned, type Leaf, type TestCa } from '../../helpers/certs.js';
 
 const HOUR = 3600_000;
 const FP = '4a5679c0ffee00112233445566778899aabbccddeeff00112233445566778899';
@@ -38,6 +41,13 @@ function live(l: Leaf, opts: { keyPem?: string; placeholder?: boolean; intermedi
   };
 }
 
+/** The reason to renew the pass would give, or undefined when it would not renew. */
+function renewalReason(set: LiveSet | undefined, cfg: Config, trusted: X509Certificate[], now: Date) {
+  const findings = set ? assessSet(set, { domains: cfg.certificate.domains, roots: trusted, now }).findings : [];
+  const published = { lacking: [], restored: [] };
+  return renewReason(decide({ live: set, findings, published, state: {}, config: cfg, now }));
+}
+
 const roots = () => [new X509Certificate(ca.root.pem)];
 const at = (fraction: number) =>
   new Date(NOT_BEFORE.getTime() + fraction * (NOT_AFTER.getTime() - NOT_BEFORE.getTime()));
@@ -48,7 +58,7 @@ beforeAll(async () => {
   leaf = await ca.leaf({ domains: ['app.internal', '10.0.0.5'], notBefore: NOT_BEFORE, notAfter: NOT_AFTER });
 });
 
-describe('renewalReason', () => {
+describe('decide: the reason to renew', () => {
   it('keeps a valid, matching, complete set that is not yet due', () => {
     expect(renewalReason(live(leaf), config(['app.internal', '10.0.0.5']), roots(), at(0.25))).toBeUndefined();
   });
@@ -145,5 +155,79 @@ describe('renewalReason', () => {
       `certificate ${serial} lacks the configured names missing.internal`,
     );
     expect(renewalReason(live(leaf), config(['app.internal']), wrongRoots, at(0.9))).toMatch(/does not verify/);
+  });
+});
+
+describe('decide: renew, reload or nothing, with the reason and the next moment', () => {
+  const cfg = (target = 'nginx') => ({ renewal: { at: 0.5, jitter: 0 }, reload: { target } });
+  const failedReload = { reload: { target: 'nginx', at: '2026-01-01T00:00:00Z', ok: false } };
+  const okReload = { reload: { target: 'nginx', at: '2026-01-01T00:00:00Z', ok: true } };
+  const none = { lacking: [], restored: [] };
+  const placeholderFinding = { code: 'placeholder', severity: 'warning', message: 'the placeholder' } as const;
+  const expiredFinding = { code: 'expired', severity: 'critical', message: 'expired' } as const;
+  type Row = [string, Partial<DecisionInput> & { fraction?: number }, string, string];
+  const rows: Row[] = [
+    ['not due', {}, 'nothing', 'not due'],
+    ['forced', { force: true }, 'renew', 'forced'],
+    ['forced over a critical finding', { force: true, findings: [expiredFinding] }, 'renew', 'forced'],
+    ['a critical finding', { findings: [expiredFinding] }, 'renew', 'expired'],
+    ['the placeholder', { findings: [placeholderFinding] }, 'renew', 'the placeholder'],
+    [
+      'a name the live set lacks',
+      { published: { lacking: ['chain.pem'], restored: [] } },
+      'renew',
+      'the live set lacks chain.pem',
+    ],
+    [
+      'due before lacking names',
+      { fraction: 0.6, published: { lacking: ['chain.pem'], restored: [] } },
+      'renew',
+      'renewal due since',
+    ],
+    ['a reload that failed', { state: failedReload }, 'reload', 'not due'],
+    ['a reload that succeeded', { state: okReload }, 'nothing', 'not due'],
+    [
+      'names restored',
+      { published: { lacking: [], restored: ['key.pem', 'fullchain.pem'] } },
+      'reload',
+      'not due; restored key.pem, fullchain.pem',
+    ],
+    [
+      'names restored, no consumer',
+      { published: { lacking: [], restored: ['key.pem'] }, config: cfg('none') },
+      'nothing',
+      'not due; restored key.pem',
+    ],
+  ];
+  it.each(rows)('%s', (_name, row, action, reason) => {
+    const set = live(leaf);
+    const now = at(row.fraction ?? 0.25);
+    const input: DecisionInput = { live: set, findings: [], published: none, state: {}, config: cfg(), now, ...row };
+    const decision = decide(input);
+    expect(decision.action).toBe(action);
+    expect(decision.reason.startsWith(reason)).toBe(true);
+    expect(decision.next?.toISOString()).toBe(at(0.5).toISOString());
+  });
+
+  it('renews without a live set, with no next moment', () => {
+    const decision = decide({
+      live: undefined,
+      findings: [],
+      published: none,
+      state: failedReload,
+      config: cfg(),
+      now: at(0.1),
+    });
+    expect(decision).toEqual({ action: 'renew', reason: 'no certificate installed', next: undefined });
+  });
+
+  it('reads the names consumers read: dangling ones need a new set, the others a restored link', () => {
+    const problems = [
+      { name: 'key.pem', state: 'ok' },
+      { name: 'chain.pem', state: 'dangling' },
+      { name: 'fullchain.pem', state: 'regular-file' },
+      { name: 'cert.pem', state: 'missing' },
+    ];
+    expect(publishedNeeds(problems)).toEqual({ lacking: ['chain.pem'], restored: ['fullchain.pem', 'cert.pem'] });
   });
 });
