@@ -193,7 +193,8 @@ export async function checkCommand(ctx: CommandContext): Promise<CommandResult> 
     return { stdout: '', exitCode: ExitCode.ok };
   }
   const trigger = configChanged && state.nextAttempt ? 'config file changed' : 'timer-mode';
-  await scheduledPass({ config, log, trigger, now: ctx.now, ...(digest ? { configSha256: digest } : {}) });
+  const { writeMetricsTextfile: afterPass } = await import('../report/metrics.js');
+  await scheduledPass({ config, log, trigger, now: ctx.now, afterPass, ...(digest ? { configSha256: digest } : {}) });
   return { stdout: '', exitCode: ExitCode.ok };
 }
 
@@ -213,7 +214,8 @@ export async function daemonPassCommand(ctx: CommandContext): Promise<CommandRes
   const config = daemonConfig();
   const { scheduledPass } = await import('../renewal/check.js');
   const trigger = (ctx.flags.trigger as string | undefined) || 'daemon';
-  const outcome = await scheduledPass({ config, log, trigger, now: ctx.now, daemonPid });
+  const { writeMetricsTextfile: afterPass } = await import('../report/metrics.js');
+  const outcome = await scheduledPass({ config, log, trigger, now: ctx.now, daemonPid, afterPass });
   return { stdout: '', exitCode: outcome === 'locked' ? ExitCode.tempFail : ExitCode.ok };
 }
 

@@ -3,13 +3,13 @@
  * (`cert-agent check`, started by a systemd timer), so the two cannot drift
  * apart: the same rule for whether a check runs a pass at all (the retry
  * backoff remembered in state.json), and the same pass with everything a
- * scheduled agent adds (placeholder, trust refresh), followed by the metrics
- * textfile.
+ * scheduled agent adds (placeholder, trust refresh), followed by whatever
+ * the caller exports after each pass (the CLI: the metrics textfile, which
+ * belongs to the report layer above this one).
  */
 import type { Config } from '../config/config.js';
 import { AgentError, LockedError, describeError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import { writeMetricsTextfile } from '../report/metrics.js';
 import { renewPass } from './pass.js';
 import type { PassRunner } from './daemon.js';
 import type { Random } from './schedule.js';
@@ -24,7 +24,12 @@ export interface ScheduledPassOptions {
   daemonPid?: number;
   /** Timer mode: the SHA-256 of the config file, recorded in state.json for the next run to compare (config-change.ts). */
   configSha256?: string;
+  /** Called after every pass, also a failed one (e.g. the metrics textfile); its errors are only logged. */
+  afterPass?: AfterPass;
 }
+
+/** What runs after each scheduled pass: it reads what the pass left on disk. */
+export type AfterPass = (config: Config, now: Date) => void;
 
 /**
  * The pass of a scheduled check. Failures are recorded in state.json and
@@ -57,20 +62,20 @@ export async function scheduledPass(opts: ScheduledPassOptions): Promise<'done' 
     }
     return 'failed';
   } finally {
-    exportMetrics(config, opts.now(), log);
+    if (opts.afterPass) runAfterPass(opts.afterPass, config, opts.now(), log);
   }
 }
 
 /** Passes in the daemon's own process: for tests with an injected clock, and the benchmark's fleet of daemons in one process. */
-export function inProcessPasses(log: Logger): PassRunner {
+export function inProcessPasses(log: Logger, afterPass?: AfterPass): PassRunner {
   return ({ config, trigger, now, random, daemonPid }) =>
-    scheduledPass({ config, log, trigger, now, random, daemonPid });
+    scheduledPass({ config, log, trigger, now, random, daemonPid, ...(afterPass ? { afterPass } : {}) });
 }
 
 /** node_exporter's textfile collector reads the file between passes; a failure here is only logged. */
-function exportMetrics(config: Config, now: Date, log: Logger): void {
+function runAfterPass(afterPass: AfterPass, config: Config, now: Date, log: Logger): void {
   try {
-    writeMetricsTextfile(config, now);
+    afterPass(config, now);
   } catch (err) {
     log.warn({ event: 'metrics_failed', error: describeError(err) }, 'could not write the metrics textfile');
   }

@@ -13,6 +13,7 @@
  */
 import { createLogger } from '../../agent/lib/log.js';
 import { inProcessPasses } from '../../agent/renewal/check.js';
+import { writeMetricsTextfile } from '../../agent/report/metrics.js';
 import { Daemon } from '../../agent/renewal/daemon.js';
 
 const configs = JSON.parse(process.env.CERT_AGENT_FLEET_CONFIGS ?? '[]') as string[];
@@ -33,7 +34,7 @@ function loggerFor(agent: number) {
 
 const daemons = configs.map((configPath, i) => {
   const log = loggerFor(base + i);
-  return new Daemon({ configPath, log, runPass: inProcessPasses(log) });
+  return new Daemon({ configPath, log, runPass: inProcessPasses(log, writeMetricsTextfile) });
 });
 process.on('message', (msg: { type?: string }) => {
   if (msg?.type === 'start') for (const d of daemons) d.start();

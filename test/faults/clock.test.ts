@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../agent/config/config.js';
 import { createLogger } from '../../agent/lib/log.js';
 import { inProcessPasses } from '../../agent/renewal/check.js';
+import { writeMetricsTextfile } from '../../agent/report/metrics.js';
 import { Daemon } from '../../agent/renewal/daemon.js';
 import { renewPass } from '../../agent/renewal/pass.js';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
@@ -98,7 +99,12 @@ describe('clock jumps (injected clock)', () => {
   it('the daemon renews at its next check after a jump forward and waits after the jump back', async ({ task }) => {
     offset = 0;
     const installedBefore = lines.filter((l) => l.event === 'certificate_installed').length;
-    const d = new Daemon({ configPath: p.config, log, now: clock, runPass: inProcessPasses(log) });
+    const d = new Daemon({
+      configPath: p.config,
+      log,
+      now: clock,
+      runPass: inProcessPasses(log, writeMetricsTextfile),
+    });
     const count = (e: string) => lines.filter((l) => l.event === e).length;
     const until = async (pred: () => boolean, ms: number) => {
       for (const end = Date.now() + ms; !pred() && Date.now() < end;) await sleep(100);
