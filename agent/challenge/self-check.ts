@@ -9,26 +9,29 @@
  * Advisory only: the container may resolve its own name differently from
  * the CA (so the address used is always named), and the CA's view decides.
  */
-import { nginxConfigDump } from '../reload/nginx.js';
 import { lookup } from 'node:dns/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from '../pki/ip.js';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describeError } from '../lib/errors.js';
 import { hostForUrl, shownText, unfollowable } from './redirects.js';
-import type { Challenge, SolverOptions } from './types.js';
+import type { Challenge, SolverContext, WebUser } from './types.js';
 
 const TIMEOUT_MS = 5_000;
 const MAX_REDIRECTS = 3;
 const BODY_LIMIT = 4096;
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 
-export interface SelfCheckOptions extends SolverOptions {
-  /** webroot mode: the file holding this token, to explain a 403. */
-  tokenPath?: string;
-}
+/** Who answers the challenge on port 80 in each http-01 mode, for advice in the operator's terms. */
+export type HttpAnswerer =
+  /** The agent's own listener (challenge.listen, split): on port 80, or behind a proxy that forwards to it. */
+  | { mode: 'standalone' | 'proxy'; host: string; port: number }
+  /** The site's web server, from challenge.webroot; tokenPath is the file holding this token, to explain a 403. */
+  | { mode: 'webroot'; webroot: string; tokenPath?: string };
+
+export type SelfCheckOptions = HttpAnswerer & SolverContext;
 
 interface Answer {
   status?: number;
@@ -107,6 +110,15 @@ export async function selfCheckHttp01(challenge: Challenge, opts: SelfCheckOptio
   return `self-check: ${where} ${describeAnswer(first)}: ${await advice(first, name, address, opts)}`;
 }
 
+/** challenge.listen as the advice shows it (webroot mode has no listener, and its advice never names one). */
+function listenOf(opts: HttpAnswerer): string {
+  return opts.mode === 'webroot' ? '' : `${hostForUrl(opts.host)}:${opts.port}`;
+}
+
+function webrootOf(opts: HttpAnswerer): string {
+  return opts.mode === 'webroot' ? opts.webroot : '';
+}
+
 function isRight(a: Answer, challenge: Challenge): boolean {
   return a.status === 200 && a.body?.trim() === challenge.keyAuthorization;
 }
@@ -138,8 +150,7 @@ function snippetAdvice(opts: SelfCheckOptions): string {
     return `serve ${opts.webroot} as its document root, or include snippets/cert-agent-challenge-webroot.conf`;
   }
   if (opts.mode === 'proxy') {
-    const listen = `${hostForUrl(opts.host)}:${opts.port}`;
-    return `forward the path to ${listen}, e.g. include snippets/cert-agent-challenge-proxy.conf`;
+    return `forward the path to ${listenOf(opts)}, e.g. include snippets/cert-agent-challenge-proxy.conf`;
   }
   return 'or let the agent own port 80 (challenge.mode standalone)';
 }
@@ -147,7 +158,7 @@ function snippetAdvice(opts: SelfCheckOptions): string {
 /** What to change, for the first answer (no redirect involved). */
 async function advice(a: Answer, name: string, address: string, opts: SelfCheckOptions): Promise<string> {
   const at = `${hostForUrl(address)}:${opts.selfCheckPort}`;
-  const listen = `${hostForUrl(opts.host)}:${opts.port}`;
+  const listen = listenOf(opts);
   if (a.error === 'ECONNREFUSED') {
     if (opts.mode === 'standalone') {
       return (
@@ -161,7 +172,7 @@ async function advice(a: Answer, name: string, address: string, opts: SelfCheckO
         `forwarding /.well-known/acme-challenge/ to ${listen}`
       );
     }
-    return `start the web server that serves ${opts.webroot} and have it listen on port 80 for ${name}`;
+    return `start the web server that serves ${webrootOf(opts)} and have it listen on port 80 for ${name}`;
   }
   if (a.error === 'ETIMEDOUT' || a.error === 'EHOSTUNREACH' || a.error === 'ENETUNREACH') {
     return (
@@ -173,7 +184,7 @@ async function advice(a: Answer, name: string, address: string, opts: SelfCheckO
   if (a.status === 404) {
     if (opts.mode === 'webroot') {
       return (
-        `the port-80 server answering ${name} does not serve ${opts.webroot}/.well-known/acme-challenge/: ` +
+        `the port-80 server answering ${name} does not serve ${webrootOf(opts)}/.well-known/acme-challenge/: ` +
         'it lacks the location (its document root is another directory, or it has no such server): ' +
         `${snippetAdvice(opts)} in the port-80 server for ${name}`
       );
@@ -189,8 +200,12 @@ async function advice(a: Answer, name: string, address: string, opts: SelfCheckO
     );
   }
   if (a.status === 403) {
-    if (opts.mode === 'webroot' && opts.tokenPath) return explainForbidden(opts.tokenPath, await webServerUser(opts));
+    if (opts.mode === 'webroot' && opts.tokenPath)
+      return explainForbidden(opts.tokenPath, await opts.webServerUser?.());
     return `the server for ${name} on port 80 refuses the path: allow /.well-known/acme-challenge/ there`;
+  }
+  if ((a.status === 502 || a.status === 504) && opts.mode === 'webroot') {
+    return `a proxy in front of the port-80 server for ${name} could not reach the server that serves ${opts.webroot}`;
   }
   if (a.status === 502 || a.status === 504) {
     return (
@@ -207,14 +222,6 @@ async function advice(a: Answer, name: string, address: string, opts: SelfCheckO
 }
 
 // ---- who cannot read what (webroot, 403) ------------------------------------
-
-interface WebUser {
-  name: string;
-  uid: number;
-  gids: number[];
-  /** Where the name came from, for the message. */
-  source: string;
-}
 
 /** The first component of the token's path the web server's user cannot traverse or read. */
 export function explainForbidden(tokenPath: string, user: WebUser | undefined): string {
@@ -247,48 +254,6 @@ export function explainForbidden(tokenPath: string, user: WebUser | undefined): 
   );
 }
 
-/**
- * The user the web server's workers run as: nginx's `user` directive (from
- * `nginx -T`) when the agent reloads nginx, otherwise the owner of a running
- * web server worker. Undefined when neither tells.
- */
-export async function webServerUser(opts: Pick<SolverOptions, 'nginx'>): Promise<WebUser | undefined> {
-  if (opts.nginx) {
-    const dump = await nginxConfigDump(opts.nginx, 10);
-    if ('text' in dump) {
-      const m = /^\s*user\s+([^\s;]+)/m.exec(dump.text.replace(/#[^\n]*/g, ''));
-      // Without the directive, an nginx started as root runs its workers as nobody.
-      const user = userNamed(m?.[1] ?? 'nobody', m ? "nginx's user directive" : "nginx's default user");
-      if (user) return user;
-    }
-  }
-  for (const pid of safeList('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-      if (!/^(nginx|apache2|httpd|lighttpd|caddy)$/.test(comm)) continue;
-      const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
-      if (uid === 0 || !Number.isInteger(uid)) continue;
-      const user = userNamed(String(uid), `the user running ${comm}`);
-      if (user) return user;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
-}
-
-function userNamed(nameOrId: string, source: string): WebUser | undefined {
-  const passwd = readLines('/etc/passwd').map((l) => l.split(':'));
-  const entry = passwd.find((f) => f[0] === nameOrId) ?? passwd.find((f) => f[2] === nameOrId);
-  if (!entry || entry[2] === undefined || entry[3] === undefined) return undefined;
-  const name = entry[0] as string;
-  const gids = [Number(entry[3])];
-  for (const g of readLines('/etc/group').map((l) => l.split(':'))) {
-    if ((g[3] ?? '').split(',').includes(name) && g[2] !== undefined) gids.push(Number(g[2]));
-  }
-  return { name, uid: Number(entry[2]), gids, source };
-}
-
 function nameOf(id: number, file: string): string {
   return (
     readLines(file)
@@ -300,14 +265,6 @@ function nameOf(id: number, file: string): string {
 function readLines(file: string): string[] {
   try {
     return readFileSync(file, 'utf8').split('\n');
-  } catch {
-    return [];
-  }
-}
-
-function safeList(dir: string): string[] {
-  try {
-    return readdirSync(dir);
   } catch {
     return [];
   }

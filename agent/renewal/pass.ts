@@ -321,7 +321,7 @@ async function orderCertificate(
   const { config, log } = opts;
   const solver = await openSolver(config.challenge, {
     ...(opts.selfCheckPort ? { selfCheckPort: opts.selfCheckPort } : {}),
-    ...(config.reload.target === 'nginx' ? { nginx: config.reload.nginx } : {}),
+    webServerUser: () => reloadTargets[config.reload.target].webServerUser(config),
     names: config.certificate.domains,
   });
   // What the agent's own fetch of a token the CA refused found wrong: a
