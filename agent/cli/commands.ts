@@ -38,7 +38,11 @@ export interface CommandContext {
 export async function enrollCommand(ctx: CommandContext): Promise<CommandResult> {
   const { enroll, enrollInputFrom } = await import('./enroll.js');
   const allowUnreachable = Boolean(ctx.flags['allow-unreachable']) || ctx.env.CERT_AGENT_ALLOW_UNREACHABLE === '1';
-  const result = await enroll(ctx.configPath, enrollInputFrom(ctx.flags, ctx.env), ctx.now(), { allowUnreachable });
+  const vouchedBy = ctx.flags['vouched-by'] as string | undefined;
+  const result = await enroll(ctx.configPath, enrollInputFrom(ctx.flags, ctx.env), ctx.now(), {
+    allowUnreachable,
+    vouchedBy,
+  });
   const c = result.config;
   const command = c.reload.command ? ` ${JSON.stringify(c.reload.command)}` : '';
   const verify = c.reload.verify ? ` (checked on ${c.reload.verify})` : '';

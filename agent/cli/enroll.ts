@@ -4,6 +4,8 @@
  * hand are kept: the given values are merged into the existing document. The
  * order makes failure harmless: validate everything, prove the pin against
  * the CA, and only then write trust and config. Same input, same file.
+ * A change of pins over an existing trust is a re-pin: recorded with who
+ * vouched for it (--vouched-by, from the host script that ran enroll).
  */
 import { dirname, join } from 'node:path';
 import { Document, isDocument, parseDocument } from 'yaml';
@@ -11,7 +13,7 @@ import { CaUnavailableError, ConfigError, UsageError, describeError } from '../l
 import { validateConfig, yamlPosition, yamlReason, type Config } from '../config/config.js';
 import { ensurePrivateDir, readIfExists, writeFileAtomic } from '../lib/fs.js';
 import { bootstrapTrust, trustFromRootFile } from '../trust/pin.js';
-import { saveTrust, trustForPins, type TrustBundle } from '../trust/file.js';
+import { loadTrust, recordRepin, saveTrust, trustForPins, VOUCHED_BY, type TrustBundle } from '../trust/file.js';
 import { acquireLockWaiting } from '../store/lock.js';
 import { parseFingerprint } from '../pki/fingerprint.js';
 import { DAEMON_PID_FILE } from '../store/layout.js';
@@ -174,8 +176,13 @@ export async function enroll(
   configPath: string,
   input: EnrollInput,
   now: Date,
-  opts: { allowUnreachable?: boolean } = {},
+  opts: { allowUnreachable?: boolean; vouchedBy?: string } = {},
 ): Promise<EnrollResult> {
+  if (opts.vouchedBy !== undefined && !VOUCHED_BY.test(opts.vouchedBy)) {
+    throw new UsageError(
+      `--vouched-by ${JSON.stringify(opts.vouchedBy)}: 1 to 100 letters, digits, spaces and . _ : @ / - (e.g. "host pve1 ca-hook 103")`,
+    );
+  }
   const before = readIfExists(configPath);
   const doc = mergeEnrollInput(before, input);
   const missing = missingInputs(doc);
@@ -218,7 +225,15 @@ export async function enroll(
             .sort()
             .join(),
       );
-    if (trust && !sameRoots) saveTrust(config.stateDir, trust);
+    if (trust && !sameRoots) {
+      const previous = loadTrust(config.stateDir)?.pins ?? [];
+      saveTrust(config.stateDir, trust);
+      const to = [...config.ca.fingerprints].sort();
+      if (previous.length && to.length && [...previous].sort().join() !== to.join()) {
+        const vouchedBy = opts.vouchedBy ?? 'enroll without --vouched-by';
+        recordRepin(config.stateDir, { at: now.toISOString(), from: previous, to, vouchedBy });
+      }
+    }
   } finally {
     release();
   }

@@ -78,6 +78,8 @@ Flags (each also from the environment variable in brackets):
                         CA container), write the config anyway; the daemon pins the root
                         with the same checks when the CA answers and serves a placeholder
                         until then. A wrong fingerprint still fails. [CERT_AGENT_ALLOW_UNREACHABLE=1]
+  --vouched-by TEXT     who vouches for a new fingerprint (e.g. "host pve1 ca-hook 103"), kept
+                        with the old and new one and the time; status shows the last re-pin
   -c, --config PATH     where to write the config (default /etc/cert-agent/config.yaml) [CERT_AGENT_CONFIG]
 
 Examples:

@@ -51,6 +51,7 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) =>
       domain: { type: 'string', multiple: true, short: 'd' },
       'reload-command': { type: 'string', multiple: true },
       'allow-unreachable': { type: 'boolean' },
+      'vouched-by': { type: 'string' },
     },
     run: enrollCommand,
   },

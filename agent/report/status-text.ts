@@ -2,7 +2,9 @@
  * The human rendering of a StatusReport: one screen, the verdict first, a
  * lifetime bar and relative times ("in 3h12m"). Colour and block characters
  * only on a terminal without NO_COLOR; otherwise plain ASCII that greps and
- * pastes into a ticket cleanly.
+ * pastes into a ticket cleanly. Text in a report can come from outside (a
+ * proxy's or the CA's answer quoted in an error): every control character is
+ * replaced before it reaches a terminal or a script reading `--line`.
  */
 import { overdueGraceMs, type StatusReport } from './status.js';
 
@@ -14,7 +16,20 @@ export interface RenderOptions {
 
 const COLORS = { OK: '32', WARNING: '33', CRITICAL: '31', UNKNOWN: '35' } as const;
 
-export function renderStatus(r: StatusReport, opts: RenderOptions): string {
+/** C0 (tab and line breaks aside), DEL and C1: what a terminal acts on. */
+const CONTROL = new RegExp('[\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]', 'g');
+
+/** A copy of `value` whose every string is printable: tabs and line breaks as spaces, other control characters as "?". */
+function printable<T>(value: T): T {
+  if (typeof value === 'string') return value.replace(/[\t\r\n]/g, ' ').replace(CONTROL, '?') as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => printable(v)) as T;
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, printable(v)])) as T;
+  return value;
+}
+
+export function renderStatus(report: StatusReport, opts: RenderOptions): string {
+  const r = printable(report);
   const paint = (code: string, text: string) => (opts.color ? `\u001b[${code}m${text}\u001b[0m` : text);
   const bad = (text: string) => paint('31', text);
   const lines: string[] = [];
@@ -92,6 +107,12 @@ export function renderStatus(r: StatusReport, opts: RenderOptions): string {
   }[r.ca.trust];
   row('trust', trustText + (r.ca.trustDetail && r.ca.trust !== 'ok' ? `: ${r.ca.trustDetail}` : ''));
   if (r.ca.offeredFingerprints.length) row('CA offers', r.ca.offeredFingerprints.join(', '));
+  const rp = r.ca.lastRepin;
+  if (rp)
+    row(
+      'last re-pin',
+      `${rp.at} (${relative(rp.at, opts.now)}) ${rp.from.join(', ') || '-'} -> ${rp.to.join(', ')}, vouched by ${rp.vouchedBy}`,
+    );
   const untrusted = r.ca.untrustedRoots ?? [];
   if (untrusted.length) row('not trusted', paint('33', untrusted.map((u) => u.fingerprint).join(', ')));
   lines.push('');
@@ -179,9 +200,10 @@ export const STATUS_LINE_VERSION = 'v1';
  * Fields: version, status, names, seconds to expiry, seconds to the next
  * renewal (negative when due), pinned fingerprints, the first problem (or the
  * last attempt's error). An absent value is "-"; no field is ever empty and
- * none contains a tab or a newline.
+ * none contains a tab, a newline or any other control character.
  */
-export function renderStatusLine(r: StatusReport, now: Date): string {
+export function renderStatusLine(report: StatusReport, now: Date): string {
+  const r = printable(report);
   const clean = (s: string | null | undefined) => (s ? s.replace(/[\t\r\n]+/g, ' ').trim() || '-' : '-');
   const secondsTo = (iso: string | null | undefined) =>
     iso ? String(Math.round((Date.parse(iso) - now.getTime()) / 1000)) : '-';

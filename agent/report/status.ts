@@ -13,7 +13,7 @@ import { X509Certificate } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import { StoreError, describeError } from '../lib/errors.js';
 import { readState } from '../store/state.js';
-import { loadTrust } from '../trust/file.js';
+import { loadRepins, loadTrust } from '../trust/file.js';
 import { certFingerprint, summarize, validityOf } from '../pki/x509.js';
 import { assessSet, type FindingCode } from '../pki/assess.js';
 import { ownershipForReading } from '../store/ownership.js';
@@ -89,6 +89,8 @@ export interface StatusReport {
     offeredFingerprints: string[];
     /** What the CA serves as roots that is not trusted (no pin, no cross-signature by a trusted root). */
     untrustedRoots?: { fingerprint: string; subject: string; reason: string }[];
+    /** The last change of pins by `enroll`, and who vouched for it. */
+    lastRepin?: { at: string; from: string[]; to: string[]; vouchedBy: string } | null;
   };
   reload: {
     target: string;
@@ -284,6 +286,7 @@ function inspect(config: Config, now: Date): StatusReport {
       trustDetail: state.trust?.detail ?? null,
       offeredFingerprints: offered,
       untrustedRoots: refusedRoots.map((r) => ({ fingerprint: r.fingerprint, subject: r.subject, reason: r.reason })),
+      lastRepin: loadRepins(config.stateDir).at(-1) ?? null,
     },
     reload: {
       target: config.reload.target,

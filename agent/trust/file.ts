@@ -3,7 +3,9 @@
  * for what may be in it: a root that matches a pin, or a self-signed CA that
  * a root already trusted has cross-signed (a CA rotating its root) without
  * limits the root does not carry itself (cross-limits.ts). Reading
- * it needs no network: `status` and `doctor` use this module alone.
+ * it needs no network: `status` and `doctor` use this module alone. Beside
+ * it, repins.json: the audit of each change of pins by `enroll` (from which
+ * to which, who vouched, when), for `status` to show.
  */
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
@@ -142,6 +144,48 @@ function keepOnlyVouched(bundle: TrustBundle): void {
   cleaned.set(bundle, refused);
   const listed = new Set(refused.map((r) => r.fingerprint));
   bundle.refused = [...refused, ...(bundle.refused ?? []).filter((r) => !listed.has(r.fingerprint))];
+}
+
+/** A change of pins by `cert-agent enroll --fingerprint`: who vouched for the new root, and when. */
+export interface RepinRecord {
+  at: string;
+  from: string[];
+  to: string[];
+  vouchedBy: string;
+}
+
+const REPIN_FILE = 'repins.json';
+/** Who vouched, as a host script says it ("host pve1 ca-hook 103"): printable, short, no quoting needed. */
+export const VOUCHED_BY = /^[A-Za-z0-9 ._:@/-]{1,100}$/;
+
+function isRepin(r: unknown): r is RepinRecord {
+  const x = r as RepinRecord;
+  const fps = (v: unknown) => Array.isArray(v) && v.every((f) => typeof f === 'string' && /^[0-9a-f]{64}$/.test(f));
+  return (
+    Boolean(x) &&
+    typeof x.at === 'string' &&
+    !Number.isNaN(Date.parse(x.at)) &&
+    fps(x.from) &&
+    fps(x.to) &&
+    typeof x.vouchedBy === 'string' &&
+    VOUCHED_BY.test(x.vouchedBy)
+  );
+}
+
+/** The recorded re-pins, oldest first; what does not look like one is left out. */
+export function loadRepins(stateDir: string): RepinRecord[] {
+  try {
+    const list: unknown = JSON.parse(readIfExists(join(stateDir, REPIN_FILE)) ?? '[]');
+    return Array.isArray(list) ? list.filter(isRepin) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Appends a re-pin to the audit (the last 20 are kept). */
+export function recordRepin(stateDir: string, record: RepinRecord): void {
+  const list = [...loadRepins(stateDir), record].slice(-20);
+  writeFileAtomic(join(stateDir, REPIN_FILE), `${JSON.stringify(list, null, 2)}\n`, 0o644);
 }
 
 export function saveTrust(stateDir: string, bundle: TrustBundle): void {

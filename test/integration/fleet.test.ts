@@ -677,6 +677,16 @@ describe('the fleet: ca (103), web (101), proxy (102) as containers of their own
     measured['recovery after the CA was recreated (step-ca up -> both consumers serve the new root)'] =
       `${((recovered - caUp) / 1000).toFixed(1)} s, of which the hookscript ${((hookDone - caUp) / 1000).toFixed(1)} s`;
     served.forEach((s, i) => expect(setSerials(consumers()[i]!)).toContain(s.value.serial));
+    // Each re-pin is audited on the host and in the agent: old and new root, who vouched.
+    const audit = readFileSync(join(work, 'fleet-state/repin.log'), 'utf8');
+    for (const n of consumers()) {
+      expect(audit).toMatch(new RegExp(`CT ${n.id} root ${oldFp} -> ${newFp} vouched by "host \\S+ ca-hook 103": ok`));
+      const doc = JSON.parse((await ct(n).exec(['cert-agent', 'status', '--json'])).stdout) as {
+        ca: { lastRepin: { from: string[]; to: string[]; vouchedBy: string } };
+      };
+      expect(doc.ca.lastRepin).toMatchObject({ from: [oldFp], to: [newFp] });
+      expect(doc.ca.lastRepin.vouchedBy).toMatch(/^host \S+ ca-hook 103$/);
+    }
     // A second start with the same root changes nothing.
     const again = await host(HOOK, ['103', 'post-start']);
     expect(again.stdout).toContain(`CA root unchanged (${newFp})`);
@@ -693,6 +703,7 @@ describe('the fleet: ca (103), web (101), proxy (102) as containers of their own
       30_000,
       500,
     );
+    expect((await host(FLEET, ['status'])).stdout).toMatch(/^last re-pin: .* CT 10[12] root [0-9a-f]{64} -> /m);
   }, 300_000);
 
   it('repin refuses bad input without touching a container; the host scripts pass --help', async () => {

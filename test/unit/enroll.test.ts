@@ -5,6 +5,8 @@
  * a shell line. Run through the bundle with a root file, so no CA is needed.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +14,7 @@ import { enrollInputFrom, mergeEnrollInput, parseArgvInput } from '../../agent/c
 import { UsageError } from '../../agent/lib/errors.js';
 import { runAgent, tempDir } from '../helpers/agent.js';
 import { makeCa, type TestCa } from '../helpers/certs.js';
+import schema from '../../docs/status.schema.json' with { type: 'json' };
 
 const BASE = { 'ca-url': 'https://ca.internal:9000', domain: ['app.internal'] };
 const merged = (input: Record<string, unknown>, existing?: string) =>
@@ -197,5 +200,52 @@ describe('enroll through the bundle', () => {
     const viaSum = await enroll(other, [], { CERT_AGENT_FINGERPRINT: `${ca.fingerprint}  -` });
     expect(viaSum.code).toBe(0);
     expect(viaSum.stdout).toContain(`pinned CA root ${ca.fingerprint}`);
+  });
+
+  it('a re-pin records the old and new fingerprint and who vouched; status shows it, a bad --vouched-by is refused', async () => {
+    const dir = tempDir();
+    expect((await enroll(dir, [])).code).toBe(0);
+    const next = await makeCa('Enroll recreated');
+    const nextRoot = join(dir, 'next-root.pem');
+    writeFileSync(nextRoot, next.root.pem);
+    const config = readFileSync(join(dir, 'config.yaml'), 'utf8');
+    // Control characters or quoting in who vouched: one usage line, nothing written.
+    const bad = await enroll(dir, [
+      '--fingerprint',
+      next.fingerprint,
+      '--root-file',
+      nextRoot,
+      '--vouched-by',
+      'x\u001b[2J',
+    ]);
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toMatch(/--vouched-by "x\\u001b\[2J": 1 to 100 letters, digits, spaces/);
+    expect(readFileSync(join(dir, 'config.yaml'), 'utf8')).toBe(config);
+    const r = await enroll(dir, [
+      '--fingerprint',
+      next.fingerprint,
+      '--root-file',
+      nextRoot,
+      '--vouched-by',
+      'host pve1 ca-hook 103',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const status = (...extra: string[]) =>
+      runAgent(['status', '--config', join(dir, 'config.yaml'), ...extra], { env: {} });
+    const doc = JSON.parse((await status('--json')).stdout) as { ca: { lastRepin: unknown } };
+    expect(doc.ca.lastRepin).toMatchObject({
+      from: [ca.fingerprint],
+      to: [next.fingerprint],
+      vouchedBy: 'host pve1 ca-hook 103',
+    });
+    const ajv = new Ajv2020({ strict: true, strictRequired: false, allErrors: true });
+    (addFormatsModule as unknown as (a: Ajv2020) => void)(ajv);
+    expect(ajv.validate(schema, doc), JSON.stringify(ajv.errors)).toBe(true);
+    expect((await status()).stdout).toMatch(
+      new RegExp(
+        `last re-pin +\\S+ \\(.*\\) ${ca.fingerprint} -> ${next.fingerprint}, vouched by host pve1 ca-hook 103`,
+      ),
+    );
   });
 });

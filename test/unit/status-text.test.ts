@@ -1,6 +1,6 @@
 /** The text rendering's details that a process test cannot see: colour on a terminal, plain otherwise, relative times. */
 import { describe, expect, it } from 'vitest';
-import { bar, human, relative, renderStatus } from '../../agent/report/status-text.js';
+import { bar, human, relative, renderStatus, renderStatusLine } from '../../agent/report/status-text.js';
 import type { StatusReport } from '../../agent/report/status.js';
 
 const now = new Date('2026-03-01T12:00:00Z');
@@ -62,6 +62,34 @@ describe('renderStatus', () => {
     const text = renderStatus(report, { color: true, now });
     expect(text).toContain('\u001b[33mWARNING\u001b[0m');
     expect(text).toContain('█'.repeat(17));
+  });
+});
+
+describe('text from outside never reaches the terminal raw', () => {
+  // What a proxy or the CA could put into an error the report quotes: a title, a screen clear, C1 CSI, DEL.
+  const hostile = 'refused \u001b]0;owned\u0007\u001b[2J\u009b31m\u007f end\u0000';
+  const quoting: StatusReport = {
+    ...report,
+    problems: [`last attempt failed: ${hostile}`, `also\t${hostile}`],
+    reload: { ...report.reload, lastResult: { at: now.toISOString(), ok: false, detail: hostile, servedSerial: null } },
+    ca: { ...report.ca, trustDetail: hostile, trust: 'broken' },
+  };
+  const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+  it("status (plain and colour): every control character of a report's text is replaced", () => {
+    const plain = renderStatus(quoting, { color: false, now });
+    expect(plain).not.toMatch(CONTROLS);
+    expect(plain).toContain('refused ?]0;owned??[2J?31m? end?');
+    // Colour comes only from the renderer's own sequences.
+    const colour = renderStatus(quoting, { color: true, now }).replace(/\u001b\[[0-9;]*m/g, '');
+    expect(colour).not.toMatch(CONTROLS);
+  });
+  it('status --line: still seven tab-separated fields, no control character in any', () => {
+    const line = renderStatusLine(quoting, now);
+    expect(line.endsWith('\n')).toBe(true);
+    const fields = line.slice(0, -1).split('\t');
+    expect(fields).toHaveLength(7);
+    for (const f of fields) expect(f).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    expect(fields[6]).toBe('last attempt failed: refused ?]0;owned??[2J?31m? end?');
   });
 });
 

@@ -1,0 +1,347 @@
+/**
+ * The host scripts (packaging/proxmox/) against containers that answer as a
+ * hostile one would: JSON fragments, terminal escapes, 100 MB of output, no
+ * answer at all. Run with dash, as on a Proxmox host, against the stand-in
+ * for `pct` (test/harness/pct, not Proxmox's): each container here is a
+ * "scripted container" of the stand-in, a shell script on the host that gets
+ * the argv pct would run inside, so no container is booted. The real fleet
+ * (booted with systemd-nspawn, real agents) is test/integration/fleet.test.ts.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/agent.js';
+
+const REPO = resolve(import.meta.dirname, '../..');
+const FLEET = join(REPO, 'packaging/proxmox/cert-agent-fleet');
+const HOOK = join(REPO, 'packaging/proxmox/cert-agent-ca-hook');
+const FP_OLD = 'a'.repeat(64);
+const FP_OTHER = 'b'.repeat(64);
+/** Anything a terminal would act on: C0 but newline, DEL, and every byte above 0x7e. */
+const UNPRINTABLE = /[^\n\x20-\x7e]/;
+
+let work: string;
+let rootPem: string;
+let rootFp: string;
+
+beforeAll(() => {
+  const dir = tempDir('cert-agent-fleet-hostile-ca-');
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=hostile test root',
+    '-days', '2', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'root.pem'),
+  ], { stdio: 'ignore' }); // prettier-ignore
+  rootPem = readFileSync(join(dir, 'root.pem'), 'utf8');
+  const der = execFileSync('openssl', ['x509', '-outform', 'DER'], { input: rootPem });
+  rootFp = execFileSync('openssl', ['dgst', '-sha256', '-r'], { input: der }).toString().split(' ')[0]!;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+afterEach(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+/**
+ * What a scripted container answers, as shell snippets: `line` for `cert-agent
+ * status --line`, `json` for `status --json`, `enroll` for `cert-agent enroll`.
+ * Every command it gets is appended to calls.log.
+ */
+interface Answers {
+  line?: string;
+  json?: string;
+  enroll?: string;
+  /** The template hook `install` runs. */
+  hook?: string;
+  root?: boolean;
+}
+
+const okLine = (names = 'web.example') => `printf 'v1\\tOK\\t${names}\\t86400\\t43200\\t${FP_OLD}\\t-\\n'`;
+
+function fleetDir(cts: Record<number, Answers>): void {
+  work = tempDir('cert-agent-fleet-hostile-');
+  for (const d of ['pct', 'conf', 'state']) mkdirSync(join(work, d));
+  for (const [id, a] of Object.entries(cts)) {
+    const script = join(work, `ct${id}.sh`);
+    writeFileSync(
+      script,
+      `#!/bin/sh
+# Scripted container ${id} of the pct stand-in (hostile on purpose).
+printf '%s\\n' "$*" >> '${work}/calls.${id}.log'
+while [ $# -gt 0 ]; do case "$1" in env|-i|*=*) shift ;; *) break ;; esac; done
+case "$*" in
+  'sh -c command -v cert-agent') echo /usr/bin/cert-agent ;;
+  *'status --line'*) ${a.line ?? 'exit 127'} ;;
+  'cert-agent status --json') ${a.json ?? 'exit 3'} ;;
+  'cert-agent enroll'*) ${a.enroll ?? 'exit 0'} ;;
+  'sh /root/cert-agent-postinstall.sh') ${a.hook ?? 'exit 0'} ;;
+  'cat /etc/step-ca/certs/root_ca.crt') ${a.root ? `cat '${work}/root.pem'` : 'exit 1'} ;;
+  'cat '*) exit 1 ;;
+  'sh -c cat'*) cat > /dev/null ;;
+  *) exit 0 ;;
+esac
+`,
+    );
+    chmodSync(script, 0o755);
+    writeFileSync(join(work, 'pct', `${id}.conf`), `name=ct${id}\npid=${process.pid}\nscript=${script}\n`);
+  }
+  writeFileSync(join(work, 'root.pem'), rootPem);
+}
+
+const calls = (id: number) =>
+  existsSync(join(work, `calls.${id}.log`)) ? readFileSync(join(work, `calls.${id}.log`), 'utf8') : '';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs a host script with dash in a process group of its own, killed whole after `limitMs`. */
+function host(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+  limitMs = 30_000,
+  cwd?: string,
+): Promise<Run> {
+  const start = Date.now();
+  return new Promise((done) => {
+    const child = spawn('dash', [script, ...args], {
+      detached: true,
+      cwd,
+      env: {
+        PATH: `${join(REPO, 'test/harness')}:/usr/sbin:/usr/bin:/sbin:/bin`,
+        PCT_SHIM_DIR: join(work, 'pct'),
+        CERT_AGENT_FLEET_CONF: join(work, 'conf'),
+        CERT_AGENT_FLEET_STATE: join(work, 'state'),
+        CERT_AGENT_FLEET_LOG: join(work, 'fleet.log'),
+        CERT_AGENT_FLEET_SYSLOG: '0',
+        CERT_AGENT_FLEET: FLEET,
+        CERT_AGENT_FLEET_CA_WAIT: '0',
+        CERT_AGENT_FLEET_ROOT_WAIT: '0',
+        ...env,
+      },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('latin1')));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('latin1')));
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* gone already */
+      }
+    }, limitMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* nothing left of the group */
+      }
+      done({ code, stdout, stderr, ms: Date.now() - start });
+    });
+  });
+}
+
+describe('cert-agent-fleet status: a container cannot rewrite the report (N2)', () => {
+  it('a JSON fragment in a number field is UNKNOWN "unparseable answer"; the other containers stay', async () => {
+    fleetDir({
+      101: { line: `printf 'v1\\tOK\\tweb.example\\t0}],"worst":"OK","containers":[{"id":1\\t5\\t-\\t-\\n'` },
+      102: { line: `printf 'v1\\tCRITICAL\\tdb.example\\t-100\\t-200\\t${FP_OLD}\\tcertificate expired\\n'; exit 2` },
+    });
+    const r = await host(FLEET, ['status', '--json']);
+    const doc = JSON.parse(r.stdout) as { worst: string; containers: Record<string, unknown>[] };
+    expect(doc.worst).toBe('UNKNOWN');
+    expect(doc.containers.map((c) => [c.id, c.state])).toEqual([
+      [101, 'UNKNOWN'],
+      [102, 'CRITICAL'],
+    ]);
+    expect(doc.containers[0]?.lastError).toMatch(/^unparseable answer/);
+    expect(doc.containers[1]).toMatchObject({ expiresIn: -100, nextRenewalIn: -200, pinnedRoots: [FP_OLD] });
+    expect(r.code).toBe(3);
+  });
+
+  it('a quote, a backslash or a leading zero in any field is refused, never copied', async () => {
+    fleetDir({
+      101: { line: `printf 'v1\\tOK\\tweb"x\\t1\\t1\\t-\\t-\\n'` },
+      102: { line: `printf 'v1\\tOK\\tdb.example\\t007\\t1\\t-\\t-\\n'` },
+      103: { line: `printf 'v1\\tWARNING\\tok.example\\t1\\t1\\t-\\tsaid "hi" \\\\\\\\ there\\n'` },
+    });
+    const doc = JSON.parse((await host(FLEET, ['status', '--json'])).stdout) as {
+      containers: Record<string, unknown>[];
+    };
+    expect(doc.containers.map((c) => c.state)).toEqual(['UNKNOWN', 'UNKNOWN', 'WARNING']);
+    expect(doc.containers[2]?.lastError).toBe('said "hi" \\\\ there');
+  });
+});
+
+describe('cert-agent-fleet and the hook: nothing a container said reaches a terminal or a log raw (N4)', () => {
+  const evil = String.raw`\033]0;owned\007\033[2J\302\233 31m\233\177 tail`;
+  it('escape sequences, C1 bytes and DEL in the last error become "?" in the table and the JSON', async () => {
+    fleetDir({ 101: { line: `printf 'v1\\tWARNING\\tweb.example\\t1\\t1\\t-\\t${evil}\\n'` } });
+    const text = await host(FLEET, ['status']);
+    expect(text.stdout).not.toMatch(UNPRINTABLE);
+    expect(text.stdout).toContain('?]0;owned??[2J?? 31m?? tail');
+    const json = await host(FLEET, ['status', '--json']);
+    expect(json.stdout).not.toMatch(UNPRINTABLE);
+    expect(JSON.parse(json.stdout).containers[0].state).toBe('WARNING');
+    // An escape in a field with a pattern makes the answer unparseable.
+    fleetDir({ 101: { line: `printf 'v1\\tOK\\tweb.example\\033[2J\\t1\\t1\\t-\\t-\\n'` } });
+    expect((await host(FLEET, ['status'])).stdout).toMatch(/^101 +ct101 +UNKNOWN .*unparseable answer/m);
+  });
+
+  it('an enroll error with escapes: clean in repin output, the hook log and the audit', async () => {
+    fleetDir({ 101: { line: okLine(), enroll: `printf 'refused ${evil}\\n' >&2; exit 65` }, 103: { root: true } });
+    writeFileSync(join(work, 'state/ca-103.fingerprint'), `${FP_OLD}\n`);
+    const r = await host(HOOK, ['103', 'post-start']);
+    expect(r.stdout).toMatch(/101 ct101: FAILED \(cert-agent enroll exit 65\): refused \?\]0;owned/);
+    expect(r.stdout).not.toMatch(UNPRINTABLE);
+    expect(readFileSync(join(work, 'fleet.log'), 'latin1')).not.toMatch(UNPRINTABLE);
+    expect(readFileSync(join(work, 'state/repin.log'), 'latin1')).not.toMatch(UNPRINTABLE);
+    expect(r.code).toBe(1);
+  });
+});
+
+describe('every pct call is bounded in time and bytes (N3)', () => {
+  it('100 MB of output after a valid line: that container UNKNOWN (too long), the others answered', async () => {
+    fleetDir({
+      101: { line: `${okLine()}; head -c 100000000 /dev/zero | tr '\\0' A` },
+      102: { line: okLine('db.example') },
+    });
+    const r = await host(FLEET, ['status']);
+    expect(r.stdout).toMatch(/^101 +ct101 +UNKNOWN .*answer longer than 65536 bytes$/m);
+    expect(r.stdout).toMatch(/^102 +ct102 +OK +db\.example /m);
+    expect(r.code).toBe(3);
+  });
+
+  it('a container that never answers: UNKNOWN after the timeout, the others answered', async () => {
+    fleetDir({ 101: { line: 'sleep 120' }, 102: { line: okLine('db.example') } });
+    const r = await host(FLEET, ['status'], { CERT_AGENT_FLEET_TIMEOUT: '2' }, 20_000);
+    expect(r.stdout).toMatch(/^101 +ct101 +UNKNOWN .*no answer within 2s$/m);
+    expect(r.stdout).toMatch(/^102 +ct102 +OK /m);
+    expect(r.ms).toBeLessThan(15_000);
+  });
+
+  it("a process left behind holding the answer's pipe does not hold status past its limits", async () => {
+    fleetDir({ 101: { line: `(setsid sleep 60 &); ${okLine()}` }, 102: { line: okLine('db.example') } });
+    const r = await host(FLEET, ['status'], { CERT_AGENT_FLEET_TIMEOUT: '2' }, 25_000);
+    expect(r.stdout).toMatch(/^101 +ct101 +OK /m);
+    expect(r.stdout).toMatch(/^102 +ct102 +OK /m);
+    expect(r.ms).toBeLessThan(15_000);
+  });
+
+  it("the limits are the host's: a container's own processes may write large files (install)", async () => {
+    // 2 MB into a file beside the script (the container's own disk, in a real one).
+    fleetDir({ 101: { hook: 'head -c 2000000 /dev/zero > "$(dirname "$0")/big" && [ -s "$(dirname "$0")/big" ]' } });
+    const deb = join(work, 'cert-agent_1.0.0_all.deb');
+    writeFileSync(deb, 'x');
+    const r = await host(FLEET, ['install', '101', '--deb', deb, '--hook', deb]);
+    expect(r.stdout).toMatch(/^101 ct101: ok$/m);
+    expect(r.code).toBe(0);
+  });
+
+  it('repin: one enroll that hangs fails alone, the others are re-pinned, each with an audit line', async () => {
+    fleetDir({
+      101: { line: okLine(), enroll: 'sleep 120' },
+      102: { line: okLine('db.example') },
+      104: { line: okLine('app.example'), enroll: 'head -c 100000000 /dev/zero' },
+    });
+    const r = await host(FLEET, ['repin', '--fingerprint', FP_OTHER, '--vouched-by', 'admin alice'], {
+      CERT_AGENT_FLEET_ENROLL_TIMEOUT: '2',
+    });
+    expect(r.stdout).toMatch(/^101 ct101: FAILED \(cert-agent enroll no answer within 2s\)/m);
+    expect(r.stdout).toMatch(new RegExp(`^102 ct102: ok \\(pinned ${FP_OTHER}\\)$`, 'm'));
+    expect(r.stdout).toMatch(/^104 ct104: FAILED \(cert-agent enroll answer longer than 65536 bytes\)/m);
+    expect(r.code).toBe(1);
+    expect(r.ms).toBeLessThan(15_000);
+    expect(calls(102)).toContain(`cert-agent enroll --fingerprint ${FP_OTHER} --vouched-by admin alice`);
+    const audit = readFileSync(join(work, 'state/repin.log'), 'utf8');
+    expect(audit).toMatch(new RegExp(`CT 102 root ${FP_OLD} -> ${FP_OTHER} vouched by "admin alice": ok$`, 'm'));
+    expect(audit).toMatch(/CT 101 root a{64} -> b{64} vouched by "admin alice": FAILED/);
+  });
+
+  it('the hook ends within its own limit however long the consumers take', async () => {
+    fleetDir({ 101: { line: okLine(), enroll: 'sleep 120' }, 103: { root: true } });
+    writeFileSync(join(work, 'state/ca-103.fingerprint'), `${FP_OLD}\n`);
+    const r = await host(HOOK, ['103', 'post-start'], { CERT_AGENT_FLEET_HOOK_TIMEOUT: '4' }, 25_000);
+    expect(r.stdout).toContain('did not finish within 4s');
+    expect(r.code).toBe(1);
+    expect(r.ms).toBeLessThan(15_000);
+    expect(readFileSync(join(work, 'state/ca-103.fingerprint'), 'utf8').trim()).toBe(FP_OLD);
+  });
+});
+
+describe('cert-agent-ca-hook: automatic re-pinning can be off, is audited, and skips cross-signed roots (N9)', () => {
+  it('auto-repin=no in ca-hook.conf: the hook only alerts, no consumer is touched', async () => {
+    fleetDir({ 101: { line: okLine() }, 103: { root: true } });
+    writeFileSync(join(work, 'state/ca-103.fingerprint'), `${FP_OLD}\n`);
+    writeFileSync(join(work, 'conf/ca-hook.conf'), '# the admin vouches by hand\nauto-repin=no\n');
+    const r = await host(HOOK, ['103', 'post-start']);
+    expect(r.stdout).toContain(`ALERT: CA root changed: ${FP_OLD} -> ${rootFp}; automatic re-pinning is off`);
+    expect(readFileSync(join(work, 'fleet.log'), 'utf8')).toContain('automatic re-pinning is off');
+    expect(calls(101)).not.toContain('enroll');
+    expect(r.code).toBe(1);
+    // A value that is neither yes nor no is taken as no, and said.
+    writeFileSync(join(work, 'conf/ca-hook.conf'), 'auto-repin = No\n');
+    const unclear = await host(HOOK, ['103', 'post-start']);
+    expect(unclear.stdout).toContain('auto-repin "No" (in');
+    expect(unclear.stdout).toContain('automatic re-pinning is off');
+    expect(calls(101)).not.toContain('enroll');
+    // The admin vouches: the record follows, so the next start is quiet.
+    const by = await host(FLEET, ['repin', '--from-ca', '103', '--vouched-by', 'admin bob']);
+    expect(by.code).toBe(0);
+    expect((await host(HOOK, ['103', 'post-start'])).stdout).toContain(`CA root unchanged (${rootFp})`);
+  });
+
+  it('a re-pin by the hook is an audit line (old, new, the host that vouched) that status shows', async () => {
+    fleetDir({ 101: { line: okLine() }, 103: { root: true } });
+    writeFileSync(join(work, 'state/ca-103.fingerprint'), `${FP_OLD}\n`);
+    const r = await host(HOOK, ['103', 'post-start']);
+    expect(r.stdout).toMatch(new RegExp(`101 ct101: ok \\(pinned ${rootFp}\\)`));
+    expect(r.code).toBe(0);
+    expect(calls(101)).toMatch(/cert-agent enroll --fingerprint [0-9a-f]{64} --vouched-by host \S+ ca-hook 103/);
+    const line = new RegExp(`CT 101 root ${FP_OLD} -> ${rootFp} vouched by "host \\S+ ca-hook 103": ok`);
+    expect((await host(FLEET, ['status'])).stdout).toMatch(new RegExp(`^last re-pin: .*${line.source}$`, 'm'));
+    const doc = JSON.parse((await host(FLEET, ['status', '--json'])).stdout) as { lastRepin: string };
+    expect(doc.lastRepin).toMatch(line);
+  });
+
+  it('a consumer whose own trust refresh already adopted the new root is not re-pinned', async () => {
+    // As `cert-agent status --json` prints it (indented), abridged.
+    const trusted = `[\\n      "${FP_OLD}",\\n      "${rootFp}"\\n    ]`;
+    fleetDir({
+      101: { line: okLine(), json: `printf '{\\n  "ca": {\\n    "trustedFingerprints": ${trusted}\\n  }\\n}\\n'` },
+      103: { root: true },
+    });
+    writeFileSync(join(work, 'state/ca-103.fingerprint'), `${FP_OLD}\n`);
+    const r = await host(HOOK, ['103', 'post-start']);
+    expect(r.stdout).toContain(`101 ct101: ok (already trusts ${rootFp}: adopted by its own trust refresh`);
+    expect(r.stdout).toContain(`no re-pin needed: every consumer already trusts ${rootFp}`);
+    expect(calls(101)).not.toContain('enroll');
+    expect(r.code).toBe(0);
+  });
+});
+
+describe('cert-agent-fleet install: which package', () => {
+  it('the explicit --deb, else the one next to the script, never one in the current directory', async () => {
+    fleetDir({ 101: {} });
+    const shipped = join(work, 'shipped');
+    mkdirSync(shipped);
+    copyFileSync(FLEET, join(shipped, 'cert-agent-fleet'));
+    writeFileSync(join(shipped, 'cert-agent_1.0.0_all.deb'), 'shipped');
+    writeFileSync(join(shipped, 'postinstall.sh'), '#!/bin/sh\n');
+    const cwd = join(work, 'cwd');
+    mkdirSync(cwd);
+    writeFileSync(join(cwd, 'cert-agent_9.9.9_all.deb'), 'planted');
+    const inCwd = (args: string[]) => host(join(shipped, 'cert-agent-fleet'), args, {}, 30_000, cwd);
+    const r = await inCwd(['install', '101']);
+    expect(r.stdout).toMatch(/^101 ct101: ok$/m);
+    expect(calls(101)).toContain('/root/cert-agent_1.0.0_all.deb');
+    expect(calls(101)).not.toContain('9.9.9');
+    await inCwd(['install', '101', '--deb', join(cwd, 'cert-agent_9.9.9_all.deb')]);
+    expect(calls(101)).toContain('/root/cert-agent_9.9.9_all.deb');
+  });
+});
