@@ -6,7 +6,7 @@
  * proxy's or the CA's answer quoted in an error): every control character is
  * replaced before it reaches a terminal or a script reading `--line`.
  */
-import { overdueGraceMs, type StatusReport } from './status.js';
+import { overdueGraceMs, type StatusReport } from './status/report.js';
 
 export interface RenderOptions {
   /** Terminal output: ANSI colour and a block-character bar. */
