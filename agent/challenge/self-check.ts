@@ -45,7 +45,6 @@ interface Answer {
 export async function selfCheckHttp01(challenge: Challenge, opts: SelfCheckOptions): Promise<string | undefined> {
   const name = challenge.identifier.value;
   const port = opts.selfCheckPort;
-  const path = `/.well-known/acme-challenge/${challenge.token}`;
   const shown = `http://${hostForUrl(name)}${port === 80 ? '' : `:${port}`}/.well-known/acme-challenge/<token>`;
   let addresses: string[];
   try {
@@ -57,8 +56,32 @@ export async function selfCheckHttp01(challenge: Challenge, opts: SelfCheckOptio
       'container: add it to DNS or /etc/hosts'
     );
   }
-  // Like the CA's resolver and dialer: the addresses in order, the next one
-  // when a connection cannot be made.
+  const { first, address, tried } = await fetchFirst(challenge, addresses, port);
+  const where = `${shown} (fetched from ${tried.join(', then ')})`;
+  if (isRight(first, challenge)) return undefined;
+  const redirect = await followRedirects(challenge, first, opts);
+  if (redirect === 'right') return undefined;
+  if (redirect) {
+    return (
+      `self-check: ${where} redirects to ${redirect}; ` +
+      'the challenge must be answered on port 80: put an exception for /.well-known/acme-challenge/ ' +
+      `before the redirect in the port-80 server for ${name} (${snippetAdvice(opts)})`
+    );
+  }
+  return `self-check: ${where} ${describeAnswer(first)}: ${await advice(first, name, address, opts)}`;
+}
+
+/**
+ * Like the CA's resolver and dialer: the addresses in order, the next one
+ * when a connection cannot be made. The first answer, from which address,
+ * and every address tried.
+ */
+async function fetchFirst(
+  challenge: Challenge,
+  addresses: string[],
+  port: number,
+): Promise<{ first: Answer; address: string; tried: string[] }> {
+  const name = challenge.identifier.value;
   let address = addresses[0] as string;
   let first: Answer = { error: 'ENOTFOUND' };
   const tried: string[] = [];
@@ -69,23 +92,35 @@ export async function selfCheckHttp01(challenge: Challenge, opts: SelfCheckOptio
       address,
       port,
       host: port === 80 ? hostForUrl(name) : `${hostForUrl(name)}:${port}`,
-      path,
+      path: `/.well-known/acme-challenge/${challenge.token}`,
       https: false,
     });
     if (!first.error || !CONNECT_ERRORS.has(first.error)) break;
   }
-  const where = `${shown} (fetched from ${tried.join(', then ')})`;
-  if (isRight(first, challenge)) return undefined;
+  return { first, address, tried };
+}
 
-  // A CA follows redirects (to http or https, on 80 or 443); so do we, to
-  // judge only what it will finally see, and only to names of this
-  // certificate: this check runs as root inside the site's network, where a
-  // redirect could otherwise point it at any internal service.
+const redirected = (a: Answer) => Boolean(a.status && a.status >= 300 && a.status < 400 && a.location);
+
+/**
+ * A CA follows redirects (to http or https, on 80 or 443); so do we, to
+ * judge only what it will finally see, and only to names of this
+ * certificate: this check runs as root inside the site's network, where a
+ * redirect could otherwise point it at any internal service. 'right' when
+ * the token came back at the end, undefined when `first` is no redirect,
+ * otherwise the hops and what the last one did.
+ */
+async function followRedirects(
+  challenge: Challenge,
+  first: Answer,
+  opts: SelfCheckOptions,
+): Promise<string | 'right' | undefined> {
+  const name = challenge.identifier.value;
+  const port = opts.selfCheckPort;
   let answer = first;
-  let base = `http://${hostForUrl(name)}:${port}${path}`;
+  let base = `http://${hostForUrl(name)}:${port}/.well-known/acme-challenge/${challenge.token}`;
   const hops: string[] = [];
   let refused: string | undefined;
-  const redirected = (a: Answer) => Boolean(a.status && a.status >= 300 && a.status < 400 && a.location);
   for (let hop = 0; redirected(answer) && answer.location && hop < MAX_REDIRECTS; hop++) {
     const target = resolveLocation(answer.location, base);
     hops.push(shownText((target?.href ?? answer.location).replaceAll(challenge.token, '<token>')));
@@ -93,21 +128,15 @@ export async function selfCheckHttp01(challenge: Challenge, opts: SelfCheckOptio
     if (refused || !target) break;
     base = target.href;
     answer = await getUrl(target);
-    if (isRight(answer, challenge)) return undefined;
+    if (isRight(answer, challenge)) return 'right';
   }
-  if (hops.length) {
-    const which = refused
-      ? ` (not followed: ${refused})`
-      : redirected(answer)
-        ? `, which redirects further (the self-check stops after ${MAX_REDIRECTS})`
-        : `, which ${describeAnswer(answer)}`;
-    return (
-      `self-check: ${where} redirects to ${hops.join(' -> ')}${which}; ` +
-      'the challenge must be answered on port 80: put an exception for /.well-known/acme-challenge/ ' +
-      `before the redirect in the port-80 server for ${name} (${snippetAdvice(opts)})`
-    );
-  }
-  return `self-check: ${where} ${describeAnswer(first)}: ${await advice(first, name, address, opts)}`;
+  if (!hops.length) return undefined;
+  const which = refused
+    ? ` (not followed: ${refused})`
+    : redirected(answer)
+      ? `, which redirects further (the self-check stops after ${MAX_REDIRECTS})`
+      : `, which ${describeAnswer(answer)}`;
+  return `${hops.join(' -> ')}${which}`;
 }
 
 /** challenge.listen as the advice shows it (webroot mode has no listener, and its advice never names one). */
@@ -157,9 +186,14 @@ function snippetAdvice(opts: SelfCheckOptions): string {
 
 /** What to change, for the first answer (no redirect involved). */
 async function advice(a: Answer, name: string, address: string, opts: SelfCheckOptions): Promise<string> {
+  return a.error ? adviceForError(a.error, name, address, opts) : adviceForStatus(a, name, address, opts);
+}
+
+/** The fetch got no HTTP answer: what to change. */
+function adviceForError(error: string, name: string, address: string, opts: SelfCheckOptions): string {
   const at = `${hostForUrl(address)}:${opts.selfCheckPort}`;
   const listen = listenOf(opts);
-  if (a.error === 'ECONNREFUSED') {
+  if (error === 'ECONNREFUSED') {
     if (opts.mode === 'standalone') {
       return (
         `challenge.listen ${listen} does not cover ${at}; listen on 0.0.0.0:80 (or [::]:80), ` +
@@ -174,13 +208,19 @@ async function advice(a: Answer, name: string, address: string, opts: SelfCheckO
     }
     return `start the web server that serves ${webrootOf(opts)} and have it listen on port 80 for ${name}`;
   }
-  if (a.error === 'ETIMEDOUT' || a.error === 'EHOSTUNREACH' || a.error === 'ENETUNREACH') {
+  if (error === 'ETIMEDOUT' || error === 'EHOSTUNREACH' || error === 'ENETUNREACH') {
     return (
       `${address} does not answer on port ${opts.selfCheckPort}: a firewall drops it, ` +
       `or ${name} resolves to an address that is not this container's`
     );
   }
-  if (a.error) return `check that a web server answers on ${at} for ${name}`;
+  return `check that a web server answers on ${at} for ${name}`;
+}
+
+/** An HTTP answer other than the token: what to change. */
+async function adviceForStatus(a: Answer, name: string, address: string, opts: SelfCheckOptions): Promise<string> {
+  const at = `${hostForUrl(address)}:${opts.selfCheckPort}`;
+  const listen = listenOf(opts);
   if (a.status === 404) {
     if (opts.mode === 'webroot') {
       return (

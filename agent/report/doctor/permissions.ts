@@ -125,7 +125,20 @@ function expectedPaths(config: Config, owner: Ownership | undefined, readUids: n
 
 /** One path: 'good', a line saying what is wrong (or what --fix changed), or undefined when it does not exist yet. */
 function auditPath(w: Expect, audit: Audit): Diagnosis | 'good' | undefined {
-  const { config, readUids } = audit;
+  const found = statPath(w, audit);
+  if (!found || 'status' in found) return found;
+  const { path, st, under } = found;
+  const wrong = wrongAccess(w, st, audit.group !== undefined && under);
+  if (!wrong) return 'good';
+  if (!audit.fix) return diagnosis('PROBLEM', w.what, `${w.path} ${wrong.problems}: run cert-agent doctor --fix`);
+  return fixPath({ w, path, st, under, dir: audit.config.certificate.dir, ...wrong });
+}
+
+/** The path's Stats when it is the kind the agent keeps there and its own; a line when it is not. */
+function statPath(
+  w: Expect,
+  { config, readUids }: Audit,
+): Diagnosis | { path: string; st: Stats; under: boolean } | undefined {
   const dir = config.certificate.dir;
   // The configured directory may be a link root made; below it nothing is followed.
   const configured = w.path === dir || w.path === config.stateDir;
@@ -149,12 +162,21 @@ function auditPath(w: Expect, audit: Audit): Diagnosis | 'good' | undefined {
       return diagnosis('PROBLEM', w.what, `${describeError(err)}`);
     }
   }
+  return { path, st, under };
+}
+
+/** What is wrong with the mode and owner against the model, in words; undefined when nothing is. */
+function wrongAccess(
+  w: Expect,
+  st: Stats,
+  shared: boolean,
+): { uid: number; gid: number; wrongOwner: boolean; problems: string } | undefined {
   const loose = st.mode & 0o077 & ~w.mode;
-  const closed = audit.group !== undefined && under ? w.mode & 0o070 & ~st.mode : 0;
+  const closed = shared ? w.mode & 0o070 & ~st.mode : 0;
   const uid = w.owner && w.owner.uid >= 0 ? w.owner.uid : st.uid;
   const gid = w.owner && w.owner.gid >= 0 ? w.owner.gid : st.gid;
   const wrongOwner = st.uid !== uid || st.gid !== gid;
-  if (!loose && !closed && !wrongOwner) return 'good';
+  if (!loose && !closed && !wrongOwner) return undefined;
   const modes = `(mode ${octal4(st.mode)}, want ${octal4(w.mode)})`;
   const who = [st.mode & 0o070 ? 'group' : '', st.mode & 0o007 ? 'others' : ''].filter(Boolean).join(' and ');
   const problems = [
@@ -162,8 +184,7 @@ function auditPath(w: Expect, audit: Audit): Diagnosis | 'good' | undefined {
     ...(closed ? [`is not readable by the consumer group ${gid} ${modes}`] : []),
     ...(wrongOwner ? [`is owned by ${st.uid}:${st.gid}, want ${uid}:${gid}`] : []),
   ].join(' and ');
-  if (!audit.fix) return diagnosis('PROBLEM', w.what, `${w.path} ${problems}: run cert-agent doctor --fix`);
-  return fixPath({ w, path, st, under, dir, uid, gid, wrongOwner, problems });
+  return { uid, gid, wrongOwner, problems };
 }
 
 interface Fix {
