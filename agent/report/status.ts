@@ -25,7 +25,7 @@ import { reloadSection } from './status/reload.js';
 import { renewalSection } from './status/renewal.js';
 import { STATUS_SCHEMA_ID, type Level, type Problems, type StatusReport } from './status/report.js';
 
-export { EXIT_FOR, STATUS_SCHEMA_ID, overdueGraceMs, type Level, type StatusReport } from './status/report.js';
+export { EXIT_FOR, type StatusReport } from './status/report.js';
 
 /** A report for when there is nothing to inspect (no usable config); only these fields are promised then. */
 export function unknownReport(

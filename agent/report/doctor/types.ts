@@ -8,7 +8,7 @@ import type { Config } from '../../config/config.js';
 import type { Diagnosis } from '../../lib/diagnosis.js';
 import type { Ownership } from '../../store/sets.js';
 
-export type { Diagnosis, DiagnosisStatus } from '../../lib/diagnosis.js';
+export type { Diagnosis } from '../../lib/diagnosis.js';
 export { diagnosis } from '../../lib/diagnosis.js';
 
 export interface DoctorContext {
