@@ -9,9 +9,18 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIP, type Socket } from 'node:net';
+import { splitHostPort } from '../config/values.js';
 import { ipv6Bytes } from '../pki/der.js';
+import { diagnosis } from '../lib/diagnosis.js';
 import { ChallengeError, describeError } from '../lib/errors.js';
-import type { OpenSolver } from './types.js';
+import type { Solver, SolverContext, SolverKind } from './types.js';
+
+/** The listener's own options: where it listens, and the mode it serves (for advice). */
+export interface ListenerOptions {
+  mode: 'standalone' | 'proxy';
+  host: string;
+  port: number;
+}
 
 const PREFIX = '/.well-known/acme-challenge/';
 /** RFC 8555 tokens are base64url, at least 128 bits. */
@@ -22,8 +31,8 @@ const MAX_CONNECTIONS = 1024;
 /** A connection silent this long is closed (the CA sends its request at once). */
 const IDLE_MS = 5_000;
 
-export const openHttpResponder: OpenSolver = async (opts) => {
-  const { host, port } = opts;
+export async function openHttpResponder(listener: ListenerOptions, ctx: SolverContext): Promise<Solver> {
+  const { host, port } = listener;
   const tokens = new Map<string, string>();
   // Node checks the two timeouts only every connectionsCheckingInterval
   // (30 s by default): a slowloris client would hold a slot that long.
@@ -78,7 +87,8 @@ export const openHttpResponder: OpenSolver = async (opts) => {
       tokens.delete(token);
     },
     // Loaded only when a refusal needs explaining (DNS, an HTTP client and more that a renewal does not use).
-    selfCheck: async (challenge) => (await import('./self-check.js')).selfCheckHttp01(challenge, opts),
+    selfCheck: async (challenge) =>
+      (await import('./self-check.js')).selfCheckHttp01(challenge, { ...listener, ...ctx }),
     async close() {
       tokens.clear();
       await new Promise<void>((resolve) => {
@@ -87,7 +97,7 @@ export const openHttpResponder: OpenSolver = async (opts) => {
       });
     },
   };
-};
+}
 
 /**
  * Whose connection this is, for the per-client limit: an IPv4 address (also
@@ -122,3 +132,52 @@ function answer(tokens: Map<string, string>, req: IncomingMessage, res: ServerRe
   });
   res.end(req.method === 'HEAD' ? undefined : keyAuthorization);
 }
+
+// ---- the two modes that use the listener -------------------------------------
+
+const WELL_KNOWN = (name: string) => `http://${name}/.well-known/acme-challenge/`;
+const CHECKED = 'checked from this container as the CA fetches it';
+
+function listenerOf(mode: ListenerOptions['mode'], listen: string): ListenerOptions {
+  return { mode, ...splitHostPort(listen) };
+}
+
+/** Whether host:port can be bound now; true, or the reason it could not. */
+function tryListen(host: string, port: number): Promise<true | string> {
+  return new Promise((resolve) => {
+    const server = createServer((_req, res) => res.writeHead(404).end());
+    server.once('error', (err) => resolve((err as NodeJS.ErrnoException).code ?? describeError(err)));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+/** challenge.mode standalone: the agent binds challenge.listen (port 80) while the CA validates. */
+export const standaloneSolver: SolverKind = {
+  open: (settings, ctx) => openHttpResponder(listenerOf('standalone', settings.listen), ctx),
+  async openFailure(settings, err) {
+    const { host, port } = splitHostPort(settings.listen);
+    const bound = await tryListen(host, port);
+    const why = bound === true ? describeError(err) : bound;
+    return diagnosis(
+      'PROBLEM',
+      'challenge',
+      `cannot bind ${settings.listen} (${why}): another process holds it; stop it, ` +
+        'or use challenge.mode webroot or proxy through the server that holds the port',
+    );
+  },
+  answered: (settings, name) =>
+    `${WELL_KNOWN(name)} answers from the agent on ${settings.listen} (bound only while the CA validates), ${CHECKED}`,
+};
+
+/** challenge.mode proxy: the server on port 80 forwards the challenge path to challenge.listen. */
+export const proxySolver: SolverKind = {
+  open: (settings, ctx) => openHttpResponder(listenerOf('proxy', settings.listen), ctx),
+  // A renewal in progress holds the port: nothing is wrong with the setup.
+  openFailure: async (settings, err) =>
+    diagnosis(
+      'skip',
+      'challenge',
+      `${settings.listen} is busy (${describeError(err)}); run doctor again when no renewal is in progress`,
+    ),
+  answered: (_settings, name) => `${WELL_KNOWN(name)} answers from the proxy, ${CHECKED}`,
+};

@@ -1,15 +1,14 @@
 /** The challenge modes: one registry, checked by the compiler against the config's list of modes. */
 import type { ChallengeMode } from '../config/config.js';
-import { splitHostPort } from '../config/values.js';
-import { openHttpResponder } from './http-responder.js';
-import { openWebrootResponder } from './webroot.js';
-import type { OpenSolver, Solver } from './types.js';
+import { proxySolver, standaloneSolver } from './http-responder.js';
+import { webrootSolver } from './webroot.js';
+import type { ChallengeSettings, Solver, SolverContext, SolverKind } from './types.js';
 
-const solvers = {
-  standalone: openHttpResponder,
-  proxy: openHttpResponder,
-  webroot: openWebrootResponder,
-} satisfies Record<ChallengeMode, OpenSolver>;
+export const solverKinds = {
+  standalone: standaloneSolver,
+  proxy: proxySolver,
+  webroot: webrootSolver,
+} satisfies Record<ChallengeMode, SolverKind>;
 
 /**
  * CAs validate http-01 on port 80. A test CA that validates on another port
@@ -24,25 +23,23 @@ function selfCheckPortFromEnv(): number | undefined {
 export interface SolverExtras {
   /** Port the self-check fetches on; 80 (the CA's) unless a test moves the CA's. */
   selfCheckPort?: number;
-  nginx?: { binary: string; config?: string };
+  /** Who the consumer's web server runs as (the reload target's knowledge), asked only to explain a refusal. */
+  webServerUser?: SolverContext['webServerUser'];
   /** certificate.domains: where the self-check may follow a redirect. */
-  names?: string[];
+  names: string[];
 }
 
-export function openSolver(
-  challenge: { mode: ChallengeMode; listen: string; webroot: string },
-  extras: SolverExtras = {},
-): Promise<Solver> {
-  const { host, port } = splitHostPort(challenge.listen);
-  return solvers[challenge.mode]({
-    mode: challenge.mode,
-    host,
-    port,
-    webroot: challenge.webroot,
+/** The context every solver gets, from what the caller knows. */
+export function solverContext(extras: SolverExtras): SolverContext {
+  return {
     selfCheckPort: extras.selfCheckPort ?? selfCheckPortFromEnv() ?? 80,
-    ...(extras.nginx ? { nginx: extras.nginx } : {}),
-    ...(extras.names ? { names: extras.names } : {}),
-  });
+    names: extras.names,
+    ...(extras.webServerUser ? { webServerUser: extras.webServerUser } : {}),
+  };
 }
 
-export type { Challenge, Solver } from './types.js';
+export function openSolver(settings: ChallengeSettings, extras: SolverExtras): Promise<Solver> {
+  return solverKinds[settings.mode].open(settings, solverContext(extras));
+}
+
+export type { Challenge, ChallengeSettings, Solver, SolverKind } from './types.js';

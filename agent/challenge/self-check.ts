@@ -9,26 +9,29 @@
  * Advisory only: the container may resolve its own name differently from
  * the CA (so the address used is always named), and the CA's view decides.
  */
-import { nginxConfigDump } from '../reload/nginx.js';
 import { lookup } from 'node:dns/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describeError } from '../lib/errors.js';
 import { hostForUrl, shownText, unfollowable } from './redirects.js';
-import type { Challenge, SolverOptions } from './types.js';
+import type { Challenge, SolverContext, WebUser } from './types.js';
 
 const TIMEOUT_MS = 5_000;
 const MAX_REDIRECTS = 3;
 const BODY_LIMIT = 4096;
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 
-export interface SelfCheckOptions extends SolverOptions {
-  /** webroot mode: the file holding this token, to explain a 403. */
-  tokenPath?: string;
-}
+/** Who answers the challenge on port 80 in each http-01 mode, for advice in the operator's terms. */
+export type HttpAnswerer =
+  /** The agent's own listener (challenge.listen, split): on port 80, or behind a proxy that forwards to it. */
+  | { mode: 'standalone' | 'proxy'; host: string; port: number }
+  /** The site's web server, from challenge.webroot; tokenPath is the file holding this token, to explain a 403. */
+  | { mode: 'webroot'; webroot: string; tokenPath?: string };
+
+export type SelfCheckOptions = HttpAnswerer & SolverContext;
 
 interface Answer {
   status?: number;
@@ -42,7 +45,6 @@ interface Answer {
 export async function selfCheckHttp01(challenge: Challenge, opts: SelfCheckOptions): Promise<string | undefined> {
   const name = challenge.identifier.value;
   const port = opts.selfCheckPort;
-  const path = `/.well-known/acme-challenge/${challenge.token}`;
   const shown = `http://${hostForUrl(name)}${port === 80 ? '' : `:${port}`}/.well-known/acme-challenge/<token>`;
   let addresses: string[];
   try {
@@ -54,8 +56,32 @@ export async function selfCheckHttp01(challenge: Challenge, opts: SelfCheckOptio
       'container: add it to DNS or /etc/hosts'
     );
   }
-  // Like the CA's resolver and dialer: the addresses in order, the next one
-  // when a connection cannot be made.
+  const { first, address, tried } = await fetchFirst(challenge, addresses, port);
+  const where = `${shown} (fetched from ${tried.join(', then ')})`;
+  if (isRight(first, challenge)) return undefined;
+  const redirect = await followRedirects(challenge, first, opts);
+  if (redirect === 'right') return undefined;
+  if (redirect) {
+    return (
+      `self-check: ${where} redirects to ${redirect}; ` +
+      'the challenge must be answered on port 80: put an exception for /.well-known/acme-challenge/ ' +
+      `before the redirect in the port-80 server for ${name} (${snippetAdvice(opts)})`
+    );
+  }
+  return `self-check: ${where} ${describeAnswer(first)}: ${await advice(first, name, address, opts)}`;
+}
+
+/**
+ * Like the CA's resolver and dialer: the addresses in order, the next one
+ * when a connection cannot be made. The first answer, from which address,
+ * and every address tried.
+ */
+async function fetchFirst(
+  challenge: Challenge,
+  addresses: string[],
+  port: number,
+): Promise<{ first: Answer; address: string; tried: string[] }> {
+  const name = challenge.identifier.value;
   let address = addresses[0] as string;
   let first: Answer = { error: 'ENOTFOUND' };
   const tried: string[] = [];
@@ -66,23 +92,35 @@ export async function selfCheckHttp01(challenge: Challenge, opts: SelfCheckOptio
       address,
       port,
       host: port === 80 ? hostForUrl(name) : `${hostForUrl(name)}:${port}`,
-      path,
+      path: `/.well-known/acme-challenge/${challenge.token}`,
       https: false,
     });
     if (!first.error || !CONNECT_ERRORS.has(first.error)) break;
   }
-  const where = `${shown} (fetched from ${tried.join(', then ')})`;
-  if (isRight(first, challenge)) return undefined;
+  return { first, address, tried };
+}
 
-  // A CA follows redirects (to http or https, on 80 or 443); so do we, to
-  // judge only what it will finally see, and only to names of this
-  // certificate: this check runs as root inside the site's network, where a
-  // redirect could otherwise point it at any internal service.
+const redirected = (a: Answer) => Boolean(a.status && a.status >= 300 && a.status < 400 && a.location);
+
+/**
+ * A CA follows redirects (to http or https, on 80 or 443); so do we, to
+ * judge only what it will finally see, and only to names of this
+ * certificate: this check runs as root inside the site's network, where a
+ * redirect could otherwise point it at any internal service. 'right' when
+ * the token came back at the end, undefined when `first` is no redirect,
+ * otherwise the hops and what the last one did.
+ */
+async function followRedirects(
+  challenge: Challenge,
+  first: Answer,
+  opts: SelfCheckOptions,
+): Promise<string | 'right' | undefined> {
+  const name = challenge.identifier.value;
+  const port = opts.selfCheckPort;
   let answer = first;
-  let base = `http://${hostForUrl(name)}:${port}${path}`;
+  let base = `http://${hostForUrl(name)}:${port}/.well-known/acme-challenge/${challenge.token}`;
   const hops: string[] = [];
   let refused: string | undefined;
-  const redirected = (a: Answer) => Boolean(a.status && a.status >= 300 && a.status < 400 && a.location);
   for (let hop = 0; redirected(answer) && answer.location && hop < MAX_REDIRECTS; hop++) {
     const target = resolveLocation(answer.location, base);
     hops.push(shownText((target?.href ?? answer.location).replaceAll(challenge.token, '<token>')));
@@ -90,21 +128,24 @@ export async function selfCheckHttp01(challenge: Challenge, opts: SelfCheckOptio
     if (refused || !target) break;
     base = target.href;
     answer = await getUrl(target);
-    if (isRight(answer, challenge)) return undefined;
+    if (isRight(answer, challenge)) return 'right';
   }
-  if (hops.length) {
-    const which = refused
-      ? ` (not followed: ${refused})`
-      : redirected(answer)
-        ? `, which redirects further (the self-check stops after ${MAX_REDIRECTS})`
-        : `, which ${describeAnswer(answer)}`;
-    return (
-      `self-check: ${where} redirects to ${hops.join(' -> ')}${which}; ` +
-      'the challenge must be answered on port 80: put an exception for /.well-known/acme-challenge/ ' +
-      `before the redirect in the port-80 server for ${name} (${snippetAdvice(opts)})`
-    );
-  }
-  return `self-check: ${where} ${describeAnswer(first)}: ${await advice(first, name, address, opts)}`;
+  if (!hops.length) return undefined;
+  const which = refused
+    ? ` (not followed: ${refused})`
+    : redirected(answer)
+      ? `, which redirects further (the self-check stops after ${MAX_REDIRECTS})`
+      : `, which ${describeAnswer(answer)}`;
+  return `${hops.join(' -> ')}${which}`;
+}
+
+/** challenge.listen as the advice shows it (webroot mode has no listener, and its advice never names one). */
+function listenOf(opts: HttpAnswerer): string {
+  return opts.mode === 'webroot' ? '' : `${hostForUrl(opts.host)}:${opts.port}`;
+}
+
+function webrootOf(opts: HttpAnswerer): string {
+  return opts.mode === 'webroot' ? opts.webroot : '';
 }
 
 function isRight(a: Answer, challenge: Challenge): boolean {
@@ -138,17 +179,21 @@ function snippetAdvice(opts: SelfCheckOptions): string {
     return `serve ${opts.webroot} as its document root, or include snippets/cert-agent-challenge-webroot.conf`;
   }
   if (opts.mode === 'proxy') {
-    const listen = `${hostForUrl(opts.host)}:${opts.port}`;
-    return `forward the path to ${listen}, e.g. include snippets/cert-agent-challenge-proxy.conf`;
+    return `forward the path to ${listenOf(opts)}, e.g. include snippets/cert-agent-challenge-proxy.conf`;
   }
   return 'or let the agent own port 80 (challenge.mode standalone)';
 }
 
 /** What to change, for the first answer (no redirect involved). */
 async function advice(a: Answer, name: string, address: string, opts: SelfCheckOptions): Promise<string> {
+  return a.error ? adviceForError(a.error, name, address, opts) : adviceForStatus(a, name, address, opts);
+}
+
+/** The fetch got no HTTP answer: what to change. */
+function adviceForError(error: string, name: string, address: string, opts: SelfCheckOptions): string {
   const at = `${hostForUrl(address)}:${opts.selfCheckPort}`;
-  const listen = `${hostForUrl(opts.host)}:${opts.port}`;
-  if (a.error === 'ECONNREFUSED') {
+  const listen = listenOf(opts);
+  if (error === 'ECONNREFUSED') {
     if (opts.mode === 'standalone') {
       return (
         `challenge.listen ${listen} does not cover ${at}; listen on 0.0.0.0:80 (or [::]:80), ` +
@@ -161,19 +206,25 @@ async function advice(a: Answer, name: string, address: string, opts: SelfCheckO
         `forwarding /.well-known/acme-challenge/ to ${listen}`
       );
     }
-    return `start the web server that serves ${opts.webroot} and have it listen on port 80 for ${name}`;
+    return `start the web server that serves ${webrootOf(opts)} and have it listen on port 80 for ${name}`;
   }
-  if (a.error === 'ETIMEDOUT' || a.error === 'EHOSTUNREACH' || a.error === 'ENETUNREACH') {
+  if (error === 'ETIMEDOUT' || error === 'EHOSTUNREACH' || error === 'ENETUNREACH') {
     return (
       `${address} does not answer on port ${opts.selfCheckPort}: a firewall drops it, ` +
       `or ${name} resolves to an address that is not this container's`
     );
   }
-  if (a.error) return `check that a web server answers on ${at} for ${name}`;
+  return `check that a web server answers on ${at} for ${name}`;
+}
+
+/** An HTTP answer other than the token: what to change. */
+async function adviceForStatus(a: Answer, name: string, address: string, opts: SelfCheckOptions): Promise<string> {
+  const at = `${hostForUrl(address)}:${opts.selfCheckPort}`;
+  const listen = listenOf(opts);
   if (a.status === 404) {
     if (opts.mode === 'webroot') {
       return (
-        `the port-80 server answering ${name} does not serve ${opts.webroot}/.well-known/acme-challenge/: ` +
+        `the port-80 server answering ${name} does not serve ${webrootOf(opts)}/.well-known/acme-challenge/: ` +
         'it lacks the location (its document root is another directory, or it has no such server): ' +
         `${snippetAdvice(opts)} in the port-80 server for ${name}`
       );
@@ -189,8 +240,12 @@ async function advice(a: Answer, name: string, address: string, opts: SelfCheckO
     );
   }
   if (a.status === 403) {
-    if (opts.mode === 'webroot' && opts.tokenPath) return explainForbidden(opts.tokenPath, await webServerUser(opts));
+    if (opts.mode === 'webroot' && opts.tokenPath)
+      return explainForbidden(opts.tokenPath, await opts.webServerUser?.());
     return `the server for ${name} on port 80 refuses the path: allow /.well-known/acme-challenge/ there`;
+  }
+  if ((a.status === 502 || a.status === 504) && opts.mode === 'webroot') {
+    return `a proxy in front of the port-80 server for ${name} could not reach the server that serves ${opts.webroot}`;
   }
   if (a.status === 502 || a.status === 504) {
     return (
@@ -207,14 +262,6 @@ async function advice(a: Answer, name: string, address: string, opts: SelfCheckO
 }
 
 // ---- who cannot read what (webroot, 403) ------------------------------------
-
-interface WebUser {
-  name: string;
-  uid: number;
-  gids: number[];
-  /** Where the name came from, for the message. */
-  source: string;
-}
 
 /** The first component of the token's path the web server's user cannot traverse or read. */
 export function explainForbidden(tokenPath: string, user: WebUser | undefined): string {
@@ -247,48 +294,6 @@ export function explainForbidden(tokenPath: string, user: WebUser | undefined): 
   );
 }
 
-/**
- * The user the web server's workers run as: nginx's `user` directive (from
- * `nginx -T`) when the agent reloads nginx, otherwise the owner of a running
- * web server worker. Undefined when neither tells.
- */
-export async function webServerUser(opts: Pick<SolverOptions, 'nginx'>): Promise<WebUser | undefined> {
-  if (opts.nginx) {
-    const dump = await nginxConfigDump(opts.nginx, 10);
-    if ('text' in dump) {
-      const m = /^\s*user\s+([^\s;]+)/m.exec(dump.text.replace(/#[^\n]*/g, ''));
-      // Without the directive, an nginx started as root runs its workers as nobody.
-      const user = userNamed(m?.[1] ?? 'nobody', m ? "nginx's user directive" : "nginx's default user");
-      if (user) return user;
-    }
-  }
-  for (const pid of safeList('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-      if (!/^(nginx|apache2|httpd|lighttpd|caddy)$/.test(comm)) continue;
-      const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
-      if (uid === 0 || !Number.isInteger(uid)) continue;
-      const user = userNamed(String(uid), `the user running ${comm}`);
-      if (user) return user;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
-}
-
-function userNamed(nameOrId: string, source: string): WebUser | undefined {
-  const passwd = readLines('/etc/passwd').map((l) => l.split(':'));
-  const entry = passwd.find((f) => f[0] === nameOrId) ?? passwd.find((f) => f[2] === nameOrId);
-  if (!entry || entry[2] === undefined || entry[3] === undefined) return undefined;
-  const name = entry[0] as string;
-  const gids = [Number(entry[3])];
-  for (const g of readLines('/etc/group').map((l) => l.split(':'))) {
-    if ((g[3] ?? '').split(',').includes(name) && g[2] !== undefined) gids.push(Number(g[2]));
-  }
-  return { name, uid: Number(entry[2]), gids, source };
-}
-
 function nameOf(id: number, file: string): string {
   return (
     readLines(file)
@@ -300,14 +305,6 @@ function nameOf(id: number, file: string): string {
 function readLines(file: string): string[] {
   try {
     return readFileSync(file, 'utf8').split('\n');
-  } catch {
-    return [];
-  }
-}
-
-function safeList(dir: string): string[] {
-  try {
-    return readdirSync(dir);
   } catch {
     return [];
   }

@@ -5,7 +5,13 @@
  * name has it, and the ACME client takes from each authorization the
  * challenge of the type the solver answers. Adding a challenge type is a new
  * solver file plus its entry in index.ts; the ACME client does not change.
+ *
+ * A solver reads its own settings from challenge.* (a webroot, a listener,
+ * a DNS server) and gets the rest through SolverContext, which says nothing
+ * of http: a dns-01 solver is a file exporting a SolverKind.
  */
+import type { Config } from '../config/config.js';
+import type { Diagnosis } from '../lib/diagnosis.js';
 
 /** One challenge the CA asked for, whole. */
 export interface Challenge {
@@ -38,20 +44,45 @@ export interface Solver {
   close(): Promise<void>;
 }
 
-export interface SolverOptions {
-  /** The configured challenge mode, so advice names what the operator configured. */
-  mode: 'standalone' | 'proxy' | 'webroot';
-  /** challenge.listen, split. */
-  host: string;
-  port: number;
-  /** challenge.webroot: the document root the web server serves. */
-  webroot: string;
-  /** Port the self-check fetches tokens on: 80, as the CA does. */
-  selfCheckPort: number;
-  /** The certificate's names: the only hosts a self-check follows a redirect to (the name validated when absent). */
-  names?: string[];
-  /** The nginx the agent reloads, if any: its `user` names who must read webroot tokens. */
-  nginx?: { binary: string; config?: string };
+/** Who a web server runs as, with the groups that decide what it may read. */
+export interface WebUser {
+  name: string;
+  uid: number;
+  gids: number[];
+  /** Where the name came from, for the message. */
+  source: string;
 }
 
-export type OpenSolver = (opts: SolverOptions) => Promise<Solver>;
+/** challenge.* as configured: each solver reads only its own fields (its own options type below). */
+export type ChallengeSettings = Config['challenge'];
+
+/** What every solver gets besides its own settings. */
+export interface SolverContext {
+  /** Port the self-check fetches tokens on: 80, as the CA does (a test CA may move it). */
+  selfCheckPort: number;
+  /** The certificate's names: the only hosts a self-check follows a redirect to. */
+  names: string[];
+  /**
+   * Who the consumer's web server runs as, asked only when a refusal needs
+   * explaining; the reload target knows (nginx: its `user` directive).
+   */
+  webServerUser?: () => Promise<WebUser | undefined>;
+}
+
+export type OpenSolver = (settings: ChallengeSettings, ctx: SolverContext) => Promise<Solver>;
+
+/**
+ * One challenge mode: how to open its solver, and what `doctor` needs to
+ * know about it. `doctor` presents a probe token through the solver and
+ * asks its self-check; the mode says what must exist first, why it could
+ * not open, and where a right answer came from.
+ */
+export interface SolverKind {
+  open: OpenSolver;
+  /** Before opening: what must already exist (nothing is created for the operator's site). */
+  precheck?(settings: ChallengeSettings): Diagnosis | undefined;
+  /** The solver could not be opened: what that means for this mode. */
+  openFailure?(settings: ChallengeSettings, err: unknown): Promise<Diagnosis>;
+  /** The self-check found the probe for `name` right: the line saying where it was answered. */
+  answered(settings: ChallengeSettings, name: string): string;
+}

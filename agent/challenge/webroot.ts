@@ -18,7 +18,9 @@
  * through that open directory, never through its path, so whatever is
  * renamed meanwhile, root writes only into the directory it checked.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { diagnosis } from '../lib/diagnosis.js';
 import { CaProtocolError, ChallengeError, StoreError, describeError } from '../lib/errors.js';
 import {
   closeDir,
@@ -30,7 +32,12 @@ import {
   writeNewFileAt,
   type DirHandle,
 } from './dir-handle.js';
-import type { OpenSolver } from './types.js';
+import type { Solver, SolverContext, SolverKind } from './types.js';
+
+/** The webroot solver's own options: the document root the web server serves. */
+export interface WebrootOptions {
+  webroot: string;
+}
 
 const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
 /** Where http-01 looks, relative to the document root. */
@@ -44,8 +51,7 @@ interface Made {
   id: { dev: number; ino: number };
 }
 
-export const openWebrootResponder: OpenSolver = async (opts) => {
-  const { webroot } = opts;
+export async function openWebrootResponder({ webroot }: WebrootOptions, ctx: SolverContext): Promise<Solver> {
   const made: Made[] = [];
   const held: DirHandle[] = [];
   const tokenDir = openTokenDir(webroot, made, held);
@@ -71,7 +77,9 @@ export const openWebrootResponder: OpenSolver = async (opts) => {
     // Loaded only when a refusal needs explaining, as in http-responder.ts.
     selfCheck: async (challenge) =>
       (await import('./self-check.js')).selfCheckHttp01(challenge, {
-        ...opts,
+        ...ctx,
+        mode: 'webroot',
+        webroot,
         tokenPath: join(tokenPath, fileName(challenge.token)),
       }),
     async close() {
@@ -82,6 +90,23 @@ export const openWebrootResponder: OpenSolver = async (opts) => {
       }
     },
   };
+}
+
+/** challenge.mode webroot: the site's web server serves the tokens from challenge.webroot. */
+export const webrootSolver: SolverKind = {
+  open: (settings, ctx) => openWebrootResponder({ webroot: settings.webroot }, ctx),
+  // Nothing is created for the operator's site here: the document root must exist.
+  precheck: ({ webroot }) =>
+    existsSync(webroot)
+      ? undefined
+      : diagnosis(
+          'PROBLEM',
+          'challenge',
+          `webroot ${webroot} does not exist: create it, and serve it as the ` +
+            'document root of the port-80 server (or include snippets/cert-agent-challenge-webroot.conf)',
+        ),
+  answered: (_settings, name) =>
+    `http://${name}/.well-known/acme-challenge/ answers from the webroot, checked from this container as the CA fetches it`,
 };
 
 /**

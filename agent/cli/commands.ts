@@ -259,11 +259,11 @@ export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
 }
 
 export async function doctorCommand(ctx: CommandContext): Promise<CommandResult> {
-  const { runDoctor, renderDoctor } = await import('../report/doctor.js');
+  const { runDoctor, renderDoctor, doctorFailed } = await import('../report/doctor.js');
   const lines = await runDoctor(ctx.configPath, { fix: Boolean(ctx.flags.fix), now: ctx.now() });
   return {
     stdout: renderDoctor(lines),
-    exitCode: lines.some((l) => l.verdict === 'PROBLEM') ? ExitCode.failure : ExitCode.ok,
+    exitCode: doctorFailed(lines) ? ExitCode.failure : ExitCode.ok,
   };
 }
 

@@ -17,6 +17,7 @@ import { loadTrust, recordRepin, saveTrust, trustForPins, VOUCHED_BY, type Trust
 import { acquireLockWaiting } from '../store/lock.js';
 import { parseFingerprint } from '../pki/fingerprint.js';
 import { DAEMON_PID_FILE } from '../store/layout.js';
+import { reloadTargets, type TargetDefaults } from '../reload/index.js';
 
 /** How long enroll waits for a renewal pass in flight before giving up with exit 75. */
 const LOCK_WAIT_MS = 60_000;
@@ -111,21 +112,18 @@ export function parseArgvInput(raw: string | string[], source: string): string[]
   return values.map((v) => (values.length === 1 ? v.trim() : v));
 }
 
-/** The challenge mode that fits a reload target: both proxies own port 80. */
-export const CHALLENGE_FOR_TARGET: Record<string, string> = {
-  nginx: 'webroot',
-  traefik: 'proxy',
-  command: 'standalone',
-  none: 'standalone',
-};
-/** Where the proxies serve TLS, to confirm after a reload that they took the new certificate. */
-export const PROXY_VERIFY = '127.0.0.1:443';
-const PROXIES = ['nginx', 'traefik'];
+/** What a reload target brings (its own defaults); none for a name that is not a target (validation says so). */
+function defaultsOf(target: string): TargetDefaults | undefined {
+  return Object.hasOwn(reloadTargets, target)
+    ? reloadTargets[target as keyof typeof reloadTargets].defaults
+    : undefined;
+}
 
 /**
  * Defaults that follow the reload target, written into the file so that it
- * says what the agent does: the challenge mode (nginx: webroot, traefik:
- * proxy, otherwise standalone) and, for a proxy, reload.verify on its 443.
+ * says what the agent does: the challenge mode and reload.verify the
+ * target brings (nginx: webroot, traefik: proxy, otherwise standalone; for
+ * a proxy, its 443).
  * A value the operator chose (a flag, a variable, or a field in the file that
  * is not the default of the previous target) is kept, and so is what an
  * existing file says while its target stays the same.
@@ -137,8 +135,9 @@ function applyTargetDefaults(doc: Document, before: Document | undefined, input:
   const follows = (value: unknown, derived: unknown) => !before || (target !== oldTarget && value === derived);
   if (input.challenge === undefined) {
     const mode = doc.getIn(['challenge', 'mode']);
-    if (follows(mode ?? 'standalone', CHALLENGE_FOR_TARGET[oldTarget])) {
-      const want = CHALLENGE_FOR_TARGET[target] ?? 'standalone';
+    if (follows(mode ?? 'standalone', defaultsOf(oldTarget)?.challengeMode)) {
+      const want = defaultsOf(target)?.challengeMode ?? 'standalone';
+      // standalone is the file's own default: said by leaving the field out.
       if (want === 'standalone') {
         if (mode !== undefined) doc.deleteIn(['challenge', 'mode']);
       } else {
@@ -148,8 +147,9 @@ function applyTargetDefaults(doc: Document, before: Document | undefined, input:
   }
   if (input.verify === undefined) {
     const verify = doc.getIn(['reload', 'verify']);
-    if (follows(verify, PROXIES.includes(oldTarget) ? PROXY_VERIFY : undefined)) {
-      if (PROXIES.includes(target)) doc.setIn(['reload', 'verify'], PROXY_VERIFY);
+    if (follows(verify, defaultsOf(oldTarget)?.verify)) {
+      const want = defaultsOf(target)?.verify;
+      if (want) doc.setIn(['reload', 'verify'], want);
       else if (verify !== undefined) doc.deleteIn(['reload', 'verify']);
     }
   }

@@ -11,7 +11,10 @@
  * into a command that runs as root.
  */
 import { spawn } from 'node:child_process';
+import type { Config } from '../config/config.js';
+import { diagnosis, type Diagnosis } from '../lib/diagnosis.js';
 import { ReloadError } from '../lib/errors.js';
+import { runningServerUser } from './web-user.js';
 import type { ReloadContext, ReloadOutcome, ReloadTarget } from './types.js';
 
 const TAIL = 400;
@@ -143,4 +146,19 @@ async function reloadCommand({ config, live }: ReloadContext): Promise<ReloadOut
   return { detail: `command ${shown} exited 0${result.output ? `; output: ${result.output}` : ''}` };
 }
 
-export const commandTarget: ReloadTarget = { reload: reloadCommand };
+/** `doctor`: an arbitrary command says nothing about which files its consumer reads. */
+async function diagnoseCommand(config: Config): Promise<Diagnosis[]> {
+  const dir = config.certificate.dir;
+  const shown = JSON.stringify(config.reload.command);
+  const point = `point it at ${dir}/fullchain.pem and ${dir}/key.pem`;
+  return [
+    diagnosis('skip', 'proxy config', `reload.command ${shown}: cannot tell which files the consumer reads; ${point}`),
+  ];
+}
+
+export const commandTarget: ReloadTarget = {
+  defaults: { challengeMode: 'standalone' },
+  reload: reloadCommand,
+  diagnose: diagnoseCommand,
+  webServerUser: async () => runningServerUser(),
+};

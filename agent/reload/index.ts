@@ -2,16 +2,15 @@
 import type { ReloadTarget as TargetName } from '../config/config.js';
 import { commandTarget } from './command.js';
 import { nginxTarget } from './nginx.js';
+import { noneTarget } from './none.js';
 import { traefikTarget } from './traefik.js';
 import type { ReloadTarget } from './types.js';
-
-const none: ReloadTarget = { reload: async () => ({ detail: 'no reload configured' }) };
 
 export const reloadTargets = {
   nginx: nginxTarget,
   traefik: traefikTarget,
   command: commandTarget,
-  none,
+  none: noneTarget,
 } satisfies Record<TargetName, ReloadTarget>;
 
-export type { ReloadOutcome, ReloadTarget } from './types.js';
+export type { ReloadOutcome, ReloadTarget, TargetDefaults } from './types.js';

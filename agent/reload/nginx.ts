@@ -3,11 +3,19 @@
  * with the new files, the caller restores the previous set and nginx keeps
  * running on it. Then `nginx -s reload`, confirmed by a handshake that serves
  * the new serial (reload.verify).
+ *
+ * nginx owns port 80, so the challenge goes through it (webroot); its
+ * configuration (`nginx -T`) tells `doctor` which files it serves and the
+ * self-check which user its workers run as.
  */
+import type { WebUser } from '../challenge/types.js';
+import type { Config } from '../config/config.js';
+import { diagnosis, type Diagnosis } from '../lib/diagnosis.js';
 import { ReloadError } from '../lib/errors.js';
 import { runArgv } from './command.js';
 import type { ReloadContext, ReloadOutcome, ReloadTarget } from './types.js';
-import { verifyServed } from './verify.js';
+import { PROXY_VERIFY, verifyServed } from './verify.js';
+import { runningServerUser, userNamed } from './web-user.js';
 
 async function reloadNginx({ config, live }: ReloadContext): Promise<ReloadOutcome> {
   const { binary, config: confFile } = config.reload.nginx;
@@ -35,8 +43,6 @@ async function reloadNginx({ config, live }: ReloadContext): Promise<ReloadOutco
     "nginx -s reload exits 0 even when the master refuses the new configuration: see nginx's error log",
   );
 }
-
-export const nginxTarget: ReloadTarget = { reload: reloadNginx };
 
 /** nginx -T prints the whole configuration, every included file: read all of it, up to this much. */
 const DUMP_LIMIT = 32 * 1024 * 1024;
@@ -67,3 +73,48 @@ export async function nginxConfigDump(
   if (r.stdout === undefined) return { problem: `printed more than ${DUMP_LIMIT} bytes` };
   return { text: r.stdout };
 }
+
+/** `doctor`: the ssl_certificate and ssl_certificate_key nginx would load must be the agent's. */
+async function diagnoseNginx(config: Config): Promise<Diagnosis[]> {
+  const dir = config.certificate.dir;
+  const { binary } = config.reload.nginx;
+  const dump = await nginxConfigDump(config.reload.nginx, config.reload.timeoutSeconds);
+  if ('problem' in dump)
+    return [
+      diagnosis('PROBLEM', 'proxy config', `cannot read nginx's configuration with ${binary} -T: ${dump.problem}`),
+    ];
+  const paths = [
+    ...dump.text.replace(/#[^\n]*/g, '').matchAll(/(?<![\w$])(ssl_certificate(?:_key)?)\s+("?)([^";\s]+)\2\s*;/g),
+  ].map((m) => ({ directive: m[1], path: m[3] as string }));
+  const ours = paths.filter((p) => p.path.startsWith(`${dir}/`));
+  const hasCert = ours.some((p) => p.directive === 'ssl_certificate');
+  const hasKey = ours.some((p) => p.directive === 'ssl_certificate_key');
+  if (hasCert && hasKey)
+    return [diagnosis('ok', 'proxy config', `nginx uses ${[...new Set(ours.map((p) => p.path))].join(', ')}`)];
+  const others = [...new Set(paths.filter((p) => !p.path.startsWith(`${dir}/`)).map((p) => p.path))];
+  const set = `set ssl_certificate ${dir}/fullchain.pem; and ssl_certificate_key ${dir}/key.pem;`;
+  const uses = others.length ? ` (it uses ${others.join(', ')})` : '';
+  return [diagnosis('PROBLEM', 'proxy config', `nginx does not use the agent's files: ${set}${uses}`)];
+}
+
+/**
+ * nginx's `user` directive (from `nginx -T`); without it, an nginx started
+ * as root runs its workers as nobody. When the configuration cannot be read,
+ * the owner of a running web server.
+ */
+async function nginxUser(config: Config): Promise<WebUser | undefined> {
+  const dump = await nginxConfigDump(config.reload.nginx, 10);
+  if ('text' in dump) {
+    const m = /^\s*user\s+([^\s;]+)/m.exec(dump.text.replace(/#[^\n]*/g, ''));
+    const user = userNamed(m?.[1] ?? 'nobody', m ? "nginx's user directive" : "nginx's default user");
+    if (user) return user;
+  }
+  return runningServerUser();
+}
+
+export const nginxTarget: ReloadTarget = {
+  defaults: { challengeMode: 'webroot', verify: PROXY_VERIFY },
+  reload: reloadNginx,
+  diagnose: diagnoseNginx,
+  webServerUser: nginxUser,
+};

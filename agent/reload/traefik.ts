@@ -6,14 +6,20 @@
  * paths name one consistent set (a key never paired with another
  * certificate). The previous set stays on disk until the next install, so
  * Traefik always has readable files while it switches.
+ *
+ * Traefik owns port 80 and serves no files, so the challenge reaches the
+ * agent through a router in that same dynamic file (proxy mode).
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { stringify } from 'yaml';
 import type { Config } from '../config/config.js';
+import { diagnosis, type Diagnosis } from '../lib/diagnosis.js';
 import { ensureDir, writeFileAtomic } from '../lib/fs.js';
 import type { LiveSet } from '../store/sets.js';
 import type { ChallengeContext, ReloadContext, ReloadOutcome, ReloadTarget } from './types.js';
-import { verifyServed } from './verify.js';
+import { PROXY_VERIFY, verifyServed } from './verify.js';
+import { runningServerUser } from './web-user.js';
 import { waitForChallengeRoute } from '../challenge/route-probe.js';
 
 export const ACME_ROUTER = 'cert-agent-acme';
@@ -74,4 +80,28 @@ async function prepareChallenge({ config, live, solver }: ChallengeContext): Pro
   return routed ? undefined : 'Traefik does not route the challenge path to the agent yet; asking the CA anyway';
 }
 
-export const traefikTarget: ReloadTarget = { reload: reloadTraefik, prepareChallenge };
+/** `doctor`: the dynamic file must exist and name the agent's files; Traefik must watch its directory. */
+async function diagnoseTraefik(config: Config): Promise<Diagnosis[]> {
+  const dir = config.certificate.dir;
+  const file = config.reload.traefik.dynamicFile;
+  const watch = dirname(file);
+  if (!existsSync(file)) {
+    const todo = `run cert-agent renew (it writes it), and have Traefik's file provider watch ${watch}`;
+    return [diagnosis('PROBLEM', 'proxy config', `${file} does not exist: ${todo}`)];
+  }
+  if (!readFileSync(file, 'utf8').includes(`${dir}/`))
+    return [
+      diagnosis('PROBLEM', 'proxy config', `${file} does not name files in ${dir}: run cert-agent renew to rewrite it`),
+    ];
+  const load = `(Traefik must load it: providers.file.directory ${watch})`;
+  return [diagnosis('ok', 'proxy config', `${file} names the certificate files in ${dir} ${load}`)];
+}
+
+export const traefikTarget: ReloadTarget = {
+  defaults: { challengeMode: 'proxy', verify: PROXY_VERIFY },
+  reload: reloadTraefik,
+  prepareChallenge,
+  diagnose: diagnoseTraefik,
+  // Traefik reads no webroot: whichever web server serves one is the user that matters.
+  webServerUser: async () => runningServerUser(),
+};

@@ -6,11 +6,17 @@
  * must route the challenge path to the agent). When the consumer refused the
  * new files, its ReloadError says `rollback: true` and the pass restores the
  * previous set. Adding a target is a new file plus its entry in index.ts.
+ *
+ * A target also owns what the rest of the agent would otherwise have to
+ * know about its consumer: the defaults that fit it (challenge mode,
+ * where it serves TLS), `doctor`'s view of whether it uses the agent's
+ * files, and who its web server runs as.
  */
-import type { Config } from '../config/config.js';
+import type { ChallengeMode, Config } from '../config/config.js';
+import type { Diagnosis } from '../lib/diagnosis.js';
 import type { Logger } from '../lib/log.js';
 import type { LiveSet } from '../store/sets.js';
-import type { Solver } from '../challenge/types.js';
+import type { Solver, WebUser } from '../challenge/types.js';
 
 export interface ReloadContext {
   config: Config;
@@ -34,7 +40,16 @@ export interface ChallengeContext {
   log: Logger;
 }
 
+/** What `enroll` writes for this target when the operator names nothing else. */
+export interface TargetDefaults {
+  /** The challenge mode that fits the consumer (one that owns port 80 cannot leave it to standalone). */
+  challengeMode: ChallengeMode;
+  /** Where the consumer serves TLS, to confirm a reload by a handshake (reload.verify). */
+  verify?: string;
+}
+
 export interface ReloadTarget {
+  readonly defaults: TargetDefaults;
   /**
    * Makes the consumer use the live set. Resolves when it verifiably does;
    * throws ReloadError otherwise (with `rollback: true` when the consumer
@@ -47,4 +62,8 @@ export interface ReloadTarget {
    * the order goes ahead anyway, since the CA's view is what counts.
    */
   prepareChallenge?(ctx: ChallengeContext): Promise<string | undefined>;
+  /** `doctor`: whether the consumer uses the agent's files, each line what to change when it does not. */
+  diagnose(config: Config): Promise<Diagnosis[]>;
+  /** Who the consumer's web server runs as, to explain a webroot token it may not read; undefined when unknown. */
+  webServerUser(config: Config): Promise<WebUser | undefined>;
 }

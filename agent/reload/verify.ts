@@ -10,6 +10,9 @@ import { isIP } from 'node:net';
 import { splitHostPort } from '../config/values.js';
 import { ReloadError, describeError } from '../lib/errors.js';
 
+/** Where the proxies serve TLS, to confirm after a reload that they took the new certificate. */
+export const PROXY_VERIFY = '127.0.0.1:443';
+
 export async function servedSerial(address: string, servername: string, timeoutMs = 3000): Promise<string> {
   const { host, port } = splitHostPort(address, '127.0.0.1');
   return new Promise((resolve, reject) => {

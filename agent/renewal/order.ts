@@ -28,7 +28,7 @@ export async function orderCertificate(
 ): Promise<IssueResult> {
   const solver = await openSolver(config.challenge, {
     ...(opts.selfCheckPort ? { selfCheckPort: opts.selfCheckPort } : {}),
-    ...(config.reload.target === 'nginx' ? { nginx: config.reload.nginx } : {}),
+    webServerUser: () => reloadTargets[config.reload.target].webServerUser(config),
     names: config.certificate.domains,
   });
   // What the agent's own fetch of a token the CA refused found wrong: a

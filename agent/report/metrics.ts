@@ -43,18 +43,45 @@ export function unusableConfigMetrics(): string {
 /** The metric families for one report; a family whose value is unknown is left out rather than faked. */
 export function metricFamilies(r: StatusReport, now: Date): Family[] {
   const families: Family[] = [];
-  const add = (name: string, help: string, value: number | undefined, labels?: Record<string, string>) => {
+  const add: Add = (name, help, value, labels) => {
     if (value === undefined || Number.isNaN(value)) return;
     families.push({ name: `cert_agent_${name}`, help, samples: [{ value, ...(labels ? { labels } : {}) }] });
   };
   add('status', STATUS_HELP, EXIT_FOR[r.status]);
   add('config_ok', CONFIG_OK_HELP, 1);
-  const c = r.certificate;
   add(
     'certificate_present',
     'Whether a certificate is installed in certificate.dir (1) or not (0).',
-    r.status === 'UNKNOWN' ? undefined : bool(Boolean(c)),
+    r.status === 'UNKNOWN' ? undefined : bool(Boolean(r.certificate)),
   );
+  certificateFamilies(r, add);
+  if (r.renewal) renewalFamilies(r.renewal, now, add);
+  if (r.ca)
+    add(
+      'trust_broken',
+      'Whether the CA no longer chains to the pinned root (1): re-enroll if it was recreated on purpose.',
+      bool(r.ca.trust === 'broken'),
+    );
+  if (r.reload) {
+    add(
+      'reload_last_success',
+      'Whether the last reload of the consumer succeeded (1) or failed (0); absent if none yet.',
+      r.reload.lastResult ? bool(r.reload.lastResult.ok) : undefined,
+    );
+    add(
+      'served_certificate_match',
+      'Whether the consumer was last seen serving the installed certificate (1) or another one (0); absent if never checked.',
+      r.reload.servedMatches === null ? undefined : bool(r.reload.servedMatches),
+    );
+  }
+  return families;
+}
+
+/** One family of one sample; left out when the value is unknown. */
+type Add = (name: string, help: string, value: number | undefined, labels?: Record<string, string>) => void;
+
+function certificateFamilies(r: StatusReport, add: Add): void {
+  const c = r.certificate;
   if (c) {
     add('certificate_info', 'The installed certificate; the value is always 1.', 1, {
       serial: c.serial,
@@ -83,65 +110,47 @@ export function metricFamilies(r: StatusReport, now: Date): Family[] {
       bool(c.chainVerifies),
     );
   }
-  if (r.renewal) {
-    const next = seconds(r.renewal.next);
-    add(
-      'renewal_next_timestamp_seconds',
-      'When renewal of the installed certificate becomes due, seconds since the epoch.',
-      next,
-    );
-    add(
-      'renewal_remaining_seconds',
-      'Seconds from the time of writing until renewal is due; negative once due.',
-      next === undefined ? undefined : Math.round(next - now.getTime() / 1000),
-    );
-    add(
-      'last_success_timestamp_seconds',
-      'Last time a certificate was issued and installed, seconds since the epoch; 0 if never.',
-      seconds(r.renewal.lastSuccess) ?? 0,
-    );
-    add(
-      'last_attempt_timestamp_seconds',
-      'Last renewal check or attempt, seconds since the epoch; 0 if never.',
-      seconds(r.renewal.lastAttempt?.at) ?? 0,
-    );
-    add('consecutive_failures', 'Failed attempts in a row since the last success.', r.renewal.consecutiveFailures);
-    const al = r.renewal.caOutageAllowance;
-    add(
-      'ca_outage_allowance_seconds',
-      'How long from the time of writing the CA may stay unreachable before the installed certificate expires.',
-      al?.seconds,
-    );
-    add(
-      'ca_outage_allowance_normal_day_seconds',
-      'What the renewal schedule leaves on a normal day: expiry minus the renewal time of the installed certificate.',
-      al?.normalDaySeconds,
-    );
-    add(
-      'ca_outage_allowance_warning_seconds',
-      'The allowance below which status warns (renewal.minAllowance), in seconds for this certificate.',
-      al?.warnBelowSeconds,
-    );
-  }
-  if (r.ca)
-    add(
-      'trust_broken',
-      'Whether the CA no longer chains to the pinned root (1): re-enroll if it was recreated on purpose.',
-      bool(r.ca.trust === 'broken'),
-    );
-  if (r.reload) {
-    add(
-      'reload_last_success',
-      'Whether the last reload of the consumer succeeded (1) or failed (0); absent if none yet.',
-      r.reload.lastResult ? bool(r.reload.lastResult.ok) : undefined,
-    );
-    add(
-      'served_certificate_match',
-      'Whether the consumer was last seen serving the installed certificate (1) or another one (0); absent if never checked.',
-      r.reload.servedMatches === null ? undefined : bool(r.reload.servedMatches),
-    );
-  }
-  return families;
+}
+
+function renewalFamilies(renewal: StatusReport['renewal'], now: Date, add: Add): void {
+  const next = seconds(renewal.next);
+  add(
+    'renewal_next_timestamp_seconds',
+    'When renewal of the installed certificate becomes due, seconds since the epoch.',
+    next,
+  );
+  add(
+    'renewal_remaining_seconds',
+    'Seconds from the time of writing until renewal is due; negative once due.',
+    next === undefined ? undefined : Math.round(next - now.getTime() / 1000),
+  );
+  add(
+    'last_success_timestamp_seconds',
+    'Last time a certificate was issued and installed, seconds since the epoch; 0 if never.',
+    seconds(renewal.lastSuccess) ?? 0,
+  );
+  add(
+    'last_attempt_timestamp_seconds',
+    'Last renewal check or attempt, seconds since the epoch; 0 if never.',
+    seconds(renewal.lastAttempt?.at) ?? 0,
+  );
+  add('consecutive_failures', 'Failed attempts in a row since the last success.', renewal.consecutiveFailures);
+  const al = renewal.caOutageAllowance;
+  add(
+    'ca_outage_allowance_seconds',
+    'How long from the time of writing the CA may stay unreachable before the installed certificate expires.',
+    al?.seconds,
+  );
+  add(
+    'ca_outage_allowance_normal_day_seconds',
+    'What the renewal schedule leaves on a normal day: expiry minus the renewal time of the installed certificate.',
+    al?.normalDaySeconds,
+  );
+  add(
+    'ca_outage_allowance_warning_seconds',
+    'The allowance below which status warns (renewal.minAllowance), in seconds for this certificate.',
+    al?.warnBelowSeconds,
+  );
 }
 
 export function renderMetrics(families: Family[]): string {

@@ -6,7 +6,7 @@
  * proxy's or the CA's answer quoted in an error): every control character is
  * replaced before it reaches a terminal or a script reading `--line`.
  */
-import { overdueGraceMs, type StatusReport } from './status.js';
+import { overdueGraceMs, type StatusReport } from './status/report.js';
 
 export interface RenderOptions {
   /** Terminal output: ANSI colour and a block-character bar. */
@@ -31,98 +31,123 @@ function printable<T>(value: T): T {
 export function renderStatus(report: StatusReport, opts: RenderOptions): string {
   const r = printable(report);
   const paint = (code: string, text: string) => (opts.color ? `\u001b[${code}m${text}\u001b[0m` : text);
-  const bad = (text: string) => paint('31', text);
   const lines: string[] = [];
-  const row = (label: string, value: string) => lines.push(`  ${label.padEnd(14)} ${value}`);
+  const out: Out = {
+    row: (label, value) => lines.push(`  ${label.padEnd(14)} ${value}`),
+    paint,
+    bad: (text) => paint('31', text),
+    now: opts.now,
+    color: opts.color,
+  };
   const perf = perfdata(r);
   const summary = `${r.problems.length ? ` - ${r.problems[0]}` : ''}${perf ? ` | ${perf}` : ''}`;
   lines.push(`cert-agent ${paint(COLORS[r.status], r.status)}${summary}`);
   for (const p of r.problems.slice(1)) lines.push(`  also: ${p}`);
   if (!r.certificate && !r.renewal) return lines.join('\n') + '\n';
-  lines.push('');
+  for (const section of [certificateRows, renewalRows, caRows, reloadRows]) {
+    lines.push('');
+    section(r, out);
+  }
+  return lines.join('\n') + '\n';
+}
 
+/** Where a section's rows go, and how they are painted. */
+interface Out {
+  row(label: string, value: string): void;
+  paint(code: string, text: string): string;
+  /** Red on a terminal: what is wrong. */
+  bad(text: string): string;
+  now: Date;
+  color: boolean;
+}
+
+function certificateRows(r: StatusReport, out: Out): void {
   const c = r.certificate;
   if (c) {
-    row('names', c.names.join(', ') || '(none)');
-    if (c.missingNames.length) row('missing names', bad(c.missingNames.join(', ')));
-    row('serial', c.serial);
-    row('issuer', c.issuer);
-    row('placeholder', c.placeholder ? paint('33', 'YES - self-signed stand-in until the CA answers') : 'no');
-    row('valid from', `${c.notBefore} (${relative(c.notBefore, opts.now)})`);
-    row(
+    out.row('names', c.names.join(', ') || '(none)');
+    if (c.missingNames.length) out.row('missing names', out.bad(c.missingNames.join(', ')));
+    out.row('serial', c.serial);
+    out.row('issuer', c.issuer);
+    out.row('placeholder', c.placeholder ? out.paint('33', 'YES - self-signed stand-in until the CA answers') : 'no');
+    out.row('valid from', `${c.notBefore} (${relative(c.notBefore, out.now)})`);
+    out.row(
       'valid until',
-      `${c.notAfter} (${c.expired ? bad(`expired ${relative(c.notAfter, opts.now)}`) : relative(c.notAfter, opts.now)})`,
+      `${c.notAfter} (${c.expired ? out.bad(`expired ${relative(c.notAfter, out.now)}`) : relative(c.notAfter, out.now)})`,
     );
-    row('lifetime', `${bar(c.lifetimeUsed, opts.color)} ${Math.round(c.lifetimeUsed * 100)}% used`);
-    row('key', c.keyMatches ? 'matches the certificate' : bad('DOES NOT MATCH the certificate'));
-    row(
+    out.row('lifetime', `${bar(c.lifetimeUsed, out.color)} ${Math.round(c.lifetimeUsed * 100)}% used`);
+    out.row('key', c.keyMatches ? 'matches the certificate' : out.bad('DOES NOT MATCH the certificate'));
+    out.row(
       'chain',
       c.chainVerifies
         ? 'verifies to the pinned root'
         : c.placeholder
           ? 'self-signed placeholder'
-          : bad(`DOES NOT VERIFY: ${c.chainProblem ?? ''}`),
+          : out.bad(`DOES NOT VERIFY: ${c.chainProblem ?? ''}`),
     );
-    row('files', `${c.directory} (set ${c.set})`);
+    out.row('files', `${c.directory} (set ${c.set})`);
     const broken = (c.publishedNames ?? []).filter((p) => p.state !== 'ok');
     const names = (c.publishedNames ?? []).map((p) => p.name).join(', ');
     const brokenText = broken.map((p) => `${p.name} ${p.state.replace('-', ' ')}`).join(', ');
-    row('published', broken.length ? bad(brokenText) : `${names} link to the live set`);
+    out.row('published', broken.length ? out.bad(brokenText) : `${names} link to the live set`);
   } else {
-    row('certificate', bad('none installed'));
+    out.row('certificate', out.bad('none installed'));
   }
-  lines.push('');
+}
 
+function renewalRows(r: StatusReport, out: Out): void {
   const n = r.renewal;
-  row(
+  out.row(
     'next renewal',
     n.next
-      ? `${n.next} (${n.due ? `due since ${human((opts.now.getTime() - Date.parse(n.next)) / 1000)}` : relative(n.next, opts.now)})`
+      ? `${n.next} (${n.due ? `due since ${human((out.now.getTime() - Date.parse(n.next)) / 1000)}` : relative(n.next, out.now)})`
       : 'as soon as possible (no certificate)',
   );
-  if (n.nextAttempt) row('next retry', `${n.nextAttempt} (${relative(n.nextAttempt, opts.now)})`);
+  if (n.nextAttempt) out.row('next retry', `${n.nextAttempt} (${relative(n.nextAttempt, out.now)})`);
   const last = n.lastAttempt;
-  row(
+  out.row(
     'last attempt',
     last
-      ? `${last.at} (${relative(last.at, opts.now)}) ${last.result === 'failed' ? bad('FAILED') : last.result}${last.error ? `: ${last.error}` : ''}`
+      ? `${last.at} (${relative(last.at, out.now)}) ${last.result === 'failed' ? out.bad('FAILED') : last.result}${last.error ? `: ${last.error}` : ''}`
       : 'never',
   );
-  row('last success', n.lastSuccess ? `${n.lastSuccess} (${relative(n.lastSuccess, opts.now)})` : 'never');
-  if (n.consecutiveFailures) row('failures', `${n.consecutiveFailures} in a row`);
+  out.row('last success', n.lastSuccess ? `${n.lastSuccess} (${relative(n.lastSuccess, out.now)})` : 'never');
+  if (n.consecutiveFailures) out.row('failures', `${n.consecutiveFailures} in a row`);
   const al = n.caOutageAllowance;
   if (al) {
     const left = `${human(al.seconds)} from now`;
     const normal = `a normal day leaves ${human(al.normalDaySeconds)} (warn below ${human(al.warnBelowSeconds)})`;
-    row('CA may be down', `${al.seconds < al.warnBelowSeconds ? paint('33', left) : left}; ${normal}`);
+    out.row('CA may be down', `${al.seconds < al.warnBelowSeconds ? out.paint('33', left) : left}; ${normal}`);
   }
-  lines.push('');
+}
 
-  row('CA', r.ca.url);
-  row('pinned root', r.ca.pinnedFingerprints.join(', ') || '(from ca.rootFile)');
+function caRows(r: StatusReport, out: Out): void {
+  out.row('CA', r.ca.url);
+  out.row('pinned root', r.ca.pinnedFingerprints.join(', ') || '(from ca.rootFile)');
   const trustText = {
     ok: 'ok (the CA chains to the pinned root)',
-    broken: bad('BROKEN'),
-    'not-bootstrapped': paint('33', 'not bootstrapped yet'),
+    broken: out.bad('BROKEN'),
+    'not-bootstrapped': out.paint('33', 'not bootstrapped yet'),
   }[r.ca.trust];
-  row('trust', trustText + (r.ca.trustDetail && r.ca.trust !== 'ok' ? `: ${r.ca.trustDetail}` : ''));
-  if (r.ca.offeredFingerprints.length) row('CA offers', r.ca.offeredFingerprints.join(', '));
+  out.row('trust', trustText + (r.ca.trustDetail && r.ca.trust !== 'ok' ? `: ${r.ca.trustDetail}` : ''));
+  if (r.ca.offeredFingerprints.length) out.row('CA offers', r.ca.offeredFingerprints.join(', '));
   const rp = r.ca.lastRepin;
   if (rp)
-    row(
+    out.row(
       'last re-pin',
-      `${rp.at} (${relative(rp.at, opts.now)}) ${rp.from.join(', ') || '-'} -> ${rp.to.join(', ')}, vouched by ${rp.vouchedBy}`,
+      `${rp.at} (${relative(rp.at, out.now)}) ${rp.from.join(', ') || '-'} -> ${rp.to.join(', ')}, vouched by ${rp.vouchedBy}`,
     );
   const untrusted = r.ca.untrustedRoots ?? [];
-  if (untrusted.length) row('not trusted', paint('33', untrusted.map((u) => u.fingerprint).join(', ')));
-  lines.push('');
+  if (untrusted.length) out.row('not trusted', out.paint('33', untrusted.map((u) => u.fingerprint).join(', ')));
+}
 
+function reloadRows(r: StatusReport, out: Out): void {
+  const c = r.certificate;
   const rl = r.reload.lastResult;
-  row('reload', r.reload.target);
-  row(
+  out.row('reload', r.reload.target);
+  out.row(
     'last reload',
     rl
-      ? `${rl.at} (${relative(rl.at, opts.now)}) ${rl.ok ? 'ok' : bad('FAILED')}${rl.detail ? `: ${rl.detail}` : ''}`
+      ? `${rl.at} (${relative(rl.at, out.now)}) ${rl.ok ? 'ok' : out.bad('FAILED')}${rl.detail ? `: ${rl.detail}` : ''}`
       : 'never',
   );
   const served =
@@ -130,9 +155,8 @@ export function renderStatus(report: StatusReport, opts: RenderOptions): string 
       ? `not checked${r.reload.verify ? '' : ' (set reload.verify to confirm the served serial)'}`
       : r.reload.servedMatches
         ? `matches the installed certificate (serial ${rl?.servedSerial} on ${r.reload.verify ?? 'reload.verify'})`
-        : bad(`STALE: serial ${rl?.servedSerial} was served, not ${c?.serial ?? 'the installed one'}`);
-  row('served', served);
-  return lines.join('\n') + '\n';
+        : out.bad(`STALE: serial ${rl?.servedSerial} was served, not ${c?.serial ?? 'the installed one'}`);
+  out.row('served', served);
 }
 
 /**

@@ -254,11 +254,11 @@ describe('a failed http-01, explained', () => {
         { mode: 0o600 },
       );
       const lines = await runDoctor(configPath, { fix: false, now: new Date(), selfCheckPort: ca.acmeHttpPort });
-      const challenge = lines.filter((l) => l.check === 'challenge');
-      expect(challenge.map((l) => l.verdict)).toEqual(['PROBLEM', 'PROBLEM']);
-      expect(challenge[0]?.detail).toMatch(/www-data \(nginx's user directive\) cannot enter .*challenge \(mode 0700/);
-      const last = lines.find((l) => l.check === 'last renewal');
-      expect(last).toMatchObject({ verdict: 'PROBLEM', detail: expect.stringMatching(/cannot enter/) });
+      const challenge = lines.filter((l) => l.reason === 'challenge');
+      expect(challenge.map((l) => l.status)).toEqual(['PROBLEM', 'PROBLEM']);
+      expect(challenge[0]?.message).toMatch(/www-data \(nginx's user directive\) cannot enter .*challenge \(mode 0700/);
+      const last = lines.find((l) => l.reason === 'last renewal');
+      expect(last).toMatchObject({ status: 'PROBLEM', message: expect.stringMatching(/cannot enter/) });
       expect(snapshot(root)).toEqual(before);
     } finally {
       await nginx.stop();
@@ -342,9 +342,9 @@ describe('a failed http-01, explained', () => {
     const doc = { ...JSON.parse(JSON.stringify(config)), challenge: { mode: 'standalone', listen: '127.0.0.1:1' } };
     writeFileSync(configPath, JSON.stringify(doctorConfig(doc)), { mode: 0o600 });
     const lines = await runDoctor(configPath, { fix: false, now: new Date(), selfCheckPort: ca.acmeHttpPort });
-    const challenge = lines.filter((l) => l.check === 'challenge');
-    expect(challenge.map((l) => l.verdict)).toEqual(['PROBLEM', 'PROBLEM']);
-    expect(challenge[0]?.detail).toMatch(finding);
+    const challenge = lines.filter((l) => l.reason === 'challenge');
+    expect(challenge.map((l) => l.status)).toEqual(['PROBLEM', 'PROBLEM']);
+    expect(challenge[0]?.message).toMatch(finding);
   });
 
   it('standalone on the port the CA fetches: doctor finds the agent answering', async () => {
@@ -352,9 +352,9 @@ describe('a failed http-01, explained', () => {
     const configPath = join(dir, 'doctor-standalone-ok.yaml');
     writeFileSync(configPath, JSON.stringify(doctorConfig(config)), { mode: 0o600 });
     const lines = await runDoctor(configPath, { fix: false, now: new Date(), selfCheckPort: ca.acmeHttpPort });
-    const challenge = lines.filter((l) => l.check === 'challenge');
-    expect(challenge.map((l) => l.verdict)).toEqual(['ok', 'ok']);
-    expect(challenge[0]?.detail).toMatch(
+    const challenge = lines.filter((l) => l.reason === 'challenge');
+    expect(challenge.map((l) => l.status)).toEqual(['ok', 'ok']);
+    expect(challenge[0]?.message).toMatch(
       new RegExp(
         `answers from the agent on 127\\.0\\.0\\.1:${ca.acmeHttpPort} \\(bound only while the CA validates\\)`,
       ),

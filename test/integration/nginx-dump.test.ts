@@ -9,7 +9,8 @@
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { webServerUser } from '../../agent/challenge/self-check.js';
+import { validateConfig } from '../../agent/config/config.js';
+import { nginxTarget } from '../../agent/reload/nginx.js';
 import { runAgent, tempDir } from '../helpers/agent.js';
 
 const SECRET = 'CERT_AGENT_TEST_SECRET';
@@ -62,6 +63,9 @@ printf 'user www-data;\\nhttp { server { ssl_certificate ${certDir}/fullchain.pe
   };
   writeFileSync(join(dir, 'config.yaml'), JSON.stringify(config), { mode: 0o600 });
 });
+/** The config the agent reads, with the stand-in as nginx. */
+const nginxConfig = () => validateConfig(JSON.parse(readFileSync(join(dir, 'config.yaml'), 'utf8')));
+
 afterAll(() => {
   endChild();
   rmSync(dir, { recursive: true, force: true });
@@ -106,13 +110,13 @@ describe('nginx -T', () => {
     rmSync(seen(), { force: true });
     process.env[SECRET] = 'not for nginx';
     try {
-      const user = await webServerUser({ nginx: { binary: nginx } });
+      const user = await nginxTarget.webServerUser(nginxConfig());
       if (readFileSync('/etc/passwd', 'utf8').includes('\nwww-data:'))
         expect(user).toMatchObject({ name: 'www-data', source: "nginx's user directive" });
       expect(readFileSync(seen(), 'utf8')).not.toContain(SECRET);
       writeFileSync(hang(), '');
       const started = Date.now();
-      await webServerUser({ nginx: { binary: nginx } });
+      await nginxTarget.webServerUser(nginxConfig());
       expect(Date.now() - started).toBeLessThan(20_000);
       expect(childRuns()).toBe(false);
       endChild();

@@ -8,7 +8,6 @@ import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkExposedKeyMounts, hostMountsWithReadableKeys, parseMountinfo } from '../../agent/report/doctor.js';
-import type { CheckLine } from '../../agent/report/doctor.js';
 import { tempDir } from '../helpers/agent.js';
 
 let dir: string;
@@ -71,13 +70,12 @@ describe('hostMountsWithReadableKeys', () => {
 
 describe('doctor', () => {
   it('reports the mount as a PROBLEM naming the path, the keys and how to delete the mount point', () => {
-    const lines: CheckLine[] = [];
     const mounts = parseMountinfo([ROOTFS, line('/quickOS/lxc-persistent-data/103/ssl', dir)].join('\n'));
-    checkExposedKeyMounts(mounts, (verdict, check, detail) => lines.push({ verdict, check, detail }));
+    const lines = checkExposedKeyMounts(mounts);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ verdict: 'PROBLEM', check: 'mount' });
-    expect(lines[0]!.detail).toContain(`${dir} is a mount of /quickOS/lxc-persistent-data/103/ssl (from /dev/sdb1)`);
-    expect(lines[0]!.detail).toContain('(key.pem, nginx.internal.key, secrets/intermediate_ca_key and 1 more)');
-    expect(lines[0]!.detail).toContain(`pct set <ID> -delete mpN\` (the mpN whose mp=${dir}`);
+    expect(lines[0]).toMatchObject({ status: 'PROBLEM', reason: 'mount' });
+    expect(lines[0]!.message).toContain(`${dir} is a mount of /quickOS/lxc-persistent-data/103/ssl (from /dev/sdb1)`);
+    expect(lines[0]!.message).toContain('(key.pem, nginx.internal.key, secrets/intermediate_ca_key and 1 more)');
+    expect(lines[0]!.message).toContain(`pct set <ID> -delete mpN\` (the mpN whose mp=${dir}`);
   });
 });

@@ -63,7 +63,6 @@ function check(names = ['127.0.0.1']) {
     mode: 'standalone',
     host: '127.0.0.1',
     port: 1,
-    webroot: '/nonexistent',
     selfCheckPort: frontPort,
     names,
   });
@@ -137,7 +136,6 @@ describe('a hostile Location', () => {
       mode: 'standalone',
       host: '127.0.0.1',
       port: 1,
-      webroot: '/nonexistent',
       selfCheckPort: rawPort,
       names: ['127.0.0.1'],
     });

@@ -32,13 +32,8 @@ let webroot: string;
 let victim: string;
 let n = 0;
 
-const opts = () => ({
-  mode: 'webroot' as const,
-  host: '127.0.0.1',
-  port: 80,
-  webroot,
-  selfCheckPort: 80,
-});
+const opts = () => ({ webroot });
+const ctx = { selfCheckPort: 80, names: ['localhost'] };
 const challenge = (i: number) => ({
   type: 'http-01',
   identifier: { type: 'dns' as const, value: 'localhost' },
@@ -88,7 +83,7 @@ beforeEach(() => {
 describe('webroot owned by another user', () => {
   it('a token directory swapped for a symlink after the check: nothing is written where it points', async () => {
     asNobody(`fs.mkdirSync('.well-known/acme-challenge', { recursive: true, mode: 0o755 });`);
-    const solver = await openWebrootResponder(opts());
+    const solver = await openWebrootResponder(opts(), ctx);
     asNobody(
       `fs.renameSync('.well-known/acme-challenge', '.well-known/away');` +
         `fs.symlinkSync(${JSON.stringify(join(victim, 'acme-challenge'))}, '.well-known/acme-challenge');`,
@@ -110,7 +105,7 @@ describe('webroot owned by another user', () => {
   });
 
   it('directories the solver created are removed only where it created them', async () => {
-    const solver = await openWebrootResponder(opts());
+    const solver = await openWebrootResponder(opts(), ctx);
     expect(lstatSync(join(webroot, '.well-known/acme-challenge')).uid).toBe(0);
     await solver.present(challenge(2));
     await solver.cleanup(challenge(2));
@@ -130,7 +125,7 @@ describe('webroot owned by another user', () => {
     const link = join(webroot, '..', 'www-link');
     symlinkSync(real, link);
     webroot = link;
-    const solver = await openWebrootResponder(opts());
+    const solver = await openWebrootResponder(opts(), ctx);
     await solver.present(challenge(3));
     expect(readFileSync(join(real, '.well-known/acme-challenge', challenge(3).token), 'utf8')).toBe(
       'token-3.thumbprint',
@@ -142,7 +137,7 @@ describe('webroot owned by another user', () => {
 
   it("a symlink of root in nobody's webroot is refused: nobody could replace it", async () => {
     symlinkSync(victim, join(webroot, '.well-known'));
-    await expect(openWebrootResponder(opts())).rejects.toThrow(
+    await expect(openWebrootResponder(opts(), ctx)).rejects.toThrow(
       new RegExp(`${webroot}/\\.well-known is a symlink in ${webroot}, which uid ${NOBODY} can write`),
     );
     expect(contents(victim)).toEqual(['acme-challenge']);
@@ -174,7 +169,7 @@ describe('webroot owned by another user', () => {
       await sleep(100);
       for (let i = 0; i < 150; i++) {
         try {
-          const solver = await openWebrootResponder(opts());
+          const solver = await openWebrootResponder(opts(), ctx);
           try {
             // The order's round trips between the check and the write, and before the cleanup.
             await sleep(2);
