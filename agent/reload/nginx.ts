@@ -5,7 +5,7 @@
  * the new serial (reload.verify).
  */
 import { ReloadError } from '../lib/errors.js';
-import { runArgv } from './command.js';
+import { runArgv } from '../lib/run.js';
 import type { ReloadContext, ReloadOutcome, ReloadTarget } from './types.js';
 import { verifyServed } from './verify.js';
 
