@@ -17,6 +17,7 @@ import { isIP } from '../pki/ip.js';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describeError } from '../lib/errors.js';
+import { findUser, groupIdsOf, nameOfId } from '../lib/users.js';
 import { hostForUrl, shownText, unfollowable } from './redirects.js';
 import type { Challenge, SolverOptions } from './types.js';
 
@@ -238,7 +239,7 @@ export function explainForbidden(tokenPath: string, user: WebUser | undefined): 
     const who = user ? `${user.name} (${user.source})` : "the web server's user (not known here; checked as others)";
     const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
     const fix = isFile ? `chmod o+r ${p}` : `chmod o+x ${p} (0755 is usual)`;
-    const owner = `${nameOf(st.uid, '/etc/passwd')}:${nameOf(st.gid, '/etc/group')}`;
+    const owner = `${nameOfId(st.uid, 'user')}:${nameOfId(st.gid, 'group')}`;
     return `${who} cannot ${isFile ? 'read' : 'enter'} ${p} (mode ${mode}, owner ${owner}): ${fix}`;
   }
   return (
@@ -278,31 +279,8 @@ export async function webServerUser(opts: Pick<SolverOptions, 'nginx'>): Promise
 }
 
 function userNamed(nameOrId: string, source: string): WebUser | undefined {
-  const passwd = readLines('/etc/passwd').map((l) => l.split(':'));
-  const entry = passwd.find((f) => f[0] === nameOrId) ?? passwd.find((f) => f[2] === nameOrId);
-  if (!entry || entry[2] === undefined || entry[3] === undefined) return undefined;
-  const name = entry[0] as string;
-  const gids = [Number(entry[3])];
-  for (const g of readLines('/etc/group').map((l) => l.split(':'))) {
-    if ((g[3] ?? '').split(',').includes(name) && g[2] !== undefined) gids.push(Number(g[2]));
-  }
-  return { name, uid: Number(entry[2]), gids, source };
-}
-
-function nameOf(id: number, file: string): string {
-  return (
-    readLines(file)
-      .map((l) => l.split(':'))
-      .find((f) => f[2] === String(id))?.[0] ?? String(id)
-  );
-}
-
-function readLines(file: string): string[] {
-  try {
-    return readFileSync(file, 'utf8').split('\n');
-  } catch {
-    return [];
-  }
+  const user = findUser(nameOrId);
+  return user ? { name: user.name, uid: user.uid, gids: groupIdsOf(user), source } : undefined;
 }
 
 function safeList(dir: string): string[] {
