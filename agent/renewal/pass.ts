@@ -20,7 +20,7 @@ import type { Logger } from '../lib/log.js';
 import { acquireLock } from '../store/lock.js';
 import { issueCertificate, type IssueResult } from '../acme/client.js';
 import { warmConnection, type WarmConnection } from '../acme/transport.js';
-import { accountForDryRun, loadOrCreateAccount, saveAccountUrl, type Account } from '../acme/account.js';
+import { accountForDryRun, loadOrCreateAccount, saveAccountUrl, type Account } from '../store/account.js';
 import { generateKeyPem } from '../pki/keys.js';
 import { openSolver, type Challenge, type Solver } from '../challenge/index.js';
 import { installSystemTrust } from '../trust/system-store.js';

@@ -1,13 +1,14 @@
 /**
- * The ACME account: a P-256 key created once in the state directory (0600
- * from the moment it exists) and the account URL the CA gave us. Losing the
- * URL is harmless (registering again with the same key finds the account);
- * losing the key only costs a new registration.
+ * The ACME account on disk: a P-256 key created once in the state directory
+ * (0600 from the moment it exists) and the account URL the CA gave us. The
+ * protocol (acme/) only gets the key and URL and hands back the URL. Losing
+ * the URL is harmless (registering again with the same key finds the
+ * account); losing the key only costs a new registration.
  */
 import { join } from 'node:path';
 import { generateKeyPem } from '../pki/keys.js';
 import { readIfExists, writeFileAtomic, writeNewFile } from '../lib/fs.js';
-import { ACCOUNT_FILE, ACCOUNT_KEY_FILE as KEY_FILE } from '../store/layout.js';
+import { ACCOUNT_FILE, ACCOUNT_KEY_FILE as KEY_FILE } from './layout.js';
 
 export interface Account {
   keyPem: string;
