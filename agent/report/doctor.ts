@@ -4,7 +4,7 @@
  * things worse — modes and ownership of the agent's own files — and says what
  * it changed. Exit 0 when nothing is wrong (after fixes), 1 otherwise.
  */
-import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { isIP } from '../pki/ip.js';
 import { randomBytes, X509Certificate } from 'node:crypto';
@@ -18,19 +18,9 @@ import { certFingerprint } from '../pki/x509.js';
 import { assessSet, type FindingCode } from '../pki/assess.js';
 import { ownershipForReading, ownershipOf } from '../store/ownership.js';
 import { acquireLockWaiting } from '../store/lock.js';
-import { SETS_DIR } from '../store/layout.js';
-import {
-  AGENT_GID,
-  AGENT_UID,
-  checkChain,
-  closeQuietly,
-  describeEntry,
-  lstatMaybe,
-  openNoFollow,
-  setAccessFd,
-  type Kind,
-} from '../lib/safefs.js';
-import { CertStore, type Ownership } from '../store/sets.js';
+import { CertStore } from '../store/sets.js';
+import type { Ownership } from '../store/layout.js';
+import { auditOwnedPaths } from '../store/audit.js';
 import { nginxConfigDump } from '../reload/nginx.js';
 import { openSolver, type Challenge, type Solver } from '../challenge/index.js';
 import { readState } from '../store/state.js';
@@ -114,142 +104,54 @@ async function checkPermissionsLocked(
   }
 }
 
-interface Expect {
-  path: string;
-  what: string;
-  kind: Kind;
-  mode: number;
-  owner?: { uid: number; gid: number };
-}
-
-/**
- * The agent's own paths, checked with lstat and fixed through O_NOFOLLOW
- * descriptors: a link (or a directory not the agent's) where the agent keeps
- * a directory or key is reported and never followed, and nothing below the
- * certificate directory is changed unless every directory above it is the
- * agent's own. So --fix cannot touch a file outside the certificate directory.
- */
+/** Formats the store's audit of the agent's own paths (store/audit.ts): what each should be and what it is. */
 function checkPermissions(config: Config, owner: Ownership | undefined, fix: boolean, add: Add): void {
-  const dir = config.certificate.dir;
-  const o = owner ?? {};
-  const dirMode = o.group === undefined ? 0o700 : 0o750;
-  const keyMode = o.group === undefined ? 0o600 : 0o640;
-  const certOwner = owner ? { uid: AGENT_UID, gid: o.group ?? AGENT_GID } : undefined;
-  const readUids = o.legacyUid === undefined ? [AGENT_UID] : [AGENT_UID, o.legacyUid];
-  const root = { uid: AGENT_UID, gid: -1 };
-  const want: Expect[] = [
-    { path: config.stateDir, what: 'state directory', kind: 'directory', mode: 0o700, owner: root },
-    { path: join(config.stateDir, 'account.key'), what: 'ACME account key', kind: 'file', mode: 0o600, owner: root },
-    { path: dir, what: 'certificate directory', kind: 'directory', mode: dirMode, owner: certOwner },
-    {
-      path: join(dir, SETS_DIR),
-      what: 'certificate sets directory',
-      kind: 'directory',
-      mode: dirMode,
-      owner: certOwner,
-    },
-  ];
-  const key = (path: string): Expect => ({ path, what: 'private key', kind: 'file', mode: keyMode, owner: certOwner });
-  const sets = join(dir, SETS_DIR);
-  const setsSt = safeLstat(sets);
-  if (setsSt?.isDirectory() && readUids.includes(setsSt.uid)) {
-    for (const id of safeList(sets)) {
-      want.push({ path: join(sets, id), what: 'certificate set', kind: 'directory', mode: dirMode, owner: certOwner });
-      want.push(key(join(sets, id, 'key.pem')), key(join(sets, id, 'combined.pem')));
-    }
-  }
-  // key.pem in the directory is the agent's link through current; a plain
-  // file there (the legacy layout) is audited too; a link elsewhere is not ours.
-  const named = join(dir, 'key.pem');
-  const namedSt = safeLstat(named);
-  if (namedSt?.isFile()) want.push(key(named));
-  else if (namedSt?.isSymbolicLink() && readlinkSync(named) !== 'current/key.pem') {
-    const what = describeEntry(named, namedSt);
+  const dirs = { stateDir: config.stateDir, certDir: config.certificate.dir };
+  const { paths, foreignKeyLink: link } = auditOwnedPaths(dirs, owner, fix);
+  if (link) {
     const todo = "run cert-agent renew --force (it puts the agent's link back)";
-    const why = "not the agent's link current/key.pem: not followed, not changed";
-    add('PROBLEM', 'private key', `${named} is ${what}, ${why}; ${todo}`);
+    const why = `not the agent's link ${link.want}: not followed, not changed`;
+    add('PROBLEM', 'private key', `${link.path} is ${link.found}, ${why}; ${todo}`);
   }
-
   let good = 0;
-  for (const w of want) {
-    // The configured directory may be a link root made; below it nothing is followed.
-    const configured = w.path === dir || w.path === config.stateDir;
-    const lst = safeLstat(w.path);
-    if (!lst) continue; // not created yet: renew creates it with the right mode
-    const path = configured && lst.isSymbolicLink() ? `${w.path}/.` : w.path;
-    const st = path === w.path ? lst : safeLstat(path);
-    if (!st) continue;
-    const under = w.path.startsWith(`${dir}/`);
-    const wrongKind = w.kind === 'directory' ? !st.isDirectory() : !st.isFile();
-    const linked = w.kind === 'file' && under && st.nlink !== 1;
-    if (st.isSymbolicLink() || wrongKind || linked) {
-      const found = linked && st.isFile() ? `a file with ${st.nlink} hard links` : describeEntry(w.path, st);
+  for (const a of paths) {
+    if ('notOurs' in a) {
       const todo = 'not followed, not changed; remove it and run cert-agent renew --force';
-      add('PROBLEM', w.what, `${w.path} is ${found}, not the agent's: ${todo}`);
+      add('PROBLEM', a.what, `${a.path} is ${a.notOurs}, not the agent's: ${todo}`);
       continue;
     }
-    if (under) {
-      try {
-        checkChain(dir, w.path, readUids);
-      } catch (err) {
-        add('PROBLEM', w.what, `${describeError(err)}`);
-        continue;
-      }
+    if ('chainProblem' in a) {
+      add('PROBLEM', a.what, a.chainProblem);
+      continue;
     }
-    const loose = st.mode & 0o077 & ~w.mode;
-    const closed = o.group !== undefined && under ? w.mode & 0o070 & ~st.mode : 0;
-    const uid = w.owner && w.owner.uid >= 0 ? w.owner.uid : st.uid;
-    const gid = w.owner && w.owner.gid >= 0 ? w.owner.gid : st.gid;
-    const wrongOwner = st.uid !== uid || st.gid !== gid;
-    if (!loose && !closed && !wrongOwner) {
+    const { st, uid, gid } = a;
+    if (!a.loose && !a.closed && !a.wrongOwner) {
       good++;
       continue;
     }
-    const modes = `(mode ${octal4(st.mode)}, want ${octal4(w.mode)})`;
+    const modes = `(mode ${octal4(st.mode)}, want ${octal4(a.mode)})`;
     const who = [st.mode & 0o070 ? 'group' : '', st.mode & 0o007 ? 'others' : ''].filter(Boolean).join(' and ');
     const problems = [
-      ...(loose ? [`is ${st.mode & 0o044 ? 'readable' : 'accessible'} by ${who} ${modes}`] : []),
-      ...(closed ? [`is not readable by the consumer group ${gid} ${modes}`] : []),
-      ...(wrongOwner ? [`is owned by ${st.uid}:${st.gid}, want ${uid}:${gid}`] : []),
+      ...(a.loose ? [`is ${st.mode & 0o044 ? 'readable' : 'accessible'} by ${who} ${modes}`] : []),
+      ...(a.closed ? [`is not readable by the consumer group ${gid} ${modes}`] : []),
+      ...(a.wrongOwner ? [`is owned by ${st.uid}:${st.gid}, want ${uid}:${gid}`] : []),
     ].join(' and ');
-    if (!fix) {
-      add('PROBLEM', w.what, `${w.path} ${problems}: run cert-agent doctor --fix`);
-      continue;
-    }
-    let fd: number | undefined;
-    try {
-      // Every directory above must be the agent's own by now (fixed top-down), so nothing can be swapped in.
-      if (under) checkChain(dir, w.path, [AGENT_UID], true);
-      const opened = openNoFollow(path, w.kind);
-      fd = opened.fd;
-      if (opened.st.ino !== st.ino || opened.st.dev !== st.dev) throw new Error('it changed while doctor checked it');
-      if (w.kind === 'file' && opened.st.nlink !== 1) throw new Error(`it has ${opened.st.nlink} hard links`);
-      // The owner's bits stay; group and other bits become what the model gives.
-      const mode = (st.mode & 0o700) | (w.mode & 0o077);
-      setAccessFd(fd, opened.st, { uid, gid, mode });
+    if (a.fixed) {
       const changed = [
-        (st.mode & 0o777) !== mode ? `mode ${octal4(st.mode)} -> ${octal4(mode)}` : '',
-        wrongOwner ? `owner ${st.uid}:${st.gid} -> ${uid}:${gid}` : '',
+        (st.mode & 0o777) !== a.fixed.mode ? `mode ${octal4(st.mode)} -> ${octal4(a.fixed.mode)}` : '',
+        a.fixed.owner ? `owner ${st.uid}:${st.gid} -> ${uid}:${gid}` : '',
       ];
-      add('FIXED', w.what, `${w.path}: ${changed.filter(Boolean).join(', ')}`);
-    } catch (err) {
-      add('PROBLEM', w.what, `${w.path} ${problems}; --fix failed: ${describeError(err)}`);
-    } finally {
-      if (fd !== undefined) closeQuietly(fd);
+      add('FIXED', a.what, `${a.path}: ${changed.filter(Boolean).join(', ')}`);
+    } else if (a.fixError !== undefined) {
+      add('PROBLEM', a.what, `${a.path} ${problems}; --fix failed: ${a.fixError}`);
+    } else {
+      add('PROBLEM', a.what, `${a.path} ${problems}: run cert-agent doctor --fix`);
     }
   }
   if (good) add('ok', 'permissions', `${good} path(s) private and owned as configured`);
 }
 
 const octal4 = (m: number) => (m & 0o777).toString(8).padStart(4, '0');
-
-function safeLstat(path: string): Stats | undefined {
-  try {
-    return lstatMaybe(path);
-  } catch {
-    return undefined;
-  }
-}
 
 // ---- bind mounts from the host (the legacy shared directory): see mounts.ts --
 
@@ -567,14 +469,6 @@ async function checkServed(config: Config, add: Add): Promise<void> {
 }
 
 // ---- helpers and the command ----------------------------------------------
-
-function safeList(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
 
 /** The real path of the nearest existing ancestor, so a directory not yet created is judged by where it will be. */
 function existingReal(path: string): string {

@@ -8,7 +8,10 @@
 import { join } from 'node:path';
 import { generateKeyPem } from '../pki/keys.js';
 import { readIfExists, writeFileAtomic, writeNewFile } from '../lib/fs.js';
-import { ACCOUNT_FILE, ACCOUNT_KEY_FILE as KEY_FILE } from './layout.js';
+import { PATHS } from './layout.js';
+
+const KEY_FILE = PATHS.accountKey.name;
+const ACCOUNT_FILE = PATHS.account.name;
 
 export interface Account {
   keyPem: string;

@@ -7,7 +7,8 @@ import type { Config } from '../config/config.js';
 import { ConfigError, describeError } from '../lib/errors.js';
 import { AGENT_UID } from '../lib/safefs.js';
 import { findUser, resolveId } from '../lib/users.js';
-import { CertStore, type Ownership } from './sets.js';
+import type { Ownership } from './layout.js';
+import { CertStore } from './sets.js';
 
 /**
  * Who reads the certificate files besides the agent. Directories and files
