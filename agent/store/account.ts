@@ -12,6 +12,8 @@ import { PATHS } from './layout.js';
 
 const KEY_FILE = PATHS.accountKey.name;
 const ACCOUNT_FILE = PATHS.account.name;
+const KEY_MODE = PATHS.accountKey.mode({});
+const ACCOUNT_MODE = PATHS.account.mode({});
 
 export interface Account {
   keyPem: string;
@@ -31,12 +33,16 @@ export async function loadOrCreateAccount(stateDir: string, directoryUrl: string
   const saved = savedAccount(stateDir);
   if (keyPem && saved.directory && saved.directory !== directoryUrl) {
     keyPem = await generateKeyPem('ec-p256');
-    writeFileAtomic(join(stateDir, KEY_FILE), keyPem, 0o600);
-    writeFileAtomic(join(stateDir, ACCOUNT_FILE), `${JSON.stringify({ directory: directoryUrl }, null, 2)}\n`, 0o600);
+    writeFileAtomic(join(stateDir, KEY_FILE), keyPem, KEY_MODE);
+    writeFileAtomic(
+      join(stateDir, ACCOUNT_FILE),
+      `${JSON.stringify({ directory: directoryUrl }, null, 2)}\n`,
+      ACCOUNT_MODE,
+    );
   }
   if (!keyPem) {
     keyPem = await generateKeyPem('ec-p256');
-    writeNewFile(join(stateDir, KEY_FILE), keyPem, 0o600);
+    writeNewFile(join(stateDir, KEY_FILE), keyPem, KEY_MODE);
   }
   // An account registered through another directory URL is useless here.
   const url = saved.directory === directoryUrl ? saved.url : undefined;
@@ -64,7 +70,7 @@ export function saveAccountUrl(stateDir: string, url: string, directoryUrl: stri
   writeFileAtomic(
     join(stateDir, ACCOUNT_FILE),
     `${JSON.stringify({ url, directory: directoryUrl }, null, 2)}\n`,
-    0o600,
+    ACCOUNT_MODE,
   );
 }
 

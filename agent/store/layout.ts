@@ -110,8 +110,6 @@ export const PATHS = {
 } as const satisfies Record<string, OwnedPath>;
 
 /** In the state directory. */
-export const STATE_FILE = PATHS.state.name;
-export const TRUST_FILE = PATHS.trust.name;
 export const LOCK_FILE = PATHS.lock.name;
 export const DAEMON_PID_FILE = PATHS.daemonPid.name;
 
@@ -134,11 +132,6 @@ export type SetFile = (typeof SET_FILES)[number];
 /** Mode of a file in a set (by name) under this ownership. */
 export function setFileMode(name: string, o: Ownership): number {
   return (Object.values(PATHS).find((p) => p.in === 'set' && p.name === name) ?? PATHS.cert).mode(o);
-}
-
-/** Whether a file in a set (by name) is a secret. */
-export function isSecretSetFile(name: string): boolean {
-  return Object.values(PATHS).some((p) => p.in === 'set' && p.name === name && p.secret);
 }
 
 /** What a published name links to: the file of that name in the live set. */

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  PATHS,
-  SET_FILES,
-  isSecretSetFile,
-  publishedTarget,
-  setFileMode,
-  type OwnedPath,
-} from '../../../agent/store/layout.js';
+import { PATHS, SET_FILES, publishedTarget, setFileMode, type OwnedPath } from '../../../agent/store/layout.js';
 
 const shared = { group: 110 };
 const entries: OwnedPath[] = Object.values(PATHS);
@@ -30,14 +23,12 @@ describe('the path table', () => {
     expect(entries.filter((p) => p.secret).map((p) => p.name)).toEqual(['account.key', 'key.pem', 'combined.pem']);
     expect(PATHS.accountKey.mode(shared)).toBe(0o600);
     for (const name of ['key.pem', 'combined.pem']) {
-      expect(isSecretSetFile(name)).toBe(true);
       expect([setFileMode(name, {}), setFileMode(name, shared)]).toEqual([0o600, 0o640]);
     }
   });
 
   it('the public files of a set are 0644 whatever the ownership, and so is a name the table does not know', () => {
     for (const name of ['cert.pem', 'chain.pem', 'fullchain.pem', 'ca.pem', 'PLACEHOLDER', 'unknown']) {
-      expect(isSecretSetFile(name)).toBe(false);
       expect([setFileMode(name, {}), setFileMode(name, shared)]).toEqual([0o644, 0o644]);
     }
   });
