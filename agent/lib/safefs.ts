@@ -5,7 +5,7 @@
  * be refused, not followed. So every chown, chmod, read and delete here acts
  * on a descriptor opened with O_NOFOLLOW (fchown/fchmod on that descriptor),
  * or on a name checked with lstat inside directories that only the agent can
- * change. store.ts, permissions.ts and doctor.ts all go through these.
+ * change. The store (sets.ts, audit.ts, permissions.ts) goes through these.
  *
  * Node has no openat/unlinkat/fchownat, so a path is still resolved from the
  * start each time. That is safe only when every directory on the way is one
