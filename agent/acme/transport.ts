@@ -117,7 +117,7 @@ export class AcmeTransport {
     this.agent = this.warm?.agent ?? caAgent(roots);
     this.key = createPrivateKey(accountKeyPem);
     const { crv, kty, x, y } = createPublicKey(this.key).export({ format: 'jwk' }) as Record<string, string>;
-    // The agent creates account keys as P-256 (account.ts), hence ES256 only.
+    // The agent creates account keys as P-256 (store/account.ts), hence ES256 only.
     if (kty !== 'EC' || crv !== 'P-256')
       throw new CaProtocolError(
         'the ACME account key must be an EC P-256 key; remove account.key from the state directory to create one',

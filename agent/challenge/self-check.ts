@@ -13,9 +13,10 @@ import { lookup } from 'node:dns/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describeError } from '../lib/errors.js';
+import { nameOfId } from '../lib/users.js';
 import { hostForUrl, shownText, unfollowable } from './redirects.js';
 import type { Challenge, SolverContext, WebUser } from './types.js';
 
@@ -285,29 +286,13 @@ export function explainForbidden(tokenPath: string, user: WebUser | undefined): 
     const who = user ? `${user.name} (${user.source})` : "the web server's user (not known here; checked as others)";
     const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
     const fix = isFile ? `chmod o+r ${p}` : `chmod o+x ${p} (0755 is usual)`;
-    const owner = `${nameOf(st.uid, '/etc/passwd')}:${nameOf(st.gid, '/etc/group')}`;
+    const owner = `${nameOfId(st.uid, 'user')}:${nameOfId(st.gid, 'group')}`;
     return `${who} cannot ${isFile ? 'read' : 'enter'} ${p} (mode ${mode}, owner ${owner}): ${fix}`;
   }
   return (
     `the web server refuses ${tokenPath} although the modes along the path let ${user?.name ?? 'others'} ` +
     'read it: check its access rules (deny, auth) for /.well-known/acme-challenge/'
   );
-}
-
-function nameOf(id: number, file: string): string {
-  return (
-    readLines(file)
-      .map((l) => l.split(':'))
-      .find((f) => f[2] === String(id))?.[0] ?? String(id)
-  );
-}
-
-function readLines(file: string): string[] {
-  try {
-    return readFileSync(file, 'utf8').split('\n');
-  } catch {
-    return [];
-  }
 }
 
 // ---- one GET, as the CA does it ---------------------------------------------

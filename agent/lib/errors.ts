@@ -88,6 +88,9 @@ export class StoreError extends AgentError {
   readonly kind = 'store';
 }
 
+/** A path that is not the agent's (a planted link, a foreign directory): refused, never followed or touched. */
+export class StoreRefusalError extends StoreError {}
+
 /** A certificate set that failed the checks before going live. */
 export class InvalidCertificateError extends AgentError {
   readonly exitCode = ExitCode.protocol;

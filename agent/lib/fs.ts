@@ -138,14 +138,3 @@ export function readIfExists(path: string): string | undefined {
     throw err;
   }
 }
-
-/** Resolves a user or group name (or numeric id) through /etc/passwd or /etc/group. */
-export function resolveId(name: string, kind: 'user' | 'group'): number {
-  if (/^\d+$/.test(name)) return Number(name);
-  const file = kind === 'user' ? '/etc/passwd' : '/etc/group';
-  for (const line of (readIfExists(file) ?? '').split('\n')) {
-    const [entry, , id] = line.split(':');
-    if (entry === name && id !== undefined && /^\d+$/.test(id)) return Number(id);
-  }
-  throw new StoreError(`${kind} ${JSON.stringify(name)} does not exist in ${file}`);
-}

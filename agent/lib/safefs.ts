@@ -5,7 +5,7 @@
  * be refused, not followed. So every chown, chmod, read and delete here acts
  * on a descriptor opened with O_NOFOLLOW (fchown/fchmod on that descriptor),
  * or on a name checked with lstat inside directories that only the agent can
- * change. The store (agent/store/) and `doctor` go through these.
+ * change. The store (sets.ts, audit.ts, permissions.ts) goes through these.
  *
  * Node has no openat/unlinkat/fchownat, so a path is still resolved from the
  * start each time. That is safe only when every directory on the way is one
@@ -42,7 +42,7 @@ import {
   type Stats,
 } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
-import { StoreError, describeError } from './errors.js';
+import { StoreError, StoreRefusalError, describeError } from './errors.js';
 
 export const AGENT_UID = process.getuid?.() ?? 0;
 export const AGENT_GID = process.getgid?.() ?? 0;
@@ -93,14 +93,14 @@ export function openNoFollow(path: string, kind: Kind): { fd: number; st: Stats 
     const st = code === 'ELOOP' || code === 'ENOTDIR' ? lstatMaybe(path) : undefined;
     if (st) {
       const what = describeEntry(path, st);
-      throw new StoreError(`${path} is ${what}, not a ${kind} the agent made: refusing to follow it`);
+      throw new StoreRefusalError(`${path} is ${what}, not a ${kind} the agent made: refusing to follow it`);
     }
     throw new StoreError(`cannot open ${path}: ${describeError(err)}`, { cause: err });
   }
   const st = fstatSync(fd);
   if (kind === 'file' ? !st.isFile() : !st.isDirectory()) {
     closeSync(fd);
-    throw new StoreError(`${path} is ${describeEntry(path, st)}, not a ${kind}: refusing to touch it`);
+    throw new StoreRefusalError(`${path} is ${describeEntry(path, st)}, not a ${kind}: refusing to touch it`);
   }
   return { fd, st };
 }
@@ -137,11 +137,11 @@ export function setAccess(path: string, kind: Kind, want: Access, expect?: Stats
   const { fd, st } = openNoFollow(path, kind);
   try {
     if (expect && (st.ino !== expect.ino || st.dev !== expect.dev)) {
-      throw new StoreError(`${path} changed while the agent was checking it: refusing to touch it`);
+      throw new StoreRefusalError(`${path} changed while the agent was checking it: refusing to touch it`);
     }
     if (kind === 'file' && st.nlink !== 1) {
       const why = 'it may be another file of the system, refusing to touch it';
-      throw new StoreError(`${path} has ${st.nlink} hard links: ${why}`);
+      throw new StoreRefusalError(`${path} has ${st.nlink} hard links: ${why}`);
     }
     setAccessFd(fd, st, want);
   } catch (err) {
@@ -205,7 +205,7 @@ export function readNoFollow(path: string, limit = 1 << 20): string {
 export function checkChain(base: string, path: string, uids: number[], strict = false): void {
   const rel = relative(base, dirname(path));
   if (rel.startsWith('..') || rel.startsWith(sep)) {
-    throw new StoreError(`${path} is outside ${base}: refusing to touch it`);
+    throw new StoreRefusalError(`${path} is outside ${base}: refusing to touch it`);
   }
   let p = base;
   for (const part of rel ? rel.split(sep) : []) {
@@ -220,17 +220,19 @@ export function checkChain(base: string, path: string, uids: number[], strict = 
 export function checkOwnDir(path: string, st: Stats, uids: number[], strict = false): void {
   const what = describeEntry(path, st);
   if (!st.isDirectory() || st.isSymbolicLink()) {
-    throw new StoreError(`${path} is ${what}, not a directory the agent made: refusing to follow it; remove it`);
+    throw new StoreRefusalError(`${path} is ${what}, not a directory the agent made: refusing to follow it; remove it`);
   }
   if (!uids.includes(st.uid)) {
-    throw new StoreError(
+    throw new StoreRefusalError(
       `${path} is ${what}, not the agent's (uid ${AGENT_UID}): refusing to use it; ` +
         `remove it or chown it to uid ${AGENT_UID}`,
     );
   }
   if (strict && st.mode & 0o022) {
     const mode = octal(st.mode);
-    throw new StoreError(`${path} is writable by group or others (mode ${mode}): refusing to delete anything in it`);
+    throw new StoreRefusalError(
+      `${path} is writable by group or others (mode ${mode}): refusing to delete anything in it`,
+    );
   }
 }
 

@@ -12,7 +12,7 @@ import type { WebUser } from '../challenge/types.js';
 import type { Config } from '../config/config.js';
 import { diagnosis, type Diagnosis } from '../lib/diagnosis.js';
 import { ReloadError } from '../lib/errors.js';
-import { runArgv } from './command.js';
+import { runArgv } from '../lib/run.js';
 import type { ReloadContext, ReloadOutcome, ReloadTarget } from './types.js';
 import { PROXY_VERIFY, verifyServed } from './verify.js';
 import { runningServerUser, userNamed } from './web-user.js';

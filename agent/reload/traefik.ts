@@ -17,6 +17,7 @@ import type { Config } from '../config/config.js';
 import { diagnosis, type Diagnosis } from '../lib/diagnosis.js';
 import { ensureDir, writeFileAtomic } from '../lib/fs.js';
 import type { LiveSet } from '../store/sets.js';
+import { PATHS } from '../store/layout.js';
 import type { ChallengeContext, ReloadContext, ReloadOutcome, ReloadTarget } from './types.js';
 import { PROXY_VERIFY, verifyServed } from './verify.js';
 import { runningServerUser } from './web-user.js';
@@ -27,7 +28,7 @@ export const ACME_ROUTER = 'cert-agent-acme';
 export function traefikDynamicConfig(config: Config, live: LiveSet | undefined): string {
   const doc: Record<string, unknown> = {};
   if (live) {
-    const entry = { certFile: `${live.path}/fullchain.pem`, keyFile: `${live.path}/key.pem` };
+    const entry = { certFile: `${live.path}/${PATHS.fullchain.name}`, keyFile: `${live.path}/${PATHS.key.name}` };
     doc.tls = { certificates: [entry], stores: { default: { defaultCertificate: entry } } };
   }
   if (config.challenge.mode === 'proxy') {

@@ -5,21 +5,15 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import type { WebUser } from '../challenge/types.js';
+import { findUser, groupIdsOf } from '../lib/users.js';
 
 /** The web servers that may serve a webroot when the reload target does not say which. */
 export const WEB_SERVERS = /^(nginx|apache2|httpd|lighttpd|caddy)$/;
 
 /** A user by name or numeric id, with its groups; undefined when the system does not know it. */
 export function userNamed(nameOrId: string, source: string): WebUser | undefined {
-  const passwd = readLines('/etc/passwd').map((l) => l.split(':'));
-  const entry = passwd.find((f) => f[0] === nameOrId) ?? passwd.find((f) => f[2] === nameOrId);
-  if (!entry || entry[2] === undefined || entry[3] === undefined) return undefined;
-  const name = entry[0] as string;
-  const gids = [Number(entry[3])];
-  for (const g of readLines('/etc/group').map((l) => l.split(':'))) {
-    if ((g[3] ?? '').split(',').includes(name) && g[2] !== undefined) gids.push(Number(g[2]));
-  }
-  return { name, uid: Number(entry[2]), gids, source };
+  const user = findUser(nameOrId);
+  return user ? { name: user.name, uid: user.uid, gids: groupIdsOf(user), source } : undefined;
 }
 
 /** The owner of the first running process whose name matches, other than root (a master's workers are not root). */
@@ -37,14 +31,6 @@ export function runningServerUser(names: RegExp = WEB_SERVERS): WebUser | undefi
     }
   }
   return undefined;
-}
-
-function readLines(file: string): string[] {
-  try {
-    return readFileSync(file, 'utf8').split('\n');
-  } catch {
-    return [];
-  }
 }
 
 function safeList(dir: string): string[] {

@@ -5,7 +5,7 @@
  * pass's context; what the reload recorded is left in it for state.json.
  */
 import { X509Certificate } from 'node:crypto';
-import { loadOrCreateAccount, saveAccountUrl } from '../acme/account.js';
+import { loadOrCreateAccount, saveAccountUrl } from '../store/account.js';
 import { ReloadError, describeError } from '../lib/errors.js';
 import { assessSet } from '../pki/assess.js';
 import { generateKeyPem } from '../pki/keys.js';

@@ -9,7 +9,7 @@
  * configured (a listener, a token in the webroot, Traefik's challenge route).
  * What a real renew would do is the pass's own decision (decide.ts).
  */
-import { accountForDryRun } from '../acme/account.js';
+import { accountForDryRun } from '../store/account.js';
 import { AgentError, describeError } from '../lib/errors.js';
 import { generateKeyPem } from '../pki/keys.js';
 import { validityOf } from '../pki/x509.js';

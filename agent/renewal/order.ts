@@ -4,7 +4,7 @@
  * dry run, so that the dry run tests exactly this path.
  */
 import { issueCertificate, type IssueResult } from '../acme/client.js';
-import type { Account } from '../acme/account.js';
+import type { Account } from '../store/account.js';
 import { openSolver, type Challenge, type Solver } from '../challenge/index.js';
 import { CaProtocolError, describeError } from '../lib/errors.js';
 import { reloadTargets } from '../reload/index.js';

@@ -12,7 +12,7 @@
 import { loadConfig, type Config } from '../config/config.js';
 import { describeError } from '../lib/errors.js';
 import { ownershipOf } from '../store/ownership.js';
-import type { Ownership } from '../store/sets.js';
+import type { Ownership } from '../store/layout.js';
 import { checkCa } from './doctor/ca.js';
 import { checkCertificate } from './doctor/certificate.js';
 import { checkChallenge } from './doctor/challenge.js';

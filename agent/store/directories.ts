@@ -12,7 +12,7 @@
 import { statSync, type Stats } from 'node:fs';
 import type { Config } from '../config/config.js';
 import { storeDirectories, storeDirectoryProblem, type StoreDirectory } from '../config/path-safety.js';
-import { StoreError, describeError } from '../lib/errors.js';
+import { StoreError, StoreRefusalError, describeError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { closeQuietly, lstatMaybe, openNoFollow } from '../lib/safefs.js';
 
@@ -64,7 +64,7 @@ export function openCheckedDir(path: string, expect?: { dev: number; ino: number
   const same = (a: { dev: number; ino: number }) => a.dev === opened.st.dev && a.ino === opened.st.ino;
   if (!same(named) || (expect && !same(expect))) {
     closeQuietly(opened.fd);
-    throw new StoreError(
+    throw new StoreRefusalError(
       `${path} changed while the agent was working in it (it is not the directory this pass checked): ` +
         'refusing to touch it; nothing was changed there',
     );

@@ -11,7 +11,7 @@ import { linkSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LockedError, StoreError } from '../lib/errors.js';
 import { writeNewFile } from '../lib/fs.js';
-import { LOCK_FILE } from './layout.js';
+import { LOCK_FILE, PATHS } from './layout.js';
 import { storeDirectoryProblem } from '../config/path-safety.js';
 
 interface Owner {
@@ -63,7 +63,7 @@ export function acquireLock(stateDir: string, daemonPid?: number): () => void {
   rmSync(tmp, { force: true });
   // Not fsynced: after a power cut an empty lock is stale anyway (held()).
   const daemon = daemonPid !== undefined && daemonPid !== process.pid ? ` daemon=${daemonPid}` : '';
-  writeNewFile(tmp, `${process.pid} ${startTicks(process.pid) ?? ''}${daemon}\n`, 0o600, false);
+  writeNewFile(tmp, `${process.pid} ${startTicks(process.pid) ?? ''}${daemon}\n`, PATHS.lock.mode({}), false);
   try {
     for (let tries = 0; tries < 3; tries++) {
       try {
@@ -119,7 +119,7 @@ function held(path: string, owner: Owner | undefined): boolean {
 function breakStale(path: string, stale: Owner | undefined): void {
   const guard = `${path}.break`;
   try {
-    writeNewFile(guard, `${process.pid}\n`, 0o600, false);
+    writeNewFile(guard, `${process.pid}\n`, PATHS.lock.mode({}), false);
   } catch {
     if (ageMs(guard) > 10_000) rmSync(guard, { force: true });
     return; // someone else is breaking it; try the lock again

@@ -5,9 +5,10 @@
  */
 import type { Config } from '../config/config.js';
 import { ConfigError, describeError } from '../lib/errors.js';
-import { readIfExists, resolveId } from '../lib/fs.js';
 import { AGENT_UID } from '../lib/safefs.js';
-import { CertStore, type Ownership } from './sets.js';
+import { findUser, resolveId } from '../lib/users.js';
+import type { Ownership } from './layout.js';
+import { CertStore } from './sets.js';
 
 /**
  * Who reads the certificate files besides the agent. Directories and files
@@ -50,15 +51,10 @@ export function ownershipForReading(config: Config): Ownership {
   }
 }
 
-/** uid and primary gid of a user name or numeric uid, from /etc/passwd. */
+/** uid and primary gid of a user name or numeric uid (a uid without a passwd entry has no group). */
 function resolveUser(name: string): { uid: number; gid?: number } {
-  const numeric = /^\d+$/.test(name);
-  for (const line of (readIfExists('/etc/passwd') ?? '').split('\n')) {
-    const [entry, , uid, gid] = line.split(':');
-    if (!uid || !gid || !/^\d+$/.test(uid) || !/^\d+$/.test(gid)) continue;
-    if (numeric ? uid === name : entry === name) return { uid: Number(uid), gid: Number(gid) };
-  }
-  if (numeric) return { uid: Number(name) };
+  const user = findUser(name);
+  if (user) return { uid: user.uid, gid: user.gid };
   return { uid: resolveId(name, 'user') };
 }
 

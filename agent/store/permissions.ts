@@ -6,19 +6,20 @@
  * removes bits the model does not give) or only report it. Either way the
  * log says what was found, and `status` warns while a key stays open.
  *
- * The wanted modes follow the file model (the store's Ownership): with a consumer group,
- * directories 0750 and keys 0640; without, 0700 and 0600. Paths are checked
+ * The wanted modes are the path table's (layout.ts, through audit.ts): with
+ * a consumer group, directories 0750 and keys 0640; without, 0700 and 0600.
+ * Only the certificate directory and the live set are checked here. Paths are checked
  * with lstat and changed through O_NOFOLLOW descriptors: a symbolic link
  * where the agent keeps a directory or key is reported, never followed.
  */
-import { join } from 'node:path';
 import type { Config } from '../config/config.js';
 import { describeError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { ownershipForReading } from './ownership.js';
 import { closeQuietly, describeEntry, lstatMaybe, octal, openNoFollow, setAccessFd } from '../lib/safefs.js';
-import type { LiveSet, Ownership } from './sets.js';
-import { SETS_DIR } from './layout.js';
+import type { LiveSet } from './sets.js';
+import type { Ownership } from './layout.js';
+import { wantedPaths } from './audit.js';
 import { openCheckedDir } from './directories.js';
 
 export interface Drift {
@@ -32,22 +33,10 @@ export interface Drift {
 }
 
 export function findDrift(certDir: string, live: LiveSet | undefined, owner: Ownership = {}): Drift[] {
-  const dirMode = owner.group === undefined ? 0o700 : 0o750;
-  const keyMode = owner.group === undefined ? 0o600 : 0o640;
-  const want: [string, string, number, boolean][] = [
-    [certDir, 'certificate directory', dirMode, true],
-    [join(certDir, SETS_DIR), 'certificate sets directory', dirMode, true],
-  ];
-  if (live) {
-    want.push(
-      [live.path, 'certificate set', dirMode, true],
-      [join(live.path, 'key.pem'), 'private key', keyMode, false],
-      [join(live.path, 'combined.pem'), 'private key (combined.pem)', keyMode, false],
-    );
-  }
+  const want = wantedPaths({ certDir }, owner, live ? [live.id] : []);
   const drift: Drift[] = [];
-  for (const [path, what, mode, dir] of want) {
-    const kind = dir ? 'directory' : 'file';
+  for (const { path, what, mode, kind } of want) {
+    const dir = kind === 'directory';
     let st;
     try {
       st = lstatMaybe(path);

@@ -7,9 +7,10 @@
  * same thing and say it in the same words. The pass repairs what is found
  * (CertStore.relink) under the lock.
  */
-import { lstatSync, readlinkSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { CURRENT_LINK, SETS_DIR, SET_FILES, type SetFile } from './layout.js';
+import { CURRENT_LINK, SETS_DIR, SET_FILES, publishedTarget, type SetFile } from './layout.js';
+import { safeReadlink, setIdOf } from './links.js';
 
 export type PublishedState = 'ok' | 'missing' | 'dangling' | 'regular-file' | 'elsewhere' | 'not-a-link';
 
@@ -23,11 +24,10 @@ export interface PublishedName {
 
 /** Every published name with its state, in SET_FILES order. */
 export function inspectPublishedNames(dir: string): PublishedName[] {
-  const current = linkTarget(join(dir, CURRENT_LINK));
-  const setId = current ? /^\.sets\/([\w.-]+)$/.exec(current)?.[1] : undefined;
+  const setId = setIdOf(safeReadlink(join(dir, CURRENT_LINK)));
   return SET_FILES.map((name) => {
     const path = join(dir, name);
-    const want = join(CURRENT_LINK, name);
+    const want = publishedTarget(name);
     const at = (state: PublishedState, detail: string | null): PublishedName => ({ name, path, state, detail });
     const st = lstatOrUndefined(path);
     if (!st) return at('missing', `${path} is missing`);
@@ -38,14 +38,13 @@ export function inspectPublishedNames(dir: string): PublishedName[] {
     if (!st.isSymbolicLink()) {
       return at('not-a-link', `${path} is ${st.isDirectory() ? 'a directory' : 'not a file'}, not the link to ${want}`);
     }
-    const target = linkTarget(path);
+    const target = safeReadlink(path);
     if (target !== want) {
       const where = target ?? '(unreadable)';
       return at('elsewhere', `${path} points to ${where}, outside the agent's live set (want ${want})`);
     }
     // The link is right; the file behind it must exist in the live set.
-    const usable = setId && setId !== '.' && setId !== '..';
-    const behind = usable ? lstatOrUndefined(join(dir, SETS_DIR, setId, name)) : undefined;
+    const behind = setId ? lstatOrUndefined(join(dir, SETS_DIR, setId, name)) : undefined;
     if (!behind?.isFile()) return at('dangling', `${path} -> ${want} is dangling: the live set has no ${name}`);
     return at('ok', null);
   });
@@ -54,14 +53,6 @@ export function inspectPublishedNames(dir: string): PublishedName[] {
 /** Only the names that are not right. */
 export function publishedProblems(dir: string): PublishedName[] {
   return inspectPublishedNames(dir).filter((p) => p.state !== 'ok');
-}
-
-function linkTarget(path: string): string | undefined {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return undefined;
-  }
 }
 
 function lstatOrUndefined(path: string) {

@@ -1,28 +1,20 @@
 /**
- * The certificate directory. Each issued set lives in its own
- * directory under .sets/; the names a proxy reads (key.pem, cert.pem, …) are
- * fixed symlinks through `current`, and going live is one rename(2) of
- * `current`. So a reader resolves either the whole old set or the whole new
- * one, a crash leaves one of the two, and `previous` keeps the last set for
- * rollback.
- *
- *   dir/            0750 agent:G (0700 with no consumer group)
- *     key.pem       -> current/key.pem        (likewise cert, chain, fullchain, ca, combined)
- *     current       -> .sets/20261128T150102Z-1a2b3c4d
- *     previous      -> .sets/20261128T090102Z-99aa00bb
- *     .sets/        0750 agent:G
- *       <id>/       0750 agent:G: key.pem and combined.pem 0640 agent:G (0600 with no group),
- *                   cert.pem, chain.pem, fullchain.pem, ca.pem 0644
+ * The certificate directory (its paths and modes: layout.ts). Each issued
+ * set lives in its own directory under .sets/; the names a proxy reads
+ * (key.pem, cert.pem, …) are fixed symlinks through `current`, and going
+ * live is one rename(2) of `current`. So a reader resolves either the whole
+ * old set or the whole new one, a crash leaves one of the two, and
+ * `previous` keeps the last set for rollback.
  *
  * Everything here belongs to the agent's uid (root); a consumer reads through
  * the group G and can change nothing, so it cannot plant a link that root
  * would later follow. A `.sets`, `current` or `previous` that is not the
  * agent's own is refused with a StoreError, never followed (see safefs.ts).
  */
-import { mkdirSync, readdirSync, readlinkSync, renameSync, symlinkSync, type Stats } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, type Stats } from 'node:fs';
 import { type X509Certificate, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { InvalidCertificateError, StoreError, describeError } from '../lib/errors.js';
+import { InvalidCertificateError, StoreError, StoreRefusalError, describeError } from '../lib/errors.js';
 import { syncDir } from '../lib/fs.js';
 import {
   AGENT_GID,
@@ -45,9 +37,18 @@ import {
 import { parseCerts, toPem } from '../pki/x509.js';
 import { assessSet, firstCritical } from '../pki/assess.js';
 import { openCheckedDir } from './directories.js';
-import { CURRENT_LINK, PLACEHOLDER_MARKER, PREVIOUS_LINK, SET_FILES, SETS_DIR } from './layout.js';
-
-const SETS = SETS_DIR;
+import {
+  CURRENT_LINK,
+  PATHS,
+  PREVIOUS_LINK,
+  SET_FILES,
+  SETS_DIR as SETS,
+  publishedTarget,
+  setFileMode,
+  type OwnedPath,
+  type Ownership,
+} from './layout.js';
+import { isSetFile, replaceWithLink, safeReadlink, setLinkTarget } from './links.js';
 
 export interface NewSet {
   keyPem: string;
@@ -67,19 +68,6 @@ export interface LiveSet {
   intermediates: X509Certificate[];
   placeholder: boolean;
 }
-
-/**
- * Who reads the files besides the agent (see ownership.ts, ownershipOf): `group`
- * gets read access (dirs 0750, keys 0640); without it everything is private.
- * `legacyUid` is the certificate.owner of an install from before this model,
- * which owned the directories: accepted only to take them back.
- */
-export interface Ownership {
-  group?: number;
-  legacyUid?: number;
-}
-
-const SECRET = new Set(['key.pem', 'combined.pem']);
 
 /** What a set must satisfy before it goes live; a failure names the first problem. */
 export function checkSet(
@@ -114,13 +102,8 @@ export class CertStore {
   ) {}
 
   /** Mode of the directories: the consumer group may list and enter them. */
-  get dirMode(): number {
-    return this.owner.group === undefined ? 0o700 : 0o750;
-  }
-
-  /** Mode of key.pem and combined.pem. */
-  get keyMode(): number {
-    return this.owner.group === undefined ? 0o600 : 0o640;
+  private get dirMode(): number {
+    return PATHS.set.mode(this.owner);
   }
 
   private get gid(): number {
@@ -145,14 +128,19 @@ export class CertStore {
     try {
       mkdirSync(path, { mode: 0o700 });
       setAccess(path, 'directory', { uid: -1, gid: this.gid, mode: this.dirMode });
-      this.writeFile(path, 'key.pem', set.keyPem);
       const chainPem = intermediates.map(toPem).join('');
-      this.writeFile(path, 'cert.pem', toPem(leaf));
-      this.writeFile(path, 'chain.pem', chainPem);
-      this.writeFile(path, 'fullchain.pem', toPem(leaf) + chainPem);
-      this.writeFile(path, 'ca.pem', set.rootsPem.join(''));
-      this.writeFile(path, 'combined.pem', set.keyPem.trimEnd() + '\n' + toPem(leaf) + chainPem);
-      if (set.placeholder) this.writeFile(path, PLACEHOLDER_MARKER, 'self-signed stand-in until the CA answers\n');
+      const files: [OwnedPath, string][] = [
+        [PATHS.key, set.keyPem],
+        [PATHS.cert, toPem(leaf)],
+        [PATHS.chain, chainPem],
+        [PATHS.fullchain, toPem(leaf) + chainPem],
+        [PATHS.ca, set.rootsPem.join('')],
+        [PATHS.combined, set.keyPem.trimEnd() + '\n' + toPem(leaf) + chainPem],
+      ];
+      if (set.placeholder) files.push([PATHS.placeholder, 'self-signed stand-in until the CA answers\n']);
+      for (const [file, data] of files) {
+        createFile(join(path, file.name), data, { gid: this.gid, mode: file.mode(this.owner) });
+      }
       syncDir(path);
     } catch (err) {
       removeOwnTree(path);
@@ -226,11 +214,11 @@ export class CertStore {
     // name, never followed; a plain file from before the agent is kept (prepare).
     for (const name of SET_FILES) {
       const link = join(this.dir, name);
-      const target = join('current', name);
+      const target = publishedTarget(name);
       const lst = lstatMaybe(link);
       if (!lst || lst.isFile() || (lst.isSymbolicLink() && safeReadlink(link) === target)) continue;
       const was = describeEntry(link, lst);
-      this.replaceWithLink(link, target);
+      replaceWithLink(link, target);
       this.changes.push(`${link}: replaced ${was} with the link ${target}`);
     }
     if (!setsSt) return [...this.changes];
@@ -291,14 +279,14 @@ export class CertStore {
     }
     for (const name of SET_FILES) {
       const link = join(this.dir, name);
-      const target = join('current', name);
+      const target = publishedTarget(name);
       const st = lstatMaybe(link);
       if (st?.isSymbolicLink() && safeReadlink(link) === target) continue;
       // A plain file here is from before the agent (e.g. copied from the old
       // shared mount): keep it beside, never destroy a working certificate.
       const keep = join(this.dir, `${name}.before-cert-agent`);
       if (st?.isFile() && !lstatMaybe(keep)) renameSync(link, keep);
-      this.replaceWithLink(link, target);
+      replaceWithLink(link, target);
     }
   }
 
@@ -312,7 +300,7 @@ export class CertStore {
   relink(names: readonly string[], now: Date): { name: string; keptAs?: string }[] {
     const done: { name: string; keptAs?: string }[] = [];
     for (const name of names) {
-      if (!(SET_FILES as readonly string[]).includes(name)) continue;
+      if (!isSetFile(name)) continue;
       const link = join(this.dir, name);
       let keptAs: string | undefined;
       if (lstatMaybe(link)?.isFile()) {
@@ -324,7 +312,7 @@ export class CertStore {
         }
         renameSync(link, keptAs);
       }
-      this.replaceWithLink(link, join('current', name));
+      replaceWithLink(link, publishedTarget(name));
       done.push({ name, ...(keptAs ? { keptAs } : {}) });
     }
     syncDir(this.dir);
@@ -337,8 +325,7 @@ export class CertStore {
    * it; takes group/other write from directories.
    */
   private settle(path: string, st: Stats, kind: Kind, apply?: (want: Access) => void): void {
-    const secret = SECRET.has(path.slice(path.lastIndexOf('/') + 1));
-    const base = kind === 'directory' ? this.dirMode : secret ? this.keyMode : 0o644;
+    const base = kind === 'directory' ? this.dirMode : setFileMode(path.slice(path.lastIndexOf('/') + 1), this.owner);
     let mode = st.mode & 0o7777;
     const foreign = st.uid !== AGENT_UID || st.gid !== this.gid;
     if (foreign) mode = base;
@@ -365,63 +352,24 @@ export class CertStore {
     if (!st) return undefined;
     checkOwnDir(path, st, this.readUids);
     try {
-      const keyPem = readNoFollow(join(path, 'key.pem'));
-      const [cert, ...intermediates] = parseCerts(readNoFollow(join(path, 'fullchain.pem')));
+      const keyPem = readNoFollow(join(path, PATHS.key.name));
+      const [cert, ...intermediates] = parseCerts(readNoFollow(join(path, PATHS.fullchain.name)));
       if (!cert) return undefined;
-      const placeholder = lstatMaybe(join(path, PLACEHOLDER_MARKER)) !== undefined;
+      const placeholder = lstatMaybe(join(path, PATHS.placeholder.name)) !== undefined;
       return { id, path, keyPem, cert, intermediates, placeholder };
     } catch (err) {
-      if (err instanceof StoreError && /refusing/.test(err.message)) throw err;
+      // Something planted where the set's files belong is refused; a missing or damaged file is no set.
+      if (err instanceof StoreRefusalError) throw err;
       return undefined;
     }
   }
 
-  /**
-   * The set id `current` or `previous` points to. Absent is undefined; a
-   * name that is not a link to `.sets/<id>` is refused: it is not ours.
-   */
-  private linkTarget(name: 'current' | 'previous'): string | undefined {
-    const path = join(this.dir, name);
-    const st = lstatMaybe(path);
-    if (!st) return undefined;
-    const target = st.isSymbolicLink() ? safeReadlink(path) : undefined;
-    const m = target ? /^\.sets\/([\w.-]+)$/.exec(target) : null;
-    if (!m?.[1] || m[1] === '.' || m[1] === '..') {
-      const what = describeEntry(path, st);
-      throw new StoreError(
-        `${path} is ${what}, not a link to ${SETS}/<id>: refusing to follow it; ` +
-          'remove it and run cert-agent renew --force',
-      );
-    }
-    return m[1];
+  private linkTarget(name: typeof CURRENT_LINK | typeof PREVIOUS_LINK): string | undefined {
+    return setLinkTarget(this.dir, name);
   }
 
-  private pointLink(name: 'current' | 'previous', target: string): void {
-    this.replaceWithLink(join(this.dir, name), target);
+  private pointLink(name: typeof CURRENT_LINK | typeof PREVIOUS_LINK, target: string): void {
+    replaceWithLink(join(this.dir, name), target);
     syncDir(this.dir);
-  }
-
-  /** symlink to a temp name, then rename over: the name is never missing. */
-  private replaceWithLink(link: string, target: string): void {
-    const tmp = `${link}.${randomBytes(4).toString('hex')}.tmp`;
-    try {
-      symlinkSync(target, tmp);
-      renameSync(tmp, link);
-    } catch (err) {
-      unlinkMaybe(tmp);
-      throw new StoreError(`cannot switch ${link} to ${target}: ${describeError(err)}`);
-    }
-  }
-
-  private writeFile(dir: string, name: string, data: string): void {
-    createFile(join(dir, name), data, { gid: this.gid, mode: SECRET.has(name) ? this.keyMode : 0o644 });
-  }
-}
-
-function safeReadlink(path: string): string | undefined {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return undefined;
   }
 }

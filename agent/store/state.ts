@@ -6,7 +6,9 @@
  */
 import { join } from 'node:path';
 import { readIfExists, writeFileAtomic } from '../lib/fs.js';
-import { STATE_FILE } from './layout.js';
+import { PATHS } from './layout.js';
+
+const STATE_FILE = PATHS.state.name;
 
 export interface Attempt {
   at: string;
@@ -54,5 +56,5 @@ export function readState(stateDir: string): AgentState {
 }
 
 export function writeState(stateDir: string, state: AgentState): void {
-  writeFileAtomic(join(stateDir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`, 0o600);
+  writeFileAtomic(join(stateDir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`, PATHS.state.mode({}));
 }

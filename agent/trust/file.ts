@@ -10,7 +10,9 @@
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { readIfExists, writeFileAtomic } from '../lib/fs.js';
-import { TRUST_FILE } from '../store/layout.js';
+import { PATHS } from '../store/layout.js';
+
+const TRUST_FILE = PATHS.trust.name;
 import { certFingerprint, issuedBy, mayIssueProblem, subjectText } from '../pki/x509.js';
 import { crossLimitsProblem } from './cross-limits.js';
 
@@ -189,7 +191,7 @@ export function recordRepin(stateDir: string, record: RepinRecord): void {
 }
 
 export function saveTrust(stateDir: string, bundle: TrustBundle): void {
-  writeFileAtomic(join(stateDir, TRUST_FILE), `${JSON.stringify(bundle, null, 2)}\n`, 0o644);
+  writeFileAtomic(join(stateDir, TRUST_FILE), `${JSON.stringify(bundle, null, 2)}\n`, PATHS.trust.mode({}));
 }
 
 /** The saved bundle if it was made from exactly these pins (order aside). */

@@ -10,7 +10,7 @@ import type { Config } from '../config/config.js';
 import { describeError } from '../lib/errors.js';
 import { readIfExists, writeFileAtomic } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
-import { runArgv } from '../reload/command.js';
+import { runArgv } from '../lib/run.js';
 import type { TrustBundle } from './file.js';
 
 export const SYSTEM_CA_DIR = '/usr/local/share/ca-certificates';

@@ -20,7 +20,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { StoreError } from '../../agent/lib/errors.js';
+import { StoreError, StoreRefusalError } from '../../agent/lib/errors.js';
 import {
   checkChain,
   createFile,
@@ -49,7 +49,9 @@ describe('safefs', () => {
     const link = join(dir, 'key.pem');
     symlinkSync(victim, link);
     const refusal = `${link} is a symbolic link to ${victim}, not a file the agent made: refusing to follow it`;
-    expect(() => setAccess(link, 'file', { uid: NOBODY, gid: NOBODY, mode: 0o644 })).toThrow(new StoreError(refusal));
+    expect(() => setAccess(link, 'file', { uid: NOBODY, gid: NOBODY, mode: 0o644 })).toThrow(
+      new StoreRefusalError(refusal),
+    );
     const st = statSync(victim);
     expect([st.uid, st.gid, st.mode & 0o777]).toEqual([0, 0, 0o600]);
   });

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../agent/config/config.js';
 import { storeDirectoryProblem } from '../../agent/config/path-safety.js';
-import { ConfigError, ExitCode, StoreError } from '../../agent/lib/errors.js';
+import { ConfigError, ExitCode, StoreError, StoreRefusalError } from '../../agent/lib/errors.js';
 import type { Logger } from '../../agent/lib/log.js';
 import { renewPass } from '../../agent/renewal/pass.js';
 import { acquireLock } from '../../agent/store/lock.js';
@@ -235,7 +235,7 @@ describe.runIf(asRoot)('certificate and state directories: root owns every direc
     renameSync(certDir, join(base, 'tls.old'));
     dir(certDir, 0o700);
     expect(() => store.secure()).toThrow(
-      new StoreError(
+      new StoreRefusalError(
         `${certDir} changed while the agent was working in it (it is not the directory this pass checked): ` +
           'refusing to touch it; nothing was changed there',
       ),

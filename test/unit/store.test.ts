@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CertStore } from '../../agent/store/sets.js';
 import { SET_FILES } from '../../agent/store/layout.js';
-import { InvalidCertificateError, StoreError } from '../../agent/lib/errors.js';
+import { InvalidCertificateError, StoreRefusalError } from '../../agent/lib/errors.js';
 import { makeCa, newKey, selfSigned, type Leaf, type TestCa } from '../helpers/certs.js';
 import { tempDir } from '../helpers/agent.js';
 
@@ -196,7 +196,7 @@ describe("names in the directory that are not the agent's", () => {
     };
     swap('previous', (p) => symlinkSync(outside, p));
     expect(() => store.secure()).toThrow(
-      new StoreError(
+      new StoreRefusalError(
         `${join(dir, 'previous')} is a symbolic link to ${outside}, ` +
           'not a link to .sets/<id>: refusing to follow it; remove it and run cert-agent renew --force',
       ),

@@ -6,7 +6,7 @@
  */
 import type { Config } from '../../config/config.js';
 import type { Diagnosis } from '../../lib/diagnosis.js';
-import type { Ownership } from '../../store/sets.js';
+import type { Ownership } from '../../store/layout.js';
 
 export type { Diagnosis } from '../../lib/diagnosis.js';
 export { diagnosis } from '../../lib/diagnosis.js';

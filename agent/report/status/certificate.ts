@@ -13,7 +13,8 @@ import { decide, publishedNeeds } from '../../renewal/decide.js';
 import type { AgentState } from '../../store/state.js';
 import { findDrift } from '../../store/permissions.js';
 import { inspectPublishedNames } from '../../store/published.js';
-import { CertStore, type LiveSet, type Ownership } from '../../store/sets.js';
+import { CertStore, type LiveSet } from '../../store/sets.js';
+import type { Ownership } from '../../store/layout.js';
 import { human } from '../status-text.js';
 import { overdueGraceMs, type Problems, type StatusReport } from './report.js';
 

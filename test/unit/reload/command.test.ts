@@ -1,7 +1,8 @@
 /** The command target: argv without a shell, a minimal environment, its defaults and what `doctor` can say of it. */
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../agent/config/config.js';
-import { childEnvironment, commandTarget, runArgv, tail } from '../../../agent/reload/command.js';
+import { commandTarget } from '../../../agent/reload/command.js';
+import { childEnvironment, runArgv, tail } from '../../../agent/lib/run.js';
 import { noneTarget } from '../../../agent/reload/none.js';
 
 const config = (command?: string[]) =>

@@ -1,13 +1,19 @@
 /**
- * The ACME account: a P-256 key created once in the state directory (0600
- * from the moment it exists) and the account URL the CA gave us. Losing the
- * URL is harmless (registering again with the same key finds the account);
- * losing the key only costs a new registration.
+ * The ACME account on disk: a P-256 key created once in the state directory
+ * (0600 from the moment it exists) and the account URL the CA gave us. The
+ * protocol (acme/) only gets the key and URL and hands back the URL. Losing
+ * the URL is harmless (registering again with the same key finds the
+ * account); losing the key only costs a new registration.
  */
 import { join } from 'node:path';
 import { generateKeyPem } from '../pki/keys.js';
 import { readIfExists, writeFileAtomic, writeNewFile } from '../lib/fs.js';
-import { ACCOUNT_FILE, ACCOUNT_KEY_FILE as KEY_FILE } from '../store/layout.js';
+import { PATHS } from './layout.js';
+
+const KEY_FILE = PATHS.accountKey.name;
+const ACCOUNT_FILE = PATHS.account.name;
+const KEY_MODE = PATHS.accountKey.mode({});
+const ACCOUNT_MODE = PATHS.account.mode({});
 
 export interface Account {
   keyPem: string;
@@ -27,12 +33,16 @@ export async function loadOrCreateAccount(stateDir: string, directoryUrl: string
   const saved = savedAccount(stateDir);
   if (keyPem && saved.directory && saved.directory !== directoryUrl) {
     keyPem = await generateKeyPem('ec-p256');
-    writeFileAtomic(join(stateDir, KEY_FILE), keyPem, 0o600);
-    writeFileAtomic(join(stateDir, ACCOUNT_FILE), `${JSON.stringify({ directory: directoryUrl }, null, 2)}\n`, 0o600);
+    writeFileAtomic(join(stateDir, KEY_FILE), keyPem, KEY_MODE);
+    writeFileAtomic(
+      join(stateDir, ACCOUNT_FILE),
+      `${JSON.stringify({ directory: directoryUrl }, null, 2)}\n`,
+      ACCOUNT_MODE,
+    );
   }
   if (!keyPem) {
     keyPem = await generateKeyPem('ec-p256');
-    writeNewFile(join(stateDir, KEY_FILE), keyPem, 0o600);
+    writeNewFile(join(stateDir, KEY_FILE), keyPem, KEY_MODE);
   }
   // An account registered through another directory URL is useless here.
   const url = saved.directory === directoryUrl ? saved.url : undefined;
@@ -60,7 +70,7 @@ export function saveAccountUrl(stateDir: string, url: string, directoryUrl: stri
   writeFileAtomic(
     join(stateDir, ACCOUNT_FILE),
     `${JSON.stringify({ url, directory: directoryUrl }, null, 2)}\n`,
-    0o600,
+    ACCOUNT_MODE,
   );
 }
 
