@@ -303,9 +303,9 @@ describe('cert-agent-ca-hook: automatic re-pinning can be off, is audited, and s
     expect(calls(101)).not.toContain('enroll');
     expect(r.code).toBe(1);
     // A value that is neither yes nor no is taken as no, and said.
-    writeFileSync(join(work, 'conf/ca-hook.conf'), 'auto-repin = No\n');
+    writeFileSync(join(work, 'conf/ca-hook.conf'), 'auto-repin = maybe\n');
     const unclear = await host(HOOK, ['103', 'post-start']);
-    expect(unclear.stdout).toContain('auto-repin "No" (in');
+    expect(unclear.stdout).toContain('auto-repin "maybe" (in');
     expect(unclear.stdout).toContain('automatic re-pinning is off');
     expect(calls(101)).not.toContain('enroll');
     // The admin vouches: the record follows, so the next start is quiet.
@@ -361,6 +361,38 @@ describe('cert-agent-fleet install: which package', () => {
     expect(calls(101)).not.toContain('9.9.9');
     await inCwd(['install', '101', '--deb', join(cwd, 'cert-agent_9.9.9_all.deb')]);
     expect(calls(101)).toContain('/root/cert-agent_9.9.9_all.deb');
+  });
+});
+
+describe('cert-agent-ca-hook: automatic re-pinning is off unless plainly on', () => {
+  it('"auto-repin: no", any case, "_", an empty variable, a line not understood, an unreadable file: off', async () => {
+    fleetDir({ 101: { line: okLine() }, 103: { root: true } });
+    writeFileSync(join(work, 'state/ca-103.fingerprint'), `${FP_OLD}\n`);
+    const conf = join(work, 'conf/ca-hook.conf');
+    const cases: [string, string | null, Record<string, string>, string?][] = [
+      ['colon', 'auto-repin: no\n', {}],
+      ['underscore', 'auto_repin=no\n', {}],
+      ['upper case', 'AUTO-REPIN = NO\n', {}],
+      ['empty variable', '# by hand\nauto-repin=no\n', { CERT_AGENT_FLEET_AUTO_REPIN: '' }],
+      ['not understood', 'auto-repin=yes\nautorepin no\n', {}, 'line 2 is not understood'],
+      ['unreadable', null, {}, 'cannot be read'],
+    ];
+    for (const [label, text, env, said] of cases) {
+      rmSync(conf, { recursive: true, force: true });
+      if (text === null) mkdirSync(conf);
+      else writeFileSync(conf, text);
+      const r = await host(HOOK, ['103', 'post-start'], env);
+      expect(r.stdout, label).toContain('automatic re-pinning is off');
+      if (said) expect(r.stdout, label).toContain(said);
+      expect(r.code, label).toBe(1);
+      expect(calls(101), label).not.toContain('enroll');
+    }
+    // Plainly on, in any case: the hook re-pins.
+    rmSync(conf, { recursive: true, force: true });
+    writeFileSync(conf, 'Auto-Repin: YES\n');
+    const on = await host(HOOK, ['103', 'post-start']);
+    expect(on.stdout).toContain(`101 ct101: ok (pinned ${rootFp})`);
+    expect(on.code).toBe(0);
   });
 });
 
