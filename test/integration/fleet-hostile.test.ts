@@ -24,6 +24,9 @@ const UNPRINTABLE = /[^\n\x20-\x7e]/;
 let work: string;
 let rootPem: string;
 let rootFp: string;
+/** A second root: what a CA container serves after it was recreated once more. */
+let root2Pem: string;
+let root2Fp: string;
 
 /** A self-signed root as PEM, and its SHA-256 fingerprint as the host scripts compute it. */
 function newRoot(): [string, string] {
@@ -40,6 +43,7 @@ function newRoot(): [string, string] {
 
 beforeAll(() => {
   [rootPem, rootFp] = newRoot();
+  [root2Pem, root2Fp] = newRoot();
 });
 
 afterEach(() => {
@@ -416,6 +420,24 @@ describe('cert-agent-fleet: exits and names say what happened', () => {
     expect(r.stdout).toMatch(/^101 ct101: FAILED \(cert-agent enroll exit 69\)/m);
     expect(r.code).toBe(1);
     expect(r.ms).toBeLessThan(15_000); // 3 + 10 + 1 s of granularity, and some slack for load
+  });
+
+  it('the hook pins the root it decided on: a CA root that changes between two reads is refused', async () => {
+    const swap = 'd=$(dirname "$0"); [ ! -e "$d/read1" ] || cp "$d/root2.pem" "$d/root.pem"; touch "$d/read1"';
+    fleetDir({ 101: { line: okLine() }, 103: { root: true, onRoot: swap } });
+    writeFileSync(join(work, 'root2.pem'), root2Pem);
+    writeFileSync(join(work, 'state/ca-103.fingerprint'), `${FP_OLD}\n`);
+    const r = await host(HOOK, ['103', 'post-start']);
+    expect(r.stdout).toContain(`CA root changed: ${FP_OLD} -> ${rootFp}`);
+    expect(r.stdout).toContain(`the root in container 103 is ${root2Fp}, not ${rootFp}`);
+    expect(calls(101)).not.toContain('enroll');
+    expect(readFileSync(join(work, 'state/ca-103.fingerprint'), 'utf8').trim()).toBe(FP_OLD);
+    expect(r.code).toBe(1);
+    // The next start reads the root now served, once more, and pins and records that one.
+    const next = await host(HOOK, ['103', 'post-start']);
+    expect(next.stdout).toContain(`101 ct101: ok (pinned ${root2Fp})`);
+    expect(calls(101)).toContain(`cert-agent enroll --fingerprint ${root2Fp}`);
+    expect(readFileSync(join(work, 'state/ca-103.fingerprint'), 'utf8').trim()).toBe(root2Fp);
   });
 
   it('repin --print-root names the file the root was read from', async () => {
