@@ -420,6 +420,15 @@ describe('cert-agent-fleet: exits and names say what happened', () => {
     expect(r.stdout).toMatch(/^101 ct101: FAILED \(cert-agent enroll exit 69\)/m);
     expect(r.code).toBe(1);
     expect(r.ms).toBeLessThan(15_000); // 3 + 10 + 1 s of granularity, and some slack for load
+    // A CA that refuses at once: retried for the CA wait (5 s here), not the enroll timeout too.
+    fleetDir({ 101: { line: okLine(), enroll: 'exit 69' } });
+    const fast = await host(FLEET, ['repin', '--fingerprint', FP_OTHER, '101'], {
+      CERT_AGENT_FLEET_ENROLL_TIMEOUT: '30',
+      CERT_AGENT_FLEET_CA_WAIT: '5',
+    });
+    expect(fast.stdout).toMatch(/^101 ct101: FAILED \(cert-agent enroll exit 69\)/m);
+    expect(calls(101).match(/cert-agent enroll/g)?.length).toBeGreaterThanOrEqual(2);
+    expect(fast.ms).toBeLessThan(15_000);
   });
 
   it('the hook pins the root it decided on: a CA root that changes between two reads is refused', async () => {
