@@ -9,6 +9,7 @@ import type { Config } from '../config/config.js';
 import type { StatusReport } from '../report/status.js';
 import { ConfigError, ExitCode, UsageError, describeError } from '../lib/errors.js';
 import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
+import { validityOf } from '../pki/validity.js';
 
 /** For the commands run often: the parsed-config cache (see config-cache.ts), same result and errors. */
 const loadConfigOften = async (ctx: CommandContext, command: string): Promise<Config> =>
@@ -105,7 +106,7 @@ export async function renewCommand(ctx: CommandContext): Promise<CommandResult> 
   const { renewPass } = await import('../renewal/pass.js');
   const result = await renewPass({ config, log, force: Boolean(ctx.flags.force), now: ctx.now });
   const serial = result.live.cert.serialNumber.toLowerCase();
-  const notAfter = new Date(result.live.cert.validTo).toISOString();
+  const notAfter = validityOf(result.live.cert).notAfter.toISOString();
   const text =
     result.action === 'renewed'
       ? `renewed (${result.reason}): serial ${serial}, valid until ${notAfter}; ${result.reload?.detail ?? ''}\nnext renewal ${result.nextRenewal.toISOString()}\n`

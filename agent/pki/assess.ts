@@ -115,6 +115,8 @@ function validityFinding(cert: X509Certificate, now: Date): Finding | undefined 
   const code = windowAt(cert, now);
   const problem = windowProblem(cert, now);
   if (!code || !problem) return undefined;
+  if (code === 'unreadable')
+    return { code: 'chain', severity: 'critical', message: `certificate ${serial} is ${problem}`, problem };
   const message = `certificate ${serial} ${code === 'expired' ? '' : 'is '}${problem}`;
   return { code, severity: 'critical', message, problem };
 }

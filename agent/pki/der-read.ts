@@ -159,3 +159,35 @@ export function certificateParts(der: Buffer): CertificateParts {
     ...(params ? { keyParameters: params } : {}),
   };
 }
+
+/** The validity window as written in tbsCertificate (RFC 5280 4.1.2.5). */
+export function certificateValidity(der: Buffer): { notBefore: Date; notAfter: Date } {
+  const cert = readAll(expectTag(readSingle(der), 0x30, 'Certificate'));
+  const tbs = readAll(expectTag(cert[0] ?? fail('Certificate without tbsCertificate'), 0x30, 'tbsCertificate'));
+  const fields = tbs[0]?.tag === 0xa0 ? tbs.slice(1) : tbs;
+  const [notBefore, notAfter, ...rest] = readAll(
+    expectTag(fields[3] ?? fail('tbsCertificate without validity'), 0x30, 'Validity'),
+  );
+  if (!notBefore || !notAfter || rest.length) fail('Validity is not two times');
+  return { notBefore: readTime(notBefore, 'notBefore'), notAfter: readTime(notAfter, 'notAfter') };
+}
+
+const TIME_FORMS: Record<number, RegExp> = {
+  0x17: /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/,
+  0x18: /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/,
+};
+
+/** UTCTime YYMMDDHHMMSSZ or GeneralizedTime YYYYMMDDHHMMSSZ, the only forms RFC 5280 allows. */
+function readTime(tlv: Tlv, what: string): Date {
+  const form = TIME_FORMS[tlv.tag];
+  if (!form) fail(`${what} is neither UTCTime nor GeneralizedTime`);
+  const digits = form.exec(tlv.body.toString('latin1'));
+  if (!digits) fail(`${what} is not in the form ${tlv.tag === 0x17 ? 'YYMMDDHHMMSSZ' : 'YYYYMMDDHHMMSSZ'}`);
+  const [y, mo, d, h, mi, s] = digits.slice(1).map(Number) as [number, number, number, number, number, number];
+  const year = tlv.tag === 0x17 ? (y >= 50 ? 1900 + y : 2000 + y) : y;
+  const date = new Date(Date.UTC(2000, mo - 1, d, h, mi, s));
+  date.setUTCFullYear(year, mo - 1, d);
+  const ok = mo >= 1 && mo <= 12 && d >= 1 && date.getUTCDate() === d && h <= 23 && mi <= 59 && s <= 59;
+  if (!ok) fail(`${what} is not a calendar date and time`);
+  return date;
+}

@@ -6,7 +6,8 @@
  * directory-name constraints and its e-mail addresses to e-mail ones; the
  * common name to DNS constraints when the leaf has no DNS name (and, on
  * purpose beyond OpenSSL 3.0, a wildcard is refused when it could stand for an
- * excluded name). The work is bounded by OpenSSL's own limit (names ×
+ * excluded name, and a DNS name with a trailing dot is held to the constraints
+ * without the dot as well). The work is bounded by OpenSSL's own limit (names ×
  * constraints ≤ 2^20, refused beyond) and DNS names and IP addresses are looked up in sets, so
  * thousands of constraints cost milliseconds.
  */
@@ -205,8 +206,19 @@ function checkDirName(rdns: Tlv[], c: Compiled): Verdict {
   return check({ tag: TAG.dirName, body: name }, c);
 }
 
-/** DNS names through the compiled sets: one lookup per label instead of one comparison per constraint. */
+/**
+ * A DNS name with one trailing dot is the same host without it. OpenSSL
+ * compares the bytes, so the dot would slip past an excluded subtree: the
+ * name must pass in both forms (as written, which is OpenSSL's verdict, too).
+ */
 function checkDns(name: string, c: Compiled): Verdict {
+  const asWritten = checkDnsForm(name, c);
+  if (asWritten !== 'ok' || !name.endsWith('.')) return asWritten;
+  return checkDnsForm(name.slice(0, -1), c);
+}
+
+/** DNS names through the compiled sets: one lookup per label instead of one comparison per constraint. */
+function checkDnsForm(name: string, c: Compiled): Verdict {
   const group = c.groups.get(String(TAG.dns));
   if (!group) return 'ok';
   if (group.badRange) return 'unsupported';

@@ -7,6 +7,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { isIP } from 'node:net';
 import { fingerprintOfDer } from './fingerprint.js';
 import { subjectText } from './subject.js';
+import { validityOf } from './validity.js';
 
 // The chain check lives in path.ts (with cert-rules, name-constraints and
 // ca-profile); these names stay importable from here.
@@ -48,8 +49,8 @@ export function summarize(cert: X509Certificate): CertSummary {
     subject: subjectText(cert),
     issuer: (cert.issuer ?? '').replace(/\n/g, ', '),
     names: certNames(cert),
-    notBefore: new Date(cert.validFrom),
-    notAfter: new Date(cert.validTo),
+    notBefore: validityOf(cert).notBefore,
+    notAfter: validityOf(cert).notAfter,
   };
 }
 

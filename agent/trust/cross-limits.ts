@@ -19,11 +19,18 @@
  * - any other critical extension on the cross: never (a limit the agent
  *   cannot compare).
  *
+ * The trusted root that signed the cross-certificate limits the new root as
+ * much: its nameConstraints and policy extensions, its extendedKeyUsage (the
+ * same rules as above) and its pathLen, less one unless the cross-certificate
+ * is self-issued. A root anchored below a constrained root must carry those
+ * limits itself, or it would be a way around them.
+ *
  * Validity is not compared: the cross-certificate must be valid when the
  * root is adopted, but a rotation exists to outlive the old root, so the new
  * root stays trusted for its own lifetime.
  */
 import type { X509Certificate } from 'node:crypto';
+import { issuedBy } from '../pki/x509.js';
 import {
   DerError,
   certificateExtensions,
@@ -60,25 +67,40 @@ const HARMLESS = new Set(['2.5.29.14', '2.5.29.35', '2.5.29.17', '2.5.29.18']);
 
 /**
  * Why adopting `root` on the strength of `cross` would drop a limit of the
- * cross-certificate, or undefined when it would not. `cross` is already known
- * to carry `root`'s subject and key and a trusted root's signature.
+ * cross-certificate or of the trusted root that signed it, or undefined when
+ * it would not. `cross` is already known to carry `root`'s subject and key
+ * and the signature of one of `trusted`.
  */
-export function crossLimitsProblem(cross: X509Certificate, root: X509Certificate): string | undefined {
-  let c: Map<string, Extension>;
-  let r: Map<string, Extension>;
-  try {
-    c = byOid(cross);
-    r = byOid(root);
-  } catch (err) {
-    return `a malformed extension (${err instanceof DerError ? err.message : String(err)})`;
+export function crossLimitsProblem(
+  cross: X509Certificate,
+  root: X509Certificate,
+  trusted: X509Certificate[],
+): string | undefined {
+  const signers = trusted.filter((t) => t !== root && issuedBy(cross, t));
+  let first: string | undefined;
+  for (const signer of signers) {
+    const problem = limitsProblem(cross, root, signer);
+    if (problem === undefined) return undefined;
+    first ??= problem;
   }
+  return first ?? 'no trusted root signed the cross-certificate';
+}
+
+const BY_CROSS = 'the cross-certificate';
+const BY_SIGNER = 'the trusted root that signed it';
+
+function limitsProblem(cross: X509Certificate, root: X509Certificate, signer: X509Certificate): string | undefined {
   try {
+    const [c, r, t] = [byOid(cross), byOid(root), byOid(signer)];
     return (
       pathLenProblem(c, r) ??
       keyUsageProblem(c, r) ??
-      extKeyUsageProblem(c, r) ??
-      sameOrNothingProblem(c, r) ??
-      unknownCriticalProblem(c)
+      extKeyUsageProblem(c, r, BY_CROSS) ??
+      sameOrNothingProblem(c, r, BY_CROSS) ??
+      unknownCriticalProblem(c) ??
+      signerPathLenProblem(t, r, cross.subject === cross.issuer) ??
+      extKeyUsageProblem(t, r, BY_SIGNER) ??
+      sameOrNothingProblem(t, r, BY_SIGNER)
     );
   } catch (err) {
     return `a malformed extension (${err instanceof DerError ? err.message : String(err)})`;
@@ -105,6 +127,20 @@ function pathLenProblem(c: Map<string, Extension>, r: Map<string, Extension>): s
   return `pathLen ${limit} on the cross-certificate, ${own === undefined ? 'none' : `pathLen ${own}`} on the root`;
 }
 
+/** The signer's pathLen reaches one level less below the cross-certificate, unless that is self-issued. */
+function signerPathLenProblem(
+  t: Map<string, Extension>,
+  r: Map<string, Extension>,
+  selfIssued: boolean,
+): string | undefined {
+  const limit = pathLen(t.get(OID.basicConstraints));
+  if (limit === undefined) return undefined;
+  const below = selfIssued ? limit : limit - 1;
+  const own = pathLen(r.get(OID.basicConstraints));
+  if (own !== undefined && own <= below) return undefined;
+  return `pathLen ${limit} on ${BY_SIGNER} (${below} below the cross-certificate), ${own === undefined ? 'none' : `pathLen ${own}`} on the root`;
+}
+
 /** keyUsage bits as a number (bit 0, digitalSignature, is the highest of the first byte). */
 function keyUsageBits(ext: Extension | undefined): number | undefined {
   if (!ext) return undefined;
@@ -128,12 +164,12 @@ function purposes(ext: Extension | undefined): string[] | undefined {
   );
 }
 
-function extKeyUsageProblem(c: Map<string, Extension>, r: Map<string, Extension>): string | undefined {
+function extKeyUsageProblem(c: Map<string, Extension>, r: Map<string, Extension>, where: string): string | undefined {
   const limit = purposes(c.get(OID.extKeyUsage));
   if (!limit || limit.includes(OID.anyExtendedKeyUsage)) return undefined;
   const own = purposes(r.get(OID.extKeyUsage));
   if (own && !own.includes(OID.anyExtendedKeyUsage) && own.every((p) => limit.includes(p))) return undefined;
-  return `extendedKeyUsage ${limit.join(', ')} on the cross-certificate, ${own ? own.join(', ') : 'none'} on the root`;
+  return `extendedKeyUsage ${limit.join(', ')} on ${where}, ${own ? own.join(', ') : 'none'} on the root`;
 }
 
 function onlyAnyPolicy(ext: Extension): boolean {
@@ -144,13 +180,13 @@ function onlyAnyPolicy(ext: Extension): boolean {
   });
 }
 
-function sameOrNothingProblem(c: Map<string, Extension>, r: Map<string, Extension>): string | undefined {
+function sameOrNothingProblem(c: Map<string, Extension>, r: Map<string, Extension>, where: string): string | undefined {
   for (const [oid, name] of Object.entries(SAME_OR_NOTHING)) {
     const limit = c.get(oid);
     if (!limit || (oid === OID.certificatePolicies && onlyAnyPolicy(limit))) continue;
     const own = r.get(oid);
     if (!own?.value.equals(limit.value)) {
-      return `${name} on the cross-certificate that the root ${own ? 'carries differently' : 'does not carry'}`;
+      return `${name} on ${where} that the root ${own ? 'carries differently' : 'does not carry'}`;
     }
   }
   return undefined;

@@ -128,7 +128,7 @@ function keepOnlyVouched(bundle: TrustBundle): void {
         cross = undefined;
       }
       if (isSelfSignedCa(cert) && cross && vouchesFor(cross, cert, trusted)) {
-        const problem = crossLimitsProblem(cross, cert);
+        const problem = crossLimitsProblem(cross, cert, trusted);
         if (problem === undefined) {
           kept.push(r);
           progress = true;

@@ -90,9 +90,9 @@ function admit(
         const anchors = [...trusted.values()];
         const crosses = served.filter((x) => x !== cert && withinValidity(x, now) && vouchesFor(x, cert, anchors));
         // A cross-certificate that limits what the root does not: adopting the root would lift those limits.
-        const cross = crosses.find((x) => crossLimitsProblem(x, cert) === undefined);
+        const cross = crosses.find((x) => crossLimitsProblem(x, cert, anchors) === undefined);
         if (cross) entry = { fingerprint, pem: toPem(cert), crossPem: toPem(cross) };
-        else if (crosses[0]) limited.set(fingerprint, limitedReason(crossLimitsProblem(crosses[0], cert)!));
+        else if (crosses[0]) limited.set(fingerprint, limitedReason(crossLimitsProblem(crosses[0], cert, anchors)!));
       }
       if (entry) {
         added.push(entry);

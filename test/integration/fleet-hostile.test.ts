@@ -24,17 +24,26 @@ const UNPRINTABLE = /[^\n\x20-\x7e]/;
 let work: string;
 let rootPem: string;
 let rootFp: string;
+/** A second root: what a CA container serves after it was recreated once more. */
+let root2Pem: string;
+let root2Fp: string;
 
-beforeAll(() => {
+/** A self-signed root as PEM, and its SHA-256 fingerprint as the host scripts compute it. */
+function newRoot(): [string, string] {
   const dir = tempDir('cert-agent-fleet-hostile-ca-');
   execFileSync('openssl', [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=hostile test root',
     '-days', '2', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'root.pem'),
   ], { stdio: 'ignore' }); // prettier-ignore
-  rootPem = readFileSync(join(dir, 'root.pem'), 'utf8');
-  const der = execFileSync('openssl', ['x509', '-outform', 'DER'], { input: rootPem });
-  rootFp = execFileSync('openssl', ['dgst', '-sha256', '-r'], { input: der }).toString().split(' ')[0]!;
+  const pem = readFileSync(join(dir, 'root.pem'), 'utf8');
+  const der = execFileSync('openssl', ['x509', '-outform', 'DER'], { input: pem });
   rmSync(dir, { recursive: true, force: true });
+  return [pem, execFileSync('openssl', ['dgst', '-sha256', '-r'], { input: der }).toString().split(' ')[0]!];
+}
+
+beforeAll(() => {
+  [rootPem, rootFp] = newRoot();
+  [root2Pem, root2Fp] = newRoot();
 });
 
 afterEach(() => {
@@ -52,7 +61,12 @@ interface Answers {
   enroll?: string;
   /** The template hook `install` runs. */
   hook?: string;
-  root?: boolean;
+  /** The CA's root at /etc/step-ca/certs/root_ca.crt (true), or at this path (the other candidates absent). */
+  root?: boolean | string;
+  /** A shell snippet run before each root read (e.g. to swap the root between two reads). */
+  onRoot?: string;
+  /** `cert-agent` on the container's PATH: there (default when `line` is set), absent, or unable to run. */
+  agent?: 'absent' | 'broken';
 }
 
 const okLine = (names = 'web.example') => `printf 'v1\\tOK\\t${names}\\t86400\\t43200\\t${FP_OLD}\\t-\\n'`;
@@ -62,6 +76,14 @@ function fleetDir(cts: Record<number, Answers>): void {
   for (const d of ['pct', 'conf', 'state']) mkdirSync(join(work, d));
   for (const [id, a] of Object.entries(cts)) {
     const script = join(work, `ct${id}.sh`);
+    const rootAt = a.root === true ? '/etc/step-ca/certs/root_ca.crt' : a.root || '/nonexistent';
+    // The container's PATH: the two fixed `sh -c` scripts that look for cert-agent run for real in it.
+    const bin = join(work, `bin${id}`);
+    mkdirSync(bin);
+    if (a.agent === 'broken') writeFileSync(join(bin, 'cert-agent'), '#!/nonexistent/node\n', { mode: 0o755 });
+    else if (a.agent !== 'absent' && a.line !== undefined) {
+      writeFileSync(join(bin, 'cert-agent'), `#!/bin/sh\nPATH=/usr/bin:/bin\n${a.line}\n`, { mode: 0o755 });
+    }
     writeFileSync(
       script,
       `#!/bin/sh
@@ -69,12 +91,12 @@ function fleetDir(cts: Record<number, Answers>): void {
 printf '%s\\n' "$*" >> '${work}/calls.${id}.log'
 while [ $# -gt 0 ]; do case "$1" in env|-i|*=*) shift ;; *) break ;; esac; done
 case "$*" in
-  'sh -c command -v cert-agent') echo /usr/bin/cert-agent ;;
+  'sh -c command -v cert-agent'*) PATH='${bin}' exec /bin/sh -c "$3" ;;
   *'status --line'*) ${a.line ?? 'exit 127'} ;;
   'cert-agent status --json') ${a.json ?? 'exit 3'} ;;
   'cert-agent enroll'*) ${a.enroll ?? 'exit 0'} ;;
   'sh /root/cert-agent-postinstall.sh') ${a.hook ?? 'exit 0'} ;;
-  'cat /etc/step-ca/certs/root_ca.crt') ${a.root ? `cat '${work}/root.pem'` : 'exit 1'} ;;
+  'cat ${rootAt}') ${a.onRoot ?? ':'}; cat '${work}/root.pem' ;;
   'cat '*) exit 1 ;;
   'sh -c cat'*) cat > /dev/null ;;
   *) exit 0 ;;
@@ -285,9 +307,9 @@ describe('cert-agent-ca-hook: automatic re-pinning can be off, is audited, and s
     expect(calls(101)).not.toContain('enroll');
     expect(r.code).toBe(1);
     // A value that is neither yes nor no is taken as no, and said.
-    writeFileSync(join(work, 'conf/ca-hook.conf'), 'auto-repin = No\n');
+    writeFileSync(join(work, 'conf/ca-hook.conf'), 'auto-repin = maybe\n');
     const unclear = await host(HOOK, ['103', 'post-start']);
-    expect(unclear.stdout).toContain('auto-repin "No" (in');
+    expect(unclear.stdout).toContain('auto-repin "maybe" (in');
     expect(unclear.stdout).toContain('automatic re-pinning is off');
     expect(calls(101)).not.toContain('enroll');
     // The admin vouches: the record follows, so the next start is quiet.
@@ -343,5 +365,109 @@ describe('cert-agent-fleet install: which package', () => {
     expect(calls(101)).not.toContain('9.9.9');
     await inCwd(['install', '101', '--deb', join(cwd, 'cert-agent_9.9.9_all.deb')]);
     expect(calls(101)).toContain('/root/cert-agent_9.9.9_all.deb');
+  });
+});
+
+describe('cert-agent-ca-hook: automatic re-pinning is off unless plainly on', () => {
+  it('"auto-repin: no", any case, "_", an empty variable, a line not understood, an unreadable file: off', async () => {
+    fleetDir({ 101: { line: okLine() }, 103: { root: true } });
+    writeFileSync(join(work, 'state/ca-103.fingerprint'), `${FP_OLD}\n`);
+    const conf = join(work, 'conf/ca-hook.conf');
+    const cases: [string, string | null, Record<string, string>, string?][] = [
+      ['colon', 'auto-repin: no\n', {}],
+      ['underscore', 'auto_repin=no\n', {}],
+      ['upper case', 'AUTO-REPIN = NO\n', {}],
+      ['empty variable', '# by hand\nauto-repin=no\n', { CERT_AGENT_FLEET_AUTO_REPIN: '' }],
+      ['not understood', 'auto-repin=yes\nautorepin no\n', {}, 'line 2 is not understood'],
+      ['unreadable', null, {}, 'cannot be read'],
+    ];
+    for (const [label, text, env, said] of cases) {
+      rmSync(conf, { recursive: true, force: true });
+      if (text === null) mkdirSync(conf);
+      else writeFileSync(conf, text);
+      const r = await host(HOOK, ['103', 'post-start'], env);
+      expect(r.stdout, label).toContain('automatic re-pinning is off');
+      if (said) expect(r.stdout, label).toContain(said);
+      expect(r.code, label).toBe(1);
+      expect(calls(101), label).not.toContain('enroll');
+    }
+    // Plainly on, in any case: the hook re-pins.
+    rmSync(conf, { recursive: true, force: true });
+    writeFileSync(conf, 'Auto-Repin: YES\n');
+    const on = await host(HOOK, ['103', 'post-start']);
+    expect(on.stdout).toContain(`101 ct101: ok (pinned ${rootFp})`);
+    expect(on.code).toBe(0);
+  });
+});
+
+describe('cert-agent-fleet: exits and names say what happened', () => {
+  it('status: an agent that cannot run (its interpreter missing) is UNKNOWN, not "no-agent"', async () => {
+    fleetDir({ 101: { agent: 'broken' }, 102: { agent: 'absent' }, 103: { line: okLine() } });
+    const r = await host(FLEET, ['status']);
+    expect(r.stdout).toMatch(/^101 +ct101 +UNKNOWN .*cert-agent cannot run \(exit 127\)$/m);
+    expect(r.stdout).toMatch(/^102 +ct102 +no-agent /m);
+    expect(r.stdout).toMatch(/^103 +ct103 +OK /m);
+    expect(r.code).toBe(3);
+  });
+
+  it('repin: the retries while the CA does not answer end within enroll timeout + CA wait', async () => {
+    // Each enroll answers "CA unavailable" (69) just before its own timeout.
+    fleetDir({ 101: { line: okLine(), enroll: 'sleep 2.8; exit 69' } });
+    const r = await host(FLEET, ['repin', '--fingerprint', FP_OTHER, '101'], {
+      CERT_AGENT_FLEET_ENROLL_TIMEOUT: '3',
+      CERT_AGENT_FLEET_CA_WAIT: '10',
+    });
+    expect(r.stdout).toMatch(/^101 ct101: FAILED \(cert-agent enroll exit 69\)/m);
+    expect(r.code).toBe(1);
+    expect(r.ms).toBeLessThan(15_000); // 3 + 10 + 1 s of granularity, and some slack for load
+    // A CA that refuses at once: retried for the CA wait (5 s here), not the enroll timeout too.
+    fleetDir({ 101: { line: okLine(), enroll: 'exit 69' } });
+    const fast = await host(FLEET, ['repin', '--fingerprint', FP_OTHER, '101'], {
+      CERT_AGENT_FLEET_ENROLL_TIMEOUT: '30',
+      CERT_AGENT_FLEET_CA_WAIT: '5',
+    });
+    expect(fast.stdout).toMatch(/^101 ct101: FAILED \(cert-agent enroll exit 69\)/m);
+    expect(calls(101).match(/cert-agent enroll/g)?.length).toBeGreaterThanOrEqual(2);
+    expect(fast.ms).toBeLessThan(15_000);
+  });
+
+  it('the hook pins the root it decided on: a CA root that changes between two reads is refused', async () => {
+    const swap = 'd=$(dirname "$0"); [ ! -e "$d/read1" ] || cp "$d/root2.pem" "$d/root.pem"; touch "$d/read1"';
+    fleetDir({ 101: { line: okLine() }, 103: { root: true, onRoot: swap } });
+    writeFileSync(join(work, 'root2.pem'), root2Pem);
+    writeFileSync(join(work, 'state/ca-103.fingerprint'), `${FP_OLD}\n`);
+    const r = await host(HOOK, ['103', 'post-start']);
+    expect(r.stdout).toContain(`CA root changed: ${FP_OLD} -> ${rootFp}`);
+    expect(r.stdout).toContain(`the root in container 103 is ${root2Fp}, not ${rootFp}`);
+    expect(calls(101)).not.toContain('enroll');
+    expect(readFileSync(join(work, 'state/ca-103.fingerprint'), 'utf8').trim()).toBe(FP_OLD);
+    expect(r.code).toBe(1);
+    // The next start reads the root now served, once more, and pins and records that one.
+    const next = await host(HOOK, ['103', 'post-start']);
+    expect(next.stdout).toContain(`101 ct101: ok (pinned ${root2Fp})`);
+    expect(calls(101)).toContain(`cert-agent enroll --fingerprint ${root2Fp}`);
+    expect(readFileSync(join(work, 'state/ca-103.fingerprint'), 'utf8').trim()).toBe(root2Fp);
+  });
+
+  it('repin --print-root names the file the root was read from', async () => {
+    fleetDir({ 103: { root: '/root/.step/certs/root_ca.crt' } });
+    const r = await host(FLEET, ['repin', '--from-ca', '103', '--print-root']);
+    expect(r.stdout).toBe(`${rootFp} /root/.step/certs/root_ca.crt\n`);
+    expect(r.code).toBe(0);
+  });
+
+  it('a container ID with a leading zero is refused (64, one line), not reported as another container', async () => {
+    fleetDir({ 101: { line: okLine() } });
+    for (const args of [
+      ['status', '--json', '0101'],
+      ['repin', '--fingerprint', FP_OTHER, '0101'],
+    ]) {
+      const r = await host(FLEET, args);
+      expect(r.code, args.join(' ')).toBe(64);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^cert-agent-fleet: \w+: "0101" is not a container ID [^\n]*\n$/);
+    }
+    expect(calls(101)).toBe('');
+    expect((await host(HOOK, ['0103', 'post-start'])).code).toBe(64);
   });
 });

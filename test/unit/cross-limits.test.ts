@@ -32,7 +32,9 @@ async function verdict(cross: string[], root: string[] = []): Promise<string | u
   };
   const newRoot = await makeCert(dir, 'New Root', override(root));
   const crossCert = await makeCert(dir, 'New Root', override(cross), old);
-  return crossLimitsProblem(new X509Certificate(crossCert.pem), new X509Certificate(newRoot.pem));
+  return crossLimitsProblem(new X509Certificate(crossCert.pem), new X509Certificate(newRoot.pem), [
+    new X509Certificate(old.pem),
+  ]);
 }
 
 describe('crossLimitsProblem', () => {
