@@ -193,58 +193,67 @@ export async function enroll(
   } catch (err) {
     throw err instanceof ConfigError ? asFlagError(err, input) : err;
   }
-  let trust: TrustBundle | undefined;
+  const trust = await pinnedTrust(config, now, opts.allowUnreachable ?? false);
+  const { saved, sameRoots } = await storeTrust(config, trust, now, opts.vouchedBy);
+  const text = doc.toString({ lineWidth: 0 });
+  const changed = text !== before;
+  if (changed) {
+    ensurePrivateDir(dirname(configPath), 0o755);
+    writeFileAtomic(configPath, text, 0o600);
+    signalDaemon(config.stateDir);
+  }
+  return { configPath, configChanged: changed, config, trust: trust && sameRoots && saved ? saved : trust };
+}
+
+/** The CA's roots, proven against the pins (or the root file); undefined when the CA is not up yet and that is allowed. */
+async function pinnedTrust(config: Config, now: Date, allowUnreachable: boolean): Promise<TrustBundle | undefined> {
   try {
-    trust = config.ca.rootFile
+    return config.ca.rootFile
       ? trustFromRootFile(config.ca.rootFile, config.ca.fingerprints, now)
       : await bootstrapTrust(config.ca.url, config.ca.fingerprints, now);
   } catch (err) {
     // A template hook may run before the CA container is up: with
     // allowUnreachable the config is written and the daemon pins the root
     // (with the same checks) once the CA answers. A wrong pin still fails.
-    if (!(err instanceof CaUnavailableError && opts.allowUnreachable)) throw err;
+    if (!(err instanceof CaUnavailableError && allowUnreachable)) throw err;
+    return undefined;
   }
+}
 
+const fingerprintsOf = (t: TrustBundle) =>
+  t.roots
+    .map((r) => r.fingerprint)
+    .sort()
+    .join();
+
+/**
+ * trust.json is the daemon's too: written under the lock, after any pass in
+ * flight. A change of pins is recorded with who vouched for it.
+ */
+async function storeTrust(
+  config: Config,
+  trust: TrustBundle | undefined,
+  now: Date,
+  vouchedBy: string | undefined,
+): Promise<{ saved: TrustBundle | undefined; sameRoots: boolean }> {
   ensurePrivateDir(config.stateDir);
-  // trust.json is the daemon's too: written under the lock, after any pass in flight.
   const release = await acquireLockWaiting(config.stateDir, LOCK_WAIT_MS);
-  let saved: TrustBundle | undefined;
-  let sameRoots: boolean;
   try {
-    saved = trustForPins(config.stateDir, config.ca.fingerprints);
-    sameRoots =
-      !trust ||
-      Boolean(
-        saved &&
-        saved.roots
-          .map((r) => r.fingerprint)
-          .sort()
-          .join() ===
-          trust.roots
-            .map((r) => r.fingerprint)
-            .sort()
-            .join(),
-      );
+    const saved = trustForPins(config.stateDir, config.ca.fingerprints);
+    const sameRoots = !trust || Boolean(saved && fingerprintsOf(saved) === fingerprintsOf(trust));
     if (trust && !sameRoots) {
       const previous = loadTrust(config.stateDir)?.pins ?? [];
       saveTrust(config.stateDir, trust);
       const to = [...config.ca.fingerprints].sort();
       if (previous.length && to.length && [...previous].sort().join() !== to.join()) {
-        const vouchedBy = opts.vouchedBy ?? 'enroll without --vouched-by';
-        recordRepin(config.stateDir, { at: now.toISOString(), from: previous, to, vouchedBy });
+        const by = vouchedBy ?? 'enroll without --vouched-by';
+        recordRepin(config.stateDir, { at: now.toISOString(), from: previous, to, vouchedBy: by });
       }
     }
+    return { saved, sameRoots };
   } finally {
     release();
   }
-  const text = doc.toString({ lineWidth: 0 });
-  const changed = text !== before;
-  if (changed) {
-    ensurePrivateDir(dirname(configPath), 0o755);
-    writeFileAtomic(configPath, text, 0o600);
-  }
-  if (changed) signalDaemon(config.stateDir);
-  return { configPath, configChanged: changed, config, trust: trust && sameRoots && saved ? saved : trust };
 }
 
 /** The required inputs neither given nor already in the file, as flag (variable) for the error. */
