@@ -3,7 +3,7 @@
  * nothing for an absent or unreadable value (the poll's own backoff applies).
  */
 import { describe, expect, it } from 'vitest';
-import { MAX_RETRY_AFTER_MS, retryAfterMs } from '../../agent/acme/client.js';
+import { MAX_RETRY_AFTER_MS, retryAfterMs } from '../../../agent/acme/client.js';
 
 describe('retryAfterMs', () => {
   const now = Date.parse('2026-12-02T10:00:00Z');

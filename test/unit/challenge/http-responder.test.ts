@@ -4,7 +4,7 @@
  * use any number of addresses in its own /64).
  */
 import { describe, expect, it } from 'vitest';
-import { clientKey } from '../../agent/challenge/http-responder.js';
+import { clientKey } from '../../../agent/challenge/http-responder.js';
 
 describe('clientKey', () => {
   it('an IPv4 address is itself, also IPv4-mapped on a dual-stack socket', () => {

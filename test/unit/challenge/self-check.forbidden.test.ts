@@ -7,7 +7,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { explainForbidden } from '../../agent/challenge/self-check.js';
+import { explainForbidden } from '../../../agent/challenge/self-check.js';
 
 let base: string;
 let dir: string;

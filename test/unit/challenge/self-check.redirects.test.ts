@@ -10,7 +10,7 @@
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { selfCheckHttp01 } from '../../agent/challenge/self-check.js';
+import { selfCheckHttp01 } from '../../../agent/challenge/self-check.js';
 
 const TOKEN = 'tokenABCDEFGHIJKLMNOP0123456789';
 const SECRET = 'internal-secret-0f9e8d7c6b5a';

@@ -22,9 +22,9 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openWebrootResponder } from '../../agent/challenge/webroot.js';
-import { AgentError } from '../../agent/lib/errors.js';
-import { testBase } from '../helpers/agent.js';
+import { openWebrootResponder } from '../../../agent/challenge/webroot.js';
+import { AgentError } from '../../../agent/lib/errors.js';
+import { testBase } from '../../helpers/agent.js';
 
 const NOBODY = 65534;
 let base: string;

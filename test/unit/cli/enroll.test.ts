@@ -8,10 +8,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { enrollInputFrom, mergeEnrollInput, parseArgvInput } from '../../agent/cli/enroll.js';
-import { UsageError } from '../../agent/lib/errors.js';
-import { runAgent, tempDir } from '../helpers/agent.js';
-import { makeCa, type TestCa } from '../helpers/certs.js';
+import { enrollInputFrom, mergeEnrollInput, parseArgvInput } from '../../../agent/cli/enroll.js';
+import { UsageError } from '../../../agent/lib/errors.js';
+import { runAgent, tempDir } from '../../helpers/agent.js';
+import { makeCa, type TestCa } from '../../helpers/certs.js';
 
 const BASE = { 'ca-url': 'https://ca.internal:9000', domain: ['app.internal'] };
 const merged = (input: Record<string, unknown>, existing?: string) =>

@@ -7,7 +7,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runAgent, tempDir } from '../helpers/agent.js';
+import { runAgent, tempDir } from '../../helpers/agent.js';
 
 const ASCII = /^[\x00-\x7f]*$/;
 

@@ -5,9 +5,9 @@
 import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, parseConfig, validateConfig } from '../../agent/config/config.js';
-import { ConfigError, ExitCode } from '../../agent/lib/errors.js';
-import { tempDir } from '../helpers/agent.js';
+import { loadConfig, parseConfig, validateConfig } from '../../../agent/config/config.js';
+import { ConfigError, ExitCode } from '../../../agent/lib/errors.js';
+import { tempDir } from '../../helpers/agent.js';
 
 const FP = '4a5679c0ffee00112233445566778899aabbccddeeff00112233445566778899';
 const base = () =>

@@ -4,8 +4,8 @@
  * fails with the dotted field, what it holds and what is allowed.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../agent/lib/errors.js';
-import { FieldReader, show } from '../../agent/config/validate.js';
+import { ConfigError } from '../../../agent/lib/errors.js';
+import { FieldReader, show } from '../../../agent/config/validate.js';
 
 /** The ConfigError `fn` throws (the test fails if it throws anything else or nothing). */
 function errorOf(fn: () => unknown): ConfigError {

@@ -7,9 +7,9 @@
 import { chmodSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ensureDir, ensurePrivateDir, writeFileAtomic, writeNewFile } from '../../agent/lib/fs.js';
-import { StoreError } from '../../agent/lib/errors.js';
-import { tempDir } from '../helpers/agent.js';
+import { ensureDir, ensurePrivateDir, writeFileAtomic, writeNewFile } from '../../../agent/lib/fs.js';
+import { StoreError } from '../../../agent/lib/errors.js';
+import { tempDir } from '../../helpers/agent.js';
 
 const modeOf = (p: string) => statSync(p).mode & 0o7777;
 let dir: string;

@@ -9,8 +9,8 @@ import { closeSync, fstatSync, openSync, readdirSync, readFileSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createLogger, journalLine, logFormatFor } from '../../agent/lib/log.js';
-import { agentBundle, runAgent, tempDir } from '../helpers/agent.js';
+import { createLogger, journalLine, logFormatFor } from '../../../agent/lib/log.js';
+import { agentBundle, runAgent, tempDir } from '../../helpers/agent.js';
 
 const streamOf = (fd: number) => {
   const st = fstatSync(fd);
@@ -199,7 +199,7 @@ describe('the bundle under a journal stream', () => {
 
 describe('docs/logs.md', () => {
   it('lists every event the agent logs, and none it does not', () => {
-    const root = join(import.meta.dirname, '../..');
+    const root = join(import.meta.dirname, '../../..');
     const sources = readdirSync(join(root, 'agent'), { recursive: true, encoding: 'utf8' })
       .filter((f) => f.endsWith('.ts'))
       .map((f) => readFileSync(join(root, 'agent', f), 'utf8'))

@@ -20,7 +20,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { StoreError } from '../../agent/lib/errors.js';
+import { StoreError } from '../../../agent/lib/errors.js';
 import {
   checkChain,
   createFile,
@@ -28,8 +28,8 @@ import {
   readNoFollow,
   removeOwnTree,
   setAccess,
-} from '../../agent/lib/safefs.js';
-import { tempDir } from '../helpers/agent.js';
+} from '../../../agent/lib/safefs.js';
+import { tempDir } from '../../helpers/agent.js';
 
 const NOBODY = 65534;
 let dir: string;

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const HOOK = join(import.meta.dirname, '../../packaging/postinstall.sh');
+const HOOK = join(import.meta.dirname, '../../../packaging/postinstall.sh');
 const HEX = '4a5679c0ffee00112233445566778899aabbccddeeff00112233445566778899';
 const COLONS = HEX.toUpperCase().match(/../g)!.join(':');
 

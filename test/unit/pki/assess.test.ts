@@ -5,10 +5,10 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { assessSet, firstCritical } from '../../agent/pki/assess.js';
+import { assessSet, firstCritical } from '../../../agent/pki/assess.js';
 
 const findingsOf = (...args: Parameters<typeof assessSet>) => assessSet(...args).findings;
-import { makeCa, newKey, selfSigned, type Leaf, type TestCa } from '../helpers/certs.js';
+import { makeCa, newKey, selfSigned, type Leaf, type TestCa } from '../../helpers/certs.js';
 
 const DOMAINS = ['app.internal', '10.0.0.5'];
 const HOUR = 3_600_000;

@@ -13,8 +13,8 @@ import {
   readAll,
   readSingle,
   smallUnsigned,
-} from '../../agent/pki/der-read.js';
-import { makeCa } from '../helpers/certs.js';
+} from '../../../agent/pki/der-read.js';
+import { makeCa } from '../../helpers/certs.js';
 
 const hex = (h: string) => Buffer.from(h.replace(/\s/g, ''), 'hex');
 

@@ -15,9 +15,9 @@ import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { identifierProblem, type KeyType } from '../../agent/config/config.js';
-import { createCsr } from '../../agent/pki/der.js';
-import { generateKeyPem } from '../../agent/pki/keys.js';
+import { identifierProblem, type KeyType } from '../../../agent/config/config.js';
+import { createCsr } from '../../../agent/pki/der.js';
+import { generateKeyPem } from '../../../agent/pki/keys.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 

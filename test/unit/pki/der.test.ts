@@ -14,8 +14,8 @@ import {
   type SubjectAlternativeNameExtension,
   X509Certificate as PeculiarCert,
 } from '@peculiar/x509';
-import { createCsr, createSelfSigned } from '../../agent/pki/der.js';
-import { makePlaceholder } from '../../agent/pki/placeholder.js';
+import { createCsr, createSelfSigned } from '../../../agent/pki/der.js';
+import { makePlaceholder } from '../../../agent/pki/placeholder.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cert-agent-der-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

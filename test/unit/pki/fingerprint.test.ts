@@ -5,8 +5,8 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { fingerprintOfDer, fingerprintProblem, parseFingerprint } from '../../agent/pki/fingerprint.js';
-import { makeCa } from '../helpers/certs.js';
+import { fingerprintOfDer, fingerprintProblem, parseFingerprint } from '../../../agent/pki/fingerprint.js';
+import { makeCa } from '../../helpers/certs.js';
 
 const HEX = '4a5679c0ffee00112233445566778899aabbccddeeff00112233445566778899';
 const colons = HEX.toUpperCase().match(/../g)!.join(':');

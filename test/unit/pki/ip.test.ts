@@ -1,7 +1,7 @@
 /** pki/ip.ts answers exactly as net.isIP, on the cases that tell IPv4, IPv6 and names apart. */
 import { isIP as nodeIsIP } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { isIP } from '../../agent/pki/ip.js';
+import { isIP } from '../../../agent/pki/ip.js';
 
 const CASES = [
   '127.0.0.1',

@@ -6,8 +6,8 @@
  */
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createSelfSigned } from '../../agent/pki/der.js';
-import { missingNames, summarize, verifyChain } from '../../agent/pki/x509.js';
+import { createSelfSigned } from '../../../agent/pki/der.js';
+import { missingNames, summarize, verifyChain } from '../../../agent/pki/x509.js';
 
 const long = `${'a'.repeat(62)}.example`;
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });

@@ -12,9 +12,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyChain } from '../../agent/pki/x509.js';
-import { INT, ROOT, leafExt, mint, verdicts } from '../helpers/chain-oracle.js';
-import type { Made } from '../helpers/openssl-certs.js';
+import { verifyChain } from '../../../agent/pki/x509.js';
+import { INT, ROOT, leafExt, mint, verdicts } from '../../helpers/chain-oracle.js';
+import type { Made } from '../../helpers/openssl-certs.js';
 
 let dir: string;
 let root: Made;

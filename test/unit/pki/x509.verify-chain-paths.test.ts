@@ -11,10 +11,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assessSet } from '../../agent/pki/assess.js';
-import { verifyChain } from '../../agent/pki/x509.js';
-import { INT, ROOT, leafExt, mint, verdicts } from '../helpers/chain-oracle.js';
-import type { Made } from '../helpers/openssl-certs.js';
+import { assessSet } from '../../../agent/pki/assess.js';
+import { verifyChain } from '../../../agent/pki/x509.js';
+import { INT, ROOT, leafExt, mint, verdicts } from '../../helpers/chain-oracle.js';
+import type { Made } from '../../helpers/openssl-certs.js';
 
 let dir: string;
 let root: Made;

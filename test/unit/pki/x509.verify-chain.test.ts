@@ -15,8 +15,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyChain } from '../../agent/pki/x509.js';
-import { makeCert, openssl, type Made } from '../helpers/openssl-certs.js';
+import { verifyChain } from '../../../agent/pki/x509.js';
+import { makeCert, openssl, type Made } from '../../helpers/openssl-certs.js';
 
 let dir: string;
 let n = 0;

@@ -6,7 +6,7 @@
  */
 import cron from 'node-cron';
 import { describe, expect, it } from 'vitest';
-import { cronProblem, parseCron, type CronSchedule } from '../../agent/renewal/cron.js';
+import { cronProblem, parseCron, type CronSchedule } from '../../../agent/renewal/cron.js';
 
 const schedule = (e: string) => {
   const s = parseCron(e);

@@ -5,10 +5,10 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { validateConfig, type Config } from '../../agent/config/config.js';
-import { renewalReason } from '../../agent/renewal/pass.js';
-import type { LiveSet } from '../../agent/store/sets.js';
-import { makeCa, newKey, selfSigned, type Leaf, type TestCa } from '../helpers/certs.js';
+import { validateConfig, type Config } from '../../../agent/config/config.js';
+import { renewalReason } from '../../../agent/renewal/pass.js';
+import type { LiveSet } from '../../../agent/store/sets.js';
+import { makeCa, newKey, selfSigned, type Leaf, type TestCa } from '../../helpers/certs.js';
 
 const HOUR = 3600_000;
 const FP = '4a5679c0ffee00112233445566778899aabbccddeeff00112233445566778899';

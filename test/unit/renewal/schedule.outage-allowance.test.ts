@@ -10,9 +10,9 @@ import {
   leastNormalDayAllowanceMs,
   outageAllowance,
   parseDurationSeconds,
-} from '../../agent/renewal/schedule.js';
-import { validateConfig } from '../../agent/config/config.js';
-import { ConfigError } from '../../agent/lib/errors.js';
+} from '../../../agent/renewal/schedule.js';
+import { validateConfig } from '../../../agent/config/config.js';
+import { ConfigError } from '../../../agent/lib/errors.js';
 
 const H = 3_600_000;
 const issued = new Date('2026-12-01T00:00:00Z');

@@ -4,7 +4,7 @@
  * frozen container waking up) makes a renewal due at once.
  */
 import { describe, expect, it } from 'vitest';
-import { BACKOFF, isDue, nextRenewal, randomForSerial, retryDelay } from '../../agent/renewal/schedule.js';
+import { BACKOFF, isDue, nextRenewal, randomForSerial, retryDelay } from '../../../agent/renewal/schedule.js';
 
 const H = 3_600_000;
 const T0 = new Date('2026-03-01T00:00:00Z');

@@ -7,9 +7,9 @@
 import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkExposedKeyMounts, hostMountsWithReadableKeys, parseMountinfo } from '../../agent/report/doctor.js';
-import type { CheckLine } from '../../agent/report/doctor.js';
-import { tempDir } from '../helpers/agent.js';
+import { checkExposedKeyMounts, hostMountsWithReadableKeys, parseMountinfo } from '../../../agent/report/doctor.js';
+import type { CheckLine } from '../../../agent/report/doctor.js';
+import { tempDir } from '../../helpers/agent.js';
 
 let dir: string;
 let outside: string;

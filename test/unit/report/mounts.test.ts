@@ -5,7 +5,7 @@
  * bind-mounted in (the legacy /mnt/pve/…/ssl layout).
  */
 import { describe, expect, it } from 'vitest';
-import { parseMountinfo, sharedMountProblem } from '../../agent/report/doctor.js';
+import { parseMountinfo, sharedMountProblem } from '../../../agent/report/doctor.js';
 
 const MOUNTINFO = [
   '1021 1020 0:63 /subvol-101-disk-0 / rw,relatime shared:540 - zfs rpool/data/subvol-101-disk-0 rw,xattr,posixacl',

@@ -5,8 +5,8 @@
  * duration, or a test fails by the second it happens to run in.
  */
 import { describe, expect, it } from 'vitest';
-import { human } from '../../agent/report/status-text.js';
-import { DURATION } from '../helpers/duration.js';
+import { human } from '../../../agent/report/status-text.js';
+import { DURATION } from '../../helpers/duration.js';
 
 describe('human()', () => {
   it('changes unit at the boundaries, rounding to the second first', () => {

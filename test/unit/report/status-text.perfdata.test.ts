@@ -8,10 +8,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { perfdata, renderStatus } from '../../agent/report/status-text.js';
-import type { StatusReport } from '../../agent/report/status.js';
-import { parsePluginLine } from '../helpers/plugin.js';
-import { runAgent, tempDir } from '../helpers/agent.js';
+import { perfdata, renderStatus } from '../../../agent/report/status-text.js';
+import type { StatusReport } from '../../../agent/report/status.js';
+import { parsePluginLine } from '../../helpers/plugin.js';
+import { runAgent, tempDir } from '../../helpers/agent.js';
 
 const now = new Date('2026-03-01T12:00:00Z');
 const certificate = {
@@ -126,7 +126,7 @@ describe('perfdata on the first line', () => {
 });
 
 describe('the monitoring kit in packaging/monitoring', () => {
-  const kit = (name: string) => readFileSync(join(import.meta.dirname, '../../packaging/monitoring', name), 'utf8');
+  const kit = (name: string) => readFileSync(join(import.meta.dirname, '../../../packaging/monitoring', name), 'utf8');
 
   it('the NRPE command runs exactly what the sudoers line allows', () => {
     const command = /^command\[check_cert_agent\]=(.+)$/m.exec(kit('nrpe-cert-agent.cfg'))?.[1];
@@ -151,7 +151,7 @@ describe('the monitoring kit in packaging/monitoring', () => {
     const used = new Set(exprs.flatMap((e) => e.match(/cert_agent_\w+/g) ?? []));
     const written = new Set(
       [
-        ...readFileSync(join(import.meta.dirname, '../../agent/report/metrics.ts'), 'utf8').matchAll(
+        ...readFileSync(join(import.meta.dirname, '../../../agent/report/metrics.ts'), 'utf8').matchAll(
           /add\(\s*'(\w+)'/g,
         ),
       ].map((m) => `cert_agent_${m[1]}`),

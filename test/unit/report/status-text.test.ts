@@ -1,7 +1,7 @@
 /** The text rendering's details that a process test cannot see: colour on a terminal, plain otherwise, relative times. */
 import { describe, expect, it } from 'vitest';
-import { bar, human, relative, renderStatus } from '../../agent/report/status-text.js';
-import type { StatusReport } from '../../agent/report/status.js';
+import { bar, human, relative, renderStatus } from '../../../agent/report/status-text.js';
+import type { StatusReport } from '../../../agent/report/status.js';
 
 const now = new Date('2026-03-01T12:00:00Z');
 const report: StatusReport = {

@@ -19,15 +19,15 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '../../agent/config/config.js';
-import { storeDirectoryProblem } from '../../agent/config/path-safety.js';
-import { ConfigError, ExitCode, StoreError } from '../../agent/lib/errors.js';
-import type { Logger } from '../../agent/lib/log.js';
-import { renewPass } from '../../agent/renewal/pass.js';
-import { acquireLock } from '../../agent/store/lock.js';
-import { CertStore } from '../../agent/store/sets.js';
-import { runAgent, tempDir } from '../helpers/agent.js';
-import { makeCa } from '../helpers/certs.js';
+import { loadConfig, type Config } from '../../../agent/config/config.js';
+import { storeDirectoryProblem } from '../../../agent/config/path-safety.js';
+import { ConfigError, ExitCode, StoreError } from '../../../agent/lib/errors.js';
+import type { Logger } from '../../../agent/lib/log.js';
+import { renewPass } from '../../../agent/renewal/pass.js';
+import { acquireLock } from '../../../agent/store/lock.js';
+import { CertStore } from '../../../agent/store/sets.js';
+import { runAgent, tempDir } from '../../helpers/agent.js';
+import { makeCa } from '../../helpers/certs.js';
 
 const NOBODY = 65534;
 const FP = '4a5679c0ffee00112233445566778899aabbccddeeff00112233445566778899';

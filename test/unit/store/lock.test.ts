@@ -9,12 +9,12 @@ import { existsSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, wr
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LockedError } from '../../agent/lib/errors.js';
-import { acquireLock } from '../../agent/store/lock.js';
-import { nodeEsm, requireBanner } from '../../bundle/esbuild-options.mjs';
-import { tempDir } from '../helpers/agent.js';
+import { LockedError } from '../../../agent/lib/errors.js';
+import { acquireLock } from '../../../agent/store/lock.js';
+import { nodeEsm, requireBanner } from '../../../bundle/esbuild-options.mjs';
+import { tempDir } from '../../helpers/agent.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
+const ROOT = resolve(import.meta.dirname, '../../..');
 
 let dir: string;
 const children: ChildProcess[] = [];

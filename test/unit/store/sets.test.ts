@@ -19,11 +19,11 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CertStore } from '../../agent/store/sets.js';
-import { SET_FILES } from '../../agent/store/layout.js';
-import { InvalidCertificateError, StoreError } from '../../agent/lib/errors.js';
-import { makeCa, newKey, selfSigned, type Leaf, type TestCa } from '../helpers/certs.js';
-import { tempDir } from '../helpers/agent.js';
+import { CertStore } from '../../../agent/store/sets.js';
+import { SET_FILES } from '../../../agent/store/layout.js';
+import { InvalidCertificateError, StoreError } from '../../../agent/lib/errors.js';
+import { makeCa, newKey, selfSigned, type Leaf, type TestCa } from '../../helpers/certs.js';
+import { tempDir } from '../../helpers/agent.js';
 
 const DOMAINS = ['app.internal', '10.0.0.5'];
 let ca: TestCa;

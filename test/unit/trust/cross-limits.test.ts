@@ -11,8 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crossLimitsProblem } from '../../agent/trust/cross-limits.js';
-import { makeCert, type Made } from '../helpers/openssl-certs.js';
+import { crossLimitsProblem } from '../../../agent/trust/cross-limits.js';
+import { makeCert, type Made } from '../../helpers/openssl-certs.js';
 
 let dir: string;
 let old: Made;
