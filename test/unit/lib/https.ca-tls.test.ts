@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AcmeTransport, warmConnection } from '../../../agent/acme/transport.js';
 import { CaUnavailableError, TrustError } from '../../../agent/lib/errors.js';
 import { httpsGet } from '../../../agent/lib/https.js';
-import { makeCert, type Made } from '../../helpers/openssl-certs.js';
+import { makeCert, type Made } from '../../harness/pki.js';
 
 let dir: string;
 const make = (cn: string, ext: string[], issuer?: Made, opts?: Parameters<typeof makeCert>[4]) =>

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assessSet } from '../../../agent/pki/assess.js';
 import { verifyChain } from '../../../agent/pki/x509.js';
 import { INT, LEAF, ROOT, leafExt, mint, verdicts } from '../../helpers/chain-oracle.js';
-import type { Made } from '../../helpers/openssl-certs.js';
+import type { Made } from '../../harness/pki.js';
 
 let dir: string;
 let root: Made;

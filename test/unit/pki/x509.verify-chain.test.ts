@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../../agent/pki/x509.js';
-import { makeCert, openssl, type Made } from '../../helpers/openssl-certs.js';
+import { makeCert, opensslIn as openssl, type Made } from '../../harness/pki.js';
 
 let dir: string;
 let n = 0;

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crossLimitsProblem } from '../../../agent/trust/cross-limits.js';
-import { makeCert, type Made } from '../../helpers/openssl-certs.js';
+import { makeCert, type Made } from '../../harness/pki.js';
 
 let dir: string;
 let old: Made;
