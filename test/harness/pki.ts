@@ -265,10 +265,12 @@ export async function makeRotatedRoot(
 
 /** A TLS server leaf (CA:FALSE) for `names`, signed by the CA in caCrt/caKey. */
 export async function issueLeafUnder(caCrt: string, caKey: string, names: string[]): Promise<string> {
-  return inTempDir(
-    'cert-agent-leaf-',
-    async (dir) => (await signLeaf(dir, caCrt, caKey, names, ['serverAuth'])).certPem,
-  );
+  return (await leafUnder(caCrt, caKey, names)).certPem;
+}
+
+/** The same leaf with its key, for a TLS server. */
+export function leafUnder(caCrt: string, caKey: string, names: string[]): Promise<{ certPem: string; keyPem: string }> {
+  return inTempDir('cert-agent-leaf-', (dir) => signLeaf(dir, caCrt, caKey, names, ['serverAuth']));
 }
 
 /** A leaf in `dir` for `names` with a new EC key; `eku` is its extendedKeyUsage value, then extra extension lines. */
