@@ -1,9 +1,13 @@
-// PKI for the integration tests, minted with openssl: the root and
-// intermediate that step-ca serves from, and an unrelated CA for a man in the
-// middle. openssl rather than `step ca init` keeps the only test dependency
-// the step-ca binary itself, and makes a "recreated CA" one more openssl run.
+// The test PKI minted with openssl: the root and intermediate that step-ca
+// serves from, an unrelated CA for a man in the middle, a CA rotating its
+// root, and single certificates with exactly the extensions a test asks for
+// (makeCert: the chains TLS servers present and the oracle's cases). openssl
+// rather than `step ca init` keeps the only test dependency the step-ca binary
+// itself, and makes a "recreated CA" one more openssl run. Certificates made
+// in-process in milliseconds, with any validity window: test/helpers/certs.ts.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -34,15 +38,22 @@ authorityKeyIdentifier = keyid:always
 `;
 
 async function openssl(args: string[], cwd: string): Promise<void> {
+  const cnf = path.join(cwd, 'openssl.cnf');
+  if (!existsSync(cnf)) writeFileSync(cnf, OPENSSL_CONF);
   try {
     // OPENSSL_CONF points at our own file so distro defaults (extra
     // extensions, policies) never leak into the certificates.
-    await execFileP('openssl', args, { cwd, env: { ...process.env, OPENSSL_CONF: path.join(cwd, 'openssl.cnf') } });
+    await execFileP('openssl', args, { cwd, env: { ...process.env, OPENSSL_CONF: cnf } });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    throw new Error(`openssl ${args[0]} failed: ${e.stderr || e.message}`, { cause: err });
+    throw Object.assign(new Error(`openssl ${args[0]} failed: ${e.stderr || e.message}`, { cause: err }), {
+      stderr: e.stderr,
+    });
   }
 }
+
+/** openssl in `dir` with the harness's own config (written there on first use). */
+export const opensslIn = (dir: string, args: string[]) => openssl(args, dir);
 
 // Positive 127-bit serial: avoids the sign bit and any clash between CAs.
 function serial(): string {
@@ -158,55 +169,10 @@ export async function makeOtherCa(): Promise<{
   });
   const issue = (names: string[], extraExt: string[] = []) =>
     inTempDir('cert-agent-otherleaf-', async (dir) => {
-      if (names.length === 0) throw new Error('issue() needs at least one name');
-      const san = names.map((n) => (net.isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(', ');
-      await fsp.writeFile(path.join(dir, 'openssl.cnf'), OPENSSL_CONF);
       await fsp.writeFile(path.join(dir, 'ca.crt'), ca.intPem);
       await fsp.writeFile(path.join(dir, 'ca.key'), ca.intKeyPem, { mode: 0o600 });
-      await fsp.writeFile(
-        path.join(dir, 'leaf.ext'),
-        [
-          'basicConstraints = critical, CA:FALSE',
-          'keyUsage = critical, digitalSignature',
-          'extendedKeyUsage = serverAuth, clientAuth',
-          'subjectKeyIdentifier = hash',
-          'authorityKeyIdentifier = keyid:always',
-          `subjectAltName = ${san}`,
-          ...extraExt,
-          '',
-        ].join('\n'),
-      );
-      await openssl(
-        ['req', '-new', ...EC_KEY, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', `/CN=${names[0]}`],
-        dir,
-      );
-      await openssl(
-        [
-          'x509',
-          '-req',
-          '-in',
-          'leaf.csr',
-          '-CA',
-          'ca.crt',
-          '-CAkey',
-          'ca.key',
-          '-set_serial',
-          serial(),
-          '-days',
-          '30',
-          '-sha256',
-          '-extfile',
-          'leaf.ext',
-          '-out',
-          'leaf.crt',
-        ],
-        dir,
-      );
-      return {
-        certPem: await fsp.readFile(path.join(dir, 'leaf.crt'), 'utf8'),
-        keyPem: await fsp.readFile(path.join(dir, 'leaf.key'), 'utf8'),
-        chainPem: ca.intPem,
-      };
+      const leaf = await signLeaf(dir, 'ca.crt', 'ca.key', names, ['serverAuth, clientAuth', ...extraExt]);
+      return { ...leaf, chainPem: ca.intPem };
     });
   return { rootPem: ca.rootPem, rootFingerprint: fingerprintOf(ca.rootPem), issue };
 }
@@ -299,47 +265,69 @@ export async function makeRotatedRoot(
 
 /** A TLS server leaf (CA:FALSE) for `names`, signed by the CA in caCrt/caKey. */
 export async function issueLeafUnder(caCrt: string, caKey: string, names: string[]): Promise<string> {
-  return inTempDir('cert-agent-leaf-', async (dir) => {
-    const san = names.map((n) => (net.isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(', ');
-    await fsp.writeFile(path.join(dir, 'openssl.cnf'), OPENSSL_CONF);
-    await fsp.writeFile(
-      path.join(dir, 'leaf.ext'),
-      [
-        'basicConstraints = critical, CA:FALSE',
-        'keyUsage = critical, digitalSignature',
-        'extendedKeyUsage = serverAuth',
-        'subjectKeyIdentifier = hash',
-        'authorityKeyIdentifier = keyid:always',
-        `subjectAltName = ${san}`,
-        '',
-      ].join('\n'),
-    );
-    const subj = `/CN=${names[0]}`;
-    await openssl(['req', '-new', ...EC_KEY, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', subj], dir);
-    await openssl(
-      [
-        'x509',
-        '-req',
-        '-in',
-        'leaf.csr',
-        '-CA',
-        caCrt,
-        '-CAkey',
-        caKey,
-        '-set_serial',
-        serial(),
-        '-days',
-        '30',
-        '-sha256',
-        '-extfile',
-        'leaf.ext',
-        '-out',
-        'leaf.crt',
-      ],
-      dir,
-    );
-    return fsp.readFile(path.join(dir, 'leaf.crt'), 'utf8');
-  });
+  return (await leafUnder(caCrt, caKey, names)).certPem;
+}
+
+/** The same leaf with its key, for a TLS server. */
+export function leafUnder(caCrt: string, caKey: string, names: string[]): Promise<{ certPem: string; keyPem: string }> {
+  return inTempDir('cert-agent-leaf-', (dir) => signLeaf(dir, caCrt, caKey, names, ['serverAuth']));
+}
+
+/** A leaf in `dir` for `names` with a new EC key; `eku` is its extendedKeyUsage value, then extra extension lines. */
+async function signLeaf(
+  dir: string,
+  caCrt: string,
+  caKey: string,
+  names: string[],
+  [eku, ...extraExt]: string[],
+): Promise<{ certPem: string; keyPem: string }> {
+  if (names.length === 0) throw new Error('a leaf needs at least one name');
+  const san = names.map((n) => (net.isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(', ');
+  const ext = ['basicConstraints = critical, CA:FALSE', 'keyUsage = critical, digitalSignature'];
+  ext.push(`extendedKeyUsage = ${eku}`, 'subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid:always');
+  await fsp.writeFile(path.join(dir, 'leaf.ext'), [...ext, `subjectAltName = ${san}`, ...extraExt, ''].join('\n'));
+  await openssl(['req', '-new', ...EC_KEY, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', `/CN=${names[0]}`], dir);
+  const sign = ['-CA', caCrt, '-CAkey', caKey, '-set_serial', serial(), '-days', '30', '-sha256'];
+  await openssl(['x509', '-req', '-in', 'leaf.csr', ...sign, '-extfile', 'leaf.ext', '-out', 'leaf.crt'], dir);
+  const read = (f: string) => fsp.readFile(path.join(dir, f), 'utf8');
+  return { certPem: await read('leaf.crt'), keyPem: await read('leaf.key') };
+}
+
+export interface Made {
+  crt: string;
+  key: string;
+  pem: string;
+}
+
+let made = 0;
+
+/**
+ * A certificate for `cn` with exactly `ext` (an extfile of its own), EC
+ * P-256, valid 30 days, in `dir`; self-signed without an issuer. `subject`
+ * replaces the whole subject (openssl's -subj form), `digest` the signature's
+ * SHA-256.
+ */
+export async function makeCert(
+  dir: string,
+  cn: string,
+  ext: string[],
+  issuer?: Made,
+  opts: { subject?: string; digest?: string } = {},
+): Promise<Made> {
+  const id = `c${++made}`;
+  const key = path.join(dir, `${id}.key`);
+  const crt = path.join(dir, `${id}.crt`);
+  writeFileSync(path.join(dir, `${id}.ext`), `${ext.join('\n')}\n`);
+  await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key], dir);
+  const subject = opts.subject ?? `/O=cert-agent tests/CN=${cn}`;
+  await openssl(['req', '-new', '-key', key, '-subj', subject, '-out', `${id}.csr`], dir);
+  const signer = issuer ? ['-CA', issuer.crt, '-CAkey', issuer.key] : ['-signkey', key];
+  const validity = ['-set_serial', String(1000 + made), '-days', '30', `-${opts.digest ?? 'sha256'}`];
+  await openssl(
+    ['x509', '-req', '-in', `${id}.csr`, ...signer, ...validity, '-extfile', `${id}.ext`, '-out', crt],
+    dir,
+  );
+  return { crt, key, pem: readFileSync(crt, 'utf8') };
 }
 
 async function inTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {

@@ -43,6 +43,8 @@ export interface LeafOptions {
   notAfter?: Date;
   /** Reuse a key (e.g. to build a cert that does not match another key). */
   key?: KeyPair;
+  /** Certify this public key instead (a CSR's); the leaf's keyPem is then not its key. */
+  publicKey?: CryptoKey;
 }
 
 export interface Leaf extends Issued {
@@ -126,7 +128,7 @@ export async function makeCa(name = 'Test'): Promise<TestCa> {
         issuer: intermediate.cert.subject,
         notBefore,
         notAfter,
-        publicKey: key.keys.publicKey,
+        publicKey: opts.publicKey ?? key.keys.publicKey,
         signingKey: intermediate.key.keys.privateKey,
         signingAlgorithm: ALG,
         extensions: [

@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyChain } from '../../agent/pki/x509.js';
-import { openssl, type Made } from './openssl-certs.js';
+import { opensslIn as openssl, type Made } from '../harness/pki.js';
 
 export const ROOT = [
   'basicConstraints = critical, CA:TRUE',

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
 import { runAgent, tempDir } from '../helpers/agent.js';
+import { enrollAgent } from '../helpers/enrolled.js';
 import { DaemonProcess } from '../helpers/daemon.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -34,25 +35,7 @@ async function setup(opts: { enroll?: boolean; at?: number; jitter?: number; caD
   const config = join(dir, 'config.yaml');
   const certDir = join(dir, 'tls');
   if (opts.caDown) await ca.stop();
-  const r = await runAgent([
-    'enroll',
-    '--config',
-    config,
-    '--ca-url',
-    ca.url,
-    '--fingerprint',
-    ca.rootFingerprint,
-    '--domain',
-    'localhost',
-    '--cert-dir',
-    certDir,
-    '--state-dir',
-    join(dir, 'state'),
-    '--listen',
-    `127.0.0.1:${ca.acmeHttpPort}`,
-    ...(opts.caDown ? ['--allow-unreachable'] : []),
-  ]);
-  expect(r.code, r.stderr).toBe(0);
+  await enrollAgent(ca, dir, { extra: opts.caDown ? ['--allow-unreachable'] : [] });
   // Check every second so the tests see the schedule, not the cron granularity.
   writeFileSync(
     config,

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
 import { modeOf, runAgent, tempDir } from '../helpers/agent.js';
+import { enrolledWithCertificate } from '../helpers/enrolled.js';
 import { newKey } from '../helpers/certs.js';
 
 let ca: StepCa;
@@ -23,25 +24,7 @@ const liveKey = () => join(certDir(), readlinkSync(join(certDir(), 'current')), 
 beforeAll(async () => {
   ca = await startStepCa();
   dir = tempDir('cert-agent-doctor-');
-  const enroll = await runAgent([
-    'enroll',
-    '--config',
-    cfg(),
-    '--ca-url',
-    ca.url,
-    '--fingerprint',
-    ca.rootFingerprint,
-    '--domain',
-    'localhost',
-    '--cert-dir',
-    certDir(),
-    '--state-dir',
-    join(dir, 'state'),
-    '--listen',
-    `127.0.0.1:${ca.acmeHttpPort}`,
-  ]);
-  expect(enroll.code).toBe(0);
-  expect((await runAgent(['renew', '--config', cfg()])).code).toBe(0);
+  await enrolledWithCertificate(ca, dir);
 });
 afterAll(async () => {
   await ca?.cleanup();

@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import type { StepCa } from '../harness/stepca.js';
 import { useStepCaSuite } from '../helpers/suite.js';
 import { runAgent } from '../helpers/agent.js';
+import { enrollAgent, type AgentFiles } from '../helpers/enrolled.js';
 import { tryLock } from '../../agent/store/lock.js';
 
 let ca: StepCa;
@@ -22,34 +23,8 @@ useStepCaSuite((c, d) => {
   base = d;
 });
 
-const paths = (name: string) => ({
-  config: join(base, name, 'config.yaml'),
-  certDir: join(base, name, 'tls'),
-  stateDir: join(base, name, 'state'),
-});
-
-async function enroll(name: string): Promise<ReturnType<typeof paths>> {
-  const p = paths(name);
-  const r = await runAgent([
-    'enroll',
-    '--config',
-    p.config,
-    '--ca-url',
-    ca.url,
-    '--fingerprint',
-    ca.rootFingerprint,
-    '--domain',
-    'localhost',
-    '--cert-dir',
-    p.certDir,
-    '--state-dir',
-    p.stateDir,
-    '--listen',
-    `127.0.0.1:${ca.acmeHttpPort}`,
-  ]);
-  expect(r.stderr).toBe('');
-  expect(r.code).toBe(0);
-  return p;
+async function enroll(name: string): Promise<AgentFiles> {
+  return enrollAgent(ca, join(base, name));
 }
 
 /** Every file and link under the directories, with its mode and content hash or link target. */

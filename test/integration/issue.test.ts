@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import type { StepCa } from '../harness/stepca.js';
 import { useStepCaSuite } from '../helpers/suite.js';
 import { modeOf, runAgent, tempDir } from '../helpers/agent.js';
+import { enrollArgs as enrolled } from '../helpers/enrolled.js';
 
 let ca: StepCa;
 let dir: string;
@@ -24,28 +25,7 @@ useStepCaSuite((c, d) => {
   dir = d;
 });
 
-function enrollArgs(extra: string[] = []): string[] {
-  return [
-    'enroll',
-    '--config',
-    cfg(),
-    '--ca-url',
-    ca.url,
-    '--fingerprint',
-    ca.rootFingerprint,
-    '--domain',
-    'localhost',
-    '--domain',
-    '127.0.0.1',
-    '--cert-dir',
-    certDir(),
-    '--state-dir',
-    stateDir(),
-    '--listen',
-    `127.0.0.1:${ca.acmeHttpPort}`,
-    ...extra,
-  ];
-}
+const enrollArgs = (extra: string[] = []) => enrolled(ca, dir, { domains: ['localhost', '127.0.0.1'], extra });
 
 describe('enroll and issue through the bundle against a real step-ca', () => {
   it('enrolls: pins the root, writes the config 0600', async () => {

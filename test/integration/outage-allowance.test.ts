@@ -13,6 +13,7 @@ import addFormatsModule from 'ajv-formats';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
 import { runAgent, tempDir } from '../helpers/agent.js';
+import { enrolledWithCertificate } from '../helpers/enrolled.js';
 import { DURATION } from '../helpers/duration.js';
 import schema from '../../docs/status.schema.json' with { type: 'json' };
 
@@ -27,26 +28,7 @@ const cfg = () => join(dir, 'config.yaml');
 beforeAll(async () => {
   ca = await startStepCa({ certDuration: '1h' });
   dir = tempDir();
-  const enroll = await runAgent([
-    'enroll',
-    '--config',
-    cfg(),
-    '--ca-url',
-    ca.url,
-    '--fingerprint',
-    ca.rootFingerprint,
-    '--domain',
-    'localhost',
-    '--cert-dir',
-    join(dir, 'tls'),
-    '--state-dir',
-    join(dir, 'state'),
-    '--listen',
-    `127.0.0.1:${ca.acmeHttpPort}`,
-  ]);
-  expect(enroll.stderr).toBe('');
-  const renew = await runAgent(['renew', '--config', cfg()]);
-  expect(renew.code).toBe(0);
+  await enrolledWithCertificate(ca, dir);
 });
 afterAll(async () => {
   await ca?.cleanup();

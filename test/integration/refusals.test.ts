@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
 import { startMitm, type Mitm } from '../harness/mitm.js';
 import { runAgent, tempDir } from '../helpers/agent.js';
+import { enrollArgs } from '../helpers/enrolled.js';
 
 let ca: StepCa;
 let mitm: Mitm;
@@ -57,21 +58,7 @@ describe('pin mismatch', () => {
 
   it('enroll with a wrong pin exits 65 and writes no config, state or certificate', async () => {
     const base = join(dir, 'wrongpin');
-    const r = await runAgent([
-      'enroll',
-      '--config',
-      join(base, 'config.yaml'),
-      '--ca-url',
-      ca.url,
-      '--fingerprint',
-      WRONG,
-      '--domain',
-      'localhost',
-      '--cert-dir',
-      join(base, 'tls'),
-      '--state-dir',
-      join(base, 'state'),
-    ]);
+    const r = await runAgent(enrollArgs(ca, base, { fingerprint: WRONG }));
     expect(r.code).toBe(65);
     expect(r.stderr).toContain(`expected ${WRONG}`);
     expect(r.stderr).toContain(ca.rootFingerprint);
@@ -83,21 +70,7 @@ describe('pin mismatch', () => {
 describe('man in the middle', () => {
   it('a CA whose TLS certificate comes from another root is refused although /roots offers the pinned root', async () => {
     const base = join(dir, 'mitm');
-    const r = await runAgent([
-      'enroll',
-      '--config',
-      join(base, 'config.yaml'),
-      '--ca-url',
-      mitm.url,
-      '--fingerprint',
-      ca.rootFingerprint,
-      '--domain',
-      'localhost',
-      '--cert-dir',
-      join(base, 'tls'),
-      '--state-dir',
-      join(base, 'state'),
-    ]);
+    const r = await runAgent(enrollArgs(ca, base, { caUrl: mitm.url }));
     expect(r.code).toBe(65);
     expect(r.stderr).toMatch(/does not verify against the pinned CA root/);
     expectOneLine(r.stderr);

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
 import { NODE_VERSIONS, nodeBinary, type NodeMajor } from '../harness/node-versions.js';
 import { modeOf, runAgent, tempDir } from '../helpers/agent.js';
+import { enrollArgs } from '../helpers/enrolled.js';
 
 let ca: StepCa;
 let dir: string;
@@ -36,25 +37,7 @@ describe.each(Object.keys(NODE_VERSIONS).map(Number) as NodeMajor[])('on Node %i
   });
 
   it('enrolls, issues a certificate openssl verifies, and reports OK', async () => {
-    const enroll = await run([
-      'enroll',
-      '--config',
-      cfg(),
-      '--ca-url',
-      ca.url,
-      '--fingerprint',
-      ca.rootFingerprint,
-      '--domain',
-      'localhost',
-      '--domain',
-      '127.0.0.1',
-      '--cert-dir',
-      join(base(), 'tls'),
-      '--state-dir',
-      join(base(), 'state'),
-      '--listen',
-      `127.0.0.1:${ca.acmeHttpPort}`,
-    ]);
+    const enroll = await run(enrollArgs(ca, base(), { domains: ['localhost', '127.0.0.1'] }));
     expect(enroll.stderr).toBe('');
     expect(enroll.code).toBe(0);
     expect(enroll.stdout).toContain(`pinned CA root ${ca.rootFingerprint}`);

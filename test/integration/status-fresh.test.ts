@@ -12,6 +12,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
 import { runAgent, tempDir } from '../helpers/agent.js';
+import { enrolledWithCertificate } from '../helpers/enrolled.js';
 import schema from '../../docs/status.schema.json' with { type: 'json' };
 
 const ajv = new Ajv2020({ strict: true, strictRequired: false });
@@ -25,27 +26,7 @@ const cfg = () => join(dir, 'config.yaml');
 beforeAll(async () => {
   ca = await startStepCa();
   dir = tempDir();
-  const enroll = await runAgent([
-    'enroll',
-    '--config',
-    cfg(),
-    '--ca-url',
-    ca.url,
-    '--fingerprint',
-    ca.rootFingerprint,
-    '--domain',
-    'localhost',
-    '--cert-dir',
-    join(dir, 'tls'),
-    '--state-dir',
-    join(dir, 'state'),
-    '--listen',
-    `127.0.0.1:${ca.acmeHttpPort}`,
-  ]);
-  expect(enroll.stderr).toBe('');
-  const renew = await runAgent(['renew', '--config', cfg()]);
-  expect(renew.stderr).toBe('');
-  expect(renew.code).toBe(0);
+  await enrolledWithCertificate(ca, dir);
 });
 afterAll(async () => {
   await ca?.cleanup();

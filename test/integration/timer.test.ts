@@ -15,6 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../agent/config/config.js';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
 import { runAgent, tempDir } from '../helpers/agent.js';
+import { enrollAgent } from '../helpers/enrolled.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterAll(async () => {
@@ -40,25 +41,7 @@ async function setup(opts: { at?: number; jitter?: number; caDown?: boolean; ext
   const certDir = join(dir, 'tls');
   const stateDir = join(dir, 'state');
   if (opts.caDown) await ca.stop();
-  const r = await runAgent([
-    'enroll',
-    '--config',
-    config,
-    '--ca-url',
-    ca.url,
-    '--fingerprint',
-    ca.rootFingerprint,
-    '--domain',
-    'localhost',
-    '--cert-dir',
-    certDir,
-    '--state-dir',
-    stateDir,
-    '--listen',
-    `127.0.0.1:${ca.acmeHttpPort}`,
-    ...(opts.caDown ? ['--allow-unreachable'] : []),
-  ]);
-  expect(r.code, r.stderr).toBe(0);
+  await enrollAgent(ca, dir, { extra: opts.caDown ? ['--allow-unreachable'] : [] });
   writeFileSync(
     config,
     readFileSync(config, 'utf8') +

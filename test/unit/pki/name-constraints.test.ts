@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INT, ROOT, leafExt, mint, verdicts } from '../../helpers/chain-oracle.js';
-import type { Made } from '../../helpers/openssl-certs.js';
+import type { Made } from '../../harness/pki.js';
 
 let dir: string;
 let root: Made;
