@@ -16,6 +16,9 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          // Projects run at the same time unless their group orders differ:
+          // unit first, then integration, then faults, never two at once.
+          sequence: { groupOrder: 0 },
           // Most unit files wait on openssl, a child agent or a loopback
           // server rather than on the CPU, so more workers than cores pay.
           maxWorkers: 4,
@@ -26,6 +29,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          sequence: { groupOrder: 1 },
           fileParallelism: false,
         },
       },
@@ -34,6 +38,7 @@ export default defineConfig({
         test: {
           name: 'faults',
           include: ['test/faults/**/*.test.ts'],
+          sequence: { groupOrder: 2 },
           fileParallelism: false,
           testTimeout: 120_000,
         },
