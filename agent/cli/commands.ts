@@ -183,7 +183,7 @@ export async function checkCommand(ctx: CommandContext): Promise<CommandResult> 
   const digest = configSha256(ctx.configPath);
   const config = await loadConfigOften(ctx, 'check');
   const { scheduledPass } = await import('../renewal/check.js');
-  const { checkDecision } = await import('../renewal/decision.js');
+  const { checkDecision } = await import('../renewal/backoff.js');
   const { readState } = await import('../store/state.js');
   const state = readState(config.stateDir);
   const configChanged = state.configSha256 !== undefined && state.configSha256 !== digest;

@@ -19,7 +19,7 @@ import { readState } from '../store/state.js';
 import { tryLock } from '../store/lock.js';
 import { DAEMON_PID_FILE } from '../store/layout.js';
 import type { Random } from './schedule.js';
-import { checkDecision } from './decision.js';
+import { checkDecision } from './backoff.js';
 import { configSha256 } from './config-change.js';
 import { parseCron, type CronSchedule } from '../lib/cron.js';
 

@@ -4,7 +4,7 @@
  * operator asked (start, SIGHUP, a rewritten config file).
  */
 import { describe, expect, it } from 'vitest';
-import { checkDecision } from '../../../agent/renewal/decision.js';
+import { checkDecision } from '../../../agent/renewal/backoff.js';
 
 const now = new Date('2026-12-02T12:00:00Z');
 
