@@ -3,9 +3,10 @@
  * a refused webroot token: a user named in its configuration (nginx) or the
  * owner of a running process. Each reload target says which applies to it.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { WebUser } from '../challenge/types.js';
 import { findUser, groupIdsOf } from '../lib/users.js';
+import { listOrNone } from '../lib/fs.js';
 
 /** The web servers that may serve a webroot when the reload target does not say which. */
 export const WEB_SERVERS = /^(nginx|apache2|httpd|lighttpd|caddy)$/;
@@ -18,7 +19,7 @@ export function userNamed(nameOrId: string, source: string): WebUser | undefined
 
 /** The owner of the first running process whose name matches, other than root (a master's workers are not root). */
 export function runningServerUser(names: RegExp = WEB_SERVERS): WebUser | undefined {
-  for (const pid of safeList('/proc').filter((p) => /^\d+$/.test(p))) {
+  for (const pid of listOrNone('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
       if (!names.test(comm)) continue;
@@ -31,12 +32,4 @@ export function runningServerUser(names: RegExp = WEB_SERVERS): WebUser | undefi
     }
   }
   return undefined;
-}
-
-function safeList(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
 }

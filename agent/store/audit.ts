@@ -10,8 +10,9 @@
  * directory is changed unless every directory above it is the agent's own.
  * So a fix cannot touch a file outside the certificate directory.
  */
-import { readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
+import { listOrNone } from '../lib/fs.js';
 import { describeError } from '../lib/errors.js';
 import {
   AGENT_GID,
@@ -119,7 +120,7 @@ export function auditOwnedPaths(
   const readUids = o?.legacyUid === undefined ? [AGENT_UID] : [AGENT_UID, o.legacyUid];
   const sets = join(dir, SETS_DIR);
   const setsSt = safeLstat(sets);
-  const ids = setsSt?.isDirectory() && readUids.includes(setsSt.uid) ? safeList(sets) : [];
+  const ids = setsSt?.isDirectory() && readUids.includes(setsSt.uid) ? listOrNone(sets) : [];
   const want = wantedPaths(dirs, o, ids);
   // key.pem in the directory is the agent's link through current; a plain
   // file there (the legacy layout) is audited too; a link elsewhere is not ours.
@@ -226,13 +227,5 @@ function safeLstat(path: string): Stats | undefined {
     return lstatMaybe(path);
   } catch {
     return undefined;
-  }
-}
-
-function safeList(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
   }
 }
