@@ -20,7 +20,7 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 mkdirSync(out(''), { recursive: true });
 
 // 1. CJS bundle. import.meta.url becomes __filename (in an SEA, the
-//    executable): createRequire and the parsed-config cache take a path.
+//    executable): createRequire takes a path.
 await build({
   entryPoints: [new URL('../agent/cli/main.ts', import.meta.url).pathname],
   outfile: out('sea-main.cjs'),

@@ -32,7 +32,7 @@ const result = await build({
   minify: true,
   legalComments: 'linked',
   metafile: true,
-  // import.meta.url becomes the bundle's path: createRequire and the parsed-config cache take a path.
+  // import.meta.url becomes the bundle's path: createRequire takes a path.
   define: { CERT_AGENT_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__filename' },
   logLevel: 'warning',
 });

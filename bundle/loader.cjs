@@ -109,10 +109,12 @@ function codeCache(command) {
           closeSync(fd);
         }
         renameSync(tmp, path);
-        // Caches of other builds or Node versions are of no use any more.
+        // Caches of other builds or Node versions are of no use any more, nor the
+        // parsed configs earlier versions kept here.
         const mine = `v8-${BUILD_ID}-${process.version}-`;
         for (const f of readdirSync(dir))
-          if (f.startsWith('v8-') && !f.startsWith(mine)) rmSync(`${dir}/${f}`, { force: true });
+          if ((f.startsWith('v8-') && !f.startsWith(mine)) || f.startsWith('config-'))
+            rmSync(`${dir}/${f}`, { force: true });
       } catch {
         rmSync(tmp, { force: true });
       }

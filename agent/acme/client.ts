@@ -11,7 +11,7 @@
  */
 import { isIP } from 'node:net';
 import { AgentError, CaProtocolError, CaUnavailableError } from '../lib/errors.js';
-import { AcmeTransport, PROBLEM_PREFIX, type WarmConnection } from './transport.js';
+import { AcmeTransport, PROBLEM_PREFIX } from './transport.js';
 import { createCsr } from '../pki/der.js';
 import type { Challenge, Solver } from '../challenge/types.js';
 
@@ -20,8 +20,6 @@ export interface IssueRequest {
   /** The pinned roots: the only trust anchors for every ACME request. */
   roots: string[];
   accountKeyPem: string;
-  /** A connection to the same directory opened ahead (transport.ts); the order adopts it. */
-  warm?: WarmConnection;
   /** Known account URL; without it (or when the CA forgot it) an account is registered. */
   accountUrl?: string;
   email?: string;
@@ -93,7 +91,7 @@ export function isUnknownAccount(err: AgentError): boolean {
 export async function issueCertificate(req: IssueRequest): Promise<IssueResult> {
   const emit = req.onEvent ?? (() => undefined);
   const timeoutMs = req.timeoutMs ?? ORDER_TIMEOUT_MS;
-  const acme = new AcmeTransport(req.directoryUrl, req.roots, req.accountKeyPem, req.warm);
+  const acme = new AcmeTransport(req.directoryUrl, req.roots, req.accountKeyPem);
   const work = (async () => {
     try {
       return await issueWithAccount(acme, req, req.accountUrl, emit, false);

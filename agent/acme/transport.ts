@@ -60,41 +60,6 @@ function caRequest(
   });
 }
 
-/**
- * The connection to the CA opened ahead of the order: the TLS handshake, the
- * directory and a first nonce, fetched while the pass does its local work
- * (reading the store, the account, the key), so the CA's latency overlaps it.
- * The transport that adopts it takes its answers, or its error, as its own;
- * one nobody adopts must be closed.
- */
-export interface WarmConnection {
-  readonly directoryUrl: string;
-  readonly agent: Agent;
-  readonly ready: Promise<{ directory?: AcmeAnswer<string>; nonce?: string; error?: unknown }>;
-  close(): void;
-}
-
-export function warmConnection(directoryUrl: string, roots: string[]): WarmConnection {
-  const agent = caAgent(roots);
-  const get = (url: string) => caRequest(agent, 'GET', url);
-  const ready = (async () => {
-    let directory: AcmeAnswer<string>;
-    try {
-      directory = await get(directoryUrl);
-    } catch (error) {
-      return { error };
-    }
-    try {
-      const newNonce = (JSON.parse(directory.body) as Partial<Directory>).newNonce;
-      const nonce = typeof newNonce === 'string' ? (await get(newNonce)).headers['replay-nonce'] : undefined;
-      return { directory, ...(typeof nonce === 'string' && nonce ? { nonce } : {}) };
-    } catch {
-      return { directory }; // the transport asks for a nonce itself
-    }
-  })();
-  return { directoryUrl, agent, ready, close: () => agent.destroy() };
-}
-
 export class AcmeTransport {
   private readonly agent: Agent;
   private readonly key: KeyObject;
@@ -102,19 +67,15 @@ export class AcmeTransport {
   private nonce: string | undefined;
   private dir: Directory | undefined;
   private closed = false;
-  private warm: WarmConnection | undefined;
   /** Set once the account is known: later requests are signed with `kid` instead of the key. */
   kid: string | undefined;
 
-  /** `warm`: a connection opened ahead for the same directory, adopted with what it fetched. */
   constructor(
     readonly directoryUrl: string,
     roots: string[],
     accountKeyPem: string,
-    warm?: WarmConnection,
   ) {
-    this.warm = warm?.directoryUrl === directoryUrl ? warm : undefined;
-    this.agent = this.warm?.agent ?? caAgent(roots);
+    this.agent = caAgent(roots);
     this.key = createPrivateKey(accountKeyPem);
     const { crv, kty, x, y } = createPublicKey(this.key).export({ format: 'jwk' }) as Record<string, string>;
     // The agent creates account keys as P-256 (store/account.ts), hence ES256 only.
@@ -133,11 +94,7 @@ export class AcmeTransport {
 
   async directory(): Promise<Directory> {
     if (this.dir) return this.dir;
-    const warm = this.warm && (await this.warm.ready);
-    this.warm = undefined;
-    if (warm?.error) throw warm.error;
-    if (warm?.nonce) this.nonce ??= warm.nonce;
-    const answer = warm?.directory ?? (await this.send('GET', this.directoryUrl));
+    const answer = await this.send('GET', this.directoryUrl);
     const dir = parseJson(answer.body, this.directoryUrl) as Partial<Directory>;
     if (
       answer.status !== 200 ||

@@ -11,9 +11,9 @@ import { ConfigError, ExitCode, UsageError, describeError } from '../lib/errors.
 import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
 import { validityOf } from '../pki/validity.js';
 
-/** For the commands run often: the parsed-config cache (see config-cache.ts), same result and errors. */
-const loadConfigOften = async (ctx: CommandContext, command: string): Promise<Config> =>
-  (await import('./config-cache.js')).loadConfigCached(ctx.configPath, ctx.env, command);
+/** The config of `ctx`, read and validated; `command` names the command in the hint when it is not readable. */
+const loadConfigFor = async (ctx: CommandContext, command: string): Promise<Config> =>
+  (await import('../config/config.js')).loadConfig(ctx.configPath, command);
 import { readFileSync } from 'node:fs';
 import { checkPathSafety } from '../config/path-safety.js';
 import { writeFileAtomic } from '../lib/fs.js';
@@ -101,7 +101,7 @@ export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResu
 export async function renewCommand(ctx: CommandContext): Promise<CommandResult> {
   // The logger first: a bad CERT_AGENT_LOG_LEVEL is refused before anything is read or written.
   const log = await ctx.logger();
-  const config = await loadConfigOften(ctx, 'renew');
+  const config = await loadConfigFor(ctx, 'renew');
   if (ctx.flags['dry-run']) return dryRun(config, ctx, log);
   const { renewPass } = await import('../renewal/pass.js');
   const result = await renewPass({ config, log, force: Boolean(ctx.flags.force), now: ctx.now });
@@ -143,7 +143,7 @@ export async function statusCommand(ctx: CommandContext): Promise<CommandResult>
     throw new UsageError('status: --json and --line are two formats of the same report; give one of them');
   let config: Config;
   try {
-    config = await loadConfigOften(ctx, 'status');
+    config = await loadConfigFor(ctx, 'status');
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const { unknownReport, EXIT_FOR } = await import('../report/status.js');
@@ -181,7 +181,7 @@ export async function checkCommand(ctx: CommandContext): Promise<CommandResult> 
   // Hashed before the file is loaded: a change in between is seen by the next run, not lost.
   const { configSha256 } = await import('../renewal/config-change.js');
   const digest = configSha256(ctx.configPath);
-  const config = await loadConfigOften(ctx, 'check');
+  const config = await loadConfigFor(ctx, 'check');
   const { scheduledPass } = await import('../renewal/check.js');
   const { checkDecision } = await import('../renewal/backoff.js');
   const { readState } = await import('../store/state.js');
@@ -277,7 +277,7 @@ export async function metricsCommand(ctx: CommandContext): Promise<CommandResult
   const { metricsText, unusableConfigMetrics } = await import('../report/metrics.js');
   let config: Config;
   try {
-    config = await loadConfigOften(ctx, 'metrics');
+    config = await loadConfigFor(ctx, 'metrics');
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     return { stdout: unusableConfigMetrics(), stderr: `cert-agent: ${err.message}\n`, exitCode: ExitCode.ok };

@@ -1,7 +1,7 @@
 /**
  * Whether the paths a configuration names are safe to obey as root: a
  * question about the file system of now, not about the document, so it is
- * asked at every load, also of a configuration from the parsed-config cache.
+ * asked at every load.
  */
 import { lstatSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

@@ -2,12 +2,12 @@
  * The ACME wire layer against the in-process fake CA: signed POSTs the fake
  * verifies, nonces reused from every answer, problem documents turned into
  * typed errors with the CA's words, answers it refuses (not JSON, too large,
- * not a directory), the warm connection it adopts and the account key it
+ * not a directory), the connection it closes and the account key it
  * accepts. TLS verdicts themselves: test/unit/lib/https.ca-tls.test.ts.
  */
 import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AcmeTransport, warmConnection } from '../../../agent/acme/transport.js';
+import { AcmeTransport } from '../../../agent/acme/transport.js';
 import { CaProtocolError, CaUnavailableError } from '../../../agent/lib/errors.js';
 import { generateKeyPem } from '../../../agent/pki/keys.js';
 import { FakeAcme, problem } from '../../harness/fake-acme.js';
@@ -149,26 +149,6 @@ describe('problem documents and answers it refuses', () => {
 });
 
 describe('the connection', () => {
-  it('adopts a warm connection: its directory and nonce, no second request for them', async () => {
-    const warm = warmConnection(acme.directoryUrl, acme.roots);
-    await warm.ready;
-    expect(acme.log.map((l) => l.route)).toEqual(['directory', 'newNonce']);
-    const t = new AcmeTransport(acme.directoryUrl, acme.roots, keyPem, warm);
-    transports.push(t);
-    await t.post((await t.directory()).newAccount, {});
-    expect(acme.log.map((l) => l.route)).toEqual(['directory', 'newNonce', 'newAccount']);
-  });
-
-  it('a warm connection for another directory is not adopted', async () => {
-    const warm = warmConnection(`${acme.origin}/other`, acme.roots);
-    await warm.ready;
-    const t = new AcmeTransport(acme.directoryUrl, acme.roots, keyPem, warm);
-    transports.push(t);
-    warm.close();
-    expect((await t.directory()).newOrder).toBe(`${acme.origin}/new-order`);
-    expect(acme.log.map((l) => l.route)).toEqual(['directory']); // its own GET; /other is no route
-  });
-
   it('once closed, sends nothing more (an abandoned order)', async () => {
     const t = open();
     await t.directory();
