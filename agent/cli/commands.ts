@@ -5,14 +5,15 @@
 // Each command loads the modules it needs when it runs (dynamic import, kept
 // lazy inside the single-file bundle): `status` and `--version` must not pay
 // for the ACME client, the HTTP stack or the logger.
-import type { Config } from '../config/config.js';
-import type { StatusReport } from '../report/status.js';
-import { ConfigError, ExitCode, UsageError, describeError } from '../lib/errors.js';
+import { certificatesOf, type AgentConfig, type Config } from '../config/schema.js';
+import type { DryRunResult } from '../renewal/dry-run.js';
+import type { PassResult } from '../renewal/pass.js';
+import { AgentError, ConfigError, ExitCode, UsageError, describeError } from '../lib/errors.js';
 import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
 import { validityOf } from '../pki/validity.js';
 
 /** The config of `ctx`, read and validated; `command` names the command in the hint when it is not readable. */
-const loadConfigFor = async (ctx: CommandContext, command: string): Promise<Config> =>
+const loadConfigFor = async (ctx: CommandContext, command: string): Promise<AgentConfig> =>
   (await import('../config/config.js')).loadConfig(ctx.configPath, command);
 import { readFileSync } from 'node:fs';
 import { checkPathSafety } from '../config/path-safety.js';
@@ -40,9 +41,11 @@ export async function enrollCommand(ctx: CommandContext): Promise<CommandResult>
   const { enroll, enrollInputFrom } = await import('./enroll.js');
   const allowUnreachable = Boolean(ctx.flags['allow-unreachable']) || ctx.env.CERT_AGENT_ALLOW_UNREACHABLE === '1';
   const vouchedBy = ctx.flags['vouched-by'] as string | undefined;
+  const name = (ctx.flags.name as string | undefined) ?? (ctx.env.CERT_AGENT_NAME || undefined);
   const result = await enroll(ctx.configPath, enrollInputFrom(ctx.flags, ctx.env), ctx.now(), {
     allowUnreachable,
     vouchedBy,
+    ...(name !== undefined ? { name } : {}),
   });
   const c = result.config;
   const command = c.reload.command ? ` ${JSON.stringify(c.reload.command)}` : '';
@@ -53,7 +56,7 @@ export async function enrollCommand(ctx: CommandContext): Promise<CommandResult>
     result.trust
       ? `pinned CA root ${result.trust.roots.map((r) => r.fingerprint).join(', ')} from ${c.ca.url} (TLS chain verified)`
       : `CA ${c.ca.url} not reachable now: the root will be pinned (${c.ca.fingerprints.join(', ')}) when it answers; until then a placeholder certificate is served`,
-    `certificate for ${c.certificate.domains.join(', ')} will be written to ${c.certificate.dir}; ` +
+    `certificate ${c.certificate.name} for ${c.certificate.domains.join(', ')} will be written to ${c.certificate.dir}; ` +
       `reload: ${c.reload.target}${command}${verify}; challenge: ${c.challenge.mode} on ${where}`,
     'next: systemctl enable --now cert-agent.timer   (the daemon: cert-agent.service; or once: cert-agent renew)',
   ];
@@ -102,9 +105,31 @@ export async function renewCommand(ctx: CommandContext): Promise<CommandResult> 
   // The logger first: a bad CERT_AGENT_LOG_LEVEL is refused before anything is read or written.
   const log = await ctx.logger();
   const config = await loadConfigFor(ctx, 'renew');
-  if (ctx.flags['dry-run']) return dryRun(config, ctx, log);
-  const { renewPass } = await import('../renewal/pass.js');
-  const result = await renewPass({ config, log, force: Boolean(ctx.flags.force), now: ctx.now });
+  const certs = namedCertificates(config, ctx);
+  if (ctx.flags['dry-run']) return dryRun(certs, ctx, log);
+  const { runPass } = await import('../renewal/pass.js');
+  const name = ctx.flags.name as string | undefined;
+  const outcomes = await runPass({
+    config,
+    log,
+    force: Boolean(ctx.flags.force),
+    now: ctx.now,
+    ...(name ? { name } : {}),
+  });
+  const [only] = outcomes;
+  // One certificate: its error is the command's, as it always was.
+  if (outcomes.length === 1 && only && 'error' in only) throw only.error;
+  const several = outcomes.length > 1;
+  const stdout = outcomes.map((o) => ('result' in o ? renewText(o.result, several ? o.name : undefined) : '')).join('');
+  const failed = outcomes.flatMap((o) => ('error' in o ? [{ name: o.name, error: o.error }] : []));
+  if (!failed.length) return { stdout, exitCode: ExitCode.ok };
+  const stderr = failed.map((f) => `cert-agent: certificate ${f.name}: ${describeError(f.error)}\n`).join('');
+  const first = failed[0]?.error;
+  return { stdout, stderr, exitCode: first instanceof AgentError ? first.exitCode : ExitCode.failure };
+}
+
+/** What `renew` says of one certificate; `name` heads it when there are several. */
+function renewText(result: PassResult, name: string | undefined): string {
   const serial = result.live.cert.serialNumber.toLowerCase();
   const notAfter = validityOf(result.live.cert).notAfter.toISOString();
   const text =
@@ -115,12 +140,29 @@ export async function renewCommand(ctx: CommandContext): Promise<CommandResult> 
           ? `restored ${result.repaired.join(', ')} (links into the live set)` +
             `${result.reload ? `; ${result.reload.detail}` : ''}\n`
           : '');
-  return { stdout: text, exitCode: ExitCode.ok };
+  return name === undefined ? text : `${name}: ${text}`;
 }
 
-async function dryRun(config: Config, ctx: CommandContext, log: Logger): Promise<CommandResult> {
+/** The certificates a command acts on: --name's, or every one; an unknown name is a usage error naming the known ones. */
+function namedCertificates(config: AgentConfig, ctx: CommandContext): Config[] {
+  const name = ctx.flags.name as string | undefined;
+  const certs = certificatesOf(config, name);
+  if (certs) return certs;
+  const names = config.certificates.map((c) => c.certificate.name).join(', ');
+  throw new UsageError(`--name ${JSON.stringify(name)}: no such certificate in ${ctx.configPath} (it has: ${names})`);
+}
+
+async function dryRun(certs: Config[], ctx: CommandContext, log: Logger): Promise<CommandResult> {
   const { dryRunPass } = await import('../renewal/dry-run.js');
-  const r = await dryRunPass({ config, log, now: ctx.now });
+  const parts: string[] = [];
+  for (const config of certs) {
+    const r = await dryRunPass({ config, log, now: ctx.now });
+    parts.push(dryRunText(config, r, certs.length > 1));
+  }
+  return { stdout: parts.join(''), exitCode: ExitCode.ok };
+}
+
+function dryRunText(config: Config, r: DryRunResult, several: boolean): string {
   const reload = config.reload.target === 'none' ? 'no reload' : `reload ${config.reload.target}`;
   const verify = config.reload.verify ? ` and check the served serial on ${config.reload.verify}` : '';
   const would =
@@ -128,42 +170,47 @@ async function dryRun(config: Config, ctx: CommandContext, log: Logger): Promise
       ? `renew now (${r.wouldRenew}): install a new set in ${config.certificate.dir}, ${reload}${verify}`
       : `nothing: serial ${r.live?.cert.serialNumber.toLowerCase()} is not due until ${r.nextRenewal?.toISOString()}`;
   const lines = [
-    'dry run: the whole renewal path, nothing kept',
+    `dry run${several ? ` of ${config.certificate.name}` : ''}: the whole renewal path, nothing kept`,
     `  order     the CA issued serial ${r.issued.serial} for ${r.issued.names.join(', ')}, ` +
       `valid until ${r.issued.notAfter.toISOString()}`,
     '  checks    it passes the checks an install makes (names, key, chain to the pinned root)',
     '  kept      nothing: the live set, state.json, trust and account files are unchanged; no reload',
     `  a real renew would do: ${would}`,
   ];
-  return { stdout: lines.join('\n') + '\n', exitCode: ExitCode.ok };
+  return lines.join('\n') + '\n';
 }
 
 export async function statusCommand(ctx: CommandContext): Promise<CommandResult> {
   if (ctx.flags.json && ctx.flags.line)
     throw new UsageError('status: --json and --line are two formats of the same report; give one of them');
-  let config: Config;
+  let config: AgentConfig;
   try {
     config = await loadConfigFor(ctx, 'status');
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    const { unknownReport, EXIT_FOR } = await import('../report/status.js');
-    const exitCode = EXIT_FOR.UNKNOWN;
-    if (ctx.flags.json) return { stdout: JSON.stringify(unknownReport(message, ctx.now()), null, 2) + '\n', exitCode };
-    if (ctx.flags.line) {
-      const { renderStatusLine } = await import('../report/status-text.js');
-      return { stdout: renderStatusLine(unknownReport(message, ctx.now()) as StatusReport, ctx.now()), exitCode };
-    }
-    return { stdout: `cert-agent UNKNOWN - ${message}\n`, exitCode };
+    return unknownStatus(ctx, err instanceof Error ? err.message : String(err));
   }
-  const { collectStatus, EXIT_FOR } = await import('../report/status.js');
-  const { renderStatus, renderStatusLine } = await import('../report/status-text.js');
-  const report = collectStatus(config, ctx.now());
+  const certs = namedCertificates(config, ctx);
+  const { collectAgentStatus, EXIT_FOR } = await import('../report/status.js');
+  const { renderAgentStatus, renderStatusLines } = await import('../report/status-text.js');
+  const report = collectAgentStatus(config, ctx.now(), certs);
   const stdout = ctx.flags.json
     ? JSON.stringify(report, null, 2) + '\n'
     : ctx.flags.line
-      ? renderStatusLine(report, ctx.now())
-      : renderStatus(report, { color: ctx.isTty && !ctx.env.NO_COLOR, now: ctx.now() });
+      ? renderStatusLines(report, ctx.now())
+      : renderAgentStatus(report, { color: ctx.isTty && !ctx.env.NO_COLOR, now: ctx.now() });
   return { stdout, exitCode: EXIT_FOR[report.status] };
+}
+
+/** Without a usable configuration: UNKNOWN, in the format asked for. */
+async function unknownStatus(ctx: CommandContext, message: string): Promise<CommandResult> {
+  const { unknownReport, EXIT_FOR } = await import('../report/status.js');
+  const exitCode = EXIT_FOR.UNKNOWN;
+  if (ctx.flags.json) return { stdout: JSON.stringify(unknownReport(message, ctx.now()), null, 2) + '\n', exitCode };
+  if (ctx.flags.line) {
+    const { renderStatusLine } = await import('../report/status-text.js');
+    return { stdout: renderStatusLine(unknownReport(message, ctx.now()), ctx.now()), exitCode };
+  }
+  return { stdout: `cert-agent UNKNOWN - ${message}\n`, exitCode };
 }
 
 /**
@@ -183,19 +230,22 @@ export async function checkCommand(ctx: CommandContext): Promise<CommandResult> 
   const digest = configSha256(ctx.configPath);
   const config = await loadConfigFor(ctx, 'check');
   const { scheduledPass } = await import('../renewal/check.js');
-  const { checkDecision } = await import('../renewal/backoff.js');
+  const { checkDecisionOf } = await import('../renewal/backoff.js');
   const { readState } = await import('../store/state.js');
-  const state = readState(config.stateDir);
-  const configChanged = state.configSha256 !== undefined && state.configSha256 !== digest;
-  const decision = checkDecision(state.nextAttempt, ctx.now(), configChanged);
+  const states = config.certificates.map((c) => readState(c.stateDir, c.certificate.name));
+  // A certificate whose last pass ran with another config file is checked at once, backoff or not.
+  const changed = (s: { configSha256?: string }) => s.configSha256 !== undefined && s.configSha256 !== digest;
+  const decision = checkDecisionOf(states, ctx.now(), changed);
   if (!decision.run) {
-    const fields = { trigger: 'timer-mode', nextAttempt: decision.nextAttempt, attempt: state.consecutiveFailures };
+    const attempt = Math.min(...states.map((s) => s.consecutiveFailures));
+    const fields = { trigger: 'timer-mode', nextAttempt: decision.nextAttempt, attempt };
     log.info({ event: 'check_deferred', ...fields }, 'backing off; next attempt at nextAttempt');
     return { stdout: '', exitCode: ExitCode.ok };
   }
-  const trigger = configChanged && state.nextAttempt ? 'config file changed' : 'timer-mode';
+  const trigger = states.some((s) => changed(s) && s.nextAttempt) ? 'config file changed' : 'timer-mode';
   const { writeMetricsTextfile: afterPass } = await import('../report/metrics.js');
-  await scheduledPass({ config, log, trigger, now: ctx.now, afterPass, ...(digest ? { configSha256: digest } : {}) });
+  const pass = { config, log, trigger, now: ctx.now, afterPass, override: changed };
+  await scheduledPass({ ...pass, ...(digest ? { configSha256: digest } : {}) });
   return { stdout: '', exitCode: ExitCode.ok };
 }
 
@@ -225,14 +275,14 @@ export async function daemonPassCommand(ctx: CommandContext): Promise<CommandRes
  * read the file, which may have changed since: a reload that found it invalid
  * keeps the previous one). The paths it names are checked again here.
  */
-function daemonConfig(): Config {
-  let config: Config;
+function daemonConfig(): AgentConfig {
+  let config: AgentConfig;
   try {
-    config = JSON.parse(readFileSync(0, 'utf8')) as Config;
+    config = JSON.parse(readFileSync(0, 'utf8')) as AgentConfig;
   } catch (err) {
     throw new ConfigError('', `no configuration from the daemon on stdin: ${describeError(err)}`);
   }
-  checkPathSafety(undefined, config);
+  for (const c of certificatesOf(config) ?? []) checkPathSafety(undefined, c);
   return config;
 }
 
@@ -261,7 +311,12 @@ export async function runCommand(ctx: CommandContext): Promise<CommandResult> {
 
 export async function doctorCommand(ctx: CommandContext): Promise<CommandResult> {
   const { runDoctor, renderDoctor, doctorFailed } = await import('../report/doctor.js');
-  const lines = await runDoctor(ctx.configPath, { fix: Boolean(ctx.flags.fix), now: ctx.now() });
+  const name = ctx.flags.name as string | undefined;
+  const lines = await runDoctor(ctx.configPath, {
+    fix: Boolean(ctx.flags.fix),
+    now: ctx.now(),
+    ...(name ? { name } : {}),
+  });
   return {
     stdout: renderDoctor(lines),
     exitCode: doctorFailed(lines) ? ExitCode.failure : ExitCode.ok,

@@ -8,9 +8,10 @@
  * vouched for it (--vouched-by, from the host script that ran enroll).
  */
 import { dirname, join } from 'node:path';
-import { Document, isDocument, parseDocument } from 'yaml';
+import { Document, isDocument, parseDocument, type YAMLMap } from 'yaml';
 import { CaUnavailableError, ConfigError, UsageError, describeError } from '../lib/errors.js';
 import { validateConfig, yamlPosition, yamlReason, type Config } from '../config/config.js';
+import { CERTIFICATE_NAME, DEFAULT_NAME } from '../config/schema.js';
 import { ensurePrivateDir, readIfExists, writeFileAtomic } from '../lib/fs.js';
 import { bootstrapTrust, trustFromRootFile } from '../trust/pin.js';
 import { loadTrust, recordRepin, saveTrust, trustForPins, VOUCHED_BY, type TrustBundle } from '../trust/file.js';
@@ -128,34 +129,95 @@ function defaultsOf(target: string): TargetDefaults | undefined {
  * is not the default of the previous target) is kept, and so is what an
  * existing file says while its target stays the same.
  */
-function applyTargetDefaults(doc: Document, before: Document | undefined, input: EnrollInput): void {
-  const target = String(doc.getIn(['reload', 'target']) ?? 'none');
-  const oldTarget = String(before?.getIn(['reload', 'target']) ?? 'none');
-  // A first enroll, or a change of target over a value that followed the old one.
-  const follows = (value: unknown, derived: unknown) => !before || (target !== oldTarget && value === derived);
+function applyTargetDefaults(doc: Document, before: Document | undefined, input: EnrollInput, at: EntryPaths): void {
+  const own = (path: string[]) => [...at.sections, ...path];
+  const targetOf = (d: Document | undefined) =>
+    String(d?.getIn(own(['reload', 'target'])) ?? d?.getIn(['reload', 'target']) ?? 'none');
+  const target = targetOf(doc);
+  const existed = before !== undefined && before.getIn(at.entry) !== undefined;
+  const oldTarget = existed ? targetOf(before) : 'none';
+  // A first enroll of this certificate, or a change of target over a value that followed the old one.
+  const follows = (value: unknown, derived: unknown) => !existed || (target !== oldTarget && value === derived);
   if (input.challenge === undefined) {
-    const mode = doc.getIn(['challenge', 'mode']);
-    if (follows(mode ?? 'standalone', defaultsOf(oldTarget)?.challengeMode)) {
+    const mode = doc.getIn(own(['challenge', 'mode']));
+    const inherited = at.sections.length ? doc.getIn(['challenge', 'mode']) : undefined;
+    if (follows(mode ?? inherited ?? 'standalone', defaultsOf(oldTarget)?.challengeMode)) {
       const want = defaultsOf(target)?.challengeMode ?? 'standalone';
-      // standalone is the file's own default: said by leaving the field out.
-      if (want === 'standalone') {
-        if (mode !== undefined) doc.deleteIn(['challenge', 'mode']);
+      // The file's own default (standalone, or what the shared section says) is said by leaving the field out.
+      if (want === (inherited ?? 'standalone')) {
+        if (mode !== undefined) doc.deleteIn(own(['challenge', 'mode']));
       } else {
-        doc.setIn(['challenge', 'mode'], want);
+        doc.setIn(own(['challenge', 'mode']), want);
       }
     }
   }
   if (input.verify === undefined) {
-    const verify = doc.getIn(['reload', 'verify']);
+    const verify = doc.getIn(own(['reload', 'verify']));
     if (follows(verify, defaultsOf(oldTarget)?.verify)) {
       const want = defaultsOf(target)?.verify;
-      if (want) doc.setIn(['reload', 'verify'], want);
-      else if (verify !== undefined) doc.deleteIn(['reload', 'verify']);
+      if (want) doc.setIn(own(['reload', 'verify']), want);
+      else if (verify !== undefined) doc.deleteIn(own(['reload', 'verify']));
     }
   }
 }
 
-export function mergeEnrollInput(existing: string | undefined, input: EnrollInput): Document {
+/**
+ * Where one certificate's fields go in the document: `entry` its own
+ * mapping (the short form's `certificate`, or one item of `certificates`),
+ * `sections` the prefix of its challenge and reload fields: the shared
+ * sections at the top ([]) while the file has only this certificate, its own
+ * overrides inside the entry once there are several.
+ */
+interface EntryPaths {
+  entry: (string | number)[];
+  sections: (string | number)[];
+}
+
+/**
+ * Finds, or makes, the entry `--name` names. No file yet: a list of one.
+ * The short form stays the short form for its own certificate and becomes
+ * a list when another is added. Without --name, the only certificate.
+ */
+export function entryFor(doc: Document, name: string | undefined): EntryPaths {
+  const short = doc.get('certificate') as { get?(k: string): unknown } | undefined;
+  const list = doc.get('certificates') as { items?: { get?(k: string): unknown }[] } | undefined;
+  if (!short && !list?.items?.length) {
+    doc.set('certificates', doc.createNode([{ name: name ?? DEFAULT_NAME }]));
+    return { entry: ['certificates', 0], sections: [] };
+  }
+  if (short) {
+    const shortName = String(short.get?.('name') ?? DEFAULT_NAME);
+    if (name === undefined || name === shortName) return { entry: ['certificate'], sections: [] };
+    const first = doc.get('certificate', true) as YAMLMap;
+    doc.delete('certificate');
+    if (!first.has('name')) first.items.unshift(doc.createPair('name', shortName) as (typeof first.items)[number]);
+    doc.set('certificates', doc.createNode([first, { name }]));
+    return { entry: ['certificates', 1], sections: ['certificates', 1] };
+  }
+  const items = list?.items ?? [];
+  const names = items.map((i) => String(i.get?.('name') ?? ''));
+  if (name === undefined && names.length > 1)
+    throw new UsageError(
+      `the config has ${names.length} certificates: name one with --name (one of: ${names.join(', ')})`,
+    );
+  const index = name === undefined ? 0 : names.indexOf(name);
+  if (index >= 0) {
+    const entry = ['certificates', index];
+    return { entry, sections: names.length > 1 ? entry : [] };
+  }
+  doc.addIn(['certificates'], doc.createNode({ name }));
+  const entry = ['certificates', names.length];
+  return { entry, sections: entry };
+}
+
+/** Where an enroll field goes for this entry: its own fields into the entry, challenge and reload by `sections`. */
+function pathFor(path: readonly string[], at: EntryPaths): (string | number)[] {
+  if (path[0] === 'certificate') return [...at.entry, ...path.slice(1)];
+  if (path[0] === 'challenge' || path[0] === 'reload') return [...at.sections, ...path];
+  return [...path];
+}
+
+export function mergeEnrollInput(existing: string | undefined, input: EnrollInput, name?: string): Document {
   const doc = existing ? parseDocument(existing) : new Document({});
   if (!isDocument(doc) || doc.errors.length) {
     const err = doc.errors[0];
@@ -164,11 +226,12 @@ export function mergeEnrollInput(existing: string | undefined, input: EnrollInpu
     const what = `the existing config file is not valid YAML${where} (${reason})`;
     throw new ConfigError('', `${what}; fix or remove it before enrolling`);
   }
+  const at = entryFor(doc, name);
   for (const f of ENROLL_FIELDS) {
     const value = input[f.flag];
-    if (value !== undefined) doc.setIn([...f.path], value);
+    if (value !== undefined) doc.setIn(pathFor(f.path, at), value);
   }
-  applyTargetDefaults(doc, existing ? parseDocument(existing) : undefined, input);
+  applyTargetDefaults(doc, existing ? parseDocument(existing) : undefined, input, at);
   return doc;
 }
 
@@ -176,20 +239,27 @@ export async function enroll(
   configPath: string,
   input: EnrollInput,
   now: Date,
-  opts: { allowUnreachable?: boolean; vouchedBy?: string } = {},
+  opts: { allowUnreachable?: boolean; vouchedBy?: string; name?: string } = {},
 ): Promise<EnrollResult> {
+  if (opts.name !== undefined && !CERTIFICATE_NAME.test(opts.name))
+    throw new UsageError(
+      `--name ${JSON.stringify(opts.name)}: lower-case letters, digits, - and _ (up to 63, starting with a letter or digit)`,
+    );
   if (opts.vouchedBy !== undefined && !VOUCHED_BY.test(opts.vouchedBy)) {
     throw new UsageError(
       `--vouched-by ${JSON.stringify(opts.vouchedBy)}: 1 to 100 letters, digits, spaces and . _ : @ / - (e.g. "host pve1 ca-hook 103")`,
     );
   }
   const before = readIfExists(configPath);
-  const doc = mergeEnrollInput(before, input);
-  const missing = missingInputs(doc);
+  const doc = mergeEnrollInput(before, input, opts.name);
+  const entry = entryFor(doc, opts.name);
+  const missing = missingInputs(doc, entry.entry);
   if (missing.length) throw new UsageError(`enroll needs ${missing.join(', ')} (see cert-agent enroll --help)`);
   let config: Config;
   try {
-    config = validateConfig(doc.toJS());
+    const all = validateConfig(doc.toJS());
+    const name = String(doc.getIn([...entry.entry, 'name']) ?? DEFAULT_NAME);
+    config = all.certificates.find((c) => c.certificate.name === name) ?? all;
   } catch (err) {
     throw err instanceof ConfigError ? asFlagError(err, input) : err;
   }
@@ -257,7 +327,7 @@ async function storeTrust(
 }
 
 /** The required inputs neither given nor already in the file, as flag (variable) for the error. */
-function missingInputs(doc: Document): string[] {
+function missingInputs(doc: Document, entry: (string | number)[]): string[] {
   const absent = (path: string[]) => {
     const value: unknown = doc.getIn(path);
     if (value === undefined || value === null || value === '') return true;
@@ -266,7 +336,7 @@ function missingInputs(doc: Document): string[] {
   const needed: [string, string, boolean][] = [
     ['ca-url', 'URL', absent(['ca', 'url'])],
     ['fingerprint', 'HEX', absent(['ca', 'fingerprint']) && absent(['ca', 'rootFile'])],
-    ['domain', 'NAME', absent(['certificate', 'domains'])],
+    ['domain', 'NAME', absent([...entry, 'domains'] as string[])],
     ['reload-command', 'ARG', doc.getIn(['reload', 'target']) === 'command' && absent(['reload', 'command'])],
   ];
   return needed
@@ -290,7 +360,10 @@ function signalDaemon(stateDir: string): void {
 
 /** A config error caused by a flag is reported against the flag, as a usage error. */
 function asFlagError(err: ConfigError, input: EnrollInput): Error {
-  const field = err.field.replace(/\[\d+\]$/, '');
+  // A list entry's field (certificates[1] (b).reload.target) is the flag's field of that certificate.
+  const inEntry = /^certificates\[\d+\](?: \([^)]*\))?\.(.*)$/.exec(err.field)?.[1];
+  const own = inEntry && !/^(challenge|reload)\./.test(inEntry) ? `certificate.${inEntry}` : inEntry;
+  const field = (own ?? err.field).replace(/\[\d+\]$/, '');
   const source = ENROLL_FIELDS.find((f) => f.path.join('.') === field && input[f.flag] !== undefined);
   if (!source) return err;
   return new UsageError(`--${source.flag} (${source.env}): ${err.message.replace(/^config: [\w.[\]]+: /, '')}`);

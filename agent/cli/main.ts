@@ -42,6 +42,7 @@ const ENROLL_FLAGS = [
   'reload',
   'verify',
   'state-dir',
+  'name',
 ];
 
 const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) => Promise<CommandResult> }> = {
@@ -60,13 +61,19 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) =>
     options: { 'ca-url': { type: 'string' }, fingerprint: { type: 'string', multiple: true }, out: { type: 'string' } },
     run: bootstrapCommand,
   },
-  renew: { options: { force: { type: 'boolean', short: 'f' }, 'dry-run': { type: 'boolean' } }, run: renewCommand },
+  renew: {
+    options: { force: { type: 'boolean', short: 'f' }, 'dry-run': { type: 'boolean' }, name: { type: 'string' } },
+    run: renewCommand,
+  },
   run: { options: {}, run: runCommand },
   check: { options: {}, run: checkCommand },
   // Internal: the daemon's pass process (help __pass); not in the lists below.
   __pass: { options: { trigger: { type: 'string' }, 'daemon-pid': { type: 'string' } }, run: daemonPassCommand },
-  status: { options: { json: { type: 'boolean', short: 'j' }, line: { type: 'boolean' } }, run: statusCommand },
-  doctor: { options: { fix: { type: 'boolean' } }, run: doctorCommand },
+  status: {
+    options: { json: { type: 'boolean', short: 'j' }, line: { type: 'boolean' }, name: { type: 'string' } },
+    run: statusCommand,
+  },
+  doctor: { options: { fix: { type: 'boolean' }, name: { type: 'string' } }, run: doctorCommand },
   metrics: { options: {}, run: metricsCommand },
 };
 

@@ -9,28 +9,23 @@ import { isAbsolute } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { cronProblem } from '../lib/cron.js';
 import { ConfigError, describeError } from '../lib/errors.js';
-import { KEY_TYPES } from '../pki/keys.js';
 import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
 import { FieldReader, show } from './validate.js';
 import { checkPathSafety } from './path-safety.js';
-import { CHALLENGE_MODES, DEFAULTS, RELOAD_TARGETS, type AllowanceThreshold, type Config } from './schema.js';
-import {
-  absolutePathProblem,
-  accountNameProblem,
-  httpsUrlProblem,
-  identifierProblem,
-  listenProblem,
-  parseDurationSeconds,
-} from './values.js';
+import { readCertificates, checkDistinct } from './certificates.js';
+import { DEFAULTS, type AgentConfig, type AllowanceThreshold, type Config } from './schema.js';
+import { readChallenge, readReload } from './sections.js';
+import { absolutePathProblem, httpsUrlProblem, parseDurationSeconds } from './values.js';
 
-export type { ChallengeMode, Config, ReloadTarget } from './schema.js';
+export type { AgentConfig, ChallengeMode, Config, ReloadTarget } from './schema.js';
+export { certificatesOf } from './schema.js';
 
 /**
  * Reads, parses and validates the file; a missing or unreadable file is a
  * ConfigError too. `command`, when given, names the command for the hint
  * when the file is not readable by this user (it is root's, 0600).
  */
-export function loadConfig(path: string, command?: string): Config {
+export function loadConfig(path: string, command?: string): AgentConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -48,11 +43,11 @@ export function loadConfig(path: string, command?: string): Config {
     throw new ConfigError('', `cannot read ${path}: ${code ?? describeError(err)}${hint}`);
   }
   const config = parseConfig(text, path);
-  checkPathSafety(path, config);
+  for (const view of config.certificates) checkPathSafety(path, view);
   return config;
 }
 
-export function parseConfig(text: string, source = 'configuration'): Config {
+export function parseConfig(text: string, source = 'configuration'): AgentConfig {
   let doc: unknown;
   try {
     // YAML 1.2 is a superset of JSON, so one parser takes both formats.
@@ -76,14 +71,14 @@ export function yamlReason(err: unknown): string {
     .split('\n')[0] as string;
 }
 
-export function validateConfig(doc: unknown): Config {
+export function validateConfig(doc: unknown): AgentConfig {
   const root = FieldReader.root(doc);
   const ca = readCa(root.section('ca'));
   const account = readAccount(root.section('account'));
-  const certificate = readCertificate(root.section('certificate'));
   const renewal = readRenewal(root.section('renewal'));
   const challenge = readChallenge(root.section('challenge'));
   const reload = readReload(root.section('reload'));
+  const entries = readCertificates(root, { challenge, reload });
   const trust = root.section('trust');
   const installSystem = trust.boolean('installSystem', DEFAULTS.installSystemTrust);
   trust.done();
@@ -94,18 +89,14 @@ export function validateConfig(doc: unknown): Config {
   permissions.done();
   const stateDir = root.string('stateDir', { default: DEFAULTS.stateDir, check: absolutePathProblem });
   root.done();
-  return {
-    ca,
-    account,
-    certificate,
-    renewal,
-    challenge,
-    reload,
-    trust: { installSystem },
-    permissions: { onDrift },
-    metrics,
-    stateDir,
-  };
+  const shared = { ca, account, renewal, trust: { installSystem }, permissions: { onDrift }, metrics, stateDir };
+  const certificates: Config[] = entries.map((entry) => ({ ...shared, ...entry }));
+  checkDistinct(certificates);
+  certificates
+    .filter((c) => c.reload.target === 'traefik')
+    .slice(1)
+    .forEach((c) => (c.reload = { ...c.reload, traefik: { ...c.reload.traefik, defaultCertificate: false } }));
+  return { ...(certificates[0] as Config), certificates };
 }
 
 function readCa(ca: FieldReader): Config['ca'] {
@@ -138,21 +129,6 @@ function readAccount(account: FieldReader): Config['account'] {
   return email ? { email } : {};
 }
 
-function readCertificate(cert: FieldReader): Config['certificate'] {
-  const domains = cert.stringList('domains', { required: true, check: identifierProblem }).map((d) => d.toLowerCase());
-  const duplicate = domains.find((d, i) => domains.indexOf(d) !== i);
-  if (duplicate) throw new ConfigError('certificate.domains', `${JSON.stringify(duplicate)} is listed twice`);
-  const keyType = cert.string('keyType', {
-    default: DEFAULTS.keyType,
-    allowed: KEY_TYPES,
-  }) as Config['certificate']['keyType'];
-  const dir = cert.string('dir', { default: DEFAULTS.certDir, check: absolutePathProblem });
-  const owner = cert.string('owner', { default: DEFAULTS.owner, check: accountNameProblem });
-  const group = cert.string('group', { default: DEFAULTS.group, check: accountNameProblem });
-  cert.done();
-  return { domains, keyType, dir, owner, group };
-}
-
 function readRenewal(renewal: FieldReader): Config['renewal'] {
   const at = renewal.number('at', { default: DEFAULTS.renewalAt, min: 0.1, max: 0.95 });
   const jitter = renewal.number('jitter', { default: DEFAULTS.jitter, min: 0, max: 0.3 });
@@ -173,65 +149,6 @@ function readRenewal(renewal: FieldReader): Config['renewal'] {
   const minAllowance = allowanceThreshold(renewal.raw('minAllowance'), at);
   renewal.done();
   return { at, jitter, check, orderTimeoutSeconds, minAllowance };
-}
-
-function readChallenge(challenge: FieldReader): Config['challenge'] {
-  const mode = challenge.string('mode', {
-    default: DEFAULTS.challengeMode,
-    allowed: CHALLENGE_MODES,
-  }) as Config['challenge']['mode'];
-  const listen = challenge.string('listen', {
-    default: mode === 'proxy' ? DEFAULTS.proxyListen : DEFAULTS.standaloneListen,
-    check: listenProblem,
-  });
-  const webroot = challenge.string('webroot', { default: DEFAULTS.webroot, check: absolutePathProblem });
-  challenge.done();
-  return { mode, listen, webroot };
-}
-
-function readReload(reload: FieldReader): Config['reload'] {
-  const target = reload.string('target', {
-    default: DEFAULTS.reloadTarget,
-    allowed: RELOAD_TARGETS,
-  }) as Config['reload']['target'];
-  const command = reload.has('command')
-    ? reload.stringList('command', { required: true })
-    : (reload.raw('command'), undefined);
-  if (target === 'command' && !command)
-    throw new ConfigError(
-      'reload.command',
-      'is required when reload.target is command (an argv list, e.g. [systemctl, reload, haproxy])',
-    );
-  const timeoutSeconds = reload.number('timeout', {
-    default: DEFAULTS.reloadTimeoutSeconds,
-    min: 1,
-    max: 600,
-    integer: true,
-  });
-  const traefikSection = reload.section('traefik');
-  const dynamicFile = traefikSection.string('dynamicFile', {
-    default: DEFAULTS.traefikDynamicFile,
-    check: absolutePathProblem,
-  });
-  const entryPoint = traefikSection.string('entryPoint', {
-    default: DEFAULTS.traefikEntryPoint,
-    check: (v) => (/^[\w-]+$/.test(v) ? undefined : 'is not a Traefik entry point name'),
-  });
-  traefikSection.done();
-  const nginxSection = reload.section('nginx');
-  const nginxBinary = nginxSection.string('binary', { default: DEFAULTS.nginxBinary });
-  const nginxConfig = nginxSection.optionalString('config', absolutePathProblem);
-  nginxSection.done();
-  const verify = reload.optionalString('verify', listenProblem);
-  reload.done();
-  return {
-    target,
-    ...(command ? { command } : {}),
-    timeoutSeconds,
-    traefik: { dynamicFile, entryPoint },
-    nginx: { binary: nginxBinary, ...(nginxConfig ? { config: nginxConfig } : {}) },
-    ...(verify ? { verify } : {}),
-  };
 }
 
 function readMetrics(metrics: FieldReader): Config['metrics'] {

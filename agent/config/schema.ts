@@ -14,9 +14,29 @@ export const RELOAD_TARGETS = ['nginx', 'traefik', 'command', 'none'] as const;
 export type ChallengeMode = (typeof CHALLENGE_MODES)[number];
 export type ReloadTarget = (typeof RELOAD_TARGETS)[number];
 
+/** The first field of each certificate: a safe path component, unique in the list. */
+export const CERTIFICATE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** The name of the short form's one certificate, which keeps 0.1.0's file names (state.json, /etc/cert-agent/tls). */
+export const DEFAULT_NAME = 'default';
+
+export interface CertificateSettings {
+  name: string;
+  domains: string[];
+  keyType: KeyType;
+  dir: string;
+  owner: string;
+  group: string;
+}
+
 /** The allowance below which `status` warns: a share of the lifetime, or a fixed duration. */
 export type AllowanceThreshold = { share: number } | { seconds: number };
 
+/**
+ * What the agent does for ONE certificate: that certificate's settings, its
+ * challenge and reload (each entry's overrides applied on the shared
+ * sections) and everything the certificates share (CA, account, renewal
+ * policy, trust, state directory). Every step below the pass takes one.
+ */
 export interface Config {
   ca: {
     url: string;
@@ -28,7 +48,8 @@ export interface Config {
     rootFile?: string;
   };
   account: { email?: string };
-  certificate: { domains: string[]; keyType: KeyType; dir: string; owner: string; group: string };
+  /** This certificate's own settings (`name` its id in status, metrics, logs and file names). */
+  certificate: CertificateSettings;
   /**
    * orderTimeoutSeconds: the whole ACME order of one pass, after which it is abandoned.
    * minAllowance: `status` warns when the CA-outage allowance falls under it.
@@ -39,7 +60,8 @@ export interface Config {
     target: ReloadTarget;
     command?: string[];
     timeoutSeconds: number;
-    traefik: { dynamicFile: string; entryPoint: string };
+    /** defaultCertificate: false for every Traefik certificate but the first (one default TLS store). */
+    traefik: { dynamicFile: string; entryPoint: string; defaultCertificate?: boolean };
     nginx: { binary: string; config?: string };
     verify?: string;
   };
@@ -55,6 +77,8 @@ export const DEFAULTS = {
   provisioner: 'acme',
   keyType: 'ec-p256' as KeyType,
   certDir: '/etc/cert-agent/tls',
+  /** Under which every certificate but the short form's gets a directory named after it. */
+  certsDir: '/etc/cert-agent/certs',
   owner: 'root',
   group: 'root',
   stateDir: '/var/lib/cert-agent',
@@ -77,3 +101,25 @@ export const DEFAULTS = {
   installSystemTrust: false,
   onDrift: 'repair' as Config['permissions']['onDrift'],
 };
+
+/**
+ * The whole configuration file: the view of its first certificate (what a
+ * one-certificate file always was) plus the view of every certificate, in
+ * the file's order. Only the agent-level code (the pass, status, metrics,
+ * doctor, enroll) reads `certificates`; everything per certificate takes a
+ * Config.
+ */
+export type AgentConfig = Config & { certificates: Config[] };
+
+/** The certificates to act on: every one, or the one named (undefined when no certificate has that name). */
+export function certificatesOf(config: Config | AgentConfig, name?: string): Config[] | undefined {
+  const all = 'certificates' in config ? config.certificates : [config];
+  if (name === undefined) return all;
+  const one = all.find((c) => c.certificate.name === name);
+  return one ? [one] : undefined;
+}
+
+/** Where a certificate lives unless its entry says: 0.1.0's directory for the short form's, a directory of its own for any other. */
+export function defaultCertDir(name: string): string {
+  return name === DEFAULT_NAME ? DEFAULTS.certDir : `${DEFAULTS.certsDir}/${name}`;
+}

@@ -44,6 +44,25 @@ export class FieldReader {
     return this.obj[key];
   }
 
+  /** The same fields under another name in messages (a list entry, once its own name is known). */
+  named(path: string): FieldReader {
+    const reader = new FieldReader(this.obj, path);
+    for (const key of this.seen) reader.seen.add(key);
+    return reader;
+  }
+
+  /** A list of mappings, each read on its own (`certificates[1].domains`); absent gives an empty list. */
+  sections(key: string): FieldReader[] {
+    const value = this.raw(key);
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value)) throw new ConfigError(this.field(key), `must be a list of mappings, got ${show(value)}`);
+    return value.map((item, i) => {
+      const where = `${this.field(key)}[${i}]`;
+      if (!isPlainObject(item)) throw new ConfigError(where, `must be a mapping of fields, got ${show(item)}`);
+      return new FieldReader(item, where);
+    });
+  }
+
   /** A nested mapping; absent gives an empty one so defaults apply. */
   section(key: string): FieldReader {
     const value = this.raw(key);

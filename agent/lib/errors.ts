@@ -107,9 +107,12 @@ export class ReloadError extends AgentError {
   readonly kind = 'reload';
   /** The consumer refused the new files (and still runs on the old ones): restore the previous set. */
   readonly rollback: boolean;
-  constructor(message: string, options?: { cause?: unknown; rollback?: boolean }) {
+  /** Of several certificates reloaded together, the names of those the consumer refused (undefined: all of them). */
+  readonly refused: string[] | undefined;
+  constructor(message: string, options?: { cause?: unknown; rollback?: boolean; refused?: string[] }) {
     super(message, options);
     this.rollback = options?.rollback ?? false;
+    this.refused = options?.refused;
   }
 }
 

@@ -10,15 +10,22 @@ import { diagnosis, type Diagnosis } from '../lib/diagnosis.js';
 import { ReloadError } from '../lib/errors.js';
 import { runArgv } from '../lib/run.js';
 import { runningServerUser } from './web-user.js';
-import type { ReloadContext, ReloadOutcome, ReloadTarget } from './types.js';
+import type { ReloadContext, ReloadTarget, SetResult } from './types.js';
 
-async function reloadCommand({ config, live }: ReloadContext): Promise<ReloadOutcome> {
+/**
+ * Run once for every certificate that changed in this pass: CERT_AGENT_CERT_DIR,
+ * _SERIAL, _NOT_AFTER and _DOMAINS describe the first of them, and
+ * CERT_AGENT_CERTIFICATES names all of them (comma-separated).
+ */
+async function reloadCommand({ config, sets }: ReloadContext): Promise<SetResult[]> {
   const argv = config.reload.command ?? [];
+  const first = sets[0] as ReloadContext['sets'][number];
   const result = await runArgv(argv, config.reload.timeoutSeconds, {
-    CERT_AGENT_CERT_DIR: config.certificate.dir,
-    CERT_AGENT_SERIAL: live.cert.serialNumber.toLowerCase(),
-    CERT_AGENT_NOT_AFTER: new Date(live.cert.validTo).toISOString(),
-    CERT_AGENT_DOMAINS: config.certificate.domains.join(','),
+    CERT_AGENT_CERT_DIR: first.config.certificate.dir,
+    CERT_AGENT_SERIAL: first.live.cert.serialNumber.toLowerCase(),
+    CERT_AGENT_NOT_AFTER: new Date(first.live.cert.validTo).toISOString(),
+    CERT_AGENT_DOMAINS: first.config.certificate.domains.join(','),
+    CERT_AGENT_CERTIFICATES: sets.map((s) => s.config.certificate.name).join(','),
   });
   const shown = JSON.stringify(argv);
   if (result.timedOut) {
@@ -35,7 +42,8 @@ async function reloadCommand({ config, live }: ReloadContext): Promise<ReloadOut
         : `exited ${result.code}`;
     throw new ReloadError(`reload command ${shown} ${how}; output: ${result.output || '(none)'}`);
   }
-  return { detail: `command ${shown} exited 0${result.output ? `; output: ${result.output}` : ''}` };
+  const detail = `command ${shown} exited 0${result.output ? `; output: ${result.output}` : ''}`;
+  return sets.map(() => ({ detail }));
 }
 
 /** `doctor`: an arbitrary command says nothing about which files its consumer reads. */

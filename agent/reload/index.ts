@@ -13,4 +13,4 @@ export const reloadTargets = {
   none: noneTarget,
 } satisfies Record<TargetName, ReloadTarget>;
 
-export type { ReloadOutcome, ReloadTarget, TargetDefaults } from './types.js';
+export type { ReloadOutcome, ReloadSet, ReloadTarget, SetResult, TargetDefaults } from './types.js';

@@ -13,18 +13,18 @@ import type { Config } from '../config/config.js';
 import { diagnosis, type Diagnosis } from '../lib/diagnosis.js';
 import { ReloadError } from '../lib/errors.js';
 import { runArgv } from '../lib/run.js';
-import type { ReloadContext, ReloadOutcome, ReloadTarget } from './types.js';
-import { PROXY_VERIFY, verifyServed } from './verify.js';
+import type { ReloadContext, ReloadTarget, SetResult } from './types.js';
+import { PROXY_VERIFY, verifyEach } from './verify.js';
 import { runningServerUser, userNamed } from './web-user.js';
 
-async function reloadNginx({ config, live }: ReloadContext): Promise<ReloadOutcome> {
+async function reloadNginx({ config, sets }: ReloadContext): Promise<SetResult[]> {
   const { binary, config: confFile } = config.reload.nginx;
   const base = [binary, ...(confFile ? ['-c', confFile] : [])];
   const test = await runArgv([...base, '-t'], config.reload.timeoutSeconds);
   if (test.code !== 0)
     throw new ReloadError(
       `nginx -t failed (${test.code === null ? 'could not run' : `exit ${test.code}`}): ${test.output}`,
-      { rollback: true },
+      { rollback: true, ...refusedIn(test.output, sets) },
     );
   const reload = await runArgv([...base, '-s', 'reload'], config.reload.timeoutSeconds);
   if (reload.code !== 0)
@@ -34,14 +34,23 @@ async function reloadNginx({ config, live }: ReloadContext): Promise<ReloadOutco
   // Exit 0 only means the signal was delivered: a master that cannot apply
   // the configuration (a port taken, a file unreadable at load time) keeps
   // the old one and says so only in its error log.
-  return verifyServed(
-    config.reload.verify,
-    config.certificate.domains[0] as string,
-    live.cert.serialNumber,
+  return verifyEach(
+    sets,
     'nginx',
     'nginx reloaded',
     "nginx -s reload exits 0 even when the master refuses the new configuration: see nginx's error log",
   );
+}
+
+/**
+ * Which of several certificates `nginx -t` refused: those whose directory
+ * its message names (it names the file it could not load). When it names
+ * none of them, it cannot tell: every one is refused.
+ */
+function refusedIn(output: string, sets: ReloadContext['sets']): { refused?: string[] } {
+  if (sets.length < 2) return {};
+  const named = sets.filter((s) => output.includes(`${s.config.certificate.dir}/`));
+  return named.length ? { refused: named.map((s) => s.config.certificate.name) } : {};
 }
 
 /** nginx -T prints the whole configuration, every included file: read all of it, up to this much. */

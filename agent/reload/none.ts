@@ -8,7 +8,7 @@ import { runningServerUser } from './web-user.js';
 
 export const noneTarget: ReloadTarget = {
   defaults: { challengeMode: 'standalone' },
-  reload: async () => ({ detail: 'no reload configured' }),
+  reload: async ({ sets }) => sets.map(() => ({ detail: 'no reload configured' })),
   diagnose: async () => [diagnosis('skip', 'proxy config', 'reload.target is none')],
   webServerUser: async () => runningServerUser(),
 };

@@ -9,6 +9,11 @@
  *
  * Traefik owns port 80 and serves no files, so the challenge reaches the
  * agent through a router in that same dynamic file (proxy mode).
+ *
+ * Several certificates: each has a dynamic file of its own in the watched
+ * directory (cert-agent-NAME.yml), with a router of its own; Traefik picks
+ * the certificate by SNI, and only the first certificate names the default
+ * one (a TLS store defined twice would be a conflict Traefik drops).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -18,31 +23,39 @@ import { diagnosis, type Diagnosis } from '../lib/diagnosis.js';
 import { ensureDir, writeFileAtomic } from '../lib/fs.js';
 import type { LiveSet } from '../store/sets.js';
 import { PATHS } from '../store/layout.js';
-import type { ChallengeContext, ReloadContext, ReloadOutcome, ReloadTarget } from './types.js';
-import { PROXY_VERIFY, verifyServed } from './verify.js';
+import type { ChallengeContext, ReloadContext, ReloadTarget, SetResult } from './types.js';
+import { PROXY_VERIFY, verifyEach } from './verify.js';
 import { runningServerUser } from './web-user.js';
 import { waitForChallengeRoute } from '../challenge/route-probe.js';
 
 export const ACME_ROUTER = 'cert-agent-acme';
 
+/** The challenge router of one certificate: the short form's keeps 0.1.0's name. */
+function routerOf(config: Config): string {
+  const name = config.certificate.name;
+  return name === 'default' ? ACME_ROUTER : `${ACME_ROUTER}-${name}`;
+}
+
 export function traefikDynamicConfig(config: Config, live: LiveSet | undefined): string {
   const doc: Record<string, unknown> = {};
   if (live) {
     const entry = { certFile: `${live.path}/${PATHS.fullchain.name}`, keyFile: `${live.path}/${PATHS.key.name}` };
-    doc.tls = { certificates: [entry], stores: { default: { defaultCertificate: entry } } };
+    const store =
+      config.reload.traefik.defaultCertificate === false ? {} : { stores: { default: { defaultCertificate: entry } } };
+    doc.tls = { certificates: [entry], ...store };
   }
   if (config.challenge.mode === 'proxy') {
     doc.http = {
       routers: {
-        [ACME_ROUTER]: {
+        [routerOf(config)]: {
           rule: 'PathPrefix(`/.well-known/acme-challenge/`)',
           entryPoints: [config.reload.traefik.entryPoint],
           // Above any router an operator writes, so the challenge always reaches the agent.
           priority: 2147483000,
-          service: ACME_ROUTER,
+          service: routerOf(config),
         },
       },
-      services: { [ACME_ROUTER]: { loadBalancer: { servers: [{ url: `http://${config.challenge.listen}` }] } } },
+      services: { [routerOf(config)]: { loadBalancer: { servers: [{ url: `http://${config.challenge.listen}` }] } } },
     };
   }
   const header = `# Managed by cert-agent: rewritten after every certificate install. Do not edit.\n# serial: ${live?.cert.serialNumber.toLowerCase() ?? 'none yet'}\n`;
@@ -57,15 +70,15 @@ export function writeTraefikDynamic(config: Config, live: LiveSet | undefined): 
   writeFileAtomic(file, traefikDynamicConfig(config, live), 0o644);
 }
 
-async function reloadTraefik({ config, live }: ReloadContext): Promise<ReloadOutcome> {
-  writeTraefikDynamic(config, live);
-  return verifyServed(
-    config.reload.verify,
-    config.certificate.domains[0] as string,
-    live.cert.serialNumber,
+async function reloadTraefik({ sets }: ReloadContext): Promise<SetResult[]> {
+  for (const { config, live } of sets) writeTraefikDynamic(config, live);
+  const files = sets.map((s) => s.config.reload.traefik.dynamicFile);
+  const watched = [...new Set(files.map((f) => dirname(f)))].join(', ');
+  return verifyEach(
+    sets,
     'traefik',
-    `traefik dynamic file ${config.reload.traefik.dynamicFile} rewritten`,
-    `Traefik ignores a dynamic file it cannot parse or whose files it cannot read: see its log, and check that its file provider watches ${dirname(config.reload.traefik.dynamicFile)}`,
+    `traefik dynamic file ${files.join(', ')} rewritten`,
+    `Traefik ignores a dynamic file it cannot parse or whose files it cannot read: see its log, and check that its file provider watches ${watched}`,
   );
 }
 

@@ -14,22 +14,39 @@
  */
 import type { ChallengeMode, Config } from '../config/config.js';
 import type { Diagnosis } from '../lib/diagnosis.js';
+import type { ReloadError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { LiveSet } from '../store/sets.js';
 import type { Solver, WebUser } from '../challenge/types.js';
 
-export interface ReloadContext {
+/** A certificate whose live set the consumer must take, with its own view of the configuration. */
+export interface ReloadSet {
   config: Config;
-  /** The set that just went live. */
   live: LiveSet;
+}
+
+/**
+ * One reload of a consumer for every certificate it serves that changed in
+ * this pass (several certificates with the same target and the same consumer
+ * settings are reloaded together, once).
+ */
+export interface ReloadContext {
+  /** The consumer's settings (those of the first set; every set shares them). */
+  config: Config;
+  /** The certificates whose live sets the consumer must take now, at least one. */
+  sets: ReloadSet[];
   log: Logger;
 }
 
+/** How one certificate's reload went, when it went well. */
 export interface ReloadOutcome {
   detail: string;
   /** Serial seen on reload.verify after the reload, when checked. */
   servedSerial?: string;
 }
+
+/** Per set, in the order of ReloadContext.sets: its outcome, or the ReloadError saying why the consumer does not serve it. */
+export type SetResult = ReloadOutcome | ReloadError;
 
 export interface ChallengeContext {
   config: Config;
@@ -51,11 +68,14 @@ export interface TargetDefaults {
 export interface ReloadTarget {
   readonly defaults: TargetDefaults;
   /**
-   * Makes the consumer use the live set. Resolves when it verifiably does;
-   * throws ReloadError otherwise (with `rollback: true` when the consumer
-   * refused the new files and the previous set should be restored).
+   * Makes the consumer use the live sets, with one reload for all of them,
+   * and checks each (a handshake with its first name, where reload.verify is
+   * set). Resolves with a result per set; throws ReloadError when the reload
+   * itself failed (with `rollback: true` when the consumer refused the new
+   * files and the previous sets should be restored, and `refused` naming the
+   * certificates it refused when it can tell).
    */
-  reload(ctx: ReloadContext): Promise<ReloadOutcome>;
+  reload(ctx: ReloadContext): Promise<SetResult[]>;
   /**
    * Before an order: make the consumer route the challenge to the agent and
    * check that it does. Returns a warning when that could not be confirmed;

@@ -9,6 +9,7 @@ import { connect } from 'node:tls';
 import { isIP } from 'node:net';
 import { splitHostPort } from '../config/values.js';
 import { ReloadError, describeError } from '../lib/errors.js';
+import type { ReloadSet, SetResult } from './types.js';
 
 /** Where the proxies serve TLS, to confirm after a reload that they took the new certificate. */
 export const PROXY_VERIFY = '127.0.0.1:443';
@@ -79,4 +80,27 @@ export async function verifyServed(
     );
   }
   return { detail: `${what} serves serial ${seen.seen} on ${verify}`, servedSerial: seen.seen };
+}
+
+/**
+ * After one reload for several certificates: each checked on its own
+ * reload.verify with its own first name as SNI, all at once. A set the
+ * consumer does not serve gets its ReloadError; the others their outcome.
+ */
+export async function verifyEach(sets: ReloadSet[], what: string, action: string, hint?: string): Promise<SetResult[]> {
+  return Promise.all(
+    sets.map(({ config, live }) =>
+      verifyServed(
+        config.reload.verify,
+        config.certificate.domains[0] as string,
+        live.cert.serialNumber,
+        what,
+        action,
+        hint,
+      ).catch((err: unknown) => {
+        if (err instanceof ReloadError) return err;
+        throw err;
+      }),
+    ),
+  );
 }

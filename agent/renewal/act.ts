@@ -1,20 +1,21 @@
 /**
- * The acting part of a pass: what the decision needs read from the store,
- * and doing what it decided: renew (account, key, order, install, reload),
- * reload the consumer onto the live set, or nothing. Every step takes the
- * pass's context; what the reload recorded is left in it for state.json.
+ * The acting part of a pass for one certificate: what the decision needs
+ * read from the store, and doing what it decided: renew (account, key,
+ * order, install), or nothing. Whether the consumer must then take the live
+ * set is returned, not done: the pass reloads each consumer once for every
+ * certificate that changed (reload-group.ts).
  */
 import { X509Certificate } from 'node:crypto';
 import { loadOrCreateAccount, saveAccountUrl } from '../store/account.js';
-import { ReloadError, describeError } from '../lib/errors.js';
 import { assessSet } from '../pki/assess.js';
 import { generateKeyPem } from '../pki/keys.js';
 import { validityOf } from '../pki/x509.js';
-import { reloadTargets, type ReloadOutcome } from '../reload/index.js';
 import { publishedProblems } from '../store/published.js';
 import type { CertStore, LiveSet } from '../store/sets.js';
 import { rootsPem, type TrustBundle } from '../trust/file.js';
-import type { PassContext, PassResult } from './context.js';
+import type { Acted, PassContext, PassResult } from './context.js';
+
+export type { Acted } from './context.js';
 import { publishedNeeds, type Decision, type DecisionInput } from './decide.js';
 import { orderCertificate } from './order.js';
 import { renewalTimeOf } from './schedule.js';
@@ -43,28 +44,28 @@ export async function act(
   decision: Decision,
   live: LiveSet | undefined,
   trust: TrustBundle,
-): Promise<PassResult> {
-  if (decision.action === 'renew') return renew(ctx, decision.reason, live, trust);
+): Promise<Acted> {
+  if (decision.action === 'renew') return { result: await renew(ctx, decision.reason, live, trust), reload: true };
   const set = live as LiveSet; // only a renewal is decided without a live set
   ctx.log.info(
     {
       event: 'renewal_not_due',
+      certificate: ctx.config.certificate.name,
       serial: set.cert.serialNumber.toLowerCase(),
       notAfter: validityOf(set.cert).notAfter.toISOString(),
       nextRenewal: decision.next.toISOString(),
     },
     'certificate is good, renewal not due',
   );
-  const reload = decision.action === 'reload' ? await reloadConsumer(ctx, set) : undefined;
   const { repaired } = ctx;
-  return {
+  const result: PassResult = {
     action: 'not-due',
-    reason: reload ? `${decision.reason}; consumer reloaded` : decision.reason,
+    reason: decision.reason,
     live: set,
     nextRenewal: decision.next,
-    ...(reload ? { reload } : {}),
     ...(repaired.length ? { repaired } : {}),
   };
+  return { result, reload: decision.action === 'reload' };
 }
 
 async function renew(
@@ -75,8 +76,9 @@ async function renew(
 ): Promise<PassResult> {
   const { config, log, store } = ctx;
   const attempt = ctx.state.consecutiveFailures + 1;
+  const certificate = config.certificate.name;
   log.info(
-    { event: 'renewal_started', domains: config.certificate.domains, reason, attempt },
+    { event: 'renewal_started', certificate, domains: config.certificate.domains, reason, attempt },
     'requesting a certificate',
   );
   const account = await loadOrCreateAccount(config.stateDir, config.ca.directory);
@@ -94,6 +96,7 @@ async function renew(
   log.info(
     {
       event: 'certificate_installed',
+      certificate,
       domains: config.certificate.domains,
       serial: installed.cert.serialNumber.toLowerCase(),
       notAfter: validityOf(installed.cert).notAfter.toISOString(),
@@ -102,28 +105,5 @@ async function renew(
     },
     'new certificate is live',
   );
-  const reload = await reloadConsumer(ctx, installed);
-  return { action: 'renewed', reason, live: installed, nextRenewal: next, reload };
-}
-
-/** Makes the consumer take `live` and proves it; a refused set is rolled back when the target says so. */
-async function reloadConsumer(ctx: PassContext, live: LiveSet): Promise<ReloadOutcome> {
-  const { config, log, store } = ctx;
-  const target = config.reload.target;
-  const serial = live.cert.serialNumber.toLowerCase();
-  try {
-    const outcome = await reloadTargets[target].reload({ config, live, log });
-    const at = ctx.now().toISOString();
-    const served = outcome.servedSerial ? { servedSerial: outcome.servedSerial } : {};
-    ctx.reloaded = { target, at, ok: true, detail: outcome.detail, ...served };
-    log.info({ event: 'reload_done', target, serial, detail: outcome.detail }, 'consumer reloaded');
-    return outcome;
-  } catch (err) {
-    let detail = describeError(err);
-    if (err instanceof ReloadError && err.rollback && store.rollback())
-      detail += '; the previous certificate set was restored';
-    ctx.reloaded = { target, at: ctx.now().toISOString(), ok: false, detail };
-    log.error({ event: 'reload_failed', target, serial, error: detail }, 'reload failed');
-    throw err instanceof ReloadError ? new ReloadError(detail) : err;
-  }
+  return { action: 'renewed', reason, live: installed, nextRenewal: next };
 }

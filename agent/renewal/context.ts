@@ -4,7 +4,7 @@
  * each step takes it as its only dependency instead of a row of positional
  * parameters; and the options and the result of a pass.
  */
-import type { Config } from '../config/config.js';
+import type { AgentConfig, Config } from '../config/config.js';
 import type { Logger } from '../lib/log.js';
 import type { ReloadOutcome } from '../reload/index.js';
 import type { CertStore, LiveSet } from '../store/sets.js';
@@ -12,7 +12,17 @@ import type { AgentState, ReloadRecord } from '../store/state.js';
 import type { Random } from './schedule.js';
 
 export interface PassOptions {
-  config: Config;
+  /** The agent's configuration: every certificate in it, or only `name`'s. */
+  config: Config | AgentConfig;
+  /** Only this certificate (`renew --name`). */
+  name?: string;
+  /**
+   * A scheduled check (daemon, timer mode): a certificate whose last failure
+   * set a next attempt still ahead is left alone (deferred), unless
+   * `override` says the operator asked for it now (the daemon's start, a
+   * SIGHUP, a config file changed since that certificate's last pass).
+   */
+  scheduled?: { override: (state: AgentState) => boolean };
   log: Logger;
   force?: boolean;
   now?: () => Date;
@@ -59,3 +69,28 @@ export interface PassContext {
   /** What the consumer's reload in this pass recorded (kept for state.json whether it succeeded or not). */
   reloaded?: ReloadRecord;
 }
+
+/** What acting did for one certificate: the pass's result, and whether the consumer must take the live set now. */
+export interface Acted {
+  result: PassResult;
+  reload: boolean;
+}
+
+/** One certificate in a pass: its context, and what became of it. */
+export interface CertRun {
+  ctx: PassContext;
+  /** Its state file as the pass leaves it. */
+  state: AgentState;
+  /** Left alone by a scheduled check until this moment (its backoff). */
+  deferred?: string;
+  /** What acting did, until the certificate fails. */
+  acted?: Acted;
+  /** Why it failed, when it did (acted is then gone). */
+  error?: unknown;
+  /** Refused before anything of it was written (its directory is no longer safe): nothing recorded either. */
+  untouched?: boolean;
+}
+
+/** What a pass did for each certificate, in the configuration's order. */
+export type PassOutcome =
+  { name: string; result: PassResult } | { name: string; error: unknown } | { name: string; deferred: string };

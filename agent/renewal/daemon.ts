@@ -11,21 +11,21 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig, type Config } from '../config/config.js';
+import { certificatesOf, loadConfig, type AgentConfig } from '../config/config.js';
 import { describeError } from '../lib/errors.js';
 import { readIfExists } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
-import { readState } from '../store/state.js';
+import { readState, type AgentState } from '../store/state.js';
 import { tryLock } from '../store/lock.js';
 import { DAEMON_PID_FILE } from '../store/layout.js';
 import type { Random } from './schedule.js';
-import { checkDecision } from './backoff.js';
+import { checkDecisionOf, triggerOverridesBackoff } from './backoff.js';
 import { configSha256 } from './config-change.js';
 import { parseCron, type CronSchedule } from '../lib/cron.js';
 
 /** One pass the daemon asks for. */
 export interface PassRequest {
-  config: Config;
+  config: AgentConfig;
   /** Why: start, cron, timer, SIGHUP, config file changed. */
   trigger: string;
   /**
@@ -65,7 +65,7 @@ const ABORT_GRACE_MS = 2_000;
 const LOCK_RETRY_MS = 2_000;
 
 export class Daemon {
-  private config: Config;
+  private config: AgentConfig;
   private configHash: string;
   /** The cron check's timer (lib/cron.ts computes the moment; capped at MAX_TIMER_MS and re-armed). */
   private cronTimer: NodeJS.Timeout | undefined;
@@ -174,8 +174,9 @@ export class Daemon {
       this.reload('config file changed');
       return this.running ?? Promise.resolve();
     }
-    const state = readState(this.config.stateDir);
-    const decision = checkDecision(state.nextAttempt, this.now(), ignoreBackoff || trigger === 'start');
+    const states = this.states();
+    const override = ignoreBackoff || triggerOverridesBackoff(trigger);
+    const decision = checkDecisionOf(states, this.now(), () => override);
     if (!decision.run) {
       // Backing off (after a failure, or a clock that disagrees with the CA's): the CA is left alone until then.
       if (trigger === 'cron') {
@@ -183,7 +184,7 @@ export class Daemon {
           event: 'check_deferred',
           trigger,
           nextAttempt: decision.nextAttempt,
-          attempt: state.consecutiveFailures,
+          attempt: Math.min(...states.map((st) => st.consecutiveFailures)),
         };
         this.opts.log.info(fields, 'backing off; next attempt at nextAttempt');
       }
@@ -203,18 +204,30 @@ export class Daemon {
   private async pass(trigger: string): Promise<void> {
     const { config, now, random } = this;
     this.abort = new AbortController();
-    const request = { config, trigger, now, random, daemonPid: process.pid, signal: this.abort.signal };
+    const request = {
+      config,
+      trigger,
+      now,
+      random,
+      daemonPid: process.pid,
+      signal: this.abort.signal,
+    };
     const outcome = await this.opts.runPass(request);
     // The holder writes state.json when done; until then do not spin on a renewal time that is already past.
     if (outcome === 'locked') this.quietUntil = this.now().getTime() + LOCK_RETRY_MS;
   }
 
-  /** A timer for the next renewal or retry moment, whichever comes first. */
+  /** Every certificate's state file as the last pass left it. */
+  private states(): AgentState[] {
+    return (certificatesOf(this.config) ?? []).map((c) => readState(c.stateDir, c.certificate.name));
+  }
+
+  /** A timer for the next renewal or retry moment of any certificate, whichever comes first. */
   private armTimer(): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
-    const state = readState(this.config.stateDir);
-    const moments = [state.nextAttempt, state.nextRenewal]
+    const moments = this.states()
+      .flatMap((state) => [state.nextAttempt, state.nextRenewal])
       .filter((m): m is string => Boolean(m))
       .map((m) => new Date(m).getTime());
     if (!moments.length) return;

@@ -51,7 +51,12 @@ export async function dryRunPass(opts: PassOptions): Promise<DryRunResult> {
     const { domains } = config.certificate;
     // A certificate directory a real renew would refuse (a foreign link, another owner) fails the dry run too.
     const view = observe(storeFor(config), { domains, roots, now: now() });
-    const decision = decide({ ...view, state: readState(config.stateDir), config, now: now() });
+    const decision = decide({
+      ...view,
+      state: readState(config.stateDir, config.certificate.name),
+      config,
+      now: now(),
+    });
     const wouldRenew = renewReason(decision);
     log.info(
       { event: 'dry_run_started', domains, wouldRenew: wouldRenew ?? null },

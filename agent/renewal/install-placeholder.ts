@@ -21,7 +21,8 @@ export async function installPlaceholder(config: Config, store: CertStore, now: 
     { domains: config.certificate.domains, roots: roots.map((p) => new X509Certificate(p)), now },
   );
   try {
-    await reloadTargets[config.reload.target].reload({ config, live, log });
+    const [result] = await reloadTargets[config.reload.target].reload({ config, sets: [{ config, live }], log });
+    if (result instanceof Error) throw result;
   } catch (err) {
     log.warn(
       {

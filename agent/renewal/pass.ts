@@ -1,10 +1,15 @@
 /**
  * One renewal pass (`cert-agent renew`, and each check of the daemon and of
- * timer mode), under the lock: store upkeep, then trust → decide → act →
- * record. It never prints; it returns what happened and logs one event per
- * step. The decision is decide.ts, the acting act.ts, the record record.ts.
+ * timer mode), under one lock, for every certificate of the agent (or the
+ * one asked for): for each, store upkeep, then trust → decide → act; then
+ * each consumer reloaded once for all of its certificates that changed
+ * (reload-group.ts); then each certificate's record. One certificate's
+ * failure is its own: it is recorded and the others go on. It never prints;
+ * it returns what happened to each and logs one event per step. The
+ * decision is decide.ts, the acting act.ts, the record record.ts.
  */
-import { AgentError, ConfigError, StoreError, TrustError, describeError } from '../lib/errors.js';
+import { certificatesOf, type Config } from '../config/config.js';
+import { AgentError, ConfigError, StoreError, TrustError, UsageError, describeError } from '../lib/errors.js';
 import { ensurePrivateDir } from '../lib/fs.js';
 import { checkStoreDirectories } from '../store/directories.js';
 import { acquireLock } from '../store/lock.js';
@@ -12,36 +17,116 @@ import { storeFor } from '../store/ownership.js';
 import { readState, writeState, type AgentState } from '../store/state.js';
 import { validityOf } from '../pki/x509.js';
 import { refreshTrust } from '../trust/refresh.js';
-import { act, observe, rootCertificates } from './act.js';
-import type { PassContext, PassOptions, PassResult } from './context.js';
+import type { TrustBundle } from '../trust/file.js';
+import { act, observe, rootCertificates, type Acted } from './act.js';
+import { checkDecision } from './backoff.js';
+import type { CertRun, PassContext, PassOptions, PassOutcome, PassResult } from './context.js';
 import { decide } from './decide.js';
 import { afterFailure, afterSuccess, clockSkewed, withPlaceholder } from './record.js';
-import { liveIfReadable, placeholderIfUnusable, upkeepStore } from './store-upkeep.js';
-import type { TrustBundle } from '../trust/file.js';
+import { reloadConsumers } from './reload-group.js';
+import { liveIfReadable, placeholderIfUnusable, recordDaemon, upkeepStore } from './store-upkeep.js';
 import { offeredFingerprints, withTrust } from './trust-upkeep.js';
 
-export type { PassOptions, PassResult } from './context.js';
+export type { PassOptions, PassOutcome, PassResult } from './context.js';
 
+/** A pass over the certificates asked for; what became of each, in the configuration's order. */
+export async function runPass(opts: PassOptions): Promise<PassOutcome[]> {
+  const certs = selected(opts);
+  const first = certs[0] as Config;
+  checkStoreDirectories(first, opts.log, 'renewal_failed', 'state');
+  ensurePrivateDir(first.stateDir);
+  const release = acquireLock(first.stateDir, opts.daemonPid);
+  const runs = certs.map((config) => openRun(config, opts));
+  try {
+    if (opts.daemonPid !== undefined) recordDaemon(first.stateDir, opts.daemonPid);
+    for (const run of runs) if (!run.deferred) await prepare(run);
+    await reloadConsumers(runs);
+    for (const run of runs) if (!run.deferred && !run.untouched) await record(run);
+    await refreshAfterRenewal(runs);
+  } finally {
+    try {
+      for (const run of runs)
+        if (!run.deferred && !run.untouched) writeState(first.stateDir, run.ctx.config.certificate.name, run.state);
+    } finally {
+      release();
+    }
+  }
+  return runs.map(outcomeOf);
+}
+
+/**
+ * One certificate's pass, as before there were several: its result, or its
+ * error thrown (`renew` of one certificate, and the tests of one pass).
+ */
 export async function renewPass(opts: PassOptions): Promise<PassResult> {
-  const { ctx, release } = openPass(opts);
-  let state = ctx.state;
+  const outcomes = await runPass(opts);
+  if (outcomes.length !== 1)
+    throw new UsageError(`a pass of one certificate was asked for, but ${outcomes.length} are configured: name one`);
+  const [outcome] = outcomes as [PassOutcome];
+  if ('error' in outcome) throw outcome.error;
+  if ('deferred' in outcome)
+    throw new UsageError(`certificate ${outcome.name} is backing off until ${outcome.deferred}`);
+  return outcome.result;
+}
+
+function selected(opts: PassOptions): Config[] {
+  const certs = certificatesOf(opts.config, opts.name);
+  if (!certs) {
+    const names = (certificatesOf(opts.config) ?? []).map((c) => c.certificate.name).join(', ');
+    throw new UsageError(`no certificate named ${JSON.stringify(opts.name)} in the configuration (it has: ${names})`);
+  }
+  return certs;
+}
+
+function openRun(config: Config, opts: PassOptions): CertRun {
+  const state = readState(config.stateDir, config.certificate.name);
+  const ctx: PassContext = {
+    opts,
+    config,
+    log: opts.log,
+    store: storeFor(config),
+    now: opts.now ?? (() => new Date()),
+    random: opts.random ?? Math.random,
+    state,
+    repaired: [],
+  };
+  const run: CertRun = { ctx, state };
+  if (opts.scheduled) {
+    const decision = checkDecision(state.nextAttempt, ctx.now(), opts.scheduled.override(state));
+    if (!decision.run) {
+      run.deferred = decision.nextAttempt;
+      const fields = {
+        event: 'check_deferred',
+        certificate: config.certificate.name,
+        nextAttempt: decision.nextAttempt,
+      };
+      opts.log.info({ ...fields, attempt: state.consecutiveFailures }, 'backing off; next attempt at nextAttempt');
+    }
+  }
+  return run;
+}
+
+/** Upkeep, trust, decision and action for one certificate; a failure stays with it. */
+async function prepare(run: CertRun): Promise<void> {
+  const { ctx } = run;
+  try {
+    checkStoreDirectories(ctx.config, ctx.log, 'renewal_failed', 'certificate');
+  } catch (err) {
+    // Refused before writing anything of this certificate: not even its state file.
+    run.error = err;
+    run.untouched = true;
+    return;
+  }
   try {
     ctx.repaired = upkeepStore(ctx);
-    const result = await withTrust(ctx, (trust) => decideAndAct(ctx, trust));
-    state = recordSuccess(ctx, state, result);
-    await afterRenewal(ctx, result, state);
-    return result;
+    run.acted = await withTrust(ctx, (trust) => decideAndAct(ctx, trust));
   } catch (err) {
-    state = await recordFailure(ctx, state, err);
-    if (opts.placeholder && (await placeholderIfUnusable(ctx, err))) state = withPlaceholder(state);
-    throw err;
-  } finally {
-    closePass(ctx, state, release);
+    run.error = err;
   }
 }
 
 /** The decision on what the store holds now, and doing it. */
-async function decideAndAct(ctx: PassContext, trust: TrustBundle): Promise<PassResult> {
+async function decideAndAct(ctx: PassContext, trust: TrustBundle): Promise<Acted> {
   const { config, store, state, opts } = ctx;
   const now = ctx.now();
   const view = observe(
@@ -53,31 +138,21 @@ async function decideAndAct(ctx: PassContext, trust: TrustBundle): Promise<PassR
   return act(ctx, decision, view.live, trust);
 }
 
-/** Checks the directories, takes the lock and reads state.json. */
-function openPass(opts: PassOptions): { ctx: PassContext; release: () => void } {
-  const { config, log } = opts;
-  checkStoreDirectories(config, log);
-  ensurePrivateDir(config.stateDir);
-  const release = acquireLock(config.stateDir, opts.daemonPid);
-  const ctx: PassContext = {
-    opts,
-    config,
-    log,
-    store: storeFor(config),
-    now: opts.now ?? (() => new Date()),
-    random: opts.random ?? Math.random,
-    state: readState(config.stateDir),
-    repaired: [],
-  };
-  return { ctx, release };
+async function record(run: CertRun): Promise<void> {
+  const { ctx } = run;
+  if (run.acted) {
+    run.state = recordSuccess(ctx, run.state, run.acted.result);
+    warnIfSkewed(ctx, run.acted.result, run.state);
+    return;
+  }
+  run.state = await recordFailure(ctx, run.state, run.error);
+  if (ctx.opts.placeholder && (await placeholderIfUnusable(ctx, run.error))) run.state = withPlaceholder(run.state);
 }
 
-function closePass(ctx: PassContext, state: AgentState, release: () => void): void {
-  try {
-    writeState(ctx.config.stateDir, state);
-  } finally {
-    release();
-  }
+function outcomeOf(run: CertRun): PassOutcome {
+  const name = run.ctx.config.certificate.name;
+  if (run.deferred) return { name, deferred: run.deferred };
+  return run.acted ? { name, result: run.acted.result } : { name, error: run.error };
 }
 
 function recordSuccess(ctx: PassContext, state: AgentState, result: PassResult): AgentState {
@@ -93,14 +168,20 @@ function recorded(ctx: PassContext) {
   };
 }
 
-/** After a renewal: the CA's roots refreshed (when asked), and a warning when the new certificate is already due. */
-async function afterRenewal(ctx: PassContext, result: PassResult, state: AgentState): Promise<void> {
-  const { config, log } = ctx;
-  if (result.action === 'renewed' && ctx.opts.refreshTrust) await refreshTrust(config, ctx.now(), log);
+/** After any renewal: the CA's roots refreshed once (when asked). */
+async function refreshAfterRenewal(runs: CertRun[]): Promise<void> {
+  const renewed = runs.find((r) => r.acted?.result.action === 'renewed');
+  if (!renewed?.ctx.opts.refreshTrust) return;
+  await refreshTrust(renewed.ctx.config, renewed.ctx.now(), renewed.ctx.log);
+}
+
+/** A warning when the new certificate is already due by this machine's clock. */
+function warnIfSkewed(ctx: PassContext, result: PassResult, state: AgentState): void {
   if (!state.nextAttempt || !clockSkewed(result, ctx.now())) return;
-  log.warn(
+  ctx.log.warn(
     {
       event: 'clock_skew_suspected',
+      certificate: ctx.config.certificate.name,
       serial: result.live.cert.serialNumber.toLowerCase(),
       notBefore: validityOf(result.live.cert).notBefore.toISOString(),
       nextRenewal: state.nextRenewal,
@@ -124,11 +205,11 @@ async function recordFailure(ctx: PassContext, state: AgentState, err: unknown):
   const next = afterFailure(state, failure, ctx.now(), ctx.random);
   const errorKind = err instanceof AgentError ? err.kind : 'internal';
   const level = err instanceof StoreError || err instanceof ConfigError ? 'error' : 'warn';
-  const domains = config.certificate.domains;
   log[level](
     {
       event: 'renewal_failed',
-      domains,
+      certificate: config.certificate.name,
+      domains: config.certificate.domains,
       attempt: next.consecutiveFailures,
       error: describeError(err),
       errorKind,

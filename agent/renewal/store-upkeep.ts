@@ -18,8 +18,7 @@ import { installPlaceholder } from './install-placeholder.js';
 
 /** Everything before the decision; returns the published names it put back. */
 export function upkeepStore(ctx: PassContext): string[] {
-  const { config, store, log, opts } = ctx;
-  if (opts.daemonPid !== undefined) recordDaemon(config.stateDir, opts.daemonPid);
+  const { config, store, log } = ctx;
   // Takes back what an older install gave the consumer and refuses what is not ours, before anything is read.
   for (const change of store.secure()) {
     log.warn({ event: 'store_secured', change }, `certificate directory: ${change}`);
@@ -39,7 +38,7 @@ export function liveIfReadable(store: CertStore): LiveSet | undefined {
 }
 
 /** daemon.pid names the running daemon for `enroll`, which signals it after rewriting the config. */
-function recordDaemon(stateDir: string, pid: number): void {
+export function recordDaemon(stateDir: string, pid: number): void {
   const path = join(stateDir, DAEMON_PID_FILE);
   if (readIfExists(path)?.trim() !== String(pid)) writeFileAtomic(path, `${pid}\n`, 0o644);
 }

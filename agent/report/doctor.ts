@@ -9,8 +9,8 @@
  * consumer uses the agent's files, what a challenge mode needs) comes from
  * the adapter, through its contract.
  */
-import { loadConfig, type Config } from '../config/config.js';
-import { describeError } from '../lib/errors.js';
+import { certificatesOf, loadConfig, type Config } from '../config/config.js';
+import { UsageError, describeError } from '../lib/errors.js';
 import { ownershipOf } from '../store/ownership.js';
 import type { Ownership } from '../store/layout.js';
 import { checkCa } from './doctor/ca.js';
@@ -28,41 +28,57 @@ export { checkExposedKeyMounts } from './doctor/mounts.js';
 export { hostMountsWithReadableKeys, parseMountinfo, sharedMountProblem } from './mounts.js';
 export type { Diagnosis } from './doctor/types.js';
 
-/** The checks, in the order they print; each needs a valid config. */
-const CHECKS: DoctorCheck[] = [
-  checkPermissions,
-  checkMounts,
-  checkCa,
-  checkCertificate,
-  checkOutageAllowance,
-  checkConsumer,
-  checkChallenge,
-  checkLastAttempt,
-  checkServed,
+/**
+ * The checks, in the order they print; each needs a valid config. Those
+ * about what the certificates share (mounts, the CA) run once; the others
+ * once per certificate, labelled with its name when there are several.
+ */
+const CHECKS: { check: DoctorCheck; shared?: true }[] = [
+  { check: checkPermissions },
+  { check: checkMounts, shared: true },
+  { check: checkCa, shared: true },
+  { check: checkCertificate },
+  { check: checkOutageAllowance },
+  { check: checkConsumer },
+  { check: checkChallenge },
+  { check: checkLastAttempt },
+  { check: checkServed },
 ];
 
 export async function runDoctor(
   configPath: string,
-  opts: { fix: boolean; now: Date; selfCheckPort?: number },
+  opts: { fix: boolean; now: Date; selfCheckPort?: number; name?: string },
 ): Promise<Diagnosis[]> {
   const lines: Diagnosis[] = [];
-  let config: Config;
+  let certs: Config[];
   try {
-    config = loadConfig(configPath);
+    const config = loadConfig(configPath);
+    const named = certificatesOf(config, opts.name);
+    if (!named) throw new UsageError(`--name ${JSON.stringify(opts.name)}: no such certificate in ${configPath}`);
+    certs = named;
     lines.push(diagnosis('ok', 'config', `${configPath} is valid`));
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     lines.push(diagnosis('PROBLEM', 'config', `${describeError(err)}; the other checks need a valid config`));
     return lines;
   }
-  let owner: Ownership | undefined;
-  try {
-    owner = ownershipOf(config);
-  } catch (err) {
-    const todo = 'create the user/group or change certificate.owner/group';
-    lines.push(diagnosis('PROBLEM', 'owner', `${describeError(err)}: ${todo}`));
+  const several = certs.length > 1;
+  for (const [i, config] of certs.entries()) {
+    const label = (d: Diagnosis) => (several ? { ...d, reason: `${config.certificate.name}: ${d.reason}` } : d);
+    let owner: Ownership | undefined;
+    try {
+      owner = ownershipOf(config);
+    } catch (err) {
+      const todo = 'create the user/group or change certificate.owner/group';
+      lines.push(label(diagnosis('PROBLEM', 'owner', `${describeError(err)}: ${todo}`)));
+    }
+    const ctx = { configPath, config, owner, fix: opts.fix, now: opts.now, selfCheckPort: opts.selfCheckPort };
+    for (const { check, shared } of CHECKS) {
+      if (shared && i > 0) continue;
+      const found = await check(ctx);
+      lines.push(...(shared ? found : found.map(label)));
+    }
   }
-  const ctx = { configPath, config, owner, fix: opts.fix, now: opts.now, selfCheckPort: opts.selfCheckPort };
-  for (const check of CHECKS) lines.push(...(await check(ctx)));
   return lines;
 }
 

@@ -11,9 +11,15 @@
  * durations, because a textfile may be read long after it was written; the
  * one duration (seconds to renewal) is as of the time of writing.
  */
-import type { Config } from '../config/config.js';
+import type { AgentConfig, Config } from '../config/config.js';
 import { writeFileAtomic } from '../lib/fs.js';
-import { collectStatus, EXIT_FOR, type StatusReport } from './status.js';
+import {
+  collectAgentStatus,
+  EXIT_FOR,
+  type AgentStatusReport,
+  type CertificateReport,
+  type StatusReport,
+} from './status.js';
 
 interface Sample {
   labels?: Record<string, string>;
@@ -30,6 +36,8 @@ const seconds = (iso: string | null | undefined) => (iso ? Date.parse(iso) / 100
 const bool = (b: boolean) => (b ? 1 : 0);
 
 const STATUS_HELP = 'Overall status as in `cert-agent status`: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.';
+const CERT_STATUS_HELP =
+  "One certificate's status as in `cert-agent status --name`: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.";
 const CONFIG_OK_HELP = 'Whether the config file could be read and is valid (1) or not (0).';
 
 /** What a scraper gets when the config is missing, unreadable or invalid: enough to alert on. */
@@ -40,15 +48,31 @@ export function unusableConfigMetrics(): string {
   ]);
 }
 
-/** The metric families for one report; a family whose value is unknown is left out rather than faked. */
-export function metricFamilies(r: StatusReport, now: Date): Family[] {
-  const families: Family[] = [];
+/**
+ * The metric families of the agent: its overall status and whether its
+ * config is usable, unlabelled; every other family once per certificate,
+ * with a `certificate` label (its name). A family whose value is unknown for
+ * a certificate has no sample for it rather than a faked one.
+ */
+export function metricFamilies(report: AgentStatusReport, now: Date): Family[] {
+  const families = new Map<string, Family>();
   const add: Add = (name, help, value, labels) => {
     if (value === undefined || Number.isNaN(value)) return;
-    families.push({ name: `cert_agent_${name}`, help, samples: [{ value, ...(labels ? { labels } : {}) }] });
+    const family = families.get(name) ?? { name: `cert_agent_${name}`, help, samples: [] };
+    families.set(name, family);
+    family.samples.push({ value, ...(labels ? { labels } : {}) });
   };
-  add('status', STATUS_HELP, EXIT_FOR[r.status]);
+  add('status', STATUS_HELP, EXIT_FOR[report.status]);
   add('config_ok', CONFIG_OK_HELP, 1);
+  for (const r of report.certificates) {
+    const label = { certificate: r.name };
+    certificateReportFamilies(r, now, (name, help, value, labels) => add(name, help, value, { ...label, ...labels }));
+  }
+  return [...families.values()];
+}
+
+function certificateReportFamilies(r: CertificateReport, now: Date, add: Add): void {
+  add('certificate_status', CERT_STATUS_HELP, EXIT_FOR[r.status]);
   add(
     'certificate_present',
     'Whether a certificate is installed in certificate.dir (1) or not (0).',
@@ -74,13 +98,12 @@ export function metricFamilies(r: StatusReport, now: Date): Family[] {
       r.reload.servedMatches === null ? undefined : bool(r.reload.servedMatches),
     );
   }
-  return families;
 }
 
 /** One family of one sample; left out when the value is unknown. */
 type Add = (name: string, help: string, value: number | undefined, labels?: Record<string, string>) => void;
 
-function certificateFamilies(r: StatusReport, add: Add): void {
+function certificateFamilies(r: Pick<StatusReport, 'certificate'>, add: Add): void {
   const c = r.certificate;
   if (c) {
     add('certificate_info', 'The installed certificate; the value is always 1.', 1, {
@@ -175,8 +198,8 @@ function formatValue(v: number): string {
   return String(Math.round(v * 1000) / 1000);
 }
 
-export function metricsText(config: Config, now: Date): string {
-  return renderMetrics(metricFamilies(collectStatus(config, now), now));
+export function metricsText(config: AgentConfig | Config, now: Date): string {
+  return renderMetrics(metricFamilies(collectAgentStatus(config, now), now));
 }
 
 /**
@@ -185,7 +208,7 @@ export function metricsText(config: Config, now: Date): string {
  * own user. A no-op when metrics.textfile is unset. Throws StoreError when
  * the file cannot be written; the caller logs it and carries on.
  */
-export function writeMetricsTextfile(config: Config, now: Date): string | undefined {
+export function writeMetricsTextfile(config: AgentConfig | Config, now: Date): string | undefined {
   const file = config.metrics?.textfile;
   if (!file) return undefined;
   writeFileAtomic(file, metricsText(config, now), 0o644);

@@ -6,7 +6,7 @@
  * proxy's or the CA's answer quoted in an error): every control character is
  * replaced before it reaches a terminal or a script reading `--line`.
  */
-import { overdueGraceMs, type StatusReport } from './status/report.js';
+import { overdueGraceMs, type AgentStatusReport, type CertificateReport, type StatusReport } from './status/report.js';
 
 export interface RenderOptions {
   /** Terminal output: ANSI colour and a block-character bar. */
@@ -215,31 +215,62 @@ export function relative(iso: string, now: Date): string {
   return seconds >= 0 ? `in ${human(seconds)}` : `${human(seconds)} ago`;
 }
 
-/** Version tag of the `--line` format; a new field is appended and bumps it. */
-export const STATUS_LINE_VERSION = 'v1';
+/** Version tag of the `--line` format; a new field is appended and bumps it (v2: the certificate's name). */
+export const STATUS_LINE_VERSION = 'v2';
 
 /**
  * `status --line`: one line of tab-separated fields for scripts that have a
  * POSIX shell but no JSON parser (a hypervisor host asking every container).
  * Fields: version, status, names, seconds to expiry, seconds to the next
  * renewal (negative when due), pinned fingerprints, the first problem (or the
- * last attempt's error). An absent value is "-"; no field is ever empty and
- * none contains a tab, a newline or any other control character.
+ * last attempt's error), and (v2) the certificate's name. An absent value is
+ * "-"; no field is ever empty and none contains a tab, a newline or any
+ * other control character. Without a configuration there is no certificate
+ * to name: the one line is v1's seven fields.
  */
-export function renderStatusLine(report: StatusReport, now: Date): string {
+export function renderStatusLine(
+  report: Pick<StatusReport, 'status' | 'problems'> & Partial<Pick<StatusReport, 'certificate' | 'renewal' | 'ca'>>,
+  now: Date,
+  name?: string,
+): string {
   const r = printable(report);
   const clean = (s: string | null | undefined) => (s ? s.replace(/[\t\r\n]+/g, ' ').trim() || '-' : '-');
   const secondsTo = (iso: string | null | undefined) =>
     iso ? String(Math.round((Date.parse(iso) - now.getTime()) / 1000)) : '-';
   const c = r.certificate;
   const fields = [
-    STATUS_LINE_VERSION,
+    name === undefined ? 'v1' : STATUS_LINE_VERSION,
     r.status,
     clean(c?.names.join(',')),
     c ? String(Math.round(c.secondsToExpiry)) : '-',
     secondsTo(r.renewal?.next),
     clean(r.ca?.pinnedFingerprints.join(',')),
     clean(r.problems[0] ?? r.renewal?.lastAttempt?.error),
+    ...(name === undefined ? [] : [name]),
   ];
   return fields.join('\t') + '\n';
+}
+
+/** `status --line` of the agent: one line per certificate. */
+export function renderStatusLines(report: AgentStatusReport, now: Date): string {
+  return report.certificates.map((c) => renderStatusLine(c, now, c.name)).join('');
+}
+
+/**
+ * The agent's report for a person: one certificate as it always was; several
+ * under a first line with the worst verdict and each certificate's, then
+ * each certificate's screen headed by its name.
+ */
+export function renderAgentStatus(report: AgentStatusReport, opts: RenderOptions): string {
+  const full = (c: CertificateReport): StatusReport =>
+    ({ schema: report.schema, checkedAt: report.checkedAt, ...c }) as StatusReport;
+  const [only] = report.certificates;
+  if (report.certificates.length === 1 && only) return renderStatus(full(only), opts);
+  const paint = (code: string, text: string) => (opts.color ? `\u001b[${code}m${text}\u001b[0m` : text);
+  const each = report.certificates.map((c) => `${printable(c.name)} ${paint(COLORS[c.status], c.status)}`);
+  const head = `cert-agent ${paint(COLORS[report.status], report.status)} - ${report.certificates.length} certificates: ${each.join(', ')}\n`;
+  const blocks = report.certificates.map((c) =>
+    renderStatus(full(c), opts).replace(/^cert-agent /, `${printable(c.name)}: `),
+  );
+  return [head, ...blocks].join('\n');
 }

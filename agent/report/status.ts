@@ -14,7 +14,7 @@
  * verdict lists every critical problem before every warning.
  */
 import { X509Certificate } from 'node:crypto';
-import type { Config } from '../config/config.js';
+import { certificatesOf, type AgentConfig, type Config } from '../config/config.js';
 import { describeError } from '../lib/errors.js';
 import { ownershipForReading } from '../store/ownership.js';
 import { readState } from '../store/state.js';
@@ -23,9 +23,46 @@ import { caSection } from './status/ca.js';
 import { certificateSection } from './status/certificate.js';
 import { reloadSection } from './status/reload.js';
 import { renewalSection } from './status/renewal.js';
-import { STATUS_SCHEMA_ID, type Level, type Problems, type StatusReport } from './status/report.js';
+import {
+  STATUS_SCHEMA_ID,
+  worstOf,
+  type AgentStatusReport,
+  type CertificateReport,
+  type Level,
+  type Problems,
+  type StatusReport,
+} from './status/report.js';
 
-export { EXIT_FOR, type StatusReport } from './status/report.js';
+export { EXIT_FOR, type AgentStatusReport, type CertificateReport, type StatusReport } from './status/report.js';
+
+/**
+ * The agent's report over the certificates asked for (all, or `names`'s
+ * one): each certificate's own, and the worst verdict over them.
+ */
+export function collectAgentStatus(config: AgentConfig | Config, now: Date, certs?: Config[]): AgentStatusReport {
+  const reports: CertificateReport[] = (certs ?? certificatesOf(config) ?? []).map((c) => {
+    const r = collectStatus(c, now);
+    return { name: c.certificate.name, ...sectionsOf(r) };
+  });
+  const several = reports.length > 1;
+  const problems = reports.flatMap((r) => r.problems.map((p) => (several ? `${r.name}: ${p}` : p)));
+  const only = !several && reports[0] ? sectionsOf(reports[0]) : {};
+  const { status: _s, problems: _p, ...sections } = only as Partial<CertificateReport>;
+  return {
+    schema: STATUS_SCHEMA_ID,
+    status: worstOf(reports.map((r) => r.status)),
+    problems,
+    checkedAt: now.toISOString(),
+    ...sections,
+    certificates: reports,
+  };
+}
+
+/** A certificate's verdict and sections, without the document's own fields. */
+function sectionsOf(r: Partial<StatusReport>): Omit<CertificateReport, 'name'> {
+  const { status = 'UNKNOWN', problems = [], certificate = null, renewal, ca, reload } = r as StatusReport;
+  return { status, problems, certificate, renewal, ca, reload };
+}
 
 /** A report for when there is nothing to inspect (no usable config); only these fields are promised then. */
 export function unknownReport(
@@ -47,7 +84,7 @@ export function collectStatus(config: Config, now: Date): StatusReport {
 }
 
 function inspect(config: Config, now: Date): StatusReport {
-  const state = readState(config.stateDir);
+  const state = readState(config.stateDir, config.certificate.name);
   const trust = loadTrust(config.stateDir);
   const roots = (trust?.roots ?? []).map((r) => new X509Certificate(r.pem));
   // Reading needs no ownership, and an unknown owner must not hide the status.

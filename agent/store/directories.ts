@@ -31,12 +31,23 @@ function changedError(which: StoreDirectory, path: string, problem: string): Sto
  * A refusal is logged here (the pass has not started, so it records
  * nothing in state.json, which lives in one of them) and thrown.
  */
-export function checkStoreDirectories(config: Config, log: Logger, event = 'renewal_failed'): void {
+export function checkStoreDirectories(
+  config: Config,
+  log: Logger,
+  event = 'renewal_failed',
+  only?: StoreDirectory,
+): void {
   for (const { path, which } of storeDirectories(config)) {
+    if (only && which !== only) continue;
     const problem = storeDirectoryProblem(path, which);
     if (!problem) continue;
     const err = changedError(which, path, problem);
-    const fields = { event, domains: config.certificate.domains, errorKind: err.kind };
+    const fields = {
+      event,
+      certificate: config.certificate.name,
+      domains: config.certificate.domains,
+      errorKind: err.kind,
+    };
     log.error({ ...fields, error: err.message }, 'refused before writing anything; the current certificate stays');
     throw err;
   }

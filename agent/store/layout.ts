@@ -5,7 +5,8 @@
  * and settle (sets.ts), drift detection (permissions.ts), `doctor` and
  * `status` (through audit.ts) all read it; no other module spells a name.
  *
- *   stateDir/        0700 agent   state.json, trust.json, lock, account.key, account.json, daemon.pid
+ *   stateDir/        0700 agent   trust.json, lock, account.key, account.json, daemon.pid (shared),
+ *                                 state.json / state-NAME.json (one per certificate)
  *   certificate.dir/ 0750 agent:G (0700 with no consumer group)
  *     key.pem …      -> current/key.pem (the published names, one per set file)
  *     current        -> .sets/<id>
@@ -108,6 +109,15 @@ export const PATHS = {
   /** Marks a set holding the self-signed stand-in. */
   placeholder: inSet('PLACEHOLDER', 'placeholder marker'),
 } as const satisfies Record<string, OwnedPath>;
+
+/**
+ * Each certificate's state file: the certificate named `default` (the short
+ * form's) keeps 0.1.0's state.json, so an upgrade and a downgrade keep its
+ * backoff and history; any other has state-NAME.json beside it.
+ */
+export function stateFileOf(name: string): string {
+  return name === 'default' ? PATHS.state.name : `state-${name}.json`;
+}
 
 /** In the state directory. */
 export const LOCK_FILE = PATHS.lock.name;

@@ -1,14 +1,13 @@
 /**
- * state.json in the state directory: what the last pass did, what comes next
- * and what `status` must report. Written atomically after every pass; a
+ * Each certificate's state file in the state directory (state.json for the
+ * certificate named `default`, state-NAME.json for any other: layout.ts):
+ * what its last pass did, what comes next and what `status` must report. Written atomically after every pass; a
  * missing or unreadable file reads as a fresh state, never as an error, so
  * a damaged state file cannot stop renewals.
  */
 import { join } from 'node:path';
 import { readIfExists, writeFileAtomic } from '../lib/fs.js';
-import { PATHS } from './layout.js';
-
-const STATE_FILE = PATHS.state.name;
+import { PATHS, stateFileOf } from './layout.js';
 
 export interface Attempt {
   at: string;
@@ -45,8 +44,8 @@ export function emptyState(): AgentState {
   return { consecutiveFailures: 0, backoffStep: 0, placeholder: false };
 }
 
-export function readState(stateDir: string): AgentState {
-  const text = readIfExists(join(stateDir, STATE_FILE));
+export function readState(stateDir: string, name: string): AgentState {
+  const text = readIfExists(join(stateDir, stateFileOf(name)));
   if (!text) return emptyState();
   try {
     return { ...emptyState(), ...(JSON.parse(text) as Partial<AgentState>) };
@@ -55,6 +54,6 @@ export function readState(stateDir: string): AgentState {
   }
 }
 
-export function writeState(stateDir: string, state: AgentState): void {
-  writeFileAtomic(join(stateDir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`, PATHS.state.mode({}));
+export function writeState(stateDir: string, name: string, state: AgentState): void {
+  writeFileAtomic(join(stateDir, stateFileOf(name)), `${JSON.stringify(state, null, 2)}\n`, PATHS.state.mode({}));
 }

@@ -8,7 +8,7 @@ import type { PublishedName } from '../../store/published.js';
 
 export type Level = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
 export const EXIT_FOR: Record<Level, 0 | 1 | 2 | 3> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
-export const STATUS_SCHEMA_ID = 'cert-agent.status/v1';
+export const STATUS_SCHEMA_ID = 'cert-agent.status/v2';
 
 export interface StatusReport {
   schema: typeof STATUS_SCHEMA_ID;
@@ -93,4 +93,26 @@ export function overdueGraceMs(lifetimeMs: number): number {
 export interface Problems {
   critical: string[];
   warning: string[];
+}
+
+/** One certificate's report inside the agent's: its name, verdict and sections. */
+export type CertificateReport = { name: string } & Pick<
+  StatusReport,
+  'status' | 'problems' | 'certificate' | 'renewal' | 'ca' | 'reload'
+>;
+
+/**
+ * The agent's report: the worst verdict over its certificates, every
+ * problem (prefixed with the certificate's name when there are several),
+ * and each certificate's report. With one certificate, its sections are
+ * also at the top, where 0.1.0's document had them.
+ */
+export type AgentStatusReport = Pick<StatusReport, 'schema' | 'status' | 'problems' | 'checkedAt'> &
+  Partial<Pick<StatusReport, 'certificate' | 'renewal' | 'ca' | 'reload'>> & { certificates: CertificateReport[] };
+
+const SEVERITY: Level[] = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'];
+
+/** The worst of several verdicts (UNKNOWN above CRITICAL: nothing could be said). */
+export function worstOf(levels: Level[]): Level {
+  return levels.reduce<Level>((w, l) => (SEVERITY.indexOf(l) > SEVERITY.indexOf(w) ? l : w), 'OK');
 }

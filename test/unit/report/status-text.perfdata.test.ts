@@ -35,7 +35,7 @@ const certificate = {
   publishedNames: [],
 };
 const report: StatusReport = {
-  schema: 'cert-agent.status/v1',
+  schema: 'cert-agent.status/v2',
   status: 'OK',
   problems: [],
   checkedAt: now.toISOString(),

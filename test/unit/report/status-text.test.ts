@@ -5,7 +5,7 @@ import type { StatusReport } from '../../../agent/report/status.js';
 
 const now = new Date('2026-03-01T12:00:00Z');
 const report: StatusReport = {
-  schema: 'cert-agent.status/v1',
+  schema: 'cert-agent.status/v2',
   status: 'WARNING',
   problems: ['renewal overdue since 2026-03-01T11:00:00.000Z'],
   checkedAt: now.toISOString(),

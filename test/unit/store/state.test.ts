@@ -12,17 +12,17 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('state.json', () => {
   it('a missing file reads as a fresh state', () => {
-    expect(readState(dir)).toEqual({ consecutiveFailures: 0, backoffStep: 0, placeholder: false });
+    expect(readState(dir, 'default')).toEqual({ consecutiveFailures: 0, backoffStep: 0, placeholder: false });
   });
 
   it('a damaged file reads as a fresh state, never as an error', () => {
     writeFileSync(join(dir, 'state.json'), '{"consecutiveFailures": 3,');
-    expect(readState(dir)).toEqual(emptyState());
+    expect(readState(dir, 'default')).toEqual(emptyState());
   });
 
   it('fields a file lacks take their defaults', () => {
     writeFileSync(join(dir, 'state.json'), JSON.stringify({ lastSuccess: '2026-12-01T00:00:00.000Z' }));
-    expect(readState(dir)).toEqual({ ...emptyState(), lastSuccess: '2026-12-01T00:00:00.000Z' });
+    expect(readState(dir, 'default')).toEqual({ ...emptyState(), lastSuccess: '2026-12-01T00:00:00.000Z' });
   });
 
   it('writes 0600 and reads back what it wrote', () => {
@@ -33,17 +33,17 @@ describe('state.json', () => {
       lastAttempt: { at: '2026-12-07T10:00:00.000Z', result: 'failed', error: 'CA down', errorKind: 'ca-unavailable' },
       reload: { target: 'nginx', at: '2026-12-07T09:00:00.000Z', ok: true, servedSerial: '0a' },
     };
-    writeState(dir, state);
+    writeState(dir, 'default', state);
     expect(statSync(join(dir, 'state.json')).mode & 0o777).toBe(0o600);
-    expect(readState(dir)).toEqual(state);
+    expect(readState(dir, 'default')).toEqual(state);
     expect(readFileSync(join(dir, 'state.json'), 'utf8')).toMatch(/\n$/);
   });
 
   it('replaces the file by rename: a reader holding the old one keeps it whole', () => {
-    writeState(dir, { ...emptyState(), backoffStep: 1 });
+    writeState(dir, 'default', { ...emptyState(), backoffStep: 1 });
     const before = statSync(join(dir, 'state.json')).ino;
-    writeState(dir, { ...emptyState(), backoffStep: 2 });
+    writeState(dir, 'default', { ...emptyState(), backoffStep: 2 });
     expect(statSync(join(dir, 'state.json')).ino).not.toBe(before);
-    expect(readState(dir).backoffStep).toBe(2);
+    expect(readState(dir, 'default').backoffStep).toBe(2);
   });
 });

@@ -12,7 +12,7 @@ describe('doctor: last renewal', () => {
     const ctx = doctorContext();
     dir = ctx.dir;
     expect(checkLastAttempt(ctx)).toEqual([]);
-    writeState(ctx.config.stateDir, {
+    writeState(ctx.config.stateDir, 'default', {
       ...emptyState(),
       lastAttempt: { at: '2026-01-01T00:00:00Z', result: 'not-due' },
     });
@@ -20,7 +20,7 @@ describe('doctor: last renewal', () => {
       { status: 'ok', reason: 'last renewal', message: 'the attempt at 2026-01-01T00:00:00Z: not-due' },
     ]);
     const failed = { at: '2026-01-02T00:00:00Z', result: 'failed' as const, error: 'self-check: refused' };
-    writeState(ctx.config.stateDir, { ...emptyState(), lastAttempt: failed });
+    writeState(ctx.config.stateDir, 'default', { ...emptyState(), lastAttempt: failed });
     expect(checkLastAttempt(ctx)).toEqual([
       {
         status: 'PROBLEM',
