@@ -134,7 +134,8 @@ function applyTargetDefaults(doc: Document, before: Document | undefined, input:
   const targetOf = (d: Document | undefined) =>
     String(d?.getIn(own(['reload', 'target'])) ?? d?.getIn(['reload', 'target']) ?? 'none');
   const target = targetOf(doc);
-  const existed = before !== undefined && before.getIn(at.entry) !== undefined;
+  // The shared sections existed with the file; an entry's own overrides with that entry.
+  const existed = before !== undefined && (!at.sections.length || before.getIn(at.entry) !== undefined);
   const oldTarget = existed ? targetOf(before) : 'none';
   // A first enroll of this certificate, or a change of target over a value that followed the old one.
   const follows = (value: unknown, derived: unknown) => !existed || (target !== oldTarget && value === derived);

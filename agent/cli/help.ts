@@ -47,6 +47,7 @@ writes it and keeps fields added by hand. Every field, with its default:
   ca.directory                full ACME directory URL (default {url}/acme/{provisioner}/directory)
   ca.rootFile                 root PEM to trust instead of fetching /roots (default none)
   account.email               ACME account contact (default none)
+  certificate.name            its name in status, metrics, logs and file names (default default)
   certificate.domains         DNS names or IP addresses, the first is the subject (required)
   certificate.keyType         ec-p256 | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096 (default ec-p256)
   certificate.dir             the key, certificate and chain files (default /etc/cert-agent/tls)
@@ -76,9 +77,27 @@ writes it and keeps fields added by hand. Every field, with its default:
                               directories are open to group or others (default repair)
   stateDir                    account key, trust.json, state.json, lock (default /var/lib/cert-agent)
 
+certificate is the short form of a list of one. Several certificates:
+  certificates                a list of entries with the certificate.* fields; name required,
+                              unique (a-z 0-9 - _); dir default /etc/cert-agent/certs/NAME;
+                              optional challenge (mode, listen, webroot) and reload (target,
+                              command, verify, traefik.dynamicFile, default cert-agent-NAME.yml
+                              beside the shared one) over the shared sections
+One account, one lock and one pass for all; each has its own schedule, backoff
+and state file (state-NAME.json; state.json for the one named default). A
+consumer shared by several certificates is reloaded once per pass.
+
+  certificates:
+    - name: app
+      domains: [app.internal]
+    - name: grafana
+      domains: [grafana.internal]
+      keyType: rsa-2048
+      reload: { target: command, command: [systemctl, reload, grafana-server] }
+
 Every field with comments: /usr/share/cert-agent/config.example.yaml.
 `,
-  enroll: `Usage: cert-agent enroll --ca-url URL --fingerprint HEX --domain NAME [--domain NAME...] [flags]
+  enroll: `Usage: cert-agent enroll --ca-url URL --fingerprint HEX --domain NAME [--domain NAME...] [--name N] [flags]
 
 Required: --ca-url, --domain, and --fingerprint (or --root-file); with --reload
 command also --reload-command. Each missing one is named (exit 64).
@@ -87,6 +106,14 @@ Writes the config file (0600) and pins the CA root: fetches /roots, keeps the ro
 whose SHA-256 equals --fingerprint, and proves that the CA's own TLS certificate
 chains to it. Nothing is written when any of this fails. Running it again with the
 same input changes nothing; other fields already in the config file are kept.
+
+Several certificates: --name N adds the certificate N, or changes it, and
+leaves every other entry as it is (its --domain, --key-type, --cert-dir,
+--owner, --group, and its own --challenge, --listen, --webroot, --reload,
+--reload-command, --verify once there are several; --ca-url, --fingerprint and
+the rest are shared). The first enroll writes a list of one (named default
+without --name); without --name, enroll changes the only certificate, and
+needs --name once there are several.
 
 Flags (each also from the environment variable in brackets):
   --ca-url URL          step-ca base URL                        [CERT_AGENT_CA_URL]
@@ -111,6 +138,8 @@ Flags (each also from the environment variable in brackets):
                         nginx and traefik 127.0.0.1:443, otherwise none) [CERT_AGENT_VERIFY]
   --cert-dir DIR        certificate directory (default /etc/cert-agent/tls) [CERT_AGENT_CERT_DIR]
   --state-dir DIR       account, trust and state (default /var/lib/cert-agent) [CERT_AGENT_STATE_DIR]
+  --name N              the certificate to add or change (a-z 0-9 - _; default: the only one,
+                        or default for the first)            [CERT_AGENT_NAME]
   --key-type TYPE       ec-p256 (default) | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096 [CERT_AGENT_KEY_TYPE]
   --owner USER          user that must read the certificate files, through its primary
                         group; the files stay root's (default root) [CERT_AGENT_OWNER]
@@ -151,16 +180,19 @@ Examples:
   cert-agent bootstrap --ca-url https://ca.internal:9000 --fingerprint 4a5679... --out /tmp/root.pem
   cert-agent bootstrap --ca-url https://ca.internal:9000 --fingerprint 4a5679... | openssl x509 -noout -subject
 `,
-  renew: `Usage: cert-agent renew [--force | --dry-run] [--config PATH]
+  renew: `Usage: cert-agent renew [--force | --dry-run] [--name N] [--config PATH]
 
-One pass: check trust, renew the certificate if it is due (renewal.at of its
+One pass, for every certificate (or --name's): check trust, renew each certificate if it is due (renewal.at of its
 lifetime, minus jitter) or missing, broken or a placeholder; install the new set
 atomically and reload the consumer. With --force, renew now whatever the schedule.
 Due or not, the names consumers read (key.pem, cert.pem, ...) are put back as links
 into the live set when missing, copied over or pointing elsewhere (a copied file
 is kept as <name>.before-cert-agent), and the consumer is reloaded.
 Exit 0 when renewed or not due; non-zero (see 'cert-agent --help') on failure, in
-which case the current certificate stays in place.
+which case the current certificate stays in place. With several certificates,
+one line (or two) each, headed by its name; a failure is one line on stderr
+naming the certificate, the others go on, and the exit code is the first
+failure's. A consumer several renewed certificates share is reloaded once.
 
 With --dry-run, the whole path (trust, account, challenge, order, and the
 checks an install makes) runs under the lock whether or not renewal is due,
@@ -172,12 +204,14 @@ succeeded; otherwise the code of the failure, with its reason.
 Flags:
   -f, --force         renew now, even when not due
   --dry-run           test the whole renewal without keeping anything (see above)
+  --name N            only this certificate (default: every one)
   -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
 
 Examples:
   cert-agent renew            # renew if due
   cert-agent renew --force    # renew now
   cert-agent renew --dry-run  # would renewal work? (a test order at the CA)
+  cert-agent renew --name grafana --force   # one certificate of several, now
 `,
   run: `Usage: cert-agent run [--config PATH]
 
@@ -263,7 +297,7 @@ Examples:
   cert-agent check --config /etc/cert-agent/config.yaml     # one check by hand
   journalctl -u cert-agent-pass.service                     # what the runs did
 `,
-  status: `Usage: cert-agent status [--json | --line] [--config PATH]
+  status: `Usage: cert-agent status [--json | --line] [--name N] [--config PATH]
 
 Shows, in one screen: names, serial, issuer, validity and a bar of the lifetime
 used; the next renewal (absolute and "in 3h12m"); the last attempt and its
@@ -276,14 +310,20 @@ the daemon and without network. Keeps its start-up caches in
 /var/lib/cert-agent/code-cache when that directory is private
 (CERT_AGENT_CACHE_DIR). Colour and a block bar on a
 terminal; plain ASCII when piped or with NO_COLOR set.
+Several certificates: a first line with the worst status and each one's, then
+each certificate's screen headed by its name; the exit code is the worst.
 
 Flags:
-  -j, --json          the same as a stable JSON document (schema cert-agent.status/v1,
-                      documented in docs/status.schema.json)
-  --line              one line of tab-separated fields, for shells without a JSON
-                      parser: v1, status, names (comma-separated), seconds to
-                      expiry, seconds to the next renewal (negative: due), pinned
-                      fingerprints, first problem; "-" where there is no value
+  -j, --json          the same as a stable JSON document (schema cert-agent.status/v2,
+                      documented in docs/status.schema.json): the overall status
+                      and problems, and "certificates", one report each
+  --line              one line per certificate of tab-separated fields, for shells
+                      without a JSON parser: v2, status, names (comma-separated),
+                      seconds to expiry, seconds to the next renewal (negative:
+                      due), pinned fingerprints, first problem, the certificate's
+                      name; "-" where there is no value (without a usable config:
+                      one line of the first seven fields, v1)
+  --name N            only this certificate (default: every one)
   -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
 
 The first line follows the monitoring-plugin convention, with performance data:
@@ -305,12 +345,13 @@ Exit codes (monitoring-plugin convention):
 
 Examples:
   cert-agent status
-  cert-agent status --json | jq -r .certificate.notAfter
+  cert-agent status --json | jq -r '.certificates[0].certificate.notAfter'
   cert-agent status >/dev/null; echo $?      # as a Nagios/Icinga check
   sudo -n /usr/bin/cert-agent status | head -1   # what NRPE sees (as user nagios)
-  cert-agent status --line | cut -f2,4       # status and seconds to expiry
+  cert-agent status --line | cut -f8,2,4     # name, status and seconds to expiry
+  cert-agent status --json | jq -r '.certificates[] | "\\(.name) \\(.status)"'
 `,
-  doctor: `Usage: cert-agent doctor [--fix] [--config PATH]
+  doctor: `Usage: cert-agent doctor [--fix] [--name N] [--config PATH]
 
 Audits the installation; one line per check: "ok", "PROBLEM" (with what to do),
 "FIXED" (with what --fix changed) or "skip" (with why). The checks:
@@ -346,6 +387,9 @@ Audits the installation; one line per check: "ok", "PROBLEM" (with what to do),
 Flags:
   --fix               repair what is safe: chmod/chown the agent's own files and
                       directories (never anything else); each change is printed
+  --name N            only this certificate (default: every one; the shared checks,
+                      mount and CA, run once, the others per certificate, labelled
+                      with its name when there are several)
   -c, --config PATH   config file (default /etc/cert-agent/config.yaml, or $CERT_AGENT_CONFIG)
 
 Exit codes: 0 nothing wrong (after --fix), 1 at least one PROBLEM.
@@ -363,9 +407,11 @@ path ending in .prom, e.g. /var/lib/prometheus/node-exporter/cert-agent.prom),
 the daemon writes the same text there atomically after every check, for
 node_exporter's textfile collector.
 
-Metrics (all gauges):
-  cert_agent_status                                   0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+Metrics (all gauges). The first two are the agent's; every other one has a
+certificate="NAME" label, one sample per certificate:
+  cert_agent_status                                   worst of all: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
   cert_agent_config_ok                                1 if the config could be read and is valid
+  cert_agent_certificate_status                       this certificate's status, 0 to 3
   cert_agent_certificate_present                      1 if a certificate is installed
   cert_agent_certificate_info{serial,issuer,names}    always 1
   cert_agent_certificate_not_before_timestamp_seconds

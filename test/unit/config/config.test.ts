@@ -45,6 +45,7 @@ describe('validateConfig: defaults', () => {
       directory: 'https://ca.internal:9000/acme/acme/directory',
     });
     expect(c.certificate).toEqual({
+      name: 'default',
       domains: ['app.internal'],
       keyType: 'ec-p256',
       dir: '/etc/cert-agent/tls',
@@ -95,7 +96,8 @@ describe('validateConfig: defaults', () => {
 describe('validateConfig: each mistake names its field', () => {
   const cases: [string, Record<string, any>, string, RegExp][] = [
     ['no domains', withField('certificate.domains', []), 'certificate.domains', /at least one/],
-    ['domains missing', { ca: base().ca }, 'certificate.domains', /is required/],
+    ['no certificate at all', { ca: base().ca }, 'certificates', /is required/],
+    ['domains missing', { ca: base().ca, certificate: {} }, 'certificate.domains', /is required/],
     ['a wildcard domain', withField('certificate.domains', ['*.app.internal']), 'certificate.domains[0]', /wildcard/],
     [
       'an invalid DNS name',

@@ -73,7 +73,19 @@ describe('packaging/config.example.yaml', () => {
   it('shows every field the parser knows, set or commented out, and no other', () => {
     expect(() => validateConfig(everything)).not.toThrow();
     const known = sections.flatMap((s) => knownFields(everything, s)).sort();
-    expect(fields.slice().sort()).toEqual(known);
+    // The list form is the second example (below), in place of `certificate`.
+    expect([...fields, 'certificates'].sort()).toEqual(known);
+  });
+
+  it('shows the list form, which parses to two certificates with their own overrides', () => {
+    const block = /^#certificates:\n(?:#.*\n)+/m.exec(exampleText)?.[0] ?? '';
+    const list = parse(block.replace(/^#/gm, '')) as Doc;
+    const { certificate: _one, ...shared } = parse(exampleText) as Doc;
+    const config = validateConfig({ ...shared, ...list });
+    expect(config.certificates.map((c) => [c.certificate.name, c.certificate.dir, c.reload.target])).toEqual([
+      ['app', '/etc/cert-agent/certs/app', 'none'],
+      ['grafana', '/etc/cert-agent/certs/grafana', 'command'],
+    ]);
   });
 });
 
