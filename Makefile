@@ -8,7 +8,7 @@ NODE ?= node
 BUNDLE := bundle/out/cert-agent.cjs
 SOURCES := $(shell find agent -name '*.ts') package.json bundle/build.mjs bundle/esbuild-options.mjs
 
-.PHONY: help deps deps-lint deps-system deps-node deps-stepca deps-proxies deps-packaging deps-nodes typecheck lint fmt bundle deb sea test test-unit test-integration test-faults deps-faults demo clean
+.PHONY: help deps deps-lint deps-system deps-node deps-stepca deps-proxies deps-packaging deps-nodes deps-release typecheck lint fmt bundle deb sea test test-unit test-integration test-faults deps-faults demo clean
 
 help:
 	@echo "make demo   - build, start a local step-ca, enroll, issue, print status"
@@ -20,7 +20,7 @@ help:
 	@echo "make deb    - build bundle/out/cert-agent_<version>_all.deb"
 	@echo "make sea    - build bundle/out/cert-agent, a single executable (Node SEA)"
 
-deps: deps-system deps-lint deps-node deps-stepca deps-proxies deps-packaging deps-nodes deps-faults
+deps: deps-system deps-lint deps-node deps-stepca deps-proxies deps-packaging deps-nodes deps-faults deps-release
 
 # Debian packages the tests use: nginx (webroot challenges, reload), openssl
 # (test CAs, verification), iproute2 and util-linux (namespaces, setpriv).
@@ -76,6 +76,14 @@ NODE_CACHE ?= /var/cache/cert-agent-test/node
 SEA_NODE ?= $(NODE_CACHE)/24.22.3/bin/node
 deps-nodes:
 	@CERT_AGENT_NODE_CACHE=$(NODE_CACHE) bash test/harness/install-nodes.sh
+
+# The upgrade test installs the previous release's .deb, then this one's:
+# built once from the release commit with its own lock file and `make deb`,
+# cached in /var/cache/cert-agent-test/release-<commit>/ (needs git history,
+# npm and dpkg-deb).
+RELEASE_COMMIT ?= f59d9cc66080ce54c166fff3700e18174155f7c7
+deps-release: deps-packaging
+	@bash test/harness/build-release-deb.sh $(RELEASE_COMMIT) >/dev/null
 
 typecheck: deps-node
 	npx tsc --noEmit

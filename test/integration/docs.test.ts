@@ -38,7 +38,7 @@
  * agent by hand, and the fleet installs 102 again after the README's purge
  * there. The only substitutions:
  *   - the example fingerprint: the test CA root's;
- *   - cert-agent_0.1.0_all.deb: the file name of the package built here;
+ *   - cert-agent_0.2.0_all.deb: the file name of the package built here;
  *   - in 102, app.internal: proxy.internal (a name resolves to one container,
  *     and the README's nginx and Traefik sections both call theirs app.internal);
  *   - on the Proxmox host, /usr/local/sbin, /var/lib/vz and
@@ -284,7 +284,7 @@ describe('the operator docs, run as written', () => {
 
   /** What only exists on a real site, replaced by this one's (see the top of this file). */
   function substitute(code: string, where: Where): string {
-    let out = code.replaceAll(EXAMPLE_FINGERPRINT, fingerprint).replaceAll('cert-agent_0.1.0_all.deb', debName);
+    let out = code.replaceAll(EXAMPLE_FINGERPRINT, fingerprint).replaceAll('cert-agent_0.2.0_all.deb', debName);
     if (where === 102) out = out.replace(/\bapp\.internal\b/g, 'proxy.internal');
     if (where === 'pct')
       out = out.replace(/(?<![\w./-])\/(usr\/local\/sbin|var\/lib\/vz|etc\/cert-agent-fleet)\b/g, `${pve}/$1`);
