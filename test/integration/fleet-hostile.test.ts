@@ -70,6 +70,9 @@ interface Answers {
 }
 
 const okLine = (names = 'web.example') => `printf 'v1\\tOK\\t${names}\\t86400\\t43200\\t${FP_OLD}\\t-\\n'`;
+/** One `v2` line of `status --line` (a v1 line and the certificate's name), as printf's format. */
+const v2 = (cert: string, state = 'OK', names = 'web.example', fp = FP_OLD, error = '-') =>
+  `v2\\t${state}\\t${names}\\t86400\\t43200\\t${fp}\\t${error}\\t${cert}\\n`;
 
 function fleetDir(cts: Record<number, Answers>): void {
   work = tempDir('cert-agent-fleet-hostile-');
@@ -212,7 +215,7 @@ describe('cert-agent-fleet and the hook: nothing a container said reaches a term
     expect(JSON.parse(json.stdout).containers[0].state).toBe('WARNING');
     // An escape in a field with a pattern makes the answer unparseable.
     fleetDir({ 101: { line: `printf 'v1\\tOK\\tweb.example\\033[2J\\t1\\t1\\t-\\t-\\n'` } });
-    expect((await host(FLEET, ['status'])).stdout).toMatch(/^101 +ct101 +UNKNOWN .*unparseable answer/m);
+    expect((await host(FLEET, ['status'])).stdout).toMatch(/^101 +ct101 +- +UNKNOWN .*unparseable answer/m);
   });
 
   it('an enroll error with escapes: clean in repin output, the hook log and the audit', async () => {
@@ -234,24 +237,24 @@ describe('every pct call is bounded in time and bytes (N3)', () => {
       102: { line: okLine('db.example') },
     });
     const r = await host(FLEET, ['status']);
-    expect(r.stdout).toMatch(/^101 +ct101 +UNKNOWN .*answer longer than 65536 bytes$/m);
-    expect(r.stdout).toMatch(/^102 +ct102 +OK +db\.example /m);
+    expect(r.stdout).toMatch(/^101 +ct101 +- +UNKNOWN .*answer longer than 65536 bytes$/m);
+    expect(r.stdout).toMatch(/^102 +ct102 +default +OK +db\.example /m);
     expect(r.code).toBe(3);
   });
 
   it('a container that never answers: UNKNOWN after the timeout, the others answered', async () => {
     fleetDir({ 101: { line: 'sleep 120' }, 102: { line: okLine('db.example') } });
     const r = await host(FLEET, ['status'], { CERT_AGENT_FLEET_TIMEOUT: '2' }, 20_000);
-    expect(r.stdout).toMatch(/^101 +ct101 +UNKNOWN .*no answer within 2s$/m);
-    expect(r.stdout).toMatch(/^102 +ct102 +OK /m);
+    expect(r.stdout).toMatch(/^101 +ct101 +- +UNKNOWN .*no answer within 2s$/m);
+    expect(r.stdout).toMatch(/^102 +ct102 +default +OK /m);
     expect(r.ms).toBeLessThan(15_000);
   });
 
   it("a process left behind holding the answer's pipe does not hold status past its limits", async () => {
     fleetDir({ 101: { line: `(setsid sleep 60 &); ${okLine()}` }, 102: { line: okLine('db.example') } });
     const r = await host(FLEET, ['status'], { CERT_AGENT_FLEET_TIMEOUT: '2' }, 25_000);
-    expect(r.stdout).toMatch(/^101 +ct101 +OK /m);
-    expect(r.stdout).toMatch(/^102 +ct102 +OK /m);
+    expect(r.stdout).toMatch(/^101 +ct101 +default +OK /m);
+    expect(r.stdout).toMatch(/^102 +ct102 +default +OK /m);
     expect(r.ms).toBeLessThan(15_000);
   });
 
@@ -404,9 +407,9 @@ describe('cert-agent-fleet: exits and names say what happened', () => {
   it('status: an agent that cannot run (its interpreter missing) is UNKNOWN, not "no-agent"', async () => {
     fleetDir({ 101: { agent: 'broken' }, 102: { agent: 'absent' }, 103: { line: okLine() } });
     const r = await host(FLEET, ['status']);
-    expect(r.stdout).toMatch(/^101 +ct101 +UNKNOWN .*cert-agent cannot run \(exit 127\)$/m);
-    expect(r.stdout).toMatch(/^102 +ct102 +no-agent /m);
-    expect(r.stdout).toMatch(/^103 +ct103 +OK /m);
+    expect(r.stdout).toMatch(/^101 +ct101 +- +UNKNOWN .*cert-agent cannot run \(exit 127\)$/m);
+    expect(r.stdout).toMatch(/^102 +ct102 +- +no-agent /m);
+    expect(r.stdout).toMatch(/^103 +ct103 +default +OK /m);
     expect(r.code).toBe(3);
   });
 
@@ -469,5 +472,133 @@ describe('cert-agent-fleet: exits and names say what happened', () => {
     }
     expect(calls(101)).toBe('');
     expect((await host(HOOK, ['0103', 'post-start'])).code).toBe(64);
+  });
+});
+
+describe('cert-agent-fleet status: one row per certificate of each agent (v2 lines)', () => {
+  interface Row {
+    id: number;
+    name: string;
+    certificate: string | null;
+    state: string;
+    names: string[];
+    lastError: string | null;
+  }
+  const rowsOf = (stdout: string) => (JSON.parse(stdout) as { worst: string; containers: Row[] }).containers;
+
+  it('two certificates, a 0.1.0 agent (v1: "default"), no agent and a stopped container', async () => {
+    fleetDir({
+      101: {
+        line: `printf '${v2('app', 'OK', 'app.internal')}${v2('grafana', 'WARNING', 'grafana.internal', FP_OLD, 'renewal failed')}'; exit 1`,
+      },
+      102: { line: okLine('db.example') },
+      103: { agent: 'absent' },
+      105: {},
+    });
+    writeFileSync(join(work, 'pct/105.conf'), 'name=ct105\npid=\n');
+    const r = await host(FLEET, ['status']);
+    const rows = r.stdout.trimEnd().split('\n');
+    expect(rows[0]).toMatch(/^ID +NAME +CERT +STATE +NAMES +EXPIRES +NEXT-RENEWAL +ROOT +LAST-ERROR$/);
+    expect(rows.slice(1)).toEqual([
+      expect.stringMatching(/^101 +ct101 +app +OK +app\.internal +1d0h +in 12h00m +a{12}\.\.\. +-$/),
+      expect.stringMatching(
+        /^101 +ct101 +grafana +WARNING +grafana\.internal +1d0h +in 12h00m +a{12}\.\.\. +renewal failed$/,
+      ),
+      expect.stringMatching(/^102 +ct102 +default +OK +db\.example /),
+      expect.stringMatching(/^103 +ct103 +- +no-agent +- /),
+      expect.stringMatching(/^105 +ct105 +- +stopped +- /),
+    ]);
+    expect(r.code).toBe(1);
+    const json = await host(FLEET, ['status', '--json']);
+    expect(JSON.parse(json.stdout).worst).toBe('WARNING');
+    expect(rowsOf(json.stdout).map((c) => [c.id, c.name, c.certificate, c.state, c.names])).toEqual([
+      [101, 'ct101', 'app', 'OK', ['app.internal']],
+      [101, 'ct101', 'grafana', 'WARNING', ['grafana.internal']],
+      [102, 'ct102', 'default', 'OK', ['db.example']],
+      [103, 'ct103', null, 'no-agent', []],
+      [105, 'ct105', null, 'stopped', []],
+    ]);
+    expect(json.code).toBe(1);
+  });
+
+  it('one bad field in line 2, a repeated name, v1 and v2 mixed: one UNKNOWN row, nothing of the answer shown', async () => {
+    const answers: [string, string][] = [
+      [
+        'bad field in line 2',
+        `${v2('app', 'OK', 'leak-one.example')}${v2('grafana', 'OK', 'leak-two.example').replace('86400', '1e5')}`,
+      ],
+      ['a name twice', `${v2('app', 'OK', 'leak-one.example')}${v2('app', 'OK', 'leak-two.example')}`],
+      ['v2 then v1', `${v2('app', 'OK', 'leak-one.example')}v1\\tOK\\tleak-two.example\\t1\\t1\\t-\\t-\\n`],
+      ['v1 then v2', `v1\\tOK\\tleak-one.example\\t1\\t1\\t-\\t-\\n${v2('app', 'OK', 'leak-two.example')}`],
+      ['v1 twice', `v1\\tOK\\tleak-one.example\\t1\\t1\\t-\\t-\\nv1\\tOK\\tleak-two.example\\t1\\t1\\t-\\t-\\n`],
+      ['v2 with seven fields', `v2\\tOK\\tleak-one.example\\t1\\t1\\t-\\t-\\n`],
+    ];
+    fleetDir(Object.fromEntries(answers.map(([, a], i) => [101 + i, { line: `printf '${a}'` }])));
+    const text = await host(FLEET, ['status']);
+    const json = await host(FLEET, ['status', '--json']);
+    answers.forEach(([label], i) => {
+      expect(text.stdout, label).toMatch(new RegExp(`^${101 + i} +ct${101 + i} +- +UNKNOWN .*unparseable answer`, 'm'));
+      expect(
+        rowsOf(json.stdout).filter((c) => c.id === 101 + i),
+        label,
+      ).toEqual([expect.objectContaining({ certificate: null, state: 'UNKNOWN', names: [] })]);
+    });
+    expect(text.stdout + json.stdout).not.toContain('leak');
+    expect(text.code).toBe(3);
+  });
+
+  it('a certificate name with a control character, a path, upper case or too long: unparseable', async () => {
+    const names = ['we\\033[2Jb', '../etc', 'a/b', 'App', '-x', '', 'a'.repeat(64), 'caf\\303\\251'];
+    fleetDir(Object.fromEntries(names.map((n, i) => [101 + i, { line: `printf '${v2('ok')}${v2(n)}'` }])));
+    const r = await host(FLEET, ['status', '--json']);
+    expect(r.stdout).not.toMatch(UNPRINTABLE);
+    const rows = rowsOf(r.stdout);
+    expect(rows.map((c) => [c.id, c.state, c.lastError])).toEqual(
+      names.map((_, i) => [101 + i, 'UNKNOWN', 'unparseable answer to cert-agent status --line']),
+    );
+    // The longest name allowed (63) is shown whole.
+    fleetDir({ 101: { line: `printf '${v2('a'.repeat(63))}'` } });
+    expect(rowsOf((await host(FLEET, ['status', '--json'])).stdout)[0]?.certificate).toBe('a'.repeat(63));
+  });
+
+  it('more certificates than the bound: UNKNOWN with the count; at the bound, every row', async () => {
+    const lines = (n: number) => `i=0; while [ $i -lt ${n} ]; do printf '${v2('c%s')}' "$i"; i=$((i + 1)); done`;
+    fleetDir({ 101: { line: lines(65) }, 102: { line: lines(64) } });
+    const r = await host(FLEET, ['status']);
+    expect(r.stdout).toMatch(
+      /^101 +ct101 +- +UNKNOWN .* 65 certificates in the answer to cert-agent status --line, more than 64$/m,
+    );
+    expect(r.stdout.match(/^102 +ct102 +c\d+ +OK /gm)).toHaveLength(64);
+    expect(r.stdout).toMatch(/^102 +ct102 +c63 +OK /m);
+    const small = await host(FLEET, ['status', '102'], { CERT_AGENT_FLEET_MAX_CERTS: '3' });
+    expect(small.stdout).toMatch(/^102 +ct102 +- +UNKNOWN .* 64 certificates .* more than 3$/m);
+    expect((await host(FLEET, ['status'], { CERT_AGENT_FLEET_MAX_CERTS: '0' })).code).toBe(64);
+  });
+});
+
+describe('cert-agent-fleet repin: one re-pin per container covers all its certificates', () => {
+  const trust = (...lists: string[][]) =>
+    `printf '{"status":"OK","certificates":[${lists
+      .map((l, i) => `{"name":"c${i}","ca":{"trustedFingerprints":[${l.map((f) => `"${f}"`).join(',')}]}}`)
+      .join(',')}]}\\n'`;
+
+  it("already trusts: only when every certificate's trust holds the root; one enroll per container", async () => {
+    fleetDir({
+      101: { line: `printf '${v2('app')}${v2('grafana')}'`, json: trust([FP_OLD, FP_OTHER], [FP_OTHER]) },
+      102: { line: `printf '${v2('app')}${v2('grafana')}'`, json: trust([FP_OLD, FP_OTHER], [FP_OLD]) },
+      104: { line: `printf '${v2('app')}${v2('grafana', 'OK', 'web.example', FP_OTHER)}'`, json: trust([]) },
+    });
+    const r = await host(FLEET, ['repin', '--fingerprint', FP_OTHER, '--unless-trusted', '--vouched-by', 'admin']);
+    expect(r.stdout).toContain(`101 ct101: ok (already trusts ${FP_OTHER}`);
+    expect(r.stdout).toContain(`102 ct102: ok (pinned ${FP_OTHER})`);
+    expect(r.stdout).toContain(`104 ct104: ok (pinned ${FP_OTHER})`);
+    expect(calls(101)).not.toContain('enroll');
+    expect(calls(102).match(/cert-agent enroll/g)).toHaveLength(1);
+    expect(r.code).toBe(0);
+    // One audit line per container; its old root is the one every certificate's line shows, else "mixed".
+    const audit = readFileSync(join(work, 'state/repin.log'), 'utf8').trimEnd().split('\n');
+    expect(audit).toHaveLength(2);
+    expect(audit).toContainEqual(expect.stringMatching(new RegExp(`CT 102 root ${FP_OLD} -> ${FP_OTHER} `)));
+    expect(audit).toContainEqual(expect.stringMatching(new RegExp(`CT 104 root mixed -> ${FP_OTHER} `)));
   });
 });

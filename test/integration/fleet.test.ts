@@ -483,27 +483,28 @@ describe('the fleet: ca (103), web (101), proxy (102) as containers of their own
     expect(text.stderr).toBe('');
     expect(text.code).toBe(0);
     const rows = text.stdout.trimEnd().split('\n');
-    expect(rows[0]).toMatch(/^ID +NAME +STATE +NAMES +EXPIRES +NEXT-RENEWAL +ROOT +LAST-ERROR$/);
+    expect(rows[0]).toMatch(/^ID +NAME +CERT +STATE +NAMES +EXPIRES +NEXT-RENEWAL +ROOT +LAST-ERROR$/);
     const fp = fingerprintOf(pki.rootPem);
     expect(rows[1]).toMatch(
       new RegExp(
-        `^101 +web +OK +web\\.fleet\\.internal,www\\.web\\.fleet\\.internal +\\dm\\d\\ds +in \\d+m?\\d+s +${fp.slice(0, 12)}\\.\\.\\. +-$`,
+        `^101 +web +default +OK +web\\.fleet\\.internal,www\\.web\\.fleet\\.internal +\\dm\\d\\ds +in \\d+m?\\d+s +${fp.slice(0, 12)}\\.\\.\\. +-$`,
       ),
     );
     expect(rows[2]).toMatch(
       new RegExp(
-        `^102 +proxy +OK +proxy\\.fleet\\.internal +\\dm\\d\\ds +in \\d+m?\\d+s +${fp.slice(0, 12)}\\.\\.\\. +-$`,
+        `^102 +proxy +default +OK +proxy\\.fleet\\.internal +\\dm\\d\\ds +in \\d+m?\\d+s +${fp.slice(0, 12)}\\.\\.\\. +-$`,
       ),
     );
-    expect(rows[3]).toMatch(/^103 +ca +no-agent +- +- +- +- +-$/);
+    expect(rows[3]).toMatch(/^103 +ca +- +no-agent +- +- +- +- +-$/);
     const json = await host(FLEET, ['status', '--json']);
     expect(json.code).toBe(0);
     const doc = JSON.parse(json.stdout) as { worst: string; containers: Record<string, unknown>[] };
     expect(doc.worst).toBe('OK');
-    expect(doc.containers.map((c) => [c.id, c.name, c.state])).toEqual([
-      [101, 'web', 'OK'],
-      [102, 'proxy', 'OK'],
-      [103, 'ca', 'no-agent'],
+    // One certificate per consumer, named "default" (the short form of the config).
+    expect(doc.containers.map((c) => [c.id, c.name, c.certificate, c.state])).toEqual([
+      [101, 'web', 'default', 'OK'],
+      [102, 'proxy', 'default', 'OK'],
+      [103, 'ca', null, 'no-agent'],
     ]);
     expect(doc.containers[1]).toMatchObject({ names: ['proxy.fleet.internal'], pinnedRoots: [fp], lastError: null });
     expect(doc.containers[1]?.expiresIn).toBeGreaterThan(0);
@@ -695,7 +696,7 @@ describe('the fleet: ca (103), web (101), proxy (102) as containers of their own
     // These certificates renew every ~40 s: a status taken while a renewal's
     // reload is being verified shows the set installed a moment ago against
     // the serial last verified. What must hold is that both settle to OK.
-    const okRow = (id: string, name: string) => new RegExp(`^${id} +${name} +OK .*${newFp.slice(0, 12)}`, 'm');
+    const okRow = (id: string, name: string) => new RegExp(`^${id} +${name} +default +OK .*${newFp.slice(0, 12)}`, 'm');
     await until(
       'the fleet status shows both consumers OK on the new root',
       () => host(FLEET, ['status']),
