@@ -3,9 +3,12 @@
  * update-ca-certificates): an argv list, never a shell; in a process group
  * of its own, so a timeout ends the program and everything it started; and
  * with a minimal environment, so nothing the agent was started with (tokens,
- * proxies, credentials) leaks into a command that runs as root.
+ * proxies, credentials) leaks into a command that runs as root. And the one
+ * way it starts itself (the daemon's passes, spawnSelf): the same program,
+ * the same environment, its output on the same stream.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 
 const TAIL = 400;
 /** After SIGTERM to the group, this long before SIGKILL. */
@@ -108,4 +111,35 @@ export function runArgv(
       child.once('close', () => finish(code, signal));
     });
   });
+}
+
+/** Whether this is the single executable: Node's own answer (process.argv[1] is the name it was started by, a link included). */
+let singleExecutable: boolean | undefined;
+function isSingleExecutable(): boolean {
+  if (singleExecutable === undefined) {
+    try {
+      singleExecutable = (createRequire(import.meta.url)('node:sea') as { isSea(): boolean }).isSea();
+    } catch {
+      singleExecutable = false; // a Node without node:sea has no single executables either
+    }
+  }
+  return singleExecutable;
+}
+
+/**
+ * The agent itself as a child process with `args` (the bundle is node +
+ * script, the single executable the program itself): not a foreign command,
+ * so it keeps the environment and writes to the same stdout and stderr;
+ * `input` on its stdin. Throws when it cannot be started at all (ENOMEM);
+ * other failures arrive as the child's 'error'.
+ */
+export function spawnSelf(args: string[], input: string): ChildProcess {
+  const script = process.argv[1];
+  const sea = isSingleExecutable() || !script;
+  const self = [...process.execArgv, ...(sea ? [] : [script as string])];
+  const child = spawn(process.execPath, [...self, ...args], { stdio: ['pipe', 'inherit', 'inherit'] });
+  // A child that dies before reading its stdin must not take the parent with it (EPIPE).
+  child.stdin?.on('error', () => undefined);
+  child.stdin?.end(input);
+  return child;
 }

@@ -17,31 +17,11 @@
  * (the daemon has, backoff included) and exits 75 when another cert-agent
  * holds the lock, so the daemon can wait for it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
+import type { ChildProcess } from 'node:child_process';
 import { ExitCode, describeError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
+import { spawnSelf } from '../lib/run.js';
 import type { PassRequest, PassRunner } from './daemon.js';
-
-/** Whether this is the single executable: Node's own answer (process.argv[1] is the name it was started by, a link included). */
-let singleExecutable: boolean | undefined;
-function isSingleExecutable(): boolean {
-  if (singleExecutable === undefined) {
-    try {
-      singleExecutable = (createRequire(import.meta.url)('node:sea') as { isSea(): boolean }).isSea();
-    } catch {
-      singleExecutable = false; // a Node without node:sea has no single executables either
-    }
-  }
-  return singleExecutable;
-}
-
-/** How the running program starts itself: the bundle is node + script, the single executable is the program itself. */
-function selfCommand(): [string, string[]] {
-  const script = process.argv[1];
-  const sea = isSingleExecutable() || !script;
-  return [process.execPath, [...process.execArgv, ...(sea ? [] : [script as string])]];
-}
 
 /** A PassRunner that runs each pass as `cert-agent __pass` in a child process. */
 export function childProcessPasses(log: Logger): PassRunner {
@@ -51,18 +31,14 @@ export function childProcessPasses(log: Logger): PassRunner {
         log.error({ event: 'internal_error', error, trigger: req.trigger }, msg);
         resolve('failed');
       };
-      const [program, args] = selfCommand();
       let child: ChildProcess;
       try {
         const pass = ['__pass', '--trigger', req.trigger, '--daemon-pid', String(process.pid)];
-        child = spawn(program, [...args, ...pass], { stdio: ['pipe', 'inherit', 'inherit'] });
+        child = spawnSelf(pass, JSON.stringify(req.config));
       } catch (err) {
         // Thrown rather than emitted (e.g. ENOMEM): this check fails, the daemon goes on.
         return failed(describeError(err), 'could not start the pass process');
       }
-      // A child that dies before reading its stdin must not take the daemon with it (EPIPE).
-      child.stdin?.on('error', () => undefined);
-      child.stdin?.end(JSON.stringify(req.config));
       const stop = () => child.kill('SIGTERM');
       req.signal.addEventListener('abort', stop, { once: true });
       child.once('error', (err) => {
