@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describeError } from '../lib/errors.js';
 import { readIfExists, writeFileAtomic } from '../lib/fs.js';
 import { validityOf } from '../pki/x509.js';
-import { DAEMON_PID_FILE } from '../store/layout.js';
+import { DAEMON_PID_FILE, PATHS } from '../store/layout.js';
 import { auditPermissions } from '../store/permissions.js';
 import { publishedProblems } from '../store/published.js';
 import type { CertStore, LiveSet } from '../store/sets.js';
@@ -40,7 +40,7 @@ export function liveIfReadable(store: CertStore): LiveSet | undefined {
 /** daemon.pid names the running daemon for `enroll`, which signals it after rewriting the config. */
 export function recordDaemon(stateDir: string, pid: number): void {
   const path = join(stateDir, DAEMON_PID_FILE);
-  if (readIfExists(path)?.trim() !== String(pid)) writeFileAtomic(path, `${pid}\n`, 0o644);
+  if (readIfExists(path)?.trim() !== String(pid)) writeFileAtomic(path, `${pid}\n`, PATHS.daemonPid.mode({}));
 }
 
 /** Sets left by an install that was killed before its own prune; never fails the pass. */
