@@ -6,6 +6,7 @@
  * certificate that changed (reload-group.ts).
  */
 import { X509Certificate } from 'node:crypto';
+import { CaUnavailableError } from '../lib/errors.js';
 import { loadOrCreateAccount, saveAccountUrl } from '../store/account.js';
 import { assessSet } from '../pki/assess.js';
 import { generateKeyPem } from '../pki/keys.js';
@@ -81,11 +82,15 @@ async function renew(
     { event: 'renewal_started', certificate, domains: config.certificate.domains, reason, attempt },
     'requesting a certificate',
   );
+  if (ctx.shared.unreachable) throw ctx.shared.unreachable;
   const account = await loadOrCreateAccount(config.stateDir, config.ca.directory);
   // Generated while the order runs: the key is first needed at finalize.
   const keyPem = generateKeyPem(config.certificate.keyType);
   keyPem.catch(() => undefined); // a failure surfaces where it is awaited
-  const issued = await orderCertificate(ctx, { trust, live, account, keyPem });
+  const issued = await orderCertificate(ctx, { trust, live, account, keyPem }).catch((err: unknown) => {
+    if (err instanceof CaUnavailableError) ctx.shared.unreachable = err;
+    throw err;
+  });
   saveAccountUrl(config.stateDir, issued.accountUrl, config.ca.directory);
 
   const installed = store.install(

@@ -5,6 +5,7 @@
  * parameters; and the options and the result of a pass.
  */
 import type { AgentConfig, Config } from '../config/config.js';
+import type { CaUnavailableError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { ReloadOutcome } from '../reload/index.js';
 import type { CertStore, LiveSet } from '../store/sets.js';
@@ -66,6 +67,12 @@ export interface PassContext {
   readonly state: AgentState;
   /** Published names the store upkeep of this pass put back. */
   repaired: string[];
+  /**
+   * Shared by every certificate of the pass: once the CA could not be
+   * reached for one, the others that need it fail at once with the same
+   * error instead of each waiting out its own timeout.
+   */
+  readonly shared: { unreachable?: CaUnavailableError };
   /** What the consumer's reload in this pass recorded (kept for state.json whether it succeeded or not). */
   reloaded?: ReloadRecord;
 }

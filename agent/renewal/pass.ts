@@ -36,7 +36,8 @@ export async function runPass(opts: PassOptions): Promise<PassOutcome[]> {
   checkStoreDirectories(first, opts.log, 'renewal_failed', 'state');
   ensurePrivateDir(first.stateDir);
   const release = acquireLock(first.stateDir, opts.daemonPid);
-  const runs = certs.map((config) => openRun(config, opts));
+  const shared = {};
+  const runs = certs.map((config) => openRun(config, opts, shared));
   try {
     if (opts.daemonPid !== undefined) recordDaemon(first.stateDir, opts.daemonPid);
     for (const run of runs) if (!run.deferred) await prepare(run);
@@ -78,7 +79,7 @@ function selected(opts: PassOptions): Config[] {
   return certs;
 }
 
-function openRun(config: Config, opts: PassOptions): CertRun {
+function openRun(config: Config, opts: PassOptions, shared: PassContext['shared']): CertRun {
   const state = readState(config.stateDir, config.certificate.name);
   const ctx: PassContext = {
     opts,
@@ -89,6 +90,7 @@ function openRun(config: Config, opts: PassOptions): CertRun {
     random: opts.random ?? Math.random,
     state,
     repaired: [],
+    shared,
   };
   const run: CertRun = { ctx, state };
   if (opts.scheduled) {

@@ -5,7 +5,7 @@
  * refresh of the roots after a renewal.
  */
 import type { Config } from '../config/config.js';
-import { TrustError } from '../lib/errors.js';
+import { CaUnavailableError, TrustError } from '../lib/errors.js';
 import { ensurePrivateDir } from '../lib/fs.js';
 import type { Logger } from '../lib/log.js';
 import { certFingerprint } from '../pki/x509.js';
@@ -50,7 +50,16 @@ export async function ensureTrust(config: Config, now: Date, log: Logger): Promi
  * moved to another pinned root (see rotateToPinnedRoot), runs it once more.
  */
 export async function withTrust<T>(ctx: PassContext, step: (trust: TrustBundle) => Promise<T>): Promise<T> {
-  const attempt = async () => step(await ensureTrust(ctx.config, ctx.now(), ctx.log));
+  const { config, shared } = ctx;
+  // A CA found unreachable for another certificate of this pass is not asked again for the first pin.
+  if (shared.unreachable && !trustForPins(config.stateDir, config.ca.fingerprints)) throw shared.unreachable;
+  const attempt = async () =>
+    step(
+      await ensureTrust(ctx.config, ctx.now(), ctx.log).catch((err: unknown) => {
+        if (err instanceof CaUnavailableError) shared.unreachable = err;
+        throw err;
+      }),
+    );
   return attempt().catch(async (err) => {
     if (!(err instanceof TrustError) || !(await rotateToPinnedRoot(ctx.config, ctx.now(), ctx.log))) throw err;
     return attempt();
