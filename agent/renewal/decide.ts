@@ -57,10 +57,23 @@ export function decide(input: DecisionInput): Decision {
   // serves the old certificate until the next renewal, or past its expiry.
   // Names just restored may have been serving a copy: the consumer reloads onto the live set.
   const restored = published.restored.length ? [`restored ${published.restored.join(', ')}`] : [];
-  const reason = ['not due', ...restored].join('; ');
+  // A live set the consumer was never reloaded for: its pass was killed
+  // between the install and the reload (in a pass of several certificates,
+  // the others' orders come in between).
+  const untaken = config.reload.target !== 'none' ? untakenReason(state, live.cert) : undefined;
+  const reason = ['not due', ...restored, ...(untaken ? [untaken] : [])].join('; ');
   const mustReload =
-    (state.reload !== undefined && !state.reload.ok) || (restored.length > 0 && config.reload.target !== 'none');
+    (state.reload !== undefined && !state.reload.ok) ||
+    untaken !== undefined ||
+    (restored.length > 0 && config.reload.target !== 'none');
   return { action: mustReload ? 'reload' : 'nothing', reason, next };
+}
+
+/** Why the consumer must take the live set: its last reload was for another serial (none known: nothing to say). */
+function untakenReason(state: Pick<AgentState, 'reload'>, cert: X509Certificate): string | undefined {
+  const last = state.reload?.serial;
+  if (last === undefined || last === cert.serialNumber.toLowerCase()) return undefined;
+  return `the consumer was last reloaded for serial ${last}`;
 }
 
 /** The reason to renew, or undefined when the decision is not to (what `renew --dry-run` reports). */

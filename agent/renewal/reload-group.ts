@@ -57,8 +57,8 @@ function settle(run: CertRun, result: SetResult): void {
   const { ctx, acted } = run;
   const target = ctx.config.reload.target;
   const served = result.servedSerial ? { servedSerial: result.servedSerial } : {};
-  ctx.reloaded = { target, at: ctx.now().toISOString(), ok: true, detail: result.detail, ...served };
   const serial = acted!.result.live.cert.serialNumber.toLowerCase();
+  ctx.reloaded = { target, at: ctx.now().toISOString(), ok: true, detail: result.detail, serial, ...served };
   const fields = { event: 'reload_done', certificate: name(run), target, serial, detail: result.detail };
   ctx.log.info(fields, 'consumer reloaded');
   const outcome: ReloadOutcome = { detail: result.detail, ...served };
@@ -73,8 +73,8 @@ function fail(run: CertRun, err: unknown, rollback: boolean): void {
   const target = ctx.config.reload.target;
   let detail = describeError(err);
   if (rollback && ctx.store.rollback()) detail += '; the previous certificate set was restored';
-  ctx.reloaded = { target, at: ctx.now().toISOString(), ok: false, detail };
   const serial = acted?.result.live.cert.serialNumber.toLowerCase();
+  ctx.reloaded = { target, at: ctx.now().toISOString(), ok: false, detail, ...(serial ? { serial } : {}) };
   ctx.log.error({ event: 'reload_failed', certificate: name(run), target, serial, error: detail }, 'reload failed');
   run.error = err instanceof ReloadError ? new ReloadError(detail) : err;
   delete run.acted;

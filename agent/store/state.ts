@@ -21,6 +21,12 @@ export interface ReloadRecord {
   at: string;
   ok: boolean;
   detail?: string;
+  /**
+   * Serial of the live set this reload was for: a live set of another serial
+   * was installed by a pass that never reached its reload (killed between
+   * them), and the next pass reloads the consumer onto it.
+   */
+  serial?: string;
   /** Serial the proxy was seen serving after the reload, when verified. */
   servedSerial?: string;
 }

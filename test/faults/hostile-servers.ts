@@ -11,7 +11,7 @@
  *  - startCountingProxy: a TLS-terminating relay in front of Pebble that
  *    counts the badNonce rejections it passes back;
  *  - startAcmeRelay: a relay in front of a real step-ca, trusted through its
- *    own root, that rewrites chosen ACME answers.
+ *    own root, that rewrites chosen ACME answers or holds them back.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -229,10 +229,9 @@ export interface Exchange {
   headers: Record<string, string>;
   body: string;
 }
-export type Intercept = (
-  req: { method: string; path: string },
-  upstream: Exchange,
-) => { status: number; headers?: Record<string, string>; body: string } | undefined;
+type Answer = { status: number; headers?: Record<string, string>; body: string } | undefined;
+/** May answer later (a promise): the agent then waits that long for this answer, as for a slow CA. */
+export type Intercept = (req: { method: string; path: string }, upstream: Exchange) => Answer | Promise<Answer>;
 
 /**
  * A TLS-terminating relay in front of a real step-ca, with a certificate
@@ -261,11 +260,15 @@ export async function startAcmeRelay(
           const single = Object.entries(r.headers).filter(([, v]) => typeof v === 'string');
           const headers = Object.fromEntries(single) as Record<string, string>;
           const upstream = { status: r.statusCode ?? 502, headers, body: Buffer.concat(body).toString('utf8') };
-          const changed = intercept({ method: req.method ?? '', path: req.url ?? '' }, upstream);
-          if (!changed) return void res.writeHead(upstream.status, r.headers).end(Buffer.concat(body));
-          const out = { ...headers, ...changed.headers };
-          delete out['content-length'];
-          res.writeHead(changed.status, out).end(changed.body);
+          void Promise.resolve(intercept({ method: req.method ?? '', path: req.url ?? '' }, upstream)).then(
+            (changed) => {
+              if (res.destroyed) return;
+              if (!changed) return void res.writeHead(upstream.status, r.headers).end(Buffer.concat(body));
+              const out = { ...headers, ...changed.headers };
+              delete out['content-length'];
+              res.writeHead(changed.status, out).end(changed.body);
+            },
+          );
         });
       });
       up.on('error', (e) => res.writeHead(502).end(e.message));

@@ -28,6 +28,15 @@ export interface StepCaOptions {
    * validated on port 80 of each name as the namespace resolves it.
    */
   netns?: StepCaNetns;
+  /**
+   * The CA's certificate issuance policy, written as ca.json's
+   * `authority.policy` (e.g. `{ x509: { allow: { dns: ['*.example'] } } }`):
+   * names outside it are refused at new-order with `rejectedIdentifier`.
+   * step-ca reads a provisioner's own policy only from its admin database,
+   * not from ca.json; with the one ACME provisioner of this harness, the
+   * authority's policy is that provisioner's.
+   */
+  policy?: object;
 }
 
 export interface StepCaNetns {
@@ -127,6 +136,7 @@ function caJson(o: {
   min: string;
   def: string;
   netns?: StepCaNetns;
+  policy?: object;
 }) {
   const max = durationMs(o.def) > durationMs('24h') ? o.def : '24h';
   return {
@@ -140,6 +150,7 @@ function caJson(o: {
     logger: { format: 'text' },
     db: { type: 'badgerv2', dataSource: o.dbDir },
     authority: {
+      ...(o.policy ? { policy: o.policy } : {}),
       provisioners: [
         {
           type: 'ACME',
@@ -213,7 +224,7 @@ class StepCaInstance implements StepCa {
     readonly dir: string,
     readonly port: number,
     readonly acmeHttpPort: number,
-    private readonly opts: Required<Omit<StepCaOptions, 'netns'>> & Pick<StepCaOptions, 'netns'>,
+    private readonly opts: Required<Omit<StepCaOptions, 'netns' | 'policy'>> & Pick<StepCaOptions, 'netns' | 'policy'>,
   ) {
     const net = opts.netns;
     this.url = net ? `https://${net.dnsNames[0]}${port === 443 ? '' : `:${port}`}` : `https://127.0.0.1:${port}`;
@@ -238,6 +249,7 @@ class StepCaInstance implements StepCa {
       min: this.opts.minCertDuration,
       def: this.opts.certDuration,
       ...(this.opts.netns ? { netns: this.opts.netns } : {}),
+      ...(this.opts.policy ? { policy: this.opts.policy } : {}),
     });
     await fsp.writeFile(path.join(this.dir, 'ca.json'), JSON.stringify(cfg, null, 2));
   }
@@ -342,6 +354,7 @@ export async function startStepCa(opts: StepCaOptions = {}): Promise<StepCa> {
     minCertDuration: opts.minCertDuration ?? '1m',
     provisioner: opts.provisioner ?? 'acme',
     ...(opts.netns ? { netns: opts.netns } : {}),
+    ...(opts.policy ? { policy: opts.policy } : {}),
   };
   stepCaBinary(); // fail fast, before any temp dir exists
   // Ports are picked by binding port 0 and releasing it, so another process

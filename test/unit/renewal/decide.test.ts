@@ -209,6 +209,20 @@ describe('decide: renew, reload or nothing, with the reason and the next moment'
     expect(decision.next?.toISOString()).toBe(at(0.5).toISOString());
   });
 
+  it('reloads a consumer that never took the live set (a pass killed between the install and the reload)', () => {
+    const serial = new X509Certificate(leaf.pem).serialNumber.toLowerCase();
+    const base = { live: live(leaf), findings: [], published: none, config: cfg(), now: at(0.25) };
+    const reloadedFor = (s: string) => ({ reload: { ...okReload.reload, serial: s } });
+    expect(decide({ ...base, state: reloadedFor('0badc0de') })).toMatchObject({
+      action: 'reload',
+      reason: 'not due; the consumer was last reloaded for serial 0badc0de',
+    });
+    expect(decide({ ...base, state: reloadedFor(serial) }).action).toBe('nothing');
+    // A record without a serial (0.1.0's): nothing to compare it with.
+    expect(decide({ ...base, state: okReload }).action).toBe('nothing');
+    expect(decide({ ...base, state: reloadedFor('0badc0de'), config: cfg('none') }).action).toBe('nothing');
+  });
+
   it('renews without a live set, with no next moment', () => {
     const decision = decide({
       live: undefined,
