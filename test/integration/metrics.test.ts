@@ -99,13 +99,19 @@ describe('cert-agent metrics', () => {
     expect(value(m, 'cert_agent_trust_broken')).toBe(0);
     expect(value(m, 'cert_agent_served_certificate_match')).toBe(0);
     expect(value(m, 'cert_agent_status')).toBe(1);
+    expect(value(m, 'cert_agent_certificate_status')).toBe(1);
     expect(value(m, 'cert_agent_certificate_present')).toBe(1);
+    // The agent's own families have no label; every per-certificate one names the certificate.
+    expect(m.cert_agent_status?.metrics[0]?.labels ?? {}).toEqual({});
+    for (const f of Object.values(m).filter((f) => !['cert_agent_status', 'cert_agent_config_ok'].includes(f.name)))
+      for (const sample of f.metrics) expect(sample.labels?.certificate, f.name).toBe('default');
     const remaining = value(m, 'cert_agent_renewal_remaining_seconds');
     const next = value(m, 'cert_agent_renewal_next_timestamp_seconds');
     expect(Math.abs(next - Date.now() / 1000 - remaining)).toBeLessThan(30);
     expect(remaining).toBeGreaterThan(12 * 3600);
     expect(remaining).toBeLessThan(14 * 3600);
     expect(m.cert_agent_certificate_info?.metrics[0]?.labels).toEqual({
+      certificate: 'default',
       serial: leaf.serial,
       issuer: 'CN=Metrics Intermediate CA',
       names: 'app.internal',

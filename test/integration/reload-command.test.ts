@@ -128,6 +128,7 @@ describe('reload.target: command', () => {
     expect(r.code, r.stderr).toBe(0);
     const env = JSON.parse(readFileSync(out, 'utf8')) as Record<string, string>;
     expect(Object.keys(env).sort()).toEqual([
+      'CERT_AGENT_CERTIFICATES',
       'CERT_AGENT_CERT_DIR',
       'CERT_AGENT_DOMAINS',
       'CERT_AGENT_NOT_AFTER',
@@ -144,6 +145,7 @@ describe('reload.target: command', () => {
       PATH: process.env.PATH,
       CERT_AGENT_SERIAL: serialIn('env'),
       CERT_AGENT_DOMAINS: 'localhost',
+      CERT_AGENT_CERTIFICATES: 'default',
     });
     expect(JSON.stringify(env)).not.toMatch(/secret|HOME/);
   });

@@ -102,15 +102,18 @@ async function status(config: string) {
     // Two runs, a second or so apart.
     expect(Math.abs(plugin.perf[0]!.value - doc.certificate.secondsToExpiry)).toBeLessThanOrEqual(5);
   } else expect(plugin.perf).toEqual([]);
-  // --line: the same report in seven tab-separated fields, none empty.
+  // --line: the same report in eight tab-separated fields (v2: the certificate's name last), none empty.
   const line = await runAgent(['status', '--line', '--config', config]);
   expect(line.code).toBe(text.code);
   expect(line.stdout.endsWith('\n') && line.stdout.split('\n').length === 2).toBe(true);
   const f = line.stdout.trimEnd().split('\t');
-  expect(f).toHaveLength(7);
+  // Without a usable config there is no certificate to name: v1's seven fields.
+  const named = doc.certificates !== undefined;
+  expect(f).toHaveLength(named ? 8 : 7);
+  if (named) expect(f[7]).toBe('default');
   for (const field of f) expect(field).toMatch(/^\S(.*\S)?$/);
   const secondsTo = (iso: string | null | undefined) => (iso ? (Date.parse(iso) - Date.now()) / 1000 : undefined);
-  expect(f.slice(0, 3)).toEqual(['v1', doc.status, doc.certificate?.names.join(',') || '-']);
+  expect(f.slice(0, 3)).toEqual([named ? 'v2' : 'v1', doc.status, doc.certificate?.names.join(',') || '-']);
   for (const [field, want] of [
     [f[3], doc.certificate?.secondsToExpiry],
     [f[4], secondsTo(doc.renewal?.next)],
@@ -172,13 +175,14 @@ describe('status in each state', () => {
       reload: { target: 'nginx', servedMatches: true },
     });
     expect(r.line).toEqual([
-      'v1',
+      'v2',
       'OK',
       'app.internal,127.0.0.1',
       expect.stringMatching(/^79\d\d\d$/),
       expect.stringMatching(/^4\d\d\d\d$/),
       ca.fingerprint,
       '-',
+      'default',
     ]);
   });
 
@@ -352,7 +356,7 @@ describe('status in each state', () => {
     const r = await status(bad);
     expect(r.code).toBe(3);
     expect(r.text).toMatch(/^cert-agent UNKNOWN/);
-    expect(r.doc).toMatchObject({ schema: 'cert-agent.status/v1', status: 'UNKNOWN' });
+    expect(r.doc).toMatchObject({ schema: 'cert-agent.status/v2', status: 'UNKNOWN' });
     expect(r.doc.problems[0]).toContain('ca.url');
   });
 

@@ -197,7 +197,7 @@ describe.concurrent('cert-agent check (timer mode)', () => {
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(has(first, 'placeholder_installed')).toHaveLength(1);
     expect(liveCert(s).subject).toContain('cert-agent placeholder');
-    expect(readFileSync(prom, 'utf8')).toMatch(/^cert_agent_certificate_placeholder 1$/m);
+    expect(readFileSync(prom, 'utf8')).toMatch(/^cert_agent_certificate_placeholder\{certificate="default"\} 1$/m);
     const status = await runAgent(['status', '--json', '--config', s.config]);
     expect(status.code).toBe(1);
     expect(JSON.parse(status.stdout).certificate.placeholder).toBe(true);
@@ -212,7 +212,7 @@ describe.concurrent('cert-agent check (timer mode)', () => {
     expect(installed).toBeDefined();
     expect(liveCert(s).subject).not.toContain('placeholder');
     const text = readFileSync(prom, 'utf8');
-    expect(text).toMatch(/^cert_agent_certificate_placeholder 0$/m);
+    expect(text).toMatch(/^cert_agent_certificate_placeholder\{certificate="default"\} 0$/m);
     const notAfter = Math.round(new Date(installed!.notAfter as string).getTime() / 1000);
     expect(text).toMatch(
       new RegExp(`^cert_agent_certificate_not_after_timestamp_seconds(\\{[^}]*\\})? ${notAfter}$`, 'm'),
