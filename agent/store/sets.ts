@@ -13,9 +13,9 @@
  */
 import { mkdirSync, readdirSync, renameSync, type Stats } from 'node:fs';
 import { type X509Certificate, randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { InvalidCertificateError, StoreError, StoreRefusalError, describeError } from '../lib/errors.js';
-import { syncDir } from '../lib/fs.js';
+import { ensureDir, syncDir } from '../lib/fs.js';
 import {
   AGENT_GID,
   AGENT_UID,
@@ -262,6 +262,10 @@ export class CertStore {
   }
 
   private prepare(): void {
+    // Missing parents (e.g. /etc/cert-agent/certs) as `install -d` makes
+    // them, 0755: with the directory's own mode they would shut out the
+    // consumer that reads through the group.
+    ensureDir(dirname(this.dir), 0o755);
     try {
       mkdirSync(this.dir, { recursive: true, mode: this.dirMode });
     } catch (err) {

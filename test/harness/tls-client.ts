@@ -118,3 +118,37 @@ export async function startTlsLoop(
     },
   };
 }
+
+/**
+ * The leaf a server presents for `servername`, fetched with `openssl
+ * s_client` from `fromKey`'s namespace, the chain and the name verified
+ * against the root in caFile alone (the command fails otherwise). The PEM,
+ * for the caller to read its serial and key type.
+ */
+export async function servedLeafPem(
+  topo: Topology,
+  fromKey: string,
+  target: { host: string; port: number; servername: string; caFile: string },
+): Promise<string> {
+  const r = await topo.exec(
+    fromKey,
+    [
+      'openssl',
+      's_client',
+      '-connect',
+      `${target.host}:${target.port}`,
+      '-servername',
+      target.servername,
+      '-CAfile',
+      target.caFile,
+      '-verify_hostname',
+      target.servername,
+      '-verify_return_error',
+    ],
+    { input: '', timeoutMs: 15_000 },
+  );
+  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(r.stdout)?.[0];
+  if (r.code !== 0 || !r.stdout.includes('Verify return code: 0 (ok)') || !pem)
+    throw new Error(`openssl s_client to ${target.servername} (exit ${r.code}): ${r.stdout}${r.stderr}`);
+  return pem;
+}

@@ -50,10 +50,26 @@ export class TraefikContainer {
     writeFileSync(join(this.dynamicDir, 'app.yml'), app.replace(/rule: .*/, `rule: ${rule}`));
   }
 
-  async start(): Promise<void> {
+  /**
+   * `runAs`: Traefik's own uid and gid instead of root, with only the
+   * capability to bind 80 and 443, as a unit with User= and
+   * AmbientCapabilities=CAP_NET_BIND_SERVICE runs it.
+   */
+  async start(opts: { runAs?: { uid: number; gid: number } } = {}): Promise<void> {
+    const as = opts.runAs
+      ? [
+          'setpriv',
+          `--reuid=${opts.runAs.uid}`,
+          `--regid=${opts.runAs.gid}`,
+          '--clear-groups',
+          '--inh-caps=+net_bind_service',
+          '--ambient-caps=+net_bind_service',
+          '--',
+        ]
+      : [];
     const fd = openSync(this.logFile, 'a');
     try {
-      this.proc = this.topo.spawn(this.hostKey, [traefikBinary(), `--configFile=${this.staticFile}`], {
+      this.proc = this.topo.spawn(this.hostKey, [...as, traefikBinary(), `--configFile=${this.staticFile}`], {
         stdio: ['ignore', fd, fd],
       });
     } finally {

@@ -229,3 +229,19 @@ describe("names in the directory that are not the agent's", () => {
     expect(() => store.secure()).toThrow(/\.sets is a directory owned by uid 65534 .*not the agent's/);
   });
 });
+
+describe('a certificate directory whose parents do not exist yet', () => {
+  it('creates the parents 0755, as `install -d` would, so a consumer reading through the group reaches it', async () => {
+    // e.g. /etc/cert-agent/certs/<name>: /etc/cert-agent exists, certs/ does not.
+    const parent = join(dir, '..', 'certs');
+    const nested = join(parent, 'grafana');
+    const leaf = await ca.leaf({ domains: DOMAINS });
+    new CertStore(nested, { group: 65534 }).install(
+      { keyPem: leaf.keyPem, fullchainPem: leaf.fullchainPem, rootsPem: [ca.root.pem] },
+      expect_(),
+    );
+    const who = (p: string) => `${statSync(p).uid}:${statSync(p).gid} ${(statSync(p).mode & 0o777).toString(8)}`;
+    expect(who(parent)).toBe('0:0 755');
+    expect(who(nested)).toBe('0:65534 750');
+  });
+});
