@@ -113,10 +113,18 @@ export type AgentConfig = Config & { certificates: Config[] };
 
 /** The certificates to act on: every one, or the one named (undefined when no certificate has that name). */
 export function certificatesOf(config: Config | AgentConfig, name?: string): Config[] | undefined {
-  const all = 'certificates' in config ? config.certificates : [config];
+  const all = viewsOf(config);
   if (name === undefined) return all;
   const one = all.find((c) => c.certificate.name === name);
   return one ? [one] : undefined;
+}
+
+/** With one certificate the top of the document is its view (what a caller changes there counts). */
+function viewsOf(config: Config | AgentConfig): Config[] {
+  if (!('certificates' in config)) return [config];
+  if (config.certificates.length !== 1) return config.certificates;
+  const { certificates: _all, ...view } = config;
+  return [view];
 }
 
 /** Where a certificate lives unless its entry says: 0.1.0's directory for the short form's, a directory of its own for any other. */

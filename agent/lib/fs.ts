@@ -51,13 +51,17 @@ export function writeNewFile(path: string, data: string | Uint8Array, mode: numb
   }
 }
 
-/** Replaces `path` atomically: readers see the old or the new content, never a mix. */
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode: number): void {
+/**
+ * Replaces `path` atomically: readers see the old or the new content, never
+ * a mix. `durable: false` skips the fsyncs, for a record whose loss in a power
+ * cut costs nothing (the previous content comes back whole).
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode: number, durable = true): void {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  writeNewFile(tmp, data, mode);
+  writeNewFile(tmp, data, mode, durable);
   try {
     renameSync(tmp, path);
-    syncDir(dirname(path));
+    if (durable) syncDir(dirname(path));
   } catch (err) {
     rmSync(tmp, { force: true });
     throw new StoreError(`cannot replace ${path}: ${describeError(err)}`, { cause: err });

@@ -7,6 +7,7 @@
 import type { AgentConfig, Config } from '../config/config.js';
 import type { CaUnavailableError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
+import type { TrustBundle } from '../trust/file.js';
 import type { ReloadOutcome } from '../reload/index.js';
 import type { CertStore, LiveSet } from '../store/sets.js';
 import type { AgentState, ReloadRecord } from '../store/state.js';
@@ -72,7 +73,7 @@ export interface PassContext {
    * reached for one, the others that need it fail at once with the same
    * error instead of each waiting out its own timeout.
    */
-  readonly shared: { unreachable?: CaUnavailableError };
+  readonly shared: { unreachable?: CaUnavailableError; trust?: TrustBundle };
   /** What the consumer's reload in this pass recorded (kept for state.json whether it succeeded or not). */
   reloaded?: ReloadRecord;
 }

@@ -47,7 +47,8 @@ export async function runPass(opts: PassOptions): Promise<PassOutcome[]> {
   } finally {
     try {
       for (const run of runs)
-        if (!run.deferred && !run.untouched) writeState(first.stateDir, run.ctx.config.certificate.name, run.state);
+        if (!run.deferred && !run.untouched)
+          writeState(first.stateDir, run.ctx.config.certificate.name, run.state, run.ctx.state);
     } finally {
       release();
     }

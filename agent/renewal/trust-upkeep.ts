@@ -53,15 +53,16 @@ export async function withTrust<T>(ctx: PassContext, step: (trust: TrustBundle) 
   const { config, shared } = ctx;
   // A CA found unreachable for another certificate of this pass is not asked again for the first pin.
   if (shared.unreachable && !trustForPins(config.stateDir, config.ca.fingerprints)) throw shared.unreachable;
-  const attempt = async () =>
-    step(
-      await ensureTrust(ctx.config, ctx.now(), ctx.log).catch((err: unknown) => {
-        if (err instanceof CaUnavailableError) shared.unreachable = err;
-        throw err;
-      }),
-    );
+  // Loaded once per pass: the certificates after the first take the same roots.
+  const trust = async () =>
+    (shared.trust ??= await ensureTrust(ctx.config, ctx.now(), ctx.log).catch((err: unknown) => {
+      if (err instanceof CaUnavailableError) shared.unreachable = err;
+      throw err;
+    }));
+  const attempt = async () => step(await trust());
   return attempt().catch(async (err) => {
     if (!(err instanceof TrustError) || !(await rotateToPinnedRoot(ctx.config, ctx.now(), ctx.log))) throw err;
+    delete shared.trust;
     return attempt();
   });
 }

@@ -60,6 +60,25 @@ export function readState(stateDir: string, name: string): AgentState {
   }
 }
 
-export function writeState(stateDir: string, name: string, state: AgentState): void {
-  writeFileAtomic(join(stateDir, stateFileOf(name)), `${JSON.stringify(state, null, 2)}\n`, PATHS.state.mode({}));
+/**
+ * `before`: the state as the pass read it. When the only change is the time
+ * of a check that found nothing to do, the file is replaced without fsync:
+ * a power cut would bring back the previous check's time, nothing else, and
+ * a pass over many certificates does not wait for the disk once per
+ * certificate.
+ */
+export function writeState(stateDir: string, name: string, state: AgentState, before?: AgentState): void {
+  const text = `${JSON.stringify(state, null, 2)}\n`;
+  writeFileAtomic(
+    join(stateDir, stateFileOf(name)),
+    text,
+    PATHS.state.mode({}),
+    !before || !onlyCheckedAgain(before, state),
+  );
+}
+
+function onlyCheckedAgain(before: AgentState, after: AgentState): boolean {
+  const { lastAttempt: a, ...restBefore } = before;
+  const { lastAttempt: b, ...restAfter } = after;
+  return a?.result === 'not-due' && b?.result === 'not-due' && JSON.stringify(restBefore) === JSON.stringify(restAfter);
 }
