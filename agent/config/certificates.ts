@@ -46,9 +46,8 @@ function readEntry(raw: FieldReader, shared: Shared): Entry {
   const name = raw.string('name', { check: nameProblem });
   const entry = raw.named(`${raw.field('').replace(/\.$/, '')} (${name})`);
   const certificate = readCertificate(entry, name);
-  const challenge = entry.has('challenge')
-    ? readChallenge(entry.section('challenge'), shared.challenge)
-    : shared.challenge;
+  // Absent or empty (`challenge:` alone), the shared section's fields are the defaults.
+  const challenge = readChallenge(entry.section('challenge'), shared.challenge);
   const reload = readReloadOverride(entry.section('reload'), shared.reload, name);
   entry.done();
   return { certificate, challenge, reload };
