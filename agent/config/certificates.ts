@@ -79,9 +79,11 @@ function nameProblem(v: string): string | undefined {
  * Each certificate needs a name, a directory and a Traefik file of its own;
  * none may sit inside another's directory or the state directory. Paths are
  * compared as the kernel resolves them (`/srv//tls/./a` is `/srv/tls/a`).
+ * `short`: the file has the short form, whose one entry is `certificate`.
  */
-export function checkDistinct(certs: Config[]): void {
-  const label = (i: number) => `certificates[${i}] (${(certs[i] as Config).certificate.name})`;
+export function checkDistinct(certs: Config[], short = false): void {
+  const label = (i: number) =>
+    short ? 'certificate' : `certificates[${i}] (${(certs[i] as Config).certificate.name})`;
   certs.forEach((c, i) => {
     const { name, dir } = c.certificate;
     const stateDir = c.stateDir;
