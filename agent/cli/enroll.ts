@@ -133,6 +133,9 @@ function applyTargetDefaults(doc: Document, before: Document | undefined, input:
   const own = (path: string[]) => [...at.sections, ...path];
   const targetOf = (d: Document | undefined) =>
     String(d?.getIn(own(['reload', 'target'])) ?? d?.getIn(['reload', 'target']) ?? 'none');
+  // An entry of several that names no target of its own is the shared consumer's: it
+  // inherits the shared challenge and verify as they are (chosen by hand or not).
+  if (at.sections.length && doc.getIn(own(['reload', 'target'])) === undefined) return;
   const target = targetOf(doc);
   // The shared sections existed with the file; an entry's own overrides with that entry.
   const existed = before !== undefined && (!at.sections.length || before.getIn(at.entry) !== undefined);
