@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { Document, isDocument, parseDocument, type YAMLMap } from 'yaml';
 import { CaUnavailableError, ConfigError, UsageError, describeError } from '../lib/errors.js';
 import { validateConfig, yamlPosition, yamlReason, type Config } from '../config/config.js';
-import { CERTIFICATE_NAME, DEFAULT_NAME } from '../config/schema.js';
+import { CERTIFICATE_NAME, DEFAULTS, DEFAULT_NAME } from '../config/schema.js';
 import { ensurePrivateDir, readIfExists, writeFileAtomic } from '../lib/fs.js';
 import { bootstrapTrust, trustFromRootFile } from '../trust/pin.js';
 import { loadTrust, recordRepin, saveTrust, trustForPins, VOUCHED_BY, type TrustBundle } from '../trust/file.js';
@@ -195,6 +195,7 @@ export function entryFor(doc: Document, name: string | undefined): EntryPaths {
     const first = doc.get('certificate', true) as YAMLMap;
     doc.delete('certificate');
     if (!first.has('name')) first.items.unshift(doc.createPair('name', shortName) as (typeof first.items)[number]);
+    keepTraefikFile(doc, first, shortName);
     doc.set('certificates', doc.createNode([first, { name }]));
     return { entry: ['certificates', 1], sections: ['certificates', 1] };
   }
@@ -212,6 +213,17 @@ export function entryFor(doc: Document, name: string | undefined): EntryPaths {
   doc.addIn(['certificates'], doc.createNode({ name }));
   const entry = ['certificates', names.length];
   return { entry, sections: entry };
+}
+
+/**
+ * The short form's certificate has the shared Traefik file whatever its
+ * name; in a list, a name other than default gets a file of its own. Made
+ * the first of a list, it keeps the file Traefik reads it from.
+ */
+function keepTraefikFile(doc: Document, first: YAMLMap, name: string): void {
+  if (name === DEFAULT_NAME || doc.getIn(['reload', 'target']) !== 'traefik') return;
+  const file: unknown = doc.getIn(['reload', 'traefik', 'dynamicFile']) ?? DEFAULTS.traefikDynamicFile;
+  first.setIn(['reload', 'traefik', 'dynamicFile'], file);
 }
 
 /** Where an enroll field goes for this entry: its own fields into the entry, challenge and reload by `sections`. */
