@@ -6,11 +6,15 @@
  * several, the per-certificate flags and the defaults their target brings
  * go into that certificate's entry alone.
  */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { mergeEnrollInput, type EnrollInput } from '../../../agent/cli/enroll.js';
+import { enroll, mergeEnrollInput, type EnrollInput } from '../../../agent/cli/enroll.js';
 import { validateConfig } from '../../../agent/config/config.js';
 import { UsageError } from '../../../agent/lib/errors.js';
+import { tempDir } from '../../helpers/agent.js';
+import { makeCa } from '../../helpers/certs.js';
 
 const FP = '4a5679c0ffee00112233445566778899aabbccddeeff00112233445566778899';
 const FIRST: EnrollInput = { 'ca-url': 'https://ca.internal:9000', fingerprint: [FP], domain: ['a.internal'] };
@@ -188,5 +192,37 @@ reload:
     const [first] = validateConfig(doc).certificates;
     // Traefik keeps reading the same dynamic file for it.
     expect(first).toEqual(before);
+  });
+});
+
+describe('enroll --name, the whole command with a root file', () => {
+  it('--reload command without --reload-command for a new entry is the usage error (64) it is for one', async () => {
+    const ca = await makeCa('Enroll entries');
+    const dir = tempDir('enroll-entries-');
+    const rootFile = join(dir, 'root.pem');
+    writeFileSync(rootFile, ca.root.pem);
+    const config = join(dir, 'config.yaml');
+    const input: EnrollInput = {
+      'ca-url': 'https://ca.internal:9000',
+      fingerprint: [ca.fingerprint],
+      'root-file': rootFile,
+      domain: ['a.internal'],
+      'cert-dir': join(dir, 'tls'),
+      'state-dir': join(dir, 'state'),
+    };
+    await enroll(config, input, new Date());
+    const before = readFileSync(config, 'utf8');
+    const add = { domain: ['b.internal'], 'cert-dir': join(dir, 'b'), reload: 'command' };
+    const err = await enroll(config, add, new Date(), { name: 'b' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).exitCode).toBe(64);
+    expect((err as Error).message).toMatch(/enroll needs --reload-command ARG \(CERT_AGENT_RELOAD_COMMAND\)/);
+    expect(readFileSync(config, 'utf8')).toBe(before);
+    // With the command, the entry has both and the first certificate is as it was.
+    const done = await enroll(config, { ...add, 'reload-command': ['true'] }, new Date(), { name: 'b' });
+    expect(done.config.certificate.name).toBe('b');
+    expect(done.config.reload).toMatchObject({ target: 'command', command: ['true'] });
+    expect(existsSync(config)).toBe(true);
+    expect(js(readFileSync(config, 'utf8')).certificates[0]).toEqual(js(before).certificates[0]);
   });
 });
