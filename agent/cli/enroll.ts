@@ -269,7 +269,7 @@ export async function enroll(
   const before = readIfExists(configPath);
   const doc = mergeEnrollInput(before, input, opts.name);
   const entry = entryFor(doc, opts.name);
-  const missing = missingInputs(doc, entry.entry);
+  const missing = missingInputs(doc, entry);
   if (missing.length) throw new UsageError(`enroll needs ${missing.join(', ')} (see cert-agent enroll --help)`);
   let config: Config;
   try {
@@ -343,7 +343,7 @@ async function storeTrust(
 }
 
 /** The required inputs neither given nor already in the file, as flag (variable) for the error. */
-function missingInputs(doc: Document, entry: (string | number)[]): string[] {
+function missingInputs(doc: Document, { entry, sections }: EntryPaths): string[] {
   const absent = (path: string[]) => {
     const value: unknown = doc.getIn(path);
     if (value === undefined || value === null || value === '') return true;
@@ -353,11 +353,22 @@ function missingInputs(doc: Document, entry: (string | number)[]): string[] {
     ['ca-url', 'URL', absent(['ca', 'url'])],
     ['fingerprint', 'HEX', absent(['ca', 'fingerprint']) && absent(['ca', 'rootFile'])],
     ['domain', 'NAME', absent([...entry, 'domains'] as string[])],
-    ['reload-command', 'ARG', doc.getIn(['reload', 'target']) === 'command' && absent(['reload', 'command'])],
+    ['reload-command', 'ARG', commandMissing(doc, sections, absent)],
   ];
   return needed
     .filter(([, , isMissing]) => isMissing)
     .map(([flag, meta]) => `--${flag} ${meta} (${ENROLL_FIELDS.find((f) => f.flag === flag)?.env})`);
+}
+
+/**
+ * reload.target command without its argv: the entry's own target needs its
+ * own command; an inherited target comes with the shared command.
+ */
+function commandMissing(doc: Document, sections: (string | number)[], absent: (path: string[]) => boolean): boolean {
+  const own = (path: string[]) => [...sections, ...path] as string[];
+  const ownTarget: unknown = doc.getIn(own(['reload', 'target']));
+  if (ownTarget !== undefined) return ownTarget === 'command' && absent(own(['reload', 'command']));
+  return doc.getIn(['reload', 'target']) === 'command' && absent(['reload', 'command']);
 }
 
 /** A running daemon re-reads the config at once instead of at its next check. */
