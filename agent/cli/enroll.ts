@@ -133,9 +133,6 @@ function applyTargetDefaults(doc: Document, before: Document | undefined, input:
   const own = (path: string[]) => [...at.sections, ...path];
   const targetOf = (d: Document | undefined) =>
     String(d?.getIn(own(['reload', 'target'])) ?? d?.getIn(['reload', 'target']) ?? 'none');
-  // An entry of several that names no target of its own is the shared consumer's: it
-  // inherits the shared challenge and verify as they are (chosen by hand or not).
-  if (at.sections.length && doc.getIn(own(['reload', 'target'])) === undefined) return;
   const target = targetOf(doc);
   // The shared sections existed with the file; an entry's own overrides with that entry.
   const existed = before !== undefined && (!at.sections.length || before.getIn(at.entry) !== undefined);
@@ -155,15 +152,19 @@ function applyTargetDefaults(doc: Document, before: Document | undefined, input:
       }
     }
   }
-  if (input.verify === undefined) {
-    const verify = doc.getIn(own(['reload', 'verify']));
-    if (follows(verify, defaultsOf(oldTarget)?.verify)) {
-      const want = defaultsOf(target)?.verify;
-      if (want) doc.setIn(own(['reload', 'verify']), want);
-      else if (verify !== undefined) doc.deleteIn(own(['reload', 'verify']));
-    }
-  }
+  if (input.verify === undefined) followVerify(doc, own(['reload', 'verify']), target, oldTarget, follows);
 }
+
+/** reload.verify at `path` moved to the new target's, when it followed the old one. */
+function followVerify(doc: Document, path: Path, target: string, old: string, follows: Follows): void {
+  const verify = doc.getIn(path);
+  if (!follows(verify, defaultsOf(old)?.verify)) return;
+  const want = defaultsOf(target)?.verify;
+  if (want) doc.setIn(path, want);
+  else if (verify !== undefined) doc.deleteIn(path);
+}
+type Path = (string | number)[];
+type Follows = (value: unknown, derived: unknown) => boolean;
 
 /**
  * Where one certificate's fields go in the document: `entry` its own
@@ -215,11 +216,7 @@ export function entryFor(doc: Document, name: string | undefined): EntryPaths {
   return { entry, sections: entry };
 }
 
-/**
- * The short form's certificate has the shared Traefik file whatever its
- * name; in a list, a name other than default gets a file of its own. Made
- * the first of a list, it keeps the file Traefik reads it from.
- */
+/** The short form's certificate, named other than default and made a list, keeps the shared Traefik file it had. */
 function keepTraefikFile(doc: Document, first: YAMLMap, name: string): void {
   if (name === DEFAULT_NAME || doc.getIn(['reload', 'target']) !== 'traefik') return;
   const file: unknown = doc.getIn(['reload', 'traefik', 'dynamicFile']) ?? DEFAULTS.traefikDynamicFile;
@@ -247,7 +244,10 @@ export function mergeEnrollInput(existing: string | undefined, input: EnrollInpu
     const value = input[f.flag];
     if (value !== undefined) doc.setIn(pathFor(f.path, at), value);
   }
-  applyTargetDefaults(doc, existing ? parseDocument(existing) : undefined, input, at);
+  // An entry of several that names no target of its own is the shared consumer's: it
+  // inherits the shared challenge and verify as they are (chosen by hand or not).
+  if (!at.sections.length || doc.getIn([...at.sections, 'reload', 'target']) !== undefined)
+    applyTargetDefaults(doc, existing ? parseDocument(existing) : undefined, input, at);
   return doc;
 }
 
