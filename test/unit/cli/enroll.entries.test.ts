@@ -144,6 +144,32 @@ describe('--name on a list', () => {
   });
 });
 
+describe('a list of one whose entry overrides the shared sections', () => {
+  const OWN = `ca:
+  url: https://ca.internal:9000
+  fingerprint: ${FP}
+certificates:
+  - name: web
+    domains: [a.internal]
+    reload:
+      target: nginx
+      verify: 127.0.0.1:443
+    challenge:
+      mode: webroot
+`;
+
+  it.each([undefined, 'web'])(
+    '--reload (--name %s) changes what the certificate uses, not a shared field it overrides',
+    (name) => {
+      const doc = js(text(OWN, { reload: 'traefik' }, name));
+      const [web] = validateConfig(doc).certificates;
+      expect(web!.reload.target).toBe('traefik');
+      expect(web!.challenge.mode).toBe('proxy');
+      expect(web!.reload.verify).toBe('127.0.0.1:443');
+    },
+  );
+});
+
 describe('--name on the short form', () => {
   const SHORT = `ca:
   url: https://ca.internal:9000
