@@ -190,16 +190,7 @@ export function entryFor(doc: Document, name: string | undefined): EntryPaths {
     doc.set('certificates', doc.createNode([{ name: name ?? DEFAULT_NAME }]));
     return { entry: ['certificates', 0], sections: [] };
   }
-  if (short) {
-    const shortName = String(short.get?.('name') ?? DEFAULT_NAME);
-    if (name === undefined || name === shortName) return { entry: ['certificate'], sections: [] };
-    const first = doc.get('certificate', true) as YAMLMap;
-    doc.delete('certificate');
-    if (!first.has('name')) first.items.unshift(doc.createPair('name', shortName) as (typeof first.items)[number]);
-    keepTraefikFile(doc, first, shortName);
-    doc.set('certificates', doc.createNode([first, { name }]));
-    return { entry: ['certificates', 1], sections: ['certificates', 1] };
-  }
+  if (short) return shortFormEntry(doc, String(short.get?.('name') ?? DEFAULT_NAME), name);
   const items = list?.items ?? [];
   const names = items.map((i) => String(i.get?.('name') ?? ''));
   if (name === undefined && names.length > 1)
@@ -209,11 +200,24 @@ export function entryFor(doc: Document, name: string | undefined): EntryPaths {
   const index = name === undefined ? 0 : names.indexOf(name);
   if (index >= 0) {
     const entry = ['certificates', index];
-    return { entry, sections: names.length > 1 ? entry : [] };
+    // A list of one shares the top sections, unless its entry overrides them: its flags go where they are read from.
+    const overrides = ['challenge', 'reload'].some((k) => items[index]?.get?.(k) !== undefined);
+    return { entry, sections: names.length > 1 || overrides ? entry : [] };
   }
   doc.addIn(['certificates'], doc.createNode({ name }));
   const entry = ['certificates', names.length];
   return { entry, sections: entry };
+}
+
+/** The short form's own certificate, or a list of it and the new one `name` names. */
+function shortFormEntry(doc: Document, shortName: string, name: string | undefined): EntryPaths {
+  if (name === undefined || name === shortName) return { entry: ['certificate'], sections: [] };
+  const first = doc.get('certificate', true) as YAMLMap;
+  doc.delete('certificate');
+  if (!first.has('name')) first.items.unshift(doc.createPair('name', shortName) as (typeof first.items)[number]);
+  keepTraefikFile(doc, first, shortName);
+  doc.set('certificates', doc.createNode([first, { name }]));
+  return { entry: ['certificates', 1], sections: ['certificates', 1] };
 }
 
 /** The short form's certificate, named other than default and made a list, keeps the shared Traefik file it had. */
@@ -360,10 +364,7 @@ function missingInputs(doc: Document, { entry, sections }: EntryPaths): string[]
     .map(([flag, meta]) => `--${flag} ${meta} (${ENROLL_FIELDS.find((f) => f.flag === flag)?.env})`);
 }
 
-/**
- * reload.target command without its argv: the entry's own target needs its
- * own command; an inherited target comes with the shared command.
- */
+/** Target command without its argv: an entry's own target needs its own; an inherited one has the shared command. */
 function commandMissing(doc: Document, sections: (string | number)[], absent: (path: string[]) => boolean): boolean {
   const own = (path: string[]) => [...sections, ...path] as string[];
   const ownTarget: unknown = doc.getIn(own(['reload', 'target']));
