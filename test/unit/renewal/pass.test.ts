@@ -47,14 +47,14 @@ beforeEach(() => {
 afterEach(() => rmSync(base, { recursive: true, force: true }));
 
 /** Two certificates, `default` and `b`, under `base`; dirs may be moved. */
-function twoCertificates(dirs: { default?: string; b?: string } = {}): AgentConfig {
+function twoCertificates(dirs: { default?: string; b?: string } = {}, b: Record<string, unknown> = {}): AgentConfig {
   return validateConfig({
     ca: { url: acme.origin, directory: acme.directoryUrl, fingerprint: acme.ca.fingerprint, rootFile },
     challenge: { mode: 'standalone', listen },
     stateDir: join(base, 'state'),
     certificates: [
       { name: 'default', domains: ['a.internal'], dir: dirs.default ?? join(base, 'tls') },
-      { name: 'b', domains: ['b.internal'], dir: dirs.b ?? join(base, 'b') },
+      { name: 'b', domains: ['b.internal'], dir: dirs.b ?? join(base, 'b'), ...b },
     ],
   });
 }
@@ -145,5 +145,21 @@ describe.runIf(asRoot)('a pass over two certificates', () => {
     expect(stateOf(config, 'state.json').lastSuccess).toBeDefined();
     const refused = lines.filter((l) => l.event === 'renewal_failed');
     expect(refused.map((l) => [l.level, l.certificate])).toEqual([['error', 'b']]);
+  });
+
+  it("a placeholder for the certificate the CA refused is logged under that certificate's name", async () => {
+    const config = twoCertificates({}, { reload: { target: 'command', command: ['false'] } });
+    acme.handle('newOrder', (req, next) => {
+      const ids = (req.jws?.payload as { identifiers: { value: string }[] }).identifiers.map((i) => i.value);
+      return ids.includes('b.internal') ? problem(403, 'rejectedIdentifier', 'b.internal is not allowed') : next();
+    });
+    const { log, lines } = captureLog();
+    expect(summary(await runPass({ config, log, placeholder: true }))).toEqual(['default renewed', 'b error']);
+    expect(existsSync(join(base, 'b', 'fullchain.pem'))).toBe(true);
+    expect(stateOf(config, 'state-b.json').placeholder).toBe(true);
+    const about = (event: string) => lines.filter((l) => l.event === event).map((l) => l.certificate);
+    expect(about('placeholder_installed')).toEqual(['b']);
+    // The consumer's reload for the placeholder failed: which certificate's, the line says.
+    expect(about('reload_failed')).toEqual(['b']);
   });
 });
