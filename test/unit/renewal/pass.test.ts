@@ -90,6 +90,9 @@ describe.runIf(asRoot)('a pass over two certificates', () => {
     expect(stateOf(config, 'state-b.json').lastSuccess).toBeDefined();
     const installed = lines.filter((l) => l.event === 'certificate_installed').map((l) => l.certificate);
     expect(installed).toEqual(['default', 'b']);
+    // Every line of a certificate's steps names it; only what they share (trust, account) does not.
+    const unnamed = lines.filter((l) => l.certificate === undefined).map((l) => l.event);
+    expect(unnamed).toEqual(['trust_bootstrapped', 'account_registered']);
   });
 
   it('an order the CA rejects fails that certificate alone; the other renews, each state written', async () => {
@@ -161,5 +164,15 @@ describe.runIf(asRoot)('a pass over two certificates', () => {
     expect(about('placeholder_installed')).toEqual(['b']);
     // The consumer's reload for the placeholder failed: which certificate's, the line says.
     expect(about('reload_failed')).toEqual(['b']);
+  });
+
+  it("a key opened to others is narrowed and logged under its certificate's name", async () => {
+    const config = twoCertificates();
+    await runPass({ config, log: captureLog().log });
+    chmodSync(join(base, 'b', 'key.pem'), 0o644);
+    const { log, lines } = captureLog();
+    expect(summary(await runPass({ config, log }))).toEqual(['default not-due', 'b not-due']);
+    const repaired = lines.filter((l) => l.event === 'permissions_repaired');
+    expect(repaired.map((l) => l.certificate)).toEqual(['b']);
   });
 });
