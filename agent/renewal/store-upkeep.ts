@@ -21,7 +21,10 @@ export function upkeepStore(ctx: PassContext): string[] {
   const { config, store, log } = ctx;
   // Takes back what an older install gave the consumer and refuses what is not ours, before anything is read.
   for (const change of store.secure()) {
-    log.warn({ event: 'store_secured', change }, `certificate directory: ${change}`);
+    log.warn(
+      { event: 'store_secured', certificate: config.certificate.name, change },
+      `certificate directory: ${change}`,
+    );
   }
   pruneLeftovers(store, ctx);
   auditPermissions(config, store.live(), log);

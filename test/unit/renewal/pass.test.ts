@@ -90,9 +90,9 @@ describe.runIf(asRoot)('a pass over two certificates', () => {
     expect(stateOf(config, 'state-b.json').lastSuccess).toBeDefined();
     const installed = lines.filter((l) => l.event === 'certificate_installed').map((l) => l.certificate);
     expect(installed).toEqual(['default', 'b']);
-    // Every line of a certificate's steps names it; only what they share (trust, account) does not.
+    // Every line of a certificate's steps names it; only what they share (the trust) does not.
     const unnamed = lines.filter((l) => l.certificate === undefined).map((l) => l.event);
-    expect(unnamed).toEqual(['trust_bootstrapped', 'account_registered']);
+    expect(unnamed).toEqual(['trust_bootstrapped']);
   });
 
   it('an order the CA rejects fails that certificate alone; the other renews, each state written', async () => {
