@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { Document, isDocument, parseDocument, type YAMLMap } from 'yaml';
 import { CaUnavailableError, ConfigError, UsageError, describeError } from '../lib/errors.js';
 import { validateConfig, yamlPosition, yamlReason, type Config } from '../config/config.js';
-import { CERTIFICATE_NAME, DEFAULT_NAME } from '../config/schema.js';
+import { CERTIFICATE_NAME, DEFAULTS, DEFAULT_NAME } from '../config/schema.js';
 import { ensurePrivateDir, readIfExists, writeFileAtomic } from '../lib/fs.js';
 import { bootstrapTrust, trustFromRootFile } from '../trust/pin.js';
 import { loadTrust, recordRepin, saveTrust, trustForPins, VOUCHED_BY, type TrustBundle } from '../trust/file.js';
@@ -152,15 +152,19 @@ function applyTargetDefaults(doc: Document, before: Document | undefined, input:
       }
     }
   }
-  if (input.verify === undefined) {
-    const verify = doc.getIn(own(['reload', 'verify']));
-    if (follows(verify, defaultsOf(oldTarget)?.verify)) {
-      const want = defaultsOf(target)?.verify;
-      if (want) doc.setIn(own(['reload', 'verify']), want);
-      else if (verify !== undefined) doc.deleteIn(own(['reload', 'verify']));
-    }
-  }
+  if (input.verify === undefined) followVerify(doc, own(['reload', 'verify']), target, oldTarget, follows);
 }
+
+/** reload.verify at `path` moved to the new target's, when it followed the old one. */
+function followVerify(doc: Document, path: Path, target: string, old: string, follows: Follows): void {
+  const verify = doc.getIn(path);
+  if (!follows(verify, defaultsOf(old)?.verify)) return;
+  const want = defaultsOf(target)?.verify;
+  if (want) doc.setIn(path, want);
+  else if (verify !== undefined) doc.deleteIn(path);
+}
+type Path = (string | number)[];
+type Follows = (value: unknown, derived: unknown) => boolean;
 
 /**
  * Where one certificate's fields go in the document: `entry` its own
@@ -186,15 +190,7 @@ export function entryFor(doc: Document, name: string | undefined): EntryPaths {
     doc.set('certificates', doc.createNode([{ name: name ?? DEFAULT_NAME }]));
     return { entry: ['certificates', 0], sections: [] };
   }
-  if (short) {
-    const shortName = String(short.get?.('name') ?? DEFAULT_NAME);
-    if (name === undefined || name === shortName) return { entry: ['certificate'], sections: [] };
-    const first = doc.get('certificate', true) as YAMLMap;
-    doc.delete('certificate');
-    if (!first.has('name')) first.items.unshift(doc.createPair('name', shortName) as (typeof first.items)[number]);
-    doc.set('certificates', doc.createNode([first, { name }]));
-    return { entry: ['certificates', 1], sections: ['certificates', 1] };
-  }
+  if (short) return shortFormEntry(doc, String(short.get?.('name') ?? DEFAULT_NAME), name);
   const items = list?.items ?? [];
   const names = items.map((i) => String(i.get?.('name') ?? ''));
   if (name === undefined && names.length > 1)
@@ -204,11 +200,31 @@ export function entryFor(doc: Document, name: string | undefined): EntryPaths {
   const index = name === undefined ? 0 : names.indexOf(name);
   if (index >= 0) {
     const entry = ['certificates', index];
-    return { entry, sections: names.length > 1 ? entry : [] };
+    // A list of one shares the top sections, unless its entry overrides them: its flags go where they are read from.
+    const overrides = ['challenge', 'reload'].some((k) => items[index]?.get?.(k) !== undefined);
+    return { entry, sections: names.length > 1 || overrides ? entry : [] };
   }
   doc.addIn(['certificates'], doc.createNode({ name }));
   const entry = ['certificates', names.length];
   return { entry, sections: entry };
+}
+
+/** The short form's own certificate, or a list of it and the new one `name` names. */
+function shortFormEntry(doc: Document, shortName: string, name: string | undefined): EntryPaths {
+  if (name === undefined || name === shortName) return { entry: ['certificate'], sections: [] };
+  const first = doc.get('certificate', true) as YAMLMap;
+  doc.delete('certificate');
+  if (!first.has('name')) first.items.unshift(doc.createPair('name', shortName) as (typeof first.items)[number]);
+  keepTraefikFile(doc, first, shortName);
+  doc.set('certificates', doc.createNode([first, { name }]));
+  return { entry: ['certificates', 1], sections: ['certificates', 1] };
+}
+
+/** The short form's certificate, named other than default and made a list, keeps the shared Traefik file it had. */
+function keepTraefikFile(doc: Document, first: YAMLMap, name: string): void {
+  if (name === DEFAULT_NAME || doc.getIn(['reload', 'target']) !== 'traefik') return;
+  const file: unknown = doc.getIn(['reload', 'traefik', 'dynamicFile']) ?? DEFAULTS.traefikDynamicFile;
+  first.setIn(['reload', 'traefik', 'dynamicFile'], file);
 }
 
 /** Where an enroll field goes for this entry: its own fields into the entry, challenge and reload by `sections`. */
@@ -232,7 +248,10 @@ export function mergeEnrollInput(existing: string | undefined, input: EnrollInpu
     const value = input[f.flag];
     if (value !== undefined) doc.setIn(pathFor(f.path, at), value);
   }
-  applyTargetDefaults(doc, existing ? parseDocument(existing) : undefined, input, at);
+  // An entry of several that names no target of its own is the shared consumer's: it
+  // inherits the shared challenge and verify as they are (chosen by hand or not).
+  if (!at.sections.length || doc.getIn([...at.sections, 'reload', 'target']) !== undefined)
+    applyTargetDefaults(doc, existing ? parseDocument(existing) : undefined, input, at);
   return doc;
 }
 
@@ -254,7 +273,7 @@ export async function enroll(
   const before = readIfExists(configPath);
   const doc = mergeEnrollInput(before, input, opts.name);
   const entry = entryFor(doc, opts.name);
-  const missing = missingInputs(doc, entry.entry);
+  const missing = missingInputs(doc, entry);
   if (missing.length) throw new UsageError(`enroll needs ${missing.join(', ')} (see cert-agent enroll --help)`);
   let config: Config;
   try {
@@ -328,7 +347,7 @@ async function storeTrust(
 }
 
 /** The required inputs neither given nor already in the file, as flag (variable) for the error. */
-function missingInputs(doc: Document, entry: (string | number)[]): string[] {
+function missingInputs(doc: Document, { entry, sections }: EntryPaths): string[] {
   const absent = (path: string[]) => {
     const value: unknown = doc.getIn(path);
     if (value === undefined || value === null || value === '') return true;
@@ -338,11 +357,19 @@ function missingInputs(doc: Document, entry: (string | number)[]): string[] {
     ['ca-url', 'URL', absent(['ca', 'url'])],
     ['fingerprint', 'HEX', absent(['ca', 'fingerprint']) && absent(['ca', 'rootFile'])],
     ['domain', 'NAME', absent([...entry, 'domains'] as string[])],
-    ['reload-command', 'ARG', doc.getIn(['reload', 'target']) === 'command' && absent(['reload', 'command'])],
+    ['reload-command', 'ARG', commandMissing(doc, sections, absent)],
   ];
   return needed
     .filter(([, , isMissing]) => isMissing)
     .map(([flag, meta]) => `--${flag} ${meta} (${ENROLL_FIELDS.find((f) => f.flag === flag)?.env})`);
+}
+
+/** Target command without its argv: an entry's own target needs its own; an inherited one has the shared command. */
+function commandMissing(doc: Document, sections: (string | number)[], absent: (path: string[]) => boolean): boolean {
+  const own = (path: string[]) => [...sections, ...path] as string[];
+  const ownTarget: unknown = doc.getIn(own(['reload', 'target']));
+  if (ownTarget !== undefined) return ownTarget === 'command' && absent(own(['reload', 'command']));
+  return doc.getIn(['reload', 'target']) === 'command' && absent(['reload', 'command']);
 }
 
 /** A running daemon re-reads the config at once instead of at its next check. */

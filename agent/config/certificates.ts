@@ -5,6 +5,7 @@
  * apart (names, directories and Traefik files of their own). Every error
  * names the entry (`certificates[1] (grafana).dir`).
  */
+import { posix } from 'node:path';
 import { ConfigError } from '../lib/errors.js';
 import { KEY_TYPES } from '../pki/keys.js';
 import { readChallenge, readReloadOverride } from './sections.js';
@@ -46,9 +47,8 @@ function readEntry(raw: FieldReader, shared: Shared): Entry {
   const name = raw.string('name', { check: nameProblem });
   const entry = raw.named(`${raw.field('').replace(/\.$/, '')} (${name})`);
   const certificate = readCertificate(entry, name);
-  const challenge = entry.has('challenge')
-    ? readChallenge(entry.section('challenge'), shared.challenge)
-    : shared.challenge;
+  // Absent or empty (`challenge:` alone), the shared section's fields are the defaults.
+  const challenge = readChallenge(entry.section('challenge'), shared.challenge);
   const reload = readReloadOverride(entry.section('reload'), shared.reload, name);
   entry.done();
   return { certificate, challenge, reload };
@@ -75,9 +75,15 @@ function nameProblem(v: string): string | undefined {
     : 'is not a certificate name: lower-case letters, digits, - and _ (up to 63, starting with a letter or digit)';
 }
 
-/** Each certificate needs a name, a directory and a Traefik file of its own; none may sit inside another's directory or the state directory. */
-export function checkDistinct(certs: Config[]): void {
-  const label = (i: number) => `certificates[${i}] (${(certs[i] as Config).certificate.name})`;
+/**
+ * Each certificate needs a name, a directory and a Traefik file of its own;
+ * none may sit inside another's directory or the state directory. Paths are
+ * compared as the kernel resolves them (`/srv//tls/./a` is `/srv/tls/a`).
+ * `short`: the file has the short form, whose one entry is `certificate`.
+ */
+export function checkDistinct(certs: Config[], short = false): void {
+  const label = (i: number) =>
+    short ? 'certificate' : `certificates[${i}] (${(certs[i] as Config).certificate.name})`;
   certs.forEach((c, i) => {
     const { name, dir } = c.certificate;
     const stateDir = c.stateDir;
@@ -99,7 +105,7 @@ export function checkDistinct(certs: Config[]): void {
           `${show(dir)} overlaps the directory of ${label(j)} (${other.certificate.dir}): each certificate needs a directory of its own`,
         );
       const traefik = c.reload.target === 'traefik' && other.reload.target === 'traefik';
-      if (traefik && c.reload.traefik.dynamicFile === other.reload.traefik.dynamicFile)
+      if (traefik && resolved(c.reload.traefik.dynamicFile) === resolved(other.reload.traefik.dynamicFile))
         throw new ConfigError(
           `${label(i)}.reload.traefik.dynamicFile`,
           `${show(c.reload.traefik.dynamicFile)} is also the dynamic file of ${label(j)}: each certificate needs one of its own`,
@@ -110,7 +116,10 @@ export function checkDistinct(certs: Config[]): void {
 
 /** The same directory, or one inside the other. */
 function overlaps(a: string, b: string): boolean {
-  const x = a.replace(/\/+$/, '') + '/';
-  const y = b.replace(/\/+$/, '') + '/';
+  const x = resolved(a).replace(/\/$/, '') + '/';
+  const y = resolved(b).replace(/\/$/, '') + '/';
   return x.startsWith(y) || y.startsWith(x);
 }
+
+/** An absolute path without `.`, `..`, repeated or trailing slashes. */
+const resolved = (path: string) => posix.resolve(path);

@@ -91,7 +91,7 @@ export function validateConfig(doc: unknown): AgentConfig {
   root.done();
   const shared = { ca, account, renewal, trust: { installSystem }, permissions: { onDrift }, metrics, stateDir };
   const certificates: Config[] = entries.map((entry) => ({ ...shared, ...entry }));
-  checkDistinct(certificates);
+  checkDistinct(certificates, root.has('certificate'));
   certificates
     .filter((c) => c.reload.target === 'traefik')
     .slice(1)

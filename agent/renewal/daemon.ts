@@ -222,12 +222,16 @@ export class Daemon {
     return (certificatesOf(this.config) ?? []).map((c) => readState(c.stateDir, c.certificate.name));
   }
 
-  /** A timer for the next renewal or retry moment of any certificate, whichever comes first. */
+  /**
+   * A timer for the next moment any certificate needs a pass: its retry
+   * while it backs off (its renewal time, already past, waits for that),
+   * otherwise its renewal.
+   */
   private armTimer(): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
     const moments = this.states()
-      .flatMap((state) => [state.nextAttempt, state.nextRenewal])
+      .map((state) => state.nextAttempt ?? state.nextRenewal)
       .filter((m): m is string => Boolean(m))
       .map((m) => new Date(m).getTime());
     if (!moments.length) return;

@@ -27,6 +27,7 @@ export async function installPlaceholder(config: Config, store: CertStore, now: 
     log.warn(
       {
         event: 'reload_failed',
+        certificate: config.certificate.name,
         target: config.reload.target,
         serial: live.cert.serialNumber.toLowerCase(),
         error: describeError(err),

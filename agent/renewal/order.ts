@@ -34,12 +34,18 @@ export async function orderCertificate(
   // What the agent's own fetch of a token the CA refused found wrong: a
   // warning, and the explanation carried by the CA's error.
   const selfCheckFindings: string[] = [];
+  const { name: certificate } = config.certificate;
   try {
     const target = reloadTargets[config.reload.target];
     const warning = target.prepareChallenge ? await target.prepareChallenge({ config, live, solver, log }) : undefined;
     if (warning)
       log.warn(
-        { event: 'challenge_route_not_ready', domains: config.certificate.domains, target: config.reload.target },
+        {
+          event: 'challenge_route_not_ready',
+          certificate,
+          domains: config.certificate.domains,
+          target: config.reload.target,
+        },
         warning,
       );
     return await issueCertificate({
@@ -52,13 +58,13 @@ export async function orderCertificate(
       certKeyPem: keyPem,
       solver,
       timeoutMs: config.renewal.orderTimeoutSeconds * 1000,
-      onEvent: (event, fields) => log.info({ event, ...eventFields, ...fields }, event.replace(/_/g, ' ')),
+      onEvent: (event, fields) => log.info({ event, certificate, ...eventFields, ...fields }, event.replace(/_/g, ' ')),
       explainRefusal: async (challenge) => {
         const finding = await selfCheck(solver, challenge);
         if (!finding) return;
         selfCheckFindings.push(finding);
         const identifier = challenge.identifier.value;
-        const fields = { event: 'challenge_self_check_failed', identifier, type: challenge.type, finding };
+        const fields = { event: 'challenge_self_check_failed', certificate, identifier, type: challenge.type, finding };
         log.warn(fields, 'the CA refused the challenge, and it does not answer here as the CA fetches it either');
       },
     });

@@ -28,10 +28,15 @@ function consumerKey({ ctx }: CertRun): string {
   return JSON.stringify([target, command ?? null, nginx, timeoutSeconds]);
 }
 
+/**
+ * A refusal of some sets leaves the others to try once more, without the
+ * refused ones, until the consumer takes what is left. Each round settles
+ * every member or takes at least one out, so every certificate ends either
+ * taken or failed, never installed but left unreloaded.
+ */
 async function reloadGroup(group: CertRun[]): Promise<void> {
   let members = group;
-  // A refusal of some sets leaves the others to try once more, without the refused ones.
-  for (let round = 0; members.length && round < 2; round++) {
+  while (members.length) {
     const first = members[0] as CertRun;
     const target = reloadTargets[first.ctx.config.reload.target];
     const sets = members.map(({ ctx, acted }) => ({ config: ctx.config, live: acted!.result.live }));
@@ -41,10 +46,11 @@ async function reloadGroup(group: CertRun[]): Promise<void> {
       return;
     } catch (err) {
       const refusal = err instanceof ReloadError && err.rollback;
-      const refused = refusal && err.refused ? members.filter((m) => err.refused!.includes(name(m))) : members;
+      const named = refusal && err.refused ? members.filter((m) => err.refused!.includes(name(m))) : [];
+      // A refusal that names none of these cannot tell which: all of them.
+      const refused = named.length ? named : members;
       for (const m of refused) fail(m, err, refusal);
-      if (!refusal) return;
-      members = members.filter((m) => !refused.includes(m));
+      members = refusal ? members.filter((m) => !refused.includes(m)) : [];
     }
   }
 }

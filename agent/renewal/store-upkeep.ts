@@ -21,7 +21,10 @@ export function upkeepStore(ctx: PassContext): string[] {
   const { config, store, log } = ctx;
   // Takes back what an older install gave the consumer and refuses what is not ours, before anything is read.
   for (const change of store.secure()) {
-    log.warn({ event: 'store_secured', change }, `certificate directory: ${change}`);
+    log.warn(
+      { event: 'store_secured', certificate: config.certificate.name, change },
+      `certificate directory: ${change}`,
+    );
   }
   pruneLeftovers(store, ctx);
   auditPermissions(config, store.live(), log);
@@ -44,11 +47,12 @@ export function recordDaemon(stateDir: string, pid: number): void {
 }
 
 /** Sets left by an install that was killed before its own prune; never fails the pass. */
-function pruneLeftovers(store: CertStore, { log }: PassContext): void {
+function pruneLeftovers(store: CertStore, { log, config }: PassContext): void {
   try {
     store.prune();
   } catch (err) {
-    log.warn({ event: 'prune_failed', error: describeError(err) }, 'could not clean up leftovers');
+    const fields = { event: 'prune_failed', certificate: config.certificate.name, error: describeError(err) };
+    log.warn(fields, 'could not clean up leftovers');
   }
 }
 
@@ -58,7 +62,8 @@ function pruneLeftovers(store: CertStore, { log }: PassContext): void {
  * (a copied file kept beside), logged like permission drift. Never fails the
  * pass. A name whose file the live set lacks is left to a renewal (decide.ts).
  */
-function repairPublishedNames({ store, now, log }: PassContext): string[] {
+function repairPublishedNames({ store, now, log, config }: PassContext): string[] {
+  const certificate = config.certificate.name;
   if (!liveIfReadable(store)) return [];
   const broken = publishedProblems(store.dir).filter((p) => p.state !== 'dangling');
   if (!broken.length) return [];
@@ -70,14 +75,14 @@ function repairPublishedNames({ store, now, log }: PassContext): string[] {
     for (const p of broken) {
       const keptAs = done.find((d) => d.name === p.name)?.keptAs;
       const kept = keptAs ? `; the file found there is kept as ${keptAs}` : '';
-      const fields = { event: 'published_name_repaired', name: p.name, path: p.path, was: p.state };
+      const fields = { event: 'published_name_repaired', certificate, name: p.name, path: p.path, was: p.state };
       Object.assign(fields, keptAs ? { keptAs } : {});
       log.warn(fields, `${p.detail}; restored the link to current/${p.name}${kept}`);
     }
     return broken.map((p) => p.name);
   } catch (err) {
     const names = broken.map((p) => p.name);
-    const fields = { event: 'published_name_repair_failed', names, error: describeError(err) };
+    const fields = { event: 'published_name_repair_failed', certificate, names, error: describeError(err) };
     log.error(fields, 'cannot restore the names consumers read');
     return [];
   }
@@ -100,6 +105,7 @@ export async function placeholderIfUnusable(ctx: PassContext, cause: unknown): P
     log.warn(
       {
         event: 'placeholder_installed',
+        certificate: config.certificate.name,
         domains: config.certificate.domains,
         serial: placed.cert.serialNumber.toLowerCase(),
         notAfter: validityOf(placed.cert).notAfter.toISOString(),
@@ -110,7 +116,7 @@ export async function placeholderIfUnusable(ctx: PassContext, cause: unknown): P
     return true;
   } catch (err) {
     log.error(
-      { event: 'placeholder_failed', error: describeError(err) },
+      { event: 'placeholder_failed', certificate: config.certificate.name, error: describeError(err) },
       'could not install a placeholder certificate',
     );
     return false;

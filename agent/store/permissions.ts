@@ -60,7 +60,8 @@ export function findDrift(certDir: string, live: LiveSet | undefined, owner: Own
 export function auditPermissions(config: Config, live: LiveSet | undefined, log: Logger): Drift[] {
   const drift = findDrift(config.certificate.dir, live, ownershipForReading(config));
   for (const d of drift) {
-    const fields = { path: d.path, what: d.what, mode: octal(d.mode), want: octal(d.want) };
+    const { name: certificate } = config.certificate;
+    const fields = { certificate, path: d.path, what: d.what, mode: octal(d.mode), want: octal(d.want) };
     if (d.found) {
       const msg = `${d.what} ${d.path} is ${d.found}, not the agent's: not followed, not changed; remove it`;
       log.error({ event: 'permissions_refused', ...fields, found: d.found }, msg);
