@@ -60,6 +60,7 @@ function run(config: Config, serial: string, reload = true): CertRun & { rollbac
     random: () => 0.5,
     state,
     repaired: [],
+    shared: {},
   };
   return {
     ctx,
