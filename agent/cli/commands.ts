@@ -140,7 +140,7 @@ function renewText(result: PassResult, name: string | undefined): string {
           ? `restored ${result.repaired.join(', ')} (links into the live set)` +
             `${result.reload ? `; ${result.reload.detail}` : ''}\n`
           : '');
-  return name === undefined ? text : `${name}: ${text}`;
+  return name === undefined ? text : text.replace(/^(?=.)/gm, `${name}: `);
 }
 
 /** The certificates a command acts on: --name's, or every one; an unknown name is a usage error naming the known ones. */

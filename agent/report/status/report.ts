@@ -110,9 +110,10 @@ export type CertificateReport = { name: string } & Pick<
 export type AgentStatusReport = Pick<StatusReport, 'schema' | 'status' | 'problems' | 'checkedAt'> &
   Partial<Pick<StatusReport, 'certificate' | 'renewal' | 'ca' | 'reload'>> & { certificates: CertificateReport[] };
 
-const SEVERITY: Level[] = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'];
+/** Worse to the right, as monitoring ranks them: a certificate known to be broken outranks one that cannot be read. */
+const SEVERITY: Level[] = ['OK', 'WARNING', 'UNKNOWN', 'CRITICAL'];
 
-/** The worst of several verdicts (UNKNOWN above CRITICAL: nothing could be said). */
+/** The worst of several verdicts. */
 export function worstOf(levels: Level[]): Level {
   return levels.reduce<Level>((w, l) => (SEVERITY.indexOf(l) > SEVERITY.indexOf(w) ? l : w), 'OK');
 }

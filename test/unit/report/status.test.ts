@@ -68,3 +68,14 @@ describe('collectAgentStatus', () => {
     validates(collectAgentStatus(agent.config, agent.now));
   });
 });
+
+describe('worstOf', () => {
+  it('ranks as monitoring does: OK < WARNING < UNKNOWN < CRITICAL', async () => {
+    const { worstOf } = await import('../../../agent/report/status/report.js');
+    expect(worstOf([])).toBe('OK');
+    expect(worstOf(['OK', 'WARNING'])).toBe('WARNING');
+    expect(worstOf(['WARNING', 'UNKNOWN'])).toBe('UNKNOWN');
+    // A certificate known to be expired is not hidden by one that could not be read.
+    expect(worstOf(['UNKNOWN', 'CRITICAL', 'OK'])).toBe('CRITICAL');
+  });
+});
