@@ -105,7 +105,7 @@ function perCertificate(m: MultiResult): string[] {
     const lc = med(m.lego.cpuMs);
     lines.push(
       '',
-      `Against \`lego run\` per certificate (${m.lego.wallMs.length} runs in the same rounds: ${cell(summarize(m.lego.wallMs), 'ms')}, ${fmt(lc)} ms CPU): cert-agent's extra certificate / lego's run = **${fmt(extra / l, 2)}×** wall, ${fmt(extraCpu / lc, 2)}× CPU. lego pays its whole process per certificate; cert-agent pays Node's start-up and the bundle once per pass, and per extra certificate its key, order, validation, download, checks and atomic install.`,
+      `Against \`lego run\` per certificate (${m.lego.wallMs.length} runs in the same rounds: ${cell(summarize(m.lego.wallMs), 'ms')}, ${fmt(lc)} ms CPU): cert-agent's extra certificate / lego's run = **${fmt(extra / l, 2)}×** wall (CPU: ${fmt(extraCpu)} ms per extra certificate against ${fmt(lc)} ms per lego run; GNU time counts CPU in steps of 10 ms, too coarse for a ratio of lego's). lego pays its whole process per certificate; cert-agent pays Node's start-up and the bundle once per pass, and per extra certificate its key, order, validation, download, checks and atomic install.`,
     );
   } else lines.push('', '`lego` is not installed: no comparison per certificate.');
   return lines;
