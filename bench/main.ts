@@ -10,8 +10,9 @@
  *   BENCH_FLEET_SIZE=100     agents in the fleet benchmark
  *   BENCH_FLEET_ENROLL=4     `cert-agent enroll` processes at a time before the fleet starts
  *   BENCH_SIM_AGENTS=1000    agents in the schedule simulation
+ *   BENCH_MULTI_RUNS=15      rounds of the several-certificates section
  *   BENCH_ONLY=a,b           run only these sections (bundle, latency, oneshot,
- *                            daemon, idle, fleet, simulate, profile)
+ *                            daemon, idle, fleet, simulate, profile, multi)
  *   BENCH_OUT=BENCHMARKS.md  where the report goes (relative to the repo)
  *   BENCH_RENDER_ONLY=1      only re-render the report from bench/out/results.json
  */
@@ -27,6 +28,7 @@ import { daemonRenewalSection } from './sections/daemon-renewal.js';
 import { fleetSection } from './sections/fleet.js';
 import { startIdle, type IdleHandle } from './sections/idle.js';
 import { latencySection } from './sections/latency.js';
+import { multiSection } from './sections/multi.js';
 import { oneShotSection } from './sections/oneshot.js';
 import { profileSection } from './sections/profile.js';
 import { simulateSection } from './sections/simulate.js';
@@ -46,6 +48,7 @@ const knobs = {
   fleetSize: Math.min(1000, Math.max(1, int('BENCH_FLEET_SIZE', 100))),
   fleetEnroll: Math.max(1, int('BENCH_FLEET_ENROLL', 4)),
   simAgents: Math.max(1, int('BENCH_SIM_AGENTS', 1000)),
+  multiRuns: Math.max(3, int('BENCH_MULTI_RUNS', 15)),
 };
 const only = new Set(
   (process.env.BENCH_ONLY ?? '')
@@ -144,7 +147,7 @@ async function main(): Promise<void> {
   if (want('simulate'))
     results.simulation = await section('simulation', async () => simulateSection(knobs.simAgents), errors);
 
-  const needCa = ['latency', 'oneshot', 'idle', 'profile'].some(want);
+  const needCa = ['latency', 'oneshot', 'idle', 'profile', 'multi'].some(want);
   let ca: StepCa | undefined;
   let idle: IdleHandle | undefined;
   try {
@@ -205,6 +208,22 @@ async function main(): Promise<void> {
           results.oneShot = o.tools;
           results.agentPhases = o.agentPhases;
         }
+      }
+      if (want('multi')) {
+        const c = ca;
+        results.multi = await section(
+          'several certificates',
+          () =>
+            multiSection({
+              ca: c,
+              rootFile,
+              agentBin,
+              baseDir: join(work, 'multi'),
+              rounds: knobs.multiRuns,
+              lego: Boolean(versions.lego),
+            }),
+          errors,
+        );
       }
     }
     if (want('daemon'))

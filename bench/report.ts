@@ -10,6 +10,9 @@ import type { AgentPhases, ToolRuns } from './sections/oneshot.js';
 import type { ProfileRow } from './sections/profile.js';
 import type { SimRow } from './sections/simulate.js';
 import { cell, median, summarize, type Summary } from './lib/stats.js';
+import { close, fmt, table, type Target } from './lib/markdown.js';
+import { multiTargets, renderMulti } from './report-multi.js';
+import type { MultiResult } from './sections/multi.js';
 
 /** The repository (bench/out/main.mjs is two levels down). */
 const ROOT_DIR = resolve(import.meta.dirname, '../..');
@@ -39,6 +42,7 @@ export interface Results {
   fleet?: FleetResult[];
   simulation?: SimRow[];
   profile?: ProfileRow[];
+  multi?: MultiResult;
 }
 
 const MB = 1e6;
@@ -51,29 +55,7 @@ const mibSummary = (s: Summary): Summary => ({
   max: s.max / 1024,
   p99: s.p99 / 1024,
 });
-const fmt = (v: number, d = 0) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
 const kib = (b: number) => `${fmt(b / 1024, 0)} KiB`;
-
-interface Target {
-  name: string;
-  target: string;
-  measured: string;
-  met: boolean | undefined;
-  margin: string;
-}
-
-function table(head: string[], rows: (string | number)[][]): string {
-  return [
-    `| ${head.join(' | ')} |`,
-    `|${head.map((h, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
-    ...rows.map((r) => `| ${r.join(' | ')} |`),
-  ].join('\n');
-}
-
-/** A verdict within 10 % of its limit can flip from run to run on this shared machine. */
-function close(ratio: number): string {
-  return Math.abs(ratio - 1) < 0.1 ? ' — within run-to-run noise of the limit' : '';
-}
 
 function verdict(met: boolean | undefined): string {
   return met === undefined ? 'not measured' : met ? '**met**' : '**missed**';
@@ -183,6 +165,7 @@ function targets(r: Results): Target[] {
         close(q / 2),
     });
   }
+  out.push(...multiTargets(r.multi));
   if (r.bundle) {
     const b = r.bundle.bytes;
     out.push({
@@ -389,6 +372,8 @@ export function render(r: Results): string {
     const fails = r.oneShot.flatMap((x) => x.failures.map((f) => `${x.tool}: ${f}`));
     if (fails.length) s.push('Failures:', '', ...fails.map((f) => `- ${f}`), '');
   }
+
+  if (r.multi) s.push(...renderMulti(r.multi));
 
   if (r.daemonRenewal) {
     const d = r.daemonRenewal;
@@ -759,7 +744,7 @@ export function render(r: Results): string {
       .map(([k, v]) => `${k}=${v}`)
       .join(
         ', ',
-      )} (environment: BENCH_RUNS, BENCH_LATENCY_RUNS, BENCH_IDLE_SECONDS, BENCH_DAEMON_RENEWALS, BENCH_FLEET_SIZE, BENCH_FLEET_ENROLL, BENCH_SIM_AGENTS, BENCH_ONLY). Raw numbers of the run: \`bench/out/results.json\`. Peers: \`make deps-bench\` installs Debian's lego, certbot, hyperfine and GNU time, and builds the step CLI from the Go module proxy (\`bench/install-peers.sh\`); step-ca is the test harness's (\`make deps-stepca\`). Sources: \`bench/\`.`,
+      )} (environment: BENCH_RUNS, BENCH_LATENCY_RUNS, BENCH_IDLE_SECONDS, BENCH_DAEMON_RENEWALS, BENCH_FLEET_SIZE, BENCH_FLEET_ENROLL, BENCH_SIM_AGENTS, BENCH_MULTI_RUNS, BENCH_ONLY). Raw numbers of the run: \`bench/out/results.json\`. Peers: \`make deps-bench\` installs Debian's lego, certbot, hyperfine and GNU time, and builds the step CLI from the Go module proxy (\`bench/install-peers.sh\`); step-ca is the test harness's (\`make deps-stepca\`). Sources: \`bench/\`.`,
     '',
   );
   // Measurements `make bench` does not take (per Node version, step by step), kept by hand.

@@ -17,6 +17,10 @@ export interface EnrollOptions {
   listen: string;
   /** Extra YAML appended to the written config (e.g. a renewal block). */
   extraYaml?: string;
+  /** `enroll --name`: adds (or replaces) this entry of the config's certificate list. */
+  name?: string;
+  /** The certificate's directory (default: `tls` in dir). */
+  certDir?: string;
 }
 
 export async function enroll(bin: string, dir: string, o: EnrollOptions): Promise<AgentDirs & { ms: number }> {
@@ -24,7 +28,7 @@ export async function enroll(bin: string, dir: string, o: EnrollOptions): Promis
   const d: AgentDirs = {
     dir,
     config: join(dir, 'config.yaml'),
-    certDir: join(dir, 'tls'),
+    certDir: o.certDir ?? join(dir, 'tls'),
     stateDir: join(dir, 'state'),
   };
   const started = Date.now();
@@ -49,6 +53,7 @@ export async function enroll(bin: string, dir: string, o: EnrollOptions): Promis
       o.listen,
       '--reload',
       'none',
+      ...(o.name ? ['--name', o.name] : []),
     ],
     { env: cleanEnv(), cwd: dir },
     120_000,

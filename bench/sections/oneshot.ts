@@ -27,7 +27,7 @@ interface Tool {
   protocol: string;
   available: boolean;
   /** Prepares a fresh directory; returns the command line and where the certificate lands. */
-  prepare(dir: string): Promise<{ argv: string[]; env: Record<string, string>; certFile: string }>;
+  prepare(dir: string): Promise<Prepared>;
   /** Only the repeat run exists (e.g. renewal of a certificate the tool did not issue). */
   repeatOnly?: { after: string };
 }
@@ -40,6 +40,42 @@ export interface AgentPhases {
   issueMs: number[];
   /** certificate_installed → process exit: reload (none), state, exit */
   exitMs: number[];
+}
+
+export interface Prepared {
+  argv: string[];
+  env: Record<string, string>;
+  certFile: string;
+}
+
+/**
+ * `lego run` as this section times it: one ECDSA P-256 certificate for
+ * `localhost` over http-01 on the CA's validation port, the ACME account kept
+ * in dir (so a second run in the same dir is a repeat).
+ */
+export function legoRun(ca: StepCa, rootFile: string, dir: string): Prepared {
+  return {
+    argv: [
+      'lego',
+      '--server',
+      ca.directoryUrl,
+      '--email',
+      'bench@example.org',
+      '--accept-tos',
+      '--domains',
+      'localhost',
+      '--http',
+      '--http.port',
+      `127.0.0.1:${ca.acmeHttpPort}`,
+      '--key-type',
+      'ec256',
+      '--path',
+      dir,
+      'run',
+    ],
+    env: cleanEnv({ LEGO_CA_CERTIFICATES: rootFile }),
+    certFile: join(dir, 'certificates', 'localhost.crt'),
+  };
 }
 
 export interface OneShotContext {
@@ -81,28 +117,7 @@ export async function oneShotSection(
       protocol: 'ACME http-01',
       available: available.lego,
       async prepare(dir) {
-        return {
-          argv: [
-            'lego',
-            '--server',
-            ca.directoryUrl,
-            '--email',
-            'bench@example.org',
-            '--accept-tos',
-            '--domains',
-            'localhost',
-            '--http',
-            '--http.port',
-            http,
-            '--key-type',
-            'ec256',
-            '--path',
-            dir,
-            'run',
-          ],
-          env: cleanEnv({ LEGO_CA_CERTIFICATES: rootFile }),
-          certFile: join(dir, 'certificates', 'localhost.crt'),
-        };
+        return legoRun(ca, rootFile, dir);
       },
     },
     {
