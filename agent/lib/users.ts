@@ -3,7 +3,8 @@
  * /etc/group. The configured owner and group of the certificate files, the
  * web server's user the challenge self-check reasons about, and the names
  * `doctor` prints all resolve here. Read on every call (a daemon runs for
- * months while users come and go); `etc` is only for tests.
+ * months while users come and go), parsed again only when the text
+ * changed; `etc` is only for tests.
  */
 import { join } from 'node:path';
 import { StoreError } from './errors.js';
@@ -24,8 +25,17 @@ interface GroupEntry {
 
 const NUMERIC = /^\d+$/;
 
+/** The last parse of each file, reused while its text is the same (a pass resolves owners per certificate). */
+const parsed = new Map<string, { text: string; rows: string[][] }>();
+
 function lines(etc: string, file: 'passwd' | 'group'): string[][] {
-  return (readIfExists(join(etc, file)) ?? '').split('\n').map((l) => l.split(':'));
+  const path = join(etc, file);
+  const text = readIfExists(path) ?? '';
+  const last = parsed.get(path);
+  if (last?.text === text) return last.rows;
+  const rows = text.split('\n').map((l) => l.split(':'));
+  parsed.set(path, { text, rows });
+  return rows;
 }
 
 function users(etc: string): UserEntry[] {

@@ -22,8 +22,27 @@ export function splitPem(bundle: string): string[] {
   return (bundle.match(PEM_BLOCK) ?? []).map((b) => `${b.trim()}\n`);
 }
 
+/**
+ * Parsed certificates by their PEM: an X509Certificate never changes, and a
+ * pass over many certificates reads each set and root several times (store
+ * upkeep, the decision, the record). Bounded: a long-running process keeps
+ * at most this many.
+ */
+const PARSED = new Map<string, X509Certificate>();
+const PARSED_MAX = 256;
+
+export function parseCert(pem: string): X509Certificate {
+  let cert = PARSED.get(pem);
+  if (!cert) {
+    cert = new X509Certificate(pem);
+    if (PARSED.size >= PARSED_MAX) PARSED.delete(PARSED.keys().next().value as string);
+    PARSED.set(pem, cert);
+  }
+  return cert;
+}
+
 export function parseCerts(bundle: string): X509Certificate[] {
-  return splitPem(bundle).map((pem) => new X509Certificate(pem));
+  return splitPem(bundle).map(parseCert);
 }
 
 export function toPem(cert: X509Certificate): string {

@@ -5,12 +5,12 @@
  * set is returned, not done: the pass reloads each consumer once for every
  * certificate that changed (reload-group.ts).
  */
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { CaUnavailableError } from '../lib/errors.js';
 import { loadOrCreateAccount, saveAccountUrl } from '../store/account.js';
 import { assessSet } from '../pki/assess.js';
 import { generateKeyPem } from '../pki/keys.js';
-import { validityOf } from '../pki/x509.js';
+import { parseCert, validityOf } from '../pki/x509.js';
 import { publishedProblems } from '../store/published.js';
 import type { CertStore, LiveSet } from '../store/sets.js';
 import { rootsPem, type TrustBundle } from '../trust/file.js';
@@ -26,8 +26,10 @@ export function observe(
   store: CertStore,
   expect: { domains: string[]; roots: X509Certificate[]; now: Date },
   restored?: string[],
+  read?: { live: LiveSet | undefined },
 ): Pick<DecisionInput, 'live' | 'findings' | 'published'> & { live: LiveSet | undefined } {
-  const live = store.live();
+  // What the store upkeep of this pass just read, or read now.
+  const live = read ? read.live : store.live();
   if (!live) return { live, findings: [], published: { lacking: [], restored: [] } };
   const needs = publishedNeeds(publishedProblems(store.dir));
   const published = restored ? { lacking: needs.lacking, restored } : needs;
@@ -36,7 +38,7 @@ export function observe(
 
 /** The roots of a trust bundle as certificates. */
 export function rootCertificates(trust: TrustBundle): X509Certificate[] {
-  return trust.roots.map((r) => new X509Certificate(r.pem));
+  return trust.roots.map((r) => parseCert(r.pem));
 }
 
 /** Does what the decision says. */

@@ -18,6 +18,7 @@ import { readState, writeState, type AgentState } from '../store/state.js';
 import { validityOf } from '../pki/x509.js';
 import { refreshTrust } from '../trust/refresh.js';
 import type { TrustBundle } from '../trust/file.js';
+import type { LiveSet } from '../store/sets.js';
 import { act, observe, rootCertificates, type Acted } from './act.js';
 import { checkDecision } from './backoff.js';
 import type { CertRun, PassContext, PassOptions, PassOutcome, PassResult } from './context.js';
@@ -121,21 +122,23 @@ async function prepare(run: CertRun): Promise<void> {
     return;
   }
   try {
-    ctx.repaired = upkeepStore(ctx);
-    run.acted = await withTrust(ctx, (trust) => decideAndAct(ctx, trust));
+    const upkeep = upkeepStore(ctx);
+    ctx.repaired = upkeep.repaired;
+    run.acted = await withTrust(ctx, (trust) => decideAndAct(ctx, trust, upkeep));
   } catch (err) {
     run.error = err;
   }
 }
 
 /** The decision on what the store holds now, and doing it. */
-async function decideAndAct(ctx: PassContext, trust: TrustBundle): Promise<Acted> {
+async function decideAndAct(ctx: PassContext, trust: TrustBundle, read: { live: LiveSet | undefined }): Promise<Acted> {
   const { config, store, state, opts } = ctx;
   const now = ctx.now();
   const view = observe(
     store,
     { domains: config.certificate.domains, roots: rootCertificates(trust), now },
     ctx.repaired,
+    read,
   );
   const decision = decide({ ...view, state, config, now, force: Boolean(opts.force) });
   return act(ctx, decision, view.live, trust);

@@ -16,8 +16,8 @@ import type { CertStore, LiveSet } from '../store/sets.js';
 import type { PassContext } from './context.js';
 import { installPlaceholder } from './install-placeholder.js';
 
-/** Everything before the decision; returns the published names it put back. */
-export function upkeepStore(ctx: PassContext): string[] {
+/** Everything before the decision; returns the published names it put back and the live set as it read it. */
+export function upkeepStore(ctx: PassContext): { repaired: string[]; live: LiveSet | undefined } {
   const { config, store, log } = ctx;
   // Takes back what an older install gave the consumer and refuses what is not ours, before anything is read.
   for (const change of store.secure()) {
@@ -27,8 +27,9 @@ export function upkeepStore(ctx: PassContext): string[] {
     );
   }
   pruneLeftovers(store, ctx);
-  auditPermissions(config, store.live(), log);
-  return repairPublishedNames(ctx);
+  const live = store.live();
+  auditPermissions(config, live, log);
+  return { repaired: live ? repairPublishedNames(ctx) : [], live };
 }
 
 /** The live set, or undefined when there is none or it cannot be read (after a failure). */
@@ -64,7 +65,6 @@ function pruneLeftovers(store: CertStore, { log, config }: PassContext): void {
  */
 function repairPublishedNames({ store, now, log, config }: PassContext): string[] {
   const certificate = config.certificate.name;
-  if (!liveIfReadable(store)) return [];
   const broken = publishedProblems(store.dir).filter((p) => p.state !== 'dangling');
   if (!broken.length) return [];
   try {
