@@ -13,4 +13,4 @@ export const reloadTargets = {
   none: noneTarget,
 } satisfies Record<TargetName, ReloadTarget>;
 
-export type { ReloadOutcome, ReloadSet, ReloadTarget, SetResult, TargetDefaults } from './types.js';
+export type { ReloadOutcome, ReloadTarget, SetResult, TargetDefaults } from './types.js';
