@@ -110,6 +110,13 @@ export function checkDistinct(certs: Config[], short = false): void {
           `${label(i)}.reload.traefik.dynamicFile`,
           `${show(c.reload.traefik.dynamicFile)} is also the dynamic file of ${label(j)}: each certificate needs one of its own`,
         );
+      // Traefik's challenge routers all match the same path: one listener behind them, or a token could reach the wrong one.
+      const proxied = traefik && c.challenge.mode === 'proxy' && other.challenge.mode === 'proxy';
+      if (proxied && c.challenge.listen !== other.challenge.listen)
+        throw new ConfigError(
+          `${label(i)}.challenge.listen`,
+          `${show(c.challenge.listen)} differs from ${label(j)}'s ${show(other.challenge.listen)}: certificates whose challenge Traefik forwards (proxy mode) share one listener`,
+        );
     }
   });
 }

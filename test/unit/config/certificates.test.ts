@@ -311,3 +311,21 @@ describe('checkDistinct: names, directories and Traefik files of their own', () 
     expect(validateConfig(two(traefik(file), command)).certificates).toHaveLength(2);
   });
 });
+
+describe('checkDistinct: Traefik proxy challenges', () => {
+  it('refuses two proxied Traefik certificates with different listeners, naming the entry', () => {
+    const doc = (listen: string) => ({
+      ca: { url: 'https://ca.internal:9000', fingerprint: 'a'.repeat(64) },
+      reload: { target: 'traefik' },
+      challenge: { mode: 'proxy' },
+      certificates: [
+        { name: 'a', domains: ['a.internal'], dir: '/etc/cert-agent/certs/a' },
+        { name: 'b', domains: ['b.internal'], dir: '/etc/cert-agent/certs/b', challenge: { listen } },
+      ],
+    });
+    expect(() => validateConfig(doc('127.0.0.1:8402'))).not.toThrow();
+    expect(() => validateConfig(doc('127.0.0.1:8403'))).toThrow(
+      /^config: certificates\[1\] \(b\)\.challenge\.listen: "127\.0\.0\.1:8403" differs from certificates\[0\] \(a\)'s "127\.0\.0\.1:8402"/,
+    );
+  });
+});
