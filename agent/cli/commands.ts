@@ -282,7 +282,8 @@ function daemonConfig(): AgentConfig {
   } catch (err) {
     throw new ConfigError('', `no configuration from the daemon on stdin: ${describeError(err)}`);
   }
-  for (const c of certificatesOf(config) ?? []) checkPathSafety(undefined, c);
+  const seen = new Set<string>();
+  for (const c of certificatesOf(config) ?? []) checkPathSafety(undefined, c, seen);
   return config;
 }
 

@@ -43,7 +43,8 @@ export function loadConfig(path: string, command?: string): AgentConfig {
     throw new ConfigError('', `cannot read ${path}: ${code ?? describeError(err)}${hint}`);
   }
   const config = parseConfig(text, path);
-  for (const view of config.certificates) checkPathSafety(path, view);
+  const seen = new Set<string>();
+  for (const view of config.certificates) checkPathSafety(path, view, seen);
   return config;
 }
 

@@ -19,18 +19,23 @@ import type { Config } from './schema.js';
  * then left to the pass, which checks them by the same rule before it writes
  * anything and refuses with exit 73: what changed is the disk, not the file.
  */
-export function checkPathSafety(configPath: string | undefined, config: Config): void {
+export function checkPathSafety(configPath: string | undefined, config: Config, seen = new Set<string>()): void {
+  // `seen`: what an earlier certificate of the same file already passed (the file, the state directory, a shared webroot).
+  const once = (key: string) => !seen.has(key) && Boolean(seen.add(key));
   if (configPath !== undefined) {
-    const problem = unsafePathProblem(resolve(configPath));
-    if (problem) throw new ConfigError('', `${JSON.stringify(configPath)} ${problem}`);
-    const owned = configOwnershipProblem(resolve(configPath));
-    if (owned) throw new ConfigError('', owned);
+    if (once(`file:${configPath}`)) {
+      const problem = unsafePathProblem(resolve(configPath));
+      if (problem) throw new ConfigError('', `${JSON.stringify(configPath)} ${problem}`);
+      const owned = configOwnershipProblem(resolve(configPath));
+      if (owned) throw new ConfigError('', owned);
+    }
     for (const { field, path, which } of storeDirectories(config)) {
+      if (!once(`${which}:${path}`)) continue;
       const dirProblem = storeDirectoryProblem(path, which);
       if (dirProblem) throw new ConfigError(field, `${JSON.stringify(path)} ${dirProblem}`);
     }
   }
-  if (config.challenge.mode === 'webroot') {
+  if (config.challenge.mode === 'webroot' && once(`webroot:${config.challenge.webroot}`)) {
     const problem = unsafePathProblem(resolve(config.challenge.webroot));
     if (problem) throw new ConfigError('challenge.webroot', `${JSON.stringify(config.challenge.webroot)} ${problem}`);
   }
