@@ -27,7 +27,8 @@
  *              needs
  *   102 proxy  Traefik, running as root on the package's traefik.yml; the
  *              package installed (the README's Install done here as well);
- *              the user traefik the fleet block names; proxy.internal
+ *              the user traefik the fleet block names; proxy.internal, and
+ *              grafana.internal for the README's second Traefik certificate
  *   103 ca     step-ca as a systemd service (user step), laid out in
  *              /etc/step-ca as `step ca init` leaves it; ca.internal:9000
  * The Proxmox host is this machine; a scratch directory stands for its root
@@ -125,7 +126,7 @@ const cts: Ct[] = [
     names: ['app.internal', 'www.app.internal', 'nginx.internal', 'web.internal', 'www.web.internal'],
     root: '',
   },
-  { id: 102, hostname: 'proxy', octet: 2, names: ['proxy.internal'], root: '' },
+  { id: 102, hostname: 'proxy', octet: 2, names: ['proxy.internal', 'grafana.internal'], root: '' },
   { id: 103, hostname: 'ca', octet: 3, names: ['ca.internal'], root: '' },
 ];
 const byId = (id: number): Ct => cts.find((c) => c.id === id) as Ct;
