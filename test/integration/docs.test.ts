@@ -27,7 +27,8 @@
  *              needs
  *   102 proxy  Traefik, running as root on the package's traefik.yml; the
  *              package installed (the README's Install done here as well);
- *              the user traefik the fleet block names; proxy.internal
+ *              the user traefik the fleet block names; proxy.internal, and
+ *              grafana.internal for the README's second Traefik certificate
  *   103 ca     step-ca as a systemd service (user step), laid out in
  *              /etc/step-ca as `step ca init` leaves it; ca.internal:9000
  * The Proxmox host is this machine; a scratch directory stands for its root
@@ -49,9 +50,10 @@
  *   - on the other machine, the Proxmox host's mount of the CA's certs
  *     (/mnt/pve/…/103/ssl/certs): the directory holding the CA's files.
  * What an exit code cannot show is checked after the block: the timer it
- * enabled is active; the hookscript `pct set` attached runs as Proxmox runs
- * it once the CA container has started. Last, the prose steps of the root
- * rotation runbook, after its block.
+ * enabled is active; `status --line` of several certificates prints one v2
+ * line for each, its name last; the hookscript `pct set` attached runs as
+ * Proxmox runs it once the CA container has started. Last, the prose steps
+ * of the root rotation runbook, after its block.
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -125,7 +127,7 @@ const cts: Ct[] = [
     names: ['app.internal', 'www.app.internal', 'nginx.internal', 'web.internal', 'www.web.internal'],
     root: '',
   },
-  { id: 102, hostname: 'proxy', octet: 2, names: ['proxy.internal'], root: '' },
+  { id: 102, hostname: 'proxy', octet: 2, names: ['proxy.internal', 'grafana.internal'], root: '' },
   { id: 103, hostname: 'ca', octet: 3, names: ['ca.internal'], root: '' },
 ];
 const byId = (id: number): Ct => cts.find((c) => c.id === id) as Ct;
@@ -328,6 +330,13 @@ describe('the operator docs, run as written', () => {
     if (typeof where === 'number' && block.code.includes('systemctl enable --now cert-agent.timer')) {
       const r = await container(where).exec(['systemctl', 'is-active', 'cert-agent.timer']);
       expect(r.stdout.trim()).toBe('active');
+    }
+    if (typeof where === 'number' && block.code.includes('cert-agent status --line')) {
+      const r = await container(where).exec(['cert-agent', 'status', '--line']);
+      const lines = r.stdout.trimEnd().split('\n');
+      expect(lines.length, r.stdout).toBeGreaterThan(1);
+      for (const line of lines) expect(line, r.stdout).toMatch(/^v2\tOK\t(?:[^\t]+\t){5}[a-z0-9][a-z0-9_-]*$/);
+      expect(lines.map((l) => l.split('\t')[7])).toEqual(['default', 'grafana']);
     }
     if (where === 'pct' && block.code.includes('--hookscript')) {
       // Proxmox runs the attached script after the container's start, as `SCRIPT VMID post-start`.
