@@ -83,20 +83,23 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 purge_agent_files() {
 	conf=/etc/cert-agent/config.yaml
 	setting() {
-		# key: /path, "key": "/path" or key: '/path'
-		re="s/^[[:space:]]*\"\{0,1\}$1\"\{0,1\}:[[:space:]]*[\"']\{0,1\}\(\/[^\"' ,#]*\).*/\1/p"
-		sed -n "$re" "$conf" 2>/dev/null | head -n 1
+		# key: /path, "key": "/path" or key: '/path'; the first, or with "all" every one (one per certificate)
+		re="s/^[[:space:]]*-\{0,1\}[[:space:]]*\"\{0,1\}$1\"\{0,1\}:[[:space:]]*[\"']\{0,1\}\(\/[^\"' ,#]*\).*/\1/p"
+		if [ "${2:-}" = all ]; then sed -n "$re" "$conf" 2>/dev/null; else sed -n "$re" "$conf" 2>/dev/null | head -n 1; fi
 	}
-	certdir=$(setting dir)
-	certdir=${certdir:-/etc/cert-agent/tls}
+	# Every certificate's directory: those the config names, the short form's default, and the named
+	# certificates' default ones under /etc/cert-agent/certs.
+	certdirs=$(setting dir all)
+	for d in /etc/cert-agent/tls /etc/cert-agent/certs/*; do [ ! -d "$d" ] || certdirs="$certdirs
+$d"; done
 	statedir=$(setting stateDir)
 	statedir=${statedir:-/var/lib/cert-agent}
 	textfile=$(setting textfile)
-	dynfile=$(setting dynamicFile)
-	dynfile=${dynfile:-/etc/traefik/dynamic/cert-agent.yml}
+	dynfiles="$(setting dynamicFile all)
+/etc/traefik/dynamic/cert-agent.yml"
 	created=$(cat /etc/cert-agent/created-paths 2>/dev/null || true)
 	keep=""
-	[ "${CERT_AGENT_KEEP_CERTS:-}" != 1 ] || keep=$certdir
+	[ "${CERT_AGENT_KEEP_CERTS:-}" != 1 ] || keep=1
 
 	ca_removed=""
 	for f in /usr/local/share/ca-certificates/cert-agent-*.crt; do
@@ -108,30 +111,40 @@ purge_agent_files() {
 		update-ca-certificates >/dev/null 2>&1 || true
 	fi
 	case "$textfile" in /*.prom) rm -f "$textfile" ;; esac
-	# The Traefik file names the certificate files: it goes with them.
-	if [ -z "$keep" ] && [ -f "$dynfile" ] && grep -q '^# Managed by cert-agent' "$dynfile"; then
-		rm -f "$dynfile"
+	# The Traefik files name the certificate files: they go with them (cert-agent.yml and one
+	# cert-agent-NAME.yml per named certificate, in the directory of each, marked as the agent's).
+	if [ -z "$keep" ]; then
+		for dyndir in $(printf '%s\n' "$dynfiles" | sed -n 's|/[^/]*$||p' | sort -u); do
+			for f in "$dyndir"/cert-agent.yml "$dyndir"/cert-agent-*.yml; do
+				if [ -f "$f" ] && grep -q '^# Managed by cert-agent' "$f"; then rm -f "$f"; fi
+			done
+		done
 	fi
 	for unit in cert-agent.service cert-agent-pass.service; do
 		rm -f "/etc/systemd/system/$unit.d/paths.conf"
 		rmdir "/etc/systemd/system/$unit.d" 2>/dev/null || true
 	done
 	# A directory elsewhere is removed only when it has the agent's layout.
-	if [ -z "$keep" ] && [ -d "$certdir" ] && { [ "$certdir" = /etc/cert-agent/tls ] || [ -e "$certdir/.sets" ] \
-		|| [ -z "$(ls -A "$certdir")" ]; }; then
-		rm -rf "$certdir"
-	fi
+	for certdir in $certdirs; do
+		if [ -z "$keep" ] && [ -d "$certdir" ] && { [ "$certdir" = /etc/cert-agent/tls ] || [ -e "$certdir/.sets" ] \
+			|| [ -z "$(ls -A "$certdir")" ]; }; then
+			rm -rf "$certdir"
+		fi
+	done
 	if [ -d "$statedir" ] && { [ "$statedir" = /var/lib/cert-agent ] || [ -e "$statedir/account.key" ] \
 		|| [ -z "$(ls -A "$statedir")" ]; }; then
 		rm -rf "$statedir"
 	fi
-	case "$keep" in
-		/etc/cert-agent/?*)
-			top=/etc/cert-agent/$(printf '%s' "${keep#/etc/cert-agent/}" | cut -d/ -f1)
-			find /etc/cert-agent -mindepth 1 -maxdepth 1 ! -path "$top" -exec rm -rf {} +
-			;;
-		*) rm -rf /etc/cert-agent ;;
-	esac
+	if [ -n "$keep" ]; then
+		# Everything of /etc/cert-agent but the top directories that hold a kept certificate directory.
+		tops=$(printf '%s\n' "$certdirs" | sed -n 's|^\(/etc/cert-agent/[^/][^/]*\).*|\1|p' | sort -u)
+		for e in /etc/cert-agent/* /etc/cert-agent/.[!.]*; do
+			[ -e "$e" ] || [ -L "$e" ] || continue
+			printf '%s\n' "$tops" | grep -qxF "$e" || rm -rf "$e"
+		done
+	else
+		rm -rf /etc/cert-agent
+	fi
 	# Deepest first; rmdir leaves anything that is not empty.
 	printf '%s\n' "$created" | awk 'NF { print length($0), $0 }' | sort -rn | cut -d' ' -f2- | while read -r d; do
 		rmdir "$d/.well-known/acme-challenge" "$d/.well-known" 2>/dev/null || true

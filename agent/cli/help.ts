@@ -348,7 +348,7 @@ Examples:
   cert-agent status --json | jq -r '.certificates[0].certificate.notAfter'
   cert-agent status >/dev/null; echo $?      # as a Nagios/Icinga check
   sudo -n /usr/bin/cert-agent status | head -1   # what NRPE sees (as user nagios)
-  cert-agent status --line | cut -f8,2,4     # name, status and seconds to expiry
+  cert-agent status --line | cut -f2,4,8     # status, seconds to expiry, name
   cert-agent status --json | jq -r '.certificates[] | "\\(.name) \\(.status)"'
 `,
   doctor: `Usage: cert-agent doctor [--fix] [--name N] [--config PATH]

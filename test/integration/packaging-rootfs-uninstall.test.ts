@@ -18,6 +18,7 @@ import {
   mkdirSync,
   readFileSync,
   readdirSync,
+  rmSync,
   readlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -256,6 +257,38 @@ describe('uninstall leaves nothing of the agent', () => {
     });
     expect(purge.code, purge.stdout + purge.stderr).toBe(0);
     expect(differences(before, listing())).toEqual([]);
+  }, 120_000);
+
+  it('several certificates: apt purge removes each certificate directory and each Traefik file the agent wrote', async () => {
+    // Traefik's directory and a file of the operator's exist before the agent: they stay.
+    mkdirSync(at('etc/traefik/dynamic'), { recursive: true, mode: 0o755 });
+    writeFileSync(at('etc/traefik/dynamic/routers.yml'), 'http: {}\n');
+    const before = listing();
+    const r = await inChroot(root, ['sh', '/root/postinstall.sh'], hookEnv());
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const second = ['enroll', '--name', 'second', '--domain', 'localhost', '--listen', `127.0.0.1:${ca.acmeHttpPort}`];
+    const third = [...second.slice(0, 2), 'third', ...second.slice(3), '--cert-dir', '/srv/third'];
+    for (const argv of [second, third]) {
+      const e = await inChroot(root, ['cert-agent', ...argv]);
+      expect(e.code, e.stdout + e.stderr).toBe(0);
+    }
+    const renew = await inChroot(root, ['cert-agent', 'renew']);
+    expect(renew.code, renew.stdout + renew.stderr).toBe(0);
+    for (const f of ['etc/cert-agent/tls', 'etc/cert-agent/certs/second', 'srv/third'])
+      expect(existsSync(at(`${f}/fullchain.pem`)), f).toBe(true);
+    // What the Traefik target writes for a named certificate, beside the shared file.
+    for (const name of ['cert-agent.yml', 'cert-agent-second.yml'])
+      writeFileSync(
+        at(`etc/traefik/dynamic/${name}`),
+        '# Managed by cert-agent: rewritten after every certificate install. Do not edit.\n',
+      );
+
+    const purge = await inChroot(root, ['apt-get', 'purge', '-y', '-qq', 'cert-agent'], {
+      DEBIAN_FRONTEND: 'noninteractive',
+    });
+    expect(purge.code, purge.stdout + purge.stderr).toBe(0);
+    expect(differences(before, listing())).toEqual([]);
+    rmSync(at('etc/traefik'), { recursive: true, force: true });
   }, 120_000);
 
   it('the single-executable route (webroot, custom certificate directory): postinstall.sh --uninstall', async () => {
