@@ -394,5 +394,5 @@ function asFlagError(err: ConfigError, input: EnrollInput): Error {
   const field = (own ?? err.field).replace(/\[\d+\]$/, '');
   const source = ENROLL_FIELDS.find((f) => f.path.join('.') === field && input[f.flag] !== undefined);
   if (!source) return err;
-  return new UsageError(`--${source.flag} (${source.env}): ${err.message.replace(/^config: [\w.[\]]+: /, '')}`);
+  return new UsageError(`--${source.flag} (${source.env}): ${err.message.replace(/^config: [^:]*: /, '')}`);
 }

@@ -35,10 +35,14 @@ export async function runPass(opts: PassOptions): Promise<PassOutcome[]> {
   const certs = selected(opts);
   const first = certs[0] as Config;
   checkStoreDirectories(first, opts.log, 'renewal_failed', 'state');
+  // A certificate whose directory is no longer safe is refused before anything is written; when that is
+  // every certificate asked for, the pass writes nothing at all (not even the lock).
+  const refused = new Map(certs.map((c) => [c, refusal(c, opts)]).filter((e): e is [Config, StoreError] => !!e[1]));
+  if (refused.size === certs.length) throw refused.get(first);
   ensurePrivateDir(first.stateDir);
   const release = acquireLock(first.stateDir, opts.daemonPid);
   const shared = {};
-  const runs = certs.map((config) => openRun(config, opts, shared));
+  const runs = certs.map((config) => openRun(config, opts, shared, refused.get(config)));
   try {
     if (opts.daemonPid !== undefined) recordDaemon(first.stateDir, opts.daemonPid);
     for (const run of runs) if (!run.deferred) await prepare(run);
@@ -81,7 +85,23 @@ function selected(opts: PassOptions): Config[] {
   return certs;
 }
 
-function openRun(config: Config, opts: PassOptions, shared: PassContext['shared']): CertRun {
+/** Why the certificate's directory is refused now (logged), or undefined when it keeps the rule. */
+function refusal(config: Config, opts: PassOptions): StoreError | undefined {
+  try {
+    checkStoreDirectories(config, opts.log, 'renewal_failed', 'certificate');
+    return undefined;
+  } catch (err) {
+    if (err instanceof StoreError) return err;
+    throw err;
+  }
+}
+
+function openRun(
+  config: Config,
+  opts: PassOptions,
+  shared: PassContext['shared'],
+  refused: StoreError | undefined,
+): CertRun {
   const state = readState(config.stateDir, config.certificate.name);
   const ctx: PassContext = {
     opts,
@@ -94,7 +114,8 @@ function openRun(config: Config, opts: PassOptions, shared: PassContext['shared'
     repaired: [],
     shared,
   };
-  const run: CertRun = { ctx, state };
+  // Refused before anything of it was written: not even its state file.
+  const run: CertRun = refused ? { ctx, state, error: refused, untouched: true } : { ctx, state };
   if (opts.scheduled) {
     const decision = checkDecision(state.nextAttempt, ctx.now(), opts.scheduled.override(state));
     if (!decision.run) {
@@ -113,14 +134,7 @@ function openRun(config: Config, opts: PassOptions, shared: PassContext['shared'
 /** Upkeep, trust, decision and action for one certificate; a failure stays with it. */
 async function prepare(run: CertRun): Promise<void> {
   const { ctx } = run;
-  try {
-    checkStoreDirectories(ctx.config, ctx.log, 'renewal_failed', 'certificate');
-  } catch (err) {
-    // Refused before writing anything of this certificate: not even its state file.
-    run.error = err;
-    run.untouched = true;
-    return;
-  }
+  if (run.untouched) return;
   try {
     const upkeep = upkeepStore(ctx);
     ctx.repaired = upkeep.repaired;

@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig, type Config } from '../../agent/config/config.js';
+import { parseConfig } from '../../agent/config/config.js';
 import { tempDir } from '../helpers/agent.js';
 import { buildDeb } from '../harness/rootfs.js';
 import { bundledPackages } from '../../packaging/deb/notices.mjs';
@@ -270,7 +270,7 @@ describe('packaging/config.example.yaml', () => {
     // Uncommenting `# key: value` lines must still give a valid config, and
     // each leaf of the parsed Config must appear as a key in the file.
     const uncommented = example.replace(/^(\s*)# ([a-zA-Z]+: .*)$/gm, '$1$2');
-    const full: Config = parseConfig(uncommented, 'uncommented example');
+    const full = parseConfig(uncommented, 'uncommented example');
     const leaves = (o: object): string[] =>
       Object.entries(o).flatMap(([k, v]) => (v && typeof v === 'object' && !Array.isArray(v) ? leaves(v) : [k]));
     const keysInFile = new Set([...uncommented.matchAll(/^\s*([a-zA-Z]+):/gm)].map((m) => m[1]));
