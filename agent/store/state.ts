@@ -78,7 +78,9 @@ export function writeState(stateDir: string, name: string, state: AgentState, be
 }
 
 function onlyCheckedAgain(before: AgentState, after: AgentState): boolean {
-  const { lastAttempt: a, ...restBefore } = before;
-  const { lastAttempt: b, ...restAfter } = after;
-  return a?.result === 'not-due' && b?.result === 'not-due' && JSON.stringify(restBefore) === JSON.stringify(restAfter);
+  // The times of the check itself (the attempt, the trust found as before) are what a routine check changes.
+  const routine = ({ lastAttempt: _a, trust, ...rest }: AgentState) =>
+    JSON.stringify({ ...rest, trust: trust && { ...trust, checkedAt: undefined } });
+  const notDue = before.lastAttempt?.result === 'not-due' && after.lastAttempt?.result === 'not-due';
+  return notDue && routine(before) === routine(after);
 }
