@@ -56,12 +56,19 @@ export function writeNewFile(path: string, data: string | Uint8Array, mode: numb
  * a mix. `durable: false` skips the fsyncs, for a record whose loss in a power
  * cut costs nothing (the previous content comes back whole).
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode: number, durable = true): void {
+export function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode: number,
+  durable = true,
+  /** false: the caller syncs the directory once after several renames in it. */
+  syncParent = durable,
+): void {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   writeNewFile(tmp, data, mode, durable);
   try {
     renameSync(tmp, path);
-    if (durable) syncDir(dirname(path));
+    if (syncParent) syncDir(dirname(path));
   } catch (err) {
     rmSync(tmp, { force: true });
     throw new StoreError(`cannot replace ${path}: ${describeError(err)}`, { cause: err });

@@ -14,7 +14,7 @@ import { ensurePrivateDir } from '../lib/fs.js';
 import { checkStoreDirectories } from '../store/directories.js';
 import { acquireLock } from '../store/lock.js';
 import { storeFor } from '../store/ownership.js';
-import { readState, writeState, type AgentState } from '../store/state.js';
+import { readState, writeStates, type AgentState } from '../store/state.js';
 import { validityOf } from '../pki/x509.js';
 import { refreshTrust } from '../trust/refresh.js';
 import type { TrustBundle } from '../trust/file.js';
@@ -51,9 +51,11 @@ export async function runPass(opts: PassOptions): Promise<PassOutcome[]> {
     await refreshAfterRenewal(runs);
   } finally {
     try {
-      for (const run of runs)
-        if (!run.deferred && !run.untouched)
-          writeState(first.stateDir, run.ctx.config.certificate.name, run.state, run.ctx.state);
+      const written = runs.filter((run) => !run.deferred && !run.untouched);
+      writeStates(
+        first.stateDir,
+        written.map((run) => ({ name: run.ctx.config.certificate.name, state: run.state, before: run.ctx.state })),
+      );
     } finally {
       release();
     }

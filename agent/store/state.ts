@@ -6,7 +6,7 @@
  * a damaged state file cannot stop renewals.
  */
 import { join } from 'node:path';
-import { readIfExists, writeFileAtomic } from '../lib/fs.js';
+import { readIfExists, syncDir, writeFileAtomic } from '../lib/fs.js';
 import { PATHS, stateFileOf } from './layout.js';
 
 export interface Attempt {
@@ -68,13 +68,22 @@ export function readState(stateDir: string, name: string): AgentState {
  * certificate.
  */
 export function writeState(stateDir: string, name: string, state: AgentState, before?: AgentState): void {
-  const text = `${JSON.stringify(state, null, 2)}\n`;
-  writeFileAtomic(
-    join(stateDir, stateFileOf(name)),
-    text,
-    PATHS.state.mode({}),
-    !before || !onlyCheckedAgain(before, state),
-  );
+  writeStates(stateDir, [{ name, state, ...(before ? { before } : {}) }]);
+}
+
+/** Several certificates' state files at the end of one pass: each written whole, the directory synced once. */
+export function writeStates(
+  stateDir: string,
+  states: { name: string; state: AgentState; before?: AgentState }[],
+): void {
+  let durable = false;
+  for (const { name, state, before } of states) {
+    const text = `${JSON.stringify(state, null, 2)}\n`;
+    const keep = !before || !onlyCheckedAgain(before, state);
+    writeFileAtomic(join(stateDir, stateFileOf(name)), text, PATHS.state.mode({}), keep, false);
+    durable ||= keep;
+  }
+  if (durable) syncDir(stateDir);
 }
 
 function onlyCheckedAgain(before: AgentState, after: AgentState): boolean {
