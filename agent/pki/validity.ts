@@ -21,13 +21,22 @@ interface Validity {
 }
 
 /** The validity window as dates; always real dates. */
+/** Read once per certificate object: the decision, the schedule and the report each ask. */
+const VALIDITY = new WeakMap<X509Certificate, Validity>();
+
 export function validityOf(cert: X509Certificate): Validity {
-  try {
-    return certificateValidity(cert.raw);
-  } catch (err) {
-    const unreadable = err instanceof Error ? err.message : String(err);
-    return { notBefore: new Date(0), notAfter: new Date(0), unreadable };
+  let v = VALIDITY.get(cert);
+  if (!v) {
+    try {
+      v = certificateValidity(cert.raw);
+    } catch (err) {
+      const unreadable = err instanceof Error ? err.message : String(err);
+      v = { notBefore: new Date(0), notAfter: new Date(0), unreadable };
+    }
+    VALIDITY.set(cert, v);
   }
+  // A copy: the caller may not change what the next one reads.
+  return { ...v, notBefore: new Date(v.notBefore), notAfter: new Date(v.notAfter) };
 }
 
 export type Window = 'not-yet-valid' | 'expired' | 'unreadable' | undefined;

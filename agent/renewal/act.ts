@@ -26,12 +26,12 @@ export function observe(
   store: CertStore,
   expect: { domains: string[]; roots: X509Certificate[]; now: Date },
   restored?: string[],
-  read?: { live: LiveSet | undefined },
+  read?: { live: LiveSet | undefined; problems?: ReturnType<typeof publishedProblems> },
 ): Pick<DecisionInput, 'live' | 'findings' | 'published'> & { live: LiveSet | undefined } {
   // What the store upkeep of this pass just read, or read now.
   const live = read ? read.live : store.live();
   if (!live) return { live, findings: [], published: { lacking: [], restored: [] } };
-  const needs = publishedNeeds(publishedProblems(store.dir));
+  const needs = publishedNeeds(read?.problems ?? publishedProblems(store.dir));
   const published = restored ? { lacking: needs.lacking, restored } : needs;
   return { live, findings: assessSet(live, expect).findings, published };
 }

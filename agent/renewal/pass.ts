@@ -18,7 +18,6 @@ import { readState, writeStates, type AgentState } from '../store/state.js';
 import { validityOf } from '../pki/x509.js';
 import { refreshTrust } from '../trust/refresh.js';
 import type { TrustBundle } from '../trust/file.js';
-import type { LiveSet } from '../store/sets.js';
 import { act, observe, rootCertificates, type Acted } from './act.js';
 import { checkDecision } from './backoff.js';
 import type { CertRun, PassContext, PassOptions, PassOutcome, PassResult } from './context.js';
@@ -147,7 +146,11 @@ async function prepare(run: CertRun): Promise<void> {
 }
 
 /** The decision on what the store holds now, and doing it. */
-async function decideAndAct(ctx: PassContext, trust: TrustBundle, read: { live: LiveSet | undefined }): Promise<Acted> {
+async function decideAndAct(
+  ctx: PassContext,
+  trust: TrustBundle,
+  read: NonNullable<Parameters<typeof observe>[3]>,
+): Promise<Acted> {
   const { config, store, state, opts } = ctx;
   const now = ctx.now();
   const view = observe(

@@ -17,7 +17,12 @@ import type { PassContext } from './context.js';
 import { installPlaceholder } from './install-placeholder.js';
 
 /** Everything before the decision; returns the published names it put back and the live set as it read it. */
-export function upkeepStore(ctx: PassContext): { repaired: string[]; live: LiveSet | undefined } {
+export function upkeepStore(ctx: PassContext): {
+  repaired: string[];
+  live: LiveSet | undefined;
+  /** The published names' problems as found, when nothing was put back (what the decision reads). */
+  problems?: ReturnType<typeof publishedProblems>;
+} {
   const { config, store, log } = ctx;
   // Takes back what an older install gave the consumer and refuses what is not ours, before anything is read.
   for (const change of store.secure()) {
@@ -29,7 +34,10 @@ export function upkeepStore(ctx: PassContext): { repaired: string[]; live: LiveS
   pruneLeftovers(store, ctx);
   const live = store.live();
   auditPermissions(config, live, log);
-  return { repaired: live ? repairPublishedNames(ctx) : [], live };
+  if (!live) return { repaired: [], live };
+  const problems = publishedProblems(store.dir);
+  const repaired = repairPublishedNames(ctx, problems);
+  return repaired.length ? { repaired, live } : { repaired, live, problems };
 }
 
 /** The live set, or undefined when there is none or it cannot be read (after a failure). */
@@ -63,9 +71,12 @@ function pruneLeftovers(store: CertStore, { log, config }: PassContext): void {
  * (a copied file kept beside), logged like permission drift. Never fails the
  * pass. A name whose file the live set lacks is left to a renewal (decide.ts).
  */
-function repairPublishedNames({ store, now, log, config }: PassContext): string[] {
+function repairPublishedNames(
+  { store, now, log, config }: PassContext,
+  problems: ReturnType<typeof publishedProblems>,
+): string[] {
   const certificate = config.certificate.name;
-  const broken = publishedProblems(store.dir).filter((p) => p.state !== 'dangling');
+  const broken = problems.filter((p) => p.state !== 'dangling');
   if (!broken.length) return [];
   try {
     const done = store.relink(
