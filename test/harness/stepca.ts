@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fingerprintOf, makePki, type Pki } from './pki.js';
 import { killOnExit } from './children.js';
+import { caJson } from './stepca-config.js';
 
 export type { Pki } from './pki.js';
 
@@ -37,6 +38,13 @@ export interface StepCaOptions {
    * authority's policy is that provisioner's.
    */
   policy?: object;
+  /**
+   * The ACME provisioner's `claims.disableRenewal`: step-ca then refuses
+   * `/1.0/renew` and `/1.0/rekey` (401) for the certificates it issued over
+   * ACME, while ACME orders go on. Switch it on a running CA with
+   * setDisableRenewal(). See stepca-config.ts for step-ca's behaviour.
+   */
+  disableRenewal?: boolean;
 }
 
 export interface StepCaNetns {
@@ -78,6 +86,8 @@ export interface StepCa {
    * list goes back to the single root.
    */
   serveExtraRoots(pems: string[]): Promise<void>;
+  /** Restarts step-ca with the ACME provisioner's `claims.disableRenewal` set to `on`: same root, port and database. */
+  setDisableRenewal(on: boolean): Promise<void>;
   /** Stops and deletes dir; safe to call twice. */
   cleanup(): Promise<void>;
   /** Last ~50 lines of step-ca's log, for failure messages. */
@@ -110,56 +120,6 @@ export async function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-// ---- step-ca configuration --------------------------------------------------
-
-/** Go-style duration ("1h30m", "90s", "3m") to milliseconds. */
-function durationMs(d: string): number {
-  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/g;
-  const unit: Record<string, number> = { ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
-  let total = 0;
-  let consumed = '';
-  for (const m of d.matchAll(re)) {
-    total += Number(m[1]) * unit[m[2]!]!;
-    consumed += m[0];
-  }
-  if (!consumed || consumed !== d) throw new Error(`unsupported duration: ${d}`);
-  return total;
-}
-
-function caJson(o: {
-  port: number;
-  pki: Pki;
-  dbDir: string;
-  provisioner: string;
-  min: string;
-  def: string;
-  netns?: StepCaNetns;
-  policy?: object;
-}) {
-  const max = durationMs(o.def) > durationMs('24h') ? o.def : '24h';
-  return {
-    root: o.pki.rootCrt,
-    crt: o.pki.intCrt,
-    key: o.pki.intKey,
-    address: `${o.netns?.address ?? '127.0.0.1'}:${o.port}`,
-    // dnsNames[0] also names the host in ACME links when a request has no
-    // Host header; IPs here become IP SANs of step-ca's own TLS certificate.
-    dnsNames: o.netns ? [...o.netns.dnsNames, o.netns.address] : ['localhost', '127.0.0.1'],
-    logger: { format: 'text' },
-    db: { type: 'badgerv2', dataSource: o.dbDir },
-    authority: {
-      ...(o.policy ? { policy: o.policy } : {}),
-      provisioners: [
-        {
-          type: 'ACME',
-          name: o.provisioner,
-          claims: { minTLSCertDuration: o.min, defaultTLSCertDuration: o.def, maxTLSCertDuration: max },
-        },
-      ],
-    },
-  };
 }
 
 // ---- the running CA ---------------------------------------------------------
@@ -241,17 +201,36 @@ class StepCaInstance implements StepCa {
     this.pki = pki;
     this.rootPem = pki.rootPem;
     this.rootFingerprint = fingerprintOf(pki.rootPem);
+    await this.writeCaJson();
+  }
+
+  private async writeCaJson(): Promise<void> {
     const cfg = caJson({
       port: this.port,
-      pki,
+      pki: this.pki,
       dbDir: this.dbDir,
       provisioner: this.opts.provisioner,
       min: this.opts.minCertDuration,
       def: this.opts.certDuration,
+      disableRenewal: this.opts.disableRenewal,
       ...(this.opts.netns ? { netns: this.opts.netns } : {}),
       ...(this.opts.policy ? { policy: this.opts.policy } : {}),
     });
     await fsp.writeFile(path.join(this.dir, 'ca.json'), JSON.stringify(cfg, null, 2));
+  }
+
+  async setDisableRenewal(on: boolean): Promise<void> {
+    this.opts.disableRenewal = on;
+    const file = path.join(this.dir, 'ca.json');
+    // Only the claim changes: whatever else was rewritten (extra roots) stays.
+    const cfg = JSON.parse(await fsp.readFile(file, 'utf8')) as {
+      authority: { provisioners: { claims: Record<string, unknown> }[] };
+    };
+    const claims = cfg.authority.provisioners[0]!.claims;
+    if (on) claims.disableRenewal = true;
+    else delete claims.disableRenewal;
+    await fsp.writeFile(file, JSON.stringify(cfg, null, 2));
+    await this.start();
   }
 
   async start(): Promise<void> {
@@ -353,6 +332,7 @@ export async function startStepCa(opts: StepCaOptions = {}): Promise<StepCa> {
     certDuration: opts.certDuration ?? '24h',
     minCertDuration: opts.minCertDuration ?? '1m',
     provisioner: opts.provisioner ?? 'acme',
+    disableRenewal: opts.disableRenewal ?? false,
     ...(opts.netns ? { netns: opts.netns } : {}),
     ...(opts.policy ? { policy: opts.policy } : {}),
   };
