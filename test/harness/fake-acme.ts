@@ -12,13 +12,20 @@
  * orders, authorizations); a test overrides a route with `handle(route, fn)`,
  * where `fn` gets the verified request and `next()`, the default answer, to
  * return as it is, change, or replace.
+ *
+ * Besides ACME, step-ca's own renewal API (`/1.0/rekey`, `/1.0/renew`, see
+ * fake-stepca-api.ts): the server asks every client for a certificate (as
+ * step-ca does, without requiring one) and the handler of those routes gets
+ * it in `peer`, with the raw request body.
  */
 import { createHash, createPublicKey, randomBytes, verify, type JsonWebKey } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import * as x509 from '@peculiar/x509';
 import { makeCa, type TestCa } from '../helpers/certs.js';
+import { defaultRenewal, type Peer } from './fake-stepca-api.js';
 
 export type Route =
   | 'directory'
@@ -30,7 +37,9 @@ export type Route =
   | 'authz'
   | 'challenge'
   | 'finalize'
-  | 'certificate';
+  | 'certificate'
+  | 'rekey'
+  | 'renew';
 
 export interface FakeRequest {
   route: Route;
@@ -42,6 +51,10 @@ export interface FakeRequest {
   jws?: { header: { alg: string; nonce: string; url: string; kid?: string; jwk?: JsonWebKey }; payload: unknown };
   /** The account URL the request was signed for (kid, or the known account of a JWK). */
   account?: string;
+  /** rekey and renew: the client certificate of the connection, if one was sent. */
+  peer?: Peer;
+  /** rekey and renew: the request body as sent. */
+  body?: string;
 }
 
 export interface Reply {
@@ -99,15 +112,30 @@ export class FakeAcme {
     private readonly server: Server,
     readonly ca: TestCa,
     readonly origin: string,
+    /** Leaves from finalize carry clientAuth too, as step-ca's do (then the agent may renew them over /1.0/rekey). */
+    readonly clientAuth: boolean,
   ) {}
 
-  /** Listening on 127.0.0.1 with a leaf of `ca` (a fresh test CA by default); pin `ca.root.pem`. */
-  static async start(ca?: TestCa): Promise<FakeAcme> {
+  /**
+   * Listening on 127.0.0.1 with a leaf of `ca` (a fresh test CA by default);
+   * pin `ca.root.pem`. With `clientAuth`, finalize issues leaves with
+   * serverAuth and clientAuth as step-ca does; by default serverAuth only.
+   */
+  static async start(ca?: TestCa, opts: { clientAuth?: boolean } = {}): Promise<FakeAcme> {
     const testCa = ca ?? (await makeCa('Fake ACME'));
     const tls = await testCa.leaf({ domains: ['127.0.0.1'] });
-    const server = createServer({ key: tls.keyPem, cert: tls.fullchainPem });
+    // As step-ca: ask for a client certificate, verify it against the CA, require none.
+    const clientCas = [testCa.root.pem, testCa.intermediate.pem];
+    const server = createServer({
+      key: tls.keyPem,
+      cert: tls.fullchainPem,
+      requestCert: true,
+      rejectUnauthorized: false,
+      ca: clientCas,
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const fake = new FakeAcme(server, testCa, `https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const fake = new FakeAcme(server, testCa, origin, opts.clientAuth ?? false);
     server.on('request', (req, res) => void fake.serve(req, res));
     return fake;
   }
@@ -154,12 +182,18 @@ export class FakeAcme {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const url = `${this.origin}${req.url ?? '/'}`;
     const [, name = '', id = ''] = (req.url ?? '/').split('/');
-    const route = ROUTES[name];
+    const route = name === '1.0' ? API_ROUTES[id] : ROUTES[name];
     let reply: Reply;
     if (!route) reply = { status: 404, body: 'not found' };
     else {
       const base: FakeRequest = { route, method: req.method ?? 'GET', url, id };
-      const checked = req.method === 'POST' ? this.verifyJws(base, Buffer.concat(chunks).toString('utf8')) : base;
+      const text = Buffer.concat(chunks).toString('utf8');
+      const checked =
+        route === 'rekey' || route === 'renew'
+          ? { ...base, body: text, ...peerOf(req.socket as TLSSocket) }
+          : req.method === 'POST'
+            ? this.verifyJws(base, text)
+            : base;
       if ('status' in checked) reply = checked;
       else {
         const next = () => Promise.resolve(this.defaults(checked));
@@ -241,6 +275,9 @@ export class FakeAcme {
         return this.finalize(req);
       case 'certificate':
         return this.certificate(req.id);
+      case 'rekey':
+      case 'renew':
+        return defaultRenewal(this.ca, req.route, req.peer, req.body ?? '');
     }
   }
 
@@ -318,7 +355,8 @@ export class FakeAcme {
     const wanted = order.identifiers.map((i) => i.value);
     if (JSON.stringify([...names].sort()) !== JSON.stringify([...wanted].sort()))
       return problem(400, 'badCSR', `CSR names ${names.join(',')} are not the order's ${wanted.join(',')}`);
-    const leaf = await this.ca.leaf({ domains: wanted, publicKey: await csr.publicKey.export() });
+    const publicKey = await csr.publicKey.export();
+    const leaf = await this.ca.leaf({ domains: wanted, publicKey, clientAuth: this.clientAuth });
     this.certs.set(req.id, leaf.fullchainPem);
     order.status = 'valid';
     order.certificate = `${this.origin}/cert/${req.id}`;
@@ -331,6 +369,21 @@ export class FakeAcme {
     return { status: 200, headers: { 'content-type': 'application/pem-certificate-chain' }, body: pem };
   }
 }
+
+/** The client certificate chain of a TLS connection, with OpenSSL's verdict; nothing when none was sent. */
+function peerOf(socket: TLSSocket): { peer?: Peer } {
+  const chain: x509.X509Certificate[] = [];
+  const seen = new Set<string>();
+  for (let c = socket.getPeerCertificate(true); c?.raw && !seen.has(c.fingerprint256); c = c.issuerCertificate) {
+    seen.add(c.fingerprint256);
+    chain.push(new x509.X509Certificate(new Uint8Array(c.raw)));
+  }
+  if (chain.length === 0) return {};
+  const error = socket.authorizationError;
+  return { peer: { chain, authorized: socket.authorized, ...(error ? { authorizationError: String(error) } : {}) } };
+}
+
+const API_ROUTES: Record<string, Route> = { rekey: 'rekey', renew: 'renew' };
 
 const ROUTES: Record<string, Route> = {
   directory: 'directory',

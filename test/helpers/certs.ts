@@ -45,6 +45,8 @@ export interface LeafOptions {
   key?: KeyPair;
   /** Certify this public key instead (a CSR's); the leaf's keyPem is then not its key. */
   publicKey?: CryptoKey;
+  /** clientAuth besides serverAuth, as step-ca's default leaf template gives every certificate. */
+  clientAuth?: boolean;
 }
 
 export interface Leaf extends Issued {
@@ -134,7 +136,10 @@ export async function makeCa(name = 'Test'): Promise<TestCa> {
         extensions: [
           new x509.BasicConstraintsExtension(false, undefined, true),
           new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+          new x509.ExtendedKeyUsageExtension([
+            x509.ExtendedKeyUsage.serverAuth,
+            ...(opts.clientAuth ? [x509.ExtendedKeyUsage.clientAuth] : []),
+          ]),
           new x509.SubjectAlternativeNameExtension(
             opts.domains.map((d) => (isIP(d) ? { type: 'ip' as const, value: d } : { type: 'dns' as const, value: d })),
           ),
