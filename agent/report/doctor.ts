@@ -21,6 +21,7 @@ import { checkLastAttempt } from './doctor/last-attempt.js';
 import { checkMounts } from './doctor/mounts.js';
 import { checkOutageAllowance } from './doctor/outage-allowance.js';
 import { checkPermissions } from './doctor/permissions.js';
+import { checkRenewalApi } from './doctor/renewal-api.js';
 import { checkServed } from './doctor/served.js';
 import { diagnosis, type Diagnosis, type DoctorCheck } from './doctor/types.js';
 
@@ -38,6 +39,7 @@ const CHECKS: { check: DoctorCheck; shared?: true }[] = [
   { check: checkMounts, shared: true },
   { check: checkCa, shared: true },
   { check: checkCertificate },
+  { check: checkRenewalApi },
   { check: checkOutageAllowance },
   { check: checkConsumer },
   { check: checkChallenge },

@@ -158,6 +158,18 @@ function renewalFamilies(renewal: StatusReport['renewal'], now: Date, add: Add):
     seconds(renewal.lastAttempt?.at) ?? 0,
   );
   add('consecutive_failures', 'Failed attempts in a row since the last success.', renewal.consecutiveFailures);
+  const last = renewal.lastRenewal;
+  add(
+    'last_renewal_method',
+    'How the last renewal went: method="step" over the CA\'s renewal API, method="acme" an ACME order; the value is always 1, absent before the first.',
+    last ? 1 : undefined,
+    last ? { method: last.method } : undefined,
+  );
+  add(
+    'last_renewal_fallback',
+    "Whether the last renewal fell back to an ACME order because the CA's renewal API could not renew the certificate (1) or not (0); absent before the first.",
+    last ? bool(last.fallback !== null) : undefined,
+  );
   const al = renewal.caOutageAllowance;
   add(
     'ca_outage_allowance_seconds',

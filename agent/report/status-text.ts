@@ -94,6 +94,12 @@ function certificateRows(r: StatusReport, out: Out): void {
   }
 }
 
+function methodText(method: 'auto' | 'acme' | 'step'): string {
+  if (method === 'acme') return 'acme (an ACME order every time)';
+  if (method === 'step') return "step (the CA's renewal API only)";
+  return "auto (the CA's renewal API, ACME when it cannot)";
+}
+
 function renewalRows(r: StatusReport, out: Out): void {
   const n = r.renewal;
   out.row(
@@ -111,6 +117,13 @@ function renewalRows(r: StatusReport, out: Out): void {
       : 'never',
   );
   out.row('last success', n.lastSuccess ? `${n.lastSuccess} (${relative(n.lastSuccess, out.now)})` : 'never');
+  const lr = n.lastRenewal;
+  if (lr)
+    out.row(
+      'renewed by',
+      `${lr.method === 'step' ? "the CA's renewal API" : 'an ACME order'} at ${lr.at} (${relative(lr.at, out.now)})${lr.fallback ? `; not the API: ${lr.fallback}` : ''}`,
+    );
+  if (n.method) out.row('renew method', methodText(n.method));
   if (n.consecutiveFailures) out.row('failures', `${n.consecutiveFailures} in a row`);
   const al = n.caOutageAllowance;
   if (al) {

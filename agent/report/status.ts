@@ -90,7 +90,7 @@ function inspect(config: Config, now: Date): StatusReport {
   // Reading needs no ownership, and an unknown owner must not hide the status.
   const cert = certificateSection(config, ownershipForReading(config), roots, now, state);
   const ca = caSection(config, state, trust, roots);
-  const renewal = renewalSection(state, cert.next, cert.allowance, now);
+  const renewal = renewalSection(state, cert.next, cert.allowance, now, config.renewal.method);
   const reload = reloadSection(config, state, cert.live);
   // In this order within each severity: the certificate, the CA, the last attempt, the reload.
   const sections: Problems[] = [cert, ca, renewal, reload];

@@ -1,4 +1,5 @@
 /** The renewal section of `status`: when the next renewal is due, and how the last attempts went. */
+import type { RenewalMethod } from '../../config/schema.js';
 import type { AgentState } from '../../store/state.js';
 import type { Problems, StatusReport } from './report.js';
 
@@ -7,6 +8,7 @@ export function renewalSection(
   next: Date | undefined,
   allowance: StatusReport['renewal']['caOutageAllowance'],
   now: Date,
+  method: RenewalMethod,
 ): Problems & { renewal: StatusReport['renewal'] } {
   const last = state.lastAttempt;
   const warning =
@@ -21,6 +23,10 @@ export function renewalSection(
     lastSuccess: state.lastSuccess ?? null,
     consecutiveFailures: state.consecutiveFailures ?? 0,
     caOutageAllowance: allowance,
+    method,
+    lastRenewal: state.lastRenewal
+      ? { method: state.lastRenewal.method, at: state.lastRenewal.at, fallback: state.lastRenewal.fallback ?? null }
+      : null,
   };
   return { renewal, critical: [], warning };
 }

@@ -60,6 +60,10 @@ export interface StatusReport {
       /** status warns below this (renewal.minAllowance). */
       warnBelowSeconds: number;
     };
+    /** renewal.method: how a live certificate is renewed. */
+    method?: 'auto' | 'acme' | 'step';
+    /** How the last renewal went: over the CA's renewal API or by ACME, and why not the API. */
+    lastRenewal?: null | { method: 'step' | 'acme'; at: string; fallback: string | null };
   };
   ca: {
     url: string;
