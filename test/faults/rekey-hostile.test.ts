@@ -146,7 +146,7 @@ const CASES: Case[] = [
     injected: 'the CSR key and names, issued by another CA',
     reason: /pinned root/,
     handler: async (req) => {
-      const leaf = await other.leaf({ domains: DOMAINS, publicKey: await csrKey(req), clientAuth: true });
+      const leaf = await other.leaf({ domains: DOMAINS, publicKey: await csrKey(req), usages: 'server+client' });
       return answer(leaf, [other.intermediate.pem]);
     },
   },
@@ -155,7 +155,11 @@ const CASES: Case[] = [
     injected: 'the CSR key, names other.internal',
     reason: /names/,
     handler: async (req) => {
-      const leaf = await fake.ca.leaf({ domains: ['other.internal'], publicKey: await csrKey(req), clientAuth: true });
+      const leaf = await fake.ca.leaf({
+        domains: ['other.internal'],
+        publicKey: await csrKey(req),
+        usages: 'server+client',
+      });
       return answer(leaf, [fake.ca.intermediate.pem]);
     },
   },
@@ -164,7 +168,7 @@ const CASES: Case[] = [
     injected: 'the right names, a key other than the CSR',
     reason: /private key/,
     handler: async () => {
-      const leaf = await fake.ca.leaf({ domains: DOMAINS, key: await newKey(), clientAuth: true });
+      const leaf = await fake.ca.leaf({ domains: DOMAINS, key: await newKey(), usages: 'server+client' });
       return answer(leaf, [fake.ca.intermediate.pem]);
     },
   },

@@ -356,7 +356,11 @@ export class FakeAcme {
     if (JSON.stringify([...names].sort()) !== JSON.stringify([...wanted].sort()))
       return problem(400, 'badCSR', `CSR names ${names.join(',')} are not the order's ${wanted.join(',')}`);
     const publicKey = await csr.publicKey.export();
-    const leaf = await this.ca.leaf({ domains: wanted, publicKey, clientAuth: this.clientAuth });
+    const leaf = await this.ca.leaf({
+      domains: wanted,
+      publicKey,
+      usages: this.clientAuth ? 'server+client' : 'server',
+    });
     this.certs.set(req.id, leaf.fullchainPem);
     order.status = 'valid';
     order.certificate = `${this.origin}/cert/${req.id}`;

@@ -98,7 +98,7 @@ export async function defaultRenewal(
   } else {
     publicKey = await leaf.publicKey.export();
   }
-  const issued = await ca.leaf({ domains: namesOf(leaf), publicKey, clientAuth: true });
+  const issued = await ca.leaf({ domains: namesOf(leaf), publicKey, usages: 'server+client' });
   return signResponse([issued.pem, ca.intermediate.pem]);
 }
 

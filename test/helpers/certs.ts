@@ -45,8 +45,8 @@ export interface LeafOptions {
   key?: KeyPair;
   /** Certify this public key instead (a CSR's); the leaf's keyPem is then not its key. */
   publicKey?: CryptoKey;
-  /** clientAuth besides serverAuth, as step-ca's default leaf template gives every certificate. */
-  clientAuth?: boolean;
+  /** extendedKeyUsage: serverAuth alone (default), with clientAuth (step-ca's default leaf), or none at all. */
+  usages?: 'server' | 'server+client' | 'none';
 }
 
 export interface Leaf extends Issued {
@@ -136,10 +136,7 @@ export async function makeCa(name = 'Test'): Promise<TestCa> {
         extensions: [
           new x509.BasicConstraintsExtension(false, undefined, true),
           new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-          new x509.ExtendedKeyUsageExtension([
-            x509.ExtendedKeyUsage.serverAuth,
-            ...(opts.clientAuth ? [x509.ExtendedKeyUsage.clientAuth] : []),
-          ]),
+          ...extendedKeyUsages(opts.usages ?? 'server'),
           new x509.SubjectAlternativeNameExtension(
             opts.domains.map((d) => (isIP(d) ? { type: 'ip' as const, value: d } : { type: 'dns' as const, value: d })),
           ),
@@ -149,6 +146,12 @@ export async function makeCa(name = 'Test'): Promise<TestCa> {
       return { ...leaf, keyPem: key.pem, fullchainPem: leaf.pem + intermediate.pem, rootPem: root.pem };
     },
   };
+}
+
+function extendedKeyUsages(usages: NonNullable<LeafOptions['usages']>): x509.Extension[] {
+  if (usages === 'none') return [];
+  const { serverAuth, clientAuth } = x509.ExtendedKeyUsage;
+  return [new x509.ExtendedKeyUsageExtension(usages === 'server' ? [serverAuth] : [serverAuth, clientAuth])];
 }
 
 /** A self-signed leaf, shaped like the agent's placeholder. */
