@@ -13,53 +13,40 @@
  * own issuing 20 s certificates, an expired certificate goes to ACME.
  */
 import { X509Certificate } from 'node:crypto';
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTopology, type Topology } from '../harness/netns.js';
+import type { Topology } from '../harness/netns.js';
 import { NginxContainer } from '../harness/nginx.js';
-import { startStepCa, type StepCa } from '../harness/stepca.js';
+import type { StepCa } from '../harness/stepca.js';
 import { servedLeafPem } from '../harness/tls-client.js';
 import { snapshot } from '../faults/common.js';
-import { agentBundle, runAgent, tempDir } from '../helpers/agent.js';
+import { agentBundle, runAgent } from '../helpers/agent.js';
 import { lastRenewalOf, livePublicKey, renewalOf } from '../helpers/renewal-method.js';
+import { startSite, type Site } from '../helpers/site.js';
 import { useStepCaSuite } from '../helpers/suite.js';
 
 const DOMAIN = 'app.internal';
-let topo: Topology;
-let ca: StepCa;
 let nginx: NginxContainer;
-/** The web container's root directory (its "/"), and the client's copy of the pinned root. */
-let root: string;
-let clientDir: string;
+/** Parts of the site once started (root: the web container's "/"). */
+let topo: Topology, ca: StepCa, root: string, clientDir: string;
 const config = () => join(root, 'etc/cert-agent/config.yaml');
 const certDir = () => join(root, 'etc/cert-agent/tls');
 const stateDir = () => join(root, 'var/lib/cert-agent');
 const webroot = () => join(root, 'var/www/acme-challenge');
 
+let site: Site | undefined;
+
 beforeAll(async () => {
-  topo = createTopology(
-    [
-      { key: 'ca', octet: 10, names: ['ca.rekey.internal'] },
-      { key: 'web', octet: 11, names: [DOMAIN] },
-      { key: 'client', octet: 20 },
-    ],
-    '10.213.26',
-  );
-  ca = await startStepCa({
-    netns: { ns: topo.host('ca').ns, address: topo.host('ca').address, port: 443, dnsNames: ['ca.rekey.internal'] },
-  });
-  root = tempDir('cert-agent-rekey-web-');
-  clientDir = tempDir('cert-agent-rekey-client-');
-  mkdirSync(join(root, 'etc/cert-agent'), { recursive: true, mode: 0o755 });
+  const consumer = { key: 'web', octet: 11, names: [DOMAIN] };
+  site = await startSite({ subnet: '10.213.26', caName: 'ca.rekey.internal', consumer, label: 'rekey' });
+  ({ topo, ca, root, clientDir } = site);
   nginx = new NginxContainer(topo, 'web', root);
 }, 60_000);
 
 afterAll(async () => {
   await nginx?.stop();
-  await ca?.cleanup();
-  await topo?.cleanup();
-  for (const d of [root, clientDir]) if (d) rmSync(d, { recursive: true, force: true });
+  await site?.cleanup();
 });
 
 /** nginx's port-80 server with the shipped challenge snippet, or with it emptied (no http-01 can succeed). */

@@ -12,17 +12,18 @@
  * reload` is a SIGHUP the master logs as "reconfiguring", whoever sent it.
  */
 import { X509Certificate } from 'node:crypto';
-import { mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { createTopology, type Topology } from '../harness/netns.js';
+import type { Topology } from '../harness/netns.js';
 import { NginxContainer } from '../harness/nginx.js';
-import { startStepCa, type StepCa } from '../harness/stepca.js';
+import type { StepCa } from '../harness/stepca.js';
+import { startSite, type Site as SiteTopology } from '../helpers/site.js';
 import { servedLeafPem } from '../harness/tls-client.js';
-import { agentBundle, tempDir } from '../helpers/agent.js';
+import { agentBundle } from '../helpers/agent.js';
 import schema from '../../docs/status.schema.json' with { type: 'json' };
 
 const ajv = new Ajv2020({ strict: true, strictRequired: false });
@@ -45,29 +46,15 @@ const config = () => join(root, 'etc/cert-agent/config.yaml');
 const certDir = (s: Site) => join(root, 'etc/cert-agent/certs', s.name);
 const webroot = () => join(root, 'var/www/acme-challenge');
 
+let site: SiteTopology | undefined;
 beforeAll(async () => {
-  topo = createTopology(
-    [
-      { key: 'ca', octet: 10, names: ['ca.sites.internal'] },
-      { key: 'web', octet: 11, names: SITES.map((s) => s.domain) },
-      { key: 'client', octet: 20 },
-    ],
-    '10.213.23',
-  );
-  ca = await startStepCa({
-    netns: { ns: topo.host('ca').ns, address: topo.host('ca').address, port: 443, dnsNames: ['ca.sites.internal'] },
-  });
-  root = tempDir('cert-agent-sites-web-');
-  clientDir = tempDir('cert-agent-sites-client-');
-  mkdirSync(join(root, 'etc/cert-agent'), { recursive: true, mode: 0o755 });
+  const consumer = { key: 'web', octet: 11, names: SITES.map((s) => s.domain) };
+  site = await startSite({ subnet: '10.213.23', caName: 'ca.sites.internal', consumer, label: 'sites' });
+  ({ topo, ca, root, clientDir } = site);
   nginx = new NginxContainer(topo, 'web', root);
 }, 60_000);
 
-afterAll(async () => {
-  await ca?.cleanup();
-  await topo?.cleanup();
-  for (const d of [root, clientDir]) if (d) rmSync(d, { recursive: true, force: true });
-});
+afterAll(() => site?.cleanup());
 
 /**
  * The port-80 server for both names (the shipped webroot snippet), and with

@@ -11,14 +11,15 @@
  * trusting only the pinned root, checks what Traefik serves for each name.
  */
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTopology, type Topology } from '../harness/netns.js';
-import { startStepCa, type StepCa } from '../harness/stepca.js';
+import type { Topology } from '../harness/netns.js';
+import type { StepCa } from '../harness/stepca.js';
+import { startSite, type Site as SiteTopology } from '../helpers/site.js';
 import { servedLeafPem } from '../harness/tls-client.js';
 import { TraefikContainer } from '../harness/traefik.js';
-import { agentBundle, tempDir } from '../helpers/agent.js';
+import { agentBundle } from '../helpers/agent.js';
 
 const SITES = [
   { name: 'app', domain: 'app.internal', keyType: 'ec-p256' },
@@ -52,32 +53,18 @@ function unusedIds(): { uid: number; gid: number } {
   throw new Error('no unused id between 61023 and 62000');
 }
 
+let site: SiteTopology | undefined;
 beforeAll(async () => {
-  topo = createTopology(
-    [
-      { key: 'ca', octet: 10, names: ['ca.sites.internal'] },
-      { key: 'proxy', octet: 12, names: SITES.map((s) => s.domain) },
-      { key: 'client', octet: 20 },
-    ],
-    '10.213.24',
-  );
-  ca = await startStepCa({
-    netns: { ns: topo.host('ca').ns, address: topo.host('ca').address, port: 443, dnsNames: ['ca.sites.internal'] },
-  });
-  root = tempDir('cert-agent-sites-proxy-');
-  clientDir = tempDir('cert-agent-sites-client-');
+  const consumer = { key: 'proxy', octet: 12, names: SITES.map((s) => s.domain) };
+  site = await startSite({ subnet: '10.213.24', caName: 'ca.sites.internal', consumer, label: 'sites' });
+  ({ topo, ca, root, clientDir } = site);
   // The container root stands in for "/", which Traefik's user may traverse; /etc/cert-agent as the package makes it.
   chmodSync(root, 0o755);
-  mkdirSync(join(root, 'etc/cert-agent'), { recursive: true, mode: 0o755 });
   traefikIds = unusedIds();
   traefik = new TraefikContainer(topo, 'proxy', root);
 }, 60_000);
 
-afterAll(async () => {
-  await ca?.cleanup();
-  await topo?.cleanup();
-  for (const d of [root, clientDir]) if (d) rmSync(d, { recursive: true, force: true });
-});
+afterAll(() => site?.cleanup());
 
 /** The operator's own routers, one per site (the shipped example's shape), next to the agent's files. */
 function writeRouters(): void {
