@@ -8,10 +8,12 @@
  * Then a second container with Debian's nginx: the hook installs with a
  * non-root certificate.owner and challenge mode webroot, and the unit (its
  * UMask=0077 and system call filter in force) issues through nginx, whose
- * workers run as www-data.
+ * workers run as www-data. Between the two, renewals after the first
+ * certificate go over step-ca's renewal API (/1.0/rekey) under each unit:
+ * the daemon's, and timer mode's one check.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import {
   copyFileSync,
   existsSync,
@@ -58,7 +60,9 @@ function prepareRoot(dir: string): void {
 }
 
 beforeAll(async () => {
-  ca = await startStepCa();
+  // Ten-minute certificates (eleven with step-ca's backdating): nothing is due
+  // while the tests run unless renewal.at is lowered, as the renewal test does.
+  ca = await startStepCa({ certDuration: '10m' });
   debPath = buildDeb();
   debName = basename(debPath);
   root = unpackRootfs();
@@ -293,6 +297,47 @@ describe('Debian package, template hook and unit under systemd (systemd-nspawn, 
       ExecMainStatus: '0',
     });
   });
+
+  it('renewals after the first certificate go over the CA API: the daemon under its unit, then one check of timer mode', async () => {
+    // Due at a tenth of the lifetime: about 6 s after each issuance.
+    await ct.sh(`printf 'renewal:\\n  at: 0.1\\n  jitter: 0\\n' >> /etc/cert-agent/config.yaml`);
+    const installed = (evs: Record<string, unknown>[]) => evs.filter((e) => e.event === 'certificate_installed');
+    const seen = installed(await events()).length;
+    // The daemon's first pass finds the certificate due.
+    await ct.sh('systemctl start cert-agent.service');
+    const byDaemon = installed(
+      await until('a renewal by the daemon', events, (e) => installed(e).length > seen, 60_000),
+    ).slice(seen);
+    expect(byDaemon.map((e) => e.method)).toEqual(['step']);
+    await ct.sh('systemctl stop cert-agent.service');
+
+    // Timer mode: the unit the timer starts, once the daemon's certificate is due in turn.
+    const cert = new X509Certificate(readFileSync(at('etc/cert-agent/tls/cert.pem')));
+    const [from, to] = [Date.parse(cert.validFrom), Date.parse(cert.validTo)];
+    while (Date.now() < from + 0.1 * (to - from) + 1_000) await sleep(500);
+    await ct.sh('systemctl start cert-agent-pass.service');
+    // Its JSON lines (this container ran no other check), once journald has them all.
+    const passEvents = async () =>
+      (await ct.sh('journalctl -u cert-agent-pass.service -o cat --no-pager'))
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const outcome = ['certificate_installed', 'renewal_not_due', 'renewal_failed', 'check_deferred'];
+    const byCheck = await until('the check logged its outcome', passEvents, (e) =>
+      e.some((l) => outcome.includes(String(l.event))),
+    );
+    expect(
+      installed(byCheck).map((e) => e.method),
+      JSON.stringify(byCheck),
+    ).toEqual(['step']);
+    expect(new X509Certificate(readFileSync(at('etc/cert-agent/tls/cert.pem'))).serialNumber).not.toBe(
+      cert.serialNumber,
+    );
+    const state = JSON.parse(readFileSync(at('var/lib/cert-agent/state.json'), 'utf8')) as {
+      lastRenewal?: { method: string };
+    };
+    expect(state.lastRenewal?.method).toBe('step');
+  }, 120_000);
 
   it('the container powers off and leaves no mount and no process behind', async () => {
     const leader = ct.leader;
