@@ -34,12 +34,16 @@ const cleanups: (() => unknown)[] = [];
 /** The events read here are logged at info. */
 const INFO = { env: { CERT_AGENT_LOG_LEVEL: 'info' } };
 
-/** An agent configured for the fake: the pin from a file, `renewal.method` as given, `caUrl` for the API if not the fake. */
+/**
+ * An agent configured for the fake: the pin from a file, `renewal.method` as
+ * given (with its shortest orderTimeout, which also bounds one API request),
+ * `caUrl` for the API if not the fake.
+ */
 function configure(p: AgentPaths, method: string, caUrl = fake.origin): void {
   writeConfig(p, { url: caUrl, rootFingerprint: fake.ca.fingerprint }, listen, {
     ca: { directory: fake.directoryUrl, rootFile },
     certificate: { domains: DOMAINS },
-    renewal: { method },
+    renewal: { method, orderTimeout: 10 },
   });
 }
 
@@ -244,5 +248,54 @@ describe('renewal over the CA API, hostile or broken answers', () => {
         fake.handle('rekey', (_req, next) => next());
       }
     });
+  }
+});
+
+describe('renewal over the CA API, failures that are not refusals: no fallback (ACME would meet the same CA)', () => {
+  const cases: { scenario: string; code: number; line: RegExp; api: () => Promise<string | undefined> }[] = [
+    {
+      scenario: 'the API server presents a TLS certificate from another root',
+      code: 65,
+      line: /does not verify against the pinned CA root/,
+      api: async () => {
+        const api = await startAlertingApi(other);
+        cleanups.push(() => api.close());
+        return api.url;
+      },
+    },
+    {
+      scenario: 'the API accepts the request and never answers',
+      code: 69,
+      line: /did not answer|cannot reach|timed out/,
+      api: () => {
+        fake.handle('rekey', () => new Promise<Reply>(() => undefined));
+        return Promise.resolve(undefined);
+      },
+    },
+  ];
+  for (const c of cases) {
+    it(`${c.scenario}: auto and step both fail, no ACME order, the set untouched`, async ({ task }) => {
+      const caUrl = await c.api();
+      try {
+        const seen: string[] = [];
+        for (const method of ['auto', 'step']) {
+          const o = await forced(method, caUrl);
+          expect(o.r.code, o.r.stderr).toBe(c.code);
+          expect(o.lines, o.r.stderr).toHaveLength(1);
+          expect(o.lines[0]).toMatch(c.line);
+          expect(o.renewal.fallbacks).toEqual([]);
+          expect(o).toMatchObject({ untouched: true, orders: 0 });
+          seen.push(`${method}: exit ${o.r.code}, "${o.lines[0]?.slice(0, 100)}"`);
+        }
+        record(task, {
+          scenario: `CA API: ${c.scenario}`,
+          injected: c.scenario,
+          expected: `exit ${c.code} in auto and step, no fallback to ACME, set untouched`,
+          observed: seen.join('; '),
+        });
+      } finally {
+        fake.handle('rekey', (_req, next) => next());
+      }
+    }, 60_000);
   }
 });
