@@ -81,6 +81,11 @@ export function renderRekey(r: RekeyResult, nodeMs: number | undefined): string[
 /** Words for the stretch between two marks of the agent's log (spawn and exit are the parent's). */
 const STRETCH: Record<string, string> = {
   'spawn → renewal_started': 'start-up until the decision (Node, bundle, config, trust, the eligibility checks)',
+  'renewal_started → rekey_request':
+    'the rekey exchange, first part: the new key and its CSR, until the request is made',
+  'rekey_request → rekey_answer':
+    'the rekey exchange, second part: the mutual-TLS request (connection, handshake with the current certificate, step-ca’s answer)',
+  'rekey_answer → certificate_installed': 'checks (names, key, chain to the pin) and the atomic install',
   'renewal_started → certificate_installed':
     'the rekey exchange, checks and install (new key, mutual-TLS POST /1.0/rekey, names, key and chain checks, atomic install)',
   'certificate_installed → exit': 'installed to exit (state, lock, Node’s teardown)',
@@ -95,7 +100,7 @@ function between(r: RekeyResult, nodeMs: number | undefined): string[] {
   const caMs = med(r.phases.map((p) => p.caMs));
   const parts = stretches.map(([k, ms]) => `${STRETCH[k] ?? `\`${k}\``}: ${cell(summarize(ms), 'ms')}`);
   const out = [
-    `**What stands between the agent and \`step\`** (${r.phases.length} extra runs of the rekey agent logging at info level; times from its own log lines against the parent's spawn and exit): ${parts.join('; ')}. Of that, step-ca itself spent ${fmt(caMs, 1)} ms answering \`/1.0/rekey\` (the duration in its request log).`,
+    `**What stands between the agent and \`step\`** (${r.phases.length} extra runs of the rekey agent logging at info level; times from its own log lines against the parent's spawn and exit, and two marks in the same shape, \`rekey_request\` when the request is created and \`rekey_answer\` when its answer is in, from Node's own HTTP client diagnostics channels, preloaded with \`node --require\` in these runs only): ${parts.join('; ')}. Of that, step-ca itself spent ${fmt(caMs, 1)} ms answering \`/1.0/rekey\` (the duration in its request log).`,
   ];
   if (step) {
     const s = med(step.wallMs);

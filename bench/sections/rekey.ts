@@ -12,7 +12,7 @@
  * at info level give its phases from its own log lines.
  */
 import { X509Certificate } from 'node:crypto';
-import { mkdirSync, openSync, readFileSync, readSync, closeSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StepCa } from '../../test/harness/stepca.js';
 import { parseLog } from '../../test/harness/json-log.js';
@@ -96,8 +96,11 @@ export async function rekeySection(ctx: RekeyContext): Promise<RekeyResult> {
   }
   const agent = jobs.find((j) => j.tool.key === 'agent-step')!;
   const env = cleanEnv({ CERT_AGENT_LOG_LEVEL: 'info' });
+  const preload = join(ctx.baseDir, 'rekey-marks.cjs');
+  writeFileSync(preload, REKEY_MARKS);
+  const argv = [agent.argv[0]!, '--require', preload, ...agent.argv.slice(1)];
   for (let i = 0; i < Math.max(3, ctx.rounds); i++) {
-    const done = await runJob(ctx, { ...agent, env }, `phases run ${i + 1}`, result.failures);
+    const done = await runJob(ctx, { ...agent, argv, env }, `phases run ${i + 1}`, result.failures);
     if (!done) continue;
     const { t, spawnedAt, offset } = done;
     const marks = new Map<string, number>();
@@ -111,6 +114,20 @@ export async function rekeySection(ctx: RekeyContext): Promise<RekeyResult> {
   }
   return result;
 }
+
+/**
+ * Preloaded (`node --require`) in the extra runs only: two more marks in the
+ * agent's log shape from Node's own HTTP client diagnostics channels, when
+ * the rekey request is created (before its connection) and when its answer
+ * arrives, so the exchange can be told from the checks and install.
+ */
+const REKEY_MARKS = `const dc = require('node:diagnostics_channel');
+for (const [name, event] of [['http.client.request.start', 'rekey_request'], ['http.client.response.finish', 'rekey_answer']])
+  dc.subscribe(name, ({ request }) => {
+    if (/\\/rekey$/.test(request.path))
+      process.stderr.write(JSON.stringify({ time: new Date().toISOString(), event, path: request.path }) + '\\n');
+  });
+`;
 
 /** Runs one job and checks what it left; undefined (and a failure noted) when the run does not count. */
 async function runJob(
