@@ -134,13 +134,19 @@ function renewText(result: PassResult, name: string | undefined): string {
   const notAfter = validityOf(result.live.cert).notAfter.toISOString();
   const text =
     result.action === 'renewed'
-      ? `renewed (${result.reason}): serial ${serial}, valid until ${notAfter}; ${result.reload?.detail ?? ''}\nnext renewal ${result.nextRenewal.toISOString()}\n`
+      ? `renewed (${result.reason}) ${byWay(result)}: serial ${serial}, valid until ${notAfter}; ${result.reload?.detail ?? ''}\nnext renewal ${result.nextRenewal.toISOString()}\n`
       : `not due: serial ${serial} valid until ${notAfter}; next renewal ${result.nextRenewal.toISOString()}\n` +
         (result.repaired?.length
           ? `restored ${result.repaired.join(', ')} (links into the live set)` +
             `${result.reload ? `; ${result.reload.detail}` : ''}\n`
           : '');
   return name === undefined ? text : text.replace(/^(?=.)/gm, `${name}: `);
+}
+
+/** Which way a renewal went, in words. */
+function byWay(result: PassResult): string {
+  if (result.method === 'step') return "over the CA's renewal API";
+  return result.fallback ? `by an ACME order (not the CA's renewal API: ${result.fallback})` : 'by an ACME order';
 }
 
 /** The certificates a command acts on: --name's, or every one; an unknown name is a usage error naming the known ones. */

@@ -21,7 +21,7 @@ Global flags:
 
 Exit codes: 0 ok, 1 failed (see message), 64 bad usage, 65 CA not trusted (pin),
 69 CA unreachable or order not done in time, 73 cannot write files,
-75 another agent holds the lock, 76 CA answered wrongly, 78 bad configuration.
+75 another agent holds the lock, 76 CA answered wrongly or refused a renewal over its API, 78 bad configuration.
 status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 doctor: 0 all good, 1 problems found.
 
@@ -60,6 +60,12 @@ writes it and keeps fields added by hand. Every field, with its default:
   renewal.minAllowance        status warns when the CA-outage allowance falls under this: a
                               share of the lifetime or a duration such as 6h (default 0.25,
                               half of 1 - renewal.at when that is smaller)
+  renewal.method              auto | acme | step (default auto): how a live certificate is
+                              renewed. auto: over the CA's renewal API (step-ca's /1.0/rekey,
+                              a new key, the current certificate as the TLS client
+                              certificate: no challenge, no port 80), an ACME order in the
+                              same pass when the CA refuses or cannot; step: the API only;
+                              acme: an order every time. The first certificate is ACME.
   challenge.mode              standalone | webroot | proxy (default standalone)
   challenge.listen            host:port (default 0.0.0.0:80; proxy 127.0.0.1:8402)
   challenge.webroot           document root for webroot mode (default /var/www/acme-challenge)
@@ -185,6 +191,11 @@ Examples:
 One pass, for every certificate (or --name's): check trust, renew each certificate if it is due (renewal.at of its
 lifetime, minus jitter) or missing, broken or a placeholder; install the new set
 atomically and reload the consumer. With --force, renew now whatever the schedule.
+A live certificate is renewed over the CA's renewal API (a new key, the current
+certificate as the TLS client certificate, no challenge) unless renewal.method says
+acme; with auto, an ACME order follows in the same pass when the CA refuses or the
+certificate cannot be renewed that way (expired, no clientAuth, another CA, names
+changed), and the output says which way it went and why.
 Due or not, the names consumers read (key.pem, cert.pem, ...) are put back as links
 into the live set when missing, copied over or pointing elsewhere (a copied file
 is kept as <name>.before-cert-agent), and the consumer is reloaded.
@@ -198,7 +209,8 @@ With --dry-run, the whole path (trust, account, challenge, order, and the
 checks an install makes) runs under the lock whether or not renewal is due,
 and nothing is kept: the issued certificate is checked and dropped; the live
 set, state.json, trust and account files stay as they are and nothing is
-reloaded. It prints what a real renew would do. Exit 0 when the test order
+reloaded. It tests the ACME order (the first certificate's way, and the fallback's);
+'cert-agent doctor' tests the CA's renewal API. It prints what a real renew would do. Exit 0 when the test order
 succeeded; otherwise the code of the failure, with its reason.
 
 Flags:

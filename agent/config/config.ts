@@ -13,7 +13,14 @@ import { fingerprintProblem, parseFingerprint } from '../pki/fingerprint.js';
 import { FieldReader, show } from './validate.js';
 import { checkPathSafety } from './path-safety.js';
 import { readCertificates, checkDistinct } from './certificates.js';
-import { DEFAULTS, type AgentConfig, type AllowanceThreshold, type Config } from './schema.js';
+import {
+  DEFAULTS,
+  RENEWAL_METHODS,
+  type AgentConfig,
+  type AllowanceThreshold,
+  type Config,
+  type RenewalMethod,
+} from './schema.js';
 import { readChallenge, readReload } from './sections.js';
 import { absolutePathProblem, httpsUrlProblem, parseDurationSeconds } from './values.js';
 
@@ -148,8 +155,12 @@ function readRenewal(renewal: FieldReader): Config['renewal'] {
     integer: true,
   });
   const minAllowance = allowanceThreshold(renewal.raw('minAllowance'), at);
+  const method = renewal.string('method', {
+    default: DEFAULTS.renewalMethod,
+    allowed: RENEWAL_METHODS,
+  }) as RenewalMethod;
   renewal.done();
-  return { at, jitter, check, orderTimeoutSeconds, minAllowance };
+  return { at, jitter, check, orderTimeoutSeconds, minAllowance, method };
 }
 
 function readMetrics(metrics: FieldReader): Config['metrics'] {

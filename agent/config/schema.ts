@@ -11,6 +11,14 @@ export const DEFAULT_CONFIG_PATH = '/etc/cert-agent/config.yaml';
 
 export const CHALLENGE_MODES = ['standalone', 'webroot', 'proxy'] as const;
 export const RELOAD_TARGETS = ['nginx', 'traefik', 'command', 'none'] as const;
+/**
+ * How a certificate that is already live is renewed: `step` over step-ca's
+ * own API (a new key over mutual TLS with the current certificate, no
+ * challenge), `acme` an ACME order, `auto` the API with ACME as the fallback.
+ * A first issuance is always an ACME order.
+ */
+export const RENEWAL_METHODS = ['auto', 'acme', 'step'] as const;
+export type RenewalMethod = (typeof RENEWAL_METHODS)[number];
 export type ChallengeMode = (typeof CHALLENGE_MODES)[number];
 export type ReloadTarget = (typeof RELOAD_TARGETS)[number];
 
@@ -53,8 +61,16 @@ export interface Config {
   /**
    * orderTimeoutSeconds: the whole ACME order of one pass, after which it is abandoned.
    * minAllowance: `status` warns when the CA-outage allowance falls under it.
+   * method: how a live certificate is renewed (RENEWAL_METHODS).
    */
-  renewal: { at: number; jitter: number; check: string; orderTimeoutSeconds: number; minAllowance: AllowanceThreshold };
+  renewal: {
+    at: number;
+    jitter: number;
+    check: string;
+    orderTimeoutSeconds: number;
+    minAllowance: AllowanceThreshold;
+    method: RenewalMethod;
+  };
   challenge: { mode: ChallengeMode; listen: string; webroot: string };
   reload: {
     target: ReloadTarget;
@@ -88,6 +104,7 @@ export const DEFAULTS = {
   jitter: 0.05,
   check: '*/5 * * * *',
   orderTimeoutSeconds: 600,
+  renewalMethod: 'auto' as RenewalMethod,
   challengeMode: 'standalone' as ChallengeMode,
   standaloneListen: '0.0.0.0:80',
   proxyListen: '127.0.0.1:8402',

@@ -20,7 +20,7 @@ export const ExitCode = {
   cantCreate: 73,
   /** Another agent process holds the lock; nothing was done. */
   tempFail: 75,
-  /** The CA answered, but not with what ACME allows. */
+  /** The CA answered, but not with what ACME allows, or it would not renew over its own API. */
   protocol: 76,
   /** The configuration file is missing or invalid. */
   config: 78,
@@ -95,6 +95,16 @@ export class StoreRefusalError extends StoreError {}
 export class InvalidCertificateError extends AgentError {
   readonly exitCode = ExitCode.protocol;
   readonly kind = 'invalid-certificate';
+}
+
+/**
+ * The CA would not renew a certificate over its own API (it refused, it is
+ * not a step-ca, its answer was unusable), or the certificate cannot be
+ * renewed that way at all (expired, no clientAuth, not from the pinned CA).
+ */
+export class RenewalRefusedError extends AgentError {
+  readonly exitCode = ExitCode.protocol;
+  readonly kind = 'renewal-refused';
 }
 
 export class LockedError extends AgentError {

@@ -32,7 +32,8 @@ export interface SendOptions {
   method: 'GET' | 'HEAD' | 'POST';
   /** Connection pool (ACME keeps one per pass); without it, `tls` applies to a one-off connection. */
   agent?: Agent;
-  tls?: { ca?: string[]; rejectUnauthorized: boolean };
+  /** `cert` and `key`: a client certificate (mutual TLS); the key stays in this process. */
+  tls?: { ca?: string[]; rejectUnauthorized: boolean; cert?: string; key?: string };
   headers?: Record<string, string>;
   body?: string;
   timeoutMs: number;
@@ -149,12 +150,12 @@ export function classifyNetworkError(err: unknown, url: string): AgentError {
     );
   }
   if (code === 'ETIMEDOUT' || code === 'ECONNABORTED' || (err as Error)?.name === 'TimeoutError') {
-    return new CaUnavailableError(`${originOf(url)} did not answer in time (${code ?? 'timeout'})`);
+    return new CaUnavailableError(`${originOf(url)} did not answer in time (${code ?? 'timeout'})`, { cause: err });
   }
-  return new CaUnavailableError(`cannot reach ${originOf(url)}: ${code ? `${code}: ` : ''}${detail}`);
+  return new CaUnavailableError(`cannot reach ${originOf(url)}: ${code ? `${code}: ` : ''}${detail}`, { cause: err });
 }
 
-function errorCode(err: unknown): string | undefined {
+export function errorCode(err: unknown): string | undefined {
   for (let e: unknown = err, i = 0; e && i < 5; e = (e as { cause?: unknown }).cause, i++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && (TLS_VERIFY_CODES.has(code) || !code.startsWith('ERR_BAD'))) return code;

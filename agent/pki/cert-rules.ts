@@ -72,6 +72,8 @@ export const OID = {
   authorityKeyIdentifier: '2.5.29.35',
   nsCertType: '2.16.840.1.113730.1.1',
   serverAuth: '1.3.6.1.5.5.7.3.1',
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+  anyExtendedKeyUsage: '2.5.29.37.0',
 };
 // Critical extensions a verifier may accept without acting on them beyond
 // what is checked here (policies constrain nothing this agent relies on).
@@ -211,4 +213,19 @@ export function mayIssueProblem(cert: X509Certificate): string | undefined {
   if (!r.ca) return 'it is not a CA (no basicConstraints CA:TRUE)';
   if (r.keyUsage && !hasBit(r.keyUsage, KU_KEY_CERT_SIGN)) return 'its keyUsage lacks keyCertSign';
   return undefined;
+}
+
+/**
+ * Whether `cert` may authenticate a TLS client (as a CA's renewal API asks
+ * of it): no extendedKeyUsage at all (any use), or one naming clientAuth or
+ * anyExtendedKeyUsage. A certificate that cannot be read may not.
+ */
+export function allowsClientAuth(cert: X509Certificate): boolean {
+  let r: CertRules;
+  try {
+    r = rulesOf(cert);
+  } catch {
+    return false;
+  }
+  return !r.eku || r.eku.includes(OID.clientAuth) || r.eku.includes(OID.anyExtendedKeyUsage);
 }

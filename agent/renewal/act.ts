@@ -18,6 +18,8 @@ import type { Acted, PassContext, PassResult } from './context.js';
 
 export type { Acted } from './context.js';
 import { publishedNeeds, type Decision, type DecisionInput } from './decide.js';
+import { renewOverApi, stepRefusal } from './by-api.js';
+import { chooseWay } from './method.js';
 import { orderCertificate } from './order.js';
 import { renewalTimeOf } from './schedule.js';
 
@@ -77,28 +79,42 @@ async function renew(
   live: LiveSet | undefined,
   trust: TrustBundle,
 ): Promise<PassResult> {
-  const { config, log, store } = ctx;
-  const attempt = ctx.state.consecutiveFailures + 1;
+  const { config, log } = ctx;
   const certificate = config.certificate.name;
+  const way = chooseWay({
+    setting: config.renewal.method,
+    live,
+    domains: config.certificate.domains,
+    roots: rootCertificates(trust),
+    now: ctx.now(),
+  });
   log.info(
-    { event: 'renewal_started', certificate, domains: config.certificate.domains, reason, attempt },
+    {
+      event: 'renewal_started',
+      certificate,
+      domains: config.certificate.domains,
+      reason,
+      attempt: ctx.state.consecutiveFailures + 1,
+      method: way.method === 'api' ? 'step' : 'acme',
+    },
     'requesting a certificate',
   );
   if (ctx.shared.unreachable) throw ctx.shared.unreachable;
-  const account = await loadOrCreateAccount(config.stateDir, config.ca.directory);
-  // Generated while the order runs: the key is first needed at finalize.
-  const keyPem = generateKeyPem(config.certificate.keyType);
-  keyPem.catch(() => undefined); // a failure surfaces where it is awaited
-  const issued = await orderCertificate(ctx, { trust, live, account, keyPem }).catch((err: unknown) => {
-    if (err instanceof CaUnavailableError) ctx.shared.unreachable = err;
-    throw err;
-  });
-  saveAccountUrl(config.stateDir, issued.accountUrl, config.ca.directory);
-
-  const installed = store.install(
-    { keyPem: await keyPem, fullchainPem: issued.fullchainPem, rootsPem: rootsPem(trust) },
-    { domains: config.certificate.domains, roots: rootCertificates(trust), now: ctx.now() },
-  );
+  if (way.method === 'refused') throw stepRefusal(way.reason);
+  let fallback = way.method === 'acme' ? way.fallback : undefined;
+  let installed: LiveSet | undefined;
+  if (way.method === 'api') {
+    const got = await renewOverApi(ctx, live as LiveSet, trust);
+    if ('fallback' in got) fallback = got.fallback;
+    else installed = got;
+  }
+  if (fallback)
+    log.warn(
+      { event: 'renewal_fallback', certificate, reason: fallback },
+      "renewing by an ACME order: the CA's renewal API cannot renew this certificate",
+    );
+  const method = installed ? 'step' : 'acme';
+  installed ??= await renewOverAcme(ctx, live, trust);
   const next = renewalTimeOf(installed, config);
   log.info(
     {
@@ -109,8 +125,27 @@ async function renew(
       notAfter: validityOf(installed.cert).notAfter.toISOString(),
       nextRenewal: next.toISOString(),
       set: installed.id,
+      method,
     },
     'new certificate is live',
   );
-  return { action: 'renewed', reason, live: installed, nextRenewal: next };
+  return { action: 'renewed', reason, live: installed, nextRenewal: next, method, ...(fallback ? { fallback } : {}) };
+}
+
+/** An ACME order for a new key, and its chain installed. */
+async function renewOverAcme(ctx: PassContext, live: LiveSet | undefined, trust: TrustBundle): Promise<LiveSet> {
+  const { config, store } = ctx;
+  const account = await loadOrCreateAccount(config.stateDir, config.ca.directory);
+  // Generated while the order runs: the key is first needed at finalize.
+  const keyPem = generateKeyPem(config.certificate.keyType);
+  keyPem.catch(() => undefined); // a failure surfaces where it is awaited
+  const issued = await orderCertificate(ctx, { trust, live, account, keyPem }).catch((err: unknown) => {
+    if (err instanceof CaUnavailableError) ctx.shared.unreachable = err;
+    throw err;
+  });
+  saveAccountUrl(config.stateDir, issued.accountUrl, config.ca.directory);
+  return store.install(
+    { keyPem: await keyPem, fullchainPem: issued.fullchainPem, rootsPem: rootsPem(trust) },
+    { domains: config.certificate.domains, roots: rootCertificates(trust), now: ctx.now() },
+  );
 }

@@ -55,6 +55,10 @@ export interface PassResult {
   reload?: ReloadOutcome;
   /** Published names this pass put back (they were missing, replaced by a file, or pointed elsewhere). */
   repaired?: string[];
+  /** A renewal: `step` over the CA's renewal API, or `acme` (an order). */
+  method?: 'step' | 'acme';
+  /** A renewal by ACME where the API was wanted: why not. */
+  fallback?: string;
 }
 
 export interface PassContext {

@@ -181,8 +181,9 @@ function outcomeOf(run: CertRun): PassOutcome {
 }
 
 function recordSuccess(ctx: PassContext, state: AgentState, result: PassResult): AgentState {
-  const { action, live, nextRenewal } = result;
-  return afterSuccess(state, { action, live, nextRenewal, ...recorded(ctx) }, ctx.now(), ctx.random);
+  const { action, live, nextRenewal, method, fallback } = result;
+  const way = { ...(method ? { method } : {}), ...(fallback ? { fallback } : {}) };
+  return afterSuccess(state, { action, live, nextRenewal, ...way, ...recorded(ctx) }, ctx.now(), ctx.random);
 }
 
 /** What the pass adds to its record besides its result. */

@@ -7,7 +7,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { AgentError, ReloadError, TrustError, describeError } from '../lib/errors.js';
 import { validityOf } from '../pki/x509.js';
-import type { AgentState, ReloadRecord } from '../store/state.js';
+import type { AgentState, LastRenewal, ReloadRecord } from '../store/state.js';
 import { renewalTimeOf, retryDelay, type Random, type RenewalPolicy } from './schedule.js';
 
 /** More than any CA's backdating: a fresh certificate this old means the clocks disagree. */
@@ -27,6 +27,9 @@ export interface Success {
   reload?: ReloadRecord;
   /** The SHA-256 of the config file the pass ran with, when the caller knows it (timer mode). */
   configSha256?: string;
+  /** A renewal: which way it went, and why not the CA's API when that was wanted. */
+  method?: 'step' | 'acme';
+  fallback?: string;
 }
 
 /** What is known after a pass failed. */
@@ -62,6 +65,7 @@ export function afterSuccess(state: AgentState, success: Success, now: Date, ran
     ...rest,
     lastAttempt: { at, result: success.action },
     ...(success.action === 'renewed' ? { lastSuccess: at } : {}),
+    ...(success.method ? { lastRenewal: lastRenewalOf(success, at) } : {}),
     consecutiveFailures: 0,
     backoffStep: skewed ? state.backoffStep + 1 : 0,
     nextRenewal: success.nextRenewal.toISOString(),
@@ -74,6 +78,14 @@ export function afterSuccess(state: AgentState, success: Success, now: Date, ran
   // Renewing again at once would loop against the CA: back off instead.
   const delay = retryDelay(state.backoffStep, validityOf(success.live.cert), now, random);
   return { ...next, nextAttempt: new Date(now.getTime() + delay).toISOString() };
+}
+
+function lastRenewalOf(success: Success, at: string): LastRenewal {
+  return {
+    method: success.method ?? 'acme',
+    at,
+    ...(success.fallback ? { fallback: success.fallback } : {}),
+  };
 }
 
 export function afterFailure(state: AgentState, failure: Failure, now: Date, random: Random): AgentState {

@@ -31,6 +31,14 @@ export interface ReloadRecord {
   servedSerial?: string;
 }
 
+/** How the last renewal went: over the CA's renewal API (`step`) or by an ACME order, and why not the API. */
+export interface LastRenewal {
+  method: 'step' | 'acme';
+  at: string;
+  /** The CA's API was wanted (renewal.method auto) but could not renew: why. */
+  fallback?: string;
+}
+
 export interface AgentState {
   lastAttempt?: Attempt;
   lastSuccess?: string;
@@ -42,6 +50,7 @@ export interface AgentState {
   placeholder: boolean;
   trust?: { ok: boolean; detail?: string; offeredFingerprints?: string[]; checkedAt: string };
   reload?: ReloadRecord;
+  lastRenewal?: LastRenewal;
   /** SHA-256 of the config file the last timer-mode pass ran with: a file changed since is checked at once. */
   configSha256?: string;
 }

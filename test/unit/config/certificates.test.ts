@@ -86,6 +86,7 @@ describe('the short form of 0.1.0', () => {
         jitter: 0.1,
         check: '*/10 * * * *',
         orderTimeoutSeconds: 120,
+        method: 'auto',
         minAllowance: { seconds: 21600 },
       },
       challenge: { mode: 'proxy', listen: '127.0.0.1:8402', webroot: '/srv/acme' },

@@ -57,6 +57,7 @@ describe('validateConfig: defaults', () => {
       jitter: 0.05,
       check: '*/5 * * * *',
       orderTimeoutSeconds: 600,
+      method: 'auto',
       minAllowance: { share: 0.25 },
     });
     expect(c.challenge).toEqual({ mode: 'standalone', listen: '0.0.0.0:80', webroot: '/var/www/acme-challenge' });
