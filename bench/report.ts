@@ -13,7 +13,7 @@ import { cell, median, summarize, type Summary } from './lib/stats.js';
 import { close, fmt, table, type Target } from './lib/markdown.js';
 import { multiTargets, renderMulti } from './report-multi.js';
 import type { MultiResult } from './sections/multi.js';
-import { rekeyTargets, renderRekey } from './report-rekey.js';
+import { rekeyAnalysis, rekeyTargets, renderRekey } from './report-rekey.js';
 import type { RekeyResult } from './sections/rekey.js';
 
 /** The repository (bench/out/main.mjs is two levels down). */
@@ -254,6 +254,7 @@ function analysis(r: Results): string[] {
       `\`status\`: ${fmt(status.wallMs.median)} ms against a budget of 2 × ${fmt(node.wallMs.median)} = ${fmt(2 * node.wallMs.median)} ms${version ? `; \`--version\` (bundle loaded, nothing run) takes ${fmt(version.wallMs.median)} ms, so ${fmt(version.wallMs.median - node.wallMs.median)} ms go to loading the bundle and ${fmt(status.wallMs.median - version.wallMs.median)} ms to the command itself` : ''}.${top ? ` Largest CPU shares in its profile: ${top}.` : ''}`,
     );
   }
+  out.push(...rekeyAnalysis(r.rekey, node?.wallMs.median));
   const idle = r.idle?.series.find((s) => s.name === 'cert-agent run');
   if (idle) {
     const max = Math.max(...idle.samples.map((s) => s.rssKb));

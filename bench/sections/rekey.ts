@@ -202,7 +202,8 @@ async function agentJob(ctx: RekeyContext, method: 'auto' | 'acme'): Promise<Job
 
 /**
  * How the agent renewed, from three witnesses: its state file (`lastRenewal`
- * of this run, no fallback), its log (no `renewal_fallback`) and step-ca's
+ * of this run, no fallback), its log (no `renewal_fallback`; at info level,
+ * `certificate_installed` with that method) and step-ca's
  * request log (a `/1.0/rekey` answered and no ACME order, or the other way
  * round).
  */
@@ -214,8 +215,12 @@ async function agentWent(
   spawnedAt: number,
   offset: number,
 ): Promise<string | undefined> {
-  const fallback = parseLog(t.stderr).find((l) => l.event === 'renewal_fallback');
+  const lines = parseLog(t.stderr);
+  const fallback = lines.find((l) => l.event === 'renewal_fallback');
   if (fallback) return `fell back to ACME: ${JSON.stringify(fallback.reason ?? fallback)}`;
+  // At info level (the extra runs) the log also says how the set it installed came.
+  const installed = lines.find((l) => l.event === 'certificate_installed');
+  if (installed && installed.method !== method) return `its log says it installed by ${String(installed.method)}`;
   const state = readJson(join(a.stateDir, 'state.json')) as {
     lastRenewal?: { method?: string; at?: string; fallback?: string };
   };
