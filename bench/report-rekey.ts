@@ -97,8 +97,8 @@ export function rekeyAnalysis(r: RekeyResult | undefined, nodeMs: number | undef
 
 const SHORT: Record<string, string> = {
   'spawn → renewal_started': 'start-up until the decision',
-  'renewal_started → rekey_request': 'new key and CSR',
-  'rekey_request → rekey_answer': 'the mutual-TLS request',
+  'renewal_started → rekey_request': 'new key, CSR and TLS context',
+  'rekey_request → rekey_answer': 'the mutual-TLS exchange on the wire',
   'rekey_answer → certificate_installed': 'checks and install',
   'certificate_installed → reload_done': 'reload',
   'reload_done → exit': 'exit',
@@ -109,9 +109,9 @@ const SHORT: Record<string, string> = {
 const STRETCH: Record<string, string> = {
   'spawn → renewal_started': 'start-up until the decision (Node, bundle, config, trust, the eligibility checks)',
   'renewal_started → rekey_request':
-    'the rekey exchange, first part: the new key and its CSR, until the request is made',
+    'the rekey exchange, first part: the new key, its CSR and the request made ready (Node’s TLS context with the pinned roots and the client certificate, the connection begun)',
   'rekey_request → rekey_answer':
-    'the rekey exchange, second part: the mutual-TLS request (connection, handshake with the current certificate, step-ca’s answer)',
+    'the rekey exchange, second part: on the wire (TLS handshake with the current certificate, the POST, step-ca’s answer)',
   'rekey_answer → certificate_installed': 'checks (names, key, chain to the pin) and the atomic install',
   'renewal_started → certificate_installed':
     'the rekey exchange, checks and install (new key, mutual-TLS POST /1.0/rekey, names, key and chain checks, atomic install)',
@@ -129,7 +129,7 @@ function between(r: RekeyResult, nodeMs: number | undefined): string[] {
   const caMs = med(r.phases.map((p) => p.caMs));
   const parts = stretches.map(([k, ms]) => `${STRETCH[k] ?? `\`${k}\``}: ${cell(summarize(ms), 'ms')}`);
   const out = [
-    `**What stands between the agent and \`step\`** (${r.phases.length} extra runs of the rekey agent logging at info level; times from its own log lines against the parent's spawn and exit, and two marks in the same shape, \`rekey_request\` when the request is created and \`rekey_answer\` when its answer is in, from Node's own HTTP client diagnostics channels, preloaded with \`node --require\` in these runs only): ${parts.join('; ')}. Of that, step-ca itself spent ${fmt(caMs, 1)} ms answering \`/1.0/rekey\` (the duration in its request log).`,
+    `**What stands between the agent and \`step\`** (${r.phases.length} extra runs of the rekey agent logging at info level; times from its own log lines against the parent's spawn and exit, and two marks in the same shape, \`rekey_request\` when Node's HTTP client sends the request (its TLS context built, the connection begun) and \`rekey_answer\` when the answer's headers are in, from Node's own HTTP client diagnostics channels, preloaded with \`node --require\` in these runs only): ${parts.join('; ')}. Of that, step-ca itself spent ${fmt(caMs, 1)} ms answering \`/1.0/rekey\` (the duration in its request log).${tlsContext(r)}`,
   ];
   if (step) {
     const s = med(step.wallMs);
@@ -144,6 +144,13 @@ function between(r: RekeyResult, nodeMs: number | undefined): string[] {
     );
   }
   return out;
+}
+
+/** Node's TLS context for the request, timed apart: with the pinned root and the client certificate, the latter only, empty. */
+function tlsContext(r: RekeyResult): string {
+  const t = r.tlsContextMs;
+  if (!t?.caAndCert.length || !t.cert.length || !t.empty.length) return '';
+  return ` Node's TLS context for that request alone (\`tls.createSecureContext\`, the first of a bare \`node\` with a clean environment as the agent has, the agent's files, ${t.caAndCert.length} runs each): ${cell(summarize(t.caAndCert), 'ms', 1)} with the pinned root as \`ca\` and the client certificate, ${cell(summarize(t.cert), 'ms', 1)} with the client certificate only, ${cell(summarize(t.empty), 'ms', 1)} empty.`;
 }
 
 /**

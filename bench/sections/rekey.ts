@@ -13,7 +13,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { StepCa } from '../../test/harness/stepca.js';
 import { parseLog } from '../../test/harness/json-log.js';
 import { enroll, type AgentDirs } from '../lib/agent.js';
@@ -52,8 +52,17 @@ export interface RekeyResult {
   rounds: number;
   tools: RekeyTool[];
   phases: RekeyMarks[];
+  /**
+   * Node's TLS context for the request, timed apart in a bare `node` (clean
+   * environment, as the agent runs) with the agent's files, ms per run: with
+   * the pinned root as `ca` and the client certificate, with the client
+   * certificate only, and empty.
+   */
+  tlsContextMs?: Record<TlsContextKind, number[]>;
   failures: string[];
 }
+
+export type TlsContextKind = 'caAndCert' | 'cert' | 'empty';
 
 export interface RekeyContext {
   ca: StepCa;
@@ -81,7 +90,13 @@ interface Job {
 
 export async function rekeySection(ctx: RekeyContext): Promise<RekeyResult> {
   const jobs = await prepare(ctx);
-  const result: RekeyResult = { rounds: ctx.rounds, tools: jobs.map((j) => j.tool), phases: [], failures: [] };
+  const result: RekeyResult = {
+    rounds: ctx.rounds,
+    tools: jobs.map((j) => j.tool),
+    phases: [],
+    tlsContextMs: { caAndCert: [], cert: [], empty: [] },
+    failures: [],
+  };
   // One untimed round first: every set-up is proven before anything is timed.
   for (let round = -1; round < ctx.rounds; round++) {
     for (const job of shuffled(jobs)) {
@@ -112,6 +127,7 @@ export async function rekeySection(ctx: RekeyContext): Promise<RekeyResult> {
       .reduce((sum, x) => sum + x.ms, 0);
     result.phases.push({ marks: [...marks], exitMs: t.wallMs, caMs });
   }
+  await tlsContexts(ctx, dirname(agent.certFile), result);
   return result;
 }
 
@@ -127,6 +143,30 @@ for (const [name, event] of [['http.client.request.start', 'rekey_request'], ['h
     if (/\\/rekey$/.test(request.path))
       process.stderr.write(JSON.stringify({ time: new Date().toISOString(), event, path: request.path }) + '\\n');
   });
+`;
+
+/** Times `tls.createSecureContext` in a bare Node with the rekey agent's root, certificate chain and key. */
+async function tlsContexts(ctx: RekeyContext, certDir: string, result: RekeyResult): Promise<void> {
+  const script = join(ctx.baseDir, 'tls-context.cjs');
+  writeFileSync(script, TLS_CONTEXT);
+  const files = [ctx.rootFile, join(certDir, 'fullchain.pem'), join(certDir, 'key.pem')];
+  for (let i = 0; i < Math.max(3, ctx.rounds); i++) {
+    for (const kind of ['caAndCert', 'cert', 'empty'] as const) {
+      const r = await run([process.execPath, script, kind, ...files], { env: cleanEnv() });
+      if (r.code === 0) result.tlsContextMs![kind].push(Number(r.stdout));
+      else result.failures.push(`TLS context, run ${i + 1}: exit ${r.code}: ${lastLines(r)}`);
+    }
+  }
+}
+
+const TLS_CONTEXT = `const { readFileSync } = require('node:fs');
+const tls = require('node:tls');
+const [kind, ca, cert, key] = process.argv.slice(2);
+const opts = kind === 'empty' ? {} : { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
+if (kind === 'caAndCert') opts.ca = [readFileSync(ca, 'utf8')];
+const started = performance.now();
+tls.createSecureContext(opts);
+process.stdout.write(String(performance.now() - started));
 `;
 
 /** Runs one job and checks what it left; undefined (and a failure noted) when the run does not count. */
