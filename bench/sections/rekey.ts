@@ -134,8 +134,9 @@ export async function rekeySection(ctx: RekeyContext): Promise<RekeyResult> {
 /**
  * Preloaded (`node --require`) in the extra runs only: two more marks in the
  * agent's log shape from Node's own HTTP client diagnostics channels, when
- * the rekey request is created (before its connection) and when its answer
- * arrives, so the exchange can be told from the checks and install.
+ * the rekey request is sent (Node 20 publishes it once the request is ended:
+ * its TLS context built, the connection begun) and when the answer's headers
+ * arrive, so the exchange can be told from the checks and install.
  */
 const REKEY_MARKS = `const dc = require('node:diagnostics_channel');
 for (const [name, event] of [['http.client.request.start', 'rekey_request'], ['http.client.response.finish', 'rekey_answer']])
