@@ -11,8 +11,9 @@
  *   BENCH_FLEET_ENROLL=4     `cert-agent enroll` processes at a time before the fleet starts
  *   BENCH_SIM_AGENTS=1000    agents in the schedule simulation
  *   BENCH_MULTI_RUNS=15      rounds of the several-certificates section
+ *   BENCH_REKEY_RUNS=15      rounds of the renewal-over-the-CA's-API section
  *   BENCH_ONLY=a,b           run only these sections (bundle, latency, oneshot,
- *                            daemon, idle, fleet, simulate, profile, multi)
+ *                            daemon, idle, fleet, simulate, profile, multi, rekey)
  *   BENCH_OUT=BENCHMARKS.md  where the report goes (relative to the repo)
  *   BENCH_RENDER_ONLY=1      only re-render the report from bench/out/results.json
  */
@@ -31,6 +32,7 @@ import { latencySection } from './sections/latency.js';
 import { multiSection } from './sections/multi.js';
 import { oneShotSection } from './sections/oneshot.js';
 import { profileSection } from './sections/profile.js';
+import { rekeySection } from './sections/rekey.js';
 import { simulateSection } from './sections/simulate.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -49,6 +51,7 @@ const knobs = {
   fleetEnroll: Math.max(1, int('BENCH_FLEET_ENROLL', 4)),
   simAgents: Math.max(1, int('BENCH_SIM_AGENTS', 1000)),
   multiRuns: Math.max(3, int('BENCH_MULTI_RUNS', 15)),
+  rekeyRuns: Math.max(1, int('BENCH_REKEY_RUNS', 15)),
 };
 const only = new Set(
   (process.env.BENCH_ONLY ?? '')
@@ -147,7 +150,7 @@ async function main(): Promise<void> {
   if (want('simulate'))
     results.simulation = await section('simulation', async () => simulateSection(knobs.simAgents), errors);
 
-  const needCa = ['latency', 'oneshot', 'idle', 'profile', 'multi'].some(want);
+  const needCa = ['latency', 'oneshot', 'idle', 'profile', 'multi', 'rekey'].some(want);
   let ca: StepCa | undefined;
   let idle: IdleHandle | undefined;
   try {
@@ -220,6 +223,23 @@ async function main(): Promise<void> {
               agentBin,
               baseDir: join(work, 'multi'),
               rounds: knobs.multiRuns,
+              lego: Boolean(versions.lego),
+            }),
+          errors,
+        );
+      }
+      if (want('rekey')) {
+        const c = ca;
+        results.rekey = await section(
+          'renewal over the CA API',
+          () =>
+            rekeySection({
+              ca: c,
+              rootFile,
+              agentBin,
+              ...(stepBin ? { stepBin } : {}),
+              baseDir: join(work, 'rekey'),
+              rounds: knobs.rekeyRuns,
               lego: Boolean(versions.lego),
             }),
           errors,

@@ -13,6 +13,8 @@ import { cell, median, summarize, type Summary } from './lib/stats.js';
 import { close, fmt, table, type Target } from './lib/markdown.js';
 import { multiTargets, renderMulti } from './report-multi.js';
 import type { MultiResult } from './sections/multi.js';
+import { rekeyAnalysis, rekeyTargets, renderRekey } from './report-rekey.js';
+import type { RekeyResult } from './sections/rekey.js';
 
 /** The repository (bench/out/main.mjs is two levels down). */
 const ROOT_DIR = resolve(import.meta.dirname, '../..');
@@ -43,6 +45,7 @@ export interface Results {
   simulation?: SimRow[];
   profile?: ProfileRow[];
   multi?: MultiResult;
+  rekey?: RekeyResult;
 }
 
 const MB = 1e6;
@@ -166,6 +169,7 @@ function targets(r: Results): Target[] {
     });
   }
   out.push(...multiTargets(r.multi));
+  out.push(...rekeyTargets(r.rekey));
   if (r.bundle) {
     const b = r.bundle.bytes;
     out.push({
@@ -250,6 +254,7 @@ function analysis(r: Results): string[] {
       `\`status\`: ${fmt(status.wallMs.median)} ms against a budget of 2 × ${fmt(node.wallMs.median)} = ${fmt(2 * node.wallMs.median)} ms${version ? `; \`--version\` (bundle loaded, nothing run) takes ${fmt(version.wallMs.median)} ms, so ${fmt(version.wallMs.median - node.wallMs.median)} ms go to loading the bundle and ${fmt(status.wallMs.median - version.wallMs.median)} ms to the command itself` : ''}.${top ? ` Largest CPU shares in its profile: ${top}.` : ''}`,
     );
   }
+  out.push(...rekeyAnalysis(r.rekey, node?.wallMs.median));
   const idle = r.idle?.series.find((s) => s.name === 'cert-agent run');
   if (idle) {
     const max = Math.max(...idle.samples.map((s) => s.rssKb));
@@ -374,6 +379,7 @@ export function render(r: Results): string {
   }
 
   if (r.multi) s.push(...renderMulti(r.multi));
+  if (r.rekey) s.push(...renderRekey(r.rekey, r.latency?.rows.find((x) => x.name === 'node -e 0')?.wallMs.median));
 
   if (r.daemonRenewal) {
     const d = r.daemonRenewal;
@@ -744,7 +750,7 @@ export function render(r: Results): string {
       .map(([k, v]) => `${k}=${v}`)
       .join(
         ', ',
-      )} (environment: BENCH_RUNS, BENCH_LATENCY_RUNS, BENCH_IDLE_SECONDS, BENCH_DAEMON_RENEWALS, BENCH_FLEET_SIZE, BENCH_FLEET_ENROLL, BENCH_SIM_AGENTS, BENCH_MULTI_RUNS, BENCH_ONLY). Raw numbers of the run: \`bench/out/results.json\`. Peers: \`make deps-bench\` installs Debian's lego, certbot, hyperfine and GNU time, and builds the step CLI from the Go module proxy (\`bench/install-peers.sh\`); step-ca is the test harness's (\`make deps-stepca\`). Sources: \`bench/\`.`,
+      )} (environment: BENCH_RUNS, BENCH_LATENCY_RUNS, BENCH_IDLE_SECONDS, BENCH_DAEMON_RENEWALS, BENCH_FLEET_SIZE, BENCH_FLEET_ENROLL, BENCH_SIM_AGENTS, BENCH_MULTI_RUNS, BENCH_REKEY_RUNS, BENCH_ONLY). Raw numbers of the run: \`bench/out/results.json\`. Peers: \`make deps-bench\` installs Debian's lego, certbot, hyperfine and GNU time, and builds the step CLI from the Go module proxy (\`bench/install-peers.sh\`); step-ca is the test harness's (\`make deps-stepca\`). Sources: \`bench/\`.`,
     '',
   );
   // Measurements `make bench` does not take (per Node version, step by step), kept by hand.

@@ -42,6 +42,7 @@ export const ENROLL_FIELDS = [
   { flag: 'reload-command', env: 'CERT_AGENT_RELOAD_COMMAND', path: ['reload', 'command'], argv: true },
   { flag: 'verify', env: 'CERT_AGENT_VERIFY', path: ['reload', 'verify'] },
   { flag: 'state-dir', env: 'CERT_AGENT_STATE_DIR', path: ['stateDir'] },
+  { flag: 'renewal-method', env: 'CERT_AGENT_RENEWAL_METHOD', path: ['renewal', 'method'] },
 ] as const;
 
 export type EnrollInput = Partial<Record<(typeof ENROLL_FIELDS)[number]['flag'], string | string[]>>;

@@ -144,6 +144,9 @@ Flags (each also from the environment variable in brackets):
                         nginx and traefik 127.0.0.1:443, otherwise none) [CERT_AGENT_VERIFY]
   --cert-dir DIR        certificate directory (default /etc/cert-agent/tls) [CERT_AGENT_CERT_DIR]
   --state-dir DIR       account, trust and state (default /var/lib/cert-agent) [CERT_AGENT_STATE_DIR]
+  --renewal-method M    auto | acme | step: how a live certificate is renewed (default
+                        auto: over the CA's renewal API, ACME when it cannot; see
+                        'cert-agent help config')                [CERT_AGENT_RENEWAL_METHOD]
   --name N              the certificate to add or change (a-z 0-9 - _; default: the only one,
                         or default for the first)            [CERT_AGENT_NAME]
   --key-type TYPE       ec-p256 (default) | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096 [CERT_AGENT_KEY_TYPE]

@@ -42,6 +42,7 @@ const ENROLL_FLAGS = [
   'reload',
   'verify',
   'state-dir',
+  'renewal-method',
   'name',
 ];
 

@@ -77,6 +77,11 @@ export async function timed(
   return { ...res, wallMs, maxRssKb, cpuMs };
 }
 
+/** The last two lines a failed command wrote, for a failure message. */
+export function lastLines(r: Pick<Timed, 'stdout' | 'stderr'>): string {
+  return (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' / ');
+}
+
 export function run(
   argv: string[],
   opts: SpawnOptions,

@@ -33,3 +33,13 @@ export function cell(sum: Summary, unit: string, digits = 0): string {
   const f = (v: number) => v.toFixed(digits);
   return sum.n === 1 ? `${f(sum.median)} ${unit}` : `${f(sum.median)} ${unit} (${f(sum.min)}–${f(sum.max)})`;
 }
+
+/** A copy in random order (Fisher–Yates): each round runs the tools in a new order. */
+export function shuffled<T>(xs: T[]): T[] {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}

@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import type { StepCa } from '../../test/harness/stepca.js';
 import { enroll, type AgentDirs } from '../lib/agent.js';
 import { Daemon } from '../lib/daemon.js';
-import { cleanEnv, readProc, run, sleep, timed, type Timed } from '../lib/proc.js';
+import { cleanEnv, lastLines, readProc, run, sleep, timed } from '../lib/proc.js';
+import { shuffled } from '../lib/stats.js';
 import { legoRun } from './oneshot.js';
 
 /** Per command: one value per successful run. */
@@ -165,16 +166,3 @@ async function idleDaemons(bin: string, one: AgentDirs, many: AgentDirs): Promis
 }
 
 const runs = (): MultiRuns => ({ wallMs: [], cpuMs: [], rssKb: [] });
-
-function shuffled<T>(xs: T[]): T[] {
-  const out = [...xs];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
-function lastLines(r: Pick<Timed, 'stdout' | 'stderr'>): string {
-  return (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' / ');
-}
