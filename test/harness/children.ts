@@ -5,6 +5,7 @@
  * failed test), for the tests and the benchmark alike.
  */
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -19,4 +20,15 @@ export function killOnExit<T extends ChildProcess>(child: T): T {
   live.add(child);
   child.once('exit', () => live.delete(child));
   return child;
+}
+
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+
+/**
+ * `argv` run so that the child gets SIGKILL when the process that started it
+ * dies (setpriv's parent-death signal): 'exit' handlers, killOnExit's
+ * included, do not run when a test worker is itself killed or times out.
+ */
+export function killedWithParent(argv: string[]): string[] {
+  return SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv] : argv;
 }

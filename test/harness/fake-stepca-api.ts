@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { makeCa, type TestCa } from '../helpers/certs.js';
-import { killOnExit } from './children.js';
+import { killOnExit, killedWithParent } from './children.js';
 import { freePort } from './stepca.js';
 
 /** The client certificate of the TLS connection, as the handler sees it. */
@@ -122,7 +122,8 @@ export async function startAlertingApi(ca: TestCa): Promise<{ url: string; close
   const port = await freePort();
   const args = ['s_server', '-quiet', '-www', '-accept', `127.0.0.1:${port}`, '-cert', 'cert.pem', '-key', 'key.pem'];
   args.push('-cert_chain', 'chain.pem', '-verify', '1', '-verify_return_error', '-CAfile', 'clients.pem');
-  const child = spawn('openssl', args, { cwd: dir, stdio: 'ignore' });
+  const [cmd, ...rest] = killedWithParent(['openssl', ...args]);
+  const child = spawn(cmd!, rest, { cwd: dir, stdio: 'ignore' });
   killOnExit(child);
   const close = async () => {
     if (child.exitCode === null && child.signalCode === null) {

@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fingerprintOf, makePki, type Pki } from './pki.js';
-import { killOnExit } from './children.js';
+import { killOnExit, killedWithParent } from './children.js';
 import { caJson } from './stepca-config.js';
 
 export type { Pki } from './pki.js';
@@ -105,10 +105,6 @@ export function stepCaBinary(): string {
   }
   return bin;
 }
-
-// 'exit' handlers do not run when the test worker itself is SIGKILLed or
-// SIGTERMed; setpriv's parent-death signal covers that case on Linux.
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p));
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -247,7 +243,7 @@ class StepCaInstance implements StepCa {
           '--insecure',
           `--acme-http-port=${this.acmeHttpPort}`,
         ];
-    const argv = SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...args] : args;
+    const argv = killedWithParent(args);
     const env: NodeJS.ProcessEnv = { ...process.env, STEPPATH: path.join(this.dir, 'step'), HOME: this.dir };
     // Validation requests must reach the test's own listener, never a proxy.
     for (const k of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy']) delete env[k];
