@@ -135,6 +135,9 @@ function isCertificatePem(pem: string): boolean {
 
 /** What the CA says, as one short line of printable text. */
 function printable(text: string): string {
-  const line = text.replace(/[^\x20-\x7e]+/g, ' ').replace(/ {2,}/g, ' ').trim();
+  const line = text
+    .replace(/[^\x20-\x7e]+/g, ' ')
+    .replace(/ {2,}/g, ' ')
+    .trim();
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }

@@ -31,10 +31,12 @@ afterAll(async () => {
   await ca?.cleanup();
 });
 
-function container(extra: Record<string, unknown> = {}): AgentPaths {
+/** Every renewal here is an ACME order (renewal.method acme): the relay rewrites ACME, not the CA's renewal API. */
+function container(extra: { renewal?: Record<string, unknown> } = {}): AgentPaths {
   const p = agentPaths();
   cleanups.push(() => rmSync(p.dir, { recursive: true, force: true }));
-  writeConfig(p, { url: relay.url, rootFingerprint: ca.rootFingerprint }, ca.acmeHttpPort, extra);
+  const renewal = { method: 'acme', ...extra.renewal };
+  writeConfig(p, { url: relay.url, rootFingerprint: ca.rootFingerprint }, ca.acmeHttpPort, { ...extra, renewal });
   return p;
 }
 

@@ -66,7 +66,8 @@ beforeAll(async () => {
     certificates: [entry('first', 'localhost'), entry('second', '127.0.0.1')],
     challenge: { mode: 'standalone', listen: `127.0.0.1:${ca.acmeHttpPort}` },
     // Two-minute certificates (one plus step-ca's minute of backdating), due 12 s after issue.
-    renewal: { at: 0.6, jitter: 0 },
+    // ACME orders (renewal.method acme): the relay holds the second certificate's new-order.
+    renewal: { at: 0.6, jitter: 0, method: 'acme' },
     stateDir: join(dir, 'state'),
   };
   writeFileSync(config, JSON.stringify(doc, null, 2), { mode: 0o600 });

@@ -116,6 +116,8 @@ function configFor(challenge: Record<string, unknown>, extra: Record<string, unk
     certificate: { domains: ['localhost', '127.0.0.1'], dir: join(base, 'tls') },
     challenge,
     stateDir: join(base, 'state'),
+    // http-01 through the site is the subject: every renewal is an ACME order.
+    renewal: { method: 'acme' },
     ...extra,
   });
 }

@@ -73,6 +73,8 @@ function writeAgentConfig(c: Consumer, doc: Record<string, unknown>): void {
         ca: { url: ca.url, fingerprint: ca.rootFingerprint },
         certificate: { dir: c.certDir },
         stateDir: c.stateDir,
+        // The challenge routes through each proxy are the subject: every renewal is an ACME order.
+        renewal: { method: 'acme' },
         ...doc,
       },
       null,

@@ -131,7 +131,8 @@ http {
   }
 
   p = agentPaths('cert-agent-webroot-swap-');
-  writeConfig(p, ca, ca.acmeHttpPort, { challenge: { mode: 'webroot', webroot } });
+  // Each renewal must write its token into the webroot: ACME orders only (renewal.method acme).
+  writeConfig(p, ca, ca.acmeHttpPort, { challenge: { mode: 'webroot', webroot }, renewal: { method: 'acme' } });
 });
 
 afterAll(async () => {
