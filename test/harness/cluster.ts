@@ -97,7 +97,12 @@ export function makeCluster(dir: string, pathBefore: string[] = []): Cluster {
     quorum: (has) => writeFileSync(join(dir, 'quorate'), has ? '1\n' : '0\n'),
     on: (n, script, args, opts = {}) => {
       const env: Record<string, string> = {
-        PATH: [...pathBefore, join(REPO, 'test/harness/cluster'), join(REPO, 'test/harness'), '/usr/sbin:/usr/bin:/sbin:/bin'].join(':'),
+        PATH: [
+          ...pathBefore,
+          join(REPO, 'test/harness/cluster'),
+          join(REPO, 'test/harness'),
+          '/usr/sbin:/usr/bin:/sbin:/bin',
+        ].join(':'),
         LANG: 'C.UTF-8',
         CLUSTER_SHIM_DIR: dir,
         PVE_SHIM_NODE: n,
