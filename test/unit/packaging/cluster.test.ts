@@ -313,6 +313,19 @@ describe('re-pins across the nodes, the records in /etc/pve', () => {
     expect(pin(102)).toBe(roots[1]![1]);
   });
 
+  it('auto-repin=no in /etc/pve/cert-agent/ca-hook.conf holds on every node, whatever a node says', async () => {
+    await cl.on('a', HOOK, ['103', 'post-start'], { env });
+    writeFileSync(shared('ca-hook.conf'), 'auto-repin=no\n');
+    mkdirSync(join(cl.dir, 'b', 'conf'));
+    writeFileSync(join(cl.dir, 'b', 'conf', 'ca-hook.conf'), 'auto-repin=yes\n');
+    cl.migrate(103, 'a', 'b');
+    recreateCa();
+    const hook = await cl.on('b', HOOK, ['103', 'post-start'], { env });
+    expect(hook.code).toBe(1);
+    expect(hook.stdout).toContain(`automatic re-pinning is off (auto-repin in ${shared('ca-hook.conf')})`);
+    expect([pin(101), pin(102)]).toEqual([FP_OLD, FP_OLD]);
+  });
+
   it('install reaches another node over ssh, with ID.env from the cluster file system', async () => {
     mkdirSync(join(cl.pve, 'cert-agent'), { recursive: true });
     writeFileSync(shared('102.env'), "CERT_AGENT_DOMAINS=proxy.internal\nCERT_AGENT_RELOAD=it's traefik\n");
