@@ -33,7 +33,7 @@
  *              /etc/step-ca as `step ca init` leaves it; ca.internal:9000
  * The Proxmox host is this machine; a scratch directory stands for its root
  * home, holding what the docs copy there (the .deb, postinstall.sh,
- * cert-agent-fleet, cert-agent-ca-hook). Later blocks meet what earlier ones
+ * cert-agent-fleet, cert-agent-cluster.sh, cert-agent-ca-hook). Later blocks meet what earlier ones
  * left, as an operator following the docs would: the Proxmox and migration
  * blocks run the hook again in 101, where the README's steps installed the
  * agent by hand, and the fleet installs 102 again after the README's purge
@@ -227,7 +227,12 @@ describe('the operator docs, run as written', () => {
       mkdirSync(join(pve, d), { recursive: true });
     mkdirSync(join(work, 'pct'));
     copyFileSync(deb, join(pve, 'root', debName));
-    for (const f of ['postinstall.sh', 'proxmox/cert-agent-fleet', 'proxmox/cert-agent-ca-hook']) {
+    for (const f of [
+      'postinstall.sh',
+      'proxmox/cert-agent-fleet',
+      'proxmox/cert-agent-cluster.sh',
+      'proxmox/cert-agent-ca-hook',
+    ]) {
       const to = join(pve, 'root', basename(f));
       copyFileSync(join(ROOT, 'packaging', f), to);
       chmodSync(to, 0o755);
