@@ -99,8 +99,11 @@ discover() {
   fi
   printf '%s' "$here" | grep -Eq "$NODE_RE" || here=localhost
   [ -n "$cluster" ] || printf '%s - 1\n' "$here" >"$tmp/nodes"
-  [ -z "${1:-}" ] || awk -v n="$1" '$1 == n' "$tmp/nodes" >"$tmp/nodes.1"
-  [ -z "${1:-}" ] || mv "$tmp/nodes.1" "$tmp/nodes"
+  if [ -n "${1:-}" ]; then
+    awk -v n="$1" '$1 == n' "$tmp/nodes" >"$tmp/nodes.1"
+    [ -s "$tmp/nodes.1" ] || usage_error "--node $1: not a node of this cluster (nodes: $(awk '{ printf "%s%s", s, $1; s = " " }' "$tmp/nodes"))"
+    mv "$tmp/nodes.1" "$tmp/nodes"
+  fi
   each_ct probe "$(awk '{ print $1 }' "$tmp/nodes")"; rm -f "$tmp"/res.*
   while read -r n _; do
     if [ ! -e "$tmp/why.$n" ]; then

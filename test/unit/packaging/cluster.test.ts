@@ -126,6 +126,8 @@ describe('cert-agent-fleet status over the cluster', () => {
     const bad = await cl.on('a', FLEET, ['status', '--node', 'c;reboot']);
     expect(bad.code).toBe(64);
     expect(bad.stderr).toMatch(/^cert-agent-fleet: status: --node "c;reboot" is not a node name/);
+    const none = await cl.on('a', FLEET, ['status', '--node', 'd']);
+    expect([none.code, none.stderr]).toEqual([64, 'cert-agent-fleet: --node d: not a node of this cluster (nodes: a b c)\n']);
   });
 
   it('a node that is offline or does not answer ssh: one UNKNOWN row per container, counted in the exit code', async () => {
