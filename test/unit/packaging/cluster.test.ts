@@ -8,7 +8,7 @@
  * test/integration/fleet-cluster.test.ts.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FLEET, HOOK, makeCluster, type Cluster, type NodeName } from '../../harness/cluster.js';
@@ -117,6 +117,13 @@ describe('cert-agent-fleet status over the cluster', () => {
       expect(line.includes('HostKeyAlias=b'), line).toBe(line.includes(`UserKnownHostsFile=${cl.pve}/nodes/b/ssh_known_hosts`));
     }
     expect(sshLog()).toMatch(/root@10\.0\.0\.2 'pct' 'exec' '101' '--' 'env' '-i' /);
+  });
+
+  it('without cert-agent-cluster.sh next to it the script says so, exit 69', async () => {
+    mkdirSync(join(work, 'alone'));
+    copyFileSync(FLEET, join(work, 'alone', 'cert-agent-fleet'));
+    const r = await cl.on('a', join(work, 'alone', 'cert-agent-fleet'), ['status']);
+    expect([r.code, r.stderr]).toEqual([69, `cert-agent-fleet: ${work}/alone/cert-agent-cluster.sh is missing: copy it next to this script\n`]);
   });
 
   it('--node limits to one node; a node name that is not one is exit 64', async () => {
