@@ -144,7 +144,7 @@ keep() {
 drop() { rm -f "$SHARED/$1" "$STATE/$1" 2>/dev/null; [ ! -e "$SHARED/$1" ] || printf '%s: cannot remove %s (read-only without quorum?)\n' "$PROG" "$SHARED/$1" >&2; }
 # Moves what a read-only cluster file system kept on this node up into it, once it is writable.
 up() { [ "$SHARED" = "$STATE" ] || [ ! -f "$STATE/$1" ] || keep "$1" "$(head -n 1 "$STATE/$1")" >/dev/null; }
-# Pending re-pins into $tmp/pending: "ID FINGERPRINT CA SINCE cluster|local VOUCHED-BY", each field
+# Pending re-pins into $tmp/pending: "ID FINGERPRINT CA (0: none) SINCE cluster|local VOUCHED-BY", each field
 # checked (a record that is not: left out, and said); this node's record wins.
 pending_list() {
   : >"$tmp/pending"
@@ -154,7 +154,7 @@ pending_list() {
     ! grep -q "^$id " "$tmp/pending" || continue
     w=cluster; [ "$f" != "$STATE/pending/$id" ] || [ "$SHARED" = "$STATE" ] || w=local
     head -c 400 "$f" | head -n 1 | LC_ALL=C awk -v id="$id" -v w="$w" -v prog="$PROG" -v f="$f" '
-      $1 ~ /^[0-9a-f]+$/ && length($1) == 64 && $2 ~ /^[1-9][0-9]*$/ && $3 ~ /^[0-9T:-]+Z$/ && NF >= 4 && $0 !~ /[^A-Za-z0-9 ._:@\/-]/ {
+      $1 ~ /^[0-9a-f]+$/ && length($1) == 64 && $2 ~ /^(0|[1-9][0-9]*)$/ && $3 ~ /^[0-9T:-]+Z$/ && NF >= 4 && $0 !~ /[^A-Za-z0-9 ._:@\/-]/ {
         v = $0; sub(/^[^ ]+ [^ ]+ [^ ]+ /, "", v); print id, $1, $2, $3, w, v; ok = 1 }
       END { if (!ok) print prog ": " f ": not a pending re-pin (FINGERPRINT CA TIME VOUCHED-BY), left out" > "/dev/stderr" }' >>"$tmp/pending"
   done

@@ -292,6 +292,20 @@ describe('re-pins across the nodes, the records in /etc/pve', () => {
     expect((await cl.on('b', FLEET, ['repin', '--pending'], { env })).stdout).toBe('no re-pin pending\n');
   });
 
+  it('repin --fingerprint with a node down: pending without a CA, finished the same way', async () => {
+    cl.down('c', true);
+    const r = await cl.on('a', FLEET, ['repin', '--fingerprint', roots[1]![1], '--vouched-by', 'admin'], { env });
+    expect(r.code, r.stdout + r.stderr).toBe(75);
+    const st = await cl.on('a', FLEET, ['status', '--json']);
+    expect(JSON.parse(st.stdout).pendingRepins).toMatchObject([{ id: 102, fingerprint: roots[1]![1], ca: null }]);
+    expect((await cl.on('a', FLEET, ['status'])).stdout).toMatch(/^pending re-pin: CT 102 to [0-9a-f]{64} \(CA -, since /m);
+    cl.down('c', false);
+    const done = await cl.on('b', FLEET, ['repin', '--pending'], { env });
+    expect(done.code, done.stdout + done.stderr).toBe(0);
+    expect(pin(102)).toBe(roots[1]![1]);
+    expect(readFileSync(shared('repin.log'), 'utf8')).toMatch(/CT 102 root a{64} -> [0-9a-f]{64} vouched by "admin": ok\n$/);
+  });
+
   it('/etc/pve read-only (no quorum): the hook says so, keeps record, audit and pending on its node, and moves them up later', async () => {
     await cl.on('a', HOOK, ['103', 'post-start'], { env });
     recreateCa();
