@@ -292,6 +292,19 @@ describe('re-pins across the nodes, the records in /etc/pve', () => {
     expect((await cl.on('b', FLEET, ['repin', '--pending'], { env })).stdout).toBe('no re-pin pending\n');
   });
 
+  it('a pending record that is not one is left out and said; repin --pending does not act on it', async () => {
+    mkdirSync(shared('pending'), { recursive: true });
+    writeFileSync(shared('pending/101'), `${'b'.repeat(64)} 103 2026-01-01T00:00:00Z \x1b[2J; reboot\n`);
+    writeFileSync(shared('pending/0101'), `${'b'.repeat(64)} 103 2026-01-01T00:00:00Z admin\n`);
+    const st = await cl.on('a', FLEET, ['status', '--json']);
+    expect(st.stderr).toContain(`${shared('pending/101')}: not a pending re-pin (FINGERPRINT CA TIME VOUCHED-BY), left out`);
+    expect(st.stderr).not.toMatch(UNPRINTABLE);
+    expect(JSON.parse(st.stdout).pendingRepins).toEqual([]);
+    const r = await cl.on('a', FLEET, ['repin', '--pending'], { env });
+    expect([r.code, r.stdout]).toEqual([0, 'no re-pin pending\n']);
+    expect(pin(101)).toBe(FP_OLD);
+  });
+
   it('repin --fingerprint with a node down: pending without a CA, finished the same way', async () => {
     cl.down('c', true);
     const r = await cl.on('a', FLEET, ['repin', '--fingerprint', roots[1]![1], '--vouched-by', 'admin'], { env });
