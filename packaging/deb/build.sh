@@ -43,6 +43,7 @@ install -m 0755 "$ROOT/packaging/postinstall.sh" "$SHARE/postinstall.sh"
 if [ -d "$ROOT/packaging/proxmox" ]; then
   install -d -m 0755 "$SHARE/proxmox"
   for f in cert-agent-fleet cert-agent-ca-hook; do install -m 0755 "$ROOT/packaging/proxmox/$f" "$SHARE/proxmox/$f"; done
+  install -m 0644 "$ROOT/packaging/proxmox/cert-agent-cluster.sh" "$SHARE/proxmox/cert-agent-cluster.sh"
 fi
 install -m 0644 "$ROOT/README.md" "$DOC/README.md"
 [ -f "$ROOT/docs/migration.md" ] && install -m 0644 "$ROOT/docs/migration.md" "$DOC/migration.md"

@@ -33,7 +33,7 @@
  *              /etc/step-ca as `step ca init` leaves it; ca.internal:9000
  * The Proxmox host is this machine; a scratch directory stands for its root
  * home, holding what the docs copy there (the .deb, postinstall.sh,
- * cert-agent-fleet, cert-agent-ca-hook). Later blocks meet what earlier ones
+ * cert-agent-fleet, cert-agent-cluster.sh, cert-agent-ca-hook). Later blocks meet what earlier ones
  * left, as an operator following the docs would: the Proxmox and migration
  * blocks run the hook again in 101, where the README's steps installed the
  * agent by hand, and the fleet installs 102 again after the README's purge
@@ -42,11 +42,12 @@
  *   - cert-agent_0.2.0_all.deb: the file name of the package built here;
  *   - in 102, app.internal: proxy.internal (a name resolves to one container,
  *     and the README's nginx and Traefik sections both call theirs app.internal);
- *   - on the Proxmox host, /usr/local/sbin, /var/lib/vz and
+ *   - on the Proxmox host, /usr/local/sbin, /var/lib/vz, /etc/pve and
  *     /etc/cert-agent-fleet: the same paths under the scratch directory (the
  *     host scripts find their state, log and env files there through their
  *     CERT_AGENT_FLEET_* variables, the stand-in its `local` storage through
- *     PCT_SHIM_STORAGE);
+ *     PCT_SHIM_STORAGE; /etc/pve, the cluster file system, is a plain
+ *     directory, and there is no `pvesh`: a host on its own);
  *   - on the other machine, the Proxmox host's mount of the CA's certs
  *     (/mnt/pve/…/103/ssl/certs): the directory holding the CA's files.
  * What an exit code cannot show is checked after the block: the timer it
@@ -185,6 +186,7 @@ describe('the operator docs, run as written', () => {
     PCT_SHIM_DIR: join(work, 'pct'),
     PCT_SHIM_STORAGE: join(pve, 'var/lib/vz'),
     CERT_AGENT_FLEET_CONF: join(pve, 'etc/cert-agent-fleet'),
+    CERT_AGENT_FLEET_PVE: join(pve, 'etc/pve'),
     CERT_AGENT_FLEET_STATE: join(pve, 'var/lib/cert-agent-fleet'),
     CERT_AGENT_FLEET_LOG: join(pve, 'var/log/cert-agent-fleet.log'),
     CERT_AGENT_FLEET_SYSLOG: '0',
@@ -221,10 +223,16 @@ describe('the operator docs, run as written', () => {
     copyFileSync(pki.rootKey, join(caFiles, 'root_ca_key'));
     // The Proxmox host: what the docs copy there, and the directories it has.
     pve = join(work, 'pve');
-    for (const d of ['root', 'usr/local/sbin', 'var/lib/vz/snippets']) mkdirSync(join(pve, d), { recursive: true });
+    for (const d of ['root', 'usr/local/sbin', 'var/lib/vz/snippets', 'etc/pve'])
+      mkdirSync(join(pve, d), { recursive: true });
     mkdirSync(join(work, 'pct'));
     copyFileSync(deb, join(pve, 'root', debName));
-    for (const f of ['postinstall.sh', 'proxmox/cert-agent-fleet', 'proxmox/cert-agent-ca-hook']) {
+    for (const f of [
+      'postinstall.sh',
+      'proxmox/cert-agent-fleet',
+      'proxmox/cert-agent-cluster.sh',
+      'proxmox/cert-agent-ca-hook',
+    ]) {
       const to = join(pve, 'root', basename(f));
       copyFileSync(join(ROOT, 'packaging', f), to);
       chmodSync(to, 0o755);
@@ -289,7 +297,7 @@ describe('the operator docs, run as written', () => {
     let out = code.replaceAll(EXAMPLE_FINGERPRINT, fingerprint).replaceAll('cert-agent_0.2.0_all.deb', debName);
     if (where === 102) out = out.replace(/\bapp\.internal\b/g, 'proxy.internal');
     if (where === 'pct')
-      out = out.replace(/(?<![\w./-])\/(usr\/local\/sbin|var\/lib\/vz|etc\/cert-agent-fleet)\b/g, `${pve}/$1`);
+      out = out.replace(/(?<![\w./-])\/(usr\/local\/sbin|var\/lib\/vz|etc\/pve|etc\/cert-agent-fleet)\b/g, `${pve}/$1`);
     if (where === 'host') out = out.replaceAll('/mnt/pve/quickOS/lxc-persistent-data/103/ssl/certs', caFiles);
     return out;
   }

@@ -9,7 +9,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/agent.js';
 
@@ -356,6 +356,7 @@ describe('cert-agent-fleet install: which package', () => {
     const shipped = join(work, 'shipped');
     mkdirSync(shipped);
     copyFileSync(FLEET, join(shipped, 'cert-agent-fleet'));
+    copyFileSync(join(dirname(FLEET), 'cert-agent-cluster.sh'), join(shipped, 'cert-agent-cluster.sh'));
     writeFileSync(join(shipped, 'cert-agent_1.0.0_all.deb'), 'shipped');
     writeFileSync(join(shipped, 'postinstall.sh'), '#!/bin/sh\n');
     const cwd = join(work, 'cwd');

@@ -181,6 +181,8 @@ describe('Debian package', () => {
     for (const f of ['postinstall.sh', 'proxmox/cert-agent-fleet', 'proxmox/cert-agent-ca-hook']) {
       expect(entries.get(`/usr/share/cert-agent/${f}`)?.mode, f).toBe('-rwxr-xr-x');
     }
+    // What cert-agent-fleet reads from its own directory: not a command.
+    expect(entries.get('/usr/share/cert-agent/proxmox/cert-agent-cluster.sh')?.mode).toBe('-rw-r--r--');
     const expected = [
       '/usr/share/cert-agent/config.example.yaml',
       '/usr/share/cert-agent/status.schema.json',
