@@ -8,9 +8,22 @@ import tseslint from 'typescript-eslint';
 import { noImportCycle } from './lint/no-import-cycle.js';
 
 // agent/'s folders from the top down: a folder imports only folders after
-// it. Tiers: cli | report, renewal | acme, trust, reload, challenge, store |
+// it. Tiers: cli | report, renewal | acme, stepca, trust, reload, challenge, store |
 // config, pki, lib.
-const LAYERS = ['cli', 'report', 'renewal', 'acme', 'stepca', 'trust', 'reload', 'challenge', 'store', 'config', 'pki', 'lib'];
+const LAYERS = [
+  'cli',
+  'report',
+  'renewal',
+  'acme',
+  'stepca',
+  'trust',
+  'reload',
+  'challenge',
+  'store',
+  'config',
+  'pki',
+  'lib',
+];
 
 /** For each folder, the folders above it: static, type-only, re-exports and import() alike. */
 const layerRules = LAYERS.slice(1).map((folder, i) => {
