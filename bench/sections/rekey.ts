@@ -19,7 +19,7 @@ import { parseLog } from '../../test/harness/json-log.js';
 import { enroll, type AgentDirs } from '../lib/agent.js';
 import { cleanEnv, lastLines, run, sleep, timed, type Timed } from '../lib/proc.js';
 import { shuffled } from '../lib/stats.js';
-import { legoRun } from './oneshot.js';
+import { legoRun, type OneShotContext } from './oneshot.js';
 
 /** One value per successful timed run. */
 export interface RekeyRuns {
@@ -64,13 +64,7 @@ export interface RekeyResult {
 
 export type TlsContextKind = 'caAndCert' | 'cert' | 'empty';
 
-export interface RekeyContext {
-  ca: StepCa;
-  rootFile: string;
-  agentBin: string;
-  stepBin?: string;
-  baseDir: string;
-  rounds: number;
+export interface RekeyContext extends OneShotContext {
   lego: boolean;
 }
 

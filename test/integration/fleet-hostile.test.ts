@@ -7,11 +7,12 @@
  * the argv pct would run inside, so no container is booted. The real fleet
  * (booted with systemd-nspawn, real agents) is test/integration/fleet.test.ts.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/agent.js';
+import { hostScriptRoot } from '../helpers/host-root.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const FLEET = join(REPO, 'packaging/proxmox/cert-agent-fleet');
@@ -28,22 +29,9 @@ let rootFp: string;
 let root2Pem: string;
 let root2Fp: string;
 
-/** A self-signed root as PEM, and its SHA-256 fingerprint as the host scripts compute it. */
-function newRoot(): [string, string] {
-  const dir = tempDir('cert-agent-fleet-hostile-ca-');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=hostile test root',
-    '-days', '2', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'root.pem'),
-  ], { stdio: 'ignore' }); // prettier-ignore
-  const pem = readFileSync(join(dir, 'root.pem'), 'utf8');
-  const der = execFileSync('openssl', ['x509', '-outform', 'DER'], { input: pem });
-  rmSync(dir, { recursive: true, force: true });
-  return [pem, execFileSync('openssl', ['dgst', '-sha256', '-r'], { input: der }).toString().split(' ')[0]!];
-}
-
 beforeAll(() => {
-  [rootPem, rootFp] = newRoot();
-  [root2Pem, root2Fp] = newRoot();
+  [rootPem, rootFp] = hostScriptRoot('hostile');
+  [root2Pem, root2Fp] = hostScriptRoot('hostile');
 });
 
 afterEach(() => {

@@ -7,12 +7,12 @@
  * containers show (agents renewing from a recreated CA across nodes) is
  * test/integration/fleet-cluster.test.ts.
  */
-import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FLEET, HOOK, makeCluster, type Cluster, type NodeName } from '../../harness/cluster.js';
 import { tempDir } from '../../helpers/agent.js';
+import { hostScriptRoot } from '../../helpers/host-root.js';
 
 const SSH = resolve(import.meta.dirname, '../../harness/cluster/ssh');
 const FP_OLD = 'a'.repeat(64);
@@ -20,22 +20,10 @@ const UNPRINTABLE = /[^\n\x20-\x7e]/;
 let work: string;
 let cl: Cluster;
 
-/** A self-signed root as PEM, and its SHA-256 fingerprint as the host scripts compute it. */
-function newRoot(): [string, string] {
-  const dir = tempDir('cert-agent-cluster-ca-');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=cluster test root',
-    '-days', '2', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'root.pem'),
-  ], { stdio: 'ignore' }); // prettier-ignore
-  const pem = readFileSync(join(dir, 'root.pem'), 'utf8');
-  const der = execFileSync('openssl', ['x509', '-outform', 'DER'], { input: pem });
-  rmSync(dir, { recursive: true, force: true });
-  return [pem, execFileSync('openssl', ['dgst', '-sha256', '-r'], { input: der }).toString().split(' ')[0]!];
-}
 /** The root the CA container serves now, and the one it serves once recreated. */
 let roots: [string, string][];
 beforeAll(() => {
-  roots = [newRoot(), newRoot()];
+  roots = [hostScriptRoot('cluster'), hostScriptRoot('cluster')];
 });
 
 /**
