@@ -439,6 +439,11 @@ certificate="NAME" label, one sample per certificate:
   cert_agent_last_success_timestamp_seconds           0 if never
   cert_agent_last_attempt_timestamp_seconds           0 if never
   cert_agent_consecutive_failures
+  cert_agent_last_renewal_method{method}              1; method step (the CA's renewal API) or acme
+  cert_agent_last_renewal_fallback                    1 if the last renewal fell back to ACME
+  cert_agent_ca_outage_allowance_seconds              until expiry, as of writing
+  cert_agent_ca_outage_allowance_normal_day_seconds   expiry minus the renewal time
+  cert_agent_ca_outage_allowance_warning_seconds      renewal.minAllowance in seconds
   cert_agent_trust_broken                             1 if the CA no longer chains to the pinned root
   cert_agent_reload_last_success                      absent until the first reload
   cert_agent_served_certificate_match                 absent until reload.verify was checked

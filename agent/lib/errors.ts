@@ -132,6 +132,19 @@ export class ChallengeError extends AgentError {
   readonly kind = 'challenge';
 }
 
+/**
+ * What another party said (a CA's message, a reason built from a
+ * certificate's subject), as one line of printable ASCII at most `max`
+ * characters long: safe for a terminal, the journal and state files.
+ */
+export function oneLine(text: string, max = 300): string {
+  const line = text
+    .replace(/[^\x20-\x7e]+/g, ' ')
+    .replace(/ {2,}/g, ' ')
+    .trim();
+  return line.length > max ? `${line.slice(0, max)}...` : line;
+}
+
 /** Message of any thrown value, on one line, for logs and state. */
 export function describeError(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);

@@ -33,7 +33,7 @@ export interface SendOptions {
   /** Connection pool (ACME keeps one per pass); without it, `tls` applies to a one-off connection. */
   agent?: Agent;
   /** `cert` and `key`: a client certificate (mutual TLS); the key stays in this process. */
-  tls?: { ca?: string[]; rejectUnauthorized: boolean; cert?: string; key?: string };
+  tls?: { ca?: string[]; rejectUnauthorized: boolean; cert?: string; key?: string; minVersion?: 'TLSv1.3' };
   headers?: Record<string, string>;
   body?: string;
   timeoutMs: number;

@@ -99,6 +99,12 @@ export function missingNames(cert: X509Certificate, wanted: string[]): string[] 
   return wanted.map(normalizeIdentifier).filter((n) => !have.has(n));
 }
 
+/** Names the certificate carries that the configuration does not ask for. */
+export function extraNames(cert: X509Certificate, wanted: string[]): string[] {
+  const want = new Set(wanted.map(normalizeIdentifier));
+  return certNames(cert).filter((n) => !want.has(n));
+}
+
 export function keyMatchesCert(keyPem: string, cert: X509Certificate): boolean {
   try {
     return cert.checkPrivateKey(createPrivateKey(keyPem));

@@ -6,7 +6,7 @@
  * certificate that changed (reload-group.ts).
  */
 import type { X509Certificate } from 'node:crypto';
-import { CaUnavailableError } from '../lib/errors.js';
+import { AgentError, CaUnavailableError } from '../lib/errors.js';
 import { loadOrCreateAccount, saveAccountUrl } from '../store/account.js';
 import { assessSet } from '../pki/assess.js';
 import { generateKeyPem } from '../pki/keys.js';
@@ -95,7 +95,7 @@ async function renew(
       domains: config.certificate.domains,
       reason,
       attempt: ctx.state.consecutiveFailures + 1,
-      method: way.method === 'api' ? 'step' : 'acme',
+      method: way.method === 'acme' ? 'acme' : 'step',
     },
     'requesting a certificate',
   );
@@ -114,7 +114,12 @@ async function renew(
       "renewing by an ACME order: the CA's renewal API cannot renew this certificate",
     );
   const method = installed ? 'step' : 'acme';
-  installed ??= await renewOverAcme(ctx, live, trust);
+  installed ??= await renewOverAcme(ctx, live, trust).catch((err: unknown) => {
+    // The order failed too: its error carries why it was an order, for state.json and status.
+    if (fallback && err instanceof AgentError)
+      err.message = `${err.message} (an ACME order because the CA's renewal API could not renew: ${fallback})`;
+    throw err;
+  });
   const next = renewalTimeOf(installed, config);
   log.info(
     {

@@ -7,9 +7,15 @@
  * ACME in the same pass and says why; `step` stops there and keeps the
  * current certificate.
  */
-import { CaUnavailableError, InvalidCertificateError, RenewalRefusedError, describeError } from '../lib/errors.js';
+import {
+  CaUnavailableError,
+  InvalidCertificateError,
+  RenewalRefusedError,
+  describeError,
+  oneLine,
+} from '../lib/errors.js';
 import { generateKeyPem } from '../pki/keys.js';
-import { parseCert, toPem } from '../pki/x509.js';
+import { extraNames, parseCert, parseCerts, toPem } from '../pki/x509.js';
 import type { LiveSet } from '../store/sets.js';
 import { rekey } from '../stepca/api.js';
 import { rootsPem, type TrustBundle } from '../trust/file.js';
@@ -39,23 +45,51 @@ export async function renewOverApi(
       domains: config.certificate.domains,
       timeoutMs: Math.min(API_TIMEOUT_MS, config.renewal.orderTimeoutSeconds * 1000),
     });
-    // The same checks as an ACME chain, before anything is written: names, key, chain to the pin.
-    return ctx.store.install(
-      { keyPem: newKeyPem, fullchainPem: issued.fullchainPem, rootsPem: rootsPem(trust) },
-      { domains: config.certificate.domains, roots: trust.roots.map((r) => parseCert(r.pem)), now: ctx.now() },
-    );
+    return install(ctx, trust, { keyPem: newKeyPem, fullchainPem: issued.fullchainPem });
   } catch (err) {
-    if (err instanceof CaUnavailableError) ctx.shared.unreachable = err;
-    const refusal = err instanceof RenewalRefusedError || err instanceof InvalidCertificateError;
-    if (!refusal) throw err;
-    if (config.renewal.method === 'step') throw stepRefusal(describeError(err));
-    return { fallback: describeError(err) };
+    if (!fallsBack(err, config)) {
+      if (err instanceof CaUnavailableError) ctx.shared.unreachable = err;
+      throw err;
+    }
+    const reason = oneLine(describeError(err));
+    if (config.renewal.method === 'step') throw stepRefusal(reason);
+    return { fallback: reason };
   }
+}
+
+/**
+ * The answer through the same checks as an ACME chain (names, key, chain to
+ * the pin), and one more: no name beyond the configured ones (the API keeps
+ * the certificate's names, and the live one carried exactly these).
+ */
+function install(ctx: PassContext, trust: TrustBundle, set: { keyPem: string; fullchainPem: string }): LiveSet {
+  const { config } = ctx;
+  const [leaf] = parseCerts(set.fullchainPem);
+  const extra = leaf ? extraNames(leaf, config.certificate.domains) : [];
+  if (extra.length)
+    throw new InvalidCertificateError(
+      `the CA's renewal answer carries names that are not configured (${extra.join(', ')}); refusing it`,
+    );
+  return ctx.store.install(
+    { ...set, rootsPem: rootsPem(trust) },
+    { domains: config.certificate.domains, roots: trust.roots.map((r) => parseCert(r.pem)), now: ctx.now() },
+  );
+}
+
+/**
+ * Whether an ACME order may follow: the CA refused or answered with nothing
+ * installable; or the API's origin was not reached while the ACME directory
+ * lives elsewhere (ca.directory set apart). A CA that is not the pinned one
+ * (TrustError) or not reached at all would meet the order the same way.
+ */
+function fallsBack(err: unknown, config: PassContext['config']): boolean {
+  if (err instanceof RenewalRefusedError || err instanceof InvalidCertificateError) return true;
+  return err instanceof CaUnavailableError && new URL(config.ca.url).origin !== new URL(config.ca.directory).origin;
 }
 
 /** `renewal.method: step` and the API would not renew: the pass fails and keeps what is live. */
 export function stepRefusal(reason: string): RenewalRefusedError {
   return new RenewalRefusedError(
-    `renewal.method is step and the CA's renewal API cannot renew it: ${reason}; the current certificate is kept (renewal.method auto falls back to ACME)`,
+    `renewal.method is step and the CA's renewal API cannot renew it: ${oneLine(reason)}; the current certificate is kept (renewal.method auto falls back to ACME)`,
   );
 }

@@ -16,7 +16,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { RenewalMethod } from '../config/schema.js';
 import { assessSet, firstCritical } from '../pki/assess.js';
 import { allowsClientAuth } from '../pki/cert-rules.js';
-import { certNames, normalizeIdentifier } from '../pki/x509.js';
+import { extraNames } from '../pki/x509.js';
 import type { LiveSet } from '../store/sets.js';
 
 /**
@@ -49,9 +49,7 @@ export function apiProblem(input: Omit<MethodInput, 'setting' | 'live'> & { live
   if (critical) return critical.message;
   if (!allowsClientAuth(live.cert))
     return `certificate ${live.cert.serialNumber.toLowerCase()} lacks the clientAuth extended key usage the CA's renewal API authenticates with`;
-  const have = certNames(live.cert);
-  const wanted = new Set(domains.map(normalizeIdentifier));
-  const extra = have.filter((n) => !wanted.has(n));
+  const extra = extraNames(live.cert, domains);
   if (extra.length)
     return `certificate ${live.cert.serialNumber.toLowerCase()} carries names no longer configured (${extra.join(', ')}), which the CA's renewal would keep`;
   return undefined;

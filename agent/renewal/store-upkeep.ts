@@ -6,7 +6,7 @@
  * a failure, the placeholder when nothing usable is live.
  */
 import { join } from 'node:path';
-import { describeError } from '../lib/errors.js';
+import { RenewalRefusedError, describeError } from '../lib/errors.js';
 import { readIfExists, writeFileAtomic } from '../lib/fs.js';
 import { validityOf } from '../pki/x509.js';
 import { DAEMON_PID_FILE, PATHS } from '../store/layout.js';
@@ -111,6 +111,8 @@ export async function placeholderIfUnusable(ctx: PassContext, cause: unknown): P
   const now = ctx.now();
   const live = liveIfReadable(store);
   if (live && now < validityOf(live.cert).notAfter) return false;
+  // The CA answered and renewal.method step refused: what is live stays, as that setting promises.
+  if (live && cause instanceof RenewalRefusedError) return false;
   try {
     const placed = await installPlaceholder(config, store, now, log);
     log.warn(

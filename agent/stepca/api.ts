@@ -19,7 +19,7 @@
  * the last one lets a caller fall back to ACME: the other two would meet the
  * same CA there.
  */
-import { CaUnavailableError, RenewalRefusedError, TrustError, describeError } from '../lib/errors.js';
+import { CaUnavailableError, RenewalRefusedError, TrustError, describeError, oneLine } from '../lib/errors.js';
 import { errorCode, sendHttps, type HttpAnswer } from '../lib/https.js';
 import { createCsr } from '../pki/der.js';
 
@@ -56,7 +56,15 @@ const NOT_REACHED = new Set([
   'EAI_AGAIN',
   'ETIMEDOUT',
   'ECONNABORTED',
+  'ENETDOWN',
+  'EHOSTDOWN',
+  'EADDRNOTAVAIL',
+  'EAI_FAIL',
+  'EAI_NONAME',
 ]);
+
+/** TLS alerts by which a server refuses the client certificate it was shown. */
+const CERTIFICATE_ALERT = /CERTIFICATE|UNKNOWN_CA|ACCESS_DENIED/;
 
 /** A new certificate for a new key, with the current certificate's names. */
 export async function rekey(req: Rekey): Promise<ApiIssued> {
@@ -76,7 +84,14 @@ async function post(req: ApiRenewal, what: 'rekey' | 'renew', body: string): Pro
   try {
     answer = await sendHttps(url, {
       method: 'POST',
-      tls: { ca: req.roots, rejectUnauthorized: true, cert: req.client.certPem, key: req.client.keyPem },
+      // TLS 1.3 only: the client certificate (which names this container) goes encrypted, never in the clear.
+      tls: {
+        ca: req.roots,
+        rejectUnauthorized: true,
+        cert: req.client.certPem,
+        key: req.client.keyPem,
+        minVersion: 'TLSv1.3',
+      },
       headers: { 'content-type': 'application/json', accept: 'application/json' },
       body,
       timeoutMs: req.timeoutMs,
@@ -96,20 +111,26 @@ function classify(err: unknown, what: string): Error {
     const name = (err.cause as { name?: unknown } | undefined)?.name;
     if ((code && NOT_REACHED.has(code)) || name === 'TimeoutError') return err;
     const alert = code?.startsWith('ERR_SSL_') && code.includes('ALERT');
-    return new RenewalRefusedError(
-      alert
-        ? `the CA refused the certificate as a TLS client certificate for /1.0/${what} (${code})`
-        : `the CA broke off /1.0/${what} (${describeError(err)})`,
-    );
+    if (alert && CERTIFICATE_ALERT.test(code ?? ''))
+      return new RenewalRefusedError(
+        `the CA refused the certificate as a TLS client certificate for /1.0/${what} (${code})`,
+      );
+    if (alert) return new RenewalRefusedError(`the TLS handshake for /1.0/${what} failed (${code})`);
+    // OpenSSL's own refusal of the handshake (e.g. no TLS 1.3 at the CA): the CA was reached.
+    if (code === 'EPROTO')
+      return new RenewalRefusedError(
+        `the TLS handshake for /1.0/${what} failed (${oneLine(describeError(err.cause))})`,
+      );
+    return new RenewalRefusedError(`the CA broke off /1.0/${what} (${oneLine(describeError(err))})`);
   }
-  return new RenewalRefusedError(`/1.0/${what} failed: ${describeError(err)}`);
+  return new RenewalRefusedError(`/1.0/${what} failed: ${oneLine(describeError(err))}`);
 }
 
 /** step-ca answers 201 with `{crt, ca, certChain}`; an error with `{status, message}`. */
 function parseAnswer(answer: HttpAnswer, what: string): ApiIssued {
   const json = parseJson(answer.body);
   if (answer.status !== 200 && answer.status !== 201) {
-    const message = typeof json?.message === 'string' ? `: ${printable(json.message)}` : '';
+    const message = typeof json?.message === 'string' ? `: ${oneLine(json.message, 200)}` : '';
     const hint = answer.status === 404 ? ' (the CA has no such API: not a step-ca?)' : '';
     throw new RenewalRefusedError(`the CA answered /1.0/${what} with HTTP ${answer.status}${message}${hint}`);
   }
@@ -131,13 +152,4 @@ function parseJson(text: string): Record<string, unknown> | undefined {
 
 function isCertificatePem(pem: string): boolean {
   return /^\s*-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*$/.test(pem);
-}
-
-/** What the CA says, as one short line of printable text. */
-function printable(text: string): string {
-  const line = text
-    .replace(/[^\x20-\x7e]+/g, ' ')
-    .replace(/ {2,}/g, ' ')
-    .trim();
-  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }

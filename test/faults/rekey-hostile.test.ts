@@ -11,15 +11,15 @@
  * succeeds, logging `renewal_fallback` with the reason; with `step` the pass
  * fails with one line and exit code 76 and the live set stays byte for byte.
  */
-import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeAcme, type FakeRequest, type Handler, type Reply } from '../harness/fake-acme.js';
+import { FakeAcme, problem, type FakeRequest, type Handler, type Reply } from '../harness/fake-acme.js';
 import { signResponse, startAlertingApi, stepCaError } from '../harness/fake-stepca-api.js';
 import { freePort } from '../harness/stepca.js';
 import { runAgent, tempDir } from '../helpers/agent.js';
-import { makeCa, newKey, type TestCa } from '../helpers/certs.js';
+import { makeCa, newKey, writeSetByHand, type TestCa } from '../helpers/certs.js';
 import { lastRenewalOf, livePublicKey, renewalOf } from '../helpers/renewal-method.js';
 import { agentPaths, checkLive, plainLines, snapshot, writeConfig, type AgentPaths } from './common.js';
 import { record } from './table.js';
@@ -168,6 +168,19 @@ const CASES: Case[] = [
     },
   },
   {
+    scenario: 'extra names',
+    injected: 'the CSR key, the configured names and evil.example',
+    reason: /names that are not configured \(evil\.example\)/,
+    handler: async (req) => {
+      const leaf = await fake.ca.leaf({
+        domains: [...DOMAINS, 'evil.example'],
+        publicKey: await csrKey(req),
+        usages: 'server+client',
+      });
+      return answer(leaf, [fake.ca.intermediate.pem]);
+    },
+  },
+  {
     scenario: 'another key',
     injected: 'the right names, a key other than the CSR',
     reason: /private key/,
@@ -298,4 +311,71 @@ describe('renewal over the CA API, failures that are not refusals: no fallback (
       }
     }, 60_000);
   }
+});
+
+describe('renewal over the CA API, what a fallback and a refusal leave behind', () => {
+  it('the API refuses and the ACME order fails too: the error says why it was an order', async () => {
+    fake.handle('rekey', () => stepCaError(401));
+    fake.handle('finalize', () => problem(403, 'unauthorized', 'no more certificates today'));
+    try {
+      const o = await forced('auto');
+      expect(o.r.code).toBe(76);
+      expect(o.lines, o.r.stderr).toHaveLength(1);
+      expect(o.lines[0]).toMatch(
+        /no more certificates today.*an ACME order because the CA's renewal API could not renew: .*HTTP 401/,
+      );
+      expect(o.untouched).toBe(true);
+      const state = JSON.parse(readFileSync(join(o.p.stateDir, 'state.json'), 'utf8')) as {
+        lastAttempt: { error: string };
+      };
+      expect(state.lastAttempt.error).toMatch(/renewal API could not renew: .*HTTP 401/);
+    } finally {
+      fake.handle('rekey', (_req, next) => next());
+      fake.handle('finalize', (_req, next) => next());
+    }
+  });
+
+  it('the API origin is not reached while the ACME directory lives elsewhere: auto orders over ACME', async () => {
+    const dead = `https://127.0.0.1:${await freePort()}`;
+    const auto = await forced('auto', dead);
+    expect(auto.r.code, auto.r.stderr).toBe(0);
+    expect(auto.renewal.installedBy).toEqual(['acme']);
+    expect(auto.renewal.fallbacks[0]).toMatch(/cannot reach/);
+  });
+
+  it('step and an expired certificate: a scheduled check fails (renewal-refused) and leaves the expired set, no placeholder', async () => {
+    const p = container('step');
+    const key = await newKey();
+    const now = Date.now();
+    const leaf = await fake.ca.leaf({
+      domains: DOMAINS,
+      key,
+      usages: 'server+client',
+      notBefore: new Date(now - 3 * 3600_000),
+      notAfter: new Date(now - 3600_000),
+    });
+    writeSetByHand(p.certDir, 'expired-by-hand', {
+      keyPem: key.pem,
+      fullchainPem: leaf.fullchainPem,
+      rootPem: fake.ca.root.pem,
+    });
+    const before = readFileSync(join(p.certDir, 'cert.pem'), 'utf8');
+    const orders = fake.count('newOrder');
+    // Timer mode's check exits 0 whatever the pass did; the failure is in its log and the state file.
+    const r = await runAgent(['check', '--config', p.config], INFO);
+    expect(r.code, r.stderr).toBe(0);
+    const failed = r.stdout + r.stderr;
+    expect(failed).toMatch(/renewal\.method is step and the CA's renewal API cannot renew it: certificate \S+ expired/);
+    expect(failed).not.toMatch(/placeholder_installed/);
+    const state = JSON.parse(readFileSync(join(p.stateDir, 'state.json'), 'utf8')) as {
+      lastAttempt: { result: string; errorKind: string };
+      placeholder: boolean;
+    };
+    expect(state.lastAttempt).toMatchObject({ result: 'failed', errorKind: 'renewal-refused' });
+    expect(state.placeholder).toBe(false);
+    // The expired set stays live (the upkeep may prune older sets the hand-made one left behind).
+    expect(readlinkSync(join(p.certDir, 'current'))).toBe(join('.sets', 'expired-by-hand'));
+    expect(readFileSync(join(p.certDir, 'cert.pem'), 'utf8')).toBe(before);
+    expect(fake.count('newOrder')).toBe(orders);
+  });
 });

@@ -4,18 +4,20 @@
  * clientAuth usage the API authenticates with, whether the rule of the
  * renewal (renewal/method.ts) lets it, and whether the CA accepts it: one
  * `/1.0/renew` with the certificate as the TLS client certificate, whose
- * answer is parsed and dropped (nothing installed, nothing written).
+ * answer is checked as an install would check it and dropped (nothing
+ * installed, nothing written; the CA records one more issued certificate).
  *
  * With renewal.method auto a certificate the API cannot renew is a warning
  * (each renewal is then an ACME order, which needs the challenge path); with
  * step it is a problem (renewals fail).
  */
-import { describeError } from '../../lib/errors.js';
+import { CaUnavailableError, TrustError, describeError, oneLine } from '../../lib/errors.js';
 import { allowsClientAuth } from '../../pki/cert-rules.js';
 import { parseCert, toPem } from '../../pki/x509.js';
 import { apiProblem } from '../../renewal/method.js';
 import { renew } from '../../stepca/api.js';
-import { loadTrust, rootsPem } from '../../trust/file.js';
+import { checkSet } from '../../store/sets.js';
+import { rootsPem, trustForPins } from '../../trust/file.js';
 import { liveSetQuietly } from './certificate.js';
 import { diagnosis, type Diagnosis, type DoctorContext } from './types.js';
 
@@ -26,7 +28,8 @@ export async function checkRenewalApi({ config, now }: DoctorContext): Promise<D
   if (method === 'acme')
     return [diagnosis('ok', REASON, 'not used: renewal.method is acme (every renewal is an ACME order)')];
   const live = liveSetQuietly(config);
-  const trust = loadTrust(config.stateDir);
+  // The trust a pass would use: none when the pins changed since it was saved (the CA line says so).
+  const trust = trustForPins(config.stateDir, config.ca.fingerprints);
   // No certificate from the CA yet, or no trust: the certificate and CA lines say so; the first one is ACME anyway.
   if (!live || live.placeholder || !trust) return [];
   const serial = live.cert.serialNumber.toLowerCase();
@@ -37,16 +40,25 @@ export async function checkRenewalApi({ config, now }: DoctorContext): Promise<D
   const problem = apiProblem({ live, domains: config.certificate.domains, roots, now });
   if (problem) return [eku, unusable(method, REASON, problem)];
   try {
-    await renew({
+    const answer = await renew({
       caUrl: config.ca.url,
       roots: rootsPem(trust),
       client: { certPem: [live.cert, ...live.intermediates].map(toPem).join(''), keyPem: live.keyPem },
       timeoutMs: 15_000,
     });
-    const ok = `${config.ca.url} renews certificate ${serial} over its API (one test renewal, nothing installed)`;
+    // The answer judged as an install would judge it (same key: /1.0/renew keeps it); nothing is written.
+    checkSet(
+      { keyPem: live.keyPem, fullchainPem: answer.fullchainPem, rootsPem: [] },
+      { domains: config.certificate.domains, roots, now },
+    );
+    const ok = `${config.ca.url} renews certificate ${serial} over its API (one test renewal, checked and dropped)`;
     return [eku, diagnosis('ok', REASON, ok)];
   } catch (err) {
-    return [eku, unusable(method, REASON, `${config.ca.url}: ${describeError(err)}`)];
+    const what = `${config.ca.url}: ${oneLine(describeError(err))}`;
+    // Neither falls back: an ACME order would meet the same CA (the CA line says more).
+    if (err instanceof TrustError || err instanceof CaUnavailableError)
+      return [eku, diagnosis('PROBLEM', REASON, `${what}: renewals fail until the CA is reachable and trusted`)];
+    return [eku, unusable(method, REASON, what)];
   }
 }
 

@@ -30,7 +30,10 @@ let server: Server | undefined;
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void | Promise<void>;
 
 /** An HTTPS server on loopback with a certificate of `issuer`; it asks for a client certificate, verified against `clientCa` when given. */
-async function serve(handler: Handler, opts: { issuer?: TestCa; clientCa?: TestCa } = {}): Promise<string> {
+async function serve(
+  handler: Handler,
+  opts: { issuer?: TestCa; clientCa?: TestCa; maxVersion?: 'TLSv1.2' } = {},
+): Promise<string> {
   const cert = opts.issuer ? await opts.issuer.leaf({ domains: ['localhost', '127.0.0.1'] }) : serverLeaf;
   server = createServer(
     {
@@ -39,6 +42,7 @@ async function serve(handler: Handler, opts: { issuer?: TestCa; clientCa?: TestC
       requestCert: true,
       rejectUnauthorized: Boolean(opts.clientCa),
       ...(opts.clientCa ? { ca: [opts.clientCa.root.pem] } : {}),
+      ...(opts.maxVersion ? { maxVersion: opts.maxVersion } : {}),
     },
     (req, res) => {
       const chunks: Buffer[] = [];
@@ -148,6 +152,21 @@ describe('rekey', () => {
     const url = await serve((_q, _b, res) => json(res, 201, {}), { clientCa: other });
     const err = await rekey(request(url, (await newKey()).pem)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RenewalRefusedError);
+  });
+
+  it('a server that speaks no TLS 1.3: refused before the client certificate goes out in the clear', async () => {
+    let peer: string | undefined;
+    const url = await serve(
+      (req, _b, res) => {
+        peer = (req.socket as TLSSocket).getPeerCertificate().serialNumber;
+        json(res, 201, {});
+      },
+      { maxVersion: 'TLSv1.2' },
+    );
+    const err = await rekey(request(url, (await newKey()).pem)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RenewalRefusedError);
+    expect((err as Error).message).toMatch(/TLS handshake for \/1\.0\/rekey failed \(.*protocol version/);
+    expect(peer).toBeUndefined();
   });
 
   it('a CA whose certificate does not chain to the pin: TrustError, nothing sent', async () => {
