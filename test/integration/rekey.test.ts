@@ -173,6 +173,19 @@ describe('renewal over the CA API behind nginx (network namespaces, real step-ca
     expect(nginx.masterPid()).toBe(pid);
     // By the CA's own log: three rekeys, and no ACME order meanwhile.
     expect(since(requests)).toEqual({ orders: 0, rekeys: 3 });
+    // What the operator reads: status, the metrics, and doctor's one test renewal (nothing installed).
+    const status = await agent(['status']);
+    expect(status.stdout).toMatch(/^ {2}renewed by +the CA's renewal API at /m);
+    const metrics = await agent(['metrics']);
+    expect(metrics.stdout).toMatch(/^cert_agent_last_renewal_method\{certificate="default",method="step"\} 1$/m);
+    expect(metrics.stdout).toMatch(/^cert_agent_last_renewal_fallback\{certificate="default"\} 0$/m);
+    const serial = serialOnDisk();
+    const doctor = await agent(['doctor']);
+    expect(doctor.stdout).toMatch(/^ok +client auth +certificate \S+ may authenticate a TLS client/m);
+    expect(doctor.stdout).toMatch(
+      /^ok +renewal API +\S+ renews certificate \S+ over its API \(one test renewal, checked and dropped\)$/m,
+    );
+    expect(serialOnDisk()).toBe(serial);
   });
 
   it('disableRenewal: step fails with one line and keeps the certificate; auto falls back to ACME and succeeds', async () => {
@@ -184,6 +197,13 @@ describe('renewal over the CA API behind nginx (network namespaces, real step-ca
       expect(step.code, step.stderr).toBe(76);
       expect(step.lines).toHaveLength(1);
       expect(step.lines[0]).toMatch(/renewal\.method is step.*HTTP 401.*current certificate is kept/);
+      expect(snapshot(certDir())).toEqual(before);
+      // doctor says so before a renewal meets it: a problem with step, a warning with auto.
+      const stepDoctor = await agent(['doctor']);
+      expect(stepDoctor.stdout).toMatch(/^PROBLEM +renewal API +.*HTTP 401.*renewals fail with renewal\.method step/m);
+      writeAgentConfig('auto');
+      const autoDoctor = await agent(['doctor']);
+      expect(autoDoctor.stdout).toMatch(/^WARN +renewal API +.*HTTP 401.*falls back to an ACME order/m);
       expect(snapshot(certDir())).toEqual(before);
 
       // ACME needs port 80 again.
