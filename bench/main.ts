@@ -282,6 +282,7 @@ async function main(): Promise<void> {
             fingerprint: c.rootFingerprint,
             domain: 'localhost',
             listen: `127.0.0.1:${c.acmeHttpPort}`,
+            renewalMethod: 'acme',
           });
           return profileSection(
             profBin,

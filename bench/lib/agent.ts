@@ -21,6 +21,8 @@ export interface EnrollOptions {
   name?: string;
   /** The certificate's directory (default: `tls` in dir). */
   certDir?: string;
+  /** `enroll --renewal-method`: acme where a section times ACME orders (a renewal is otherwise over the CA's API). */
+  renewalMethod?: 'auto' | 'acme' | 'step';
 }
 
 export async function enroll(bin: string, dir: string, o: EnrollOptions): Promise<AgentDirs & { ms: number }> {
@@ -54,6 +56,7 @@ export async function enroll(bin: string, dir: string, o: EnrollOptions): Promis
       '--reload',
       'none',
       ...(o.name ? ['--name', o.name] : []),
+      ...(o.renewalMethod ? ['--renewal-method', o.renewalMethod] : []),
     ],
     { env: cleanEnv(), cwd: dir },
     120_000,

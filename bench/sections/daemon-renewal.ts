@@ -38,7 +38,7 @@ export async function daemonRenewalSection(
       fingerprint: ca.rootFingerprint,
       domain: 'localhost',
       listen: `127.0.0.1:${ca.acmeHttpPort}`,
-      extraYaml: 'renewal:\n  at: 0.51\n  jitter: 0\n',
+      extraYaml: 'renewal:\n  at: 0.51\n  jitter: 0\n  method: acme\n',
     });
     daemon = new Daemon(agentBin, a.config, a.dir);
     const installs = await daemon.waitFor('certificate_installed', renewals + 1, 60_000 + renewals * 15_000);

@@ -128,6 +128,7 @@ async function agentWith(ctx: MultiContext, dir: string, addresses: string[]): P
       listen: `${addr}:${ctx.ca.acmeHttpPort}`,
       name: `c${k}`,
       certDir: join(dir, 'certs', `c${k}`),
+      renewalMethod: 'acme',
     });
   }
   const agent = a!;

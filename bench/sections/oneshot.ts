@@ -104,6 +104,7 @@ export async function oneShotSection(
           fingerprint: ca.rootFingerprint,
           domain: 'localhost',
           listen: http,
+          renewalMethod: 'acme',
         });
         return {
           argv: [process.execPath, ctx.agentBin, 'renew', '--force', '--config', a.config],
@@ -262,6 +263,7 @@ export async function oneShotSection(
     fingerprint: ca.rootFingerprint,
     domain: 'localhost',
     listen: http,
+    renewalMethod: 'acme',
   });
   for (let i = 0; i < Math.max(3, ctx.rounds); i++) {
     const spawned = Date.now();
