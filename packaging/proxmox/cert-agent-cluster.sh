@@ -65,19 +65,21 @@ NODE_RE='^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$'
 
 # Which node answers what: this node's name in $here; with pvesh ($cluster=1) the nodes as
 # "NAME IP ONLINE" in $tmp/nodes, $quorate 0/1; $tmp/cts (see name_of) for every node, or only
-# node $1. A pvesh answer that cannot be used: a message on stderr, $partial=1, this node alone.
+# node $1. A pvesh answer that cannot be used: a message on stderr, $partial=1, this node alone;
+# a node entry left out (a field out of its pattern): $partial=1 too, the other nodes kept.
 discover() {
   here=$(uname -n | cut -d. -f1) cluster='' quorate='' partial=''
   : >"$tmp/nodes"; : >"$tmp/cts"; : >"$tmp/guests"
   if command -v pvesh >/dev/null 2>&1; then
-    blim=8388608
+    # pvesh's stderr (a perl locale warning, say) apart, never parsed.
+    blim=8388608 berr=$tmp/pv.err
     bounded "$tmp/pv" "$TIMEOUT" pvesh get /cluster/status --output-format json
     if [ "$brc" = 0 ]; then pv_fields "$tmp/pv" "type name ip online local quorate" >"$tmp/st"; else echo "exit $(why "$TIMEOUT")" >"$tmp/st"; fi
     if [ "$brc" = 0 ] && [ "$(cat "$tmp/st")" != bad ]; then
       bounded "$tmp/pv" "$TIMEOUT" pvesh get /cluster/resources --type vm --output-format json
       if [ "$brc" = 0 ]; then pv_fields "$tmp/pv" "vmid node type status name template" >"$tmp/guests"; else echo "exit $(why "$TIMEOUT")" >"$tmp/guests"; fi
     fi
-    blim=''
+    blim='' berr=''
     if [ "$(head -c 4 "$tmp/st")" = exit ] || [ "$(head -c 4 "$tmp/guests")" = exit ] || [ "$(cat "$tmp/st")" = bad ] || [ "$(cat "$tmp/guests")" = bad ]; then
       printf '%s: pvesh gave no usable answer (%s): only this node'"'"'s containers\n' "$PROG" "$(clean "$(cat "$tmp/st" "$tmp/guests" | grep -E '^(bad|exit)' | head -n 1)" 80)" >&2
       partial=1 cluster=''
@@ -91,7 +93,8 @@ discover() {
         $1 != "node" { next }
         $2 ~ node && length($2) <= 63 && ($3 == "-" || ip($3)) && $4 ~ bool && $5 ~ bool {
           print "node", $2, $3, ($4 ~ /^(1|true)$/ ? 1 : 0), ($5 ~ /^(1|true)$/ ? 1 : 0); next }
-        { print prog ": pvesh /cluster/status: an entry with a field out of its pattern, left out" > "/dev/stderr" }' "$tmp/st" >"$tmp/st2"
+        { print "left"; print prog ": pvesh /cluster/status: an entry with a field out of its pattern, left out" > "/dev/stderr" }' "$tmp/st" >"$tmp/st2"
+      ! grep -q '^left' "$tmp/st2" || partial=1
       quorate=$(awk '$1 == "quorate" { print $2 }' "$tmp/st2")
       l=$(awk '$1 == "node" && $5 == 1 { print $2; exit }' "$tmp/st2"); [ -z "$l" ] || here=$l
       awk '$1 == "node" { print $2, $3, $4 }' "$tmp/st2" >"$tmp/nodes"

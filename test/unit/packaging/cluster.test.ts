@@ -230,6 +230,25 @@ describe('pvesh answers are checked field by field', () => {
       '102 proxy c',
       '103 ca a',
     ]);
+    // A node left out makes the list incomplete: status counts it, repin refuses.
+    expect(r.code).toBe(3);
+    const repin = await cl.on('a', FLEET, ['repin', '--fingerprint', FP_OLD.replace(/a/g, 'c'), '--vouched-by', 't']);
+    expect(repin.code).toBe(69);
+    expect(calls(102)).not.toContain('enroll');
+  });
+
+  it("pvesh's stderr (a locale warning) is not its answer: every node's containers, exit 0", async () => {
+    const real = resolve(import.meta.dirname, '../../harness/cluster/pvesh');
+    writeFileSync(join(work, 'bin', 'pvesh'), `#!/bin/sh\necho 'perl: warning: Setting locale failed.' >&2\nexec '${real}' "$@"\n`, {
+      mode: 0o755,
+    });
+    const r = await cl.on('a', FLEET, ['status']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trimEnd().split('\n').slice(1).map((l) => l.split(/ +/).slice(0, 3).join(' '))).toEqual([
+      '101 web b',
+      '102 proxy c',
+      '103 ca a',
+    ]);
   });
 
   it('a pvesh that does not answer in time or answers too much is no answer', async () => {
@@ -290,6 +309,46 @@ describe('re-pins across the nodes, the records in /etc/pve', () => {
     expect(pin(102)).toBe(roots[1]![1]);
     expect(existsSync(shared('pending/102'))).toBe(false);
     expect((await cl.on('b', FLEET, ['repin', '--pending'], { env })).stdout).toBe('no re-pin pending\n');
+  });
+
+  it('pvesh with no usable answer: every repin mode refuses (exit 69), nothing re-pinned, recorded or dropped', async () => {
+    mkdirSync(shared('pending'), { recursive: true });
+    writeFileSync(shared('pending/102'), `${roots[1]![1]} 103 2026-01-01T00:00:00Z admin\n`);
+    writeFileSync(join(work, 'bin', 'pvesh'), '#!/bin/sh\necho "ipcc_send_rec failed" >&2\nexit 255\n', { mode: 0o755 });
+    const refusal = "cert-agent-fleet: repin: the cluster's list of containers is incomplete (pvesh, see above): nothing re-pinned, recorded or dropped\n";
+    for (const args of [
+      ['--pending'],
+      ['--from-ca', '103', '--vouched-by', 't'],
+      ['--from-ca', '103', '--print-root'],
+      ['--fingerprint', roots[1]![1], '101'],
+    ]) {
+      const r = await cl.on('a', FLEET, ['repin', ...args], { env });
+      expect(r.code, args.join(' ')).toBe(69);
+      expect(r.stderr.endsWith(refusal), r.stderr).toBe(true);
+      expect(r.stdout).toBe('');
+    }
+    expect(readFileSync(shared('pending/102'), 'utf8')).toContain(roots[1]![1]);
+    expect(existsSync(shared('ca-103.fingerprint'))).toBe(false);
+    expect(existsSync(shared('repin.log'))).toBe(false);
+    expect([pin(101), pin(102), calls(101) + calls(102)]).toEqual([FP_OLD, FP_OLD, '']);
+    // status shows what it can (this node's, the pending record), the exit code counting the rest.
+    const st = await cl.on('a', FLEET, ['status']);
+    expect(st.code).toBe(3);
+    expect(st.stdout).toMatch(/^103 +ca +default +OK /m);
+    expect(st.stdout).toMatch(/^pending re-pin: CT 102 /m);
+    // The hook decides nothing then: no record, exit 1, the reason in its log.
+    const hook = await cl.on('a', HOOK, ['103', 'post-start'], { env });
+    expect(hook.code, hook.stdout).toBe(1);
+    expect(hook.stdout).toContain("cannot read the cluster's containers now; nothing done");
+    expect(existsSync(shared('ca-103.fingerprint'))).toBe(false);
+  });
+
+  it("the hook reads only fleet's stdout: a warning on its stderr is no answer", async () => {
+    writeFileSync(join(work, 'fleet'), `#!/bin/sh\necho 'cert-agent-fleet: a warning' >&2\nexec dash '${FLEET}' "$@"\n`, { mode: 0o755 });
+    const hook = await cl.on('a', HOOK, ['103', 'post-start'], { env: { ...env, CERT_AGENT_FLEET: join(work, 'fleet') } });
+    expect(hook.code, hook.stdout).toBe(0);
+    expect(hook.stdout).toContain(`recorded CA root ${roots[0]![1]} (first run`);
+    expect(readFileSync(shared('ca-103.fingerprint'), 'utf8').trim()).toBe(roots[0]![1]);
   });
 
   it('a pending record that is not one is left out and said; repin --pending does not act on it', async () => {
