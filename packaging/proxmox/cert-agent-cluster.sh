@@ -13,14 +13,21 @@
 # Each argument in single quotes, for the remote shell ssh hands its command line to.
 quote() { for qa in "$@"; do printf "'%s' " "$(printf '%s' "$qa" | sed "s/'/'\\\\''/g")"; done; }
 # bounded "$1" "$2" argv on node $3: here as it is, elsewhere over the cluster's SSH as
-# Proxmox's own tools call it (BatchMode, HostKeyAlias, the node's known_hosts in /etc/pve).
+# Proxmox's own tools call it (BatchMode, HostKeyAlias, known_hosts in /etc/pve), no tty,
+# nothing forwarded.
 bounded_on() {
   bo_f=$1 bo_s=$2 bo_n=$3; shift 3
   if [ "$bo_n" = "$here" ]; then bounded "$bo_f" "$bo_s" "$@"; return; fi
-  bo_c=$(quote "$@") bo_ip=$(awk -v n="$bo_n" '$1 == n { print $2 }' "$tmp/nodes")
-  kh=$PVE/nodes/$bo_n/ssh_known_hosts
-  if [ -f "$kh" ]; then set -- -o "UserKnownHostsFile=$kh" -o GlobalKnownHostsFile=none; else set --; fi
-  bounded "$bo_f" "$bo_s" ssh -e none -o BatchMode=yes -o "HostKeyAlias=$bo_n" -o ConnectTimeout=10 "$@" "root@$bo_ip" "$bo_c"
+  # Bounded there too (sshd does not signal a command without a tty when the client goes), and
+  # here a few seconds longer, so the node's own limit is the one that ends it.
+  bo_c=$(quote timeout -k 3 "$bo_s" "$@") bo_ip=$(awk -v n="$bo_n" '$1 == n { print $2 }' "$tmp/nodes")
+  # The node's known_hosts in /etc/pve when it has one (as Proxmox's own ssh calls), else the
+  # cluster-wide one, /etc/pve/priv/known_hosts (/etc/ssh/ssh_known_hosts links there on a node):
+  # never root's own ~/.ssh/known_hosts; a key not in it is refused, never taken.
+  kh=$PVE/nodes/$bo_n/ssh_known_hosts; [ -f "$kh" ] || kh=$PVE/priv/known_hosts
+  bounded "$bo_f" $((bo_s + 5)) ssh -T -e none -o BatchMode=yes -o StrictHostKeyChecking=yes -o "HostKeyAlias=$bo_n" \
+    -o "UserKnownHostsFile=$kh" -o GlobalKnownHostsFile=none -o ConnectTimeout=10 -o ForwardAgent=no -o ForwardX11=no \
+    -o ClearAllForwardings=yes "root@$bo_ip" "$bo_c"
 }
 # Runs argv in container $3 with a clean environment, on its node: bounded "$1" "$2" pct exec ...
 in_ct() {

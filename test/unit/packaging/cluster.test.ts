@@ -111,12 +111,32 @@ describe('cert-agent-fleet status over the cluster', () => {
     };
     expect(json.containers.map((c) => `${c.id}@${c.node}`)).toEqual(['101@b', '102@c', '103@a']);
     expect(json.quorate).toBe(true);
-    // As Proxmox's own migration calls ssh; the node's known_hosts in /etc/pve when it has one.
+    // As Proxmox's own migration calls ssh, strict, nothing forwarded; the node's known_hosts in
+    // /etc/pve when it has one, else the cluster-wide /etc/pve/priv/known_hosts, never root's own.
     for (const line of sshLog().trimEnd().split('\n')) {
-      expect(line).toMatch(/^-e none -o BatchMode=yes -o HostKeyAlias=([abc]) -o ConnectTimeout=10 /);
-      expect(line.includes('HostKeyAlias=b'), line).toBe(line.includes(`UserKnownHostsFile=${cl.pve}/nodes/b/ssh_known_hosts`));
+      const [, node, known] = /^-T -e none -o BatchMode=yes -o StrictHostKeyChecking=yes -o HostKeyAlias=([abc]) -o UserKnownHostsFile=(\S+) -o GlobalKnownHostsFile=none -o ConnectTimeout=10 -o ForwardAgent=no -o ForwardX11=no -o ClearAllForwardings=yes root@/.exec(line) ?? [];
+      expect(known, line).toBe(node === 'b' ? `${cl.pve}/nodes/b/ssh_known_hosts` : `${cl.pve}/priv/known_hosts`);
     }
-    expect(sshLog()).toMatch(/root@10\.0\.0\.2 'pct' 'exec' '101' '--' 'env' '-i' /);
+    expect(sshLog()).toMatch(/root@10\.0\.0\.2 'timeout' '-k' '3' '30' 'pct' 'exec' '101' '--' 'env' '-i' /);
+  });
+
+  it("a remote command is bounded on its node: it ends there when the limit is reached, not only the local ssh", async () => {
+    // 106 on node b never answers; the ssh stand-in runs it in a session of its own, as on another machine.
+    const script = join(work, 'ct106.sh');
+    writeFileSync(script, `#!/bin/sh\necho $$ > '${work}/hang.pid'\nexec sleep 60\n`, { mode: 0o755 });
+    cl.place('b', 106, `name=hang\npid=${process.pid}\nscript=${script}\n`);
+    const r = await cl.on('a', FLEET, ['status', '106'], { env: { CERT_AGENT_FLEET_TIMEOUT: '1' } });
+    expect(r.stdout).toMatch(/^106 +hang +b +- +UNKNOWN .* no answer within 1s$/m);
+    const pid = Number(readFileSync(join(work, 'hang.pid'), 'utf8'));
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      alive = false;
+    }
+    expect(alive, 'the command still runs on node b').toBe(false);
+    expect(sshLog()).toMatch(/root@10\.0\.0\.2 'timeout' '-k' '3' '1' 'pct' 'exec' '106' /);
   });
 
   it('without cert-agent-cluster.sh next to it the script says so, exit 69', async () => {
