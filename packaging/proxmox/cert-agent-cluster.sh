@@ -17,6 +17,7 @@ quote() { for qa in "$@"; do printf "'%s' " "$(printf '%s' "$qa" | sed "s/'/'\\\
 # nothing forwarded.
 bounded_on() {
   bo_f=$1 bo_s=$2 bo_n=$3; shift 3
+  if [ -z "$bo_n" ]; then echo "no such container in the cluster" >"$bo_f"; brc=1; return; fi
   if [ "$bo_n" = "$here" ]; then bounded "$bo_f" "$bo_s" "$@"; return; fi
   # Bounded there too (sshd does not signal a command without a tty when the client goes), and
   # here a few seconds longer, so the node's own limit is the one that ends it.

@@ -363,6 +363,19 @@ describe('re-pins across the nodes, the records in /etc/pve', () => {
     expect(existsSync(shared('ca-103.fingerprint'))).toBe(false);
   });
 
+  it('an ID that is no container of the cluster: "no such container", exit 64, nothing run or re-pinned', async () => {
+    for (const [args, what] of [
+      [['--fingerprint', roots[1]![1], '101', '999'], '999'],
+      [['--from-ca', '998'], '--from-ca 998'],
+    ] as const) {
+      const r = await cl.on('a', FLEET, ['repin', ...args, '--vouched-by', 't'], { env });
+      expect([r.code, r.stderr]).toEqual([64, `cert-agent-fleet: repin: ${what}: no such container in the cluster; nothing re-pinned\n`]);
+    }
+    expect(sshLog()).not.toContain('HostKeyAlias= ');
+    expect(calls(101)).not.toContain('enroll');
+    expect(existsSync(shared('repin.log'))).toBe(false);
+  });
+
   it("the hook reads only fleet's stdout: a warning on its stderr is no answer", async () => {
     writeFileSync(join(work, 'fleet'), `#!/bin/sh\necho 'cert-agent-fleet: a warning' >&2\nexec dash '${FLEET}' "$@"\n`, { mode: 0o755 });
     const hook = await cl.on('a', HOOK, ['103', 'post-start'], { env: { ...env, CERT_AGENT_FLEET: join(work, 'fleet') } });
