@@ -376,6 +376,23 @@ describe('re-pins across the nodes, the records in /etc/pve', () => {
     expect(existsSync(shared('repin.log'))).toBe(false);
   });
 
+  it('a /etc/pve without .members is no cluster file system (pmxcfs not mounted): records stay on the node', async () => {
+    rmSync(join(cl.pve, '.members'));
+    const r = await cl.on('a', FLEET, ['repin', '--fingerprint', roots[1]![1], '101', '--vouched-by', 't'], { env });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(readFileSync(join(cl.state('a'), 'repin.log'), 'utf8')).toMatch(/ CT 101 .*: ok\n$/);
+    expect(existsSync(join(cl.pve, 'cert-agent'))).toBe(false);
+  });
+
+  it('a recorded fingerprint that cannot be read is an error, not a first run: the hook does nothing, exit 1', async () => {
+    mkdirSync(shared('ca-103.fingerprint'), { recursive: true });
+    const hook = await cl.on('a', HOOK, ['103', 'post-start'], { env });
+    expect(hook.code, hook.stdout).toBe(1);
+    expect(hook.stdout).toContain(`cannot read the recorded fingerprint ${shared('ca-103.fingerprint')}; nothing done`);
+    expect(hook.stdout).not.toContain('first run');
+    expect(existsSync(join(cl.state('a'), 'ca-103.fingerprint'))).toBe(false);
+  });
+
   it("the hook reads only fleet's stdout: a warning on its stderr is no answer", async () => {
     writeFileSync(join(work, 'fleet'), `#!/bin/sh\necho 'cert-agent-fleet: a warning' >&2\nexec dash '${FLEET}' "$@"\n`, { mode: 0o755 });
     const hook = await cl.on('a', HOOK, ['103', 'post-start'], { env: { ...env, CERT_AGENT_FLEET: join(work, 'fleet') } });
