@@ -393,6 +393,22 @@ describe('re-pins across the nodes, the records in /etc/pve', () => {
     expect(existsSync(join(cl.state('a'), 'ca-103.fingerprint'))).toBe(false);
   });
 
+  it('an audit past its limit is cut once, and every parallel re-pin keeps its line', async () => {
+    for (const [i, n] of [104, 105, 106, 107, 108, 109].entries()) scripted((['a', 'b', 'c'] as const)[i % 3]!, n, `c${n}`);
+    mkdirSync(shared(''), { recursive: true });
+    const old = `${'2026-01-01T00:00:00Z CT 1 root - -> - vouched by "x": ok '.padEnd(99, '.')}\n`;
+    writeFileSync(shared('repin.log'), old.repeat(8000));
+    const r = await cl.on('a', FLEET, ['repin', '--fingerprint', roots[1]![1], '--vouched-by', 't'], {
+      env: { ...env, CERT_AGENT_FLEET_PARALLEL: '8' },
+    });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const audit = readFileSync(shared('repin.log'), 'utf8');
+    const ours = audit.split('\n').filter((l) => / vouched by "t": ok$/.test(l));
+    expect(ours.map((l) => l.split(' ')[2]).sort()).toEqual(['101', '102', '103', '104', '105', '106', '107', '108', '109']);
+    expect(audit.length).toBeLessThanOrEqual(262144 + 2000);
+    expect(audit.startsWith('2026-01-01T00:00:00Z CT 1 ')).toBe(true);
+  });
+
   it("the hook reads only fleet's stdout: a warning on its stderr is no answer", async () => {
     writeFileSync(join(work, 'fleet'), `#!/bin/sh\necho 'cert-agent-fleet: a warning' >&2\nexec dash '${FLEET}' "$@"\n`, { mode: 0o755 });
     const hook = await cl.on('a', HOOK, ['103', 'post-start'], { env: { ...env, CERT_AGENT_FLEET: join(work, 'fleet') } });
