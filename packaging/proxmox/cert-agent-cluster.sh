@@ -153,16 +153,33 @@ keep() {
   fi
 }
 drop() { rm -f "$SHARED/$1" "$STATE/$1" 2>/dev/null; [ ! -e "$SHARED/$1" ] || printf '%s: cannot remove %s (read-only without quorum?)\n' "$PROG" "$SHARED/$1" >&2; }
-# Moves what a read-only cluster file system kept on this node up into it, once it is writable.
-up() { [ "$SHARED" = "$STATE" ] || [ ! -f "$STATE/$1" ] || keep "$1" "$(head -n 1 "$STATE/$1")" >/dev/null; }
+# Whether this node's copy of record $1 ($STATE/$1, kept while /etc/pve was read-only) is the one
+# to use: yes when it alone is there; where both are there and differ, the cluster's wins unless
+# this node's was written later (its modification time), and stderr says which; with $2 = rm the
+# losing copy of this node is removed (the same as the cluster's: removed too).
+local_wins() {
+  [ "$SHARED" != "$STATE" ] && [ -f "$STATE/$1" ] || return 1
+  [ -f "$SHARED/$1" ] || return 0
+  if cmp -s "$STATE/$1" "$SHARED/$1"; then [ "${2:-}" != rm ] || rm -f "$STATE/$1"; return 1; fi
+  if [ -n "$(find "$STATE/$1" -prune -newer "$SHARED/$1")" ]; then
+    printf '%s: %s: this node'"'"'s copy differs from the cluster'"'"'s and is newer: this node'"'"'s wins\n' "$PROG" "$1" >&2; return 0
+  fi
+  printf '%s: %s: this node'"'"'s copy differs from the cluster'"'"'s and is older: the cluster'"'"'s wins%s\n' "$PROG" "$1" \
+    "$([ "${2:-}" != rm ] || echo ", this node's removed")" >&2
+  [ "${2:-}" != rm ] || rm -f "$STATE/$1"; return 1
+}
+# Moves what a read-only cluster file system kept on this node up into it, once it is writable
+# (unless the cluster's copy is newer: then this node's is removed, see local_wins).
+up() { ! local_wins "$1" rm || keep "$1" "$(head -n 1 "$STATE/$1")" >/dev/null; }
 # Pending re-pins into $tmp/pending: "ID FINGERPRINT CA (0: none) SINCE cluster|local VOUCHED-BY", each field
-# checked (a record that is not: left out, and said); this node's record wins.
+# checked (a record that is not: left out, and said); of two copies the newer (local_wins).
 pending_list() {
   : >"$tmp/pending"
   for f in "$STATE"/pending/* "$SHARED"/pending/*; do
     id=${f##*/}
     if ! [ -f "$f" ] || ! is_id "$id"; then continue; fi
     ! grep -q "^$id " "$tmp/pending" || continue
+    if [ "$f" = "$STATE/pending/$id" ] && [ "$SHARED" != "$STATE" ] && ! local_wins "pending/$id"; then continue; fi
     w=cluster; [ "$f" != "$STATE/pending/$id" ] || [ "$SHARED" = "$STATE" ] || w=local
     head -c 400 "$f" | head -n 1 | LC_ALL=C awk -v id="$id" -v w="$w" -v prog="$PROG" -v f="$f" '
       $1 ~ /^[0-9a-f]+$/ && length($1) == 64 && $2 ~ /^(0|[1-9][0-9]*)$/ && $3 ~ /^[0-9T:-]+Z$/ && NF >= 4 && $0 !~ /[^A-Za-z0-9 ._:@\/-]/ {

@@ -8,7 +8,7 @@
  * test/integration/fleet-cluster.test.ts.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FLEET, HOOK, makeCluster, type Cluster, type NodeName } from '../../harness/cluster.js';
@@ -407,6 +407,35 @@ describe('re-pins across the nodes, the records in /etc/pve', () => {
     expect(ours.map((l) => l.split(' ')[2]).sort()).toEqual(['101', '102', '103', '104', '105', '106', '107', '108', '109']);
     expect(audit.length).toBeLessThanOrEqual(262144 + 2000);
     expect(audit.startsWith('2026-01-01T00:00:00Z CT 1 ')).toBe(true);
+  });
+
+  it("a node's copy kept without quorum and a different one in the cluster: the newer wins, and the output says so", async () => {
+    const local = join(cl.state('a'), 'pending/102');
+    const [fpL, fpC] = ['c'.repeat(64), 'd'.repeat(64)];
+    mkdirSync(join(cl.state('a'), 'pending'), { recursive: true });
+    mkdirSync(shared('pending'), { recursive: true });
+    writeFileSync(local, `${fpL} 103 2026-01-01T00:00:00Z local\n`);
+    writeFileSync(shared('pending/102'), `${fpC} 103 2026-01-02T00:00:00Z cluster\n`);
+    utimesSync(local, 1_000_000, 1_000_000); // written long before the cluster's
+    const older = await cl.on('a', FLEET, ['status', '--json']);
+    expect(JSON.parse(older.stdout).pendingRepins).toMatchObject([{ id: 102, fingerprint: fpC, local: false }]);
+    expect(older.stderr).toContain("pending/102: this node's copy differs from the cluster's and is older: the cluster's wins\n");
+    utimesSync(local, 4_000_000_000, 4_000_000_000); // written after it
+    const newer = await cl.on('a', FLEET, ['status', '--json']);
+    expect(JSON.parse(newer.stdout).pendingRepins).toMatchObject([{ id: 102, fingerprint: fpL, local: true }]);
+    expect(newer.stderr).toContain("pending/102: this node's copy differs from the cluster's and is newer: this node's wins\n");
+    // The hook's recorded root: an older copy on this node does not undo the cluster's.
+    rmSync(local);
+    rmSync(shared('pending/102'));
+    writeFileSync(shared('ca-103.fingerprint'), `${roots[0]![1]}\n`);
+    writeFileSync(join(cl.state('a'), 'ca-103.fingerprint'), `${FP_OLD}\n`);
+    utimesSync(join(cl.state('a'), 'ca-103.fingerprint'), 1_000_000, 1_000_000);
+    const hook = await cl.on('a', HOOK, ['103', 'post-start'], { env });
+    expect(hook.code, hook.stdout).toBe(0);
+    expect(hook.stdout).toContain(`differs from the cluster's (${roots[0]![1]}) and is older: the cluster's wins, this node's removed`);
+    expect(hook.stdout).toContain(`CA root unchanged (${roots[0]![1]})`);
+    expect(existsSync(join(cl.state('a'), 'ca-103.fingerprint'))).toBe(false);
+    expect(calls(101)).not.toContain('enroll');
   });
 
   it("the hook reads only fleet's stdout: a warning on its stderr is no answer", async () => {
