@@ -13,14 +13,22 @@
 # Each argument in single quotes, for the remote shell ssh hands its command line to.
 quote() { for qa in "$@"; do printf "'%s' " "$(printf '%s' "$qa" | sed "s/'/'\\\\''/g")"; done; }
 # bounded "$1" "$2" argv on node $3: here as it is, elsewhere over the cluster's SSH as
-# Proxmox's own tools call it (BatchMode, HostKeyAlias, the node's known_hosts in /etc/pve).
+# Proxmox's own tools call it (BatchMode, HostKeyAlias, known_hosts in /etc/pve), no tty,
+# nothing forwarded.
 bounded_on() {
   bo_f=$1 bo_s=$2 bo_n=$3; shift 3
+  if [ -z "$bo_n" ]; then echo "no such container in the cluster" >"$bo_f"; brc=1; return; fi
   if [ "$bo_n" = "$here" ]; then bounded "$bo_f" "$bo_s" "$@"; return; fi
-  bo_c=$(quote "$@") bo_ip=$(awk -v n="$bo_n" '$1 == n { print $2 }' "$tmp/nodes")
-  kh=$PVE/nodes/$bo_n/ssh_known_hosts
-  if [ -f "$kh" ]; then set -- -o "UserKnownHostsFile=$kh" -o GlobalKnownHostsFile=none; else set --; fi
-  bounded "$bo_f" "$bo_s" ssh -e none -o BatchMode=yes -o "HostKeyAlias=$bo_n" -o ConnectTimeout=10 "$@" "root@$bo_ip" "$bo_c"
+  # Bounded there too (sshd does not signal a command without a tty when the client goes), and
+  # here a few seconds longer, so the node's own limit is the one that ends it.
+  bo_c=$(quote timeout -k 3 "$bo_s" "$@") bo_ip=$(awk -v n="$bo_n" '$1 == n { print $2 }' "$tmp/nodes")
+  # The node's known_hosts in /etc/pve when it has one (as Proxmox's own ssh calls), else the
+  # cluster-wide one, /etc/pve/priv/known_hosts (/etc/ssh/ssh_known_hosts links there on a node):
+  # never root's own ~/.ssh/known_hosts; a key not in it is refused, never taken.
+  kh=$PVE/nodes/$bo_n/ssh_known_hosts; [ -f "$kh" ] || kh=$PVE/priv/known_hosts
+  bounded "$bo_f" $((bo_s + 5)) ssh -T -e none -o BatchMode=yes -o StrictHostKeyChecking=yes -o "HostKeyAlias=$bo_n" \
+    -o "UserKnownHostsFile=$kh" -o GlobalKnownHostsFile=none -o ConnectTimeout=10 -o ForwardAgent=no -o ForwardX11=no \
+    -o ClearAllForwardings=yes "root@$bo_ip" "$bo_c"
 }
 # Runs argv in container $3 with a clean environment, on its node: bounded "$1" "$2" pct exec ...
 in_ct() {
@@ -65,19 +73,21 @@ NODE_RE='^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$'
 
 # Which node answers what: this node's name in $here; with pvesh ($cluster=1) the nodes as
 # "NAME IP ONLINE" in $tmp/nodes, $quorate 0/1; $tmp/cts (see name_of) for every node, or only
-# node $1. A pvesh answer that cannot be used: a message on stderr, $partial=1, this node alone.
+# node $1. A pvesh answer that cannot be used: a message on stderr, $partial=1, this node alone;
+# a node entry left out (a field out of its pattern): $partial=1 too, the other nodes kept.
 discover() {
   here=$(uname -n | cut -d. -f1) cluster='' quorate='' partial=''
   : >"$tmp/nodes"; : >"$tmp/cts"; : >"$tmp/guests"
   if command -v pvesh >/dev/null 2>&1; then
-    blim=8388608
+    # pvesh's stderr (a perl locale warning, say) apart, never parsed.
+    blim=8388608 berr=$tmp/pv.err
     bounded "$tmp/pv" "$TIMEOUT" pvesh get /cluster/status --output-format json
     if [ "$brc" = 0 ]; then pv_fields "$tmp/pv" "type name ip online local quorate" >"$tmp/st"; else echo "exit $(why "$TIMEOUT")" >"$tmp/st"; fi
     if [ "$brc" = 0 ] && [ "$(cat "$tmp/st")" != bad ]; then
       bounded "$tmp/pv" "$TIMEOUT" pvesh get /cluster/resources --type vm --output-format json
       if [ "$brc" = 0 ]; then pv_fields "$tmp/pv" "vmid node type status name template" >"$tmp/guests"; else echo "exit $(why "$TIMEOUT")" >"$tmp/guests"; fi
     fi
-    blim=''
+    blim='' berr=''
     if [ "$(head -c 4 "$tmp/st")" = exit ] || [ "$(head -c 4 "$tmp/guests")" = exit ] || [ "$(cat "$tmp/st")" = bad ] || [ "$(cat "$tmp/guests")" = bad ]; then
       printf '%s: pvesh gave no usable answer (%s): only this node'"'"'s containers\n' "$PROG" "$(clean "$(cat "$tmp/st" "$tmp/guests" | grep -E '^(bad|exit)' | head -n 1)" 80)" >&2
       partial=1 cluster=''
@@ -91,7 +101,8 @@ discover() {
         $1 != "node" { next }
         $2 ~ node && length($2) <= 63 && ($3 == "-" || ip($3)) && $4 ~ bool && $5 ~ bool {
           print "node", $2, $3, ($4 ~ /^(1|true)$/ ? 1 : 0), ($5 ~ /^(1|true)$/ ? 1 : 0); next }
-        { print prog ": pvesh /cluster/status: an entry with a field out of its pattern, left out" > "/dev/stderr" }' "$tmp/st" >"$tmp/st2"
+        { print "left"; print prog ": pvesh /cluster/status: an entry with a field out of its pattern, left out" > "/dev/stderr" }' "$tmp/st" >"$tmp/st2"
+      ! grep -q '^left' "$tmp/st2" || partial=1
       quorate=$(awk '$1 == "quorate" { print $2 }' "$tmp/st2")
       l=$(awk '$1 == "node" && $5 == 1 { print $2; exit }' "$tmp/st2"); [ -z "$l" ] || here=$l
       awk '$1 == "node" { print $2, $3, $4 }' "$tmp/st2" >"$tmp/nodes"
@@ -142,16 +153,33 @@ keep() {
   fi
 }
 drop() { rm -f "$SHARED/$1" "$STATE/$1" 2>/dev/null; [ ! -e "$SHARED/$1" ] || printf '%s: cannot remove %s (read-only without quorum?)\n' "$PROG" "$SHARED/$1" >&2; }
-# Moves what a read-only cluster file system kept on this node up into it, once it is writable.
-up() { [ "$SHARED" = "$STATE" ] || [ ! -f "$STATE/$1" ] || keep "$1" "$(head -n 1 "$STATE/$1")" >/dev/null; }
+# Whether this node's copy of record $1 ($STATE/$1, kept while /etc/pve was read-only) is the one
+# to use: yes when it alone is there; where both are there and differ, the cluster's wins unless
+# this node's was written later (its modification time), and stderr says which; with $2 = rm the
+# losing copy of this node is removed (the same as the cluster's: removed too).
+local_wins() {
+  [ "$SHARED" != "$STATE" ] && [ -f "$STATE/$1" ] || return 1
+  [ -f "$SHARED/$1" ] || return 0
+  if cmp -s "$STATE/$1" "$SHARED/$1"; then [ "${2:-}" != rm ] || rm -f "$STATE/$1"; return 1; fi
+  if [ -n "$(find "$STATE/$1" -prune -newer "$SHARED/$1")" ]; then
+    printf '%s: %s: this node'"'"'s copy differs from the cluster'"'"'s and is newer: this node'"'"'s wins\n' "$PROG" "$1" >&2; return 0
+  fi
+  printf '%s: %s: this node'"'"'s copy differs from the cluster'"'"'s and is older: the cluster'"'"'s wins%s\n' "$PROG" "$1" \
+    "$([ "${2:-}" != rm ] || echo ", this node's removed")" >&2
+  [ "${2:-}" != rm ] || rm -f "$STATE/$1"; return 1
+}
+# Moves what a read-only cluster file system kept on this node up into it, once it is writable
+# (unless the cluster's copy is newer: then this node's is removed, see local_wins).
+up() { ! local_wins "$1" rm || keep "$1" "$(head -n 1 "$STATE/$1")" >/dev/null; }
 # Pending re-pins into $tmp/pending: "ID FINGERPRINT CA (0: none) SINCE cluster|local VOUCHED-BY", each field
-# checked (a record that is not: left out, and said); this node's record wins.
+# checked (a record that is not: left out, and said); of two copies the newer (local_wins).
 pending_list() {
   : >"$tmp/pending"
   for f in "$STATE"/pending/* "$SHARED"/pending/*; do
     id=${f##*/}
     if ! [ -f "$f" ] || ! is_id "$id"; then continue; fi
     ! grep -q "^$id " "$tmp/pending" || continue
+    if [ "$f" = "$STATE/pending/$id" ] && [ "$SHARED" != "$STATE" ] && ! local_wins "pending/$id"; then continue; fi
     w=cluster; [ "$f" != "$STATE/pending/$id" ] || [ "$SHARED" = "$STATE" ] || w=local
     head -c 400 "$f" | head -n 1 | LC_ALL=C awk -v id="$id" -v w="$w" -v prog="$PROG" -v f="$f" '
       $1 ~ /^[0-9a-f]+$/ && length($1) == 64 && $2 ~ /^(0|[1-9][0-9]*)$/ && $3 ~ /^[0-9T:-]+Z$/ && NF >= 4 && $0 !~ /[^A-Za-z0-9 ._:@\/-]/ {

@@ -80,6 +80,8 @@ function run(argv: string[], env: Record<string, string>, limitMs: number): Prom
 export function makeCluster(dir: string, pathBefore: string[] = []): Cluster {
   const pve = join(dir, 'pve');
   mkdirSync(pve, { recursive: true });
+  // pmxcfs always has .members (the scripts take a directory without it for an unmounted mountpoint).
+  writeFileSync(join(pve, '.members'), '{}\n');
   writeFileSync(join(dir, 'nodes'), NODES.map((n) => `${n} ${IPS[n]}\n`).join(''));
   for (const n of NODES) {
     mkdirSync(join(dir, n, 'pct'), { recursive: true });

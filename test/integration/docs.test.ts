@@ -225,6 +225,7 @@ describe('the operator docs, run as written', () => {
     pve = join(work, 'pve');
     for (const d of ['root', 'usr/local/sbin', 'var/lib/vz/snippets', 'etc/pve'])
       mkdirSync(join(pve, d), { recursive: true });
+    writeFileSync(join(pve, 'etc/pve/.members'), '{}\n'); // pmxcfs always has it
     mkdirSync(join(work, 'pct'));
     copyFileSync(deb, join(pve, 'root', debName));
     for (const f of [

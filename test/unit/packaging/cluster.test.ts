@@ -7,7 +7,7 @@
  * containers show (agents renewing from a recreated CA across nodes) is
  * test/integration/fleet-cluster.test.ts.
  */
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FLEET, HOOK, makeCluster, type Cluster, type NodeName } from '../../harness/cluster.js';
@@ -99,12 +99,32 @@ describe('cert-agent-fleet status over the cluster', () => {
     };
     expect(json.containers.map((c) => `${c.id}@${c.node}`)).toEqual(['101@b', '102@c', '103@a']);
     expect(json.quorate).toBe(true);
-    // As Proxmox's own migration calls ssh; the node's known_hosts in /etc/pve when it has one.
+    // As Proxmox's own migration calls ssh, strict, nothing forwarded; the node's known_hosts in
+    // /etc/pve when it has one, else the cluster-wide /etc/pve/priv/known_hosts, never root's own.
     for (const line of sshLog().trimEnd().split('\n')) {
-      expect(line).toMatch(/^-e none -o BatchMode=yes -o HostKeyAlias=([abc]) -o ConnectTimeout=10 /);
-      expect(line.includes('HostKeyAlias=b'), line).toBe(line.includes(`UserKnownHostsFile=${cl.pve}/nodes/b/ssh_known_hosts`));
+      const [, node, known] = /^-T -e none -o BatchMode=yes -o StrictHostKeyChecking=yes -o HostKeyAlias=([abc]) -o UserKnownHostsFile=(\S+) -o GlobalKnownHostsFile=none -o ConnectTimeout=10 -o ForwardAgent=no -o ForwardX11=no -o ClearAllForwardings=yes root@/.exec(line) ?? [];
+      expect(known, line).toBe(node === 'b' ? `${cl.pve}/nodes/b/ssh_known_hosts` : `${cl.pve}/priv/known_hosts`);
     }
-    expect(sshLog()).toMatch(/root@10\.0\.0\.2 'pct' 'exec' '101' '--' 'env' '-i' /);
+    expect(sshLog()).toMatch(/root@10\.0\.0\.2 'timeout' '-k' '3' '30' 'pct' 'exec' '101' '--' 'env' '-i' /);
+  });
+
+  it("a remote command is bounded on its node: it ends there when the limit is reached, not only the local ssh", async () => {
+    // 106 on node b never answers; the ssh stand-in runs it in a session of its own, as on another machine.
+    const script = join(work, 'ct106.sh');
+    writeFileSync(script, `#!/bin/sh\necho $$ > '${work}/hang.pid'\nexec sleep 60\n`, { mode: 0o755 });
+    cl.place('b', 106, `name=hang\npid=${process.pid}\nscript=${script}\n`);
+    const r = await cl.on('a', FLEET, ['status', '106'], { env: { CERT_AGENT_FLEET_TIMEOUT: '1' } });
+    expect(r.stdout).toMatch(/^106 +hang +b +- +UNKNOWN .* no answer within 1s$/m);
+    const pid = Number(readFileSync(join(work, 'hang.pid'), 'utf8'));
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      alive = false;
+    }
+    expect(alive, 'the command still runs on node b').toBe(false);
+    expect(sshLog()).toMatch(/root@10\.0\.0\.2 'timeout' '-k' '3' '1' 'pct' 'exec' '106' /);
   });
 
   it('without cert-agent-cluster.sh next to it the script says so, exit 69', async () => {
@@ -218,6 +238,25 @@ describe('pvesh answers are checked field by field', () => {
       '102 proxy c',
       '103 ca a',
     ]);
+    // A node left out makes the list incomplete: status counts it, repin refuses.
+    expect(r.code).toBe(3);
+    const repin = await cl.on('a', FLEET, ['repin', '--fingerprint', FP_OLD.replace(/a/g, 'c'), '--vouched-by', 't']);
+    expect(repin.code).toBe(69);
+    expect(calls(102)).not.toContain('enroll');
+  });
+
+  it("pvesh's stderr (a locale warning) is not its answer: every node's containers, exit 0", async () => {
+    const real = resolve(import.meta.dirname, '../../harness/cluster/pvesh');
+    writeFileSync(join(work, 'bin', 'pvesh'), `#!/bin/sh\necho 'perl: warning: Setting locale failed.' >&2\nexec '${real}' "$@"\n`, {
+      mode: 0o755,
+    });
+    const r = await cl.on('a', FLEET, ['status']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trimEnd().split('\n').slice(1).map((l) => l.split(/ +/).slice(0, 3).join(' '))).toEqual([
+      '101 web b',
+      '102 proxy c',
+      '103 ca a',
+    ]);
   });
 
   it('a pvesh that does not answer in time or answers too much is no answer', async () => {
@@ -278,6 +317,121 @@ describe('re-pins across the nodes, the records in /etc/pve', () => {
     expect(pin(102)).toBe(roots[1]![1]);
     expect(existsSync(shared('pending/102'))).toBe(false);
     expect((await cl.on('b', FLEET, ['repin', '--pending'], { env })).stdout).toBe('no re-pin pending\n');
+  });
+
+  it('pvesh with no usable answer: every repin mode refuses (exit 69), nothing re-pinned, recorded or dropped', async () => {
+    mkdirSync(shared('pending'), { recursive: true });
+    writeFileSync(shared('pending/102'), `${roots[1]![1]} 103 2026-01-01T00:00:00Z admin\n`);
+    writeFileSync(join(work, 'bin', 'pvesh'), '#!/bin/sh\necho "ipcc_send_rec failed" >&2\nexit 255\n', { mode: 0o755 });
+    const refusal = "cert-agent-fleet: repin: the cluster's list of containers is incomplete (pvesh, see above): nothing re-pinned, recorded or dropped\n";
+    for (const args of [
+      ['--pending'],
+      ['--from-ca', '103', '--vouched-by', 't'],
+      ['--from-ca', '103', '--print-root'],
+      ['--fingerprint', roots[1]![1], '101'],
+    ]) {
+      const r = await cl.on('a', FLEET, ['repin', ...args], { env });
+      expect(r.code, args.join(' ')).toBe(69);
+      expect(r.stderr.endsWith(refusal), r.stderr).toBe(true);
+      expect(r.stdout).toBe('');
+    }
+    expect(readFileSync(shared('pending/102'), 'utf8')).toContain(roots[1]![1]);
+    expect(existsSync(shared('ca-103.fingerprint'))).toBe(false);
+    expect(existsSync(shared('repin.log'))).toBe(false);
+    expect([pin(101), pin(102), calls(101) + calls(102)]).toEqual([FP_OLD, FP_OLD, '']);
+    // status shows what it can (this node's, the pending record), the exit code counting the rest.
+    const st = await cl.on('a', FLEET, ['status']);
+    expect(st.code).toBe(3);
+    expect(st.stdout).toMatch(/^103 +ca +default +OK /m);
+    expect(st.stdout).toMatch(/^pending re-pin: CT 102 /m);
+    // The hook decides nothing then: no record, exit 1, the reason in its log.
+    const hook = await cl.on('a', HOOK, ['103', 'post-start'], { env });
+    expect(hook.code, hook.stdout).toBe(1);
+    expect(hook.stdout).toContain("cannot read the cluster's containers now; nothing done");
+    expect(existsSync(shared('ca-103.fingerprint'))).toBe(false);
+  });
+
+  it('an ID that is no container of the cluster: "no such container", exit 64, nothing run or re-pinned', async () => {
+    for (const [args, what] of [
+      [['--fingerprint', roots[1]![1], '101', '999'], '999'],
+      [['--from-ca', '998'], '--from-ca 998'],
+    ] as const) {
+      const r = await cl.on('a', FLEET, ['repin', ...args, '--vouched-by', 't'], { env });
+      expect([r.code, r.stderr]).toEqual([64, `cert-agent-fleet: repin: ${what}: no such container in the cluster; nothing re-pinned\n`]);
+    }
+    expect(sshLog()).not.toContain('HostKeyAlias= ');
+    expect(calls(101)).not.toContain('enroll');
+    expect(existsSync(shared('repin.log'))).toBe(false);
+  });
+
+  it('a /etc/pve without .members is no cluster file system (pmxcfs not mounted): records stay on the node', async () => {
+    rmSync(join(cl.pve, '.members'));
+    const r = await cl.on('a', FLEET, ['repin', '--fingerprint', roots[1]![1], '101', '--vouched-by', 't'], { env });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(readFileSync(join(cl.state('a'), 'repin.log'), 'utf8')).toMatch(/ CT 101 .*: ok\n$/);
+    expect(existsSync(join(cl.pve, 'cert-agent'))).toBe(false);
+  });
+
+  it('a recorded fingerprint that cannot be read is an error, not a first run: the hook does nothing, exit 1', async () => {
+    mkdirSync(shared('ca-103.fingerprint'), { recursive: true });
+    const hook = await cl.on('a', HOOK, ['103', 'post-start'], { env });
+    expect(hook.code, hook.stdout).toBe(1);
+    expect(hook.stdout).toContain(`cannot read the recorded fingerprint ${shared('ca-103.fingerprint')}; nothing done`);
+    expect(hook.stdout).not.toContain('first run');
+    expect(existsSync(join(cl.state('a'), 'ca-103.fingerprint'))).toBe(false);
+  });
+
+  it('an audit past its limit is cut once, and every parallel re-pin keeps its line', async () => {
+    for (const [i, n] of [104, 105, 106, 107, 108, 109].entries()) scripted((['a', 'b', 'c'] as const)[i % 3]!, n, `c${n}`);
+    mkdirSync(shared(''), { recursive: true });
+    const old = `${'2026-01-01T00:00:00Z CT 1 root - -> - vouched by "x": ok '.padEnd(99, '.')}\n`;
+    writeFileSync(shared('repin.log'), old.repeat(8000));
+    const r = await cl.on('a', FLEET, ['repin', '--fingerprint', roots[1]![1], '--vouched-by', 't'], {
+      env: { ...env, CERT_AGENT_FLEET_PARALLEL: '8' },
+    });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const audit = readFileSync(shared('repin.log'), 'utf8');
+    const ours = audit.split('\n').filter((l) => / vouched by "t": ok$/.test(l));
+    expect(ours.map((l) => l.split(' ')[2]).sort()).toEqual(['101', '102', '103', '104', '105', '106', '107', '108', '109']);
+    expect(audit.length).toBeLessThanOrEqual(262144 + 2000);
+    expect(audit.startsWith('2026-01-01T00:00:00Z CT 1 ')).toBe(true);
+  });
+
+  it("a node's copy kept without quorum and a different one in the cluster: the newer wins, and the output says so", async () => {
+    const local = join(cl.state('a'), 'pending/102');
+    const [fpL, fpC] = ['c'.repeat(64), 'd'.repeat(64)];
+    mkdirSync(join(cl.state('a'), 'pending'), { recursive: true });
+    mkdirSync(shared('pending'), { recursive: true });
+    writeFileSync(local, `${fpL} 103 2026-01-01T00:00:00Z local\n`);
+    writeFileSync(shared('pending/102'), `${fpC} 103 2026-01-02T00:00:00Z cluster\n`);
+    utimesSync(local, 1_000_000, 1_000_000); // written long before the cluster's
+    const older = await cl.on('a', FLEET, ['status', '--json']);
+    expect(JSON.parse(older.stdout).pendingRepins).toMatchObject([{ id: 102, fingerprint: fpC, local: false }]);
+    expect(older.stderr).toContain("pending/102: this node's copy differs from the cluster's and is older: the cluster's wins\n");
+    utimesSync(local, 4_000_000_000, 4_000_000_000); // written after it
+    const newer = await cl.on('a', FLEET, ['status', '--json']);
+    expect(JSON.parse(newer.stdout).pendingRepins).toMatchObject([{ id: 102, fingerprint: fpL, local: true }]);
+    expect(newer.stderr).toContain("pending/102: this node's copy differs from the cluster's and is newer: this node's wins\n");
+    // The hook's recorded root: an older copy on this node does not undo the cluster's.
+    rmSync(local);
+    rmSync(shared('pending/102'));
+    writeFileSync(shared('ca-103.fingerprint'), `${roots[0]![1]}\n`);
+    writeFileSync(join(cl.state('a'), 'ca-103.fingerprint'), `${FP_OLD}\n`);
+    utimesSync(join(cl.state('a'), 'ca-103.fingerprint'), 1_000_000, 1_000_000);
+    const hook = await cl.on('a', HOOK, ['103', 'post-start'], { env });
+    expect(hook.code, hook.stdout).toBe(0);
+    expect(hook.stdout).toContain(`differs from the cluster's (${roots[0]![1]}) and is older: the cluster's wins, this node's removed`);
+    expect(hook.stdout).toContain(`CA root unchanged (${roots[0]![1]})`);
+    expect(existsSync(join(cl.state('a'), 'ca-103.fingerprint'))).toBe(false);
+    expect(calls(101)).not.toContain('enroll');
+  });
+
+  it("the hook reads only fleet's stdout: a warning on its stderr is no answer", async () => {
+    writeFileSync(join(work, 'fleet'), `#!/bin/sh\necho 'cert-agent-fleet: a warning' >&2\nexec dash '${FLEET}' "$@"\n`, { mode: 0o755 });
+    const hook = await cl.on('a', HOOK, ['103', 'post-start'], { env: { ...env, CERT_AGENT_FLEET: join(work, 'fleet') } });
+    expect(hook.code, hook.stdout).toBe(0);
+    expect(hook.stdout).toContain(`recorded CA root ${roots[0]![1]} (first run`);
+    expect(readFileSync(shared('ca-103.fingerprint'), 'utf8').trim()).toBe(roots[0]![1]);
   });
 
   it('a pending record that is not one is left out and said; repin --pending does not act on it', async () => {
