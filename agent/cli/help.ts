@@ -384,6 +384,13 @@ Audits the installation; one line per check: "ok", "PROBLEM" (with what to do),
   key / chain     key.pem matches cert.pem; the chain verifies to the pinned root
   published name  each of key.pem, cert.pem, chain.pem, fullchain.pem, ca.pem,
                   combined.pem is the link into the live set (renew restores it)
+  client auth     the live certificate may authenticate a TLS client (clientAuth),
+                  as the CA's renewal API asks (renewal.method auto or step)
+  renewal API     the CA renews this certificate over its API: one /1.0/renew with
+                  it as the client certificate, the answer checked as an install
+                  would and dropped (nothing written; the CA issues one
+                  certificate); WARN with auto (renewals then need the ACME
+                  challenge path), PROBLEM with step
   proxy config    nginx: \`nginx -T\` shows ssl_certificate/ssl_certificate_key in
                   certificate.dir; traefik: the dynamic file exists and names them
   challenge       the configured mode answers a test token (standalone: the agent
