@@ -26,7 +26,7 @@ deps: deps-system deps-lint deps-node deps-stepca deps-proxies deps-packaging de
 # (test CAs, verification), iproute2 and util-linux (namespaces, setpriv).
 deps-system:
 	@missing=""; \
-	for c in nginx:nginx openssl:openssl ip:iproute2 setpriv:util-linux curl:curl update-ca-certificates:ca-certificates; do \
+	for c in nginx:nginx openssl:openssl ip:iproute2 setpriv:util-linux curl:curl update-ca-certificates:ca-certificates named:bind9 nsupdate:bind9-dnsutils; do \
 	  command -v $${c%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${c%%:*} ] || missing="$$missing $${c#*:}"; \
 	done; \
 	if ! command -v $(NODE) >/dev/null 2>&1; then missing="$$missing nodejs npm"; fi; \
@@ -35,6 +35,7 @@ deps-system:
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  systemctl disable --now nginx >/dev/null 2>&1 || true; \
+	  systemctl disable --now named >/dev/null 2>&1 || true; \
 	fi
 
 # shellcheck for the packaging's shell scripts (make lint).

@@ -19,6 +19,7 @@ const LAYERS = [
   'trust',
   'reload',
   'challenge',
+  'dns',
   'store',
   'config',
   'pki',
