@@ -9,7 +9,10 @@ import type { KeyType } from '../pki/keys.js';
 /** Where the agent looks for its configuration unless told otherwise (--config, CERT_AGENT_CONFIG). */
 export const DEFAULT_CONFIG_PATH = '/etc/cert-agent/config.yaml';
 
-export const CHALLENGE_MODES = ['standalone', 'webroot', 'proxy'] as const;
+export const CHALLENGE_MODES = ['standalone', 'webroot', 'proxy', 'dns'] as const;
+/** TSIG algorithms the dns-01 solver signs updates with (names as bind9 writes them). */
+export const TSIG_ALGORITHMS = ['hmac-sha256', 'hmac-sha512'] as const;
+export type TsigAlgorithm = (typeof TSIG_ALGORITHMS)[number];
 export const RELOAD_TARGETS = ['nginx', 'traefik', 'command', 'none'] as const;
 /**
  * How a certificate that is already live is renewed: `step` over step-ca's
@@ -34,6 +37,26 @@ export interface CertificateSettings {
   dir: string;
   owner: string;
   group: string;
+}
+
+/**
+ * challenge.dns: how the dns-01 solver publishes `_acme-challenge` TXT
+ * records. Either an RFC 2136 server with a TSIG key (`server` + `tsig`), or
+ * `command`, the generic hook for any other DNS provider (then `server`, if
+ * given, is only where the zone's authoritative servers are looked up).
+ */
+export interface DnsChallengeSettings {
+  /** Where updates (and the lookups of the zone and its servers) go: an IP address and port. */
+  server?: { host: string; port: number };
+  /** The zone the records go in (lower case, no trailing dot); found by an SOA lookup at `server` when absent. */
+  zone?: string;
+  tsig?: { name: string; algorithm: TsigAlgorithm; secretFile: string };
+  /** argv, called as `command... present|cleanup NAME VALUE`. */
+  command?: string[];
+  /** How long to wait for every authoritative server to answer the record. */
+  propagationTimeoutSeconds: number;
+  /** TTL of the record. */
+  ttl: number;
 }
 
 /** The allowance below which `status` warns: a share of the lifetime, or a fixed duration. */
@@ -71,7 +94,7 @@ export interface Config {
     minAllowance: AllowanceThreshold;
     method: RenewalMethod;
   };
-  challenge: { mode: ChallengeMode; listen: string; webroot: string };
+  challenge: { mode: ChallengeMode; listen: string; webroot: string; dns?: DnsChallengeSettings };
   reload: {
     target: ReloadTarget;
     command?: string[];
@@ -110,6 +133,9 @@ export const DEFAULTS = {
   proxyListen: '127.0.0.1:8402',
   // Outside the 0700 state directory: the proxy's workers (www-data) must read the tokens.
   webroot: '/var/www/acme-challenge',
+  dnsPropagationTimeoutSeconds: 120,
+  dnsTtl: 60,
+  tsigAlgorithm: 'hmac-sha256' as TsigAlgorithm,
   reloadTarget: 'none' as ReloadTarget,
   reloadTimeoutSeconds: 30,
   traefikDynamicFile: '/etc/traefik/dynamic/cert-agent.yml',
