@@ -1,6 +1,7 @@
 /** The challenge modes: one registry, checked by the compiler against the config's list of modes. */
 import type { ChallengeMode } from '../config/config.js';
 import { proxySolver, standaloneSolver } from './http-responder.js';
+import { dnsSolver } from './dns.js';
 import { webrootSolver } from './webroot.js';
 import type { ChallengeSettings, Solver, SolverContext, SolverKind } from './types.js';
 
@@ -8,6 +9,7 @@ export const solverKinds = {
   standalone: standaloneSolver,
   proxy: proxySolver,
   webroot: webrootSolver,
+  dns: dnsSolver,
 } satisfies Record<ChallengeMode, SolverKind>;
 
 /**
@@ -27,6 +29,10 @@ export interface SolverExtras {
   webServerUser?: SolverContext['webServerUser'];
   /** certificate.domains: where the self-check may follow a redirect. */
   names: string[];
+  certificate: string;
+  stateDir: string;
+  commandTimeoutSeconds: number;
+  log?: SolverContext['log'];
 }
 
 /** The context every solver gets, from what the caller knows. */
@@ -34,6 +40,10 @@ export function solverContext(extras: SolverExtras): SolverContext {
   return {
     selfCheckPort: extras.selfCheckPort ?? selfCheckPortFromEnv() ?? 80,
     names: extras.names,
+    certificate: extras.certificate,
+    stateDir: extras.stateDir,
+    commandTimeoutSeconds: extras.commandTimeoutSeconds,
+    ...(extras.log ? { log: extras.log } : {}),
     ...(extras.webServerUser ? { webServerUser: extras.webServerUser } : {}),
   };
 }

@@ -32,7 +32,7 @@ export type HttpAnswerer =
   /** The site's web server, from challenge.webroot; tokenPath is the file holding this token, to explain a 403. */
   | { mode: 'webroot'; webroot: string; tokenPath?: string };
 
-export type SelfCheckOptions = HttpAnswerer & SolverContext;
+export type SelfCheckOptions = HttpAnswerer & Pick<SolverContext, 'selfCheckPort' | 'names' | 'webServerUser'>;
 
 interface Answer {
   status?: number;

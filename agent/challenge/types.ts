@@ -12,6 +12,7 @@
  */
 import type { Config } from '../config/config.js';
 import type { Diagnosis } from '../lib/diagnosis.js';
+import type { Logger } from '../lib/log.js';
 
 /** One challenge the CA asked for, whole. */
 export interface Challenge {
@@ -67,6 +68,14 @@ export interface SolverContext {
    * explaining; the reload target knows (nginx: its `user` directive).
    */
   webServerUser?: () => Promise<WebUser | undefined>;
+  /** The certificate being ordered (dns-01 notes each record it publishes under it). */
+  certificate: string;
+  /** The state directory: where dns-01 notes the records it has not withdrawn yet. */
+  stateDir: string;
+  /** How long a program the solver runs may take (challenge.dns.command): reload.timeout's. */
+  commandTimeoutSeconds: number;
+  /** Where a solver reports what does not fail the order (a record it could not withdraw). */
+  log?: Logger;
 }
 
 export type OpenSolver = (settings: ChallengeSettings, ctx: SolverContext) => Promise<Solver>;
@@ -85,4 +94,10 @@ export interface SolverKind {
   openFailure?(settings: ChallengeSettings, err: unknown): Promise<Diagnosis>;
   /** The self-check found the probe for `name` right: the line saying where it was answered. */
   answered(settings: ChallengeSettings, name: string): string;
+  /**
+   * `doctor`'s checks of this mode in place of the probe, for a mode whose
+   * probe would change something outside this container (dns-01 would
+   * publish a record in the site's DNS): harmless checks of its own.
+   */
+  diagnose?(settings: ChallengeSettings, ctx: SolverContext): Promise<Diagnosis[]>;
 }

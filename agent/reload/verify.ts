@@ -83,8 +83,19 @@ export async function verifyServed(
 }
 
 /**
+ * The name a verifying handshake sends as SNI: the first configured name
+ * that is not a wildcard, else a name the first wildcard covers (SNI cannot
+ * carry `*`, and the server picks its certificate by the name it is sent).
+ */
+export function verifyName(domains: string[]): string {
+  const plain = domains.find((d) => !d.startsWith('*.'));
+  if (plain) return plain;
+  return `cert-agent-verify${(domains[0] as string).slice(1)}`;
+}
+
+/**
  * After one reload for several certificates: each checked on its own
- * reload.verify with its own first name as SNI, all at once. A set the
+ * reload.verify with verifyName() of its names as SNI, all at once. A set the
  * consumer does not serve gets its ReloadError; the others their outcome.
  */
 export async function verifyEach(sets: ReloadSet[], what: string, action: string, hint?: string): Promise<SetResult[]> {
@@ -92,7 +103,7 @@ export async function verifyEach(sets: ReloadSet[], what: string, action: string
     sets.map(({ config, live }) =>
       verifyServed(
         config.reload.verify,
-        config.certificate.domains[0] as string,
+        verifyName(config.certificate.domains),
         live.cert.serialNumber,
         what,
         action,

@@ -30,6 +30,10 @@ export async function orderCertificate(
     ...(opts.selfCheckPort ? { selfCheckPort: opts.selfCheckPort } : {}),
     webServerUser: () => reloadTargets[config.reload.target].webServerUser(config),
     names: config.certificate.domains,
+    certificate: config.certificate.name,
+    stateDir: config.stateDir,
+    commandTimeoutSeconds: config.reload.timeoutSeconds,
+    log,
   });
   // What the agent's own fetch of a token the CA refused found wrong: a
   // warning, and the explanation carried by the CA's error.

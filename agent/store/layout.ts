@@ -92,6 +92,7 @@ export const PATHS = {
   accountKey: state('account.key', 'ACME account key', 0o600, true),
   account: state('account.json', 'ACME account', 0o600),
   daemonPid: state('daemon.pid', 'daemon pid file', 0o644),
+  dnsRecords: state('dns-records.json', 'dns-01 records not yet withdrawn', 0o600),
   certDir: dir('certificate', '.', 'certificate directory'),
   sets: dir('certificate', '.sets', 'certificate sets directory'),
   current: link('current', 'live set link'),

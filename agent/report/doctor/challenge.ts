@@ -22,7 +22,11 @@ export async function checkChallenge({ config, selfCheckPort }: DoctorContext): 
       ...(selfCheckPort ? { selfCheckPort } : {}),
       webServerUser: () => reloadTargets[config.reload.target].webServerUser(config),
       names: config.certificate.domains,
+      certificate: config.certificate.name,
+      stateDir: config.stateDir,
+      commandTimeoutSeconds: config.reload.timeoutSeconds,
     });
+    if (kind.diagnose) return await kind.diagnose(settings, ctx);
     solver = await kind.open(settings, ctx);
   } catch (err) {
     return [

@@ -1,6 +1,6 @@
 /** `doctor`: reload.verify serves the installed certificate (a handshake, the serial compared). */
 import { describeError } from '../../lib/errors.js';
-import { servedSerial } from '../../reload/verify.js';
+import { servedSerial, verifyName } from '../../reload/verify.js';
 import { liveSetQuietly } from './certificate.js';
 import { diagnosis, type Diagnosis, type DoctorContext } from './types.js';
 
@@ -10,7 +10,7 @@ export async function checkServed({ config }: DoctorContext): Promise<Diagnosis[
   if (!verify || !live) return [];
   const want = live.cert.serialNumber.toLowerCase().replace(/^0+/, '');
   try {
-    const seen = await servedSerial(verify, config.certificate.domains[0] as string);
+    const seen = await servedSerial(verify, verifyName(config.certificate.domains));
     if (seen.replace(/^0+/, '') === want)
       return [diagnosis('ok', 'served', `${verify} serves the installed certificate (serial ${seen})`)];
     const server = config.reload.target === 'none' ? 'server' : config.reload.target;

@@ -33,7 +33,13 @@ let victim: string;
 let n = 0;
 
 const opts = () => ({ webroot });
-const ctx = { selfCheckPort: 80, names: ['localhost'] };
+const ctx = {
+  selfCheckPort: 80,
+  names: ['localhost'],
+  certificate: 'default',
+  stateDir: '/nonexistent',
+  commandTimeoutSeconds: 30,
+};
 const challenge = (i: number) => ({
   type: 'http-01',
   identifier: { type: 'dns' as const, value: 'localhost' },

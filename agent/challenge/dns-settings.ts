@@ -1,0 +1,56 @@
+/**
+ * dns-01's names and settings, shared by the solver and its `doctor`
+ * checks: the record's name and value, and where the zone and its servers
+ * are looked up.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { DnsChallengeSettings } from '../config/schema.js';
+import type { ServerAddress } from '../dns/client.js';
+import { ConfigError } from '../lib/errors.js';
+import type { Lookup } from './dns-wait.js';
+import type { ChallengeSettings } from './types.js';
+
+/** The TXT value of a key authorization: its SHA-256, base64url without padding. */
+export function txtValue(keyAuthorization: string): string {
+  return createHash('sha256').update(keyAuthorization).digest('base64url');
+}
+
+/** Where the record of a name goes; a wildcard's is its base name's. */
+export function recordName(identifier: string): string {
+  return `_acme-challenge.${identifier.replace(/^\*\./, '').replace(/\.$/, '').toLowerCase()}`;
+}
+
+/** challenge.dns, which the config requires in this mode. */
+export function dnsSettings(settings: ChallengeSettings): DnsChallengeSettings {
+  if (!settings.dns)
+    throw new ConfigError('challenge.dns', 'is required with challenge.mode: dns (server and tsig, or command)');
+  return settings.dns;
+}
+
+/** The first nameserver of /etc/resolv.conf: where a command's records are looked up when no server is configured. */
+export function systemResolver(text?: string): ServerAddress {
+  let conf = text;
+  if (conf === undefined) {
+    try {
+      conf = readFileSync('/etc/resolv.conf', 'utf8');
+    } catch {
+      conf = '';
+    }
+  }
+  for (const line of conf.split('\n')) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    const host = m?.[1]?.replace(/%.*$/, '');
+    if (host && isIP(host)) return { host, port: 53 };
+  }
+  throw new ConfigError(
+    'challenge.dns.server',
+    'is needed: /etc/resolv.conf names no nameserver to look up the zone and its authoritative servers through',
+  );
+}
+
+/** Where the zone and its servers are looked up. */
+export function lookupOf(dns: DnsChallengeSettings): Lookup {
+  return { server: dns.server ?? systemResolver(), ...(dns.zone ? { zone: dns.zone } : {}) };
+}

@@ -1,0 +1,132 @@
+/**
+ * dns-01 (`challenge.mode: dns`): for each name, a TXT record at
+ * `_acme-challenge.NAME` holding the digest of the key authorization,
+ * published through the site's DNS server (RFC 2136 with TSIG) or the
+ * operator's command, awaited on every authoritative server of the zone,
+ * and withdrawn afterwards — exactly the records this agent added. Each is
+ * noted in the state directory before it is published (store/dns-records.ts),
+ * so what a killed pass left is withdrawn by the certificate's next order.
+ *
+ * It proves names the CA cannot reach over HTTP: a backend behind a proxy,
+ * a container on a network the CA cannot connect to, and wildcards (the
+ * record of `*.app.internal` is `_acme-challenge.app.internal`).
+ */
+import type { DnsChallengeSettings } from '../config/schema.js';
+import { ChallengeError, ConfigError, describeError } from '../lib/errors.js';
+import { noteWithdrawn, notePublished, publishedRecords, type PublishedRecord } from '../store/dns-records.js';
+import { diagnoseDns } from './dns-doctor.js';
+import { commandPublisher, rfc2136Publisher, type Publisher } from './dns-publish.js';
+import { dnsSettings, lookupOf, recordName, txtValue } from './dns-settings.js';
+import { findingsFor, waitForRecord } from './dns-wait.js';
+import type { Challenge, ChallengeSettings, Solver, SolverContext, SolverKind } from './types.js';
+
+/** The publisher the settings name. */
+export function publisherOf(dns: DnsChallengeSettings, ctx: SolverContext): Publisher {
+  if (dns.command) return commandPublisher(dns.command, ctx.commandTimeoutSeconds);
+  if (dns.server && dns.tsig) return rfc2136Publisher({ ...dns, server: dns.server, tsig: dns.tsig });
+  throw new ConfigError('challenge.dns', 'needs server and tsig (RFC 2136), or command');
+}
+
+class DnsSolver implements Solver {
+  readonly type = 'dns-01';
+  private readonly published: PublishedRecord[] = [];
+
+  constructor(
+    private readonly dns: DnsChallengeSettings,
+    private readonly publisher: Publisher,
+    private readonly ctx: SolverContext,
+  ) {}
+
+  private recordOf(challenge: Challenge, zone: string | undefined): PublishedRecord {
+    return {
+      certificate: this.ctx.certificate,
+      name: recordName(challenge.identifier.value),
+      value: txtValue(challenge.keyAuthorization),
+      via: this.publisher.via,
+      ...(zone ? { zone } : {}),
+      at: new Date().toISOString(),
+    };
+  }
+
+  async present(challenge: Challenge): Promise<void> {
+    if (challenge.identifier.type !== 'dns')
+      throw new ChallengeError(`dns-01 proves DNS names only; ${challenge.identifier.value} is an IP address`);
+    const name = recordName(challenge.identifier.value);
+    const record = this.recordOf(challenge, await this.publisher.zoneOf(name));
+    notePublished(this.ctx.stateDir, record);
+    this.published.push(record);
+    await this.publisher.present(record.name, record.value);
+    this.ctx.log?.info(
+      { event: 'dns_record_published', certificate: record.certificate, record: record.name, via: record.via },
+      'dns-01 record published',
+    );
+    await waitForRecord(lookupOf(this.dns), record.name, record.value, this.dns.propagationTimeoutSeconds);
+  }
+
+  async cleanup(challenge: Challenge): Promise<void> {
+    const name = recordName(challenge.identifier.value);
+    const value = txtValue(challenge.keyAuthorization);
+    const record = this.published.find((r) => r.name === name && r.value === value);
+    if (!record) return;
+    await withdraw(this.publisher, this.ctx, record);
+  }
+
+  async selfCheck(challenge: Challenge): Promise<string | undefined> {
+    const name = recordName(challenge.identifier.value);
+    const findings = await findingsFor(lookupOf(this.dns), name, txtValue(challenge.keyAuthorization));
+    return findings.length ? findings.join('; ') : undefined;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** Withdraws one record and forgets it; a failure is logged and the note kept, for the next order. */
+async function withdraw(publisher: Publisher, ctx: SolverContext, record: PublishedRecord): Promise<boolean> {
+  try {
+    await publisher.cleanup(record.name, record.value);
+  } catch (err) {
+    ctx.log?.warn(
+      {
+        event: 'dns_record_cleanup_failed',
+        certificate: record.certificate,
+        record: record.name,
+        err: describeError(err),
+      },
+      'a dns-01 record could not be withdrawn; the next order of this certificate tries again',
+    );
+    return false;
+  }
+  noteWithdrawn(ctx.stateDir, record);
+  return true;
+}
+
+/** What an earlier order of this certificate published and did not withdraw (it was killed): withdrawn now. */
+async function sweep(publisher: Publisher, ctx: SolverContext): Promise<void> {
+  const left = publishedRecords(ctx.stateDir).filter(
+    (r) => r.certificate === ctx.certificate && r.via === publisher.via,
+  );
+  for (const record of left) {
+    if (await withdraw(publisher, ctx, record))
+      ctx.log?.info(
+        { event: 'dns_record_swept', certificate: record.certificate, record: record.name, since: record.at },
+        'withdrew a dns-01 record an earlier pass left behind',
+      );
+  }
+}
+
+export const dnsSolver: SolverKind = {
+  async open(settings, ctx) {
+    const dns = dnsSettings(settings);
+    const publisher = publisherOf(dns, ctx);
+    await sweep(publisher, ctx);
+    return new DnsSolver(dns, publisher, ctx);
+  },
+  answered: (settings, name) => {
+    const dns = settings.dns;
+    const how = dns?.command ? `challenge.dns.command` : 'an RFC 2136 update';
+    return `${recordName(name)} TXT can be published through ${how}`;
+  },
+  diagnose: (settings, ctx) => diagnoseDns(dnsSettings(settings), ctx),
+};
