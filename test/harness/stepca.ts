@@ -45,6 +45,11 @@ export interface StepCaOptions {
    * setDisableRenewal(). See stepca-config.ts for step-ca's behaviour.
    */
   disableRenewal?: boolean;
+  /**
+   * `--resolver HOST:PORT`: the DNS server step-ca resolves through, for
+   * dns-01 (the TXT records) and every name it validates.
+   */
+  resolver?: string;
 }
 
 export interface StepCaNetns {
@@ -243,6 +248,7 @@ class StepCaInstance implements StepCa {
           '--insecure',
           `--acme-http-port=${this.acmeHttpPort}`,
         ];
+    if (this.opts.resolver) args.push(`--resolver=${this.opts.resolver}`);
     const argv = killedWithParent(args);
     const env: NodeJS.ProcessEnv = { ...process.env, STEPPATH: path.join(this.dir, 'step'), HOME: this.dir };
     // Validation requests must reach the test's own listener, never a proxy.
