@@ -48,7 +48,8 @@ writes it and keeps fields added by hand. Every field, with its default:
   ca.rootFile                 root PEM to trust instead of fetching /roots (default none)
   account.email               ACME account contact (default none)
   certificate.name            its name in status, metrics, logs and file names (default default)
-  certificate.domains         DNS names or IP addresses, the first is the subject (required)
+  certificate.domains         DNS names or IP addresses, the first is the subject; a wildcard
+                              (*.app.internal) only with challenge.mode dns (required)
   certificate.keyType         ec-p256 | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096 (default ec-p256)
   certificate.dir             the key, certificate and chain files (default /etc/cert-agent/tls)
   certificate.owner           user that must read the files, through a group (default root)
@@ -66,9 +67,27 @@ writes it and keeps fields added by hand. Every field, with its default:
                               certificate: no challenge, no port 80), an ACME order in the
                               same pass when the CA refuses or cannot; step: the API only;
                               acme: an order every time. The first certificate is ACME.
-  challenge.mode              standalone | webroot | proxy (default standalone)
+  challenge.mode              standalone | webroot | proxy | dns (default standalone); dns:
+                              a TXT record at _acme-challenge.NAME, no port 80, wildcards
   challenge.listen            host:port (default 0.0.0.0:80; proxy 127.0.0.1:8402)
   challenge.webroot           document root for webroot mode (default /var/www/acme-challenge)
+  challenge.dns               for mode dns only, and required then: server and tsig (an
+                              RFC 2136 update signed with a TSIG key), or command (any
+                              other DNS provider), not both
+  challenge.dns.server        the DNS server as IP:PORT or [IPv6]:PORT, port 53 unless
+                              given; an address, not a host name (required with tsig;
+                              with command, optional: it only answers the lookups)
+  challenge.dns.zone          the zone the records go in (default: found by an SOA lookup)
+  challenge.dns.tsig.name     the TSIG key's name, as bind9's key statement (required with tsig)
+  challenge.dns.tsig.algorithm hmac-sha256 | hmac-sha512 (default hmac-sha256)
+  challenge.dns.tsig.secretFile the file holding the key's secret: root's, mode 0600
+                              or 0400, in directories only root can change (required
+                              with tsig)
+  challenge.dns.command       argv list, run as COMMAND... present|cleanup NAME VALUE
+                              (required unless server and tsig)
+  challenge.dns.propagationTimeout seconds to wait until every authoritative server
+                              answers the record, 5 to 3600 (default 120)
+  challenge.dns.ttl           TTL of the record in seconds, 1 to 86400 (default 60)
   reload.target               nginx | traefik | command | none (default none)
   reload.command              argv list, for target command (required then)
   reload.timeout              seconds a reload step may take, 1 to 600 (default 30)
@@ -86,8 +105,9 @@ writes it and keeps fields added by hand. Every field, with its default:
 certificate is the short form of a list of one. Several certificates:
   certificates                a list of entries with the certificate.* fields; name required,
                               unique (a-z 0-9 - _); dir default /etc/cert-agent/certs/NAME;
-                              optional challenge (mode, listen, webroot) and reload (target,
-                              command, verify, traefik.dynamicFile, default cert-agent-NAME.yml
+                              optional challenge (mode, listen, webroot, and dns, which
+                              replaces the shared one whole) and reload (target, command,
+                              verify, traefik.dynamicFile, default cert-agent-NAME.yml
                               beside the shared one) over the shared sections
 One account, one lock and one pass for all; each has its own schedule, backoff
 and state file (state-NAME.json; state.json for the one named default). A
