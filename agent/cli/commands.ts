@@ -50,7 +50,7 @@ export async function enrollCommand(ctx: CommandContext): Promise<CommandResult>
   const c = result.config;
   const command = c.reload.command ? ` ${JSON.stringify(c.reload.command)}` : '';
   const verify = c.reload.verify ? ` (checked on ${c.reload.verify})` : '';
-  const where = c.challenge.mode === 'webroot' ? c.challenge.webroot : c.challenge.listen;
+  const where = challengeWhere(c.challenge);
   const lines = [
     `${result.configChanged ? 'wrote' : 'unchanged:'} ${result.configPath}`,
     result.trust
@@ -61,6 +61,17 @@ export async function enrollCommand(ctx: CommandContext): Promise<CommandResult>
     'next: systemctl enable --now cert-agent.timer   (the daemon: cert-agent.service; or once: cert-agent renew)',
   ];
   return { stdout: lines.join('\n') + '\n', exitCode: ExitCode.ok };
+}
+
+/** Where the challenge is answered: the listener, the document root, or the DNS server or command. */
+function challengeWhere(challenge: Config['challenge']): string {
+  const dns = challenge.dns;
+  if (challenge.mode === 'webroot') return challenge.webroot;
+  if (!dns) return challenge.listen;
+  const server = dns.server
+    ? `${dns.server.host.includes(':') ? `[${dns.server.host}]` : dns.server.host}:${dns.server.port}`
+    : '';
+  return dns.tsig ? `${server} (TSIG key ${dns.tsig.name})` : `command ${JSON.stringify(dns.command)}`;
 }
 
 export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResult> {

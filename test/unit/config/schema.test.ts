@@ -140,6 +140,8 @@ describe('cert-agent enroll --help', () => {
     ['--reload', `default ${DEFAULTS.reloadTarget}`],
     ['--listen', `default ${DEFAULTS.standaloneListen}; proxy ${DEFAULTS.proxyListen}`],
     ['--config', `default ${DEFAULT_CONFIG_PATH}`],
+    ['--tsig-algorithm', `default ${DEFAULTS.tsigAlgorithm}`],
+    ['--dns-propagation-timeout', `default ${DEFAULTS.dnsPropagationTimeoutSeconds}`],
   ])('%s names the default', (flag, wanted) => {
     const entry = new RegExp(`^  (?:-\\w, )?${flag} .*(?:\\n {24}.*)*`, 'm').exec(HELP.enroll as string)?.[0];
     expect(entry?.replace(/\s+/g, ' ')).toContain(wanted);
