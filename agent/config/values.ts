@@ -42,6 +42,7 @@ export function identifierProblem(value: string): string | undefined {
   const labels = value.replace(/\.$/, '').split('.');
   if (isWildcard(value)) {
     if (labels.length < 3) return 'is a wildcard over a top-level name; a wildcard needs *. and at least two labels';
+    if (isIP(value.slice(2))) return 'is a wildcard over an IP address; a wildcard needs *. and a DNS name';
     labels.shift();
   }
   if (!labels.every((l) => DNS_LABEL.test(l)))

@@ -123,6 +123,19 @@ describe('dns-01 flags', () => {
     expect(merged({ reload: 'nginx' }, existing).challenge.mode).toBe('dns');
   });
 
+  it('--name with the dns flags: that certificate alone switches to dns-01, the shared sections stay', () => {
+    const existing = 'ca:\n  url: https://ca.internal:9000\ncertificates:\n  - name: a\n    domains: [a.internal]\n';
+    const input = { domain: ['*.b.internal'], challenge: 'dns', 'dns-command': ['hook'] };
+    const doc = mergeEnrollInput(existing, input, 'b').toJS();
+    expect(doc.challenge).toBeUndefined();
+    expect(doc.certificates[0]).toEqual({ name: 'a', domains: ['a.internal'] });
+    expect(doc.certificates[1]).toEqual({
+      name: 'b',
+      domains: ['*.b.internal'],
+      challenge: { mode: 'dns', dns: { command: ['hook'] } },
+    });
+  });
+
   it('CERT_AGENT_DNS_COMMAND is a JSON array, the timeout a number unless it is not one', () => {
     const env = { CERT_AGENT_DNS_COMMAND: '["/usr/local/bin/dns-hook","x"]', CERT_AGENT_DNS_PROPAGATION_TIMEOUT: '90' };
     expect(enrollInputFrom({}, env)).toEqual({

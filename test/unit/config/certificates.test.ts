@@ -371,6 +371,7 @@ describe('wildcards: only over dns-01, per certificate', () => {
 
   it.each([
     ['*.internal', /is a wildcard over a top-level name/],
+    ['*.10.0.0.1', /is a wildcard over an IP address/],
     ['*.*.app.internal', /is not a valid DNS name, wildcard/],
     ['app.*.internal', /is not a valid DNS name, wildcard/],
     ['*app.internal', /is not a valid DNS name, wildcard/],
