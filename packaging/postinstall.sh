@@ -34,6 +34,20 @@
 #   CERT_AGENT_CERT_DIR, CERT_AGENT_STATE_DIR and CERT_AGENT_WEBROOT must be
 #   absolute paths of letters, digits and / . _ - + @ (they go into a unit
 #   drop-in)
+#   dns-01 (CERT_AGENT_CHALLENGE=dns: no port 80, and wildcards such as
+#   CERT_AGENT_DOMAINS='*.app.internal,app.internal'), as enroll's flags:
+#   CERT_AGENT_DNS_SERVER   the DNS server, IP, IP:PORT or [IPv6]:PORT (port
+#                           53 unless given); an address, not a host name.
+#                           The units allow IP only to loopback and private
+#                           ranges: for an address outside them the hook
+#                           writes the drop-in dns-server.conf with
+#                           IPAddressAllow=<that address>
+#   CERT_AGENT_DNS_ZONE     the zone (default: found by an SOA lookup)
+#   CERT_AGENT_TSIG_NAME, CERT_AGENT_TSIG_ALGORITHM (hmac-sha256, the
+#   default, or hmac-sha512), CERT_AGENT_TSIG_SECRET_FILE (the key's secret,
+#   a file already in the container, root's, mode 0600): an RFC 2136 update
+#   with that key; or CERT_AGENT_DNS_COMMAND, a JSON array, for any other
+#   DNS provider; CERT_AGENT_DNS_PROPAGATION_TIMEOUT seconds (default 120)
 #
 # With systemd running, the unit is started and the hook waits for the first
 # certificate. Without (a chroot, an image build), the hook runs one
@@ -121,7 +135,7 @@ $d"; done
 		done
 	fi
 	for unit in cert-agent.service cert-agent-pass.service; do
-		rm -f "/etc/systemd/system/$unit.d/paths.conf"
+		rm -f "/etc/systemd/system/$unit.d/paths.conf" "/etc/systemd/system/$unit.d/dns-server.conf"
 		rmdir "/etc/systemd/system/$unit.d" 2>/dev/null || true
 	done
 	# A directory elsewhere is removed only when it has the agent's layout.
@@ -187,6 +201,29 @@ uninstall() {
 if [ "${1:-}" = --uninstall ] || [ "${CERT_AGENT_UNINSTALL:-}" = 1 ]; then uninstall; fi
 [ $# -eq 0 ] || die 64 "unknown argument $1 (the only argument is --uninstall; input comes from CERT_AGENT_* variables)"
 
+# The address of a CERT_AGENT_DNS_SERVER value: IP, IP:PORT, [IPv6], [IPv6]:PORT or a bare IPv6 address.
+dns_server_address() {
+  case "$1" in
+    \[*) a=${1#?}; printf '%s' "${a%%]*}" ;;
+    *:*:*) printf '%s' "$1" ;;
+    *) printf '%s' "${1%%:*}" ;;
+  esac
+}
+# Whether the units' IPAddressAllow= covers ADDR: loopback, 169.254/16 and the
+# private ranges (IPv6: ::1 and fc00::/7; any other, link-local too, gets its own line).
+in_unit_ranges() {
+  case "$1" in
+    *:*)
+      case "$(printf '%s' "$1" | tr 'A-F' 'a-f')" in ::1 | f[cd]??:*) return 0 ;; *) return 1 ;; esac
+      ;;
+  esac
+  a=${1%%.*}; b=${1#*.}; b=${b%%.*}
+  case "$a.$b" in 127.* | 10.* | 169.254 | 192.168) return 0 ;; esac
+  { [ "$a" -eq 172 ] && [ "$b" -ge 16 ] && [ "$b" -le 31 ]; } && return 0
+  { [ "$a" -eq 100 ] && [ "$b" -ge 64 ] && [ "$b" -le 127 ]; } && return 0
+  return 1
+}
+
 # ---- 1. input, all checked before anything is touched --------------------
 [ "$(id -u)" = 0 ] || die 64 "must run as root (it installs a package and writes /etc/cert-agent)"
 missing=""
@@ -218,6 +255,18 @@ for var in CERT_AGENT_CERT_DIR CERT_AGENT_STATE_DIR CERT_AGENT_WEBROOT; do
         "(no spaces, newlines or ..); nothing was installed" ;;
   esac
 done
+# The DNS server may end up in a unit drop-in (step 4): an IP address, nothing else.
+DNS_ADDR=""
+if [ -n "${CERT_AGENT_DNS_SERVER:-}" ]; then
+  DNS_ADDR=$(dns_server_address "$CERT_AGENT_DNS_SERVER")
+  # The characters first (grep looks at one line at a time, and a newline would start a new setting).
+  case "$DNS_ADDR" in '' | *[!0-9A-Fa-f:.]*) DNS_ADDR=bad ;; esac
+  if ! printf '%s' "$DNS_ADDR" | grep -Eq '^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$'; then
+    shown=$(printf '%s' "$CERT_AGENT_DNS_SERVER" | tr -c 'A-Za-z0-9._:[]-' '?')
+    die 64 "CERT_AGENT_DNS_SERVER=$shown: must be an IP address with an optional port (IP:PORT or [IPv6]:PORT)," \
+      "not a host name; nothing was installed"
+  fi
+fi
 MODE=${CERT_AGENT_MODE:-timer}
 case "$MODE" in
   daemon|timer) ;;
@@ -415,6 +464,20 @@ if [ -n "$extra" ]; then
   want=$(printf '# Written by the cert-agent template hook: paths outside the unit defaults.\n[Service]\nReadWritePaths=%s' "${extra# }")
   for svc in cert-agent cert-agent-pass; do
     DROPIN=/etc/systemd/system/$svc.service.d/paths.conf
+    if [ "$(cat "$DROPIN" 2>/dev/null || true)" != "$want" ]; then
+      install -d -m 0755 "$(dirname "$DROPIN")"
+      printf '%s\n' "$want" > "$DROPIN"
+      say "wrote $DROPIN"
+      units_changed=1
+    fi
+  done
+fi
+
+# A DNS server outside the units' ranges (dns-01): that address is allowed, nothing more.
+if [ -n "$DNS_ADDR" ] && ! in_unit_ranges "$DNS_ADDR"; then
+  want=$(printf '# Written by the cert-agent template hook: the dns-01 server, outside the unit defaults.\n[Service]\nIPAddressAllow=%s' "$DNS_ADDR")
+  for svc in cert-agent cert-agent-pass; do
+    DROPIN=/etc/systemd/system/$svc.service.d/dns-server.conf
     if [ "$(cat "$DROPIN" 2>/dev/null || true)" != "$want" ]; then
       install -d -m 0755 "$(dirname "$DROPIN")"
       printf '%s\n' "$want" > "$DROPIN"

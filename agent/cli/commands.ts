@@ -73,6 +73,17 @@ export async function enrollCommand(ctx: CommandContext): Promise<CommandResult>
   return { stdout: lines.join('\n') + '\n', exitCode: ExitCode.ok };
 }
 
+/** Where the challenge is answered: the listener, the document root, or the DNS server or command. */
+function challengeWhere(challenge: Config['challenge']): string {
+  const dns = challenge.dns;
+  if (challenge.mode === 'webroot') return challenge.webroot;
+  if (!dns) return challenge.listen;
+  const server = dns.server
+    ? `${dns.server.host.includes(':') ? `[${dns.server.host}]` : dns.server.host}:${dns.server.port}`
+    : '';
+  return dns.tsig ? `${server} (TSIG key ${dns.tsig.name})` : `command ${JSON.stringify(dns.command)}`;
+}
+
 export async function bootstrapCommand(ctx: CommandContext): Promise<CommandResult> {
   const url = (ctx.flags['ca-url'] as string | undefined) ?? ctx.env.CERT_AGENT_CA_URL;
   const fps = (ctx.flags.fingerprint as string[] | undefined)?.length

@@ -9,43 +9,22 @@
  */
 import { dirname, join } from 'node:path';
 import { Document, isDocument, parseDocument, type YAMLMap } from 'yaml';
-import { CaUnavailableError, ConfigError, UsageError, describeError } from '../lib/errors.js';
+import { CaUnavailableError, ConfigError, UsageError } from '../lib/errors.js';
 import { validateConfig, yamlPosition, yamlReason, type Config } from '../config/config.js';
 import { CERTIFICATE_NAME, DEFAULTS, DEFAULT_NAME } from '../config/schema.js';
 import { ensurePrivateDir, readIfExists, writeFileAtomic } from '../lib/fs.js';
 import { bootstrapTrust, trustFromRootFile } from '../trust/pin.js';
 import { loadTrust, recordRepin, saveTrust, trustForPins, VOUCHED_BY, type TrustBundle } from '../trust/file.js';
 import { acquireLockWaiting } from '../store/lock.js';
-import { parseFingerprint } from '../pki/fingerprint.js';
+import { secretFileProblem } from '../config/path-safety.js';
 import { DAEMON_PID_FILE } from '../store/layout.js';
 import { reloadTargets, type TargetDefaults } from '../reload/index.js';
+import { ENROLL_FIELDS, type EnrollFlag, type EnrollInput } from './enroll-input.js';
+
+export { ENROLL_FIELDS, enrollInputFrom, parseArgvInput, type EnrollInput } from './enroll-input.js';
 
 /** How long enroll waits for a renewal pass in flight before giving up with exit 75. */
 const LOCK_WAIT_MS = 60_000;
-
-/** Each enroll input: flag, environment variable, config path, and whether it is a list. */
-export const ENROLL_FIELDS = [
-  { flag: 'ca-url', env: 'CERT_AGENT_CA_URL', path: ['ca', 'url'] },
-  { flag: 'fingerprint', env: 'CERT_AGENT_FINGERPRINT', path: ['ca', 'fingerprint'], list: true },
-  { flag: 'provisioner', env: 'CERT_AGENT_PROVISIONER', path: ['ca', 'provisioner'] },
-  { flag: 'root-file', env: 'CERT_AGENT_ROOT_FILE', path: ['ca', 'rootFile'] },
-  { flag: 'domain', env: 'CERT_AGENT_DOMAINS', path: ['certificate', 'domains'], list: true },
-  { flag: 'key-type', env: 'CERT_AGENT_KEY_TYPE', path: ['certificate', 'keyType'] },
-  { flag: 'cert-dir', env: 'CERT_AGENT_CERT_DIR', path: ['certificate', 'dir'] },
-  { flag: 'owner', env: 'CERT_AGENT_OWNER', path: ['certificate', 'owner'] },
-  { flag: 'group', env: 'CERT_AGENT_GROUP', path: ['certificate', 'group'] },
-  { flag: 'email', env: 'CERT_AGENT_EMAIL', path: ['account', 'email'] },
-  { flag: 'challenge', env: 'CERT_AGENT_CHALLENGE', path: ['challenge', 'mode'] },
-  { flag: 'listen', env: 'CERT_AGENT_LISTEN', path: ['challenge', 'listen'] },
-  { flag: 'webroot', env: 'CERT_AGENT_WEBROOT', path: ['challenge', 'webroot'] },
-  { flag: 'reload', env: 'CERT_AGENT_RELOAD', path: ['reload', 'target'] },
-  { flag: 'reload-command', env: 'CERT_AGENT_RELOAD_COMMAND', path: ['reload', 'command'], argv: true },
-  { flag: 'verify', env: 'CERT_AGENT_VERIFY', path: ['reload', 'verify'] },
-  { flag: 'state-dir', env: 'CERT_AGENT_STATE_DIR', path: ['stateDir'] },
-  { flag: 'renewal-method', env: 'CERT_AGENT_RENEWAL_METHOD', path: ['renewal', 'method'] },
-] as const;
-
-export type EnrollInput = Partial<Record<(typeof ENROLL_FIELDS)[number]['flag'], string | string[]>>;
 
 export interface EnrollResult {
   configPath: string;
@@ -53,65 +32,6 @@ export interface EnrollResult {
   config: Config;
   /** Undefined when the CA was unreachable and allowUnreachable was given. */
   trust: TrustBundle | undefined;
-}
-
-/** Flags win over environment variables; list variables are comma-separated. */
-export function enrollInputFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): EnrollInput {
-  const input: EnrollInput = {};
-  for (const f of ENROLL_FIELDS) {
-    const flag = flags[f.flag];
-    const fromFlag = Array.isArray(flag) ? (flag.length ? flag : undefined) : (flag as string | undefined);
-    const raw = fromFlag ?? env[f.env];
-    if (raw === undefined || raw === '') continue;
-    if ('argv' in f && f.argv) {
-      input[f.flag] = parseArgvInput(raw, fromFlag ? `--${f.flag}` : f.env);
-      continue;
-    }
-    const list = 'list' in f && f.list;
-    input[f.flag] = list
-      ? (Array.isArray(raw) ? raw : raw.split(','))
-          .flatMap((v) => v.split(','))
-          .map((v) => v.trim())
-          .filter(Boolean)
-      : (raw as string);
-  }
-  // A pin pasted from openssl or sha256sum is written as the plain hex; a bad one is left for validation to name.
-  if (input.fingerprint) input.fingerprint = (input.fingerprint as string[]).map((fp) => parseFingerprint(fp) ?? fp);
-  return input;
-}
-
-/**
- * A command is an argv list, never a shell line. On the command line each
- * --reload-command is one argument (`--reload-command systemctl
- * --reload-command reload --reload-command haproxy`); a single value that
- * starts with "[" is a JSON array of strings, the only form the environment
- * variable takes besides a lone program path. A lone value with spaces would
- * be one program name with spaces in it: refused, since it is surely a shell
- * line.
- */
-export function parseArgvInput(raw: string | string[], source: string): string[] {
-  const values = Array.isArray(raw) ? raw : [raw];
-  const example = `e.g. '["systemctl","reload","haproxy"]'`;
-  if (values.length === 1 && values[0]!.trim().startsWith('[')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(values[0]!);
-    } catch (err) {
-      throw new UsageError(`${source}: not a JSON array of strings (${describeError(err)}); ${example}`);
-    }
-    if (!Array.isArray(parsed) || !parsed.length || !parsed.every((a) => typeof a === 'string' && a !== '')) {
-      throw new UsageError(`${source}: must be a non-empty JSON array of non-empty strings, ${example}`);
-    }
-    return parsed as string[];
-  }
-  if (values.length === 1 && /\s/.test(values[0]!.trim())) {
-    throw new UsageError(
-      `${source} ${JSON.stringify(values[0])} is a shell line; commands run without a shell: ` +
-        `give one --reload-command per argument or a JSON array, ${example}`,
-    );
-  }
-  if (values.some((v) => v === '')) throw new UsageError(`${source}: an argument is empty`);
-  return values.map((v) => (values.length === 1 ? v.trim() : v));
 }
 
 /** What a reload target brings (its own defaults); none for a name that is not a target (validation says so). */
@@ -249,11 +169,30 @@ export function mergeEnrollInput(existing: string | undefined, input: EnrollInpu
     const value = input[f.flag];
     if (value !== undefined) doc.setIn(pathFor(f.path, at), value);
   }
+  applyDnsChoice(doc, input, at);
   // An entry of several that names no target of its own is the shared consumer's: it
   // inherits the shared challenge and verify as they are (chosen by hand or not).
   if (!at.sections.length || doc.getIn([...at.sections, 'reload', 'target']) !== undefined)
     applyTargetDefaults(doc, existing ? parseDocument(existing) : undefined, input, at);
   return doc;
+}
+
+const TSIG_FLAGS: EnrollFlag[] = ['tsig-name', 'tsig-algorithm', 'tsig-secret-file'];
+const DNS_FLAGS = ENROLL_FIELDS.filter((f) => f.path[1] === 'dns').map((f) => f.flag);
+
+/**
+ * The dns-01 form given replaces the other one in the file (a TSIG key or a
+ * command, never both), and --challenge other than dns without any dns flag
+ * leaves dns-01: its section goes with it.
+ */
+function applyDnsChoice(doc: Document, input: EnrollInput, at: EntryPaths): void {
+  const dns = [...at.sections, 'challenge', 'dns'];
+  const tsig = TSIG_FLAGS.some((f) => input[f] !== undefined);
+  const command = input['dns-command'] !== undefined;
+  if (command && !tsig) doc.deleteIn([...dns, 'tsig']);
+  if (tsig && !command) doc.deleteIn([...dns, 'command']);
+  const anyDns = DNS_FLAGS.some((f) => input[f] !== undefined);
+  if (input.challenge !== undefined && input.challenge !== 'dns' && !anyDns) doc.deleteIn(dns);
 }
 
 export async function enroll(
@@ -284,6 +223,7 @@ export async function enroll(
   } catch (err) {
     throw err instanceof ConfigError ? asFlagError(err, input) : err;
   }
+  checkSecretFile(config, input);
   const trust = await pinnedTrust(config, now, opts.allowUnreachable ?? false);
   const { saved, sameRoots } = await storeTrust(config, trust, now, opts.vouchedBy);
   const text = doc.toString({ lineWidth: 0 });
@@ -387,13 +327,28 @@ function signalDaemon(stateDir: string): void {
   }
 }
 
+/** The TSIG key's file is checked as every load will (root's alone): a config that would not load is not written. */
+function checkSecretFile(config: Config, input: EnrollInput): void {
+  const file = config.challenge.dns?.tsig?.secretFile;
+  const problem = file !== undefined ? secretFileProblem(file) : undefined;
+  if (!problem) return;
+  const err = new ConfigError('challenge.dns.tsig.secretFile', `${file} ${problem}`);
+  throw asFlagError(err, input);
+}
+
 /** A config error caused by a flag is reported against the flag, as a usage error. */
 function asFlagError(err: ConfigError, input: EnrollInput): Error {
   // A list entry's field (certificates[1] (b).reload.target) is the flag's field of that certificate.
   const inEntry = /^certificates\[\d+\](?: \([^)]*\))?\.(.*)$/.exec(err.field)?.[1];
   const own = inEntry && !/^(challenge|reload)\./.test(inEntry) ? `certificate.${inEntry}` : inEntry;
   const field = (own ?? err.field).replace(/\[\d+\]$/, '');
-  const source = ENROLL_FIELDS.find((f) => f.path.join('.') === field && input[f.flag] !== undefined);
-  if (!source) return err;
-  return new UsageError(`--${source.flag} (${source.env}): ${err.message.replace(/^config: [^:]*: /, '')}`);
+  const given = ENROLL_FIELDS.filter((f) => input[f.flag] !== undefined);
+  const source = given.find((f) => f.path.join('.') === field);
+  const message = err.message.replace(/^config: [^:]*: /, '');
+  if (source) return new UsageError(`--${source.flag} (${source.env}): ${message}`);
+  // A rule between the dns fields (server with tsig, tsig or command) is the dns flags' (or --challenge's) together.
+  const dns = field.startsWith('challenge.dns')
+    ? (given.find((f) => f.path[1] === 'dns') ?? given.find((f) => f.flag === 'challenge'))
+    : undefined;
+  return dns ? new UsageError(`--${dns.flag} (${dns.env}): ${field} ${message}`) : err;
 }

@@ -48,7 +48,8 @@ writes it and keeps fields added by hand. Every field, with its default:
   ca.rootFile                 root PEM to trust instead of fetching /roots (default none)
   account.email               ACME account contact (default none)
   certificate.name            its name in status, metrics, logs and file names (default default)
-  certificate.domains         DNS names or IP addresses, the first is the subject (required)
+  certificate.domains         DNS names or IP addresses, the first is the subject; a wildcard
+                              (*.app.internal) only with challenge.mode dns (required)
   certificate.keyType         ec-p256 | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096 (default ec-p256)
   certificate.dir             the key, certificate and chain files (default /etc/cert-agent/tls)
   certificate.owner           user that must read the files, through a group (default root)
@@ -66,9 +67,27 @@ writes it and keeps fields added by hand. Every field, with its default:
                               certificate: no challenge, no port 80), an ACME order in the
                               same pass when the CA refuses or cannot; step: the API only;
                               acme: an order every time. The first certificate is ACME.
-  challenge.mode              standalone | webroot | proxy (default standalone)
+  challenge.mode              standalone | webroot | proxy | dns (default standalone); dns:
+                              a TXT record at _acme-challenge.NAME, no port 80, wildcards
   challenge.listen            host:port (default 0.0.0.0:80; proxy 127.0.0.1:8402)
   challenge.webroot           document root for webroot mode (default /var/www/acme-challenge)
+  challenge.dns               for mode dns only, and required then: server and tsig (an
+                              RFC 2136 update signed with a TSIG key), or command (any
+                              other DNS provider), not both
+  challenge.dns.server        the DNS server as IP:PORT or [IPv6]:PORT, port 53 unless
+                              given; an address, not a host name (required with tsig;
+                              with command, optional: it only answers the lookups)
+  challenge.dns.zone          the zone the records go in (default: found by an SOA lookup)
+  challenge.dns.tsig.name     the TSIG key's name, as bind9's key statement (required with tsig)
+  challenge.dns.tsig.algorithm hmac-sha256 | hmac-sha512 (default hmac-sha256)
+  challenge.dns.tsig.secretFile the file holding the key's secret: root's, mode 0600
+                              or 0400, in directories only root can change (required
+                              with tsig)
+  challenge.dns.command       argv list, run as COMMAND... present|cleanup NAME VALUE
+                              (required unless server and tsig)
+  challenge.dns.propagationTimeout seconds to wait until every authoritative server
+                              answers the record, 5 to 3600 (default 120)
+  challenge.dns.ttl           TTL of the record in seconds, 1 to 86400 (default 60)
   reload.target               nginx | traefik | command | none (default none)
   reload.command              argv list, for target command (required then)
   reload.timeout              seconds a reload step may take, 1 to 600 (default 30)
@@ -86,8 +105,9 @@ writes it and keeps fields added by hand. Every field, with its default:
 certificate is the short form of a list of one. Several certificates:
   certificates                a list of entries with the certificate.* fields; name required,
                               unique (a-z 0-9 - _); dir default /etc/cert-agent/certs/NAME;
-                              optional challenge (mode, listen, webroot) and reload (target,
-                              command, verify, traefik.dynamicFile, default cert-agent-NAME.yml
+                              optional challenge (mode, listen, webroot, and dns, which
+                              replaces the shared one whole) and reload (target, command,
+                              verify, traefik.dynamicFile, default cert-agent-NAME.yml
                               beside the shared one) over the shared sections
 One account, one lock and one pass for all; each has its own schedule, backoff
 and state file (state-NAME.json; state.json for the one named default). A
@@ -106,7 +126,9 @@ Every field with comments: /usr/share/cert-agent/config.example.yaml.
   enroll: `Usage: cert-agent enroll --ca-url URL --fingerprint HEX --domain NAME [--domain NAME...] [--name N] [flags]
 
 Required: --ca-url, --domain, and --fingerprint (or --root-file); with --reload
-command also --reload-command. Each missing one is named (exit 64).
+command also --reload-command; with --challenge dns also --dns-server,
+--tsig-name and --tsig-secret-file, or --dns-command. Each missing one is named
+(exit 64).
 
 Writes the config file (0600) and pins the CA root: fetches /roots, keeps the root
 whose SHA-256 equals --fingerprint, and proves that the CA's own TLS certificate
@@ -115,8 +137,8 @@ same input changes nothing; other fields already in the config file are kept.
 
 Several certificates: --name N adds the certificate N, or changes it, and
 leaves every other entry as it is (its --domain, --key-type, --cert-dir,
---owner, --group, and its own --challenge, --listen, --webroot, --reload,
---reload-command, --verify once there are several; --ca-url, --fingerprint and
+--owner, --group, and its own --challenge, --listen, --webroot, the dns flags,
+--reload, --reload-command, --verify once there are several; --ca-url, --fingerprint and
 the rest are shared). The first enroll writes a list of one (named default
 without --name); without --name, enroll changes the only certificate, and
 needs --name once there are several.
@@ -133,13 +155,33 @@ Flags (each also from the environment variable in brackets):
   --reload-command ARG  with --reload command: the program and its arguments, run
                         without a shell; repeat once per argument, or give one JSON
                         array                                    [CERT_AGENT_RELOAD_COMMAND, a JSON array]
-  --challenge MODE      standalone | webroot | proxy; default follows --reload: nginx
-                        webroot, traefik proxy (both own port 80), otherwise
-                        standalone                               [CERT_AGENT_CHALLENGE]
+  --challenge MODE      standalone | webroot | proxy | dns; default follows --reload:
+                        nginx webroot, traefik proxy (both own port 80), otherwise
+                        standalone; dns: a TXT record, no port 80, and wildcards
+                        (*.app.internal)                         [CERT_AGENT_CHALLENGE]
   --listen HOST:PORT    challenge listener (default 0.0.0.0:80; proxy 127.0.0.1:8402) [CERT_AGENT_LISTEN]
   --webroot DIR         document root of the port-80 site, as for certbot --webroot-path:
                         tokens go to DIR/.well-known/acme-challenge/ (default
                         /var/www/acme-challenge, served by the shipped snippet) [CERT_AGENT_WEBROOT]
+  --dns-server IP:PORT  with --challenge dns: the DNS server the RFC 2136 updates (and
+                        the lookups) go to, an address, not a host name; port 53 unless
+                        given, [IPv6]:PORT                      [CERT_AGENT_DNS_SERVER]
+  --dns-zone ZONE       the zone the records go in (default: found by an SOA lookup at
+                        the server)                              [CERT_AGENT_DNS_ZONE]
+  --tsig-name NAME      the TSIG key the updates are signed with, as bind9 names it
+                                                                 [CERT_AGENT_TSIG_NAME]
+  --tsig-algorithm ALG  hmac-sha256 | hmac-sha512 (default hmac-sha256) [CERT_AGENT_TSIG_ALGORITHM]
+  --tsig-secret-file PATH
+                        the file holding the key's secret: root's, mode 0600, in
+                        directories only root can change (checked now and at every
+                        load)                                    [CERT_AGENT_TSIG_SECRET_FILE]
+  --dns-command ARG     instead of a TSIG key, for any other DNS provider: the program
+                        and its arguments, run as ARG... present|cleanup NAME VALUE
+                        without a shell; repeat once per argument, or give one JSON
+                        array                                    [CERT_AGENT_DNS_COMMAND, a JSON array]
+  --dns-propagation-timeout SECONDS
+                        how long to wait until every authoritative server answers
+                        the record, 5 to 3600 (default 120) [CERT_AGENT_DNS_PROPAGATION_TIMEOUT]
   --verify HOST:PORT    after a reload, check the served serial here (default for
                         nginx and traefik 127.0.0.1:443, otherwise none) [CERT_AGENT_VERIFY]
   --cert-dir DIR        certificate directory (default /etc/cert-agent/tls) [CERT_AGENT_CERT_DIR]
@@ -171,6 +213,9 @@ Examples:
     CERT_AGENT_DOMAINS=app.internal cert-agent enroll
   cert-agent enroll --ca-url https://ca.internal:9000 --fingerprint 4a5679... --domain mail.internal \\
     --reload command --reload-command '["systemctl","reload","postfix"]'
+  cert-agent enroll --ca-url https://ca.internal:9000 --fingerprint 4a5679... \\
+    --domain '*.app.internal' --domain app.internal --challenge dns --dns-server 10.0.0.53 \\
+    --tsig-name cert-agent --tsig-secret-file /etc/cert-agent/tsig.secret
 `,
   bootstrap: `Usage: cert-agent bootstrap --ca-url URL --fingerprint HEX [--out FILE]
 

@@ -44,6 +44,12 @@ const ENROLL_FLAGS = [
   'state-dir',
   'renewal-method',
   'name',
+  'dns-server',
+  'dns-zone',
+  'tsig-name',
+  'tsig-algorithm',
+  'tsig-secret-file',
+  'dns-propagation-timeout',
 ];
 
 const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) => Promise<CommandResult> }> = {
@@ -53,6 +59,7 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: CommandContext) =>
       fingerprint: { type: 'string', multiple: true },
       domain: { type: 'string', multiple: true, short: 'd' },
       'reload-command': { type: 'string', multiple: true },
+      'dns-command': { type: 'string', multiple: true },
       'allow-unreachable': { type: 'boolean' },
       'vouched-by': { type: 'string' },
     },

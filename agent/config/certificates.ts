@@ -11,7 +11,7 @@ import { KEY_TYPES } from '../pki/keys.js';
 import { readChallenge, readReloadOverride } from './sections.js';
 import { CERTIFICATE_NAME, DEFAULTS, DEFAULT_NAME, defaultCertDir, type Config } from './schema.js';
 import { type FieldReader, show } from './validate.js';
-import { absolutePathProblem, accountNameProblem, identifierProblem } from './values.js';
+import { absolutePathProblem, accountNameProblem, identifierProblem, isWildcard } from './values.js';
 
 type Entry = Pick<Config, 'certificate' | 'challenge' | 'reload'>;
 type Shared = Pick<Config, 'challenge' | 'reload'>;
@@ -29,6 +29,7 @@ export function readCertificates(root: FieldReader, shared: Shared): Entry[] {
     const section = root.section('certificate');
     const name = section.string('name', { default: DEFAULT_NAME, check: nameProblem });
     const certificate = readCertificate(section, name);
+    wildcardCheck(section, certificate, shared.challenge);
     section.done();
     root.raw('certificates');
     return [{ certificate, ...shared }];
@@ -50,6 +51,7 @@ function readEntry(raw: FieldReader, shared: Shared): Entry {
   // Absent or empty (`challenge:` alone), the shared section's fields are the defaults.
   const challenge = readChallenge(entry.section('challenge'), shared.challenge);
   const reload = readReloadOverride(entry.section('reload'), shared.reload, name);
+  wildcardCheck(entry, certificate, challenge);
   entry.done();
   return { certificate, challenge, reload };
 }
@@ -67,6 +69,16 @@ function readCertificate(cert: FieldReader, name: string): Config['certificate']
   const owner = cert.string('owner', { default: DEFAULTS.owner, check: accountNameProblem });
   const group = cert.string('group', { default: DEFAULTS.group, check: accountNameProblem });
   return { name, domains, keyType, dir, owner, group };
+}
+
+/** A wildcard is proven only by a TXT record: the certificate's own challenge must be dns-01. */
+function wildcardCheck(cert: FieldReader, certificate: Config['certificate'], challenge: Config['challenge']): void {
+  const wildcard = certificate.domains.find(isWildcard);
+  if (wildcard && challenge.mode !== 'dns')
+    throw new ConfigError(
+      cert.field('domains'),
+      `${wildcard} is a wildcard, and a wildcard can only be proven over dns-01: set challenge.mode: dns`,
+    );
 }
 
 function nameProblem(v: string): string | undefined {

@@ -35,6 +35,11 @@ export function checkPathSafety(configPath: string | undefined, config: Config, 
       if (dirProblem) throw new ConfigError(field, `${JSON.stringify(path)} ${dirProblem}`);
     }
   }
+  const secretFile = config.challenge.dns?.tsig?.secretFile;
+  if (secretFile !== undefined && once(`tsig:${secretFile}`)) {
+    const problem = secretFileProblem(secretFile);
+    if (problem) throw new ConfigError('challenge.dns.tsig.secretFile', `${secretFile} ${problem}`);
+  }
   if (config.challenge.mode === 'webroot' && once(`webroot:${config.challenge.webroot}`)) {
     const problem = unsafePathProblem(resolve(config.challenge.webroot));
     if (problem) throw new ConfigError('challenge.webroot', `${JSON.stringify(config.challenge.webroot)} ${problem}`);
@@ -211,6 +216,50 @@ export function configOwnershipProblem(path: string): string | undefined {
     }
     if (dirname(p) === p) return undefined;
   }
+}
+
+/**
+ * The TSIG key signs DNS updates for the zone: its file must be a regular
+ * file (not a link), root's, open to nobody else, in directories only root
+ * can change, both on the way as written and after resolving links. Only
+ * its metadata is looked at here, never its content.
+ */
+export function secretFileProblem(path: string): string | undefined {
+  const abs = resolve(path);
+  const lst = lstatOrUndefined(abs);
+  if (!lst)
+    return "does not exist (or cannot be reached): create it with the TSIG key's secret, owned by root, mode 0600";
+  if (lst.isSymbolicLink()) return 'is a symlink: name the file itself, owned by root, mode 0600';
+  if (!lst.isFile()) return 'is not a regular file: name the file holding the TSIG secret';
+  if (!trustedOwner(lst.uid)) return `is owned by uid ${lst.uid}: the TSIG key must be root's alone (chown root)`;
+  if (lst.mode & 0o077) {
+    const open = lst.mode & 0o044 ? 'readable' : 'writable';
+    return `is ${open} by group or others (mode ${modeText(lst)}): the TSIG key must be root's alone (chmod 600)`;
+  }
+  let real = dirname(abs);
+  try {
+    real = realpathSync(real);
+  } catch {
+    // The file was just found: a directory gone meanwhile fails the read later with its own message.
+  }
+  for (const chain of new Set([dirname(abs), real])) {
+    for (let p = chain; ; p = dirname(p)) {
+      const st = lstatOrUndefined(p);
+      // A link is checked as the link (nobody but its directory's owner can replace it); its target is `real`.
+      const bad = st && (!trustedOwner(st.uid) || (!st.isSymbolicLink() && st.mode & 0o022));
+      if (bad) {
+        const fix = [!trustedOwner(st.uid) ? `chown root ${p}` : '', st.mode & 0o022 ? `chmod go-w ${p}` : '']
+          .filter(Boolean)
+          .join('; ');
+        return (
+          `lies under ${p}, which is owned by uid ${st.uid} with mode ${modeText(st)}; every directory above ` +
+          `the TSIG key must be root's and writable by neither group nor others, or another user could swap the file: ${fix}`
+        );
+      }
+      if (dirname(p) === p) break;
+    }
+  }
+  return undefined;
 }
 
 function unsafePathProblem(path: string): string | undefined {

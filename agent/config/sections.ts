@@ -1,13 +1,30 @@
 /**
  * The challenge and reload sections: read once at the top of the file (what
  * every certificate shares) and again inside a `certificates:` entry, where
- * each field given overrides the shared one for that certificate alone.
+ * each field given overrides the shared one for that certificate alone (an
+ * entry's `challenge.dns`, given, replaces the shared one whole).
  */
 import { dirname } from 'node:path';
 import { ConfigError } from '../lib/errors.js';
 import type { FieldReader } from './validate.js';
-import { CHALLENGE_MODES, DEFAULTS, DEFAULT_NAME, RELOAD_TARGETS, type Config } from './schema.js';
-import { absolutePathProblem, listenProblem } from './values.js';
+import {
+  CHALLENGE_MODES,
+  DEFAULTS,
+  DEFAULT_NAME,
+  RELOAD_TARGETS,
+  TSIG_ALGORITHMS,
+  type Config,
+  type DnsChallengeSettings,
+  type TsigAlgorithm,
+} from './schema.js';
+import {
+  absolutePathProblem,
+  dnsNameProblem,
+  dnsServerProblem,
+  listenProblem,
+  parseDnsServer,
+  tsigKeyNameProblem,
+} from './values.js';
 
 /** `base`: the shared section an entry's fields override (its listen address kept only for the same mode). */
 export function readChallenge(challenge: FieldReader, base?: Config['challenge']): Config['challenge'] {
@@ -24,8 +41,80 @@ export function readChallenge(challenge: FieldReader, base?: Config['challenge']
     default: base?.webroot ?? DEFAULTS.webroot,
     check: absolutePathProblem,
   });
+  const dns = readDnsFor(challenge, mode, base);
   challenge.done();
-  return { mode, listen, webroot };
+  return { mode, listen, webroot, ...(dns ? { dns } : {}) };
+}
+
+/** challenge.dns: only with mode dns, where it is required (an entry's own, or the shared one). */
+function readDnsFor(
+  challenge: FieldReader,
+  mode: string,
+  base?: Config['challenge'],
+): DnsChallengeSettings | undefined {
+  const given = challenge.has('dns');
+  const section = challenge.section('dns');
+  if (given && mode !== 'dns')
+    throw new ConfigError(
+      challenge.field('dns'),
+      `applies only to challenge.mode: dns (the mode here is ${mode}); set mode: dns or remove the dns section`,
+    );
+  if (mode !== 'dns') return undefined;
+  if (!given && base?.dns) return base.dns;
+  return readDns(section);
+}
+
+/**
+ * The dns-01 settings: an RFC 2136 server with a TSIG key, or a command for
+ * any other provider (then the server, if given, only answers lookups).
+ */
+export function readDns(dns: FieldReader): DnsChallengeSettings {
+  const serverText = dns.optionalString('server', dnsServerProblem);
+  const zone = dns.optionalString('zone', dnsNameProblem);
+  const tsig = dns.has('tsig') ? readTsig(dns.section('tsig')) : (dns.raw('tsig'), undefined);
+  const command = dns.has('command') ? dns.stringList('command', { required: true }) : (dns.raw('command'), undefined);
+  const propagationTimeoutSeconds = dns.number('propagationTimeout', {
+    default: DEFAULTS.dnsPropagationTimeoutSeconds,
+    min: 5,
+    max: 3600,
+    integer: true,
+  });
+  const ttl = dns.number('ttl', { default: DEFAULTS.dnsTtl, min: 1, max: 86400, integer: true });
+  dns.done();
+  if (tsig && command)
+    throw new ConfigError(
+      dns.field('command'),
+      'cannot be given together with tsig: publish the record either by an RFC 2136 update (server and tsig) or by the command',
+    );
+  if (tsig && !serverText)
+    throw new ConfigError(
+      dns.field('server'),
+      'is required with tsig: the IP address of the RFC 2136 server (IP:PORT)',
+    );
+  if (!tsig && !command)
+    throw new ConfigError(
+      dns.field('').replace(/\.$/, ''),
+      'mode dns needs server and tsig (an RFC 2136 update signed with a TSIG key) or command (an argv list for any other DNS provider)',
+    );
+  return {
+    ...(serverText ? { server: parseDnsServer(serverText) } : {}),
+    ...(zone ? { zone: zone.toLowerCase().replace(/\.$/, '') } : {}),
+    ...(tsig ? { tsig } : {}),
+    ...(command ? { command } : {}),
+    propagationTimeoutSeconds,
+    ttl,
+  };
+}
+
+function readTsig(tsig: FieldReader): NonNullable<DnsChallengeSettings['tsig']> {
+  const name = tsig.string('name', { check: tsigKeyNameProblem }).toLowerCase().replace(/\.$/, '');
+  const algorithm = tsig.string('algorithm', {
+    default: DEFAULTS.tsigAlgorithm,
+    allowed: TSIG_ALGORITHMS,
+  }) as TsigAlgorithm;
+  const secretFile = tsig.string('secretFile', { check: absolutePathProblem });
+  tsig.done();
+  return { name, algorithm, secretFile };
 }
 
 export function readReload(reload: FieldReader): Config['reload'] {

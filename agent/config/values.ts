@@ -23,7 +23,11 @@ export function httpsUrlProblem(value: string): string | undefined {
 
 const DNS_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
 
-/** A DNS name or IP address step-ca can validate over http-01. */
+/**
+ * A DNS name or IP address step-ca can validate, or a wildcard (`*.` and a
+ * name of at least two labels), which only dns-01 proves: whether the
+ * certificate's challenge allows it is the caller's question (isWildcard).
+ */
 export function identifierProblem(value: string): string | undefined {
   if (isIP(value) === 6) {
     const b = ipv6Bytes(value);
@@ -34,11 +38,59 @@ export function identifierProblem(value: string): string | undefined {
     }
   }
   if (isIP(value)) return undefined;
-  if (value.startsWith('*.')) return 'is a wildcard; http-01 cannot validate wildcards';
   if (value.length > 253) return 'is longer than 253 characters';
   const labels = value.replace(/\.$/, '').split('.');
-  if (!labels.every((l) => DNS_LABEL.test(l))) return 'is not a valid DNS name or IP address';
+  if (isWildcard(value)) {
+    if (labels.length < 3) return 'is a wildcard over a top-level name; a wildcard needs *. and at least two labels';
+    if (isIP(value.slice(2))) return 'is a wildcard over an IP address; a wildcard needs *. and a DNS name';
+    labels.shift();
+  }
+  if (!labels.every((l) => DNS_LABEL.test(l)))
+    return 'is not a valid DNS name, wildcard (*.app.internal) or IP address';
   return undefined;
+}
+
+/** `*.` followed by a name: the one wildcard form a certificate may carry. */
+export function isWildcard(value: string): boolean {
+  return value.startsWith('*.');
+}
+
+/** A DNS name such as a zone: labels of letters, digits and -, a trailing dot allowed. */
+export function dnsNameProblem(value: string): string | undefined {
+  const name = value.replace(/\.$/, '');
+  if (name.length > 253) return 'is longer than 253 characters';
+  if (isIP(name) || !name.split('.').every((l) => DNS_LABEL.test(l))) return 'is not a DNS name (e.g. app.internal)';
+  return undefined;
+}
+
+/** A TSIG key's name as bind9 writes it (`key "cert-agent" { ... }`): a DNS name, underscores allowed. */
+export function tsigKeyNameProblem(value: string): string | undefined {
+  const name = value.replace(/\.$/, '');
+  if (name.length > 253 || !/^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$/i.test(name))
+    return 'is not a TSIG key name: a DNS name of letters, digits, - and _ (e.g. cert-agent or acme-update.app.internal)';
+  return undefined;
+}
+
+const DNS_SERVER = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/;
+
+/** IP, IP:PORT, [IPv6] or [IPv6]:PORT (a bare IPv6 address too): the server is reached directly, never looked up. */
+export function dnsServerProblem(value: string): string | undefined {
+  const allowed = 'must be an IP address with an optional port (IP:PORT or [IPv6]:PORT, default port 53)';
+  if (isIP(value) === 6) return undefined;
+  const m = DNS_SERVER.exec(value);
+  const host = m?.[1] ?? m?.[2] ?? '';
+  const port = Number(m?.[3] ?? 53);
+  if (!m || port < 1 || port > 65535) return allowed;
+  if (m[1] !== undefined ? isIP(host) !== 6 : isIP(host) !== 4)
+    return `${allowed}, not a host name: the updates and lookups go to it without resolving a name first`;
+  return undefined;
+}
+
+/** A valid dns server value to host and port. */
+export function parseDnsServer(value: string): { host: string; port: number } {
+  if (isIP(value) === 6) return { host: value, port: 53 };
+  const m = DNS_SERVER.exec(value) as RegExpExecArray;
+  return { host: (m[1] ?? m[2]) as string, port: Number(m[3] ?? 53) };
 }
 
 export function absolutePathProblem(value: string): string | undefined {

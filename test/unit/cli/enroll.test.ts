@@ -2,9 +2,11 @@
  * What `enroll` writes when the operator leaves a choice open: the challenge
  * mode and reload.verify follow the reload target (nginx and Traefik own
  * port 80 and serve TLS on 443), and --reload-command takes an argv, never
- * a shell line. Run through the bundle with a root file, so no CA is needed.
+ * a shell line; the dns-01 flags and what they write, each bad value a usage
+ * error (64) with nothing written. Run through the bundle with a root file,
+ * so no CA is needed.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { join } from 'node:path';
@@ -87,6 +89,62 @@ describe('--reload-command', () => {
     expect(enrollInputFrom({ 'reload-command': ['true'] }, env)['reload-command']).toEqual(['true']);
     expect(() => enrollInputFrom({}, { CERT_AGENT_RELOAD_COMMAND: 'systemctl reload x' })).toThrow(
       /CERT_AGENT_RELOAD_COMMAND "systemctl reload x" is a shell line/,
+    );
+  });
+});
+
+describe('dns-01 flags', () => {
+  const TSIG = { 'dns-server': '10.0.0.53', 'tsig-name': 'cert-agent', 'tsig-secret-file': '/etc/cert-agent/k' };
+
+  it('write challenge.dns: the TSIG form, or a command; a number for the timeout', () => {
+    const doc = merged({ challenge: 'dns', ...TSIG, 'dns-zone': 'app.internal', 'dns-propagation-timeout': 300 });
+    expect(doc.challenge).toEqual({
+      mode: 'dns',
+      dns: {
+        server: '10.0.0.53',
+        zone: 'app.internal',
+        tsig: { name: 'cert-agent', secretFile: '/etc/cert-agent/k' },
+        propagationTimeout: 300,
+      },
+    });
+    const hook = merged({ challenge: 'dns', 'dns-command': ['/usr/local/bin/dns-hook', '--quiet'] });
+    expect(hook.challenge.dns).toEqual({ command: ['/usr/local/bin/dns-hook', '--quiet'] });
+  });
+
+  it('one form given replaces the other in the file; another mode without dns flags drops the section', () => {
+    const existing = 'challenge:\n  mode: dns\n  dns:\n    server: 10.0.0.53\n    tsig: { name: k, secretFile: /k }\n';
+    expect(merged({ 'dns-command': ['hook'] }, existing).challenge.dns).toEqual({
+      server: '10.0.0.53',
+      command: ['hook'],
+    });
+    const withCommand = 'challenge:\n  mode: dns\n  dns:\n    command: [hook]\n';
+    expect(merged({ ...TSIG }, withCommand).challenge.dns).not.toHaveProperty('command');
+    expect(merged({ challenge: 'standalone' }, existing).challenge).toEqual({ mode: 'standalone' });
+    expect(merged({ reload: 'nginx' }, existing).challenge.mode).toBe('dns');
+  });
+
+  it('--name with the dns flags: that certificate alone switches to dns-01, the shared sections stay', () => {
+    const existing = 'ca:\n  url: https://ca.internal:9000\ncertificates:\n  - name: a\n    domains: [a.internal]\n';
+    const input = { domain: ['*.b.internal'], challenge: 'dns', 'dns-command': ['hook'] };
+    const doc = mergeEnrollInput(existing, input, 'b').toJS();
+    expect(doc.challenge).toBeUndefined();
+    expect(doc.certificates[0]).toEqual({ name: 'a', domains: ['a.internal'] });
+    expect(doc.certificates[1]).toEqual({
+      name: 'b',
+      domains: ['*.b.internal'],
+      challenge: { mode: 'dns', dns: { command: ['hook'] } },
+    });
+  });
+
+  it('CERT_AGENT_DNS_COMMAND is a JSON array, the timeout a number unless it is not one', () => {
+    const env = { CERT_AGENT_DNS_COMMAND: '["/usr/local/bin/dns-hook","x"]', CERT_AGENT_DNS_PROPAGATION_TIMEOUT: '90' };
+    expect(enrollInputFrom({}, env)).toEqual({
+      'dns-command': ['/usr/local/bin/dns-hook', 'x'],
+      'dns-propagation-timeout': 90,
+    });
+    expect(enrollInputFrom({ 'dns-propagation-timeout': '2m' }, env)['dns-propagation-timeout']).toBe('2m');
+    expect(() => enrollInputFrom({}, { CERT_AGENT_DNS_COMMAND: 'dns-hook --zone x' })).toThrow(
+      /CERT_AGENT_DNS_COMMAND "dns-hook --zone x" is a shell line; .*give one --dns-command per argument/,
     );
   });
 });
@@ -247,5 +305,96 @@ describe('enroll through the bundle', () => {
         `last re-pin +\\S+ \\(.*\\) ${ca.fingerprint} -> ${next.fingerprint}, vouched by host pve1 ca-hook 103`,
       ),
     );
+  });
+
+  describe('--challenge dns', () => {
+    const tsig = (dir: string, ...extra: string[]) => [
+      '--challenge',
+      'dns',
+      '--dns-server',
+      '[fd00::53]:5353',
+      '--tsig-name',
+      'cert-agent',
+      '--tsig-secret-file',
+      join(dir, 'tsig.secret'),
+      ...extra,
+    ];
+
+    it('writes the dns section with a wildcard, and says where the challenge goes', async () => {
+      const dir = tempDir();
+      writeFileSync(join(dir, 'tsig.secret'), 'c2VjcmV0\n', { mode: 0o600 });
+      const r = await enroll(dir, [...tsig(dir, '--tsig-algorithm', 'hmac-sha512'), '--domain', '*.app.internal']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('challenge: dns on [fd00::53]:5353 (TSIG key cert-agent)');
+      const config = parse(readFileSync(join(dir, 'config.yaml'), 'utf8'));
+      expect(config.certificates[0].domains).toEqual(['app.internal', '*.app.internal']);
+      expect(config.challenge).toEqual({
+        mode: 'dns',
+        dns: {
+          server: '[fd00::53]:5353',
+          tsig: { name: 'cert-agent', algorithm: 'hmac-sha512', secretFile: join(dir, 'tsig.secret') },
+        },
+      });
+      const hook = tempDir();
+      const viaEnv = await enroll(hook, ['--challenge', 'dns'], {
+        CERT_AGENT_DNS_COMMAND: '["/usr/local/bin/dns-hook"]',
+        CERT_AGENT_DNS_PROPAGATION_TIMEOUT: '300',
+      });
+      expect(viaEnv.code).toBe(0);
+      expect(viaEnv.stdout).toContain('challenge: dns on command ["/usr/local/bin/dns-hook"]');
+      expect(parse(readFileSync(join(hook, 'config.yaml'), 'utf8')).challenge.dns).toEqual({
+        command: ['/usr/local/bin/dns-hook'],
+        propagationTimeout: 300,
+      });
+    });
+
+    it.each([
+      [
+        ['--dns-server', 'ns1.internal'],
+        /^cert-agent: --dns-server \(CERT_AGENT_DNS_SERVER\): "ns1.internal" must be an IP .*not a host name/,
+      ],
+      [
+        ['--tsig-algorithm', 'hmac-md5'],
+        /^cert-agent: --tsig-algorithm \(CERT_AGENT_TSIG_ALGORITHM\): "hmac-md5" is not allowed/,
+      ],
+      [['--dns-propagation-timeout', '2'], /^cert-agent: --dns-propagation-timeout .*from 5 to 3600, got 2\n$/],
+      [
+        ['--dns-command', 'hook'],
+        /^cert-agent: --dns-command \(CERT_AGENT_DNS_COMMAND\): cannot be given together with tsig/,
+      ],
+      [['--dns-zone', 'bad_zone!'], /^cert-agent: --dns-zone \(CERT_AGENT_DNS_ZONE\): "bad_zone!" is not a DNS name/],
+    ])('%o is a usage error (64), nothing written', async (extra, message) => {
+      const dir = tempDir();
+      writeFileSync(join(dir, 'tsig.secret'), 'x', { mode: 0o600 });
+      const r = await enroll(dir, [...tsig(dir), ...extra]);
+      expect(r.code).toBe(64);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim()).not.toContain('\n');
+      expect(existsSync(join(dir, 'config.yaml'))).toBe(false);
+    });
+
+    it('a secret file open to others, a mode dns without a way to publish, a wildcard without dns: 64', async () => {
+      const dir = tempDir();
+      writeFileSync(join(dir, 'tsig.secret'), 'c2VjcmV0\n', { mode: 0o600 });
+      chmodSync(join(dir, 'tsig.secret'), 0o644);
+      const open = await enroll(dir, tsig(dir));
+      expect(open.code).toBe(64);
+      expect(open.stderr).toMatch(
+        /^cert-agent: --tsig-secret-file \(CERT_AGENT_TSIG_SECRET_FILE\): \S+tsig\.secret is readable by group or others \(mode 0644\)/,
+      );
+      expect(open.stderr).not.toContain('c2VjcmV0');
+      const none = await enroll(dir, ['--challenge', 'dns']);
+      expect(none.code).toBe(64);
+      expect(none.stderr).toMatch(
+        /^cert-agent: --challenge \(CERT_AGENT_CHALLENGE\): challenge\.dns mode dns needs server and tsig/,
+      );
+      const wildcard = await enroll(dir, ['--domain', '*.app.internal']);
+      expect(wildcard.code).toBe(64);
+      expect(wildcard.stderr).toMatch(
+        /^cert-agent: --domain \(CERT_AGENT_DOMAINS\): \*\.app\.internal is a wildcard, .*set challenge\.mode: dns\n$/,
+      );
+      expect(existsSync(join(dir, 'config.yaml'))).toBe(false);
+    });
   });
 });

@@ -2,11 +2,12 @@
  * The certificates of one agent: the short form of 0.1.0 (one certificate,
  * named `default`, every view as before) and the `certificates:` list, each
  * entry with its own directory and name; and the rules that keep them apart,
- * every error naming the entry it is about.
+ * every error naming the entry it is about. Wildcards: only for a
+ * certificate whose own challenge is dns-01.
  */
 import { describe, expect, it } from 'vitest';
 import { parseConfig, validateConfig } from '../../../agent/config/config.js';
-import { ConfigError } from '../../../agent/lib/errors.js';
+import { ConfigError, ExitCode } from '../../../agent/lib/errors.js';
 
 const FP = '4a5679c0ffee00112233445566778899aabbccddeeff00112233445566778899';
 const CA = { url: 'https://ca.internal:9000', fingerprint: FP };
@@ -328,5 +329,61 @@ describe('checkDistinct: Traefik proxy challenges', () => {
     expect(() => validateConfig(doc('127.0.0.1:8403'))).toThrow(
       /^config: certificates\[1\] \(b\)\.challenge\.listen: "127\.0\.0\.1:8403" differs from certificates\[0\] \(a\)'s "127\.0\.0\.1:8402"/,
     );
+  });
+});
+
+describe('wildcards: only over dns-01, per certificate', () => {
+  const DNS = { mode: 'dns', dns: { command: ['/usr/local/bin/dns-hook'] } };
+  const web = (domains: string[], challenge?: object) => ({
+    name: 'web',
+    domains,
+    ...(challenge ? { challenge } : {}),
+  });
+
+  it('accepted where the certificate proves names over dns-01, shared or its own, beside an http-01 one', () => {
+    const shared = validateConfig({
+      ca: CA,
+      challenge: DNS,
+      certificate: { domains: ['*.App.internal', 'app.internal'] },
+    });
+    expect(shared.certificate.domains).toEqual(['*.app.internal', 'app.internal']);
+    const mixed = validateConfig({
+      ca: CA,
+      certificates: [{ name: 'plain', domains: ['plain.internal'] }, web(['*.app.internal', 'app.internal'], DNS)],
+    });
+    expect(mixed.certificates.map((c) => [c.challenge.mode, c.certificate.domains])).toEqual([
+      ['standalone', ['plain.internal']],
+      ['dns', ['*.app.internal', 'app.internal']],
+    ]);
+  });
+
+  it('refused over http-01, in one line naming the entry and what to set (exit 78)', () => {
+    const err = errorOf({ ca: CA, certificates: [web(['app.internal', '*.app.internal'])] });
+    expect(err.exitCode).toBe(ExitCode.config);
+    expect(err.message).toBe(
+      'config: certificates[0] (web).domains: *.app.internal is a wildcard, and a wildcard can only be proven over dns-01: set challenge.mode: dns',
+    );
+    // The shared section says dns, this entry's own says otherwise.
+    const own = errorOf({ ca: CA, challenge: DNS, certificates: [web(['*.app.internal'], { mode: 'webroot' })] });
+    expect(own.field).toBe('certificates[0] (web).domains');
+    expect(errorOf({ ca: CA, certificate: { domains: ['*.app.internal'] } }).field).toBe('certificate.domains');
+  });
+
+  it.each([
+    ['*.internal', /is a wildcard over a top-level name/],
+    ['*.10.0.0.1', /is a wildcard over an IP address/],
+    ['*.*.app.internal', /is not a valid DNS name, wildcard/],
+    ['app.*.internal', /is not a valid DNS name, wildcard/],
+    ['*app.internal', /is not a valid DNS name, wildcard/],
+    ['*', /is not a valid DNS name, wildcard/],
+  ])('%s is not a wildcard a certificate can carry', (domain, message) => {
+    const err = errorOf({ ca: CA, challenge: DNS, certificates: [web([domain])] });
+    expect(err.field).toBe('certificates[0] (web).domains[0]');
+    expect(err.message).toMatch(message);
+  });
+
+  it('the same wildcard twice is a duplicate, as any name', () => {
+    const err = errorOf({ ca: CA, challenge: DNS, certificates: [web(['*.app.internal', '*.APP.internal'])] });
+    expect(err.message).toMatch(/"\*\.app\.internal" is listed twice/);
   });
 });

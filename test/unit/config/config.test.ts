@@ -2,7 +2,7 @@
  * Config validation: a minimal file gets every default, and each kind of
  * mistake is a ConfigError (exit 78) naming the field and what is allowed.
  */
-import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig, validateConfig } from '../../../agent/config/config.js';
@@ -99,7 +99,7 @@ describe('validateConfig: each mistake names its field', () => {
     ['no domains', withField('certificate.domains', []), 'certificate.domains', /at least one/],
     ['no certificate at all', { ca: base().ca }, 'certificates', /is required/],
     ['domains missing', { ca: base().ca, certificate: {} }, 'certificate.domains', /is required/],
-    ['a wildcard domain', withField('certificate.domains', ['*.app.internal']), 'certificate.domains[0]', /wildcard/],
+    ['a wildcard domain', withField('certificate.domains', ['*.app.internal']), 'certificate.domains', /wildcard/],
     [
       'an invalid DNS name',
       withField('certificate.domains', ['app.internal', 'bad_name!']),
@@ -165,7 +165,7 @@ describe('validateConfig: each mistake names its field', () => {
     ],
     [
       'an unknown challenge mode',
-      withField('challenge.mode', 'dns'),
+      withField('challenge.mode', 'tls-alpn'),
       'challenge.mode',
       /use one of standalone, webroot, proxy/,
     ],
@@ -285,4 +285,74 @@ describe('validateConfig: each mistake names its field', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it.runIf(asRoot)(
+    "checks the TSIG secret file at load: root's regular file, 0600 or 0400, in root's directories",
+    () => {
+      const dir = tempDir('cert-agent-config-');
+      const keys = join(dir, 'keys');
+      const secret = join(keys, 'tsig.secret');
+      const file = join(dir, 'c.yaml');
+      const dns = (secretFile: string) => ({
+        mode: 'dns',
+        dns: { server: '10.0.0.53', tsig: { name: 'cert-agent', secretFile } },
+      });
+      const refusal = (secretFile = secret): string => {
+        writeFileSync(file, JSON.stringify({ ...base(), challenge: dns(secretFile) }), { mode: 0o600 });
+        try {
+          loadConfig(file);
+        } catch (err) {
+          expect((err as ConfigError).exitCode).toBe(ExitCode.config);
+          expect((err as ConfigError).field).toBe('challenge.dns.tsig.secretFile');
+          expect((err as Error).message).not.toContain('\n');
+          return (err as Error).message;
+        }
+        return 'loaded';
+      };
+      try {
+        mkdirSync(keys, { mode: 0o700 });
+        expect(refusal()).toMatch(/tsig\.secret does not exist .*owned by root, mode 0600$/);
+        writeFileSync(secret, 'c2VjcmV0\n', { mode: 0o600 });
+        expect(refusal()).toBe('loaded');
+        chmodSync(secret, 0o400);
+        expect(refusal()).toBe('loaded');
+        chmodSync(secret, 0o644);
+        expect(refusal()).toBe(
+          `config: challenge.dns.tsig.secretFile: ${secret} is readable by group or others (mode 0644): the TSIG key must be root's alone (chmod 600)`,
+        );
+        // Secret content never appears in a message.
+        expect(refusal()).not.toContain('c2VjcmV0');
+        chmodSync(secret, 0o620);
+        expect(refusal()).toMatch(/is writable by group or others \(mode 0620\).*\(chmod 600\)$/);
+        chmodSync(secret, 0o600);
+        chownSync(secret, 65534, 65534);
+        expect(refusal()).toMatch(/is owned by uid 65534: the TSIG key must be root's alone \(chown root\)$/);
+        chownSync(secret, 0, 0);
+        const link = join(dir, 'link.secret');
+        symlinkSync(secret, link);
+        expect(refusal(link)).toMatch(/link\.secret is a symlink: name the file itself/);
+        expect(refusal(keys)).toMatch(/keys is not a regular file/);
+        chmodSync(keys, 0o770);
+        expect(refusal()).toMatch(
+          /lies under \S*keys, which is owned by uid 0 with mode 0770; .*: chmod go-w \S*keys$/,
+        );
+        chmodSync(keys, 0o700);
+        chownSync(keys, 65534, 65534);
+        expect(refusal()).toMatch(/lies under \S*keys, which is owned by uid 65534 .*: chown root \S*keys$/);
+        chownSync(keys, 0, 0);
+        // Through a link to the directory: the link's target is checked as well.
+        const other = join(dir, 'other');
+        mkdirSync(other, { mode: 0o777 });
+        chmodSync(other, 0o777);
+        writeFileSync(join(other, 'tsig.secret'), 'x', { mode: 0o600 });
+        symlinkSync(other, join(dir, 'via'));
+        expect(refusal(join(dir, 'via', 'tsig.secret'))).toMatch(
+          /lies under \S*other, which is owned by uid 0 with mode 0777/,
+        );
+        expect(refusal()).toBe('loaded');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

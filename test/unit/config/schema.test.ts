@@ -30,7 +30,8 @@ function exampleWithEverything(): { doc: Doc; fields: string[] } {
     while (stack.length && (stack.at(-1) as { indent: number }).indent >= indent) stack.pop();
     const path = [...stack.map((s) => s.key), field[3]].join('.');
     fields.push(path);
-    if (!field[2]) stack.push({ indent, key: field[3] as string });
+    // A section header, commented out or not (`# dns:` with its fields commented below, indented).
+    if (!field[2] || field[4] === '') stack.push({ indent, key: field[3] as string });
     return field[2] ? line.replace('# ', '') : line;
   });
   return { doc: parse(text.join('\n')) as Doc, fields };
@@ -55,8 +56,22 @@ function knownFields(doc: Doc, path: string): string[] {
   throw new Error(`${path}.notAField was accepted`);
 }
 
-const { doc: everything, fields } = exampleWithEverything();
-const leaves = fields.filter((f) => typeof at(everything, f) !== 'object' || Array.isArray(at(everything, f)));
+/**
+ * challenge.dns applies to mode dns alone, and its tsig and command exclude
+ * each other: the example shows both, so the whole is read as the RFC 2136
+ * form (every field is still read, and so known, whichever is given).
+ */
+function asDns(doc: Doc): Doc {
+  const copy = structuredClone(doc);
+  const challenge = copy.challenge as Doc;
+  challenge.mode = 'dns';
+  delete (challenge.dns as Doc).command;
+  return copy;
+}
+
+const { doc: example, fields } = exampleWithEverything();
+const everything = asDns(example);
+const leaves = fields.filter((f) => typeof at(example, f) !== 'object' || Array.isArray(at(example, f)));
 const sections = ['', ...fields.filter((f) => !leaves.includes(f))];
 
 describe('packaging/config.example.yaml', () => {
@@ -75,6 +90,14 @@ describe('packaging/config.example.yaml', () => {
     const known = sections.flatMap((s) => knownFields(everything, s)).sort();
     // The list form is the second example (below), in place of `certificate`.
     expect([...fields, 'certificates'].sort()).toEqual(known);
+  });
+
+  it('shows the defaults in the dns section it keeps commented out', () => {
+    expect(validateConfig(everything).challenge.dns).toMatchObject({
+      propagationTimeoutSeconds: DEFAULTS.dnsPropagationTimeoutSeconds,
+      ttl: DEFAULTS.dnsTtl,
+      tsig: { algorithm: DEFAULTS.tsigAlgorithm },
+    });
   });
 
   it('shows the list form, which parses to two certificates with their own overrides', () => {
@@ -117,6 +140,8 @@ describe('cert-agent enroll --help', () => {
     ['--reload', `default ${DEFAULTS.reloadTarget}`],
     ['--listen', `default ${DEFAULTS.standaloneListen}; proxy ${DEFAULTS.proxyListen}`],
     ['--config', `default ${DEFAULT_CONFIG_PATH}`],
+    ['--tsig-algorithm', `default ${DEFAULTS.tsigAlgorithm}`],
+    ['--dns-propagation-timeout', `default ${DEFAULTS.dnsPropagationTimeoutSeconds}`],
   ])('%s names the default', (flag, wanted) => {
     const entry = new RegExp(`^  (?:-\\w, )?${flag} .*(?:\\n {24}.*)*`, 'm').exec(HELP.enroll as string)?.[0];
     expect(entry?.replace(/\s+/g, ' ')).toContain(wanted);

@@ -2,18 +2,24 @@
  * The template hook checks its input before it installs anything, with the
  * same idea of a fingerprint as the agent: as step, openssl -fingerprint
  * -sha256 and sha256sum print it. Each run stops at a later input check
- * (CERT_AGENT_WAIT) so that nothing is ever installed here.
+ * (CERT_AGENT_WAIT) so that nothing is ever installed here. A dns-01 server
+ * must be an IP address; one outside the units' private ranges gets its own
+ * IPAddressAllow= drop-in (the hook's own lines, run against a scratch
+ * directory in place of /etc/systemd/system).
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../helpers/agent.js';
 
 const HOOK = join(import.meta.dirname, '../../../packaging/postinstall.sh');
 const HEX = '4a5679c0ffee00112233445566778899aabbccddeeff00112233445566778899';
 const COLONS = HEX.toUpperCase().match(/../g)!.join(':');
 
-function hook(fingerprint: string): Promise<{ code: number; stderr: string }> {
+function hook(fingerprint: string, more: Record<string, string> = {}): Promise<{ code: number; stderr: string }> {
   const env = {
+    ...more,
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     CERT_AGENT_CA_URL: 'https://ca.internal:9000',
     CERT_AGENT_FINGERPRINT: fingerprint,
@@ -48,5 +54,65 @@ describe.runIf(process.getuid?.() === 0)('the hook takes a fingerprint as the to
     expect(r.code).toBe(64);
     expect(r.stderr).toContain('CERT_AGENT_FINGERPRINT: "');
     expect(r.stderr).toContain('is not a SHA-256 fingerprint');
+  });
+});
+
+describe.runIf(process.getuid?.() === 0)('CERT_AGENT_DNS_SERVER', () => {
+  const script = readFileSync(HOOK, 'utf8');
+  const fn = (name: string) => new RegExp(`^${name}\\(\\) \\{\\n[\\s\\S]*?^\\}\\n`, 'm').exec(script)?.[0] ?? '';
+  const functions = fn('dns_server_address') + fn('in_unit_ranges');
+  /** The hook's step that writes the drop-in, with `root` in place of /etc/systemd/system. */
+  const dropinStep = (root: string) =>
+    (/^# A DNS server outside the units' ranges[\s\S]*?^fi\n/m.exec(script)?.[0] ?? '').replaceAll(
+      '/etc/systemd/system/',
+      `${root}/`,
+    );
+  const sh = (code: string, env: Record<string, string> = {}) =>
+    execFileSync('/bin/sh', ['-eu', '-c', `say() { :; }\n${functions}\n${code}`], { env: { PATH: process.env.PATH, ...env } })
+      .toString();
+
+  it.each(['10.0.0.53', '10.0.0.53:5353', '[fd00::53]:53', 'fd00::53', '172.31.0.1', '100.64.0.1', '127.0.0.1:53'])(
+    '%s is an address the units allow: no drop-in',
+    (server) => {
+      const root = tempDir('cert-agent-units-');
+      try {
+        sh(`DNS_ADDR=$(dns_server_address "$S"); units_changed=""\n${dropinStep(root)}`, { S: server });
+        expect(readdirSync(root)).toEqual([]);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it.each([
+    ['192.0.2.53', '192.0.2.53'],
+    ['192.0.2.53:5353', '192.0.2.53'],
+    ['172.32.0.1', '172.32.0.1'],
+    ['[2001:db8::53]:53', '2001:db8::53'],
+    ['2001:db8::53', '2001:db8::53'],
+  ])('%s is outside them: both services get IPAddressAllow=%s, and nothing more', (server, address) => {
+    const root = tempDir('cert-agent-units-');
+    try {
+      const step = `DNS_ADDR=$(dns_server_address "$S"); units_changed=""\n${dropinStep(root)}\necho "$units_changed"`;
+      expect(sh(step, { S: server }).trim()).toBe('1');
+      for (const svc of ['cert-agent', 'cert-agent-pass']) {
+        const text = readFileSync(join(root, `${svc}.service.d/dns-server.conf`), 'utf8');
+        expect(text.split('\n').filter((l) => !l.startsWith('#'))).toEqual(['[Service]', `IPAddressAllow=${address}`, '']);
+      }
+      // A repeat run changes nothing.
+      expect(sh(step, { S: server }).trim()).toBe('');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a host name, or anything but an address, is refused (64) before anything is installed', async () => {
+    for (const server of ['ns1.internal', 'ns1.internal:53', '10.0.0.53\nIPAddressAllow=any']) {
+      const r = await hook(HEX, { CERT_AGENT_DNS_SERVER: server });
+      expect(r.code).toBe(64);
+      expect(r.stderr).toMatch(/^postinstall: CERT_AGENT_DNS_SERVER=\S+: must be an IP address .*not a host name; nothing was installed\n$/);
+    }
+    const ok = await hook(HEX, { CERT_AGENT_DNS_SERVER: '[2001:db8::53]:53' });
+    expect(ok.stderr).toBe('postinstall: CERT_AGENT_WAIT=soon: must be a number of seconds\n');
   });
 });
