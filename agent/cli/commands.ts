@@ -37,16 +37,6 @@ export interface CommandContext {
   isTty: boolean;
 }
 
-
-/** Where the challenge is answered, for enroll's summary line. */
-function challengeWhere(ch: Config['challenge']): string {
-  if (ch.mode === 'webroot') return `on ${ch.webroot}`;
-  if (ch.mode !== 'dns') return `on ${ch.listen}`;
-  if (ch.dns?.command) return `through ${JSON.stringify(ch.dns.command)}`;
-  const s = ch.dns?.server;
-  return s ? `through ${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port} (RFC 2136)` : '';
-}
-
 export async function enrollCommand(ctx: CommandContext): Promise<CommandResult> {
   const { enroll, enrollInputFrom } = await import('./enroll.js');
   const allowUnreachable = Boolean(ctx.flags['allow-unreachable']) || ctx.env.CERT_AGENT_ALLOW_UNREACHABLE === '1';
@@ -67,7 +57,7 @@ export async function enrollCommand(ctx: CommandContext): Promise<CommandResult>
       ? `pinned CA root ${result.trust.roots.map((r) => r.fingerprint).join(', ')} from ${c.ca.url} (TLS chain verified)`
       : `CA ${c.ca.url} not reachable now: the root will be pinned (${c.ca.fingerprints.join(', ')}) when it answers; until then a placeholder certificate is served`,
     `certificate ${c.certificate.name} for ${c.certificate.domains.join(', ')} will be written to ${c.certificate.dir}; ` +
-      `reload: ${c.reload.target}${command}${verify}; challenge: ${c.challenge.mode} ${where}`,
+      `reload: ${c.reload.target}${command}${verify}; challenge: ${c.challenge.mode} on ${where}`,
     'next: systemctl enable --now cert-agent.timer   (the daemon: cert-agent.service; or once: cert-agent renew)',
   ];
   return { stdout: lines.join('\n') + '\n', exitCode: ExitCode.ok };
