@@ -185,7 +185,8 @@ class StepCaInstance implements StepCa {
     readonly dir: string,
     readonly port: number,
     readonly acmeHttpPort: number,
-    private readonly opts: Required<Omit<StepCaOptions, 'netns' | 'policy'>> & Pick<StepCaOptions, 'netns' | 'policy'>,
+    private readonly opts: Required<Omit<StepCaOptions, 'netns' | 'policy' | 'resolver'>> &
+      Pick<StepCaOptions, 'netns' | 'policy' | 'resolver'>,
   ) {
     const net = opts.netns;
     this.url = net ? `https://${net.dnsNames[0]}${port === 443 ? '' : `:${port}`}` : `https://127.0.0.1:${port}`;
