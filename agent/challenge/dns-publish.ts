@@ -8,8 +8,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { DnsChallengeSettings } from '../config/schema.js';
-import { DnsError, updateTxt, type ServerAddress } from '../dns/client.js';
-import { parseTsigSecret, type TsigKey } from '../dns/tsig.js';
+import { DnsError, updateTxt, type DnsServer } from '../dns/client.js';
+import { parseTsigSecret } from '../dns/key-file.js';
+import type { TsigKey } from '../dns/tsig.js';
 import { ChallengeError, ConfigError, describeError } from '../lib/errors.js';
 import { runArgv } from '../lib/run.js';
 import { findZone } from '../dns/client.js';
@@ -24,7 +25,7 @@ export interface Publisher {
 
 const UPDATE_TIMEOUT_MS = 5000;
 
-export const showAddress = (s: ServerAddress) =>
+export const showAddress = (s: DnsServer) =>
   s.host.includes(':') ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`;
 
 /**
@@ -88,7 +89,7 @@ export function explainUpdate(
 
 /** RFC 2136 with TSIG: one signed update per record, to the configured server. */
 export function rfc2136Publisher(
-  dns: DnsChallengeSettings & { server: ServerAddress; tsig: NonNullable<DnsChallengeSettings['tsig']> },
+  dns: DnsChallengeSettings & { server: DnsServer; tsig: NonNullable<DnsChallengeSettings['tsig']> },
 ): Publisher {
   const key = readTsigKey(dns.tsig);
   const zones = new Map<string, string>();

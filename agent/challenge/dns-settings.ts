@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { DnsChallengeSettings } from '../config/schema.js';
-import type { ServerAddress } from '../dns/client.js';
+import type { DnsServer } from '../dns/client.js';
 import { ConfigError } from '../lib/errors.js';
 import type { Lookup } from './dns-wait.js';
 import type { ChallengeSettings } from './types.js';
@@ -30,7 +30,7 @@ export function dnsSettings(settings: ChallengeSettings): DnsChallengeSettings {
 }
 
 /** The first nameserver of /etc/resolv.conf: where a command's records are looked up when no server is configured. */
-export function systemResolver(text?: string): ServerAddress {
+export function systemResolver(text?: string): DnsServer {
   let conf = text;
   if (conf === undefined) {
     try {

@@ -6,7 +6,7 @@
  * terms — the same words for the wait that ran out, the self-check after a
  * refusal and `doctor`.
  */
-import { authoritativeServers, findZone, query, DnsError, type DnsAnswer, type ServerAddress } from '../dns/client.js';
+import { authoritativeServers, findZone, query, DnsError, type DnsAnswer, type DnsServer } from '../dns/client.js';
 import { ChallengeError, describeError, oneLine } from '../lib/errors.js';
 
 /** One authoritative server of the zone. */
@@ -21,7 +21,7 @@ export type Finding = string | undefined;
 
 /** How the zone and its servers are found: the configured server, or the configured zone. */
 export interface Lookup {
-  server: ServerAddress;
+  server: DnsServer;
   zone?: string;
 }
 
