@@ -48,6 +48,12 @@ function mac(key: TsigKey, parts: Buffer[]): Buffer {
   return h.digest();
 }
 
+function u16(n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+}
+
 function withId(msg: Buffer, id: number): Buffer {
   const copy = Buffer.from(msg);
   copy.writeUInt16BE(id, 0);
@@ -60,6 +66,10 @@ export interface SignOptions {
   fudge?: number;
   /** The message's own id unless given. */
   originalId?: number;
+  /** Signing an answer (as a server does; the tests' stand-in servers): the request's MAC, which the MAC covers. */
+  requestMac?: Buffer;
+  /** TSIG error field of an answer (default 0). */
+  error?: number;
 }
 
 /** `msg` with a TSIG record appended (ARCOUNT + 1) and the MAC, which the answer's MAC covers. */
@@ -69,10 +79,11 @@ export function signMessage(msg: Buffer, key: TsigKey, opts: SignOptions): { sig
     algorithm: `${key.algorithm}.`,
     timeSigned: opts.timeSigned,
     fudge: opts.fudge ?? 300,
-    error: 0,
+    error: opts.error ?? 0,
     other: Buffer.alloc(0),
   };
-  const digest = mac(key, [withId(msg, originalId), variables(key, t)]);
+  const prior = opts.requestMac ? [u16(opts.requestMac.length), opts.requestMac] : [];
+  const digest = mac(key, [...prior, withId(msg, originalId), variables(key, t)]);
   const rr = encodeRecord({
     name: key.name.toLowerCase(),
     type: TYPE.TSIG,
@@ -110,11 +121,11 @@ export function verifyResponse(resp: Buffer, requestMac: Buffer, key: TsigKey, n
     return { ok: false, reason: 'the answer is signed with another key name' };
   }
   if (t.algorithm !== key.algorithm) return { ok: false, reason: 'the answer is signed with another algorithm' };
+  if (last.class !== CLASS.ANY || last.ttl !== 0)
+    return { ok: false, reason: 'the TSIG record is not of class ANY with TTL 0' };
   const body = withId(resp.subarray(0, last.offset), t.originalId);
   body.writeUInt16BE(body.readUInt16BE(10) - 1, 10);
-  const reqLen = Buffer.alloc(2);
-  reqLen.writeUInt16BE(requestMac.length);
-  const expected = mac(key, [reqLen, requestMac, body, variables(key, t)]);
+  const expected = mac(key, [u16(requestMac.length), requestMac, body, variables(key, t)]);
   if (t.mac.length !== expected.length || !timingSafeEqual(t.mac, expected)) {
     return { ok: false, reason: "the answer's TSIG MAC does not match (another secret, or the answer was changed)" };
   }

@@ -20,6 +20,9 @@ export interface Flags {
   tc: boolean;
   rd: boolean;
   ra: boolean;
+  /** Authentic data and checking disabled (RFC 4035); written only when set. */
+  ad?: boolean;
+  cd?: boolean;
   rcode: number;
 }
 
@@ -76,6 +79,8 @@ function encodeFlags(f: Flags): number {
     (f.tc ? 0x0200 : 0) |
     (f.rd ? 0x0100 : 0) |
     (f.ra ? 0x0080 : 0) |
+    (f.ad ? 0x0020 : 0) |
+    (f.cd ? 0x0010 : 0) |
     (f.rcode & 0xf)
   );
 }
@@ -114,6 +119,8 @@ function decodeFlags(v: number): Flags {
     tc: (v & 0x0200) !== 0,
     rd: (v & 0x0100) !== 0,
     ra: (v & 0x0080) !== 0,
+    ad: (v & 0x0020) !== 0,
+    cd: (v & 0x0010) !== 0,
     rcode: v & 0xf,
   };
 }
