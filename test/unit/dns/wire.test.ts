@@ -178,10 +178,15 @@ function compressed(): Buffer {
     out.push(0);
   };
   const u16 = (v: number): void => void out.push(v >> 8, v & 0xff);
-  const u32 = (v: number): void => (u16(v >>> 16), u16(v & 0xffff));
+  const u32 = (v: number): void => {
+    u16(v >>> 16);
+    u16(v & 0xffff);
+  };
   const rr = (owner: string, type: number, ttl: number, rdata: () => void): void => {
     name(owner);
-    (u16(type), u16(1), u32(ttl));
+    u16(type);
+    u16(1);
+    u32(ttl);
     const lenAt = out.length;
     u16(0);
     rdata();
@@ -190,13 +195,16 @@ function compressed(): Buffer {
     out[lenAt + 1] = len & 0xff;
   };
   out.push(0x12, 0x34, 0x84, 0x00, 0, 1, 0, 3, 0, 2, 0, 1);
-  (name('_acme-challenge.A.Example.Test'), u16(TYPE.TXT), u16(1));
+  name('_acme-challenge.A.Example.Test');
+  u16(TYPE.TXT);
+  u16(1);
   rr('_acme-challenge.a.example.test', TYPE.CNAME, 60, () => name('tok.dns.example.test'));
   rr('tok.dns.example.test', TYPE.TXT, 60, () => out.push(3, ...Buffer.from('abc'), 2, ...Buffer.from('de')));
   rr('tok.dns.example.test', TYPE.TXT, 60, () => out.push(0));
   rr('example.test', TYPE.NS, 60, () => name('ns1.example.test'));
   rr('example.test', TYPE.SOA, 60, () => {
-    (name('ns1.example.test'), name('hostmaster.example.test'));
+    name('ns1.example.test');
+    name('hostmaster.example.test');
     for (const v of [1, 2, 3, 4, 5]) u32(v);
   });
   rr('ns1.example.test', TYPE.A, 60, () => out.push(10, 0, 0, 53));
