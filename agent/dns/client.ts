@@ -23,7 +23,7 @@ import {
   type Soa,
 } from './wire.js';
 
-export { DnsError, type DnsErrorReason, type DnsServer } from './errors.js';
+export { DnsError, type DnsServer } from './errors.js';
 export type { TsigKey } from './tsig.js';
 
 export type RecordType = 'A' | 'AAAA' | 'NS' | 'CNAME' | 'SOA' | 'TXT';

@@ -9,7 +9,7 @@
 import { DnsWireError, encodeName, Reader } from './names.js';
 import { decodeRdata, encodeRdata, type RData } from './rdata.js';
 
-export { CLASS, DnsWireError, encodeName, OPCODE, readName, sameName, TYPE } from './names.js';
+export { CLASS, DnsWireError, encodeName, OPCODE, sameName, TYPE } from './names.js';
 
 export type { RData, Soa, TsigRdata } from './rdata.js';
 
