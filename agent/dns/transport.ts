@@ -8,7 +8,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { connect, isIPv6 } from 'node:net';
+import { connect, isIP, isIPv6 } from 'node:net';
 import { DnsError, serverText, type DnsServer } from './errors.js';
 import { decodeHead, sameName, type Question } from './wire.js';
 
@@ -152,6 +152,13 @@ function tcpExchange(server: DnsServer, msg: Buffer, timeoutMs: number, what: st
 export async function exchange(server: DnsServer, msg: Buffer, opts: ExchangeOptions = {}): Promise<Buffer> {
   const timeoutMs = opts.timeoutMs ?? 3000;
   const what = opts.what ?? 'the query';
+  if (!isIP(server.host)) {
+    throw new DnsError(
+      server,
+      'unreachable',
+      `DNS server ${serverText(server)} is not an IP address; give the server's address`,
+    );
+  }
   if (opts.tcp) return tcpExchange(server, msg, timeoutMs, what);
   const answer = await udpExchange(server, msg, timeoutMs, opts.tries ?? 2, what);
   if (decodeHead(answer).flags.tc) return tcpExchange(server, msg, timeoutMs, what);

@@ -265,3 +265,49 @@ describe('zones and their servers', () => {
     expect(await failure(authoritativeServers(server, 'elsewhere.test'))).toMatchObject({ rcode: 'REFUSED' });
   });
 });
+
+describe('over IPv6, and inside a network namespace', () => {
+  it('updates and reads a server on ::1', async () => {
+    const k = key('acme-v6');
+    const v6 = await startBind9({
+      host: '::1',
+      keys: [k],
+      zones: [{ name: ZONE, updatePolicy: [`grant ${k.name} zonesub TXT`] }],
+    });
+    try {
+      const name = `_acme-challenge.v6.${ZONE}`;
+      await updateTxt(v6.address, ZONE, { action: 'add', name, value: 'six', ttl: 60 }, tsig(k));
+      expect(txtOf(await query(v6.address, name, 'TXT', { tsig: tsig(k) }))).toEqual(['six']);
+      expect(await authoritativeServers(v6.address, ZONE)).toEqual([
+        { name: `ns1.${ZONE}`, host: '::1', port: v6.address.port },
+      ]);
+      const err = await failure(updateTxt(v6.address, ZONE, { action: 'add', name, value: 'x', ttl: 60 }));
+      expect(err.server).toBe(`[::1]:${v6.address.port}`);
+    } finally {
+      await v6.stop();
+    }
+  });
+
+  it('runs in a namespace on port 53 of the address the test gives', async () => {
+    const ns = `certagent-${process.pid}-dns`;
+    const sh = (...argv: string[]): Promise<void> =>
+      new Promise((resolve, reject) =>
+        execFile(argv[0] as string, argv.slice(1), (err) => (err ? reject(err) : resolve())),
+      );
+    await sh('ip', 'netns', 'add', ns);
+    try {
+      await sh('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
+      await sh('ip', 'netns', 'exec', ns, 'ip', 'addr', 'add', '10.213.99.53/32', 'dev', 'lo');
+      const inNs = await startBind9({ ns, host: '10.213.99.53', zones: [{ name: ZONE }] });
+      try {
+        expect(inNs.address).toEqual({ host: '10.213.99.53', port: 53 });
+        const r = await inNs.dig(['+norec', '+short', ZONE, 'SOA']);
+        expect(r.stdout).toMatch(/^ns1\.example\.test\. hostmaster\.example\.test\. 1 /);
+      } finally {
+        await inNs.stop();
+      }
+    } finally {
+      await sh('ip', 'netns', 'delete', ns);
+    }
+  });
+});

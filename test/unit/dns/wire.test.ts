@@ -147,6 +147,29 @@ describe('writing, against dns-packet', () => {
     expect(strip(m.additional)).toEqual(ours.additional);
   });
 
+  it.each([
+    '::',
+    '::1',
+    '1::',
+    '2001:db8::',
+    '2001:db8:0:0:1:0:0:1',
+    '2001:0db8:0000:0000:0000:0000:0000:0001',
+    'fe80::1:2:3:4:5:6',
+    '::ffff:192.0.2.1',
+    '1:2:3:4:5:6:7:8',
+  ])('AAAA %s: the same bytes as dns-packet, read back as dns-packet reads it', (address) => {
+    const ours = encodeMessage({
+      ...update('add').ours,
+      authority: [{ name: 'a.test', type: TYPE.AAAA, class: CLASS.IN, ttl: 1, data: address }],
+    });
+    const theirs = dnsPacket.encode({
+      ...update('add').theirs,
+      authorities: [{ name: 'a.test', type: 'AAAA', ttl: 1, data: address }],
+    });
+    expect(ours.toString('hex')).toBe(theirs.toString('hex'));
+    expect(decodeMessage(ours).authority[0]?.data).toBe(dnsPacket.decode(ours).authorities?.[0]?.data);
+  });
+
   it('refuses names it cannot write', () => {
     expect(() => encodeName(`${'a'.repeat(64)}.test`)).toThrow(DnsWireError);
     expect(() => encodeName(Array(5).fill('a'.repeat(63)).join('.'))).toThrow(DnsWireError);
