@@ -4,7 +4,7 @@
  * pointers, which may only lead backwards, so no hostile message can make a
  * reader loop, and every overrun is a DnsWireError, never a Buffer exception.
  */
-import { ChallengeError } from '../lib/errors.js';
+import { ChallengeError, oneLine } from '../lib/errors.js';
 
 /** A message that cannot be read or written: `offset` is where reading stopped. */
 export class DnsWireError extends ChallengeError {
@@ -28,16 +28,18 @@ export function encodeName(name: string): Buffer {
   const trimmed = name.endsWith('.') ? name.slice(0, -1) : name;
   const labels = trimmed === '' ? [] : trimmed.split('.');
   const parts: Buffer[] = [];
+  const shown = oneLine(name, 100);
   for (const label of labels) {
     const bytes = Buffer.from(label, 'latin1');
-    if (bytes.length === 0) throw new DnsWireError(`the name "${name}" has an empty label`);
-    if (bytes.length > MAX_LABEL) throw new DnsWireError(`a label of "${name}" is longer than ${MAX_LABEL} bytes`);
-    if (/[^\x21-\x7e]|\\/.test(label)) throw new DnsWireError(`the name "${name}" has a character a name cannot carry`);
+    if (bytes.length === 0) throw new DnsWireError(`the name "${shown}" has an empty label`);
+    if (bytes.length > MAX_LABEL) throw new DnsWireError(`a label of "${shown}" is longer than ${MAX_LABEL} bytes`);
+    if (/[^\x21-\x7e]|\\/.test(label))
+      throw new DnsWireError(`the name "${shown}" has a space, a backslash or a character outside ASCII`);
     parts.push(Buffer.from([bytes.length]), bytes);
   }
   parts.push(Buffer.from([0]));
   const out = Buffer.concat(parts);
-  if (out.length > MAX_NAME) throw new DnsWireError(`the name "${name}" is longer than ${MAX_NAME} bytes`);
+  if (out.length > MAX_NAME) throw new DnsWireError(`the name "${shown}" is longer than ${MAX_NAME} bytes`);
   return out;
 }
 
