@@ -25,8 +25,7 @@ export interface Publisher {
 
 const UPDATE_TIMEOUT_MS = 5000;
 
-export const showAddress = (s: DnsServer) =>
-  s.host.includes(':') ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`;
+export const showAddress = (s: DnsServer) => (s.host.includes(':') ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`);
 
 /**
  * The TSIG key from its file: bind9's `key "NAME" { algorithm ...; secret
@@ -81,8 +80,8 @@ export function explainUpdate(
     case 'NOTZONE':
       return `${where} answered NOTZONE: ${ctx.name} is not inside zone ${ctx.zone} — correct challenge.dns.zone`;
     default:
-      if (err.reason === 'timeout')
-        return `${where} did not answer the update of ${ctx.name} TXT: check challenge.dns.server, and that UDP and TCP to it are allowed (port ${err.server.replace(/.*:/, '')})`;
+      if (err.reason === 'timeout' || err.reason === 'unreachable')
+        return `${where} ${err.reason === 'timeout' ? 'did not answer' : 'is unreachable (nothing listens there)'}: the update of ${ctx.name} TXT was not made — check challenge.dns.server, and that UDP and TCP to it are allowed`;
       return `${where}: the update of ${ctx.name} TXT in zone ${ctx.zone} failed: ${err.message}`;
   }
 }

@@ -48,6 +48,8 @@ export async function askAuthority(server: Authority, zone: string, name: string
     answer = await query(server, name, 'TXT', { timeoutMs: QUERY_TIMEOUT_MS });
   } catch (err) {
     if (err instanceof DnsError && err.reason === 'timeout') return `${showServer(server)} did not answer`;
+    if (err instanceof DnsError && err.reason === 'unreachable')
+      return `${showServer(server)} is unreachable (nothing listens there)`;
     return `${showServer(server)} could not be asked: ${describeError(err)}`;
   }
   return judge(server, zone, name, value, answer);
@@ -93,7 +95,7 @@ export async function waitForRecord(
   const deadline = Date.now() + timeoutSeconds * 1000;
   const { zone, servers } = await authoritiesOf(lookup, name);
   let waiting = servers;
-  let findings: string[] = [];
+  let findings: string[];
   for (let round = 0; ; round++) {
     const answers = await Promise.all(waiting.map((s) => askAuthority(s, zone, name, value)));
     waiting = waiting.filter((_, i) => answers[i] !== undefined);

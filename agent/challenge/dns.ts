@@ -18,7 +18,7 @@ import { diagnoseDns } from './dns-doctor.js';
 import { commandPublisher, rfc2136Publisher, type Publisher } from './dns-publish.js';
 import { dnsSettings, lookupOf, recordName, txtValue } from './dns-settings.js';
 import { findingsFor, waitForRecord } from './dns-wait.js';
-import type { Challenge, ChallengeSettings, Solver, SolverContext, SolverKind } from './types.js';
+import type { Challenge, Solver, SolverContext, SolverKind } from './types.js';
 
 /** The publisher the settings name. */
 export function publisherOf(dns: DnsChallengeSettings, ctx: SolverContext): Publisher {
