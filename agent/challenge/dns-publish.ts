@@ -101,10 +101,11 @@ export function rfc2136Publisher(
       zones.set(name, zone);
       return zone;
     } catch (err) {
-      throw new ChallengeError(
-        `cannot find the zone of ${name} at DNS server ${showAddress(dns.server)}: ${describeError(err)} — set challenge.dns.zone`,
-        { cause: err },
-      );
+      const silent = err instanceof DnsError && (err.reason === 'timeout' || err.reason === 'unreachable');
+      const todo = silent
+        ? 'check challenge.dns.server, and that UDP and TCP to it are allowed'
+        : 'set challenge.dns.zone';
+      throw new ChallengeError(`cannot find the zone of ${name}: ${describeError(err)} — ${todo}`, { cause: err });
     }
   };
   const update = async (action: 'add' | 'delete', name: string, value: string) => {

@@ -12,6 +12,7 @@
  * record of `*.app.internal` is `_acme-challenge.app.internal`).
  */
 import type { DnsChallengeSettings } from '../config/schema.js';
+import { DnsError } from '../dns/client.js';
 import { ChallengeError, ConfigError, describeError } from '../lib/errors.js';
 import { noteWithdrawn, notePublished, publishedRecords, type PublishedRecord } from '../store/dns-records.js';
 import { diagnoseDns } from './dns-doctor.js';
@@ -54,13 +55,26 @@ class DnsSolver implements Solver {
     const name = recordName(challenge.identifier.value);
     const record = this.recordOf(challenge, await this.publisher.zoneOf(name));
     notePublished(this.ctx.stateDir, record);
-    this.published.push(record);
-    await this.publisher.present(record.name, record.value);
+    try {
+      await this.publisher.present(record.name, record.value);
+    } catch (err) {
+      // Refused: nothing was added. Otherwise (no answer, a command that failed) it may have been.
+      if (refused(err)) noteWithdrawn(this.ctx.stateDir, record);
+      else await withdraw(this.publisher, this.ctx, record);
+      throw err;
+    }
     this.ctx.log?.info(
       { event: 'dns_record_published', certificate: record.certificate, record: record.name, via: record.via },
       'dns-01 record published',
     );
-    await waitForRecord(lookupOf(this.dns), record.name, record.value, this.dns.propagationTimeoutSeconds);
+    try {
+      await waitForRecord(lookupOf(this.dns), record.name, record.value, this.dns.propagationTimeoutSeconds);
+    } catch (err) {
+      // The order withdraws only what was presented whole: this one is withdrawn here.
+      await withdraw(this.publisher, this.ctx, record);
+      throw err;
+    }
+    this.published.push(record);
   }
 
   async cleanup(challenge: Challenge): Promise<void> {
@@ -80,6 +94,14 @@ class DnsSolver implements Solver {
   close(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/** The server answered the update with a refusal (an rcode): it added nothing. */
+function refused(err: unknown): boolean {
+  const cause = err instanceof Error ? err.cause : undefined;
+  if (!(cause instanceof DnsError)) return false;
+  // BADSIG, BADKEY, BADTIME: the server could not verify the request, so it did not apply it.
+  return cause.reason === 'rcode' || (cause.reason === 'tsig' && /^BAD/.test(cause.rcode ?? ''));
 }
 
 /** Withdraws one record and forgets it; a failure is logged and the note kept, for the next order. */
@@ -108,11 +130,12 @@ async function sweep(publisher: Publisher, ctx: SolverContext): Promise<void> {
     (r) => r.certificate === ctx.certificate && r.via === publisher.via,
   );
   for (const record of left) {
-    if (await withdraw(publisher, ctx, record))
-      ctx.log?.info(
-        { event: 'dns_record_swept', certificate: record.certificate, record: record.name, since: record.at },
-        'withdrew a dns-01 record an earlier pass left behind',
-      );
+    // A server that does not take one withdrawal will not take the next: the rest wait for the next order.
+    if (!(await withdraw(publisher, ctx, record))) return;
+    ctx.log?.info(
+      { event: 'dns_record_swept', certificate: record.certificate, record: record.name, since: record.at },
+      'withdrew a dns-01 record an earlier pass left behind',
+    );
   }
 }
 

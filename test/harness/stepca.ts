@@ -338,6 +338,7 @@ export async function startStepCa(opts: StepCaOptions = {}): Promise<StepCa> {
     disableRenewal: opts.disableRenewal ?? false,
     ...(opts.netns ? { netns: opts.netns } : {}),
     ...(opts.policy ? { policy: opts.policy } : {}),
+    ...(opts.resolver ? { resolver: opts.resolver } : {}),
   };
   stepCaBinary(); // fail fast, before any temp dir exists
   // Ports are picked by binding port 0 and releasing it, so another process
