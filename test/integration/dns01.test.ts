@@ -13,7 +13,7 @@
  * certificate kept and no record left; and a pass killed after it published
  * its record, whose record the next pass withdraws.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
