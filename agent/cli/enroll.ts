@@ -21,7 +21,7 @@ import { DAEMON_PID_FILE } from '../store/layout.js';
 import { reloadTargets, type TargetDefaults } from '../reload/index.js';
 import { ENROLL_FIELDS, type EnrollFlag, type EnrollInput } from './enroll-input.js';
 
-export { ENROLL_FIELDS, enrollInputFrom, parseArgvInput, type EnrollInput } from './enroll-input.js';
+export { enrollInputFrom, parseArgvInput, type EnrollInput } from './enroll-input.js';
 
 /** How long enroll waits for a renewal pass in flight before giving up with exit 75. */
 const LOCK_WAIT_MS = 60_000;
