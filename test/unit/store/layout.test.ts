@@ -51,6 +51,7 @@ describe('the path table', () => {
       ['account.key', 0o600],
       ['account.json', 0o600],
       ['daemon.pid', 0o644],
+      ['dns-records.json', 0o600],
     ]);
     expect(state.every((p) => p.owner === 'agent')).toBe(true);
   });
