@@ -74,10 +74,14 @@ function judge(server: Authority, zone: string, name: string, value: string, ans
 }
 
 /** Every authoritative server asked once: the findings of those that do not answer the record. */
-export async function findingsFor(lookup: Lookup, name: string, value: string): Promise<string[]> {
+export async function findingsFor(
+  lookup: Lookup,
+  name: string,
+  value: string,
+): Promise<{ zone: string; servers: Authority[]; findings: string[] }> {
   const { zone, servers } = await authoritiesOf(lookup, name);
   const all = await Promise.all(servers.map((s) => askAuthority(s, zone, name, value)));
-  return all.filter((f): f is string => f !== undefined);
+  return { zone, servers, findings: all.filter((f): f is string => f !== undefined) };
 }
 
 /**

@@ -18,7 +18,7 @@ import { noteWithdrawn, notePublished, publishedRecords, type PublishedRecord } 
 import { diagnoseDns } from './dns-doctor.js';
 import { commandPublisher, rfc2136Publisher, type Publisher } from './dns-publish.js';
 import { dnsSettings, lookupOf, recordName, txtValue } from './dns-settings.js';
-import { findingsFor, waitForRecord } from './dns-wait.js';
+import { findingsFor, showServer, waitForRecord } from './dns-wait.js';
 import type { Challenge, Solver, SolverContext, SolverKind } from './types.js';
 
 /** The publisher the settings name. */
@@ -87,8 +87,14 @@ class DnsSolver implements Solver {
 
   async selfCheck(challenge: Challenge): Promise<string | undefined> {
     const name = recordName(challenge.identifier.value);
-    const findings = await findingsFor(lookupOf(this.dns), name, txtValue(challenge.keyAuthorization));
-    return findings.length ? findings.join('; ') : undefined;
+    const lookup = lookupOf(this.dns);
+    const { zone, servers, findings } = await findingsFor(lookup, name, txtValue(challenge.keyAuthorization));
+    if (findings.length) return findings.join('; ');
+    const shown = servers.map(showServer).join(', ');
+    return (
+      `every authoritative server of ${zone} (${shown}) answers the record at ${name}, so the CA resolves through ` +
+      `a server that does not see it: step-ca's --resolver must point at one that answers for ${zone}`
+    );
   }
 
   close(): Promise<void> {

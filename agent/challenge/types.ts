@@ -38,7 +38,9 @@ export interface Solver {
    * Fetches a presented challenge the way the CA does, after the CA refused
    * it (the challenge still presented), to explain the refusal. Resolves to
    * undefined when the answer is right, otherwise to one line saying what
-   * answered and what to change.
+   * answered and what to change. A solver whose own check cannot see what
+   * the CA sees may explain a right answer too (dns-01: every authoritative
+   * server has the record, so the CA resolves through another server).
    */
   selfCheck?(challenge: Challenge): Promise<string | undefined>;
   /** Releases what the solver holds (a listening socket, files); called once, in `finally`, when the order is done. */

@@ -69,7 +69,7 @@ export async function orderCertificate(
         selfCheckFindings.push(finding);
         const identifier = challenge.identifier.value;
         const fields = { event: 'challenge_self_check_failed', certificate, identifier, type: challenge.type, finding };
-        log.warn(fields, 'the CA refused the challenge, and it does not answer here as the CA fetches it either');
+        log.warn(fields, "the CA refused the challenge; the agent's own check of it says why");
       },
     });
   } catch (err) {

@@ -258,6 +258,21 @@ describe('dns-01 through bind9 (RFC 2136, TSIG), step-ca resolving through it', 
     expect(existsSync(join(agents.a.stateDir, 'dns-records.json'))).toBe(false);
   });
 
+  it('a zone the server does not serve for the key: NOTAUTH, said with what to change', async () => {
+    const before = snapshot(agents.a.certDir);
+    writeConfig(agents.a);
+    const withZone = JSON.parse(readFileSync(agents.a.config, 'utf8')) as {
+      challenge: { dns: Record<string, unknown> };
+    };
+    withZone.challenge.dns.zone = 'other.internal';
+    writeFileSync(agents.a.config, JSON.stringify(withZone), { mode: 0o600 });
+    const r = await agent(agents.a, ['renew', '--force']);
+    expect(r.code).toBe(1);
+    expect(r.lines.join('\n')).toMatch(/NOTAUTH.*other\.internal.*challenge\.dns\.zone/);
+    expect(snapshot(agents.a.certDir)).toEqual(before);
+    expect(existsSync(join(agents.a.stateDir, 'dns-records.json'))).toBe(false);
+  });
+
   it('a key the server does not know: BADKEY', async () => {
     const other = join(agents.a.dir, 'unknown.secret');
     writeFileSync(other, `${Buffer.alloc(32, 9).toString('base64')}\n`, { mode: 0o600 });
@@ -278,6 +293,9 @@ describe('dns-01 through bind9 (RFC 2136, TSIG), step-ca resolving through it', 
     expect(r.lines).toHaveLength(1);
     expect(r.lines[0]).toMatch(/open\.secret.*0644/);
     expect(snapshot(agents.a.certDir)).toEqual(before);
+    const d = await agent(agents.a, ['doctor']);
+    expect(d.code).toBe(1);
+    expect(d.stdout).toMatch(/PROBLEM +config .*open\.secret is readable by group or others \(mode 0644\)/);
   });
 
   it('a server that does not answer: said in one line within the bound, exit 1', async () => {
@@ -379,6 +397,8 @@ describe('the record is withdrawn whatever happens', () => {
       const r = await topo.exec('a', [process.execPath, agentBundle(), 'renew', '--config', config], { env: env() });
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/dns-01 validation of app\.dns\.internal failed/);
+      // The agent's own look finds the record on every authoritative server: it names the CA's resolver.
+      expect(r.stderr).toMatch(/every authoritative server of dns\.internal .* step-ca's --resolver/);
       expect(await txt(RECORD_A)).toEqual([]);
     } finally {
       await blind.cleanup();
