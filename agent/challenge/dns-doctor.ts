@@ -14,7 +14,7 @@ import { diagnosis, type Diagnosis } from '../lib/diagnosis.js';
 import { AgentError, describeError } from '../lib/errors.js';
 import { publishedRecords } from '../store/dns-records.js';
 import { explainUpdate, readTsigKey, showAddress } from './dns-publish.js';
-import { authoritiesOf, showServer } from './dns-wait.js';
+import { authoritiesOf, showServer } from './dns-authorities.js';
 import { lookupOf, recordName } from './dns-settings.js';
 import type { SolverContext } from './types.js';
 

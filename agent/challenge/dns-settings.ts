@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import type { DnsChallengeSettings } from '../config/schema.js';
 import type { DnsServer } from '../dns/client.js';
 import { ConfigError } from '../lib/errors.js';
-import type { Lookup } from './dns-wait.js';
+import type { Lookup } from './dns-authorities.js';
 import type { ChallengeSettings } from './types.js';
 
 /** The TXT value of a key authorization: its SHA-256, base64url without padding. */
@@ -50,7 +50,23 @@ export function systemResolver(text?: string): DnsServer {
   );
 }
 
-/** Where the zone and its servers are looked up. */
+/** The system's resolver, or none (an NS name outside the zone then stays without an address). */
+function systemResolverIfAny(): DnsServer | undefined {
+  try {
+    return systemResolver();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Where the zone and its servers are looked up: the configured server
+ * without recursion (the zone's primary), with the system's resolver for NS
+ * names outside the zone; without one (the command hook), the system's
+ * resolver, asked to recurse.
+ */
 export function lookupOf(dns: DnsChallengeSettings): Lookup {
-  return { server: dns.server ?? systemResolver(), ...(dns.zone ? { zone: dns.zone } : {}) };
+  const zone = dns.zone ? { zone: dns.zone } : {};
+  if (!dns.server) return { server: systemResolver(), recursive: true, ...zone };
+  return { server: dns.server, recursive: false, resolver: systemResolverIfAny, ...zone };
 }

@@ -3,45 +3,21 @@
  * every authoritative server of its zone answers it with authority (not a
  * recursive cache, whose old "no such name" could linger for the negative
  * TTL), and what each server answered instead is said in the operator's
- * terms — the same words for the wait that ran out, the self-check after a
- * refusal and `doctor`.
+ * terms — the same words for the wait that ran out and the self-check after
+ * a refusal. A server with several addresses is ready when one of them
+ * answers (an IPv6 address may be out of reach of an IPv4-only container).
  */
-import { authoritativeServers, findZone, query, DnsError, type DnsAnswer, type DnsServer } from '../dns/client.js';
+import { query, DnsError, type DnsAnswer } from '../dns/client.js';
 import { ChallengeError, describeError, oneLine } from '../lib/errors.js';
-
-/** One authoritative server of the zone. */
-export interface Authority {
-  name: string;
-  host: string;
-  port: number;
-}
+import { authoritiesOf, QUERY_TIMEOUT_MS, showServer, type Authority, type Lookup } from './dns-authorities.js';
 
 /** What one authoritative server answered for the record: undefined when it is right. */
 export type Finding = string | undefined;
 
-/** How the zone and its servers are found: the configured server, or the configured zone. */
-export interface Lookup {
-  server: DnsServer;
-  zone?: string;
-}
-
-/** Per query, so one silent server cannot eat the whole wait. */
-const QUERY_TIMEOUT_MS = 2000;
 /** Between rounds: quick at first (a local server has it at once), then every 2 s. */
 const PAUSES_MS = [100, 250, 500, 1000, 2000];
 
-export const showServer = (a: Authority) => (a.name === a.host ? `${hostPort(a)}` : `${a.name} (${hostPort(a)})`);
-const hostPort = (a: { host: string; port: number }) =>
-  a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-
-/** The zone that holds `name` and its authoritative servers, as the configured server tells. */
-export async function authoritiesOf(lookup: Lookup, name: string): Promise<{ zone: string; servers: Authority[] }> {
-  const zone = lookup.zone ?? (await findZone(lookup.server, name, { timeoutMs: QUERY_TIMEOUT_MS }));
-  const servers = await authoritativeServers(lookup.server, zone, { timeoutMs: QUERY_TIMEOUT_MS });
-  return { zone, servers };
-}
-
-/** One server's answer for the record, judged. */
+/** One address's answer for the record, judged. */
 export async function askAuthority(server: Authority, zone: string, name: string, value: string): Promise<Finding> {
   let answer: DnsAnswer;
   try {
@@ -49,7 +25,7 @@ export async function askAuthority(server: Authority, zone: string, name: string
   } catch (err) {
     if (err instanceof DnsError && err.reason === 'timeout') return `${showServer(server)} did not answer`;
     if (err instanceof DnsError && err.reason === 'unreachable')
-      return `${showServer(server)} is unreachable (nothing listens there)`;
+      return `${showServer(server)} is unreachable from here (${oneLine(err.message, 80)})`;
     return `${showServer(server)} could not be asked: ${describeError(err)}`;
   }
   return judge(server, zone, name, value, answer);
@@ -73,39 +49,65 @@ function judge(server: Authority, zone: string, name: string, value: string, ans
   return `${who} answered TXT ${shown} at ${name}, not the value of this order`;
 }
 
+/** The addresses of each NS server, grouped: a server is ready when one of its addresses answers right. */
+function byServer(servers: Authority[]): Authority[][] {
+  const groups = new Map<string, Authority[]>();
+  for (const s of servers) groups.set(s.name, [...(groups.get(s.name) ?? []), s]);
+  return [...groups.values()];
+}
+
+/** One round over the servers not yet ready: the ones still not ready, with what they answered. */
+async function round(groups: Authority[][], zone: string, name: string, value: string) {
+  const results = await Promise.all(
+    groups.map(async (g) => {
+      const answers = await Promise.all(g.map((s) => askAuthority(s, zone, name, value)));
+      return answers.includes(undefined) ? undefined : answers.join('; ');
+    }),
+  );
+  return {
+    waiting: groups.filter((_, i) => results[i] !== undefined),
+    findings: results.filter((f): f is string => f !== undefined),
+  };
+}
+
 /** Every authoritative server asked once: the findings of those that do not answer the record. */
 export async function findingsFor(
   lookup: Lookup,
   name: string,
   value: string,
 ): Promise<{ zone: string; servers: Authority[]; findings: string[] }> {
-  const { zone, servers } = await authoritiesOf(lookup, name);
-  const all = await Promise.all(servers.map((s) => askAuthority(s, zone, name, value)));
-  return { zone, servers, findings: all.filter((f): f is string => f !== undefined) };
+  const { zone, servers, unresolved } = await authoritiesOf(lookup, name);
+  const { findings } = await round(byServer(servers), zone, name, value);
+  return {
+    zone,
+    servers,
+    findings: [...findings, ...unresolved.map((ns) => `${ns} has no address the agent can find`)],
+  };
 }
 
 /**
  * Waits until every authoritative server answers `value` at `name`, at most
  * `timeoutSeconds`; then a ChallengeError that says what each server still
- * answered. `sleep` is injected for the tests.
+ * answered. An NS server with no address the agent can find cannot be
+ * waited for: `onUnresolved` hears of it. `sleep` is injected for the tests.
  */
 export async function waitForRecord(
   lookup: Lookup,
   name: string,
   value: string,
   timeoutSeconds: number,
+  onUnresolved: (names: string[]) => void = () => undefined,
   sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
 ): Promise<void> {
   const deadline = Date.now() + timeoutSeconds * 1000;
-  const { zone, servers } = await authoritiesOf(lookup, name);
-  let waiting = servers;
+  const { zone, servers, unresolved } = await authoritiesOf(lookup, name);
+  if (unresolved.length) onUnresolved(unresolved);
+  let waiting = byServer(servers);
   let findings: string[];
-  for (let round = 0; ; round++) {
-    const answers = await Promise.all(waiting.map((s) => askAuthority(s, zone, name, value)));
-    waiting = waiting.filter((_, i) => answers[i] !== undefined);
-    findings = answers.filter((f): f is string => f !== undefined);
+  for (let n = 0; ; n++) {
+    ({ waiting, findings } = await round(waiting, zone, name, value));
     if (!waiting.length) return;
-    const pause = PAUSES_MS[Math.min(round, PAUSES_MS.length - 1)] as number;
+    const pause = PAUSES_MS[Math.min(n, PAUSES_MS.length - 1)] as number;
     if (Date.now() + pause > deadline) break;
     await sleep(pause);
   }

@@ -18,7 +18,8 @@ import { noteWithdrawn, notePublished, publishedRecords, type PublishedRecord } 
 import { diagnoseDns } from './dns-doctor.js';
 import { commandPublisher, rfc2136Publisher, type Publisher } from './dns-publish.js';
 import { dnsSettings, lookupOf, recordName, txtValue } from './dns-settings.js';
-import { findingsFor, showServer, waitForRecord } from './dns-wait.js';
+import { showServer } from './dns-authorities.js';
+import { findingsFor, waitForRecord } from './dns-wait.js';
 import type { Challenge, Solver, SolverContext, SolverKind } from './types.js';
 
 /** The publisher the settings name. */
@@ -68,7 +69,13 @@ class DnsSolver implements Solver {
       'dns-01 record published',
     );
     try {
-      await waitForRecord(lookupOf(this.dns), record.name, record.value, this.dns.propagationTimeoutSeconds);
+      const unresolved = (names: string[]) =>
+        this.ctx.log?.warn(
+          { event: 'dns_servers_unresolved', certificate: record.certificate, record: record.name, servers: names },
+          'NS servers of the zone have no address the agent can find: the wait cannot include them',
+        );
+      const timeout = this.dns.propagationTimeoutSeconds;
+      await waitForRecord(lookupOf(this.dns), record.name, record.value, timeout, unresolved);
     } catch (err) {
       // The order withdraws only what was presented whole: this one is withdrawn here.
       await withdraw(this.publisher, this.ctx, record);
