@@ -267,6 +267,23 @@ if [ -n "${CERT_AGENT_DNS_SERVER:-}" ]; then
       "not a host name; nothing was installed"
   fi
 fi
+# The TSIG key's file must be in the container already, root's alone, as the
+# agent checks at every load: a key not pushed yet, or pushed without
+# --perms 0600, is refused here, not by enroll once the package is in. (The
+# directories above it are the agent's check alone.)
+if [ -n "${CERT_AGENT_TSIG_SECRET_FILE:-}" ]; then
+  f=$CERT_AGENT_TSIG_SECRET_FILE
+  shown=$(printf '%s' "$f" | tr -c 'A-Za-z0-9._/+@-' '?')
+  problem=""
+  if [ -L "$f" ]; then problem="is a symlink: name the file itself"
+  elif [ ! -e "$f" ]; then problem="does not exist: push the TSIG key into the container first (pct push <ID> <KEY>.conf $shown --perms 0600)"
+  elif [ ! -f "$f" ]; then problem="is not a regular file: name the file holding the TSIG key"
+  elif [ "$(stat -c %u "$f")" != 0 ]; then problem="is owned by uid $(stat -c %u "$f"), not root: the TSIG key must be root's alone (chown root)"
+  elif [ -n "$(find "$f" -maxdepth 0 -perm /077)" ]; then
+    problem="is readable or writable by group or others (mode $(printf %04d "$(stat -c %a "$f")")): the TSIG key must be root's alone (chmod 600)"
+  fi
+  [ -z "$problem" ] || die 64 "CERT_AGENT_TSIG_SECRET_FILE=$shown: $problem; nothing was installed"
+fi
 MODE=${CERT_AGENT_MODE:-timer}
 case "$MODE" in
   daemon|timer) ;;

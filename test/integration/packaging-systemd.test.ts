@@ -14,21 +14,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStepCa, type StepCa } from '../harness/stepca.js';
 import { buildDeb, removeTree, unpackRootfs } from '../harness/rootfs.js';
 import { bootContainer, mountsUnder, type Container } from '../harness/nspawn.js';
+import { countEvents, prepareRoot, unitEvents, unitProps, untilUnit } from '../helpers/systemd-unit.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 let ca: StepCa;
@@ -40,25 +32,6 @@ const at = (p: string) => join(root, p);
 const mode = (p: string) => statSync(at(p)).mode & 0o777;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The package, the hook and what the unit needs from the host, copied into a fresh root filesystem. */
-function prepareRoot(dir: string): void {
-  copyFileSync(debPath, join(dir, `root/${debName}`));
-  copyFileSync(join(ROOT, 'packaging/postinstall.sh'), join(dir, 'root/postinstall.sh'));
-  // systemd enforces IPAddressDeny=/IPAddressAllow= only with libbpf, which
-  // minbase lacks (standard images have it: iproute2 depends on libbpf1).
-  // The host's copy (iproute2 is in `make deps`) stands in, so the firewall
-  // is in force when the agent talks to the CA.
-  for (const lib of ['libbpf.so.1', 'libelf.so.1']) {
-    const host = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu'].map((d) => join(d, lib)).find(existsSync);
-    if (!host) throw new Error(`${lib} missing on the host: apt-get install libbpf1`);
-    copyFileSync(realpathSync(host), join(dir, `usr/lib/x86_64-linux-gnu/${lib}`));
-  }
-  // IP accounting shares the firewall's cgroup BPF programs: counters prove they are attached.
-  mkdirSync(join(dir, 'etc/systemd/system/cert-agent.service.d'), { recursive: true });
-  const dropIns = join(dir, 'etc/systemd/system/cert-agent.service.d');
-  writeFileSync(join(dropIns, 'test-accounting.conf'), '[Service]\nIPAccounting=yes\n');
-}
-
 beforeAll(async () => {
   // Ten-minute certificates (eleven with step-ca's backdating): nothing is due
   // while the tests run unless renewal.at is lowered, as the renewal test does.
@@ -66,7 +39,7 @@ beforeAll(async () => {
   debPath = buildDeb();
   debName = basename(debPath);
   root = unpackRootfs();
-  prepareRoot(root);
+  prepareRoot(root, debPath);
   ct = await bootContainer(root);
 }, 180_000);
 
@@ -93,35 +66,11 @@ function hookEnv(): Record<string, string> {
   };
 }
 
-/** `systemctl show cert-agent` properties as an object. */
-async function show(...props: string[]): Promise<Record<string, string>> {
-  const out = await ct.sh(`systemctl show cert-agent.service -p ${props.join(',')}`);
-  return Object.fromEntries(out.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-}
-
-/** The unit's JSON log lines from the journal. */
-async function events(): Promise<Record<string, unknown>[]> {
-  const out = await ct.sh('journalctl -u cert-agent.service -o cat --no-pager');
-  return out
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > deadline)
-      throw new Error(
-        `${what}: still ${JSON.stringify(v)} after ${ms} ms\n${await ct.sh('journalctl -u cert-agent.service -n 30 -o cat --no-pager')}`,
-      );
-    await sleep(500);
-  }
-}
-
-const count = (evs: Record<string, unknown>[], name: string) => evs.filter((e) => e.event === name).length;
+const show = (...props: string[]) => unitProps(ct, 'cert-agent.service', props);
+const events = () => unitEvents(ct, 'cert-agent.service');
+const until = <T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, ms?: number) =>
+  untilUnit(ct, 'cert-agent.service', what, probe, ok, ms);
+const count = countEvents;
 const hashOf = (p: string) =>
   createHash('sha256')
     .update(readFileSync(at(p)))
@@ -372,7 +321,7 @@ describe('non-root certificate.owner, webroot through nginx (www-data workers), 
 
   beforeAll(async () => {
     root2 = unpackRootfs(['nginx']);
-    prepareRoot(root2);
+    prepareRoot(root2, debPath);
     // Debian's nginx (nginx.conf: `user www-data;`), started at boot, serving
     // the shipped snippet on the port the test CA validates http-01 on; no
     // default site, so nothing listens on port 80 of the host.

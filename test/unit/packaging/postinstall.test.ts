@@ -5,10 +5,12 @@
  * (CERT_AGENT_WAIT) so that nothing is ever installed here. A dns-01 server
  * must be an IP address; one outside the units' private ranges gets its own
  * IPAddressAllow= drop-in (the hook's own lines, run against a scratch
- * directory in place of /etc/systemd/system).
+ * directory in place of /etc/systemd/system). The TSIG key's file must be
+ * in the container already, root's alone: checked before anything is
+ * installed, not by enroll after the package is in.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../helpers/agent.js';
@@ -114,5 +116,45 @@ describe.runIf(process.getuid?.() === 0)('CERT_AGENT_DNS_SERVER', () => {
     }
     const ok = await hook(HEX, { CERT_AGENT_DNS_SERVER: '[2001:db8::53]:53' });
     expect(ok.stderr).toBe('postinstall: CERT_AGENT_WAIT=soon: must be a number of seconds\n');
+  });
+});
+
+describe.runIf(process.getuid?.() === 0)('CERT_AGENT_TSIG_SECRET_FILE', () => {
+  const dns = (file: string) => ({ CERT_AGENT_CHALLENGE: 'dns', CERT_AGENT_TSIG_SECRET_FILE: file });
+  const refusal = (file: string, problem: RegExp) =>
+    new RegExp(`^postinstall: CERT_AGENT_TSIG_SECRET_FILE=${file}: ${problem.source}.*; nothing was installed\\n$`);
+
+  it('a file that is not there, open to others, not root\'s or not a file is refused (64) before anything is installed', async () => {
+    const dir = tempDir('cert-agent-tsig-');
+    try {
+      const open = join(dir, 'open.secret');
+      writeFileSync(open, 'c2VjcmV0\n', { mode: 0o644 });
+      chmodSync(open, 0o644);
+      const foreign = join(dir, 'foreign.secret');
+      writeFileSync(foreign, 'c2VjcmV0\n', { mode: 0o600 });
+      chownSync(foreign, 1000, 1000);
+      const good = join(dir, 'tsig.secret');
+      writeFileSync(good, 'c2VjcmV0\n', { mode: 0o600 });
+      const link = join(dir, 'link.secret');
+      symlinkSync(good, link);
+      mkdirSync(join(dir, 'a-dir'), { mode: 0o700 });
+      const cases: [string, RegExp][] = [
+        [join(dir, 'missing.secret'), /does not exist/],
+        [open, /is readable or writable by group or others \(mode 0644\)/],
+        [foreign, /is owned by uid 1000, not root/],
+        [link, /is a symlink/],
+        [join(dir, 'a-dir'), /is not a regular file/],
+      ];
+      for (const [file, problem] of cases) {
+        const r = await hook(HEX, dns(file));
+        expect(r.code, r.stderr).toBe(64);
+        expect(r.stderr).toMatch(refusal(file, problem));
+      }
+      // Root's, 0600: on to the next check.
+      const ok = await hook(HEX, dns(good));
+      expect(ok.stderr).toBe('postinstall: CERT_AGENT_WAIT=soon: must be a number of seconds\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
