@@ -41,6 +41,12 @@ export interface Bind9Options {
   host?: string;
   /** Default: a free port (53 in a namespace). */
   port?: number;
+  /**
+   * Also a resolver for the namespaces that name it in resolv.conf: recursion
+   * on, every name outside its own zones forwarded to this address (the site's
+   * primary), as a site's caching resolver would.
+   */
+  forwardTo?: string;
 }
 
 export interface DigResult {
@@ -90,7 +96,7 @@ function namedConf(dir: string, opts: Bind9Options, host: string, port: number):
   pid-file "${join(dir, 'named.pid')}";
   session-keyfile "${join(dir, 'session.key')}";
   ${listen}
-  recursion no;
+  ${opts.forwardTo ? `recursion yes;\n  allow-recursion { any; };\n  forwarders { ${opts.forwardTo}; };\n  forward only;` : 'recursion no;'}
   dnssec-validation no;
   allow-query { any; };
   notify no;

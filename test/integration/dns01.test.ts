@@ -28,6 +28,7 @@ import { agentBundle, tempDir } from '../helpers/agent.js';
 const SUBNET = '10.213.27';
 const ZONE = 'dns.internal';
 const DNS = `${SUBNET}.53`;
+const RESOLVER = `${SUBNET}.54`;
 const CA_NAME = 'ca.dns.internal';
 /** Where the names point: an address no host of the topology has. */
 const ELSEWHERE = `${SUBNET}.99`;
@@ -38,6 +39,8 @@ const RECORD_B = `_acme-challenge.grafana.${ZONE}`;
 
 let topo: Topology;
 let bind: Bind9;
+/** The site's resolver: authoritative for outside.test, forwarding everything else to the primary. */
+let resolver: Bind9;
 let ca: StepCa;
 let root: string;
 const secrets: Record<string, string> = {};
@@ -140,6 +143,7 @@ beforeAll(async () => {
       { key: 'dns', octet: 53 },
       { key: 'a', octet: 11 },
       { key: 'b', octet: 12 },
+      { key: 'res', octet: 54 },
     ],
     SUBNET,
   );
@@ -174,6 +178,13 @@ beforeAll(async () => {
       },
     ],
   });
+  resolver = await startBind9({
+    ns: topo.host('res').ns,
+    host: RESOLVER,
+    port: 53,
+    zones: [{ name: 'outside.test', records: [`ns 60 IN A ${DNS}`] }],
+    forwardTo: DNS,
+  });
   const host = topo.host('ca');
   ca = await startStepCa({
     netns: { ns: host.ns, address: host.address, port: 443, dnsNames: [CA_NAME] },
@@ -184,6 +195,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await ca?.cleanup();
   await bind?.stop();
+  await resolver?.stop();
   await topo?.cleanup();
 });
 
@@ -430,6 +442,43 @@ describe('the generic hook: challenge.dns.command', () => {
     expect(serialOf(agents.a.certDir)).not.toBe(before);
     const calls = readFileSync(join(agents.a.dir, 'hook.log'), 'utf8').trim().split('\n');
     expect(calls).toEqual([`present ${RECORD_A}`, `present ${RECORD_A}`, `cleanup ${RECORD_A}`, `cleanup ${RECORD_A}`]);
+    expect(await txt(RECORD_A)).toEqual([]);
+  });
+});
+
+describe('authoritative servers named outside the zone, and the system resolver', () => {
+  const resolvConf = () => `/etc/netns/${topo.host('a').ns}/resolv.conf`;
+
+  it("an NS named outside the zone gets its address from resolv.conf's resolver, and is waited for", async () => {
+    await nsupdate([`update add ${ZONE}. 60 IN NS ns.outside.test.`]);
+    try {
+      writeFileSync(resolvConf(), `nameserver ${RESOLVER}\n`);
+      writeConfig(agents.a);
+      const r = await agent(agents.a, ['renew', '--force']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.events.filter((e) => e.event === 'dns_servers_unresolved')).toEqual([]);
+      // Without a resolver that knows it, the NS is named, not silently dropped; ns1 still proves the record.
+      writeFileSync(resolvConf(), '# no nameserver\n');
+      const u = await agent(agents.a, ['renew', '--force']);
+      expect(u.code, u.stderr).toBe(0);
+      const unresolved = u.events.filter((e) => e.event === 'dns_servers_unresolved');
+      expect(unresolved[0]?.servers).toEqual(['ns.outside.test']);
+    } finally {
+      await nsupdate([`update delete ${ZONE}. IN NS ns.outside.test.`]);
+    }
+  });
+
+  it('the command hook without challenge.dns.server finds the zone and its servers through the system resolver', async () => {
+    writeFileSync(resolvConf(), `nameserver ${RESOLVER}\n`);
+    const script = join(agents.a.dir, 'dns-hook');
+    writeConfig(agents.a, { command: [script] });
+    const doc = JSON.parse(readFileSync(agents.a.config, 'utf8')) as { challenge: { dns: Record<string, unknown> } };
+    delete doc.challenge.dns.server;
+    writeFileSync(agents.a.config, JSON.stringify(doc), { mode: 0o600 });
+    const before = serialOf(agents.a.certDir);
+    const r = await agent(agents.a, ['renew', '--force']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(serialOf(agents.a.certDir)).not.toBe(before);
     expect(await txt(RECORD_A)).toEqual([]);
   });
 });
