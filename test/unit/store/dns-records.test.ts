@@ -91,7 +91,7 @@ describe('dns-01 record notes', () => {
     ['JSON null', 'null'],
     ['records not a list', '{"records": {"certificate": "app"}}'],
     ['empty', ''],
-  ]) {
+  ] as const) {
     it(`a corrupt file (${what}) counts as none, and the next note rewrites it`, () => {
       writeFileSync(file, text, { mode: 0o600 });
       expect(publishedRecords(stateDir)).toEqual([]);
