@@ -34,10 +34,16 @@ export const showServer = (a: Authority) => (a.name === a.host ? `${hostPort(a)}
 const hostPort = (a: { host: string; port: number }) =>
   a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 
-/** The zone that holds `name` and its authoritative servers, as the configured server tells. */
+/**
+ * The zone that holds `name` and its authoritative servers, as the configured
+ * server tells. Asked with recursion desired: that server may be a recursive
+ * resolver (resolv.conf's, in command mode), which refuses or answers from
+ * its cache alone without it; an authoritative server answers either way.
+ */
 export async function authoritiesOf(lookup: Lookup, name: string): Promise<{ zone: string; servers: Authority[] }> {
-  const zone = lookup.zone ?? (await findZone(lookup.server, name, { timeoutMs: QUERY_TIMEOUT_MS }));
-  const servers = await authoritativeServers(lookup.server, zone, { timeoutMs: QUERY_TIMEOUT_MS });
+  const opts = { timeoutMs: QUERY_TIMEOUT_MS, recursion: true };
+  const zone = lookup.zone ?? (await findZone(lookup.server, name, opts));
+  const servers = await authoritativeServers(lookup.server, zone, opts);
   return { zone, servers };
 }
 

@@ -43,6 +43,12 @@ export interface FakeDns {
   txtQueries: string[];
   /** What the next TXT queries get; `n` is the query's index in txtQueries (empty it to count from 0 again). */
   onTxt: (name: string, n: number) => TxtReply;
+  /**
+   * A recursive resolver (unbound's `access-control: allow`): a query without
+   * RD is REFUSED, one with RD answered without authority. TXT queries are the
+   * test's still.
+   */
+  recursive: boolean;
   /** Called after each TXT query was handled (answered or not). */
   afterTxt?: () => void;
   close(): Promise<void>;
@@ -124,6 +130,7 @@ export async function startFakeDns(zone: FakeZone, host = '127.0.0.1', port = 0)
     host,
     port: sock.address().port,
     txtQueries: [],
+    recursive: false,
     onTxt: () => ({ rcode: RCODE.NXDOMAIN }),
     close: () => new Promise((resolve) => sock.close(() => resolve())),
   };
@@ -137,12 +144,14 @@ export async function startFakeDns(zone: FakeZone, host = '127.0.0.1', port = 0)
       fake.afterTxt?.();
       if (reply.silent) return;
       patch = txtAnswer(q, reply);
+    } else if (fake.recursive && !q.flags.rd) {
+      patch = { flags: { ...q.flags, qr: true, rcode: RCODE.REFUSED } };
     } else {
       patch = zoneAnswer(q, zone);
     }
     const answer: Message = {
       ...q,
-      flags: { ...q.flags, qr: true, aa: true, rcode: RCODE.NOERROR },
+      flags: { ...q.flags, qr: true, aa: !fake.recursive, ra: fake.recursive, rcode: RCODE.NOERROR },
       answers: [],
       authority: [],
       additional: [],

@@ -150,6 +150,23 @@ describe.skipIf(!asRoot)('two authoritative servers (needs root: the second list
     });
   }
 
+  it('the zone and its servers looked up through a recursive resolver (which refuses queries without RD)', async () => {
+    const resolver = await startFakeDns({ zone: ZONE, ns: { [`ns2.${ZONE}`]: '127.0.0.2' } }, '127.0.0.1');
+    resolver.recursive = true;
+    try {
+      const through = { server: { host: resolver.host, port: resolver.port } };
+      await waitForRecord(through, NAME, VALUE, 5, sleep);
+      expect(second().txtQueries).toEqual([NAME]);
+      expect(resolver.txtQueries).toEqual([]);
+      second().onTxt = () => ({ rcode: RCODE.NXDOMAIN });
+      expect(await findingsFor(through, NAME, VALUE)).toEqual([
+        `ns2.${ZONE} (127.0.0.2:53) answered NXDOMAIN for ${NAME}: the record is not in its copy of ${ZONE} (not updated yet, or it serves another copy)`,
+      ]);
+    } finally {
+      await resolver.close();
+    }
+  });
+
   it('an NS address where nothing listens: "unreachable", named', async () => {
     zone.ns = { ...zone.ns, [`ns3.${ZONE}`]: '127.0.0.3' };
     const err = await failure(1);
