@@ -41,7 +41,8 @@ export function systemResolver(text?: string): DnsServer {
   }
   for (const line of conf.split('\n')) {
     const m = /^\s*nameserver\s+(\S+)/.exec(line);
-    const host = m?.[1]?.replace(/%.*$/, '');
+    // A link-local address keeps its %scope: without it the kernel cannot tell which link, and refuses it.
+    const host = m?.[1];
     if (host && isIP(host)) return { host, port: 53 };
   }
   throw new ConfigError(

@@ -95,7 +95,10 @@ function udpExchange(server: DnsServer, msg: Buffer, timeoutMs: number, tries: n
       if (answers(msg, resp)) finish(undefined, resp);
     });
     socket.on('error', (err) => finish(unreachable(server, what, err, 'UDP')));
-    socket.connect(server.port, server.host, send);
+    // A connect that fails (a link-local address without its scope, no route) comes to this callback, not 'error'.
+    socket.connect(server.port, server.host, (err?: Error) =>
+      err ? finish(unreachable(server, what, err as NodeJS.ErrnoException, 'UDP')) : send(),
+    );
   });
 }
 
