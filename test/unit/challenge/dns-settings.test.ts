@@ -119,7 +119,10 @@ describe('dnsSettings and lookupOf', () => {
   });
 
   it('the configured server, with the zone when configured', () => {
-    expect(lookupOf(dns)).toEqual({ server: dns.server });
-    expect(lookupOf({ ...dns, zone: 'example.test' })).toEqual({ server: dns.server, zone: 'example.test' });
+    // The configured server is the zone's primary: asked without recursion, the system resolver kept for NS names outside the zone.
+    expect(lookupOf(dns)).toMatchObject({ server: dns.server, recursive: false });
+    expect(lookupOf(dns).zone).toBeUndefined();
+    expect(typeof lookupOf(dns).resolver).toBe('function');
+    expect(lookupOf({ ...dns, zone: 'example.test' })).toMatchObject({ server: dns.server, zone: 'example.test' });
   });
 });
