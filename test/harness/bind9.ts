@@ -41,6 +41,8 @@ export interface Bind9Options {
   host?: string;
   /** Default: a free port (53 in a namespace). */
   port?: number;
+  /** Log every query (`querylog yes`), with the updates, in the log `log()` returns. */
+  querylog?: boolean;
 }
 
 export interface DigResult {
@@ -93,7 +95,7 @@ function namedConf(dir: string, opts: Bind9Options, host: string, port: number):
   recursion no;
   dnssec-validation no;
   allow-query { any; };
-  notify no;
+  notify no;${opts.querylog ? '\n  querylog yes;' : ''}
 };
 controls { };
 ${keys.join('\n')}
