@@ -754,7 +754,7 @@ export function render(r: Results): string {
       .map(([k, v]) => `${k}=${v}`)
       .join(
         ', ',
-      )} (environment: BENCH_RUNS, BENCH_LATENCY_RUNS, BENCH_IDLE_SECONDS, BENCH_DAEMON_RENEWALS, BENCH_FLEET_SIZE, BENCH_FLEET_ENROLL, BENCH_SIM_AGENTS, BENCH_MULTI_RUNS, BENCH_REKEY_RUNS, BENCH_ONLY). Raw numbers of the run: \`bench/out/results.json\`. Peers: \`make deps-bench\` installs Debian's lego, certbot, hyperfine and GNU time, and builds the step CLI from the Go module proxy (\`bench/install-peers.sh\`); step-ca is the test harness's (\`make deps-stepca\`). Sources: \`bench/\`.`,
+      )} (environment: BENCH_RUNS, BENCH_LATENCY_RUNS, BENCH_IDLE_SECONDS, BENCH_DAEMON_RENEWALS, BENCH_FLEET_SIZE, BENCH_FLEET_ENROLL, BENCH_SIM_AGENTS, BENCH_MULTI_RUNS, BENCH_REKEY_RUNS, BENCH_DNS01_RUNS, BENCH_DNS01_LEGO_DEFAULTS, BENCH_ONLY). Raw numbers of the run: \`bench/out/results.json\`. Peers: \`make deps-bench\` installs Debian's lego, certbot, hyperfine and GNU time, and builds the step CLI from the Go module proxy (\`bench/install-peers.sh\`); step-ca is the test harness's (\`make deps-stepca\`). Sources: \`bench/\`.`,
     '',
   );
   // Measurements `make bench` does not take (per Node version, step by step), kept by hand.
