@@ -12,8 +12,10 @@
  *   BENCH_SIM_AGENTS=1000    agents in the schedule simulation
  *   BENCH_MULTI_RUNS=15      rounds of the several-certificates section
  *   BENCH_REKEY_RUNS=15      rounds of the renewal-over-the-CA's-API section
+ *   BENCH_DNS01_RUNS=10      rounds of the dns-01 section
+ *   BENCH_DNS01_LEGO_DEFAULTS=1 runs of lego with all its rfc2136 defaults (over a minute each)
  *   BENCH_ONLY=a,b           run only these sections (bundle, latency, oneshot,
- *                            daemon, idle, fleet, simulate, profile, multi, rekey)
+ *                            daemon, idle, fleet, simulate, profile, multi, rekey, dns01)
  *   BENCH_OUT=BENCHMARKS.md  where the report goes (relative to the repo)
  *   BENCH_RENDER_ONLY=1      only re-render the report from bench/out/results.json
  */
@@ -26,6 +28,7 @@ import { machineLoad, run, versionOf } from './lib/proc.js';
 import { render, type Results } from './report.js';
 import { bundleSection } from './sections/bundle.js';
 import { daemonRenewalSection } from './sections/daemon-renewal.js';
+import { dns01Section } from './sections/dns01.js';
 import { fleetSection } from './sections/fleet.js';
 import { startIdle, type IdleHandle } from './sections/idle.js';
 import { latencySection } from './sections/latency.js';
@@ -52,6 +55,8 @@ const knobs = {
   simAgents: Math.max(1, int('BENCH_SIM_AGENTS', 1000)),
   multiRuns: Math.max(3, int('BENCH_MULTI_RUNS', 15)),
   rekeyRuns: Math.max(1, int('BENCH_REKEY_RUNS', 15)),
+  dns01Runs: Math.max(1, int('BENCH_DNS01_RUNS', 10)),
+  dns01LegoDefaults: int('BENCH_DNS01_LEGO_DEFAULTS', 1),
 };
 const only = new Set(
   (process.env.BENCH_ONLY ?? '')
@@ -246,6 +251,20 @@ async function main(): Promise<void> {
         );
       }
     }
+    if (want('dns01'))
+      // Its own bind9 and a step-ca that resolves through it.
+      results.dns01 = await section(
+        'dns-01 issuance',
+        () =>
+          dns01Section({
+            agentBin,
+            baseDir: join(work, 'dns01'),
+            rounds: knobs.dns01Runs,
+            lego: Boolean(versions.lego),
+            legoDefaultRuns: knobs.dns01LegoDefaults,
+          }),
+        errors,
+      );
     if (want('daemon'))
       results.daemonRenewal = await section(
         'renewal inside the daemon',

@@ -15,6 +15,8 @@ import { multiTargets, renderMulti } from './report-multi.js';
 import type { MultiResult } from './sections/multi.js';
 import { rekeyAnalysis, rekeyTargets, renderRekey } from './report-rekey.js';
 import type { RekeyResult } from './sections/rekey.js';
+import { renderDns01 } from './report-dns01.js';
+import type { Dns01Result } from './sections/dns01.js';
 
 /** The repository (bench/out/main.mjs is two levels down). */
 const ROOT_DIR = resolve(import.meta.dirname, '../..');
@@ -46,6 +48,7 @@ export interface Results {
   profile?: ProfileRow[];
   multi?: MultiResult;
   rekey?: RekeyResult;
+  dns01?: Dns01Result;
 }
 
 const MB = 1e6;
@@ -380,6 +383,7 @@ export function render(r: Results): string {
 
   if (r.multi) s.push(...renderMulti(r.multi));
   if (r.rekey) s.push(...renderRekey(r.rekey, r.latency?.rows.find((x) => x.name === 'node -e 0')?.wallMs.median));
+  if (r.dns01) s.push(...renderDns01(r.dns01));
 
   if (r.daemonRenewal) {
     const d = r.daemonRenewal;
@@ -750,7 +754,7 @@ export function render(r: Results): string {
       .map(([k, v]) => `${k}=${v}`)
       .join(
         ', ',
-      )} (environment: BENCH_RUNS, BENCH_LATENCY_RUNS, BENCH_IDLE_SECONDS, BENCH_DAEMON_RENEWALS, BENCH_FLEET_SIZE, BENCH_FLEET_ENROLL, BENCH_SIM_AGENTS, BENCH_MULTI_RUNS, BENCH_REKEY_RUNS, BENCH_ONLY). Raw numbers of the run: \`bench/out/results.json\`. Peers: \`make deps-bench\` installs Debian's lego, certbot, hyperfine and GNU time, and builds the step CLI from the Go module proxy (\`bench/install-peers.sh\`); step-ca is the test harness's (\`make deps-stepca\`). Sources: \`bench/\`.`,
+      )} (environment: BENCH_RUNS, BENCH_LATENCY_RUNS, BENCH_IDLE_SECONDS, BENCH_DAEMON_RENEWALS, BENCH_FLEET_SIZE, BENCH_FLEET_ENROLL, BENCH_SIM_AGENTS, BENCH_MULTI_RUNS, BENCH_REKEY_RUNS, BENCH_DNS01_RUNS, BENCH_DNS01_LEGO_DEFAULTS, BENCH_ONLY). Raw numbers of the run: \`bench/out/results.json\`. Peers: \`make deps-bench\` installs Debian's lego, certbot, hyperfine and GNU time, and builds the step CLI from the Go module proxy (\`bench/install-peers.sh\`); step-ca is the test harness's (\`make deps-stepca\`). Sources: \`bench/\`.`,
     '',
   );
   // Measurements `make bench` does not take (per Node version, step by step), kept by hand.

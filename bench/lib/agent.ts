@@ -14,7 +14,12 @@ export interface EnrollOptions {
   caUrl: string;
   fingerprint: string;
   domain: string;
-  listen: string;
+  /** More names of the same certificate (`--domain` again), e.g. the domain's wildcard with dns-01. */
+  moreDomains?: string[];
+  /** http-01's listen address; not with `dns`. */
+  listen?: string;
+  /** dns-01 through an RFC 2136 server (`--challenge dns`) instead of http-01. */
+  dns?: { server: string; zone?: string; tsigName: string; tsigAlgorithm: string; tsigSecretFile: string };
   /** Extra YAML appended to the written config (e.g. a renewal block). */
   extraYaml?: string;
   /** `enroll --name`: adds (or replaces) this entry of the config's certificate list. */
@@ -51,8 +56,9 @@ export async function enroll(bin: string, dir: string, o: EnrollOptions): Promis
       d.certDir,
       '--state-dir',
       d.stateDir,
-      '--listen',
-      o.listen,
+      ...(o.listen ? ['--listen', o.listen] : []),
+      ...(o.moreDomains ?? []).flatMap((d) => ['--domain', d]),
+      ...(o.dns ? dnsFlags(o.dns) : []),
       '--reload',
       'none',
       ...(o.name ? ['--name', o.name] : []),
@@ -64,6 +70,22 @@ export async function enroll(bin: string, dir: string, o: EnrollOptions): Promis
   if (r.code !== 0) throw new Error(`cert-agent enroll failed (${r.code}): ${r.stderr}`);
   if (o.extraYaml) appendFileSync(d.config, o.extraYaml);
   return { ...d, ms: Date.now() - started };
+}
+
+function dnsFlags(dns: NonNullable<EnrollOptions['dns']>): string[] {
+  return [
+    '--challenge',
+    'dns',
+    '--dns-server',
+    dns.server,
+    ...(dns.zone ? ['--dns-zone', dns.zone] : []),
+    '--tsig-name',
+    dns.tsigName,
+    '--tsig-algorithm',
+    dns.tsigAlgorithm,
+    '--tsig-secret-file',
+    dns.tsigSecretFile,
+  ];
 }
 
 export const eventTime = (line: { time: string }) => Date.parse(line.time);

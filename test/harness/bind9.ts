@@ -47,6 +47,8 @@ export interface Bind9Options {
    * primary), as a site's caching resolver would.
    */
   forwardTo?: string;
+  /** Log every query (`querylog yes`), with the updates, in the log `log()` returns. */
+  querylog?: boolean;
 }
 
 export interface DigResult {
@@ -99,7 +101,7 @@ function namedConf(dir: string, opts: Bind9Options, host: string, port: number):
   ${opts.forwardTo ? `recursion yes;\n  allow-recursion { any; };\n  forwarders { ${opts.forwardTo}; };\n  forward only;` : 'recursion no;'}
   dnssec-validation no;
   allow-query { any; };
-  notify no;
+  notify no;${opts.querylog ? '\n  querylog yes;' : ''}
 };
 controls { };
 ${keys.join('\n')}
