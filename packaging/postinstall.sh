@@ -502,6 +502,16 @@ if [ -n "$DNS_ADDR" ] && ! in_unit_ranges "$DNS_ADDR"; then
       units_changed=1
     fi
   done
+elif [ -n "$DNS_ADDR" ] || { [ -n "${CERT_AGENT_CHALLENGE:-}" ] && [ "$CERT_AGENT_CHALLENGE" != dns ]; }; then
+  # The server moved into the units' ranges, or dns-01 was given up: an old allowance goes.
+  for svc in cert-agent cert-agent-pass; do
+    DROPIN=/etc/systemd/system/$svc.service.d/dns-server.conf
+    if [ -e "$DROPIN" ]; then
+      rm -f "$DROPIN"
+      say "removed $DROPIN"
+      units_changed=1
+    fi
+  done
 fi
 
 # ---- 5. enable the chosen mode, and the first certificate -----------------

@@ -19,6 +19,7 @@ import { lookupOf, recordName } from './dns-settings.js';
 import type { SolverContext } from './types.js';
 
 const TIMEOUT_MS = 3000;
+const PATHS_NOTE = "the state directory's dns-records.json";
 
 /** The TSIG key file and a signed query with it; both PROBLEM when the server would refuse our updates. */
 async function checkKey(dns: DnsChallengeSettings, zone: string): Promise<Diagnosis[]> {
@@ -124,15 +125,28 @@ async function checkAuthorities(
 export async function diagnoseDns(dns: DnsChallengeSettings, ctx: SolverContext): Promise<Diagnosis[]> {
   const { zones, lines } = await checkAuthorities(dns, ctx.names);
   const keyLines = dns.tsig ? await checkKey(dns, dns.zone ?? zones[0] ?? recordName(ctx.names[0] ?? '')) : [];
-  const left = publishedRecords(ctx.stateDir).filter((r) => r.certificate === ctx.certificate);
-  const leftLines = left.length
-    ? [
-        diagnosis(
-          'WARN',
-          'dns records',
-          `${left.length} record(s) an earlier pass published are still noted (${left.map((r) => r.name).join(', ')}): the next order withdraws them`,
-        ),
-      ]
-    : [];
+  const left = publishedRecords(ctx.stateDir);
+  const mine = left.filter((r) => r.certificate === ctx.certificate);
+  const others = left.filter((r) => r.certificate !== ctx.certificate);
+  const leftLines = [
+    ...(mine.length
+      ? [
+          diagnosis(
+            'WARN',
+            'dns records',
+            `${mine.length} record(s) an earlier pass published are still noted (${mine.map((r) => r.name).join(', ')}): this certificate's next order withdraws them`,
+          ),
+        ]
+      : []),
+    ...(others.length
+      ? [
+          diagnosis(
+            'WARN',
+            'dns records',
+            `${others.length} record(s) noted for other certificates (${others.map((r) => `${r.certificate}: ${r.name}`).join(', ')}): each one's next dns-01 order withdraws them; remove them by hand if that certificate is gone (${PATHS_NOTE})`,
+          ),
+        ]
+      : []),
+  ];
   return [...keyLines, ...checkCommand(dns), ...lines, ...leftLines];
 }

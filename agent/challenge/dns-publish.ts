@@ -20,7 +20,8 @@ export interface Publisher {
   /** The zone a record goes into (RFC 2136; the command finds its own). */
   zoneOf(name: string): Promise<string | undefined>;
   present(name: string, value: string): Promise<void>;
-  cleanup(name: string, value: string): Promise<void>;
+  /** Withdraws one record; `zone`: the one it was published in, when it was noted with one. */
+  cleanup(name: string, value: string, zone?: string): Promise<void>;
 }
 
 const UPDATE_TIMEOUT_MS = 5000;
@@ -108,8 +109,8 @@ export function rfc2136Publisher(
       throw new ChallengeError(`cannot find the zone of ${name}: ${describeError(err)} — ${todo}`, { cause: err });
     }
   };
-  const update = async (action: 'add' | 'delete', name: string, value: string) => {
-    const zone = await zoneOf(name);
+  const update = async (action: 'add' | 'delete', name: string, value: string, noted?: string) => {
+    const zone = noted ?? (await zoneOf(name));
     try {
       await updateTxt(dns.server, zone, { action, name, value, ttl: dns.ttl }, key, { timeoutMs: UPDATE_TIMEOUT_MS });
     } catch (err) {
@@ -122,7 +123,7 @@ export function rfc2136Publisher(
     via: 'rfc2136',
     zoneOf,
     present: (name, value) => update('add', name, value),
-    cleanup: (name, value) => update('delete', name, value),
+    cleanup: (name, value, zone) => update('delete', name, value, zone),
   };
 }
 

@@ -13,7 +13,7 @@
  */
 import type { DnsChallengeSettings } from '../config/schema.js';
 import { DnsError } from '../dns/client.js';
-import { ChallengeError, ConfigError, describeError } from '../lib/errors.js';
+import { ChallengeError, ConfigError, describeError, oneLine } from '../lib/errors.js';
 import { noteWithdrawn, notePublished, publishedRecords, type PublishedRecord } from '../store/dns-records.js';
 import { diagnoseDns } from './dns-doctor.js';
 import { commandPublisher, rfc2136Publisher, type Publisher } from './dns-publish.js';
@@ -53,6 +53,11 @@ class DnsSolver implements Solver {
   async present(challenge: Challenge): Promise<void> {
     if (challenge.identifier.type !== 'dns')
       throw new ChallengeError(`dns-01 proves DNS names only; ${challenge.identifier.value} is an IP address`);
+    const wanted = this.ctx.names.map((n) => n.replace(/^\*\./, '').toLowerCase());
+    if (!wanted.includes(challenge.identifier.value.replace(/^\*\./, '').toLowerCase()))
+      throw new ChallengeError(
+        `the CA asked to prove ${oneLine(challenge.identifier.value, 80)}, which is not one of this certificate's names`,
+      );
     const name = recordName(challenge.identifier.value);
     const record = this.recordOf(challenge, await this.publisher.zoneOf(name));
     notePublished(this.ctx.stateDir, record);
@@ -118,9 +123,13 @@ function refused(err: unknown): boolean {
 }
 
 /** Withdraws one record and forgets it; a failure is logged and the note kept, for the next order. */
-async function withdraw(publisher: Publisher, ctx: SolverContext, record: PublishedRecord): Promise<boolean> {
+async function withdraw(
+  publisher: Publisher,
+  ctx: SolverContext,
+  record: PublishedRecord,
+): Promise<'withdrawn' | 'failed' | 'silent'> {
   try {
-    await publisher.cleanup(record.name, record.value);
+    await publisher.cleanup(record.name, record.value, record.zone);
   } catch (err) {
     ctx.log?.warn(
       {
@@ -131,10 +140,12 @@ async function withdraw(publisher: Publisher, ctx: SolverContext, record: Publis
       },
       'a dns-01 record could not be withdrawn; the next order of this certificate tries again',
     );
-    return false;
+    const cause = err instanceof Error ? err.cause : undefined;
+    const silent = cause instanceof DnsError && (cause.reason === 'timeout' || cause.reason === 'unreachable');
+    return silent ? 'silent' : 'failed';
   }
   noteWithdrawn(ctx.stateDir, record);
-  return true;
+  return 'withdrawn';
 }
 
 /** What an earlier order of this certificate published and did not withdraw (it was killed): withdrawn now. */
@@ -143,8 +154,10 @@ async function sweep(publisher: Publisher, ctx: SolverContext): Promise<void> {
     (r) => r.certificate === ctx.certificate && r.via === publisher.via,
   );
   for (const record of left) {
-    // A server that does not take one withdrawal will not take the next: the rest wait for the next order.
-    if (!(await withdraw(publisher, ctx, record))) return;
+    // A server that does not answer will not answer the next withdrawal either: the rest wait for the next order.
+    const outcome = await withdraw(publisher, ctx, record);
+    if (outcome === 'silent') return;
+    if (outcome !== 'withdrawn') continue;
     ctx.log?.info(
       { event: 'dns_record_swept', certificate: record.certificate, record: record.name, since: record.at },
       'withdrew a dns-01 record an earlier pass left behind',

@@ -81,8 +81,9 @@ writes it and keeps fields added by hand. Every field, with its default:
   challenge.dns.tsig.name     the TSIG key's name, as bind9's key statement (required with tsig)
   challenge.dns.tsig.algorithm hmac-sha256 | hmac-sha512 (default hmac-sha256)
   challenge.dns.tsig.secretFile the key: bind9's key clause as tsig-keygen prints it,
-                              or its base64 secret alone; root's, mode 0600 or 0400,
-                              in directories only root can change (required with tsig)
+                              dnssec-keygen's .private file, or the base64 secret
+                              alone; root's, mode 0600 or 0400, in directories only
+                              root can change (required with tsig)
   challenge.dns.command       argv list, run as COMMAND... present|cleanup NAME VALUE
                               (required unless server and tsig)
   challenge.dns.propagationTimeout seconds to wait until every authoritative server

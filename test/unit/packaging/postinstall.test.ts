@@ -103,6 +103,16 @@ describe.runIf(process.getuid?.() === 0)('CERT_AGENT_DNS_SERVER', () => {
       }
       // A repeat run changes nothing.
       expect(sh(step, { S: server }).trim()).toBe('');
+      // Moved to a private address: the old allowance goes; so it does when dns-01 is given up.
+      expect(sh(step, { S: '10.0.0.53' }).trim()).toBe('1');
+      expect(readdirSync(root).flatMap((d) => readdirSync(join(root, d)))).toEqual([]);
+      sh(step, { S: server });
+      const dropped = `DNS_ADDR=""; units_changed=""\n${dropinStep(root)}\necho "$units_changed"`;
+      expect(sh(dropped, { CERT_AGENT_CHALLENGE: 'webroot' }).trim()).toBe('1');
+      expect(readdirSync(root).flatMap((d) => readdirSync(join(root, d)))).toEqual([]);
+      // Without the variables (a re-run for another reason) the allowance stays.
+      sh(step, { S: server });
+      expect(sh(dropped).trim()).toBe('');
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
