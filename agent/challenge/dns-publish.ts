@@ -12,7 +12,7 @@ import { DnsError, updateTxt, type DnsServer } from '../dns/client.js';
 import { parseTsigSecret } from '../dns/key-file.js';
 import type { TsigKey } from '../dns/tsig.js';
 import { ChallengeError, ConfigError, describeError } from '../lib/errors.js';
-import { runArgv } from '../lib/run.js';
+import { runArgv, runFailure } from '../lib/run.js';
 import { findZone } from '../dns/client.js';
 
 export interface Publisher {
@@ -132,21 +132,8 @@ export function commandPublisher(command: string[], timeoutSeconds: number): Pub
   const shown = JSON.stringify(command);
   const run = async (action: 'present' | 'cleanup', name: string, value: string) => {
     const result = await runArgv([...command, action, name, value], timeoutSeconds);
-    if (result.timedOut)
-      throw new ChallengeError(
-        `challenge.dns.command ${shown} ${action} ${name} did not finish within ${timeoutSeconds}s (reload.timeout) ` +
-          `and was killed with everything it started; output: ${result.output || '(none)'}`,
-      );
-    if (result.code !== 0) {
-      const how = result.signal
-        ? `was killed by ${result.signal}`
-        : result.code === null
-          ? 'could not start'
-          : `exited ${result.code}`;
-      throw new ChallengeError(
-        `challenge.dns.command ${shown} ${action} ${name} ${how}; output: ${result.output || '(none)'}`,
-      );
-    }
+    const failure = runFailure(result, timeoutSeconds);
+    if (failure) throw new ChallengeError(`challenge.dns.command ${shown} ${action} ${name} ${failure}`);
   };
   return {
     via: 'command',

@@ -43,6 +43,16 @@ export interface RunResult {
   stdout?: string;
 }
 
+/** Why a run failed, as the rest of a sentence about the program; undefined when it exited 0. */
+export function runFailure(result: RunResult, timeoutSeconds: number): string | undefined {
+  const output = `output: ${result.output || '(none)'}`;
+  if (result.timedOut)
+    return `did not finish within ${timeoutSeconds}s and was killed with everything it started; ${output}`;
+  if (result.code === 0) return undefined;
+  if (result.signal) return `was killed by ${result.signal}; ${output}`;
+  return `${result.code === null ? 'could not start' : `exited ${result.code}`}; ${output}`;
+}
+
 export function runArgv(
   argv: string[],
   timeoutSeconds: number,

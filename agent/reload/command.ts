@@ -8,7 +8,7 @@
 import type { Config } from '../config/config.js';
 import { diagnosis, type Diagnosis } from '../lib/diagnosis.js';
 import { ReloadError } from '../lib/errors.js';
-import { runArgv } from '../lib/run.js';
+import { runArgv, runFailure } from '../lib/run.js';
 import { runningServerUser } from './web-user.js';
 import type { ReloadContext, ReloadTarget, SetResult } from './types.js';
 
@@ -28,20 +28,8 @@ async function reloadCommand({ config, sets }: ReloadContext): Promise<SetResult
     CERT_AGENT_CERTIFICATES: sets.map((s) => s.config.certificate.name).join(','),
   });
   const shown = JSON.stringify(argv);
-  if (result.timedOut) {
-    throw new ReloadError(
-      `reload command ${shown} did not finish within ${config.reload.timeoutSeconds}s ` +
-        `and was killed with everything it started; output: ${result.output || '(none)'}`,
-    );
-  }
-  if (result.code !== 0) {
-    const how = result.signal
-      ? `was killed by ${result.signal}`
-      : result.code === null
-        ? 'could not start'
-        : `exited ${result.code}`;
-    throw new ReloadError(`reload command ${shown} ${how}; output: ${result.output || '(none)'}`);
-  }
+  const failure = runFailure(result, config.reload.timeoutSeconds);
+  if (failure) throw new ReloadError(`reload command ${shown} ${failure}`);
   const detail = `command ${shown} exited 0${result.output ? `; output: ${result.output}` : ''}`;
   return sets.map(() => ({ detail }));
 }
