@@ -126,8 +126,9 @@ export async function diagnoseDns(dns: DnsChallengeSettings, ctx: SolverContext)
   const { zones, lines } = await checkAuthorities(dns, ctx.names);
   const keyLines = dns.tsig ? await checkKey(dns, dns.zone ?? zones[0] ?? recordName(ctx.names[0] ?? '')) : [];
   const left = publishedRecords(ctx.stateDir);
-  const mine = left.filter((r) => r.certificate === ctx.certificate);
-  const others = left.filter((r) => r.certificate !== ctx.certificate);
+  const via = dns.command ? 'command' : 'rfc2136';
+  const mine = left.filter((r) => r.certificate === ctx.certificate && r.via === via);
+  const others = left.filter((r) => r.certificate !== ctx.certificate || r.via !== via);
   const leftLines = [
     ...(mine.length
       ? [
@@ -143,7 +144,7 @@ export async function diagnoseDns(dns: DnsChallengeSettings, ctx: SolverContext)
           diagnosis(
             'WARN',
             'dns records',
-            `${others.length} record(s) noted for other certificates (${others.map((r) => `${r.certificate}: ${r.name}`).join(', ')}): each one's next dns-01 order withdraws them; remove them by hand if that certificate is gone (${PATHS_NOTE})`,
+            `${others.length} record(s) noted for another certificate or published the other way (${others.map((r) => `${r.certificate} by ${r.via}: ${r.name}`).join(', ')}): only an order of that certificate publishing the same way withdraws them; otherwise delete them from the zone by hand and from ${PATHS_NOTE}`,
           ),
         ]
       : []),

@@ -49,7 +49,8 @@ writes it and keeps fields added by hand. Every field, with its default:
   account.email               ACME account contact (default none)
   certificate.name            its name in status, metrics, logs and file names (default default)
   certificate.domains         DNS names or IP addresses, the first is the subject; a wildcard
-                              (*.app.internal) only with challenge.mode dns (required)
+                              (*.app.internal) only with challenge.mode dns, an IP address
+                              never with it (required)
   certificate.keyType         ec-p256 | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096 (default ec-p256)
   certificate.dir             the key, certificate and chain files (default /etc/cert-agent/tls)
   certificate.owner           user that must read the files, through a group (default root)

@@ -5,6 +5,7 @@
  * apart (names, directories and Traefik files of their own). Every error
  * names the entry (`certificates[1] (grafana).dir`).
  */
+import { isIP } from 'node:net';
 import { posix } from 'node:path';
 import { ConfigError } from '../lib/errors.js';
 import { KEY_TYPES } from '../pki/keys.js';
@@ -78,6 +79,12 @@ function wildcardCheck(cert: FieldReader, certificate: Config['certificate'], ch
     throw new ConfigError(
       cert.field('domains'),
       `${wildcard} is a wildcard, and a wildcard can only be proven over dns-01: set challenge.mode: dns`,
+    );
+  const address = certificate.domains.find((d) => isIP(d));
+  if (address && challenge.mode === 'dns')
+    throw new ConfigError(
+      cert.field('domains'),
+      `${address} is an IP address, which dns-01 cannot prove: give it a certificate of its own over http-01 (a certificates: entry)`,
     );
 }
 

@@ -6,7 +6,7 @@
  * the TXT records that provider holds. Checked: a record is noted before the
  * command runs and forgotten after it is withdrawn; a present that fails is
  * withdrawn at once; opening the solver withdraws what this certificate's
- * earlier passes left, and only that, stopping at the first refusal.
+ * earlier passes left, and only that, going past a withdrawal that fails.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -369,6 +369,21 @@ describe('wildcards: only over dns-01, per certificate', () => {
     expect(errorOf({ ca: CA, certificate: { domains: ['*.app.internal'] } }).field).toBe('certificate.domains');
   });
 
+  it('an IP address over dns-01 is refused at load (78), not at every pass by the CA', () => {
+    const err = errorOf({ ca: CA, certificates: [web(['app.internal', '10.0.0.5'], DNS)] });
+    expect(err.exitCode).toBe(ExitCode.config);
+    expect(err.message).toBe(
+      'config: certificates[0] (web).domains: 10.0.0.5 is an IP address, which dns-01 cannot prove: give it a certificate of its own over http-01 (a certificates: entry)',
+    );
+    // Beside it, an entry over http-01 may carry the address.
+    const mixed = validateConfig({
+      ca: CA,
+      challenge: DNS,
+      certificates: [web(['app.internal']), { name: 'ip', domains: ['10.0.0.5'], challenge: { mode: 'standalone' } }],
+    });
+    expect(mixed.certificates.map((c) => c.challenge.mode)).toEqual(['dns', 'standalone']);
+  });
+
   it.each([
     ['*.internal', /is a wildcard over a top-level name/],
     ['*.10.0.0.1', /is a wildcard over an IP address/],
