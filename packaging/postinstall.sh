@@ -255,13 +255,33 @@ for var in CERT_AGENT_CERT_DIR CERT_AGENT_STATE_DIR CERT_AGENT_WEBROOT; do
         "(no spaces, newlines or ..); nothing was installed" ;;
   esac
 done
+# IPv4[:PORT] (octets up to 255), [IPv6][:PORT] or a bare IPv6 address, a port 1-65535: as the agent reads it.
+dns_server_ok() {
+  printf '%s\n' "$1" | awk '
+    function port_ok(p) { return p == "" || (p ~ /^:[0-9]+$/ && substr(p, 2) + 0 >= 1 && substr(p, 2) + 0 <= 65535) }
+    function v4_ok(a,   n, o, i) {
+      if (a !~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/) return 0
+      n = split(a, o, ".")
+      for (i = 1; i <= n; i++) if (length(o[i]) > 3 || o[i] + 0 > 255) return 0
+      return 1
+    }
+    function v6_ok(a,   head) {
+      head = a; sub(/:[^:]*$/, "", head)
+      return a ~ /^[0-9A-Fa-f:.]+$/ && a ~ /:.*:/ && head !~ /\./
+    }
+    NR > 1 { bad = 1; exit }
+    /^\[/ { i = index($0, "]"); if (i && v6_ok(substr($0, 2, i - 2)) && port_ok(substr($0, i + 1))) ok = 1; next }
+    /:.*:/ { if (v6_ok($0)) ok = 1; next }
+    { i = index($0, ":"); a = i ? substr($0, 1, i - 1) : $0; p = i ? substr($0, i) : ""; if (v4_ok(a) && port_ok(p)) ok = 1 }
+    END { exit (ok && !bad) ? 0 : 1 }'
+}
 # The DNS server may end up in a unit drop-in (step 4): an IP address, nothing else.
 DNS_ADDR=""
 if [ -n "${CERT_AGENT_DNS_SERVER:-}" ]; then
   DNS_ADDR=$(dns_server_address "$CERT_AGENT_DNS_SERVER")
   # The characters first (grep looks at one line at a time, and a newline would start a new setting).
   case "$DNS_ADDR" in '' | *[!0-9A-Fa-f:.]*) DNS_ADDR=bad ;; esac
-  if ! printf '%s' "$DNS_ADDR" | grep -Eq '^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$'; then
+  if ! dns_server_ok "$CERT_AGENT_DNS_SERVER"; then
     shown=$(printf '%s' "$CERT_AGENT_DNS_SERVER" | tr -c 'A-Za-z0-9._:[]-' '?')
     die 64 "CERT_AGENT_DNS_SERVER=$shown: must be an IP address with an optional port (IP:PORT or [IPv6]:PORT)," \
       "not a host name; nothing was installed"

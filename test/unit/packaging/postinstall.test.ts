@@ -119,7 +119,8 @@ describe.runIf(process.getuid?.() === 0)('CERT_AGENT_DNS_SERVER', () => {
   });
 
   it('a host name, or anything but an address, is refused (64) before anything is installed', async () => {
-    for (const server of ['ns1.internal', 'ns1.internal:53', '10.0.0.53\nIPAddressAllow=any']) {
+    const refused = ['ns1.internal', 'ns1.internal:53', '10.0.0.53\nIPAddressAllow=any', '10.0.0.53:53:53', '999.1.1.1', '[10.0.0.53]:53', '10.0.0.53:0', '10.0.0.53:70000'];
+    for (const server of refused) {
       const r = await hook(HEX, { CERT_AGENT_DNS_SERVER: server });
       expect(r.code).toBe(64);
       expect(r.stderr).toMatch(/^postinstall: CERT_AGENT_DNS_SERVER=\S+: must be an IP address .*not a host name; nothing was installed\n$/);
