@@ -33,7 +33,8 @@ export const RCODE = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3, REFUSED: 5 } as con
 export interface FakeZone {
   zone: string;
   /** NS name → its address (glue). */
-  ns: Record<string, string>;
+  /** NS name → its address, or several (all given as glue). */
+  ns: Record<string, string | string[]>;
 }
 
 export interface FakeDns {
@@ -79,13 +80,11 @@ function zoneAnswer(q: Message, z: FakeZone): Partial<Message> {
   const question = q.questions[0];
   if (!question || !under(question.name, z.zone)) return { flags: { ...q.flags, qr: true, rcode: RCODE.REFUSED } };
   const apex = sameName(question.name, z.zone);
-  const glue = Object.entries(z.ns).map(([name, address]): ResourceRecord => ({
-    name,
-    type: TYPE.A,
-    class: CLASS.IN,
-    ttl: 60,
-    data: address,
-  }));
+  const glue = Object.entries(z.ns).flatMap(([name, addresses]) =>
+    [addresses]
+      .flat()
+      .map((address): ResourceRecord => ({ name, type: TYPE.A, class: CLASS.IN, ttl: 60, data: address })),
+  );
   if (apex && question.type === TYPE.SOA) return { answers: [soa(z.zone)] };
   if (apex && question.type === TYPE.NS) {
     const ns = Object.keys(z.ns).map((name): ResourceRecord => ({

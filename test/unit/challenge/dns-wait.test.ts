@@ -113,6 +113,19 @@ describe.skipIf(!asRoot)('two authoritative servers (needs root: the second list
     expect((await findingsFor(lookup, NAME, VALUE)).findings).toEqual([]);
   });
 
+  it('a server with two addresses is ready when one answers: the other (nothing listens there) is not waited for', async () => {
+    zone.ns = { [`ns1.${ZONE}`]: '127.0.0.1', [`ns2.${ZONE}`]: ['127.0.0.3', '127.0.0.2'] };
+    await waitForRecord(lookup, NAME, VALUE, 5, undefined, sleep);
+    expect(slept).toEqual([]);
+    expect(second().txtQueries.length).toBe(1);
+    // Were both needed, 127.0.0.3 would keep it waiting until the time ran out.
+    second().onTxt = () => ({ rcode: RCODE.NXDOMAIN });
+    const err = await failure(1);
+    expect(err.message).toMatch(
+      /ns2\.wait\.test \(127\.0\.0\.3:53\) is unreachable.*; ns2\.wait\.test \(127\.0\.0\.2:53\) answered NXDOMAIN/,
+    );
+  });
+
   it('one answers NXDOMAIN twice, then the value: the wait polls it alone and resolves', async () => {
     second().onTxt = (_, n) => (n < 2 ? { rcode: RCODE.NXDOMAIN } : right());
     await waitForRecord(lookup, NAME, VALUE, 60, undefined, sleep);
