@@ -9,7 +9,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../agent/config/config.js';
+import { parse as parseYaml } from 'yaml';
+import { parseConfig, validateConfig } from '../../agent/config/config.js';
 import { tempDir } from '../helpers/agent.js';
 import { buildDeb } from '../harness/rootfs.js';
 import { bundledPackages } from '../../packaging/deb/notices.mjs';
@@ -271,8 +272,13 @@ describe('packaging/config.example.yaml', () => {
   it('names every field the config accepts, commented-out ones included', () => {
     // Uncommenting `# key: value` lines must still give a valid config, and
     // each leaf of the parsed Config must appear as a key in the file.
-    const uncommented = example.replace(/^(\s*)# ([a-zA-Z]+: .*)$/gm, '$1$2');
-    const full = parseConfig(uncommented, 'uncommented example');
+    // Section headers (`# dns:`) too. challenge.dns applies to mode dns alone and
+    // its tsig and command exclude each other: read as the RFC 2136 form.
+    const uncommented = example.replace(/^(\s*)# ([a-zA-Z]+:(?: .*)?)$/gm, '$1$2');
+    const doc = parseYaml(uncommented) as { challenge: { mode: string; dns: { command?: unknown } } };
+    doc.challenge.mode = 'dns';
+    delete doc.challenge.dns.command;
+    const full = validateConfig(doc);
     const leaves = (o: object): string[] =>
       Object.entries(o).flatMap(([k, v]) => (v && typeof v === 'object' && !Array.isArray(v) ? leaves(v) : [k]));
     const keysInFile = new Set([...uncommented.matchAll(/^\s*([a-zA-Z]+):/gm)].map((m) => m[1]));
@@ -282,6 +288,9 @@ describe('packaging/config.example.yaml', () => {
       orderTimeoutSeconds: 'orderTimeout',
       binary: 'binary',
       share: 'minAllowance',
+      host: 'server',
+      port: 'server',
+      propagationTimeoutSeconds: 'propagationTimeout',
     };
     // `certificates` is the list form, shown as a second example in plain comments (test/unit/config/schema.test.ts).
     const { certificates: _views, ...view } = full;

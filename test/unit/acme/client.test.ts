@@ -122,12 +122,12 @@ describe('badNonce', () => {
     ]);
   });
 
-  it('gives up after three retries with the CA’s words', async () => {
+  it('gives up after ten retries with the CA’s words', async () => {
     acme.handle('newOrder', () => problem(400, 'badNonce', 'never a good nonce'));
     const err = await order().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CaProtocolError);
     expect((err as Error).message).toBe('ACME new order failed: never a good nonce (badNonce)');
-    expect(acme.count('newOrder')).toBe(4);
+    expect(acme.count('newOrder')).toBe(11);
   });
 });
 
