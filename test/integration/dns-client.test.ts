@@ -226,7 +226,7 @@ describe('a server that does not answer', () => {
     );
     expect(got).toBe(2);
     expect(took).toBeGreaterThanOrEqual(590);
-    expect(took).toBeLessThan(1500);
+    expect(took).toBeLessThan(5000); // two tries of 0.3 s, with room for a busy machine
   });
 
   it('a port nobody listens on: unreachable at once', async () => {

@@ -64,6 +64,33 @@ describe('the record is withdrawn whatever happens', () => {
     }
   });
 
+  it('a noted record is withdrawn in the zone it was published in, whatever the config says now', async () => {
+    // A record a killed pass left in dns.internal, noted so; the config has since named another zone.
+    await nsupdate([`update add ${RECORD_A}. 60 IN TXT "left-by-a-killed-pass"`]);
+    const note = {
+      records: [
+        {
+          certificate: 'default',
+          name: RECORD_A,
+          value: 'left-by-a-killed-pass',
+          via: 'rfc2136',
+          zone: ZONE,
+          at: new Date().toISOString(),
+        },
+      ],
+    };
+    writeFileSync(join(agents.a.stateDir, 'dns-records.json'), JSON.stringify(note), { mode: 0o600 });
+    writeConfig(agents.a);
+    const doc = JSON.parse(readFileSync(agents.a.config, 'utf8')) as { challenge: { dns: Record<string, unknown> } };
+    doc.challenge.dns.zone = 'other.internal';
+    writeFileSync(agents.a.config, JSON.stringify(doc), { mode: 0o600 });
+    const r = await agent(agents.a, ['renew', '--force']);
+    expect(r.code).toBe(1); // this pass's own record cannot go into other.internal (NOTAUTH)
+    expect(r.events.filter((e) => e.event === 'dns_record_swept').map((e) => e.record)).toEqual([RECORD_A]);
+    expect(await txt(RECORD_A)).toEqual([]);
+    expect(existsSync(join(agents.a.stateDir, 'dns-records.json'))).toBe(false);
+  });
+
   it('a pass killed after publishing leaves its record noted; the next pass withdraws it', async () => {
     // A second NS that never answers holds the pass in its wait, after the record is in.
     await nsupdate([`update add ${ZONE}. 60 IN NS ns2.${ZONE}.`, `update add ns2.${ZONE}. 60 IN A ${SUBNET}.78`]);

@@ -125,7 +125,7 @@ describe.each(ALGORITHMS)('TSIG %s against bind9 tools', (algorithm) => {
         const p = spawn('tsig-keygen', ['-a', algorithm, name]);
         let out = '';
         p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        p.on('exit', () => resolve(out));
+        p.on('close', () => resolve(out)); // after stdout has ended: 'exit' may come first
       });
       writeFileSync(join(dir, 'key'), keyText);
       const parsed = parseTsigSecret(keyText);
