@@ -122,6 +122,18 @@ function reloadsSoFar(): number {
     .filter((l) => /signal 1 \(SIGHUP\) received from \d+, reconfiguring/.test(l)).length;
 }
 
+/**
+ * The test's own reload of nginx, done once nginx has logged it: the master
+ * writes "reconfiguring" a moment after the signal, and a count taken before
+ * that would give the agent's run this reload too.
+ */
+async function reloadLogged(opts: { tls: boolean }): Promise<void> {
+  const before = reloadsSoFar();
+  await nginx.reload(opts);
+  const deadline = Date.now() + 10_000;
+  while (reloadsSoFar() === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}
+
 /** Runs the agent and counts the reloads nginx itself logged meanwhile. */
 async function agentCountingReloads(args: string[]) {
   const before = reloadsSoFar();
@@ -207,7 +219,7 @@ describe('nginx with two server blocks and two certificates (ECDSA and RSA), one
 
   it('serves each name with its own certificate by SNI, verified to the pinned root', async () => {
     writeNginx(true);
-    await nginx.reload({ tls: true });
+    await reloadLogged({ tls: true });
     writeAgentConfig(true);
     const seen = new Set<string>();
     for (const s of SITES) {
@@ -314,7 +326,7 @@ describe('nginx with two server blocks and two certificates (ECDSA and RSA), one
     const pinnedKey = realpathSync(join(certDir(grafana), 'key.pem'));
     expect(pinnedKey.startsWith(`${certDir(grafana)}/.sets/`)).toBe(true);
     writeNginx(true, { grafana: pinnedKey });
-    await nginx.reload({ tls: true });
+    await reloadLogged({ tls: true });
     const before = { app: serialOnDisk(app), grafana: serialOnDisk(grafana) };
     try {
       const r = await agentCountingReloads(['renew', '--force']);
@@ -349,7 +361,7 @@ describe('nginx with two server blocks and two certificates (ECDSA and RSA), one
       expect(doc.certificates[1].reload.lastResult).toMatchObject({ ok: false });
     } finally {
       writeNginx(true);
-      await nginx.reload({ tls: true });
+      await reloadLogged({ tls: true });
     }
   });
 });
